@@ -1,0 +1,135 @@
+#pragma once
+// The typed configuration: what the YAML file says, validated, before it is compiled into a
+// snapshot. Keys are documented in docs/configuration.md; they are a public API.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gatehouse/config/diagnostics.hpp"
+#include "gatehouse/config/units.hpp"
+#include "gatehouse/util/net.hpp"
+
+namespace gatehouse::config {
+
+using namespace std::chrono_literals;
+
+struct admin_config {
+    host_port listen{"127.0.0.1", 9901};
+    bool enabled = true;
+};
+
+struct listener_config {
+    std::string name;
+    host_port listen;
+    std::vector<util::cidr> trusted_proxies;  // X-Forwarded-* from these peers is kept
+    source_mark mark;
+};
+
+struct limits_config {
+    std::uint64_t max_header_bytes = 16384;   // whole request head -> 431
+    std::uint64_t max_headers = 100;          // field count -> 431
+    std::uint64_t max_request_line = 8192;    // -> 414
+    std::uint64_t max_body_bytes = 10ull << 20;  // -> 413
+    duration header_timeout = 10s;            // whole head must arrive in this -> 408
+    duration body_timeout = 30s;              // idle between body reads -> 408
+    duration idle_timeout = 60s;              // keep-alive idle between requests -> close
+    duration request_timeout = 15s;           // default upstream response timeout -> 504
+};
+
+struct drain_config {
+    duration timeout = 30s;  // in-flight requests get this long after SIGTERM
+};
+
+enum class path_match { none, exact, prefix, regex };
+
+struct match_config {
+    std::optional<std::string> host;  // "api.example.com" or "*.example.com" (lower-cased)
+    path_match path_kind = path_match::none;
+    std::string path;                 // exact path, prefix or regex source
+    std::vector<std::string> methods;
+    std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, exact value
+    std::vector<std::pair<std::string, std::optional<std::string>>> query;  // value or presence
+};
+
+struct rewrite_config {
+    std::optional<std::string> strip_prefix;
+    std::optional<std::string> replace_prefix;  // replaces the matched path_prefix
+    std::optional<std::string> host;
+};
+
+struct respond_config {
+    int status = 200;
+    std::string body;
+    std::string content_type = "text/plain";
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct redirect_config {
+    int status = 302;
+    std::optional<std::string> scheme;
+    std::optional<std::string> host;
+    std::optional<std::uint16_t> port;
+    std::optional<std::string> path;
+    bool strip_query = false;
+};
+
+struct route_config {
+    std::string name;
+    match_config match;
+    std::optional<rewrite_config> rewrite;
+    std::optional<respond_config> respond;
+    std::optional<redirect_config> redirect;
+    std::string upstream;
+    std::optional<duration> timeout;
+    source_mark mark;
+};
+
+struct endpoint_config {
+    host_port address;
+    std::uint32_t weight = 1;
+};
+
+enum class lb_policy { round_robin, weighted, random, least_request, ring_hash };
+
+struct lb_config {
+    lb_policy policy = lb_policy::round_robin;
+    enum class hash_source { client_ip, header } hash_on = hash_source::client_ip;
+    std::string hash_header;  // lower-cased
+};
+
+struct pool_config {
+    std::uint64_t max_connections = 256;  // per endpoint, per worker
+    duration idle_timeout = 60s;
+    duration connect_timeout = 5s;
+};
+
+struct upstream_config {
+    std::string name;
+    std::vector<endpoint_config> endpoints;
+    lb_config load_balancer;
+    pool_config pool;
+    source_mark mark;
+};
+
+struct gateway_config {
+    std::string file;
+    unsigned workers = 0;  // 0 = auto
+    admin_config admin;
+    std::vector<listener_config> listeners;
+    limits_config limits;
+    drain_config drain;
+    std::vector<route_config> routes;
+    std::vector<upstream_config> upstreams;
+};
+
+struct load_result {
+    std::optional<gateway_config> config;  // set only when there are no errors
+    diagnostics diags;
+};
+
+load_result load_file(const std::string& path);
+load_result load_string(const std::string& yaml, const std::string& file_name);
+
+}  // namespace gatehouse::config

@@ -1,0 +1,17 @@
+#pragma once
+// Responses gatehouse writes itself: errors in one stable JSON shape
+// {"error": "...", "status": N, "request_id": "..."}, and direct responses.
+#include <string>
+#include <string_view>
+
+namespace gatehouse::http {
+
+std::string_view reason_phrase(int status);
+
+// Appends a complete response (head and body) to `out`.
+void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, bool close,
+                           bool head_only);
+
+void append_json_escaped(std::string& out, std::string_view s);
+
+}  // namespace gatehouse::http

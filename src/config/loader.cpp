@@ -1,0 +1,501 @@
+// YAML -> typed config, collecting every problem with its line and column.
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "gatehouse/config/config.hpp"
+#include "yaml_reader.hpp"
+
+namespace gatehouse::config {
+
+namespace {
+
+constexpr std::size_t k_max_config_bytes = 1 << 20;
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+bool is_tchar(unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return is_tchar(c); });
+}
+
+bool has_ctl(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
+}
+
+// Host names in matches and rewrites: lower-case letters, digits, '-', '.', optionally "*." first.
+bool valid_host_pattern(std::string_view h, bool allow_wildcard) {
+    if (allow_wildcard && h.starts_with("*.")) h.remove_prefix(2);
+    if (h.empty() || h.size() > 253) return false;
+    return std::all_of(h.begin(), h.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']'; });
+}
+
+struct loader {
+    diagnostics& d;
+    gateway_config cfg;
+
+    void top(const YAML::Node& root) {
+        map_reader r(root, "", d, {"workers", "admin", "listeners", "limits", "drain", "routes", "upstreams"});
+        if (!r.ok()) return;
+        if (auto w = r.string("workers")) {
+            if (*w == "auto") cfg.workers = 0;
+            else if (auto n = r.integer("workers", 1, 256)) cfg.workers = static_cast<unsigned>(*n);
+        }
+        if (r.has("admin")) admin(r.get("admin"));
+        listeners(r.get("listeners"));
+        if (r.has("limits")) limits(r.get("limits"));
+        if (r.has("drain")) drain(r.get("drain"));
+        if (r.has("upstreams")) upstreams(r.get("upstreams"));
+        if (r.has("routes")) routes(r.get("routes"));
+        else d.error(mark_of(root), "routes", "at least one route is required");
+        r.finish();
+        check_references();
+    }
+
+    std::optional<host_port> address(map_reader& r, const std::string& key, bool must_be_ip) {
+        auto s = r.string(key);
+        if (!s) return std::nullopt;
+        auto hp = parse_host_port(*s);
+        if (!hp) {
+            r.error(key, "expected host:port (or [ipv6]:port), found '" + *s + "'");
+            return std::nullopt;
+        }
+        if (must_be_ip && !util::ip_address::parse(hp->host)) {
+            r.error(key, "listen addresses must be IP addresses, found '" + hp->host + "'");
+            return std::nullopt;
+        }
+        return hp;
+    }
+
+    void admin(const YAML::Node& n) {
+        map_reader r(n, "admin", d, {"listen", "enabled"});
+        if (!r.ok()) return;
+        if (auto a = address(r, "listen", true)) {
+            cfg.admin.listen = *a;
+            auto ip = util::ip_address::parse(a->host);
+            auto loop4 = util::cidr::parse("127.0.0.0/8"), loop6 = util::cidr::parse("::1/128");
+            if (ip && !loop4->contains(*ip) && !loop6->contains(*ip))
+                d.warning(mark_of(r.get("listen")), "admin.listen", "the admin API is reachable from outside this host; anyone who can reach it can reload and read config");
+        }
+        if (auto e = r.boolean("enabled")) cfg.admin.enabled = *e;
+        r.finish();
+    }
+
+    void listeners(const YAML::Node& n) {
+        if (!n.IsDefined() || n.IsNull()) {
+            d.error({}, "listeners", "at least one listener is required");
+            return;
+        }
+        if (!n.IsSequence()) {
+            d.error(mark_of(n), "listeners", "expected a list of listeners");
+            return;
+        }
+        std::set<std::string> names, addrs;
+        for (std::size_t i = 0; i < n.size(); ++i) {
+            std::string path = "listeners[" + std::to_string(i) + "]";
+            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies"});
+            if (!r.ok()) continue;
+            listener_config l;
+            l.mark = mark_of(n[i]);
+            l.name = r.string("name").value_or("listener" + std::to_string(i));
+            if (!names.insert(l.name).second) r.error("name", "duplicate listener name '" + l.name + "'");
+            if (auto a = address(r, "listen", true)) {
+                l.listen = *a;
+                auto key = a->host + ":" + std::to_string(a->port);
+                if (a->port != 0 && !addrs.insert(key).second) r.error("listen", "another listener already uses " + key);
+            } else if (!r.has("listen")) {
+                d.error(l.mark, path + ".listen", "required");
+            }
+            if (auto tp = r.string_list("trusted_proxies")) {
+                for (auto& c : *tp) {
+                    if (auto block = util::cidr::parse(c)) l.trusted_proxies.push_back(*block);
+                    else r.error("trusted_proxies", "not an IP address or CIDR block: '" + c + "'");
+                }
+            }
+            r.finish();
+            cfg.listeners.push_back(std::move(l));
+        }
+        if (n.size() == 0) d.error(mark_of(n), "listeners", "at least one listener is required");
+    }
+
+    void limits(const YAML::Node& n) {
+        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout"});
+        if (!r.ok()) return;
+        auto& l = cfg.limits;
+        if (auto v = r.size_value("max_header_bytes")) {
+            if (*v < 256 || *v > (1 << 20)) r.error("max_header_bytes", "must be between 256 and 1MiB");
+            else l.max_header_bytes = *v;
+        }
+        if (auto v = r.integer("max_headers", 1, 10000)) l.max_headers = static_cast<std::uint64_t>(*v);
+        if (auto v = r.size_value("max_request_line")) {
+            if (*v < 64 || *v > (1 << 20)) r.error("max_request_line", "must be between 64 and 1MiB");
+            else l.max_request_line = *v;
+        }
+        if (auto v = r.size_value("max_body_bytes")) l.max_body_bytes = *v;
+        auto positive = [&](const char* key, duration& out) {
+            if (auto v = r.duration_value(key)) {
+                if (v->count() == 0) r.error(key, "must be greater than zero");
+                else out = *v;
+            }
+        };
+        positive("header_timeout", l.header_timeout);
+        positive("body_timeout", l.body_timeout);
+        positive("idle_timeout", l.idle_timeout);
+        positive("request_timeout", l.request_timeout);
+        r.finish();
+    }
+
+    void drain(const YAML::Node& n) {
+        map_reader r(n, "drain", d, {"timeout"});
+        if (!r.ok()) return;
+        if (auto v = r.duration_value("timeout")) cfg.drain.timeout = *v;
+        r.finish();
+    }
+
+    void match(const YAML::Node& n, const std::string& path, match_config& m) {
+        map_reader r(n, path, d, {"host", "path", "path_prefix", "path_regex", "methods", "headers", "query"});
+        if (!r.ok()) return;
+        if (auto h = r.string("host")) {
+            auto host = lower(*h);
+            if (host.ends_with('.')) host.pop_back();
+            if (!valid_host_pattern(host, true)) r.error("host", "not a host name or *.suffix pattern: '" + *h + "'");
+            else m.host = host;
+        }
+        int kinds = 0;
+        for (auto [key, kind] : {std::pair{"path", path_match::exact}, {"path_prefix", path_match::prefix}, {"path_regex", path_match::regex}}) {
+            auto v = r.string(key);
+            if (!v) continue;
+            ++kinds;
+            m.path_kind = kind;
+            m.path = *v;
+            if (kind != path_match::regex && (v->empty() || v->front() != '/')) r.error(key, "must start with '/'");
+            if (kind == path_match::regex) {
+                RE2 re(*v, RE2::Quiet);
+                if (!re.ok()) r.error(key, "invalid regular expression: " + re.error());
+            }
+        }
+        if (kinds > 1) d.error(mark_of(n), path, "use only one of path, path_prefix and path_regex");
+        if (auto ms = r.string_list("methods")) {
+            for (auto& me : *ms) {
+                if (!is_token(me) || me != [&] { std::string u = me; std::transform(u.begin(), u.end(), u.begin(), ::toupper); return u; }())
+                    r.error("methods", "not an upper-case method name: '" + me + "'");
+                else m.methods.push_back(me);
+            }
+        }
+        if (r.has("headers")) {
+            auto hn = r.get("headers");
+            if (!hn.IsMap()) r.error("headers", "expected a mapping of header name to value");
+            else for (auto it = hn.begin(); it != hn.end(); ++it) {
+                auto name = it->first.Scalar();
+                auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
+                if (!is_token(name)) d.error(mark_of(it->first), r.child_path("headers"), "not a header name: '" + name + "'");
+                else if (v) m.headers.emplace_back(lower(name), *v);
+            }
+        }
+        if (r.has("query")) {
+            auto qn = r.get("query");
+            if (!qn.IsMap()) r.error("query", "expected a mapping of parameter name to value (~ for presence)");
+            else for (auto it = qn.begin(); it != qn.end(); ++it) {
+                if (it->second.IsNull()) m.query.emplace_back(it->first.Scalar(), std::nullopt);
+                else if (auto v = scalar_of(it->second, r.child_path("query") + "." + it->first.Scalar(), d)) m.query.emplace_back(it->first.Scalar(), *v);
+            }
+        }
+        r.finish();
+    }
+
+    void routes(const YAML::Node& n) {
+        if (!n.IsSequence()) {
+            d.error(mark_of(n), "routes", "expected a list of routes");
+            return;
+        }
+        std::set<std::string> names;
+        for (std::size_t i = 0; i < n.size(); ++i) {
+            std::string path = "routes[" + std::to_string(i) + "]";
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout"});
+            if (!r.ok()) continue;
+            route_config rc;
+            rc.mark = mark_of(n[i]);
+            rc.name = r.string("name").value_or("route" + std::to_string(i));
+            if (!names.insert(rc.name).second) r.error("name", "duplicate route name '" + rc.name + "'");
+            if (r.has("match")) match(r.get("match"), r.child_path("match"), rc.match);
+            int actions = 0;
+            if (auto u = r.string("upstream")) {
+                ++actions;
+                rc.upstream = *u;
+            }
+            if (r.has("respond")) {
+                ++actions;
+                rc.respond = respond(r.get("respond"), r.child_path("respond"));
+            }
+            if (r.has("redirect")) {
+                ++actions;
+                rc.redirect = redirect(r.get("redirect"), r.child_path("redirect"));
+            }
+            if (actions != 1) d.error(rc.mark, path, "a route needs exactly one of upstream, respond and redirect");
+            if (r.has("rewrite")) {
+                if (rc.upstream.empty()) r.error("rewrite", "rewrite applies only to routes with an upstream");
+                rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
+            }
+            if (auto t = r.duration_value("timeout")) rc.timeout = *t;
+            r.finish();
+            cfg.routes.push_back(std::move(rc));
+        }
+    }
+
+    std::optional<rewrite_config> rewrite(const YAML::Node& n, const std::string& path, const match_config& m) {
+        map_reader r(n, path, d, {"strip_prefix", "replace_prefix", "host"});
+        if (!r.ok()) return std::nullopt;
+        rewrite_config rw;
+        rw.strip_prefix = r.string("strip_prefix");
+        rw.replace_prefix = r.string("replace_prefix");
+        if (rw.strip_prefix && (rw.strip_prefix->empty() || rw.strip_prefix->front() != '/')) r.error("strip_prefix", "must start with '/'");
+        if (rw.replace_prefix) {
+            if (m.path_kind != path_match::prefix) r.error("replace_prefix", "needs match.path_prefix, the prefix it replaces");
+            if (rw.replace_prefix->empty() || rw.replace_prefix->front() != '/') r.error("replace_prefix", "must start with '/'");
+            if (has_ctl(*rw.replace_prefix) || rw.replace_prefix->find(' ') != std::string::npos) r.error("replace_prefix", "must not contain spaces or control characters");
+        }
+        if (rw.strip_prefix && rw.replace_prefix) d.error(mark_of(n), path, "use strip_prefix or replace_prefix, not both");
+        if (auto h = r.string("host")) {
+            if (!valid_host_pattern(*h, false)) r.error("host", "not a host name: '" + *h + "'");
+            else rw.host = *h;
+        }
+        r.finish();
+        return rw;
+    }
+
+    std::optional<respond_config> respond(const YAML::Node& n, const std::string& path) {
+        map_reader r(n, path, d, {"status", "body", "content_type", "headers"});
+        if (!r.ok()) return std::nullopt;
+        respond_config rc;
+        if (auto s = r.integer("status", 200, 599)) rc.status = static_cast<int>(*s);
+        if (auto b = r.string("body")) rc.body = *b;
+        if (auto c = r.string("content_type")) {
+            if (has_ctl(*c)) r.error("content_type", "must not contain control characters");
+            rc.content_type = *c;
+        }
+        if (r.has("headers")) {
+            auto hn = r.get("headers");
+            if (!hn.IsMap()) r.error("headers", "expected a mapping of header name to value");
+            else for (auto it = hn.begin(); it != hn.end(); ++it) {
+                auto name = it->first.Scalar();
+                auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
+                if (!is_token(name)) d.error(mark_of(it->first), r.child_path("headers"), "not a header name: '" + name + "'");
+                else if (v && has_ctl(*v)) d.error(mark_of(it->second), r.child_path("headers") + "." + name, "header values must not contain CR, LF or other control characters");
+                else if (v) rc.headers.emplace_back(name, *v);
+            }
+        }
+        r.finish();
+        return rc;
+    }
+
+    std::optional<redirect_config> redirect(const YAML::Node& n, const std::string& path) {
+        map_reader r(n, path, d, {"status", "scheme", "host", "port", "path", "strip_query"});
+        if (!r.ok()) return std::nullopt;
+        redirect_config rc;
+        if (auto s = r.integer("status", 300, 399)) {
+            if (*s != 301 && *s != 302 && *s != 303 && *s != 307 && *s != 308) r.error("status", "must be 301, 302, 303, 307 or 308");
+            else rc.status = static_cast<int>(*s);
+        }
+        if (auto s = r.string("scheme")) {
+            if (*s != "http" && *s != "https") r.error("scheme", "must be http or https");
+            else rc.scheme = *s;
+        }
+        if (auto h = r.string("host")) {
+            if (!valid_host_pattern(*h, false)) r.error("host", "not a host name: '" + *h + "'");
+            else rc.host = *h;
+        }
+        if (auto p = r.integer("port", 1, 65535)) rc.port = static_cast<std::uint16_t>(*p);
+        if (auto p = r.string("path")) {
+            if (p->empty() || p->front() != '/' || has_ctl(*p) || p->find(' ') != std::string::npos) r.error("path", "must start with '/' and contain no spaces or control characters");
+            else rc.path = *p;
+        }
+        if (auto q = r.boolean("strip_query")) rc.strip_query = *q;
+        r.finish();
+        return rc;
+    }
+
+    void upstreams(const YAML::Node& n) {
+        if (!n.IsSequence()) {
+            d.error(mark_of(n), "upstreams", "expected a list of upstreams");
+            return;
+        }
+        std::set<std::string> names;
+        for (std::size_t i = 0; i < n.size(); ++i) {
+            std::string path = "upstreams[" + std::to_string(i) + "]";
+            map_reader r(n[i], path, d, {"name", "discovery", "load_balancer", "pool"});
+            if (!r.ok()) continue;
+            upstream_config u;
+            u.mark = mark_of(n[i]);
+            if (auto nm = r.string("name")) u.name = *nm;
+            else d.error(u.mark, path + ".name", "required");
+            if (!u.name.empty() && !names.insert(u.name).second) r.error("name", "duplicate upstream name '" + u.name + "'");
+            if (r.has("discovery")) discovery(r.get("discovery"), r.child_path("discovery"), u);
+            else d.error(u.mark, path + ".discovery", "required (for example discovery: { static: [127.0.0.1:9001] })");
+            if (r.has("load_balancer")) load_balancer(r, u.load_balancer);
+            if (r.has("pool")) pool(r.get("pool"), r.child_path("pool"), u.pool);
+            r.finish();
+            cfg.upstreams.push_back(std::move(u));
+        }
+    }
+
+    void discovery(const YAML::Node& n, const std::string& path, upstream_config& u) {
+        map_reader r(n, path, d, {"static"});
+        if (!r.ok()) return;
+        auto list = r.get("static");
+        if (!list.IsDefined()) {
+            d.error(mark_of(n), path, "needs a discovery source: static");
+        } else if (!list.IsSequence() || list.size() == 0) {
+            r.error("static", "expected a non-empty list of host:port or { address, weight }");
+        } else {
+            for (std::size_t i = 0; i < list.size(); ++i) {
+                std::string ep = r.child_path("static") + "[" + std::to_string(i) + "]";
+                endpoint_config e;
+                std::optional<std::string> text;
+                if (list[i].IsMap()) {
+                    map_reader er(list[i], ep, d, {"address", "weight"});
+                    text = er.string("address");
+                    if (!text) d.error(mark_of(list[i]), ep + ".address", "required");
+                    if (auto w = er.integer("weight", 1, 10000)) e.weight = static_cast<std::uint32_t>(*w);
+                    er.finish();
+                } else {
+                    text = scalar_of(list[i], ep, d);
+                }
+                if (!text) continue;
+                auto hp = parse_host_port(*text);
+                if (!hp || hp->port == 0) {
+                    d.error(mark_of(list[i]), ep, "expected host:port with a non-zero port, found '" + *text + "'");
+                    continue;
+                }
+                e.address = *hp;
+                u.endpoints.push_back(e);
+            }
+        }
+        r.finish();
+    }
+
+    void load_balancer(map_reader& parent, lb_config& lb) {
+        auto n = parent.get("load_balancer");
+        std::string path = parent.child_path("load_balancer");
+        static const std::vector<std::string> policies{"round_robin", "weighted", "random", "least_request", "ring_hash"};
+        auto set_policy = [&](const std::string& p, const YAML::Node& at) {
+            auto it = std::find(policies.begin(), policies.end(), p);
+            if (it == policies.end()) {
+                std::string msg = "unknown load balancer '" + p + "'";
+                if (auto g = did_you_mean(p, policies); !g.empty()) msg += " (did you mean '" + g + "'?)";
+                d.error(mark_of(at), path, msg + "; one of round_robin, weighted, random, least_request, ring_hash");
+                return;
+            }
+            lb.policy = static_cast<lb_policy>(it - policies.begin());
+        };
+        if (n.IsScalar()) {
+            set_policy(n.Scalar(), n);
+            if (lb.policy == lb_policy::ring_hash) lb.hash_on = lb_config::hash_source::client_ip;
+            return;
+        }
+        map_reader r(n, path, d, {"policy", "hash_on"});
+        if (!r.ok()) return;
+        if (auto p = r.string("policy")) set_policy(*p, r.get("policy"));
+        else d.error(mark_of(n), path + ".policy", "required");
+        if (r.has("hash_on")) {
+            if (lb.policy != lb_policy::ring_hash) r.error("hash_on", "only ring_hash uses hash_on");
+            auto h = r.get("hash_on");
+            if (h.IsScalar() && h.Scalar() == "client_ip") {
+                lb.hash_on = lb_config::hash_source::client_ip;
+            } else if (h.IsMap()) {
+                map_reader hr(h, r.child_path("hash_on"), d, {"header"});
+                if (auto name = hr.string("header")) {
+                    if (!is_token(*name)) hr.error("header", "not a header name");
+                    lb.hash_on = lb_config::hash_source::header;
+                    lb.hash_header = lower(*name);
+                } else {
+                    d.error(mark_of(h), r.child_path("hash_on"), "expected client_ip or { header: NAME }");
+                }
+                hr.finish();
+            } else {
+                r.error("hash_on", "expected client_ip or { header: NAME }");
+            }
+        }
+        r.finish();
+    }
+
+    void pool(const YAML::Node& n, const std::string& path, pool_config& p) {
+        map_reader r(n, path, d, {"max_connections", "idle_timeout", "connect_timeout"});
+        if (!r.ok()) return;
+        if (auto v = r.integer("max_connections", 1, 1'000'000)) p.max_connections = static_cast<std::uint64_t>(*v);
+        if (auto v = r.duration_value("idle_timeout")) p.idle_timeout = *v;
+        if (auto v = r.duration_value("connect_timeout")) {
+            if (v->count() == 0) r.error("connect_timeout", "must be greater than zero");
+            else p.connect_timeout = *v;
+        }
+        r.finish();
+    }
+
+    void check_references() {
+        std::vector<std::string> names;
+        for (auto& u : cfg.upstreams) names.push_back(u.name);
+        std::set<std::string> used;
+        for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+            auto& rc = cfg.routes[i];
+            if (rc.upstream.empty()) continue;
+            used.insert(rc.upstream);
+            if (std::find(names.begin(), names.end(), rc.upstream) == names.end()) {
+                std::string msg = "no upstream named '" + rc.upstream + "'";
+                if (auto g = did_you_mean(rc.upstream, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
+                d.error(rc.mark, "routes[" + std::to_string(i) + "].upstream", msg);
+            }
+        }
+        for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
+            if (!used.count(cfg.upstreams[i].name))
+                d.warning(cfg.upstreams[i].mark, "upstreams[" + std::to_string(i) + "]", "upstream '" + cfg.upstreams[i].name + "' is not used by any route");
+    }
+};
+
+}  // namespace
+
+load_result load_string(const std::string& yaml, const std::string& file_name) {
+    load_result res{std::nullopt, diagnostics(file_name)};
+    if (yaml.size() > k_max_config_bytes) {
+        res.diags.error({}, "", "config file is larger than 1 MiB");
+        return res;
+    }
+    YAML::Node root;
+    try {
+        root = YAML::Load(yaml);
+    } catch (const YAML::Exception& e) {
+        res.diags.error({e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg);
+        return res;
+    }
+    loader l{res.diags, {}};
+    l.cfg.file = file_name;
+    try {
+        l.top(root);
+    } catch (const YAML::Exception& e) {
+        res.diags.error({e.mark.line + 1, e.mark.column + 1}, "", std::string("invalid config: ") + e.msg);
+    }
+    if (!res.diags.has_errors()) res.config = std::move(l.cfg);
+    return res;
+}
+
+load_result load_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        load_result res{std::nullopt, diagnostics(path)};
+        res.diags.error({}, "", "cannot read the config file");
+        return res;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return load_string(ss.str(), path);
+}
+
+}  // namespace gatehouse::config

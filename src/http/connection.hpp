@@ -1,0 +1,66 @@
+#pragma once
+// One client connection: the request loop (session.cpp) and the proxying of one request to an
+// upstream (proxy.cpp). Private to src/http.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <string>
+
+#include "gatehouse/http/head.hpp"
+#include "gatehouse/router/route_table.hpp"
+#include "gatehouse/util/net.hpp"
+#include "http/io_buffer.hpp"
+#include "server/deadlines.hpp"
+#include "server/worker.hpp"
+
+namespace gatehouse::http {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
+
+enum class io_status { ok, eof, timeout, error, full };
+
+class client_connection {
+public:
+    client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s);
+    ~client_connection();
+    static asio::awaitable<void> serve(std::unique_ptr<client_connection> self);
+
+private:
+    asio::awaitable<void> loop();
+    asio::awaitable<io_status> read_more(server::clock::duration timeout);
+    asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
+    asio::awaitable<bool> handle_request(std::size_t head_len);
+    asio::awaitable<bool> send_error(int status, std::string_view message, bool close);
+    asio::awaitable<bool> respond_direct(const router::compiled_route& r, bool close);
+    asio::awaitable<bool> redirect(const router::compiled_route& r, bool close);
+
+    // proxy.cpp
+    asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
+    void build_upstream_head(const router::compiled_route& r);
+    void build_client_head(const response_head& resp, bool chunked_to_client, bool close);
+
+    server::worker& w_;
+    std::shared_ptr<server::listener_state> listener_;
+    tcp::socket sock_;
+    server::deadline dl_;
+    io_buffer buf_;
+    std::shared_ptr<const server::snapshot> snap_;
+    request_head req_;
+    response_head resp_;
+    std::string path_;      // normalised (and rewritten) path
+    std::string host_buf_;  // normalised host when it needed lower-casing
+    std::string out_;       // heads we write
+    std::string body_out_;  // decoded chunk data waiting to be re-framed
+    char rid_buf_[32];
+    std::string rid_store_;
+    std::string_view request_id_;
+    util::ip_address peer_;
+    std::string peer_text_;
+    bool trusted_peer_ = false;
+};
+
+}  // namespace gatehouse::http

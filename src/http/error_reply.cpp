@@ -1,0 +1,80 @@
+#include "gatehouse/http/error_reply.hpp"
+
+namespace gatehouse::http {
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 100: return "Continue";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 202: return "Accepted";
+        case 204: return "No Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 303: return "See Other";
+        case 304: return "Not Modified";
+        case 307: return "Temporary Redirect";
+        case 308: return "Permanent Redirect";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 417: return "Expectation Failed";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 505: return "HTTP Version Not Supported";
+        default: return "Unknown";
+    }
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20 || c >= 0x7f) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+}
+
+void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, bool close,
+                           bool head_only) {
+    std::string body;
+    body.reserve(96 + message.size());
+    body += "{\"error\":\"";
+    append_json_escaped(body, message);
+    body += "\",\"status\":";
+    body += std::to_string(status);
+    body += ",\"request_id\":\"";
+    append_json_escaped(body, request_id);
+    body += "\"}\n";
+    out += "HTTP/1.1 ";
+    out += std::to_string(status);
+    out += ' ';
+    out += reason_phrase(status);
+    out += "\r\nContent-Type: application/json\r\nContent-Length: ";
+    out += std::to_string(body.size());
+    if (!request_id.empty()) {
+        out += "\r\nX-Request-Id: ";
+        out += request_id;
+    }
+    out += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+    if (!head_only) out += body;
+}
+
+}  // namespace gatehouse::http

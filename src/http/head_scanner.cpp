@@ -1,0 +1,357 @@
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include "gatehouse/http/head.hpp"
+
+namespace gatehouse::http {
+
+namespace {
+
+constexpr bool is_tchar(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '!' || c == '#' || c == '$' ||
+           c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' || c == '_' ||
+           c == '`' || c == '|' || c == '~';
+}
+
+// Field-value octets: HTAB, SP, VCHAR, obs-text. No CTLs, no DEL.
+constexpr bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+std::string_view trim_ows(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+}
+
+// Calls f(token) for each element of a comma-separated list, OWS trimmed, empties skipped.
+template <class F>
+void for_each_element(std::string_view list, F&& f) {
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        auto el = trim_ows(list.substr(0, comma));
+        if (!el.empty()) f(el);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+bool is_token(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return is_tchar(c); });
+}
+
+// Content-Length: 1*DIGIT, or a list of identical ones ("5, 5"). Values across fields must agree.
+bool merge_content_length(std::string_view value, bool& seen, std::uint64_t& out) {
+    bool ok = true, any = false;
+    for_each_element(value, [&](std::string_view el) {
+        any = true;
+        if (el.size() > 18 || !std::all_of(el.begin(), el.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })) {
+            ok = false;
+            return;
+        }
+        std::uint64_t v = 0;
+        std::from_chars(el.data(), el.data() + el.size(), v);
+        if (seen && v != out) ok = false;
+        seen = true;
+        out = v;
+    });
+    return ok && any;
+}
+
+// Host = uri-host [ ":" port ], strictly: reg-name of letters, digits, '-', '.', '_', '~', or an
+// IPv6 literal; never '/', '\', '@', '..', spaces, controls or obs-text.
+bool valid_host(std::string_view h) {
+    if (h.empty() || h.size() > 255) return false;
+    std::string_view name = h, port;
+    if (h.front() == '[') {
+        auto close = h.find(']');
+        if (close == std::string_view::npos) return false;
+        auto inner = h.substr(1, close - 1);
+        if (inner.empty() || !std::all_of(inner.begin(), inner.end(), [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; })) return false;
+        auto rest = h.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') return false;
+            port = rest.substr(1);
+        }
+        name = {};
+    } else {
+        auto colon = h.find(':');
+        if (colon != std::string_view::npos) {
+            name = h.substr(0, colon);
+            port = h.substr(colon + 1);
+            if (port.empty()) return false;
+        }
+        if (name.empty() || name.find("..") != std::string_view::npos) return false;
+        if (!std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; })) return false;
+    }
+    if (!port.empty() && (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))) return false;
+    return true;
+}
+
+// Target octets: visible ASCII except '#'; the path syntax proper is checked by normalisation.
+bool valid_target_chars(std::string_view t) {
+    return std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; });
+}
+
+struct line_cursor {
+    std::string_view rest;
+    // Next CRLF-terminated line (without CRLF). Fails on a bare CR or LF anywhere in it.
+    bool next(std::string_view& line) {
+        auto lf = rest.find('\n');
+        if (lf == std::string_view::npos || lf == 0 || rest[lf - 1] != '\r') return false;
+        line = rest.substr(0, lf - 1);
+        if (line.find('\r') != std::string_view::npos) return false;
+        rest.remove_prefix(lf + 1);
+        return true;
+    }
+};
+
+struct field_facts {
+    int host_count = 0;
+    int te_count = 0;
+    bool cl_seen = false;
+    bool cl_bad = false;
+    std::uint64_t cl = 0;
+    std::string_view te;
+    std::string_view host;
+    std::string_view connection;
+    std::string_view expect;
+    bool expect_seen = false;
+};
+
+// Scans the field lines shared by requests and responses. Returns a status on error.
+scan_error scan_fields(line_cursor& cur, std::size_t max_headers, bool request, std::vector<field_view>& fields, field_facts& f) {
+    std::string_view line;
+    for (;;) {
+        if (!cur.next(line)) return {400, "malformed header line (bare CR or LF)"};
+        if (line.empty()) break;
+        if (line.front() == ' ' || line.front() == '\t') return {400, "obsolete line folding is not allowed"};
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) return {400, "header line without a colon"};
+        auto name = line.substr(0, colon);
+        if (!is_token(name)) return {400, "invalid header name"};
+        if (request && name.find('_') != std::string_view::npos) return {400, "underscores in header names are not allowed"};
+        auto raw = line.substr(colon + 1);
+        if (!std::all_of(raw.begin(), raw.end(), [](unsigned char c) { return is_value_char(c); })) return {400, "invalid character in a header value"};
+        if (fields.size() >= max_headers) return {431, "too many header fields"};
+        auto value = trim_ows(raw);
+        fields.push_back({name, value});
+        switch (name.size()) {
+            case 4:
+                if (iequals(name, "host")) {
+                    ++f.host_count;
+                    f.host = value;
+                }
+                break;
+            case 6:
+                if (iequals(name, "expect")) {
+                    f.expect_seen = true;
+                    f.expect = value;
+                }
+                break;
+            case 10:
+                if (iequals(name, "connection")) f.connection = value;
+                break;
+            case 14:
+                if (iequals(name, "content-length") && !merge_content_length(value, f.cl_seen, f.cl)) f.cl_bad = true;
+                break;
+            case 17:
+                if (iequals(name, "transfer-encoding")) {
+                    ++f.te_count;
+                    f.te = value;
+                }
+                break;
+            default:
+                break;
+        }
+    }
+    return {};
+}
+
+// Transfer-Encoding must be exactly "chunked". A well-formed coding list we do not implement is
+// 501 (identity, gzip then chunked); anything else is a framing error.
+scan_error check_transfer_encoding(std::string_view te) {
+    if (iequals(te, "chunked")) return {};
+    int elements = 0, chunked = 0;
+    bool tokens = true, chunked_last = false;
+    for_each_element(te, [&](std::string_view el) {
+        ++elements;
+        chunked_last = iequals(el, "chunked");
+        if (chunked_last) ++chunked;
+        if (!is_token(el)) tokens = false;
+    });
+    if (tokens && elements > 0 && ((chunked == 0 && elements == 1 && iequals(te, "identity")) || (chunked == 1 && chunked_last)))
+        return {501, "transfer coding not implemented"};
+    return {400, "invalid Transfer-Encoding"};
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+        if (x != y && (x | 0x20) != (y | 0x20)) return false;
+        if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z')) return false;
+    }
+    return true;
+}
+
+bool list_contains(std::string_view list, std::string_view token) {
+    bool found = false;
+    for_each_element(list, [&](std::string_view el) { found = found || iequals(el, token); });
+    return found;
+}
+
+bool is_idempotent(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
+}
+
+std::size_t find_head_end(std::string_view buf, std::size_t from) {
+    if (from >= 3) from -= 3;
+    else from = 0;
+    for (;;) {
+        auto p = buf.find("\r\n\r\n", from);
+        if (p == std::string_view::npos) return std::string_view::npos;
+        return p + 4;
+    }
+}
+
+scan_error scan_request(std::string_view head, const scan_limits& limits, request_head& out) {
+    {
+        auto fields = std::move(out.fields);
+        fields.clear();
+        out = request_head{};
+        out.fields = std::move(fields);
+    }
+    // Request line. Its length is checked first so that a giant target is 414, not 400.
+    auto first_lf = head.find('\n');
+    if (first_lf == std::string_view::npos) return {400, "malformed request line"};
+    if (first_lf > limits.max_request_line) return {414, "request line too long"};
+    line_cursor cur{head};
+    std::string_view line;
+    if (!cur.next(line)) return {400, "malformed request line"};
+    auto sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos) return {400, "malformed request line"};
+    auto sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos) return {400, "malformed request line"};
+    out.method = line.substr(0, sp1);
+    out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    auto version = line.substr(sp2 + 1);
+    if (!is_token(out.method)) return {400, "invalid method"};
+    if (version == "HTTP/1.1") out.version = 11;
+    else if (version == "HTTP/1.0") out.version = 10;
+    else if (version.size() == 8 && version.starts_with("HTTP/") && std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' && std::isdigit(static_cast<unsigned char>(version[7])))
+        return {505, "HTTP version not supported"};
+    else return {400, "malformed request line"};
+    if (out.target.empty() || !valid_target_chars(out.target)) return {400, "invalid request target"};
+
+    field_facts f;
+    if (auto e = scan_fields(cur, limits.max_headers, true, out.fields, f)) return e;
+    if (!cur.rest.empty()) return {400, "data after the end of the head"};
+
+    // Host: exactly one on HTTP/1.1; at most one on 1.0.
+    if (f.host_count > 1) return {400, "more than one Host header"};
+    if (f.host_count == 0 && out.version == 11) return {400, "missing Host header"};
+    if (f.host_count == 1 && !valid_host(f.host)) return {400, "invalid Host header"};
+    out.host = f.host;
+
+    // Target form.
+    auto t = out.target;
+    if (t.front() == '/') {
+        // origin-form
+    } else if (t == "*") {
+        if (out.method != "OPTIONS") return {400, "asterisk-form is only allowed with OPTIONS"};
+        out.asterisk = true;
+    } else if (out.method == "CONNECT") {
+        return {405, "CONNECT is not supported"};
+    } else {
+        std::size_t scheme_len = 0;
+        if (t.size() > 7 && iequals(t.substr(0, 7), "http://")) scheme_len = 7;
+        else if (t.size() > 8 && iequals(t.substr(0, 8), "https://")) scheme_len = 8;
+        else return {400, "invalid request target"};
+        auto rest = t.substr(scheme_len);
+        auto slash = rest.find_first_of("/?");
+        auto authority = rest.substr(0, slash);
+        if (authority.find('@') != std::string_view::npos || !valid_host(authority)) return {400, "invalid authority in request target"};
+        if (f.host_count == 0 || !iequals(authority, f.host)) return {400, "request target authority does not match Host"};
+        t = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+        if (t.front() == '?') return {400, "invalid request target"};
+    }
+    if (!out.asterisk) {
+        auto q = t.find('?');
+        out.path = t.substr(0, q);
+        if (q != std::string_view::npos) {
+            out.has_query = true;
+            out.query = t.substr(q + 1);
+        }
+    }
+
+    // Framing (RFC 9112 §6.1-6.3), strictly.
+    if (f.te_count > 1) return {400, "more than one Transfer-Encoding header"};
+    if (f.cl_bad) return {400, "invalid Content-Length"};
+    if (f.te_count == 1) {
+        if (f.cl_seen) return {400, "both Transfer-Encoding and Content-Length"};
+        if (out.version == 10) return {400, "Transfer-Encoding on an HTTP/1.0 request"};
+        if (auto e = check_transfer_encoding(f.te)) return e;
+        out.framing = body_framing::chunked;
+    } else if (f.cl_seen) {
+        out.content_length = f.cl;
+        out.framing = f.cl > 0 ? body_framing::content_length : body_framing::none;
+    }
+
+    if (f.expect_seen) {
+        if (!iequals(f.expect, "100-continue")) return {417, "unsupported expectation"};
+        out.expect_continue = out.version == 11;
+    }
+    out.connection = f.connection;
+    if (out.version == 11) out.keep_alive = !list_contains(f.connection, "close");
+    else out.keep_alive = list_contains(f.connection, "keep-alive") && !list_contains(f.connection, "close");
+    return {};
+}
+
+scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out) {
+    {
+        auto fields = std::move(out.fields);
+        fields.clear();
+        out = response_head{};
+        out.fields = std::move(fields);
+    }
+    line_cursor cur{head};
+    std::string_view line;
+    if (!cur.next(line)) return {502, "malformed status line"};
+    if (line.size() < 12 || !(line.starts_with("HTTP/1.1 ") || line.starts_with("HTTP/1.0 "))) return {502, "malformed status line"};
+    out.version = line[7] == '1' ? 11 : 10;
+    auto code = line.substr(9, 3);
+    if (!std::all_of(code.begin(), code.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }) || code[0] == '0') return {502, "malformed status code"};
+    out.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+    if (line.size() > 12 && line[12] != ' ') return {502, "malformed status line"};
+    out.reason = line.size() > 13 ? line.substr(13) : std::string_view{};
+    if (!std::all_of(out.reason.begin(), out.reason.end(), [](unsigned char c) { return is_value_char(c); })) return {502, "malformed reason phrase"};
+
+    field_facts f;
+    if (auto e = scan_fields(cur, limits.max_headers, false, out.fields, f)) return {502, e.reason};
+    if (!cur.rest.empty()) return {502, "data after the end of the head"};
+    if (f.te_count > 1 || f.cl_bad || (f.te_count == 1 && f.cl_seen)) return {502, "invalid response framing"};
+    if (f.te_count == 1 && !iequals(f.te, "chunked")) return {502, "unsupported response transfer coding"};
+    out.connection = f.connection;
+    out.has_content_length = f.cl_seen;
+    if (out.version == 11) out.keep_alive = !list_contains(f.connection, "close");
+    else out.keep_alive = list_contains(f.connection, "keep-alive") && !list_contains(f.connection, "close");
+
+    if (request_method_head || out.status < 200 || out.status == 204 || out.status == 304) {
+        out.framing = body_framing::none;
+        out.content_length = f.cl_seen ? f.cl : 0;
+    } else if (f.te_count == 1) {
+        out.framing = body_framing::chunked;
+    } else if (f.cl_seen) {
+        out.framing = body_framing::content_length;
+        out.content_length = f.cl;
+    } else {
+        out.framing = body_framing::until_close;
+        out.keep_alive = false;
+    }
+    return {};
+}
+
+}  // namespace gatehouse::http

@@ -1,0 +1,465 @@
+// Proxying one request: pick an endpoint, lease a pooled connection, send the rewritten head and
+// stream the body up, read and check the response head, stream the response down. Bodies move
+// through the connection's fixed buffers, so memory stays flat whatever their size.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+
+#include "gatehouse/http/error_reply.hpp"
+#include "gatehouse/upstream/load_balancer.hpp"
+#include "http/body_decoder.hpp"
+#include "http/connection.hpp"
+
+namespace gatehouse::http {
+
+namespace {
+
+// Hop-by-hop fields (RFC 9110 §7.6.1) and the ones gatehouse sets itself.
+bool is_hop_by_hop(std::string_view n) {
+    switch (n.size()) {
+        case 2: return iequals(n, "te");
+        case 7: return iequals(n, "trailer") || iequals(n, "upgrade");
+        case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
+        case 16: return iequals(n, "proxy-connection");
+        case 17: return iequals(n, "transfer-encoding");
+        default: return false;
+    }
+}
+
+enum class forwarded_kind { none, xff, xfp, xfh, forwarded, real_ip };
+forwarded_kind forwarded_header(std::string_view n) {
+    if (n.size() == 9 && iequals(n, "forwarded")) return forwarded_kind::forwarded;
+    if (n.size() == 9 && iequals(n, "x-real-ip")) return forwarded_kind::real_ip;
+    if (n.size() == 15 && iequals(n, "x-forwarded-for")) return forwarded_kind::xff;
+    if (n.size() == 17 && iequals(n, "x-forwarded-proto")) return forwarded_kind::xfp;
+    if (n.size() == 16 && iequals(n, "x-forwarded-host")) return forwarded_kind::xfh;
+    return forwarded_kind::none;
+}
+
+void append_hex(std::string& out, std::size_t n) {
+    char buf[20];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, n, 16);
+    out.append(buf, p);
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+}
+
+// What reading a response head from the upstream came to.
+enum class head_result { ok, failed_before_response, timeout, invalid, closed_mid_head };
+
+}  // namespace
+
+void client_connection::build_upstream_head(const router::compiled_route& r) {
+    const auto& rw = r.config.rewrite;
+    // Path rewrite on the normalised path.
+    if (rw && rw->strip_prefix && path_.starts_with(*rw->strip_prefix)) {
+        path_.erase(0, rw->strip_prefix->size());
+        if (path_.empty() || path_.front() != '/') path_.insert(path_.begin(), '/');
+    } else if (rw && rw->replace_prefix && r.config.match.path_kind == config::path_match::prefix) {
+        std::string rest = path_.substr(r.config.match.path.size());
+        path_ = *rw->replace_prefix;
+        if (!rest.empty() && rest.front() == '/' && !path_.empty() && path_.back() == '/') rest.erase(0, 1);
+        path_ += rest;
+        if (path_.empty()) path_ = "/";
+    }
+    out_.clear();
+    out_ += req_.method;
+    out_ += ' ';
+    out_ += path_;
+    if (req_.has_query) {
+        out_ += '?';
+        out_ += req_.query;
+    }
+    out_ += " HTTP/1.1\r\nHost: ";
+    std::string_view original_host = req_.host;
+    if (rw && rw->host) out_ += *rw->host;
+    else out_ += original_host;
+    out_ += "\r\n";
+
+    std::string_view xff, xfp, xfh;
+    std::size_t xff_count = 0;
+    for (auto& f : req_.fields) {
+        auto n = f.name;
+        if (is_hop_by_hop(n)) continue;
+        switch (n.size()) {
+            case 4: if (iequals(n, "host")) continue; break;
+            case 6: if (iequals(n, "expect")) continue; break;
+            case 12: if (iequals(n, "x-request-id")) continue; break;
+            case 14: if (iequals(n, "content-length")) continue; break;
+            default: break;
+        }
+        auto fk = forwarded_header(n);
+        if (fk != forwarded_kind::none) {
+            if (!trusted_peer_) continue;  // never trust forwarding claims from arbitrary clients
+            if (fk == forwarded_kind::xff) {
+                if (xff_count++ == 0) xff = f.value;
+                else {
+                    // several XFF lines from a trusted proxy: forward them joined, in order
+                    out_ += "X-Forwarded-For: ";
+                    out_ += f.value;
+                    out_ += "\r\n";
+                }
+                continue;
+            }
+            if (fk == forwarded_kind::xfp) { xfp = f.value; continue; }
+            if (fk == forwarded_kind::xfh) { xfh = f.value; continue; }
+        }
+        if (!req_.connection.empty() && list_contains(req_.connection, n)) continue;  // nominated hop-by-hop
+        append_field(out_, n, f.value);
+    }
+    out_ += "X-Forwarded-For: ";
+    if (!xff.empty()) {
+        out_ += xff;
+        out_ += ", ";
+    }
+    out_ += peer_text_;
+    out_ += "\r\nX-Forwarded-Proto: ";
+    out_ += xfp.empty() ? std::string_view("http") : xfp;
+    if (!original_host.empty() || !xfh.empty()) {
+        out_ += "\r\nX-Forwarded-Host: ";
+        out_ += xfh.empty() ? original_host : xfh;
+    }
+    out_ += "\r\nX-Request-Id: ";
+    out_ += request_id_;
+    out_ += "\r\n";
+    if (req_.framing == body_framing::content_length) {
+        out_ += "Content-Length: ";
+        out_ += std::to_string(req_.content_length);
+        out_ += "\r\n";
+    } else if (req_.framing == body_framing::chunked) {
+        out_ += "Transfer-Encoding: chunked\r\n";
+    }
+    out_ += "\r\n";
+}
+
+void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close) {
+    out_.clear();
+    out_ += "HTTP/1.1 ";
+    out_ += std::to_string(resp.status);
+    out_ += ' ';
+    if (resp.reason.empty()) out_ += reason_phrase(resp.status);
+    else out_ += resp.reason;
+    out_ += "\r\n";
+    for (auto& f : resp.fields) {
+        if (is_hop_by_hop(f.name)) continue;
+        if (f.name.size() == 14 && iequals(f.name, "content-length")) continue;
+        if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
+        append_field(out_, f.name, f.value);
+    }
+    if (resp.framing == body_framing::content_length || (resp.framing == body_framing::none && resp.has_content_length && resp.status >= 200 && resp.status != 204)) {
+        out_ += "Content-Length: ";
+        out_ += std::to_string(resp.content_length);
+        out_ += "\r\n";
+    } else if (chunked_to_client) {
+        out_ += "Transfer-Encoding: chunked\r\n";
+    }
+    if (close) out_ += "Connection: close\r\n";
+    else if (req_.version == 10) out_ += "Connection: keep-alive\r\n";
+    out_ += "\r\n";
+}
+
+asio::awaitable<bool> client_connection::proxy(const router::compiled_route& route, std::size_t head_len) {
+    const auto& limits = snap_->config.limits;
+    auto cluster = w_.cluster_for(*snap_, route.upstream_index);
+    const auto& def = cluster->def();
+    const auto timeout = route.config.timeout.value_or(limits.request_timeout);
+
+    // Everything needed from the head is copied out before the buffer moves again.
+    std::uint64_t hash_key = 0;
+    bool has_key = false;
+    if (def.lb.policy == config::lb_policy::ring_hash) {
+        if (def.lb.hash_on == config::lb_config::hash_source::client_ip) {
+            hash_key = upstream::hash64(peer_text_);
+            has_key = true;
+        } else {
+            for (auto& f : req_.fields)
+                if (iequals(f.name, def.lb.hash_header)) {
+                    hash_key = upstream::hash64(f.value);
+                    has_key = true;
+                    break;
+                }
+        }
+    }
+    const bool is_head = req_.method == "HEAD";
+    const bool idempotent = is_idempotent(req_.method);
+    const auto framing = req_.framing;
+    const std::uint64_t content_length = req_.content_length;
+    const bool expect_continue = req_.expect_continue;
+    const int version = req_.version;
+    const bool client_keep_alive = req_.keep_alive;
+    const bool has_body = framing != body_framing::none;
+
+    std::optional<body_decoder<true>> req_decoder;
+    if (framing == body_framing::chunked) {
+        // Beast decodes the chunked body; it must see the head first. Our scanner has already
+        // been stricter than it about the head.
+        req_decoder.emplace();
+        req_decoder->header_limit(static_cast<std::uint32_t>(head_len + 1));
+        req_decoder->body_limit(limits.max_body_bytes);
+        req_decoder->sink = &body_out_;
+        boost::beast::error_code ec;
+        req_decoder->put(asio::buffer(buf_.data().data(), head_len), ec);
+        if (ec || !req_decoder->is_header_done()) co_return co_await send_error(400, "malformed request head", true);
+    }
+    build_upstream_head(route);
+    std::string upstream_head = std::move(out_);  // out_ is reused for the response head
+    out_.clear();
+    buf_.consume(head_len);  // from here on req_'s views are dead
+
+    upstream::lease ls;
+    std::size_t avoid = upstream::k_no_endpoint;
+    bool body_sent = false;
+    head_result hr = head_result::failed_before_response;
+    std::size_t resp_head_len = 0;
+    for (int attempt = 0;; ++attempt) {
+        // 1. An endpoint and a connection.
+        auto ep = cluster->pick(hash_key, has_key, avoid);
+        if (ep == upstream::k_no_endpoint) co_return co_await send_error(503, "no upstream endpoint available", has_body || !client_keep_alive);
+        ls.cluster = cluster;
+        ls.conn = cluster->acquire(ep, attempt > 0);
+        auto& uc = *ls.conn;
+        if (!uc.reused) {
+            uc.timer.arm(def.pool.connect_timeout);
+            auto [ec] = co_await uc.socket.async_connect(def.endpoints[ep], nothrow_awaitable);
+            if (ec) {
+                spdlog::warn("upstream {}: connect to {} failed: {}", def.name, def.endpoint_names[ep], uc.timer.fired() ? "timed out" : ec.message());
+                ls.done(false);
+                if (attempt == 0 && def.endpoints.size() > 1) {
+                    avoid = ep;  // one more try, elsewhere; nothing was sent yet
+                    continue;
+                }
+                co_return co_await send_error(502, "upstream connect failed", has_body || !client_keep_alive);
+            }
+            boost::system::error_code ignored;
+            uc.socket.set_option(tcp::no_delay(true), ignored);
+        }
+
+        // 2. The head, with whatever body bytes already arrived (one write for small requests).
+        std::string_view early;
+        if (framing == body_framing::content_length && !expect_continue)
+            early = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(content_length, buf_.size())));
+        uc.timer.arm(timeout);
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(upstream_head), asio::buffer(early.data(), early.size())};
+        auto [wec, wn] = co_await asio::async_write(uc.socket, bufs, nothrow_awaitable);
+        if (wec) {
+            bool retry = uc.reused && !has_body && idempotent && attempt == 0;
+            ls.done(false);
+            if (retry) continue;
+            co_return co_await send_error(502, "upstream write failed", true);
+        }
+        buf_.consume(early.size());
+
+        // 3. The request body.
+        if (has_body && !body_sent) {
+            body_sent = true;
+            if (expect_continue && buf_.empty()) {
+                if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+            }
+            if (framing == body_framing::content_length) {
+                std::uint64_t remaining = content_length - early.size();
+                while (remaining > 0) {
+                    if (buf_.empty()) {
+                        auto st = co_await read_more(limits.body_timeout);
+                        if (st == io_status::timeout) co_return co_await send_error(408, "request body timeout", true);
+                        if (st != io_status::ok) co_return false;  // client gone: the lease closes the upstream side
+                    }
+                    auto chunk = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buf_.size())));
+                    uc.timer.arm(timeout);
+                    auto [ec, n] = co_await asio::async_write(uc.socket, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable);
+                    if (ec) co_return co_await send_error(502, "upstream write failed", true);
+                    buf_.consume(chunk.size());
+                    remaining -= chunk.size();
+                }
+            } else {
+                auto& dec = *req_decoder;
+                for (;;) {
+                    body_out_.clear();
+                    boost::beast::error_code ec;
+                    std::size_t used = buf_.empty() ? 0 : dec.put(asio::buffer(buf_.data().data(), buf_.size()), ec);
+                    buf_.consume(used);
+                    if (buf_.empty() && !dec.is_done() && !ec) ec = boost::beast::http::error::need_more;
+                    if (ec && ec != boost::beast::http::error::need_more) {
+                        if (ec == boost::beast::http::error::body_limit) co_return co_await send_error(413, "request body too large", true);
+                        if (dec.trailer_too_large) co_return co_await send_error(431, "request trailers too large", true);
+                        co_return co_await send_error(400, "malformed chunked body", true);
+                    }
+                    out_.clear();
+                    if (!body_out_.empty()) {
+                        append_hex(out_, body_out_.size());
+                        out_ += "\r\n";
+                    }
+                    std::string_view tail = body_out_.empty() ? std::string_view{} : std::string_view("\r\n");
+                    if (!body_out_.empty()) {
+                        uc.timer.arm(timeout);
+                        std::array<asio::const_buffer, 3> cb{asio::buffer(out_), asio::buffer(body_out_), asio::buffer(tail.data(), tail.size())};
+                        auto [wec2, n2] = co_await asio::async_write(uc.socket, cb, nothrow_awaitable);
+                        if (wec2) co_return co_await send_error(502, "upstream write failed", true);
+                    }
+                    if (dec.is_done()) break;
+                    if (ec == boost::beast::http::error::need_more) {
+                        if (buf_.full()) co_return co_await send_error(400, "chunk header too large", true);
+                        auto st = co_await read_more(limits.body_timeout);
+                        if (st == io_status::timeout) co_return co_await send_error(408, "request body timeout", true);
+                        if (st != io_status::ok) co_return false;  // no last-chunk: the upstream request is aborted
+                    }
+                }
+                uc.timer.arm(timeout);
+                auto [wec3, n3] = co_await asio::async_write(uc.socket, asio::buffer("0\r\n\r\n", 5), nothrow_awaitable);
+                if (wec3) co_return co_await send_error(502, "upstream write failed", true);
+            }
+        }
+
+        // 4. The response head; 1xx interim responses are dropped (we never forward Expect).
+        bool any_byte = false;
+        hr = head_result::ok;
+        for (;;) {
+            std::size_t scanned = 0;
+            for (;;) {
+                resp_head_len = find_head_end(uc.buf.data(), scanned);
+                if (resp_head_len != std::string_view::npos) break;
+                scanned = uc.buf.size();
+                if (uc.buf.size() > 65536) {
+                    hr = head_result::invalid;
+                    break;
+                }
+                auto [ptr, room] = uc.buf.prepare(16384);
+                uc.timer.arm(timeout);
+                auto [rec, rn] = co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+                if (rec) {
+                    if (rec == asio::error::operation_aborted && uc.timer.fired()) hr = head_result::timeout;
+                    else hr = any_byte ? head_result::closed_mid_head : head_result::failed_before_response;
+                    break;
+                }
+                any_byte = true;
+                uc.buf.commit(rn);
+            }
+            if (hr != head_result::ok) break;
+            auto err = scan_response(uc.buf.data().substr(0, resp_head_len), snap_->scan_limits, is_head, resp_);
+            if (err) {
+                spdlog::warn("upstream {}: invalid response from {}: {}", def.name, def.endpoint_names[ep], err.reason);
+                hr = head_result::invalid;
+                break;
+            }
+            if (resp_.status >= 200) break;
+            if (resp_.status == 101) {
+                hr = head_result::invalid;
+                break;
+            }
+            uc.buf.consume(resp_head_len);
+        }
+        if (hr == head_result::failed_before_response && uc.reused && !has_body && idempotent && attempt == 0) {
+            ls.done(false);  // a stale keep-alive connection: retry once on a fresh one
+            continue;
+        }
+        break;
+    }
+    auto& uc = *ls.conn;
+    switch (hr) {
+        case head_result::ok: break;
+        case head_result::timeout: co_return co_await send_error(504, "upstream response timeout", !client_keep_alive);
+        case head_result::invalid: co_return co_await send_error(502, "invalid upstream response", !client_keep_alive);
+        default: co_return co_await send_error(502, "upstream closed the connection", !client_keep_alive);
+    }
+
+    // 5. The response.
+    const auto resp_framing = resp_.framing;
+    const bool chunked_to_client = (resp_framing == body_framing::chunked || resp_framing == body_framing::until_close) && version == 11;
+    bool close = !client_keep_alive || w_.draining() || ((resp_framing == body_framing::chunked || resp_framing == body_framing::until_close) && version == 10);
+    std::optional<body_decoder<false>> resp_decoder;
+    if (resp_framing == body_framing::chunked) {
+        resp_decoder.emplace();
+        resp_decoder->header_limit(static_cast<std::uint32_t>(resp_head_len + 1));
+        resp_decoder->body_limit(boost::none);
+        resp_decoder->sink = &body_out_;
+        boost::beast::error_code ec;
+        resp_decoder->put(asio::buffer(uc.buf.data().data(), resp_head_len), ec);
+        if (ec || !resp_decoder->is_header_done()) co_return co_await send_error(502, "invalid upstream response", !client_keep_alive);
+    }
+    build_client_head(resp_, chunked_to_client, close);
+    uc.buf.consume(resp_head_len);
+    const bool upstream_keep_alive = resp_.keep_alive;
+
+    bool complete = false;  // the whole response body arrived from the upstream
+    if (resp_framing == body_framing::none) {
+        if (!co_await write_client(out_)) co_return false;
+        complete = true;
+    } else if (resp_framing == body_framing::content_length) {
+        std::uint64_t remaining = resp_.content_length;
+        auto first = uc.buf.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, uc.buf.size())));
+        if (!co_await write_client(out_, first)) co_return false;
+        uc.buf.consume(first.size());
+        remaining -= first.size();
+        while (remaining > 0) {
+            auto [ptr, room] = uc.buf.prepare(65536);
+            uc.timer.arm(timeout);
+            auto [ec, n] = co_await uc.socket.async_read_some(asio::buffer(ptr, std::min<std::uint64_t>(room, remaining)), nothrow_awaitable);
+            if (ec) co_return false;  // truncated upstream: the client sees the connection close, never a fake end
+            uc.buf.commit(n);
+            auto chunk = uc.buf.data();
+            if (!co_await write_client(chunk)) co_return false;
+            uc.buf.consume(chunk.size());
+            remaining -= chunk.size();
+        }
+        complete = true;
+    } else {
+        // chunked or until_close: decode (or pass through) and re-frame for this client.
+        bool head_written = false;
+        for (;;) {
+            body_out_.clear();
+            bool done = false;
+            if (resp_framing == body_framing::chunked) {
+                boost::beast::error_code ec;
+                std::size_t used = uc.buf.empty() ? 0 : resp_decoder->put(asio::buffer(uc.buf.data().data(), uc.buf.size()), ec);
+                uc.buf.consume(used);
+                if (ec && ec != boost::beast::http::error::need_more) {
+                    spdlog::warn("upstream {}: malformed chunked response body", def.name);
+                    if (!head_written) co_return co_await send_error(502, "invalid upstream response", true);
+                    co_return false;
+                }
+                done = resp_decoder->is_done();
+            } else {
+                auto d = uc.buf.data();
+                body_out_.append(d.data(), d.size());
+                uc.buf.consume(d.size());
+            }
+            out_.resize(head_written ? 0 : out_.size());
+            if (!body_out_.empty()) {
+                if (chunked_to_client) {
+                    append_hex(out_, body_out_.size());
+                    out_ += "\r\n";
+                    body_out_ += "\r\n";
+                }
+            }
+            if (done && chunked_to_client) body_out_ += "0\r\n\r\n";
+            if (!out_.empty() || !body_out_.empty()) {
+                if (!co_await write_client(out_, body_out_)) co_return false;
+                head_written = true;
+            }
+            if (done) break;
+            auto [ptr, room] = uc.buf.prepare(16384);
+            if (room == 0) co_return false;
+            uc.timer.arm(timeout);
+            auto [ec, n] = co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+            if (ec) {
+                if (resp_framing == body_framing::until_close && ec == asio::error::eof) {
+                    if (chunked_to_client && !co_await write_client("0\r\n\r\n")) co_return false;
+                    break;  // the end of a close-delimited body
+                }
+                co_return false;  // truncated: close, no fabricated completion
+            }
+            uc.buf.commit(n);
+        }
+        complete = resp_framing == body_framing::chunked;
+    }
+    ls.done(complete && upstream_keep_alive && uc.buf.empty());
+    co_return !close;
+}
+
+}  // namespace gatehouse::http

@@ -1,0 +1,15 @@
+#pragma once
+// Entry point of the data plane: serve one accepted client connection on the worker's thread.
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+namespace gatehouse::server {
+class worker;
+struct listener_state;
+}  // namespace gatehouse::server
+
+namespace gatehouse::http {
+
+void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, boost::asio::ip::tcp::socket sock);
+
+}  // namespace gatehouse::http

@@ -1,0 +1,91 @@
+#include "gatehouse/router/path.hpp"
+
+namespace gatehouse::router {
+
+namespace {
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+bool unreserved(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+}
+}  // namespace
+
+const char* normalize_path(std::string_view raw, std::string& out) {
+    out.clear();
+    if (raw.empty() || raw.front() != '/') return "path must start with '/'";
+    // Pass 1: decode unreserved escapes, validate the rest, merge slashes.
+    // Pass 2 (in place): remove dot segments. Both are linear.
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        char c = raw[i];
+        if (c == '%') {
+            if (i + 2 >= raw.size()) return "incomplete percent-escape in path";
+            int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
+            if (hi < 0 || lo < 0) return "invalid percent-escape in path";
+            auto v = static_cast<unsigned char>(hi * 16 + lo);
+            if (v == 0) return "escaped NUL in path";
+            if (v == '/' || v == '\\') return "escaped slash or backslash in path";
+            i += 2;
+            if (unreserved(v)) {
+                c = static_cast<char>(v);
+            } else {
+                static constexpr char digits[] = "0123456789ABCDEF";
+                out += '%';
+                out += digits[v >> 4];
+                out += digits[v & 15];
+                continue;
+            }
+        }
+        if (c == '/' && !out.empty() && out.back() == '/') continue;
+        out += c;
+    }
+    // Remove dot segments: the path now has single slashes and starts with '/'.
+    std::size_t w = 0;  // write position
+    std::size_t r = 0;
+    std::string& s = out;
+    while (r < s.size()) {
+        // s[r] == '/'; the segment is s[r+1 .. next '/').
+        std::size_t next = s.find('/', r + 1);
+        if (next == std::string::npos) next = s.size();
+        std::string_view seg(s.data() + r + 1, next - r - 1);
+        bool last = next == s.size();
+        if (seg == ".") {
+            if (last) s[w++] = '/';
+        } else if (seg == "..") {
+            while (w > 0 && s[--w] != '/') {}
+            if (last) s[w++] = '/';
+        } else {
+            // memmove-like copy of "/seg"
+            for (std::size_t k = r; k < next; ++k) s[w++] = s[k];
+        }
+        r = next;
+    }
+    s.resize(w);
+    if (s.empty()) s = "/";
+    return nullptr;
+}
+
+std::string_view normalize_host(std::string_view host, std::string& buf) {
+    buf.clear();
+    if (!host.empty() && host.front() == '[') {
+        auto close = host.find(']');
+        host = host.substr(0, close == std::string_view::npos ? host.size() : close + 1);
+    } else {
+        auto colon = host.find(':');
+        if (colon != std::string_view::npos) host = host.substr(0, colon);
+    }
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    bool needs_copy = false;
+    for (char c : host)
+        if (c >= 'A' && c <= 'Z') needs_copy = true;
+    if (!needs_copy) return host;
+    buf.assign(host);
+    for (char& c : buf)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return buf;
+}
+
+}  // namespace gatehouse::router

@@ -1,0 +1,83 @@
+#pragma once
+// Coarse per-worker deadlines. Arming a deadline is two stores; one timer per worker ticks every
+// 100 ms and cancels the pending I/O of sockets whose deadline passed. This replaces a steady
+// timer per operation (what beast::tcp_stream does), which costs a timer-queue insert and
+// removal on every read and write.
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+
+namespace gatehouse::server {
+
+using clock = std::chrono::steady_clock;
+
+class deadline_list;
+
+class deadline {
+public:
+    deadline(deadline_list& list, boost::asio::ip::tcp::socket& sock);
+    ~deadline();
+    deadline(const deadline&) = delete;
+    deadline& operator=(const deadline&) = delete;
+
+    void arm(clock::duration d) {
+        when_ = clock::now() + d;
+        fired_ = false;
+    }
+    void disarm() {
+        when_ = clock::time_point::max();
+        fired_ = false;
+    }
+    // True when the last failed operation failed because this deadline cancelled it.
+    bool fired() const { return fired_; }
+    // Marks the connection as idle between requests: a drain may close it at once.
+    void set_idle(bool v) { idle_ = v; }
+
+private:
+    friend class deadline_list;
+    deadline_list& list_;
+    boost::asio::ip::tcp::socket& sock_;
+    clock::time_point when_ = clock::time_point::max();
+    bool fired_ = false;
+    bool idle_ = false;
+    deadline* prev_ = nullptr;
+    deadline* next_ = nullptr;
+};
+
+class deadline_list {
+public:
+    // Expires due deadlines; when `draining`, also cancels connections idle between requests.
+    void tick(clock::time_point now, bool draining);
+    std::size_t size() const { return size_; }
+
+private:
+    friend class deadline;
+    deadline* head_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+inline deadline::deadline(deadline_list& list, boost::asio::ip::tcp::socket& sock) : list_(list), sock_(sock) {
+    next_ = list_.head_;
+    if (next_) next_->prev_ = this;
+    list_.head_ = this;
+    ++list_.size_;
+}
+
+inline deadline::~deadline() {
+    if (prev_) prev_->next_ = next_;
+    else list_.head_ = next_;
+    if (next_) next_->prev_ = prev_;
+    --list_.size_;
+}
+
+inline void deadline_list::tick(clock::time_point now, bool draining) {
+    for (auto* d = head_; d; d = d->next_) {
+        if ((d->when_ <= now || (draining && d->idle_)) && !d->fired_) {
+            d->fired_ = true;
+            boost::system::error_code ec;
+            d->sock_.cancel(ec);
+        }
+    }
+}
+
+}  // namespace gatehouse::server

@@ -1,0 +1,53 @@
+#include "server/snapshot.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+
+std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags) {
+    auto snap = std::make_shared<snapshot>();
+    snap->generation = generation;
+    snap->scan_limits.max_headers = cfg.limits.max_headers;
+    snap->scan_limits.max_request_line = cfg.limits.max_request_line;
+
+    asio::io_context ioc;
+    asio::ip::tcp::resolver resolver(ioc);
+    for (std::size_t i = 0; i < cfg.upstreams.size(); ++i) {
+        const auto& u = cfg.upstreams[i];
+        auto c = std::make_shared<cluster>();
+        c->name = u.name;
+        c->lb = u.load_balancer;
+        c->pool = u.pool;
+        c->identity = u.name + "|" + std::to_string(static_cast<int>(u.load_balancer.policy)) + "|" + u.load_balancer.hash_header + "|" +
+                      std::to_string(u.pool.max_connections) + "|" + std::to_string(u.pool.idle_timeout.count()) + "|" +
+                      std::to_string(u.pool.connect_timeout.count());
+        for (auto& e : u.endpoints) {
+            boost::system::error_code ec;
+            auto results = resolver.resolve(e.address.host, std::to_string(e.address.port), asio::ip::resolver_base::numeric_service, ec);
+            if (ec || results.empty()) {
+                diags.error(u.mark, "upstreams[" + std::to_string(i) + "]", "cannot resolve '" + e.address.host + "': " + ec.message());
+                continue;
+            }
+            c->endpoints.push_back(results.begin()->endpoint());
+            c->endpoint_names.push_back(e.address.host + ":" + std::to_string(e.address.port));
+            c->weights.push_back(e.weight);
+            c->identity += "|" + c->endpoints.back().address().to_string() + ":" + std::to_string(e.address.port) + "*" + std::to_string(e.weight);
+        }
+        if (c->lb.policy == config::lb_policy::ring_hash) c->ring = upstream::hash_ring(c->weights);
+        snap->clusters.push_back(std::move(c));
+    }
+    snap->routes = std::make_unique<router::route_table>(cfg.routes);
+    for (auto& r : snap->routes->routes()) {
+        if (r.config.upstream.empty()) continue;
+        for (std::size_t i = 0; i < snap->clusters.size(); ++i)
+            if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;
+    }
+    snap->config = std::move(cfg);
+    if (diags.has_errors()) return nullptr;
+    return snap;
+}
+
+}  // namespace gatehouse::server

@@ -1,0 +1,41 @@
+#pragma once
+// An immutable, fully compiled configuration. Workers hold a shared_ptr<const snapshot>; a
+// request keeps the one it started with until it ends (DESIGN.md §3).
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/http/head.hpp"
+#include "gatehouse/router/route_table.hpp"
+#include "gatehouse/upstream/load_balancer.hpp"
+
+namespace gatehouse::server {
+
+// An upstream as the snapshot knows it. `identity` changes whenever anything that matters to
+// its pools changes, so worker state keyed by it survives reloads that leave it alone.
+struct cluster {
+    std::string name;
+    std::string identity;
+    std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+    std::vector<std::string> endpoint_names;  // as configured, for logs and the admin API
+    std::vector<std::uint32_t> weights;
+    config::lb_config lb;
+    config::pool_config pool;
+    upstream::hash_ring ring;
+};
+
+struct snapshot {
+    std::uint64_t generation = 0;
+    config::gateway_config config;
+    std::unique_ptr<router::route_table> routes;
+    std::vector<std::shared_ptr<const cluster>> clusters;
+    http::scan_limits scan_limits;
+};
+
+// Compiles a validated config. Resolves upstream host names, so it runs on the control thread,
+// never on a worker. Problems (an unresolvable name) go to `diags`; nullptr then.
+std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags);
+
+}  // namespace gatehouse::server

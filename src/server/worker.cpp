@@ -1,0 +1,146 @@
+#include "server/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include "http/session.hpp"
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+worker::worker(unsigned id, std::shared_ptr<const snapshot> snap) : id_(id), ticker_(ioc_) {
+    std::random_device rd;
+    rng_[0] = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (id + 1);
+    rng_[1] = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ 0x9e3779b97f4a7c15ull;
+    install(std::move(snap));
+}
+
+worker::~worker() = default;
+
+std::uint64_t worker::random() {
+    // xorshift128+
+    std::uint64_t s1 = rng_[0];
+    const std::uint64_t s0 = rng_[1];
+    rng_[0] = s0;
+    s1 ^= s1 << 23;
+    rng_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return rng_[1] + s0;
+}
+
+std::string_view worker::new_request_id(char (&buf)[32]) {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (int half = 0; half < 2; ++half) {
+        auto r = random();
+        for (int i = 0; i < 16; ++i) {
+            buf[half * 16 + i] = hex[r & 15];
+            r >>= 4;
+        }
+    }
+    return {buf, 32};
+}
+
+void worker::add_listener(asio::ip::tcp::acceptor acceptor, config::listener_config cfg) {
+    listeners_.push_back(std::make_shared<listener_state>(std::move(acceptor), std::move(cfg)));
+}
+
+void worker::install(std::shared_ptr<const snapshot> snap) {
+    std::unordered_map<std::string, std::shared_ptr<upstream::cluster_state>> next;
+    std::vector<std::shared_ptr<upstream::cluster_state>> list;
+    for (auto& c : snap->clusters) {
+        auto it = by_identity_.find(c->identity);
+        std::shared_ptr<upstream::cluster_state> st;
+        if (it != by_identity_.end()) st = it->second;
+        else st = std::make_shared<upstream::cluster_state>(c, ioc_, deadlines_, random());
+        next[c->identity] = st;
+        list.push_back(st);
+    }
+    for (auto& [identity, st] : by_identity_)
+        if (!next.count(identity)) st->retire();  // leased connections finish, then close
+    by_identity_ = std::move(next);
+    clusters_ = std::move(list);
+    snap_ = std::move(snap);
+}
+
+std::shared_ptr<upstream::cluster_state> worker::cluster_for(const snapshot& s, std::size_t index) {
+    if (&s == snap_.get()) return clusters_[index];
+    // The request began on an older snapshot: find the same upstream by identity, or give it a
+    // private, retired state so its connections close when it is done.
+    auto& def = s.clusters[index];
+    auto it = by_identity_.find(def->identity);
+    if (it != by_identity_.end()) return it->second;
+    auto st = std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random());
+    st->retire();
+    return st;
+}
+
+void worker::post_snapshot(std::shared_ptr<const snapshot> snap) {
+    asio::post(ioc_, [this, snap = std::move(snap)]() mutable { install(std::move(snap)); });
+}
+
+void worker::post_drain() {
+    asio::post(ioc_, [this] {
+        if (draining_) return;
+        draining_ = true;
+        for (auto& l : listeners_) {
+            boost::system::error_code ec;
+            l->acceptor.close(ec);
+        }
+        for (auto& c : clusters_) c->close_idle();
+        deadlines_.tick(clock::now(), true);  // idle keep-alive connections close now
+    });
+}
+
+void worker::start_accept(const std::shared_ptr<listener_state>& l) {
+    l->acceptor.async_accept([this, l](boost::system::error_code ec, asio::ip::tcp::socket sock) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) return;
+            // EMFILE and friends: log, back off a little via the next tick, keep accepting.
+            spdlog::warn("worker {}: accept on {} failed: {}", id_, l->cfg.name, ec.message());
+            if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+                auto t = std::make_shared<asio::steady_timer>(ioc_, 50ms);
+                t->async_wait([this, l, t](boost::system::error_code) {
+                    if (!draining_) start_accept(l);
+                });
+                return;
+            }
+        } else if (!draining_) {
+            http::start_session(*this, l, std::move(sock));
+        }
+        if (!draining_) start_accept(l);
+    });
+}
+
+void worker::tick() {
+    ticker_.expires_after(100ms);
+    ticker_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        auto now = clock::now();
+        deadlines_.tick(now, draining_);
+        if (now - last_sweep_ >= 1s) {
+            last_sweep_ = now;
+            for (auto& c : clusters_) c->sweep(now);
+        }
+        if (draining_ && sessions_ == 0) {
+            for (auto& c : clusters_) c->close_idle();
+            return;  // nothing left: the io_context runs out of work and run() returns
+        }
+        tick();
+    });
+}
+
+void worker::run(std::function<void()> on_exit) {
+    for (auto& l : listeners_) start_accept(l);
+    tick();
+    try {
+        ioc_.run();
+    } catch (const std::exception& e) {
+        spdlog::critical("worker {} stopped by an exception: {}", id_, e.what());
+    }
+    on_exit();
+}
+
+}  // namespace gatehouse::server

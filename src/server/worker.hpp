@@ -1,0 +1,72 @@
+#pragma once
+// A worker: one thread, one io_context, its own SO_REUSEPORT acceptor per listener, its own
+// upstream pools and its own pointer to the current snapshot (DESIGN.md §2). Everything here is
+// touched only from the worker's thread, except the post_* entry points.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/deadlines.hpp"
+#include "server/snapshot.hpp"
+#include "upstream/pool.hpp"
+
+namespace gatehouse::server {
+
+struct listener_state {
+    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c) : acceptor(std::move(a)), cfg(std::move(c)) {}
+    boost::asio::ip::tcp::acceptor acceptor;
+    config::listener_config cfg;
+};
+
+class worker {
+public:
+    worker(unsigned id, std::shared_ptr<const snapshot> snap);
+    ~worker();
+
+    boost::asio::io_context& ioc() { return ioc_; }
+    unsigned id() const { return id_; }
+    void add_listener(boost::asio::ip::tcp::acceptor acceptor, config::listener_config cfg);
+    // Runs until drained; calls on_exit from the worker thread when done.
+    void run(std::function<void()> on_exit);
+
+    // From any thread.
+    void post_snapshot(std::shared_ptr<const snapshot> snap);
+    void post_drain();
+    void stop() { ioc_.stop(); }
+
+    // From the worker's own thread (sessions).
+    const std::shared_ptr<const snapshot>& current() const { return snap_; }
+    std::shared_ptr<upstream::cluster_state> cluster_for(const snapshot& s, std::size_t index);
+    deadline_list& deadlines() { return deadlines_; }
+    bool draining() const { return draining_; }
+    void session_started() { ++sessions_; }
+    void session_ended() { --sessions_; }
+    std::uint64_t random();
+    // Writes a fresh 32-hex-digit request id into buf and returns a view of it.
+    std::string_view new_request_id(char (&buf)[32]);
+
+private:
+    void install(std::shared_ptr<const snapshot> snap);
+    void start_accept(const std::shared_ptr<listener_state>& l);
+    void tick();
+
+    unsigned id_;
+    boost::asio::io_context ioc_{1};
+    std::shared_ptr<const snapshot> snap_;
+    std::vector<std::shared_ptr<upstream::cluster_state>> clusters_;  // parallel to snap_->clusters
+    std::unordered_map<std::string, std::shared_ptr<upstream::cluster_state>> by_identity_;
+    std::vector<std::shared_ptr<listener_state>> listeners_;
+    deadline_list deadlines_;
+    boost::asio::steady_timer ticker_;
+    bool draining_ = false;
+    std::size_t sessions_ = 0;
+    std::uint64_t rng_[2];
+    clock::time_point last_sweep_{};
+};
+
+}  // namespace gatehouse::server

@@ -1,0 +1,112 @@
+#include "gatehouse/upstream/load_balancer.hpp"
+
+#include <algorithm>
+
+namespace gatehouse::upstream {
+
+std::uint64_t hash64(std::string_view data) {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a, then a murmur finaliser to spread bits
+    for (unsigned char c : data) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+hash_ring::hash_ring(std::span<const std::uint32_t> weights) {
+    for (std::uint32_t e = 0; e < weights.size(); ++e) {
+        std::uint32_t n = 160 * std::max<std::uint32_t>(1, weights[e]);
+        for (std::uint32_t v = 0; v < n; ++v) {
+            std::string key = std::to_string(e) + "-" + std::to_string(v);
+            points_.emplace_back(hash64(key), e);
+        }
+    }
+    std::sort(points_.begin(), points_.end());
+}
+
+std::size_t hash_ring::lookup(std::uint64_t hash) const {
+    if (points_.empty()) return k_no_endpoint;
+    auto it = std::lower_bound(points_.begin(), points_.end(), std::pair<std::uint64_t, std::uint32_t>{hash, 0});
+    if (it == points_.end()) it = points_.begin();
+    return it->second;
+}
+
+balancer_state::balancer_state(config::lb_config cfg, std::size_t endpoints, std::uint64_t seed)
+    : cfg_(std::move(cfg)), current_(endpoints, 0), rng_(seed | 1) {
+    rr_ = static_cast<std::size_t>(seed % std::max<std::size_t>(1, endpoints));  // workers start apart
+}
+
+std::uint64_t balancer_state::next_random() {
+    // xorshift64*: cheap, per worker, good enough for spreading load.
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return rng_ * 2685821657736338717ull;
+}
+
+std::size_t balancer_state::first_usable_from(std::span<const endpoint_load> eps, std::size_t start) const {
+    for (std::size_t k = 0; k < eps.size(); ++k) {
+        auto i = (start + k) % eps.size();
+        if (eps[i].usable) return i;
+    }
+    return k_no_endpoint;
+}
+
+std::size_t balancer_state::pick(std::span<const endpoint_load> eps, const hash_ring* ring, std::uint64_t key, bool has_key) {
+    if (eps.empty()) return k_no_endpoint;
+    if (current_.size() != eps.size()) current_.assign(eps.size(), 0);
+    switch (cfg_.policy) {
+        case config::lb_policy::round_robin: {
+            auto i = first_usable_from(eps, rr_);
+            if (i != k_no_endpoint) rr_ = i + 1;
+            return i;
+        }
+        case config::lb_policy::weighted: {
+            std::int64_t total = 0;
+            std::size_t best = k_no_endpoint;
+            for (std::size_t i = 0; i < eps.size(); ++i) {
+                if (!eps[i].usable) continue;
+                current_[i] += eps[i].weight;
+                total += eps[i].weight;
+                if (best == k_no_endpoint || current_[i] > current_[best]) best = i;
+            }
+            if (best != k_no_endpoint) current_[best] -= total;
+            return best;
+        }
+        case config::lb_policy::random: {
+            std::uint64_t total = 0;
+            for (auto& e : eps)
+                if (e.usable) total += e.weight;
+            if (total == 0) return k_no_endpoint;
+            std::uint64_t r = next_random() % total;
+            for (std::size_t i = 0; i < eps.size(); ++i) {
+                if (!eps[i].usable) continue;
+                if (r < eps[i].weight) return i;
+                r -= eps[i].weight;
+            }
+            return k_no_endpoint;
+        }
+        case config::lb_policy::least_request: {
+            // Power of two choices: two random endpoints, the one with fewer outstanding
+            // requests relative to its weight wins.
+            auto a = first_usable_from(eps, next_random() % eps.size());
+            if (a == k_no_endpoint) return a;
+            auto b = first_usable_from(eps, next_random() % eps.size());
+            auto load = [&](std::size_t i) { return static_cast<double>(eps[i].inflight + 1) / eps[i].weight; };
+            return load(b) < load(a) ? b : a;
+        }
+        case config::lb_policy::ring_hash: {
+            if (!has_key || !ring || ring->empty()) return first_usable_from(eps, next_random() % eps.size());
+            auto i = ring->lookup(key);
+            return eps[i].usable ? i : first_usable_from(eps, i + 1);
+        }
+    }
+    return k_no_endpoint;
+}
+
+}  // namespace gatehouse::upstream

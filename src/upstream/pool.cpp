@@ -1,0 +1,83 @@
+#include "upstream/pool.hpp"
+
+namespace gatehouse::upstream {
+
+cluster_state::cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl,
+                             std::uint64_t seed)
+    : def_(std::move(def)), ioc_(ioc), deadlines_(dl), eps_(def_->endpoints.size()), loads_(def_->endpoints.size()), lb_(def_->lb, def_->endpoints.size(), seed) {
+    for (std::size_t i = 0; i < loads_.size(); ++i) loads_[i].weight = def_->weights[i];
+}
+
+cluster_state::~cluster_state() = default;
+
+std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avoid) {
+    for (std::size_t i = 0; i < eps_.size(); ++i) {
+        loads_[i].inflight = eps_[i].inflight;
+        loads_[i].usable = (eps_[i].open < def_->pool.max_connections || !eps_[i].idle.empty()) && i != avoid;
+    }
+    return lb_.pick(loads_, &def_->ring, key, has_key);
+}
+
+std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool fresh) {
+    auto& e = eps_[ep];
+    auto now = server::clock::now();
+    while (!fresh && !e.idle.empty()) {
+        auto c = std::move(e.idle.back());
+        e.idle.pop_back();
+        if (now - c->idle_since < def_->pool.idle_timeout) {
+            c->reused = true;
+            ++e.inflight;
+            return c;
+        }
+        --e.open;  // stale: dropped here, closed by its destructor
+    }
+    ++e.open;
+    ++e.inflight;
+    return std::make_unique<upstream_connection>(ioc_, deadlines_, ep);
+}
+
+void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusable) {
+    auto& e = eps_[c->endpoint];
+    --e.inflight;
+    if (reusable && !retired_ && c->buf.empty() && c->socket.is_open()) {
+        c->idle_since = server::clock::now();
+        c->timer.disarm();
+        e.idle.push_back(std::move(c));
+        return;
+    }
+    --e.open;
+    boost::system::error_code ec;
+    c->socket.close(ec);
+}
+
+void cluster_state::sweep(server::clock::time_point now) {
+    for (auto& e : eps_) {
+        std::size_t kept = 0;
+        for (auto& c : e.idle) {
+            if (now - c->idle_since < def_->pool.idle_timeout) e.idle[kept++] = std::move(c);
+            else --e.open;
+        }
+        e.idle.resize(kept);
+    }
+}
+
+void cluster_state::close_idle() {
+    for (auto& e : eps_) {
+        e.open -= static_cast<std::uint32_t>(e.idle.size());
+        e.idle.clear();
+    }
+}
+
+std::size_t cluster_state::idle_count() const {
+    std::size_t n = 0;
+    for (auto& e : eps_) n += e.idle.size();
+    return n;
+}
+
+std::size_t cluster_state::open_count() const {
+    std::size_t n = 0;
+    for (auto& e : eps_) n += e.open;
+    return n;
+}
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,82 @@
+#pragma once
+// One worker's view of one upstream: its endpoints' keep-alive connections and its balancer.
+// Lives outside the snapshot, keyed by the cluster's identity, so pooled connections survive
+// a reload that does not change the upstream.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <vector>
+
+#include "http/io_buffer.hpp"
+#include "server/deadlines.hpp"
+#include "server/snapshot.hpp"
+
+namespace gatehouse::upstream {
+
+struct upstream_connection {
+    upstream_connection(boost::asio::io_context& ioc, server::deadline_list& dl, std::size_t ep)
+        : socket(ioc), timer(dl, socket), buf(8192, 1 << 20), endpoint(ep) {}
+    boost::asio::ip::tcp::socket socket;
+    server::deadline timer;
+    http::io_buffer buf;
+    std::size_t endpoint;
+    bool reused = false;
+    server::clock::time_point idle_since{};
+};
+
+struct endpoint_state {
+    std::vector<std::unique_ptr<upstream_connection>> idle;
+    std::uint32_t open = 0;      // idle + leased
+    std::uint32_t inflight = 0;  // leased
+};
+
+class cluster_state {
+public:
+    cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl, std::uint64_t seed);
+    ~cluster_state();
+
+    const server::cluster& def() const { return *def_; }
+    // Picks an endpoint with room for another connection; k_no_endpoint if none.
+    std::size_t pick(std::uint64_t key, bool has_key, std::size_t avoid = k_no_endpoint);
+    // A pooled connection to `ep` (reused = true), or a fresh unconnected one (reused = false).
+    // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
+    std::unique_ptr<upstream_connection> acquire(std::size_t ep, bool fresh = false);
+    void release(std::unique_ptr<upstream_connection> c, bool reusable);
+    void sweep(server::clock::time_point now);  // closes connections idle past idle_timeout
+    void close_idle();
+    std::size_t idle_count() const;
+    std::size_t open_count() const;
+    void retire() { retired_ = true; close_idle(); }
+
+private:
+    std::shared_ptr<const server::cluster> def_;
+    boost::asio::io_context& ioc_;
+    server::deadline_list& deadlines_;
+    std::vector<endpoint_state> eps_;
+    std::vector<endpoint_load> loads_;
+    balancer_state lb_;
+    bool retired_ = false;
+};
+
+// Owns a leased connection; gives it back (as not reusable) if the request forgets to.
+struct lease {
+    std::shared_ptr<cluster_state> cluster;
+    std::unique_ptr<upstream_connection> conn;
+    lease() = default;
+    lease(lease&&) = default;
+    lease& operator=(lease&& o) noexcept {
+        if (this != &o) {
+            done(false);
+            cluster = std::move(o.cluster);
+            conn = std::move(o.conn);
+        }
+        return *this;
+    }
+    ~lease() { done(false); }
+    void done(bool reusable) {
+        if (conn && cluster) cluster->release(std::move(conn), reusable);
+        conn.reset();
+    }
+};
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""A small HTTP/1.1 test upstream with the behaviours the gateway's tests need.
+
+Paths (any method):
+  /echo...              JSON: method, target, headers (list of pairs), body length and text (<= 64 KiB)
+  /delay?ms=N           answer after N ms
+  /hang                 read the request, never answer
+  /reset                close with RST before answering
+  /download?bytes=N[&chunked=1][&close=1]   N bytes of 'x' (CL, chunked, or close-delimited)
+  /upload               read the body whatever its size, answer with {"received": N}
+  /bad/<kind>           broken responses: cl-te, te-gzip, two-cl, bad-chunk, extra-bytes,
+                        truncated, switching, many-headers, no-length
+  /jwks.json etc.       files from --static DIR when given
+Anything else behaves as /echo. Counters (connections, requests, raw bytes) are kept in
+`Upstream.stats`, and `Upstream.raw` keeps every byte received, for "nothing reached the upstream".
+Run standalone: python3 upstream.py --port 9001
+"""
+import argparse
+import asyncio
+import json
+import socket
+import struct
+import threading
+import urllib.parse
+
+
+class Stats:
+    def __init__(self):
+        self.connections = 0
+        self.requests = 0
+        self.open = 0
+        self.paths = []
+        self.raw = bytearray()
+        self.requests_raw = []
+
+    def reset(self):
+        self.__init__()
+
+
+class Upstream:
+    def __init__(self, host="127.0.0.1", port=0, name="upstream"):
+        self.host, self.port, self.name = host, port, name
+        self.stats = Stats()
+        self.loop = None
+        self.server = None
+        self._thread = None
+        self._ready = threading.Event()
+
+    # ---- running -------------------------------------------------------------------------
+    def start_in_thread(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def _run(self):
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._conn, self.host, self.port, limit=1 << 20, backlog=1024))
+        self.port = self.server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self.loop.run_forever()
+
+    def stop(self):
+        if self.loop:
+            def _close():
+                self.server.close()
+                self.loop.stop()
+            self.loop.call_soon_threadsafe(_close)
+            self._thread.join(5)
+
+    # ---- protocol ------------------------------------------------------------------------
+    async def _read_head(self, reader):
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.stats.raw += head
+        return head
+
+    async def _read_body(self, reader, headers, keep=True, sink=None):
+        te = headers.get("transfer-encoding", "").lower()
+        total = 0
+        body = bytearray()
+        if te == "chunked":
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                self.stats.raw += line
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    while True:
+                        t = await reader.readuntil(b"\r\n")
+                        self.stats.raw += t
+                        if t == b"\r\n":
+                            break
+                    break
+                remaining = size
+                while remaining:
+                    data = await reader.read(min(remaining, 1 << 20))
+                    if not data:
+                        raise ConnectionError("eof in chunk")
+                    remaining -= len(data)
+                    total += len(data)
+                    if len(body) < 65536:
+                        body += data[: 65536 - len(body)]
+                    if len(self.stats.raw) < (1 << 20):
+                        self.stats.raw += data
+                crlf = await reader.readexactly(2)
+                self.stats.raw += crlf
+        else:
+            remaining = int(headers.get("content-length", "0") or 0)
+            while remaining:
+                data = await reader.read(min(remaining, 1 << 20))
+                if not data:
+                    raise ConnectionError("eof in body")
+                remaining -= len(data)
+                total += len(data)
+                if len(body) < 65536:
+                    body += data[: 65536 - len(body)]
+                if len(self.stats.raw) < (1 << 20):
+                    self.stats.raw += data
+        return total, bytes(body)
+
+    async def _conn(self, reader, writer):
+        self.stats.connections += 1
+        self.stats.open += 1
+        try:
+            while True:
+                try:
+                    head = await self._read_head(reader)
+                except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, version = lines[0].split(" ", 2)
+                pairs = []
+                for l in lines[1:]:
+                    if not l:
+                        continue
+                    k, v = l.split(":", 1)
+                    pairs.append((k, v.strip()))
+                headers = {}
+                for k, v in pairs:
+                    headers[k.lower()] = v
+                self.stats.requests += 1
+                self.stats.paths.append(target)
+                self.stats.requests_raw.append(head)
+                url = urllib.parse.urlsplit(target)
+                q = dict(urllib.parse.parse_qsl(url.query))
+                path = url.path
+                if path == "/hang":
+                    await asyncio.sleep(3600)
+                    return
+                if path == "/reset":
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+                try:
+                    total, body = await self._read_body(reader, headers)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                if path == "/delay":
+                    await asyncio.sleep(int(q.get("ms", "100")) / 1000)
+                if path.startswith("/bad/"):
+                    await self._bad(path[5:], writer)
+                    return
+                if path == "/download":
+                    n = int(q.get("bytes", "0"))
+                    close = q.get("close") == "1"
+                    chunked = q.get("chunked") == "1"
+                    hdr = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    if close:
+                        hdr += "Connection: close\r\n"
+                    elif chunked:
+                        hdr += "Transfer-Encoding: chunked\r\n"
+                    else:
+                        hdr += f"Content-Length: {n}\r\n"
+                    writer.write((hdr + "\r\n").encode())
+                    block = b"x" * (256 * 1024)
+                    sent = 0
+                    while sent < n:
+                        part = block[: min(len(block), n - sent)]
+                        if chunked and not close:
+                            writer.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                        else:
+                            writer.write(part)
+                        sent += len(part)
+                        await writer.drain()
+                    if chunked and not close:
+                        writer.write(b"0\r\n\r\n")
+                    await writer.drain()
+                    if close:
+                        writer.close()
+                        return
+                    continue
+                if path == "/upload":
+                    payload = json.dumps({"received": total}).encode()
+                else:
+                    payload = json.dumps({
+                        "upstream": self.name,
+                        "method": method,
+                        "target": target,
+                        "path": path,
+                        "headers": pairs,
+                        "body_length": total,
+                        "body": body.decode("latin-1"),
+                    }).encode()
+                status = int(q.get("status", "200")) if path.startswith("/echo") else 200
+                resp = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\nX-Upstream: {self.name}\r\n"
+                if headers.get("connection", "").lower() == "close":
+                    resp += "Connection: close\r\n"
+                resp += "\r\n"
+                if method == "HEAD":
+                    writer.write(resp.encode())
+                else:
+                    writer.write(resp.encode() + payload)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    writer.close()
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.stats.open -= 1
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _bad(self, kind, writer):
+        responses = {
+            "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello",
+            "two-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            "bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            "extra-bytes": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+            "truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"y" * 40010,
+            "switching": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "many-headers": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"Content-Length: 0\r\n\r\n",
+            "no-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close",
+            "folded": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+        }
+        writer.write(responses.get(kind, b"garbage\r\n\r\n"))
+        await writer.drain()
+        if kind != "extra-bytes":
+            writer.close()
+        else:
+            await asyncio.sleep(0.5)
+            writer.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9001)
+    ap.add_argument("--name", default="demo-upstream")
+    a = ap.parse_args()
+    u = Upstream(a.host, a.port, a.name)
+    print(f"test upstream listening on {a.host}:{a.port}", flush=True)
+    u._run()
+
+
+if __name__ == "__main__":
+    main()
