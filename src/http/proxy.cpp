@@ -207,6 +207,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         boost::beast::error_code ec;
         req_decoder->put(asio::buffer(buf_.data().data(), head_len), ec);
         if (ec || !req_decoder->is_header_done()) co_return co_await send_error(400, "malformed request head", true);
+        req_decoder->eager(true);  // from here on, one put() decodes everything buffered
     }
     build_upstream_head(route);
     std::string upstream_head = std::move(out_);  // out_ is reused for the response head
@@ -381,6 +382,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         boost::beast::error_code ec;
         resp_decoder->put(asio::buffer(uc.buf.data().data(), resp_head_len), ec);
         if (ec || !resp_decoder->is_header_done()) co_return co_await send_error(502, "invalid upstream response", !client_keep_alive);
+        resp_decoder->eager(true);
     }
     build_client_head(resp_, chunked_to_client, close);
     uc.buf.consume(resp_head_len);

@@ -1,1 +1,225 @@
 #include <gtest/gtest.h>
+
+#include "gatehouse/config/config.hpp"
+
+using namespace gatehouse::config;
+
+namespace {
+
+load_result load(const std::string& yaml) { return load_string(yaml, "test.yaml"); }
+
+std::string all(const load_result& r) { return r.diags.to_string(); }
+
+const char* k_minimal = R"(
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+routes:
+  - name: r
+    match: { path: /x }
+    respond: { status: 200, body: hi }
+)";
+
+}  // namespace
+
+TEST(Config, MinimalIsValidWithDefaults) {
+    auto r = load(k_minimal);
+    ASSERT_TRUE(r.config) << all(r);
+    EXPECT_EQ(r.config->workers, 0u);
+    EXPECT_EQ(r.config->limits.max_headers, 100u);
+    EXPECT_EQ(r.config->limits.header_timeout, std::chrono::seconds(10));
+    EXPECT_EQ(r.config->admin.listen.port, 9901);
+    ASSERT_EQ(r.config->routes.size(), 1u);
+    EXPECT_EQ(r.config->routes[0].match.path_kind, path_match::exact);
+}
+
+TEST(Config, UnknownKeyHasLineColumnPathAndSuggestion) {
+    auto r = load(R"(listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+routes:
+  - name: r
+    match: { path_prefx: /x }
+    respond: { status: 200 }
+)");
+    EXPECT_FALSE(r.config);
+    auto text = all(r);
+    EXPECT_NE(text.find("test.yaml:6:14: routes[0].match.path_prefx: unknown key 'path_prefx' (did you mean 'path_prefix'?)"), std::string::npos) << text;
+}
+
+TEST(Config, ReportsEveryProblemNotJustTheFirst) {
+    auto r = load(R"(workers: lots
+listeners:
+  - listen: nowhere
+limits: { header_timeout: 5 parsecs, max_headers: 0 }
+routes:
+  - name: a
+    match: { path: x }
+    upstream: missing
+  - name: a
+    respond: { status: 99 }
+)");
+    EXPECT_FALSE(r.config);
+    auto text = all(r);
+    EXPECT_NE(text.find("workers: expected an integer"), std::string::npos) << text;
+    EXPECT_NE(text.find("listeners[0].listen: expected host:port"), std::string::npos) << text;
+    EXPECT_NE(text.find("limits.header_timeout: expected a duration"), std::string::npos) << text;
+    EXPECT_NE(text.find("limits.max_headers: must be between 1 and 10000"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[0].match.path: must start with '/'"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[0].upstream: no upstream named 'missing'"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[1].name: duplicate route name 'a'"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[1].respond.status: must be between 200 and 599"), std::string::npos) << text;
+}
+
+TEST(Config, YamlSyntaxErrorHasPosition) {
+    auto r = load("listeners: [\n  - a\nroutes: {");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("test.yaml:"), std::string::npos);
+    EXPECT_NE(all(r).find("YAML syntax error"), std::string::npos) << all(r);
+}
+
+TEST(Config, RouteNeedsExactlyOneAction) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes:
+  - name: both
+    respond: { status: 200 }
+    redirect: { status: 301, path: /x }
+  - name: none
+    match: { path: /y }
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("routes[0]: a route needs exactly one of upstream, respond and redirect"), std::string::npos) << all(r);
+    EXPECT_NE(all(r).find("routes[1]: a route needs exactly one"), std::string::npos) << all(r);
+}
+
+TEST(Config, UpstreamsAndLoadBalancers) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes:
+  - { name: a, upstream: u1 }
+  - { name: b, upstream: u2 }
+upstreams:
+  - name: u1
+    discovery: { static: [127.0.0.1:9001, { address: "127.0.0.1:9002", weight: 3 }] }
+    load_balancer: weighted
+    pool: { max_connections: 8, idle_timeout: 2m, connect_timeout: 250ms }
+  - name: u2
+    discovery: { static: ["[::1]:9003"] }
+    load_balancer: { policy: ring_hash, hash_on: { header: X-User } }
+)");
+    ASSERT_TRUE(r.config) << all(r);
+    auto& u = r.config->upstreams;
+    ASSERT_EQ(u.size(), 2u);
+    EXPECT_EQ(u[0].endpoints.size(), 2u);
+    EXPECT_EQ(u[0].endpoints[1].weight, 3u);
+    EXPECT_EQ(u[0].load_balancer.policy, lb_policy::weighted);
+    EXPECT_EQ(u[0].pool.max_connections, 8u);
+    EXPECT_EQ(u[0].pool.idle_timeout, std::chrono::minutes(2));
+    EXPECT_EQ(u[0].pool.connect_timeout, std::chrono::milliseconds(250));
+    EXPECT_EQ(u[1].endpoints[0].address.host, "::1");
+    EXPECT_EQ(u[1].load_balancer.policy, lb_policy::ring_hash);
+    EXPECT_EQ(u[1].load_balancer.hash_on, lb_config::hash_source::header);
+    EXPECT_EQ(u[1].load_balancer.hash_header, "x-user");
+}
+
+TEST(Config, BadLoadBalancerSuggests) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes: [{ name: a, upstream: u }]
+upstreams:
+  - { name: u, discovery: { static: [127.0.0.1:1] }, load_balancer: least_requests }
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("unknown load balancer 'least_requests' (did you mean 'least_request'?)"), std::string::npos) << all(r);
+}
+
+TEST(Config, UnusedUpstreamIsAWarningNotAnError) {
+    auto r = load(std::string(k_minimal) + "upstreams: [{ name: spare, discovery: { static: [127.0.0.1:1] } }]\n");
+    ASSERT_TRUE(r.config) << all(r);
+    EXPECT_NE(all(r).find("warning: upstream 'spare' is not used by any route"), std::string::npos);
+}
+
+TEST(Config, RegexIsValidatedWithRE2) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes: [{ name: a, match: { path_regex: "/(a" }, respond: { status: 200 } }]
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("routes[0].match.path_regex: invalid regular expression"), std::string::npos) << all(r);
+}
+
+TEST(Config, HeaderValuesWithControlCharactersAreRejected) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes: [{ name: a, respond: { status: 200, headers: { X-A: "a\r\nInjected: 1" } } }]
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("must not contain CR, LF"), std::string::npos) << all(r);
+}
+
+TEST(Config, ReplacePrefixNeedsPathPrefix) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes: [{ name: a, match: { path: /x }, rewrite: { replace_prefix: /y }, upstream: u }]
+upstreams: [{ name: u, discovery: { static: [127.0.0.1:1] } }]
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("replace_prefix: needs match.path_prefix"), std::string::npos) << all(r);
+}
+
+TEST(Config, ListenerAddressesMustBeIpAndUnique) {
+    auto r = load(R"(listeners:
+  - { name: a, listen: 127.0.0.1:8080 }
+  - { name: b, listen: 127.0.0.1:8080 }
+  - { name: c, listen: "example.com:80" }
+routes: [{ name: x, respond: { status: 200 } }]
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("listeners[1].listen: another listener already uses 127.0.0.1:8080"), std::string::npos) << all(r);
+    EXPECT_NE(all(r).find("listeners[2].listen: listen addresses must be IP addresses"), std::string::npos) << all(r);
+}
+
+TEST(Config, TrustedProxiesParseAsCidr) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1, trusted_proxies: [10.0.0.0/8, "::1", bogus] }]
+routes: [{ name: x, respond: { status: 200 } }]
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("not an IP address or CIDR block: 'bogus'"), std::string::npos) << all(r);
+}
+
+TEST(Config, MissingFileIsReported) {
+    auto r = load_file("/nonexistent/gatehouse.yaml");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("/nonexistent/gatehouse.yaml:0:0: cannot read the config file"), std::string::npos) << all(r);
+}
+
+TEST(Units, Durations) {
+    EXPECT_EQ(parse_duration("250ms"), duration(250));
+    EXPECT_EQ(parse_duration("5s"), duration(5000));
+    EXPECT_EQ(parse_duration("2m"), duration(120000));
+    EXPECT_EQ(parse_duration("1h"), duration(3600000));
+    EXPECT_FALSE(parse_duration("5"));
+    EXPECT_FALSE(parse_duration("-5s"));
+    EXPECT_FALSE(parse_duration("5 parsecs"));
+    EXPECT_FALSE(parse_duration("99999999999999999h"));
+}
+
+TEST(Units, Sizes) {
+    EXPECT_EQ(parse_size("512KiB"), 512u * 1024);
+    EXPECT_EQ(parse_size("10MiB"), 10u << 20);
+    EXPECT_EQ(parse_size("16384"), 16384u);
+    EXPECT_FALSE(parse_size("10 lots"));
+}
+
+TEST(Units, HostPort) {
+    auto a = parse_host_port("127.0.0.1:80");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->host, "127.0.0.1");
+    EXPECT_EQ(a->port, 80);
+    auto b = parse_host_port("[::1]:443");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->host, "::1");
+    EXPECT_FALSE(parse_host_port("::1:443"));
+    EXPECT_FALSE(parse_host_port("host"));
+    EXPECT_FALSE(parse_host_port("host:99999"));
+}
+
+TEST(Diagnostics, DidYouMean) {
+    EXPECT_EQ(did_you_mean("upstrem", {"upstream", "routes"}), "upstream");
+    EXPECT_EQ(did_you_mean("zzzzzz", {"upstream", "routes"}), "");
+}

@@ -41,6 +41,7 @@ class Upstream:
     def __init__(self, host="127.0.0.1", port=0, name="upstream"):
         self.host, self.port, self.name = host, port, name
         self.stats = Stats()
+        self.cond = threading.Condition()
         self.loop = None
         self.server = None
         self._thread = None
@@ -60,6 +61,16 @@ class Upstream:
         self.port = self.server.sockets[0].getsockname()[1]
         self._ready.set()
         self.loop.run_forever()
+        self.loop.close()
+
+    def wait_for(self, predicate, timeout=20):
+        """Blocks until predicate(stats) holds (notified on every connection and request)."""
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self.stats), timeout)
+
+    def _notify(self):
+        with self.cond:
+            self.cond.notify_all()
 
     def stop(self):
         if self.loop:
@@ -121,6 +132,7 @@ class Upstream:
     async def _conn(self, reader, writer):
         self.stats.connections += 1
         self.stats.open += 1
+        self._notify()
         try:
             while True:
                 try:
@@ -141,6 +153,7 @@ class Upstream:
                 self.stats.requests += 1
                 self.stats.paths.append(target)
                 self.stats.requests_raw.append(head)
+                self._notify()
                 url = urllib.parse.urlsplit(target)
                 q = dict(urllib.parse.parse_qsl(url.query))
                 path = url.path
@@ -219,6 +232,7 @@ class Upstream:
             pass
         finally:
             self.stats.open -= 1
+            self._notify()
             try:
                 writer.close()
             except Exception:

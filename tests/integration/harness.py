@@ -1,0 +1,238 @@
+"""Starts the real gatehouse binary with a generated config and talks to it over loopback.
+
+Nothing here sleeps to synchronise: readiness is the "ready" log line, upstream arrival is an
+Event set by the test upstream, and raw-socket reads end when the gateway closes the connection.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "upstream"))
+from upstream import Upstream  # noqa: E402
+
+BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "..", "..", "build", "gatehouse"))
+# A safety net so a broken gateway fails a test instead of hanging it; never a synchronisation.
+NET_TIMEOUT = 20
+
+
+class Gatehouse:
+    def __init__(self, config, workers=1, upstreams=None):
+        """`upstreams` maps a name to a list of Upstream objects, or to (list, extra YAML lines)."""
+        self.dir = tempfile.mkdtemp(prefix="gatehouse-test-")
+        self.config_path = os.path.join(self.dir, "gatehouse.yaml")
+        text = textwrap.dedent(config)
+        if upstreams:
+            text += "\n" + upstreams_yaml(upstreams)
+        if "workers:" not in text:
+            text = f"workers: {workers}\n" + text
+        if "admin:" not in text:
+            text = "admin: { listen: 127.0.0.1:0 }\n" + text
+        if "listeners:" not in text:
+            text = "listeners: [{ name: public, listen: 127.0.0.1:0 }]\n" + text
+        self.write_config(text)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.ports = {}
+        self.admin_port = None
+        self.proc = None
+
+    def write_config(self, text):
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.config_path)
+
+    def start(self):
+        self.proc = subprocess.Popen([BIN, "--config", self.config_path, "--log-level", "debug"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.wait_for_log(r"ready:|\[error\]")
+        if not self.has_log(r"ready:"):
+            self.stop()
+            raise RuntimeError("gatehouse did not start:\n" + self.log())
+        for m in re.finditer(r"listener (\S+) listening on [^\s]+:(\d+)", self.log()):
+            self.ports[m.group(1)] = int(m.group(2))
+        m = re.search(r"admin listening on [^\s]+:(\d+)", self.log())
+        if m:
+            self.admin_port = int(m.group(1))
+        self.port = self.ports.get("public") or next(iter(self.ports.values()))
+        return self
+
+    def _pump(self):
+        for line in self.proc.stderr:
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.lines.append("<exit>\n")
+            self.cond.notify_all()
+
+    def log(self):
+        with self.cond:
+            return "".join(self.lines)
+
+    def has_log(self, pattern):
+        return re.search(pattern, self.log()) is not None
+
+    def wait_for_log(self, pattern, timeout=NET_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not re.search(pattern, "".join(self.lines)):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.lines and self.lines[-1] == "<exit>\n"):
+                    return re.search(pattern, "".join(self.lines)) is not None
+                self.cond.wait(left)
+        return True
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=NET_TIMEOUT):
+        return self.proc.wait(timeout)
+
+    def rss_peak_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def upstream(name="upstream"):
+    return Upstream(name=name).start_in_thread()
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=NET_TIMEOUT)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def raw_exchange(port, data):
+    """Sends raw bytes and returns everything the gateway sends until it closes."""
+    s = connect(port)
+    try:
+        s.sendall(data)
+        return read_to_close(s)
+    finally:
+        s.close()
+
+
+def read_to_close(s):
+    out = bytearray()
+    while True:
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not b:
+            break
+        out += b
+    return bytes(out)
+
+
+def parse_responses(data):
+    """Splits a byte stream into (status, headers dict lower-case, body) responses (CL bodies only)."""
+    out = []
+    while data:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end < 0:
+            break
+        head = data[:head_end].decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ")[1])
+        headers = {}
+        for line in head[1:]:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        body = data[head_end + 4: head_end + 4 + n]
+        out.append((status, headers, body))
+        data = data[head_end + 4 + n:]
+    return out
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        import json
+        return json.loads(self.body)
+
+
+def read_response(f, head_request=False):
+    """Reads one response from a socket file (CL or chunked)."""
+    line = f.readline()
+    if not line:
+        return None
+    status = int(line.split(b" ")[1])
+    headers = {}
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        k, v = line.decode("latin-1").split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    body = b""
+    if head_request or status in (204, 304) or 100 <= status < 200:
+        pass
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                while f.readline() not in (b"\r\n", b""):
+                    pass
+                break
+            body += f.read(size)
+            f.readline()
+    elif "content-length" in headers:
+        body = f.read(int(headers["content-length"]))
+    else:
+        body = f.read()
+    return Response(status, headers, body)
+
+
+def request(port, method="GET", path="/", headers=None, body=None, host="test.local"):
+    s = connect(port)
+    try:
+        hdrs = {"Host": host, "Connection": "close"}
+        hdrs.update(headers or {})
+        if body is not None and "Content-Length" not in hdrs and "Transfer-Encoding" not in hdrs:
+            hdrs["Content-Length"] = str(len(body))
+        data = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        s.sendall(data.encode() + (body or b""))
+        return read_response(s.makefile("rb"), head_request=(method == "HEAD"))
+    finally:
+        s.close()
+
+
+def upstreams_yaml(upstreams):
+    out = "upstreams:\n"
+    for name, spec in upstreams.items():
+        ups, extra = (spec if isinstance(spec, tuple) else (spec, ""))
+        eps = ", ".join(f"127.0.0.1:{u.port}" if hasattr(u, "port") else str(u) for u in ups)
+        out += f"  - name: {name}\n    discovery: {{ static: [{eps}] }}\n"
+        for line in textwrap.dedent(extra).strip().splitlines():
+            out += "    " + line + "\n"
+    return out

@@ -1,0 +1,166 @@
+"""HTTP/1.1 connection behaviour through the real binary: keep-alive and pooling, pipelining,
+chunked bodies both ways, 100-continue, HEAD, HTTP/1.0 and Connection: close."""
+import socket
+import unittest
+
+from harness import Gatehouse, connect, read_response, read_to_close, request, upstream
+
+
+class Http11(unittest.TestCase):
+    def setUp(self):
+        self.up = upstream("u")
+        self.gw = Gatehouse("""
+            routes:
+              - name: direct
+                match: { path: /direct }
+                respond: { status: 200, body: "direct" }
+              - name: all
+                upstream: u
+        """, upstreams={"u": [self.up]}).start()
+
+    def tearDown(self):
+        self.gw.stop()
+        self.up.stop()
+
+    def test_keep_alive_client_and_pooled_upstream_connection(self):
+        s = connect(self.gw.port)
+        f = s.makefile("rb")
+        for i in range(20):
+            s.sendall(f"GET /echo/{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            r = read_response(f)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["path"], f"/echo/{i}")
+        s.close()
+        # Twenty requests on separate client connections still share one upstream connection.
+        for i in range(20):
+            self.assertEqual(request(self.gw.port, path="/x").status, 200)
+        self.assertEqual(self.up.stats.requests, 40)
+        self.assertEqual(self.up.stats.connections, 1)
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        s = connect(self.gw.port)
+        batch = b"".join(f"GET /echo/{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(10))
+        s.sendall(batch + b"GET /direct HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        f = s.makefile("rb")
+        for i in range(10):
+            self.assertEqual(read_response(f).json()["path"], f"/echo/{i}")
+        last = read_response(f)
+        self.assertEqual(last.body, b"direct")
+        self.assertEqual(last.headers["connection"], "close")
+        self.assertEqual(f.read(), b"")  # closed after Connection: close
+        s.close()
+
+    def test_chunked_request_body_is_streamed_up(self):
+        s = connect(self.gw.port)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: dropped\r\n\r\n")
+        r = read_response(s.makefile("rb"))
+        s.close()
+        j = r.json()
+        self.assertEqual(j["body"], "hello world")
+        self.assertIn(["Transfer-Encoding", "chunked"], j["headers"])
+        # Extensions and trailers are not forwarded.
+        raw = bytes(self.up.stats.raw)
+        self.assertNotIn(b"ext=1", raw)
+        self.assertNotIn(b"X-Trailer", raw)
+
+    def test_chunked_response_is_streamed_down(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /download?bytes=300000&chunked=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f)
+        self.assertEqual(r.headers["transfer-encoding"], "chunked")
+        self.assertEqual(len(r.body), 300000)
+        # and the connection stays usable
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(read_response(f).status, 200)
+        s.close()
+
+    def test_close_delimited_upstream_body_is_rechunked_for_http11(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /download?bytes=100000&close=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f)
+        self.assertEqual(r.headers.get("transfer-encoding"), "chunked")
+        self.assertEqual(len(r.body), 100000)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(read_response(f).status, 200)
+        s.close()
+
+    def test_expect_100_continue(self):
+        s = connect(self.gw.port)
+        s.sendall(b"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        f = s.makefile("rb")
+        self.assertEqual(f.readline(), b"HTTP/1.1 100 Continue\r\n")
+        self.assertEqual(f.readline(), b"\r\n")
+        s.sendall(b"hello")
+        r = read_response(f)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"], "hello")
+        self.assertNotIn("expect", {k.lower() for k, _ in r.json()["headers"]})
+        s.close()
+
+    def test_expect_100_continue_with_body_sent_at_once_gives_one_response(self):
+        s = connect(self.gw.port)
+        s.sendall(b"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhello")
+        data = read_to_close(s)
+        s.close()
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 1)
+        self.assertNotIn(b"100 Continue", data)
+
+    def test_head_keeps_content_length_and_sends_no_body(self):
+        s = connect(self.gw.port)
+        s.sendall(b"HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\nGET /direct HTTP/1.1\r\nHost: t\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f, head_request=True)
+        self.assertEqual(r.status, 200)
+        self.assertIn("content-length", r.headers)
+        self.assertEqual(read_response(f).body, b"direct")  # nothing of a body came in between
+        s.close()
+
+    def test_http10_client(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /echo HTTP/1.0\r\n\r\n")
+        data = read_to_close(s)
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"))
+        self.assertIn(b"Connection: close", data)
+        # chunked is never sent to a 1.0 client: a close-delimited body instead
+        s = connect(self.gw.port)
+        s.sendall(b"GET /download?bytes=5000&chunked=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        data = read_to_close(s)
+        s.close()
+        head, body = data.split(b"\r\n\r\n", 1)
+        self.assertNotIn(b"chunked", head)
+        self.assertEqual(len(body), 5000)
+
+    def test_http10_keep_alive(self):
+        s = connect(self.gw.port)
+        f = s.makefile("rb")
+        for _ in range(3):
+            s.sendall(b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            r = read_response(f)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["connection"], "keep-alive")
+        s.close()
+
+    def test_leading_empty_line_is_tolerated(self):
+        r = read_to_close_after(self.gw.port, b"\r\nGET /direct HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        self.assertTrue(r.startswith(b"HTTP/1.1 200"))
+
+    def test_options_asterisk(self):
+        r = read_to_close_after(self.gw.port, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        self.assertTrue(r.startswith(b"HTTP/1.1 200"))
+        self.assertEqual(self.up.stats.requests, 0)
+
+
+def read_to_close_after(port, data):
+    s = connect(port)
+    s.sendall(data)
+    out = read_to_close(s)
+    s.close()
+    return out
+
+
+if __name__ == "__main__":
+    unittest.main()
