@@ -7,6 +7,7 @@ Paths (any method):
   /hang                 read the request, never answer
   /reset                close with RST before answering
   /download?bytes=N[&chunked=1][&close=1]   N bytes of 'x' (CL, chunked, or close-delimited)
+  /echo?close_after=1   answer, then close the connection without saying so
   /upload               read the body whatever its size, answer with {"received": N}
   /bad/<kind>           broken responses: cl-te, te-gzip, two-cl, bad-chunk, extra-bytes,
                         truncated, switching, many-headers, no-length
@@ -29,6 +30,7 @@ class Stats:
         self.connections = 0
         self.requests = 0
         self.open = 0
+        self.closed = 0
         self.paths = []
         self.raw = bytearray()
         self.requests_raw = []
@@ -158,7 +160,7 @@ class Upstream:
                 q = dict(urllib.parse.parse_qsl(url.query))
                 path = url.path
                 if path == "/hang":
-                    await asyncio.sleep(3600)
+                    await reader.read()  # never answer; return when the gateway gives up and closes
                     return
                 if path == "/reset":
                     sock = writer.get_extra_info("socket")
@@ -225,13 +227,16 @@ class Upstream:
                 else:
                     writer.write(resp.encode() + payload)
                 await writer.drain()
-                if headers.get("connection", "").lower() == "close":
+                if headers.get("connection", "").lower() == "close" or q.get("close_after") == "1":
+                    # close_after: end a keep-alive connection right after answering, as a server
+                    # whose keep-alive timeout fired would; the gateway only finds out on reuse.
                     writer.close()
                     return
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self.stats.open -= 1
+            self.stats.closed += 1
             self._notify()
             try:
                 writer.close()

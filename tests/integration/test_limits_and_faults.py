@@ -1,0 +1,198 @@
+"""Limits (431, 414, 413, 408, idle close) and upstream faults (502, 503, 504, broken framing,
+truncation, stale pooled connections), through the real binary."""
+import socket
+import threading
+import unittest
+
+from harness import Gatehouse, connect, parse_responses, raw_exchange, read_response, read_to_close, request, upstream
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Limits(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.gw = Gatehouse("""
+            limits:
+              max_header_bytes: 1KiB
+              max_headers: 10
+              max_request_line: 256
+              max_body_bytes: 1000
+              header_timeout: 300ms
+              body_timeout: 300ms
+              idle_timeout: 500ms
+            routes: [{ name: all, upstream: u }]
+        """, upstreams={"u": [cls.up]}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+
+    def one(self, raw):
+        data = raw_exchange(self.gw.port, raw)
+        rs = parse_responses(data)
+        self.assertEqual(len(rs), 1, data[:200])
+        return rs[0]
+
+    def test_header_bytes_431(self):
+        before = self.up.stats.requests
+        status, h, _ = self.one(b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"v" * 1200 + b"\r\n\r\n")
+        self.assertEqual(status, 431)
+        self.assertEqual(h["connection"], "close")
+        self.assertEqual(self.up.stats.requests, before)
+
+    def test_header_count_431(self):
+        status, _, _ = self.one(b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(11)) + b"\r\n")
+        self.assertEqual(status, 431)
+
+    def test_request_line_414(self):
+        status, _, _ = self.one(b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(status, 414)
+
+    def test_body_413_by_content_length_before_reading_it(self):
+        before = len(self.up.stats.raw)
+        status, _, _ = self.one(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n")
+        self.assertEqual(status, 413)
+        self.assertEqual(len(self.up.stats.raw), before)
+
+    def test_body_413_chunked(self):
+        chunk = b"%x\r\n" % 600 + b"z" * 600 + b"\r\n"
+        status, _, _ = self.one(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n")
+        self.assertEqual(status, 413)
+
+    def test_header_timeout_408(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the final CRLF
+        data = read_to_close(s)
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
+        self.assertIn(b"Connection: close", data)
+
+    def test_body_timeout_408_and_upstream_connection_discarded(self):
+        conns_before = self.up.stats.connections
+        closed = self.up.stats.closed
+        s = connect(self.gw.port)
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        data = read_to_close(s)
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
+        # The half-sent upstream request is aborted: the upstream sees its connection close...
+        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed))
+        # ...and the next request needs a new upstream connection.
+        self.assertEqual(request(self.gw.port, path="/echo").status, 200)
+        self.assertGreater(self.up.stats.connections, conns_before)
+
+    def test_idle_keep_alive_connection_is_closed(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        f = s.makefile("rb")
+        self.assertEqual(read_response(f).status, 200)
+        self.assertEqual(f.read(), b"")  # closed quietly at idle_timeout, no response
+        s.close()
+
+
+class UpstreamFaults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.gw = Gatehouse(f"""
+            routes:
+              - {{ name: slow, match: {{ path_prefix: /hang }}, upstream: u, timeout: 300ms }}
+              - {{ name: dead, match: {{ path_prefix: /dead }}, upstream: dead }}
+              - {{ name: one, match: {{ path_prefix: /one }}, rewrite: {{ strip_prefix: /one }}, upstream: one }}
+              - {{ name: all, upstream: u }}
+        """, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{closed_port()}"],
+                        "one": ([cls.up], "pool: { max_connections: 1 }")}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+
+    def test_connect_refused_502(self):
+        r = request(self.gw.port, path="/dead")
+        self.assertEqual(r.status, 502)
+        self.assertEqual(r.json()["error"], "upstream connect failed")
+
+    def test_response_timeout_504(self):
+        r = request(self.gw.port, path="/hang")
+        self.assertEqual(r.status, 504)
+        self.assertEqual(request(self.gw.port, path="/echo").status, 200)
+
+    def test_pool_full_503(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /one/delay?ms=2000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(self.up.wait_for(lambda st: "/delay?ms=2000" in st.paths))
+        r = request(self.gw.port, path="/one/echo")
+        self.assertEqual(r.status, 503)
+        self.assertEqual(read_response(s.makefile("rb")).status, 200)
+        s.close()
+        self.assertEqual(request(self.gw.port, path="/one/echo").status, 200)  # the connection is free again
+
+    def test_reset_before_response_502(self):
+        self.assertEqual(request(self.gw.port, path="/reset").status, 502)
+
+    def test_broken_upstream_framing_502(self):
+        for kind in ("cl-te", "te-gzip", "two-cl", "many-headers", "switching", "folded"):
+            with self.subTest(kind):
+                r = request(self.gw.port, path=f"/bad/{kind}")
+                self.assertEqual(r.status, 502, kind)
+
+    def test_bad_chunk_in_response_502(self):
+        self.assertEqual(request(self.gw.port, path="/bad/bad-chunk").status, 502)
+
+    def test_truncated_response_is_not_completed(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /bad/truncated HTTP/1.1\r\nHost: a\r\n\r\n")
+        data = read_to_close(s)
+        s.close()
+        head, body = data.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Content-Length: 100000", head)
+        self.assertEqual(len(body), 40010)  # everything the upstream sent, then a close
+
+    def test_extra_bytes_after_response_discard_the_connection(self):
+        r = request(self.gw.port, path="/bad/extra-bytes")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"hello")
+        before = self.up.stats.connections
+        self.assertEqual(request(self.gw.port, path="/echo").status, 200)
+        self.assertEqual(self.up.stats.connections, before + 1)
+
+    def test_stale_pooled_connection_is_retried_once_for_idempotent_requests(self):
+        # The upstream closes right after answering, so the pooled connection is dead on reuse.
+        closed = self.up.stats.closed
+        self.assertEqual(request(self.gw.port, path="/echo?close_after=1").status, 200)
+        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed))
+        r = request(self.gw.port, path="/echo?after=stale")
+        self.assertEqual(r.status, 200)
+
+    def test_stale_pooled_connection_is_not_retried_for_post(self):
+        closed = self.up.stats.closed
+        self.assertEqual(request(self.gw.port, path="/echo?close_after=1").status, 200)
+        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed))
+        requests_before = self.up.stats.requests
+        r = request(self.gw.port, "POST", "/echo?after=stale", body=b"")
+        self.assertEqual(r.status, 502)
+        self.assertEqual(self.up.stats.requests, requests_before)
+
+
+class ConnectFallback(unittest.TestCase):
+    def test_connect_failure_tries_another_endpoint(self):
+        up = upstream("alive")
+        with Gatehouse("routes: [{ name: all, upstream: mixed }]\n",
+                       upstreams={"mixed": ([f"127.0.0.1:{closed_port()}", up], "load_balancer: round_robin")}) as gw:
+            for _ in range(4):
+                self.assertEqual(request(gw.port, path="/echo").status, 200)
+        up.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
