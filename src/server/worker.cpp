@@ -91,6 +91,7 @@ void worker::post_drain() {
         }
         for (auto& c : clusters_) c->close_idle();
         deadlines_.tick(clock::now(), true);  // idle keep-alive connections close now
+        spdlog::info("worker {} draining: stopped accepting, {} connection(s) left", id_, sessions_);
     });
 }
 

@@ -106,11 +106,23 @@ class Gatehouse:
         return 0
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-        if self.proc and self.proc.stderr:
+        """Stops gracefully (SIGTERM) and fails if a sanitizer reported anything, leaks included."""
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(NET_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait(10)
+        self.wait_for_log("<exit>")
+        if self.proc.stderr:
             self.proc.stderr.close()
+        log = self.log()
+        self.proc = None
+        if re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", log):
+            raise AssertionError("sanitizer report from gatehouse:\n" + log[-8000:])
 
     def __enter__(self):
         return self.start()
