@@ -53,7 +53,8 @@ private:
     response_head resp_;
     std::string path_;      // normalised (and rewritten) path
     std::string host_buf_;  // normalised host when it needed lower-casing
-    std::string out_;       // heads we write
+    std::string out_;       // heads we write to the client
+    std::string up_head_;   // the head we write to the upstream
     std::string body_out_;  // decoded chunk data waiting to be re-framed
     char rid_buf_[32];
     std::string rid_store_;

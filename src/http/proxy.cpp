@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
+#include <string_view>
 
 #include "gatehouse/http/error_reply.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
@@ -13,6 +14,8 @@
 #include "http/connection.hpp"
 
 namespace gatehouse::http {
+
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -46,9 +49,9 @@ void append_hex(std::string& out, std::size_t n) {
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
     out += name;
-    out += ": ";
+    out += ": "sv;
     out += value;
-    out += "\r\n";
+    out += "\r\n"sv;
 }
 
 // What reading a response head from the upstream came to.
@@ -69,19 +72,19 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         path_ += rest;
         if (path_.empty()) path_ = "/";
     }
-    out_.clear();
-    out_ += req_.method;
-    out_ += ' ';
-    out_ += path_;
+    up_head_.clear();
+    up_head_ += req_.method;
+    up_head_ += ' ';
+    up_head_ += path_;
     if (req_.has_query) {
-        out_ += '?';
-        out_ += req_.query;
+        up_head_ += '?';
+        up_head_ += req_.query;
     }
-    out_ += " HTTP/1.1\r\nHost: ";
+    up_head_ += " HTTP/1.1\r\nHost: "sv;
     std::string_view original_host = req_.host;
-    if (rw && rw->host) out_ += *rw->host;
-    else out_ += original_host;
-    out_ += "\r\n";
+    if (rw && rw->host) up_head_ += *rw->host;
+    else up_head_ += original_host;
+    up_head_ += "\r\n"sv;
 
     std::string_view xff, xfp, xfh;
     std::size_t xff_count = 0;
@@ -102,9 +105,9 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
                 if (xff_count++ == 0) xff = f.value;
                 else {
                     // several XFF lines from a trusted proxy: forward them joined, in order
-                    out_ += "X-Forwarded-For: ";
-                    out_ += f.value;
-                    out_ += "\r\n";
+                    up_head_ += "X-Forwarded-For: "sv;
+                    up_head_ += f.value;
+                    up_head_ += "\r\n"sv;
                 }
                 continue;
             }
@@ -112,41 +115,41 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
             if (fk == forwarded_kind::xfh) { xfh = f.value; continue; }
         }
         if (!req_.connection.empty() && list_contains(req_.connection, n)) continue;  // nominated hop-by-hop
-        append_field(out_, n, f.value);
+        append_field(up_head_, n, f.value);
     }
-    out_ += "X-Forwarded-For: ";
+    up_head_ += "X-Forwarded-For: "sv;
     if (!xff.empty()) {
-        out_ += xff;
-        out_ += ", ";
+        up_head_ += xff;
+        up_head_ += ", "sv;
     }
-    out_ += peer_text_;
-    out_ += "\r\nX-Forwarded-Proto: ";
-    out_ += xfp.empty() ? std::string_view("http") : xfp;
+    up_head_ += peer_text_;
+    up_head_ += "\r\nX-Forwarded-Proto: "sv;
+    up_head_ += xfp.empty() ? std::string_view("http") : xfp;
     if (!original_host.empty() || !xfh.empty()) {
-        out_ += "\r\nX-Forwarded-Host: ";
-        out_ += xfh.empty() ? original_host : xfh;
+        up_head_ += "\r\nX-Forwarded-Host: "sv;
+        up_head_ += xfh.empty() ? original_host : xfh;
     }
-    out_ += "\r\nX-Request-Id: ";
-    out_ += request_id_;
-    out_ += "\r\n";
+    up_head_ += "\r\nX-Request-Id: "sv;
+    up_head_ += request_id_;
+    up_head_ += "\r\n"sv;
     if (req_.framing == body_framing::content_length) {
-        out_ += "Content-Length: ";
-        out_ += std::to_string(req_.content_length);
-        out_ += "\r\n";
+        up_head_ += "Content-Length: "sv;
+        up_head_ += std::to_string(req_.content_length);
+        up_head_ += "\r\n"sv;
     } else if (req_.framing == body_framing::chunked) {
-        out_ += "Transfer-Encoding: chunked\r\n";
+        up_head_ += "Transfer-Encoding: chunked\r\n"sv;
     }
-    out_ += "\r\n";
+    up_head_ += "\r\n"sv;
 }
 
 void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close) {
     out_.clear();
-    out_ += "HTTP/1.1 ";
+    out_ += "HTTP/1.1 "sv;
     out_ += std::to_string(resp.status);
     out_ += ' ';
     if (resp.reason.empty()) out_ += reason_phrase(resp.status);
     else out_ += resp.reason;
-    out_ += "\r\n";
+    out_ += "\r\n"sv;
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
         if (f.name.size() == 14 && iequals(f.name, "content-length")) continue;
@@ -154,15 +157,15 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
         append_field(out_, f.name, f.value);
     }
     if (resp.framing == body_framing::content_length || (resp.framing == body_framing::none && resp.has_content_length && resp.status >= 200 && resp.status != 204)) {
-        out_ += "Content-Length: ";
+        out_ += "Content-Length: "sv;
         out_ += std::to_string(resp.content_length);
-        out_ += "\r\n";
+        out_ += "\r\n"sv;
     } else if (chunked_to_client) {
-        out_ += "Transfer-Encoding: chunked\r\n";
+        out_ += "Transfer-Encoding: chunked\r\n"sv;
     }
-    if (close) out_ += "Connection: close\r\n";
-    else if (req_.version == 10) out_ += "Connection: keep-alive\r\n";
-    out_ += "\r\n";
+    if (close) out_ += "Connection: close\r\n"sv;
+    else if (req_.version == 10) out_ += "Connection: keep-alive\r\n"sv;
+    out_ += "\r\n"sv;
 }
 
 asio::awaitable<bool> client_connection::proxy(const router::compiled_route& route, std::size_t head_len) {
@@ -210,8 +213,6 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         req_decoder->eager(true);  // from here on, one put() decodes everything buffered
     }
     build_upstream_head(route);
-    std::string upstream_head = std::move(out_);  // out_ is reused for the response head
-    out_.clear();
     buf_.consume(head_len);  // from here on req_'s views are dead
 
     upstream::lease ls;
@@ -247,7 +248,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         if (framing == body_framing::content_length && !expect_continue)
             early = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(content_length, buf_.size())));
         uc.timer.arm(timeout);
-        std::array<asio::const_buffer, 2> bufs{asio::buffer(upstream_head), asio::buffer(early.data(), early.size())};
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(up_head_), asio::buffer(early.data(), early.size())};
         auto [wec, wn] = co_await asio::async_write(uc.socket, bufs, nothrow_awaitable);
         if (wec) {
             bool retry = uc.reused && !has_body && idempotent && attempt == 0;
@@ -294,7 +295,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     out_.clear();
                     if (!body_out_.empty()) {
                         append_hex(out_, body_out_.size());
-                        out_ += "\r\n";
+                        out_ += "\r\n"sv;
                     }
                     std::string_view tail = body_out_.empty() ? std::string_view{} : std::string_view("\r\n");
                     if (!body_out_.empty()) {
@@ -435,11 +436,11 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             if (!body_out_.empty()) {
                 if (chunked_to_client) {
                     append_hex(out_, body_out_.size());
-                    out_ += "\r\n";
-                    body_out_ += "\r\n";
+                    out_ += "\r\n"sv;
+                    body_out_ += "\r\n"sv;
                 }
             }
-            if (done && chunked_to_client) body_out_ += "0\r\n\r\n";
+            if (done && chunked_to_client) body_out_ += "0\r\n\r\n"sv;
             if (!out_.empty() || !body_out_.empty()) {
                 if (!co_await write_client(out_, body_out_)) co_return false;
                 head_written = true;

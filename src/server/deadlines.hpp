@@ -6,10 +6,19 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <ctime>
 
 namespace gatehouse::server {
 
 using clock = std::chrono::steady_clock;
+
+// steady_clock's epoch (CLOCK_MONOTONIC) at jiffy resolution: a few ns instead of a full
+// clock read. Deadlines are coarse anyway (see the tick below).
+inline clock::time_point coarse_now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
 
 class deadline_list;
 
@@ -21,7 +30,7 @@ public:
     deadline& operator=(const deadline&) = delete;
 
     void arm(clock::duration d) {
-        when_ = clock::now() + d;
+        when_ = coarse_now() + d;
         fired_ = false;
     }
     void disarm() {

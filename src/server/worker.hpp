@@ -56,7 +56,9 @@ private:
     void tick();
 
     unsigned id_;
-    boost::asio::io_context ioc_{1};
+    // One thread per context, and sockets touched only from it: the reactor needs no locking.
+    // (Posting from the control thread still goes through the scheduler's lock.)
+    boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::shared_ptr<const snapshot> snap_;
     std::vector<std::shared_ptr<upstream::cluster_state>> clusters_;  // parallel to snap_->clusters
     std::unordered_map<std::string, std::shared_ptr<upstream::cluster_state>> by_identity_;

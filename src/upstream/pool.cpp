@@ -20,7 +20,7 @@ std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avo
 
 std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool fresh) {
     auto& e = eps_[ep];
-    auto now = server::clock::now();
+    auto now = server::coarse_now();
     while (!fresh && !e.idle.empty()) {
         auto c = std::move(e.idle.back());
         e.idle.pop_back();
@@ -40,7 +40,7 @@ void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusabl
     auto& e = eps_[c->endpoint];
     --e.inflight;
     if (reusable && !retired_ && c->buf.empty() && c->socket.is_open()) {
-        c->idle_since = server::clock::now();
+        c->idle_since = server::coarse_now();
         c->timer.disarm();
         e.idle.push_back(std::move(c));
         return;
