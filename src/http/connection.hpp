@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gatehouse/http/head.hpp"
@@ -31,7 +32,8 @@ public:
 
 private:
     asio::awaitable<void> loop();
-    asio::awaitable<io_status> read_more(server::clock::duration timeout);
+    // Reads into buf_; arms the client deadline first unless `timeout` is nullopt.
+    asio::awaitable<io_status> read_more(std::optional<server::clock::duration> timeout);
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
     asio::awaitable<bool> handle_request(std::size_t head_len);
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close);

@@ -45,10 +45,10 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
     self->sock_.close(ec);
 }
 
-asio::awaitable<io_status> client_connection::read_more(server::clock::duration timeout) {
+asio::awaitable<io_status> client_connection::read_more(std::optional<server::clock::duration> timeout) {
     auto [ptr, room] = buf_.prepare(16384);
     if (room == 0) co_return io_status::full;
-    dl_.arm(timeout);
+    if (timeout) dl_.arm(*timeout);
     auto [ec, n] = co_await sock_.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
     if (ec) {
         if (ec == asio::error::operation_aborted && dl_.fired()) co_return io_status::timeout;
@@ -91,13 +91,16 @@ asio::awaitable<void> client_connection::loop() {
         const std::size_t head_cap = limits.max_header_bytes + limits.max_request_line;
         buf_.set_cap(std::max<std::size_t>(65536, head_cap + 4096));
         request_id_ = {};
+        // The whole head must arrive within header_timeout, however slowly it trickles in
+        // (slowloris): armed once here, not per read.
+        dl_.arm(limits.header_timeout);
         for (;;) {
             auto data = buf_.data();
             head_end = find_head_end(data, scanned);
             if (head_end != std::string_view::npos) break;
             scanned = data.size();
             auto first_lf = data.find('\n');
-            if ((first_lf == std::string_view::npos && data.size() > limits.max_request_line) || first_lf > limits.max_request_line) {
+            if (first_lf == std::string_view::npos ? data.size() > limits.max_request_line : first_lf > limits.max_request_line) {
                 snap_ = w_.current();
                 co_await send_error(414, "request line too long", true);
                 co_return;
@@ -108,7 +111,7 @@ asio::awaitable<void> client_connection::loop() {
                 co_return;
             }
             if (buf_.empty()) dl_.set_idle(false);
-            auto st = co_await read_more(limits.header_timeout);
+            auto st = co_await read_more(std::nullopt);
             if (st == io_status::timeout) {
                 snap_ = w_.current();
                 co_await send_error(408, "request header timeout", true);

@@ -144,6 +144,17 @@ class Http11(unittest.TestCase):
             self.assertEqual(r.headers["connection"], "keep-alive")
         s.close()
 
+    def test_head_and_body_split_across_many_segments(self):
+        s = connect(self.gw.port)
+        f = s.makefile("rb")
+        raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nX-A: b\r\n\r\nhello world"
+        for i in range(len(raw)):
+            s.sendall(raw[i:i + 1])
+        r = read_response(f)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"], "hello world")
+        s.close()
+
     def test_leading_empty_line_is_tolerated(self):
         r = read_to_close_after(self.gw.port, b"\r\nGET /direct HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         self.assertTrue(r.startswith(b"HTTP/1.1 200"))

@@ -76,6 +76,31 @@ class Limits(unittest.TestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
         self.assertIn(b"Connection: close", data)
 
+    def test_slowloris_head_gets_408_at_header_timeout_in_total(self):
+        # One byte every 50 ms would keep a per-read timeout of 300 ms alive forever; the head
+        # deadline is for the whole head, so the gateway answers 408 long before this ends.
+        s = connect(self.gw.port)
+        head = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-Slow: " + b"s" * 200
+        s.settimeout(0.05)
+        answered = b""
+        for byte in head:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            try:
+                answered += s.recv(4096)  # paces the trickle; returns early once answered
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if answered:
+                break
+        s.settimeout(20)
+        answered += read_to_close(s)
+        s.close()
+        self.assertTrue(answered.startswith(b"HTTP/1.1 408"), answered[:100])
+
     def test_body_timeout_408_and_upstream_connection_discarded(self):
         conns_before = self.up.stats.connections
         closed = self.up.stats.closed
