@@ -12,13 +12,16 @@
 namespace {
 
 constexpr const char* k_usage = R"(usage:
-  gatehouse [--config FILE] [--log-level LEVEL]   run the gateway (default config: config/gatehouse.yaml)
+  gatehouse [--config FILE] [--log-level LEVEL] [--upgrade-socket PATH]
+                                                   run the gateway (default config: config/gatehouse.yaml)
   gatehouse check FILE                             validate a config and exit (non-zero on problems)
   gatehouse --version                              print the version
   gatehouse --help                                 print this help
 
 LEVEL is one of trace, debug, info, warn, error (default info).
-Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.
+Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (so does a change of the file).
+--upgrade-socket PATH: binary upgrade. A gatehouse started with the same PATH while another one
+serves it takes over its listening sockets, and the old one drains and exits (docs/operations.md).
 )";
 
 int check(const std::string& path) {
@@ -36,7 +39,8 @@ int check(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string config_path = "config/gatehouse.yaml";
+    gatehouse::server::daemon_options opts;
+    opts.config_path = "config/gatehouse.yaml";
     std::string level = "info";
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -56,7 +60,9 @@ int main(int argc, char** argv) {
             return check(argv[i + 1]);
         }
         if ((a == "--config" || a == "-c") && i + 1 < argc) {
-            config_path = argv[++i];
+            opts.config_path = argv[++i];
+        } else if (a == "--upgrade-socket" && i + 1 < argc) {
+            opts.upgrade_socket = argv[++i];
         } else if (a == "--log-level" && i + 1 < argc) {
             level = argv[++i];
         } else {
@@ -68,5 +74,5 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(level));
     spdlog::flush_on(spdlog::level::info);
-    return gatehouse::server::run_daemon(config_path);
+    return gatehouse::server::run_daemon(opts);
 }

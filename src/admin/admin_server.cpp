@@ -21,35 +21,11 @@ using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
 struct admin_server::impl {
-    impl(asio::io_context& ioc, const tcp::endpoint& ep, admin_hooks h) : acceptor(ioc, ep), hooks(std::move(h)) {}
-    tcp::acceptor acceptor;
-    admin_hooks hooks;
-
-    http::response<http::string_body> handle(const http::request<http::string_body>& req) {
-        http::response<http::string_body> res;
-        res.version(11);
-        res.set(http::field::content_type, "text/plain");
-        auto target = std::string(req.target());
-        auto reply = [&](http::status s, std::string body) {
-            res.result(s);
-            res.body() = std::move(body);
-        };
-        if (target == "/-/healthy" && req.method() == http::verb::get) reply(http::status::ok, "ok\n");
-        else if (target == "/-/ready" && req.method() == http::verb::get) {
-            bool r = hooks.ready && hooks.ready();
-            reply(r ? http::status::ok : http::status::service_unavailable, r ? "ready\n" : "not ready\n");
-        } else if (target == "/-/reload" && req.method() == http::verb::post && hooks.reload) {
-            auto err = hooks.reload();
-            if (err.empty()) reply(http::status::ok, "reloaded\n");
-            else reply(http::status::bad_request, err + "\n");
-        } else if (target == "/-/healthy" || target == "/-/ready" || target == "/-/reload") {
-            reply(http::status::method_not_allowed, "method not allowed\n");
-        } else {
-            reply(http::status::not_found, "not found\n");
-        }
-        res.prepare_payload();
-        return res;
+    impl(asio::io_context& ioc, int fd, bool v6, admin_handler h) : acceptor(ioc), handler(std::move(h)) {
+        acceptor.assign(v6 ? tcp::v6() : tcp::v4(), fd);
     }
+    tcp::acceptor acceptor;
+    admin_handler handler;
 
     static asio::awaitable<void> session(impl* self, tcp::socket sock) {
         beast::tcp_stream stream(std::move(sock));
@@ -61,8 +37,20 @@ struct admin_server::impl {
             auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec) break;
             auto req = parser.release();
-            auto res = self->handle(req);
+            admin_request ar{std::string(req.method_string()), std::string(req.target()), req.body()};
+            admin_response out;
+            try {
+                out = self->handler(ar);
+            } catch (const std::exception& e) {
+                out = {500, "application/json", std::string("{\"error\":\"internal error\"}")};
+                spdlog::error("admin {} {}: {}", ar.method, ar.target, e.what());
+            }
+            http::response<http::string_body> res{static_cast<http::status>(out.status), 11};
+            res.set(http::field::content_type, out.content_type);
+            res.set(http::field::cache_control, "no-store");
+            res.body() = std::move(out.body);
             res.keep_alive(req.keep_alive());
+            res.prepare_payload();
             stream.expires_after(30s);
             auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
             if (wec || !res.keep_alive()) break;
@@ -75,7 +63,7 @@ struct admin_server::impl {
         for (;;) {
             auto [ec, sock] = co_await self->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) {
-                if (!self->acceptor.is_open()) co_return;
+                if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
                 continue;
             }
             asio::co_spawn(self->acceptor.get_executor(), session(self, std::move(sock)), asio::detached);
@@ -83,12 +71,14 @@ struct admin_server::impl {
     }
 };
 
-admin_server::admin_server(asio::io_context& ioc, const tcp::endpoint& ep, admin_hooks hooks)
-    : impl_(std::make_unique<impl>(ioc, ep, std::move(hooks))) {}
+admin_server::admin_server(asio::io_context& ioc, int fd, bool v6, admin_handler handler)
+    : impl_(std::make_unique<impl>(ioc, fd, v6, std::move(handler))) {}
 
 admin_server::~admin_server() = default;
 
 std::uint16_t admin_server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+int admin_server::native_handle() { return impl_->acceptor.native_handle(); }
 
 void admin_server::start() { asio::co_spawn(impl_->acceptor.get_executor(), impl::accept_loop(impl_.get()), asio::detached); }
 

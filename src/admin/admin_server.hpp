@@ -1,6 +1,6 @@
 #pragma once
-// The admin listener (default 127.0.0.1:9901), served from the control thread: liveness and
-// readiness now; config, routes, upstreams, reloads and /metrics come with their issues.
+// The admin listener's transport (default 127.0.0.1:9901), served from the control thread with
+// Beast. What each path answers lives in admin_api.cpp.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
@@ -9,16 +9,28 @@
 
 namespace gatehouse::admin {
 
-struct admin_hooks {
-    std::function<bool()> ready;  // false while starting and draining
-    std::function<std::string()> reload;  // POST /-/reload: "" on success, else the reason
+struct admin_request {
+    std::string method;
+    std::string target;
+    std::string body;
 };
+
+struct admin_response {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+};
+
+using admin_handler = std::function<admin_response(const admin_request&)>;
 
 class admin_server {
 public:
-    admin_server(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& ep, admin_hooks hooks);
+    // Takes over an already listening socket (a native handle), so that a binary upgrade can
+    // hand it to the next process like any other listener.
+    admin_server(boost::asio::io_context& ioc, int listening_fd, bool v6, admin_handler handler);
     ~admin_server();
     std::uint16_t port() const;
+    int native_handle();
     void start();
     void stop();
 

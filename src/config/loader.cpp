@@ -156,8 +156,9 @@ struct loader {
     }
 
     void drain(const YAML::Node& n) {
-        map_reader r(n, "drain", d, {"timeout"});
+        map_reader r(n, "drain", d, {"delay", "timeout"});
         if (!r.ok()) return;
+        if (auto v = r.duration_value("delay")) cfg.drain.delay = *v;
         if (auto v = r.duration_value("timeout")) cfg.drain.timeout = *v;
         r.finish();
     }

@@ -2,22 +2,32 @@
 
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
+#include "admin/admin_api.hpp"
 #include "admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
+#include "server/config_watcher.hpp"
+#include "server/handover.hpp"
+#include "server/listen_socket.hpp"
 #include "server/snapshot.hpp"
 #include "server/worker.hpp"
 
 namespace gatehouse::server {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using nlohmann::json;
 
 namespace {
 
@@ -28,60 +38,102 @@ unsigned cpus_available() {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-tcp::endpoint to_endpoint(const config::host_port& hp) { return {asio::ip::make_address(hp.host), hp.port}; }
+std::string read_file(const std::string& path, bool& ok) {
+    std::ifstream in(path, std::ios::binary);
+    ok = static_cast<bool>(in);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+    auto tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+struct reload_record {
+    std::uint64_t generation = 0;  // the generation it produced (or would have)
+    std::chrono::system_clock::time_point time;
+    std::string trigger;
+    bool ok = false;
+    std::string error;
+};
+
+// A listening address and the sockets the workers accept on (one per worker).
+struct listener_entry {
+    config::listener_config cfg;
+    std::vector<int> fds;
+    std::uint16_t port = 0;
+};
 
 class daemon {
 public:
-    explicit daemon(std::string path) : path_(std::move(path)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_) {}
+    explicit daemon(daemon_options o)
+        : opts_(std::move(o)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_) {}
 
     int run() {
-        auto loaded = config::load_file(path_);
-        for (auto& d : loaded.diags.all()) {
-            if (d.level == config::severity::error) spdlog::error("{}", d.to_string());
-            else spdlog::warn("{}", d.to_string());
-        }
+        bool readable = false;
+        auto content = read_file(opts_.config_path, readable);
+        auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
+        log_diagnostics(loaded.diags);
         if (!loaded.config) return 1;
-        config::diagnostics diags(path_);
+        config::diagnostics diags(opts_.config_path);
         auto snap = build_snapshot(std::move(*loaded.config), ++generation_, diags);
         if (!snap) {
-            for (auto& d : diags.all()) spdlog::error("{}", d.to_string());
+            log_diagnostics(diags);
             return 1;
         }
+        last_content_ = content;
         const auto& cfg = snap->config;
-        unsigned n = cfg.workers ? cfg.workers : cpus_available();
-        for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
+        current_ = snap;
+        drain_ = cfg.drain;
 
-        try {
-            for (auto& l : cfg.listeners) bind_listener(l);
-        } catch (const std::exception& e) {
-            spdlog::error("cannot listen: {}", e.what());
-            return 1;
-        }
-        if (cfg.admin.enabled) {
-            try {
-                admin::admin_hooks hooks;
-                hooks.ready = [this] { return ready_; };
-                hooks.reload = [this] { return reload(); };
-                admin_ = std::make_unique<admin::admin_server>(control_, to_endpoint(cfg.admin.listen), std::move(hooks));
-                admin_->start();
-                spdlog::info("admin listening on {}:{}", cfg.admin.listen.host, admin_->port());
-            } catch (const std::exception& e) {
-                spdlog::error("cannot listen for admin on {}:{}: {}", cfg.admin.listen.host, cfg.admin.listen.port, e.what());
-                return 1;
+        // A binary upgrade: inherit the listening sockets of the process serving the socket.
+        std::optional<takeover> inherited;
+        std::map<std::string, std::vector<int>> inherited_fds;
+        if (!opts_.upgrade_socket.empty()) {
+            std::string err;
+            inherited = take_over(opts_.upgrade_socket, err);
+            if (!err.empty()) spdlog::warn("binary upgrade: {}", err);
+            if (inherited) {
+                for (auto& s : inherited->sockets) inherited_fds[s.key].push_back(s.fd);
+                spdlog::info("binary upgrade: inherited {} listening socket(s)", inherited->sockets.size());
             }
         }
-        current_ = snap;
-        drain_timeout_ = cfg.drain.timeout;
 
+        unsigned n = cfg.workers ? cfg.workers : cpus_available();
+        for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
+        try {
+            for (auto& l : cfg.listeners) {
+                auto key = listen_key(l.listen);
+                auto fds = std::move(inherited_fds[key]);
+                inherited_fds.erase(key);
+                open_listener(l, std::move(fds));
+            }
+            if (cfg.admin.enabled) start_admin(cfg.admin, inherited_fds);
+        } catch (const std::exception& e) {
+            spdlog::error("{}", e.what());
+            if (inherited) inherited->abandon();
+            return 1;
+        }
+        for (auto& [key, fds] : inherited_fds)
+            for (int fd : fds) ::close(fd);  // listeners the new config no longer has
+
+        watcher_ = std::make_unique<config_watcher>(control_, opts_.config_path, std::chrono::milliseconds(200), [this] { reload("file"); });
         signals_.async_wait([this](boost::system::error_code ec, int sig) { on_signal(ec, sig); });
         running_ = workers_.size();
         for (auto& w : workers_) {
             worker* wp = w.get();
-            threads_.emplace_back([this, wp] {
-                wp->run([this] { asio::post(control_, [this] { worker_exited(); }); });
-            });
+            threads_.emplace_back([this, wp] { wp->run([this] { asio::post(control_, [this] { worker_exited(); }); }); });
         }
+        if (inherited) inherited->confirm();
+        if (!opts_.upgrade_socket.empty()) start_handover_server();
         ready_ = true;
+        record({generation_, std::chrono::system_clock::now(), "start", true, {}});
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
         control_.run();
         for (auto& w : workers_) w->stop();
@@ -91,66 +143,183 @@ public:
     }
 
 private:
-    void bind_listener(const config::listener_config& l) {
-        auto ep = to_endpoint(l.listen);
-        for (auto& w : workers_) {
-            tcp::acceptor acc(w->ioc());
-            acc.open(ep.protocol());
-            acc.set_option(asio::socket_base::reuse_address(true));
-            acc.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-            acc.bind(ep);
-            acc.listen(asio::socket_base::max_listen_connections);
-            ep.port(acc.local_endpoint().port());  // port 0: the first worker's pick is everyone's
-            w->add_listener(std::move(acc), l);
+    static void log_diagnostics(const config::diagnostics& d) {
+        for (auto& x : d.all()) {
+            if (x.level == config::severity::error) spdlog::error("{}", x.to_string());
+            else spdlog::warn("{}", x.to_string());
         }
-        spdlog::info("listener {} listening on {}:{}", l.name, l.listen.host, ep.port());
     }
 
-    // parse -> validate -> build, off the workers; then every worker swaps its pointer.
-    std::string reload() {
-        auto loaded = config::load_file(path_);
-        if (!loaded.config) {
-            auto text = loaded.diags.to_string();
-            spdlog::error("config reload rejected, the running config keeps serving:\n{}", text);
-            return text;
+    // Opens what is missing so that every worker has one socket for `l`, and hands them over.
+    std::vector<int> open_sockets(const config::listener_config& l, std::vector<int> fds, std::uint16_t& port) {
+        auto address = l.listen;
+        if (address.port == 0 && !fds.empty()) address.port = local_port(fds.front());
+        try {
+            while (fds.size() < workers_.size()) {
+                fds.push_back(open_listen_socket(address, true));
+                if (address.port == 0) address.port = local_port(fds.back());  // port 0: the first pick is everyone's
+            }
+        } catch (...) {
+            for (int fd : fds) ::close(fd);
+            throw;
         }
-        config::diagnostics diags(path_);
+        port = address.port;
+        return fds;
+    }
+
+    void open_listener(const config::listener_config& l, std::vector<int> inherited) {
+        listener_entry e{l, {}, 0};
+        e.fds = open_sockets(l, std::move(inherited), e.port);
+        auto key = listen_key(l.listen);
+        for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], l, key);
+        spdlog::info("listener {} listening on {}:{}", l.name, l.listen.host, e.port);
+        listeners_[key] = std::move(e);
+    }
+
+    void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
+        auto key = "admin:" + listen_key(a.listen);
+        int fd = -1;
+        if (auto it = inherited.find(key); it != inherited.end() && !it->second.empty()) {
+            fd = it->second.front();
+            it->second.erase(it->second.begin());
+        } else {
+            fd = open_listen_socket(a.listen, false);
+        }
+        admin_key_ = key;
+        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), [this](const admin::admin_request& r) { return handle_admin(r); });
+        admin_->start();
+        spdlog::info("admin listening on {}:{}", a.listen.host, admin_->port());
+    }
+
+    void start_handover_server() {
+        try {
+            handover_ = std::make_unique<handover_server>(
+                control_, opts_.upgrade_socket,
+                [this] {
+                    std::vector<inherited_socket> out;
+                    if (draining_) return out;
+                    for (auto& [key, e] : listeners_)
+                        for (int fd : e.fds) out.push_back({key, fd});
+                    if (admin_) out.push_back({admin_key_, admin_->native_handle()});
+                    return out;
+                },
+                [this] { begin_drain("binary upgrade", std::chrono::milliseconds(0)); });
+            spdlog::info("binary upgrade socket at {}", opts_.upgrade_socket);
+        } catch (const std::exception& e) {
+            spdlog::error("cannot serve the upgrade socket {}: {}", opts_.upgrade_socket, e.what());
+        }
+    }
+
+    void record(reload_record r) {
+        reloads_.push_front(std::move(r));
+        while (reloads_.size() > 32) reloads_.pop_back();
+    }
+
+    // parse -> validate -> build (and open new listeners), all on the control thread; then
+    // every worker swaps its pointer. Anything wrong: nothing changes.
+    std::string reload(const std::string& trigger) {
+        if (draining_) return "draining";
+        bool readable = false;
+        auto content = read_file(opts_.config_path, readable);
+        if (trigger == "file" && readable && content == last_content_) return {};  // touched, not changed
+        reload_record rec{generation_ + 1, std::chrono::system_clock::now(), trigger, false, {}};
+        auto fail = [&](std::string text) {
+            spdlog::error("config reload ({}) rejected; generation {} keeps serving:\n{}", trigger, generation_, text);
+            rec.error = text;
+            record(rec);
+            last_content_ = content;  // do not retry the same broken file on every event
+            return text;
+        };
+        auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
+        if (!loaded.config) return fail(loaded.diags.to_string());
+        config::diagnostics diags(opts_.config_path);
         auto snap = build_snapshot(std::move(*loaded.config), generation_ + 1, diags);
-        if (!snap) {
-            auto text = diags.to_string();
-            spdlog::error("config reload rejected, the running config keeps serving:\n{}", text);
-            return text;
+        if (!snap) return fail(diags.to_string());
+        log_diagnostics(loaded.diags);
+
+        // Listeners: same address keeps its sockets; new ones are opened before anything commits.
+        std::map<std::string, const config::listener_config*> wanted;
+        for (auto& l : snap->config.listeners) wanted[listen_key(l.listen)] = &l;
+        std::map<std::string, listener_entry> opened;
+        try {
+            for (auto& [key, l] : wanted) {
+                if (listeners_.count(key)) continue;
+                listener_entry e{*l, {}, 0};
+                e.fds = open_sockets(*l, {}, e.port);
+                opened[key] = std::move(e);
+            }
+        } catch (const std::exception& e) {
+            for (auto& [k, o] : opened)
+                for (int fd : o.fds) ::close(fd);
+            return fail(opts_.config_path + ": " + e.what());
         }
+        if (snap->config.workers != current_->config.workers)
+            spdlog::warn("config reload: a change of 'workers' takes effect at the next restart");
+        if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) || snap->config.admin.enabled != current_->config.admin.enabled)
+            spdlog::warn("config reload: a change of 'admin' takes effect at the next restart");
+
+        // Commit.
         ++generation_;
         current_ = snap;
+        drain_ = snap->config.drain;
+        for (auto it = listeners_.begin(); it != listeners_.end();) {
+            if (wanted.count(it->first)) {
+                it->second.cfg = *wanted[it->first];
+                for (auto& w : workers_) w->post_update_listener(it->first, it->second.cfg);
+                ++it;
+            } else {
+                spdlog::info("listener {} on {} closed by reload", it->second.cfg.name, it->first);
+                for (auto& w : workers_) w->post_remove_listener(it->first);
+                it = listeners_.erase(it);
+            }
+        }
+        for (auto& [key, e] : opened) {
+            for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key);
+            spdlog::info("listener {} listening on {}:{}", e.cfg.name, e.cfg.listen.host, e.port);
+            listeners_[key] = std::move(e);
+        }
         for (auto& w : workers_) w->post_snapshot(snap);
-        spdlog::info("config generation {} loaded", generation_);
+        last_content_ = content;
+        rec.ok = true;
+        record(rec);
+        spdlog::info("config generation {} loaded ({})", generation_, trigger);
         return {};
     }
 
     void on_signal(boost::system::error_code ec, int sig) {
         if (ec) return;
         if (sig == SIGHUP) {
-            reload();
-            signals_.async_wait([this](boost::system::error_code e, int s) { on_signal(e, s); });
-            return;
-        }
-        if (draining_) {
+            reload("signal");
+        } else if (draining_) {
             spdlog::warn("second signal: stopping now");
             control_.stop();
             return;
+        } else {
+            begin_drain(sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_.delay);
         }
+        signals_.async_wait([this](boost::system::error_code e, int s) { on_signal(e, s); });
+    }
+
+    void begin_drain(const std::string& why, config::duration delay) {
+        if (draining_) return;
         draining_ = true;
         ready_ = false;
-        spdlog::info("draining: no new connections, in-flight requests have {} ms", drain_timeout_.count());
-        for (auto& w : workers_) w->post_drain();
-        drain_timer_.expires_after(drain_timeout_);
+        handover_.reset();
+        watcher_.reset();
+        spdlog::info("draining ({}): not ready; accepting for {} ms more, then in-flight requests have {} ms", why, delay.count(),
+                     drain_.timeout.count());
+        for (auto& w : workers_) w->post_soft_drain();
+        drain_timer_.expires_after(delay);
         drain_timer_.async_wait([this](boost::system::error_code e) {
             if (e) return;
-            spdlog::warn("drain timeout reached, closing the remaining connections");
-            control_.stop();
+            for (auto& w : workers_) w->post_stop_accepting();
+            drain_timer_.expires_after(drain_.timeout);
+            drain_timer_.async_wait([this](boost::system::error_code e2) {
+                if (e2) return;
+                spdlog::warn("drain timeout reached, closing the remaining connections");
+                control_.stop();
+            });
         });
-        signals_.async_wait([this](boost::system::error_code e, int s) { on_signal(e, s); });
     }
 
     void worker_exited() {
@@ -160,25 +329,100 @@ private:
         control_.stop();
     }
 
-    std::string path_;
+    admin::admin_response handle_admin(const admin::admin_request& r) {
+        auto path = r.target.substr(0, r.target.find('?'));
+        auto json_reply = [](const json& j, int status = 200) { return admin::admin_response{status, "application/json", j.dump(2) + "\n"}; };
+        auto text = [](int status, std::string body) { return admin::admin_response{status, "text/plain", std::move(body)}; };
+        bool get = r.method == "GET" || r.method == "HEAD";
+        if (path == "/-/healthy") return get ? text(200, "ok\n") : text(405, "method not allowed\n");
+        if (path == "/-/ready") return get ? (ready_ ? text(200, "ready\n") : text(503, "not ready\n")) : text(405, "method not allowed\n");
+        if (path == "/-/reload") {
+            if (r.method != "POST") return text(405, "use POST\n");
+            auto err = reload("admin");
+            if (err.empty()) return json_reply({{"result", "ok"}, {"generation", generation_}});
+            return json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400);
+        }
+        if (!get) return text(405, "method not allowed\n");
+        if (path == "/config") return json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}});
+        if (path == "/routes") return json_reply(admin::routes_to_json(*current_->routes));
+        if (path == "/upstreams") return json_reply(upstreams_json());
+        if (path == "/reloads") {
+            json attempts = json::array();
+            for (auto& rec : reloads_) {
+                json a{{"generation", rec.generation}, {"time", iso_time(rec.time)}, {"trigger", rec.trigger}, {"result", rec.ok ? "ok" : "rejected"}};
+                if (!rec.ok) a["error"] = rec.error;
+                attempts.push_back(a);
+            }
+            return json_reply({{"generation", generation_}, {"attempts", attempts}});
+        }
+        return json_reply({{"error", "not found"},
+                           {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/config", "/routes", "/upstreams", "/reloads"}}},
+                          404);
+    }
+
+    json upstreams_json() {
+        // Each worker reports its own pools; the control thread waits briefly for all of them.
+        struct gather {
+            std::mutex m;
+            std::vector<endpoint_stats> all;
+            std::size_t left;
+            std::promise<void> done;
+        };
+        auto g = std::make_shared<gather>();
+        g->left = workers_.size();
+        auto fut = g->done.get_future();
+        for (auto& w : workers_)
+            w->post_collect_stats([g](std::vector<endpoint_stats> s) {
+                std::lock_guard lock(g->m);
+                g->all.insert(g->all.end(), s.begin(), s.end());
+                if (--g->left == 0) g->done.set_value();
+            });
+        bool complete = fut.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
+        std::lock_guard lock(g->m);
+        json out = json::array();
+        for (auto& c : current_->clusters) {
+            json eps = json::array();
+            for (std::size_t i = 0; i < c->endpoints.size(); ++i) {
+                std::size_t open = 0, idle = 0, inflight = 0;
+                for (auto& s : g->all)
+                    if (s.upstream == c->name && s.endpoint == c->endpoint_names[i]) {
+                        open += s.open;
+                        idle += s.idle;
+                        inflight += s.inflight;
+                    }
+                eps.push_back({{"address", c->endpoint_names[i]}, {"resolved", c->endpoints[i].address().to_string() + ":" + std::to_string(c->endpoints[i].port())},
+                               {"weight", c->weights[i]}, {"connections", open}, {"idle", idle}, {"in_flight", inflight}});
+            }
+            out.push_back({{"name", c->name}, {"endpoints", eps}, {"max_connections_per_endpoint_per_worker", c->pool.max_connections}});
+        }
+        return {{"workers", workers_.size()}, {"complete", complete}, {"upstreams", out}};
+    }
+
+    daemon_options opts_;
     asio::io_context control_{1};
     asio::signal_set signals_;
     asio::steady_timer drain_timer_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
+    std::map<std::string, listener_entry> listeners_;
     std::unique_ptr<admin::admin_server> admin_;
+    std::string admin_key_;
+    std::unique_ptr<config_watcher> watcher_;
+    std::unique_ptr<handover_server> handover_;
     std::shared_ptr<const snapshot> current_;
+    std::string last_content_;
+    std::deque<reload_record> reloads_;
     std::uint64_t generation_ = 0;
     std::size_t running_ = 0;
     bool ready_ = false;
     bool draining_ = false;
-    config::duration drain_timeout_{};
+    config::drain_config drain_{};
 };
 
 }  // namespace
 
-int run_daemon(const std::string& config_path) {
-    daemon d(config_path);
+int run_daemon(const daemon_options& options) {
+    daemon d(options);
     return d.run();
 }
 

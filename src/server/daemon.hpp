@@ -1,10 +1,16 @@
 #pragma once
-// The process: builds the first snapshot, binds the listeners for every worker, runs the worker
-// threads and the control thread (signals, admin, reloads), and drains on SIGTERM/SIGINT.
+// The process: builds the first snapshot, opens (or inherits) the listening sockets, runs the
+// worker threads and the control thread (signals, admin API, config watcher, reloads, binary
+// upgrades), and drains on SIGTERM/SIGINT.
 #include <string>
 
 namespace gatehouse::server {
 
-int run_daemon(const std::string& config_path);
+struct daemon_options {
+    std::string config_path;
+    std::string upgrade_socket;  // empty: no binary-upgrade handover
+};
+
+int run_daemon(const daemon_options& options);
 
 }  // namespace gatehouse::server

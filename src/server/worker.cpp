@@ -4,6 +4,9 @@
 
 #include <boost/asio/post.hpp>
 #include <random>
+#include <unistd.h>
+
+#include "server/listen_socket.hpp"
 
 #include "http/session.hpp"
 
@@ -43,8 +46,49 @@ std::string_view worker::new_request_id(char (&buf)[32]) {
     return {buf, 32};
 }
 
-void worker::add_listener(asio::ip::tcp::acceptor acceptor, config::listener_config cfg) {
-    listeners_.push_back(std::make_shared<listener_state>(std::move(acceptor), std::move(cfg)));
+void worker::add_listener(int fd, config::listener_config cfg, std::string key) {
+    asio::ip::tcp::acceptor acc(ioc_);
+    acc.assign(is_ipv6_socket(fd) ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
+    auto l = std::make_shared<listener_state>(std::move(acc), std::move(cfg), std::move(key));
+    listeners_.push_back(l);
+    if (running_ && !accepting_stopped_) start_accept(l);
+}
+
+void worker::post_add_listener(int fd, config::listener_config cfg, std::string key) {
+    asio::post(ioc_, [this, fd, cfg = std::move(cfg), key = std::move(key)]() mutable {
+        if (accepting_stopped_) {
+            ::close(fd);
+            return;
+        }
+        add_listener(fd, std::move(cfg), std::move(key));
+    });
+}
+
+void worker::post_update_listener(std::string key, config::listener_config cfg) {
+    asio::post(ioc_, [this, key = std::move(key), cfg = std::move(cfg)] {
+        // Sessions copy what they need at accept time; new connections see the new settings.
+        for (auto& l : listeners_)
+            if (l->key == key) l->cfg = cfg;
+    });
+}
+
+void worker::post_remove_listener(std::string key) {
+    asio::post(ioc_, [this, key = std::move(key)] {
+        std::erase_if(listeners_, [&](const std::shared_ptr<listener_state>& l) {
+            if (l->key != key) return false;
+            boost::system::error_code ec;
+            l->acceptor.close(ec);
+            return true;
+        });
+    });
+}
+
+void worker::post_collect_stats(std::function<void(std::vector<endpoint_stats>)> done) {
+    asio::post(ioc_, [this, done = std::move(done)] {
+        std::vector<endpoint_stats> out;
+        for (auto& c : clusters_) c->collect(out);
+        done(std::move(out));
+    });
 }
 
 void worker::install(std::shared_ptr<const snapshot> snap) {
@@ -81,14 +125,22 @@ void worker::post_snapshot(std::shared_ptr<const snapshot> snap) {
     asio::post(ioc_, [this, snap = std::move(snap)]() mutable { install(std::move(snap)); });
 }
 
-void worker::post_drain() {
+void worker::post_soft_drain() {
+    asio::post(ioc_, [this] { draining_ = true; });
+}
+
+void worker::post_stop_accepting() {
     asio::post(ioc_, [this] {
-        if (draining_) return;
         draining_ = true;
+        if (accepting_stopped_) return;
+        accepting_stopped_ = true;
+        // close() releases this process's reference only: after a binary upgrade the next
+        // process holds the same listening sockets and keeps accepting on them.
         for (auto& l : listeners_) {
             boost::system::error_code ec;
             l->acceptor.close(ec);
         }
+        listeners_.clear();
         for (auto& c : clusters_) c->close_idle();
         deadlines_.tick(clock::now(), true);  // idle keep-alive connections close now
         spdlog::info("worker {} draining: stopped accepting, {} connection(s) left", id_, sessions_);
@@ -104,14 +156,14 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
             if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
                 auto t = std::make_shared<asio::steady_timer>(ioc_, 50ms);
                 t->async_wait([this, l, t](boost::system::error_code) {
-                    if (!draining_) start_accept(l);
+                    if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
                 });
                 return;
             }
-        } else if (!draining_) {
+        } else if (!accepting_stopped_) {
             http::start_session(*this, l, std::move(sock));
         }
-        if (!draining_) start_accept(l);
+        if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
     });
 }
 
@@ -120,12 +172,12 @@ void worker::tick() {
     ticker_.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         auto now = clock::now();
-        deadlines_.tick(now, draining_);
+        deadlines_.tick(now, accepting_stopped_);
         if (now - last_sweep_ >= 1s) {
             last_sweep_ = now;
             for (auto& c : clusters_) c->sweep(now);
         }
-        if (draining_ && sessions_ == 0) {
+        if (accepting_stopped_ && sessions_ == 0) {
             for (auto& c : clusters_) c->close_idle();
             return;  // nothing left: the io_context runs out of work and run() returns
         }
@@ -134,6 +186,7 @@ void worker::tick() {
 }
 
 void worker::run(std::function<void()> on_exit) {
+    running_ = true;
     for (auto& l : listeners_) start_accept(l);
     tick();
     try {

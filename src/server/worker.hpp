@@ -17,10 +17,22 @@
 
 namespace gatehouse::server {
 
+// One accepting socket of one listener on one worker. Sessions keep a reference, so a listener
+// removed by a reload stays valid for the connections it accepted.
 struct listener_state {
-    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c) : acceptor(std::move(a)), cfg(std::move(c)) {}
+    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k)
+        : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)) {}
     boost::asio::ip::tcp::acceptor acceptor;
     config::listener_config cfg;
+    std::string key;  // listen_key(): identity across reloads and upgrades
+};
+
+// Pool figures of one endpoint on one worker, gathered for the admin API.
+struct endpoint_stats {
+    std::string upstream;
+    std::string endpoint;
+    std::uint32_t weight = 0;
+    std::size_t open = 0, idle = 0, inflight = 0;
 };
 
 class worker {
@@ -30,13 +42,20 @@ public:
 
     boost::asio::io_context& ioc() { return ioc_; }
     unsigned id() const { return id_; }
-    void add_listener(boost::asio::ip::tcp::acceptor acceptor, config::listener_config cfg);
     // Runs until drained; calls on_exit from the worker thread when done.
     void run(std::function<void()> on_exit);
 
-    // From any thread.
+    // From any thread. Listening sockets arrive as file descriptors (the worker takes ownership)
+    // and are identified by their listen_key.
+    void post_add_listener(int fd, config::listener_config cfg, std::string key);
+    void post_update_listener(std::string key, config::listener_config cfg);
+    void post_remove_listener(std::string key);
     void post_snapshot(std::shared_ptr<const snapshot> snap);
-    void post_drain();
+    // Phase 1 of a drain: responses say Connection: close, keep-alive ends after each request.
+    void post_soft_drain();
+    // Phase 2: stop accepting, close idle connections; the worker exits when the last one ends.
+    void post_stop_accepting();
+    void post_collect_stats(std::function<void(std::vector<endpoint_stats>)> done);
     void stop() { ioc_.stop(); }
 
     // From the worker's own thread (sessions).
@@ -52,6 +71,7 @@ public:
 
 private:
     void install(std::shared_ptr<const snapshot> snap);
+    void add_listener(int fd, config::listener_config cfg, std::string key);
     void start_accept(const std::shared_ptr<listener_state>& l);
     void tick();
 
@@ -65,7 +85,9 @@ private:
     std::vector<std::shared_ptr<listener_state>> listeners_;
     deadline_list deadlines_;
     boost::asio::steady_timer ticker_;
-    bool draining_ = false;
+    bool draining_ = false;         // responses close their connections
+    bool accepting_stopped_ = false;
+    bool running_ = false;
     std::size_t sessions_ = 0;
     std::uint64_t rng_[2];
     clock::time_point last_sweep_{};

@@ -47,6 +47,19 @@ public:
     std::size_t idle_count() const;
     std::size_t open_count() const;
     void retire() { retired_ = true; close_idle(); }
+    template <class Stats>
+    void collect(std::vector<Stats>& out) const {
+        for (std::size_t i = 0; i < eps_.size(); ++i) {
+            Stats s;
+            s.upstream = def_->name;
+            s.endpoint = def_->endpoint_names[i];
+            s.weight = def_->weights[i];
+            s.open = eps_[i].open;
+            s.idle = eps_[i].idle.size();
+            s.inflight = eps_[i].inflight;
+            out.push_back(std::move(s));
+        }
+    }
 
 private:
     std::shared_ptr<const server::cluster> def_;

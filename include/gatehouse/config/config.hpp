@@ -39,7 +39,8 @@ struct limits_config {
 };
 
 struct drain_config {
-    duration timeout = 30s;  // in-flight requests get this long after SIGTERM
+    duration delay = 0s;     // after SIGTERM: keep accepting (readiness false) this long first
+    duration timeout = 30s;  // then in-flight requests get this long
 };
 
 enum class path_match { none, exact, prefix, regex };

@@ -1,0 +1,54 @@
+#include "server/config_watcher.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+
+config_watcher::config_watcher(asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
+                               std::function<void()> on_change)
+    : stream_(ioc), debounce_timer_(ioc), debounce_(debounce), on_change_(std::move(on_change)) {
+    // The directory of the path as given (not of its symlink target): a ConfigMap swap replaces
+    // the target, and only the directory holding the link sees it.
+    auto p = std::filesystem::absolute(config_path);
+    dir_ = p.parent_path().string();
+    fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd_ < 0) {
+        spdlog::warn("config watcher: inotify unavailable ({}); reload with SIGHUP or POST /-/reload", std::strerror(errno));
+        return;
+    }
+    if (inotify_add_watch(fd_, dir_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB) < 0) {
+        spdlog::warn("config watcher: cannot watch {}: {}", dir_, std::strerror(errno));
+        ::close(fd_);
+        fd_ = -1;
+        return;
+    }
+    stream_.assign(fd_);
+    read();
+}
+
+config_watcher::~config_watcher() {
+    boost::system::error_code ec;
+    stream_.close(ec);  // closes fd_
+}
+
+void config_watcher::read() {
+    stream_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t) {
+        if (ec) return;
+        // Which file changed does not matter: the reload compares content, so a burst of events
+        // (write, rename, chmod) becomes one check once things are quiet for `debounce_`.
+        debounce_timer_.expires_after(debounce_);
+        debounce_timer_.async_wait([this](boost::system::error_code e) {
+            if (!e) on_change_();
+        });
+        read();
+    });
+}
+
+}  // namespace gatehouse::server

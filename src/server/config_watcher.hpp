@@ -1,0 +1,32 @@
+#pragma once
+// Watches the config file's directory with inotify, so every way of changing the file is seen:
+// in-place writes, editors that write a new file and rename it, and Kubernetes ConfigMap or
+// Secret updates (a symlink swap of the directory's "..data"). Events are debounced; the owner
+// decides whether the content really changed.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <string>
+
+namespace gatehouse::server {
+
+class config_watcher {
+public:
+    config_watcher(boost::asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
+                   std::function<void()> on_change);
+    ~config_watcher();
+    bool active() const { return fd_ >= 0; }
+
+private:
+    void read();
+    std::string dir_;
+    int fd_ = -1;
+    boost::asio::posix::stream_descriptor stream_;
+    boost::asio::steady_timer debounce_timer_;
+    std::chrono::milliseconds debounce_;
+    std::function<void()> on_change_;
+    char buf_[8192];
+};
+
+}  // namespace gatehouse::server
