@@ -98,6 +98,7 @@ json config_to_json(const config::gateway_config& c) {
     json j;
     j["workers"] = c.workers ? json(c.workers) : json("auto");
     j["admin"] = {{"listen", addr(c.admin.listen)}, {"enabled", c.admin.enabled}};
+    j["reload"] = {{"watch", c.reload.watch}, {"debounce", config::format_duration(c.reload.debounce)}};
     json ls = json::array();
     for (auto& l : c.listeners) {
         json tp = json::array();

@@ -45,13 +45,14 @@ struct loader {
     gateway_config cfg;
 
     void top(const YAML::Node& root) {
-        map_reader r(root, "", d, {"workers", "admin", "listeners", "limits", "drain", "routes", "upstreams"});
+        map_reader r(root, "", d, {"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams"});
         if (!r.ok()) return;
         if (auto w = r.string("workers")) {
             if (*w == "auto") cfg.workers = 0;
             else if (auto n = r.integer("workers", 1, 256)) cfg.workers = static_cast<unsigned>(*n);
         }
         if (r.has("admin")) admin(r.get("admin"));
+        if (r.has("reload")) reload(r.get("reload"));
         listeners(r.get("listeners"));
         if (r.has("limits")) limits(r.get("limits"));
         if (r.has("drain")) drain(r.get("drain"));
@@ -88,6 +89,14 @@ struct loader {
                 d.warning(mark_of(r.get("listen")), "admin.listen", "the admin API is reachable from outside this host; anyone who can reach it can reload and read config");
         }
         if (auto e = r.boolean("enabled")) cfg.admin.enabled = *e;
+        r.finish();
+    }
+
+    void reload(const YAML::Node& n) {
+        map_reader r(n, "reload", d, {"watch", "debounce"});
+        if (!r.ok()) return;
+        if (auto w = r.boolean("watch")) cfg.reload.watch = *w;
+        if (auto v = r.duration_value("debounce")) cfg.reload.debounce = *v;
         r.finish();
     }
 

@@ -74,11 +74,13 @@ asio::awaitable<bool> client_connection::send_error(int status, std::string_view
 }
 
 asio::awaitable<void> client_connection::loop() {
+    // Draining never closes a connection between requests here: every response says
+    // Connection: close instead, and connections that stay idle are closed by the worker's tick
+    // after a grace period. Closing right after a response would race the client's next request.
     for (;;) {
         auto current = w_.current();  // held: a reload during the awaits below must not free it
         const auto& limits = current->config.limits;
         if (buf_.empty()) {
-            if (w_.draining()) co_return;
             dl_.set_idle(true);
             auto st = co_await read_more(limits.idle_timeout);
             dl_.set_idle(false);

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <deque>
 #include <fstream>
 #include <future>
@@ -123,7 +124,9 @@ public:
         for (auto& [key, fds] : inherited_fds)
             for (int fd : fds) ::close(fd);  // listeners the new config no longer has
 
-        watcher_ = std::make_unique<config_watcher>(control_, opts_.config_path, std::chrono::milliseconds(200), [this] { reload("file"); });
+        if (cfg.reload.watch)
+            watcher_ = std::make_unique<config_watcher>(control_, opts_.config_path, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reload.debounce),
+                                                        [this] { reload("file"); });
         signals_.async_wait([this](boost::system::error_code ec, int sig) { on_signal(ec, sig); });
         running_ = workers_.size();
         for (auto& w : workers_) {
@@ -253,6 +256,8 @@ private:
                 for (int fd : o.fds) ::close(fd);
             return fail(opts_.config_path + ": " + e.what());
         }
+        if (snap->config.reload.watch != current_->config.reload.watch || snap->config.reload.debounce != current_->config.reload.debounce)
+            spdlog::warn("config reload: a change of 'reload' takes effect at the next restart");
         if (snap->config.workers != current_->config.workers)
             spdlog::warn("config reload: a change of 'workers' takes effect at the next restart");
         if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) || snap->config.admin.enabled != current_->config.admin.enabled)
@@ -278,7 +283,17 @@ private:
             spdlog::info("listener {} listening on {}:{}", e.cfg.name, e.cfg.listen.host, e.port);
             listeners_[key] = std::move(e);
         }
-        for (auto& w : workers_) w->post_snapshot(snap);
+        // Wait (briefly, bounded) until every worker uses it, so that when a reload answers, the
+        // next request sees the new routes. Workers never wait on this thread: no deadlock.
+        auto pending = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+        auto all_installed = std::make_shared<std::promise<void>>();
+        auto installed = all_installed->get_future();
+        for (auto& w : workers_)
+            w->post_snapshot(snap, [pending, all_installed] {
+                if (pending->fetch_sub(1) == 1) all_installed->set_value();
+            });
+        if (installed.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
+            spdlog::warn("config generation {}: not every worker confirmed within 2 s", generation_);
         last_content_ = content;
         rec.ok = true;
         record(rec);

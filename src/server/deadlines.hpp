@@ -39,8 +39,12 @@ public:
     }
     // True when the last failed operation failed because this deadline cancelled it.
     bool fired() const { return fired_; }
-    // Marks the connection as idle between requests: a drain may close it at once.
-    void set_idle(bool v) { idle_ = v; }
+    // Marks the connection as idle between requests: a drain closes it once it has been idle
+    // for a moment (see deadline_list::tick).
+    void set_idle(bool v) {
+        idle_ = v;
+        if (v) idle_since_ = coarse_now();
+    }
 
 private:
     friend class deadline_list;
@@ -49,13 +53,19 @@ private:
     clock::time_point when_ = clock::time_point::max();
     bool fired_ = false;
     bool idle_ = false;
+    clock::time_point idle_since_{};
     deadline* prev_ = nullptr;
     deadline* next_ = nullptr;
 };
 
+// While draining, a keep-alive connection is closed only after it has been idle this long: a
+// client that is using it sends its next request sooner and gets an answer with
+// Connection: close instead of racing a close (the keep-alive race every HTTP/1.1 server has).
+inline constexpr clock::duration k_drain_idle_grace = std::chrono::milliseconds(1000);
+
 class deadline_list {
 public:
-    // Expires due deadlines; when `draining`, also cancels connections idle between requests.
+    // Expires due deadlines; when `draining`, also cancels connections idle for the grace period.
     void tick(clock::time_point now, bool draining);
     std::size_t size() const { return size_; }
 
@@ -81,7 +91,7 @@ inline deadline::~deadline() {
 
 inline void deadline_list::tick(clock::time_point now, bool draining) {
     for (auto* d = head_; d; d = d->next_) {
-        if ((d->when_ <= now || (draining && d->idle_)) && !d->fired_) {
+        if ((d->when_ <= now || (draining && d->idle_ && now - d->idle_since_ >= k_drain_idle_grace)) && !d->fired_) {
             d->fired_ = true;
             boost::system::error_code ec;
             d->sock_.cancel(ec);

@@ -121,8 +121,11 @@ std::shared_ptr<upstream::cluster_state> worker::cluster_for(const snapshot& s, 
     return st;
 }
 
-void worker::post_snapshot(std::shared_ptr<const snapshot> snap) {
-    asio::post(ioc_, [this, snap = std::move(snap)]() mutable { install(std::move(snap)); });
+void worker::post_snapshot(std::shared_ptr<const snapshot> snap, std::function<void()> installed) {
+    asio::post(ioc_, [this, snap = std::move(snap), installed = std::move(installed)]() mutable {
+        install(std::move(snap));
+        if (installed) installed();
+    });
 }
 
 void worker::post_soft_drain() {
@@ -142,7 +145,7 @@ void worker::post_stop_accepting() {
         }
         listeners_.clear();
         for (auto& c : clusters_) c->close_idle();
-        deadlines_.tick(clock::now(), true);  // idle keep-alive connections close now
+        deadlines_.tick(coarse_now(), true);  // connections idle for a while close now, the rest soon
         spdlog::info("worker {} draining: stopped accepting, {} connection(s) left", id_, sessions_);
     });
 }

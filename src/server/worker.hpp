@@ -50,7 +50,8 @@ public:
     void post_add_listener(int fd, config::listener_config cfg, std::string key);
     void post_update_listener(std::string key, config::listener_config cfg);
     void post_remove_listener(std::string key);
-    void post_snapshot(std::shared_ptr<const snapshot> snap);
+    // `installed` runs on the worker's thread once new requests use the snapshot.
+    void post_snapshot(std::shared_ptr<const snapshot> snap, std::function<void()> installed = {});
     // Phase 1 of a drain: responses say Connection: close, keep-alive ends after each request.
     void post_soft_drain();
     // Phase 2: stop accepting, close idle connections; the worker exits when the last one ends.

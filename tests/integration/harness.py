@@ -24,10 +24,24 @@ NET_TIMEOUT = 20
 
 
 class Gatehouse:
-    def __init__(self, config, workers=1, upstreams=None):
+    def __init__(self, config, workers=1, upstreams=None, args=(), config_path=None):
         """`upstreams` maps a name to a list of Upstream objects, or to (list, extra YAML lines)."""
         self.dir = tempfile.mkdtemp(prefix="gatehouse-test-")
-        self.config_path = os.path.join(self.dir, "gatehouse.yaml")
+        self.config_path = config_path or os.path.join(self.dir, "gatehouse.yaml")
+        self.args = list(args)
+        text = self.render(config, workers, upstreams)
+        if config is not None:
+            self.write_config(text)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.ports = {}
+        self.admin_port = None
+        self.proc = None
+
+    @staticmethod
+    def render(config, workers=1, upstreams=None):
+        if config is None:
+            return None
         text = textwrap.dedent(config)
         if upstreams:
             text += "\n" + upstreams_yaml(upstreams)
@@ -37,12 +51,7 @@ class Gatehouse:
             text = "admin: { listen: 127.0.0.1:0 }\n" + text
         if "listeners:" not in text:
             text = "listeners: [{ name: public, listen: 127.0.0.1:0 }]\n" + text
-        self.write_config(text)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.ports = {}
-        self.admin_port = None
-        self.proc = None
+        return text
 
     def write_config(self, text):
         tmp = self.config_path + ".tmp"
@@ -51,7 +60,7 @@ class Gatehouse:
         os.rename(tmp, self.config_path)
 
     def start(self):
-        self.proc = subprocess.Popen([BIN, "--config", self.config_path, "--log-level", "debug"], stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([BIN, "--config", self.config_path, "--log-level", "debug", *self.args], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, errors="replace")
         threading.Thread(target=self._pump, daemon=True).start()
         self.wait_for_log(r"ready:|\[error\]")
@@ -91,6 +100,23 @@ class Gatehouse:
                     return re.search(pattern, "".join(self.lines)) is not None
                 self.cond.wait(left)
         return True
+
+    def admin(self, method, path, body=b""):
+        """(status, parsed JSON or text) from the admin listener."""
+        import json as _json
+        s = connect(self.admin_port)
+        try:
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            r = read_response(s.makefile("rb"))
+        finally:
+            s.close()
+        try:
+            return r.status, _json.loads(r.body)
+        except ValueError:
+            return r.status, r.body.decode()
+
+    def reload(self):
+        return self.admin("POST", "/-/reload")
 
     def signal(self, sig):
         self.proc.send_signal(sig)

@@ -114,10 +114,16 @@ struct upstream_config {
     source_mark mark;
 };
 
+struct reload_config {
+    bool watch = true;        // reload when the file changes (inotify)
+    duration debounce = 200ms;
+};
+
 struct gateway_config {
     std::string file;
     unsigned workers = 0;  // 0 = auto
     admin_config admin;
+    reload_config reload;
     std::vector<listener_config> listeners;
     limits_config limits;
     drain_config drain;
