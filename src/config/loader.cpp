@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -45,7 +46,7 @@ struct loader {
     gateway_config cfg;
 
     void top(const YAML::Node& root) {
-        map_reader r(root, "", d, {"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams"});
+        map_reader r(root, "", d, {"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams", "access_log", "metrics", "tracing"});
         if (!r.ok()) return;
         if (auto w = r.string("workers")) {
             if (*w == "auto") cfg.workers = 0;
@@ -53,6 +54,17 @@ struct loader {
         }
         if (r.has("admin")) admin(r.get("admin"));
         if (r.has("reload")) reload(r.get("reload"));
+        if (r.has("access_log")) access_log(r.get("access_log"));
+        if (r.has("metrics")) {
+            map_reader m(r.get("metrics"), "metrics", d, {"enabled"});
+            if (auto e = m.boolean("enabled")) cfg.metrics.enabled = *e;
+            m.finish();
+        }
+        if (r.has("tracing")) {
+            map_reader t(r.get("tracing"), "tracing", d, {"generate"});
+            if (auto g = t.boolean("generate")) cfg.tracing.generate = *g;
+            t.finish();
+        }
         listeners(r.get("listeners"));
         if (r.has("limits")) limits(r.get("limits"));
         if (r.has("drain")) drain(r.get("drain"));
@@ -89,6 +101,50 @@ struct loader {
                 d.warning(mark_of(r.get("listen")), "admin.listen", "the admin API is reachable from outside this host; anyone who can reach it can reload and read config");
         }
         if (auto e = r.boolean("enabled")) cfg.admin.enabled = *e;
+        r.finish();
+    }
+
+    void access_log(const YAML::Node& n) {
+        map_reader r(n, "access_log", d, {"enabled", "path", "format", "fields", "include_query", "sample", "rotate", "queue_size"});
+        if (!r.ok()) return;
+        auto& a = cfg.access_log;
+        a.enabled = true;  // configuring it turns it on
+        if (auto e = r.boolean("enabled")) a.enabled = *e;
+        if (auto p = r.string("path")) {
+            if (p->empty()) r.error("path", "must not be empty (stdout, stderr or a file)");
+            else a.path = *p;
+        }
+        if (auto f = r.string("format")) {
+            if (*f == "json") a.format = access_log_config::log_format::json;
+            else if (*f == "text") a.format = access_log_config::log_format::text;
+            else r.error("format", "must be json or text");
+        }
+        if (auto fs = r.string_list("fields")) {
+            const auto& known = access_log_field_names();
+            for (auto& f : *fs) {
+                if (std::find(known.begin(), known.end(), f) == known.end()) {
+                    std::string msg = "unknown access log field '" + f + "'";
+                    if (auto g = did_you_mean(f, known); !g.empty()) msg += " (did you mean '" + g + "'?)";
+                    r.error("fields", msg);
+                } else {
+                    a.fields.push_back(f);
+                }
+            }
+        }
+        if (auto q = r.boolean("include_query")) a.include_query = *q;
+        if (auto s = r.string("sample")) {
+            char* end = nullptr;
+            double v = std::strtod(s->c_str(), &end);
+            if (end == s->c_str() || *end != 0 || v < 0 || v > 1) r.error("sample", "must be a number from 0 to 1");
+            else a.sample = v;
+        }
+        if (r.has("rotate")) {
+            map_reader rr(r.get("rotate"), r.child_path("rotate"), d, {"max_size", "max_files"});
+            if (auto v = rr.size_value("max_size")) a.rotate_max_size = *v;
+            if (auto v = rr.integer("max_files", 1, 1000)) a.rotate_max_files = static_cast<std::uint64_t>(*v);
+            rr.finish();
+        }
+        if (auto q = r.integer("queue_size", 16, 1 << 22)) a.queue_size = static_cast<std::uint64_t>(*q);
         r.finish();
     }
 
@@ -231,7 +287,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout", "access_log"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -257,6 +313,7 @@ struct loader {
                 rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
             }
             if (auto t = r.duration_value("timeout")) rc.timeout = *t;
+            if (auto al = r.boolean("access_log")) rc.access_log = *al;
             r.finish();
             cfg.routes.push_back(std::move(rc));
         }

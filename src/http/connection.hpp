@@ -39,6 +39,9 @@ private:
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close);
     asio::awaitable<bool> respond_direct(const router::compiled_route& r, bool close);
     asio::awaitable<bool> redirect(const router::compiled_route& r, bool close);
+    asio::awaitable<void> fail_head(int status, std::string_view message);
+    void begin_request();
+    void complete_request();  // metrics and access log, once per answered request
 
     // proxy.cpp
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
@@ -64,6 +67,20 @@ private:
     util::ip_address peer_;
     std::string peer_text_;
     bool trusted_peer_ = false;
+
+    // Per request, for metrics, the access log and tracing.
+    server::clock::time_point req_start_{};
+    int status_ = 0;
+    std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
+    const router::compiled_route* route_ = nullptr;
+    std::size_t method_slot_ = 0;
+    bool log_this_ = false;
+    std::string log_method_, log_host_, log_path_, log_query_, log_agent_;
+    std::string_view upstream_name_, upstream_addr_;  // views into the snapshot's cluster
+    double upstream_ms_ = -1;
+    bool has_trace_ = false, new_trace_ = false;
+    char trace_id_[32];
+    std::uint8_t trace_flags_ = 0;
 };
 
 }  // namespace gatehouse::http

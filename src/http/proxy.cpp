@@ -12,6 +12,7 @@
 #include "gatehouse/upstream/load_balancer.hpp"
 #include "http/body_decoder.hpp"
 #include "http/connection.hpp"
+#include "observability/trace_context.hpp"
 
 namespace gatehouse::http {
 
@@ -95,6 +96,8 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         switch (n.size()) {
             case 4: if (iequals(n, "host")) continue; break;
             case 6: if (iequals(n, "expect")) continue; break;
+            case 10: if (new_trace_ && iequals(n, "tracestate")) continue; break;  // it belonged to no trace we continue
+            case 11: if (iequals(n, "traceparent")) continue; break;                 // replaced below
             case 12: if (iequals(n, "x-request-id")) continue; break;
             case 14: if (iequals(n, "content-length")) continue; break;
             default: break;
@@ -133,6 +136,14 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     up_head_ += "\r\nX-Request-Id: "sv;
     up_head_ += request_id_;
     up_head_ += "\r\n"sv;
+    if (has_trace_) {
+        // The same trace, a new parent: this hop is a span of its own.
+        char span[16];
+        observability::random_hex(span, 16, [](void* w) { return static_cast<server::worker*>(w)->random(); }, &w_);
+        up_head_ += "traceparent: "sv;
+        observability::append_traceparent(up_head_, trace_id_, span, trace_flags_);
+        up_head_ += "\r\n"sv;
+    }
     if (req_.framing == body_framing::content_length) {
         up_head_ += "Content-Length: "sv;
         up_head_ += std::to_string(req_.content_length);
@@ -144,6 +155,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
 }
 
 void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close) {
+    status_ = resp.status;
     out_.clear();
     out_ += "HTTP/1.1 "sv;
     out_ += std::to_string(resp.status);
@@ -218,6 +230,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
 
     upstream::lease ls;
     std::size_t avoid = upstream::k_no_endpoint;
+    server::clock::time_point upstream_start{};
     bool body_sent = false;
     head_result hr = head_result::failed_before_response;
     std::size_t resp_head_len = 0;
@@ -232,6 +245,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             uc.timer.arm(def.pool.connect_timeout);
             auto [ec] = co_await uc.socket.async_connect(def.endpoints[ep], nothrow_awaitable);
             if (ec) {
+                if (auto* st = cluster->stats()) st->connect_failures.add();
                 spdlog::warn("upstream {}: connect to {} failed: {}", def.name, def.endpoint_names[ep], uc.timer.fired() ? "timed out" : ec.message());
                 ls.done(false);
                 if (attempt == 0 && def.endpoints.size() > 1) {
@@ -258,6 +272,10 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             co_return co_await send_error(502, "upstream write failed", true);
         }
         buf_.consume(early.size());
+        bytes_in_ += early.size();
+        upstream_name_ = def.name;
+        upstream_addr_ = def.endpoint_names[ep];
+        upstream_start = server::clock::now();
 
         // 3. The request body.
         if (has_body && !body_sent) {
@@ -278,6 +296,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     auto [ec, n] = co_await asio::async_write(uc.socket, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable);
                     if (ec) co_return co_await send_error(502, "upstream write failed", true);
                     buf_.consume(chunk.size());
+                    bytes_in_ += chunk.size();
                     remaining -= chunk.size();
                 }
             } else {
@@ -287,6 +306,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     boost::beast::error_code ec;
                     std::size_t used = buf_.empty() ? 0 : dec.put(asio::buffer(buf_.data().data(), buf_.size()), ec);
                     buf_.consume(used);
+                    bytes_in_ += used;
                     if (buf_.empty() && !dec.is_done() && !ec) ec = boost::beast::http::error::need_more;
                     if (ec && ec != boost::beast::http::error::need_more) {
                         if (ec == boost::beast::http::error::body_limit) co_return co_await send_error(413, "request body too large", true);
@@ -371,7 +391,20 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         default: co_return co_await send_error(502, "upstream closed the connection", !client_keep_alive);
     }
 
-    // 5. The response.
+    // 5. The response. Its upstream metrics are recorded however the relay ends.
+    struct upstream_record {
+        client_connection* self;
+        observability::upstream_shard* stats;
+        server::clock::time_point start;
+        int status;
+        ~upstream_record() {
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(server::clock::now() - start).count();
+            self->upstream_ms_ = static_cast<double>(ns) / 1e6;
+            if (!stats) return;
+            stats->requests[observability::code_slot(status)].add();
+            stats->duration.observe(static_cast<std::uint64_t>(ns));
+        }
+    } upstream_rec{this, cluster->stats(), upstream_start, resp_.status};
     const auto resp_framing = resp_.framing;
     const bool chunked_to_client = (resp_framing == body_framing::chunked || resp_framing == body_framing::until_close) && version == 11;
     bool close = !client_keep_alive || w_.draining() || ((resp_framing == body_framing::chunked || resp_framing == body_framing::until_close) && version == 10);

@@ -10,6 +10,8 @@
 #include "gatehouse/router/path.hpp"
 #include "http/connection.hpp"
 #include "http/session.hpp"
+#include "observability/access_log.hpp"
+#include "observability/trace_context.hpp"
 
 namespace gatehouse::http {
 
@@ -21,6 +23,11 @@ void start_session(server::worker& w, std::shared_ptr<server::listener_state> l,
 client_connection::client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s)
     : w_(w), listener_(std::move(l)), sock_(std::move(s)), dl_(w.deadlines(), sock_), buf_(8192, 65536) {
     w_.session_started();
+    if (listener_->stats) {
+        auto& sh = listener_->stats->at(w_.id());
+        sh.open.add();
+        sh.total.add();
+    }
     boost::system::error_code ec;
     auto ep = sock_.remote_endpoint(ec);
     if (!ec) {
@@ -32,7 +39,10 @@ client_connection::client_connection(server::worker& w, std::shared_ptr<server::
     sock_.set_option(tcp::no_delay(true), ec);
 }
 
-client_connection::~client_connection() { w_.session_ended(); }
+client_connection::~client_connection() {
+    if (listener_->stats) listener_->stats->at(w_.id()).open.sub();
+    w_.session_ended();
+}
 
 asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection> self) {
     try {
@@ -62,15 +72,76 @@ asio::awaitable<bool> client_connection::write_client(std::string_view a, std::s
     std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
     dl_.arm(snap_ ? snap_->config.limits.idle_timeout : std::chrono::seconds(60));
     auto [ec, n] = co_await asio::async_write(sock_, bufs, nothrow_awaitable);
+    bytes_out_ += n;
     co_return !ec;
 }
 
 asio::awaitable<bool> client_connection::send_error(int status, std::string_view message, bool close) {
     out_.clear();
     bool head_only = req_.method == "HEAD";
+    status_ = status;
     append_error_response(out_, status, message, request_id_, close, head_only);
     bool ok = co_await write_client(out_);
     co_return ok && !close;
+}
+
+void client_connection::begin_request() {
+    req_start_ = server::clock::now();
+    status_ = 0;
+    bytes_in_ = bytes_out_ = 0;
+    route_ = nullptr;
+    method_slot_ = observability::k_methods.size() - 1;
+    log_this_ = false;
+    upstream_name_ = upstream_addr_ = {};
+    upstream_ms_ = -1;
+    has_trace_ = new_trace_ = false;
+    req_.method = {};
+    request_id_ = {};
+}
+
+asio::awaitable<void> client_connection::fail_head(int status, std::string_view message) {
+    snap_ = w_.current();
+    bytes_in_ = buf_.size();
+    co_await send_error(status, message, true);
+    complete_request();
+}
+
+void client_connection::complete_request() {
+    if (status_ == 0 || !snap_) return;
+    auto now = server::clock::now();
+    auto ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - req_start_).count());
+    observability::route_stats* stats = nullptr;
+    if (route_ && route_->index < snap_->route_stats.size()) stats = snap_->route_stats[route_->index].get();
+    else if (!route_) stats = snap_->unmatched_stats.get();
+    if (stats) {
+        auto& sh = stats->at(w_.id());
+        sh.requests[method_slot_][observability::code_slot(status_)].add();
+        sh.duration.observe(ns);
+        sh.request_bytes.add(bytes_in_);
+        sh.response_bytes.add(bytes_out_);
+    }
+    if (log_this_ && snap_->access_log) {
+        observability::request_log_entry e;
+        e.time = std::chrono::system_clock::now();
+        e.request_id = request_id_;
+        if (has_trace_) e.trace_id = std::string_view(trace_id_, 32);
+        e.client = peer_text_;
+        e.method = log_method_;
+        e.host = log_host_;
+        e.path = log_path_;
+        e.query = log_query_;
+        e.status = status_;
+        e.request_bytes = bytes_in_;
+        e.response_bytes = bytes_out_;
+        e.duration_ms = static_cast<double>(ns) / 1e6;
+        e.route = route_ ? std::string_view(route_->config.name) : std::string_view{};
+        e.upstream = upstream_name_;
+        e.upstream_address = upstream_addr_;
+        e.upstream_duration_ms = upstream_ms_;
+        e.user_agent = log_agent_;
+        snap_->access_log->write(w_.id(), e);
+    }
+    status_ = 0;
 }
 
 asio::awaitable<void> client_connection::loop() {
@@ -92,7 +163,7 @@ asio::awaitable<void> client_connection::loop() {
         std::size_t head_end = std::string_view::npos, scanned = 0;
         const std::size_t head_cap = limits.max_header_bytes + limits.max_request_line;
         buf_.set_cap(std::max<std::size_t>(65536, head_cap + 4096));
-        request_id_ = {};
+        begin_request();
         // The whole head must arrive within header_timeout, however slowly it trickles in
         // (slowloris): armed once here, not per read.
         dl_.arm(limits.header_timeout);
@@ -103,35 +174,31 @@ asio::awaitable<void> client_connection::loop() {
             scanned = data.size();
             auto first_lf = data.find('\n');
             if (first_lf == std::string_view::npos ? data.size() > limits.max_request_line : first_lf > limits.max_request_line) {
-                snap_ = w_.current();
-                co_await send_error(414, "request line too long", true);
+                co_await fail_head(414, "request line too long");
                 co_return;
             }
             if (data.size() > head_cap || (first_lf != std::string_view::npos && data.size() - first_lf > limits.max_header_bytes)) {
-                snap_ = w_.current();
-                co_await send_error(431, "request header fields too large", true);
+                co_await fail_head(431, "request header fields too large");
                 co_return;
             }
             if (buf_.empty()) dl_.set_idle(false);
             auto st = co_await read_more(std::nullopt);
             if (st == io_status::timeout) {
-                snap_ = w_.current();
-                co_await send_error(408, "request header timeout", true);
+                co_await fail_head(408, "request header timeout");
                 co_return;
             }
             if (st == io_status::full) {
-                snap_ = w_.current();
-                co_await send_error(431, "request header fields too large", true);
+                co_await fail_head(431, "request header fields too large");
                 co_return;
             }
             if (st != io_status::ok) co_return;
         }
         if (head_end - std::min(head_end, buf_.data().find('\n')) > limits.max_header_bytes) {
-            snap_ = w_.current();
-            co_await send_error(431, "request header fields too large", true);
+            co_await fail_head(431, "request header fields too large");
             co_return;
         }
         bool keep = co_await handle_request(head_end);
+        complete_request();
         snap_.reset();
         if (!keep) co_return;
     }
@@ -150,14 +217,40 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     snap_ = w_.current();
     const auto& limits = snap_->config.limits;
     auto head = buf_.data().substr(0, head_len);
+    bytes_in_ = head_len;
     auto err = scan_request(head, snap_->scan_limits, req_);
+    std::string_view user_agent;
     for (auto& f : req_.fields) {
         if (f.name.size() == 12 && iequals(f.name, "x-request-id") && sane_request_id(f.value)) {
             rid_store_.assign(f.value);
             request_id_ = rid_store_;
+        } else if (f.name.size() == 11 && iequals(f.name, "traceparent") && !has_trace_) {
+            observability::trace_context tc;
+            if (observability::parse_traceparent(f.value, tc)) {
+                std::memcpy(trace_id_, tc.trace_id, 32);
+                trace_flags_ = tc.flags;
+                has_trace_ = true;
+            }
+        } else if (f.name.size() == 10 && iequals(f.name, "user-agent")) {
+            user_agent = f.value;
         }
     }
     if (request_id_.empty()) request_id_ = w_.new_request_id(rid_buf_);
+    if (!has_trace_ && snap_->config.tracing.generate) {
+        observability::random_hex(trace_id_, 32, [](void* w) { return static_cast<server::worker*>(w)->random(); }, &w_);
+        trace_flags_ = 0;
+        has_trace_ = new_trace_ = true;
+    }
+    method_slot_ = observability::method_slot(req_.method);
+    if (snap_->access_log && snap_->access_log->sampled(w_.random())) {
+        // Copied now: the head's bytes may move once the body is read.
+        log_this_ = true;
+        log_method_.assign(req_.method);
+        log_host_.assign(req_.host);
+        log_path_.assign(err ? req_.target : req_.path);
+        log_query_.assign(snap_->config.access_log.include_query ? req_.query : std::string_view{});
+        log_agent_.assign(user_agent);
+    }
     if (err) co_return co_await send_error(err.status, err.reason, true);
 
     // A body we do not forward must still be consumed to keep the connection in sync; we close
@@ -168,6 +261,7 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         co_return co_await send_error(413, "request body too large", true);
 
     if (req_.asterisk) {
+        status_ = 200;
         out_.assign("HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\nContent-Length: 0\r\n");
         out_ += close ? "Connection: close\r\n\r\n" : "\r\n";
         buf_.consume(head_len);
@@ -177,6 +271,11 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     if (auto why = router::normalize_path(req_.path, path_)) co_return co_await send_error(400, why, true);
     router::request_view view{req_.method, router::normalize_host(req_.host, host_buf_), path_, req_.query, req_.fields};
     const auto* route = snap_->routes->match(view);
+    route_ = route;
+    if (log_this_) {
+        log_path_ = path_;  // the normalised path, before any rewrite
+        if (route && !route->config.access_log) log_this_ = false;
+    }
     if (!route) {
         buf_.consume(head_len);
         co_return co_await send_error(404, "no route matches the request", close);
@@ -195,6 +294,7 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
 
 asio::awaitable<bool> client_connection::respond_direct(const router::compiled_route& r, bool close) {
     const auto& rc = *r.config.respond;
+    status_ = rc.status;
     out_.clear();
     out_ += "HTTP/1.1 ";
     out_ += std::to_string(rc.status);
@@ -240,6 +340,7 @@ asio::awaitable<bool> client_connection::redirect(const router::compiled_route& 
         location += '?';
         location += req_.query;
     }
+    status_ = rc.status;
     out_.clear();
     out_ += "HTTP/1.1 ";
     out_ += std::to_string(rc.status);

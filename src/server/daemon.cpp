@@ -24,6 +24,8 @@
 #include "server/listen_socket.hpp"
 #include "server/snapshot.hpp"
 #include "server/worker.hpp"
+#include "observability/access_log.hpp"
+#include "observability/metrics.hpp"
 
 namespace gatehouse::server {
 
@@ -74,7 +76,7 @@ struct listener_entry {
 class daemon {
 public:
     explicit daemon(daemon_options o)
-        : opts_(std::move(o)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_) {}
+        : opts_(std::move(o)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_), flush_timer_(control_) {}
 
     int run() {
         bool readable = false;
@@ -82,8 +84,18 @@ public:
         auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
         log_diagnostics(loaded.diags);
         if (!loaded.config) return 1;
+        unsigned n = loaded.config->workers ? loaded.config->workers : cpus_available();
+        metrics_ = std::make_unique<observability::metrics>(n);
+        metrics_workers_ = n;
+        current_metrics_enabled_ = loaded.config->metrics.enabled;
+        metrics_->set_access_log_drops([this] {
+            std::lock_guard lock(access_logs_mutex_);
+            std::uint64_t d = 0;
+            for (auto& l : access_logs_) d += l->dropped();
+            return d;
+        });
         config::diagnostics diags(opts_.config_path);
-        auto snap = build_snapshot(std::move(*loaded.config), ++generation_, diags);
+        auto snap = build_snapshot(std::move(*loaded.config), ++generation_, diags, services(current_metrics_enabled_));
         if (!snap) {
             log_diagnostics(diags);
             return 1;
@@ -106,7 +118,6 @@ public:
             }
         }
 
-        unsigned n = cfg.workers ? cfg.workers : cpus_available();
         for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
         try {
             for (auto& l : cfg.listeners) {
@@ -137,6 +148,7 @@ public:
         if (!opts_.upgrade_socket.empty()) start_handover_server();
         ready_ = true;
         record({generation_, std::chrono::system_clock::now(), "start", true, {}});
+        flush_access_logs();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
         control_.run();
         for (auto& w : workers_) w->stop();
@@ -174,9 +186,61 @@ private:
         listener_entry e{l, {}, 0};
         e.fds = open_sockets(l, std::move(inherited), e.port);
         auto key = listen_key(l.listen);
-        for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], l, key);
+        auto stats = listener_stats(l);
+        for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], l, key, stats);
         spdlog::info("listener {} listening on {}:{}", l.name, l.listen.host, e.port);
         listeners_[key] = std::move(e);
+    }
+
+    snapshot_services services(bool metrics_enabled) {
+        snapshot_services s;
+        s.metrics = metrics_enabled ? metrics_.get() : nullptr;
+        s.access_log = [this](const config::access_log_config& c) { return access_log_for(c); };
+        return s;
+    }
+
+    std::shared_ptr<observability::listener_stats> listener_stats(const config::listener_config& l) {
+        return current_metrics_enabled_ ? metrics_->listener(l.name) : nullptr;
+    }
+
+    // The same access log settings keep the same writer (and file); a changed one gets a new
+    // writer, and writers no snapshot uses any more are closed here, on the control thread.
+    std::shared_ptr<observability::access_log> access_log_for(const config::access_log_config& c) {
+        std::lock_guard lock(access_logs_mutex_);
+        auto id = observability::access_log::identity_of(c);
+        for (auto& l : access_logs_)
+            if (l->identity() == id) return l;
+        auto l = std::make_shared<observability::access_log>(c, metrics_workers_);
+        access_logs_.push_back(l);
+        return l;
+    }
+
+    // Access log writers buffer; lines reach the file at least once a second.
+    void flush_access_logs() {
+        {
+            std::lock_guard lock(access_logs_mutex_);
+            for (auto& l : access_logs_) l->flush();
+        }
+        flush_timer_.expires_after(std::chrono::seconds(1));
+        flush_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) flush_access_logs();
+        });
+    }
+
+    void release_unused_access_logs() {
+        std::vector<std::shared_ptr<observability::access_log>> unused;
+        {
+            std::lock_guard lock(access_logs_mutex_);
+            for (auto it = access_logs_.begin(); it != access_logs_.end();) {
+                if (it->use_count() == 1) {
+                    unused.push_back(std::move(*it));
+                    it = access_logs_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+        }
+        // destroyed here, outside the lock: they flush and join their writer threads
     }
 
     void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
@@ -216,6 +280,7 @@ private:
     void record(reload_record r) {
         reloads_.push_front(std::move(r));
         while (reloads_.size() > 32) reloads_.pop_back();
+        if (metrics_) metrics_->reload_result(r.ok, generation_);
     }
 
     // parse -> validate -> build (and open new listeners), all on the control thread; then
@@ -236,7 +301,8 @@ private:
         auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
         if (!loaded.config) return fail(loaded.diags.to_string());
         config::diagnostics diags(opts_.config_path);
-        auto snap = build_snapshot(std::move(*loaded.config), generation_ + 1, diags);
+        bool metrics_on = loaded.config->metrics.enabled;
+        auto snap = build_snapshot(std::move(*loaded.config), generation_ + 1, diags, services(metrics_on));
         if (!snap) return fail(diags.to_string());
         log_diagnostics(loaded.diags);
 
@@ -266,11 +332,13 @@ private:
         // Commit.
         ++generation_;
         current_ = snap;
+        current_metrics_enabled_ = metrics_on;
         drain_ = snap->config.drain;
         for (auto it = listeners_.begin(); it != listeners_.end();) {
             if (wanted.count(it->first)) {
                 it->second.cfg = *wanted[it->first];
-                for (auto& w : workers_) w->post_update_listener(it->first, it->second.cfg);
+                auto stats = listener_stats(it->second.cfg);
+                for (auto& w : workers_) w->post_update_listener(it->first, it->second.cfg, stats);
                 ++it;
             } else {
                 spdlog::info("listener {} on {} closed by reload", it->second.cfg.name, it->first);
@@ -279,7 +347,8 @@ private:
             }
         }
         for (auto& [key, e] : opened) {
-            for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key);
+            auto stats = listener_stats(e.cfg);
+            for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key, stats);
             spdlog::info("listener {} listening on {}:{}", e.cfg.name, e.cfg.listen.host, e.port);
             listeners_[key] = std::move(e);
         }
@@ -297,6 +366,7 @@ private:
         last_content_ = content;
         rec.ok = true;
         record(rec);
+        release_unused_access_logs();
         spdlog::info("config generation {} loaded ({})", generation_, trigger);
         return {};
     }
@@ -340,6 +410,7 @@ private:
     void worker_exited() {
         if (--running_ > 0) return;
         drain_timer_.cancel();
+        flush_timer_.cancel();
         if (admin_) admin_->stop();
         control_.stop();
     }
@@ -358,6 +429,7 @@ private:
             return json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400);
         }
         if (!get) return text(405, "method not allowed\n");
+        if (path == "/metrics") return admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()};
         if (path == "/config") return json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}});
         if (path == "/routes") return json_reply(admin::routes_to_json(*current_->routes));
         if (path == "/upstreams") return json_reply(upstreams_json());
@@ -371,7 +443,7 @@ private:
             return json_reply({{"generation", generation_}, {"attempts", attempts}});
         }
         return json_reply({{"error", "not found"},
-                           {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/config", "/routes", "/upstreams", "/reloads"}}},
+                           {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/config", "/routes", "/upstreams", "/reloads"}}},
                           404);
     }
 
@@ -417,6 +489,7 @@ private:
     asio::io_context control_{1};
     asio::signal_set signals_;
     asio::steady_timer drain_timer_;
+    asio::steady_timer flush_timer_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::map<std::string, listener_entry> listeners_;
@@ -427,6 +500,11 @@ private:
     std::shared_ptr<const snapshot> current_;
     std::string last_content_;
     std::deque<reload_record> reloads_;
+    std::unique_ptr<observability::metrics> metrics_;
+    std::mutex access_logs_mutex_;  // the scrape reads the list while a reload may change it
+    std::vector<std::shared_ptr<observability::access_log>> access_logs_;
+    std::size_t metrics_workers_ = 1;
+    bool current_metrics_enabled_ = true;
     std::uint64_t generation_ = 0;
     std::size_t running_ = 0;
     bool ready_ = false;

@@ -1,5 +1,8 @@
 #include "server/snapshot.hpp"
 
+#include "observability/access_log.hpp"
+#include "observability/metrics.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -7,7 +10,8 @@ namespace gatehouse::server {
 
 namespace asio = boost::asio;
 
-std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags) {
+std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags,
+                                               const snapshot_services& services) {
     auto snap = std::make_shared<snapshot>();
     snap->generation = generation;
     snap->scan_limits.max_headers = cfg.limits.max_headers;
@@ -44,6 +48,18 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         if (r.config.upstream.empty()) continue;
         for (std::size_t i = 0; i < snap->clusters.size(); ++i)
             if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;
+    }
+    if (services.metrics) {
+        for (auto& r : snap->routes->routes()) snap->route_stats.push_back(services.metrics->route(r.config.name));
+        snap->unmatched_stats = services.metrics->route(observability::k_unmatched_route);
+        for (auto& c : snap->clusters) snap->cluster_stats.push_back(services.metrics->upstream(c->name));
+    }
+    if (services.access_log && cfg.access_log.enabled) {
+        try {
+            snap->access_log = services.access_log(cfg.access_log);
+        } catch (const std::exception& e) {
+            diags.error({}, "access_log.path", std::string("cannot open the access log: ") + e.what());
+        }
     }
     snap->config = std::move(cfg);
     if (diags.has_errors()) return nullptr;

@@ -2,6 +2,7 @@
 // An immutable, fully compiled configuration. Workers hold a shared_ptr<const snapshot>; a
 // request keeps the one it started with until it ends (DESIGN.md §3).
 #include <boost/asio/ip/tcp.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,12 @@
 #include "gatehouse/http/head.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
+#include "observability/stats.hpp"
+
+namespace gatehouse::observability {
+class metrics;
+class access_log;
+}  // namespace gatehouse::observability
 
 namespace gatehouse::server {
 
@@ -32,10 +39,23 @@ struct snapshot {
     std::unique_ptr<router::route_table> routes;
     std::vector<std::shared_ptr<const cluster>> clusters;
     http::scan_limits scan_limits;
+
+    // Observability, resolved at build time (null when metrics or the access log are off).
+    std::vector<std::shared_ptr<observability::route_stats>> route_stats;  // by compiled_route::index
+    std::shared_ptr<observability::route_stats> unmatched_stats;
+    std::vector<std::shared_ptr<observability::upstream_stats>> cluster_stats;  // by cluster index
+    std::shared_ptr<observability::access_log> access_log;
+};
+
+// What a snapshot build may draw on besides the config; all optional (`gatehouse check` has none).
+struct snapshot_services {
+    observability::metrics* metrics = nullptr;
+    std::function<std::shared_ptr<observability::access_log>(const config::access_log_config&)> access_log;
 };
 
 // Compiles a validated config. Resolves upstream host names, so it runs on the control thread,
 // never on a worker. Problems (an unresolvable name) go to `diags`; nullptr then.
-std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags);
+std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags,
+                                               const snapshot_services& services = {});
 
 }  // namespace gatehouse::server

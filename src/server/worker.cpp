@@ -46,29 +46,32 @@ std::string_view worker::new_request_id(char (&buf)[32]) {
     return {buf, 32};
 }
 
-void worker::add_listener(int fd, config::listener_config cfg, std::string key) {
+void worker::add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats) {
     asio::ip::tcp::acceptor acc(ioc_);
     acc.assign(is_ipv6_socket(fd) ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
-    auto l = std::make_shared<listener_state>(std::move(acc), std::move(cfg), std::move(key));
+    auto l = std::make_shared<listener_state>(std::move(acc), std::move(cfg), std::move(key), std::move(stats));
     listeners_.push_back(l);
     if (running_ && !accepting_stopped_) start_accept(l);
 }
 
-void worker::post_add_listener(int fd, config::listener_config cfg, std::string key) {
-    asio::post(ioc_, [this, fd, cfg = std::move(cfg), key = std::move(key)]() mutable {
+void worker::post_add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats) {
+    asio::post(ioc_, [this, fd, cfg = std::move(cfg), key = std::move(key), stats = std::move(stats)]() mutable {
         if (accepting_stopped_) {
             ::close(fd);
             return;
         }
-        add_listener(fd, std::move(cfg), std::move(key));
+        add_listener(fd, std::move(cfg), std::move(key), std::move(stats));
     });
 }
 
-void worker::post_update_listener(std::string key, config::listener_config cfg) {
-    asio::post(ioc_, [this, key = std::move(key), cfg = std::move(cfg)] {
+void worker::post_update_listener(std::string key, config::listener_config cfg, std::shared_ptr<observability::listener_stats> stats) {
+    asio::post(ioc_, [this, key = std::move(key), cfg = std::move(cfg), stats = std::move(stats)] {
         // Sessions copy what they need at accept time; new connections see the new settings.
         for (auto& l : listeners_)
-            if (l->key == key) l->cfg = cfg;
+            if (l->key == key) {
+                l->cfg = cfg;
+                l->stats = stats;
+            }
     });
 }
 
@@ -94,11 +97,12 @@ void worker::post_collect_stats(std::function<void(std::vector<endpoint_stats>)>
 void worker::install(std::shared_ptr<const snapshot> snap) {
     std::unordered_map<std::string, std::shared_ptr<upstream::cluster_state>> next;
     std::vector<std::shared_ptr<upstream::cluster_state>> list;
-    for (auto& c : snap->clusters) {
+    for (std::size_t i = 0; i < snap->clusters.size(); ++i) {
+        auto& c = snap->clusters[i];
         auto it = by_identity_.find(c->identity);
         std::shared_ptr<upstream::cluster_state> st;
         if (it != by_identity_.end()) st = it->second;
-        else st = std::make_shared<upstream::cluster_state>(c, ioc_, deadlines_, random());
+        else st = std::make_shared<upstream::cluster_state>(c, ioc_, deadlines_, random(), i < snap->cluster_stats.size() ? snap->cluster_stats[i] : nullptr, id_);
         next[c->identity] = st;
         list.push_back(st);
     }
@@ -116,7 +120,7 @@ std::shared_ptr<upstream::cluster_state> worker::cluster_for(const snapshot& s, 
     auto& def = s.clusters[index];
     auto it = by_identity_.find(def->identity);
     if (it != by_identity_.end()) return it->second;
-    auto st = std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random());
+    auto st = std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random(), index < s.cluster_stats.size() ? s.cluster_stats[index] : nullptr, id_);
     st->retire();
     return st;
 }

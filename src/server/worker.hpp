@@ -20,11 +20,12 @@ namespace gatehouse::server {
 // One accepting socket of one listener on one worker. Sessions keep a reference, so a listener
 // removed by a reload stays valid for the connections it accepted.
 struct listener_state {
-    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k)
-        : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)) {}
+    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k, std::shared_ptr<observability::listener_stats> s)
+        : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)), stats(std::move(s)) {}
     boost::asio::ip::tcp::acceptor acceptor;
     config::listener_config cfg;
     std::string key;  // listen_key(): identity across reloads and upgrades
+    std::shared_ptr<observability::listener_stats> stats;  // null when metrics are off
 };
 
 // Pool figures of one endpoint on one worker, gathered for the admin API.
@@ -47,8 +48,8 @@ public:
 
     // From any thread. Listening sockets arrive as file descriptors (the worker takes ownership)
     // and are identified by their listen_key.
-    void post_add_listener(int fd, config::listener_config cfg, std::string key);
-    void post_update_listener(std::string key, config::listener_config cfg);
+    void post_add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats);
+    void post_update_listener(std::string key, config::listener_config cfg, std::shared_ptr<observability::listener_stats> stats);
     void post_remove_listener(std::string key);
     // `installed` runs on the worker's thread once new requests use the snapshot.
     void post_snapshot(std::shared_ptr<const snapshot> snap, std::function<void()> installed = {});
@@ -72,7 +73,7 @@ public:
 
 private:
     void install(std::shared_ptr<const snapshot> snap);
-    void add_listener(int fd, config::listener_config cfg, std::string key);
+    void add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats);
     void start_accept(const std::shared_ptr<listener_state>& l);
     void tick();
 

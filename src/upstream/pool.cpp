@@ -3,12 +3,17 @@
 namespace gatehouse::upstream {
 
 cluster_state::cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl,
-                             std::uint64_t seed)
-    : def_(std::move(def)), ioc_(ioc), deadlines_(dl), eps_(def_->endpoints.size()), loads_(def_->endpoints.size()), lb_(def_->lb, def_->endpoints.size(), seed) {
+                             std::uint64_t seed, std::shared_ptr<observability::upstream_stats> stats, std::size_t worker)
+    : def_(std::move(def)), ioc_(ioc), deadlines_(dl), eps_(def_->endpoints.size()), loads_(def_->endpoints.size()), lb_(def_->lb, def_->endpoints.size(), seed),
+      stats_(std::move(stats)), worker_(worker) {
     for (std::size_t i = 0; i < loads_.size(); ++i) loads_[i].weight = def_->weights[i];
 }
 
-cluster_state::~cluster_state() = default;
+cluster_state::~cluster_state() {
+    // Leave the gauges as if every connection were closed (leased ones release after this: none,
+    // since a lease holds a reference to its cluster_state).
+    gauge_idle(-static_cast<std::int64_t>(idle_count()));
+}
 
 std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avoid) {
     for (std::size_t i = 0; i < eps_.size(); ++i) {
@@ -24,25 +29,30 @@ std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool
     while (!fresh && !e.idle.empty()) {
         auto c = std::move(e.idle.back());
         e.idle.pop_back();
+        gauge_idle(-1);
         if (now - c->idle_since < def_->pool.idle_timeout) {
             c->reused = true;
             ++e.inflight;
+            gauge_active(1);
             return c;
         }
         --e.open;  // stale: dropped here, closed by its destructor
     }
     ++e.open;
     ++e.inflight;
+    gauge_active(1);
     return std::make_unique<upstream_connection>(ioc_, deadlines_, ep);
 }
 
 void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusable) {
     auto& e = eps_[c->endpoint];
     --e.inflight;
+    gauge_active(-1);
     if (reusable && !retired_ && c->buf.empty() && c->socket.is_open()) {
         c->idle_since = server::coarse_now();
         c->timer.disarm();
         e.idle.push_back(std::move(c));
+        gauge_idle(1);
         return;
     }
     --e.open;
@@ -55,7 +65,10 @@ void cluster_state::sweep(server::clock::time_point now) {
         std::size_t kept = 0;
         for (auto& c : e.idle) {
             if (now - c->idle_since < def_->pool.idle_timeout) e.idle[kept++] = std::move(c);
-            else --e.open;
+            else {
+                --e.open;
+                gauge_idle(-1);
+            }
         }
         e.idle.resize(kept);
     }
@@ -64,6 +77,7 @@ void cluster_state::sweep(server::clock::time_point now) {
 void cluster_state::close_idle() {
     for (auto& e : eps_) {
         e.open -= static_cast<std::uint32_t>(e.idle.size());
+        gauge_idle(-static_cast<std::int64_t>(e.idle.size()));
         e.idle.clear();
     }
 }

@@ -32,10 +32,13 @@ struct endpoint_state {
 
 class cluster_state {
 public:
-    cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl, std::uint64_t seed);
+    cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl, std::uint64_t seed,
+                  std::shared_ptr<observability::upstream_stats> stats, std::size_t worker);
     ~cluster_state();
 
     const server::cluster& def() const { return *def_; }
+    // This worker's metric shard for the upstream (null when metrics are off).
+    observability::upstream_shard* stats() { return stats_ ? &stats_->at(worker_) : nullptr; }
     // Picks an endpoint with room for another connection; k_no_endpoint if none.
     std::size_t pick(std::uint64_t key, bool has_key, std::size_t avoid = k_no_endpoint);
     // A pooled connection to `ep` (reused = true), or a fresh unconnected one (reused = false).
@@ -69,6 +72,10 @@ private:
     std::vector<endpoint_load> loads_;
     balancer_state lb_;
     bool retired_ = false;
+    std::shared_ptr<observability::upstream_stats> stats_;
+    std::size_t worker_;
+    void gauge_idle(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_idle; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
+    void gauge_active(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_active; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
 };
 
 // Owns a leased connection; gives it back (as not reusable) if the request forgets to.

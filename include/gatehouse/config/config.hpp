@@ -78,6 +78,7 @@ struct redirect_config {
 
 struct route_config {
     std::string name;
+    bool access_log = true;  // per-route switch for the access log
     match_config match;
     std::optional<rewrite_config> rewrite;
     std::optional<respond_config> respond;
@@ -119,8 +120,39 @@ struct reload_config {
     duration debounce = 200ms;
 };
 
+struct access_log_config {
+    bool enabled = false;
+    std::string path = "stdout";  // "stdout", "stderr" or a file
+    enum class log_format { json, text } format = log_format::json;
+    std::vector<std::string> fields;  // empty = every field
+    bool include_query = false;
+    double sample = 1.0;              // fraction of requests logged
+    std::uint64_t rotate_max_size = 100ull << 20;  // files only; 0 = no rotation
+    std::uint64_t rotate_max_files = 5;
+    std::uint64_t queue_size = 8192;  // per worker; when full the oldest line is dropped (counted)
+};
+
+struct metrics_config {
+    bool enabled = true;
+};
+
+struct tracing_config {
+    bool generate = true;  // start a trace (W3C traceparent) when the client sent none
+};
+
+// Every field the access log knows, in the default order.
+inline const std::vector<std::string>& access_log_field_names() {
+    static const std::vector<std::string> names{"time", "request_id", "trace_id", "client", "method", "host", "path", "query", "status",
+                                                "request_bytes", "response_bytes", "duration_ms", "route", "upstream", "upstream_address",
+                                                "upstream_duration_ms", "tls_version", "user_agent", "jwt_subject"};
+    return names;
+}
+
 struct gateway_config {
     std::string file;
+    access_log_config access_log;
+    metrics_config metrics;
+    tracing_config tracing;
     unsigned workers = 0;  // 0 = auto
     admin_config admin;
     reload_config reload;

@@ -1,0 +1,54 @@
+#pragma once
+// The metrics registry: prometheus-cpp's Registry for control-plane metrics (reloads, build info),
+// plus the per-worker request-path shards (stats.hpp), summed at scrape time into prometheus-cpp
+// metric families and written with its TextSerializer. Served at /metrics on the admin listener.
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "observability/stats.hpp"
+
+namespace prometheus {
+class Registry;
+template <typename T> class Family;
+class Counter;
+class Gauge;
+}  // namespace prometheus
+
+namespace gatehouse::observability {
+
+class metrics {
+public:
+    explicit metrics(std::size_t workers);
+    ~metrics();
+
+    // Control thread only (snapshot build, listener set-up): find or create by name.
+    std::shared_ptr<route_stats> route(const std::string& name);
+    std::shared_ptr<upstream_stats> upstream(const std::string& name);
+    std::shared_ptr<listener_stats> listener(const std::string& name);
+
+    void reload_result(bool ok, std::uint64_t generation);
+    void set_generation(std::uint64_t generation);
+    // Sources of figures kept elsewhere, read at scrape time.
+    void set_access_log_drops(std::function<std::uint64_t()> f);
+
+    std::string scrape() const;  // control thread
+
+private:
+    std::size_t workers_;
+    std::shared_ptr<prometheus::Registry> registry_;
+    prometheus::Family<prometheus::Counter>* reloads_;
+    prometheus::Gauge* generation_;
+    prometheus::Gauge* last_success_;
+    std::map<std::string, std::shared_ptr<route_stats>> routes_;
+    std::map<std::string, std::shared_ptr<upstream_stats>> upstreams_;
+    std::map<std::string, std::shared_ptr<listener_stats>> listeners_;
+    std::function<std::uint64_t()> access_log_drops_;
+};
+
+// The route label for requests no route matched (or refused before routing).
+inline constexpr const char* k_unmatched_route = "(unmatched)";
+
+}  // namespace gatehouse::observability
