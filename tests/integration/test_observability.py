@@ -1,0 +1,218 @@
+"""Prometheus metrics (checked by promtool, counted exactly, bounded labels), the access log and
+W3C trace context, through the real binary."""
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import Gatehouse, connect, read_response, request, upstream
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels)): value} for every sample line."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+        pairs = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels))
+        out[(name, pairs)] = value
+    return out
+
+
+def sample(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())), 0.0)
+
+
+class Metrics(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.gw = Gatehouse("""
+            routes:
+              - { name: ok, match: { path: /ok }, respond: { status: 200, body: ok } }
+              - { name: gone, match: { path: /gone }, respond: { status: 410 } }
+              - { name: api, match: { path_prefix: /api }, rewrite: { strip_prefix: /api }, upstream: u }
+        """, upstreams={"u": [cls.up]}, workers=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+
+    def scrape(self):
+        status, text = self.gw.admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        return text
+
+    def test_promtool_accepts_the_output_after_traffic(self):
+        for p in ("/ok", "/gone", "/api/echo", "/nothing"):
+            request(self.gw.port, path=p)
+        text = self.scrape()
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool (Debian package prometheus) is installed by .ci/install-deps")
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.strip() + r.stderr.strip(), "")  # not even a lint warning
+
+    def test_counters_match_what_was_sent(self):
+        before = parse_metrics(self.scrape())
+        for _ in range(7):
+            request(self.gw.port, path="/ok")
+        for _ in range(3):
+            request(self.gw.port, path="/gone")
+        for _ in range(5):
+            request(self.gw.port, "POST", "/api/echo", body=b"12345")
+        for _ in range(2):
+            request(self.gw.port, path="/unrouted")
+        after = parse_metrics(self.scrape())
+        delta = lambda name, **l: sample(after, name, **l) - sample(before, name, **l)
+        self.assertEqual(delta("gatehouse_http_requests_total", code="200", method="GET", route="ok"), 7)
+        self.assertEqual(delta("gatehouse_http_requests_total", code="410", method="GET", route="gone"), 3)
+        self.assertEqual(delta("gatehouse_http_requests_total", code="200", method="POST", route="api"), 5)
+        self.assertEqual(delta("gatehouse_http_requests_total", code="404", method="GET", route="(unmatched)"), 2)
+        self.assertEqual(delta("gatehouse_http_request_duration_seconds_count", route="ok"), 7)
+        self.assertEqual(delta("gatehouse_upstream_requests_total", code="200", upstream="u"), 5)
+        self.assertEqual(delta("gatehouse_upstream_request_duration_seconds_count", upstream="u"), 5)
+        self.assertEqual(delta("gatehouse_downstream_connections_total", listener="public"), 17)
+        self.assertGreaterEqual(delta("gatehouse_http_request_bytes_total", route="api"), 5 * 5)
+        self.assertEqual(sample(after, "gatehouse_upstream_pool_connections", state="active", upstream="u"), 0)
+        self.assertGreaterEqual(sample(after, "gatehouse_upstream_pool_connections", state="idle", upstream="u"), 1)
+        self.assertEqual(sample(after, "gatehouse_build_info", version=sample_version(after)), 1)
+        self.assertGreater(sample(after, "process_resident_memory_bytes"), 0)
+        self.assertGreater(sample(after, "process_open_fds"), 0)
+
+    def test_open_connections_gauge(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        read_response(s.makefile("rb"))
+        m = parse_metrics(self.scrape())
+        self.assertGreaterEqual(sample(m, "gatehouse_downstream_connections", listener="public"), 1)
+        s.close()
+
+    def test_random_paths_and_methods_create_no_new_series(self):
+        request(self.gw.port, "FROB", "/warm")  # the OTHER method and unmatched route exist once
+        request(self.gw.port, "GET", "/warm")
+        before = {k for k in parse_metrics(self.scrape()) if k[0].startswith("gatehouse_http")}
+        rnd = random.Random(7)
+        for i in range(300):
+            method = rnd.choice(["GET", "FROB", "X%d" % i, "PROPFIND", "GeT"])
+            path = "/" + "".join(rnd.choice("abcdefgh/") for _ in range(12)) + f"?q={i}"
+            request(self.gw.port, method, path)
+        after = {k for k in parse_metrics(self.scrape()) if k[0].startswith("gatehouse_http")}
+        self.assertEqual(after - before, set())
+
+
+def sample_version(metrics):
+    for (name, labels), _ in metrics.items():
+        if name == "gatehouse_build_info":
+            return dict(labels)["version"]
+    return None
+
+
+class ReloadMetrics(unittest.TestCase):
+    def test_failed_reload_is_counted(self):
+        with Gatehouse("reload: { watch: false }\nroutes: [{ name: a, respond: { status: 200 } }]\n") as gw:
+            gw.write_config("routes: [")
+            self.assertEqual(gw.reload()[0], 400)
+            m = parse_metrics(gw.admin("GET", "/metrics")[1])
+            self.assertEqual(sample(m, "gatehouse_config_reloads_total", result="failure"), 1)
+            self.assertEqual(sample(m, "gatehouse_config_reloads_total", result="success"), 1)  # the start
+            self.assertEqual(sample(m, "gatehouse_config_generation"), 1)
+            self.assertGreater(sample(m, "gatehouse_config_last_reload_success_timestamp_seconds"), 1.7e9)
+
+
+class AccessLog(unittest.TestCase):
+    def run_gateway(self, access_log, extra_routes="", requests=()):
+        self.up = upstream("u")
+        self.addCleanup(self.up.stop)
+        d = tempfile.mkdtemp(prefix="gatehouse-log-")
+        path = os.path.join(d, "access.log")
+        gw = Gatehouse(f"""
+            access_log: {access_log.replace("PATH", path)}
+            routes:
+              - {{ name: quiet, match: {{ path: /health }}, respond: {{ status: 200 }}, access_log: false }}
+{extra_routes}
+              - {{ name: api, upstream: u }}
+        """, upstreams={"u": [self.up]}, workers=2).start()
+        responses = [request(gw.port, *r[:2], headers=r[2] if len(r) > 2 else None) for r in requests]
+        gw.stop()  # a graceful stop flushes the log: no waiting on the writer
+        with open(path) as f:
+            return [line for line in f.read().splitlines()], responses, d
+
+    def test_json_lines_carry_the_fields(self):
+        lines, responses, _ = self.run_gateway(
+            "{ path: PATH, include_query: true }",
+            requests=[("GET", "/echo?x=1", {"User-Agent": "tester/1.0"}), ("GET", "/health"), ("POST", "/echo")])
+        self.assertEqual(len(lines), 2)  # /health is not logged
+        first = json.loads(lines[0])
+        self.assertEqual(first["method"], "GET")
+        self.assertEqual(first["path"], "/echo")
+        self.assertEqual(first["query"], "x=1")
+        self.assertEqual(first["status"], 200)
+        self.assertEqual(first["route"], "api")
+        self.assertEqual(first["upstream"], "u")
+        self.assertEqual(first["upstream_address"], f"127.0.0.1:{self.up.port}")
+        self.assertEqual(first["client"], "127.0.0.1")
+        self.assertEqual(first["user_agent"], "tester/1.0")
+        self.assertRegex(first["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertGreater(first["duration_ms"], 0)
+        self.assertGreaterEqual(first["duration_ms"], first["upstream_duration_ms"])
+        self.assertGreater(first["response_bytes"], 0)
+        upstream_headers = dict(responses[0].json()["headers"])
+        self.assertEqual(first["request_id"], upstream_headers["X-Request-Id"])
+        self.assertEqual(first["trace_id"], upstream_headers["traceparent"].split("-")[1])
+        self.assertEqual(json.loads(lines[1])["method"], "POST")
+
+    def test_field_list_text_format_and_sampling(self):
+        lines, _, _ = self.run_gateway("{ path: PATH, format: text, fields: [method, path, status] }",
+                                       requests=[("GET", "/echo"), ("DELETE", "/x")])
+        self.assertEqual(lines, ["GET /echo 200", "DELETE /x 200"])
+        lines, _, _ = self.run_gateway("{ path: PATH, sample: 0 }", requests=[("GET", "/echo")] * 5)
+        self.assertEqual(lines, [])
+
+    def test_rotation(self):
+        lines, _, d = self.run_gateway("{ path: PATH, rotate: { max_size: 2KiB, max_files: 3 } }", requests=[("GET", "/echo")] * 40)
+        self.assertTrue(os.path.exists(os.path.join(d, "access.1.log")), os.listdir(d))
+
+
+class TraceContext(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.gw = Gatehouse("routes: [{ name: api, upstream: u }]\n", upstreams={"u": [cls.up]}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+
+    def upstream_headers(self, headers):
+        return dict(request(self.gw.port, path="/echo", headers=headers).json()["headers"])
+
+    def test_propagates_the_trace_with_a_new_parent(self):
+        incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        h = self.upstream_headers({"traceparent": incoming, "tracestate": "vendor=abc"})
+        version, trace, parent, flags = h["traceparent"].split("-")
+        self.assertEqual((version, trace, flags), ("00", "0af7651916cd43dd8448eb211c80319c", "01"))
+        self.assertNotEqual(parent, "b7ad6b7169203331")
+        self.assertRegex(parent, r"^[0-9a-f]{16}$")
+        self.assertEqual(h["tracestate"], "vendor=abc")
+
+    def test_starts_a_trace_when_absent_or_invalid(self):
+        a = self.upstream_headers({})["traceparent"]
+        b = self.upstream_headers({})["traceparent"]
+        self.assertRegex(a, r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")
+        self.assertNotEqual(a.split("-")[1], b.split("-")[1])
+        h = self.upstream_headers({"traceparent": "00-XYZ-nope-01", "tracestate": "orphan=1"})
+        self.assertRegex(h["traceparent"], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")
+        self.assertNotIn("tracestate", h)  # it belonged to a trace we could not continue
+
+
+if __name__ == "__main__":
+    unittest.main()
