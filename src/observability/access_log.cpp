@@ -36,6 +36,7 @@ access_log::access_log(const config::access_log_config& c, std::size_t workers) 
     else if (c.rotate_max_size > 0) sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(c.path, c.rotate_max_size, c.rotate_max_files);
     else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(c.path);
     sink->set_pattern("%v");
+    pending_.resize(workers);
     for (std::size_t i = 0; i < workers; ++i) {
         auto pool = std::make_shared<spdlog::details::thread_pool>(c.queue_size, 1);
         auto logger = std::make_shared<spdlog::async_logger>("access" + std::to_string(i), sink, pool, spdlog::async_overflow_policy::overrun_oldest);
@@ -47,6 +48,7 @@ access_log::access_log(const config::access_log_config& c, std::size_t workers) 
 }
 
 access_log::~access_log() {
+    for (std::size_t i = 0; i < pending_.size(); ++i) submit(i);  // workers have stopped by now
     flush();
     loggers_.clear();
     pools_.clear();  // joins the writer threads after they drain
@@ -59,7 +61,7 @@ void access_log::flush() {
 std::uint64_t access_log::dropped() const {
     std::uint64_t n = 0;
     for (auto& p : pools_) n += p->overrun_counter();
-    return n;
+    return n * k_batch_lines;
 }
 
 namespace {
@@ -179,7 +181,18 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
 void access_log::write(std::size_t worker, const request_log_entry& e) {
     thread_local std::string line;
     format(e, fields_, json_, line);
-    loggers_[worker]->log(spdlog::level::info, std::string_view(line));
+    auto& p = pending_[worker];
+    if (p.count) p.lines += '\n';  // the sink ends every message (batch) with the last newline
+    p.lines += line;
+    if (++p.count >= k_batch_lines) submit(worker);
+}
+
+void access_log::submit(std::size_t worker) {
+    auto& p = pending_[worker];
+    if (!p.count) return;
+    loggers_[worker]->log(spdlog::level::info, std::string_view(p.lines));
+    p.lines.clear();
+    p.count = 0;
 }
 
 }  // namespace gatehouse::observability

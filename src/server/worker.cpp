@@ -6,6 +6,7 @@
 #include <random>
 #include <unistd.h>
 
+#include "observability/access_log.hpp"
 #include "server/listen_socket.hpp"
 
 #include "http/session.hpp"
@@ -110,6 +111,7 @@ void worker::install(std::shared_ptr<const snapshot> snap) {
         if (!next.count(identity)) st->retire();  // leased connections finish, then close
     by_identity_ = std::move(next);
     clusters_ = std::move(list);
+    if (snap_ && snap_->access_log && snap_->access_log != snap->access_log) snap_->access_log->submit(id_);
     snap_ = std::move(snap);
 }
 
@@ -180,12 +182,14 @@ void worker::tick() {
         if (ec) return;
         auto now = clock::now();
         deadlines_.tick(now, accepting_stopped_);
+        if (snap_->access_log) snap_->access_log->submit(id_);
         if (now - last_sweep_ >= 1s) {
             last_sweep_ = now;
             for (auto& c : clusters_) c->sweep(now);
         }
         if (accepting_stopped_ && sessions_ == 0) {
             for (auto& c : clusters_) c->close_idle();
+            if (snap_->access_log) snap_->access_log->submit(id_);
             return;  // nothing left: the io_context runs out of work and run() returns
         }
         tick();

@@ -1,0 +1,111 @@
+# Shared by the bench scripts: installs the tools, starts the upstream (an nginx serving fixed
+# bodies), runs wrk against a port and measures the proxy process's CPU per request.
+# Source it after setting DURATION, CONNECTIONS, PROXY_CORE, LOAD_CORE.
+
+bench_setup() {
+  local need=()
+  for p in wrk nginx haproxy; do command -v "$p" >/dev/null || need+=("$p"); done
+  if ((${#need[@]})); then
+    local pkgs=(); for p in "${need[@]}"; do [ "$p" = nginx ] && pkgs+=(nginx-light) || pkgs+=("$p"); done
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  fi
+  [ -x "$GATEHOUSE" ] || { .ci/install-deps && .ci/build build; }
+  work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+  chmod 755 "$work"  # nginx workers (www-data) read the bodies from here
+  pids=()
+  trap bench_cleanup EXIT
+  results="$work/results.tsv"
+  : > "$results"
+  hz=$(getconf CLK_TCK)
+}
+
+bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+
+# start_upstream PORT: /small (5 bytes) and /16k
+start_upstream() {
+  local port=$1
+  head -c 16384 /dev/zero | tr '\0' 'x' > "$work/16k"
+  printf 'hello' > "$work/small"
+  chmod 644 "$work/16k" "$work/small"
+  mkdir -p "$work/up"
+  cat > "$work/up/nginx.conf" <<CONF
+daemon off; worker_processes 1; pid $work/up/nginx.pid; error_log /dev/null;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$port reuseport; root $work;
+    location = /small { default_type text/plain; }
+    location = /16k   { default_type application/octet-stream; } }
+}
+CONF
+  taskset -c "$LOAD_CORE" nginx -c "$work/up/nginx.conf" -p "$work/up" &
+  pids+=($!)
+}
+
+# start_gatehouse NAME PORT UPSTREAM_PORT [extra YAML]: one worker on the proxy core
+start_gatehouse() {
+  local name=$1 port=$2 up=$3 extra=${4:-}
+  cat > "$work/$name.yaml" <<CONF
+workers: 1
+admin: { enabled: false }
+listeners: [{ name: bench, listen: 127.0.0.1:$port }]
+routes: [{ name: all, upstream: up }]
+upstreams: [{ name: up, discovery: { static: [127.0.0.1:$up] } }]
+$extra
+CONF
+  taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/$name.yaml" --log-level warn &
+  pids+=($!)
+  eval "pid_$name=\$!"
+}
+
+wait_for_ports() {
+  for port in "$@"; do
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/small" && break; sleep 0.1; done
+  done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# measure NAME PID PORT PATH ROUND: one wrk run; appends a row to $results and prints it
+measure() {
+  local name=$1 pid=$2 port=$3 path=$4 round=$5 t0 t1 out
+  t0=$(cpu_ticks "$pid")
+  out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path")
+  t1=$(cpu_ticks "$pid")
+  local rps reqs p50 p99 errs us
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+  [ -z "$errs" ] || echo "WARNING: $name: $errs" >&2
+  us=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$path" "$round" "$name" "$rps" "$p50" "$p99" "$us" "$errs" >> "$results"
+  printf '%-6s round %s  %-12s %10s req/s  p50 %-8s p99 %-8s %6s us/req %s\n' "$path" "$round" "$name" "$rps" "$p50" "$p99" "$us" "$errs"
+}
+
+# summarize BASELINE PEER...: medians per body and ratios PEER/BASELINE... printed as baseline/peer
+summarize() {
+  python3 - "$results" "$@" <<'PY'
+import sys, statistics, collections
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+subject, peers = sys.argv[2], sys.argv[3:]
+def ms(v):
+    for suf, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if v.endswith(suf):
+            return float(v[: -len(suf)]) * f
+    return float(v)
+by = collections.defaultdict(lambda: collections.defaultdict(list))
+for path, rnd, name, rps, p50, p99, us, errs in rows:
+    by[path][name].append((float(rps), ms(p50), ms(p99), float(us)))
+print(f"{'body':7}{'config':14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'us/req':>8}")
+for path, names in by.items():
+    med = {n: [statistics.median(x[i] for x in v) for i in range(4)] for n, v in names.items()}
+    for n, (rps, p50, p99, us) in med.items():
+        print(f"{path:7}{n:14}{rps:10.0f}{p50:9.3f}{p99:9.3f}{us:8.1f}")
+    g = med[subject]
+    for peer in peers:
+        p = med[peer]
+        print(f"{path:7}{subject}/{peer}: req/s x{g[0]/p[0]:.2f}  p99 x{g[2]/p[2]:.2f}  cpu/req x{g[3]/p[3]:.2f}  per-core x{p[3]/g[3]:.2f}")
+PY
+}
