@@ -389,8 +389,11 @@ private:
         if (draining_) return;
         draining_ = true;
         ready_ = false;
-        handover_.reset();
-        watcher_.reset();
+        // Not destroyed here: this may run inside the handover server's own completion handler.
+        asio::post(control_, [this] {
+            handover_.reset();
+            watcher_.reset();
+        });
         spdlog::info("draining ({}): not ready; accepting for {} ms more, then in-flight requests have {} ms", why, delay.count(),
                      drain_.timeout.count());
         for (auto& w : workers_) w->post_soft_drain();

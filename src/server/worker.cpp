@@ -169,14 +169,19 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
                 });
                 return;
             }
-        } else if (!accepting_stopped_) {
+        } else {
+            // Even when accepting has just stopped: this connection was accepted already, and
+            // dropping it would reset a client whose request may be on its way. It gets its
+            // request answered (with Connection: close while draining).
             http::start_session(*this, l, std::move(sock));
+            if (!ticking_) tick();  // the tick had stopped for a drained worker: deadlines need it
         }
         if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
     });
 }
 
 void worker::tick() {
+    ticking_ = true;
     ticker_.expires_after(100ms);
     ticker_.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
@@ -190,6 +195,7 @@ void worker::tick() {
         if (accepting_stopped_ && sessions_ == 0) {
             for (auto& c : clusters_) c->close_idle();
             if (snap_->access_log) snap_->access_log->submit(id_);
+            ticking_ = false;
             return;  // nothing left: the io_context runs out of work and run() returns
         }
         tick();

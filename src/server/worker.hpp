@@ -90,6 +90,7 @@ private:
     bool draining_ = false;         // responses close their connections
     bool accepting_stopped_ = false;
     bool running_ = false;
+    bool ticking_ = false;
     std::size_t sessions_ = 0;
     std::uint64_t rng_[2];
     clock::time_point last_sweep_{};
