@@ -7,6 +7,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "server/daemon.hpp"
+#include "middleware/registry.hpp"
 #include "server/snapshot.hpp"
 
 namespace {
@@ -25,6 +26,7 @@ serves it takes over its listening sockets, and the old one drains and exits (do
 )";
 
 int check(const std::string& path) {
+    gatehouse::middleware::register_all();
     auto loaded = gatehouse::config::load_file(path);
     for (auto& d : loaded.diags.all()) std::cerr << d.to_string() << '\n';
     if (!loaded.config) return 1;
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    gatehouse::middleware::register_all();
     auto logger = spdlog::stderr_color_mt("gatehouse");
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(level));

@@ -44,10 +44,16 @@ bool valid_host_pattern(std::string_view h, bool allow_wildcard) {
 struct loader {
     diagnostics& d;
     gateway_config cfg;
+    YAML::Node root_;
 
     void top(const YAML::Node& root) {
-        map_reader r(root, "", d, {"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams", "access_log", "metrics", "tracing"});
+        std::vector<std::string> keys{"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams", "access_log", "metrics", "tracing"};
+        for (auto& s : config_section_names()) keys.push_back(s);
+        root_ = root;
+        map_reader r(root, "", d, keys);
         if (!r.ok()) return;
+        for (auto& s : config_section_names())
+            if (r.has(s)) (*find_config_section(s))(r.get(s), s, d);
         if (auto w = r.string("workers")) {
             if (*w == "auto") cfg.workers = 0;
             else if (auto n = r.integer("workers", 1, 256)) cfg.workers = static_cast<unsigned>(*n);
@@ -168,7 +174,7 @@ struct loader {
         std::set<std::string> names, addrs;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "listeners[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies"});
+            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware"});
             if (!r.ok()) continue;
             listener_config l;
             l.mark = mark_of(n[i]);
@@ -187,6 +193,7 @@ struct loader {
                     else r.error("trusted_proxies", "not an IP address or CIDR block: '" + c + "'");
                 }
             }
+            if (r.has("middleware")) l.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
             r.finish();
             cfg.listeners.push_back(std::move(l));
         }
@@ -287,7 +294,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout", "access_log"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout", "access_log", "middleware", "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -314,6 +321,11 @@ struct loader {
             }
             if (auto t = r.duration_value("timeout")) rc.timeout = *t;
             if (auto al = r.boolean("access_log")) rc.access_log = *al;
+            if (r.has("middleware")) rc.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
+            if (auto mode = r.string("middleware_mode")) {
+                if (*mode == "replace") rc.middleware_replace = true;
+                else if (*mode != "extend") r.error("middleware_mode", "must be extend (after the listener's middleware) or replace");
+            }
             r.finish();
             cfg.routes.push_back(std::move(rc));
         }
@@ -505,6 +517,42 @@ struct loader {
             else p.connect_timeout = *v;
         }
         r.finish();
+    }
+
+    // Each entry is a mapping with exactly one key, the type; its value goes to that type's parser.
+    middleware_list middleware_list_of(const YAML::Node& n, const std::string& path) {
+        middleware_list out;
+        if (!n.IsSequence()) {
+            d.error(mark_of(n), path, "expected a list of middleware, each { type: settings }");
+            return out;
+        }
+        for (std::size_t i = 0; i < n.size(); ++i) {
+            std::string ep = path + "[" + std::to_string(i) + "]";
+            const YAML::Node& e = n[i];
+            if (!e.IsMap() || e.size() != 1) {
+                d.error(mark_of(e), ep, "expected one key, the middleware type (e.g. - jwt: { provider: main })");
+                continue;
+            }
+            auto it = e.begin();
+            std::string type = it->first.as<std::string>();
+            const auto* parser = find_middleware_type(type);
+            if (!parser) {
+                std::string msg = "unknown middleware '" + type + "'";
+                auto names = middleware_type_names();
+                if (auto g = did_you_mean(type, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
+                d.error(mark_of(it->first), ep, msg);
+                continue;
+            }
+            auto settings = it->second;
+            auto spec = (*parser)(settings, ep + "." + type, d, root_);
+            if (spec) {
+                spec->type = type;
+                spec->path = ep + "." + type;
+                spec->mark = mark_of(it->first);
+                out.push_back(std::move(spec));
+            }
+        }
+        return out;
     }
 
     void check_references() {

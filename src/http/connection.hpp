@@ -13,6 +13,7 @@
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/util/net.hpp"
 #include "http/io_buffer.hpp"
+#include "middleware/middleware.hpp"
 #include "server/deadlines.hpp"
 #include "server/worker.hpp"
 
@@ -40,6 +41,10 @@ private:
     asio::awaitable<bool> respond_direct(const router::compiled_route& r, bool close);
     asio::awaitable<bool> redirect(const router::compiled_route& r, bool close);
     asio::awaitable<void> fail_head(int status, std::string_view message);
+    // Runs the route's middleware chain; false when a middleware answered (the reply was sent,
+    // `keep` says whether the connection stays open).
+    asio::awaitable<bool> run_chain(const router::compiled_route& r, bool close, bool& keep);
+    void run_response_chain(int status);
     void begin_request();
     void complete_request();  // metrics and access log, once per answered request
 
@@ -47,6 +52,11 @@ private:
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
     void build_upstream_head(const router::compiled_route& r);
     void build_client_head(const response_head& resp, bool chunked_to_client, bool close);
+    bool removed_by_middleware(std::string_view name) const {
+        for (auto& r : mctx_.removed_headers())
+            if (iequals(r, name)) return true;
+        return false;
+    }
 
     server::worker& w_;
     std::shared_ptr<server::listener_state> listener_;
@@ -81,6 +91,13 @@ private:
     bool has_trace_ = false, new_trace_ = false;
     char trace_id_[32];
     std::uint8_t trace_flags_ = 0;
+
+    // The middleware chain of the current request.
+    middleware::request_context mctx_;
+    middleware::local_reply mreply_;
+    middleware::response_edit medit_;
+    const server::snapshot::chain* listener_chain_ = nullptr;
+    const server::snapshot::chain* route_chain_ = nullptr;
 };
 
 }  // namespace gatehouse::http

@@ -53,7 +53,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
 }
 
 void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, bool close,
-                           bool head_only) {
+                           bool head_only, header_list extra) {
     std::string body;
     body.reserve(96 + message.size());
     body += "{\"error\":\"";
@@ -72,6 +72,12 @@ void append_error_response(std::string& out, int status, std::string_view messag
     if (!request_id.empty()) {
         out += "\r\nX-Request-Id: ";
         out += request_id;
+    }
+    for (auto& [k, v] : extra) {
+        out += "\r\n";
+        out += k;
+        out += ": ";
+        out += v;
     }
     out += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
     if (!head_only) out += body;

@@ -119,8 +119,11 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
             if (fk == forwarded_kind::xfh) { xfh = f.value; continue; }
         }
         if (!req_.connection.empty() && list_contains(req_.connection, n)) continue;  // nominated hop-by-hop
+        if (removed_by_middleware(n)) continue;
         append_field(up_head_, n, f.value);
     }
+    for (auto& [k, v] : mctx_.added_headers())
+        if (middleware::valid_header_value(v)) append_field(up_head_, k, v);
     up_head_ += "X-Forwarded-For: "sv;
     if (!xff.empty()) {
         up_head_ += xff;
@@ -175,6 +178,11 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
         out_ += "\r\n"sv;
     } else if (chunked_to_client) {
         out_ += "Transfer-Encoding: chunked\r\n"sv;
+    }
+    if (route_chain_ || listener_chain_) {
+        run_response_chain(resp.status);
+        for (auto& [k, v] : medit_.add)
+            if (middleware::valid_header_value(v)) append_field(out_, k, v);
     }
     if (close) out_ += "Connection: close\r\n"sv;
     else if (req_.version == 10) out_ += "Connection: keep-alive\r\n"sv;

@@ -97,6 +97,55 @@ void client_connection::begin_request() {
     has_trace_ = new_trace_ = false;
     req_.method = {};
     request_id_ = {};
+    listener_chain_ = route_chain_ = nullptr;
+    mctx_.reset();
+    medit_.add.clear();
+}
+
+asio::awaitable<bool> client_connection::run_chain(const router::compiled_route& r, bool close, bool& keep) {
+    route_chain_ = r.index < snap_->route_chains.size() ? &snap_->route_chains[r.index] : nullptr;
+    if (!r.config.middleware_replace && !snap_->listener_chains.empty()) {
+        auto it = snap_->listener_chains.find(listener_->cfg.name);
+        if (it != snap_->listener_chains.end()) listener_chain_ = &it->second;
+    }
+    if ((!route_chain_ || route_chain_->empty()) && !listener_chain_) co_return true;
+    mctx_.method = req_.method;
+    mctx_.host = req_.host;
+    mctx_.path = path_;
+    mctx_.query = req_.query;
+    mctx_.client_address = peer_text_;
+    mctx_.fields = req_.fields;
+    mctx_.worker = w_.id();
+    mctx_.ioc = &w_.ioc();
+    mctx_.now = std::chrono::system_clock::now();
+    for (const auto* chain : {listener_chain_, route_chain_}) {
+        if (!chain) continue;
+        for (auto& m : *chain) {
+            auto v = m->on_request(mctx_, mreply_);
+            if (v == middleware::verdict::suspend) v = co_await m->on_request_async(mctx_, mreply_);
+            if (v == middleware::verdict::reply) {
+                // Response headers from middleware (e.g. WWW-Authenticate) ride on the reply.
+                run_response_chain(mreply_.status);
+                for (auto& h : medit_.add) mreply_.headers.push_back(h);
+                std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
+                out_.clear();
+                status_ = mreply_.status;
+                append_error_response(out_, mreply_.status, mreply_.message, request_id_, close, req_.method == "HEAD", mreply_.headers);
+                bool ok = co_await write_client(out_);
+                keep = ok && !close;
+                co_return false;
+            }
+        }
+    }
+    co_return true;
+}
+
+void client_connection::run_response_chain(int status) {
+    medit_.status = status;
+    for (const auto* chain : {route_chain_, listener_chain_}) {
+        if (!chain) continue;
+        for (auto it = chain->rbegin(); it != chain->rend(); ++it) (*it)->on_response_headers(mctx_, medit_);
+    }
 }
 
 asio::awaitable<void> client_connection::fail_head(int status, std::string_view message) {
@@ -107,7 +156,13 @@ asio::awaitable<void> client_connection::fail_head(int status, std::string_view 
 }
 
 void client_connection::complete_request() {
-    if (status_ == 0 || !snap_) return;
+    if (!snap_) return;
+    for (const auto* chain : {listener_chain_, route_chain_}) {
+        if (!chain) continue;
+        for (auto& m : *chain) m->on_complete(mctx_, status_);
+    }
+    listener_chain_ = route_chain_ = nullptr;
+    if (status_ == 0) return;
     auto now = server::clock::now();
     auto ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - req_start_).count());
     observability::route_stats* stats = nullptr;
@@ -139,6 +194,7 @@ void client_connection::complete_request() {
         e.upstream_address = upstream_addr_;
         e.upstream_duration_ms = upstream_ms_;
         e.user_agent = log_agent_;
+        e.jwt_subject = mctx_.subject;
         snap_->access_log->write(w_.id(), e);
     }
     status_ = 0;
@@ -280,6 +336,13 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         buf_.consume(head_len);
         co_return co_await send_error(404, "no route matches the request", close);
     }
+    {
+        bool keep = false;
+        if (!co_await run_chain(*route, close, keep)) {
+            buf_.consume(head_len);
+            co_return keep;
+        }
+    }
     if (route->config.respond) {
         buf_.consume(head_len);
         co_return co_await respond_direct(*route, close);
@@ -311,6 +374,16 @@ asio::awaitable<bool> client_connection::respond_direct(const router::compiled_r
         out_ += k;
         out_ += ": ";
         out_ += v;
+    }
+    if (route_chain_ || listener_chain_) {
+        run_response_chain(rc.status);
+        for (auto& [k, v] : medit_.add) {
+            if (!middleware::valid_header_value(v)) continue;
+            out_ += "\r\n";
+            out_ += k;
+            out_ += ": ";
+            out_ += v;
+        }
     }
     out_ += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
     bool head_only = req_.method == "HEAD";

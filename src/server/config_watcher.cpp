@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 namespace gatehouse::server {
@@ -29,8 +30,20 @@ config_watcher::config_watcher(asio::io_context& ioc, const std::string& config_
         fd_ = -1;
         return;
     }
+    dirs_.push_back(dir_);
     stream_.assign(fd_);
     read();
+}
+
+void config_watcher::watch_file(const std::string& path) {
+    if (fd_ < 0) return;
+    auto dir = std::filesystem::absolute(path).parent_path().string();
+    if (std::find(dirs_.begin(), dirs_.end(), dir) != dirs_.end()) return;
+    if (inotify_add_watch(fd_, dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB) < 0) {
+        spdlog::warn("config watcher: cannot watch {}: {}", dir, std::strerror(errno));
+        return;
+    }
+    dirs_.push_back(dir);
 }
 
 config_watcher::~config_watcher() {

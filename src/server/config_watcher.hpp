@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace gatehouse::server {
 
@@ -17,10 +18,13 @@ public:
                    std::function<void()> on_change);
     ~config_watcher();
     bool active() const { return fd_ >= 0; }
+    // Also watch the directory of `path` (files the config refers to: key files, user lists).
+    void watch_file(const std::string& path);
 
 private:
     void read();
     std::string dir_;
+    std::vector<std::string> dirs_;
     int fd_ = -1;
     boost::asio::posix::stream_descriptor stream_;
     boost::asio::steady_timer debounce_timer_;

@@ -100,7 +100,7 @@ public:
             log_diagnostics(diags);
             return 1;
         }
-        last_content_ = content;
+        last_content_ = fingerprint(content, *snap);
         const auto& cfg = snap->config;
         current_ = snap;
         drain_ = cfg.drain;
@@ -135,9 +135,11 @@ public:
         for (auto& [key, fds] : inherited_fds)
             for (int fd : fds) ::close(fd);  // listeners the new config no longer has
 
-        if (cfg.reload.watch)
+        if (cfg.reload.watch) {
             watcher_ = std::make_unique<config_watcher>(control_, opts_.config_path, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reload.debounce),
                                                         [this] { reload("file"); });
+            for (auto& f : snap->watched_files) watcher_->watch_file(f);
+        }
         signals_.async_wait([this](boost::system::error_code ec, int sig) { on_signal(ec, sig); });
         running_ = workers_.size();
         for (auto& w : workers_) {
@@ -158,6 +160,16 @@ public:
     }
 
 private:
+    // The config file's content and that of every file the snapshot read (key files, users).
+    static std::string fingerprint(const std::string& config_content, const snapshot& s) {
+        std::string f = config_content;
+        for (auto& path : s.watched_files) {
+            bool ok = false;
+            f += '\0' + path + '\0' + read_file(path, ok);
+        }
+        return f;
+    }
+
     static void log_diagnostics(const config::diagnostics& d) {
         for (auto& x : d.all()) {
             if (x.level == config::severity::error) spdlog::error("{}", x.to_string());
@@ -196,6 +208,8 @@ private:
         snapshot_services s;
         s.metrics = metrics_enabled ? metrics_.get() : nullptr;
         s.access_log = [this](const config::access_log_config& c) { return access_log_for(c); };
+        s.middleware.workers = metrics_workers_;
+        s.middleware.control = &control_;
         return s;
     }
 
@@ -289,13 +303,14 @@ private:
         if (draining_) return "draining";
         bool readable = false;
         auto content = read_file(opts_.config_path, readable);
-        if (trigger == "file" && readable && content == last_content_) return {};  // touched, not changed
+        // touched, not changed (the config and every file it refers to)
+        if (trigger == "file" && readable && fingerprint(content, *current_) == last_content_) return {};
         reload_record rec{generation_ + 1, std::chrono::system_clock::now(), trigger, false, {}};
         auto fail = [&](std::string text) {
             spdlog::error("config reload ({}) rejected; generation {} keeps serving:\n{}", trigger, generation_, text);
             rec.error = text;
             record(rec);
-            last_content_ = content;  // do not retry the same broken file on every event
+            last_content_ = fingerprint(content, *current_);  // do not retry the same broken files on every event
             return text;
         };
         auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
@@ -363,7 +378,9 @@ private:
             });
         if (installed.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
             spdlog::warn("config generation {}: not every worker confirmed within 2 s", generation_);
-        last_content_ = content;
+        last_content_ = fingerprint(content, *snap);
+        if (watcher_)
+            for (auto& f : snap->watched_files) watcher_->watch_file(f);
         rec.ok = true;
         record(rec);
         release_unused_access_logs();

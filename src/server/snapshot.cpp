@@ -49,6 +49,18 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         for (std::size_t i = 0; i < snap->clusters.size(); ++i)
             if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;
     }
+    auto build_chain = [&](const config::middleware_list& specs) {
+        snapshot::chain c;
+        middleware::build_services mw = services.middleware;
+        for (auto& spec : specs) {
+            for (auto& f : spec->watched_files) snap->watched_files.push_back(f);
+            if (auto m = spec->build(mw, diags)) c.push_back(std::move(m));
+        }
+        return c;
+    };
+    for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
+    for (auto& l : cfg.listeners)
+        if (!l.middleware.empty()) snap->listener_chains[l.name] = build_chain(l.middleware);
     if (services.metrics) {
         for (auto& r : snap->routes->routes()) snap->route_stats.push_back(services.metrics->route(r.config.name));
         snap->unmatched_stats = services.metrics->route(observability::k_unmatched_route);

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "gatehouse/http/head.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
+#include "middleware/middleware.hpp"
+#include "middleware/registry.hpp"
 #include "observability/stats.hpp"
 
 namespace gatehouse::observability {
@@ -45,12 +48,19 @@ struct snapshot {
     std::shared_ptr<observability::route_stats> unmatched_stats;
     std::vector<std::shared_ptr<observability::upstream_stats>> cluster_stats;  // by cluster index
     std::shared_ptr<observability::access_log> access_log;
+
+    // Middleware chains, built from the specs in the config.
+    using chain = std::vector<std::shared_ptr<const middleware::middleware>>;
+    std::vector<chain> route_chains;                         // by compiled_route::index
+    std::unordered_map<std::string, chain> listener_chains;  // by listener name (defaults)
+    std::vector<std::string> watched_files;                  // files middleware read: changes reload
 };
 
 // What a snapshot build may draw on besides the config; all optional (`gatehouse check` has none).
 struct snapshot_services {
     observability::metrics* metrics = nullptr;
     std::function<std::shared_ptr<observability::access_log>(const config::access_log_config&)> access_log;
+    middleware::build_services middleware;
 };
 
 // Compiles a validated config. Resolves upstream host names, so it runs on the control thread,

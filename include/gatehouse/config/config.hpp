@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gatehouse/config/diagnostics.hpp"
+#include "gatehouse/config/middleware_spec.hpp"
 #include "gatehouse/config/units.hpp"
 #include "gatehouse/util/net.hpp"
 
@@ -24,6 +25,7 @@ struct listener_config {
     std::string name;
     host_port listen;
     std::vector<util::cidr> trusted_proxies;  // X-Forwarded-* from these peers is kept
+    middleware_list middleware;               // default chain for routes reached through it
     source_mark mark;
 };
 
@@ -85,6 +87,8 @@ struct route_config {
     std::optional<redirect_config> redirect;
     std::string upstream;
     std::optional<duration> timeout;
+    middleware_list middleware;       // runs after the listener's list, or instead of it
+    bool middleware_replace = false;  // middleware_mode: replace
     source_mark mark;
 };
 

@@ -26,6 +26,7 @@ struct middleware_spec {
     std::string type;
     std::string path;  // where it was configured, for messages
     source_mark mark;
+    std::vector<std::string> watched_files;  // files it reads: a change of one reloads the config
     // Builds the runtime instance (snapshot build time, control thread). May add diagnostics
     // (a key file that does not load) and return null.
     virtual std::shared_ptr<const middleware::middleware> build(middleware::build_services& services, diagnostics& d) const = 0;
@@ -39,6 +40,11 @@ using middleware_parser = std::function<std::shared_ptr<middleware_spec>(const Y
                                                                          const YAML::Node& root)>;
 
 void register_middleware_type(const std::string& type, middleware_parser parser);
+// A top-level section owned by a middleware type (jwt_providers): validated when present.
+using section_validator = std::function<void(const YAML::Node& section, const std::string& path, diagnostics& d)>;
+void register_config_section(const std::string& key, section_validator validator);
+const section_validator* find_config_section(const std::string& key);
+std::vector<std::string> config_section_names();
 const middleware_parser* find_middleware_type(const std::string& type);
 std::vector<std::string> middleware_type_names();
 

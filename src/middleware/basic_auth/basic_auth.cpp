@@ -1,0 +1,223 @@
+// basic_auth: RFC 7617 credentials checked against crypt(3) hashes (bcrypt $2b$, SHA-crypt $5$
+// and $6$, yescrypt $y$) through Debian's libxcrypt. Hash checks are slow on purpose, so they run
+// on a small thread pool, never on a worker; a successful check is remembered per worker for a
+// few minutes so a busy client costs one hash lookup per request.
+#include <crypt.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <cstring>
+#include <sstream>
+#include <unordered_map>
+
+#include "gatehouse/config/middleware_spec.hpp"
+#include "middleware/common.hpp"
+#include "middleware/registry.hpp"
+#include "middleware/yaml_reader_access.hpp"
+
+namespace gatehouse::middleware {
+
+namespace {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+constexpr auto k_cache_ttl = std::chrono::minutes(5);
+constexpr std::size_t k_cache_entries = 10000;
+
+// The pool that runs crypt(); shared by every basic_auth instance, created on first use.
+asio::thread_pool& hash_pool() {
+    static asio::thread_pool pool(2);
+    return pool;
+}
+
+bool check_hash(const std::string& hash, const std::string& password) {
+    thread_local std::unique_ptr<crypt_data> data = std::make_unique<crypt_data>();
+    std::memset(data.get(), 0, sizeof(crypt_data));
+    const char* out = crypt_rn(password.c_str(), hash.c_str(), data.get(), sizeof(crypt_data));
+    if (!out || out[0] == '*') return false;
+    // constant-time comparison of the results
+    std::size_t n = std::strlen(out);
+    if (n != hash.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(out[i] ^ hash[i]);
+    return diff == 0;
+}
+
+asio::awaitable<bool> check_on_pool(std::string hash, std::string password) { co_return check_hash(hash, password); }
+
+struct basic_auth_spec final : config::middleware_spec {
+    std::string realm = "gatehouse";
+    std::unordered_map<std::string, std::string> users;  // user -> crypt hash
+    std::string consumer_header = "x-consumer";
+    bool forward_authorization = false;
+    std::shared_ptr<const middleware> build(build_services& s, config::diagnostics&) const override;
+};
+
+std::optional<std::string> base64_decode(std::string_view in) {
+    static const auto table = [] {
+        std::array<int, 256> t{};
+        t.fill(-1);
+        const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(a[i])] = i;
+        return t;
+    }();
+    while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+    std::string out;
+    int val = 0, bits = -8;
+    for (unsigned char c : in) {
+        if (table[c] < 0) return std::nullopt;
+        val = (val << 6) + table[c];
+        bits += 6;
+        if (bits >= 0) {
+            out += static_cast<char>((val >> bits) & 0xff);
+            bits -= 8;
+        }
+    }
+    return out;
+}
+
+class basic_auth final : public middleware {
+public:
+    basic_auth(basic_auth_spec s, std::size_t workers) : spec_(std::move(s)), caches_(workers) {
+        challenge_ = "Basic realm=\"" + spec_.realm + "\", charset=\"UTF-8\"";
+        // An unknown user is checked against a hash as slow as a real one: no timing oracle.
+        dummy_hash_ = spec_.users.empty() ? std::string("$6$rounds=5000$gatehouse$") : spec_.users.begin()->second;
+    }
+
+    verdict on_request(request_context& ctx, local_reply& reply) const override {
+        ctx.remove_upstream_header(spec_.consumer_header);
+        auto auth = ctx.header("authorization");
+        if (!auth || auth->size() < 6 || !http::iequals(auth->substr(0, 6), "basic ")) return deny(reply, "missing credentials");
+        auto decoded = base64_decode(auth->substr(6));
+        if (!decoded) return deny(reply, "malformed credentials");
+        auto colon = decoded->find(':');
+        if (colon == std::string::npos) return deny(reply, "malformed credentials");
+        user_ = decoded->substr(0, colon);
+        password_ = decoded->substr(colon + 1);
+        auto& cache = caches_[ctx.worker];
+        auto key = sha256_hex(*decoded);
+        if (auto it = cache.map.find(key); it != cache.map.end() && clock::now() < it->second.expires) return allow(ctx);
+        return verdict::suspend;
+    }
+
+    asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const override {
+        // user_/password_ were set by on_request on this worker; copy before suspending.
+        std::string user = user_, password = password_;
+        auto it = spec_.users.find(user);
+        bool known = it != spec_.users.end();
+        std::string hash = known ? it->second : dummy_hash_;
+        bool ok = co_await asio::co_spawn(hash_pool(), check_on_pool(hash, password), asio::use_awaitable);
+        if (!ok || !known) co_return deny(reply, "invalid credentials");
+        auto& cache = caches_[ctx.worker];
+        if (cache.map.size() >= k_cache_entries) cache.map.clear();  // bounded; rebuilt on demand
+        cache.map[sha256_hex(user + ":" + password)] = {clock::now() + k_cache_ttl};
+        user_ = user;
+        co_return allow(ctx);
+    }
+
+private:
+    verdict deny(local_reply& reply, const char* why) const {
+        reply = {401, why, {{"WWW-Authenticate", challenge_}}};
+        return verdict::reply;
+    }
+    verdict allow(request_context& ctx) const {
+        ctx.subject = user_;
+        if (valid_header_value(user_)) ctx.add_upstream_header(spec_.consumer_header, user_);
+        if (!spec_.forward_authorization) ctx.remove_upstream_header("authorization");
+        return verdict::next;
+    }
+
+    struct entry {
+        clock::time_point expires;
+    };
+    struct alignas(64) cache {
+        std::unordered_map<std::string, entry> map;
+    };
+    basic_auth_spec spec_;
+    std::string challenge_;
+    std::string dummy_hash_;
+    mutable std::vector<cache> caches_;  // per worker: only that worker touches its cache
+    // Scratch for the request being decided on the current worker thread.
+    static thread_local std::string user_, password_;
+};
+
+thread_local std::string basic_auth::user_;
+thread_local std::string basic_auth::password_;
+
+std::shared_ptr<const middleware> basic_auth_spec::build(build_services& s, config::diagnostics&) const {
+    return std::make_shared<basic_auth>(*this, s.workers);
+}
+
+void add_user(basic_auth_spec& spec, const std::string& user, const std::string& hash, const std::string& path, config::source_mark m,
+              config::diagnostics& d) {
+    if (user.empty() || user.find(':') != std::string::npos) {
+        d.error(m, path, "user names must be non-empty and contain no ':'");
+        return;
+    }
+    if (crypt_checksalt(hash.c_str()) != CRYPT_SALT_OK) {
+        d.error(m, path, "not a supported password hash (bcrypt $2b$, SHA-crypt $5$/$6$, yescrypt $y$) for user '" + user + "'");
+        return;
+    }
+    spec.users[user] = hash;
+}
+
+std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node&) {
+    auto spec = std::make_shared<basic_auth_spec>();
+    config::map_reader r(n, path, d, {"realm", "users", "users_file", "consumer_header", "forward_authorization"});
+    if (!r.ok()) return nullptr;
+    if (auto realm = r.string("realm")) {
+        if (!valid_header_value(*realm) || realm->find('"') != std::string::npos) r.error("realm", "must not contain quotes or control characters");
+        else spec->realm = *realm;
+    }
+    if (r.has("users")) {
+        auto list = r.get("users");
+        if (!list.IsSequence()) r.error("users", "expected a list of { user: NAME, hash: CRYPT-HASH }");
+        else for (std::size_t i = 0; i < list.size(); ++i) {
+            std::string ep = r.child_path("users") + "[" + std::to_string(i) + "]";
+            config::map_reader u(list[i], ep, d, {"user", "hash"});
+            auto user = u.string("user"), hash = u.string("hash");
+            if (user && hash) add_user(*spec, *user, *hash, ep, mark(list[i]), d);
+            else d.error(mark(list[i]), ep, "needs user and hash");
+            u.finish();
+        }
+    }
+    if (auto f = r.string("users_file")) {
+        // htpasswd format: one "user:hash" per line; '#' comments.
+        spec->watched_files.push_back(*f);
+        if (auto text = read_text_file(*f, r.child_path("users_file"), mark(r.get("users_file")), d)) {
+            std::istringstream in(*text);
+            std::string line;
+            int lineno = 0;
+            while (std::getline(in, line)) {
+                ++lineno;
+                if (line.empty() || line[0] == '#') continue;
+                auto colon = line.find(':');
+                if (colon == std::string::npos) {
+                    d.error(mark(r.get("users_file")), r.child_path("users_file"), *f + ":" + std::to_string(lineno) + ": expected user:hash");
+                    continue;
+                }
+                add_user(*spec, line.substr(0, colon), line.substr(colon + 1), r.child_path("users_file") + " (" + *f + ":" + std::to_string(lineno) + ")",
+                         mark(r.get("users_file")), d);
+            }
+        }
+    }
+    if (!r.has("users") && !r.has("users_file")) d.error(mark(n), path, "needs users or users_file");
+    if (auto h = r.string("consumer_header")) {
+        if (!is_header_name(*h)) r.error("consumer_header", "not a header name");
+        spec->consumer_header = to_lower(*h);
+    }
+    if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;
+    r.finish();
+    return spec;
+}
+
+}  // namespace
+
+void register_basic_auth() { config::register_middleware_type("basic_auth", parse); }
+
+}  // namespace gatehouse::middleware

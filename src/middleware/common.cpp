@@ -1,0 +1,115 @@
+#include "middleware/common.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "gatehouse/router/route_table.hpp"
+
+namespace gatehouse::middleware {
+
+std::string to_lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+bool is_header_name(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string_view("!#$%&'*+-.^`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+}
+
+std::vector<credential_source> parse_sources(const YAML::Node& n, const std::string& path, config::diagnostics& d) {
+    std::vector<credential_source> out;
+    if (!n.IsSequence()) {
+        d.error({n.Mark().line + 1, n.Mark().column + 1}, path, "expected a list such as [bearer, { header: X-Token }, { query: token }, { cookie: session }]");
+        return out;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+        const auto& e = n[i];
+        std::string ep = path + "[" + std::to_string(i) + "]";
+        config::source_mark m{e.Mark().line + 1, e.Mark().column + 1};
+        if (e.IsScalar() && e.Scalar() == "bearer") {
+            out.push_back({credential_source::kind::bearer, "authorization"});
+            continue;
+        }
+        if (!e.IsMap() || e.size() != 1) {
+            d.error(m, ep, "expected bearer, { header: NAME }, { query: NAME } or { cookie: NAME }");
+            continue;
+        }
+        auto it = e.begin();
+        auto k = it->first.as<std::string>();
+        auto v = it->second.IsScalar() ? it->second.Scalar() : std::string();
+        if (v.empty()) {
+            d.error(m, ep + "." + k, "expected a name");
+            continue;
+        }
+        if (k == "header") {
+            if (!is_header_name(v)) d.error(m, ep + ".header", "not a header name: '" + v + "'");
+            out.push_back({credential_source::kind::header, to_lower(v)});
+        } else if (k == "query") {
+            out.push_back({credential_source::kind::query, v});
+        } else if (k == "cookie") {
+            out.push_back({credential_source::kind::cookie, v});
+        } else {
+            d.error(m, ep, "unknown source '" + k + "' (header, query, cookie or bearer)");
+        }
+    }
+    if (out.empty() && n.size() == 0) d.error({n.Mark().line + 1, n.Mark().column + 1}, path, "needs at least one source");
+    return out;
+}
+
+std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources, int* count) {
+    std::optional<std::string_view> first;
+    int n = 0;
+    for (auto& s : sources) {
+        std::optional<std::string_view> v;
+        switch (s.where) {
+            case credential_source::kind::header: v = ctx.header(s.name); break;
+            case credential_source::kind::query: v = router::query_param(ctx.query, s.name); break;
+            case credential_source::kind::cookie: v = ctx.cookie(s.name); break;
+            case credential_source::kind::bearer:
+                if (auto a = ctx.header("authorization"); a && a->size() > 7 && http::iequals(a->substr(0, 7), "bearer ")) {
+                    auto t = a->substr(7);
+                    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+                    v = t;
+                }
+                break;
+        }
+        if (v && !v->empty()) {
+            ++n;
+            if (!first) first = v;
+        }
+    }
+    if (count) *count = n;
+    return first;
+}
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned i = 0; i < len; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark, config::diagnostics& d) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        d.error(mark, key_path, "cannot read '" + path + "'");
+        return std::nullopt;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace gatehouse::middleware

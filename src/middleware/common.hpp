@@ -1,0 +1,33 @@
+#pragma once
+// Helpers shared by the middleware config parsers and runtimes.
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gatehouse/config/diagnostics.hpp"
+#include "middleware/middleware.hpp"
+
+namespace gatehouse::middleware {
+
+// Where a credential is read from, in the configured order.
+struct credential_source {
+    enum class kind { header, query, cookie, bearer } where = kind::header;
+    std::string name;  // header name (lower-case), query parameter or cookie name
+};
+
+// Parses `sources: [{ header: X }, { query: q }, { cookie: c }, bearer]`.
+std::vector<credential_source> parse_sources(const YAML::Node& n, const std::string& path, config::diagnostics& d);
+// The credential from the first source that has one; `count` is how many sources had one.
+std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources, int* count = nullptr);
+
+std::string sha256_hex(std::string_view data);
+std::string to_lower(std::string s);
+bool is_header_name(std::string_view s);
+
+// Reads a whole file; nullopt (and a diagnostic) when it cannot.
+std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark, config::diagnostics& d);
+
+}  // namespace gatehouse::middleware

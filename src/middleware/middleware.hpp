@@ -1,0 +1,90 @@
+#pragma once
+// The middleware contract (DESIGN.md §4, as built). One immutable instance per configured use,
+// built at snapshot build time and shared by all workers. Per-request state lives in
+// request_context; state that must outlive a snapshot lives in registries keyed by identity.
+//
+// on_request is synchronous: a middleware that needs no I/O decides at once and costs a virtual
+// call. One that must wait (a JWKS refetch, a bcrypt check on a thread pool) returns
+// verdict::suspend and is then awaited through on_request_async.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gatehouse/http/head.hpp"
+
+namespace boost::asio { class io_context; }
+
+namespace gatehouse::middleware {
+
+// A reply gatehouse writes itself, in the JSON error shape of the core.
+struct local_reply {
+    int status = 0;
+    std::string message;
+    std::vector<std::pair<std::string, std::string>> headers;  // values checked for CR/LF by the writer
+};
+
+class request_context {
+public:
+    // The request as received; views are valid during on_request / on_request_async only.
+    std::string_view method, host, path, query, client_address;
+    std::span<const http::field_view> fields;
+    std::size_t worker = 0;                  // index of the worker thread (for per-worker state)
+    boost::asio::io_context* ioc = nullptr;  // the worker's io_context (for timers while suspended)
+    std::chrono::system_clock::time_point now;
+
+    // First value of a header (case-insensitive name), or nullopt.
+    std::optional<std::string_view> header(std::string_view name) const;
+    std::optional<std::string_view> cookie(std::string_view name) const;
+
+    // Changes to the request sent upstream. Removals apply to the client's fields (all of that
+    // name); additions are sent as given. Names must be valid tokens, values free of CR/LF/NUL.
+    void remove_upstream_header(std::string name) { removed_.push_back(std::move(name)); }
+    void add_upstream_header(std::string name, std::string value) { added_.emplace_back(std::move(name), std::move(value)); }
+    const std::vector<std::string>& removed_headers() const { return removed_; }
+    const std::vector<std::pair<std::string, std::string>>& added_headers() const { return added_; }
+
+    // Who the request is from, once an authentication middleware has decided (access log).
+    std::string subject;
+
+    void reset() {
+        removed_.clear();
+        added_.clear();
+        subject.clear();
+        fields = {};
+    }
+
+private:
+    std::vector<std::string> removed_;
+    std::vector<std::pair<std::string, std::string>> added_;
+};
+
+// Headers to add to the response going back to the client.
+struct response_edit {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> add;
+};
+
+enum class verdict { next, reply, suspend };
+
+class middleware {
+public:
+    virtual ~middleware() = default;
+    // In chain order. next: continue; reply: answer with `reply`, the chain stops;
+    // suspend: call on_request_async (only middleware that override it may return this).
+    virtual verdict on_request(request_context& ctx, local_reply& reply) const = 0;
+    virtual boost::asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const;
+    // In reverse order, with the response head about to be sent. Never suspends.
+    virtual void on_response_headers(request_context&, response_edit&) const {}
+    // Exactly once per request that reached the chain, last, whatever happened (status 0: no
+    // response was sent).
+    virtual void on_complete(const request_context&, int /*status*/) const noexcept {}
+};
+
+bool valid_header_value(std::string_view v);  // no CR, LF, NUL or other CTLs except HTAB
+
+}  // namespace gatehouse::middleware

@@ -1,0 +1,17 @@
+#include "middleware/registry.hpp"
+
+namespace gatehouse::middleware {
+
+void register_api_key();
+void register_basic_auth();
+
+// The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
+void register_all() {
+    static bool done = false;
+    if (done) return;
+    done = true;
+    register_api_key();
+    register_basic_auth();
+}
+
+}  // namespace gatehouse::middleware
