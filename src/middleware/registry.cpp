@@ -4,6 +4,7 @@ namespace gatehouse::middleware {
 
 void register_api_key();
 void register_basic_auth();
+namespace jwt { void register_jwt(); }
 
 // The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
 void register_all() {
@@ -12,6 +13,7 @@ void register_all() {
     done = true;
     register_api_key();
     register_basic_auth();
+    jwt::register_jwt();
 }
 
 }  // namespace gatehouse::middleware

@@ -82,6 +82,10 @@ void metrics::set_generation(std::uint64_t generation) { generation_->Set(static
 
 void metrics::set_access_log_drops(std::function<std::uint64_t()> f) { access_log_drops_ = std::move(f); }
 
+void metrics::add_counter_family(std::string name, std::string help, std::function<std::vector<sample>()> collect) {
+    external_.push_back({std::move(name), std::move(help), std::move(collect)});
+}
+
 namespace {
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
@@ -233,6 +237,15 @@ std::string metrics::scrape() const {
     auto drops = family("gatehouse_access_log_dropped_total", "Access log lines dropped because the writer fell behind", MetricType::Counter);
     drops.metric.push_back(value_metric({}, access_log_drops_ ? static_cast<double>(access_log_drops_()) : 0.0, MetricType::Counter));
     fams.push_back(std::move(drops));
+    for (auto& ext : external_) {
+        auto f = family(ext.name, ext.help, MetricType::Counter);
+        for (auto& s : ext.collect()) {
+            std::vector<ClientMetric::Label> labels;
+            for (auto& [k, v] : s.labels) labels.push_back({k, v});
+            f.metric.push_back(value_metric(std::move(labels), s.value, MetricType::Counter));
+        }
+        fams.push_back(std::move(f));
+    }
     process_metrics(fams);
 
     std::ostringstream out;

@@ -34,6 +34,13 @@ public:
     // Sources of figures kept elsewhere, read at scrape time.
     void set_access_log_drops(std::function<std::uint64_t()> f);
 
+    // A counter family whose values live elsewhere (middleware), read at scrape time.
+    struct sample {
+        std::vector<std::pair<std::string, std::string>> labels;
+        double value = 0;
+    };
+    void add_counter_family(std::string name, std::string help, std::function<std::vector<sample>()> collect);
+
     std::string scrape() const;  // control thread
 
 private:
@@ -46,6 +53,11 @@ private:
     std::map<std::string, std::shared_ptr<upstream_stats>> upstreams_;
     std::map<std::string, std::shared_ptr<listener_stats>> listeners_;
     std::function<std::uint64_t()> access_log_drops_;
+    struct external_family {
+        std::string name, help;
+        std::function<std::vector<sample>()> collect;
+    };
+    std::vector<external_family> external_;
 };
 
 // The route label for requests no route matched (or refused before routing).

@@ -26,6 +26,7 @@
 #include "server/worker.hpp"
 #include "observability/access_log.hpp"
 #include "observability/metrics.hpp"
+#include "middleware/jwt/provider.hpp"
 
 namespace gatehouse::server {
 
@@ -88,6 +89,11 @@ public:
         metrics_ = std::make_unique<observability::metrics>(n);
         metrics_workers_ = n;
         current_metrics_enabled_ = loaded.config->metrics.enabled;
+        metrics_->add_counter_family("gatehouse_jwt_validations_total", "JWT validations by provider and result", [] {
+            std::vector<observability::metrics::sample> out;
+            for (auto& [labels, v] : middleware::jwt::validation_samples()) out.push_back({labels, v});
+            return out;
+        });
         metrics_->set_access_log_drops([this] {
             std::lock_guard lock(access_logs_mutex_);
             std::uint64_t d = 0;
@@ -450,6 +456,7 @@ private:
         }
         if (!get) return text(405, "method not allowed\n");
         if (path == "/metrics") return admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()};
+        if (path == "/jwt/providers") return json_reply(middleware::jwt::providers_status());
         if (path == "/config") return json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}});
         if (path == "/routes") return json_reply(admin::routes_to_json(*current_->routes));
         if (path == "/upstreams") return json_reply(upstreams_json());
@@ -463,7 +470,7 @@ private:
             return json_reply({{"generation", generation_}, {"attempts", attempts}});
         }
         return json_reply({{"error", "not found"},
-                           {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/config", "/routes", "/upstreams", "/reloads"}}},
+                           {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/config", "/routes", "/upstreams", "/reloads"}}},
                           404);
     }
 

@@ -43,6 +43,7 @@ class Upstream:
     def __init__(self, host="127.0.0.1", port=0, name="upstream"):
         self.host, self.port, self.name = host, port, name
         self.stats = Stats()
+        self.files = {}  # path -> (status, body bytes, extra header lines): served as is
         self.cond = threading.Condition()
         self.loop = None
         self.server = None
@@ -171,6 +172,11 @@ class Upstream:
                     total, body = await self._read_body(reader, headers)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                if path in self.files:
+                    status, body, extra = self.files[path]
+                    writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
+                    await writer.drain()
+                    continue
                 if path == "/delay":
                     await asyncio.sleep(int(q.get("ms", "100")) / 1000)
                 if path.startswith("/bad/"):

@@ -1,0 +1,384 @@
+#include "middleware/jwt/provider.hpp"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <map>
+
+#include "config/yaml_reader.hpp"
+#include "middleware/common.hpp"
+
+namespace gatehouse::middleware::jwt {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace std::chrono_literals;
+
+std::string provider_spec::identity() const {
+    std::string id = name + "|" + issuer + "|" + jwks_url + "|" + jwks_file + "|" + sha256_hex(jwks_text) + "|" + std::to_string(cache_duration.count()) + "|" +
+                     std::to_string(refetch_interval.count());
+    for (auto& p : pems) id += "|" + sha256_hex(p);
+    return id;
+}
+
+std::vector<provider_spec> parse_providers(const YAML::Node& section, const std::string& path, config::diagnostics& d, std::vector<std::string>* files) {
+    std::vector<provider_spec> out;
+    if (!section.IsSequence()) {
+        d.error(config::mark_of(section), path, "expected a list of providers");
+        return out;
+    }
+    for (std::size_t i = 0; i < section.size(); ++i) {
+        std::string ep = path + "[" + std::to_string(i) + "]";
+        config::map_reader r(section[i], ep, d, {"name", "issuer", "audiences", "algorithms", "jwks", "clock_skew", "require_expiration", "max_lifetime"});
+        if (!r.ok()) continue;
+        provider_spec p;
+        if (auto n = r.string("name")) p.name = *n;
+        else d.error(config::mark_of(section[i]), ep + ".name", "required");
+        for (auto& o : out)
+            if (o.name == p.name) r.error("name", "duplicate provider name '" + p.name + "'");
+        if (auto s = r.string("issuer")) p.issuer = *s;
+        if (auto a = r.string_list("audiences")) p.audiences = *a;
+        if (auto a = r.string_list("algorithms")) {
+            for (auto& name : *a) {
+                if (auto al = alg_from_name(name)) p.algorithms.push_back(*al);
+                else r.error("algorithms", "unsupported algorithm '" + name + "' (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA; never none)");
+            }
+        }
+        if (auto v = r.duration_value("clock_skew")) p.clock_skew = *v;
+        if (auto v = r.boolean("require_expiration")) p.require_expiration = *v;
+        if (auto v = r.duration_value("max_lifetime")) p.max_lifetime = *v;
+        if (!r.has("jwks")) {
+            d.error(config::mark_of(section[i]), ep + ".jwks", "required: { url: ... }, { file: ... } or { keys: [...] }");
+        } else {
+            config::map_reader j(r.get("jwks"), r.child_path("jwks"), d, {"url", "file", "keys", "pem", "cache_duration", "refetch_interval", "kid_wait"});
+            int sources = 0;
+            if (auto u = j.string("url")) {
+                ++sources;
+                if (!u->starts_with("http://")) j.error("url", "only http:// URLs for now (https:// comes with upstream TLS)");
+                p.jwks_url = *u;
+            }
+            if (auto f = j.string("file")) {
+                ++sources;
+                p.jwks_file = *f;
+                if (files) files->push_back(*f);
+                if (auto text = read_text_file(*f, j.child_path("file"), config::mark_of(j.get("file")), d)) p.jwks_text = *text;
+            }
+            if (j.has("keys")) {
+                ++sources;
+                // inline JWKs, written as YAML mappings
+                auto keys = j.get("keys");
+                nlohmann::json arr = nlohmann::json::array();
+                if (!keys.IsSequence()) j.error("keys", "expected a list of JWKs");
+                else for (auto k : keys) {
+                    nlohmann::json o = nlohmann::json::object();
+                    if (k.IsMap())
+                        for (auto it = k.begin(); it != k.end(); ++it) o[it->first.Scalar()] = it->second.Scalar();
+                    arr.push_back(o);
+                }
+                p.jwks_text = nlohmann::json{{"keys", arr}}.dump();
+            }
+            if (auto pem = j.string("pem")) {
+                ++sources;
+                p.pems.push_back(*pem);
+            }
+            if (sources != 1) d.error(config::mark_of(r.get("jwks")), r.child_path("jwks"), "needs exactly one of url, file, keys and pem");
+            if (auto v = j.duration_value("cache_duration")) p.cache_duration = *v;
+            if (auto v = j.duration_value("refetch_interval")) p.refetch_interval = *v;
+            if (auto v = j.duration_value("kid_wait")) p.kid_wait = *v;
+            // Keys given here must load now: a broken key is a broken config.
+            if (!p.jwks_text.empty()) {
+                std::vector<std::string> errors;
+                auto keys = keys_from_jwks(p.jwks_text, errors);
+                for (auto& e : errors) d.error(config::mark_of(r.get("jwks")), r.child_path("jwks"), e);
+                if (errors.empty() && keys.empty()) d.error(config::mark_of(r.get("jwks")), r.child_path("jwks"), "no keys");
+            }
+            for (auto& pem : p.pems) {
+                std::string err;
+                if (!key_from_pem(pem, err)) d.error(config::mark_of(r.get("jwks")), r.child_path("jwks.pem"), err);
+            }
+            j.finish();
+        }
+        r.finish();
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+struct provider::fetch_state {
+    explicit fetch_state(asio::io_context& ioc) : timer(ioc) {}
+    asio::steady_timer timer;
+};
+
+provider::provider(provider_spec spec, std::size_t workers, asio::io_context* control)
+    : spec_(std::move(spec)), control_(control), slots_(workers), current_(std::make_shared<key_set>()), counters_(workers) {
+    std::vector<verify_key> keys;
+    if (!spec_.jwks_text.empty()) {
+        std::vector<std::string> errors;
+        keys = keys_from_jwks(spec_.jwks_text, errors);
+    }
+    for (auto& pem : spec_.pems) {
+        std::string err;
+        if (auto k = key_from_pem(pem, err)) keys.push_back(std::move(*k));
+    }
+    if (!keys.empty() || spec_.jwks_url.empty()) set_keys(std::move(keys), spec_.jwks_file.empty() ? "config" : spec_.jwks_file);
+    if (control_) fetch_ = std::make_unique<fetch_state>(*control_);
+}
+
+provider::~provider() = default;
+
+void provider::set_keys(std::vector<verify_key> keys, std::string source) {
+    auto ks = std::make_shared<key_set>();
+    ks->keys = std::move(keys);
+    std::lock_guard lock(mu_);
+    current_ = std::move(ks);
+    last_result_ = "ok: " + std::to_string(current_->keys.size()) + " key(s) from " + source;
+    last_fetch_ = std::chrono::system_clock::now();
+    generation_.fetch_add(1, std::memory_order_release);
+}
+
+const key_set& provider::keys(std::size_t worker) {
+    auto& s = slots_[worker];
+    auto g = generation_.load(std::memory_order_acquire);
+    if (s.generation != g) {
+        std::lock_guard lock(mu_);  // only after the keys changed: never on the steady path
+        s.keys = current_;
+        s.generation = generation_.load(std::memory_order_acquire);
+    }
+    return *s.keys;
+}
+
+void provider::start() {
+    if (!spec_.jwks_url.empty() && control_) fetch();
+}
+
+void provider::request_refetch() {
+    if (spec_.jwks_url.empty() || !control_) return;
+    asio::post(*control_, [self = shared_from_this()] {
+        auto now = std::chrono::steady_clock::now();
+        if (self->fetching_ || self->refetch_pending_) return;
+        auto earliest = self->last_refetch_request_ + self->spec_.refetch_interval;
+        if (now < earliest) {
+            // Too soon after the last one: fetch once the interval has passed (no refetch storm,
+            // and the waiting requests still get their answer).
+            self->refetch_pending_ = true;
+            self->schedule(std::chrono::duration_cast<duration>(earliest - now));
+            return;
+        }
+        self->last_refetch_request_ = now;
+        self->fetch_->timer.cancel();
+        self->fetch();
+    });
+}
+
+void provider::schedule(duration after) {
+    fetch_->timer.expires_after(after);
+    fetch_->timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->fetch();
+    });
+}
+
+namespace {
+struct parsed_url {
+    std::string host, port, target;
+};
+std::optional<parsed_url> parse_http_url(const std::string& url) {
+    if (!url.starts_with("http://")) return std::nullopt;
+    auto rest = url.substr(7);
+    auto slash = rest.find('/');
+    auto authority = rest.substr(0, slash);
+    parsed_url u;
+    u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+    auto colon = authority.rfind(':');
+    if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+        u.host = authority.substr(0, colon);
+        u.port = authority.substr(colon + 1);
+    } else {
+        u.host = authority;
+        u.port = "80";
+    }
+    return u;
+}
+
+// One GET; calls back on the control thread with (ok, body, cache-control, error).
+asio::awaitable<void> http_get(std::shared_ptr<provider> self, std::string url, std::function<void(bool, std::string, std::string, std::string)> done) {
+    auto u = parse_http_url(url);
+    if (!u) {
+        done(false, {}, {}, "bad URL");
+        co_return;
+    }
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(u->host, u->port, asio::as_tuple(asio::use_awaitable));
+    if (rec) {
+        done(false, {}, {}, "resolve: " + rec.message());
+        co_return;
+    }
+    beast::tcp_stream stream(ex);
+    stream.expires_after(5s);
+    auto [cec, ep] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    if (cec) {
+        done(false, {}, {}, "connect: " + cec.message());
+        co_return;
+    }
+    http::request<http::empty_body> req{http::verb::get, u->target, 11};
+    req.set(http::field::host, u->host);
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, "gatehouse");
+    auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+    if (wec) {
+        done(false, {}, {}, "write: " + wec.message());
+        co_return;
+    }
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1 << 20);  // a JWKS larger than 1 MiB is refused
+    auto [rdec, rn] = co_await http::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
+    if (rdec) {
+        done(false, {}, {}, "read: " + rdec.message());
+        co_return;
+    }
+    auto& res = parser.get();
+    if (res.result_int() != 200) {
+        done(false, {}, {}, "HTTP " + std::to_string(res.result_int()));
+        co_return;
+    }
+    done(true, res.body(), std::string(res[http::field::cache_control]), {});
+    beast::error_code ec;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    (void)self;
+}
+}  // namespace
+
+void provider::fetch() {
+    if (fetching_) return;
+    fetching_ = true;
+    if (refetch_pending_) {
+        refetch_pending_ = false;
+        last_refetch_request_ = std::chrono::steady_clock::now();
+    }
+    auto self = shared_from_this();
+    asio::co_spawn(*control_, http_get(self, spec_.jwks_url, [self](bool ok, std::string body, std::string cc, std::string err) {
+        self->fetch_done(ok, body, cc, err);
+    }), asio::detached);
+}
+
+void provider::fetch_done(bool ok, const std::string& body, const std::string& cache_control, const std::string& error) {
+    fetching_ = false;
+    std::string why = error;
+    if (ok) {
+        std::vector<std::string> errors;
+        auto keys = keys_from_jwks(body, errors);
+        if (!keys.empty()) {
+            set_keys(std::move(keys), spec_.jwks_url);
+            for (auto& e : errors) spdlog::warn("jwt provider {}: {}: {}", spec_.name, spec_.jwks_url, e);
+            backoff_ = 1s;
+            duration next = spec_.cache_duration;
+            if (auto p = cache_control.find("max-age="); p != std::string::npos) {
+                long v = std::strtol(cache_control.c_str() + p + 8, nullptr, 10);
+                if (v > 0) next = std::chrono::seconds(v);
+            }
+            schedule(std::max<duration>(1s, next * 8 / 10));  // refresh before the keys expire
+            return;
+        }
+        why = errors.empty() ? "no keys" : errors.front();
+    }
+    {
+        std::lock_guard lock(mu_);
+        last_result_ = "failed: " + why + " (keeping " + std::to_string(current_->keys.size()) + " cached key(s))";
+        last_fetch_ = std::chrono::system_clock::now();
+    }
+    spdlog::warn("jwt provider {}: fetching {} failed: {}; cached keys stay in use", spec_.name, spec_.jwks_url, why);
+    schedule(backoff_);
+    backoff_ = std::min<duration>(backoff_ * 2, 30s);
+}
+
+nlohmann::json provider::status() const {
+    std::lock_guard lock(mu_);
+    nlohmann::json keys = nlohmann::json::array();
+    for (auto& k : current_->keys) {
+        nlohmann::json j{{"kid", k.kid}, {"kty", k.kty}};
+        if (!k.crv.empty()) j["crv"] = k.crv;
+        if (k.key_alg) j["alg"] = alg_name(*k.key_alg);
+        keys.push_back(j);
+    }
+    nlohmann::json algs = nlohmann::json::array();
+    for (auto a : spec_.algorithms) algs.push_back(alg_name(a));
+    auto t = std::chrono::system_clock::to_time_t(last_fetch_);
+    char buf[32] = "";
+    if (last_fetch_.time_since_epoch().count()) {
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    return {{"name", spec_.name},
+            {"issuer", spec_.issuer},
+            {"source", !spec_.jwks_url.empty() ? spec_.jwks_url : !spec_.jwks_file.empty() ? spec_.jwks_file : std::string("inline")},
+            {"algorithms", algs},
+            {"keys", keys},
+            {"last_fetch", buf},
+            {"last_result", last_result_}};
+}
+
+namespace {
+std::map<std::string, std::weak_ptr<provider>>& registry() {
+    static std::map<std::string, std::weak_ptr<provider>> r;
+    return r;
+}
+std::mutex registry_mu;
+}  // namespace
+
+std::shared_ptr<provider> get_provider(const provider_spec& spec, std::size_t workers, asio::io_context* control) {
+    std::lock_guard lock(registry_mu);
+    auto& slot = registry()[spec.identity()];
+    if (auto p = slot.lock()) return p;
+    auto p = std::make_shared<provider>(spec, workers, control);
+    slot = p;
+    p->start();
+    return p;
+}
+
+const char* provider::result_name(std::size_t i) {
+    static const char* names[k_results] = {"ok", "missing", "multiple", "malformed", "algorithm", "crit", "unknown_kid", "signature",
+                                           "expired", "not_yet_valid", "lifetime", "issuer", "audience", "claim", "header_value", "forbidden"};
+    return names[i];
+}
+
+std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>> validation_samples() {
+    std::lock_guard lock(registry_mu);
+    std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>> out;
+    for (auto& [id, w] : registry())
+        if (auto p = w.lock())
+            for (std::size_t r = 0; r < provider::k_results; ++r)
+                out.push_back({{{"provider", p->spec().name}, {"result", provider::result_name(r)}}, static_cast<double>(p->total(r))});
+    return out;
+}
+
+nlohmann::json providers_status() {
+    std::lock_guard lock(registry_mu);
+    nlohmann::json out = nlohmann::json::array();
+    for (auto it = registry().begin(); it != registry().end();) {
+        if (auto p = it->second.lock()) {
+            out.push_back(p->status());
+            ++it;
+        } else {
+            it = registry().erase(it);
+        }
+    }
+    return out;
+}
+
+}  // namespace gatehouse::middleware::jwt
