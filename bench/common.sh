@@ -98,7 +98,10 @@ def ms(v):
             return float(v[: -len(suf)]) * f
     return float(v)
 by = collections.defaultdict(lambda: collections.defaultdict(list))
+import os
+group = os.environ.get("SUMMARY_GROUP")  # compare rows of different paths (one route each)
 for path, rnd, name, rps, p50, p99, us, errs in rows:
+    path = group or path
     by[path][name].append((float(rps), ms(p50), ms(p99), float(us)))
 print(f"{'body':7}{'config':14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'us/req':>8}")
 for path, names in by.items():

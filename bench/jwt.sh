@@ -56,7 +56,7 @@ for round in $(seq "$ROUNDS"); do
   measure jwt_rs256 "$pid_gh" $GH /jwt/small "$round"
 done
 echo
-summarize jwt_rs256 plain
+SUMMARY_GROUP=small summarize jwt_rs256 plain
 echo
 echo "uncached verification, one core:"
 taskset -c "$PROXY_CORE" build/gatehouse_jwt_bench "$work/jwks.json" "$work/tokens.txt" 3
