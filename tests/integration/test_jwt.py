@@ -162,10 +162,13 @@ class Jwt(unittest.TestCase):
         self.assert_401(self.call("/main/x", f"{es[0]}.{es[1]}.{b64(bytes(64))}"))  # r = s = 0
 
     def test_time_claims_with_skew(self):
-        self.assertEqual(self.call("/main/x", self.token(exp=now() - 55)).status, 200)
-        self.assert_401(self.call("/main/x", self.token(exp=now() - 65)), "token expired")
-        self.assertEqual(self.call("/main/x", self.token(nbf=now() + 55)).status, 200)
-        self.assert_401(self.call("/main/x", self.token(nbf=now() + 65)), "token not yet valid")
+        # skew 60 s; the edges are probed 2 s either side (claims are whole seconds, and both
+        # clocks are read at slightly different moments, so 1 s could straddle a second).
+        self.assertEqual(self.call("/main/x", self.token(exp=now() - 58)).status, 200)
+        self.assert_401(self.call("/main/x", self.token(exp=now() - 62)), "token expired")
+        self.assertEqual(self.call("/main/x", self.token(nbf=now() + 58)).status, 200)
+        self.assert_401(self.call("/main/x", self.token(nbf=now() + 62)), "token not yet valid")
+        self.assert_401(self.call("/main/x", self.token(iat=now() + 62)), "token not yet valid")
         self.assert_401(self.call("/main/x", self.token(exp=None)), "token expired")  # exp is required
 
     def test_issuer_and_audience(self):
@@ -181,8 +184,8 @@ class Jwt(unittest.TestCase):
             self.assert_401(self.call("/main/x", f"{header}.{payload}.{b64(b'sig')}"))
 
     def test_hmac_with_the_rsa_public_key_is_refused(self):
-        rsa_pub = self.keys["RS256"]["public"]
-        confused = {"kty": "oct", "k": b64(json.dumps(rsa_pub).encode()), "kid": "kid-RS256"}
+        pem = self.t.call(op="spki", alg="RS256", key=self.keys["RS256"]["public"])["pem"]
+        confused = {"kty": "oct", "k": b64(pem.encode()), "kid": "kid-RS256"}  # HMAC keyed with the PEM's bytes
         tok = self.t.sign("HS256", confused, self.claims(), {"kid": "kid-RS256"})
         self.assert_401(self.call("/rs/x", tok), "algorithm not allowed")  # the provider allows RS256 only
         self.assert_401(self.call("/main/x", tok))  # and the RSA key never verifies an HMAC

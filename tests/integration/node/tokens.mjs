@@ -3,6 +3,7 @@
 //   {"op":"keypair","alg":"ES256","kid":"k1"}         -> {"private": JWK, "public": JWK}
 //   {"op":"secret","kid":"h1","bytes":32}              -> {"public": {"kty":"oct","k":...}, "private": same}
 //   {"op":"sign","alg":"ES256","key": JWK,"claims":{},"header":{}} -> {"token": "..."}
+//   {"op":"spki","alg":"RS256","key": public JWK}      -> {"pem": "-----BEGIN PUBLIC KEY-----..."}
 import * as jose from 'jose';
 import readline from 'node:readline';
 import crypto from 'node:crypto';
@@ -27,6 +28,9 @@ for await (const line of rl) {
       const k = jose.base64url.encode(crypto.randomBytes(req.bytes || 32));
       const jwk = { kty: 'oct', k, kid: req.kid };
       out = { public: jwk, private: jwk };
+    } else if (req.op === 'spki') {
+      const key = await jose.importJWK(req.key, req.alg);
+      out = { pem: await jose.exportSPKI(key) };
     } else if (req.op === 'sign') {
       const key = await jose.importJWK(req.key, req.alg);
       const header = Object.assign({ alg: req.alg }, req.header || {});
