@@ -52,6 +52,13 @@ void append_json_escaped(std::string& out, std::string_view s) {
     }
 }
 
+void append_status_line(std::string& out, int status) {
+    out += "HTTP/1.1 ";
+    out += std::to_string(status);
+    out += ' ';
+    out += reason_phrase(status);
+}
+
 void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, bool close,
                            bool head_only, header_list extra) {
     std::string body;
@@ -63,10 +70,7 @@ void append_error_response(std::string& out, int status, std::string_view messag
     body += ",\"request_id\":\"";
     append_json_escaped(body, request_id);
     body += "\"}\n";
-    out += "HTTP/1.1 ";
-    out += std::to_string(status);
-    out += ' ';
-    out += reason_phrase(status);
+    append_status_line(out, status);
     out += "\r\nContent-Type: application/json\r\nContent-Length: ";
     out += std::to_string(body.size());
     if (!request_id.empty()) {

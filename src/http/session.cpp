@@ -359,10 +359,7 @@ asio::awaitable<bool> client_connection::respond_direct(const router::compiled_r
     const auto& rc = *r.config.respond;
     status_ = rc.status;
     out_.clear();
-    out_ += "HTTP/1.1 ";
-    out_ += std::to_string(rc.status);
-    out_ += ' ';
-    out_ += reason_phrase(rc.status);
+    append_status_line(out_, rc.status);
     out_ += "\r\nContent-Type: ";
     out_ += rc.content_type;
     out_ += "\r\nContent-Length: ";
@@ -415,10 +412,7 @@ asio::awaitable<bool> client_connection::redirect(const router::compiled_route& 
     }
     status_ = rc.status;
     out_.clear();
-    out_ += "HTTP/1.1 ";
-    out_ += std::to_string(rc.status);
-    out_ += ' ';
-    out_ += reason_phrase(rc.status);
+    append_status_line(out_, rc.status);
     out_ += "\r\nLocation: ";
     out_ += location;
     out_ += "\r\nContent-Length: 0\r\nX-Request-Id: ";

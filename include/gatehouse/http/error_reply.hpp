@@ -17,4 +17,7 @@ void append_error_response(std::string& out, int status, std::string_view messag
 
 void append_json_escaped(std::string& out, std::string_view s);
 
+// "HTTP/1.1 <status> <reason>" (no line end).
+void append_status_line(std::string& out, int status);
+
 }  // namespace gatehouse::http
