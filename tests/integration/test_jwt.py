@@ -162,11 +162,12 @@ class Jwt(unittest.TestCase):
         self.assert_401(self.call("/main/x", f"{es[0]}.{es[1]}.{b64(bytes(64))}"))  # r = s = 0
 
     def test_time_claims_with_skew(self):
-        # skew 60 s; the edges are probed 2 s either side (claims are whole seconds, and both
-        # clocks are read at slightly different moments, so 1 s could straddle a second).
-        self.assertEqual(self.call("/main/x", self.token(exp=now() - 58)).status, 200)
-        self.assert_401(self.call("/main/x", self.token(exp=now() - 62)), "token expired")
-        self.assertEqual(self.call("/main/x", self.token(nbf=now() + 58)).status, 200)
+        # skew 60 s, probed at skew ± 1 s. Claims are whole seconds and the gateway reads its
+        # clock a little after the test: exp - 59 / - 61 and nbf + 59 hold whatever that delay;
+        # nbf + 61 would fail if a second boundary fell in between, so it is probed at + 62.
+        self.assertEqual(self.call("/main/x", self.token(exp=now() - 59)).status, 200)
+        self.assert_401(self.call("/main/x", self.token(exp=now() - 61)), "token expired")
+        self.assertEqual(self.call("/main/x", self.token(nbf=now() + 59)).status, 200)
         self.assert_401(self.call("/main/x", self.token(nbf=now() + 62)), "token not yet valid")
         self.assert_401(self.call("/main/x", self.token(iat=now() + 62)), "token not yet valid")
         self.assert_401(self.call("/main/x", self.token(exp=None)), "token expired")  # exp is required
