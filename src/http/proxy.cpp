@@ -432,10 +432,19 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     const bool upstream_keep_alive = resp_.keep_alive;
 
     bool complete = false;  // the whole response body arrived from the upstream
-    if (resp_framing == body_framing::none) {
-        if (!co_await write_client(out_)) co_return false;
-        complete = true;
-    } else if (resp_framing == body_framing::content_length) {
+    // A response that is already complete in the upstream buffer (no body, or a small body that
+    // arrived with the head) is copied out and its connection goes back to the pool before the
+    // client write: the next request can reuse it at once, whatever the client does.
+    constexpr std::uint64_t k_copy_limit = 8 * 1024;  // larger bodies are written from the buffer
+    if (resp_framing == body_framing::none ||
+        (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
+        auto body = resp_framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
+        out_.append(body.data(), body.size());
+        uc.buf.consume(body.size());
+        ls.done(upstream_keep_alive && uc.buf.empty());
+        co_return co_await write_client(out_) && !close;
+    }
+    if (resp_framing == body_framing::content_length) {
         std::uint64_t remaining = resp_.content_length;
         auto first = uc.buf.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, uc.buf.size())));
         if (!co_await write_client(out_, first)) co_return false;

@@ -191,8 +191,14 @@ class WhatSurvives(unittest.TestCase):
         self.assertEqual([r["name"] for r in routes], ["slow", "u"])
         status, cfg = gw.admin("GET", "/config")
         self.assertEqual(cfg["config"]["upstreams"][0]["name"], "u")
-        status, ups = gw.admin("GET", "/upstreams")
-        ep = ups["upstreams"][0]["endpoints"][0]
+        # The worker returns the connection to the pool just after the client has its response:
+        # ask until it has (bounded), rather than racing it.
+        deadline = time.monotonic() + 10
+        while True:
+            status, ups = gw.admin("GET", "/upstreams")
+            ep = ups["upstreams"][0]["endpoints"][0]
+            if ep["idle"] == 1 or time.monotonic() > deadline:
+                break
         self.assertEqual(ep["connections"], 1)
         self.assertEqual(ep["idle"], 1)
         self.assertEqual(ep["in_flight"], 0)
