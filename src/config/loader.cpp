@@ -174,7 +174,7 @@ struct loader {
         std::set<std::string> names, addrs;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "listeners[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware"});
+            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware", "tls"});
             if (!r.ok()) continue;
             listener_config l;
             l.mark = mark_of(n[i]);
@@ -194,10 +194,59 @@ struct loader {
                 }
             }
             if (r.has("middleware")) l.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
+            if (r.has("tls")) l.tls = tls(r.get("tls"), r.child_path("tls"));
             r.finish();
             cfg.listeners.push_back(std::move(l));
         }
         if (n.size() == 0) d.error(mark_of(n), "listeners", "at least one listener is required");
+    }
+
+    std::optional<listener_tls_config> tls(const YAML::Node& n, const std::string& path) {
+        map_reader r(n, path, d, {"certificates", "min_version", "ciphers", "ciphersuites", "client_ca", "client_auth", "identity_headers", "handshake_timeout"});
+        if (!r.ok()) return std::nullopt;
+        listener_tls_config t;
+        t.mark = mark_of(n);
+        auto certs = r.get("certificates");
+        if (!certs.IsSequence() || certs.size() == 0) {
+            d.error(mark_of(n), path + ".certificates", "at least one { cert: FILE, key: FILE } is required");
+        } else {
+            for (std::size_t i = 0; i < certs.size(); ++i) {
+                map_reader c(certs[i], r.child_path("certificates") + "[" + std::to_string(i) + "]", d, {"cert", "key"});
+                auto cert = c.string("cert"), key = c.string("key");
+                if (!cert || !key) d.error(mark_of(certs[i]), c.path(), "needs cert and key");
+                else t.certificates.push_back({*cert, *key});
+                c.finish();
+            }
+        }
+        if (auto v = r.string("min_version")) {
+            if (*v != "1.2" && *v != "1.3") r.error("min_version", "must be \"1.2\" or \"1.3\"");
+            else t.min_version = *v;
+        }
+        if (auto v = r.string("ciphers")) t.ciphers = *v;
+        if (auto v = r.string("ciphersuites")) t.ciphersuites = *v;
+        if (auto v = r.string("client_ca")) t.client_ca = *v;
+        if (auto v = r.string("client_auth")) {
+            if (*v == "require") t.client_auth_required = true;
+            else if (*v == "optional") t.client_auth_required = false;
+            else r.error("client_auth", "must be require or optional");
+            if (t.client_ca.empty()) r.error("client_auth", "needs client_ca");
+        }
+        if (r.has("identity_headers")) {
+            map_reader h(r.get("identity_headers"), r.child_path("identity_headers"), d, {"subject", "sans", "fingerprint"});
+            auto header = [&](const char* key, std::string& out) {
+                if (auto v = h.string(key)) {
+                    if (!is_token(*v)) h.error(key, "not a header name");
+                    else out = lower(*v);
+                }
+            };
+            header("subject", t.subject_header);
+            header("sans", t.sans_header);
+            header("fingerprint", t.fingerprint_header);
+            h.finish();
+        }
+        if (auto v = r.duration_value("handshake_timeout")) t.handshake_timeout = *v;
+        r.finish();
+        return t;
     }
 
     void limits(const YAML::Node& n) {

@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "gatehouse/util/net.hpp"
 #include "http/io_buffer.hpp"
 #include "middleware/middleware.hpp"
+#include "tls/server_context.hpp"
 #include "server/deadlines.hpp"
 #include "server/worker.hpp"
 
@@ -52,6 +54,11 @@ private:
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
     void build_upstream_head(const router::compiled_route& r);
     void build_client_head(const response_head& resp, bool chunked_to_client, bool close);
+    bool is_identity_header(std::string_view name) const {
+        const auto& t = tls_ctx_->config();
+        return (!t.subject_header.empty() && iequals(name, t.subject_header)) || (!t.sans_header.empty() && iequals(name, t.sans_header)) ||
+               (!t.fingerprint_header.empty() && iequals(name, t.fingerprint_header));
+    }
     bool removed_by_middleware(std::string_view name) const {
         for (auto& r : mctx_.removed_headers())
             if (iequals(r, name)) return true;
@@ -61,6 +68,12 @@ private:
     server::worker& w_;
     std::shared_ptr<server::listener_state> listener_;
     tcp::socket sock_;
+    // TLS, when the listener has it: the stream reads and writes through sock_.
+    std::shared_ptr<const tls::server_context> tls_ctx_;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+    tls::peer_identity client_id_;
+    std::string tls_version_;
+    asio::awaitable<bool> handshake();
     server::deadline dl_;
     io_buffer buf_;
     std::shared_ptr<const server::snapshot> snap_;

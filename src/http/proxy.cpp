@@ -120,7 +120,14 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         }
         if (!req_.connection.empty() && list_contains(req_.connection, n)) continue;  // nominated hop-by-hop
         if (removed_by_middleware(n)) continue;
+        if (tls_ctx_ && is_identity_header(n)) continue;  // only gatehouse vouches for a client certificate
         append_field(up_head_, n, f.value);
+    }
+    if (client_id_.verified) {
+        const auto& t = tls_ctx_->config();
+        if (!t.subject_header.empty() && middleware::valid_header_value(client_id_.subject)) append_field(up_head_, t.subject_header, client_id_.subject);
+        if (!t.sans_header.empty() && middleware::valid_header_value(client_id_.sans)) append_field(up_head_, t.sans_header, client_id_.sans);
+        if (!t.fingerprint_header.empty()) append_field(up_head_, t.fingerprint_header, client_id_.fingerprint);
     }
     for (auto& [k, v] : mctx_.added_headers())
         if (middleware::valid_header_value(v)) append_field(up_head_, k, v);
@@ -131,7 +138,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     }
     up_head_ += peer_text_;
     up_head_ += "\r\nX-Forwarded-Proto: "sv;
-    up_head_ += xfp.empty() ? std::string_view("http") : xfp;
+    up_head_ += xfp.empty() ? (tls_ ? std::string_view("https") : std::string_view("http")) : xfp;
     if (!original_host.empty() || !xfh.empty()) {
         up_head_ += "\r\nX-Forwarded-Host: "sv;
         up_head_ += xfh.empty() ? original_host : xfh;

@@ -37,6 +37,10 @@ client_connection::client_connection(server::worker& w, std::shared_ptr<server::
             if (c.contains(peer_)) trusted_peer_ = true;
     }
     sock_.set_option(tcp::no_delay(true), ec);
+    if (auto& snap = w_.current(); !snap->tls.empty()) {
+        auto it = snap->tls.find(listener_->cfg.name);
+        if (it != snap->tls.end()) tls_ctx_ = it->second;  // held: a reload must not free it mid-handshake
+    }
 }
 
 client_connection::~client_connection() {
@@ -44,8 +48,26 @@ client_connection::~client_connection() {
     w_.session_ended();
 }
 
+asio::awaitable<bool> client_connection::handshake() {
+    // Client certificate problems, unknown SNI names and slow handshakes affect this connection
+    // only: the handshake runs on its own coroutine with its own deadline.
+    SSL* ssl = SSL_new(tls_ctx_->default_ctx());  // SNI may switch it to another certificate's context
+    if (!ssl) co_return false;
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(sock_, ssl);  // the stream owns ssl
+    dl_.arm(tls_ctx_->config().handshake_timeout);
+    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, nothrow_awaitable);
+    if (ec) {
+        spdlog::debug("TLS handshake with {} failed: {}", peer_text_, dl_.fired() ? "timed out" : ec.message());
+        co_return false;
+    }
+    tls_version_ = SSL_get_version(tls_->native_handle());
+    client_id_ = tls::client_identity(tls_->native_handle());
+    co_return true;
+}
+
 asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection> self) {
     try {
+        if (self->tls_ctx_ && !co_await self->handshake()) co_return;
         co_await self->loop();
     } catch (const std::exception& e) {
         spdlog::error("connection from {} ended by an internal error: {}", self->peer_text_, e.what());
@@ -59,7 +81,8 @@ asio::awaitable<io_status> client_connection::read_more(std::optional<server::cl
     auto [ptr, room] = buf_.prepare(16384);
     if (room == 0) co_return io_status::full;
     if (timeout) dl_.arm(*timeout);
-    auto [ec, n] = co_await sock_.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+    auto [ec, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(ptr, room), nothrow_awaitable)
+                        : co_await sock_.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
     if (ec) {
         if (ec == asio::error::operation_aborted && dl_.fired()) co_return io_status::timeout;
         co_return ec == asio::error::eof ? io_status::eof : io_status::error;
@@ -71,7 +94,7 @@ asio::awaitable<io_status> client_connection::read_more(std::optional<server::cl
 asio::awaitable<bool> client_connection::write_client(std::string_view a, std::string_view b) {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
     dl_.arm(snap_ ? snap_->config.limits.idle_timeout : std::chrono::seconds(60));
-    auto [ec, n] = co_await asio::async_write(sock_, bufs, nothrow_awaitable);
+    auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, bufs, nothrow_awaitable) : co_await asio::async_write(sock_, bufs, nothrow_awaitable);
     bytes_out_ += n;
     co_return !ec;
 }
@@ -195,6 +218,7 @@ void client_connection::complete_request() {
         e.upstream_duration_ms = upstream_ms_;
         e.user_agent = log_agent_;
         e.jwt_subject = mctx_.subject;
+        e.tls_version = tls_version_;
         snap_->access_log->write(w_.id(), e);
     }
     status_ = 0;

@@ -1,6 +1,7 @@
 #include "server/snapshot.hpp"
 
 #include "observability/access_log.hpp"
+#include "tls/server_context.hpp"
 #include "observability/metrics.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -59,6 +60,14 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         return c;
     };
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
+    for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+        const auto& l = cfg.listeners[i];
+        if (!l.tls) continue;
+        auto ctx = tls::server_context::build(*l.tls, "listeners[" + std::to_string(i) + "].tls", diags);
+        if (!ctx) continue;
+        for (auto& f : ctx->watched_files()) snap->watched_files.push_back(f);
+        snap->tls[l.name] = std::move(ctx);
+    }
     for (auto& l : cfg.listeners)
         if (!l.middleware.empty()) snap->listener_chains[l.name] = build_chain(l.middleware);
     if (services.metrics) {

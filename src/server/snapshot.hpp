@@ -16,6 +16,8 @@
 #include "middleware/registry.hpp"
 #include "observability/stats.hpp"
 
+namespace gatehouse::tls { class server_context; }
+
 namespace gatehouse::observability {
 class metrics;
 class access_log;
@@ -53,7 +55,8 @@ struct snapshot {
     using chain = std::vector<std::shared_ptr<const middleware::middleware>>;
     std::vector<chain> route_chains;                         // by compiled_route::index
     std::unordered_map<std::string, chain> listener_chains;  // by listener name (defaults)
-    std::vector<std::string> watched_files;                  // files middleware read: changes reload
+    std::vector<std::string> watched_files;                  // files middleware and TLS read: changes reload
+    std::unordered_map<std::string, std::shared_ptr<const tls::server_context>> tls;  // by listener name
 };
 
 // What a snapshot build may draw on besides the config; all optional (`gatehouse check` has none).

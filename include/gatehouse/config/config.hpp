@@ -21,8 +21,28 @@ struct admin_config {
     bool enabled = true;
 };
 
+struct tls_certificate_config {
+    std::string cert;  // PEM chain, leaf first
+    std::string key;   // PEM private key
+};
+
+struct listener_tls_config {
+    std::vector<tls_certificate_config> certificates;  // chosen by SNI from each cert's names; the first is the default
+    std::string min_version = "1.2";                   // "1.2" or "1.3"
+    std::string ciphers;        // TLS 1.2 cipher list (OpenSSL syntax); empty = a modern default
+    std::string ciphersuites;   // TLS 1.3 suites; empty = OpenSSL's default
+    std::string client_ca;      // mTLS: CA bundle for client certificates
+    bool client_auth_required = true;  // client_auth: require | optional
+    std::string subject_header;      // forwarded identity of a verified client certificate
+    std::string sans_header;
+    std::string fingerprint_header;
+    duration handshake_timeout = 10s;
+    source_mark mark;
+};
+
 struct listener_config {
     std::string name;
+    std::optional<listener_tls_config> tls;
     host_port listen;
     std::vector<util::cidr> trusted_proxies;  // X-Forwarded-* from these peers is kept
     middleware_list middleware;               // default chain for routes reached through it

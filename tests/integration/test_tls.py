@@ -1,0 +1,274 @@
+"""TLS termination: certificates chosen by SNI (exact, wildcard, default), the version floor,
+ALPN, mTLS with forwarded identity, certificate rotation while connections stay open, and what
+`gatehouse check` says about bad certificate files. Certificates are made with the openssl CLI."""
+import os
+import re
+import socket
+import ssl
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+from harness import BIN, Gatehouse, read_response, upstream
+
+
+def sh(*args, cwd):
+    subprocess.run(list(args), cwd=cwd, check=True, capture_output=True)
+
+
+class Pki:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="gatehouse-pki-")
+        d = self.dir
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=gatehouse test CA", cwd=d)
+        self.server("ab", ["a.example.com", "b.example.com"])
+        self.server("wild", ["*.wild.example.com"])
+        self.client("client1", "alice")
+        # an expired certificate, through `openssl ca` (the only CLI way to set dates in the past)
+        with open(os.path.join(d, "ca.cnf"), "w") as f:
+            f.write(textwrap.dedent(f"""
+                [ca]
+                default_ca = test
+                [test]
+                dir = {d}
+                database = {d}/index.txt
+                new_certs_dir = {d}
+                serial = {d}/serial
+                default_md = sha256
+                policy = any
+                copy_extensions = copy
+                [any]
+                commonName = supplied
+            """))
+        open(os.path.join(d, "index.txt"), "w").close()
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write("1000\n")
+        sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "old.key", "-out", "old.csr", "-subj", "/CN=old.example.com", cwd=d)
+        sh("openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "old.csr", "-out", "old.pem",
+           "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", cwd=d)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def server(self, name, dns):
+        san = ",".join(f"DNS:{n}" for n in dns)
+        sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={dns[0]}", cwd=self.dir)
+        ext = os.path.join(self.dir, f"{name}.ext")
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName={san}\n")
+        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "30",
+           "-extfile", ext, cwd=self.dir)
+
+    def client(self, name, cn):
+        sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=self.dir)
+        ext = os.path.join(self.dir, f"{name}.ext")
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName=DNS:{cn}.clients.example.com\nextendedKeyUsage=clientAuth\n")
+        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "30",
+           "-extfile", ext, cwd=self.dir)
+
+
+def tls_connect(port, server_name=None, cafile=None, cert=None, key=None, versions=None):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.check_hostname = False
+    if versions:
+        ctx.minimum_version, ctx.maximum_version = versions
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    return ctx.wrap_socket(raw, server_hostname=server_name)
+
+
+def peer_cn(s):
+    return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+
+
+def get(s, path="/echo", host="a.example.com", headers=""):
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode())
+    return read_response(s.makefile("rb"))
+
+
+class Tls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = Pki()
+        cls.up = upstream("u")
+        p = cls.pki.path
+        cls.gw = Gatehouse(f"""
+            reload: {{ watch: true, debounce: 50ms }}
+            listeners:
+              - name: public
+                listen: 127.0.0.1:0
+                tls:
+                  certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}, {{ cert: {p('wild.pem')}, key: {p('wild.key')} }}]
+              - name: modern
+                listen: 127.0.0.1:0
+                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}], min_version: "1.3" }}
+              - name: mtls
+                listen: 127.0.0.1:0
+                tls:
+                  certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}]
+                  client_ca: {p('ca.pem')}
+                  identity_headers: {{ subject: X-Client-Subject, sans: X-Client-SANs, fingerprint: X-Client-Cert-SHA256 }}
+              - name: mtls-optional
+                listen: 127.0.0.1:0
+                tls:
+                  certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}]
+                  client_ca: {p('ca.pem')}
+                  client_auth: optional
+                  identity_headers: {{ subject: X-Client-Subject }}
+            routes: [{{ name: all, upstream: u }}]
+        """, upstreams={"u": [cls.up]}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+
+    def test_sni_picks_the_certificate(self):
+        ca = self.pki.path("ca.pem")
+        port = self.gw.ports["public"]
+        for name, cn in (("a.example.com", "a.example.com"), ("B.Example.com", "a.example.com"), ("x.wild.example.com", "*.wild.example.com"),
+                         ("unknown.example.org", "a.example.com"), (None, "a.example.com"), ("deep.x.wild.example.com", "a.example.com")):
+            with self.subTest(name=name):
+                s = tls_connect(port, name, ca)
+                self.assertEqual(peer_cn(s), cn)
+                r = get(s)
+                self.assertEqual(r.status, 200)
+                self.assertEqual(dict(r.json()["headers"])["X-Forwarded-Proto"], "https")
+                s.close()
+
+    def test_curl_with_resolve_and_cacert(self):
+        port = self.gw.ports["public"]
+        out = subprocess.run(["curl", "-s", "--resolve", f"b.example.com:{port}:127.0.0.1", "--cacert", self.pki.path("ca.pem"),
+                              f"https://b.example.com:{port}/echo"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn('"path": "/echo"', out.stdout)
+
+    def test_version_floor_and_alpn(self):
+        port = self.gw.ports["modern"]
+        with self.assertRaises(ssl.SSLError):
+            tls_connect(port, "a.example.com", self.pki.path("ca.pem"), versions=(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2))
+        s = tls_connect(port, "a.example.com", self.pki.path("ca.pem"))
+        self.assertEqual(s.version(), "TLSv1.3")
+        s.close()
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.gw.ports['public']}", "-servername", "a.example.com", "-alpn", "h2,http/1.1"],
+                             input="", capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("ALPN protocol: http/1.1", out)
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.gw.ports['public']}", "-servername", "a.example.com", "-alpn", "h2"],
+                             input="", capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("No ALPN negotiated", out)
+
+    def test_mtls_required(self):
+        port = self.gw.ports["mtls"]
+        ca = self.pki.path("ca.pem")
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            s = tls_connect(port, "a.example.com", ca)
+            try:
+                get(s)  # TLS 1.3 reports the missing certificate on the first read
+            finally:
+                s.close()
+        s = tls_connect(port, "a.example.com", ca, cert=self.pki.path("client1.pem"), key=self.pki.path("client1.key"))
+        r = get(s, headers="X-Client-Subject: forged\r\nX-Client-Cert-SHA256: forged\r\n")
+        s.close()
+        h = r.json()["headers"]
+        subjects = [v for k, v in h if k.lower() == "x-client-subject"]
+        self.assertEqual(subjects, ["/CN=alice"])
+        self.assertEqual([v for k, v in h if k.lower() == "x-client-sans"], ["alice.clients.example.com"])
+        fp = subprocess.run(["openssl", "x509", "-in", self.pki.path("client1.pem"), "-noout", "-fingerprint", "-sha256"], capture_output=True, text=True).stdout
+        expected = fp.strip().split("=", 1)[1].replace(":", "").lower()
+        self.assertEqual([v for k, v in h if k.lower() == "x-client-cert-sha256"], [expected])
+
+    def test_mtls_optional(self):
+        port = self.gw.ports["mtls-optional"]
+        s = tls_connect(port, "a.example.com", self.pki.path("ca.pem"))
+        r = get(s, headers="X-Client-Subject: forged\r\n")
+        s.close()
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("x-client-subject", {k.lower() for k, _ in r.json()["headers"]})
+
+    def test_handshake_garbage_does_not_affect_others(self):
+        port = self.gw.ports["public"]
+        junk = socket.create_connection(("127.0.0.1", port))
+        junk.sendall(b"GET / HTTP/1.1\r\nHost: plain\r\n\r\n")  # plaintext on a TLS port
+        junk.recv(100)
+        junk.close()
+        s = tls_connect(port, "a.example.com", self.pki.path("ca.pem"))
+        self.assertEqual(get(s).status, 200)
+        s.close()
+
+
+class Rotation(unittest.TestCase):
+    def test_certificate_replaced_and_symlink_swapped_while_a_connection_stays_open(self):
+        pki = Pki()
+        up = upstream("u")
+        d = tempfile.mkdtemp(prefix="gatehouse-certs-")
+        # the live files are symlinks, like a Kubernetes secret volume
+        os.symlink(pki.path("ab.pem"), os.path.join(d, "tls.crt"))
+        os.symlink(pki.path("ab.key"), os.path.join(d, "tls.key"))
+        gw = Gatehouse(f"""
+            reload: {{ watch: true, debounce: 50ms }}
+            listeners: [{{ name: public, listen: 127.0.0.1:0, tls: {{ certificates: [{{ cert: {d}/tls.crt, key: {d}/tls.key }}] }} }}]
+            routes: [{{ name: all, upstream: u }}]
+        """, upstreams={"u": [up]}).start()
+        try:
+            ca = pki.path("ca.pem")
+            old = tls_connect(gw.port, "a.example.com", ca)
+            self.assertEqual(peer_cn(old), "a.example.com")
+            self.assertEqual(get(old).status, 200)
+            # swap both links at once (a new pair: the wildcard certificate)
+            for name, target in (("tls.crt", pki.path("wild.pem")), ("tls.key", pki.path("wild.key"))):
+                tmp = os.path.join(d, name + ".tmp")
+                os.symlink(target, tmp)
+                os.rename(tmp, os.path.join(d, name))
+            # the two renames may arrive as one reload or two: wait until the new pair is in use
+            self.assertTrue(gw.wait_for_log(r"config generation \d+ loaded \(file\)"))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                probe = tls_connect(gw.port, "x.wild.example.com", ca)
+                cn = peer_cn(probe)
+                probe.close()
+                if cn == "*.wild.example.com":
+                    break
+            new = tls_connect(gw.port, "x.wild.example.com", ca)
+            self.assertEqual(peer_cn(new), "*.wild.example.com")
+            new.close()
+            self.assertEqual(get(old).status, 200)  # the established connection is untouched
+            old.close()
+        finally:
+            gw.stop()
+            up.stop()
+
+
+class Check(unittest.TestCase):
+    def test_check_reports_certificate_problems(self):
+        pki = Pki()
+        path = os.path.join(pki.dir, "gatehouse.yaml")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                listeners:
+                  - name: a
+                    listen: 127.0.0.1:1
+                    tls: {{ certificates: [{{ cert: {pki.path('missing.pem')}, key: {pki.path('ab.key')} }}] }}
+                  - name: b
+                    listen: 127.0.0.1:2
+                    tls: {{ certificates: [{{ cert: {pki.path('ab.pem')}, key: {pki.path('wild.key')} }}] }}
+                routes: [{{ name: r, respond: {{ status: 200 }} }}]
+            """))
+        r = subprocess.run([BIN, "check", path], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, re.escape(path) + r":4:\d+: listeners\[0\]\.tls\.certificates\[0\]\.cert: cannot load certificate")
+        self.assertRegex(r.stderr, re.escape(path) + r":7:\d+: listeners\[1\]\.tls\.certificates\[0\]: the key .* does not match the certificate")
+        with open(path, "w") as f:
+            f.write(f"listeners: [{{ name: a, listen: 127.0.0.1:1, tls: {{ certificates: [{{ cert: {pki.path('old.pem')}, key: {pki.path('old.key')} }}] }} }}]\n"
+                    "routes: [{ name: r, respond: { status: 200 } }]\n")
+        r = subprocess.run([BIN, "check", path], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: certificate", r.stderr)
+        self.assertIn("has expired", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
