@@ -108,13 +108,26 @@ class Metrics(unittest.TestCase):
     def test_random_paths_and_methods_create_no_new_series(self):
         request(self.gw.port, "FROB", "/warm")  # the OTHER method and unmatched route exist once
         request(self.gw.port, "GET", "/warm")
-        before = {k for k in parse_metrics(self.scrape()) if k[0].startswith("gatehouse_http")}
+        unmatched = lambda m: sum(v for (n, l), v in m.items() if n == "gatehouse_http_requests_total" and ("route", "(unmatched)") in l)
+        def settled_scrape(predicate):
+            # requests are recorded just after their response is sent: wait for them (bounded)
+            deadline = time.monotonic() + 10
+            while True:
+                m = parse_metrics(self.scrape())
+                if predicate(m) or time.monotonic() > deadline:
+                    return m
+        warm = lambda m: sample(m, "gatehouse_http_requests_total", code="404", method="OTHER", route="(unmatched)") >= 1 and \
+            sample(m, "gatehouse_http_requests_total", code="404", method="GET", route="(unmatched)") >= 1
+        m0 = settled_scrape(warm)
+        before = {k for k in m0 if k[0].startswith("gatehouse_http")}
         rnd = random.Random(7)
         for i in range(300):
             method = rnd.choice(["GET", "FROB", "X%d" % i, "PROPFIND", "GeT"])
             path = "/" + "".join(rnd.choice("abcdefgh/") for _ in range(12)) + f"?q={i}"
             request(self.gw.port, method, path)
-        after = {k for k in parse_metrics(self.scrape()) if k[0].startswith("gatehouse_http")}
+        m1 = settled_scrape(lambda m: unmatched(m) >= unmatched(m0) + 300)
+        self.assertEqual(unmatched(m1), unmatched(m0) + 300)
+        after = {k for k in m1 if k[0].startswith("gatehouse_http")}
         self.assertEqual(after - before, set())
 
 
