@@ -174,7 +174,7 @@ struct loader {
         std::set<std::string> names, addrs;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "listeners[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware", "tls"});
+            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware", "tls", "redirect_https"});
             if (!r.ok()) continue;
             listener_config l;
             l.mark = mark_of(n[i]);
@@ -195,6 +195,17 @@ struct loader {
             }
             if (r.has("middleware")) l.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
             if (r.has("tls")) l.tls = tls(r.get("tls"), r.child_path("tls"));
+            if (r.has("redirect_https")) {
+                map_reader h(r.get("redirect_https"), r.child_path("redirect_https"), d, {"port", "status"});
+                if (auto p = h.integer("port", 1, 65535)) l.https_redirect_port = static_cast<std::uint16_t>(*p);
+                else if (!h.has("port")) d.error(mark_of(r.get("redirect_https")), r.child_path("redirect_https") + ".port", "required (the HTTPS port)");
+                if (auto s = h.integer("status", 301, 308)) {
+                    if (*s != 301 && *s != 302 && *s != 307 && *s != 308) h.error("status", "must be 301, 302, 307 or 308");
+                    else l.https_redirect_status = static_cast<int>(*s);
+                }
+                h.finish();
+                if (l.tls) r.error("redirect_https", "a TLS listener cannot redirect to HTTPS");
+            }
             r.finish();
             cfg.listeners.push_back(std::move(l));
         }

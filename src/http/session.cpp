@@ -349,6 +349,32 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         co_return ok && !close;
     }
     if (auto why = router::normalize_path(req_.path, path_)) co_return co_await send_error(400, why, true);
+    if (listener_->cfg.https_redirect_port) {
+        // An HTTP listener whose only job is sending clients to HTTPS (the host comes from the
+        // validated Host header, without its port).
+        auto host = req_.host;
+        auto bracket = host.find(']');
+        auto colon = host.rfind(':');
+        if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) host = host.substr(0, colon);
+        if (host.empty()) co_return co_await send_error(400, "missing Host header", true);
+        status_ = listener_->cfg.https_redirect_status;
+        out_.clear();
+        append_status_line(out_, status_);
+        out_ += "\r\nLocation: https://";
+        out_ += host;
+        if (*listener_->cfg.https_redirect_port != 443) out_ += ":" + std::to_string(*listener_->cfg.https_redirect_port);
+        out_ += path_;
+        if (req_.has_query) {
+            out_ += '?';
+            out_ += req_.query;
+        }
+        out_ += "\r\nContent-Length: 0\r\nX-Request-Id: ";
+        out_ += request_id_;
+        out_ += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+        buf_.consume(head_len);
+        bool ok = co_await write_client(out_);
+        co_return ok && !close;
+    }
     router::request_view view{req_.method, router::normalize_host(req_.host, host_buf_), path_, req_.query, req_.fields};
     const auto* route = snap_->routes->match(view);
     route_ = route;

@@ -24,6 +24,7 @@
 #include "server/listen_socket.hpp"
 #include "server/snapshot.hpp"
 #include "server/worker.hpp"
+#include "tls/ticket_keys.hpp"
 #include "observability/access_log.hpp"
 #include "observability/metrics.hpp"
 #include "middleware/jwt/provider.hpp"
@@ -157,6 +158,7 @@ public:
         ready_ = true;
         record({generation_, std::chrono::system_clock::now(), "start", true, {}});
         flush_access_logs();
+        rotate_tickets();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
         control_.run();
         for (auto& w : workers_) w->stop();
@@ -244,6 +246,16 @@ private:
         flush_timer_.expires_after(std::chrono::seconds(1));
         flush_timer_.async_wait([this](boost::system::error_code ec) {
             if (!ec) flush_access_logs();
+        });
+    }
+
+    // TLS session-ticket keys: a new one every hour, the last three still accepted.
+    void rotate_tickets() {
+        ticket_timer_.expires_after(std::chrono::hours(1));
+        ticket_timer_.async_wait([this](boost::system::error_code ec) {
+            if (ec) return;
+            tls::rotate_ticket_keys();
+            rotate_tickets();
         });
     }
 
@@ -437,6 +449,7 @@ private:
         if (--running_ > 0) return;
         drain_timer_.cancel();
         flush_timer_.cancel();
+        ticket_timer_.cancel();
         if (admin_) admin_->stop();
         control_.stop();
     }
@@ -517,6 +530,7 @@ private:
     asio::signal_set signals_;
     asio::steady_timer drain_timer_;
     asio::steady_timer flush_timer_;
+    asio::steady_timer ticket_timer_{control_};
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::map<std::string, listener_entry> listeners_;

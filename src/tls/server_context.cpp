@@ -1,4 +1,5 @@
 #include "tls/server_context.hpp"
+#include "tls/ticket_keys.hpp"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -157,6 +158,7 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
         SSL_CTX_set_alpn_select_cb(ctx.get(), alpn_select, nullptr);
         // Session IDs are per context; tickets (below) are what most clients resume with.
         SSL_CTX_set_session_id_context(ctx.get(), reinterpret_cast<const unsigned char*>("gatehouse"), 9);
+        use_shared_ticket_keys(ctx.get());
         for (auto& n : names_of(leaf)) {
             if (n.starts_with("*.")) sc->wildcard_.emplace_back(n.substr(1), ctx.get());
             else sc->exact_.emplace_back(n, ctx.get());

@@ -200,6 +200,54 @@ class Tls(unittest.TestCase):
         s.close()
 
 
+class Resumption(unittest.TestCase):
+    def test_sessions_resume_on_any_worker_and_across_reloads(self):
+        pki = Pki()
+        gw = Gatehouse(f"""
+            workers: 2
+            reload: {{ watch: false }}
+            listeners: [{{ name: public, listen: 127.0.0.1:0, tls: {{ certificates: [{{ cert: {pki.path('ab.pem')}, key: {pki.path('ab.key')} }}] }} }}]
+            routes: [{{ name: ok, respond: {{ status: 200 }} }}]
+        """).start()
+        try:
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                with self.subTest(version=version):
+                    ctx = ssl.create_default_context(cafile=pki.path("ca.pem"))
+                    ctx.check_hostname = False
+                    ctx.minimum_version = ctx.maximum_version = version
+                    def connect(session=None):
+                        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gw.port), timeout=20), server_hostname="a.example.com", session=session)
+                        self.assertEqual(get(s, "/", headers="Connection: close\r\n").status, 200)  # TLS 1.3 tickets arrive after the handshake
+                        return s
+                    first = connect()
+                    session = first.session
+                    first.close()
+                    reused = 0
+                    for _ in range(6):  # SO_REUSEPORT spreads these over both workers
+                        s = connect(session)
+                        reused += s.session_reused
+                        s.close()
+                    self.assertEqual(reused, 6)
+                    self.assertEqual(gw.reload()[0], 200)  # new SSL contexts, same ticket keys
+                    s = connect(session)
+                    self.assertTrue(s.session_reused)
+                    s.close()
+        finally:
+            gw.stop()
+
+
+class HttpsRedirect(unittest.TestCase):
+    def test_plain_listener_redirects_to_https(self):
+        with Gatehouse("""
+            listeners: [{ name: plain, listen: 127.0.0.1:0, redirect_https: { port: 8443 } }]
+            routes: [{ name: ok, respond: { status: 200 } }]
+        """) as gw:
+            from harness import request
+            r = request(gw.port, path="/a/../b?x=1", host="shop.example.com:8080")
+            self.assertEqual(r.status, 308)
+            self.assertEqual(r.headers["location"], "https://shop.example.com:8443/b?x=1")
+
+
 class Rotation(unittest.TestCase):
     def test_certificate_replaced_and_symlink_swapped_while_a_connection_stays_open(self):
         pki = Pki()

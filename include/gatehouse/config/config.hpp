@@ -43,6 +43,8 @@ struct listener_tls_config {
 struct listener_config {
     std::string name;
     std::optional<listener_tls_config> tls;
+    std::optional<std::uint16_t> https_redirect_port;  // redirect_https: every request -> https://host:port
+    int https_redirect_status = 308;
     host_port listen;
     std::vector<util::cidr> trusted_proxies;  // X-Forwarded-* from these peers is kept
     middleware_list middleware;               // default chain for routes reached through it
