@@ -471,7 +471,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "upstreams[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "discovery", "load_balancer", "pool"});
+            map_reader r(n[i], path, d, {"name", "discovery", "load_balancer", "pool", "tls"});
             if (!r.ok()) continue;
             upstream_config u;
             u.mark = mark_of(n[i]);
@@ -482,6 +482,18 @@ struct loader {
             else d.error(u.mark, path + ".discovery", "required (for example discovery: { static: [127.0.0.1:9001] })");
             if (r.has("load_balancer")) load_balancer(r, u.load_balancer);
             if (r.has("pool")) pool(r.get("pool"), r.child_path("pool"), u.pool);
+            if (r.has("tls")) {
+                map_reader t(r.get("tls"), r.child_path("tls"), d, {"sni", "ca", "verify", "client_cert", "client_key"});
+                upstream_tls_config tc;
+                if (auto v = t.string("sni")) tc.sni = *v;
+                if (auto v = t.string("ca")) tc.ca = *v;
+                if (auto v = t.boolean("verify")) tc.verify = *v;
+                if (auto v = t.string("client_cert")) tc.client_cert = *v;
+                if (auto v = t.string("client_key")) tc.client_key = *v;
+                if (tc.client_cert.empty() != tc.client_key.empty()) d.error(mark_of(r.get("tls")), r.child_path("tls"), "client_cert and client_key go together");
+                t.finish();
+                u.tls = tc;
+            }
             r.finish();
             cfg.upstreams.push_back(std::move(u));
         }

@@ -271,6 +271,28 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             }
             boost::system::error_code ignored;
             uc.socket.set_option(tcp::no_delay(true), ignored);
+            if (def.tls_ctx) {
+                SSL* ssl = SSL_new(def.tls_ctx.get());
+                std::string name = def.tls_sni.empty() ? def.endpoint_names[ep].substr(0, def.endpoint_names[ep].rfind(':')) : def.tls_sni;
+                bool is_ip = !!util::ip_address::parse(name);
+                if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+                if (def.tls_verify) {
+                    if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+                    else SSL_set1_host(ssl, name.c_str());
+                }
+                uc.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(uc.socket, ssl);
+                auto [hec] = co_await uc.tls->async_handshake(asio::ssl::stream_base::client, nothrow_awaitable);
+                if (hec) {
+                    if (auto* st = cluster->stats()) st->connect_failures.add();
+                    spdlog::warn("upstream {}: TLS handshake with {} failed: {}", def.name, def.endpoint_names[ep], uc.timer.fired() ? "timed out" : hec.message());
+                    ls.done(false);
+                    if (attempt == 0 && def.endpoints.size() > 1) {
+                        avoid = ep;
+                        continue;
+                    }
+                    co_return co_await send_error(502, "upstream TLS handshake failed", has_body || !client_keep_alive);
+                }
+            }
         }
 
         // 2. The head, with whatever body bytes already arrived (one write for small requests).
@@ -279,7 +301,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             early = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(content_length, buf_.size())));
         uc.timer.arm(timeout);
         std::array<asio::const_buffer, 2> bufs{asio::buffer(up_head_), asio::buffer(early.data(), early.size())};
-        auto [wec, wn] = co_await asio::async_write(uc.socket, bufs, nothrow_awaitable);
+        auto [wec, wn] = (uc.tls ? co_await asio::async_write(*uc.tls, bufs, nothrow_awaitable) : co_await asio::async_write(uc.socket, bufs, nothrow_awaitable));
         if (wec) {
             bool retry = uc.reused && !has_body && idempotent && attempt == 0;
             ls.done(false);
@@ -308,7 +330,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     }
                     auto chunk = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buf_.size())));
                     uc.timer.arm(timeout);
-                    auto [ec, n] = co_await asio::async_write(uc.socket, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable);
+                    auto [ec, n] = (uc.tls ? co_await asio::async_write(*uc.tls, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable) : co_await asio::async_write(uc.socket, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable));
                     if (ec) co_return co_await send_error(502, "upstream write failed", true);
                     buf_.consume(chunk.size());
                     bytes_in_ += chunk.size();
@@ -337,7 +359,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     if (!body_out_.empty()) {
                         uc.timer.arm(timeout);
                         std::array<asio::const_buffer, 3> cb{asio::buffer(out_), asio::buffer(body_out_), asio::buffer(tail.data(), tail.size())};
-                        auto [wec2, n2] = co_await asio::async_write(uc.socket, cb, nothrow_awaitable);
+                        auto [wec2, n2] = (uc.tls ? co_await asio::async_write(*uc.tls, cb, nothrow_awaitable) : co_await asio::async_write(uc.socket, cb, nothrow_awaitable));
                         if (wec2) co_return co_await send_error(502, "upstream write failed", true);
                     }
                     if (dec.is_done()) break;
@@ -349,7 +371,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     }
                 }
                 uc.timer.arm(timeout);
-                auto [wec3, n3] = co_await asio::async_write(uc.socket, asio::buffer("0\r\n\r\n", 5), nothrow_awaitable);
+                auto [wec3, n3] = (uc.tls ? co_await asio::async_write(*uc.tls, asio::buffer("0\r\n\r\n", 5), nothrow_awaitable) : co_await asio::async_write(uc.socket, asio::buffer("0\r\n\r\n", 5), nothrow_awaitable));
                 if (wec3) co_return co_await send_error(502, "upstream write failed", true);
             }
         }
@@ -369,7 +391,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                 }
                 auto [ptr, room] = uc.buf.prepare(16384);
                 uc.timer.arm(timeout);
-                auto [rec, rn] = co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+                auto [rec, rn] = (uc.tls ? co_await uc.tls->async_read_some(asio::buffer(ptr, room), nothrow_awaitable) : co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable));
                 if (rec) {
                     if (rec == asio::error::operation_aborted && uc.timer.fired()) hr = head_result::timeout;
                     else hr = any_byte ? head_result::closed_mid_head : head_result::failed_before_response;
@@ -460,7 +482,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         while (remaining > 0) {
             auto [ptr, room] = uc.buf.prepare(65536);
             uc.timer.arm(timeout);
-            auto [ec, n] = co_await uc.socket.async_read_some(asio::buffer(ptr, std::min<std::uint64_t>(room, remaining)), nothrow_awaitable);
+            auto [ec, n] = (uc.tls ? co_await uc.tls->async_read_some(asio::buffer(ptr, std::min<std::uint64_t>(room, remaining)), nothrow_awaitable) : co_await uc.socket.async_read_some(asio::buffer(ptr, std::min<std::uint64_t>(room, remaining)), nothrow_awaitable));
             if (ec) co_return false;  // truncated upstream: the client sees the connection close, never a fake end
             uc.buf.commit(n);
             auto chunk = uc.buf.data();
@@ -507,7 +529,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             auto [ptr, room] = uc.buf.prepare(16384);
             if (room == 0) co_return false;
             uc.timer.arm(timeout);
-            auto [ec, n] = co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+            auto [ec, n] = (uc.tls ? co_await uc.tls->async_read_some(asio::buffer(ptr, room), nothrow_awaitable) : co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable));
             if (ec) {
                 if (resp_framing == body_framing::until_close && ec == asio::error::eof) {
                     if (chunked_to_client && !co_await write_client("0\r\n\r\n")) co_return false;

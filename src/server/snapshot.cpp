@@ -42,6 +42,31 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
             c->identity += "|" + c->endpoints.back().address().to_string() + ":" + std::to_string(e.address.port) + "*" + std::to_string(e.weight);
         }
         if (c->lb.policy == config::lb_policy::ring_hash) c->ring = upstream::hash_ring(c->weights);
+        if (u.tls) {
+            std::string path = "upstreams[" + std::to_string(i) + "].tls";
+            std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+            SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+            SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+            if (u.tls->verify) {
+                SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+                bool ok = u.tls->ca.empty() ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1
+                                            : SSL_CTX_load_verify_locations(ctx.get(), u.tls->ca.c_str(), nullptr) == 1;
+                if (!ok) diags.error(u.mark, path + ".ca", "cannot load CA bundle '" + u.tls->ca + "'");
+            }
+            if (!u.tls->client_cert.empty()) {
+                if (SSL_CTX_use_certificate_chain_file(ctx.get(), u.tls->client_cert.c_str()) != 1 ||
+                    SSL_CTX_use_PrivateKey_file(ctx.get(), u.tls->client_key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx.get()) != 1)
+                    diags.error(u.mark, path + ".client_cert", "cannot load the client certificate and key ('" + u.tls->client_cert + "', '" + u.tls->client_key + "')");
+            }
+            for (auto* f : {&u.tls->ca, &u.tls->client_cert, &u.tls->client_key})
+                if (!f->empty()) snap->watched_files.push_back(*f);
+            c->tls_ctx = std::move(ctx);
+            c->tls_sni = u.tls->sni;
+            c->tls_verify = u.tls->verify;
+            // a reload gets new pools when anything about TLS changed (files included: they are watched)
+            c->identity += "|tls:" + u.tls->sni + "|" + u.tls->ca + "|" + std::to_string(u.tls->verify) + "|" + u.tls->client_cert + "|" +
+                           std::to_string(generation);
+        }
         snap->clusters.push_back(std::move(c));
     }
     snap->routes = std::make_unique<router::route_table>(cfg.routes);

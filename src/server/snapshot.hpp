@@ -2,6 +2,7 @@
 // An immutable, fully compiled configuration. Workers hold a shared_ptr<const snapshot>; a
 // request keeps the one it started with until it ends (DESIGN.md §3).
 #include <boost/asio/ip/tcp.hpp>
+#include <openssl/ssl.h>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -36,6 +37,10 @@ struct cluster {
     config::lb_config lb;
     config::pool_config pool;
     upstream::hash_ring ring;
+    // TLS to the endpoints (null: plain TCP). The client context is shared by every worker.
+    std::shared_ptr<ssl_ctx_st> tls_ctx;
+    std::string tls_sni;  // empty: each endpoint's configured host
+    bool tls_verify = true;
 };
 
 struct snapshot {

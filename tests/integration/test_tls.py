@@ -236,6 +236,66 @@ class Resumption(unittest.TestCase):
             gw.stop()
 
 
+class UpstreamTls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from upstream import Upstream
+        cls.pki = Pki()
+        p = cls.pki.path
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(p("ab.pem"), p("ab.key"))
+        cls.up = Upstream(name="tls-up", ssl_context=server).start_in_thread()
+        strict = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=p("ca.pem"))
+        strict.load_cert_chain(p("ab.pem"), p("ab.key"))
+        strict.verify_mode = ssl.CERT_REQUIRED
+        cls.mtls_up = Upstream(name="mtls-up", ssl_context=strict).start_in_thread()
+        ep = f"127.0.0.1:{cls.up.port}"
+        mep = f"127.0.0.1:{cls.mtls_up.port}"
+        cls.gw = Gatehouse(f"""
+            routes:
+              - {{ name: good, match: {{ path_prefix: /good }}, upstream: good }}
+              - {{ name: wrong-name, match: {{ path_prefix: /wrong-name }}, upstream: wrong-name }}
+              - {{ name: untrusted, match: {{ path_prefix: /untrusted }}, upstream: untrusted }}
+              - {{ name: noverify, match: {{ path_prefix: /noverify }}, upstream: noverify }}
+              - {{ name: mtls, match: {{ path_prefix: /mtls }}, upstream: mtls }}
+              - {{ name: mtls-nocert, match: {{ path_prefix: /nocert }}, upstream: mtls-nocert }}
+            upstreams:
+              - {{ name: good, discovery: {{ static: [{ep}] }}, tls: {{ sni: a.example.com, ca: {p('ca.pem')} }} }}
+              - {{ name: wrong-name, discovery: {{ static: [{ep}] }}, tls: {{ sni: wrong.example.com, ca: {p('ca.pem')} }} }}
+              - {{ name: untrusted, discovery: {{ static: [{ep}] }}, tls: {{ sni: a.example.com }} }}
+              - {{ name: noverify, discovery: {{ static: [{ep}] }}, tls: {{ verify: false }} }}
+              - {{ name: mtls, discovery: {{ static: [{mep}] }}, tls: {{ sni: b.example.com, ca: {p('ca.pem')}, client_cert: {p('client1.pem')}, client_key: {p('client1.key')} }} }}
+              - {{ name: mtls-nocert, discovery: {{ static: [{mep}] }}, tls: {{ sni: b.example.com, ca: {p('ca.pem')} }} }}
+        """).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+        cls.mtls_up.stop()
+
+    def test_verified_and_pooled(self):
+        from harness import request
+        before = self.up.stats.connections
+        for _ in range(5):
+            r = request(self.gw.port, path="/good/echo")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["upstream"], "tls-up")
+        self.assertEqual(self.up.stats.connections - before, 1)  # one TLS connection, reused
+
+    def test_verification_failures_are_502(self):
+        from harness import request
+        for path in ("/wrong-name/x", "/untrusted/x", "/nocert/x"):
+            with self.subTest(path):
+                r = request(self.gw.port, path=path)
+                self.assertEqual(r.status, 502)
+        self.assertEqual(request(self.gw.port, path="/noverify/echo").status, 200)
+
+    def test_client_certificate_to_the_upstream(self):
+        from harness import request
+        self.assertEqual(request(self.gw.port, path="/mtls/echo").status, 200)
+
+
 class HttpsRedirect(unittest.TestCase):
     def test_plain_listener_redirects_to_https(self):
         with Gatehouse("""

@@ -40,8 +40,9 @@ class Stats:
 
 
 class Upstream:
-    def __init__(self, host="127.0.0.1", port=0, name="upstream"):
+    def __init__(self, host="127.0.0.1", port=0, name="upstream", ssl_context=None):
         self.host, self.port, self.name = host, port, name
+        self.ssl_context = ssl_context  # serve HTTPS when given
         self.stats = Stats()
         self.files = {}  # path -> (status, body bytes, extra header lines): served as is
         self.cond = threading.Condition()
@@ -60,7 +61,7 @@ class Upstream:
     def _run(self):
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(asyncio.start_server(self._conn, self.host, self.port, limit=1 << 20, backlog=1024))
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._conn, self.host, self.port, limit=1 << 20, backlog=1024, ssl=self.ssl_context))
         self.port = self.server.sockets[0].getsockname()[1]
         self._ready.set()
         self.loop.run_forever()

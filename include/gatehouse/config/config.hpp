@@ -133,8 +133,17 @@ struct pool_config {
     duration connect_timeout = 5s;
 };
 
+struct upstream_tls_config {
+    std::string sni;          // server name sent and verified; default: the endpoint's host
+    std::string ca;           // CA bundle; default: the system trust store
+    bool verify = true;
+    std::string client_cert;  // mTLS to the upstream
+    std::string client_key;
+};
+
 struct upstream_config {
     std::string name;
+    std::optional<upstream_tls_config> tls;
     std::vector<endpoint_config> endpoints;
     lb_config load_balancer;
     pool_config pool;
