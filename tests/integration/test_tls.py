@@ -25,6 +25,7 @@ class Pki:
         sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=gatehouse test CA", cwd=d)
         self.server("ab", ["a.example.com", "b.example.com"])
         self.server("wild", ["*.wild.example.com"])
+        self.server("local", ["localhost"])
         self.client("client1", "alice")
         # an expired certificate, through `openssl ca` (the only CLI way to set dates in the past)
         with open(os.path.join(d, "ca.cnf"), "w") as f:
@@ -294,6 +295,36 @@ class UpstreamTls(unittest.TestCase):
     def test_client_certificate_to_the_upstream(self):
         from harness import request
         self.assertEqual(request(self.gw.port, path="/mtls/echo").status, 200)
+
+
+class HttpsJwks(unittest.TestCase):
+    def test_jwks_fetched_over_https(self):
+        import base64
+        import hashlib
+        import hmac
+        import json as _json
+        from upstream import Upstream
+        pki = Pki()
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(pki.path("local.pem"), pki.path("local.key"))
+        idp = Upstream(name="idp", ssl_context=server).start_in_thread()
+        b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        secret = b"s" * 32
+        idp.files["/jwks.json"] = (200, _json.dumps({"keys": [{"kty": "oct", "kid": "h", "k": b64(secret)}]}).encode(), "")
+        signing_input = b64(b'{"alg":"HS256","kid":"h"}') + "." + b64(_json.dumps({"sub": "x", "exp": int(time.time()) + 300}).encode())
+        token = signing_input + "." + b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
+        gw = Gatehouse(f"""
+            jwt_providers: [{{ name: idp, jwks: {{ url: "https://localhost:{idp.port}/jwks.json", ca: {pki.path('ca.pem')}, kid_wait: 5s }} }}]
+            routes: [{{ name: r, respond: {{ status: 200 }}, middleware: [{{ jwt: {{ provider: idp }} }}] }}]
+        """).start()
+        try:
+            from harness import request
+            # the first request may wait for the initial fetch (kid_wait), then passes
+            self.assertEqual(request(gw.port, path="/", headers={"Authorization": f"Bearer {token}"}).status, 200)
+            self.assertGreaterEqual(idp.stats.requests, 1)
+        finally:
+            gw.stop()
+            idp.stop()
 
 
 class HttpsRedirect(unittest.TestCase):

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -29,7 +30,7 @@ namespace http = beast::http;
 using namespace std::chrono_literals;
 
 std::string provider_spec::identity() const {
-    std::string id = name + "|" + issuer + "|" + jwks_url + "|" + jwks_file + "|" + sha256_hex(jwks_text) + "|" + std::to_string(cache_duration.count()) + "|" +
+    std::string id = name + "|" + issuer + "|" + jwks_url + "|" + jwks_ca + "|" + jwks_file + "|" + sha256_hex(jwks_text) + "|" + std::to_string(cache_duration.count()) + "|" +
                      std::to_string(refetch_interval.count());
     for (auto& p : pems) id += "|" + sha256_hex(p);
     return id;
@@ -64,11 +65,11 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
         if (!r.has("jwks")) {
             d.error(config::mark_of(section[i]), ep + ".jwks", "required: { url: ... }, { file: ... } or { keys: [...] }");
         } else {
-            config::map_reader j(r.get("jwks"), r.child_path("jwks"), d, {"url", "file", "keys", "pem", "cache_duration", "refetch_interval", "kid_wait"});
+            config::map_reader j(r.get("jwks"), r.child_path("jwks"), d, {"url", "file", "keys", "pem", "ca", "cache_duration", "refetch_interval", "kid_wait"});
             int sources = 0;
             if (auto u = j.string("url")) {
                 ++sources;
-                if (!u->starts_with("http://")) j.error("url", "only http:// URLs for now (https:// comes with upstream TLS)");
+                if (!u->starts_with("http://") && !u->starts_with("https://")) j.error("url", "must be an http:// or https:// URL");
                 p.jwks_url = *u;
             }
             if (auto f = j.string("file")) {
@@ -96,6 +97,10 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
                 p.pems.push_back(*pem);
             }
             if (sources != 1) d.error(config::mark_of(r.get("jwks")), r.child_path("jwks"), "needs exactly one of url, file, keys and pem");
+            if (auto ca = j.string("ca")) {
+                p.jwks_ca = *ca;
+                if (files) files->push_back(*ca);
+            }
             if (auto v = j.duration_value("cache_duration")) p.cache_duration = *v;
             if (auto v = j.duration_value("refetch_interval")) p.refetch_interval = *v;
             if (auto v = j.duration_value("kid_wait")) p.kid_wait = *v;
@@ -136,6 +141,13 @@ provider::provider(provider_spec spec, std::size_t workers, asio::io_context* co
     }
     if (!keys.empty() || spec_.jwks_url.empty()) set_keys(std::move(keys), spec_.jwks_file.empty() ? "config" : spec_.jwks_file);
     if (control_) fetch_ = std::make_unique<fetch_state>(*control_);
+    if (spec_.jwks_url.starts_with("https://")) {
+        tls_.reset(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+        SSL_CTX_set_min_proto_version(tls_.get(), TLS1_2_VERSION);
+        SSL_CTX_set_verify(tls_.get(), SSL_VERIFY_PEER, nullptr);
+        if (spec_.jwks_ca.empty()) SSL_CTX_set_default_verify_paths(tls_.get());
+        else SSL_CTX_load_verify_locations(tls_.get(), spec_.jwks_ca.c_str(), nullptr);
+    }
 }
 
 provider::~provider() = default;
@@ -194,13 +206,18 @@ void provider::schedule(duration after) {
 namespace {
 struct parsed_url {
     std::string host, port, target;
+    bool https = false;
 };
 std::optional<parsed_url> parse_http_url(const std::string& url) {
-    if (!url.starts_with("http://")) return std::nullopt;
-    auto rest = url.substr(7);
+    parsed_url u;
+    std::string rest;
+    if (url.starts_with("http://")) rest = url.substr(7);
+    else if (url.starts_with("https://")) {
+        rest = url.substr(8);
+        u.https = true;
+    } else return std::nullopt;
     auto slash = rest.find('/');
     auto authority = rest.substr(0, slash);
-    parsed_url u;
     u.target = slash == std::string::npos ? "/" : rest.substr(slash);
     auto colon = authority.rfind(':');
     if (colon != std::string::npos && authority.find(']') == std::string::npos) {
@@ -208,34 +225,15 @@ std::optional<parsed_url> parse_http_url(const std::string& url) {
         u.port = authority.substr(colon + 1);
     } else {
         u.host = authority;
-        u.port = "80";
+        u.port = u.https ? "443" : "80";
     }
     return u;
 }
 
-// One GET; calls back on the control thread with (ok, body, cache-control, error).
-asio::awaitable<void> http_get(std::shared_ptr<provider> self, std::string url, std::function<void(bool, std::string, std::string, std::string)> done) {
-    auto u = parse_http_url(url);
-    if (!u) {
-        done(false, {}, {}, "bad URL");
-        co_return;
-    }
-    auto ex = co_await asio::this_coro::executor;
-    asio::ip::tcp::resolver resolver(ex);
-    auto [rec, results] = co_await resolver.async_resolve(u->host, u->port, asio::as_tuple(asio::use_awaitable));
-    if (rec) {
-        done(false, {}, {}, "resolve: " + rec.message());
-        co_return;
-    }
-    beast::tcp_stream stream(ex);
-    stream.expires_after(5s);
-    auto [cec, ep] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
-    if (cec) {
-        done(false, {}, {}, "connect: " + cec.message());
-        co_return;
-    }
-    http::request<http::empty_body> req{http::verb::get, u->target, 11};
-    req.set(http::field::host, u->host);
+template <class Stream>
+asio::awaitable<void> get_over(Stream& stream, const parsed_url& u, std::function<void(bool, std::string, std::string, std::string)>& done) {
+    http::request<http::empty_body> req{http::verb::get, u.target, 11};
+    req.set(http::field::host, u.host);
     req.set(http::field::accept, "application/json");
     req.set(http::field::user_agent, "gatehouse");
     auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
@@ -257,6 +255,44 @@ asio::awaitable<void> http_get(std::shared_ptr<provider> self, std::string url, 
         co_return;
     }
     done(true, res.body(), std::string(res[http::field::cache_control]), {});
+}
+
+// One GET; calls back on the control thread with (ok, body, cache-control, error).
+asio::awaitable<void> http_get(std::shared_ptr<provider> self, std::string url, std::shared_ptr<SSL_CTX> tls,
+                               std::function<void(bool, std::string, std::string, std::string)> done) {
+    auto u = parse_http_url(url);
+    if (!u) {
+        done(false, {}, {}, "bad URL");
+        co_return;
+    }
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(u->host, u->port, asio::as_tuple(asio::use_awaitable));
+    if (rec) {
+        done(false, {}, {}, "resolve: " + rec.message());
+        co_return;
+    }
+    beast::tcp_stream stream(ex);
+    stream.expires_after(5s);
+    auto [cec, ep] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    if (cec) {
+        done(false, {}, {}, "connect: " + cec.message());
+        co_return;
+    }
+    if (!u->https) {
+        co_await get_over(stream, *u, done);
+    } else {
+        SSL* ssl = SSL_new(tls.get());
+        SSL_set_tlsext_host_name(ssl, u->host.c_str());
+        SSL_set1_host(ssl, u->host.c_str());
+        asio::ssl::stream<beast::tcp_stream&> tls_stream(stream, ssl);
+        auto [hec] = co_await tls_stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+        if (hec) {
+            done(false, {}, {}, "TLS: " + hec.message());
+            co_return;
+        }
+        co_await get_over(tls_stream, *u, done);
+    }
     beast::error_code ec;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     (void)self;
@@ -271,7 +307,7 @@ void provider::fetch() {
         last_refetch_request_ = std::chrono::steady_clock::now();
     }
     auto self = shared_from_this();
-    asio::co_spawn(*control_, http_get(self, spec_.jwks_url, [self](bool ok, std::string body, std::string cc, std::string err) {
+    asio::co_spawn(*control_, http_get(self, spec_.jwks_url, tls_, [self](bool ok, std::string body, std::string cc, std::string err) {
         self->fetch_done(ok, body, cc, err);
     }), asio::detached);
 }

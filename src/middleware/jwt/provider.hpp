@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
 
 #include "gatehouse/config/diagnostics.hpp"
 #include "middleware/jwt/jose.hpp"
@@ -29,7 +30,8 @@ struct provider_spec {
     std::string issuer;
     std::vector<std::string> audiences;
     std::vector<alg> algorithms;  // allow-list; empty = every algorithm the keys support
-    std::string jwks_url;         // or
+    std::string jwks_url;         // or (http:// or https://)
+    std::string jwks_ca;          // CA bundle for an https:// URL; default: the system trust store
     std::string jwks_file;        // or
     std::string jwks_text;        // inline keys / file content, as a JWKS document
     std::vector<std::string> pems;
@@ -103,6 +105,7 @@ private:
     bool refetch_pending_ = false;
     struct fetch_state;
     std::unique_ptr<fetch_state> fetch_;
+    std::shared_ptr<ssl_ctx_st> tls_;  // for an https:// JWKS URL
     struct alignas(64) counter_block {
         std::array<std::atomic<std::uint64_t>, k_results> v{};
     };
