@@ -66,13 +66,15 @@ wait_for_ports() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# measure NAME PID PORT PATH ROUND: one wrk run; appends a row to $results and prints it
+# measure NAME PID PORT PATH ROUND: one wrk run; appends a row to $results and prints it.
+# Optional: WRK_HEADER (one request header), SCHEME (https), LABEL (summary group instead of PATH).
 measure() {
   local name=$1 pid=$2 port=$3 path=$4 round=$5 t0 t1 out
   local extra=()
   [ -z "${WRK_HEADER:-}" ] || extra=(-H "$WRK_HEADER")  # e.g. an Authorization header
   t0=$(cpu_ticks "$pid")
-  out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "http://127.0.0.1:$port$path")
+  out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "${SCHEME:-http}://127.0.0.1:$port$path")
+  path=${LABEL:-$path}  # the row's group in the summary
   t1=$(cpu_ticks "$pid")
   local rps reqs p50 p99 errs us
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
