@@ -111,7 +111,7 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
         ssl_ctx_ptr ctx(SSL_CTX_new(TLS_server_method()));
         SSL_CTX_set_min_proto_version(ctx.get(), cfg.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
         SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-        SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_set_num_tickets(ctx.get(), 1);  // one resumption ticket per full handshake (OpenSSL sends 2 by default)
         const char* ciphers = cfg.ciphers.empty() ? "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
                                                     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
                                                   : cfg.ciphers.c_str();
