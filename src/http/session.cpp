@@ -58,6 +58,7 @@ asio::awaitable<bool> client_connection::handshake() {
     auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, nothrow_awaitable);
     if (ec) {
         spdlog::debug("TLS handshake with {} failed: {}", peer_text_, dl_.fired() ? "timed out" : ec.message());
+        if (listener_->stats) listener_->stats->at(w_.id()).tls_handshake_failures.add();
         co_return false;
     }
     tls_version_ = SSL_get_version(tls_->native_handle());

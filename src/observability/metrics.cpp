@@ -208,8 +208,15 @@ std::string metrics::scrape() const {
         conns.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(open), MetricType::Gauge));
         conns_total.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(total), MetricType::Counter));
     }
+    auto tls_fail = family("gatehouse_tls_handshake_failures_total", "Failed TLS handshakes (bad client certificates, protocol errors, timeouts), by listener", MetricType::Counter);
+    for (auto& [name, l] : listeners_) {
+        std::uint64_t n = 0;
+        for (auto& s : l->shards) n += s.tls_handshake_failures.get();
+        tls_fail.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
+    }
     fams.push_back(std::move(conns));
     fams.push_back(std::move(conns_total));
+    fams.push_back(std::move(tls_fail));
 
     auto up_requests = family("gatehouse_upstream_requests_total", "Responses received from upstreams, by status code", MetricType::Counter);
     auto up_duration = family("gatehouse_upstream_request_duration_seconds", "Time from sending the request upstream to the end of its response", MetricType::Histogram);

@@ -63,6 +63,7 @@ struct alignas(64) upstream_shard {
 struct alignas(64) listener_shard {
     counter open;  // gauge
     counter total;
+    counter tls_handshake_failures;  // includes client certificates that failed verification
 };
 
 template <class Shard>

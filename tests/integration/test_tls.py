@@ -171,6 +171,13 @@ class Tls(unittest.TestCase):
                 get(s)  # TLS 1.3 reports the missing certificate on the first read
             finally:
                 s.close()
+        # the refused handshake is counted
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            m = self.gw.admin("GET", "/metrics")[1]
+            if re.search(r'gatehouse_tls_handshake_failures_total\{listener="mtls"\} [1-9]', m):
+                break
+        self.assertRegex(m, r'gatehouse_tls_handshake_failures_total\{listener="mtls"\} [1-9]')
         s = tls_connect(port, "a.example.com", ca, cert=self.pki.path("client1.pem"), key=self.pki.path("client1.key"))
         r = get(s, headers="X-Client-Subject: forged\r\nX-Client-Cert-SHA256: forged\r\n")
         s.close()
