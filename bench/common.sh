@@ -1,6 +1,9 @@
 # Shared by the bench scripts: installs the tools, starts the upstream (an nginx serving fixed
 # bodies), runs wrk against a port and measures the proxy process's CPU per request.
-# Source it after setting DURATION, CONNECTIONS, PROXY_CORE, LOAD_CORE.
+# Each setting below can be overridden from the environment.
+
+DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-50} ROUNDS=${ROUNDS:-3}
+GATEHOUSE=${GATEHOUSE:-build/gatehouse} PROXY_CORE=${PROXY_CORE:-0} LOAD_CORE=${LOAD_CORE:-1}
 
 bench_setup() {
   local need=()
@@ -57,6 +60,26 @@ CONF
   pids+=($!)
   eval "pid_$name=\$!"
 }
+
+# start_nginx_proxy PORT UPSTREAM_PORT [LISTEN_EXTRA [SERVER_EXTRA]]: nginx as a keep-alive reverse
+# proxy, one worker on the proxy core; sets pid_nginx (its worker) once wait_for_nginx has run.
+start_nginx_proxy() {
+  local port=$1 up=$2 listen_extra=${3:-} server_extra=${4:-}
+  mkdir -p "$work/ng"
+  cat > "$work/ng/nginx.conf" <<CONF
+daemon off; worker_processes 1; pid $work/ng/nginx.pid; error_log /dev/null;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  upstream up { server 127.0.0.1:$up; keepalive 64; }
+  server { listen 127.0.0.1:$port $listen_extra; $server_extra
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+CONF
+  taskset -c "$PROXY_CORE" nginx -c "$work/ng/nginx.conf" -p "$work/ng" &
+  pids+=($!)
+}
+nginx_worker_pid() { pgrep -f "nginx: worker process" -P "$(cat "$work/ng/nginx.pid")" | head -1; }
 
 wait_for_ports() {
   for port in "$@"; do

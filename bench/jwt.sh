@@ -4,8 +4,6 @@
 # measured side by side; then uncached RS256 and ES256 verifications per second on one core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-50} ROUNDS=${ROUNDS:-3}
-GATEHOUSE=${GATEHOUSE:-build/gatehouse} PROXY_CORE=${PROXY_CORE:-0} LOAD_CORE=${LOAD_CORE:-1}
 source bench/common.sh
 bench_setup
 .ci/install-deps >/dev/null

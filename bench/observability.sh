@@ -4,8 +4,6 @@
 #   bash bench/observability.sh        (DURATION, ROUNDS, CONNECTIONS as in proxy.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-50} ROUNDS=${ROUNDS:-3}
-GATEHOUSE=${GATEHOUSE:-build/gatehouse} PROXY_CORE=${PROXY_CORE:-0} LOAD_CORE=${LOAD_CORE:-1}
 source bench/common.sh
 bench_setup
 UP=19301

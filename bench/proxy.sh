@@ -11,26 +11,12 @@
 #   DURATION=5 ROUNDS=1 bash bench/proxy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-50} ROUNDS=${ROUNDS:-3}
-GATEHOUSE=${GATEHOUSE:-build/gatehouse} PROXY_CORE=${PROXY_CORE:-0} LOAD_CORE=${LOAD_CORE:-1}
 source bench/common.sh
 bench_setup
 UP=19001; GH=19080; NG=19081; HA=19082
 start_upstream $UP
 
-mkdir -p "$work/ng"
-cat > "$work/ng/nginx.conf" <<CONF
-daemon off; worker_processes 1; pid $work/ng/nginx.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server { listen 127.0.0.1:$NG;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
-}
-CONF
-taskset -c "$PROXY_CORE" nginx -c "$work/ng/nginx.conf" -p "$work/ng" &
-pids+=($!)
+start_nginx_proxy $NG $UP
 
 cat > "$work/haproxy.cfg" <<CONF
 global
@@ -54,7 +40,7 @@ pid_haproxy=$!
 
 start_gatehouse gatehouse $GH $UP
 wait_for_ports $UP $NG $HA $GH
-pid_nginx=$(pgrep -f "nginx: worker process" -P "$(cat "$work/ng/nginx.pid")" | head -1)
+pid_nginx=$(nginx_worker_pid)
 
 for port in $GH $NG $HA; do taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/small" >/dev/null; done
 for path in /small /16k; do

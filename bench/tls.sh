@@ -5,8 +5,6 @@
 # handshake per request). Ratios printed as in proxy.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-50} ROUNDS=${ROUNDS:-3}
-GATEHOUSE=${GATEHOUSE:-build/gatehouse} PROXY_CORE=${PROXY_CORE:-0} LOAD_CORE=${LOAD_CORE:-1}
 source bench/common.sh
 bench_setup
 UP=19501; GH=19543; NG=19544
@@ -16,20 +14,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyou
 chmod 644 "$work/key.pem" "$work/cert.pem"
 CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-mkdir -p "$work/ng"
-cat > "$work/ng/nginx.conf" <<CONF
-daemon off; worker_processes 1; pid $work/ng/nginx.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server { listen 127.0.0.1:$NG ssl; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers $CIPHERS; ssl_prefer_server_ciphers on; ssl_session_tickets on;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
-}
-CONF
-taskset -c "$PROXY_CORE" nginx -c "$work/ng/nginx.conf" -p "$work/ng" &
-pids+=($!)
+start_nginx_proxy $NG $UP ssl "ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers $CIPHERS; ssl_prefer_server_ciphers on; ssl_session_tickets on;"
 cat > "$work/gh.yaml" <<CONF
 workers: 1
 admin: { enabled: false }
@@ -43,7 +29,7 @@ pid_gatehouse=$!
 for port in $GH $NG; do
   for _ in $(seq 100); do curl -skf -o /dev/null "https://127.0.0.1:$port/small" && break; sleep 0.1; done
 done
-pid_nginx=$(pgrep -f "nginx: worker process" -P "$(cat "$work/ng/nginx.pid")" | head -1)
+pid_nginx=$(nginx_worker_pid)
 
 for port in $GH $NG; do taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d2s "https://127.0.0.1:$port/small" >/dev/null; done
 export SCHEME=https

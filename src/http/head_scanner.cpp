@@ -192,7 +192,7 @@ scan_error check_transfer_encoding(std::string_view te) {
         if (!is_token(el)) tokens = false;
     });
     if (tokens && elements > 0 && ((chunked == 0 && elements == 1 && iequals(te, "identity")) || (chunked == 1 && chunked_last)))
-        return {501, "transfer coding not implemented"};
+        return {501, "transfer coding not supported"};
     return {400, "invalid Transfer-Encoding"};
 }
 
