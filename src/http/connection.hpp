@@ -4,7 +4,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <optional>
@@ -14,6 +13,7 @@
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/util/net.hpp"
 #include "http/io_buffer.hpp"
+#include "http/transport.hpp"
 #include "middleware/middleware.hpp"
 #include "tls/server_context.hpp"
 #include "server/deadlines.hpp"
@@ -68,9 +68,8 @@ private:
     server::worker& w_;
     std::shared_ptr<server::listener_state> listener_;
     tcp::socket sock_;
-    // TLS, when the listener has it: the stream reads and writes through sock_.
+    transport io_{sock_};  // every read and write of the connection; TLS when the listener has it
     std::shared_ptr<const tls::server_context> tls_ctx_;
-    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
     tls::peer_identity client_id_;
     std::string tls_version_;
     asio::awaitable<bool> handshake();

@@ -35,7 +35,7 @@ public:
 
 private:
     void grow_to(std::size_t n) {
-        auto nb = std::make_unique<char[]>(n);
+        auto nb = std::make_unique_for_overwrite<char[]>(n);  // not zeroed: only committed bytes are read
         if (end_ > begin_) std::memcpy(nb.get(), buf_.get() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;

@@ -138,7 +138,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     }
     up_head_ += peer_text_;
     up_head_ += "\r\nX-Forwarded-Proto: "sv;
-    up_head_ += xfp.empty() ? (tls_ ? std::string_view("https") : std::string_view("http")) : xfp;
+    up_head_ += xfp.empty() ? (io_.secure() ? std::string_view("https") : std::string_view("http")) : xfp;
     if (!original_host.empty() || !xfh.empty()) {
         up_head_ += "\r\nX-Forwarded-Host: "sv;
         up_head_ += xfh.empty() ? original_host : xfh;
@@ -280,8 +280,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
                     else SSL_set1_host(ssl, name.c_str());
                 }
-                uc.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(uc.socket, ssl);
-                auto [hec] = co_await uc.tls->async_handshake(asio::ssl::stream_base::client, nothrow_awaitable);
+                auto hec = co_await uc.io.handshake(ssl, false);  // uc.io owns ssl from here
                 if (hec) {
                     if (auto* st = cluster->stats()) st->connect_failures.add();
                     spdlog::warn("upstream {}: TLS handshake with {} failed: {}", def.name, def.endpoint_names[ep], uc.timer.fired() ? "timed out" : hec.message());
@@ -300,8 +299,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         if (framing == body_framing::content_length && !expect_continue)
             early = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(content_length, buf_.size())));
         uc.timer.arm(timeout);
-        std::array<asio::const_buffer, 2> bufs{asio::buffer(up_head_), asio::buffer(early.data(), early.size())};
-        auto [wec, wn] = (uc.tls ? co_await asio::async_write(*uc.tls, bufs, nothrow_awaitable) : co_await asio::async_write(uc.socket, bufs, nothrow_awaitable));
+        auto [wec, wn] = co_await uc.io.write(up_head_, early);
         if (wec) {
             bool retry = uc.reused && !has_body && idempotent && attempt == 0;
             ls.done(false);
@@ -330,7 +328,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     }
                     auto chunk = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buf_.size())));
                     uc.timer.arm(timeout);
-                    auto [ec, n] = (uc.tls ? co_await asio::async_write(*uc.tls, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable) : co_await asio::async_write(uc.socket, asio::buffer(chunk.data(), chunk.size()), nothrow_awaitable));
+                    auto [ec, n] = co_await uc.io.write(chunk);
                     if (ec) co_return co_await send_error(502, "upstream write failed", true);
                     buf_.consume(chunk.size());
                     bytes_in_ += chunk.size();
@@ -355,11 +353,10 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                         append_hex(out_, body_out_.size());
                         out_ += "\r\n"sv;
                     }
-                    std::string_view tail = body_out_.empty() ? std::string_view{} : std::string_view("\r\n");
                     if (!body_out_.empty()) {
+                        body_out_ += "\r\n"sv;
                         uc.timer.arm(timeout);
-                        std::array<asio::const_buffer, 3> cb{asio::buffer(out_), asio::buffer(body_out_), asio::buffer(tail.data(), tail.size())};
-                        auto [wec2, n2] = (uc.tls ? co_await asio::async_write(*uc.tls, cb, nothrow_awaitable) : co_await asio::async_write(uc.socket, cb, nothrow_awaitable));
+                        auto [wec2, n2] = co_await uc.io.write(out_, body_out_);
                         if (wec2) co_return co_await send_error(502, "upstream write failed", true);
                     }
                     if (dec.is_done()) break;
@@ -371,7 +368,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     }
                 }
                 uc.timer.arm(timeout);
-                auto [wec3, n3] = (uc.tls ? co_await asio::async_write(*uc.tls, asio::buffer("0\r\n\r\n", 5), nothrow_awaitable) : co_await asio::async_write(uc.socket, asio::buffer("0\r\n\r\n", 5), nothrow_awaitable));
+                auto [wec3, n3] = co_await uc.io.write("0\r\n\r\n");
                 if (wec3) co_return co_await send_error(502, "upstream write failed", true);
             }
         }
@@ -391,7 +388,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                 }
                 auto [ptr, room] = uc.buf.prepare(16384);
                 uc.timer.arm(timeout);
-                auto [rec, rn] = (uc.tls ? co_await uc.tls->async_read_some(asio::buffer(ptr, room), nothrow_awaitable) : co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable));
+                auto [rec, rn] = co_await uc.io.read_some(ptr, room);
                 if (rec) {
                     if (rec == asio::error::operation_aborted && uc.timer.fired()) hr = head_result::timeout;
                     else hr = any_byte ? head_result::closed_mid_head : head_result::failed_before_response;
@@ -482,7 +479,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         while (remaining > 0) {
             auto [ptr, room] = uc.buf.prepare(65536);
             uc.timer.arm(timeout);
-            auto [ec, n] = (uc.tls ? co_await uc.tls->async_read_some(asio::buffer(ptr, std::min<std::uint64_t>(room, remaining)), nothrow_awaitable) : co_await uc.socket.async_read_some(asio::buffer(ptr, std::min<std::uint64_t>(room, remaining)), nothrow_awaitable));
+            auto [ec, n] = co_await uc.io.read_some(ptr, static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining)));
             if (ec) co_return false;  // truncated upstream: the client sees the connection close, never a fake end
             uc.buf.commit(n);
             auto chunk = uc.buf.data();
@@ -529,7 +526,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             auto [ptr, room] = uc.buf.prepare(16384);
             if (room == 0) co_return false;
             uc.timer.arm(timeout);
-            auto [ec, n] = (uc.tls ? co_await uc.tls->async_read_some(asio::buffer(ptr, room), nothrow_awaitable) : co_await uc.socket.async_read_some(asio::buffer(ptr, room), nothrow_awaitable));
+            auto [ec, n] = co_await uc.io.read_some(ptr, room);
             if (ec) {
                 if (resp_framing == body_framing::until_close && ec == asio::error::eof) {
                     if (chunked_to_client && !co_await write_client("0\r\n\r\n")) co_return false;

@@ -53,16 +53,16 @@ asio::awaitable<bool> client_connection::handshake() {
     // only: the handshake runs on its own coroutine with its own deadline.
     SSL* ssl = SSL_new(tls_ctx_->default_ctx());  // SNI may switch it to another certificate's context
     if (!ssl) co_return false;
-    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(sock_, ssl);  // the stream owns ssl
     dl_.arm(tls_ctx_->config().handshake_timeout);
-    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, nothrow_awaitable);
+    auto ec = co_await io_.handshake(ssl, true);  // io_ owns ssl from here
     if (ec) {
         spdlog::debug("TLS handshake with {} failed: {}", peer_text_, dl_.fired() ? "timed out" : ec.message());
         if (listener_->stats) listener_->stats->at(w_.id()).tls_handshake_failures.add();
+        io_.discard_received();
         co_return false;
     }
-    tls_version_ = SSL_get_version(tls_->native_handle());
-    client_id_ = tls::client_identity(tls_->native_handle());
+    tls_version_ = SSL_get_version(io_.ssl());
+    client_id_ = tls::client_identity(io_.ssl());
     co_return true;
 }
 
@@ -74,6 +74,7 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
         spdlog::error("connection from {} ended by an internal error: {}", self->peer_text_, e.what());
     }
     boost::system::error_code ec;
+    self->io_.close_notify();
     self->sock_.shutdown(tcp::socket::shutdown_send, ec);
     self->sock_.close(ec);
 }
@@ -82,8 +83,7 @@ asio::awaitable<io_status> client_connection::read_more(std::optional<server::cl
     auto [ptr, room] = buf_.prepare(16384);
     if (room == 0) co_return io_status::full;
     if (timeout) dl_.arm(*timeout);
-    auto [ec, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(ptr, room), nothrow_awaitable)
-                        : co_await sock_.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+    auto [ec, n] = co_await io_.read_some(ptr, room);
     if (ec) {
         if (ec == asio::error::operation_aborted && dl_.fired()) co_return io_status::timeout;
         co_return ec == asio::error::eof ? io_status::eof : io_status::error;
@@ -93,9 +93,8 @@ asio::awaitable<io_status> client_connection::read_more(std::optional<server::cl
 }
 
 asio::awaitable<bool> client_connection::write_client(std::string_view a, std::string_view b) {
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
     dl_.arm(snap_ ? snap_->config.limits.idle_timeout : std::chrono::seconds(60));
-    auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, bufs, nothrow_awaitable) : co_await asio::async_write(sock_, bufs, nothrow_awaitable);
+    auto [ec, n] = co_await io_.write(a, b);
     bytes_out_ += n;
     co_return !ec;
 }

@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <deque>
@@ -81,6 +82,9 @@ public:
         : opts_(std::move(o)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_), flush_timer_(control_) {}
 
     int run() {
+        // Like nginx: a write to a closed pipe or socket (a log reader gone, a peer reset under a
+        // library that does not pass MSG_NOSIGNAL) fails with EPIPE instead of killing the daemon.
+        std::signal(SIGPIPE, SIG_IGN);
         bool readable = false;
         auto content = read_file(opts_.config_path, readable);
         auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);

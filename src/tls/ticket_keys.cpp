@@ -41,7 +41,7 @@ store& keys() {
     return s;
 }
 
-int ticket_callback(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+int ticket_callback(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
     auto& s = keys();
     std::shared_lock lock(s.mu);
     const ticket_key* k = nullptr;
@@ -69,7 +69,11 @@ int ticket_callback(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIP
     if (EVP_MAC_CTX_set_params(hctx, digest) != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
     int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k->aes.data(), iv) : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k->aes.data(), iv);
     if (ok != 1) return -1;
-    return enc || newest ? 1 : 2;  // 2: valid, but issue a ticket under the newest key
+    if (enc) return 1;
+    // 2: valid, and issue a new ticket. TLS 1.3 clients use a ticket once (RFC 8446 §C.4), so a
+    // resumption that issued none would make the client's next connection a full handshake.
+    // TLS 1.2 clients reuse theirs: renew only tickets under an older key.
+    return newest && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
 }
 
 }  // namespace

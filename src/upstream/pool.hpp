@@ -4,11 +4,11 @@
 // a reload that does not change the upstream.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <memory>
 #include <vector>
 
 #include "http/io_buffer.hpp"
+#include "http/transport.hpp"
 #include "server/deadlines.hpp"
 #include "server/snapshot.hpp"
 
@@ -18,7 +18,7 @@ struct upstream_connection {
     upstream_connection(boost::asio::io_context& ioc, server::deadline_list& dl, std::size_t ep)
         : socket(ioc), timer(dl, socket), buf(8192, 1 << 20), endpoint(ep) {}
     boost::asio::ip::tcp::socket socket;
-    std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls;  // when the upstream has tls:
+    http::transport io{socket};  // TLS when the upstream has tls:
     server::deadline timer;
     http::io_buffer buf;
     std::size_t endpoint;

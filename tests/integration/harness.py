@@ -236,14 +236,16 @@ def read_response(f, head_request=False):
     if head_request or status in (204, 304) or 100 <= status < 200:
         pass
     elif headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []  # joined once: appending to bytes is quadratic on large bodies
         while True:
             size = int(f.readline().split(b";")[0], 16)
             if size == 0:
                 while f.readline() not in (b"\r\n", b""):
                     pass
                 break
-            body += f.read(size)
+            parts.append(f.read(size))
             f.readline()
+        body = b"".join(parts)
     elif "content-length" in headers:
         body = f.read(int(headers["content-length"]))
     else:

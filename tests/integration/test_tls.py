@@ -240,6 +240,17 @@ class Resumption(unittest.TestCase):
                     s = connect(session)
                     self.assertTrue(s.session_reused)
                     s.close()
+                    # Clients that use each ticket once (as RFC 8446 advises; wrk, h2load and
+                    # browsers do): a resumed TLS 1.3 connection must hand out a fresh ticket,
+                    # or every other connection is a full handshake.
+                    session = connect().session
+                    for i in range(4):
+                        s = connect(session)
+                        self.assertTrue(s.session_reused, f"chained resumption {i}")
+                        if version == ssl.TLSVersion.TLSv1_3:  # a new ticket: a new session id (its hash)
+                            self.assertNotEqual(s.session.id, session.id, f"no new ticket on resumption {i}")
+                        session = s.session
+                        s.close()
         finally:
             gw.stop()
 
@@ -302,6 +313,81 @@ class UpstreamTls(unittest.TestCase):
     def test_client_certificate_to_the_upstream(self):
         from harness import request
         self.assertEqual(request(self.gw.port, path="/mtls/echo").status, 200)
+
+
+class TlsBodies(unittest.TestCase):
+    """Large bodies through TLS on both sides: the client's reads and the upstream's writes outpace
+    each other, so records are split, writes wait for room, and nothing is lost or duplicated."""
+    MIB64 = 64 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        from upstream import Upstream
+        cls.pki = Pki()
+        p = cls.pki.path
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(p("ab.pem"), p("ab.key"))
+        cls.up = Upstream(name="tls-up", ssl_context=server).start_in_thread()
+        cls.gw = Gatehouse(f"""
+            limits: {{ max_body_bytes: 1GiB, request_timeout: 60s, body_timeout: 60s }}
+            listeners: [{{ name: public, listen: 127.0.0.1:0, tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}] }} }}]
+            routes: [{{ name: all, upstream: up }}]
+            upstreams: [{{ name: up, discovery: {{ static: [127.0.0.1:{cls.up.port}] }}, tls: {{ sni: a.example.com, ca: {p('ca.pem')} }} }}]
+        """).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.up.stop()
+
+    def connect(self):
+        return tls_connect(self.gw.port, "a.example.com", self.pki.path("ca.pem"))
+
+    def test_download_content_length_chunked_and_close_delimited(self):
+        for query, framing in (("", "content-length"), ("&chunked=1", "chunked"), ("&close=1", None)):
+            with self.subTest(framing or "close"):
+                s = self.connect()
+                s.sendall(f"GET /download?bytes={self.MIB64}{query} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+                r = read_response(s.makefile("rb", buffering=1 << 20))
+                s.close()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(len(r.body), self.MIB64)
+                self.assertEqual(r.body.count(b"x"), self.MIB64)
+                if framing == "content-length":
+                    self.assertEqual(r.headers["content-length"], str(self.MIB64))
+                elif framing == "chunked":
+                    self.assertEqual(r.headers["transfer-encoding"], "chunked")
+
+    def test_upload_content_length_and_chunked(self):
+        block = b"u" * (1 << 20)
+        for chunked in (False, True):
+            with self.subTest(chunked=chunked):
+                s = self.connect()
+                if chunked:
+                    s.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    for _ in range(64):
+                        s.sendall(b"%x\r\n" % len(block) + block + b"\r\n")
+                    s.sendall(b"0\r\n\r\n")
+                else:
+                    s.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % self.MIB64)
+                    for _ in range(64):
+                        s.sendall(block)
+                r = read_response(s.makefile("rb"))
+                s.close()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.json()["received"], self.MIB64)
+
+    def test_connection_close_ends_with_close_notify(self):
+        # suppress_ragged_eofs=False: a TCP close without close_notify raises SSLEOFError
+        ctx = ssl.create_default_context(cafile=self.pki.path("ca.pem"))
+        raw = socket.create_connection(("127.0.0.1", self.gw.port), timeout=20)
+        s = ctx.wrap_socket(raw, server_hostname="a.example.com", suppress_ragged_eofs=False)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):  # b"" only after the server's close_notify
+            data += chunk
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "))
 
 
 class HttpsJwks(unittest.TestCase):

@@ -1,0 +1,81 @@
+#pragma once
+// The bytes of one connection, client or upstream: plain TCP, or TLS once handshake() ran.
+//
+// TLS: OpenSSL talks to the socket through a small BIO of ours. Reads come from in_, which Asio
+// fills with the socket's own read operation (one recv per wake-up, none wasted on EAGAIN once
+// the socket is known to be drained); writes go straight to send(2). Asio's ssl::stream puts a
+// BIO pair and two zero-filled 17 KiB buffers between OpenSSL and the socket instead: per new
+// connection about 50 000 instructions of memset and malloc and a copy of every record; a plain
+// socket BIO costs an epoll_ctl per wait instead (docs/benchmarks.md, "HTTPS termination").
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+namespace gatehouse::http {
+
+class transport {
+public:
+    using error_code = boost::system::error_code;
+    using tcp = boost::asio::ip::tcp;
+
+    explicit transport(tcp::socket& s) : sock_(s) {}
+    ~transport();
+    transport(const transport&) = delete;
+    transport& operator=(const transport&) = delete;
+
+    // Takes ownership of `ssl` (configured by the caller: context, SNI, verification) and runs the
+    // handshake on the socket. The caller's deadline cancels it by cancelling the socket.
+    boost::asio::awaitable<error_code> handshake(SSL* ssl, bool server);
+
+    // At most n bytes. eof: the peer closed cleanly (TLS: close_notify); a TLS stream cut without
+    // close_notify is boost::asio::ssl::error::stream_truncated, never eof.
+    boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(char* p, std::size_t n) {
+        if (!ssl_) return sock_.async_read_some(boost::asio::buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
+        return tls_read_some(p, n);
+    }
+    // All of a, then all of b (one TLS record when they fit in one).
+    boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(std::string_view a, std::string_view b = {}) {
+        if (!ssl_) {
+            std::array<boost::asio::const_buffer, 2> bufs{boost::asio::buffer(a.data(), a.size()), boost::asio::buffer(b.data(), b.size())};
+            return boost::asio::async_write(sock_, bufs, boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        return tls_write(a, b);
+    }
+
+    bool secure() const { return ssl_ != nullptr; }
+    SSL* ssl() const { return ssl_; }
+    // Sends TLS close_notify if it can without waiting; before closing the socket.
+    void close_notify();
+    // Reads and drops what already arrived (up to 64 KiB), so that closing after a failed
+    // handshake sends FIN after the alert, not a reset that could destroy the alert in flight.
+    void discard_received();
+
+private:
+    boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_read_some(char* p, std::size_t n);
+    boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_write(std::string_view a, std::string_view b);
+    boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_write_all(const char* p, std::size_t n);
+    // After an SSL call returned r <= 0: waits for the readiness it asked for (empty code: call
+    // again), or the error that ends the operation.
+    boost::asio::awaitable<error_code> settle(int r);
+
+    friend struct transport_bio;
+    tcp::socket& sock_;
+    SSL* ssl_ = nullptr;
+    bool failed_ = false;  // a fatal TLS error: no close_notify
+    bool in_eof_ = false;  // the peer closed its side: the BIO reports end of stream
+    int write_errno_ = 0;  // why send(2) failed, for SSL_ERROR_SYSCALL
+    std::unique_ptr<char[]> in_;  // received TLS bytes OpenSSL has not read yet
+    std::size_t in_begin_ = 0, in_end_ = 0;
+    std::string scratch_;  // coalesces a head and a small body into one record
+};
+
+}  // namespace gatehouse::http
