@@ -12,7 +12,7 @@ bench_setup() {
     local pkgs=(); for p in "${need[@]}"; do [ "$p" = nginx ] && pkgs+=(nginx-light) || pkgs+=("$p"); done
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
   fi
-  [ -x "$GATEHOUSE" ] || { .ci/install-deps && .ci/build build; }
+  [ -x "$GATEHOUSE" ] && [ -x "$(dirname "$GATEHOUSE")/gatehouse_tls_load" ] || { .ci/install-deps && .ci/build build; }
   work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
   chmod 755 "$work"  # nginx workers (www-data) read the bodies from here
   pids=()
@@ -90,13 +90,19 @@ wait_for_ports() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # measure NAME PID PORT PATH ROUND: one wrk run; appends a row to $results and prints it.
-# Optional: WRK_HEADER (one request header), SCHEME (https), LABEL (summary group instead of PATH).
+# Optional: WRK_HEADER (one request header), SCHEME (https), LABEL (summary group instead of PATH),
+# LOAD=full_handshakes (HTTPS with a full TLS handshake per request, bench/tls_handshake_load.cpp,
+# instead of wrk, which resumes sessions).
 measure() {
   local name=$1 pid=$2 port=$3 path=$4 round=$5 t0 t1 out
   local extra=()
   [ -z "${WRK_HEADER:-}" ] || extra=(-H "$WRK_HEADER")  # e.g. an Authorization header
   t0=$(cpu_ticks "$pid")
-  out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "${SCHEME:-http}://127.0.0.1:$port$path")
+  if [ "${LOAD:-wrk}" = full_handshakes ]; then
+    out=$(taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_tls_load" 127.0.0.1 "$port" "$path" "$CONNECTIONS" "$DURATION")
+  else
+    out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "${SCHEME:-http}://127.0.0.1:$port$path")
+  fi
   path=${LABEL:-$path}  # the row's group in the summary
   t1=$(cpu_ticks "$pid")
   local rps reqs p50 p99 errs us

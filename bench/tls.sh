@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # HTTPS: gatehouse vs nginx terminating TLS with the same certificate (ECDSA P-256), the same
 # protocols and ciphers, one worker each on core 0, proxying to the same plain upstream.
-# Keep-alive HTTPS req/s, then new connections per second (Connection: close: one full
-# handshake per request). Ratios printed as in proxy.sh.
+# Keep-alive HTTPS req/s; new connections per second with wrk (Connection: close, a new TLS
+# handshake per request, which wrk resumes from its last session ticket, as browsers do); and
+# new connections with a full handshake each (bench/tls_handshake_load.cpp; that client costs
+# more CPU than either server, so its req/s are alike and the per-core CPU ratio is the figure).
+# Ratios printed as in proxy.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -38,6 +41,8 @@ for round in $(seq "$ROUNDS"); do
   LABEL=keepalive WRK_HEADER="" measure nginx "$pid_nginx" $NG /small "$round"
   LABEL=handshakes WRK_HEADER="Connection: close" measure gatehouse "$pid_gatehouse" $GH /small "$round"
   LABEL=handshakes WRK_HEADER="Connection: close" measure nginx "$pid_nginx" $NG /small "$round"
+  LABEL=full-hs LOAD=full_handshakes measure gatehouse "$pid_gatehouse" $GH /small "$round"
+  LABEL=full-hs LOAD=full_handshakes measure nginx "$pid_nginx" $NG /small "$round"
 done
 echo
 summarize gatehouse nginx

@@ -29,7 +29,7 @@ enum class io_status { ok, eof, timeout, error, full };
 
 class client_connection {
 public:
-    client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s);
+    client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
     ~client_connection();
     static asio::awaitable<void> serve(std::unique_ptr<client_connection> self);
 

@@ -15,12 +15,12 @@
 
 namespace gatehouse::http {
 
-void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket sock) {
-    auto conn = std::make_unique<client_connection>(w, std::move(l), std::move(sock));
+void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket sock, const tcp::endpoint& peer) {
+    auto conn = std::make_unique<client_connection>(w, std::move(l), std::move(sock), peer);
     asio::co_spawn(w.ioc(), client_connection::serve(std::move(conn)), asio::detached);
 }
 
-client_connection::client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s)
+client_connection::client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& ep)
     : w_(w), listener_(std::move(l)), sock_(std::move(s)), dl_(w.deadlines(), sock_), buf_(8192, 65536) {
     w_.session_started();
     if (listener_->stats) {
@@ -28,14 +28,11 @@ client_connection::client_connection(server::worker& w, std::shared_ptr<server::
         sh.open.add();
         sh.total.add();
     }
+    peer_text_ = ep.address().to_string();
+    if (auto a = util::ip_address::parse(peer_text_)) peer_ = *a;
+    for (auto& c : listener_->cfg.trusted_proxies)
+        if (c.contains(peer_)) trusted_peer_ = true;
     boost::system::error_code ec;
-    auto ep = sock_.remote_endpoint(ec);
-    if (!ec) {
-        peer_text_ = ep.address().to_string();
-        if (auto a = util::ip_address::parse(peer_text_)) peer_ = *a;
-        for (auto& c : listener_->cfg.trusted_proxies)
-            if (c.contains(peer_)) trusted_peer_ = true;
-    }
     sock_.set_option(tcp::no_delay(true), ec);
     if (auto& snap = w_.current(); !snap->tls.empty()) {
         auto it = snap->tls.find(listener_->cfg.name);
@@ -75,8 +72,7 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
     }
     boost::system::error_code ec;
     self->io_.close_notify();
-    self->sock_.shutdown(tcp::socket::shutdown_send, ec);
-    self->sock_.close(ec);
+    self->sock_.close(ec);  // FIN (a shutdown first would add a syscall and change nothing)
 }
 
 asio::awaitable<io_status> client_connection::read_more(std::optional<server::clock::duration> timeout) {

@@ -10,6 +10,7 @@ struct listener_state;
 
 namespace gatehouse::http {
 
-void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, boost::asio::ip::tcp::socket sock);
+void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, boost::asio::ip::tcp::socket sock,
+                   const boost::asio::ip::tcp::endpoint& peer);
 
 }  // namespace gatehouse::http

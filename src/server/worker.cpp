@@ -157,7 +157,7 @@ void worker::post_stop_accepting() {
 }
 
 void worker::start_accept(const std::shared_ptr<listener_state>& l) {
-    l->acceptor.async_accept([this, l](boost::system::error_code ec, asio::ip::tcp::socket sock) {
+    l->acceptor.async_accept(l->peer, [this, l](boost::system::error_code ec, asio::ip::tcp::socket sock) {
         if (ec) {
             if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) return;
             // EMFILE and friends: log, back off a little via the next tick, keep accepting.
@@ -173,7 +173,7 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
             // Even when accepting has just stopped: this connection was accepted already, and
             // dropping it would reset a client whose request may be on its way. It gets its
             // request answered (with Connection: close while draining).
-            http::start_session(*this, l, std::move(sock));
+            http::start_session(*this, l, std::move(sock), l->peer);
             if (!ticking_) tick();  // the tick had stopped for a drained worker: deadlines need it
         }
         if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);

@@ -26,6 +26,7 @@ struct listener_state {
     config::listener_config cfg;
     std::string key;  // listen_key(): identity across reloads and upgrades
     std::shared_ptr<observability::listener_stats> stats;  // null when metrics are off
+    boost::asio::ip::tcp::endpoint peer;  // filled by the pending accept (no getpeername call)
 };
 
 // Pool figures of one endpoint on one worker, gathered for the admin API.

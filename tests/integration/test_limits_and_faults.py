@@ -63,6 +63,16 @@ class Limits(unittest.TestCase):
         self.assertEqual(status, 413)
         self.assertEqual(len(self.up.stats.raw), before)
 
+    def test_413_reaches_a_client_still_sending_its_body(self):
+        # The 413 is written before the close, and the close comes only after the answer is out.
+        for _ in range(5):
+            s = connect(self.gw.port)
+            s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 300000\r\n\r\n")
+            s.sendall(b"b" * 300000)  # all of it queued before the gateway answers and closes
+            data = read_to_close(s)
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:100])
+
     def test_body_413_chunked(self):
         chunk = b"%x\r\n" % 600 + b"z" * 600 + b"\r\n"
         status, _, _ = self.one(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n")
