@@ -134,14 +134,15 @@ group = os.environ.get("SUMMARY_GROUP")  # compare rows of different paths (one 
 for path, rnd, name, rps, p50, p99, us, errs in rows:
     path = group or path
     by[path][name].append((float(rps), ms(p50), ms(p99), float(us)))
-print(f"{'body':7}{'config':14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'us/req':>8}")
+w = max([len(p) for p in by] + [6]) + 2
+print(f"{'body':{w}}{'config':14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'us/req':>8}")
 for path, names in by.items():
     med = {n: [statistics.median(x[i] for x in v) for i in range(4)] for n, v in names.items()}
     for n, (rps, p50, p99, us) in med.items():
-        print(f"{path:7}{n:14}{rps:10.0f}{p50:9.3f}{p99:9.3f}{us:8.1f}")
+        print(f"{path:{w}}{n:14}{rps:10.0f}{p50:9.3f}{p99:9.3f}{us:8.1f}")
     g = med[subject]
     for peer in peers:
         p = med[peer]
-        print(f"{path:7}{subject}/{peer}: req/s x{g[0]/p[0]:.2f}  p99 x{g[2]/p[2]:.2f}  cpu/req x{g[3]/p[3]:.2f}  per-core x{p[3]/g[3]:.2f}")
+        print(f"{path:{w}}{subject}/{peer}: req/s x{g[0]/p[0]:.2f}  p99 x{g[2]/p[2]:.2f}  cpu/req x{g[3]/p[3]:.2f}  per-core x{p[3]/g[3]:.2f}")
 PY
 }
