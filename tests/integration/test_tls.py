@@ -120,6 +120,9 @@ class Tls(unittest.TestCase):
                   client_ca: {p('ca.pem')}
                   client_auth: optional
                   identity_headers: {{ subject: X-Client-Subject }}
+              - name: stall
+                listen: 127.0.0.1:0
+                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}], handshake_timeout: 500ms }}
             routes: [{{ name: all, upstream: u }}]
         """, upstreams={"u": [cls.up]}).start()
 
@@ -165,7 +168,7 @@ class Tls(unittest.TestCase):
     def test_mtls_required(self):
         port = self.gw.ports["mtls"]
         ca = self.pki.path("ca.pem")
-        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+        with self.assertRaisesRegex(ssl.SSLError, "CERTIFICATE_REQUIRED|certificate required"):  # the alert
             s = tls_connect(port, "a.example.com", ca)
             try:
                 get(s)  # TLS 1.3 reports the missing certificate on the first read
@@ -206,6 +209,29 @@ class Tls(unittest.TestCase):
         s = tls_connect(port, "a.example.com", self.pki.path("ca.pem"))
         self.assertEqual(get(s).status, 200)
         s.close()
+
+
+    def test_stalled_handshake_times_out_alone(self):
+        port = self.gw.ports["stall"]
+        stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
+        stalled.sendall(b"\x16\x03\x01\x00\x50\x01")  # a ClientHello that never finishes
+        s = tls_connect(port, "a.example.com", self.pki.path("ca.pem"))  # served meanwhile
+        self.assertEqual(get(s).status, 200)
+        s.close()
+        t0 = time.monotonic()
+        try:
+            self.assertEqual(stalled.recv(100), b"")  # closed by the gateway at handshake_timeout
+        except ConnectionResetError:
+            pass
+        # 500 ms configured; the default (10 s) would take far longer than this generous bound
+        self.assertLess(time.monotonic() - t0, 8)
+        stalled.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            m = self.gw.admin("GET", "/metrics")[1]
+            if re.search(r'gatehouse_tls_handshake_failures_total\{listener="stall"\} 1\b', m):
+                break
+        self.assertRegex(m, r'gatehouse_tls_handshake_failures_total\{listener="stall"\} 1\b')
 
 
 class Resumption(unittest.TestCase):
