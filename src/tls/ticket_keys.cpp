@@ -4,11 +4,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <shared_mutex>
 
 namespace gatehouse::tls {
 
@@ -23,8 +25,9 @@ struct ticket_key {
 constexpr std::size_t k_kept = 3;
 
 struct store {
-    std::shared_mutex mu;  // readers: handshakes (per connection, not per request); writer: rotation
+    std::mutex mu;  // held by rotation and by a worker refreshing its copy, never per handshake
     std::deque<ticket_key> keys;
+    std::atomic<std::uint64_t> generation{1};
     store() { add(); }
     void add() {
         ticket_key k;
@@ -41,19 +44,43 @@ store& keys() {
     return s;
 }
 
-int ticket_callback(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+// Each worker thread's copy of the keys, refreshed when a rotation bumped the generation: a
+// handshake reads one atomic and takes no lock shared with other workers.
+struct local_keys {
+    std::uint64_t generation = 0;
+    std::array<ticket_key, k_kept> keys{};
+    std::size_t count = 0;
+};
+
+const local_keys& current_keys() {
+    thread_local local_keys local;
     auto& s = keys();
-    std::shared_lock lock(s.mu);
+    if (auto g = s.generation.load(std::memory_order_acquire); g != local.generation) {
+        std::lock_guard lock(s.mu);
+        local.count = s.keys.size();
+        std::copy(s.keys.begin(), s.keys.end(), local.keys.begin());
+        local.generation = s.generation.load(std::memory_order_relaxed);
+    }
+    return local;
+}
+
+const EVP_CIPHER* ticket_cipher() {
+    static EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);  // fetched once, not per handshake
+    return c;
+}
+
+int ticket_callback(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+    const auto& local = current_keys();
     const ticket_key* k = nullptr;
     bool newest = true;
     if (enc) {
-        k = &s.keys.front();
+        k = &local.keys[0];
         std::memcpy(key_name, k->name.data(), 16);
         if (RAND_bytes(iv, 16) != 1) return -1;
     } else {
-        for (auto& c : s.keys) {
-            if (std::memcmp(key_name, c.name.data(), 16) == 0) {
-                k = &c;
+        for (std::size_t i = 0; i < local.count; ++i) {
+            if (std::memcmp(key_name, local.keys[i].name.data(), 16) == 0) {
+                k = &local.keys[i];
                 break;
             }
             newest = false;
@@ -67,7 +94,7 @@ int ticket_callback(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP
     digest[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0);
     digest[1] = OSSL_PARAM_construct_end();
     if (EVP_MAC_CTX_set_params(hctx, digest) != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
-    int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k->aes.data(), iv) : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k->aes.data(), iv);
+    int ok = enc ? EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, k->aes.data(), iv) : EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, k->aes.data(), iv);
     if (ok != 1) return -1;
     if (enc) return 1;
     // 2: valid, and issue a new ticket. TLS 1.3 clients use a ticket once (RFC 8446 §C.4), so a
@@ -85,8 +112,9 @@ void use_shared_ticket_keys(SSL_CTX* ctx) {
 
 void rotate_ticket_keys() {
     auto& s = keys();
-    std::unique_lock lock(s.mu);
+    std::lock_guard lock(s.mu);
     s.add();
+    s.generation.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace gatehouse::tls
