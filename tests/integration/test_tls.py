@@ -82,6 +82,17 @@ def tls_connect(port, server_name=None, cafile=None, cert=None, key=None, versio
     return ctx.wrap_socket(raw, server_hostname=server_name)
 
 
+def tls_upstream(pki, name, cert="ab", client_ca=False):
+    """A test upstream serving HTTPS with one of the Pki's certificates (requiring a client
+    certificate from the Pki's CA when client_ca)."""
+    from upstream import Upstream
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=pki.path("ca.pem") if client_ca else None)
+    ctx.load_cert_chain(pki.path(f"{cert}.pem"), pki.path(f"{cert}.key"))
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return Upstream(name=name, ssl_context=ctx).start_in_thread()
+
+
 def peer_cn(s):
     return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
 
@@ -131,6 +142,15 @@ class Tls(unittest.TestCase):
         cls.gw.stop()
         cls.up.stop()
 
+    def assert_metric_soon(self, pattern):
+        """Workers count just after the connection ends: poll the scrape (bounded) for the line."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            m = self.gw.admin("GET", "/metrics")[1]
+            if re.search(pattern, m):
+                break
+        self.assertRegex(m, pattern)
+
     def test_sni_picks_the_certificate(self):
         ca = self.pki.path("ca.pem")
         port = self.gw.ports["public"]
@@ -175,12 +195,7 @@ class Tls(unittest.TestCase):
             finally:
                 s.close()
         # the refused handshake is counted
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            m = self.gw.admin("GET", "/metrics")[1]
-            if re.search(r'gatehouse_tls_handshake_failures_total\{listener="mtls"\} [1-9]', m):
-                break
-        self.assertRegex(m, r'gatehouse_tls_handshake_failures_total\{listener="mtls"\} [1-9]')
+        self.assert_metric_soon(r'gatehouse_tls_handshake_failures_total\{listener="mtls"\} [1-9]')
         s = tls_connect(port, "a.example.com", ca, cert=self.pki.path("client1.pem"), key=self.pki.path("client1.key"))
         r = get(s, headers="X-Client-Subject: forged\r\nX-Client-Cert-SHA256: forged\r\n")
         s.close()
@@ -226,12 +241,7 @@ class Tls(unittest.TestCase):
         # 500 ms configured; the default (10 s) would take far longer than this generous bound
         self.assertLess(time.monotonic() - t0, 8)
         stalled.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            m = self.gw.admin("GET", "/metrics")[1]
-            if re.search(r'gatehouse_tls_handshake_failures_total\{listener="stall"\} 1\b', m):
-                break
-        self.assertRegex(m, r'gatehouse_tls_handshake_failures_total\{listener="stall"\} 1\b')
+        self.assert_metric_soon(r'gatehouse_tls_handshake_failures_total\{listener="stall"\} 1\b')
 
 
 class Resumption(unittest.TestCase):
@@ -284,16 +294,10 @@ class Resumption(unittest.TestCase):
 class UpstreamTls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        from upstream import Upstream
         cls.pki = Pki()
         p = cls.pki.path
-        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server.load_cert_chain(p("ab.pem"), p("ab.key"))
-        cls.up = Upstream(name="tls-up", ssl_context=server).start_in_thread()
-        strict = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=p("ca.pem"))
-        strict.load_cert_chain(p("ab.pem"), p("ab.key"))
-        strict.verify_mode = ssl.CERT_REQUIRED
-        cls.mtls_up = Upstream(name="mtls-up", ssl_context=strict).start_in_thread()
+        cls.up = tls_upstream(cls.pki, "tls-up")
+        cls.mtls_up = tls_upstream(cls.pki, "mtls-up", client_ca=True)
         ep = f"127.0.0.1:{cls.up.port}"
         mep = f"127.0.0.1:{cls.mtls_up.port}"
         cls.gw = Gatehouse(f"""
@@ -348,12 +352,9 @@ class TlsBodies(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        from upstream import Upstream
         cls.pki = Pki()
         p = cls.pki.path
-        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server.load_cert_chain(p("ab.pem"), p("ab.key"))
-        cls.up = Upstream(name="tls-up", ssl_context=server).start_in_thread()
+        cls.up = tls_upstream(cls.pki, "tls-up")
         cls.gw = Gatehouse(f"""
             limits: {{ max_body_bytes: 1GiB, request_timeout: 60s, body_timeout: 60s }}
             listeners: [{{ name: public, listen: 127.0.0.1:0, tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}] }} }}]
@@ -422,11 +423,8 @@ class HttpsJwks(unittest.TestCase):
         import hashlib
         import hmac
         import json as _json
-        from upstream import Upstream
         pki = Pki()
-        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server.load_cert_chain(pki.path("local.pem"), pki.path("local.key"))
-        idp = Upstream(name="idp", ssl_context=server).start_in_thread()
+        idp = tls_upstream(pki, "idp", cert="local")
         b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
         secret = b"s" * 32
         idp.files["/jwks.json"] = (200, _json.dumps({"keys": [{"kty": "oct", "kid": "h", "k": b64(secret)}]}).encode(), "")
