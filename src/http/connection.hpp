@@ -73,6 +73,10 @@ private:
     tls::peer_identity client_id_;
     std::string tls_version_;
     asio::awaitable<bool> handshake();
+    asio::awaitable<void> linger();  // the staged close after an error answer (serve())
+    bool linger_ = false;
+    static constexpr auto k_lingering_time = std::chrono::seconds(30);
+    static constexpr auto k_lingering_timeout = std::chrono::seconds(5);
     server::deadline dl_;
     io_buffer buf_;
     std::shared_ptr<const server::snapshot> snap_;

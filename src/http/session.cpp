@@ -67,12 +67,33 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
     try {
         if (self->tls_ctx_ && !co_await self->handshake()) co_return;
         co_await self->loop();
+        self->io_.close_notify();
+        if (self->linger_) co_await self->linger();
     } catch (const std::exception& e) {
         spdlog::error("connection from {} ended by an internal error: {}", self->peer_text_, e.what());
     }
     boost::system::error_code ec;
-    self->io_.close_notify();
-    self->sock_.close(ec);  // FIN (a shutdown first would add a syscall and change nothing)
+    self->sock_.close(ec);
+}
+
+asio::awaitable<void> client_connection::linger() {
+    // RFC 9112 §9.6: after an error answer the client may still be sending (a body we refused, a
+    // pipelined request). Closing with its bytes unread would send a reset, which can destroy our
+    // answer before the client reads it. So: half-close, read and drop until the client closes,
+    // nothing arrives for k_lingering_timeout, or k_lingering_time has passed (nginx's defaults);
+    // a drain ends it sooner (it counts as idle).
+    boost::system::error_code ec;
+    sock_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    dl_.set_idle(true);
+    auto until = server::clock::now() + k_lingering_time;
+    buf_.clear();
+    auto [ptr, room] = buf_.prepare(4096);
+    for (auto now = server::clock::now(); now < until; now = server::clock::now()) {
+        dl_.arm(std::min<server::clock::duration>(k_lingering_timeout, until - now));
+        auto [e, n] = co_await sock_.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
+        if (e) break;
+    }
 }
 
 asio::awaitable<io_status> client_connection::read_more(std::optional<server::clock::duration> timeout) {
@@ -101,6 +122,7 @@ asio::awaitable<bool> client_connection::send_error(int status, std::string_view
     status_ = status;
     append_error_response(out_, status, message, request_id_, close, head_only);
     bool ok = co_await write_client(out_);
+    linger_ = ok && close;
     co_return ok && !close;
 }
 
