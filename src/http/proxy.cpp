@@ -78,8 +78,13 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     up_head_ += ' ';
     up_head_ += path_;
     if (req_.has_query) {
-        up_head_ += '?';
-        up_head_ += req_.query;
+        if (mctx_.removed_query_params().empty()) {
+            up_head_ += '?';
+            up_head_ += req_.query;
+        } else if (auto q = router::without_query_params(req_.query, mctx_.removed_query_params()); !q.empty()) {
+            up_head_ += '?';  // a credential taken from the query stays here (api_key, jwt)
+            up_head_ += q;
+        }
     }
     up_head_ += " HTTP/1.1\r\nHost: "sv;
     std::string_view original_host = req_.host;

@@ -112,4 +112,15 @@ std::optional<std::string> read_text_file(const std::string& path, const std::st
     return ss.str();
 }
 
+void hide_credential(request_context& ctx, const std::vector<credential_source>& sources) {
+    for (const auto& s : sources) {
+        switch (s.where) {
+            case credential_source::kind::header: ctx.remove_upstream_header(s.name); break;
+            case credential_source::kind::bearer: ctx.remove_upstream_header("authorization"); break;
+            case credential_source::kind::query: ctx.remove_upstream_query_param(s.name); break;
+            case credential_source::kind::cookie: break;
+        }
+    }
+}
+
 }  // namespace gatehouse::middleware

@@ -20,6 +20,9 @@ struct credential_source {
 
 // Parses `sources: [{ header: X }, { query: q }, { cookie: c }, bearer]`.
 std::vector<credential_source> parse_sources(const YAML::Node& n, const std::string& path, config::diagnostics& d);
+// Keeps the credential from reaching the upstream: removes each source's header (Authorization
+// for bearer) and query parameter. Cookies stay (other cookies share the header).
+void hide_credential(request_context& ctx, const std::vector<credential_source>& sources);
 // The credential from the first source that has one; `count` is how many sources had one.
 std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources, int* count = nullptr);
 

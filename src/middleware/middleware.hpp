@@ -45,7 +45,10 @@ public:
     // name); additions are sent as given. Names must be valid tokens, values free of CR/LF/NUL.
     void remove_upstream_header(std::string name) { removed_.push_back(std::move(name)); }
     void add_upstream_header(std::string name, std::string value) { added_.emplace_back(std::move(name), std::move(value)); }
+    // Drops every query parameter of this (raw) name from the upstream request's target.
+    void remove_upstream_query_param(std::string name) { removed_params_.push_back(std::move(name)); }
     const std::vector<std::string>& removed_headers() const { return removed_; }
+    const std::vector<std::string>& removed_query_params() const { return removed_params_; }
     const std::vector<std::pair<std::string, std::string>>& added_headers() const { return added_; }
 
     // Who the request is from, once an authentication middleware has decided (access log).
@@ -53,13 +56,14 @@ public:
 
     void reset() {
         removed_.clear();
+        removed_params_.clear();
         added_.clear();
         subject.clear();
         fields = {};
     }
 
 private:
-    std::vector<std::string> removed_;
+    std::vector<std::string> removed_, removed_params_;
     std::vector<std::pair<std::string, std::string>> added_;
 };
 

@@ -18,6 +18,22 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
     return std::nullopt;
 }
 
+std::string without_query_params(std::string_view query, const std::vector<std::string>& names) {
+    std::string out;
+    while (true) {
+        auto amp = query.find('&');
+        auto pair = query.substr(0, amp);
+        auto name = pair.substr(0, pair.find('='));
+        if (!pair.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+            if (!out.empty()) out += '&';
+            out += pair;
+        }
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return out;
+}
+
 bool compiled_route::matches(const request_view& r) const {
     const auto& m = config.match;
     switch (m.path_kind) {

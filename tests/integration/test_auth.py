@@ -84,6 +84,9 @@ class ApiKeys(unittest.TestCase):
     def test_query_source_and_consumer_header_name(self):
         r = request(self.gw.port, path="/q/echo?apikey=alice-key")
         self.assertEqual(dict(r.json()["headers"])["x-api-consumer"], "alice")
+        self.assertEqual(r.json()["target"], "/q/echo")  # the key is not sent upstream, nor a bare "?"
+        r = request(self.gw.port, path="/q/echo?a=1&apikey=alice-key&b=2&apikey=x")
+        self.assertEqual(r.json()["target"], "/q/echo?a=1&b=2")  # the other parameters stay, in order
         self.assertEqual(request(self.gw.port, path="/q/echo?apikey=wrong").status, 401)
         self.assertEqual(request(self.gw.port, path="/q/echo", headers={"X-API-Key": "alice-key"}).status, 401)
 

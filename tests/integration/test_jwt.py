@@ -229,6 +229,8 @@ class Jwt(unittest.TestCase):
         self.assertEqual(r.headers["www-authenticate"], 'Bearer realm="gatehouse"')
         tok = self.token()
         self.assertEqual(request(self.gw.port, path=f"/main/x?access_token={tok}").status, 200)
+        r = request(self.gw.port, path=f"/main/echo?q=1&access_token={tok}")
+        self.assertEqual(r.json()["target"], "/main/echo?q=1")  # the token is not sent upstream
         self.assertEqual(request(self.gw.port, path="/main/x", headers={"Cookie": f"a=b; token={tok}"}).status, 200)
         # the same token in two places is fine; two different ones are not
         self.assertEqual(request(self.gw.port, path=f"/main/x?access_token={tok}", headers={"Authorization": f"Bearer {tok}"}).status, 200)

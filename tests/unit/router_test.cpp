@@ -87,3 +87,12 @@ TEST(Router, QueryParam) {
     EXPECT_EQ(router::query_param("a=1&b", "b"), "");
     EXPECT_FALSE(router::query_param("a=1&bb=2", "b"));
 }
+
+TEST(Router, WithoutQueryParams) {
+    std::vector<std::string> key{"key"};
+    EXPECT_EQ(router::without_query_params("key=s3cret", key), "");
+    EXPECT_EQ(router::without_query_params("a=1&key=s&b=2&key&c", key), "a=1&b=2&c");
+    EXPECT_EQ(router::without_query_params("keys=1&akey=2&key=", key), "keys=1&akey=2");
+    EXPECT_EQ(router::without_query_params("a=1&&b=2", key), "a=1&b=2");  // empty pairs dropped too
+    EXPECT_EQ(router::without_query_params("a=1", {}), "a=1");
+}

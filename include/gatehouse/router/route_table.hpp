@@ -60,5 +60,7 @@ private:
 
 // The value of query parameter `name` in a raw query string (first occurrence), or nullopt.
 std::optional<std::string_view> query_param(std::string_view query, std::string_view name);
+// The raw query string without any parameter whose raw name is one of `names` (order kept).
+std::string without_query_params(std::string_view query, const std::vector<std::string>& names);
 
 }  // namespace gatehouse::router

@@ -38,9 +38,7 @@ public:
         }
         ctx.subject = it->second;
         ctx.add_upstream_header(spec_.consumer_header, it->second);
-        if (!spec_.forward_key)
-            for (auto& s : spec_.sources)
-                if (s.where == credential_source::kind::header) ctx.remove_upstream_header(s.name);
+        if (!spec_.forward_key) hide_credential(ctx, spec_.sources);
         return verdict::next;
     }
 

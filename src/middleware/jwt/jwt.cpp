@@ -180,9 +180,7 @@ private:
         count(ctx, 0);
         ctx.subject = e.subject;
         for (auto& [h, v] : e.headers) ctx.add_upstream_header(h, v);
-        if (!spec_.forward_authorization)
-            for (auto& s : spec_.sources)
-                if (s.where == credential_source::kind::bearer) ctx.remove_upstream_header("authorization");
+        if (!spec_.forward_authorization) hide_credential(ctx, spec_.sources);
         return verdict::next;
     }
 
