@@ -174,7 +174,7 @@ struct loader {
         std::set<std::string> names, addrs;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "listeners[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware", "tls", "redirect_https"});
+            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware", "tls", "redirect_https", "max_connections"});
             if (!r.ok()) continue;
             listener_config l;
             l.mark = mark_of(n[i]);
@@ -193,6 +193,7 @@ struct loader {
                     else r.error("trusted_proxies", "not an IP address or CIDR block: '" + c + "'");
                 }
             }
+            if (auto v = r.integer("max_connections", 1, 10'000'000)) l.max_connections = static_cast<std::uint64_t>(*v);
             if (r.has("middleware")) l.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
             if (r.has("tls")) l.tls = tls(r.get("tls"), r.child_path("tls"));
             if (r.has("redirect_https")) {
@@ -261,7 +262,7 @@ struct loader {
     }
 
     void limits(const YAML::Node& n) {
-        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout"});
+        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout", "max_connections"});
         if (!r.ok()) return;
         auto& l = cfg.limits;
         if (auto v = r.size_value("max_header_bytes")) {
@@ -274,6 +275,7 @@ struct loader {
             else l.max_request_line = *v;
         }
         if (auto v = r.size_value("max_body_bytes")) l.max_body_bytes = *v;
+        if (auto v = r.integer("max_connections", 1, 10'000'000)) l.max_connections = static_cast<std::uint64_t>(*v);
         auto positive = [&](const char* key, duration& out) {
             if (auto v = r.duration_value(key)) {
                 if (v->count() == 0) r.error(key, "must be greater than zero");

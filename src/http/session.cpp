@@ -41,6 +41,7 @@ client_connection::client_connection(server::worker& w, std::shared_ptr<server::
 }
 
 client_connection::~client_connection() {
+    listener_->release();
     if (listener_->stats) listener_->stats->at(w_.id()).open.sub();
     w_.session_ended();
 }

@@ -214,9 +214,17 @@ std::string metrics::scrape() const {
         for (auto& s : l->shards) n += s.tls_handshake_failures.get();
         tls_fail.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
     }
+    auto rejected = family("gatehouse_downstream_connections_rejected_total",
+                           "Client connections closed at accept because a max_connections limit (listener or limits) was reached", MetricType::Counter);
+    for (auto& [name, l] : listeners_) {
+        std::uint64_t n = 0;
+        for (auto& s : l->shards) n += s.rejected.get();
+        rejected.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
+    }
     fams.push_back(std::move(conns));
     fams.push_back(std::move(conns_total));
     fams.push_back(std::move(tls_fail));
+    fams.push_back(std::move(rejected));
 
     auto up_requests = family("gatehouse_upstream_requests_total", "Responses received from upstreams, by status code", MetricType::Counter);
     auto up_duration = family("gatehouse_upstream_request_duration_seconds", "Time from sending the request upstream to the end of its response", MetricType::Histogram);

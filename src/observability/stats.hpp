@@ -64,6 +64,7 @@ struct alignas(64) listener_shard {
     counter open;  // gauge
     counter total;
     counter tls_handshake_failures;  // includes client certificates that failed verification
+    counter rejected;                // closed at accept: a max_connections limit was reached
 };
 
 template <class Shard>

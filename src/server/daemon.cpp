@@ -74,6 +74,7 @@ struct listener_entry {
     config::listener_config cfg;
     std::vector<int> fds;
     std::uint16_t port = 0;
+    std::shared_ptr<connection_count> open = std::make_shared<connection_count>(0);  // kept across reloads
 };
 
 class daemon {
@@ -211,7 +212,7 @@ private:
         e.fds = open_sockets(l, std::move(inherited), e.port);
         auto key = listen_key(l.listen);
         auto stats = listener_stats(l);
-        for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], l, key, stats);
+        for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], l, key, stats, e.open);
         spdlog::info("listener {} listening on {}:{}", l.name, l.listen.host, e.port);
         listeners_[key] = std::move(e);
     }
@@ -385,7 +386,7 @@ private:
         }
         for (auto& [key, e] : opened) {
             auto stats = listener_stats(e.cfg);
-            for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key, stats);
+            for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key, stats, e.open);
             spdlog::info("listener {} listening on {}:{}", e.cfg.name, e.cfg.listen.host, e.port);
             listeners_[key] = std::move(e);
         }

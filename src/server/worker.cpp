@@ -47,21 +47,23 @@ std::string_view worker::new_request_id(char (&buf)[32]) {
     return {buf, 32};
 }
 
-void worker::add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats) {
+void worker::add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats,
+                          std::shared_ptr<connection_count> open) {
     asio::ip::tcp::acceptor acc(ioc_);
     acc.assign(is_ipv6_socket(fd) ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
-    auto l = std::make_shared<listener_state>(std::move(acc), std::move(cfg), std::move(key), std::move(stats));
+    auto l = std::make_shared<listener_state>(std::move(acc), std::move(cfg), std::move(key), std::move(stats), std::move(open));
     listeners_.push_back(l);
     if (running_ && !accepting_stopped_) start_accept(l);
 }
 
-void worker::post_add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats) {
-    asio::post(ioc_, [this, fd, cfg = std::move(cfg), key = std::move(key), stats = std::move(stats)]() mutable {
+void worker::post_add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats,
+                               std::shared_ptr<connection_count> open) {
+    asio::post(ioc_, [this, fd, cfg = std::move(cfg), key = std::move(key), stats = std::move(stats), open = std::move(open)]() mutable {
         if (accepting_stopped_) {
             ::close(fd);
             return;
         }
-        add_listener(fd, std::move(cfg), std::move(key), std::move(stats));
+        add_listener(fd, std::move(cfg), std::move(key), std::move(stats), std::move(open));
     });
 }
 
@@ -156,6 +158,23 @@ void worker::post_stop_accepting() {
     });
 }
 
+namespace {
+std::atomic<std::int64_t> g_open_connections{0};  // every listener's, for limits.max_connections
+}  // namespace
+
+bool listener_state::admit(std::uint64_t global_limit) {
+    auto mine = open->fetch_add(1, std::memory_order_relaxed) + 1;
+    auto all = g_open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (static_cast<std::uint64_t>(mine) <= cfg.max_connections && static_cast<std::uint64_t>(all) <= global_limit) return true;
+    release();
+    return false;
+}
+
+void listener_state::release() {
+    open->fetch_sub(1, std::memory_order_relaxed);
+    g_open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void worker::start_accept(const std::shared_ptr<listener_state>& l) {
     l->acceptor.async_accept(l->peer, [this, l](boost::system::error_code ec, asio::ip::tcp::socket sock) {
         if (ec) {
@@ -173,7 +192,14 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
             // Even when accepting has just stopped: this connection was accepted already, and
             // dropping it would reset a client whose request may be on its way. It gets its
             // request answered (with Connection: close while draining).
-            http::start_session(*this, l, std::move(sock), l->peer);
+            if (l->admit(snap_->config.limits.max_connections)) {
+                http::start_session(*this, l, std::move(sock), l->peer);
+            } else {
+                // Over a max_connections limit: closed at once (HTTP-EDGE-CASES #61), counted.
+                if (l->stats) l->stats->at(id_).rejected.add();
+                boost::system::error_code ignored;
+                sock.close(ignored);
+            }
             if (!ticking_) tick();  // the tick had stopped for a drained worker: deadlines need it
         }
         if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);

@@ -5,6 +5,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,14 +21,24 @@ namespace gatehouse::server {
 
 // One accepting socket of one listener on one worker. Sessions keep a reference, so a listener
 // removed by a reload stays valid for the connections it accepted.
+// Open client connections of one listener over all workers (max_connections).
+using connection_count = std::atomic<std::int64_t>;
+
 struct listener_state {
-    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k, std::shared_ptr<observability::listener_stats> s)
-        : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)), stats(std::move(s)) {}
+    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k, std::shared_ptr<observability::listener_stats> s,
+                   std::shared_ptr<connection_count> n)
+        : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)), stats(std::move(s)), open(std::move(n)) {}
     boost::asio::ip::tcp::acceptor acceptor;
     config::listener_config cfg;
     std::string key;  // listen_key(): identity across reloads and upgrades
     std::shared_ptr<observability::listener_stats> stats;  // null when metrics are off
     boost::asio::ip::tcp::endpoint peer;  // filled by the pending accept (no getpeername call)
+    std::shared_ptr<connection_count> open;  // shared by the workers' listener_states of one key
+
+    // Counts a new connection against this listener's and the process's limits; false (nothing
+    // counted) when either is reached. release() when an admitted connection ends.
+    bool admit(std::uint64_t global_limit);
+    void release();
 };
 
 // Pool figures of one endpoint on one worker, gathered for the admin API.
@@ -49,7 +61,8 @@ public:
 
     // From any thread. Listening sockets arrive as file descriptors (the worker takes ownership)
     // and are identified by their listen_key.
-    void post_add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats);
+    void post_add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats,
+                           std::shared_ptr<connection_count> open);
     void post_update_listener(std::string key, config::listener_config cfg, std::shared_ptr<observability::listener_stats> stats);
     void post_remove_listener(std::string key);
     // `installed` runs on the worker's thread once new requests use the snapshot.
@@ -74,7 +87,8 @@ public:
 
 private:
     void install(std::shared_ptr<const snapshot> snap);
-    void add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats);
+    void add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats,
+                      std::shared_ptr<connection_count> open);
     void start_accept(const std::shared_ptr<listener_state>& l);
     void tick();
 

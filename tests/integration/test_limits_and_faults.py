@@ -1,6 +1,7 @@
 """Limits (431, 414, 413, 408, idle close) and upstream faults (502, 503, 504, broken framing,
 truncation, stale pooled connections), through the real binary."""
 import socket
+import time
 import threading
 import unittest
 
@@ -236,3 +237,59 @@ class ConnectFallback(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ConnectionLimits(unittest.TestCase):
+    def test_listener_and_global_caps_close_the_excess_at_accept(self):
+        up = upstream("u")
+        with Gatehouse("""
+            limits: { max_connections: 3 }
+            listeners:
+              - { name: public, listen: 127.0.0.1:0, max_connections: 2 }
+              - { name: other, listen: 127.0.0.1:0 }
+            routes: [{ name: all, upstream: u }]
+        """, upstreams={"u": [up]}) as gw:
+            public, other = gw.ports["public"], gw.ports["other"]
+
+            def served(port):
+                """A keep-alive connection that got an answer, so the gateway counts it open."""
+                s = connect(port)
+                s.settimeout(5)
+                s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                r = read_response(s.makefile("rb"))
+                return s, (r.status if r else None)
+
+            def closed_at_once(port):
+                s = connect(port)
+                s.settimeout(5)  # header_timeout is 10 s: an accepted, admitted socket would still be open
+                try:
+                    return s.recv(1) == b""
+                except ConnectionResetError:
+                    return True
+                finally:
+                    s.close()
+
+            a, status = served(public)
+            self.assertEqual(status, 200)
+            b, status = served(public)
+            self.assertEqual(status, 200)
+            self.assertTrue(closed_at_once(public))  # listener cap 2
+            d, status = served(other)
+            self.assertEqual(status, 200)
+            self.assertTrue(closed_at_once(other))  # global cap 3
+            a.close()  # one slot frees once the gateway sees the close
+            deadline = time.monotonic() + 10
+            status = None
+            while time.monotonic() < deadline and status != 200:
+                try:
+                    s, status = served(public)
+                    s.close()
+                except OSError:
+                    status = None
+            self.assertEqual(status, 200)
+            m = gw.admin("GET", "/metrics")[1]
+            self.assertRegex(m, r'gatehouse_downstream_connections_rejected_total\{listener="public"\} [1-9]')
+            self.assertRegex(m, r'gatehouse_downstream_connections_rejected_total\{listener="other"\} [1-9]')
+            b.close()
+            d.close()
+        up.stop()

@@ -182,6 +182,26 @@ routes: [{ name: x, respond: { status: 200 } }]
     EXPECT_NE(all(r).find("not an IP address or CIDR block: 'bogus'"), std::string::npos) << all(r);
 }
 
+TEST(Config, ConnectionLimits) {
+    auto ok = load(k_minimal);
+    ASSERT_TRUE(ok.config);
+    EXPECT_EQ(ok.config->listeners[0].max_connections, 10000u);
+    EXPECT_EQ(ok.config->limits.max_connections, 50000u);
+    auto set = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1, max_connections: 7 }]
+limits: { max_connections: 9 }
+routes: [{ name: x, respond: { status: 200 } }]
+)");
+    ASSERT_TRUE(set.config) << all(set);
+    EXPECT_EQ(set.config->listeners[0].max_connections, 7u);
+    EXPECT_EQ(set.config->limits.max_connections, 9u);
+    auto bad = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1, max_connections: 0 }]
+routes: [{ name: x, respond: { status: 200 } }]
+)");
+    EXPECT_FALSE(bad.config);
+    EXPECT_NE(all(bad).find("test.yaml:1:"), std::string::npos) << all(bad);
+    EXPECT_NE(all(bad).find("listeners[0].max_connections"), std::string::npos) << all(bad);
+}
+
 TEST(Config, MissingFileIsReported) {
     auto r = load_file("/nonexistent/gatehouse.yaml");
     EXPECT_FALSE(r.config);

@@ -47,6 +47,7 @@ struct listener_config {
     int https_redirect_status = 308;
     host_port listen;
     std::vector<util::cidr> trusted_proxies;  // X-Forwarded-* from these peers is kept
+    std::uint64_t max_connections = 10000;    // open client connections, all workers; more are closed at accept
     middleware_list middleware;               // default chain for routes reached through it
     source_mark mark;
 };
@@ -60,6 +61,7 @@ struct limits_config {
     duration body_timeout = 30s;              // idle between body reads -> 408
     duration idle_timeout = 60s;              // keep-alive idle between requests -> close
     duration request_timeout = 15s;           // default upstream response timeout -> 504
+    std::uint64_t max_connections = 50000;    // open client connections, all listeners; more are closed at accept
 };
 
 struct drain_config {
