@@ -582,9 +582,10 @@ struct loader {
     }
 
     void pool(const YAML::Node& n, const std::string& path, pool_config& p) {
-        map_reader r(n, path, d, {"max_connections", "idle_timeout", "connect_timeout"});
+        map_reader r(n, path, d, {"max_connections", "max_pending", "idle_timeout", "connect_timeout"});
         if (!r.ok()) return;
         if (auto v = r.integer("max_connections", 1, 1'000'000)) p.max_connections = static_cast<std::uint64_t>(*v);
+        if (auto v = r.integer("max_pending", 0, 1'000'000)) p.max_pending = static_cast<std::uint64_t>(*v);
         if (auto v = r.duration_value("idle_timeout")) p.idle_timeout = *v;
         if (auto v = r.duration_value("connect_timeout")) {
             if (v->count() == 0) r.error("connect_timeout", "must be greater than zero");

@@ -255,8 +255,24 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     head_result hr = head_result::failed_before_response;
     std::size_t resp_head_len = 0;
     for (int attempt = 0;; ++attempt) {
-        // 1. An endpoint and a connection.
-        auto ep = cluster->pick(hash_key, has_key, avoid);
+        // 1. An endpoint and a connection; when every endpoint is at max_connections, a place in
+        // the pending queue (first come, first served) until one is released or the route's
+        // timeout passes (HTTP-EDGE-CASES #70).
+        auto ep = attempt == 0 && cluster->queue_first() ? upstream::k_no_endpoint : cluster->pick(hash_key, has_key, avoid);
+        if (ep == upstream::k_no_endpoint && attempt == 0) {
+            const auto until = server::clock::now() + timeout;
+            while (ep == upstream::k_no_endpoint && cluster->can_wait()) {
+                // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited
+                // operand even when the left side is already false.
+                bool woken = co_await cluster->wait_for_room(until);
+                if (!woken) break;
+                ep = cluster->pick(hash_key, has_key, avoid);
+            }
+            if (ep == upstream::k_no_endpoint && !cluster->def().endpoints.empty()) {
+                if (auto* st = cluster->stats()) st->pool_overflow.add();
+                co_return co_await send_error(503, "upstream connection pool full", has_body || !client_keep_alive);
+            }
+        }
         if (ep == upstream::k_no_endpoint) co_return co_await send_error(503, "no upstream endpoint available", has_body || !client_keep_alive);
         ls.cluster = cluster;
         ls.conn = cluster->acquire(ep, attempt > 0);

@@ -230,6 +230,9 @@ std::string metrics::scrape() const {
     auto up_duration = family("gatehouse_upstream_request_duration_seconds", "Time from sending the request upstream to the end of its response", MetricType::Histogram);
     auto up_connect = family("gatehouse_upstream_connect_failures_total", "Failed connection attempts to upstream endpoints", MetricType::Counter);
     auto up_pool = family("gatehouse_upstream_pool_connections", "Upstream connections held by the pools, by state", MetricType::Gauge);
+    auto up_pending = family("gatehouse_upstream_pool_pending", "Requests waiting for an upstream connection (every endpoint at max_connections)", MetricType::Gauge);
+    auto up_overflow = family("gatehouse_upstream_pool_overflow_total", "Requests answered 503 because the pending queue was full or the wait for a connection timed out",
+                              MetricType::Counter);
     for (auto& [name, u] : upstreams_) {
         for (std::size_t c = 0; c < k_code_slots; ++c) {
             std::uint64_t n = 0;
@@ -237,17 +240,21 @@ std::string metrics::scrape() const {
             if (n) up_requests.metric.push_back(value_metric({{"code", code_label(c)}, {"upstream", name}}, static_cast<double>(n), MetricType::Counter));
         }
         up_duration.metric.push_back(histogram_metric({{"upstream", name}}, u->shards, &upstream_shard::duration));
-        std::uint64_t fails = 0, active = 0, idle = 0;
+        std::uint64_t fails = 0, active = 0, idle = 0, pending = 0, overflow = 0;
         for (auto& s : u->shards) {
             fails += s.connect_failures.get();
             active += s.pool_active.get();
             idle += s.pool_idle.get();
+            pending += s.pool_pending.get();
+            overflow += s.pool_overflow.get();
         }
+        up_pending.metric.push_back(value_metric({{"upstream", name}}, static_cast<double>(pending), MetricType::Gauge));
+        up_overflow.metric.push_back(value_metric({{"upstream", name}}, static_cast<double>(overflow), MetricType::Counter));
         up_connect.metric.push_back(value_metric({{"upstream", name}}, static_cast<double>(fails), MetricType::Counter));
         up_pool.metric.push_back(value_metric({{"state", "active"}, {"upstream", name}}, static_cast<double>(active), MetricType::Gauge));
         up_pool.metric.push_back(value_metric({{"state", "idle"}, {"upstream", name}}, static_cast<double>(idle), MetricType::Gauge));
     }
-    for (auto* f : {&up_requests, &up_duration, &up_connect, &up_pool}) fams.push_back(std::move(*f));
+    for (auto* f : {&up_requests, &up_duration, &up_connect, &up_pool, &up_pending, &up_overflow}) fams.push_back(std::move(*f));
 
     auto drops = family("gatehouse_access_log_dropped_total", "Access log lines dropped because the writer fell behind", MetricType::Counter);
     drops.metric.push_back(value_metric({}, access_log_drops_ ? static_cast<double>(access_log_drops_()) : 0.0, MetricType::Counter));

@@ -58,6 +58,8 @@ struct alignas(64) upstream_shard {
     histogram_shard duration;
     counter connect_failures;
     counter pool_active, pool_idle;  // gauges: this worker's connections
+    counter pool_pending;            // gauge: requests waiting for a connection
+    counter pool_overflow;           // requests answered 503: the pending queue was full or the wait timed out
 };
 
 struct alignas(64) listener_shard {

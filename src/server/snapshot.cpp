@@ -27,8 +27,8 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         c->lb = u.load_balancer;
         c->pool = u.pool;
         c->identity = u.name + "|" + std::to_string(static_cast<int>(u.load_balancer.policy)) + "|" + u.load_balancer.hash_header + "|" +
-                      std::to_string(u.pool.max_connections) + "|" + std::to_string(u.pool.idle_timeout.count()) + "|" +
-                      std::to_string(u.pool.connect_timeout.count());
+                      std::to_string(u.pool.max_connections) + "|" + std::to_string(u.pool.max_pending) + "|" +
+                      std::to_string(u.pool.idle_timeout.count()) + "|" + std::to_string(u.pool.connect_timeout.count());
         for (auto& e : u.endpoints) {
             boost::system::error_code ec;
             auto results = resolver.resolve(e.address.host, std::to_string(e.address.port), asio::ip::resolver_base::numeric_service, ec);

@@ -1,5 +1,9 @@
 #include "upstream/pool.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+
 namespace gatehouse::upstream {
 
 cluster_state::cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl,
@@ -44,10 +48,35 @@ std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool
     return std::make_unique<upstream_connection>(ioc_, deadlines_, ep);
 }
 
+boost::asio::awaitable<bool> cluster_state::wait_for_room(server::clock::time_point until) {
+    waiter w(ioc_);
+    w.timer.expires_at(until);
+    waiters_.push_back(&w);
+    gauge_pending(1);
+    co_await w.timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));  // expiry or cancel: the flag says which
+    gauge_pending(-1);
+    if (w.woken) {
+        --woken_;
+        co_return true;
+    }
+    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &w));  // timed out: still queued
+    co_return false;
+}
+
+void cluster_state::wake_one() {
+    if (waiters_.empty()) return;
+    waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->woken = true;
+    ++woken_;
+    w->timer.cancel();  // its wait completes now (or has completed: the flag decides)
+}
+
 void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusable) {
     auto& e = eps_[c->endpoint];
     --e.inflight;
     gauge_active(-1);
+    wake_one();  // runs after this returns: the connection is back (or closed) by then
     if (reusable && !retired_ && c->buf.empty() && c->socket.is_open()) {
         c->idle_since = server::coarse_now();
         c->timer.disarm();

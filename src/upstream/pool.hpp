@@ -2,8 +2,11 @@
 // One worker's view of one upstream: its endpoints' keep-alive connections and its balancer.
 // Lives outside the snapshot, keyed by the cluster's identity, so pooled connections survive
 // a reload that does not change the upstream.
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -43,6 +46,13 @@ public:
     observability::upstream_shard* stats() { return stats_ ? &stats_->at(worker_) : nullptr; }
     // Picks an endpoint with room for another connection; k_no_endpoint if none.
     std::size_t pick(std::uint64_t key, bool has_key, std::size_t avoid = k_no_endpoint);
+    // Requests that find every endpoint at max_connections wait here, first come first served,
+    // for a connection to be released. queue_first(): a new request must queue even if pick()
+    // would succeed, because earlier ones are waiting. can_wait(): the queue has room.
+    bool queue_first() const { return !waiters_.empty() || woken_ > 0; }
+    bool can_wait() const { return !eps_.empty() && waiters_.size() < def_->pool.max_pending; }
+    // True when woken by a release (pick again), false at `until` (answer 503).
+    boost::asio::awaitable<bool> wait_for_room(server::clock::time_point until);
     // A pooled connection to `ep` (reused = true), or a fresh unconnected one (reused = false).
     // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
     std::unique_ptr<upstream_connection> acquire(std::size_t ep, bool fresh = false);
@@ -76,6 +86,15 @@ private:
     bool retired_ = false;
     std::shared_ptr<observability::upstream_stats> stats_;
     std::size_t worker_;
+    struct waiter {
+        explicit waiter(boost::asio::io_context& ioc) : timer(ioc) {}
+        boost::asio::steady_timer timer;
+        bool woken = false;
+    };
+    std::deque<waiter*> waiters_;
+    std::size_t woken_ = 0;  // woken but not yet resumed: they pick before any newcomer
+    void wake_one();
+    void gauge_pending(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_pending; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
     void gauge_idle(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_idle; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
     void gauge_active(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_active; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
 };

@@ -1,5 +1,6 @@
 """Limits (431, 414, 413, 408, idle close) and upstream faults (502, 503, 504, broken framing,
 truncation, stale pooled connections), through the real binary."""
+import re
 import socket
 import time
 import threading
@@ -149,9 +150,10 @@ class UpstreamFaults(unittest.TestCase):
               - {{ name: slow, match: {{ path_prefix: /hang }}, upstream: u, timeout: 300ms }}
               - {{ name: dead, match: {{ path_prefix: /dead }}, upstream: dead }}
               - {{ name: one, match: {{ path_prefix: /one }}, rewrite: {{ strip_prefix: /one }}, upstream: one }}
+              - {{ name: one-brief, match: {{ path_prefix: /brief }}, rewrite: {{ strip_prefix: /brief }}, upstream: one, timeout: 300ms }}
               - {{ name: all, upstream: u }}
         """, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{closed_port()}"],
-                        "one": ([cls.up], "pool: { max_connections: 1 }")}).start()
+                        "one": ([cls.up], "pool: { max_connections: 1, max_pending: 1 }")}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -168,15 +170,42 @@ class UpstreamFaults(unittest.TestCase):
         self.assertEqual(r.status, 504)
         self.assertEqual(request(self.gw.port, path="/echo").status, 200)
 
-    def test_pool_full_503(self):
+    def pending(self):
+        m = self.gw.admin("GET", "/metrics")[1]
+        found = re.search(r'gatehouse_upstream_pool_pending\{upstream="one"\} (\d+)', m)
+        return int(found.group(1)) if found else -1
+
+    def test_pool_full_queues_then_503_when_the_queue_is_full(self):
         s = connect(self.gw.port)
-        s.sendall(b"GET /one/delay?ms=2000 HTTP/1.1\r\nHost: a\r\n\r\n")
-        self.assertTrue(self.up.wait_for(lambda st: "/delay?ms=2000" in st.paths))
-        r = request(self.gw.port, path="/one/echo")
+        s.sendall(b"GET /one/delay?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(self.up.wait_for(lambda st: "/delay?ms=1500" in st.paths))
+        queued = connect(self.gw.port)  # the only connection is busy: this one waits in the queue
+        queued.sendall(b"GET /one/echo?queued HTTP/1.1\r\nHost: a\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while self.pending() != 1 and time.monotonic() < deadline:
+            pass
+        self.assertEqual(self.pending(), 1)
+        r = request(self.gw.port, path="/one/echo")  # max_pending 1: no room, answered at once
         self.assertEqual(r.status, 503)
+        self.assertEqual(r.json()["error"], "upstream connection pool full")
         self.assertEqual(read_response(s.makefile("rb")).status, 200)
+        r = read_response(queued.makefile("rb"))  # served on the released connection
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["target"], "/echo?queued")
         s.close()
+        queued.close()
+        self.assertEqual(self.pending(), 0)
+        self.assertRegex(self.gw.admin("GET", "/metrics")[1], r'gatehouse_upstream_pool_overflow_total\{upstream="one"\} [1-9]')
         self.assertEqual(request(self.gw.port, path="/one/echo").status, 200)  # the connection is free again
+
+    def test_pool_wait_ends_at_the_route_timeout(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /one/delay?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(self.up.wait_for(lambda st: "/delay?ms=1500" in st.paths))
+        r = request(self.gw.port, path="/brief/echo")  # waits at most its route's 300 ms
+        self.assertEqual(r.status, 503)
+        self.assertEqual(read_response(s.makefile("rb")).status, 200)  # the 1.5 s request was not disturbed
+        s.close()
 
     def test_reset_before_response_502(self):
         self.assertEqual(request(self.gw.port, path="/reset").status, 502)

@@ -131,6 +131,7 @@ struct lb_config {
 
 struct pool_config {
     std::uint64_t max_connections = 256;  // per endpoint, per worker
+    std::uint64_t max_pending = 1024;     // requests waiting for a connection, per upstream, per worker
     duration idle_timeout = 60s;
     duration connect_timeout = 5s;
 };
