@@ -301,6 +301,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
                     if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
                     else SSL_set1_host(ssl, name.c_str());
                 }
+                cluster->tls_session(ep).attach(ssl);
                 auto hec = co_await uc.io.handshake(ssl, false);  // uc.io owns ssl from here
                 if (hec) {
                     if (auto* st = cluster->stats()) st->connect_failures.add();

@@ -69,7 +69,11 @@ struct transport_bio {
 };
 
 transport::~transport() {
-    if (ssl_) SSL_free(ssl_);  // frees the BIO too
+    if (!ssl_) return;
+    // OpenSSL marks the session of an SSL freed without a shutdown as not resumable; a connection
+    // that simply ends (idle close, Connection: close) did nothing wrong, so its session stays good.
+    if (!failed_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl_);  // frees the BIO too
 }
 
 asio::awaitable<transport::error_code> transport::handshake(SSL* ssl, bool server) {

@@ -2,6 +2,7 @@
 
 #include "observability/access_log.hpp"
 #include "tls/server_context.hpp"
+#include "upstream/tls_session.hpp"
 #include "observability/metrics.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -46,7 +47,7 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
             std::string path = "upstreams[" + std::to_string(i) + "].tls";
             std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
             SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
-            SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+            upstream::tls_session_slot::enable(ctx.get());
             if (u.tls->verify) {
                 SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
                 bool ok = u.tls->ca.empty() ? SSL_CTX_set_default_verify_paths(ctx.get()) == 1

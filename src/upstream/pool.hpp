@@ -14,6 +14,7 @@
 #include "http/transport.hpp"
 #include "server/deadlines.hpp"
 #include "server/snapshot.hpp"
+#include "upstream/tls_session.hpp"
 
 namespace gatehouse::upstream {
 
@@ -30,6 +31,7 @@ struct upstream_connection {
 };
 
 struct endpoint_state {
+    tls_session_slot tls_session;  // before idle: outlives the connections that point to it
     std::vector<std::unique_ptr<upstream_connection>> idle;
     std::uint32_t open = 0;      // idle + leased
     std::uint32_t inflight = 0;  // leased
@@ -56,6 +58,7 @@ public:
     // A pooled connection to `ep` (reused = true), or a fresh unconnected one (reused = false).
     // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
     std::unique_ptr<upstream_connection> acquire(std::size_t ep, bool fresh = false);
+    tls_session_slot& tls_session(std::size_t ep) { return eps_[ep].tls_session; }
     void release(std::unique_ptr<upstream_connection> c, bool reusable);
     void sweep(server::clock::time_point now);  // closes connections idle past idle_timeout
     void close_idle();

@@ -332,6 +332,16 @@ class UpstreamTls(unittest.TestCase):
             self.assertEqual(r.json()["upstream"], "tls-up")
         self.assertEqual(self.up.stats.connections - before, 1)  # one TLS connection, reused
 
+    def test_new_connections_resume_the_last_session(self):
+        from harness import request
+        before_conns, before_resumed = self.up.stats.connections, self.up.stats.tls_resumed
+        for _ in range(4):  # close_after: every request needs a new upstream TLS connection
+            r = request(self.gw.port, path="/good/echo?close_after=1")
+            self.assertEqual(r.status, 200)
+        self.assertTrue(self.up.wait_for(lambda st: st.connections - before_conns >= 4))
+        # the first may need a full handshake; every later one offers the session it got before
+        self.assertGreaterEqual(self.up.stats.tls_resumed - before_resumed, 3)
+
     def test_verification_failures_are_502(self):
         from harness import request
         for path in ("/wrong-name/x", "/untrusted/x", "/nocert/x"):

@@ -28,6 +28,7 @@ import urllib.parse
 class Stats:
     def __init__(self):
         self.connections = 0
+        self.tls_resumed = 0  # TLS connections whose handshake resumed a session
         self.requests = 0
         self.open = 0
         self.closed = 0
@@ -134,6 +135,9 @@ class Upstream:
         return total, bytes(body)
 
     async def _conn(self, reader, writer):
+        tls = writer.get_extra_info("ssl_object")
+        if tls is not None and tls.session_reused:
+            self.stats.tls_resumed += 1
         self.stats.connections += 1
         self.stats.open += 1
         self._notify()
