@@ -18,11 +18,19 @@ Run standalone: python3 upstream.py --port 9001
 """
 import argparse
 import asyncio
+import http
 import json
 import socket
 import struct
 import threading
 import urllib.parse
+
+
+def reason(status):
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 class Stats:
@@ -179,7 +187,7 @@ class Upstream:
                     return
                 if path in self.files:
                     status, body, extra = self.files[path]
-                    writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
+                    writer.write(f"HTTP/1.1 {status} {reason(status)}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
                     await writer.drain()
                     continue
                 if path == "/delay":
@@ -229,7 +237,7 @@ class Upstream:
                         "body": body.decode("latin-1"),
                     }).encode()
                 status = int(q.get("status", "200")) if path.startswith("/echo") else 200
-                resp = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\nX-Upstream: {self.name}\r\n"
+                resp = f"HTTP/1.1 {status} {reason(status)}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\nX-Upstream: {self.name}\r\n"
                 if headers.get("connection", "").lower() == "close":
                     resp += "Connection: close\r\n"
                 resp += "\r\n"
