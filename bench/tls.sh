@@ -39,6 +39,8 @@ export SCHEME=https
 for round in $(seq "$ROUNDS"); do
   LABEL=keepalive WRK_HEADER="" measure gatehouse "$pid_gatehouse" $GH /small "$round"
   LABEL=keepalive WRK_HEADER="" measure nginx "$pid_nginx" $NG /small "$round"
+  LABEL=keepalive-16k WRK_HEADER="" measure gatehouse "$pid_gatehouse" $GH /16k "$round"
+  LABEL=keepalive-16k WRK_HEADER="" measure nginx "$pid_nginx" $NG /16k "$round"
   LABEL=resumed-hs WRK_HEADER="Connection: close" measure gatehouse "$pid_gatehouse" $GH /small "$round"
   LABEL=resumed-hs WRK_HEADER="Connection: close" measure nginx "$pid_nginx" $NG /small "$round"
   LABEL=full-hs LOAD=full_handshakes measure gatehouse "$pid_gatehouse" $GH /small "$round"

@@ -52,6 +52,11 @@ struct transport_bio {
     static int write(BIO* b, const char* p, std::size_t n, std::size_t* put) {
         auto* t = static_cast<transport*>(BIO_get_data(b));
         BIO_clear_retry_flags(b);
+        if (t->corked_) {
+            t->cork_.append(p, n);
+            *put = n;
+            return 1;
+        }
         for (;;) {
             ssize_t r = ::send(t->sock_.native_handle(), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (r >= 0) {
@@ -103,8 +108,8 @@ asio::awaitable<transport::error_code> transport::handshake(SSL* ssl, bool serve
 asio::awaitable<transport::error_code> transport::settle(int r) {
     int e = SSL_get_error(ssl_, r);
     if (e == SSL_ERROR_WANT_READ) {
-        // OpenSSL has read everything in in_. Asio's read skips the recv that would only say
-        // EAGAIN when the last one drained the socket, and waits for the next edge instead.
+        // OpenSSL has read everything in in_: refill it with Asio's own read (it tries recv, and
+        // waits for the socket's next edge only if that would block).
         in_begin_ = in_end_ = 0;
         auto [ec, n] = co_await sock_.async_read_some(asio::buffer(in_.get(), k_in_size), nothrow_awaitable);
         if (ec == asio::error::eof) in_eof_ = true;  // OpenSSL sees the end next and says which kind
@@ -163,6 +168,17 @@ asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::tls_w
         scratch_.assign(a);
         scratch_.append(b);
         co_return co_await tls_write_all(scratch_.data(), scratch_.size());
+    }
+    if (!a.empty() && !b.empty() && a.size() + b.size() <= 4 * k_record) {
+        // A head and a larger body: their records go out in one write, not one per record.
+        corked_ = true;
+        cork_.clear();
+        auto [ec, n] = co_await tls_write_all(a.data(), a.size());  // never waits: the BIO only appends
+        if (!ec) std::tie(ec, n) = co_await tls_write_all(b.data(), b.size());
+        corked_ = false;
+        if (!ec) std::tie(ec, std::ignore) = co_await asio::async_write(sock_, asio::buffer(cork_), nothrow_awaitable);
+        if (cork_.capacity() > 2 * k_in_size) std::string().swap(cork_);  // idle connections keep no 64 KiB
+        co_return std::make_tuple(ec, ec ? std::size_t{0} : a.size() + b.size());
     }
     auto [ec, n] = co_await tls_write_all(a.data(), a.size());
     if (ec || b.empty()) co_return std::make_tuple(ec, n);

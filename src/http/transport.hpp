@@ -2,8 +2,9 @@
 // The bytes of one connection, client or upstream: plain TCP, or TLS once handshake() ran.
 //
 // TLS: OpenSSL talks to the socket through a small BIO of ours. Reads come from in_, which Asio
-// fills with the socket's own read operation (one recv per wake-up, none wasted on EAGAIN once
-// the socket is known to be drained); writes go straight to send(2). Asio's ssl::stream puts a
+// fills with the socket's own read operation (a whole record or more per recv, and no epoll_ctl
+// per wait); writes go straight to send(2), or, for a head and a body larger than one record, into
+// one buffer sent with one write (the records of one response leave together). Asio's ssl::stream puts a
 // BIO pair and two zero-filled 17 KiB buffers between OpenSSL and the socket instead: per new
 // connection about 50 000 instructions of memset and malloc and a copy of every record; a plain
 // socket BIO costs an epoll_ctl per wait instead (docs/benchmarks.md, "HTTPS termination").
@@ -76,6 +77,8 @@ private:
     std::unique_ptr<char[]> in_;  // received TLS bytes OpenSSL has not read yet
     std::size_t in_begin_ = 0, in_end_ = 0;
     std::string scratch_;  // coalesces a head and a small body into one record
+    bool corked_ = false;  // the BIO appends records to cork_ instead of sending them
+    std::string cork_;     // records of a head and a larger body, sent with one write
 };
 
 }  // namespace gatehouse::http
