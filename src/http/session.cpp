@@ -34,6 +34,12 @@ client_connection::client_connection(server::worker& w, std::shared_ptr<server::
         if (c.contains(peer_)) trusted_peer_ = true;
     boost::system::error_code ec;
     sock_.set_option(tcp::no_delay(true), ec);
+    // Sizes a typical request reaches anyway: one allocation each now instead of a doubling
+    // series during the first request (heaptrack: ~20 allocations per new connection before).
+    req_.fields.reserve(24);
+    resp_.fields.reserve(24);
+    out_.reserve(512);
+    up_head_.reserve(1024);
     if (auto& snap = w_.current(); !snap->tls.empty()) {
         auto it = snap->tls.find(listener_->cfg.name);
         if (it != snap->tls.end()) tls_ctx_ = it->second;  // held: a reload must not free it mid-handshake
