@@ -21,7 +21,7 @@ void start_session(server::worker& w, std::shared_ptr<server::listener_state> l,
 }
 
 client_connection::client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& ep)
-    : w_(w), listener_(std::move(l)), sock_(std::move(s)), dl_(w.deadlines(), sock_), buf_(8192, 65536) {
+    : w_(w), listener_(std::move(l)), sock_(std::move(s)), dl_(w.deadlines(), sock_), buf_(16384, 65536) {
     w_.session_started();
     if (listener_->stats) {
         auto& sh = listener_->stats->at(w_.id());
