@@ -62,7 +62,10 @@ asio::awaitable<bool> client_connection::handshake() {
     if (ec) {
         spdlog::debug("TLS handshake with {} failed: {}", peer_text_, dl_.fired() ? "timed out" : ec.message());
         if (listener_->stats) listener_->stats->at(w_.id()).tls_handshake_failures.add();
-        io_.discard_received();
+        // The alert is our answer: close in stages like after any error answer, so bytes the
+        // client already sent do not turn the close into a reset that destroys the alert. A
+        // client that stalled until the timeout gets no such grace.
+        linger_ = !dl_.fired();
         co_return false;
     }
     tls_version_ = SSL_get_version(io_.ssl());
@@ -72,9 +75,12 @@ asio::awaitable<bool> client_connection::handshake() {
 
 asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection> self) {
     try {
-        if (self->tls_ctx_ && !co_await self->handshake()) co_return;
-        co_await self->loop();
-        self->io_.close_notify();
+        bool secured = true;
+        if (self->tls_ctx_) secured = co_await self->handshake();
+        if (secured) {
+            co_await self->loop();
+            self->io_.close_notify();
+        }
         if (self->linger_) co_await self->linger();
     } catch (const std::exception& e) {
         spdlog::error("connection from {} ended by an internal error: {}", self->peer_text_, e.what());
@@ -84,7 +90,7 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
 }
 
 asio::awaitable<void> client_connection::linger() {
-    // RFC 9112 §9.6: after an error answer the client may still be sending (a body we refused, a
+    // RFC 9112 §9.6: after an error answer (or a TLS alert) the client may still be sending (a body we refused, a
     // pipelined request). Closing with its bytes unread would send a reset, which can destroy our
     // answer before the client reads it. So: half-close, read and drop until the client closes,
     // nothing arrives for k_lingering_timeout, or k_lingering_time has passed (nginx's defaults);

@@ -193,10 +193,4 @@ void transport::close_notify() {
     ERR_clear_error();
 }
 
-void transport::discard_received() {
-    char junk[4096];
-    for (int i = 0; i < 16; ++i)
-        if (::recv(sock_.native_handle(), junk, sizeof junk, MSG_DONTWAIT) <= 0) break;
-}
-
 }  // namespace gatehouse::http

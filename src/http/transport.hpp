@@ -56,9 +56,6 @@ public:
     SSL* ssl() const { return ssl_; }
     // Sends TLS close_notify if it can without waiting; before closing the socket.
     void close_notify();
-    // Reads and drops what already arrived (up to 64 KiB), so that closing after a failed
-    // handshake sends FIN after the alert, not a reset that could destroy the alert in flight.
-    void discard_received();
 
 private:
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_read_some(char* p, std::size_t n);
