@@ -24,6 +24,16 @@ bench_setup() {
 
 bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 
+# The start of an nginx.conf in $work/DIR: one worker, long keep-alive, no logs; "http {" left open.
+nginx_conf_head() {
+  cat <<CONF
+daemon off; worker_processes 1; pid $work/$1/nginx.pid; error_log /dev/null;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+CONF
+}
+
 # start_upstream PORT: /small (5 bytes) and /16k
 start_upstream() {
   local port=$1
@@ -31,16 +41,13 @@ start_upstream() {
   printf 'hello' > "$work/small"
   chmod 644 "$work/16k" "$work/small"
   mkdir -p "$work/up"
-  cat > "$work/up/nginx.conf" <<CONF
-daemon off; worker_processes 1; pid $work/up/nginx.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  { nginx_conf_head up; cat <<CONF
   server { listen 127.0.0.1:$port reuseport; root $work;
     location = /small { default_type text/plain; }
     location = /16k   { default_type application/octet-stream; } }
 }
 CONF
+  } > "$work/up/nginx.conf"
   taskset -c "$LOAD_CORE" nginx -c "$work/up/nginx.conf" -p "$work/up" &
   pids+=($!)
 }
@@ -66,16 +73,13 @@ CONF
 start_nginx_proxy() {
   local port=$1 up=$2 listen_extra=${3:-} server_extra=${4:-}
   mkdir -p "$work/ng"
-  cat > "$work/ng/nginx.conf" <<CONF
-daemon off; worker_processes 1; pid $work/ng/nginx.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  { nginx_conf_head ng; cat <<CONF
   upstream up { server 127.0.0.1:$up; keepalive 64; }
   server { listen 127.0.0.1:$port $listen_extra; $server_extra
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 CONF
+  } > "$work/ng/nginx.conf"
   taskset -c "$PROXY_CORE" nginx -c "$work/ng/nginx.conf" -p "$work/ng" &
   pids+=($!)
 }

@@ -54,19 +54,17 @@ class Pki:
         return os.path.join(self.dir, name)
 
     def server(self, name, dns):
-        san = ",".join(f"DNS:{n}" for n in dns)
-        sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={dns[0]}", cwd=self.dir)
-        ext = os.path.join(self.dir, f"{name}.ext")
-        with open(ext, "w") as f:
-            f.write(f"subjectAltName={san}\n")
-        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "30",
-           "-extfile", ext, cwd=self.dir)
+        self.issue(name, dns[0], "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns))
 
     def client(self, name, cn):
+        self.issue(name, cn, f"subjectAltName=DNS:{cn}.clients.example.com\nextendedKeyUsage=clientAuth")
+
+    def issue(self, name, cn, extensions):
+        """name.key and name.pem: a certificate for CN `cn` signed by the test CA."""
         sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=self.dir)
         ext = os.path.join(self.dir, f"{name}.ext")
         with open(ext, "w") as f:
-            f.write(f"subjectAltName=DNS:{cn}.clients.example.com\nextendedKeyUsage=clientAuth\n")
+            f.write(extensions + "\n")
         sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "30",
            "-extfile", ext, cwd=self.dir)
 
