@@ -13,6 +13,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "upstream"))
@@ -160,6 +161,20 @@ class Gatehouse:
 def upstream(name="upstream"):
     return Upstream(name=name).start_in_thread()
 
+
+
+class GatewayTestCase(unittest.TestCase):
+    """The tests of a class share one gateway (`config`, `workers`) in front of one test upstream
+    named u (cls.up); both stop after the class, also when starting the gateway failed."""
+    config = "routes: [{ name: all, upstream: u }]\n"
+    workers = 1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.addClassCleanup(cls.up.stop)
+        cls.gw = Gatehouse(cls.config, upstreams={"u": [cls.up]}, workers=cls.workers).start()
+        cls.addClassCleanup(cls.gw.stop)
 
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=NET_TIMEOUT)

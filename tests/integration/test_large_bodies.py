@@ -3,7 +3,7 @@ bodies stream through fixed buffers with backpressure, so memory stays flat."""
 import os
 import unittest
 
-from harness import Gatehouse, connect, read_response, upstream
+from harness import GatewayTestCase, connect, read_response
 
 GIB = 1 << 30
 RSS_LIMIT_KB = 64 * 1024  # generous: the steady state is a few MiB
@@ -11,19 +11,11 @@ if os.environ.get("GATEHOUSE_SANITIZED") == "1":
     RSS_LIMIT_KB = 1024 * 1024  # ASan's quarantine and shadow memory, not ours; still bounded
 
 
-class LargeBodies(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.up = upstream("u")
-        cls.gw = Gatehouse("""
-            limits: { max_body_bytes: 2GiB, request_timeout: 60s, body_timeout: 60s }
-            routes: [{ name: all, upstream: u }]
-        """, upstreams={"u": [cls.up]}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-        cls.up.stop()
+class LargeBodies(GatewayTestCase):
+    config = """
+        limits: { max_body_bytes: 2GiB, request_timeout: 60s, body_timeout: 60s }
+        routes: [{ name: all, upstream: u }]
+    """
 
     def upload(self, chunked):
         s = connect(self.gw.port)

@@ -6,7 +6,7 @@ import time
 import threading
 import unittest
 
-from harness import Gatehouse, connect, parse_responses, raw_exchange, read_response, read_to_close, request, upstream
+from harness import Gatehouse, GatewayTestCase, connect, parse_responses, raw_exchange, read_response, read_to_close, request, upstream
 
 
 def closed_port():
@@ -17,26 +17,18 @@ def closed_port():
     return port
 
 
-class Limits(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.up = upstream("u")
-        cls.gw = Gatehouse("""
-            limits:
-              max_header_bytes: 1KiB
-              max_headers: 10
-              max_request_line: 256
-              max_body_bytes: 1000
-              header_timeout: 300ms
-              body_timeout: 300ms
-              idle_timeout: 500ms
-            routes: [{ name: all, upstream: u }]
-        """, upstreams={"u": [cls.up]}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-        cls.up.stop()
+class Limits(GatewayTestCase):
+    config = """
+        limits:
+          max_header_bytes: 1KiB
+          max_headers: 10
+          max_request_line: 256
+          max_body_bytes: 1000
+          header_timeout: 300ms
+          body_timeout: 300ms
+          idle_timeout: 500ms
+        routes: [{ name: all, upstream: u }]
+    """
 
     def one(self, raw):
         data = raw_exchange(self.gw.port, raw)

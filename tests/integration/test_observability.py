@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Gatehouse, connect, read_response, request, upstream
+from harness import Gatehouse, GatewayTestCase, connect, read_response, request, upstream
 
 
 def parse_metrics(text):
@@ -30,21 +30,14 @@ def sample(metrics, name, **labels):
     return metrics.get((name, frozenset(labels.items())), 0.0)
 
 
-class Metrics(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.up = upstream("u")
-        cls.gw = Gatehouse("""
-            routes:
-              - { name: ok, match: { path: /ok }, respond: { status: 200, body: ok } }
-              - { name: gone, match: { path: /gone }, respond: { status: 410 } }
-              - { name: api, match: { path_prefix: /api }, rewrite: { strip_prefix: /api }, upstream: u }
-        """, upstreams={"u": [cls.up]}, workers=2).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-        cls.up.stop()
+class Metrics(GatewayTestCase):
+    config = """
+        routes:
+          - { name: ok, match: { path: /ok }, respond: { status: 200, body: ok } }
+          - { name: gone, match: { path: /gone }, respond: { status: 410 } }
+          - { name: api, match: { path_prefix: /api }, rewrite: { strip_prefix: /api }, upstream: u }
+    """
+    workers = 2
 
     def scrape(self):
         status, text = self.gw.admin("GET", "/metrics")
@@ -206,16 +199,8 @@ class AccessLog(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(d, "access.1.log")), os.listdir(d))
 
 
-class TraceContext(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.up = upstream("u")
-        cls.gw = Gatehouse("routes: [{ name: api, upstream: u }]\n", upstreams={"u": [cls.up]}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-        cls.up.stop()
+class TraceContext(GatewayTestCase):
+    config = "routes: [{ name: api, upstream: u }]\n"
 
     def upstream_headers(self, headers):
         return dict(request(self.gw.port, path="/echo", headers=headers).json()["headers"])

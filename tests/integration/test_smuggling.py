@@ -3,7 +3,7 @@ exactly one 4xx/5xx with Connection: close, the socket closes, pipelined request
 never processed, and not one byte reaches the upstream."""
 import unittest
 
-from harness import Gatehouse, parse_responses, raw_exchange, upstream
+from harness import GatewayTestCase, parse_responses, raw_exchange
 
 FOLLOW = b"GET /pipelined HTTP/1.1\r\nHost: a\r\n\r\n"
 
@@ -49,17 +49,7 @@ CASES = [
 ]
 
 
-class Smuggling(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.up = upstream("u")
-        cls.gw = Gatehouse("routes: [{ name: all, upstream: u }]\n", upstreams={"u": [cls.up]}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.stop()
-        cls.up.stop()
-
+class Smuggling(GatewayTestCase):
     def test_shapes(self):
         for name, raw, status in CASES:
             with self.subTest(name):
