@@ -12,14 +12,17 @@
 #include "gatehouse/http/head.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/util/net.hpp"
-#include "http/io_buffer.hpp"
-#include "http/transport.hpp"
+#include "net/io_buffer.hpp"
+#include "net/transport.hpp"
 #include "middleware/middleware.hpp"
 #include "tls/server_context.hpp"
-#include "server/deadlines.hpp"
+#include "net/deadlines.hpp"
 #include "server/worker.hpp"
 
 namespace gatehouse::http {
+
+using net::io_buffer;
+using net::transport;
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -36,7 +39,7 @@ public:
 private:
     asio::awaitable<void> loop();
     // Reads into buf_; arms the client deadline first unless `timeout` is nullopt.
-    asio::awaitable<io_status> read_more(std::optional<server::clock::duration> timeout);
+    asio::awaitable<io_status> read_more(std::optional<net::clock::duration> timeout);
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
     asio::awaitable<bool> handle_request(std::size_t head_len);
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close);
@@ -77,7 +80,7 @@ private:
     bool linger_ = false;
     static constexpr auto k_lingering_time = std::chrono::seconds(30);
     static constexpr auto k_lingering_timeout = std::chrono::seconds(5);
-    server::deadline dl_;
+    net::deadline dl_;
     io_buffer buf_;
     std::shared_ptr<const server::snapshot> snap_;
     request_head req_;
@@ -95,7 +98,7 @@ private:
     bool trusted_peer_ = false;
 
     // Per request, for metrics, the access log and tracing.
-    server::clock::time_point req_start_{};
+    net::clock::time_point req_start_{};
     int status_ = 0;
     std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
     const router::compiled_route* route_ = nullptr;

@@ -250,7 +250,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
 
     upstream::lease ls;
     std::size_t avoid = upstream::k_no_endpoint;
-    server::clock::time_point upstream_start{};
+    net::clock::time_point upstream_start{};
     bool body_sent = false;
     head_result hr = head_result::failed_before_response;
     std::size_t resp_head_len = 0;
@@ -260,7 +260,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         // timeout passes (HTTP-EDGE-CASES #70).
         auto ep = attempt == 0 && cluster->queue_first() ? upstream::k_no_endpoint : cluster->pick(hash_key, has_key, avoid);
         if (ep == upstream::k_no_endpoint && attempt == 0) {
-            const auto until = server::clock::now() + timeout;
+            const auto until = net::clock::now() + timeout;
             while (ep == upstream::k_no_endpoint && cluster->can_wait()) {
                 // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited
                 // operand even when the left side is already false.
@@ -332,7 +332,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         bytes_in_ += early.size();
         upstream_name_ = def.name;
         upstream_addr_ = def.endpoint_names[ep];
-        upstream_start = server::clock::now();
+        upstream_start = net::clock::now();
 
         // 3. The request body.
         if (has_body && !body_sent) {
@@ -451,10 +451,10 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     struct upstream_record {
         client_connection* self;
         observability::upstream_shard* stats;
-        server::clock::time_point start;
+        net::clock::time_point start;
         int status;
         ~upstream_record() {
-            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(server::clock::now() - start).count();
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(net::clock::now() - start).count();
             self->upstream_ms_ = static_cast<double>(ns) / 1e6;
             if (!stats) return;
             stats->requests[observability::code_slot(status)].add();

@@ -99,17 +99,17 @@ asio::awaitable<void> client_connection::linger() {
     sock_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
     dl_.set_idle(true);
-    auto until = server::clock::now() + k_lingering_time;
+    auto until = net::clock::now() + k_lingering_time;
     buf_.clear();
     auto [ptr, room] = buf_.prepare(4096);
-    for (auto now = server::clock::now(); now < until; now = server::clock::now()) {
-        dl_.arm(std::min<server::clock::duration>(k_lingering_timeout, until - now));
+    for (auto now = net::clock::now(); now < until; now = net::clock::now()) {
+        dl_.arm(std::min<net::clock::duration>(k_lingering_timeout, until - now));
         auto [e, n] = co_await sock_.async_read_some(asio::buffer(ptr, room), nothrow_awaitable);
         if (e) break;
     }
 }
 
-asio::awaitable<io_status> client_connection::read_more(std::optional<server::clock::duration> timeout) {
+asio::awaitable<io_status> client_connection::read_more(std::optional<net::clock::duration> timeout) {
     auto [ptr, room] = buf_.prepare(16384);
     if (room == 0) co_return io_status::full;
     if (timeout) dl_.arm(*timeout);
@@ -140,7 +140,7 @@ asio::awaitable<bool> client_connection::send_error(int status, std::string_view
 }
 
 void client_connection::begin_request() {
-    req_start_ = server::clock::now();
+    req_start_ = net::clock::now();
     status_ = 0;
     bytes_in_ = bytes_out_ = 0;
     route_ = nullptr;
@@ -217,7 +217,7 @@ void client_connection::complete_request() {
     }
     listener_chain_ = route_chain_ = nullptr;
     if (status_ == 0) return;
-    auto now = server::clock::now();
+    auto now = net::clock::now();
     auto ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - req_start_).count());
     observability::route_stats* stats = nullptr;
     if (route_ && route_->index < snap_->route_stats.size()) stats = snap_->route_stats[route_->index].get();

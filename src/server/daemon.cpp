@@ -20,7 +20,7 @@
 #include "admin/admin_api.hpp"
 #include "admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
-#include "server/config_watcher.hpp"
+#include "util/file_watcher.hpp"
 #include "server/handover.hpp"
 #include "server/listen_socket.hpp"
 #include "server/snapshot.hpp"
@@ -148,7 +148,7 @@ public:
             for (int fd : fds) ::close(fd);  // listeners the new config no longer has
 
         if (cfg.reload.watch) {
-            watcher_ = std::make_unique<config_watcher>(control_, opts_.config_path, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reload.debounce),
+            watcher_ = std::make_unique<util::file_watcher>(control_, opts_.config_path, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reload.debounce),
                                                         [this] { reload("file"); });
             for (auto& f : snap->watched_files) watcher_->watch_file(f);
         }
@@ -541,7 +541,7 @@ private:
     std::map<std::string, listener_entry> listeners_;
     std::unique_ptr<admin::admin_server> admin_;
     std::string admin_key_;
-    std::unique_ptr<config_watcher> watcher_;
+    std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<handover_server> handover_;
     std::shared_ptr<const snapshot> current_;
     std::string last_content_;

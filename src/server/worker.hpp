@@ -13,11 +13,16 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/deadlines.hpp"
+#include "net/deadlines.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/pool.hpp"
 
 namespace gatehouse::server {
+
+using net::clock;
+using net::coarse_now;
+using net::deadline;
+using net::deadline_list;
 
 // One accepting socket of one listener on one worker. Sessions keep a reference, so a listener
 // removed by a reload stays valid for the connections it accepted.

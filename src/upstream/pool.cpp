@@ -6,7 +6,7 @@
 
 namespace gatehouse::upstream {
 
-cluster_state::cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl,
+cluster_state::cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, net::deadline_list& dl,
                              std::uint64_t seed, std::shared_ptr<observability::upstream_stats> stats, std::size_t worker)
     : def_(std::move(def)), ioc_(ioc), deadlines_(dl), eps_(def_->endpoints.size()), loads_(def_->endpoints.size()), lb_(def_->lb, def_->endpoints.size(), seed),
       stats_(std::move(stats)), worker_(worker) {
@@ -29,7 +29,7 @@ std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avo
 
 std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool fresh) {
     auto& e = eps_[ep];
-    auto now = server::coarse_now();
+    auto now = net::coarse_now();
     while (!fresh && !e.idle.empty()) {
         auto c = std::move(e.idle.back());
         e.idle.pop_back();
@@ -48,7 +48,7 @@ std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool
     return std::make_unique<upstream_connection>(ioc_, deadlines_, ep);
 }
 
-boost::asio::awaitable<bool> cluster_state::wait_for_room(server::clock::time_point until) {
+boost::asio::awaitable<bool> cluster_state::wait_for_room(net::clock::time_point until) {
     waiter w(ioc_);
     w.timer.expires_at(until);
     waiters_.push_back(&w);
@@ -78,7 +78,7 @@ void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusabl
     gauge_active(-1);
     wake_one();  // runs after this returns: the connection is back (or closed) by then
     if (reusable && !retired_ && c->buf.empty() && c->socket.is_open()) {
-        c->idle_since = server::coarse_now();
+        c->idle_since = net::coarse_now();
         c->timer.disarm();
         e.idle.push_back(std::move(c));
         gauge_idle(1);
@@ -89,7 +89,7 @@ void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusabl
     c->socket.close(ec);
 }
 
-void cluster_state::sweep(server::clock::time_point now) {
+void cluster_state::sweep(net::clock::time_point now) {
     for (auto& e : eps_) {
         std::size_t kept = 0;
         for (auto& c : e.idle) {

@@ -10,24 +10,24 @@
 #include <memory>
 #include <vector>
 
-#include "http/io_buffer.hpp"
-#include "http/transport.hpp"
-#include "server/deadlines.hpp"
+#include "net/io_buffer.hpp"
+#include "net/transport.hpp"
+#include "net/deadlines.hpp"
 #include "server/snapshot.hpp"
 #include "upstream/tls_session.hpp"
 
 namespace gatehouse::upstream {
 
 struct upstream_connection {
-    upstream_connection(boost::asio::io_context& ioc, server::deadline_list& dl, std::size_t ep)
+    upstream_connection(boost::asio::io_context& ioc, net::deadline_list& dl, std::size_t ep)
         : socket(ioc), timer(dl, socket), buf(8192, 1 << 20), endpoint(ep) {}
     boost::asio::ip::tcp::socket socket;
-    http::transport io{socket};  // TLS when the upstream has tls:
-    server::deadline timer;
-    http::io_buffer buf;
+    net::transport io{socket};  // TLS when the upstream has tls:
+    net::deadline timer;
+    net::io_buffer buf;
     std::size_t endpoint;
     bool reused = false;
-    server::clock::time_point idle_since{};
+    net::clock::time_point idle_since{};
 };
 
 struct endpoint_state {
@@ -39,7 +39,7 @@ struct endpoint_state {
 
 class cluster_state {
 public:
-    cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, server::deadline_list& dl, std::uint64_t seed,
+    cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, net::deadline_list& dl, std::uint64_t seed,
                   std::shared_ptr<observability::upstream_stats> stats, std::size_t worker);
     ~cluster_state();
 
@@ -54,13 +54,13 @@ public:
     bool queue_first() const { return !waiters_.empty() || woken_ > 0; }
     bool can_wait() const { return !eps_.empty() && waiters_.size() < def_->pool.max_pending; }
     // True when woken by a release (pick again), false at `until` (answer 503).
-    boost::asio::awaitable<bool> wait_for_room(server::clock::time_point until);
+    boost::asio::awaitable<bool> wait_for_room(net::clock::time_point until);
     // A pooled connection to `ep` (reused = true), or a fresh unconnected one (reused = false).
     // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
     std::unique_ptr<upstream_connection> acquire(std::size_t ep, bool fresh = false);
     tls_session_slot& tls_session(std::size_t ep) { return eps_[ep].tls_session; }
     void release(std::unique_ptr<upstream_connection> c, bool reusable);
-    void sweep(server::clock::time_point now);  // closes connections idle past idle_timeout
+    void sweep(net::clock::time_point now);  // closes connections idle past idle_timeout
     void close_idle();
     std::size_t idle_count() const;
     std::size_t open_count() const;
@@ -82,7 +82,7 @@ public:
 private:
     std::shared_ptr<const server::cluster> def_;
     boost::asio::io_context& ioc_;
-    server::deadline_list& deadlines_;
+    net::deadline_list& deadlines_;
     std::vector<endpoint_state> eps_;
     std::vector<endpoint_load> loads_;
     balancer_state lb_;

@@ -1,4 +1,4 @@
-#include "http/transport.hpp"
+#include "net/transport.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace gatehouse::http {
+namespace gatehouse::net {
 
 namespace asio = boost::asio;
 namespace {
@@ -193,4 +193,4 @@ void transport::close_notify() {
     ERR_clear_error();
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::net

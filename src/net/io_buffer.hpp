@@ -5,7 +5,7 @@
 #include <memory>
 #include <string_view>
 
-namespace gatehouse::http {
+namespace gatehouse::net {
 
 class io_buffer {
 public:
@@ -46,4 +46,4 @@ private:
     std::size_t capacity_ = 0, cap_, begin_ = 0, end_ = 0;
 };
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::net

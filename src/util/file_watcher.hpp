@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-namespace gatehouse::server {
+namespace gatehouse::util {
 
-class config_watcher {
+class file_watcher {
 public:
-    config_watcher(boost::asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
+    file_watcher(boost::asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
                    std::function<void()> on_change);
-    ~config_watcher();
+    ~file_watcher();
     bool active() const { return fd_ >= 0; }
     // Also watch the directory of `path` (files the config refers to: key files, user lists).
     void watch_file(const std::string& path);
@@ -33,4 +33,4 @@ private:
     char buf_[8192];
 };
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::util

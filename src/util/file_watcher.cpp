@@ -1,4 +1,4 @@
-#include "server/config_watcher.hpp"
+#include "util/file_watcher.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/inotify.h>
@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <filesystem>
 
-namespace gatehouse::server {
+namespace gatehouse::util {
 
 namespace asio = boost::asio;
 
-config_watcher::config_watcher(asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
+file_watcher::file_watcher(asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
                                std::function<void()> on_change)
     : stream_(ioc), debounce_timer_(ioc), debounce_(debounce), on_change_(std::move(on_change)) {
     // The directory of the path as given (not of its symlink target): a ConfigMap swap replaces
@@ -35,7 +35,7 @@ config_watcher::config_watcher(asio::io_context& ioc, const std::string& config_
     read();
 }
 
-void config_watcher::watch_file(const std::string& path) {
+void file_watcher::watch_file(const std::string& path) {
     if (fd_ < 0) return;
     auto dir = std::filesystem::absolute(path).parent_path().string();
     if (std::find(dirs_.begin(), dirs_.end(), dir) != dirs_.end()) return;
@@ -46,12 +46,12 @@ void config_watcher::watch_file(const std::string& path) {
     dirs_.push_back(dir);
 }
 
-config_watcher::~config_watcher() {
+file_watcher::~file_watcher() {
     boost::system::error_code ec;
     stream_.close(ec);  // closes fd_
 }
 
-void config_watcher::read() {
+void file_watcher::read() {
     stream_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t) {
         if (ec) return;
         // Which file changed does not matter: the reload compares content, so a burst of events
@@ -64,4 +64,4 @@ void config_watcher::read() {
     });
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::util

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <tuple>
 
-namespace gatehouse::http {
+namespace gatehouse::net {
 
 class transport {
 public:
@@ -78,4 +78,4 @@ private:
     std::string cork_;     // records of a head and a larger body, sent with one write
 };
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::net

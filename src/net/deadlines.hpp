@@ -8,7 +8,7 @@
 #include <chrono>
 #include <ctime>
 
-namespace gatehouse::server {
+namespace gatehouse::net {
 
 using clock = std::chrono::steady_clock;
 
@@ -99,4 +99,4 @@ inline void deadline_list::tick(clock::time_point now, bool draining) {
     }
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::net
