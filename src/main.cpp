@@ -7,6 +7,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "server/daemon.hpp"
+#include "discovery/registry.hpp"
 #include "middleware/registry.hpp"
 #include "server/snapshot.hpp"
 
@@ -27,6 +28,7 @@ serves it takes over its listening sockets, and the old one drains and exits (do
 
 int check(const std::string& path) {
     gatehouse::middleware::register_all();
+    gatehouse::discovery::register_all();
     auto loaded = gatehouse::config::load_file(path);
     for (auto& d : loaded.diags.all()) std::cerr << d.to_string() << '\n';
     if (!loaded.config) return 1;
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
         }
     }
     gatehouse::middleware::register_all();
+    gatehouse::discovery::register_all();
     auto logger = spdlog::stderr_color_mt("gatehouse");
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(level));

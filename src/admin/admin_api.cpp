@@ -117,12 +117,11 @@ json config_to_json(const config::gateway_config& c) {
     j["routes"] = rs;
     json us = json::array();
     for (auto& u : c.upstreams) {
-        json eps = json::array();
-        for (auto& e : u.endpoints) eps.push_back({{"address", addr(e.address)}, {"weight", e.weight}});
         json lb{{"policy", lb_name(u.load_balancer.policy)}};
         if (u.load_balancer.policy == config::lb_policy::ring_hash)
             lb["hash_on"] = u.load_balancer.hash_on == config::lb_config::hash_source::client_ip ? json("client_ip") : json{{"header", u.load_balancer.hash_header}};
-        us.push_back({{"name", u.name}, {"discovery", {{"static", eps}}}, {"load_balancer", lb},
+        us.push_back({{"name", u.name}, {"discovery", {{"type", u.discovery ? u.discovery->type : ""}, {"source", u.discovery ? u.discovery->describe : ""},
+                                                        {"wait_for_first", u.wait_for_first}, {"first_timeout", config::format_duration(u.first_timeout)}}}, {"load_balancer", lb},
                       {"pool", {{"max_connections", u.pool.max_connections}, {"idle_timeout", config::format_duration(u.pool.idle_timeout)},
                                 {"connect_timeout", config::format_duration(u.pool.connect_timeout)}}}});
     }

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -27,6 +28,25 @@ struct admin_server::impl {
     tcp::acceptor acceptor;
     admin_handler handler;
 
+    // Hands the request to the handler; its reply resumes the session (always through a post,
+    // also when the handler answers at once).
+    struct call_handler {
+        impl* self;
+        const admin_request* req;
+        template <class Handler>
+        void operator()(Handler h) {
+            auto hp = std::make_shared<Handler>(std::move(h));
+            auto ex = self->acceptor.get_executor();
+            admin_reply reply = [hp, ex](admin_response r) { asio::post(ex, [hp, r = std::move(r)]() mutable { (*hp)(std::move(r)); }); };
+            try {
+                self->handler(*req, reply);
+            } catch (const std::exception& e) {
+                spdlog::error("admin {} {}: {}", req->method, req->target, e.what());
+                reply({500, "application/json", std::string("{\"error\":\"internal error\"}")});
+            }
+        }
+    };
+
     static asio::awaitable<void> session(impl* self, tcp::socket sock) {
         beast::tcp_stream stream(std::move(sock));
         beast::flat_buffer buffer(64 * 1024);
@@ -38,13 +58,8 @@ struct admin_server::impl {
             if (ec) break;
             auto req = parser.release();
             admin_request ar{std::string(req.method_string()), std::string(req.target()), req.body()};
-            admin_response out;
-            try {
-                out = self->handler(ar);
-            } catch (const std::exception& e) {
-                out = {500, "application/json", std::string("{\"error\":\"internal error\"}")};
-                spdlog::error("admin {} {}: {}", ar.method, ar.target, e.what());
-            }
+            call_handler call{self, &ar};
+            admin_response out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(admin_response)>(std::move(call), asio::use_awaitable);
             http::response<http::string_body> res{static_cast<http::status>(out.status), 11};
             res.set(http::field::content_type, out.content_type);
             res.set(http::field::cache_control, "no-store");

@@ -21,7 +21,10 @@ struct admin_response {
     std::string body;
 };
 
-using admin_handler = std::function<admin_response(const admin_request&)>;
+// Answers by calling the reply once, now or later (the control thread must never wait for a
+// worker: a reload answers once every worker has installed the new snapshot).
+using admin_reply = std::function<void(admin_response)>;
+using admin_handler = std::function<void(const admin_request&, admin_reply)>;
 
 class admin_server {
 public:

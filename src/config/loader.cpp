@@ -501,38 +501,30 @@ struct loader {
         }
     }
 
+    // discovery: { <provider>: {...}, wait_for_first: true, first_timeout: 10s }, exactly one
+    // provider key, validated by that provider's parser (src/discovery/registry.cpp).
     void discovery(const YAML::Node& n, const std::string& path, upstream_config& u) {
-        map_reader r(n, path, d, {"static"});
+        auto types = discovery_type_names();
+        std::vector<std::string> keys = types;
+        keys.push_back("wait_for_first");
+        keys.push_back("first_timeout");
+        map_reader r(n, path, d, keys);
         if (!r.ok()) return;
-        auto list = r.get("static");
-        if (!list.IsDefined()) {
-            d.error(mark_of(n), path, "needs a discovery source: static");
-        } else if (!list.IsSequence() || list.size() == 0) {
-            r.error("static", "expected a non-empty list of host:port or { address, weight }");
-        } else {
-            for (std::size_t i = 0; i < list.size(); ++i) {
-                std::string ep = r.child_path("static") + "[" + std::to_string(i) + "]";
-                endpoint_config e;
-                std::optional<std::string> text;
-                if (list[i].IsMap()) {
-                    map_reader er(list[i], ep, d, {"address", "weight"});
-                    text = er.string("address");
-                    if (!text) d.error(mark_of(list[i]), ep + ".address", "required");
-                    if (auto w = er.integer("weight", 1, 10000)) e.weight = static_cast<std::uint32_t>(*w);
-                    er.finish();
-                } else {
-                    text = scalar_of(list[i], ep, d);
-                }
-                if (!text) continue;
-                auto hp = parse_host_port(*text);
-                if (!hp || hp->port == 0) {
-                    d.error(mark_of(list[i]), ep, "expected host:port with a non-zero port, found '" + *text + "'");
-                    continue;
-                }
-                e.address = *hp;
-                u.endpoints.push_back(e);
-            }
+        std::vector<std::string> found;
+        for (auto& t : types)
+            if (r.has(t)) found.push_back(t);
+        std::string list;
+        for (auto& t : types) list += (list.empty() ? "" : ", ") + t;
+        if (found.empty()) d.error(mark_of(n), path, "needs a discovery source: one of " + list);
+        else if (found.size() > 1) d.error(mark_of(n), path, "has both " + found[0] + " and " + found[1] + "; an upstream takes one discovery source");
+        else if (auto spec = (*find_discovery_type(found[0]))(r.get(found[0]), r.child_path(found[0]), d)) {
+            spec->type = found[0];
+            spec->path = r.child_path(found[0]);
+            spec->mark = mark_of(r.get(found[0]));
+            u.discovery = std::move(spec);
         }
+        if (auto w = r.boolean("wait_for_first")) u.wait_for_first = *w;
+        if (auto t = r.duration_value("first_timeout")) u.first_timeout = *t;
         r.finish();
     }
 

@@ -11,6 +11,7 @@
 
 #include "gatehouse/http/head.hpp"
 #include "gatehouse/router/route_table.hpp"
+#include "gatehouse/upstream/upstream_error.hpp"
 #include "gatehouse/util/net.hpp"
 #include "net/io_buffer.hpp"
 #include "net/transport.hpp"
@@ -29,6 +30,10 @@ using tcp = asio::ip::tcp;
 constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 
 enum class io_status { ok, eof, timeout, error, full };
+
+struct upstream_request;
+template <bool IsRequest>
+class body_decoder;
 
 class client_connection {
 public:
@@ -53,8 +58,21 @@ private:
     void begin_request();
     void complete_request();  // metrics and access log, once per answered request
 
-    // proxy.cpp
+    // upstream_request.cpp: the upstream request as phases
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
+    int prepare_upstream(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);  // 0 or a 4xx
+    asio::awaitable<upstream::upstream_error> pick_endpoint(upstream_request& ur, int attempt);
+    asio::awaitable<upstream::upstream_error> connect_upstream(upstream_request& ur, bool fresh);
+    asio::awaitable<upstream::upstream_error> send_request(upstream_request& ur);
+    asio::awaitable<upstream::upstream_error> send_sized_body(upstream_request& ur);
+    asio::awaitable<upstream::upstream_error> send_chunked_body(upstream_request& ur);
+    asio::awaitable<upstream::upstream_error> read_response_head(upstream_request& ur);
+    asio::awaitable<bool> fail_upstream(upstream_request& ur, const upstream::upstream_error& err);
+    void release_kept_body(upstream_request& ur);
+    asio::awaitable<bool> relay_response(upstream_request& ur);
+    asio::awaitable<bool> relay_sized_body(upstream_request& ur);
+    asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
+    // proxy.cpp: the heads
     void build_upstream_head(const router::compiled_route& r);
     void build_client_head(const response_head& resp, bool chunked_to_client, bool close);
     bool is_identity_header(std::string_view name) const {
@@ -105,7 +123,8 @@ private:
     std::size_t method_slot_ = 0;
     bool log_this_ = false;
     std::string log_method_, log_host_, log_path_, log_query_, log_agent_;
-    std::string_view upstream_name_, upstream_addr_;  // views into the snapshot's cluster
+    std::string_view upstream_name_;  // a view into the snapshot's cluster
+    std::string upstream_addr_;       // the endpoint (which may leave the set before the log line)
     double upstream_ms_ = -1;
     bool has_trace_ = false, new_trace_ = false;
     char trace_id_[32];

@@ -146,7 +146,8 @@ void client_connection::begin_request() {
     route_ = nullptr;
     method_slot_ = observability::k_methods.size() - 1;
     log_this_ = false;
-    upstream_name_ = upstream_addr_ = {};
+    upstream_name_ = {};
+    upstream_addr_.clear();
     upstream_ms_ = -1;
     has_trace_ = new_trace_ = false;
     req_.method = {};

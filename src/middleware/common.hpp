@@ -9,6 +9,7 @@
 
 #include "gatehouse/config/diagnostics.hpp"
 #include "middleware/middleware.hpp"
+#include "util/digest.hpp"
 
 namespace gatehouse::middleware {
 
@@ -26,7 +27,7 @@ void hide_credential(request_context& ctx, const std::vector<credential_source>&
 // The credential from the first source that has one; `count` is how many sources had one.
 std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources, int* count = nullptr);
 
-std::string sha256_hex(std::string_view data);
+using util::sha256_hex;
 std::string to_lower(std::string s);
 bool is_header_name(std::string_view s);
 

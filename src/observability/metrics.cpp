@@ -83,7 +83,11 @@ void metrics::set_generation(std::uint64_t generation) { generation_->Set(static
 void metrics::set_access_log_drops(std::function<std::uint64_t()> f) { access_log_drops_ = std::move(f); }
 
 void metrics::add_counter_family(std::string name, std::string help, std::function<std::vector<sample>()> collect) {
-    external_.push_back({std::move(name), std::move(help), std::move(collect)});
+    external_.push_back({std::move(name), std::move(help), std::move(collect), false});
+}
+
+void metrics::add_gauge_family(std::string name, std::string help, std::function<std::vector<sample>()> collect) {
+    external_.push_back({std::move(name), std::move(help), std::move(collect), true});
 }
 
 namespace {
@@ -260,11 +264,12 @@ std::string metrics::scrape() const {
     drops.metric.push_back(value_metric({}, access_log_drops_ ? static_cast<double>(access_log_drops_()) : 0.0, MetricType::Counter));
     fams.push_back(std::move(drops));
     for (auto& ext : external_) {
-        auto f = family(ext.name, ext.help, MetricType::Counter);
+        auto type = ext.gauge ? MetricType::Gauge : MetricType::Counter;
+        auto f = family(ext.name, ext.help, type);
         for (auto& s : ext.collect()) {
             std::vector<ClientMetric::Label> labels;
             for (auto& [k, v] : s.labels) labels.push_back({k, v});
-            f.metric.push_back(value_metric(std::move(labels), s.value, MetricType::Counter));
+            f.metric.push_back(value_metric(std::move(labels), s.value, type));
         }
         fams.push_back(std::move(f));
     }

@@ -40,6 +40,7 @@ public:
         double value = 0;
     };
     void add_counter_family(std::string name, std::string help, std::function<std::vector<sample>()> collect);
+    void add_gauge_family(std::string name, std::string help, std::function<std::vector<sample>()> collect);
 
     std::string scrape() const;  // control thread
 
@@ -56,6 +57,7 @@ private:
     struct external_family {
         std::string name, help;
         std::function<std::vector<sample>()> collect;
+        bool gauge = false;
     };
     std::vector<external_family> external_;
 };

@@ -11,13 +11,14 @@
 #include <atomic>
 #include <deque>
 #include <fstream>
-#include <future>
+#include <set>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "admin/admin_api.hpp"
+#include "discovery/manager.hpp"
 #include "admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
 #include "util/file_watcher.hpp"
@@ -131,6 +132,11 @@ public:
         }
 
         for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
+        discovery_ = std::make_unique<discovery::manager>(control_, [this](const std::string& upstream, std::shared_ptr<const discovery::endpoint_set> set) {
+            for (auto& w : workers_) w->post_endpoints(upstream, set);
+        });
+        add_discovery_metrics();
+        discovery_->reconcile(wanted_discovery(cfg));
         try {
             for (auto& l : cfg.listeners) {
                 auto key = listen_key(l.listen);
@@ -290,7 +296,7 @@ private:
             fd = open_listen_socket(a.listen, false);
         }
         admin_key_ = key;
-        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), [this](const admin::admin_request& r) { return handle_admin(r); });
+        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), [this](const admin::admin_request& r, admin::admin_reply reply) { handle_admin(r, std::move(reply)); });
         admin_->start();
         spdlog::info("admin listening on {}:{}", a.listen.host, admin_->port());
     }
@@ -322,7 +328,9 @@ private:
 
     // parse -> validate -> build (and open new listeners), all on the control thread; then
     // every worker swaps its pointer. Anything wrong: nothing changes.
-    std::string reload(const std::string& trigger) {
+    // `installed` (optional) runs once every worker uses the new snapshot (or after 2 s), on
+    // this thread; it is not called when the reload is rejected.
+    std::string reload(const std::string& trigger, std::function<void()> installed = {}) {
         if (draining_) return "draining";
         bool readable = false;
         auto content = read_file(opts_.config_path, readable);
@@ -390,17 +398,28 @@ private:
             spdlog::info("listener {} listening on {}:{}", e.cfg.name, e.cfg.listen.host, e.port);
             listeners_[key] = std::move(e);
         }
-        // Wait (briefly, bounded) until every worker uses it, so that when a reload answers, the
-        // next request sees the new routes. Workers never wait on this thread: no deadlock.
-        auto pending = std::make_shared<std::atomic<std::size_t>>(workers_.size());
-        auto all_installed = std::make_shared<std::promise<void>>();
-        auto installed = all_installed->get_future();
+        // Endpoints first: a new upstream's static set reaches the workers before its routes do.
+        discovery_->reconcile(wanted_discovery(snap->config));
+        // The caller hears when every worker uses it, so that when a reload answers, the next
+        // request sees the new routes. Nobody waits here: the last worker's confirmation (or a
+        // 2 s timer) completes it.
+        auto pending = std::make_shared<std::size_t>(workers_.size());
+        auto done = std::make_shared<std::function<void()>>(std::move(installed));
+        auto timer = std::make_shared<asio::steady_timer>(control_, std::chrono::seconds(2));
+        auto gen = generation_;
+        timer->async_wait([done, gen](boost::system::error_code ec) {
+            if (ec || !*done) return;
+            spdlog::warn("config generation {}: not every worker confirmed within 2 s", gen);
+            std::exchange(*done, {})();
+        });
         for (auto& w : workers_)
-            w->post_snapshot(snap, [pending, all_installed] {
-                if (pending->fetch_sub(1) == 1) all_installed->set_value();
+            w->post_snapshot(snap, [this, pending, done, timer] {
+                asio::post(control_, [pending, done, timer] {
+                    if (--*pending > 0 || !*done) return;
+                    timer->cancel();
+                    std::exchange(*done, {})();
+                });
             });
-        if (installed.wait_for(std::chrono::seconds(2)) != std::future_status::ready)
-            spdlog::warn("config generation {}: not every worker confirmed within 2 s", generation_);
         last_content_ = fingerprint(content, *snap);
         if (watcher_)
             for (auto& f : snap->watched_files) watcher_->watch_file(f);
@@ -456,28 +475,34 @@ private:
         flush_timer_.cancel();
         ticket_timer_.cancel();
         if (admin_) admin_->stop();
+        if (discovery_) discovery_->stop_all();
         control_.stop();
     }
 
-    admin::admin_response handle_admin(const admin::admin_request& r) {
+    void handle_admin(const admin::admin_request& r, admin::admin_reply reply) {
         auto path = r.target.substr(0, r.target.find('?'));
         auto json_reply = [](const json& j, int status = 200) { return admin::admin_response{status, "application/json", j.dump(2) + "\n"}; };
         auto text = [](int status, std::string body) { return admin::admin_response{status, "text/plain", std::move(body)}; };
         bool get = r.method == "GET" || r.method == "HEAD";
-        if (path == "/-/healthy") return get ? text(200, "ok\n") : text(405, "method not allowed\n");
-        if (path == "/-/ready") return get ? (ready_ ? text(200, "ready\n") : text(503, "not ready\n")) : text(405, "method not allowed\n");
-        if (path == "/-/reload") {
-            if (r.method != "POST") return text(405, "use POST\n");
-            auto err = reload("admin");
-            if (err.empty()) return json_reply({{"result", "ok"}, {"generation", generation_}});
-            return json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400);
+        if (path == "/-/healthy") return reply(get ? text(200, "ok\n") : text(405, "method not allowed\n"));
+        if (path == "/-/ready") {
+            if (!get) return reply(text(405, "method not allowed\n"));
+            if (!ready_) return reply(text(503, "not ready\n"));
+            if (!discovery_->ready(used_upstreams(current_->config))) return reply(text(503, "not ready: waiting for service discovery\n"));
+            return reply(text(200, "ready\n"));
         }
-        if (!get) return text(405, "method not allowed\n");
-        if (path == "/metrics") return admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()};
-        if (path == "/jwt/providers") return json_reply(middleware::jwt::providers_status());
-        if (path == "/config") return json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}});
-        if (path == "/routes") return json_reply(admin::routes_to_json(*current_->routes));
-        if (path == "/upstreams") return json_reply(upstreams_json());
+        if (path == "/-/reload") {
+            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            auto err = reload("admin", [this, reply, json_reply] { reply(json_reply({{"result", "ok"}, {"generation", generation_}})); });
+            if (!err.empty()) reply(json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400));
+            return;
+        }
+        if (!get) return reply(text(405, "method not allowed\n"));
+        if (path == "/metrics") return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()});
+        if (path == "/jwt/providers") return reply(json_reply(middleware::jwt::providers_status()));
+        if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
+        if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
+        if (path == "/upstreams") return upstreams_json([reply, json_reply](json j) { reply(json_reply(j)); });
         if (path == "/reloads") {
             json attempts = json::array();
             for (auto& rec : reloads_) {
@@ -485,47 +510,98 @@ private:
                 if (!rec.ok) a["error"] = rec.error;
                 attempts.push_back(a);
             }
-            return json_reply({{"generation", generation_}, {"attempts", attempts}});
+            return reply(json_reply({{"generation", generation_}, {"attempts", attempts}}));
         }
-        return json_reply({{"error", "not found"},
-                           {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/config", "/routes", "/upstreams", "/reloads"}}},
-                          404);
+        reply(json_reply({{"error", "not found"},
+                          {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/config", "/routes", "/upstreams", "/reloads"}}},
+                         404));
     }
 
-    json upstreams_json() {
-        // Each worker reports its own pools; the control thread waits briefly for all of them.
+    static std::set<std::string> used_upstreams(const config::gateway_config& c) {
+        std::set<std::string> used;
+        for (auto& r : c.routes)
+            if (!r.upstream.empty()) used.insert(r.upstream);
+        return used;
+    }
+
+    static std::vector<discovery::upstream_discovery> wanted_discovery(const config::gateway_config& c) {
+        std::vector<discovery::upstream_discovery> out;
+        for (auto& u : c.upstreams)
+            if (u.discovery) out.push_back({u.name, u.discovery, u.wait_for_first, u.first_timeout});
+        return out;
+    }
+
+    // Discovery's figures, read at scrape time (the scrape runs on this thread too).
+    void add_discovery_metrics() {
+        metrics_->add_counter_family("gatehouse_discovery_updates_total", "Answers from service discovery by upstream and result (changed, unchanged, error)", [this] {
+            std::vector<observability::metrics::sample> out;
+            for (auto& f : discovery_->metrics()) {
+                out.push_back({{{"upstream", f.upstream}, {"result", "changed"}}, static_cast<double>(f.changed)});
+                out.push_back({{{"upstream", f.upstream}, {"result", "unchanged"}}, static_cast<double>(f.unchanged)});
+                out.push_back({{{"upstream", f.upstream}, {"result", "error"}}, static_cast<double>(f.errors)});
+            }
+            return out;
+        });
+        metrics_->add_gauge_family("gatehouse_upstream_endpoints", "Endpoints in the upstream's current set", [this] {
+            std::vector<observability::metrics::sample> out;
+            for (auto& f : discovery_->metrics()) out.push_back({{{"upstream", f.upstream}}, static_cast<double>(f.endpoints)});
+            return out;
+        });
+        metrics_->add_gauge_family("gatehouse_discovery_last_success_age_seconds", "Seconds since discovery last answered for the upstream (absent: never)", [this] {
+            std::vector<observability::metrics::sample> out;
+            for (auto& f : discovery_->metrics())
+                if (f.seconds_since_success >= 0) out.push_back({{{"upstream", f.upstream}}, f.seconds_since_success});
+            return out;
+        });
+    }
+
+    // Each worker reports its own pools; the answer goes out when all have (or after 1 s).
+    void upstreams_json(std::function<void(json)> done) {
         struct gather {
-            std::mutex m;
             std::vector<endpoint_stats> all;
             std::size_t left;
-            std::promise<void> done;
+            std::function<void(json)> done;
+            std::unique_ptr<asio::steady_timer> timer;
         };
         auto g = std::make_shared<gather>();
         g->left = workers_.size();
-        auto fut = g->done.get_future();
+        g->done = std::move(done);
+        g->timer = std::make_unique<asio::steady_timer>(control_, std::chrono::seconds(1));
+        g->timer->async_wait([this, g](boost::system::error_code ec) {
+            if (!ec && g->done) std::exchange(g->done, {})(upstreams_body(g->all, false));
+        });
         for (auto& w : workers_)
-            w->post_collect_stats([g](std::vector<endpoint_stats> s) {
-                std::lock_guard lock(g->m);
-                g->all.insert(g->all.end(), s.begin(), s.end());
-                if (--g->left == 0) g->done.set_value();
+            w->post_collect_stats([this, g](std::vector<endpoint_stats> s) {
+                asio::post(control_, [this, g, s = std::move(s)] {
+                    g->all.insert(g->all.end(), s.begin(), s.end());
+                    if (--g->left == 0 && g->done) {
+                        g->timer->cancel();
+                        std::exchange(g->done, {})(upstreams_body(g->all, true));
+                    }
+                });
             });
-        bool complete = fut.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
-        std::lock_guard lock(g->m);
+    }
+
+    json upstreams_body(const std::vector<endpoint_stats>& all, bool complete) {
         json out = json::array();
-        for (auto& c : current_->clusters) {
-            json eps = json::array();
-            for (std::size_t i = 0; i < c->endpoints.size(); ++i) {
+        for (auto& u : current_->config.upstreams) {
+            json d = discovery_->status(u.name);
+            if (d.is_null()) d = json::object();
+            json eps = d.contains("endpoints") ? d["endpoints"] : json::array();
+            for (auto& e : eps) {
                 std::size_t open = 0, idle = 0, inflight = 0;
-                for (auto& s : g->all)
-                    if (s.upstream == c->name && s.endpoint == c->endpoint_names[i]) {
+                for (auto& s : all)
+                    if (s.upstream == u.name && s.endpoint == e["address"].get<std::string>()) {
                         open += s.open;
                         idle += s.idle;
                         inflight += s.inflight;
                     }
-                eps.push_back({{"address", c->endpoint_names[i]}, {"resolved", c->endpoints[i].address().to_string() + ":" + std::to_string(c->endpoints[i].port())},
-                               {"weight", c->weights[i]}, {"connections", open}, {"idle", idle}, {"in_flight", inflight}});
+                e["connections"] = open;
+                e["idle"] = idle;
+                e["in_flight"] = inflight;
             }
-            out.push_back({{"name", c->name}, {"endpoints", eps}, {"max_connections_per_endpoint_per_worker", c->pool.max_connections}});
+            d.erase("endpoints");
+            out.push_back({{"name", u.name}, {"discovery", d}, {"endpoints", eps}, {"max_connections_per_endpoint_per_worker", u.pool.max_connections}});
         }
         return {{"workers", workers_.size()}, {"complete", complete}, {"upstreams", out}};
     }
@@ -542,6 +618,7 @@ private:
     std::unique_ptr<admin::admin_server> admin_;
     std::string admin_key_;
     std::unique_ptr<util::file_watcher> watcher_;
+    std::unique_ptr<discovery::manager> discovery_;
     std::unique_ptr<handover_server> handover_;
     std::shared_ptr<const snapshot> current_;
     std::string last_content_;

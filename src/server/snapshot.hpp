@@ -1,8 +1,6 @@
 #pragma once
 // An immutable, fully compiled configuration. Workers hold a shared_ptr<const snapshot>; a
 // request keeps the one it started with until it ends (DESIGN.md §3).
-#include <boost/asio/ip/tcp.hpp>
-#include <openssl/ssl.h>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -12,7 +10,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/head.hpp"
 #include "gatehouse/router/route_table.hpp"
-#include "gatehouse/upstream/load_balancer.hpp"
+#include "upstream/cluster.hpp"
 #include "middleware/middleware.hpp"
 #include "middleware/registry.hpp"
 #include "observability/stats.hpp"
@@ -26,22 +24,7 @@ class access_log;
 
 namespace gatehouse::server {
 
-// An upstream as the snapshot knows it. `identity` changes whenever anything that matters to
-// its pools changes, so worker state keyed by it survives reloads that leave it alone.
-struct cluster {
-    std::string name;
-    std::string identity;
-    std::vector<boost::asio::ip::tcp::endpoint> endpoints;
-    std::vector<std::string> endpoint_names;  // as configured, for logs and the admin API
-    std::vector<std::uint32_t> weights;
-    config::lb_config lb;
-    config::pool_config pool;
-    upstream::hash_ring ring;
-    // TLS to the endpoints (null: plain TCP). The client context is shared by every worker.
-    std::shared_ptr<ssl_ctx_st> tls_ctx;
-    std::string tls_sni;  // empty: each endpoint's configured host
-    bool tls_verify = true;
-};
+using upstream::cluster;
 
 struct snapshot {
     std::uint64_t generation = 0;
@@ -71,8 +54,8 @@ struct snapshot_services {
     middleware::build_services middleware;
 };
 
-// Compiles a validated config. Resolves upstream host names, so it runs on the control thread,
-// never on a worker. Problems (an unresolvable name) go to `diags`; nullptr then.
+// Compiles a validated config (control thread; nothing here blocks: endpoints are discovery's).
+// Problems (a certificate that does not load) go to `diags`; nullptr then.
 std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags,
                                                const snapshot_services& services = {});
 

@@ -105,7 +105,7 @@ void worker::install(std::shared_ptr<const snapshot> snap) {
         auto it = by_identity_.find(c->identity);
         std::shared_ptr<upstream::cluster_state> st;
         if (it != by_identity_.end()) st = it->second;
-        else st = std::make_shared<upstream::cluster_state>(c, ioc_, deadlines_, random(), i < snap->cluster_stats.size() ? snap->cluster_stats[i] : nullptr, id_);
+        else st = make_cluster(c, *snap, i);
         next[c->identity] = st;
         list.push_back(st);
     }
@@ -124,9 +124,23 @@ std::shared_ptr<upstream::cluster_state> worker::cluster_for(const snapshot& s, 
     auto& def = s.clusters[index];
     auto it = by_identity_.find(def->identity);
     if (it != by_identity_.end()) return it->second;
-    auto st = std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random(), index < s.cluster_stats.size() ? s.cluster_stats[index] : nullptr, id_);
+    auto st = make_cluster(def, s, index);
     st->retire();
     return st;
+}
+
+std::shared_ptr<upstream::cluster_state> worker::make_cluster(const std::shared_ptr<const cluster>& def, const snapshot& s, std::size_t index) {
+    auto it = endpoint_sets_.find(def->name);
+    return std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random(), index < s.cluster_stats.size() ? s.cluster_stats[index] : nullptr, id_,
+                                                     it == endpoint_sets_.end() ? nullptr : it->second);
+}
+
+void worker::post_endpoints(std::string upstream, std::shared_ptr<const discovery::endpoint_set> set) {
+    asio::post(ioc_, [this, upstream = std::move(upstream), set = std::move(set)]() mutable {
+        for (auto& [identity, st] : by_identity_)
+            if (st->def().name == upstream) st->update(set);
+        endpoint_sets_[upstream] = std::move(set);
+    });
 }
 
 void worker::post_snapshot(std::shared_ptr<const snapshot> snap, std::function<void()> installed) {

@@ -15,6 +15,7 @@
 
 #include "net/deadlines.hpp"
 #include "server/snapshot.hpp"
+#include "gatehouse/discovery/endpoint.hpp"
 #include "upstream/pool.hpp"
 
 namespace gatehouse::server {
@@ -77,6 +78,8 @@ public:
     // Phase 2: stop accepting, close idle connections; the worker exits when the last one ends.
     void post_stop_accepting();
     void post_collect_stats(std::function<void(std::vector<endpoint_stats>)> done);
+    // A changed endpoint set of one upstream (discovery, control thread): no snapshot change.
+    void post_endpoints(std::string upstream, std::shared_ptr<const discovery::endpoint_set> set);
     void stop() { ioc_.stop(); }
 
     // From the worker's own thread (sessions).
@@ -104,6 +107,8 @@ private:
     std::shared_ptr<const snapshot> snap_;
     std::vector<std::shared_ptr<upstream::cluster_state>> clusters_;  // parallel to snap_->clusters
     std::unordered_map<std::string, std::shared_ptr<upstream::cluster_state>> by_identity_;
+    std::unordered_map<std::string, std::shared_ptr<const discovery::endpoint_set>> endpoint_sets_;  // by upstream name
+    std::shared_ptr<upstream::cluster_state> make_cluster(const std::shared_ptr<const cluster>& def, const snapshot& s, std::size_t index);
     std::vector<std::shared_ptr<listener_state>> listeners_;
     deadline_list deadlines_;
     boost::asio::steady_timer ticker_;

@@ -18,11 +18,12 @@ std::uint64_t hash64(std::string_view data) {
     return h;
 }
 
-hash_ring::hash_ring(std::span<const std::uint32_t> weights) {
+hash_ring::hash_ring(std::span<const std::uint32_t> weights, std::span<const std::string> keys) {
     for (std::uint32_t e = 0; e < weights.size(); ++e) {
         std::uint32_t n = 160 * std::max<std::uint32_t>(1, weights[e]);
+        const std::string base = e < keys.size() ? keys[e] : std::to_string(e);
         for (std::uint32_t v = 0; v < n; ++v) {
-            std::string key = std::to_string(e) + "-" + std::to_string(v);
+            std::string key = base + "-" + std::to_string(v);
             points_.emplace_back(hash64(key), e);
         }
     }

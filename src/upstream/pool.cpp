@@ -1,40 +1,89 @@
 #include "upstream/pool.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
+#include <map>
 
 namespace gatehouse::upstream {
 
-cluster_state::cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, net::deadline_list& dl,
-                             std::uint64_t seed, std::shared_ptr<observability::upstream_stats> stats, std::size_t worker)
-    : def_(std::move(def)), ioc_(ioc), deadlines_(dl), eps_(def_->endpoints.size()), loads_(def_->endpoints.size()), lb_(def_->lb, def_->endpoints.size(), seed),
-      stats_(std::move(stats)), worker_(worker) {
-    for (std::size_t i = 0; i < loads_.size(); ++i) loads_[i].weight = def_->weights[i];
+namespace asio = boost::asio;
+
+cluster_state::cluster_state(std::shared_ptr<const cluster> def, asio::io_context& ioc, net::deadline_list& dl, std::uint64_t seed,
+                             std::shared_ptr<observability::upstream_stats> stats, std::size_t worker, std::shared_ptr<const discovery::endpoint_set> set)
+    : def_(std::move(def)), ioc_(ioc), deadlines_(dl), lb_(def_->lb, 0, seed), stats_(std::move(stats)), worker_(worker) {
+    update(set ? std::move(set) : std::make_shared<discovery::endpoint_set>());
 }
 
 cluster_state::~cluster_state() {
     // Leave the gauges as if every connection were closed (leased ones release after this: none,
     // since a lease holds a reference to its cluster_state).
-    gauge_idle(-static_cast<std::int64_t>(idle_count()));
+    close_idle();
+}
+
+void cluster_state::update(std::shared_ptr<const discovery::endpoint_set> set) {
+    if (set_ && set_->version == set->version && !eps_.empty()) return;
+    std::map<std::string, std::shared_ptr<endpoint_state>> old;
+    for (auto& e : eps_) old[e->key] = e;
+    std::vector<std::shared_ptr<endpoint_state>> next;
+    for (auto& info : set->endpoints) {
+        auto it = old.find(info.key());
+        if (it != old.end()) {
+            it->second->info = info;  // weight, priority, source may change; connections stay
+            next.push_back(std::move(it->second));
+            old.erase(it);
+            continue;
+        }
+        boost::system::error_code ec;
+        auto addr = asio::ip::make_address(info.address, ec);
+        if (ec) continue;  // discovery publishes IP literals only
+        next.push_back(std::make_shared<endpoint_state>(info, asio::ip::tcp::endpoint(addr, info.port)));
+    }
+    for (auto& [key, e] : old) {
+        e->removed = true;
+        drop_all_idle(*e);  // leased ones close when their request ends
+    }
+    eps_ = std::move(next);
+    set_ = std::move(set);
+    loads_.assign(eps_.size(), {});
+    in_group_.assign(eps_.size(), true);
+    auto lowest = discovery::lowest_priority(set_->endpoints);
+    std::vector<std::uint32_t> weights;
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < eps_.size(); ++i) {
+        loads_[i].weight = eps_[i]->info.weight;
+        in_group_[i] = eps_[i]->info.priority == lowest;
+        weights.push_back(in_group_[i] ? eps_[i]->info.weight : 0);
+        keys.push_back(eps_[i]->key);
+    }
+    if (def_->lb.policy == config::lb_policy::ring_hash) ring_ = hash_ring(weights, keys);
+    // Woken waiters pick again against the new set; with no endpoints left they answer 503.
+    if (eps_.empty())
+        while (!waiters_.empty()) wake_one();
 }
 
 std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avoid) {
     for (std::size_t i = 0; i < eps_.size(); ++i) {
-        loads_[i].inflight = eps_[i].inflight;
-        loads_[i].usable = (eps_[i].open < def_->pool.max_connections || !eps_[i].idle.empty()) && i != avoid;
+        auto& e = *eps_[i];
+        loads_[i].inflight = e.inflight;
+        loads_[i].usable = in_group_[i] && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
     }
-    return lb_.pick(loads_, &def_->ring, key, has_key);
+    return lb_.pick(loads_, &ring_, key, has_key);
 }
 
-std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool fresh) {
-    auto& e = eps_[ep];
+std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t i, bool fresh) {
+    auto& e = *eps_[i];
     auto now = net::coarse_now();
     while (!fresh && !e.idle.empty()) {
         auto c = std::move(e.idle.back());
         e.idle.pop_back();
         gauge_idle(-1);
-        if (now - c->idle_since < def_->pool.idle_timeout) {
+        c->watch.reset();  // the pending EOF watch completes (aborted) and finds no token
+        boost::system::error_code ec;
+        c->socket.cancel(ec);
+        if (now - c->idle_since < idle_limit(*c)) {
             c->reused = true;
             ++e.inflight;
             gauge_active(1);
@@ -45,15 +94,15 @@ std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t ep, bool
     ++e.open;
     ++e.inflight;
     gauge_active(1);
-    return std::make_unique<upstream_connection>(ioc_, deadlines_, ep);
+    return std::make_unique<upstream_connection>(ioc_, deadlines_, eps_[i]);
 }
 
-boost::asio::awaitable<bool> cluster_state::wait_for_room(net::clock::time_point until) {
+asio::awaitable<bool> cluster_state::wait_for_room(net::clock::time_point until) {
     waiter w(ioc_);
     w.timer.expires_at(until);
     waiters_.push_back(&w);
     gauge_pending(1);
-    co_await w.timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));  // expiry or cancel: the flag says which
+    co_await w.timer.async_wait(asio::as_tuple(asio::use_awaitable));  // expiry or cancel: the flag says which
     gauge_pending(-1);
     if (w.woken) {
         --woken_;
@@ -73,13 +122,14 @@ void cluster_state::wake_one() {
 }
 
 void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusable) {
-    auto& e = eps_[c->endpoint];
+    auto& e = *c->ep;
     --e.inflight;
     gauge_active(-1);
     wake_one();  // runs after this returns: the connection is back (or closed) by then
-    if (reusable && !retired_ && c->buf.empty() && c->socket.is_open()) {
+    if (reusable && !retired_ && !e.removed && c->buf.empty() && c->socket.is_open() && idle_limit(*c) > net::clock::duration::zero()) {
         c->idle_since = net::coarse_now();
         c->timer.disarm();
+        watch_idle(*c);
         e.idle.push_back(std::move(c));
         gauge_idle(1);
         return;
@@ -89,37 +139,65 @@ void cluster_state::release(std::unique_ptr<upstream_connection> c, bool reusabl
     c->socket.close(ec);
 }
 
+void cluster_state::watch_idle(upstream_connection& c) {
+    // Readable while idle means the upstream closed (or sent bytes nobody asked for): either
+    // way the connection must not carry the next request (HTTP-EDGE-CASES: the keep-alive race).
+    c.watch = std::make_shared<char>(0);
+    std::weak_ptr<char> token = c.watch;
+    std::weak_ptr<cluster_state> self = weak_from_this();
+    c.socket.async_wait(asio::ip::tcp::socket::wait_read, [self, conn = &c, token](boost::system::error_code ec) {
+        if (ec || token.expired()) return;  // leased (or closed) since: nothing to do
+        if (auto s = self.lock()) s->drop_idle(conn);
+    });
+}
+
+void cluster_state::drop_idle(upstream_connection* c) {
+    auto& e = *c->ep;
+    auto it = std::find_if(e.idle.begin(), e.idle.end(), [c](auto& p) { return p.get() == c; });
+    if (it == e.idle.end()) return;
+    auto keep = c->ep;  // the endpoint outlives the erase
+    std::unique_ptr<upstream_connection> gone = std::move(*it);
+    e.idle.erase(it);
+    --e.open;
+    gauge_idle(-1);
+    spdlog::debug("upstream {}: idle connection to {} closed by the upstream; dropped from the pool", def_->name, e.key);
+}
+
+void cluster_state::drop_all_idle(endpoint_state& e) {
+    e.open -= static_cast<std::uint32_t>(e.idle.size());
+    gauge_idle(-static_cast<std::int64_t>(e.idle.size()));
+    auto idle = std::move(e.idle);  // destroyed after e.idle is empty: their endpoint may be `e` itself
+    e.idle.clear();
+}
+
 void cluster_state::sweep(net::clock::time_point now) {
-    for (auto& e : eps_) {
+    for (auto& ep : eps_) {
+        auto& e = *ep;
+        std::vector<std::unique_ptr<upstream_connection>> gone;
         std::size_t kept = 0;
         for (auto& c : e.idle) {
-            if (now - c->idle_since < def_->pool.idle_timeout) e.idle[kept++] = std::move(c);
-            else {
-                --e.open;
-                gauge_idle(-1);
-            }
+            if (now - c->idle_since < idle_limit(*c)) e.idle[kept++] = std::move(c);
+            else gone.push_back(std::move(c));
         }
         e.idle.resize(kept);
+        e.open -= static_cast<std::uint32_t>(gone.size());
+        gauge_idle(-static_cast<std::int64_t>(gone.size()));
     }
 }
 
 void cluster_state::close_idle() {
-    for (auto& e : eps_) {
-        e.open -= static_cast<std::uint32_t>(e.idle.size());
-        gauge_idle(-static_cast<std::int64_t>(e.idle.size()));
-        e.idle.clear();
-    }
+    for (auto& e : eps_) drop_all_idle(*e);
 }
 
 std::size_t cluster_state::idle_count() const {
     std::size_t n = 0;
-    for (auto& e : eps_) n += e.idle.size();
+    for (auto& e : eps_) n += e->idle.size();
     return n;
 }
 
 std::size_t cluster_state::open_count() const {
     std::size_t n = 0;
-    for (auto& e : eps_) n += e.open;
+    for (auto& e : eps_) n += e->open;
     return n;
 }
 

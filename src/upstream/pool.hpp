@@ -1,7 +1,10 @@
 #pragma once
 // One worker's view of one upstream: its endpoints' keep-alive connections and its balancer.
 // Lives outside the snapshot, keyed by the cluster's identity, so pooled connections survive
-// a reload that does not change the upstream.
+// a reload that does not change the upstream. Endpoints are keyed by address: when discovery
+// publishes a new set, endpoints that stay keep their idle connections and TLS sessions, new
+// ones start empty, and removed ones take no new requests (their connections close when their
+// current request ends).
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,42 +13,60 @@
 #include <memory>
 #include <vector>
 
+#include "gatehouse/discovery/endpoint.hpp"
+#include "gatehouse/upstream/load_balancer.hpp"
+#include "net/deadlines.hpp"
 #include "net/io_buffer.hpp"
 #include "net/transport.hpp"
-#include "net/deadlines.hpp"
-#include "server/snapshot.hpp"
+#include "observability/stats.hpp"
+#include "upstream/cluster.hpp"
 #include "upstream/tls_session.hpp"
 
 namespace gatehouse::upstream {
 
-struct upstream_connection {
-    upstream_connection(boost::asio::io_context& ioc, net::deadline_list& dl, std::size_t ep)
-        : socket(ioc), timer(dl, socket), buf(8192, 1 << 20), endpoint(ep) {}
-    boost::asio::ip::tcp::socket socket;
-    net::transport io{socket};  // TLS when the upstream has tls:
-    net::deadline timer;
-    net::io_buffer buf;
-    std::size_t endpoint;
-    bool reused = false;
-    net::clock::time_point idle_since{};
-};
+struct upstream_connection;
 
 struct endpoint_state {
+    endpoint_state(discovery::endpoint i, boost::asio::ip::tcp::endpoint a) : info(std::move(i)), address(a), key(info.key()) {}
+    discovery::endpoint info;
+    boost::asio::ip::tcp::endpoint address;
+    std::string key;               // "ip:port", for logs and the admin API
     tls_session_slot tls_session;  // before idle: outlives the connections that point to it
     std::vector<std::unique_ptr<upstream_connection>> idle;
     std::uint32_t open = 0;      // idle + leased
     std::uint32_t inflight = 0;  // leased
+    bool removed = false;        // no longer in the set: leased connections close on release
 };
 
-class cluster_state {
+struct upstream_connection {
+    upstream_connection(boost::asio::io_context& ioc, net::deadline_list& dl, std::shared_ptr<endpoint_state> e)
+        : socket(ioc), timer(dl, socket), buf(8192, 1 << 20), ep(std::move(e)) {}
+    boost::asio::ip::tcp::socket socket;
+    net::transport io{socket};  // TLS when the upstream has tls:
+    net::deadline timer;
+    net::io_buffer buf;
+    std::shared_ptr<endpoint_state> ep;  // (an idle connection's own endpoint holds it: the pool breaks the cycle)
+    bool reused = false;
+    net::clock::time_point idle_since{};
+    net::clock::duration keep_alive{net::clock::duration::max()};  // the upstream's Keep-Alive: timeout, less a margin
+    std::shared_ptr<char> watch;  // while idle: the token of the pending EOF watch
+};
+
+class cluster_state : public std::enable_shared_from_this<cluster_state> {
 public:
-    cluster_state(std::shared_ptr<const server::cluster> def, boost::asio::io_context& ioc, net::deadline_list& dl, std::uint64_t seed,
-                  std::shared_ptr<observability::upstream_stats> stats, std::size_t worker);
+    cluster_state(std::shared_ptr<const cluster> def, boost::asio::io_context& ioc, net::deadline_list& dl, std::uint64_t seed,
+                  std::shared_ptr<observability::upstream_stats> stats, std::size_t worker, std::shared_ptr<const discovery::endpoint_set> set);
     ~cluster_state();
 
-    const server::cluster& def() const { return *def_; }
+    const cluster& def() const { return *def_; }
     // This worker's metric shard for the upstream (null when metrics are off).
     observability::upstream_shard* stats() { return stats_ ? &stats_->at(worker_) : nullptr; }
+
+    // A new endpoint set from discovery (same upstream): diffed by address.
+    void update(std::shared_ptr<const discovery::endpoint_set> set);
+    std::size_t size() const { return eps_.size(); }
+    endpoint_state& endpoint(std::size_t i) { return *eps_[i]; }
+
     // Picks an endpoint with room for another connection; k_no_endpoint if none.
     std::size_t pick(std::uint64_t key, bool has_key, std::size_t avoid = k_no_endpoint);
     // Requests that find every endpoint at max_connections wait here, first come first served,
@@ -55,37 +76,44 @@ public:
     bool can_wait() const { return !eps_.empty() && waiters_.size() < def_->pool.max_pending; }
     // True when woken by a release (pick again), false at `until` (answer 503).
     boost::asio::awaitable<bool> wait_for_room(net::clock::time_point until);
-    // A pooled connection to `ep` (reused = true), or a fresh unconnected one (reused = false).
+    // A pooled connection to endpoint i (reused = true), or a fresh unconnected one (reused = false).
     // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
-    std::unique_ptr<upstream_connection> acquire(std::size_t ep, bool fresh = false);
-    tls_session_slot& tls_session(std::size_t ep) { return eps_[ep].tls_session; }
+    std::unique_ptr<upstream_connection> acquire(std::size_t i, bool fresh = false);
     void release(std::unique_ptr<upstream_connection> c, bool reusable);
-    void sweep(net::clock::time_point now);  // closes connections idle past idle_timeout
+    void sweep(net::clock::time_point now);  // closes connections idle past their limit
     void close_idle();
     std::size_t idle_count() const;
     std::size_t open_count() const;
     void retire() { retired_ = true; close_idle(); }
     template <class Stats>
     void collect(std::vector<Stats>& out) const {
-        for (std::size_t i = 0; i < eps_.size(); ++i) {
+        for (auto& e : eps_) {
             Stats s;
             s.upstream = def_->name;
-            s.endpoint = def_->endpoint_names[i];
-            s.weight = def_->weights[i];
-            s.open = eps_[i].open;
-            s.idle = eps_[i].idle.size();
-            s.inflight = eps_[i].inflight;
+            s.endpoint = e->key;
+            s.weight = e->info.weight;
+            s.open = e->open;
+            s.idle = e->idle.size();
+            s.inflight = e->inflight;
             out.push_back(std::move(s));
         }
     }
 
 private:
-    std::shared_ptr<const server::cluster> def_;
+    void watch_idle(upstream_connection& c);  // an idle connection the upstream closes leaves the pool at once
+    void drop_idle(upstream_connection* c);
+    void drop_all_idle(endpoint_state& e);
+    net::clock::duration idle_limit(const upstream_connection& c) const { return std::min<net::clock::duration>(def_->pool.idle_timeout, c.keep_alive); }
+
+    std::shared_ptr<const cluster> def_;
     boost::asio::io_context& ioc_;
     net::deadline_list& deadlines_;
-    std::vector<endpoint_state> eps_;
+    std::shared_ptr<const discovery::endpoint_set> set_;
+    std::vector<std::shared_ptr<endpoint_state>> eps_;  // the current set, in its order
     std::vector<endpoint_load> loads_;
+    std::vector<bool> in_group_;  // in the lowest priority group present (SRV)
     balancer_state lb_;
+    hash_ring ring_;
     bool retired_ = false;
     std::shared_ptr<observability::upstream_stats> stats_;
     std::size_t worker_;
@@ -97,9 +125,14 @@ private:
     std::deque<waiter*> waiters_;
     std::size_t woken_ = 0;  // woken but not yet resumed: they pick before any newcomer
     void wake_one();
-    void gauge_pending(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_pending; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
-    void gauge_idle(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_idle; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
-    void gauge_active(std::int64_t d) { if (stats_) { auto& s = stats_->at(worker_).pool_active; d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d)); } }
+    void gauge(observability::counter observability::upstream_shard::*which, std::int64_t d) {
+        if (!stats_) return;
+        auto& s = stats_->at(worker_).*which;
+        d > 0 ? s.add(static_cast<std::uint64_t>(d)) : s.sub(static_cast<std::uint64_t>(-d));
+    }
+    void gauge_pending(std::int64_t d) { gauge(&observability::upstream_shard::pool_pending, d); }
+    void gauge_idle(std::int64_t d) { gauge(&observability::upstream_shard::pool_idle, d); }
+    void gauge_active(std::int64_t d) { gauge(&observability::upstream_shard::pool_active, d); }
 };
 
 // Owns a leased connection; gives it back (as not reusable) if the request forgets to.

@@ -109,13 +109,14 @@ upstreams:
     ASSERT_TRUE(r.config) << all(r);
     auto& u = r.config->upstreams;
     ASSERT_EQ(u.size(), 2u);
-    EXPECT_EQ(u[0].endpoints.size(), 2u);
-    EXPECT_EQ(u[0].endpoints[1].weight, 3u);
+    ASSERT_TRUE(u[0].discovery);
+    EXPECT_EQ(u[0].discovery->type, "static");
+    EXPECT_NE(u[0].discovery->identity.find("127.0.0.1:9002*3"), std::string::npos) << u[0].discovery->identity;
     EXPECT_EQ(u[0].load_balancer.policy, lb_policy::weighted);
     EXPECT_EQ(u[0].pool.max_connections, 8u);
     EXPECT_EQ(u[0].pool.idle_timeout, std::chrono::minutes(2));
     EXPECT_EQ(u[0].pool.connect_timeout, std::chrono::milliseconds(250));
-    EXPECT_EQ(u[1].endpoints[0].address.host, "::1");
+    EXPECT_NE(u[1].discovery->identity.find("::1:9003"), std::string::npos);
     EXPECT_EQ(u[1].load_balancer.policy, lb_policy::ring_hash);
     EXPECT_EQ(u[1].load_balancer.hash_on, lb_config::hash_source::header);
     EXPECT_EQ(u[1].load_balancer.hash_header, "x-user");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gatehouse/config/diagnostics.hpp"
+#include "gatehouse/config/discovery_spec.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
 #include "gatehouse/config/units.hpp"
 #include "gatehouse/util/net.hpp"
@@ -116,11 +117,6 @@ struct route_config {
     source_mark mark;
 };
 
-struct endpoint_config {
-    host_port address;
-    std::uint32_t weight = 1;
-};
-
 enum class lb_policy { round_robin, weighted, random, least_request, ring_hash };
 
 struct lb_config {
@@ -147,7 +143,9 @@ struct upstream_tls_config {
 struct upstream_config {
     std::string name;
     std::optional<upstream_tls_config> tls;
-    std::vector<endpoint_config> endpoints;
+    std::shared_ptr<const discovery_spec> discovery;  // where its endpoints come from
+    bool wait_for_first = true;                        // readiness waits for its first endpoint set
+    duration first_timeout = 10s;                      // ... at most this long
     lb_config load_balancer;
     pool_config pool;
     source_mark mark;

@@ -4,6 +4,7 @@
 // picking an endpoint never touches memory another worker writes.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -20,11 +21,13 @@ struct endpoint_load {
     bool usable = true;          // false when its pool is full
 };
 
-// Consistent hashing: each endpoint owns 160 x weight points on a 64-bit ring.
+// Consistent hashing: each endpoint owns 160 x weight points on a 64-bit ring, placed by its key
+// (its address), so an endpoint keeps its points when others join or leave the set. Without
+// keys, points are placed by index.
 class hash_ring {
 public:
     hash_ring() = default;
-    explicit hash_ring(std::span<const std::uint32_t> weights);
+    explicit hash_ring(std::span<const std::uint32_t> weights, std::span<const std::string> keys = {});
     std::size_t lookup(std::uint64_t hash) const;  // endpoint index owning the next point
     bool empty() const { return points_.empty(); }
 

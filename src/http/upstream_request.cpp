@@ -1,0 +1,489 @@
+// One request to an upstream, as named phases (DESIGN §9, Pingora's lesson):
+//   pick endpoint -> acquire/connect -> send head + body -> read response head -> relay -> release
+// Each phase returns an upstream::upstream_error (none, or where and why it failed); proxy()
+// is the policy over them: try another endpoint when nothing was sent, resend on a fresh
+// connection when a reused one turned out dead before any response byte and the request can be
+// replayed, otherwise answer with the error's status. Bodies move through the connection's
+// fixed buffers, so memory stays flat whatever their size.
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <string_view>
+
+#include "gatehouse/http/error_reply.hpp"
+#include "gatehouse/upstream/load_balancer.hpp"
+#include "gatehouse/upstream/upstream_error.hpp"
+#include "http/body_decoder.hpp"
+#include "http/connection.hpp"
+
+namespace gatehouse::http {
+
+using namespace std::string_view_literals;
+using upstream::failure;
+using upstream::upstream_error;
+
+namespace {
+
+void append_hex(std::string& out, std::size_t n) {
+    char buf[20];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, n, 16);
+    out.append(buf, p);
+}
+
+// A request body this small that arrived whole with its head is kept until the response head
+// is in, so the request can be resent on a fresh connection (the io_buffer caps it anyway).
+constexpr std::uint64_t k_replay_limit = 64 * 1024;
+
+// `Keep-Alive: timeout=N` (RFC 2068 §19.7.1, still sent by Node.js, Apache, ...): the upstream
+// closes idle connections after N seconds; reuse them for a little less than that.
+std::optional<net::clock::duration> keep_alive_timeout(const response_head& r) {
+    for (auto& f : r.fields) {
+        if (!iequals(f.name, "keep-alive")) continue;
+        auto v = f.value;
+        auto at = v.find("timeout=");
+        if (at == std::string_view::npos) return std::nullopt;
+        v.remove_prefix(at + 8);
+        unsigned n = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{}) return std::nullopt;
+        using namespace std::chrono_literals;
+        return n <= 1 ? net::clock::duration(500ms) : net::clock::duration(std::chrono::seconds(n) - 500ms);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+// The upstream side of one request: what the phases share.
+struct upstream_request {
+    std::shared_ptr<upstream::cluster_state> cluster;
+    upstream::lease ls;
+    std::size_t ep = upstream::k_no_endpoint;
+    std::size_t avoid = upstream::k_no_endpoint;
+    std::uint64_t hash_key = 0;
+    bool has_key = false;
+    net::clock::duration timeout{};
+    // Facts of the client's request, copied before its head's views die.
+    bool is_head = false, has_body = false, expect_continue = false, client_keep_alive = true;
+    int version = 11;
+    body_framing framing = body_framing::none;
+    std::uint64_t content_length = 0;
+    bool replayable = false;     // no body, or the whole body is in buf_ (kept there until the head is in)
+    std::size_t early = 0;       // body bytes sent with the head from buf_
+    std::size_t kept = 0;        // of those, still in buf_ for a resend
+    bool body_done = false;      // the client's body has been read to its end
+    std::optional<body_decoder<true>> req_decoder;
+    std::size_t resp_head_len = 0;
+    net::clock::time_point start{};
+};
+
+asio::awaitable<bool> client_connection::proxy(const router::compiled_route& route, std::size_t head_len) {
+    upstream_request ur;
+    if (auto st = prepare_upstream(ur, route, head_len); st != 0) co_return co_await send_error(st, "malformed request head", true);
+    for (int attempt = 0;; ++attempt) {
+        auto err = co_await pick_endpoint(ur, attempt);
+        if (!err) err = co_await connect_upstream(ur, attempt > 0);
+        if (err.nothing_sent() && attempt == 0 && ur.cluster->size() > 1) {
+            ur.avoid = ur.ep;  // one more try, elsewhere; nothing was sent yet
+            continue;
+        }
+        if (!err) err = co_await send_request(ur);
+        if (!err) err = co_await read_response_head(ur);
+        if (err && err.stale_connection && ur.replayable && attempt == 0) {
+            ur.ls.done(false);  // the keep-alive race: once more on a fresh connection
+            continue;
+        }
+        if (err) co_return co_await fail_upstream(ur, err);
+        break;
+    }
+    co_return co_await relay_response(ur);
+}
+
+int client_connection::prepare_upstream(upstream_request& ur, const router::compiled_route& route, std::size_t head_len) {
+    const auto& limits = snap_->config.limits;
+    ur.cluster = w_.cluster_for(*snap_, route.upstream_index);
+    const auto& def = ur.cluster->def();
+    ur.timeout = route.config.timeout.value_or(limits.request_timeout);
+    if (def.lb.policy == config::lb_policy::ring_hash) {
+        if (def.lb.hash_on == config::lb_config::hash_source::client_ip) {
+            ur.hash_key = upstream::hash64(peer_text_);
+            ur.has_key = true;
+        } else {
+            for (auto& f : req_.fields)
+                if (iequals(f.name, def.lb.hash_header)) {
+                    ur.hash_key = upstream::hash64(f.value);
+                    ur.has_key = true;
+                    break;
+                }
+        }
+    }
+    ur.is_head = req_.method == "HEAD";
+    ur.framing = req_.framing;
+    ur.content_length = req_.content_length;
+    ur.expect_continue = req_.expect_continue;
+    ur.version = req_.version;
+    ur.client_keep_alive = req_.keep_alive;
+    ur.has_body = ur.framing != body_framing::none;
+    ur.body_done = !ur.has_body;
+    if (ur.framing == body_framing::chunked) {
+        // Beast decodes the chunked body; it must see the head first. Our scanner has already
+        // been stricter than it about the head.
+        ur.req_decoder.emplace();
+        ur.req_decoder->header_limit(static_cast<std::uint32_t>(head_len + 1));
+        ur.req_decoder->body_limit(limits.max_body_bytes);
+        ur.req_decoder->sink = &body_out_;
+        boost::beast::error_code ec;
+        ur.req_decoder->put(asio::buffer(buf_.data().data(), head_len), ec);
+        if (ec || !ur.req_decoder->is_header_done()) return 400;
+        ur.req_decoder->eager(true);  // from here on, one put() decodes everything buffered
+    }
+    build_upstream_head(route);
+    buf_.consume(head_len);  // from here on req_'s views are dead
+    ur.replayable = !ur.has_body || (ur.framing == body_framing::content_length && !ur.expect_continue && ur.content_length <= k_replay_limit &&
+                                     ur.content_length <= buf_.size());
+    return 0;
+}
+
+// Phase 1: an endpoint. When every endpoint is at max_connections, a place in the pending queue
+// (first come, first served) until one is released or the route's timeout passes
+// (HTTP-EDGE-CASES #70).
+asio::awaitable<upstream_error> client_connection::pick_endpoint(upstream_request& ur, int attempt) {
+    auto& cluster = *ur.cluster;
+    if (cluster.size() == 0) co_return upstream_error{failure::no_endpoint};
+    ur.ep = attempt == 0 && cluster.queue_first() ? upstream::k_no_endpoint : cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
+    if (ur.ep == upstream::k_no_endpoint && attempt == 0) {
+        const auto until = net::clock::now() + ur.timeout;
+        while (ur.ep == upstream::k_no_endpoint && cluster.can_wait()) {
+            // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited
+            // operand even when the left side is already false.
+            bool woken = co_await cluster.wait_for_room(until);
+            if (!woken) break;
+            ur.ep = cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
+        }
+        if (ur.ep == upstream::k_no_endpoint) {
+            if (cluster.size() == 0) co_return upstream_error{failure::no_endpoint};  // the set emptied while waiting
+            if (auto* st = cluster.stats()) st->pool_overflow.add();
+            co_return upstream_error{failure::pool_full};
+        }
+    }
+    if (ur.ep == upstream::k_no_endpoint) co_return upstream_error{cluster.size() == 0 ? failure::no_endpoint : failure::pool_full};
+    co_return upstream_error{};
+}
+
+// Phase 2: a pooled keep-alive connection, or a new one (connect_timeout, TLS resuming the
+// endpoint's last session).
+asio::awaitable<upstream_error> client_connection::connect_upstream(upstream_request& ur, bool fresh) {
+    auto& cluster = *ur.cluster;
+    const auto& def = cluster.def();
+    ur.ls.cluster = ur.cluster;
+    ur.ls.conn = cluster.acquire(ur.ep, fresh);
+    auto& uc = *ur.ls.conn;
+    auto& ep = *uc.ep;
+    upstream_addr_ = ep.key;
+    if (uc.reused) co_return upstream_error{};
+    uc.timer.arm(def.pool.connect_timeout);
+    auto [ec] = co_await uc.socket.async_connect(ep.address, nothrow_awaitable);
+    if (ec) {
+        if (auto* st = cluster.stats()) st->connect_failures.add();
+        spdlog::warn("upstream {}: connect to {} failed: {}", def.name, ep.key, uc.timer.fired() ? "timed out" : ec.message());
+        ur.ls.done(false);
+        co_return upstream_error{failure::connect};
+    }
+    boost::system::error_code ignored;
+    uc.socket.set_option(tcp::no_delay(true), ignored);
+    if (!def.tls_ctx) co_return upstream_error{};
+    SSL* ssl = SSL_new(def.tls_ctx.get());
+    std::string name = def.tls_sni.empty() ? ep.info.name.substr(0, ep.info.name.rfind(':')) : def.tls_sni;
+    if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
+    bool is_ip = !!util::ip_address::parse(name);
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+    if (def.tls_verify) {
+        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+        else SSL_set1_host(ssl, name.c_str());
+    }
+    ep.tls_session.attach(ssl);
+    auto hec = co_await uc.io.handshake(ssl, false);  // uc.io owns ssl from here
+    if (hec) {
+        if (auto* st = cluster.stats()) st->connect_failures.add();
+        spdlog::warn("upstream {}: TLS handshake with {} failed: {}", def.name, ep.key, uc.timer.fired() ? "timed out" : hec.message());
+        ur.ls.done(false);
+        co_return upstream_error{failure::tls};
+    }
+    co_return upstream_error{};
+}
+
+// Phase 3: the head, with whatever body bytes already arrived (one write for small requests),
+// then the rest of the body as it comes.
+asio::awaitable<upstream_error> client_connection::send_request(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    const bool stale = uc.reused;
+    std::string_view early;
+    if (ur.framing == body_framing::content_length && !ur.expect_continue)
+        early = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(ur.content_length, buf_.size())));
+    uc.timer.arm(ur.timeout);
+    auto [wec, wn] = co_await uc.io.write(up_head_, early);
+    if (wec) {
+        ur.ls.done(false);
+        co_return upstream_error{failure::write, stale};
+    }
+    ur.early = early.size();
+    if (ur.replayable) ur.kept = early.size();  // stays in buf_ until the response head is in
+    else {
+        buf_.consume(early.size());
+        bytes_in_ += early.size();
+    }
+    upstream_name_ = ur.cluster->def().name;
+    ur.start = net::clock::now();
+    if (!ur.has_body || ur.body_done) co_return upstream_error{};
+    if (ur.framing == body_framing::content_length && ur.early == ur.content_length) {
+        ur.body_done = true;
+        co_return upstream_error{};
+    }
+    if (ur.expect_continue && buf_.empty()) {
+        if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return upstream_error{failure::client_gone};
+    }
+    auto err = ur.framing == body_framing::content_length ? co_await send_sized_body(ur) : co_await send_chunked_body(ur);
+    if (!err) ur.body_done = true;
+    co_return err;
+}
+
+asio::awaitable<upstream_error> client_connection::send_sized_body(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    const auto& limits = snap_->config.limits;
+    std::uint64_t remaining = ur.content_length - ur.early;
+    while (remaining > 0) {
+        if (buf_.empty()) {
+            auto st = co_await read_more(limits.body_timeout);
+            if (st == io_status::timeout) co_return upstream_error{failure::client_timeout};
+            if (st != io_status::ok) co_return upstream_error{failure::client_gone};  // the lease closes the upstream side
+        }
+        auto chunk = buf_.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buf_.size())));
+        uc.timer.arm(ur.timeout);
+        auto [ec, n] = co_await uc.io.write(chunk);
+        if (ec) co_return upstream_error{failure::write};
+        buf_.consume(chunk.size());
+        bytes_in_ += chunk.size();
+        remaining -= chunk.size();
+    }
+    co_return upstream_error{};
+}
+
+asio::awaitable<upstream_error> client_connection::send_chunked_body(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    auto& dec = *ur.req_decoder;
+    const auto& limits = snap_->config.limits;
+    for (;;) {
+        body_out_.clear();
+        boost::beast::error_code ec;
+        std::size_t used = buf_.empty() ? 0 : dec.put(asio::buffer(buf_.data().data(), buf_.size()), ec);
+        buf_.consume(used);
+        bytes_in_ += used;
+        if (buf_.empty() && !dec.is_done() && !ec) ec = boost::beast::http::error::need_more;
+        if (ec && ec != boost::beast::http::error::need_more) {
+            if (ec == boost::beast::http::error::body_limit) co_return upstream_error{failure::body_too_large};
+            if (dec.trailer_too_large) co_return upstream_error{failure::trailers};
+            co_return upstream_error{failure::bad_body};
+        }
+        if (!body_out_.empty()) {
+            out_.clear();
+            append_hex(out_, body_out_.size());
+            out_ += "\r\n"sv;
+            body_out_ += "\r\n"sv;
+            uc.timer.arm(ur.timeout);
+            auto [wec, n] = co_await uc.io.write(out_, body_out_);
+            if (wec) co_return upstream_error{failure::write};
+        }
+        if (dec.is_done()) break;
+        if (ec == boost::beast::http::error::need_more) {
+            if (buf_.full()) co_return upstream_error{failure::bad_body};  // a chunk header larger than the buffer
+            auto st = co_await read_more(limits.body_timeout);
+            if (st == io_status::timeout) co_return upstream_error{failure::client_timeout};
+            if (st != io_status::ok) co_return upstream_error{failure::client_gone};  // no last-chunk: the upstream request is aborted
+        }
+    }
+    uc.timer.arm(ur.timeout);
+    auto [wec, n] = co_await uc.io.write("0\r\n\r\n");
+    if (wec) co_return upstream_error{failure::write};
+    co_return upstream_error{};
+}
+
+// Phase 4: the response head; 1xx interim responses are dropped (we never forward Expect).
+asio::awaitable<upstream_error> client_connection::read_response_head(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    const auto& def = ur.cluster->def();
+    bool any_byte = false;
+    for (;;) {
+        std::size_t scanned = 0;
+        for (;;) {
+            ur.resp_head_len = find_head_end(uc.buf.data(), scanned);
+            if (ur.resp_head_len != std::string_view::npos) break;
+            scanned = uc.buf.size();
+            if (uc.buf.size() > 65536) co_return upstream_error{failure::framing};
+            auto [ptr, room] = uc.buf.prepare(16384);
+            uc.timer.arm(ur.timeout);
+            auto [rec, rn] = co_await uc.io.read_some(ptr, room);
+            if (rec) {
+                if (rec == asio::error::operation_aborted && uc.timer.fired()) co_return upstream_error{failure::timeout};
+                co_return upstream_error{failure::closed, !any_byte && uc.reused};
+            }
+            any_byte = true;
+            uc.buf.commit(rn);
+        }
+        auto err = scan_response(uc.buf.data().substr(0, ur.resp_head_len), snap_->scan_limits, ur.is_head, resp_);
+        if (err) {
+            spdlog::warn("upstream {}: invalid response from {}: {}", def.name, uc.ep->key, err.reason);
+            co_return upstream_error{failure::framing};
+        }
+        if (resp_.status >= 200) break;
+        if (resp_.status == 101) co_return upstream_error{failure::framing};
+        uc.buf.consume(ur.resp_head_len);
+    }
+    release_kept_body(ur);  // no resend from here on
+    if (auto ka = keep_alive_timeout(resp_)) uc.keep_alive = *ka;
+    co_return upstream_error{};
+}
+
+void client_connection::release_kept_body(upstream_request& ur) {
+    buf_.consume(ur.kept);
+    bytes_in_ += ur.kept;
+    ur.kept = 0;
+}
+
+asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, const upstream_error& err) {
+    ur.ls.done(false);
+    release_kept_body(ur);
+    if (err.kind == failure::client_gone) co_return false;
+    // The rest of a request body that was not read makes the connection unusable.
+    const bool close = !ur.client_keep_alive || !ur.body_done || err.from_client();
+    if (err.kind == failure::no_endpoint) {
+        std::string msg = "no endpoints available for upstream '" + ur.cluster->def().name + "'";
+        co_return co_await send_error(503, msg, close);
+    }
+    co_return co_await send_error(err.status(), err.message(), close);
+}
+
+// Phase 5: the response, streamed to the client; the connection goes back to the pool only if
+// the response was complete and clean. Its upstream metrics are recorded however it ends.
+asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    struct upstream_record {
+        client_connection* self;
+        observability::upstream_shard* stats;
+        net::clock::time_point start;
+        int status;
+        ~upstream_record() {
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(net::clock::now() - start).count();
+            self->upstream_ms_ = static_cast<double>(ns) / 1e6;
+            if (!stats) return;
+            stats->requests[observability::code_slot(status)].add();
+            stats->duration.observe(static_cast<std::uint64_t>(ns));
+        }
+    } upstream_rec{this, ur.cluster->stats(), ur.start, resp_.status};
+    const auto resp_framing = resp_.framing;
+    const bool delimited = resp_framing == body_framing::chunked || resp_framing == body_framing::until_close;
+    const bool chunked_to_client = delimited && ur.version == 11;
+    const bool close = !ur.client_keep_alive || w_.draining() || (delimited && ur.version == 10);
+    std::optional<body_decoder<false>> resp_decoder;
+    if (resp_framing == body_framing::chunked) {
+        resp_decoder.emplace();
+        resp_decoder->header_limit(static_cast<std::uint32_t>(ur.resp_head_len + 1));
+        resp_decoder->body_limit(boost::none);
+        resp_decoder->sink = &body_out_;
+        boost::beast::error_code ec;
+        resp_decoder->put(asio::buffer(uc.buf.data().data(), ur.resp_head_len), ec);
+        if (ec || !resp_decoder->is_header_done()) co_return co_await send_error(502, "invalid upstream response", !ur.client_keep_alive);
+        resp_decoder->eager(true);
+    }
+    build_client_head(resp_, chunked_to_client, close);
+    uc.buf.consume(ur.resp_head_len);
+    const bool upstream_keep_alive = resp_.keep_alive;
+
+    // A response that is already complete in the upstream buffer (no body, or a small body that
+    // arrived with the head) is copied out and its connection goes back to the pool before the
+    // client write: the next request can reuse it at once, whatever the client does.
+    constexpr std::uint64_t k_copy_limit = 8 * 1024;  // larger bodies are written from the buffer
+    if (resp_framing == body_framing::none ||
+        (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
+        auto body = resp_framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
+        out_.append(body.data(), body.size());
+        uc.buf.consume(body.size());
+        ur.ls.done(upstream_keep_alive && uc.buf.empty());
+        co_return co_await write_client(out_) && !close;
+    }
+    bool complete = resp_framing == body_framing::content_length ? co_await relay_sized_body(ur) : co_await relay_delimited_body(ur, resp_decoder ? &*resp_decoder : nullptr, chunked_to_client);
+    if (!complete) co_return false;  // truncated either side: the client sees the connection close, never a fake end
+    ur.ls.done(resp_framing != body_framing::until_close && upstream_keep_alive && uc.buf.empty());
+    co_return !close;
+}
+
+asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    std::uint64_t remaining = resp_.content_length;
+    auto first = uc.buf.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, uc.buf.size())));
+    if (!co_await write_client(out_, first)) co_return false;
+    uc.buf.consume(first.size());
+    remaining -= first.size();
+    while (remaining > 0) {
+        auto [ptr, room] = uc.buf.prepare(65536);
+        uc.timer.arm(ur.timeout);
+        auto [ec, n] = co_await uc.io.read_some(ptr, static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining)));
+        if (ec) co_return false;
+        uc.buf.commit(n);
+        auto chunk = uc.buf.data();
+        if (!co_await write_client(chunk)) co_return false;
+        uc.buf.consume(chunk.size());
+        remaining -= chunk.size();
+    }
+    co_return true;
+}
+
+// chunked or until_close: decode (or pass through) and re-frame for this client.
+asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client) {
+    auto& uc = *ur.ls.conn;
+    bool head_written = false;
+    for (;;) {
+        body_out_.clear();
+        bool done = false;
+        if (dec) {
+            boost::beast::error_code ec;
+            std::size_t used = uc.buf.empty() ? 0 : dec->put(asio::buffer(uc.buf.data().data(), uc.buf.size()), ec);
+            uc.buf.consume(used);
+            if (ec && ec != boost::beast::http::error::need_more) {
+                spdlog::warn("upstream {}: malformed chunked response body", ur.cluster->def().name);
+                if (!head_written) co_await send_error(502, "invalid upstream response", true);
+                co_return false;
+            }
+            done = dec->is_done();
+        } else {
+            auto d = uc.buf.data();
+            body_out_.append(d.data(), d.size());
+            uc.buf.consume(d.size());
+        }
+        out_.resize(head_written ? 0 : out_.size());
+        if (!body_out_.empty() && chunked_to_client) {
+            append_hex(out_, body_out_.size());
+            out_ += "\r\n"sv;
+            body_out_ += "\r\n"sv;
+        }
+        if (done && chunked_to_client) body_out_ += "0\r\n\r\n"sv;
+        if (!out_.empty() || !body_out_.empty()) {
+            if (!co_await write_client(out_, body_out_)) co_return false;
+            head_written = true;
+        }
+        if (done) co_return true;
+        auto [ptr, room] = uc.buf.prepare(16384);
+        if (room == 0) co_return false;
+        uc.timer.arm(ur.timeout);
+        auto [ec, n] = co_await uc.io.read_some(ptr, room);
+        if (ec) {
+            if (!dec && ec == asio::error::eof) {
+                if (chunked_to_client && !co_await write_client("0\r\n\r\n")) co_return false;
+                co_return true;  // the end of a close-delimited body
+            }
+            co_return false;  // truncated: close, no fabricated completion
+        }
+        uc.buf.commit(n);
+    }
+}
+
+}  // namespace gatehouse::http

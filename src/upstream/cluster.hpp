@@ -1,0 +1,32 @@
+#pragma once
+// An upstream as a snapshot knows it: everything but its endpoints, which are runtime data
+// (discovery publishes them separately). `identity` changes whenever anything that matters to
+// its pools changes, so per-worker state keyed by it survives reloads that leave it alone.
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+
+namespace gatehouse::upstream {
+
+struct cluster {
+    std::string name;
+    std::string identity;
+    config::lb_config lb;
+    config::pool_config pool;
+    // TLS to the endpoints (null: plain TCP). The client context is shared by every worker.
+    std::shared_ptr<ssl_ctx_st> tls_ctx;
+    std::string tls_sni;  // empty: each endpoint's configured host
+    bool tls_verify = true;
+};
+
+// Builds the definition (control thread, snapshot build). TLS files it reads go to `watched`;
+// their content is part of the identity, so a changed certificate gets new pools and an
+// unchanged one keeps them across reloads.
+std::shared_ptr<const cluster> build_cluster(const config::upstream_config& u, const std::string& path, config::diagnostics& diags,
+                                             std::vector<std::string>& watched);
+
+}  // namespace gatehouse::upstream
