@@ -96,8 +96,8 @@ struct manager::entry : sink, std::enable_shared_from_this<manager::entry> {
         ++errors;
         last_update = system::now();
         auto next = had_set ? state::stale : state::failing;
-        if (next != st || error != last_error) {
-            if (next != st) failing_since = system::now();
+        if (next != st) {  // logged once per state change; every failure is counted
+            failing_since = system::now();
             if (next == state::stale)
                 spdlog::warn("upstream {}: discovery ({}) failed: {}; keeping the last {} endpoint(s)", cfg.upstream, cfg.spec->type, error,
                              set->endpoints.size());

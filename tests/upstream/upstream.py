@@ -52,6 +52,10 @@ class Upstream:
     def __init__(self, host="127.0.0.1", port=0, name="upstream", ssl_context=None):
         self.host, self.port, self.name = host, port, name
         self.ssl_context = ssl_context  # serve HTTPS when given
+        # Close keep-alive connections idle this many seconds (None: never), as Node.js does
+        # after 5 s; keep_alive_header also says so in `Keep-Alive: timeout=N`.
+        self.idle_close = None
+        self.keep_alive_header = False
         self.stats = Stats()
         self.files = {}  # path -> (status, body bytes, extra header lines): served as is
         self.cond = threading.Condition()
@@ -152,8 +156,11 @@ class Upstream:
         try:
             while True:
                 try:
-                    head = await self._read_head(reader)
-                except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+                    if self.idle_close is not None:
+                        head = await asyncio.wait_for(self._read_head(reader), self.idle_close)
+                    else:
+                        head = await self._read_head(reader)
+                except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.TimeoutError):
                     return
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, version = lines[0].split(" ", 2)
@@ -240,6 +247,8 @@ class Upstream:
                 resp = f"HTTP/1.1 {status} {reason(status)}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\nX-Upstream: {self.name}\r\n"
                 if headers.get("connection", "").lower() == "close":
                     resp += "Connection: close\r\n"
+                elif self.keep_alive_header and self.idle_close is not None:
+                    resp += f"Keep-Alive: timeout={max(1, int(self.idle_close))}\r\n"
                 resp += "\r\n"
                 if method == "HEAD":
                     writer.write(resp.encode())

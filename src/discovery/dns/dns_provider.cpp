@@ -76,10 +76,10 @@ private:
     }
 
     void done(std::string error, std::vector<endpoint> eps, std::chrono::seconds ttl) {
+        config::duration next = cfg_.refresh;
+        if (error.empty() && ttl > 0s && ttl < std::chrono::duration_cast<std::chrono::seconds>(next)) next = std::max<config::duration>(1s, ttl);
         if (error.empty()) out_.publish(std::move(eps));
         else out_.fail(std::move(error));
-        config::duration next = cfg_.refresh;
-        if (error.empty() && ttl > 0s && ttl < next) next = std::max<config::duration>(1s, ttl);
         timer_.expires_after(next);
         timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
             if (!ec && !self->stopped_) self->run();

@@ -262,7 +262,7 @@ void resolve_endpoints(const std::shared_ptr<resolver>& r, const std::vector<end
     }
     if (names.empty() || !r) {
         if (!names.empty()) g->error = "no resolver for '" + names.front()->address.host + "'";
-        auto ttl = g->min_ttl;
+        auto ttl = std::chrono::seconds(0);  // literals: no TTL
         g->done(std::move(g->error), std::move(g->eps), ttl);
         return;
     }
@@ -278,7 +278,10 @@ void resolve_endpoints(const std::shared_ptr<resolver>& r, const std::vector<end
                     g->min_ttl = std::min(g->min_ttl, a.ttl);
                 }
             }
-            if (--g->left == 0) g->done(std::move(g->error), std::move(g->eps), g->min_ttl);
+            if (--g->left == 0) {
+                auto ttl = g->min_ttl == std::chrono::seconds::max() ? std::chrono::seconds(0) : g->min_ttl;
+                g->done(std::move(g->error), std::move(g->eps), ttl);
+            }
         });
     }
 }
