@@ -53,6 +53,7 @@ CONF
 }
 
 # start_gatehouse NAME PORT UPSTREAM_PORT [extra YAML]: one worker on the proxy core
+# (the binary is $GATEHOUSE, or $BIN for this call, e.g. an older build to compare against)
 start_gatehouse() {
   local name=$1 port=$2 up=$3 extra=${4:-}
   cat > "$work/$name.yaml" <<CONF
@@ -63,7 +64,7 @@ routes: [{ name: all, upstream: up }]
 upstreams: [{ name: up, discovery: { static: [127.0.0.1:$up] } }]
 $extra
 CONF
-  taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/$name.yaml" --log-level warn &
+  taskset -c "$PROXY_CORE" "${BIN:-$GATEHOUSE}" --config "$work/$name.yaml" --log-level warn &
   pids+=($!)
   eval "pid_$name=\$!"
 }

@@ -18,7 +18,8 @@
 #include "middleware/middleware.hpp"
 #include "tls/server_context.hpp"
 #include "net/deadlines.hpp"
-#include "server/worker.hpp"
+#include "http/session_host.hpp"
+#include "server/listener_state.hpp"
 
 namespace gatehouse::http {
 
@@ -37,7 +38,7 @@ class body_decoder;
 
 class client_connection {
 public:
-    client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
+    client_connection(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
     ~client_connection();
     static asio::awaitable<void> serve(std::unique_ptr<client_connection> self);
 
@@ -86,7 +87,7 @@ private:
         return false;
     }
 
-    server::worker& w_;
+    session_host& w_;
     std::shared_ptr<server::listener_state> listener_;
     tcp::socket sock_;
     transport io_{sock_};  // every read and write of the connection; TLS when the listener has it

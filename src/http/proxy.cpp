@@ -145,7 +145,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     if (has_trace_) {
         // The same trace, a new parent: this hop is a span of its own.
         char span[16];
-        observability::random_hex(span, 16, [](void* w) { return static_cast<server::worker*>(w)->random(); }, &w_);
+        observability::random_hex(span, 16, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
         up_head_ += "traceparent: "sv;
         observability::append_traceparent(up_head_, trace_id_, span, trace_flags_);
         up_head_ += "\r\n"sv;

@@ -15,12 +15,12 @@
 
 namespace gatehouse::http {
 
-void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket sock, const tcp::endpoint& peer) {
+void start_session(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket sock, const tcp::endpoint& peer) {
     auto conn = std::make_unique<client_connection>(w, std::move(l), std::move(sock), peer);
     asio::co_spawn(w.ioc(), client_connection::serve(std::move(conn)), asio::detached);
 }
 
-client_connection::client_connection(server::worker& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& ep)
+client_connection::client_connection(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& ep)
     : w_(w), listener_(std::move(l)), sock_(std::move(s)), dl_(w.deadlines(), sock_), buf_(16384, 65536) {
     w_.session_started();
     if (listener_->stats) {
@@ -349,7 +349,7 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     }
     if (request_id_.empty()) request_id_ = w_.new_request_id(rid_buf_);
     if (!has_trace_ && snap_->config.tracing.generate) {
-        observability::random_hex(trace_id_, 32, [](void* w) { return static_cast<server::worker*>(w)->random(); }, &w_);
+        observability::random_hex(trace_id_, 32, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
         trace_flags_ = 0;
         has_trace_ = new_trace_ = true;
     }

@@ -4,13 +4,14 @@
 #include <memory>
 
 namespace gatehouse::server {
-class worker;
 struct listener_state;
 }  // namespace gatehouse::server
 
 namespace gatehouse::http {
 
-void start_session(server::worker& w, std::shared_ptr<server::listener_state> l, boost::asio::ip::tcp::socket sock,
+class session_host;
+
+void start_session(session_host& w, std::shared_ptr<server::listener_state> l, boost::asio::ip::tcp::socket sock,
                    const boost::asio::ip::tcp::endpoint& peer);
 
 }  // namespace gatehouse::http

@@ -15,6 +15,7 @@
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "http/body_decoder.hpp"
 #include "http/connection.hpp"
+#include "upstream/pool.hpp"
 
 namespace gatehouse::http {
 

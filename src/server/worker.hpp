@@ -13,7 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/session_host.hpp"
 #include "net/deadlines.hpp"
+#include "server/listener_state.hpp"
 #include "server/snapshot.hpp"
 #include "gatehouse/discovery/endpoint.hpp"
 #include "upstream/pool.hpp"
@@ -25,28 +27,6 @@ using net::coarse_now;
 using net::deadline;
 using net::deadline_list;
 
-// One accepting socket of one listener on one worker. Sessions keep a reference, so a listener
-// removed by a reload stays valid for the connections it accepted.
-// Open client connections of one listener over all workers (max_connections).
-using connection_count = std::atomic<std::int64_t>;
-
-struct listener_state {
-    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k, std::shared_ptr<observability::listener_stats> s,
-                   std::shared_ptr<connection_count> n)
-        : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)), stats(std::move(s)), open(std::move(n)) {}
-    boost::asio::ip::tcp::acceptor acceptor;
-    config::listener_config cfg;
-    std::string key;  // listen_key(): identity across reloads and upgrades
-    std::shared_ptr<observability::listener_stats> stats;  // null when metrics are off
-    boost::asio::ip::tcp::endpoint peer;  // filled by the pending accept (no getpeername call)
-    std::shared_ptr<connection_count> open;  // shared by the workers' listener_states of one key
-
-    // Counts a new connection against this listener's and the process's limits; false (nothing
-    // counted) when either is reached. release() when an admitted connection ends.
-    bool admit(std::uint64_t global_limit);
-    void release();
-};
-
 // Pool figures of one endpoint on one worker, gathered for the admin API.
 struct endpoint_stats {
     std::string upstream;
@@ -55,13 +35,13 @@ struct endpoint_stats {
     std::size_t open = 0, idle = 0, inflight = 0;
 };
 
-class worker {
+class worker final : public http::session_host {
 public:
     worker(unsigned id, std::shared_ptr<const snapshot> snap);
     ~worker();
 
-    boost::asio::io_context& ioc() { return ioc_; }
-    unsigned id() const { return id_; }
+    boost::asio::io_context& ioc() override { return ioc_; }
+    unsigned id() const override { return id_; }
     // Runs until drained; calls on_exit from the worker thread when done.
     void run(std::function<void()> on_exit);
 
@@ -82,16 +62,15 @@ public:
     void post_endpoints(std::string upstream, std::shared_ptr<const discovery::endpoint_set> set);
     void stop() { ioc_.stop(); }
 
-    // From the worker's own thread (sessions).
-    const std::shared_ptr<const snapshot>& current() const { return snap_; }
-    std::shared_ptr<upstream::cluster_state> cluster_for(const snapshot& s, std::size_t index);
-    deadline_list& deadlines() { return deadlines_; }
-    bool draining() const { return draining_; }
-    void session_started() { ++sessions_; }
-    void session_ended() { --sessions_; }
-    std::uint64_t random();
-    // Writes a fresh 32-hex-digit request id into buf and returns a view of it.
-    std::string_view new_request_id(char (&buf)[32]);
+    // From the worker's own thread (sessions): http::session_host.
+    const std::shared_ptr<const snapshot>& current() const override { return snap_; }
+    std::shared_ptr<upstream::cluster_state> cluster_for(const snapshot& s, std::size_t index) override;
+    deadline_list& deadlines() override { return deadlines_; }
+    bool draining() const override { return draining_; }
+    void session_started() override { ++sessions_; }
+    void session_ended() override { --sessions_; }
+    std::uint64_t random() override;
+    std::string_view new_request_id(char (&buf)[32]) override;
 
 private:
     void install(std::shared_ptr<const snapshot> snap);
