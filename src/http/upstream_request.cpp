@@ -82,8 +82,12 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     upstream_request ur;
     if (auto st = prepare_upstream(ur, route, head_len); st != 0) co_return co_await send_error(st, "malformed request head", true);
     for (int attempt = 0;; ++attempt) {
-        auto err = co_await pick_endpoint(ur, attempt);
-        if (!err) err = co_await connect_upstream(ur, attempt > 0);
+        // The first two phases finish without suspending in the common case (an endpoint has
+        // room, a pooled connection is idle): no coroutine frame for them then.
+        upstream_error err;
+        if (auto picked = pick_endpoint(ur, attempt)) err = *picked;
+        else err = co_await wait_for_endpoint(ur);
+        if (!err && !lease_pooled(ur, attempt > 0)) err = co_await connect_upstream(ur);
         if (err.nothing_sent() && attempt == 0 && ur.cluster->size() > 1) {
             ur.avoid = ur.ep;  // one more try, elsewhere; nothing was sent yet
             continue;
@@ -145,43 +149,50 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     return 0;
 }
 
-// Phase 1: an endpoint. When every endpoint is at max_connections, a place in the pending queue
-// (first come, first served) until one is released or the route's timeout passes
-// (HTTP-EDGE-CASES #70).
-asio::awaitable<upstream_error> client_connection::pick_endpoint(upstream_request& ur, int attempt) {
+// Phase 1: an endpoint, or nullopt when every endpoint is at max_connections and the request
+// takes a place in the pending queue (wait_for_endpoint).
+std::optional<upstream_error> client_connection::pick_endpoint(upstream_request& ur, int attempt) {
     auto& cluster = *ur.cluster;
-    if (cluster.size() == 0) co_return upstream_error{failure::no_endpoint};
+    if (cluster.size() == 0) return upstream_error{failure::no_endpoint};
     ur.ep = attempt == 0 && cluster.queue_first() ? upstream::k_no_endpoint : cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
-    if (ur.ep == upstream::k_no_endpoint && attempt == 0) {
-        const auto until = net::clock::now() + ur.timeout;
-        while (ur.ep == upstream::k_no_endpoint && cluster.can_wait()) {
-            // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited
-            // operand even when the left side is already false.
-            bool woken = co_await cluster.wait_for_room(until);
-            if (!woken) break;
-            ur.ep = cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
-        }
-        if (ur.ep == upstream::k_no_endpoint) {
-            if (cluster.size() == 0) co_return upstream_error{failure::no_endpoint};  // the set emptied while waiting
-            if (auto* st = cluster.stats()) st->pool_overflow.add();
-            co_return upstream_error{failure::pool_full};
-        }
-    }
-    if (ur.ep == upstream::k_no_endpoint) co_return upstream_error{cluster.size() == 0 ? failure::no_endpoint : failure::pool_full};
-    co_return upstream_error{};
+    if (ur.ep != upstream::k_no_endpoint) return upstream_error{};
+    if (attempt == 0) return std::nullopt;
+    return upstream_error{failure::pool_full};
 }
 
-// Phase 2: a pooled keep-alive connection, or a new one (connect_timeout, TLS resuming the
-// endpoint's last session).
-asio::awaitable<upstream_error> client_connection::connect_upstream(upstream_request& ur, bool fresh) {
+// The pending queue (first come, first served) until a connection is released or the route's
+// timeout passes (HTTP-EDGE-CASES #70).
+asio::awaitable<upstream_error> client_connection::wait_for_endpoint(upstream_request& ur) {
+    auto& cluster = *ur.cluster;
+    const auto until = net::clock::now() + ur.timeout;
+    while (ur.ep == upstream::k_no_endpoint && cluster.can_wait()) {
+        // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited operand
+        // even when the left side is already false.
+        bool woken = co_await cluster.wait_for_room(until);
+        if (!woken) break;
+        ur.ep = cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
+    }
+    if (ur.ep != upstream::k_no_endpoint) co_return upstream_error{};
+    if (cluster.size() == 0) co_return upstream_error{failure::no_endpoint};  // the set emptied while waiting
+    if (auto* st = cluster.stats()) st->pool_overflow.add();
+    co_return upstream_error{failure::pool_full};
+}
+
+// Phase 2: a pooled keep-alive connection (true), or a new one to open with connect_upstream
+// (`fresh` skips the pool: the resend after a reused connection failed).
+bool client_connection::lease_pooled(upstream_request& ur, bool fresh) {
+    ur.ls.cluster = ur.cluster;
+    ur.ls.conn = ur.cluster->acquire(ur.ep, fresh);
+    upstream_addr_ = ur.ls.conn->ep->key;
+    return ur.ls.conn->reused;
+}
+
+// connect_timeout, then TLS resuming the endpoint's last session.
+asio::awaitable<upstream_error> client_connection::connect_upstream(upstream_request& ur) {
     auto& cluster = *ur.cluster;
     const auto& def = cluster.def();
-    ur.ls.cluster = ur.cluster;
-    ur.ls.conn = cluster.acquire(ur.ep, fresh);
     auto& uc = *ur.ls.conn;
     auto& ep = *uc.ep;
-    upstream_addr_ = ep.key;
-    if (uc.reused) co_return upstream_error{};
     uc.timer.arm(def.pool.connect_timeout);
     auto [ec] = co_await uc.socket.async_connect(ep.address, nothrow_awaitable);
     if (ec) {

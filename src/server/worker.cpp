@@ -228,6 +228,7 @@ void worker::tick() {
         auto now = clock::now();
         deadlines_.tick(now, accepting_stopped_);
         if (snap_->access_log) snap_->access_log->submit(id_);
+        for (auto& c : clusters_) c->watch_idle_connections();
         if (now - last_sweep_ >= 1s) {
             last_sweep_ = now;
             for (auto& c : clusters_) c->sweep(now);

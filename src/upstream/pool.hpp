@@ -49,7 +49,8 @@ struct upstream_connection {
     bool reused = false;
     net::clock::time_point idle_since{};
     net::clock::duration keep_alive{net::clock::duration::max()};  // the upstream's Keep-Alive: timeout, less a margin
-    std::shared_ptr<char> watch;  // while idle: the token of the pending EOF watch
+    std::uint32_t watch_gen = 0;  // which idle period the pending EOF watch belongs to
+    bool watched = false;         // idle, with an EOF watch pending
 };
 
 class cluster_state : public std::enable_shared_from_this<cluster_state> {
@@ -81,6 +82,9 @@ public:
     std::unique_ptr<upstream_connection> acquire(std::size_t i, bool fresh = false);
     void release(std::unique_ptr<upstream_connection> c, bool reusable);
     void sweep(net::clock::time_point now);  // closes connections idle past their limit
+    // Every worker tick (100 ms): arms the EOF watch of connections that went idle since the
+    // last tick, so an idle connection the upstream closes leaves the pool at once.
+    void watch_idle_connections();
     void close_idle();
     std::size_t idle_count() const;
     std::size_t open_count() const;
@@ -100,8 +104,8 @@ public:
     }
 
 private:
-    void watch_idle(upstream_connection& c);  // an idle connection the upstream closes leaves the pool at once
-    void drop_idle(upstream_connection* c);
+    void watch_idle(upstream_connection& c);
+    void drop_idle(const upstream_connection* c, std::uint32_t gen);
     void drop_all_idle(endpoint_state& e);
     net::clock::duration idle_limit(const upstream_connection& c) const { return std::min<net::clock::duration>(def_->pool.idle_timeout, c.keep_alive); }
 
@@ -115,6 +119,7 @@ private:
     balancer_state lb_;
     hash_ring ring_;
     bool retired_ = false;
+    bool unwatched_ = false;  // a connection went idle since the last watch_idle_connections
     std::shared_ptr<observability::upstream_stats> stats_;
     std::size_t worker_;
     struct waiter {

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -125,22 +126,33 @@ def _b64(s):
 
 
 class Etcd(_Process):
-    def __init__(self):
+    def __init__(self, tls=None):
+        """tls: (ca, cert, key) file paths: clients over https, and only with a certificate
+        signed by ca (etcd --client-cert-auth); the same cert and key serve as this helper's own
+        client certificate."""
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="gatehouse-etcd-")
         self.client_port = free_port()
         self.peer_port = free_port()
-        self.url = f"http://127.0.0.1:{self.client_port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.client_port}"
+        self.context = None
+        if tls:
+            self.context = ssl.create_default_context(cafile=tls[0])
+            self.context.load_cert_chain(tls[1], tls[2])
 
     def start(self):
         peer = f"http://127.0.0.1:{self.peer_port}"
+        tls_args = []
+        if self.tls:
+            tls_args = ["--trusted-ca-file", self.tls[0], "--cert-file", self.tls[1], "--key-file", self.tls[2], "--client-cert-auth"]
         self._spawn(["etcd", "--name", "test", "--data-dir", os.path.join(self.dir, "data"), "--listen-client-urls", self.url,
                      "--advertise-client-urls", self.url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                     "--initial-cluster", f"test={peer}", "--log-level", "warn", "--logger", "zap"])
+                     "--initial-cluster", f"test={peer}", "--log-level", "warn", "--logger", "zap"] + tls_args)
         deadline = time.monotonic() + NET_TIMEOUT
         while True:  # readiness: the health endpoint answers
             try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                with urllib.request.urlopen(self.url + "/health", timeout=2, context=self.context) as r:
                     if json.loads(r.read()).get("health") == "true":
                         return self
             except OSError:
@@ -151,7 +163,7 @@ class Etcd(_Process):
 
     def call(self, path, body):
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=NET_TIMEOUT) as r:
+        with urllib.request.urlopen(req, timeout=NET_TIMEOUT, context=self.context) as r:
             return json.loads(r.read())
 
     def put(self, key, value):
