@@ -56,6 +56,7 @@ private:
     // `keep` says whether the connection stays open).
     asio::awaitable<bool> run_chain(const router::compiled_route& r, bool close, bool& keep);
     void run_response_chain(int status);
+    std::string_view real_client() const;
     void begin_request();
     void complete_request();  // metrics and access log, once per answered request
 

@@ -157,6 +157,32 @@ void client_connection::begin_request() {
     medit_.add.clear();
 }
 
+// The client's address for policy (rate-limit keys, access lists): the peer, or, when the peer is
+// a trusted proxy, the rightmost X-Forwarded-For entry that is not itself a trusted proxy (the
+// entries to its left are whatever the client chose to send).
+std::string_view client_connection::real_client() const {
+    if (!trusted_peer_) return peer_text_;
+    std::string_view found = peer_text_;
+    for (auto& f : req_.fields) {  // the last X-Forwarded-For field holds the rightmost entries
+        if (f.name.size() != 15 || !iequals(f.name, "x-forwarded-for")) continue;
+        std::string_view v = f.value;
+        while (!v.empty()) {
+            auto comma = v.rfind(',');
+            auto entry = v.substr(comma == std::string_view::npos ? 0 : comma + 1);
+            v = v.substr(0, comma == std::string_view::npos ? 0 : comma);
+            while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
+            while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+            auto a = util::ip_address::parse(entry);
+            if (!a) break;  // not an address: trust nothing further left
+            found = entry;
+            bool trusted = false;
+            for (auto& c : listener_->cfg.trusted_proxies) trusted = trusted || c.contains(*a);
+            if (!trusted) break;
+        }
+    }
+    return found;
+}
+
 asio::awaitable<bool> client_connection::run_chain(const router::compiled_route& r, bool close, bool& keep) {
     route_chain_ = r.index < snap_->route_chains.size() ? &snap_->route_chains[r.index] : nullptr;
     if (!r.config.middleware_replace && !snap_->listener_chains.empty()) {
@@ -168,14 +194,19 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
     mctx_.host = req_.host;
     mctx_.path = path_;
     mctx_.query = req_.query;
-    mctx_.client_address = peer_text_;
+    mctx_.client_address = real_client();
     mctx_.fields = req_.fields;
     mctx_.worker = w_.id();
     mctx_.ioc = &w_.ioc();
     mctx_.now = std::chrono::system_clock::now();
+    mctx_.mono = std::chrono::steady_clock::now();
+    mctx_.route = r.config.name;
+    mctx_.deadline = mctx_.mono + r.config.timeout.value_or(snap_->config.limits.request_timeout);
+    std::size_t index = 0;
     for (const auto* chain : {listener_chain_, route_chain_}) {
         if (!chain) continue;
         for (auto& m : *chain) {
+            mctx_.select(index++);
             auto v = m->on_request(mctx_, mreply_);
             if (v == middleware::verdict::suspend) v = co_await m->on_request_async(mctx_, mreply_);
             if (v == middleware::verdict::reply) {
@@ -197,10 +228,18 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
 
 void client_connection::run_response_chain(int status) {
     medit_.status = status;
-    for (const auto* chain : {route_chain_, listener_chain_}) {
-        if (!chain) continue;
-        for (auto it = chain->rbegin(); it != chain->rend(); ++it) (*it)->on_response_headers(mctx_, medit_);
-    }
+    // Reverse order: the route's chain from its end, then the listener's; indices as in run_chain.
+    const std::size_t first_route = listener_chain_ ? listener_chain_->size() : 0;
+    if (route_chain_)
+        for (std::size_t i = route_chain_->size(); i-- > 0;) {
+            mctx_.select(first_route + i);
+            (*route_chain_)[i]->on_response_headers(mctx_, medit_);
+        }
+    if (listener_chain_)
+        for (std::size_t i = listener_chain_->size(); i-- > 0;) {
+            mctx_.select(i);
+            (*listener_chain_)[i]->on_response_headers(mctx_, medit_);
+        }
 }
 
 asio::awaitable<void> client_connection::fail_head(int status, std::string_view message) {
@@ -212,10 +251,15 @@ asio::awaitable<void> client_connection::fail_head(int status, std::string_view 
 
 void client_connection::complete_request() {
     if (!snap_) return;
+    std::size_t index = 0;
     for (const auto* chain : {listener_chain_, route_chain_}) {
         if (!chain) continue;
-        for (auto& m : *chain) m->on_complete(mctx_, status_);
+        for (auto& m : *chain) {
+            mctx_.select(index++);
+            m->on_complete(mctx_, status_);
+        }
     }
+    mctx_.end_states();
     listener_chain_ = route_chain_ = nullptr;
     if (status_ == 0) return;
     auto now = net::clock::now();

@@ -8,6 +8,9 @@
 // verdict::suspend and is then awaited through on_request_async.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstddef>
+#include <deque>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,10 +35,48 @@ class request_context {
 public:
     // The request as received; views are valid during on_request / on_request_async only.
     std::string_view method, host, path, query, client_address;
+    std::string_view route;                  // the matched route's name
     std::span<const http::field_view> fields;
     std::size_t worker = 0;                  // index of the worker thread (for per-worker state)
     boost::asio::io_context* ioc = nullptr;  // the worker's io_context (for timers while suspended)
-    std::chrono::system_clock::time_point now;
+    std::chrono::system_clock::time_point now;  // wall clock at chain start (token expiry, dates)
+    std::chrono::steady_clock::time_point mono;  // monotonic clock at chain start (rates, durations)
+    // A middleware that suspends bounds every wait by this (the route's timeout from the start of
+    // the request): what it waits on is cancelled then, and it decides without it (the Redis
+    // store's fallback, for instance).
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+
+    // This middleware's own state for the current request: a T constructed on first use, the
+    // same object in on_request, on_request_async, on_response_headers and on_complete, destroyed
+    // when the request ends. One type per middleware instance. No allocation once a connection
+    // has served a chain this long; T must fit k_state_bytes.
+    static constexpr std::size_t k_state_bytes = 128;
+    template <class T>
+    T& state() {
+        static_assert(sizeof(T) <= k_state_bytes && alignof(T) <= alignof(std::max_align_t), "per-request state too large: hold a pointer");
+        auto& s = slot();
+        if (!s.destroy) {
+            new (s.bytes) T();
+            s.destroy = [](void* p) { static_cast<T*>(p)->~T(); };
+        }
+        return *std::launder(reinterpret_cast<T*>(s.bytes));
+    }
+    // The state if this middleware created one for the current request, else null.
+    template <class T>
+    T* find_state() {
+        if (current_ >= slots_.size() || !slots_[current_].destroy) return nullptr;
+        return std::launder(reinterpret_cast<T*>(slots_[current_].bytes));
+    }
+    // The session: which middleware of the chain (listener chain first) runs next.
+    void select(std::size_t index) { current_ = index; }
+
+    // Claims of a verified token (the jwt middleware), as text, for middleware after it.
+    std::vector<std::pair<std::string, std::string>> claims;
+    std::optional<std::string_view> claim(std::string_view name) const {
+        for (auto& [k, v] : claims)
+            if (k == name) return std::string_view(v);
+        return std::nullopt;
+    }
 
     // First value of a header (case-insensitive name), or nullopt.
     std::optional<std::string_view> header(std::string_view name) const;
@@ -59,12 +100,39 @@ public:
         removed_params_.clear();
         added_.clear();
         subject.clear();
+        claims.clear();
         fields = {};
+        route = {};
+        deadline = std::chrono::steady_clock::time_point::max();
+        end_states();
     }
+    // Destroys every middleware's per-request state (the request is over).
+    void end_states() {
+        for (auto& s : slots_)
+            if (s.destroy) {
+                s.destroy(s.bytes);
+                s.destroy = nullptr;
+            }
+        current_ = 0;
+    }
+    request_context() = default;
+    request_context(const request_context&) = delete;
+    request_context& operator=(const request_context&) = delete;
+    ~request_context() { end_states(); }
 
 private:
+    struct state_slot {
+        alignas(std::max_align_t) unsigned char bytes[k_state_bytes];
+        void (*destroy)(void*) = nullptr;
+    };
+    state_slot& slot() {
+        while (current_ >= slots_.size()) slots_.emplace_back();  // deque: live states never move
+        return slots_[current_];
+    }
     std::vector<std::string> removed_, removed_params_;
     std::vector<std::pair<std::string, std::string>> added_;
+    std::deque<state_slot> slots_;
+    std::size_t current_ = 0;
 };
 
 // Headers to add to the response going back to the client.

@@ -5,6 +5,7 @@ namespace gatehouse::middleware {
 void register_api_key();
 void register_basic_auth();
 namespace jwt { void register_jwt(); }
+namespace rate_limit { void register_rate_limit(); }
 
 // The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
 void register_all() {
@@ -14,6 +15,7 @@ void register_all() {
     register_api_key();
     register_basic_auth();
     jwt::register_jwt();
+    rate_limit::register_rate_limit();
 }
 
 }  // namespace gatehouse::middleware

@@ -6,5 +6,6 @@
 namespace gatehouse::util {
 
 std::string sha256_hex(std::string_view data);
+std::string sha1_hex(std::string_view data);  // Redis script ids (EVALSHA), not for security
 
 }  // namespace gatehouse::util

@@ -97,17 +97,18 @@ public:
         if (!decoded) return deny(reply, "malformed credentials");
         auto colon = decoded->find(':');
         if (colon == std::string::npos) return deny(reply, "malformed credentials");
-        user_ = decoded->substr(0, colon);
-        password_ = decoded->substr(colon + 1);
+        auto& st = ctx.state<credentials>();
+        st.user = decoded->substr(0, colon);
+        st.password = decoded->substr(colon + 1);
         auto& cache = caches_[ctx.worker];
         auto key = sha256_hex(*decoded);
-        if (auto it = cache.map.find(key); it != cache.map.end() && clock::now() < it->second.expires) return allow(ctx);
+        if (auto it = cache.map.find(key); it != cache.map.end() && clock::now() < it->second.expires) return allow(ctx, st.user);
         return verdict::suspend;
     }
 
     asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const override {
-        // user_/password_ were set by on_request on this worker; copy before suspending.
-        std::string user = user_, password = password_;
+        // Set by on_request; copied, since the bcrypt check runs on another thread.
+        const std::string user = ctx.state<credentials>().user, password = ctx.state<credentials>().password;
         auto it = spec_.users.find(user);
         bool known = it != spec_.users.end();
         std::string hash = known ? it->second : dummy_hash_;
@@ -116,8 +117,7 @@ public:
         auto& cache = caches_[ctx.worker];
         if (cache.map.size() >= k_cache_entries) cache.map.clear();  // bounded; rebuilt on demand
         cache.map[sha256_hex(user + ":" + password)] = {clock::now() + k_cache_ttl};
-        user_ = user;
-        co_return allow(ctx);
+        co_return allow(ctx, user);
     }
 
 private:
@@ -125,9 +125,9 @@ private:
         reply = {401, why, {{"WWW-Authenticate", challenge_}}};
         return verdict::reply;
     }
-    verdict allow(request_context& ctx) const {
-        ctx.subject = user_;
-        if (valid_header_value(user_)) ctx.add_upstream_header(spec_.consumer_header, user_);
+    verdict allow(request_context& ctx, const std::string& user) const {
+        ctx.subject = user;
+        if (valid_header_value(user)) ctx.add_upstream_header(spec_.consumer_header, user);
         if (!spec_.forward_authorization) ctx.remove_upstream_header("authorization");
         return verdict::next;
     }
@@ -142,12 +142,10 @@ private:
     std::string challenge_;
     std::string dummy_hash_;
     mutable std::vector<cache> caches_;  // per worker: only that worker touches its cache
-    // Scratch for the request being decided on the current worker thread.
-    static thread_local std::string user_, password_;
+    struct credentials {  // per request (request_context::state)
+        std::string user, password;
+    };
 };
-
-thread_local std::string basic_auth::user_;
-thread_local std::string basic_auth::password_;
 
 std::shared_ptr<const middleware> basic_auth_spec::build(build_services& s, config::diagnostics&) const {
     return std::make_shared<basic_auth>(*this, s.workers);

@@ -43,6 +43,7 @@ struct verdict_entry {
     bool forbidden = false;
     std::string subject;
     std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<std::pair<std::string, std::string>> claims;  // top-level scalar claims, as text (request_context::claims)
 };
 
 enum class failure { none, missing, multiple, malformed, alg, crit, unknown_kid, signature, expired, not_yet_valid, lifetime, issuer, audience, claim, header_value };
@@ -117,7 +118,7 @@ public:
         verdict_entry entry;
         auto f = verify(ctx, *token, now, entry);
         if (f == failure::unknown_kid && !provider_->spec().jwks_url.empty()) {
-            token_ = std::string(*token);
+            ctx.state<std::string>() = *token;
             return verdict::suspend;  // wait (bounded) for a refetch of the keys
         }
         if (f != failure::none) return fail(ctx, reply, f);
@@ -126,7 +127,7 @@ public:
     }
 
     asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const override {
-        std::string token = token_;
+        const std::string token = ctx.state<std::string>();  // set by on_request
         auto start_gen = provider_->generation();
         provider_->request_refetch();
         asio::steady_timer timer(*ctx.ioc);
@@ -179,6 +180,7 @@ private:
         }
         count(ctx, 0);
         ctx.subject = e.subject;
+        ctx.claims = e.claims;
         for (auto& [h, v] : e.headers) ctx.add_upstream_header(h, v);
         if (!spec_.forward_authorization) hide_credential(ctx, spec_.sources);
         return verdict::next;
@@ -288,6 +290,8 @@ private:
         }
         if (p.contains("sub") && p["sub"].is_string()) out.subject = p["sub"].get<std::string>();
         if (!valid_header_value(out.subject)) out.subject.clear();
+        for (auto& [k, v] : p.items())
+            if (v.is_string() || v.is_number() || v.is_boolean()) out.claims.emplace_back(k, claim_text(v));
         for (auto& [claim, header] : spec_.claims_to_headers) {
             if (!p.contains(claim)) continue;
             auto v = claim_text(p[claim]);
@@ -323,10 +327,7 @@ private:
     std::shared_ptr<provider> provider_;
     std::string realm_;
     mutable std::vector<lru> caches_;
-    static thread_local std::string token_;
 };
-
-thread_local std::string jwt_middleware::token_;
 
 std::shared_ptr<const middleware> jwt_spec::build(build_services& s, config::diagnostics&) const {
     auto p = get_provider(provider, s.workers, s.control);

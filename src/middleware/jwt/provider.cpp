@@ -1,4 +1,5 @@
 #include "middleware/jwt/provider.hpp"
+#include "util/identity_registry.hpp"
 
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -370,21 +371,15 @@ nlohmann::json provider::status() const {
 }
 
 namespace {
-std::map<std::string, std::weak_ptr<provider>>& registry() {
-    static std::map<std::string, std::weak_ptr<provider>> r;
-    return r;
-}
-std::mutex registry_mu;
+util::identity_registry<provider> providers;
 }  // namespace
 
 std::shared_ptr<provider> get_provider(const provider_spec& spec, std::size_t workers, asio::io_context* control) {
-    std::lock_guard lock(registry_mu);
-    auto& slot = registry()[spec.identity()];
-    if (auto p = slot.lock()) return p;
-    auto p = std::make_shared<provider>(spec, workers, control);
-    slot = p;
-    p->start();
-    return p;
+    return providers.get(spec.identity(), [&] {
+        auto p = std::make_shared<provider>(spec, workers, control);
+        p->start();
+        return p;
+    });
 }
 
 const char* provider::result_name(std::size_t i) {
@@ -394,26 +389,16 @@ const char* provider::result_name(std::size_t i) {
 }
 
 std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>> validation_samples() {
-    std::lock_guard lock(registry_mu);
     std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>> out;
-    for (auto& [id, w] : registry())
-        if (auto p = w.lock())
-            for (std::size_t r = 0; r < provider::k_results; ++r)
-                out.push_back({{{"provider", p->spec().name}, {"result", provider::result_name(r)}}, static_cast<double>(p->total(r))});
+    for (auto& p : providers.all())
+        for (std::size_t r = 0; r < provider::k_results; ++r)
+            out.push_back({{{"provider", p->spec().name}, {"result", provider::result_name(r)}}, static_cast<double>(p->total(r))});
     return out;
 }
 
 nlohmann::json providers_status() {
-    std::lock_guard lock(registry_mu);
     nlohmann::json out = nlohmann::json::array();
-    for (auto it = registry().begin(); it != registry().end();) {
-        if (auto p = it->second.lock()) {
-            out.push_back(p->status());
-            ++it;
-        } else {
-            it = registry().erase(it);
-        }
-    }
+    for (auto& p : providers.all()) out.push_back(p->status());
     return out;
 }
 
