@@ -30,6 +30,8 @@
 #include "observability/access_log.hpp"
 #include "observability/metrics.hpp"
 #include "middleware/jwt/provider.hpp"
+#include "middleware/rate_limit/rate_limit.hpp"
+#include "gatehouse/router/route_table.hpp"
 
 namespace gatehouse::server {
 
@@ -78,6 +80,19 @@ struct listener_entry {
     std::shared_ptr<connection_count> open = std::make_shared<connection_count>(0);  // kept across reloads
 };
 
+// %XX and '+' in an admin query value.
+std::string url_decode(std::string_view v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '+') out += ' ';
+        else if (v[i] == '%' && i + 2 < v.size() + 0 && std::isxdigit(static_cast<unsigned char>(v[i + 1])) && std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+            out += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else out += v[i];
+    }
+    return out;
+}
+
 class daemon {
 public:
     explicit daemon(daemon_options o)
@@ -101,6 +116,7 @@ public:
             for (auto& [labels, v] : middleware::jwt::validation_samples()) out.push_back({labels, v});
             return out;
         });
+        middleware::rate_limit::add_metrics(*metrics_);
         metrics_->set_access_log_drops([this] {
             std::lock_guard lock(access_logs_mutex_);
             std::uint64_t d = 0;
@@ -500,6 +516,12 @@ private:
         if (!get) return reply(text(405, "method not allowed\n"));
         if (path == "/metrics") return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()});
         if (path == "/jwt/providers") return reply(json_reply(middleware::jwt::providers_status()));
+        if (path == "/rate_limits") {
+            std::optional<std::string> key;
+            if (auto q = r.target.find('?'); q != std::string::npos)
+                if (auto k = router::query_param(std::string_view(r.target).substr(q + 1), "key")) key = url_decode(*k);
+            return reply(json_reply(middleware::rate_limit::status(key ? std::optional<std::string_view>(*key) : std::nullopt)));
+        }
         if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
         if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
         if (path == "/upstreams") return upstreams_json([reply, json_reply](json j) { reply(json_reply(j)); });
@@ -513,7 +535,7 @@ private:
             return reply(json_reply({{"generation", generation_}, {"attempts", attempts}}));
         }
         reply(json_reply({{"error", "not found"},
-                          {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/config", "/routes", "/upstreams", "/reloads"}}},
+                          {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/config", "/routes", "/upstreams", "/reloads"}}},
                          404));
     }
 

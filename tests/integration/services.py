@@ -181,3 +181,77 @@ class Etcd(_Process):
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis(_Process):
+    """A redis-server on a free loopback port, no persistence, in a temp dir."""
+
+    def __init__(self, password=None):
+        super().__init__()
+        self.dir = tempfile.mkdtemp(prefix="gatehouse-redis-")
+        self.port = free_port()
+        self.password = password
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir,
+                "--daemonize", "no", "--loglevel", "notice"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self._spawn(args)
+        if not self.wait_for_output(r"Ready to accept connections"):
+            raise RuntimeError("redis did not start:\n" + self.output())
+        return self
+
+    def command(self, *args):
+        """One command over a fresh connection; the reply as bytes/int/list (RESP2)."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=NET_TIMEOUT)
+        try:
+            out = b""
+            if self.password:
+                out += _resp(["AUTH", self.password])
+            out += _resp([str(a) for a in args])
+            s.sendall(out)
+            f = s.makefile("rb")
+            if self.password:
+                _read_reply(f)
+            return _read_reply(f)
+        finally:
+            s.close()
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.kill(signal.SIGKILL)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _resp(args):
+    return f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+
+
+def _read_reply(f):
+    line = f.readline().rstrip(b"\r\n")
+    t, rest = line[:1], line[1:]
+    if t in (b"+", b"-"):
+        return rest.decode()
+    if t == b":":
+        return int(rest)
+    if t == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if t == b"*":
+        n = int(rest)
+        return None if n < 0 else [_read_reply(f) for _ in range(n)]
+    raise ValueError(f"not RESP: {line!r}")

@@ -13,6 +13,7 @@
 #include "middleware/rate_limit/gcra.hpp"
 #include "middleware/rate_limit/redis_script.hpp"
 #include "middleware/registry.hpp"
+#include "observability/metrics.hpp"
 #include "middleware/yaml_reader_access.hpp"
 #include "redis/store.hpp"
 #include "util/digest.hpp"
@@ -514,6 +515,92 @@ std::optional<std::pair<std::int64_t, std::chrono::seconds>> parse_rate(std::str
 limit_state::limit_state(std::size_t max_keys, std::size_t workers) : table(max_keys), decisions(std::max<std::size_t>(1, workers)) {}
 
 std::vector<std::shared_ptr<limit_state>> all_limits() { return limit_states.all(); }
+
+nlohmann::json status(std::optional<std::string_view> key) {
+    nlohmann::json limits = nlohmann::json::array();
+    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    for (auto& l : all_limits()) {
+        nlohmann::json j{{"route", l->owner}, {"limit", l->name}, {"rate", l->rate}, {"burst", l->burst}, {"key", l->key},
+                         {"store", l->store}, {"keys_tracked", l->table.size()}, {"max_keys", l->table.max_keys()},
+                         {"key_cap_hits", l->table.cap_hits()}};
+        std::uint64_t d[3] = {0, 0, 0};
+        for (auto& w : l->decisions)
+            for (int i = 0; i < 3; ++i) d[i] += w.v[i].get();
+        j["decisions"] = {{"allowed", d[0]}, {"limited", d[1]}, {"fallback", d[2]}};
+        if (key) {
+            auto& sh = l->table.shard_for(*key);
+            std::int64_t tat;
+            {
+                std::lock_guard lock(sh.mu);
+                tat = local_table::get(sh, *key);
+            }
+            auto r = gcra_check(tat, now, l->params);
+            nlohmann::json k{{"key", *key}, {"tracked", tat > now}, {"remaining", r.allowed ? r.remaining + 1 : 0},
+                             {"reset_seconds", ceil_seconds(r.allowed ? r.reset - l->params.emission : r.reset)}};
+            if (l->store != "local") k["note"] = "the local table: with the Redis store up, the shared state is in Redis";
+            j["state"] = k;
+        }
+        limits.push_back(j);
+    }
+    nlohmann::json stores = nlohmann::json::array();
+    for (auto& s : redis::all_stores()) stores.push_back(s->status());
+    return {{"limits", limits}, {"stores", stores}};
+}
+
+void add_metrics(observability::metrics& m) {
+    using sample = observability::metrics::sample;
+    m.add_counter_family("gatehouse_rate_limit_decisions_total", "Rate-limit decisions by route, limit and result (fallback: decided without the shared store)", [] {
+        std::vector<sample> out;
+        static const char* names[3] = {"allowed", "limited", "fallback"};
+        for (auto& l : all_limits()) {
+            std::uint64_t d[3] = {0, 0, 0};
+            for (auto& w : l->decisions)
+                for (int i = 0; i < 3; ++i) d[i] += w.v[i].get();
+            for (int i = 0; i < 3; ++i) out.push_back({{{"route", l->owner}, {"limit", l->name}, {"result", names[i]}}, static_cast<double>(d[i])});
+        }
+        return out;
+    });
+    m.add_gauge_family("gatehouse_rate_limit_keys", "Keys tracked in the local table of each limit", [] {
+        std::vector<sample> out;
+        for (auto& l : all_limits()) out.push_back({{{"route", l->owner}, {"limit", l->name}}, static_cast<double>(l->table.size())});
+        return out;
+    });
+    m.add_counter_family("gatehouse_rate_limit_key_cap_hits_total", "Live keys dropped because a limit's table was full (max_keys)", [] {
+        std::vector<sample> out;
+        for (auto& l : all_limits()) out.push_back({{{"route", l->owner}, {"limit", l->name}}, static_cast<double>(l->table.cap_hits())});
+        return out;
+    });
+    m.add_counter_family("gatehouse_redis_commands_total", "Redis commands by store and result", [] {
+        std::vector<sample> out;
+        for (auto& s : redis::all_stores()) {
+            auto& st = s->stats();
+            auto name = s->spec().name;
+            out.push_back({{{"store", name}, {"result", "ok"}}, static_cast<double>(st.ok.load())});
+            out.push_back({{{"store", name}, {"result", "error"}}, static_cast<double>(st.errors.load())});
+            out.push_back({{{"store", name}, {"result", "timeout"}}, static_cast<double>(st.timeouts.load())});
+            out.push_back({{{"store", name}, {"result", "unavailable"}}, static_cast<double>(st.unavailable.load())});
+        }
+        return out;
+    });
+    m.add_gauge_family("gatehouse_redis_store_shared", "1 while every worker uses the store, 0 while any is in fallback (breaker open)", [] {
+        std::vector<sample> out;
+        for (auto& s : redis::all_stores()) out.push_back({{{"store", s->spec().name}}, s->all_available() ? 1.0 : 0.0});
+        return out;
+    });
+    m.add_counter_family("gatehouse_redis_command_seconds_bucket_total", "Redis command latency: answered commands per upper bound (le, seconds; cumulative)", [] {
+        std::vector<sample> out;
+        for (auto& s : redis::all_stores()) {
+            auto& st = s->stats();
+            std::uint64_t cum = 0;
+            for (std::size_t i = 0; i <= redis::store_stats::k_bounds.size(); ++i) {
+                cum += st.latency[i].load();
+                std::string le = i < redis::store_stats::k_bounds.size() ? std::to_string(redis::store_stats::k_bounds[i]) : "+Inf";
+                out.push_back({{{"store", s->spec().name}, {"le", le}}, static_cast<double>(cum)});
+            }
+        }
+        return out;
+    });
+}
 
 void register_rate_limit() {
     config::register_middleware_type("rate_limit", parse);

@@ -14,7 +14,11 @@
 
 #include "middleware/rate_limit/gcra.hpp"
 #include "middleware/rate_limit/local_table.hpp"
+#include <nlohmann/json.hpp>
+
 #include "observability/stats.hpp"
+
+namespace gatehouse::observability { class metrics; }
 
 namespace gatehouse::middleware::rate_limit {
 
@@ -34,5 +38,12 @@ struct limit_state {
 std::optional<std::pair<std::int64_t, std::chrono::seconds>> parse_rate(std::string_view text);
 
 std::vector<std::shared_ptr<limit_state>> all_limits();
+
+// GET /rate_limits: every limit (where, rate, burst, key, store, keys tracked, cap hits) and
+// every Redis store (mode: shared | fallback); with `key`, that key's state in each limit's
+// local table.
+nlohmann::json status(std::optional<std::string_view> key);
+// gatehouse_rate_limit_* and gatehouse_redis_* families.
+void add_metrics(observability::metrics& m);
 
 }  // namespace gatehouse::middleware::rate_limit
