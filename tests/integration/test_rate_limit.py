@@ -198,6 +198,10 @@ class SharedLimits(unittest.TestCase):
         self.assertGreater(metric(gw, "gatehouse_rate_limit_decisions_total", route="api", limit="per-client", result="fallback"), 0)
         self.redis.start()  # empty: a fresh shared state
         self.assertTrue(gw.wait_for_log(r"redis shared: answering again"))
+        # Each worker's breaker closes on its own probe's answer: wait for the last of them.
+        deadline = time.monotonic() + NET_TIMEOUT
+        while gw.admin("GET", "/rate_limits")[1]["stores"][0]["mode"] != "shared" and time.monotonic() < deadline:
+            gw.wait_for_log(r"(?s)answering again.*answering again", 0.2)
         self.assertEqual(gw.admin("GET", "/rate_limits")[1]["stores"][0]["mode"], "shared")
         self.assertEqual(request(gw.port, path="/echo").status, 200)
         self.assertEqual(self.redis.command("EXISTS", "gatehouse:rl:api:per-client:127.0.0.1"), 1, "shared mode resumed")
