@@ -2,7 +2,11 @@
 real redis-server), real clients on keep-alive connections. Accuracy is checked against what
 GCRA must admit over the measured run time (rate x time + burst + 1), never against a sleep."""
 import http.client
+import json
+import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 import unittest
@@ -115,6 +119,29 @@ class LocalLimits(unittest.TestCase):
         _, st = gw2.admin("GET", "/rate_limits?key=one%1f127.0.0.1")
         self.assertEqual(st["limits"][0]["state"]["remaining"], 0)
         self.assertEqual(st["limits"][0]["keys_tracked"], 2)
+
+    def test_key_by_a_claim_of_the_verified_token(self):
+        from test_jwt import Tokens
+        t = Tokens()
+        self.addCleanup(t.close)
+        key = t.keypair("ES256", "k1")
+        d = tempfile.mkdtemp(prefix="gatehouse-rl-")
+        self.addCleanup(shutil.rmtree, d, True)
+        jwks = os.path.join(d, "jwks.json")
+        with open(jwks, "w") as f:
+            json.dump({"keys": [key["public"]]}, f)
+        jwt_mw = "      - jwt: { provider: main }\n"
+        gw = self.gateway(f"jwt_providers: [{{ name: main, jwks: {{ file: {jwks} }} }}]\n" +
+                          rate_limited_config("2/m", 0, extra_mw=jwt_mw, key="{ claim: tenant }"))
+        exp = int(time.time()) + 300
+
+        def call(tenant):
+            tok = t.sign("ES256", key["private"], {"sub": "u", "tenant": tenant, "exp": exp})
+            return request(gw.port, path="/echo", headers={"Authorization": f"Bearer {tok}"}).status
+
+        self.assertEqual(call("acme"), 200)
+        self.assertEqual(call("acme"), 429, "a second token with the same tenant shares its limit")
+        self.assertEqual(call("globex"), 200)
 
     def test_a_reload_that_leaves_the_limit_alone_keeps_its_counts(self):
         gw = self.gateway(rate_limited_config("1/m", 0))
