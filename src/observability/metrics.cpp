@@ -90,6 +90,10 @@ void metrics::add_gauge_family(std::string name, std::string help, std::function
     external_.push_back({std::move(name), std::move(help), std::move(collect), true});
 }
 
+void metrics::add_histogram_family(std::string name, std::string help, std::function<std::vector<histogram_sample>()> collect) {
+    external_histograms_.push_back({std::move(name), std::move(help), std::move(collect)});
+}
+
 namespace {
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
@@ -270,6 +274,22 @@ std::string metrics::scrape() const {
             std::vector<ClientMetric::Label> labels;
             for (auto& [k, v] : s.labels) labels.push_back({k, v});
             f.metric.push_back(value_metric(std::move(labels), s.value, type));
+        }
+        fams.push_back(std::move(f));
+    }
+    for (auto& ext : external_histograms_) {
+        auto f = family(ext.name, ext.help, MetricType::Histogram);
+        for (auto& s : ext.collect()) {
+            ClientMetric m;
+            for (auto& [k, v] : s.labels) m.label.push_back({k, v});
+            std::uint64_t cumulative = 0;
+            for (std::size_t i = 0; i < s.counts.size(); ++i) {
+                cumulative += s.counts[i];
+                m.histogram.bucket.push_back({cumulative, i < s.bounds.size() ? s.bounds[i] : std::numeric_limits<double>::infinity()});
+            }
+            m.histogram.sample_count = cumulative;
+            m.histogram.sample_sum = s.sum;
+            f.metric.push_back(std::move(m));
         }
         fams.push_back(std::move(f));
     }

@@ -41,6 +41,15 @@ public:
     };
     void add_counter_family(std::string name, std::string help, std::function<std::vector<sample>()> collect);
     void add_gauge_family(std::string name, std::string help, std::function<std::vector<sample>()> collect);
+    // A histogram family kept elsewhere: per label set, non-cumulative counts per upper bound
+    // (the last one +Inf) and the sum of observations.
+    struct histogram_sample {
+        std::vector<std::pair<std::string, std::string>> labels;
+        std::vector<double> bounds;
+        std::vector<std::uint64_t> counts;  // bounds.size() + 1
+        double sum = 0;
+    };
+    void add_histogram_family(std::string name, std::string help, std::function<std::vector<histogram_sample>()> collect);
 
     std::string scrape() const;  // control thread
 
@@ -60,6 +69,11 @@ private:
         bool gauge = false;
     };
     std::vector<external_family> external_;
+    struct external_histogram {
+        std::string name, help;
+        std::function<std::vector<histogram_sample>()> collect;
+    };
+    std::vector<external_histogram> external_histograms_;
 };
 
 // The route label for requests no route matched (or refused before routing).

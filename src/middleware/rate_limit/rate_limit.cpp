@@ -102,7 +102,7 @@ public:
             if (store_->available(ctx.worker)) return verdict::suspend;
             return store_failed(ctx, reply, st, keys);  // breaker open: no wait at all
         }
-        return finish(ctx, reply, st, decide_local(ctx, keys, st), result_allowed);
+        return finish(ctx, reply, st, decide_local(ctx.mono, keys, st), result_allowed);
     }
 
     asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const override {
@@ -199,8 +199,10 @@ private:
 
     // Every applying limit decided under its shard's lock, all locks taken in address order (no
     // deadlock between workers), all or nothing. True when allowed.
-    bool decide_local(const request_context& ctx, const keys_scratch& k, decision& st) const {
-        const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.mono.time_since_epoch()).count();
+    // `at`: the chain's start for a synchronous decision; the time now after a wait for Redis
+    // (deciding with a clock 100 ms behind the other workers' would refuse for no reason).
+    bool decide_local(std::chrono::steady_clock::time_point at, const keys_scratch& k, decision& st) const {
+        const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
         local_table::shard* shards[k_max_limits];
         for (std::size_t j = 0; j < k.n; ++j) shards[j] = &states_[k.limit[j]]->table.shard_for(k.key(j));
         local_table::shard* order[k_max_limits];
@@ -282,7 +284,7 @@ private:
 
     verdict store_failed(request_context& ctx, local_reply& reply, decision& st, const keys_scratch& k) const {
         switch (spec_.fallback) {
-        case on_error::local: return finish(ctx, reply, st, decide_local(ctx, k, st), result_fallback);
+        case on_error::local: return finish(ctx, reply, st, decide_local(std::chrono::steady_clock::now(), k, st), result_fallback);
         case on_error::allow:
             count(ctx, k, result_fallback);
             return verdict::next;  // no figures to report: no RateLimit fields
@@ -587,16 +589,16 @@ void add_metrics(observability::metrics& m) {
         for (auto& s : redis::all_stores()) out.push_back({{{"store", s->spec().name}}, s->all_available() ? 1.0 : 0.0});
         return out;
     });
-    m.add_counter_family("gatehouse_redis_command_seconds_bucket_total", "Redis command latency: answered commands per upper bound (le, seconds; cumulative)", [] {
-        std::vector<sample> out;
+    m.add_histogram_family("gatehouse_redis_command_duration_seconds", "Time from queueing a Redis command to its reply (answered commands)", [] {
+        std::vector<observability::metrics::histogram_sample> out;
         for (auto& s : redis::all_stores()) {
             auto& st = s->stats();
-            std::uint64_t cum = 0;
-            for (std::size_t i = 0; i <= redis::store_stats::k_bounds.size(); ++i) {
-                cum += st.latency[i].load();
-                std::string le = i < redis::store_stats::k_bounds.size() ? std::to_string(redis::store_stats::k_bounds[i]) : "+Inf";
-                out.push_back({{{"store", s->spec().name}, {"le", le}}, static_cast<double>(cum)});
-            }
+            observability::metrics::histogram_sample h;
+            h.labels = {{"store", s->spec().name}};
+            h.bounds.assign(redis::store_stats::k_bounds.begin(), redis::store_stats::k_bounds.end());
+            for (auto& c : st.latency) h.counts.push_back(c.load());
+            h.sum = static_cast<double>(st.latency_sum_us.load()) * 1e-6;
+            out.push_back(std::move(h));
         }
         return out;
     });
