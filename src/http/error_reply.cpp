@@ -71,8 +71,14 @@ void append_error_response(std::string& out, int status, std::string_view messag
     append_json_escaped(body, request_id);
     body += "\"}\n";
     append_status_line(out, status);
-    out += "\r\nContent-Type: application/json\r\nContent-Length: ";
-    out += std::to_string(body.size());
+    // 204 and 304 carry no content and no Content-Length (RFC 9110 §8.6, §15.3.5): a CORS
+    // preflight answer, for instance.
+    const bool no_content = status == 204 || status == 304;
+    if (no_content) head_only = true;
+    else {
+        out += "\r\nContent-Type: application/json\r\nContent-Length: ";
+        out += std::to_string(body.size());
+    }
     if (!request_id.empty()) {
         out += "\r\nX-Request-Id: ";
         out += request_id;

@@ -169,8 +169,15 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
     if (resp.reason.empty()) out_ += reason_phrase(resp.status);
     else out_ += resp.reason;
     out_ += "\r\n"sv;
+    const bool chain = route_chain_ || listener_chain_;
+    if (chain) {
+        medit_.fields = resp.fields;
+        run_response_chain(resp.status);
+        medit_.fields = {};
+    }
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
+        if (chain && !medit_.remove.empty() && medit_.removes(f.name)) continue;
         if (f.name.size() == 14 && iequals(f.name, "content-length")) continue;
         if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
         append_field(out_, f.name, f.value);
@@ -182,8 +189,7 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
     } else if (chunked_to_client) {
         out_ += "Transfer-Encoding: chunked\r\n"sv;
     }
-    if (route_chain_ || listener_chain_) {
-        run_response_chain(resp.status);
+    if (chain) {
         for (auto& [k, v] : medit_.add)
             if (middleware::valid_header_value(v)) append_field(out_, k, v);
     }

@@ -155,6 +155,8 @@ void client_connection::begin_request() {
     listener_chain_ = route_chain_ = nullptr;
     mctx_.reset();
     medit_.add.clear();
+    medit_.remove.clear();
+    medit_.fields = {};
 }
 
 // The client's address for policy (rate-limit keys, access lists): the peer, or, when the peer is
@@ -201,6 +203,7 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
     mctx_.now = std::chrono::system_clock::now();
     mctx_.mono = std::chrono::steady_clock::now();
     mctx_.route = r.config.name;
+    mctx_.request_id = request_id_;
     mctx_.deadline = mctx_.mono + r.config.timeout.value_or(snap_->config.limits.request_timeout);
     std::size_t index = 0;
     for (const auto* chain : {listener_chain_, route_chain_}) {
@@ -212,6 +215,7 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
             if (v == middleware::verdict::reply) {
                 // Response headers from middleware (e.g. WWW-Authenticate) ride on the reply.
                 run_response_chain(mreply_.status);
+                std::erase_if(mreply_.headers, [this](const auto& h) { return medit_.removes(h.first); });
                 for (auto& h : medit_.add) mreply_.headers.push_back(h);
                 std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
                 out_.clear();

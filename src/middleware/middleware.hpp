@@ -36,6 +36,7 @@ public:
     // The request as received; views are valid during on_request / on_request_async only.
     std::string_view method, host, path, query, client_address;
     std::string_view route;                  // the matched route's name
+    std::string_view request_id;             // X-Request-Id as sent upstream and in error bodies
     std::span<const http::field_view> fields;
     std::size_t worker = 0;                  // index of the worker thread (for per-worker state)
     boost::asio::io_context* ioc = nullptr;  // the worker's io_context (for timers while suspended)
@@ -103,6 +104,7 @@ public:
         claims.clear();
         fields = {};
         route = {};
+        request_id = {};
         deadline = std::chrono::steady_clock::time_point::max();
         end_states();
     }
@@ -136,9 +138,23 @@ private:
 };
 
 // Headers to add to the response going back to the client.
+// The response head about to go to the client, as middleware may change it (on_response_headers).
 struct response_edit {
     int status = 0;
-    std::vector<std::pair<std::string, std::string>> add;
+    // The upstream response's fields (empty for gatehouse's own answers); valid during the call.
+    std::span<const http::field_view> fields;
+    std::vector<std::pair<std::string, std::string>> add;  // written after the kept fields
+    std::vector<std::string> remove;                      // lower-case names: every field of that name is dropped (not ours in `add`)
+    bool removes(std::string_view name) const {
+        for (auto& r : remove)
+            if (http::iequals(r, name)) return true;
+        return false;
+    }
+    std::optional<std::string_view> field(std::string_view name) const {
+        for (auto& f : fields)
+            if (http::iequals(f.name, name)) return f.value;
+        return std::nullopt;
+    }
 };
 
 enum class verdict { next, reply, suspend };

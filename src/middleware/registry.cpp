@@ -4,6 +4,9 @@ namespace gatehouse::middleware {
 
 void register_api_key();
 void register_basic_auth();
+void register_ip_filter();
+void register_headers();
+void register_cors();
 namespace jwt { void register_jwt(); }
 namespace rate_limit { void register_rate_limit(); }
 
@@ -14,6 +17,9 @@ void register_all() {
     done = true;
     register_api_key();
     register_basic_auth();
+    register_ip_filter();
+    register_headers();
+    register_cors();
     jwt::register_jwt();
     rate_limit::register_rate_limit();
 }

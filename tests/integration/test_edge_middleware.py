@@ -1,0 +1,170 @@
+"""Edge middleware end to end with the real binary: ip_filter (IPv4, IPv6, behind a trusted
+proxy), header rules on both sides (with variables), and CORS (preflights with curl, actual
+requests, wildcard subdomains, Vary). Bad settings are rejected with file:line:col."""
+import json
+import subprocess
+import unittest
+
+from harness import BIN, Gatehouse, GatewayTestCase, request
+
+
+def echoed(r):
+    body = json.loads(r.body)
+    return {k.lower(): v for k, v in body["headers"]}
+
+
+class IpFilter(GatewayTestCase):
+    config = """
+        listeners:
+          - { name: public, listen: 127.0.0.1:0, trusted_proxies: [127.0.0.2/32] }
+          - { name: v6, listen: "[::1]:0" }
+        routes:
+          - name: deny-local
+            match: { path_prefix: /denied }
+            upstream: u
+            middleware: [{ ip_filter: { deny: [127.0.0.0/8, "::1"] } }]
+          - name: allow-list
+            match: { path_prefix: /allowed }
+            upstream: u
+            middleware: [{ ip_filter: { allow: [10.0.0.0/8, 127.0.0.1/32], deny: [10.9.0.0/16] } }]
+    """
+
+    def test_deny_and_allow_lists_on_ipv4_and_ipv6(self):
+        r = request(self.gw.port, path="/denied/x")
+        self.assertEqual(r.status, 403)
+        self.assertEqual(json.loads(r.body)["error"], "client address not allowed")
+        self.assertEqual(request(self.gw.port, path="/allowed/x").status, 200)
+        self.assertEqual(self.over_ipv6("/denied/x"), 403, "::1 is on the deny list")
+        self.assertEqual(self.over_ipv6("/allowed/x"), 403, "::1 is not on the allow list")
+
+    def over_ipv6(self, path):
+        out = subprocess.run(["curl", "-s", "-g", "-o", "/dev/null", "-w", "%{http_code}", f"http://[::1]:{self.gw.ports['v6']}{path}"],
+                             capture_output=True, text=True, timeout=20)
+        return int(out.stdout)
+
+    def test_the_client_behind_a_trusted_proxy_is_the_one_filtered(self):
+        # From 127.0.0.1 (not trusted), X-Forwarded-For is the client's own claim: ignored.
+        self.assertEqual(request(self.gw.port, path="/allowed/x", headers={"X-Forwarded-For": "10.9.1.1"}).status, 200)
+        # From 127.0.0.2, a trusted proxy: the forwarded client decides.
+        def via_proxy(xff):
+            out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--interface", "127.0.0.2", "-H", f"X-Forwarded-For: {xff}",
+                                  f"http://127.0.0.1:{self.gw.port}/allowed/x"], capture_output=True, text=True, timeout=20)
+            return int(out.stdout)
+        self.assertEqual(via_proxy("10.1.2.3"), 200)
+        self.assertEqual(via_proxy("10.9.1.1"), 403, "denied range wins")
+        self.assertEqual(via_proxy("192.0.2.1"), 403, "not on the allow list")
+        self.assertEqual(via_proxy("192.0.2.1, 10.1.2.3"), 200, "the rightmost untrusted entry is the client")
+
+
+class HeaderRules(GatewayTestCase):
+    config = """
+        routes:
+          - name: api
+            upstream: u
+            middleware:
+              - headers:
+                  request:
+                    set: { X-Client: "${client_ip}", X-Route: "route=${route}" }
+                    add: { X-Extra: "one" }
+                    remove: [X-Secret]
+                  response:
+                    set: { Content-Type: "application/vnd.test+json", X-Served-By: "gatehouse ${host}" }
+                    add: { X-Trace: "${request_id}" }
+                    remove: [X-Upstream]
+    """
+
+    def test_request_and_response_rules_with_variables(self):
+        r = request(self.gw.port, path="/echo", headers={"X-Client": "spoofed", "X-Secret": "s", "X-Request-Id": "abc-123"}, host="api.example.com")
+        self.assertEqual(r.status, 200)
+        h = echoed(r)
+        self.assertEqual(h["x-client"], "127.0.0.1", "set replaces the client's own value")
+        self.assertEqual(h["x-route"], "route=api")
+        self.assertEqual(h["x-extra"], "one")
+        self.assertNotIn("x-secret", h)
+        self.assertEqual(r.headers["content-type"], "application/vnd.test+json")
+        self.assertEqual(r.headers["x-served-by"], "gatehouse api.example.com")
+        self.assertEqual(r.headers["x-trace"], "abc-123")
+        self.assertNotIn("x-upstream", r.headers)
+
+    def test_bad_rules_are_rejected_with_their_place(self):
+        path = self.gw.dir + "/bad.yaml"
+        with open(path, "w") as f:
+            f.write("listeners: [{ name: p, listen: 127.0.0.1:0 }]\nroutes:\n  - name: a\n    upstream: u\n    middleware:\n"
+                    "      - headers: { request: { set: { X-A: \"${clientip}\" } } }\n"
+                    "      - headers: { response: { remove: [Content-Length] } }\n"
+                    "upstreams: [{ name: u, discovery: { static: [127.0.0.1:1] } }]\n")
+        out = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:6:\d+: .*set\.X-A: unknown variable \$\{clientip\} \(did you mean \$\{client_ip\}\?\)")
+        self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:7:\d+: .*remove: 'Content-Length': framing")
+
+
+class Cors(GatewayTestCase):
+    config = """
+        routes:
+          - name: api
+            upstream: u
+            middleware:
+              - cors:
+                  allow_origins: [https://app.example.com, "https://*.example.org"]
+                  allow_methods: [GET, POST, DELETE]
+                  allow_headers: [Content-Type, Authorization]
+                  expose_headers: [X-Upstream]
+                  allow_credentials: true
+                  max_age: 10m
+    """
+
+    def curl(self, *args):
+        out = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", *args], capture_output=True, text=True, timeout=20)
+        lines = out.stdout.replace("\r", "").split("\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            if ":" in l:
+                k, v = l.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        return status, headers
+
+    def test_preflight_of_an_allowed_origin(self):
+        before = self.up.stats.requests
+        status, h = self.curl("-X", "OPTIONS", "-H", "Origin: https://app.example.com", "-H", "Access-Control-Request-Method: DELETE",
+                              "-H", "Access-Control-Request-Headers: content-type", f"http://127.0.0.1:{self.gw.port}/items/1")
+        self.assertEqual(status, 204)
+        self.assertEqual(h["access-control-allow-origin"], "https://app.example.com")
+        self.assertEqual(h["access-control-allow-methods"], "GET, POST, DELETE")
+        self.assertEqual(h["access-control-allow-headers"], "Content-Type, Authorization")
+        self.assertEqual(h["access-control-allow-credentials"], "true")
+        self.assertEqual(h["access-control-max-age"], "600")
+        self.assertEqual(h["vary"], "Origin")
+        self.assertNotIn("content-length", h)
+        self.assertEqual(self.up.stats.requests, before, "a preflight never reaches the upstream")
+
+    def test_wildcard_subdomain_and_disallowed_origins(self):
+        status, h = self.curl("-H", "Origin: https://a.b.example.org", f"http://127.0.0.1:{self.gw.port}/echo")
+        self.assertEqual(status, 200)
+        self.assertEqual(h["access-control-allow-origin"], "https://a.b.example.org")
+        self.assertEqual(h["access-control-expose-headers"], "X-Upstream")
+        for bad in ["https://example.org", "http://a.example.org", "https://evil.com", "https://a.example.org.evil.com", "https://app.example.com.evil"]:
+            status, h = self.curl("-H", f"Origin: {bad}", f"http://127.0.0.1:{self.gw.port}/echo")
+            self.assertEqual(status, 200, bad)
+            self.assertNotIn("access-control-allow-origin", h, bad)
+            self.assertEqual(h["vary"], "Origin")
+        status, h = self.curl("-X", "OPTIONS", "-H", "Origin: https://evil.com", "-H", "Access-Control-Request-Method: GET",
+                              f"http://127.0.0.1:{self.gw.port}/echo")
+        self.assertEqual(status, 204)
+        self.assertNotIn("access-control-allow-origin", h)
+        self.assertNotIn("access-control-allow-methods", h)
+
+    def test_wildcard_with_credentials_is_a_config_error(self):
+        path = self.gw.dir + "/bad.yaml"
+        with open(path, "w") as f:
+            f.write("listeners: [{ name: p, listen: 127.0.0.1:0 }]\nroutes:\n  - name: a\n    upstream: u\n    middleware:\n"
+                    "      - cors: { allow_credentials: true, allow_origins: [\"*\"] }\n"
+                    "upstreams: [{ name: u, discovery: { static: [127.0.0.1:1] } }]\n")
+        out = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:6:\d+: .*allow_origins: \"\*\" cannot be used with allow_credentials")
+
+
+if __name__ == "__main__":
+    unittest.main()
