@@ -356,7 +356,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout", "access_log", "middleware", "middleware_mode"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -382,6 +382,17 @@ struct loader {
                 rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
             }
             if (auto t = r.duration_value("timeout")) rc.timeout = *t;
+            if (r.has("limits")) {
+                // Per-route overrides of the global limits (an upload route above a small global cap).
+                map_reader l(r.get("limits"), r.child_path("limits"), d, {"max_body_bytes", "request_timeout"});
+                if (auto v = l.size_value("max_body_bytes")) rc.max_body_bytes = *v;
+                if (auto t = l.duration_value("request_timeout")) {
+                    if (rc.timeout) l.error("request_timeout", "the route already has `timeout` (the same setting): keep one");
+                    else if (t->count() <= 0) l.error("request_timeout", "must be positive");
+                    else rc.timeout = *t;
+                }
+                l.finish();
+            }
             if (auto al = r.boolean("access_log")) rc.access_log = *al;
             if (r.has("middleware")) rc.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
             if (auto mode = r.string("middleware_mode")) {

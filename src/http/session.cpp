@@ -417,8 +417,6 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     // instead, which is bounded and cannot desynchronise.
     bool has_body = req_.framing != body_framing::none;
     bool close = !req_.keep_alive || w_.draining() || has_body;
-    if (req_.framing == body_framing::content_length && req_.content_length > limits.max_body_bytes)
-        co_return co_await send_error(413, "request body too large", true);
 
     if (req_.asterisk) {
         status_ = 200;
@@ -466,6 +464,8 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         buf_.consume(head_len);
         co_return co_await send_error(404, "no route matches the request", close);
     }
+    if (req_.framing == body_framing::content_length && req_.content_length > route->config.max_body_bytes.value_or(limits.max_body_bytes))
+        co_return co_await send_error(413, "request body too large", true);
     {
         bool keep = false;
         if (!co_await run_chain(*route, close, keep)) {

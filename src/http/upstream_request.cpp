@@ -135,7 +135,7 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
         // been stricter than it about the head.
         ur.req_decoder.emplace();
         ur.req_decoder->header_limit(static_cast<std::uint32_t>(head_len + 1));
-        ur.req_decoder->body_limit(limits.max_body_bytes);
+        ur.req_decoder->body_limit(route.config.max_body_bytes.value_or(limits.max_body_bytes));
         ur.req_decoder->sink = &body_out_;
         boost::beast::error_code ec;
         ur.req_decoder->put(asio::buffer(buf_.data().data(), head_len), ec);

@@ -168,3 +168,41 @@ class Cors(GatewayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RouteLimits(GatewayTestCase):
+    config = """
+        limits: { max_body_bytes: 1KiB, request_timeout: 10s }
+        routes:
+          - name: upload
+            match: { path_prefix: /upload }
+            upstream: u
+            limits: { max_body_bytes: 1MiB }
+          - name: quick
+            match: { path_prefix: /delay }
+            upstream: u
+            limits: { request_timeout: 300ms }
+          - name: rest
+            upstream: u
+    """
+
+    def test_a_route_above_the_global_body_limit_and_one_below_the_global_timeout(self):
+        body = b"x" * 100_000
+        self.assertEqual(request(self.gw.port, "POST", "/upload", body=body).status, 200)
+        self.assertEqual(request(self.gw.port, "POST", "/echo", body=body).status, 413, "the global limit elsewhere")
+        chunked = hex(len(body))[2:].encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
+        self.assertEqual(request(self.gw.port, "POST", "/upload", headers={"Transfer-Encoding": "chunked"}, body=chunked).status, 200)
+        self.assertEqual(request(self.gw.port, "POST", "/upload", body=b"x" * (2 << 20)).status, 413, "the route's own limit")
+        self.assertEqual(request(self.gw.port, path="/delay?ms=3000").status, 504)
+        self.assertEqual(request(self.gw.port, path="/echo/delay").status, 200)
+
+    def test_timeout_and_limits_request_timeout_together_is_an_error(self):
+        path = self.gw.dir + "/bad.yaml"
+        with open(path, "w") as f:
+            f.write("listeners: [{ name: p, listen: 127.0.0.1:0 }]\nroutes:\n  - name: a\n    upstream: u\n    timeout: 1s\n"
+                    "    limits: { request_timeout: 2s, max_body_bytes: lots }\n"
+                    "upstreams: [{ name: u, discovery: { static: [127.0.0.1:1] } }]\n")
+        out = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:6:\d+: routes\[0\]\.limits\.request_timeout: the route already has `timeout`")
+        self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:6:\d+: routes\[0\]\.limits\.max_body_bytes")

@@ -111,7 +111,8 @@ struct route_config {
     std::optional<respond_config> respond;
     std::optional<redirect_config> redirect;
     std::string upstream;
-    std::optional<duration> timeout;
+    std::optional<duration> timeout;  // `timeout` or limits.request_timeout: overrides limits.request_timeout
+    std::optional<std::uint64_t> max_body_bytes;  // limits.max_body_bytes: overrides the global one
     middleware_list middleware;       // runs after the listener's list, or instead of it
     bool middleware_replace = false;  // middleware_mode: replace
     source_mark mark;
