@@ -356,7 +356,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -368,6 +368,12 @@ struct loader {
                 ++actions;
                 rc.upstream = *u;
             }
+            if (r.has("upstreams")) {
+                ++actions;
+                split(r, rc);
+            } else if (r.has("split_on")) {
+                r.error("split_on", "only with upstreams: [{ name, weight }, ...]");
+            }
             if (r.has("respond")) {
                 ++actions;
                 rc.respond = respond(r.get("respond"), r.child_path("respond"));
@@ -376,7 +382,7 @@ struct loader {
                 ++actions;
                 rc.redirect = redirect(r.get("redirect"), r.child_path("redirect"));
             }
-            if (actions != 1) d.error(rc.mark, path, "a route needs exactly one of upstream, respond and redirect");
+            if (actions != 1) d.error(rc.mark, path, "a route needs exactly one of upstream, upstreams, respond and redirect");
             if (r.has("rewrite")) {
                 if (rc.upstream.empty()) r.error("rewrite", "rewrite applies only to routes with an upstream");
                 rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
@@ -633,6 +639,48 @@ struct loader {
         return out;
     }
 
+    // upstreams: [{ name: v1, weight: 95 }, { name: v2, weight: 5 }], split_on: { header: X } | { cookie: c }
+    void split(map_reader& r, route_config& rc) {
+        auto list = r.get("upstreams");
+        if (!list.IsSequence() || list.size() == 0) {
+            r.error("upstreams", "expected a list of { name, weight }");
+            return;
+        }
+        std::uint64_t total = 0;
+        std::set<std::string> seen;
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            auto p = r.child_path("upstreams") + "[" + std::to_string(i) + "]";
+            map_reader e(list[i], p, d, {"name", "weight"});
+            if (!e.ok()) continue;
+            split_target t;
+            t.mark = mark_of(list[i]);
+            if (auto n = e.string("name"); n && !n->empty()) t.upstream = *n;
+            else d.error(t.mark, p + ".name", "required");
+            if (auto w = e.integer("weight", 0, 1'000'000)) t.weight = static_cast<std::uint32_t>(*w);
+            else if (!e.has("weight")) d.error(t.mark, p + ".weight", "required (0 takes no traffic: blue/green is 100 and 0)");
+            if (!t.upstream.empty() && !seen.insert(t.upstream).second) e.error("name", "'" + t.upstream + "' is listed twice");
+            total += t.weight;
+            e.finish();
+            rc.split.push_back(std::move(t));
+        }
+        if (total == 0) r.error("upstreams", "every weight is 0: nothing would take traffic");
+        if (!rc.split.empty()) rc.upstream = rc.split.front().upstream;
+        if (r.has("split_on")) {
+            auto n = r.get("split_on");
+            map_reader k(n, r.child_path("split_on"), d, {"header", "cookie"});
+            if (!k.ok()) return;
+            if (auto h = k.string("header")) {
+                rc.split_on = {split_key::kind::header, *h};
+                std::transform(rc.split_on.name.begin(), rc.split_on.name.end(), rc.split_on.name.begin(), [](unsigned char c) { return std::tolower(c); });
+            } else if (auto c = k.string("cookie")) {
+                rc.split_on = {split_key::kind::cookie, *c};
+            } else {
+                d.error(mark_of(n), r.child_path("split_on"), "expected { header: NAME } or { cookie: NAME }");
+            }
+            k.finish();
+        }
+    }
+
     void check_references() {
         std::vector<std::string> names;
         for (auto& u : cfg.upstreams) names.push_back(u.name);
@@ -640,12 +688,16 @@ struct loader {
         for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
             auto& rc = cfg.routes[i];
             if (rc.upstream.empty()) continue;
-            used.insert(rc.upstream);
-            if (std::find(names.begin(), names.end(), rc.upstream) == names.end()) {
-                std::string msg = "no upstream named '" + rc.upstream + "'";
-                if (auto g = did_you_mean(rc.upstream, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
-                d.error(rc.mark, "routes[" + std::to_string(i) + "].upstream", msg);
-            }
+            auto check = [&](const std::string& name, source_mark m, const std::string& where) {
+                used.insert(name);
+                if (std::find(names.begin(), names.end(), name) != names.end()) return;
+                std::string msg = "no upstream named '" + name + "'";
+                if (auto g = did_you_mean(name, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
+                d.error(m, where, msg);
+            };
+            if (rc.split.empty()) check(rc.upstream, rc.mark, "routes[" + std::to_string(i) + "].upstream");
+            for (std::size_t j = 0; j < rc.split.size(); ++j)
+                check(rc.split[j].upstream, rc.split[j].mark, "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
         }
         for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
             if (!used.count(cfg.upstreams[i].name))

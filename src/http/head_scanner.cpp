@@ -363,4 +363,21 @@ scan_error scan_response(std::string_view head, const scan_limits& limits, bool 
     return {};
 }
 
+std::optional<std::string_view> find_cookie(std::span<const field_view> fields, std::string_view name) {
+    for (auto& f : fields) {
+        if (!iequals(f.name, "cookie")) continue;
+        std::string_view v = f.value;
+        while (!v.empty()) {
+            auto semi = v.find(';');
+            auto pair = v.substr(0, semi);
+            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+            auto eq = pair.find('=');
+            if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+            if (semi == std::string_view::npos) break;
+            v.remove_prefix(semi + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace gatehouse::http

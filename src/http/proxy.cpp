@@ -81,7 +81,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     std::string_view original_host = req_.host;
     if (rw && rw->host) up_head_ += *rw->host;
     else if (!original_host.empty()) up_head_ += original_host;
-    else up_head_ += snap_->clusters[r.upstream_index]->name;  // an HTTP/1.0 client sent none
+    else up_head_ += snap_->clusters[chosen_upstream_]->name;  // an HTTP/1.0 client sent none
     up_head_ += "\r\n"sv;
 
     std::string_view xff, xfp, xfh;

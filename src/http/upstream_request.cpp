@@ -106,7 +106,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
 
 int client_connection::prepare_upstream(upstream_request& ur, const router::compiled_route& route, std::size_t head_len) {
     const auto& limits = snap_->config.limits;
-    ur.cluster = w_.cluster_for(*snap_, route.upstream_index);
+    ur.cluster = w_.cluster_for(*snap_, chosen_upstream_ = choose_upstream(route));
     const auto& def = ur.cluster->def();
     ur.timeout = route.config.timeout.value_or(limits.request_timeout);
     if (def.lb.policy == config::lb_policy::ring_hash) {
@@ -147,6 +147,29 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     ur.replayable = !ur.has_body || (ur.framing == body_framing::content_length && !ur.expect_continue && ur.content_length <= k_replay_limit &&
                                      ur.content_length <= buf_.size());
     return 0;
+}
+
+// The route's upstream, or one of its split by weight: at random, or by the sticky key's hash
+// (the same key lands on the same upstream while the weights stay).
+std::size_t client_connection::choose_upstream(const router::compiled_route& route) {
+    if (route.split.empty()) return route.upstream_index;
+    const auto total = route.split.back().second;
+    std::uint64_t point;
+    std::optional<std::string_view> key;
+    const auto& on = route.config.split_on;
+    if (on.from == config::split_key::kind::header) {
+        for (auto& f : req_.fields)
+            if (iequals(f.name, on.name)) {
+                key = f.value;
+                break;
+            }
+    } else if (on.from == config::split_key::kind::cookie) {
+        key = find_cookie(req_.fields, on.name);
+    }
+    point = (key ? upstream::hash64(*key) : w_.random()) % total;
+    for (auto& [index, cumulative] : route.split)
+        if (point < cumulative) return index;
+    return route.split.back().first;
 }
 
 // Phase 1: an endpoint, or nullopt when every endpoint is at max_connections and the request

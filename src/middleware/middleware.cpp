@@ -12,22 +12,7 @@ std::optional<std::string_view> request_context::header(std::string_view name) c
     return std::nullopt;
 }
 
-std::optional<std::string_view> request_context::cookie(std::string_view name) const {
-    for (auto& f : fields) {
-        if (!http::iequals(f.name, "cookie")) continue;
-        std::string_view v = f.value;
-        while (!v.empty()) {
-            auto semi = v.find(';');
-            auto pair = v.substr(0, semi);
-            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-            auto eq = pair.find('=');
-            if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
-            if (semi == std::string_view::npos) break;
-            v.remove_prefix(semi + 1);
-        }
-    }
-    return std::nullopt;
-}
+std::optional<std::string_view> request_context::cookie(std::string_view name) const { return http::find_cookie(fields, name); }
 
 bool valid_header_value(std::string_view v) {
     for (unsigned char c : v)

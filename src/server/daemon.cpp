@@ -541,8 +541,11 @@ private:
 
     static std::set<std::string> used_upstreams(const config::gateway_config& c) {
         std::set<std::string> used;
-        for (auto& r : c.routes)
-            if (!r.upstream.empty()) used.insert(r.upstream);
+        for (auto& r : c.routes) {
+            if (!r.upstream.empty() && r.split.empty()) used.insert(r.upstream);
+            for (auto& t : r.split)
+                if (t.weight > 0) used.insert(t.upstream);
+        }
         return used;
     }
 

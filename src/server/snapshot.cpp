@@ -22,6 +22,13 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         if (r.config.upstream.empty()) continue;
         for (std::size_t i = 0; i < snap->clusters.size(); ++i)
             if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;
+        std::uint64_t cumulative = 0;
+        for (auto& t : r.config.split) {
+            if (t.weight == 0) continue;
+            cumulative += t.weight;
+            for (std::size_t i = 0; i < snap->clusters.size(); ++i)
+                if (snap->clusters[i]->name == t.upstream) r.split.emplace_back(i, cumulative);
+        }
     }
     auto build_chain = [&](const config::middleware_list& specs) {
         snapshot::chain c;

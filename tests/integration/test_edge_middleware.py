@@ -5,7 +5,7 @@ import json
 import subprocess
 import unittest
 
-from harness import BIN, Gatehouse, GatewayTestCase, request
+from harness import BIN, Gatehouse, GatewayTestCase, request, upstream
 
 
 def echoed(r):
@@ -206,3 +206,57 @@ class RouteLimits(GatewayTestCase):
         self.assertNotEqual(out.returncode, 0)
         self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:6:\d+: routes\[0\]\.limits\.request_timeout: the route already has `timeout`")
         self.assertRegex(out.stdout + out.stderr, r"bad\.yaml:6:\d+: routes\[0\]\.limits\.max_body_bytes")
+
+
+class TrafficSplit(unittest.TestCase):
+    def setUp(self):
+        self.v1, self.v2 = upstream("v1"), upstream("v2")
+        self.addCleanup(self.v1.stop)
+        self.addCleanup(self.v2.stop)
+
+    def gateway(self, routes):
+        gw = Gatehouse(routes, upstreams={"v1": [self.v1], "v2": [self.v2]}).start()
+        self.addCleanup(gw.stop)
+        return gw
+
+    def served(self, gw, n, headers=None):
+        counts = {}
+        for _ in range(n):
+            r = request(gw.port, path="/echo", headers=headers)
+            self.assertEqual(r.status, 200)
+            name = r.headers["x-upstream"]
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def test_weights_are_honoured(self):
+        gw = self.gateway("routes: [{ name: api, upstreams: [{ name: v1, weight: 80 }, { name: v2, weight: 20 }] }]\n")
+        counts = self.served(gw, 1000)
+        # Binomial(1000, 0.2): sd 12.6; 70 is 5.5 sd, a false failure once in ~10^8 runs.
+        self.assertLess(abs(counts.get("v2", 0) - 200), 70, counts)
+
+    def test_sticky_key_and_blue_green_by_reload(self):
+        gw = self.gateway("routes: [{ name: api, upstreams: [{ name: v1, weight: 50 }, { name: v2, weight: 50 }], split_on: { header: X-User } }]\n")
+        seen = {}
+        for user in range(40):
+            got = self.served(gw, 5, {"X-User": f"user-{user}"})
+            self.assertEqual(len(got), 1, f"user-{user} moved between upstreams: {got}")
+            seen.update(got)
+        self.assertEqual(set(seen), {"v1", "v2"}, "users are spread over both")
+        with open(gw.config_path) as f:
+            text = f.read()
+        gw.write_config(text.replace("weight: 50 }, { name: v2, weight: 50 }", "weight: 0 }, { name: v2, weight: 100 }"))
+        self.assertEqual(gw.reload()[1]["result"], "ok")
+        self.assertEqual(self.served(gw, 20), {"v2": 20})
+
+    def test_bad_splits_are_rejected(self):
+        gw = self.gateway("routes: [{ name: api, upstream: v1 }]\n")
+        path = gw.dir + "/bad.yaml"
+        with open(path, "w") as f:
+            f.write("listeners: [{ name: p, listen: 127.0.0.1:0 }]\nroutes:\n  - name: a\n"
+                    "    upstreams: [{ name: v1, weight: 0 }, { name: v3, weight: 0 }]\n"
+                    "upstreams: [{ name: v1, discovery: { static: [127.0.0.1:1] } }]\n")
+        out = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=20)
+        text = out.stdout + out.stderr
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(text, r"bad\.yaml:4:\d+: routes\[0\]\.upstreams: every weight is 0")
+        self.assertRegex(text, r"bad\.yaml:4:\d+: routes\[0\]\.upstreams\[1\]\.name: no upstream named 'v3' \(did you mean 'v1'\?\)")

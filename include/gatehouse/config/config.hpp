@@ -103,6 +103,17 @@ struct redirect_config {
     bool strip_query = false;
 };
 
+// routes[].upstreams: a weighted split (canary, blue/green) between upstreams.
+struct split_target {
+    std::string upstream;
+    std::uint32_t weight = 0;
+    source_mark mark;
+};
+struct split_key {
+    enum class kind { none, header, cookie } from = kind::none;
+    std::string name;  // header name (lower-case) or cookie name
+};
+
 struct route_config {
     std::string name;
     bool access_log = true;  // per-route switch for the access log
@@ -110,7 +121,9 @@ struct route_config {
     std::optional<rewrite_config> rewrite;
     std::optional<respond_config> respond;
     std::optional<redirect_config> redirect;
-    std::string upstream;
+    std::string upstream;             // with `upstreams:`, the first of them
+    std::vector<split_target> split;  // `upstreams:` (empty for a single upstream)
+    split_key split_on;               // sticky: the same key, the same upstream (weights permitting)
     std::optional<duration> timeout;  // `timeout` or limits.request_timeout: overrides limits.request_timeout
     std::optional<std::uint64_t> max_body_bytes;  // limits.max_body_bytes: overrides the global one
     middleware_list middleware;       // runs after the listener's list, or instead of it

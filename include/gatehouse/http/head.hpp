@@ -4,6 +4,8 @@
 // Beast's parser hides (obs-fold, duplicate Host, field counts, TE lists) and it allocates
 // nothing once the field vector has grown: field views point into the connection's buffer.
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -71,6 +73,8 @@ bool iequals(std::string_view a, std::string_view b);
 
 // Does the comma-separated list `list` contain `token` (case-insensitive)?
 bool list_contains(std::string_view list, std::string_view token);
+// The value of cookie `name` in the Cookie fields, or nullopt.
+std::optional<std::string_view> find_cookie(std::span<const field_view> fields, std::string_view name);
 
 // Idempotent methods per RFC 9110 §9.2.2.
 bool is_idempotent(std::string_view method);

@@ -28,6 +28,8 @@ struct compiled_route {
     std::shared_ptr<const re2::RE2> regex;  // for path_regex
     std::size_t index = 0;                  // position in the config
     std::size_t upstream_index = static_cast<std::size_t>(-1);  // set by the snapshot builder
+    // A weighted split: cluster indices with cumulative weights (set by the snapshot builder).
+    std::vector<std::pair<std::size_t, std::uint64_t>> split;
 
     bool matches(const request_view& r) const;  // every matcher except host
 };
