@@ -81,6 +81,7 @@ private:
     // proxy.cpp: the heads
     void build_upstream_head(const router::compiled_route& r);
     void build_client_head(const response_head& resp, bool chunked_to_client, bool close);
+    void build_interim_head(const response_head& resp);
     bool is_identity_header(std::string_view name) const {
         const auto& t = tls_ctx_->config();
         return (!t.subject_header.empty() && iequals(name, t.subject_header)) || (!t.sans_header.empty() && iequals(name, t.sans_header)) ||

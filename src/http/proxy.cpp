@@ -160,6 +160,23 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     up_head_ += "\r\n"sv;
 }
 
+// An interim (1xx) response passed on to the client: its status line and end-to-end fields.
+void client_connection::build_interim_head(const response_head& resp) {
+    out_.clear();
+    out_ += "HTTP/1.1 "sv;
+    out_ += std::to_string(resp.status);
+    out_ += ' ';
+    if (resp.reason.empty()) out_ += reason_phrase(resp.status);
+    else out_ += resp.reason;
+    out_ += "\r\n"sv;
+    for (auto& f : resp.fields) {
+        if (is_hop_by_hop(f.name)) continue;
+        if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
+        append_field(out_, f.name, f.value);
+    }
+    out_ += "\r\n"sv;
+}
+
 void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close) {
     status_ = resp.status;
     out_.clear();

@@ -66,6 +66,7 @@ struct upstream_request {
     net::clock::duration timeout{};
     // Facts of the client's request, copied before its head's views die.
     bool is_head = false, has_body = false, expect_continue = false, client_keep_alive = true;
+    bool sent_continue = false;  // gatehouse answered the client's Expect itself
     int version = 11;
     body_framing framing = body_framing::none;
     std::uint64_t content_length = 0;
@@ -275,6 +276,7 @@ asio::awaitable<upstream_error> client_connection::send_request(upstream_request
         co_return upstream_error{};
     }
     if (ur.expect_continue && buf_.empty()) {
+        ur.sent_continue = true;
         if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return upstream_error{failure::client_gone};
     }
     auto err = ur.framing == body_framing::content_length ? co_await send_sized_body(ur) : co_await send_chunked_body(ur);
@@ -371,6 +373,15 @@ asio::awaitable<upstream_error> client_connection::read_response_head(upstream_r
         }
         if (resp_.status >= 200) break;
         if (resp_.status == 101) co_return upstream_error{failure::framing};
+        // Interim answers go on to HTTP/1.1 clients before the final one (RFC 9110 §15.2): 103
+        // Early Hints and the like; 100 only to a client that asked and has not had ours. An
+        // HTTP/1.0 client cannot take them.
+        const bool pass = ur.version >= 11 && (resp_.status != 100 || (ur.expect_continue && !ur.sent_continue));
+        if (pass) {
+            build_interim_head(resp_);
+            if (!co_await write_client(out_)) co_return upstream_error{failure::client_gone};
+            if (resp_.status == 100) ur.sent_continue = true;
+        }
         uc.buf.consume(ur.resp_head_len);
     }
     release_kept_body(ur);  // no resend from here on

@@ -5,7 +5,7 @@ import json
 import subprocess
 import unittest
 
-from harness import BIN, Gatehouse, GatewayTestCase, request, upstream
+from harness import BIN, Gatehouse, GatewayTestCase, connect, request, upstream
 
 
 def echoed(r):
@@ -260,3 +260,35 @@ class TrafficSplit(unittest.TestCase):
         self.assertNotEqual(out.returncode, 0)
         self.assertRegex(text, r"bad\.yaml:4:\d+: routes\[0\]\.upstreams: every weight is 0")
         self.assertRegex(text, r"bad\.yaml:4:\d+: routes\[0\]\.upstreams\[1\]\.name: no upstream named 'v3' \(did you mean 'v1'\?\)")
+
+
+class InterimResponses(GatewayTestCase):
+    def exchange(self, request_bytes):
+        s = connect(self.gw.port)
+        try:
+            s.sendall(request_bytes)
+            data = b""
+            while b'"upstream"' not in data or not data.endswith(b"}"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+        finally:
+            s.close()
+
+    def test_early_hints_reach_http11_clients_before_the_final_answer(self):
+        data = self.exchange(b"GET /echo?interim=103,102 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n"), data[:200])
+        self.assertIn(b"\r\n\r\nHTTP/1.1 200 OK\r\n", data)
+        self.assertNotIn(b"Connection: keep-alive\r\n\r\nHTTP", data, "hop-by-hop fields of an interim answer stay behind")
+
+    def test_http10_clients_get_only_the_final_answer(self):
+        data = self.exchange(b"GET /echo?interim=103 HTTP/1.0\r\nHost: t\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:100])
+
+    def test_one_100_continue_for_a_client_that_asked(self):
+        body = b"hello"
+        data = self.exchange(b"POST /echo?interim=100 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n" + body)
+        self.assertLessEqual(data.count(b"100 Continue"), 1, data[:300])
+        self.assertIn(b"HTTP/1.1 200 OK", data)

@@ -8,6 +8,7 @@ Paths (any method):
   /reset                close with RST before answering
   /download?bytes=N[&chunked=1][&close=1]   N bytes of 'x' (CL, chunked, or close-delimited)
   /echo?close_after=1   answer, then close the connection without saying so
+  /echo?interim=103,100 send those 1xx interim answers first
   /upload               read the body whatever its size, answer with {"received": N}
   /bad/<kind>           broken responses: cl-te, te-gzip, two-cl, bad-chunk, extra-bytes,
                         truncated, switching, many-headers, no-length
@@ -199,6 +200,10 @@ class Upstream:
                     continue
                 if path == "/delay":
                     await asyncio.sleep(int(q.get("ms", "100")) / 1000)
+                if "interim" in q:  # /echo?interim=103,102: those 1xx answers first, then the echo
+                    for code in q["interim"].split(","):
+                        writer.write(f"HTTP/1.1 {code} {reason(int(code))}\r\nLink: </style.css>; rel=preload\r\nConnection: keep-alive\r\n\r\n".encode())
+                    await writer.drain()
                 if path.startswith("/bad/"):
                     await self._bad(path[5:], writer)
                     return
