@@ -356,7 +356,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -386,6 +386,23 @@ struct loader {
             if (r.has("rewrite")) {
                 if (rc.upstream.empty()) r.error("rewrite", "rewrite applies only to routes with an upstream");
                 rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
+            }
+            if (r.has("mirror")) {
+                map_reader m(r.get("mirror"), r.child_path("mirror"), d, {"upstream", "percent"});
+                mirror_config mc;
+                mc.mark = mark_of(r.get("mirror"));
+                if (auto u = m.string("upstream"); u && !u->empty()) mc.upstream = *u;
+                else d.error(mc.mark, r.child_path("mirror") + ".upstream", "required");
+                if (m.has("percent")) {
+                    auto v = m.string("percent");
+                    char* end = nullptr;
+                    double p = v ? std::strtod(v->c_str(), &end) : -1;
+                    if (!v || end == v->c_str() || (*end && std::string(end) != "%") || p < 0 || p > 100) m.error("percent", "expected a number from 0 to 100");
+                    else mc.percent = p;
+                }
+                m.finish();
+                if (rc.upstream.empty()) r.error("mirror", "mirror applies only to routes with an upstream");
+                rc.mirror = mc;
             }
             if (auto t = r.duration_value("timeout")) rc.timeout = *t;
             if (r.has("limits")) {
@@ -698,6 +715,7 @@ struct loader {
             if (rc.split.empty()) check(rc.upstream, rc.mark, "routes[" + std::to_string(i) + "].upstream");
             for (std::size_t j = 0; j < rc.split.size(); ++j)
                 check(rc.split[j].upstream, rc.split[j].mark, "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
+            if (rc.mirror && !rc.mirror->upstream.empty()) check(rc.mirror->upstream, rc.mirror->mark, "routes[" + std::to_string(i) + "].mirror.upstream");
         }
         for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
             if (!used.count(cfg.upstreams[i].name))

@@ -64,6 +64,7 @@ private:
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
     int prepare_upstream(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);  // 0 or a 4xx
     std::size_t choose_upstream(const router::compiled_route& r);
+    void maybe_mirror(const upstream_request& ur, const router::compiled_route& r);
     std::size_t chosen_upstream_ = 0;
     std::optional<upstream::upstream_error> pick_endpoint(upstream_request& ur, int attempt);
     asio::awaitable<upstream::upstream_error> wait_for_endpoint(upstream_request& ur);

@@ -15,6 +15,8 @@
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "http/body_decoder.hpp"
 #include "http/connection.hpp"
+#include "http/mirror.hpp"
+#include "upstream/connect.hpp"
 #include "upstream/pool.hpp"
 
 namespace gatehouse::http {
@@ -82,6 +84,7 @@ struct upstream_request {
 asio::awaitable<bool> client_connection::proxy(const router::compiled_route& route, std::size_t head_len) {
     upstream_request ur;
     if (auto st = prepare_upstream(ur, route, head_len); st != 0) co_return co_await send_error(st, "malformed request head", true);
+    if (route.mirror_index != static_cast<std::size_t>(-1)) maybe_mirror(ur, route);
     for (int attempt = 0;; ++attempt) {
         // The first two phases finish without suspending in the common case (an endpoint has
         // room, a pooled connection is idle): no coroutine frame for them then.
@@ -150,6 +153,19 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     return 0;
 }
 
+// routes[].mirror: a copy to the shadow upstream for `percent` of the requests (http/mirror.cpp).
+void client_connection::maybe_mirror(const upstream_request& ur, const router::compiled_route& route) {
+    const auto& counts = snap_->mirror_counts[route.index];
+    if (!counts || static_cast<double>(w_.random() % 10000) >= route.config.mirror->percent * 100) return;
+    if (!ur.replayable) {  // the body is not all here: it is streamed to the one real upstream only
+        counts->skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    std::string copy = up_head_;
+    if (ur.has_body) copy += buf_.data().substr(0, static_cast<std::size_t>(ur.content_length));
+    start_mirror(w_.ioc(), w_.cluster_for(*snap_, route.mirror_index), std::move(copy), ur.timeout, counts);
+}
+
 // The route's upstream, or one of its split by weight: at random, or by the sticky key's hash
 // (the same key lands on the same upstream while the weights stay).
 std::size_t client_connection::choose_upstream(const router::compiled_route& route) {
@@ -213,39 +229,9 @@ bool client_connection::lease_pooled(upstream_request& ur, bool fresh) {
 
 // connect_timeout, then TLS resuming the endpoint's last session.
 asio::awaitable<upstream_error> client_connection::connect_upstream(upstream_request& ur) {
-    auto& cluster = *ur.cluster;
-    const auto& def = cluster.def();
-    auto& uc = *ur.ls.conn;
-    auto& ep = *uc.ep;
-    uc.timer.arm(def.pool.connect_timeout);
-    auto [ec] = co_await uc.socket.async_connect(ep.address, nothrow_awaitable);
-    if (ec) {
-        if (auto* st = cluster.stats()) st->connect_failures.add();
-        spdlog::warn("upstream {}: connect to {} failed: {}", def.name, ep.key, uc.timer.fired() ? "timed out" : ec.message());
-        ur.ls.done(false);
-        co_return upstream_error{failure::connect};
-    }
-    boost::system::error_code ignored;
-    uc.socket.set_option(tcp::no_delay(true), ignored);
-    if (!def.tls_ctx) co_return upstream_error{};
-    SSL* ssl = SSL_new(def.tls_ctx.get());
-    std::string name = def.tls_sni.empty() ? ep.info.name.substr(0, ep.info.name.rfind(':')) : def.tls_sni;
-    if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
-    bool is_ip = !!util::ip_address::parse(name);
-    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
-    if (def.tls_verify) {
-        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-        else SSL_set1_host(ssl, name.c_str());
-    }
-    ep.tls_session.attach(ssl);
-    auto hec = co_await uc.io.handshake(ssl, false);  // uc.io owns ssl from here
-    if (hec) {
-        if (auto* st = cluster.stats()) st->connect_failures.add();
-        spdlog::warn("upstream {}: TLS handshake with {} failed: {}", def.name, ep.key, uc.timer.fired() ? "timed out" : hec.message());
-        ur.ls.done(false);
-        co_return upstream_error{failure::tls};
-    }
-    co_return upstream_error{};
+    auto f = co_await upstream::open_connection(*ur.cluster, *ur.ls.conn);
+    if (f != failure::none) ur.ls.done(false);
+    co_return upstream_error{f};
 }
 
 // Phase 3: the head, with whatever body bytes already arrived (one write for small requests),

@@ -31,6 +31,7 @@
 #include "observability/metrics.hpp"
 #include "middleware/jwt/provider.hpp"
 #include "middleware/rate_limit/rate_limit.hpp"
+#include "http/mirror.hpp"
 #include "gatehouse/router/route_table.hpp"
 
 namespace gatehouse::server {
@@ -117,6 +118,15 @@ public:
             return out;
         });
         middleware::rate_limit::add_metrics(*metrics_);
+        metrics_->add_counter_family("gatehouse_mirror_requests_total", "Mirrored request copies by route and result (skipped: body not all in hand)", [] {
+            std::vector<observability::metrics::sample> out;
+            for (auto& m : http::all_mirror_counts()) {
+                out.push_back({{{"route", m->route}, {"result", "sent"}}, static_cast<double>(m->sent.load())});
+                out.push_back({{{"route", m->route}, {"result", "failed"}}, static_cast<double>(m->failed.load())});
+                out.push_back({{{"route", m->route}, {"result", "skipped"}}, static_cast<double>(m->skipped.load())});
+            }
+            return out;
+        });
         metrics_->set_access_log_drops([this] {
             std::lock_guard lock(access_logs_mutex_);
             std::uint64_t d = 0;
@@ -545,6 +555,7 @@ private:
             if (!r.upstream.empty() && r.split.empty()) used.insert(r.upstream);
             for (auto& t : r.split)
                 if (t.weight > 0) used.insert(t.upstream);
+            // (a mirror's upstream does not hold readiness back: its answers are ignored)
         }
         return used;
     }

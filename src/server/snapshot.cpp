@@ -1,5 +1,7 @@
 #include "server/snapshot.hpp"
 
+#include "http/mirror.hpp"
+
 #include "observability/access_log.hpp"
 #include "tls/server_context.hpp"
 #include "upstream/cluster.hpp"
@@ -22,6 +24,9 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         if (r.config.upstream.empty()) continue;
         for (std::size_t i = 0; i < snap->clusters.size(); ++i)
             if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;
+        if (r.config.mirror)
+            for (std::size_t i = 0; i < snap->clusters.size(); ++i)
+                if (snap->clusters[i]->name == r.config.mirror->upstream) r.mirror_index = i;
         std::uint64_t cumulative = 0;
         for (auto& t : r.config.split) {
             if (t.weight == 0) continue;
@@ -40,6 +45,7 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         return c;
     };
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
+    for (auto& r : snap->routes->routes()) snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
     for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
         const auto& l = cfg.listeners[i];
         if (!l.tls) continue;

@@ -22,6 +22,10 @@ class metrics;
 class access_log;
 }  // namespace gatehouse::observability
 
+namespace gatehouse::http {
+struct mirror_counts;
+}
+
 namespace gatehouse::server {
 
 using upstream::cluster;
@@ -35,6 +39,7 @@ struct snapshot {
 
     // Observability, resolved at build time (null when metrics or the access log are off).
     std::vector<std::shared_ptr<observability::route_stats>> route_stats;  // by compiled_route::index
+    std::vector<std::shared_ptr<http::mirror_counts>> mirror_counts;        // by compiled_route::index (null: no mirror)
     std::shared_ptr<observability::route_stats> unmatched_stats;
     std::vector<std::shared_ptr<observability::upstream_stats>> cluster_stats;  // by cluster index
     std::shared_ptr<observability::access_log> access_log;

@@ -2,6 +2,8 @@
 proxy), header rules on both sides (with variables), and CORS (preflights with curl, actual
 requests, wildcard subdomains, Vary). Bad settings are rejected with file:line:col."""
 import json
+import re
+import time
 import subprocess
 import unittest
 
@@ -292,3 +294,45 @@ class InterimResponses(GatewayTestCase):
         data = self.exchange(b"POST /echo?interim=100 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n" + body)
         self.assertLessEqual(data.count(b"100 Continue"), 1, data[:300])
         self.assertIn(b"HTTP/1.1 200 OK", data)
+
+
+class Mirror(unittest.TestCase):
+    @staticmethod
+    def wait_metric(gw, pattern):
+        """The mirror runs after the client's answer: poll the scrape (bounded) until it counted."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if re.search(pattern, gw.admin("GET", "/metrics")[1]):
+                return True
+            gw.wait_for_log(r"a line that never comes", 0.05)
+        return False
+
+    def test_copies_reach_the_shadow_and_never_change_the_answer(self):
+        main, shadow = upstream("main"), upstream("shadow")
+        self.addCleanup(main.stop)
+        self.addCleanup(shadow.stop)
+        gw = Gatehouse("""
+            routes:
+              - name: api
+                match: { path_prefix: /api }
+                upstream: main
+                mirror: { upstream: shadow, percent: 100 }
+              - name: lost
+                match: { path_prefix: /lost }
+                upstream: main
+                mirror: { upstream: nowhere }
+        """, upstreams={"main": [main], "shadow": [shadow], "nowhere": ["127.0.0.1:1"]}).start()
+        self.addCleanup(gw.stop)
+        r = request(gw.port, "POST", "/api/orders", body=b"order-123")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.body)["upstream"], "main")
+        self.assertTrue(shadow.wait_for(lambda st: st.requests >= 1, 10), "the copy reached the shadow")
+        self.assertIn(b"POST /api/orders HTTP/1.1", bytes(shadow.stats.raw))
+        self.assertIn(b"order-123", bytes(shadow.stats.raw))
+        chunked = request(gw.port, "POST", "/api/stream", headers={"Transfer-Encoding": "chunked"}, body=b"3\r\nabc\r\n0\r\n\r\n")
+        self.assertEqual(chunked.status, 200)
+        # A shadow that is down costs the client nothing.
+        self.assertEqual(request(gw.port, path="/lost/x").status, 200)
+        for result, route in (("sent", "api"), ("skipped", "api"), ("failed", "lost")):
+            self.assertTrue(self.wait_metric(gw, rf'gatehouse_mirror_requests_total\{{route="{route}",result="{result}"\}} 1\b'), (result, route))
+        self.assertEqual(main.stats.requests, 3)

@@ -114,6 +114,13 @@ struct split_key {
     std::string name;  // header name (lower-case) or cookie name
 };
 
+// routes[].mirror: a copy of requests to another upstream, answer ignored.
+struct mirror_config {
+    std::string upstream;
+    double percent = 100;  // of the route's requests
+    source_mark mark;
+};
+
 struct route_config {
     std::string name;
     bool access_log = true;  // per-route switch for the access log
@@ -124,6 +131,7 @@ struct route_config {
     std::string upstream;             // with `upstreams:`, the first of them
     std::vector<split_target> split;  // `upstreams:` (empty for a single upstream)
     split_key split_on;               // sticky: the same key, the same upstream (weights permitting)
+    std::optional<mirror_config> mirror;
     std::optional<duration> timeout;  // `timeout` or limits.request_timeout: overrides limits.request_timeout
     std::optional<std::uint64_t> max_body_bytes;  // limits.max_body_bytes: overrides the global one
     middleware_list middleware;       // runs after the listener's list, or instead of it

@@ -30,6 +30,7 @@ struct compiled_route {
     std::size_t upstream_index = static_cast<std::size_t>(-1);  // set by the snapshot builder
     // A weighted split: cluster indices with cumulative weights (set by the snapshot builder).
     std::vector<std::pair<std::size_t, std::uint64_t>> split;
+    std::size_t mirror_index = static_cast<std::size_t>(-1);  // the mirror's cluster (snapshot builder)
 
     bool matches(const request_view& r) const;  // every matcher except host
 };
