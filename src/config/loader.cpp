@@ -356,7 +356,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket", "upgrade", "tunnel_idle_timeout", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -403,6 +403,18 @@ struct loader {
                 m.finish();
                 if (rc.upstream.empty()) r.error("mirror", "mirror applies only to routes with an upstream");
                 rc.mirror = mc;
+            }
+            if (auto ws = r.boolean("websocket"); ws && *ws) rc.upgrades.push_back("websocket");
+            if (auto ups = r.string_list("upgrade"))
+                for (auto u : *ups) {
+                    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
+                    if (u.empty() || u.find_first_of(" \t,;/\"") != std::string::npos) r.error("upgrade", "'" + u + "' is not a protocol token (e.g. websocket)");
+                    else if (std::find(rc.upgrades.begin(), rc.upgrades.end(), u) == rc.upgrades.end()) rc.upgrades.push_back(u);
+                }
+            if (!rc.upgrades.empty() && rc.upstream.empty()) r.error(r.has("websocket") ? "websocket" : "upgrade", "upgrades apply only to routes with an upstream");
+            if (auto t = r.duration_value("tunnel_idle_timeout")) {
+                if (t->count() <= 0) r.error("tunnel_idle_timeout", "must be positive");
+                else rc.tunnel_idle_timeout = *t;
             }
             if (auto t = r.duration_value("timeout")) rc.timeout = *t;
             if (r.has("limits")) {

@@ -65,6 +65,11 @@ private:
     int prepare_upstream(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);  // 0 or a 4xx
     std::size_t choose_upstream(const router::compiled_route& r);
     void maybe_mirror(const upstream_request& ur, const router::compiled_route& r);
+    std::string upgrade_;  // the Upgrade value of a request a route lets through (else empty)
+    // tunnel.cpp: after a 101, bytes both ways until either side closes or both idle too long.
+    asio::awaitable<bool> tunnel(upstream_request& ur, const router::compiled_route& r);
+    asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle);
+    asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle);
     std::size_t chosen_upstream_ = 0;
     std::optional<upstream::upstream_error> pick_endpoint(upstream_request& ur, int attempt);
     asio::awaitable<upstream::upstream_error> wait_for_endpoint(upstream_request& ur);

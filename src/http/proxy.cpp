@@ -127,6 +127,10 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     }
     for (auto& [k, v] : mctx_.added_headers())
         if (middleware::valid_header_value(v)) append_field(up_head_, k, v);
+    if (!upgrade_.empty()) {
+        up_head_ += "Connection: upgrade\r\n"sv;
+        append_field(up_head_, "Upgrade", upgrade_);
+    }
     up_head_ += "X-Forwarded-For: "sv;
     if (!xff.empty()) {
         up_head_ += xff;

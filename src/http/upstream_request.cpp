@@ -15,6 +15,7 @@
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "http/body_decoder.hpp"
 #include "http/connection.hpp"
+#include "http/upstream_request.hpp"
 #include "http/mirror.hpp"
 #include "upstream/connect.hpp"
 #include "upstream/pool.hpp"
@@ -57,29 +58,6 @@ std::optional<net::clock::duration> keep_alive_timeout(const response_head& r) {
 
 }  // namespace
 
-// The upstream side of one request: what the phases share.
-struct upstream_request {
-    std::shared_ptr<upstream::cluster_state> cluster;
-    upstream::lease ls;
-    std::size_t ep = upstream::k_no_endpoint;
-    std::size_t avoid = upstream::k_no_endpoint;
-    std::uint64_t hash_key = 0;
-    bool has_key = false;
-    net::clock::duration timeout{};
-    // Facts of the client's request, copied before its head's views die.
-    bool is_head = false, has_body = false, expect_continue = false, client_keep_alive = true;
-    bool sent_continue = false;  // gatehouse answered the client's Expect itself
-    int version = 11;
-    body_framing framing = body_framing::none;
-    std::uint64_t content_length = 0;
-    bool replayable = false;     // no body, or the whole body is in buf_ (kept there until the head is in)
-    std::size_t early = 0;       // body bytes sent with the head from buf_
-    std::size_t kept = 0;        // of those, still in buf_ for a resend
-    bool body_done = false;      // the client's body has been read to its end
-    std::optional<body_decoder<true>> req_decoder;
-    std::size_t resp_head_len = 0;
-    net::clock::time_point start{};
-};
 
 asio::awaitable<bool> client_connection::proxy(const router::compiled_route& route, std::size_t head_len) {
     upstream_request ur;
@@ -105,6 +83,7 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         if (err) co_return co_await fail_upstream(ur, err);
         break;
     }
+    if (resp_.status == 101) co_return co_await tunnel(ur, route);
     co_return co_await relay_response(ur);
 }
 
@@ -145,6 +124,18 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
         ur.req_decoder->put(asio::buffer(buf_.data().data(), head_len), ec);
         if (ec || !ur.req_decoder->is_header_done()) return 400;
         ur.req_decoder->eager(true);  // from here on, one put() decodes everything buffered
+    }
+    upgrade_.clear();
+    if (!route.config.upgrades.empty() && !ur.has_body && !req_.connection.empty() && list_contains(req_.connection, "upgrade")) {
+        // RFC 9110 §7.8: the client asks to switch; on a route that allows the protocol the
+        // request goes on with Connection: upgrade, and the tunnel opens only on a 101.
+        for (auto& f : req_.fields)
+            if (f.name.size() == 7 && iequals(f.name, "upgrade")) {
+                auto proto = f.value.substr(0, f.value.find_first_of("/, \t"));
+                for (auto& allowed : route.config.upgrades)
+                    if (iequals(proto, allowed)) upgrade_.assign(f.value);
+                break;
+            }
     }
     build_upstream_head(route);
     buf_.consume(head_len);  // from here on req_'s views are dead
@@ -358,7 +349,10 @@ asio::awaitable<upstream_error> client_connection::read_response_head(upstream_r
             co_return upstream_error{failure::framing};
         }
         if (resp_.status >= 200) break;
-        if (resp_.status == 101) co_return upstream_error{failure::framing};
+        if (resp_.status == 101) {
+            if (!upgrade_.empty()) break;  // the switch the client asked for: tunnel()
+            co_return upstream_error{failure::framing};
+        }
         // Interim answers go on to HTTP/1.1 clients before the final one (RFC 9110 §15.2): 103
         // Early Hints and the like; 100 only to a client that asked and has not had ours. An
         // HTTP/1.0 client cannot take them.

@@ -32,6 +32,7 @@
 #include "middleware/jwt/provider.hpp"
 #include "middleware/rate_limit/rate_limit.hpp"
 #include "http/mirror.hpp"
+#include "http/tunnel.hpp"
 #include "gatehouse/router/route_table.hpp"
 
 namespace gatehouse::server {
@@ -118,6 +119,9 @@ public:
             return out;
         });
         middleware::rate_limit::add_metrics(*metrics_);
+        metrics_->add_gauge_family("gatehouse_tunnels_active", "Upgraded connections (WebSocket, ...) open now", [] {
+            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(http::tunnels_active())}};
+        });
         metrics_->add_counter_family("gatehouse_mirror_requests_total", "Mirrored request copies by route and result (skipped: body not all in hand)", [] {
             std::vector<observability::metrics::sample> out;
             for (auto& m : http::all_mirror_counts()) {

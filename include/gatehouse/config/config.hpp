@@ -132,6 +132,8 @@ struct route_config {
     std::vector<split_target> split;  // `upstreams:` (empty for a single upstream)
     split_key split_on;               // sticky: the same key, the same upstream (weights permitting)
     std::optional<mirror_config> mirror;
+    std::vector<std::string> upgrades;  // `websocket: true` / `upgrade: [websocket]`: protocols tunnelled after a 101 (lower-case)
+    duration tunnel_idle_timeout = std::chrono::hours(1);
     std::optional<duration> timeout;  // `timeout` or limits.request_timeout: overrides limits.request_timeout
     std::optional<std::uint64_t> max_body_bytes;  // limits.max_body_bytes: overrides the global one
     middleware_list middleware;       // runs after the listener's list, or instead of it

@@ -1,0 +1,7 @@
+#pragma once
+// Upgraded connections (WebSocket and other protocols after a 101) open right now, all workers.
+#include <cstdint>
+
+namespace gatehouse::http {
+std::int64_t tunnels_active();
+}

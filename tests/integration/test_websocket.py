@@ -1,0 +1,96 @@
+"""WebSocket through gatehouse: a real WebSocket server (Python's `websockets`, Debian's
+python3-websockets) as the upstream and a real client, frames both ways; an upgrade on a route
+without `websocket: true` is stripped; a non-101 answer stays plain HTTP."""
+import asyncio
+import sys
+import threading
+import unittest
+
+sys.path.append("/usr/lib/python3/dist-packages")  # Debian's package when python3 is another build
+import websockets  # noqa: E402
+
+from harness import Gatehouse, request, upstream  # noqa: E402
+
+
+class EchoServer:
+    """A WebSocket echo server on its own event loop thread; it prefixes what it echoes."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self.ready.wait(20)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+
+        async def echo(ws, path=None):
+            async for msg in ws:
+                await ws.send(("echo:" + msg) if isinstance(msg, str) else b"echo:" + msg)
+
+        async def start():
+            self.server = await websockets.serve(echo, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            self.ready.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class WebSocketTunnel(unittest.TestCase):
+    def setUp(self):
+        self.ws = EchoServer()
+        self.addCleanup(self.ws.stop)
+        self.http = upstream("http")
+        self.addCleanup(self.http.stop)
+        self.gw = Gatehouse("""
+            routes:
+              - name: ws
+                match: { path_prefix: /ws }
+                upstream: ws
+                websocket: true
+                tunnel_idle_timeout: 30s
+              - name: plain
+                upstream: http
+        """, upstreams={"ws": [f"127.0.0.1:{self.ws.port}"], "http": [self.http]}).start()
+        self.addCleanup(self.gw.stop)
+
+    def test_frames_flow_both_ways_and_the_tunnel_is_counted(self):
+        async def talk():
+            async with websockets.connect(f"ws://127.0.0.1:{self.gw.port}/ws/chat") as c:
+                out = []
+                for i in range(50):
+                    await c.send(f"hello {i}")
+                    out.append(await c.recv())
+                await c.send(b"\x00\x01binary" * 1000)
+                out.append(await c.recv())
+                _, text = self.gw.admin("GET", "/metrics")
+                return out, text
+        out, metrics = asyncio.run(talk())
+        self.assertEqual(out[:50], [f"echo:hello {i}" for i in range(50)])
+        self.assertEqual(out[50], b"echo:" + b"\x00\x01binary" * 1000)
+        self.assertIn("gatehouse_tunnels_active 1", metrics)
+        self.assertIn('code="101"', self.gw.admin("GET", "/metrics")[1])
+
+    def test_upgrade_on_a_route_without_it_is_plain_http(self):
+        r = request(self.gw.port, path="/other", headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                                                          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        self.assertEqual(r.status, 200)
+        import json
+        sent = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+        self.assertNotIn("upgrade", sent, "the Upgrade field is stripped")
+        self.assertNotEqual(sent.get("connection", "").lower(), "upgrade")
+
+    def test_a_refused_upgrade_stays_http(self):
+        # The WebSocket server answers a plain GET (no Upgrade) with an HTTP error: relayed as is.
+        r = request(self.gw.port, path="/ws/chat")
+        self.assertGreaterEqual(r.status, 400)
+        self.assertLess(r.status, 500)
+
+
+if __name__ == "__main__":
+    unittest.main()
