@@ -2,6 +2,8 @@
 python3-websockets) as the upstream and a real client, frames both ways; an upgrade on a route
 without `websocket: true` is stripped; a non-101 answer stays plain HTTP."""
 import asyncio
+import shutil
+import ssl
 import sys
 import threading
 import unittest
@@ -10,6 +12,7 @@ sys.path.append("/usr/lib/python3/dist-packages")  # Debian's package when pytho
 import websockets  # noqa: E402
 
 from harness import Gatehouse, request, upstream  # noqa: E402
+from pki import Pki  # noqa: E402
 
 
 class EchoServer:
@@ -90,6 +93,33 @@ class WebSocketTunnel(unittest.TestCase):
         r = request(self.gw.port, path="/ws/chat")
         self.assertGreaterEqual(r.status, 400)
         self.assertLess(r.status, 500)
+
+
+class WebSocketOverTls(unittest.TestCase):
+    def test_wss_through_a_tls_listener(self):
+        pki = Pki()
+        self.addCleanup(shutil.rmtree, pki.dir, True)
+        ws = EchoServer()
+        self.addCleanup(ws.stop)
+        gw = Gatehouse(f"""
+            listeners:
+              - name: public
+                listen: 127.0.0.1:0
+                tls: {{ certificates: [{{ cert: {pki.path('local.pem')}, key: {pki.path('local.key')} }}] }}
+            routes: [{{ name: ws, upstream: ws, websocket: true }}]
+        """, upstreams={"ws": [f"127.0.0.1:{ws.port}"]}).start()
+        self.addCleanup(gw.stop)
+        ctx = ssl.create_default_context(cafile=pki.path("ca.pem"))
+
+        async def talk():
+            async with websockets.connect(f"wss://localhost:{gw.port}/chat", ssl=ctx) as c:
+                got = []
+                for i in range(20):  # replies interleave with sends: reads and writes share the TLS session
+                    await c.send("x" * (i * 997))
+                    got.append(await c.recv())
+                return got
+        got = asyncio.run(talk())
+        self.assertEqual(got, ["echo:" + "x" * (i * 997) for i in range(20)])
 
 
 if __name__ == "__main__":
