@@ -216,7 +216,7 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
                 // Response headers from middleware (e.g. WWW-Authenticate) ride on the reply.
                 run_response_chain(mreply_.status);
                 std::erase_if(mreply_.headers, [this](const auto& h) { return medit_.removes(h.first); });
-                for (auto& h : medit_.add) mreply_.headers.push_back(h);
+                for (auto& h : medit_.add) mreply_.headers.emplace_back(std::string(h.first), h.second);
                 std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
                 out_.clear();
                 status_ = mreply_.status;

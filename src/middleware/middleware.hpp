@@ -143,8 +143,10 @@ struct response_edit {
     int status = 0;
     // The upstream response's fields (empty for gatehouse's own answers); valid during the call.
     std::span<const http::field_view> fields;
-    std::vector<std::pair<std::string, std::string>> add;  // written after the kept fields
-    std::vector<std::string> remove;                      // lower-case names: every field of that name is dropped (not ours in `add`)
+    // Names are views: literals, or strings of the middleware instance (alive while the request's
+    // snapshot is), so a request adds fields without allocating their names.
+    std::vector<std::pair<std::string_view, std::string>> add;  // written after the kept fields
+    std::vector<std::string_view> remove;                       // every field of that name is dropped (not ours in `add`)
     bool removes(std::string_view name) const {
         for (auto& r : remove)
             if (http::iequals(r, name)) return true;
