@@ -49,6 +49,16 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     out += "\r\n"sv;
 }
 
+// "HTTP/1.1 <status> <reason>\r\n" of a response passed on (the upstream's reason, or ours).
+void append_response_line(std::string& out, const response_head& resp) {
+    out += "HTTP/1.1 "sv;
+    out += std::to_string(resp.status);
+    out += ' ';
+    if (resp.reason.empty()) out += reason_phrase(resp.status);
+    else out += resp.reason;
+    out += "\r\n"sv;
+}
+
 }  // namespace
 
 void client_connection::build_upstream_head(const router::compiled_route& r) {
@@ -167,12 +177,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
 // An interim (1xx) response passed on to the client: its status line and end-to-end fields.
 void client_connection::build_interim_head(const response_head& resp) {
     out_.clear();
-    out_ += "HTTP/1.1 "sv;
-    out_ += std::to_string(resp.status);
-    out_ += ' ';
-    if (resp.reason.empty()) out_ += reason_phrase(resp.status);
-    else out_ += resp.reason;
-    out_ += "\r\n"sv;
+    append_response_line(out_, resp);
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
         if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
@@ -184,12 +189,7 @@ void client_connection::build_interim_head(const response_head& resp) {
 void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close) {
     status_ = resp.status;
     out_.clear();
-    out_ += "HTTP/1.1 "sv;
-    out_ += std::to_string(resp.status);
-    out_ += ' ';
-    if (resp.reason.empty()) out_ += reason_phrase(resp.status);
-    else out_ += resp.reason;
-    out_ += "\r\n"sv;
+    append_response_line(out_, resp);
     const bool chain = route_chain_ || listener_chain_;
     if (chain) {
         medit_.fields = resp.fields;
