@@ -84,9 +84,13 @@ private:
     asio::awaitable<bool> relay_response(upstream_request& ur);
     asio::awaitable<bool> relay_sized_body(upstream_request& ur);
     asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
+    asio::awaitable<bool> relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     // proxy.cpp: the heads
     void build_upstream_head(const router::compiled_route& r);
-    void build_client_head(const response_head& resp, bool chunked_to_client, bool close);
+    // The response chain on the upstream's head (medit_); before build_client_head.
+    void run_head_chain(const response_head& resp);
+    // `filtered_length`: the length of a body filtered whole (a middleware's body filter).
+    void build_client_head(const response_head& resp, bool chunked_to_client, bool close, std::optional<std::size_t> filtered_length = {});
     void build_interim_head(const response_head& resp);
     bool is_identity_header(std::string_view name) const {
         const auto& t = tls_ctx_->config();
@@ -121,6 +125,7 @@ private:
     std::string out_;       // heads we write to the client
     std::string up_head_;   // the head we write to the upstream
     std::string body_out_;  // decoded chunk data waiting to be re-framed
+    std::string plain_;     // decoded body bytes on their way into a body filter
     char rid_buf_[32];
     std::string rid_store_;
     std::string_view request_id_;

@@ -186,16 +186,18 @@ void client_connection::build_interim_head(const response_head& resp) {
     out_ += "\r\n"sv;
 }
 
-void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close) {
+void client_connection::run_head_chain(const response_head& resp) {
+    if (!route_chain_ && !listener_chain_) return;
+    medit_.fields = resp.fields;
+    run_response_chain(resp.status);
+    medit_.fields = {};
+}
+
+void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close, std::optional<std::size_t> filtered_length) {
     status_ = resp.status;
     out_.clear();
     append_response_line(out_, resp);
     const bool chain = route_chain_ || listener_chain_;
-    if (chain) {
-        medit_.fields = resp.fields;
-        run_response_chain(resp.status);
-        medit_.fields = {};
-    }
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
         if (chain && !medit_.remove.empty() && medit_.removes(f.name)) continue;
@@ -203,7 +205,16 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
         if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
         append_field(out_, f.name, f.value);
     }
-    if (resp.framing == body_framing::content_length || (resp.framing == body_framing::none && resp.has_content_length && resp.status >= 200 && resp.status != 204)) {
+    if (medit_.body) {
+        // The filter decides the length: known when the body was filtered whole, else chunked.
+        if (filtered_length) {
+            out_ += "Content-Length: "sv;
+            out_ += std::to_string(*filtered_length);
+            out_ += "\r\n"sv;
+        } else if (chunked_to_client) {
+            out_ += "Transfer-Encoding: chunked\r\n"sv;
+        }
+    } else if (resp.framing == body_framing::content_length || (resp.framing == body_framing::none && resp.has_content_length && resp.status >= 200 && resp.status != 204)) {
         out_ += "Content-Length: "sv;
         out_ += std::to_string(resp.content_length);
         out_ += "\r\n"sv;

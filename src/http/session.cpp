@@ -157,6 +157,7 @@ void client_connection::begin_request() {
     medit_.add.clear();
     medit_.remove.clear();
     medit_.fields = {};
+    medit_.body = nullptr;
 }
 
 // The client's address for policy (rate-limit keys, access lists): the peer, or, when the peer is

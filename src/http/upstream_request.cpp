@@ -406,7 +406,10 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
         }
     } upstream_rec{this, ur.cluster->stats(), ur.start, resp_.status};
     const auto resp_framing = resp_.framing;
-    const bool delimited = resp_framing == body_framing::chunked || resp_framing == body_framing::until_close;
+    run_head_chain(resp_);
+    // A body filter (compression) re-frames the body: chunked to HTTP/1.1, close-delimited to 1.0.
+    const bool filtered = medit_.body != nullptr && !ur.is_head;
+    const bool delimited = filtered || resp_framing == body_framing::chunked || resp_framing == body_framing::until_close;
     const bool chunked_to_client = delimited && ur.version == 11;
     const bool close = !ur.client_keep_alive || w_.draining() || (delimited && ur.version == 10);
     std::optional<body_decoder<false>> resp_decoder;
@@ -414,13 +417,12 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
         resp_decoder.emplace();
         resp_decoder->header_limit(static_cast<std::uint32_t>(ur.resp_head_len + 1));
         resp_decoder->body_limit(boost::none);
-        resp_decoder->sink = &body_out_;
+        resp_decoder->sink = filtered ? &plain_ : &body_out_;
         boost::beast::error_code ec;
         resp_decoder->put(asio::buffer(uc.buf.data().data(), ur.resp_head_len), ec);
         if (ec || !resp_decoder->is_header_done()) co_return co_await send_error(502, "invalid upstream response", !ur.client_keep_alive);
         resp_decoder->eager(true);
     }
-    build_client_head(resp_, chunked_to_client, close);
     uc.buf.consume(ur.resp_head_len);
     const bool upstream_keep_alive = resp_.keep_alive;
 
@@ -431,12 +433,25 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     if (resp_framing == body_framing::none ||
         (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
         auto body = resp_framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
-        out_.append(body.data(), body.size());
+        bool close_after = close;
+        if (filtered) {  // filtered whole: its length is known, so HTTP/1.0 keeps the connection too
+            body_out_.clear();
+            if (!medit_.body->filter(body, true, body_out_)) co_return co_await send_error(502, "response body filter failed", true);
+            close_after = !ur.client_keep_alive || w_.draining();
+            build_client_head(resp_, false, close_after, body_out_.size());
+            out_ += body_out_;
+        } else {
+            build_client_head(resp_, chunked_to_client, close);
+            out_.append(body.data(), body.size());
+        }
         uc.buf.consume(body.size());
         ur.ls.done(upstream_keep_alive && uc.buf.empty());
-        co_return co_await write_client(out_) && !close;
+        co_return co_await write_client(out_) && !close_after;
     }
-    bool complete = resp_framing == body_framing::content_length ? co_await relay_sized_body(ur) : co_await relay_delimited_body(ur, resp_decoder ? &*resp_decoder : nullptr, chunked_to_client);
+    build_client_head(resp_, chunked_to_client, close);
+    bool complete = filtered                                      ? co_await relay_filtered_body(ur, resp_decoder ? &*resp_decoder : nullptr, chunked_to_client)
+                    : resp_framing == body_framing::content_length ? co_await relay_sized_body(ur)
+                                                                   : co_await relay_delimited_body(ur, resp_decoder ? &*resp_decoder : nullptr, chunked_to_client);
     if (!complete) co_return false;  // truncated either side: the client sees the connection close, never a fake end
     ur.ls.done(resp_framing != body_framing::until_close && upstream_keep_alive && uc.buf.empty());
     co_return !close;
@@ -505,6 +520,67 @@ asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& 
             if (!dec && ec == asio::error::eof) {
                 if (chunked_to_client && !co_await write_client("0\r\n\r\n")) co_return false;
                 co_return true;  // the end of a close-delimited body
+            }
+            co_return false;  // truncated: close, no fabricated completion
+        }
+        uc.buf.commit(n);
+    }
+}
+
+// The body through a middleware's filter (compression), whatever its upstream framing; what
+// the filter yields goes out chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
+asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client) {
+    auto& uc = *ur.ls.conn;
+    auto* filter = medit_.body;
+    const bool sized = resp_.framing == body_framing::content_length;
+    std::uint64_t remaining = sized ? resp_.content_length : 0;
+    bool head_written = false, eof = false;
+    for (;;) {
+        // What of the body arrived, decoded: the filter's input.
+        std::string_view in;
+        std::size_t used = 0;
+        bool done = false;
+        if (dec) {
+            plain_.clear();
+            boost::beast::error_code ec;
+            used = uc.buf.empty() ? 0 : dec->put(asio::buffer(uc.buf.data().data(), uc.buf.size()), ec);
+            if (ec && ec != boost::beast::http::error::need_more) {
+                spdlog::warn("upstream {}: malformed chunked response body", ur.cluster->def().name);
+                if (!head_written) co_await send_error(502, "invalid upstream response", true);
+                co_return false;
+            }
+            in = plain_;
+            done = dec->is_done();
+        } else {
+            used = sized ? static_cast<std::size_t>(std::min<std::uint64_t>(remaining, uc.buf.size())) : uc.buf.size();
+            in = uc.buf.data().substr(0, used);
+            remaining -= sized ? used : 0;
+            done = sized ? remaining == 0 : eof;
+        }
+        body_out_.clear();
+        const bool ok = filter->filter(in, done, body_out_);
+        uc.buf.consume(used);
+        if (!ok) co_return false;
+        out_.resize(head_written ? 0 : out_.size());
+        if (!body_out_.empty() && chunked_to_client) {
+            append_hex(out_, body_out_.size());
+            out_ += "\r\n"sv;
+            body_out_ += "\r\n"sv;
+        }
+        if (done && chunked_to_client) body_out_ += "0\r\n\r\n"sv;
+        if (!out_.empty() || !body_out_.empty()) {
+            if (!co_await write_client(out_, body_out_)) co_return false;
+            head_written = true;
+        }
+        if (done) co_return true;
+        auto [ptr, room] = uc.buf.prepare(sized ? 65536 : 16384);
+        if (room == 0) co_return false;
+        uc.timer.arm(ur.timeout);
+        auto [ec, n] = co_await uc.io.read_some(ptr, sized ? static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining)) : room);
+        if (ec) {
+            if (!dec && !sized && ec == asio::error::eof) {
+                eof = true;  // the end of a close-delimited body: the filter finishes on the next round
+                continue;
             }
             co_return false;  // truncated: close, no fabricated completion
         }

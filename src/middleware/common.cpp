@@ -15,6 +15,26 @@ std::string to_lower(std::string s) {
     return s;
 }
 
+void add_vary(response_edit& edit, std::string_view token) {
+    for (auto& [name, value] : edit.add) {
+        if (!http::iequals(name, "vary")) continue;
+        if (value != "*" && !http::list_contains(value, token)) value.append(", ").append(token);
+        return;
+    }
+    std::string merged;
+    if (!edit.removes("vary"))
+        for (auto& f : edit.fields) {
+            if (!http::iequals(f.name, "vary") || f.value.empty()) continue;
+            if (f.value == "*" || http::list_contains(f.value, token)) return;
+            if (!merged.empty()) merged += ", ";
+            merged += f.value;
+        }
+    if (!merged.empty()) edit.remove.push_back("vary");
+    if (!merged.empty()) merged += ", ";
+    merged += token;
+    edit.add.emplace_back("Vary", std::move(merged));
+}
+
 bool is_header_name(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
         return std::isalnum(c) || std::string_view("!#$%&'*+-.^`|~").find(static_cast<char>(c)) != std::string_view::npos;

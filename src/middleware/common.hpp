@@ -27,6 +27,10 @@ void hide_credential(request_context& ctx, const std::vector<credential_source>&
 // The credential from the first source that has one; `count` is how many sources had one.
 std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources, int* count = nullptr);
 
+// Makes the response vary on `token` (a field name, a literal): merged into a Vary that an
+// earlier middleware added or the upstream sent, nothing when it is already there or "*".
+void add_vary(response_edit& edit, std::string_view token);
+
 using util::sha256_hex;
 std::string to_lower(std::string s);
 bool is_header_name(std::string_view s);

@@ -137,7 +137,19 @@ private:
     std::size_t current_ = 0;
 };
 
-// Headers to add to the response going back to the client.
+// A change to the response body as it streams to the client (compression). Installed by at most
+// one middleware from on_response_headers; it lives in that middleware's per-request state. The
+// core then drops the upstream's Content-Length and frames what the filter yields itself
+// (chunked, or Content-Length when the whole body was at hand).
+class body_filter {
+public:
+    virtual ~body_filter() = default;
+    // Appends to `out` what `in` becomes. `last` exactly once, at the end of the body (`in` may be
+    // empty then). Called once per read from the upstream, so what arrived is passed on at once.
+    // false: the filter failed; the response is cut (the client sees the connection close).
+    virtual bool filter(std::string_view in, bool last, std::string& out) = 0;
+};
+
 // The response head about to go to the client, as middleware may change it (on_response_headers).
 struct response_edit {
     int status = 0;
@@ -147,6 +159,7 @@ struct response_edit {
     // snapshot is), so a request adds fields without allocating their names.
     std::vector<std::pair<std::string_view, std::string>> add;  // written after the kept fields
     std::vector<std::string_view> remove;                       // every field of that name is dropped (not ours in `add`)
+    body_filter* body = nullptr;                                // see body_filter; only with upstream responses
     bool removes(std::string_view name) const {
         for (auto& r : remove)
             if (http::iequals(r, name)) return true;

@@ -7,6 +7,7 @@ void register_basic_auth();
 void register_ip_filter();
 void register_headers();
 void register_cors();
+void register_compress();
 namespace jwt { void register_jwt(); }
 namespace rate_limit { void register_rate_limit(); }
 
@@ -20,6 +21,7 @@ void register_all() {
     register_ip_filter();
     register_headers();
     register_cors();
+    register_compress();
     jwt::register_jwt();
     rate_limit::register_rate_limit();
 }

@@ -6,7 +6,9 @@ Paths (any method):
   /delay?ms=N           answer after N ms
   /hang                 read the request, never answer
   /reset                close with RST before answering
-  /download?bytes=N[&chunked=1][&close=1]   N bytes of 'x' (CL, chunked, or close-delimited)
+  /download?bytes=N[&chunked=1][&close=1][&type=T]   N bytes of 'x' (CL, chunked, or close-delimited)
+  /stream?gate=NAME     chunked text/event-stream: one event, then (once the test sets
+                        Upstream.gates[NAME]) a second one and the end
   /echo?close_after=1   answer, then close the connection without saying so
   /echo?interim=103,100 send those 1xx interim answers first
   /upload               read the body whatever its size, answer with {"received": N}
@@ -59,6 +61,7 @@ class Upstream:
         self.keep_alive_header = False
         self.stats = Stats()
         self.files = {}  # path -> (status, body bytes, extra header lines): served as is
+        self.gates = {}  # name -> threading.Event that /stream?gate=name waits for
         self.cond = threading.Condition()
         self.loop = None
         self.server = None
@@ -211,7 +214,7 @@ class Upstream:
                     n = int(q.get("bytes", "0"))
                     close = q.get("close") == "1"
                     chunked = q.get("chunked") == "1"
-                    hdr = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    hdr = f"HTTP/1.1 200 OK\r\nContent-Type: {q.get('type', 'application/octet-stream')}\r\n"
                     if close:
                         hdr += "Connection: close\r\n"
                     elif chunked:
@@ -235,6 +238,15 @@ class Upstream:
                     if close:
                         writer.close()
                         return
+                    continue
+                if path == "/stream":
+                    gate = self.gates.setdefault(q.get("gate", ""), threading.Event())
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    writer.write(b"%x\r\n%s\r\n" % (len(b"data: one\n\n"), b"data: one\n\n"))
+                    await writer.drain()
+                    await asyncio.get_running_loop().run_in_executor(None, gate.wait, 30)
+                    writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(b"data: two\n\n"), b"data: two\n\n"))
+                    await writer.drain()
                     continue
                 if path == "/upload":
                     payload = json.dumps({"received": total}).encode()

@@ -65,7 +65,7 @@ public:
 
     void on_response_headers(request_context& ctx, response_edit& edit) const override {
         if (!spec_.origins.empty() && !(spec_.origins.size() == 1 && spec_.origins[0].any && !spec_.credentials))
-            add_vary(edit);
+            add_vary(edit, "Origin");
         auto* origin = ctx.find_state<std::string>();
         if (!origin) return;
         edit.remove.push_back("access-control-allow-origin");  // the upstream's own opinion does not count twice
@@ -81,15 +81,6 @@ private:
         for (auto& p : spec_.origins)
             if (matches(p, origin)) return true;
         return false;
-    }
-    static void add_vary(response_edit& edit) {
-        if (auto v = edit.field("vary")) {
-            if (*v == "*" || http::list_contains(*v, "origin")) return;
-            edit.remove.push_back("vary");
-            edit.add.emplace_back("Vary", std::string(*v) + ", Origin");
-            return;
-        }
-        edit.add.emplace_back("Vary", "Origin");
     }
     cors_spec spec_;
 };
