@@ -12,7 +12,7 @@ bench_setup() {
     local pkgs=(); for p in "${need[@]}"; do [ "$p" = nginx ] && pkgs+=(nginx-light) || pkgs+=("$p"); done
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
   fi
-  [ -x "$GATEHOUSE" ] && [ -x "$(dirname "$GATEHOUSE")/gatehouse_tls_load" ] || { .ci/install-deps && .ci/build build; }
+  [ -x "$GATEHOUSE" ] && [ -x "$(dirname "$GATEHOUSE")/gatehouse_tls_load" ] && [ -x "$(dirname "$GATEHOUSE")/gatehouse_ws_echo" ] || { .ci/install-deps && .ci/build build; }
   work=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
   chmod 755 "$work"  # nginx workers (www-data) read the bodies from here
   pids=()
@@ -97,7 +97,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # measure NAME PID PORT PATH ROUND: one wrk run; appends a row to $results and prints it.
 # Optional: WRK_HEADER (one request header), SCHEME (https), LABEL (summary group instead of PATH),
 # LOAD=full_handshakes (HTTPS with a full TLS handshake per request, bench/tls_handshake_load.cpp,
-# instead of wrk, which resumes sessions).
+# instead of wrk, which resumes sessions), LOAD=websocket (WebSocket echo round trips,
+# bench/ws_echo.cpp; WS_PAYLOAD bytes per message).
 measure() {
   local name=$1 pid=$2 port=$3 path=$4 round=$5 t0 t1 out
   local extra=()
@@ -105,6 +106,8 @@ measure() {
   t0=$(cpu_ticks "$pid")
   if [ "${LOAD:-wrk}" = full_handshakes ]; then
     out=$(taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_tls_load" 127.0.0.1 "$port" "$path" "$CONNECTIONS" "$DURATION")
+  elif [ "${LOAD:-wrk}" = websocket ]; then  # a "request" is one message echoed (bench/ws_echo.cpp)
+    out=$(taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_ws_echo" client 127.0.0.1 "$port" "$path" "$CONNECTIONS" "$DURATION" "${WS_PAYLOAD:-64}")
   else
     out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "${SCHEME:-http}://127.0.0.1:$port$path")
   fi

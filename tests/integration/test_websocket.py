@@ -2,6 +2,7 @@
 python3-websockets) as the upstream and a real client, frames both ways; an upgrade on a route
 without `websocket: true` is stripped; a non-101 answer stays plain HTTP."""
 import asyncio
+import signal
 import shutil
 import ssl
 import sys
@@ -18,7 +19,8 @@ from pki import Pki  # noqa: E402
 class EchoServer:
     """A WebSocket echo server on its own event loop thread; it prefixes what it echoes."""
 
-    def __init__(self):
+    def __init__(self, ssl_context=None):
+        self.ssl_context = ssl_context
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -32,7 +34,7 @@ class EchoServer:
                 await ws.send(("echo:" + msg) if isinstance(msg, str) else b"echo:" + msg)
 
         async def start():
-            self.server = await websockets.serve(echo, "127.0.0.1", 0)
+            self.server = await websockets.serve(echo, "127.0.0.1", 0, ssl=self.ssl_context)
             self.port = self.server.sockets[0].getsockname()[1]
             self.ready.set()
 
@@ -120,6 +122,62 @@ class WebSocketOverTls(unittest.TestCase):
                 return got
         got = asyncio.run(talk())
         self.assertEqual(got, ["echo:" + "x" * (i * 997) for i in range(20)])
+
+    def test_through_a_tls_upstream(self):
+        # The upstream speaks wss: gatehouse verifies it against the test CA and tunnels inside TLS.
+        pki = Pki()
+        self.addCleanup(shutil.rmtree, pki.dir, True)
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(pki.path("local.pem"), pki.path("local.key"))
+        ws = EchoServer(server_ctx)
+        self.addCleanup(ws.stop)
+        gw = Gatehouse(f"""
+            routes: [{{ name: ws, upstream: ws, websocket: true }}]
+            upstreams:
+              - {{ name: ws, discovery: {{ static: ["127.0.0.1:{ws.port}"] }}, tls: {{ sni: localhost, ca: {pki.path('ca.pem')} }} }}
+        """).start()
+        self.addCleanup(gw.stop)
+
+        async def talk():
+            async with websockets.connect(f"ws://127.0.0.1:{gw.port}/chat") as c:
+                got = []
+                for i in range(20):
+                    await c.send(b"y" * (i * 1499))
+                    got.append(await c.recv())
+                return got
+        got = asyncio.run(talk())
+        self.assertEqual(got, [b"echo:" + b"y" * (i * 1499) for i in range(20)])
+
+
+class WebSocketDrain(unittest.TestCase):
+    def test_a_drain_lets_a_tunnel_work_then_closes_it_at_the_timeout(self):
+        ws = EchoServer()
+        self.addCleanup(ws.stop)
+        gw = Gatehouse("""
+            drain: { timeout: 1500ms }
+            routes: [{ name: ws, upstream: ws, websocket: true }]
+        """, upstreams={"ws": [f"127.0.0.1:{ws.port}"]}).start()
+        self.addCleanup(gw.stop)
+
+        async def talk():
+            async with websockets.connect(f"ws://127.0.0.1:{gw.port}/chat", ping_interval=None) as c:
+                await c.send("before")
+                first = await c.recv()
+                gw.signal(signal.SIGTERM)
+                await asyncio.get_running_loop().run_in_executor(None, gw.wait_for_log, r"worker \d draining")
+                await c.send("during")  # the tunnel is in flight: it keeps working while the drain runs
+                second = await c.recv()
+                try:  # then the drain timeout cuts it: the connection closes without any send of ours
+                    await asyncio.wait_for(c.recv(), 20)
+                    closed = False
+                except websockets.ConnectionClosed:
+                    closed = True
+                return first, second, closed
+        first, second, closed = asyncio.run(talk())
+        self.assertEqual((first, second), ("echo:before", "echo:during"))
+        self.assertTrue(closed)
+        self.assertEqual(gw.wait(), 0)
+        self.assertTrue(gw.has_log("drain timeout reached"))
 
 
 if __name__ == "__main__":
