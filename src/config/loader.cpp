@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "gatehouse/config/config.hpp"
+#include "config/resilience_loader.hpp"
 #include "yaml_reader.hpp"
 
 namespace gatehouse::config {
@@ -262,7 +263,7 @@ struct loader {
     }
 
     void limits(const YAML::Node& n) {
-        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout", "max_connections"});
+        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections"});
         if (!r.ok()) return;
         auto& l = cfg.limits;
         if (auto v = r.size_value("max_header_bytes")) {
@@ -286,6 +287,7 @@ struct loader {
         positive("body_timeout", l.body_timeout);
         positive("idle_timeout", l.idle_timeout);
         positive("request_timeout", l.request_timeout);
+        positive("upstream_idle_timeout", l.upstream_idle_timeout);
         r.finish();
     }
 
@@ -356,7 +358,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket", "upgrade", "tunnel_idle_timeout", "timeout", "limits", "access_log", "middleware", "middleware_mode"});
+            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket", "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware", "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -419,14 +421,26 @@ struct loader {
             if (auto t = r.duration_value("timeout")) rc.timeout = *t;
             if (r.has("limits")) {
                 // Per-route overrides of the global limits (an upload route above a small global cap).
-                map_reader l(r.get("limits"), r.child_path("limits"), d, {"max_body_bytes", "request_timeout"});
+                map_reader l(r.get("limits"), r.child_path("limits"), d, {"max_body_bytes", "request_timeout", "upstream_idle_timeout"});
                 if (auto v = l.size_value("max_body_bytes")) rc.max_body_bytes = *v;
+                if (auto t = l.duration_value("upstream_idle_timeout")) {
+                    if (t->count() <= 0) l.error("upstream_idle_timeout", "must be positive");
+                    else rc.upstream_idle_timeout = *t;
+                }
                 if (auto t = l.duration_value("request_timeout")) {
                     if (rc.timeout) l.error("request_timeout", "the route already has `timeout` (the same setting): keep one");
                     else if (t->count() <= 0) l.error("request_timeout", "must be positive");
                     else rc.timeout = *t;
                 }
                 l.finish();
+            }
+            if (r.has("retry")) {
+                if (rc.upstream.empty()) r.error("retry", "retry applies only to routes with an upstream");
+                rc.retry = read_retry(r.get("retry"), r.child_path("retry"), d);
+            }
+            if (r.has("fallback")) {
+                if (rc.upstream.empty()) r.error("fallback", "fallback applies only to routes with an upstream");
+                rc.fallback = fallback(r.get("fallback"), r.child_path("fallback"));
             }
             if (auto al = r.boolean("access_log")) rc.access_log = *al;
             if (r.has("middleware")) rc.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
@@ -458,6 +472,19 @@ struct loader {
         }
         r.finish();
         return rw;
+    }
+
+    // routes[].fallback: { respond: {...} } or { upstream: NAME }, exactly one.
+    std::optional<fallback_config> fallback(const YAML::Node& n, const std::string& path) {
+        map_reader r(n, path, d, {"respond", "upstream"});
+        if (!r.ok()) return std::nullopt;
+        fallback_config f;
+        f.mark = mark_of(n);
+        if (r.has("respond")) f.respond = respond(r.get("respond"), r.child_path("respond"));
+        if (auto u = r.string("upstream")) f.upstream = *u;
+        if (f.respond.has_value() == !f.upstream.empty()) d.error(f.mark, path, "needs exactly one of respond and upstream");
+        r.finish();
+        return f;
     }
 
     std::optional<respond_config> respond(const YAML::Node& n, const std::string& path) {
@@ -519,7 +546,7 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "upstreams[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "discovery", "load_balancer", "pool", "tls"});
+            map_reader r(n[i], path, d, {"name", "discovery", "load_balancer", "pool", "tls", "limits", "circuit_breaker", "outlier_detection", "health_check", "slow_start", "panic_threshold"});
             if (!r.ok()) continue;
             upstream_config u;
             u.mark = mark_of(n[i]);
@@ -530,6 +557,7 @@ struct loader {
             else d.error(u.mark, path + ".discovery", "required (for example discovery: { static: [127.0.0.1:9001] })");
             if (r.has("load_balancer")) load_balancer(r, u.load_balancer);
             if (r.has("pool")) pool(r.get("pool"), r.child_path("pool"), u.pool);
+            read_upstream_resilience(r, u);
             if (r.has("tls")) {
                 map_reader t(r.get("tls"), r.child_path("tls"), d, {"sni", "ca", "verify", "client_cert", "client_key"});
                 upstream_tls_config tc;
@@ -728,6 +756,11 @@ struct loader {
             for (std::size_t j = 0; j < rc.split.size(); ++j)
                 check(rc.split[j].upstream, rc.split[j].mark, "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
             if (rc.mirror && !rc.mirror->upstream.empty()) check(rc.mirror->upstream, rc.mirror->mark, "routes[" + std::to_string(i) + "].mirror.upstream");
+            if (rc.fallback && !rc.fallback->upstream.empty()) {
+                const auto where = "routes[" + std::to_string(i) + "].fallback.upstream";
+                check(rc.fallback->upstream, rc.fallback->mark, where);
+                if (rc.fallback->upstream == rc.upstream && rc.split.empty()) d.error(rc.fallback->mark, where, "the fallback is the route's own upstream");
+            }
         }
         for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
             if (!used.count(cfg.upstreams[i].name))

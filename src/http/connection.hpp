@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "gatehouse/http/error_reply.hpp"
 #include "gatehouse/http/head.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
@@ -33,6 +34,11 @@ constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 enum class io_status { ok, eof, timeout, error, full };
 
 struct upstream_request;
+}  // namespace gatehouse::http
+namespace gatehouse::upstream {
+struct attempt_outcome;
+}
+namespace gatehouse::http {
 template <bool IsRequest>
 class body_decoder;
 
@@ -48,8 +54,9 @@ private:
     asio::awaitable<io_status> read_more(std::optional<net::clock::duration> timeout);
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
     asio::awaitable<bool> handle_request(std::size_t head_len);
-    asio::awaitable<bool> send_error(int status, std::string_view message, bool close);
+    asio::awaitable<bool> send_error(int status, std::string_view message, bool close, header_list extra = {});
     asio::awaitable<bool> respond_direct(const router::compiled_route& r, bool close);
+    asio::awaitable<bool> respond_with(const config::respond_config& rc, bool close);
     asio::awaitable<bool> redirect(const router::compiled_route& r, bool close);
     asio::awaitable<void> fail_head(int status, std::string_view message);
     // Runs the route's middleware chain; false when a middleware answered (the reply was sent,
@@ -71,6 +78,14 @@ private:
     asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle);
     asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle);
     std::size_t chosen_upstream_ = 0;
+    // Fault tolerance (upstream_request.cpp): admission, the tries and the retry policy.
+    upstream::upstream_error admit(upstream_request& ur);
+    asio::awaitable<upstream::upstream_error> try_upstream(upstream_request& ur, const router::compiled_route& r);
+    net::clock::duration try_timeout(const upstream_request& ur, const config::retry_config* retry) const;
+    void record_outcome(upstream_request& ur, const upstream::attempt_outcome& o);
+    bool may_retry(upstream_request& ur, const config::retry_config* retry, unsigned retries, const upstream::attempt_outcome& o);
+    asio::awaitable<void> backoff_before(const config::retry_config* retry, unsigned retries);
+    void note_local_error(upstream_request& ur, const upstream::upstream_error& err);
     std::optional<upstream::upstream_error> pick_endpoint(upstream_request& ur, int attempt);
     asio::awaitable<upstream::upstream_error> wait_for_endpoint(upstream_request& ur);
     bool lease_pooled(upstream_request& ur, bool fresh);
@@ -144,6 +159,9 @@ private:
     std::string_view upstream_name_;  // a view into the snapshot's cluster
     std::string upstream_addr_;       // the endpoint (which may leave the set before the log line)
     double upstream_ms_ = -1;
+    int upstream_status_ = 0;        // the upstream's own status, when one came
+    std::string_view error_source_;  // who made an error answer (access log)
+    int upstream_attempts_ = 0;
     bool has_trace_ = false, new_trace_ = false;
     char trace_id_[32];
     std::uint8_t trace_flags_ = 0;

@@ -129,11 +129,11 @@ asio::awaitable<bool> client_connection::write_client(std::string_view a, std::s
     co_return !ec;
 }
 
-asio::awaitable<bool> client_connection::send_error(int status, std::string_view message, bool close) {
+asio::awaitable<bool> client_connection::send_error(int status, std::string_view message, bool close, header_list extra) {
     out_.clear();
     bool head_only = req_.method == "HEAD";
     status_ = status;
-    append_error_response(out_, status, message, request_id_, close, head_only);
+    append_error_response(out_, status, message, request_id_, close, head_only, extra);
     bool ok = co_await write_client(out_);
     linger_ = ok && close;
     co_return ok && !close;
@@ -149,6 +149,9 @@ void client_connection::begin_request() {
     upstream_name_ = {};
     upstream_addr_.clear();
     upstream_ms_ = -1;
+    upstream_status_ = 0;
+    error_source_ = {};
+    upstream_attempts_ = 0;
     has_trace_ = new_trace_ = false;
     req_.method = {};
     request_id_ = {};
@@ -297,6 +300,9 @@ void client_connection::complete_request() {
         e.upstream = upstream_name_;
         e.upstream_address = upstream_addr_;
         e.upstream_duration_ms = upstream_ms_;
+        e.upstream_status = upstream_status_;
+        e.error_source = error_source_;
+        e.upstream_attempts = upstream_attempts_;
         e.user_agent = log_agent_;
         e.jwt_subject = mctx_.subject;
         e.tls_version = tls_version_;
@@ -487,7 +493,11 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
 }
 
 asio::awaitable<bool> client_connection::respond_direct(const router::compiled_route& r, bool close) {
-    const auto& rc = *r.config.respond;
+    co_return co_await respond_with(*r.config.respond, close);
+}
+
+// A response the config spells out: routes[].respond, and routes[].fallback.respond.
+asio::awaitable<bool> client_connection::respond_with(const config::respond_config& rc, bool close) {
     status_ = rc.status;
     out_.clear();
     append_status_line(out_, rc.status);

@@ -63,35 +63,156 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     upstream_request ur;
     if (auto st = prepare_upstream(ur, route, head_len); st != 0) co_return co_await send_error(st, "malformed request head", true);
     if (route.mirror_index != static_cast<std::size_t>(-1)) maybe_mirror(ur, route);
+    upstream_error err;
+    for (;;) {
+        err = admit(ur);
+        if (!err) err = co_await try_upstream(ur, route);
+        // fallback: the breaker is open or no endpoint is usable; never after bytes were sent.
+        const bool falls_back = err.kind == failure::breaker_open || err.kind == failure::no_endpoint || err.kind == failure::no_healthy;
+        if (!falls_back || !route.config.fallback || ur.fell_back) break;
+        ur.fell_back = true;
+        if (route.fallback_index == static_cast<std::size_t>(-1)) {
+            release_kept_body(ur);
+            note_local_error(ur, err);
+            co_return co_await respond_with(*route.config.fallback->respond, !ur.client_keep_alive || !ur.body_done);
+        }
+        ur.cluster = w_.cluster_for(*snap_, route.fallback_index);
+        ur.avoid = upstream::k_no_endpoint;
+    }
+    release_kept_body(ur);  // no resend from here on
+    if (err) co_return co_await fail_upstream(ur, err);
+    if (resp_.status == 101) co_return co_await tunnel(ur, route);
+    co_return co_await relay_response(ur);
+}
+
+// Before any endpoint is picked: the breaker (fast 503 while open; half_open lets a few probes
+// through) and limits.max_requests, both over every worker.
+upstream_error client_connection::admit(upstream_request& ur) {
+    auto& def = ur.cluster->def();
+    auto& h = *def.health;
+    ur.request_slot.reset();
+    if (ur.probe) std::exchange(ur.probe, nullptr)->abandon_probe();
+    if (auto* b = h.breaker()) {
+        auto a = b->admit(net::clock::now());
+        if (a == upstream::circuit_breaker::admission::reject) {
+            h.count_failure(failure::breaker_open);
+            return upstream_error{failure::breaker_open};
+        }
+        if (a == upstream::circuit_breaker::admission::probe) ur.probe = b;
+    }
+    if (!h.try_acquire(h.requests, upstream::limit_kind::max_requests)) {
+        h.count_failure(failure::over_limit);
+        upstream_error e{failure::over_limit};
+        e.limit = static_cast<std::uint8_t>(upstream::limit_kind::max_requests);
+        return e;
+    }
+    ur.request_slot.hold(def.health, h.requests);
+    return {};
+}
+
+// The tries of one request on one upstream: the phases, then the route's retry policy over
+// what they returned (routes[].retry). A try that gets a response head the policy does not
+// retry is the answer; so is the last one.
+asio::awaitable<upstream_error> client_connection::try_upstream(upstream_request& ur, const router::compiled_route& route) {
+    const auto* retry = route.config.retry ? &*route.config.retry : nullptr;
+    unsigned retries = 0;
     for (int attempt = 0;; ++attempt) {
+        ur.timeout = try_timeout(ur, retry);
         // The first two phases finish without suspending in the common case (an endpoint has
         // room, a pooled connection is idle): no coroutine frame for them then.
         upstream_error err;
         if (auto picked = pick_endpoint(ur, attempt)) err = *picked;
         else err = co_await wait_for_endpoint(ur);
         if (!err && !lease_pooled(ur, attempt > 0)) err = co_await connect_upstream(ur);
-        if (err.nothing_sent() && attempt == 0 && ur.cluster->size() > 1) {
-            ur.avoid = ur.ep;  // one more try, elsewhere; nothing was sent yet
-            continue;
-        }
         if (!err) err = co_await send_request(ur);
         if (!err) err = co_await read_response_head(ur);
-        if (err && err.stale_connection && ur.replayable && attempt == 0) {
-            ur.ls.done(false);  // the keep-alive race: once more on a fresh connection
+        if (err && err.stale_connection && ur.replayable && !ur.resent) {
+            ur.resent = true;  // the keep-alive race: once more on a fresh connection, not a retry
+            ur.ls.done(false);
             continue;
         }
-        if (err) co_return co_await fail_upstream(ur, err);
-        break;
+        const upstream::attempt_outcome outcome{err.kind, err ? 0 : resp_.status};
+        record_outcome(ur, outcome);
+        // Without a retry policy, a connect failure still moves on to another endpoint once:
+        // nothing was sent.
+        const bool wants = retry ? upstream::matches(retry->on, outcome) : err.nothing_sent() && attempt == 0 && ur.cluster->size() > 1;
+        if (!wants || !may_retry(ur, retry, retries, outcome)) {
+            ur.retry_slot.reset();
+            co_return err;
+        }
+        ur.ls.done(false);  // a response we do not relay is not read: its connection closes
+        ur.avoid = ur.ep;   // elsewhere when there is an elsewhere
+        if (retry) co_await backoff_before(retry, retries);
+        ++retries;
     }
-    if (resp_.status == 101) co_return co_await tunnel(ur, route);
-    co_return co_await relay_response(ur);
+}
+
+// This try's timeout: per_try_timeout if set, within what is left of the route's.
+net::clock::duration client_connection::try_timeout(const upstream_request& ur, const config::retry_config* retry) const {
+    auto left = ur.until - net::clock::now();
+    if (retry && retry->per_try_timeout) left = std::min<net::clock::duration>(left, *retry->per_try_timeout);
+    return std::max<net::clock::duration>(left, std::chrono::milliseconds(1));
+}
+
+// The breaker and the endpoint's outlier detection learn what a try came to (local refusals
+// and the client's own failures teach them nothing).
+void client_connection::record_outcome(upstream_request& ur, const upstream::attempt_outcome& o) {
+    upstream_attempts_ = ++ur.attempts;
+    auto& h = *ur.cluster->def().health;
+    if (o.kind != failure::none) h.count_failure(o.kind);
+    if (o.kind != failure::none && upstream::outcome_kind(o.kind) == 0) return;
+    const auto now = net::clock::now();
+    if (auto* b = h.breaker()) {
+        b->record(now, upstream::matches(b->config().failure, o), ur.probe != nullptr);
+        ur.probe = nullptr;
+    }
+    if (ur.ep_health && h.record(*ur.ep_health, upstream::for_endpoint(o), now))
+        spdlog::warn("upstream {}: endpoint {} ejected ({} times so far)", h.name(), ur.ep_health->key, ur.ep_health->ejections.load(std::memory_order_relaxed));
+}
+
+// Whether this failed try may be tried again now: the method and body allow it, nothing reached
+// the client, attempts and time are left, the budget and limits.max_retries have room, and the
+// breaker is not open. Counts the retry (or the exhausted budget).
+bool client_connection::may_retry(upstream_request& ur, const config::retry_config* retry, unsigned retries, const upstream::attempt_outcome& o) {
+    ur.retry_slot.reset();
+    if (!retry) return true;  // the one connect-failure move above
+    if (!ur.retryable || ur.client_saw_bytes || retries >= retry->attempts || ur.probe) return false;
+    if (net::clock::now() + retry->backoff_base >= ur.until) return false;
+    auto& def = ur.cluster->def();
+    auto& h = *def.health;
+    const auto& counts = snap_->retry_counts[route_->index];
+    if (!upstream::within_budget(*retry, h.retries.load(std::memory_order_relaxed), h.requests.load(std::memory_order_relaxed))) {
+        counts->budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    if (!h.try_acquire(h.retries, upstream::limit_kind::max_retries)) return false;
+    ur.retry_slot.hold(def.health, h.retries);
+    if (auto* b = h.breaker()) {
+        auto a = b->admit(net::clock::now());
+        if (a != upstream::circuit_breaker::admission::pass) {
+            if (a == upstream::circuit_breaker::admission::probe) b->abandon_probe();
+            return false;
+        }
+    }
+    counts->retries[upstream::retry_reason(o)].fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+asio::awaitable<void> client_connection::backoff_before(const config::retry_config* retry, unsigned retries) {
+    auto wait = upstream::backoff(*retry, retries, w_.random());
+    if (wait.count() <= 0) co_return;
+    asio::steady_timer t(w_.ioc(), wait);
+    co_await t.async_wait(nothrow_awaitable);
 }
 
 int client_connection::prepare_upstream(upstream_request& ur, const router::compiled_route& route, std::size_t head_len) {
     const auto& limits = snap_->config.limits;
     ur.cluster = w_.cluster_for(*snap_, chosen_upstream_ = choose_upstream(route));
     const auto& def = ur.cluster->def();
-    ur.timeout = route.config.timeout.value_or(limits.request_timeout);
+    ur.route_timeout = route.config.timeout.value_or(limits.request_timeout);
+    ur.timeout = ur.route_timeout;
+    ur.until = net::clock::now() + ur.route_timeout;
+    ur.idle_timeout = route.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout);
     if (def.lb.policy == config::lb_policy::ring_hash) {
         if (def.lb.hash_on == config::lb_config::hash_source::client_ip) {
             ur.hash_key = upstream::hash64(peer_text_);
@@ -137,10 +258,15 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
                 break;
             }
     }
+    const bool method_retried = route.config.retry && std::find(route.config.retry->methods.begin(), route.config.retry->methods.end(), req_.method) !=
+                                                          route.config.retry->methods.end();
     build_upstream_head(route);
     buf_.consume(head_len);  // from here on req_'s views are dead
     ur.replayable = !ur.has_body || (ur.framing == body_framing::content_length && !ur.expect_continue && ur.content_length <= k_replay_limit &&
                                      ur.content_length <= buf_.size());
+    if (const auto& retry = route.config.retry) {
+        ur.retryable = method_retried && ur.replayable && (!ur.has_body || ur.content_length <= retry->buffer_body);
+    }
     return 0;
 }
 
@@ -187,6 +313,12 @@ std::optional<upstream_error> client_connection::pick_endpoint(upstream_request&
     if (cluster.size() == 0) return upstream_error{failure::no_endpoint};
     ur.ep = attempt == 0 && cluster.queue_first() ? upstream::k_no_endpoint : cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
     if (ur.ep != upstream::k_no_endpoint) return upstream_error{};
+    if (cluster.none_healthy()) return upstream_error{failure::no_healthy};
+    if (ur.avoid != upstream::k_no_endpoint && cluster.size() == 1) {  // a retry where there is no elsewhere
+        ur.avoid = upstream::k_no_endpoint;
+        ur.ep = cluster.pick(ur.hash_key, ur.has_key, ur.avoid);
+        if (ur.ep != upstream::k_no_endpoint) return upstream_error{};
+    }
     if (attempt == 0) return std::nullopt;
     return upstream_error{failure::pool_full};
 }
@@ -196,6 +328,16 @@ std::optional<upstream_error> client_connection::pick_endpoint(upstream_request&
 asio::awaitable<upstream_error> client_connection::wait_for_endpoint(upstream_request& ur) {
     auto& cluster = *ur.cluster;
     const auto until = net::clock::now() + ur.timeout;
+    auto& h = *cluster.def().health;
+    inflight_slot pending;
+    if (cluster.can_wait()) {
+        if (!h.try_acquire(h.pending, upstream::limit_kind::max_pending)) {
+            upstream_error e{failure::over_limit};
+            e.limit = static_cast<std::uint8_t>(upstream::limit_kind::max_pending);
+            co_return e;
+        }
+        pending.hold(cluster.def().health, h.pending);
+    }
     while (ur.ep == upstream::k_no_endpoint && cluster.can_wait()) {
         // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited operand
         // even when the left side is already false.
@@ -214,12 +356,19 @@ asio::awaitable<upstream_error> client_connection::wait_for_endpoint(upstream_re
 bool client_connection::lease_pooled(upstream_request& ur, bool fresh) {
     ur.ls.cluster = ur.cluster;
     ur.ls.conn = ur.cluster->acquire(ur.ep, fresh);
+    if (!ur.ls.conn) return false;  // over limits.max_connections: connect_upstream says so
     upstream_addr_ = ur.ls.conn->ep->key;
+    ur.ep_health = ur.ls.conn->ep->health;
     return ur.ls.conn->reused;
 }
 
 // connect_timeout, then TLS resuming the endpoint's last session.
 asio::awaitable<upstream_error> client_connection::connect_upstream(upstream_request& ur) {
+    if (!ur.ls.conn) {
+        upstream_error e{failure::over_limit};
+        e.limit = static_cast<std::uint8_t>(upstream::limit_kind::max_connections);
+        co_return e;
+    }
     auto f = co_await upstream::open_connection(*ur.cluster, *ur.ls.conn);
     if (f != failure::none) ur.ls.done(false);
     co_return upstream_error{f};
@@ -359,12 +508,12 @@ asio::awaitable<upstream_error> client_connection::read_response_head(upstream_r
         const bool pass = ur.version >= 11 && (resp_.status != 100 || (ur.expect_continue && !ur.sent_continue));
         if (pass) {
             build_interim_head(resp_);
+            ur.client_saw_bytes = true;
             if (!co_await write_client(out_)) co_return upstream_error{failure::client_gone};
             if (resp_.status == 100) ur.sent_continue = true;
         }
         uc.buf.consume(ur.resp_head_len);
     }
-    release_kept_body(ur);  // no resend from here on
     if (auto ka = keep_alive_timeout(resp_)) uc.keep_alive = *ka;
     co_return upstream_error{};
 }
@@ -379,13 +528,33 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
     ur.ls.done(false);
     release_kept_body(ur);
     if (err.kind == failure::client_gone) co_return false;
+    note_local_error(ur, err);
     // The rest of a request body that was not read makes the connection unusable.
     const bool close = !ur.client_keep_alive || !ur.body_done || err.from_client();
-    if (err.kind == failure::no_endpoint) {
-        std::string msg = "no endpoints available for upstream '" + ur.cluster->def().name + "'";
-        co_return co_await send_error(503, msg, close);
+    const auto& name = ur.cluster->def().name;
+    switch (err.kind) {
+        case failure::no_endpoint: co_return co_await send_error(503, "no endpoints available for upstream '" + name + "'", close);
+        case failure::no_healthy: co_return co_await send_error(503, "no healthy endpoint for upstream '" + name + "'", close);
+        case failure::over_limit: {
+            std::string msg = "upstream '" + name + "' is at its limit " + upstream::to_string(static_cast<upstream::limit_kind>(err.limit));
+            co_return co_await send_error(503, msg, close);
+        }
+        case failure::breaker_open: {
+            // Retry-After: the time the breaker stays open, rounded up to whole seconds.
+            auto* b = ur.cluster->def().health->breaker();
+            auto left = b ? b->open_left(net::clock::now()) : std::chrono::nanoseconds(0);
+            auto secs = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(left + std::chrono::nanoseconds(999'999'999)).count());
+            std::pair<std::string, std::string> retry_after{"Retry-After", std::to_string(secs)};
+            co_return co_await send_error(503, "upstream '" + name + "' is unavailable (circuit breaker open)", close, header_list(&retry_after, 1));
+        }
+        default: co_return co_await send_error(err.status(), err.message(), close);
     }
-    co_return co_await send_error(err.status(), err.message(), close);
+}
+
+// What the access log and metrics say about an answer gatehouse made instead of the upstream.
+void client_connection::note_local_error(upstream_request& ur, const upstream_error& err) {
+    upstream_name_ = ur.cluster->def().name;
+    error_source_ = err.local() ? "gatehouse" : err.from_client() ? "client" : "upstream_failure";
 }
 
 // Phase 5: the response, streamed to the client; the connection goes back to the pool only if
@@ -405,6 +574,8 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
             stats->duration.observe(static_cast<std::uint64_t>(ns));
         }
     } upstream_rec{this, ur.cluster->stats(), ur.start, resp_.status};
+    upstream_status_ = resp_.status;
+    if (resp_.status >= 400) error_source_ = "upstream";
     const auto resp_framing = resp_.framing;
     run_head_chain(resp_);
     // A body filter (compression) re-frames the body: chunked to HTTP/1.1, close-delimited to 1.0.
@@ -449,9 +620,13 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
         co_return co_await write_client(out_) && !close_after;
     }
     build_client_head(resp_, chunked_to_client, close);
-    bool complete = filtered                                      ? co_await relay_filtered_body(ur, resp_decoder ? &*resp_decoder : nullptr, chunked_to_client)
-                    : resp_framing == body_framing::content_length ? co_await relay_sized_body(ur)
-                                                                   : co_await relay_delimited_body(ur, resp_decoder ? &*resp_decoder : nullptr, chunked_to_client);
+    // Not a conditional expression over the three co_awaits: GCC 12 miscompiles that shape
+    // (more than one branch ran and the head went out twice).
+    auto* dec = resp_decoder ? &*resp_decoder : nullptr;
+    bool complete = false;
+    if (filtered) complete = co_await relay_filtered_body(ur, dec, chunked_to_client);
+    else if (resp_framing == body_framing::content_length) complete = co_await relay_sized_body(ur);
+    else complete = co_await relay_delimited_body(ur, dec, chunked_to_client);
     if (!complete) co_return false;  // truncated either side: the client sees the connection close, never a fake end
     ur.ls.done(resp_framing != body_framing::until_close && upstream_keep_alive && uc.buf.empty());
     co_return !close;
@@ -466,7 +641,7 @@ asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) 
     remaining -= first.size();
     while (remaining > 0) {
         auto [ptr, room] = uc.buf.prepare(65536);
-        uc.timer.arm(ur.timeout);
+        uc.timer.arm(ur.idle_timeout);
         auto [ec, n] = co_await uc.io.read_some(ptr, static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining)));
         if (ec) co_return false;
         uc.buf.commit(n);
@@ -514,7 +689,7 @@ asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& 
         if (done) co_return true;
         auto [ptr, room] = uc.buf.prepare(16384);
         if (room == 0) co_return false;
-        uc.timer.arm(ur.timeout);
+        uc.timer.arm(ur.idle_timeout);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);
         if (ec) {
             if (!dec && ec == asio::error::eof) {
@@ -575,7 +750,7 @@ asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& u
         if (done) co_return true;
         auto [ptr, room] = uc.buf.prepare(sized ? 65536 : 16384);
         if (room == 0) co_return false;
-        uc.timer.arm(ur.timeout);
+        uc.timer.arm(ur.idle_timeout);
         auto [ec, n] = co_await uc.io.read_some(ptr, sized ? static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining)) : room);
         if (ec) {
             if (!dec && !sized && ec == asio::error::eof) {

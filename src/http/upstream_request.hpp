@@ -7,18 +7,57 @@
 #include "http/body_decoder.hpp"
 #include "http/connection.hpp"
 #include "upstream/pool.hpp"
+#include "upstream/retry.hpp"
 
 namespace gatehouse::http {
 
+// One place in an upstream's in-flight count (limits, retry budget), given back when it ends.
+struct inflight_slot {
+    std::shared_ptr<upstream::upstream_health> owner;
+    std::atomic<std::int64_t>* counter = nullptr;
+    inflight_slot() = default;
+    inflight_slot(const inflight_slot&) = delete;
+    inflight_slot& operator=(const inflight_slot&) = delete;
+    ~inflight_slot() { reset(); }
+    void hold(std::shared_ptr<upstream::upstream_health> h, std::atomic<std::int64_t>& c) {
+        reset();
+        owner = std::move(h);
+        counter = &c;
+    }
+    void reset() {
+        if (counter) upstream::upstream_health::release(*counter);
+        counter = nullptr;
+        owner.reset();
+    }
+};
+
 // The upstream side of one request: what the phases share.
 struct upstream_request {
+    upstream_request() = default;
+    upstream_request(const upstream_request&) = delete;
+    ~upstream_request() {
+        if (probe) probe->abandon_probe();  // a half_open probe that never reported: its place is free again
+    }
     std::shared_ptr<upstream::cluster_state> cluster;
     upstream::lease ls;
     std::size_t ep = upstream::k_no_endpoint;
     std::size_t avoid = upstream::k_no_endpoint;
     std::uint64_t hash_key = 0;
     bool has_key = false;
-    net::clock::duration timeout{};
+    net::clock::duration timeout{};       // this try's: the response head, each request write
+    net::clock::duration route_timeout{};  // the whole request's (every try and backoff)
+    net::clock::duration idle_timeout{};   // between reads of the response body
+    net::clock::time_point until{};        // when route_timeout ends
+    // Fault tolerance: the in-flight places this request holds, whether it is a half_open probe,
+    // the endpoint of the current try, and what the tries came to.
+    inflight_slot request_slot, retry_slot;
+    upstream::circuit_breaker* probe = nullptr;
+    std::shared_ptr<upstream::endpoint_health> ep_health;
+    bool retryable = false;       // the route retries this method, and the body can be replayed
+    bool client_saw_bytes = false;  // an interim answer reached the client: no retry after that
+    bool resent = false;          // the keep-alive race resend happened
+    bool fell_back = false;       // now on the route's fallback upstream
+    int attempts = 0;
     // Facts of the client's request, copied before its head's views die.
     bool is_head = false, has_body = false, expect_continue = false, client_keep_alive = true;
     bool sent_continue = false;  // gatehouse answered the client's Expect itself

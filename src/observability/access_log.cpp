@@ -133,6 +133,15 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
             case 16: text = e.tls_version; break;
             case 17: text = e.user_agent; break;
             case 18: text = e.jwt_subject; break;
+            case 19:
+                if (e.upstream_status == 0) kind = none;
+                else { kind = num_int; iv = static_cast<std::uint64_t>(e.upstream_status); }
+                break;
+            case 20: text = e.error_source; break;
+            case 21:
+                if (e.upstream_attempts == 0) kind = none;
+                else { kind = num_int; iv = static_cast<std::uint64_t>(e.upstream_attempts); }
+                break;
             default: kind = none;
         }
         if (json) {

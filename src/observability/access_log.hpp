@@ -28,6 +28,9 @@ struct request_log_entry {
     std::uint64_t request_bytes = 0, response_bytes = 0;
     double duration_ms = 0;
     double upstream_duration_ms = -1;  // < 0: no upstream involved
+    int upstream_status = 0;           // the upstream's own status (0: none came)
+    std::string_view error_source;     // who made an error answer: "gatehouse", "upstream", "client" (empty: no error)
+    int upstream_attempts = 0;         // tries sent to the upstream (1 + retries)
 };
 
 class access_log {

@@ -5,6 +5,7 @@
 #include "observability/access_log.hpp"
 #include "tls/server_context.hpp"
 #include "upstream/cluster.hpp"
+#include "upstream/retry.hpp"
 #include "observability/metrics.hpp"
 
 
@@ -27,6 +28,9 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         if (r.config.mirror)
             for (std::size_t i = 0; i < snap->clusters.size(); ++i)
                 if (snap->clusters[i]->name == r.config.mirror->upstream) r.mirror_index = i;
+        if (r.config.fallback && !r.config.fallback->upstream.empty())
+            for (std::size_t i = 0; i < snap->clusters.size(); ++i)
+                if (snap->clusters[i]->name == r.config.fallback->upstream) r.fallback_index = i;
         std::uint64_t cumulative = 0;
         for (auto& t : r.config.split) {
             if (t.weight == 0) continue;
@@ -46,6 +50,7 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
     };
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
     for (auto& r : snap->routes->routes()) snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
+    for (auto& r : snap->routes->routes()) snap->retry_counts.push_back(r.config.retry ? upstream::retry_counts_for(r.config.name) : nullptr);
     for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
         const auto& l = cfg.listeners[i];
         if (!l.tls) continue;

@@ -25,7 +25,8 @@ std::shared_ptr<const cluster> build_cluster(const config::upstream_config& u, c
     c->pool = u.pool;
     c->identity = u.name + "|" + std::to_string(static_cast<int>(u.load_balancer.policy)) + "|" + u.load_balancer.hash_header + "|" +
                   std::to_string(u.pool.max_connections) + "|" + std::to_string(u.pool.max_pending) + "|" + std::to_string(u.pool.idle_timeout.count()) +
-                  "|" + std::to_string(u.pool.connect_timeout.count());
+                  "|" + std::to_string(u.pool.connect_timeout.count()) + "|" + health_identity(u);
+    c->health = health_for(u);
     if (!u.tls) return c;
     std::string tpath = path + ".tls";
     std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
+#include "upstream/health.hpp"
 
 namespace gatehouse::upstream {
 
@@ -21,6 +22,8 @@ struct cluster {
     std::shared_ptr<ssl_ctx_st> tls_ctx;
     std::string tls_sni;  // empty: each endpoint's configured host
     bool tls_verify = true;
+    // Breaker, limits and endpoint health, shared by every worker (upstream/health.hpp).
+    std::shared_ptr<upstream_health> health;
 };
 
 // Builds the definition (control thread, snapshot build). TLS files it reads go to `watched`;

@@ -27,6 +27,8 @@ void cluster_state::update(std::shared_ptr<const discovery::endpoint_set> set) {
     if (set_ && set_->version == set->version && !eps_.empty()) return;
     std::map<std::string, std::shared_ptr<endpoint_state>> old;
     for (auto& e : eps_) old[e->key] = e;
+    const bool initial = !set_ || set_->endpoints.empty();  // the first set starts at full weight (slow start)
+    const auto now = net::clock::now();
     std::vector<std::shared_ptr<endpoint_state>> next;
     for (auto& info : set->endpoints) {
         auto it = old.find(info.key());
@@ -40,6 +42,7 @@ void cluster_state::update(std::shared_ptr<const discovery::endpoint_set> set) {
         auto addr = asio::ip::make_address(info.address, ec);
         if (ec) continue;  // discovery publishes IP literals only
         next.push_back(std::make_shared<endpoint_state>(info, asio::ip::tcp::endpoint(addr, info.port)));
+        next.back()->health = def_->health->endpoint(next.back()->key, initial, now);
     }
     for (auto& [key, e] : old) {
         e->removed = true;
@@ -65,12 +68,41 @@ void cluster_state::update(std::shared_ptr<const discovery::endpoint_set> set) {
 }
 
 std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avoid) {
+    const auto& health = *def_->health;
+    none_healthy_ = false;
+    if (!health.tracks_endpoints()) {
+        for (std::size_t i = 0; i < eps_.size(); ++i) {
+            auto& e = *eps_[i];
+            loads_[i].inflight = e.inflight;
+            loads_[i].usable = in_group_[i] && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
+        }
+        return lb_.pick(loads_, &ring_, key, has_key);
+    }
+    const auto now = net::coarse_now();
+    std::size_t healthy = 0, candidates = 0;
+    healthy_.resize(eps_.size());
+    for (std::size_t i = 0; i < eps_.size(); ++i) {
+        healthy_[i] = health.usable(*eps_[i]->health, now);
+        if (in_group_[i]) {
+            ++candidates;
+            healthy += healthy_[i];
+        }
+    }
+    // Panic mode: with too few usable endpoints, ejection and checks would pile the whole load on
+    // the survivors (or refuse it all); balancing across every endpoint degrades more gently.
+    const bool panic = healthy * 100 < health.panic_threshold() * candidates;
+    bool ramping = false;
     for (std::size_t i = 0; i < eps_.size(); ++i) {
         auto& e = *eps_[i];
         loads_[i].inflight = e.inflight;
-        loads_[i].usable = in_group_[i] && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
+        loads_[i].usable = in_group_[i] && (panic || healthy_[i]) && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
+        double f = health.weight_factor(*e.health, now);
+        ramping |= f < 1.0;
+        loads_[i].weight = static_cast<std::uint32_t>(std::max(1.0, 100.0 * f * e.info.weight));
     }
-    return lb_.pick(loads_, &ring_, key, has_key);
+    auto i = lb_.pick(loads_, &ring_, key, has_key, ramping);
+    none_healthy_ = i == k_no_endpoint && healthy == 0 && !panic && candidates > 0;
+    return i;
 }
 
 std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t i, bool fresh) {
@@ -94,10 +126,14 @@ std::unique_ptr<upstream_connection> cluster_state::acquire(std::size_t i, bool 
         }
         --e.open;  // stale: dropped here, closed by its destructor
     }
+    auto& health = def_->health;
+    if (!health->try_acquire(health->connections, limit_kind::max_connections)) return nullptr;
     ++e.open;
     ++e.inflight;
     gauge_active(1);
-    return std::make_unique<upstream_connection>(ioc_, deadlines_, eps_[i]);
+    auto c = std::make_unique<upstream_connection>(ioc_, deadlines_, eps_[i]);
+    c->counted = health;
+    return c;
 }
 
 asio::awaitable<bool> cluster_state::wait_for_room(net::clock::time_point until) {

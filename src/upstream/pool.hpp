@@ -35,6 +35,7 @@ struct endpoint_state {
     std::vector<std::unique_ptr<upstream_connection>> idle;
     std::uint32_t open = 0;      // idle + leased
     std::uint32_t inflight = 0;  // leased
+    std::shared_ptr<endpoint_health> health;  // shared by every worker (outlier ejection, checks, slow start)
     bool removed = false;        // no longer in the set: leased connections close on release
 };
 
@@ -51,6 +52,10 @@ struct upstream_connection {
     net::clock::duration keep_alive{net::clock::duration::max()};  // the upstream's Keep-Alive: timeout, less a margin
     std::uint32_t watch_gen = 0;  // which idle period the pending EOF watch belongs to
     bool watched = false;         // idle, with an EOF watch pending
+    std::shared_ptr<upstream_health> counted;  // holds one of its `connections` (limits.max_connections)
+    ~upstream_connection() {
+        if (counted) upstream_health::release(counted->connections);
+    }
 };
 
 class cluster_state : public std::enable_shared_from_this<cluster_state> {
@@ -68,8 +73,13 @@ public:
     std::size_t size() const { return eps_.size(); }
     endpoint_state& endpoint(std::size_t i) { return *eps_[i]; }
 
-    // Picks an endpoint with room for another connection; k_no_endpoint if none.
+    // Picks an endpoint with room for another connection; k_no_endpoint if none. With endpoint
+    // health tracked (upstream_health::tracks_endpoints), ejected and unhealthy endpoints are
+    // passed over unless fewer than panic_threshold % are usable (then all are: Envoy's panic
+    // mode), and slow-starting ones get a share of their weight.
     std::size_t pick(std::uint64_t key, bool has_key, std::size_t avoid = k_no_endpoint);
+    // After a pick that found nothing: was it because no endpoint was healthy (not for room)?
+    bool none_healthy() const { return none_healthy_; }
     // Requests that find every endpoint at max_connections wait here, first come first served,
     // for a connection to be released. queue_first(): a new request must queue even if pick()
     // would succeed, because earlier ones are waiting. can_wait(): the queue has room.
@@ -77,7 +87,8 @@ public:
     bool can_wait() const { return !eps_.empty() && waiters_.size() < def_->pool.max_pending; }
     // True when woken by a release (pick again), false at `until` (answer 503).
     boost::asio::awaitable<bool> wait_for_room(net::clock::time_point until);
-    // A pooled connection to endpoint i (reused = true), or a fresh unconnected one (reused = false).
+    // A pooled connection to endpoint i (reused = true), or a fresh unconnected one (reused = false);
+    // null when a new one would pass the upstream's limits.max_connections (over all workers).
     // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
     std::unique_ptr<upstream_connection> acquire(std::size_t i, bool fresh = false);
     void release(std::unique_ptr<upstream_connection> c, bool reusable);
@@ -115,6 +126,8 @@ private:
     std::shared_ptr<const discovery::endpoint_set> set_;
     std::vector<std::shared_ptr<endpoint_state>> eps_;  // the current set, in its order
     std::vector<endpoint_load> loads_;
+    std::vector<std::uint8_t> healthy_;  // per endpoint, scratch for pick()
+    bool none_healthy_ = false;
     std::vector<bool> in_group_;  // in the lowest priority group present (SRV)
     balancer_state lb_;
     hash_ring ring_;

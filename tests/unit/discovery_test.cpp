@@ -206,6 +206,7 @@ TEST(Pool, ChangedSetKeepsEndpointsThatStayAndRetiresRemovedOnes) {
     boost::asio::io_context ioc;
     net::deadline_list dl;
     auto def = std::make_shared<upstream::cluster>();
+    def->health = std::make_shared<upstream::upstream_health>(config::upstream_config{});
     def->name = "u";
     auto st = std::make_shared<upstream::cluster_state>(def, ioc, dl, 1, nullptr, 0, set_of(1, {ep("127.0.0.1", 1001), ep("127.0.0.1", 1002)}));
     ASSERT_EQ(st->size(), 2u);
@@ -231,6 +232,7 @@ TEST(Pool, OnlyTheLowestPriorityGroupTakesTraffic) {
     boost::asio::io_context ioc;
     net::deadline_list dl;
     auto def = std::make_shared<upstream::cluster>();
+    def->health = std::make_shared<upstream::upstream_health>(config::upstream_config{});
     auto st = std::make_shared<upstream::cluster_state>(def, ioc, dl, 1, nullptr, 0,
                                                         set_of(1, {ep("127.0.0.1", 1001, 1, 10), ep("127.0.0.1", 1002, 1, 20), ep("127.0.0.1", 1003, 1, 10)}));
     for (int i = 0; i < 20; ++i) EXPECT_NE(st->endpoint(st->pick(0, false)).key, "127.0.0.1:1002");

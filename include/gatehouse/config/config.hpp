@@ -1,6 +1,7 @@
 #pragma once
 // The typed configuration: what the YAML file says, validated, before it is compiled into a
 // snapshot. Keys are documented in docs/configuration.md; they are a public API.
+#include <bitset>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -62,6 +63,7 @@ struct limits_config {
     duration body_timeout = 30s;              // idle between body reads -> 408
     duration idle_timeout = 60s;              // keep-alive idle between requests -> close
     duration request_timeout = 15s;           // default upstream response timeout -> 504
+    duration upstream_idle_timeout = 60s;     // idle between reads of an upstream response body -> cut
     std::uint64_t max_connections = 50000;    // open client connections, all listeners; more are closed at accept
 };
 
@@ -121,6 +123,37 @@ struct mirror_config {
     source_mark mark;
 };
 
+// What an upstream attempt ended with, as the breaker's `failure:` and a retry's `on:` name it:
+// transport failures by kind, and response statuses (one code, or every 5xx).
+struct outcome_set {
+    enum kind : std::uint8_t { connect_failure = 1, reset = 2, timeout = 4, invalid_response = 8 };
+    std::uint8_t kinds = 0;
+    bool any_5xx = false;
+    std::bitset<200> statuses;  // 400..599
+    bool has_status(int s) const { return (any_5xx && s >= 500 && s <= 599) || (s >= 400 && s <= 599 && statuses[static_cast<std::size_t>(s - 400)]); }
+    bool has_kind(kind k) const { return (kinds & k) != 0; }
+};
+
+// routes[].retry: which failed attempts are tried again, how often, how fast and how many at once.
+struct retry_config {
+    std::uint64_t attempts = 2;  // retries after the first try
+    outcome_set on;
+    std::optional<duration> per_try_timeout;  // each try's response head; the route timeout bounds the whole
+    duration backoff_base = 25ms;             // exponential with full jitter
+    duration backoff_max = 250ms;
+    double budget = 0.2;                      // retries in flight <= this share of requests in flight (all workers)
+    std::uint64_t min_retry_concurrency = 3;  // ... but always at least this many
+    std::vector<std::string> methods{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
+    std::uint64_t buffer_body = 64 * 1024;    // bodies up to this are kept for replay; larger ones are never retried
+};
+
+// routes[].fallback: the answer when the upstream's breaker is open or it has no usable endpoint.
+struct fallback_config {
+    std::optional<respond_config> respond;
+    std::string upstream;  // or another upstream
+    source_mark mark;
+};
+
 struct route_config {
     std::string name;
     bool access_log = true;  // per-route switch for the access log
@@ -136,6 +169,9 @@ struct route_config {
     duration tunnel_idle_timeout = std::chrono::hours(1);
     std::optional<duration> timeout;  // `timeout` or limits.request_timeout: overrides limits.request_timeout
     std::optional<std::uint64_t> max_body_bytes;  // limits.max_body_bytes: overrides the global one
+    std::optional<duration> upstream_idle_timeout;  // limits.upstream_idle_timeout: overrides the global one
+    std::optional<retry_config> retry;
+    std::optional<fallback_config> fallback;
     middleware_list middleware;       // runs after the listener's list, or instead of it
     bool middleware_replace = false;  // middleware_mode: replace
     source_mark mark;
@@ -164,6 +200,46 @@ struct upstream_tls_config {
     std::string client_key;
 };
 
+// upstreams[].limits: Envoy's circuit-breaking thresholds, for the upstream over all workers.
+struct upstream_limits_config {
+    std::uint64_t max_connections = 1024;  // open connections
+    std::uint64_t max_pending = 1024;      // requests waiting for a connection
+    std::uint64_t max_requests = 1024;     // requests in flight
+    std::uint64_t max_retries = 3;         // retries in flight
+};
+
+// upstreams[].circuit_breaker: the upstream as a whole, closed -> open -> half_open -> closed.
+struct breaker_config {
+    double failure_rate = 0.5;     // over the window, once min_requests were seen
+    duration window = 10s;         // sliding, time-based
+    std::uint64_t min_requests = 20;
+    std::uint64_t consecutive_failures = 0;  // 0 = off
+    duration open_for = 30s;
+    std::uint64_t half_open_requests = 3;
+    outcome_set failure;           // default: gateway errors + 5xx
+};
+
+// upstreams[].outlier_detection: passive, per endpoint, from real traffic.
+struct outlier_config {
+    std::uint64_t consecutive_5xx = 5;            // 0 = off
+    std::uint64_t consecutive_gateway_errors = 5; // connect failure, reset, timeout, bad framing; 0 = off
+    duration base_ejection_time = 30s;
+    duration max_ejection_time = 300s;
+    std::uint64_t max_ejection_percent = 50;
+};
+
+// upstreams[].health_check: active HTTP checks of every endpoint, off the workers.
+struct health_check_config {
+    std::string path = "/healthz";
+    duration interval = 5s;
+    duration timeout = 1s;
+    std::uint64_t healthy_threshold = 2;
+    std::uint64_t unhealthy_threshold = 3;
+    std::vector<std::pair<int, int>> expected_status{{200, 399}};
+    std::string host;  // Host header; default: the endpoint's host
+    bool start_unhealthy = false;
+};
+
 struct upstream_config {
     std::string name;
     std::optional<upstream_tls_config> tls;
@@ -172,6 +248,12 @@ struct upstream_config {
     duration first_timeout = 10s;                      // ... at most this long
     lb_config load_balancer;
     pool_config pool;
+    upstream_limits_config limits;
+    std::optional<breaker_config> circuit_breaker;
+    std::optional<outlier_config> outlier_detection;
+    std::optional<health_check_config> health_check;
+    duration slow_start = 0s;            // a recovered or new endpoint ramps its weight up over this
+    std::uint64_t panic_threshold = 50;  // below this % of usable endpoints, balance across all
     source_mark mark;
 };
 
@@ -204,7 +286,8 @@ struct tracing_config {
 inline const std::vector<std::string>& access_log_field_names() {
     static const std::vector<std::string> names{"time", "request_id", "trace_id", "client", "method", "host", "path", "query", "status",
                                                 "request_bytes", "response_bytes", "duration_ms", "route", "upstream", "upstream_address",
-                                                "upstream_duration_ms", "tls_version", "user_agent", "jwt_subject"};
+                                                "upstream_duration_ms", "tls_version", "user_agent", "jwt_subject",
+                                                "upstream_status", "error_source", "upstream_attempts"};
     return names;
 }
 

@@ -31,6 +31,7 @@ struct compiled_route {
     // A weighted split: cluster indices with cumulative weights (set by the snapshot builder).
     std::vector<std::pair<std::size_t, std::uint64_t>> split;
     std::size_t mirror_index = static_cast<std::size_t>(-1);  // the mirror's cluster (snapshot builder)
+    std::size_t fallback_index = static_cast<std::size_t>(-1);  // fallback.upstream's cluster (snapshot builder)
 
     bool matches(const request_view& r) const;  // every matcher except host
 };

@@ -42,7 +42,9 @@ public:
     balancer_state(config::lb_config cfg, std::size_t endpoints, std::uint64_t seed);
     // Picks a usable endpoint; k_no_endpoint when none is usable. `ring` and `key` are used by
     // ring_hash (has_key false falls back to random).
-    std::size_t pick(std::span<const endpoint_load> eps, const hash_ring* ring, std::uint64_t key, bool has_key);
+    // `weights_vary`: endpoints' weights differ for now (slow start), so round_robin balances
+    // by weight (smooth weighted) until they are even again.
+    std::size_t pick(std::span<const endpoint_load> eps, const hash_ring* ring, std::uint64_t key, bool has_key, bool weights_vary = false);
 
 private:
     std::uint64_t next_random();

@@ -12,6 +12,9 @@ enum class failure : std::uint8_t {
     none,
     no_endpoint,     // discovery has no endpoint for the upstream (503)
     pool_full,       // every endpoint at max_connections and the pending queue full or timed out (503)
+    breaker_open,    // the upstream's circuit breaker is open (503 + Retry-After)
+    over_limit,      // an upstreams[].limits threshold (max_requests, max_connections, max_pending) (503)
+    no_healthy,      // every endpoint ejected or failing its health checks, below no panic threshold (503)
     connect,         // TCP connect failed or timed out (502)
     tls,             // TLS handshake with the upstream failed (502)
     write,           // sending the request failed (502)
@@ -32,16 +35,20 @@ struct upstream_error {
     // the upstream may have closed it just as we sent (the keep-alive race), so resending on a
     // fresh connection is safe when the request can be replayed.
     bool stale_connection = false;
+    std::uint8_t limit = 0;  // over_limit: which one (upstream::limit_kind)
 
     explicit operator bool() const { return kind != failure::none; }
     // Connect and TLS failures happen before any byte of the request left: another endpoint
     // may always be tried.
     bool nothing_sent() const { return kind == failure::connect || kind == failure::tls; }
     bool from_client() const { return kind >= failure::client_timeout; }
+    // Answered by gatehouse without asking the upstream: its own 503s.
+    bool local() const { return kind >= failure::no_endpoint && kind <= failure::no_healthy; }
     int status() const {
         switch (kind) {
             case failure::none: return 0;
-            case failure::no_endpoint: case failure::pool_full: return 503;
+            case failure::no_endpoint: case failure::pool_full: case failure::breaker_open: case failure::over_limit:
+            case failure::no_healthy: return 503;
             case failure::timeout: return 504;
             case failure::client_timeout: return 408;
             case failure::body_too_large: return 413;
@@ -56,6 +63,9 @@ struct upstream_error {
             case failure::none: return {};
             case failure::no_endpoint: return "no endpoints available for upstream";
             case failure::pool_full: return "upstream connection pool full";
+            case failure::breaker_open: return "upstream circuit breaker open";
+            case failure::over_limit: return "upstream limit reached";
+            case failure::no_healthy: return "no healthy endpoint for upstream";
             case failure::connect: return "upstream connect failed";
             case failure::tls: return "upstream TLS handshake failed";
             case failure::write: return "upstream write failed";
