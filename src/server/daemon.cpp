@@ -19,6 +19,8 @@
 
 #include "admin/admin_api.hpp"
 #include "discovery/manager.hpp"
+#include "upstream/health_check.hpp"
+#include "upstream/health_report.hpp"
 #include "admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
 #include "util/file_watcher.hpp"
@@ -162,11 +164,15 @@ public:
         }
 
         for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
+        health_checker_ = std::make_unique<upstream::health_checker>(control_);
         discovery_ = std::make_unique<discovery::manager>(control_, [this](const std::string& upstream, std::shared_ptr<const discovery::endpoint_set> set) {
             for (auto& w : workers_) w->post_endpoints(upstream, set);
+            health_checker_->on_endpoints(upstream, set);
         });
         add_discovery_metrics();
+        upstream::add_health_metrics(*metrics_, [this] { return current_->clusters; });
         discovery_->reconcile(wanted_discovery(cfg));
+        health_checker_->reconcile(snap->clusters, [this](const std::string& u) { return discovery_->current(u); });
         try {
             for (auto& l : cfg.listeners) {
                 auto key = listen_key(l.listen);
@@ -430,6 +436,7 @@ private:
         }
         // Endpoints first: a new upstream's static set reaches the workers before its routes do.
         discovery_->reconcile(wanted_discovery(snap->config));
+        health_checker_->reconcile(snap->clusters, [this](const std::string& u) { return discovery_->current(u); });
         // The caller hears when every worker uses it, so that when a reload answers, the next
         // request sees the new routes. Nobody waits here: the last worker's confirmation (or a
         // 2 s timer) completes it.
@@ -506,6 +513,7 @@ private:
         ticket_timer_.cancel();
         if (admin_) admin_->stop();
         if (discovery_) discovery_->stop_all();
+        if (health_checker_) health_checker_->stop_all();
         control_.stop();
     }
 
@@ -624,7 +632,9 @@ private:
 
     json upstreams_body(const std::vector<endpoint_stats>& all, bool complete) {
         json out = json::array();
-        for (auto& u : current_->config.upstreams) {
+        for (std::size_t ui = 0; ui < current_->config.upstreams.size(); ++ui) {
+            const auto& u = current_->config.upstreams[ui];
+            auto& health = *current_->clusters[ui]->health;
             json d = discovery_->status(u.name);
             if (d.is_null()) d = json::object();
             json eps = d.contains("endpoints") ? d["endpoints"] : json::array();
@@ -639,9 +649,12 @@ private:
                 e["connections"] = open;
                 e["idle"] = idle;
                 e["in_flight"] = inflight;
+                e["health"] = upstream::endpoint_health_json(health, e["address"].get<std::string>());
             }
             d.erase("endpoints");
-            out.push_back({{"name", u.name}, {"discovery", d}, {"endpoints", eps}, {"max_connections_per_endpoint_per_worker", u.pool.max_connections}});
+            json entry = {{"name", u.name}, {"discovery", d}, {"endpoints", eps}, {"max_connections_per_endpoint_per_worker", u.pool.max_connections}};
+            entry.update(upstream::health_json(health));
+            out.push_back(std::move(entry));
         }
         return {{"workers", workers_.size()}, {"complete", complete}, {"upstreams", out}};
     }
@@ -659,6 +672,7 @@ private:
     std::string admin_key_;
     std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<discovery::manager> discovery_;
+    std::unique_ptr<upstream::health_checker> health_checker_;  // active checks, on this thread
     std::unique_ptr<handover_server> handover_;
     std::shared_ptr<const snapshot> current_;
     std::string last_content_;

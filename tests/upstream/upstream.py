@@ -46,6 +46,7 @@ class Stats:
         self.paths = []
         self.raw = bytearray()
         self.requests_raw = []
+        self.health_checks = 0  # GET /healthz (not counted in requests)
 
     def reset(self):
         self.__init__()
@@ -62,6 +63,12 @@ class Upstream:
         self.stats = Stats()
         self.files = {}  # path -> (status, body bytes, extra header lines): served as is
         self.gates = {}  # name -> threading.Event that /stream?gate=name waits for
+        # Fault injection (tests of breakers, ejection, retries): `script` is a list of faults the
+        # next requests get, one each, in order; `fail_all` a fault every request gets. A fault is
+        # a status ("503"), "reset" (RST before answering), "hang" (never answer) or "slow:MS".
+        self.script = []
+        self.fail_all = None
+        self.health_status = 200  # what GET /healthz answers
         self.cond = threading.Condition()
         self.loop = None
         self.server = None
@@ -92,6 +99,17 @@ class Upstream:
     def _notify(self):
         with self.cond:
             self.cond.notify_all()
+
+    def refuse(self):
+        """Stops listening: new connections are refused until accept_again()."""
+        done = threading.Event()
+        self.loop.call_soon_threadsafe(lambda: (self.server.close(), done.set()))
+        done.wait(5)
+
+    def accept_again(self):
+        fut = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._conn, self.host, self.port, limit=1 << 20, backlog=1024, ssl=self.ssl_context),
+                                               self.loop)
+        self.server = fut.result(5)
 
     def stop(self):
         if self.loop:
@@ -177,6 +195,13 @@ class Upstream:
                 headers = {}
                 for k, v in pairs:
                     headers[k.lower()] = v
+                if target.startswith("/healthz"):
+                    self.stats.health_checks += 1
+                    hs = self.health_status
+                    writer.write(f"HTTP/1.1 {hs} {reason(hs)}\r\nContent-Length: 0\r\n\r\n".encode())
+                    await writer.drain()
+                    self._notify()
+                    continue
                 self.stats.requests += 1
                 self.stats.paths.append(target)
                 self.stats.requests_raw.append(head)
@@ -184,6 +209,22 @@ class Upstream:
                 url = urllib.parse.urlsplit(target)
                 q = dict(urllib.parse.parse_qsl(url.query))
                 path = url.path
+                fault = self.script.pop(0) if self.script else self.fail_all
+                if fault == "hang":
+                    path = "/hang"
+                elif fault == "reset":
+                    path = "/reset"
+                elif fault and fault.startswith("slow:"):
+                    await asyncio.sleep(int(fault[5:]) / 1000)
+                elif fault:
+                    try:
+                        await self._read_body(reader, headers)
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        return
+                    msg = f"injected {fault}".encode()
+                    writer.write(f"HTTP/1.1 {fault} {reason(int(fault))}\r\nContent-Length: {len(msg)}\r\nX-Upstream: {self.name}\r\n\r\n".encode() + msg)
+                    await writer.drain()
+                    continue
                 if path == "/hang":
                     await reader.read()  # never answer; return when the gateway gives up and closes
                     return
