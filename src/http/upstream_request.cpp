@@ -76,6 +76,10 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             note_local_error(ur, err);
             co_return co_await respond_with(*route.config.fallback->respond, !ur.client_keep_alive || !ur.body_done);
         }
+        ur.request_slot.reset();  // before the cluster (and the counters it keeps) may go
+        ur.retry_slot.reset();
+        if (ur.probe) std::exchange(ur.probe, nullptr)->abandon_probe();
+        ur.ls.done(false);
         ur.cluster = w_.cluster_for(*snap_, route.fallback_index);
         ur.avoid = upstream::k_no_endpoint;
     }
@@ -106,7 +110,7 @@ upstream_error client_connection::admit(upstream_request& ur) {
         e.limit = static_cast<std::uint8_t>(upstream::limit_kind::max_requests);
         return e;
     }
-    ur.request_slot.hold(def.health, h.requests);
+    ur.request_slot.hold(h.requests);
     return {};
 }
 
@@ -161,6 +165,7 @@ void client_connection::record_outcome(upstream_request& ur, const upstream::att
     auto& h = *ur.cluster->def().health;
     if (o.kind != failure::none) h.count_failure(o.kind);
     if (o.kind != failure::none && upstream::outcome_kind(o.kind) == 0) return;
+    if (!h.breaker() && !h.outlier()) return;
     const auto now = net::clock::now();
     if (auto* b = h.breaker()) {
         b->record(now, upstream::matches(b->config().failure, o), ur.probe != nullptr);
@@ -186,7 +191,7 @@ bool client_connection::may_retry(upstream_request& ur, const config::retry_conf
         return false;
     }
     if (!h.try_acquire(h.retries, upstream::limit_kind::max_retries)) return false;
-    ur.retry_slot.hold(def.health, h.retries);
+    ur.retry_slot.hold(h.retries);
     if (auto* b = h.breaker()) {
         auto a = b->admit(net::clock::now());
         if (a != upstream::circuit_breaker::admission::pass) {
@@ -336,7 +341,7 @@ asio::awaitable<upstream_error> client_connection::wait_for_endpoint(upstream_re
             e.limit = static_cast<std::uint8_t>(upstream::limit_kind::max_pending);
             co_return e;
         }
-        pending.hold(cluster.def().health, h.pending);
+        pending.hold(h.pending);
     }
     while (ur.ep == upstream::k_no_endpoint && cluster.can_wait()) {
         // Not in the loop condition: GCC 12 evaluates a co_await in a short-circuited operand

@@ -12,22 +12,21 @@
 namespace gatehouse::http {
 
 // One place in an upstream's in-flight count (limits, retry budget), given back when it ends.
+// The counter belongs to the upstream's health, which the request's cluster keeps alive: a slot
+// is reset before the request moves to another cluster (fallback), and is declared after it.
 struct inflight_slot {
-    std::shared_ptr<upstream::upstream_health> owner;
     std::atomic<std::int64_t>* counter = nullptr;
     inflight_slot() = default;
     inflight_slot(const inflight_slot&) = delete;
     inflight_slot& operator=(const inflight_slot&) = delete;
     ~inflight_slot() { reset(); }
-    void hold(std::shared_ptr<upstream::upstream_health> h, std::atomic<std::int64_t>& c) {
+    void hold(std::atomic<std::int64_t>& c) {
         reset();
-        owner = std::move(h);
         counter = &c;
     }
     void reset() {
         if (counter) upstream::upstream_health::release(*counter);
         counter = nullptr;
-        owner.reset();
     }
 };
 
