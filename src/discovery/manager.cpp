@@ -1,4 +1,5 @@
 #include "discovery/manager.hpp"
+#include "util/time.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,14 +12,7 @@ using system = std::chrono::system_clock;
 
 namespace {
 
-std::string iso(system::time_point t) {
-    auto tt = system::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string iso(system::time_point t) { return util::iso_utc(t); }
 
 std::string summary(const endpoint_diff& d) {
     std::string s;

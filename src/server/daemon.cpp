@@ -19,6 +19,7 @@
 
 #include "admin/admin_api.hpp"
 #include "discovery/manager.hpp"
+#include "util/time.hpp"
 #include "upstream/health_check.hpp"
 #include "upstream/health_report.hpp"
 #include "admin/admin_server.hpp"
@@ -59,14 +60,7 @@ std::string read_file(const std::string& path, bool& ok) {
     return ss.str();
 }
 
-std::string iso_time(std::chrono::system_clock::time_point t) {
-    auto tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string iso_time(std::chrono::system_clock::time_point t) { return util::iso_utc(t); }
 
 struct reload_record {
     std::uint64_t generation = 0;  // the generation it produced (or would have)

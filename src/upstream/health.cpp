@@ -10,7 +10,7 @@ namespace {
 
 std::int64_t ns_of(steady_time t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 
-util::identity_registry<upstream_health> g_registry;
+util::identity_registry<upstream_health> g_registry;  // by health_identity()
 
 std::string outcomes_identity(const config::outcome_set& o) { return std::to_string(o.kinds) + (o.any_5xx ? "x" : "") + o.statuses.to_string(); }
 
@@ -51,29 +51,15 @@ bool upstream_health::try_acquire(std::atomic<std::int64_t>& counter, limit_kind
 }
 
 std::shared_ptr<endpoint_health> upstream_health::endpoint(const std::string& key, bool initial, steady_time now) {
-    std::lock_guard lock(mu_);
-    auto& slot = endpoints_[key];
-    if (auto p = slot.lock()) return p;
-    auto p = std::make_shared<endpoint_health>(key);
-    if (health_check_ && health_check_->start_unhealthy) p->healthy.store(false, std::memory_order_relaxed);
-    if (!initial && slow_start_.count() > 0) p->usable_since_ns.store(ns_of(now), std::memory_order_relaxed);
-    slot = p;
-    return p;
+    return endpoints_.get(key, [&] {
+        auto p = std::make_shared<endpoint_health>(key);
+        if (health_check_ && health_check_->start_unhealthy) p->healthy.store(false, std::memory_order_relaxed);
+        if (!initial && slow_start_.count() > 0) p->usable_since_ns.store(ns_of(now), std::memory_order_relaxed);
+        return p;
+    });
 }
 
-std::vector<std::shared_ptr<endpoint_health>> upstream_health::endpoints() {
-    std::lock_guard lock(mu_);
-    std::vector<std::shared_ptr<endpoint_health>> out;
-    for (auto it = endpoints_.begin(); it != endpoints_.end();) {
-        if (auto p = it->second.lock()) {
-            out.push_back(std::move(p));
-            ++it;
-        } else {
-            it = endpoints_.erase(it);
-        }
-    }
-    return out;
-}
+std::vector<std::shared_ptr<endpoint_health>> upstream_health::endpoints() { return endpoints_.all(); }
 
 bool upstream_health::ejected(const endpoint_health& e, steady_time now) { return e.ejected_until_ns.load(std::memory_order_relaxed) > ns_of(now); }
 
@@ -118,16 +104,13 @@ bool upstream_health::record(endpoint_health& e, endpoint_outcome o, steady_time
 }
 
 bool upstream_health::eject(endpoint_health& e, ejection_reason why, steady_time now) {
-    std::lock_guard lock(mu_);  // one ejection decision at a time: the share below stays true
+    std::lock_guard lock(eject_mu_);  // one ejection decision at a time: the share below stays true
     e.consecutive_5xx.store(0, std::memory_order_relaxed);
     e.consecutive_gateway.store(0, std::memory_order_relaxed);
     if (ejected(e, now)) return false;
-    std::size_t live = 0, out = 0;
-    for (auto& [key, w] : endpoints_)
-        if (auto p = w.lock()) {
-            ++live;
-            out += ejected(*p, now) ? 1 : 0;
-        }
+    auto all = endpoints_.all();
+    std::size_t live = all.size(), out = 0;
+    for (auto& p : all) out += ejected(*p, now) ? 1 : 0;
     // max_ejection_percent of the set, but one endpoint of a small set may always go (Envoy).
     if (live == 0 || ((out + 1) * 100 > outlier_->max_ejection_percent * live && out > 0) || outlier_->max_ejection_percent == 0) return false;
     auto times = e.ejections.fetch_add(1, std::memory_order_relaxed) + 1;

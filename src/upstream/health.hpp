@@ -4,7 +4,7 @@
 // and each endpoint's health (outlier ejection from real traffic, active health checks, slow
 // start). One object per upstream and fault-tolerance settings, kept in a registry so a reload
 // that leaves them alone keeps the breaker's state and the ejections. Atomics only on the request
-// path; the per-endpoint map takes its mutex when an endpoint set changes, when an endpoint is
+// path; the per-endpoint registry takes its mutex when an endpoint set changes, when an endpoint is
 // ejected (rare) and for the admin API.
 #include <array>
 #include <atomic>
@@ -19,6 +19,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "upstream/breaker.hpp"
+#include "util/identity_registry.hpp"
 
 namespace gatehouse::upstream {
 
@@ -106,8 +107,8 @@ private:
     std::array<std::atomic<std::uint64_t>, 2> ejections_{};
     std::array<std::atomic<std::uint64_t>, 2> checks_{};
     std::array<std::atomic<std::uint64_t>, 32> failures_{};
-    std::mutex mu_;
-    std::map<std::string, std::weak_ptr<endpoint_health>> endpoints_;
+    std::mutex eject_mu_;
+    util::identity_registry<endpoint_health> endpoints_;  // by "ip:port"; live while a worker or the checker holds one
 };
 
 // The identity of an upstream's fault-tolerance settings: equal strings share one object.

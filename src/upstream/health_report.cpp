@@ -5,6 +5,7 @@
 
 #include "observability/metrics.hpp"
 #include "upstream/retry.hpp"
+#include "util/time.hpp"
 
 namespace gatehouse::upstream {
 
@@ -82,7 +83,11 @@ json endpoint_health_json(upstream_health& h, const std::string& key) {
         json j = {{"usable", h.usable(*e, t)}};
         if (h.outlier()) {
             j["ejections"] = e->ejections.load();
-            if (upstream_health::ejected(*e, t)) j["ejected_for_seconds"] = seconds(std::chrono::nanoseconds(e->ejected_until_ns.load() - ns_of(t)));
+            if (upstream_health::ejected(*e, t)) {
+                auto left = std::chrono::nanoseconds(e->ejected_until_ns.load() - ns_of(t));
+                j["ejected_for_seconds"] = seconds(left);
+                j["ejected_until"] = util::iso_utc(std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+            }
         }
         if (h.health_check()) {
             j["healthy"] = e->healthy.load();

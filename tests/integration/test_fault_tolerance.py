@@ -104,6 +104,17 @@ class CircuitBreaker(unittest.TestCase):
         self.assertEqual(self.up.stats.requests, seen)
         self.assertTrue(self.gw.wait_for_log(r"worker 1") or True)
 
+    def test_refused_connections_open_it_and_it_closes_when_the_upstream_listens_again(self):
+        self.start()
+        self.up.refuse()
+        for _ in range(3):
+            self.assertEqual(get(self.gw).status, 502)
+        self.assertEqual(upstream_status(self.gw, "u")["circuit_breaker"]["state"], "open")
+        self.assertGreaterEqual(metric(self.gw, "gatehouse_upstream_failures_total", upstream="u", reason="connect"), 3)
+        self.up.accept_again()
+        wait_until(lambda: get(self.gw).status == 200, what="the upstream to be reached again")
+        wait_until(lambda: upstream_status(self.gw, "u")["circuit_breaker"]["state"] == "closed", what="closed")
+
     def test_fallback_answers_while_open(self):
         self.start(fallback='fallback: { respond: { status: 200, body: \'{"cached":true}\', content_type: application/json, headers: { X-Fallback: "1" } } }')
         self.trip()
@@ -266,6 +277,13 @@ class Retries(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(self.up.stats.requests, 2)
         self.assertEqual(metric(self.gw, "gatehouse_upstream_retries_total", route="r", reason="status"), 1)
+
+    def test_a_reset_is_retried(self):
+        self.start("{ attempts: 1, backoff: { base: 1ms, max: 1ms } }")
+        self.up.script = ["reset"]
+        self.assertEqual(get(self.gw).status, 200)
+        self.assertEqual(self.up.stats.requests, 2)
+        self.assertEqual(metric(self.gw, "gatehouse_upstream_retries_total", route="r", reason="reset"), 1)
 
     def test_a_retry_goes_to_another_endpoint(self):
         self.start("{ attempts: 1, backoff: { base: 1ms, max: 1ms } }", eps=2)

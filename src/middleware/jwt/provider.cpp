@@ -1,5 +1,6 @@
 #include "middleware/jwt/provider.hpp"
 #include "util/identity_registry.hpp"
+#include "util/time.hpp"
 
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -354,13 +355,7 @@ nlohmann::json provider::status() const {
     }
     nlohmann::json algs = nlohmann::json::array();
     for (auto a : spec_.algorithms) algs.push_back(alg_name(a));
-    auto t = std::chrono::system_clock::to_time_t(last_fetch_);
-    char buf[32] = "";
-    if (last_fetch_.time_since_epoch().count()) {
-        std::tm tm{};
-        gmtime_r(&t, &tm);
-        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
+    const std::string buf = last_fetch_.time_since_epoch().count() ? util::iso_utc(last_fetch_) : std::string();
     return {{"name", spec_.name},
             {"issuer", spec_.issuer},
             {"source", !spec_.jwks_url.empty() ? spec_.jwks_url : !spec_.jwks_file.empty() ? spec_.jwks_file : std::string("inline")},
