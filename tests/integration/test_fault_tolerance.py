@@ -113,6 +113,7 @@ class CircuitBreaker(unittest.TestCase):
         self.assertGreaterEqual(metric(self.gw, "gatehouse_upstream_failures_total", upstream="u", reason="connect"), 3)
         self.up.accept_again()
         wait_until(lambda: get(self.gw).status == 200, what="the upstream to be reached again")
+        self.assertEqual(get(self.gw).status, 200)  # the second of half_open_requests: 2
         wait_until(lambda: upstream_status(self.gw, "u")["circuit_breaker"]["state"] == "closed", what="closed")
 
     def test_fallback_answers_while_open(self):
