@@ -53,14 +53,17 @@ CONF
 }
 
 # start_gatehouse NAME PORT UPSTREAM_PORT [extra YAML]: one worker on the proxy core
-# (the binary is $GATEHOUSE, or $BIN for this call, e.g. an older build to compare against)
+# (the binary is $GATEHOUSE, or $BIN for this call, e.g. an older build to compare against;
+# ROUTE_EXTRA: more keys for the one route, e.g. ", websocket: true"). Start it with its final
+# config: a background job killed before its exec runs the EXIT trap (bench_cleanup) in the
+# forked shell and takes the other processes of the benchmark with it.
 start_gatehouse() {
   local name=$1 port=$2 up=$3 extra=${4:-}
   cat > "$work/$name.yaml" <<CONF
 workers: 1
 admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$port }]
-routes: [{ name: all, upstream: up }]
+routes: [{ name: all, upstream: up${ROUTE_EXTRA:-} }]
 upstreams: [{ name: up, discovery: { static: [127.0.0.1:$up] } }]
 $extra
 CONF

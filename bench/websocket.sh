@@ -14,11 +14,7 @@ start_upstream $WEB  # only for wait_for_ports' /small probe through nginx
 ws_echo="$(dirname "$GATEHOUSE")/gatehouse_ws_echo"  # not inside the & line: a command substitution there runs the EXIT trap
 taskset -c "$LOAD_CORE" "$ws_echo" server $UP &
 pids+=($!)
-start_gatehouse gatehouse $GH $UP
-kill "$pid_gatehouse"; wait "$pid_gatehouse" 2>/dev/null || true
-sed -i 's|routes: \[{ name: all, upstream: up }\]|routes: [{ name: all, upstream: up, websocket: true }]|' "$work/gatehouse.yaml"
-taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/gatehouse.yaml" --log-level warn &
-pids+=($!); pid_gatehouse=$!
+ROUTE_EXTRA=", websocket: true" start_gatehouse gatehouse $GH $UP
 mkdir -p "$work/ng"
 { nginx_conf_head ng; cat <<CONF
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
