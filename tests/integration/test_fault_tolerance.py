@@ -367,6 +367,37 @@ class Retries(unittest.TestCase):
         self.assertEqual(local_503["error_source"], "gatehouse")
 
 
+class IdleBody(unittest.TestCase):
+    def test_upstream_idle_timeout_cuts_a_stalled_body_and_not_a_slow_head(self):
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse(f"""
+            routes: [{{ name: r, upstream: u, timeout: 5s, limits: {{ upstream_idle_timeout: 400ms }} }}]
+            upstreams: [{{ name: u, discovery: {{ static: ["127.0.0.1:{up.port}"] }} }}]
+        """).start()
+        self.addCleanup(gw.stop)
+        self.addCleanup(lambda: up.gates.setdefault("never", __import__("threading").Event()).set())
+        # The head and the first chunk come, then nothing: cut after the idle timeout, not the
+        # route timeout, and without a fake end of the chunked body.
+        s = connect(gw.port)
+        s.sendall(b"GET /stream?gate=never HTTP/1.1\r\nHost: t\r\n\r\n")
+        t0 = time.monotonic()
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        elapsed = time.monotonic() - t0
+        s.close()
+        self.assertIn(b"data: one", data)
+        self.assertNotIn(b"0\r\n\r\n", data)
+        self.assertLess(elapsed, 4.0)
+        self.assertGreaterEqual(elapsed, 0.3)
+        # A response head slower than the idle timeout (but within the route timeout) is fine.
+        self.assertEqual(get(gw, "/delay?ms=700").status, 200)
+
+
 class Limits(unittest.TestCase):
     def test_max_requests_across_workers(self):
         up = upstream("u")
