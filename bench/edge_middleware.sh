@@ -13,17 +13,7 @@ UP=19201; PLAIN=19280; HDRS=19281; CORS=19282
 start_upstream $UP
 start_gatehouse plain $PLAIN $UP
 with_middleware() {  # NAME PORT MIDDLEWARE-YAML: a gatehouse whose route runs that middleware
-  local name=$1 port=$2 mw=$3
-  start_gatehouse "$name" "$port" $UP
-  kill "$(eval echo \$pid_$name)"; wait "$(eval echo \$pid_$name)" 2>/dev/null || true
-  python3 - "$work/$name.yaml" "$mw" <<'PY'
-import sys
-p, mw = sys.argv[1], sys.argv[2]
-s = open(p).read().replace("routes: [{ name: all, upstream: up }]", "routes:\n  - name: all\n    upstream: up\n    middleware: [" + mw + "]\n")
-open(p, "w").write(s)
-PY
-  taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/$name.yaml" --log-level warn &
-  pids+=($!); eval "pid_$name=\$!"
+  ROUTE_EXTRA=", middleware: [$3]" start_gatehouse "$1" "$2" $UP
 }
 with_middleware headers $HDRS '{ headers: { request: { set: { X-Real-IP: "${client_ip}" }, remove: [X-Debug] }, response: { set: { X-Request-Id: "${request_id}" }, remove: [Server] } } }'
 with_middleware cors $CORS '{ cors: { allow_origins: [https://app.example.com, "https://*.example.org"], allow_credentials: true, expose_headers: [X-Request-Id] } }'

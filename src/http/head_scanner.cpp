@@ -198,9 +198,8 @@ scan_error check_transfer_encoding(std::string_view te) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
+bool iequals_same_length(const char* a, const char* b, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
         unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
         if (x != y && (x | 0x20) != (y | 0x20)) return false;
         if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z')) return false;

@@ -35,8 +35,8 @@ class request_context {
 public:
     // The request as received; views are valid during on_request / on_request_async only.
     std::string_view method, host, path, query, client_address;
-    std::string_view route;                  // the matched route's name
-    std::string_view request_id;             // X-Request-Id as sent upstream and in error bodies
+    std::string_view route;                  // the matched route's name (valid until on_complete)
+    std::string_view request_id;             // X-Request-Id as sent upstream and in error bodies (valid until on_complete)
     std::span<const http::field_view> fields;
     std::size_t worker = 0;                  // index of the worker thread (for per-worker state)
     boost::asio::io_context* ioc = nullptr;  // the worker's io_context (for timers while suspended)
@@ -155,9 +155,44 @@ struct response_edit {
     int status = 0;
     // The upstream response's fields (empty for gatehouse's own answers); valid during the call.
     std::span<const http::field_view> fields;
-    // Names are views: literals, or strings of the middleware instance (alive while the request's
-    // snapshot is), so a request adds fields without allocating their names.
-    std::vector<std::pair<std::string_view, std::string>> add;  // written after the kept fields
+    // Fields written after the kept ones. Names are views: literals, or strings of the middleware
+    // instance (alive while the request's snapshot is); values are strings whose buffers stay
+    // with the connection from one request to the next, so a request adds fields without
+    // allocating.
+    class added_fields {
+    public:
+        using value_type = std::pair<std::string_view, std::string>;
+        // Adds a field and returns it (its value may be filled in place).
+        value_type& emplace_back(std::string_view name, std::string_view value = {}) {
+            if (used_ == slots_.size()) slots_.emplace_back();
+            auto& f = slots_[used_++];
+            f.first = name;
+            f.second.assign(value);
+            return f;
+        }
+        template <class Pred>
+        void remove_if(Pred pred) {
+            std::size_t kept = 0;
+            for (std::size_t i = 0; i < used_; ++i)
+                if (!pred(slots_[i])) {
+                    if (kept != i) std::swap(slots_[kept], slots_[i]);
+                    ++kept;
+                }
+            used_ = kept;
+        }
+        value_type* begin() { return slots_.data(); }
+        value_type* end() { return slots_.data() + used_; }
+        const value_type* begin() const { return slots_.data(); }
+        const value_type* end() const { return slots_.data() + used_; }
+        bool empty() const { return used_ == 0; }
+        std::size_t size() const { return used_; }
+        void clear() { used_ = 0; }
+
+    private:
+        std::vector<value_type> slots_;
+        std::size_t used_ = 0;
+    };
+    added_fields add;
     std::vector<std::string_view> remove;                       // every field of that name is dropped (not ours in `add`)
     body_filter* body = nullptr;                                // see body_filter; only with upstream responses
     bool removes(std::string_view name) const {

@@ -68,8 +68,10 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
 // Scans a complete response head. `request_method_head` makes the body empty whatever it says.
 scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out);
 
-// Case-insensitive ASCII comparison.
-bool iequals(std::string_view a, std::string_view b);
+// Case-insensitive ASCII comparison. The length check is inline: most comparisons of header
+// names fail on it (callgrind: ~1 k instructions per proxied request went to the call alone).
+bool iequals_same_length(const char* a, const char* b, std::size_t n);
+inline bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && iequals_same_length(a.data(), b.data(), a.size()); }
 
 // Does the comma-separated list `list` contain `token` (case-insensitive)?
 bool list_contains(std::string_view list, std::string_view token);

@@ -4,6 +4,8 @@
 // never "*" together with credentials), -Allow-Credentials and -Expose-Headers, and
 // `Vary: Origin` so caches keep answers for different origins apart. An origin that is not
 // allowed gets no CORS fields at all (the browser then refuses), not an error.
+#include <array>
+
 #include "gatehouse/config/middleware_spec.hpp"
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
@@ -42,6 +44,23 @@ bool matches(const origin_pattern& p, std::string_view origin) {
     return middle.front() != '.' && middle.back() != '.';
 }
 
+// The request's Origin, kept for the response (the request's views are gone by then); inline,
+// so a request allocates nothing for it unless the origin is unusually long.
+struct kept_origin {
+    std::array<char, 80> text;
+    std::uint8_t size = 0;
+    std::string long_text;
+    void assign(std::string_view o) {
+        if (o.size() <= text.size()) {
+            std::copy(o.begin(), o.end(), text.begin());
+            size = static_cast<std::uint8_t>(o.size());
+        } else {
+            long_text.assign(o);
+        }
+    }
+    std::string_view view() const { return long_text.empty() ? std::string_view(text.data(), size) : std::string_view(long_text); }
+};
+
 class cors final : public middleware {
 public:
     explicit cors(cors_spec s) : spec_(std::move(s)) {}
@@ -49,7 +68,7 @@ public:
     verdict on_request(request_context& ctx, local_reply& reply) const override {
         auto origin = ctx.header("origin");
         bool allowed = origin && allowed_origin(*origin);
-        if (allowed) ctx.state<std::string>() = *origin;  // for the response (views are gone by then)
+        if (allowed) ctx.state<kept_origin>().assign(*origin);
         if (ctx.method != "OPTIONS" || !origin || !ctx.header("access-control-request-method")) return verdict::next;
         // A preflight: answered here, allowed or not (not allowed: no CORS fields, and the
         // browser refuses the actual request).
@@ -66,12 +85,12 @@ public:
     void on_response_headers(request_context& ctx, response_edit& edit) const override {
         if (!spec_.origins.empty() && !(spec_.origins.size() == 1 && spec_.origins[0].any && !spec_.credentials))
             add_vary(edit, "Origin");
-        auto* origin = ctx.find_state<std::string>();
-        if (!origin) return;
+        auto* kept = ctx.find_state<kept_origin>();
+        if (!kept) return;
         edit.remove.push_back("access-control-allow-origin");  // the upstream's own opinion does not count twice
         edit.remove.push_back("access-control-allow-credentials");
         bool star = spec_.origins.size() == 1 && spec_.origins[0].any && !spec_.credentials;
-        edit.add.emplace_back("Access-Control-Allow-Origin", star ? std::string("*") : *origin);
+        edit.add.emplace_back("Access-Control-Allow-Origin", star ? std::string_view("*") : kept->view());
         if (spec_.credentials) edit.add.emplace_back("Access-Control-Allow-Credentials", "true");
         if (!spec_.expose_headers.empty() && edit.status != 204) edit.add.emplace_back("Access-Control-Expose-Headers", spec_.expose_headers);
     }

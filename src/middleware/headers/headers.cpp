@@ -20,8 +20,19 @@ struct value_template {
             if (v != var::none) return false;
         return true;
     }
+    // Needs a view that is gone once on_request returns (the rest live until on_complete).
+    bool uses_request_views() const {
+        for (auto& [v, text] : parts)
+            if (v == var::client_ip || v == var::host) return true;
+        return false;
+    }
     std::string expand(const request_context& ctx) const {
         std::string out;
+        expand_into(ctx, out);
+        return out;
+    }
+    void expand_into(const request_context& ctx, std::string& out) const {
+        out.clear();
         for (auto& [v, text] : parts) switch (v) {
             case var::none: out += text; break;
             case var::client_ip: out += ctx.client_address; break;
@@ -29,7 +40,6 @@ struct value_template {
             case var::host: out += ctx.host; break;
             case var::route: out += ctx.route; break;
             }
-        return out;
     }
 };
 
@@ -73,7 +83,11 @@ struct rule {
 
 struct side {
     std::vector<rule> rules;
-    bool variables = false;  // a value needs the request (response side: expanded at request time)
+    bool variables = false;  // a value needs the request
+    // Response side: a value needs ${client_ip} or ${host}, whose views end with on_request, so
+    // the values are expanded then and kept; ${request_id} and ${route} live until the end of the
+    // request and are expanded straight into the response head.
+    bool keep_values = false;
 };
 
 struct headers_spec final : config::middleware_spec {
@@ -87,6 +101,8 @@ bool reserved(std::string_view name) {
         if (name == r) return true;
     return false;
 }
+
+struct reached {};  // per-request marker: on_request ran for this request
 
 class headers final : public middleware {
 public:
@@ -103,7 +119,8 @@ public:
             auto v = r.value.expand(ctx);
             if (valid_header_value(v)) ctx.add_upstream_header(r.name, std::move(v));
         }
-        if (spec_.response.variables) {
+        if (spec_.response.variables && !spec_.response.keep_values) ctx.state<reached>();  // expanded at the response
+        if (spec_.response.keep_values) {
             // The request's views are gone by the time the response head is written.
             auto& values = ctx.state<std::vector<std::string>>();
             for (auto& r : spec_.response.rules) values.push_back(r.value.constant() ? std::string() : r.value.expand(ctx));
@@ -112,16 +129,18 @@ public:
     }
 
     void on_response_headers(request_context& ctx, response_edit& edit) const override {
-        auto* values = spec_.response.variables ? ctx.find_state<std::vector<std::string>>() : nullptr;
+        auto* values = spec_.response.keep_values ? ctx.find_state<std::vector<std::string>>() : nullptr;
         for (std::size_t i = 0; i < spec_.response.rules.size(); ++i) {
             auto& r = spec_.response.rules[i];
             if (r.what != rule::op::add) {
                 edit.remove.push_back(r.name);
-                std::erase_if(edit.add, [&](auto& h) { return http::iequals(h.first, r.name); });  // set by middleware after us, too
+                edit.add.remove_if([&](auto& h) { return http::iequals(h.first, r.name); });  // set by middleware after us, too
             }
             if (r.what == rule::op::remove) continue;
-            if (!r.value.constant() && !values) continue;  // the request never reached us (an earlier middleware answered)
-            edit.add.emplace_back(r.name, r.value.constant() ? constant_[i] : (*values)[i]);
+            if (r.value.constant()) edit.add.emplace_back(r.name, constant_[i]);
+            else if (values) edit.add.emplace_back(r.name, (*values)[i]);
+            else if (!spec_.response.keep_values && ctx.find_state<reached>()) r.value.expand_into(ctx, edit.add.emplace_back(r.name).second);
+            // else: the request never reached us (an earlier middleware answered)
         }
     }
 
@@ -174,6 +193,7 @@ void parse_side(const YAML::Node& n, const std::string& path, config::diagnostic
                 continue;
             }
             out.variables = out.variables || !t->constant();
+            out.keep_values = out.keep_values || t->uses_request_views();
             out.rules.push_back({what, to_lower(name), std::move(*t)});
         }
     }
