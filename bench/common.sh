@@ -154,6 +154,14 @@ for path, names in by.items():
     g = med[subject]
     for peer in peers:
         p = med[peer]
-        print(f"{path:{w}}{subject}/{peer}: req/s x{g[0]/p[0]:.2f}  p99 x{g[2]/p[2]:.2f}  cpu/req x{g[3]/p[3]:.2f}  per-core x{p[3]/g[3]:.2f}")
+        # Paired by round: the machine's speed drifts between rounds, and a ratio of two medians
+        # taken from different rounds mixes that drift in; the median of per-round ratios does not.
+        rounds = {}
+        for pth, rnd, name, rps, p50, p99, us, errs in rows:
+            if (group or pth) == path and name in (subject, peer):
+                rounds.setdefault(rnd, {})[name] = float(us)
+        paired = [r[peer] / r[subject] for r in rounds.values() if subject in r and peer in r]
+        pc = f"  per-core paired x{statistics.median(paired):.2f} ({len(paired)} rounds)" if paired else ""
+        print(f"{path:{w}}{subject}/{peer}: req/s x{g[0]/p[0]:.2f}  p99 x{g[2]/p[2]:.2f}  cpu/req x{g[3]/p[3]:.2f}  per-core x{p[3]/g[3]:.2f}{pc}")
 PY
 }
