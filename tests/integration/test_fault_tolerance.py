@@ -279,6 +279,25 @@ class Retries(unittest.TestCase):
         self.assertEqual(self.up.stats.requests, 2)
         self.assertEqual(metric(self.gw, "gatehouse_upstream_retries_total", route="r", reason="status"), 1)
 
+    def test_a_reset_mid_response_is_not_retried_and_not_completed(self):
+        self.start("{ attempts: 2, on: [reset, 5xx], backoff: { base: 1ms, max: 1ms } }")
+        self.up.script = ["reset_mid"]
+        s = connect(self.gw.port)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            data += b
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"))
+        self.assertLess(len(data.split(b"\r\n\r\n", 1)[1]), 100000, "the client sees the cut, not a completed body")
+        self.assertEqual(self.up.stats.requests, 1, "bytes reached the client: no retry")
+
     def test_a_reset_is_retried(self):
         self.start("{ attempts: 1, backoff: { base: 1ms, max: 1ms } }")
         self.up.script = ["reset"]

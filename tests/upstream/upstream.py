@@ -65,7 +65,8 @@ class Upstream:
         self.gates = {}  # name -> threading.Event that /stream?gate=name waits for
         # Fault injection (tests of breakers, ejection, retries): `script` is a list of faults the
         # next requests get, one each, in order; `fail_all` a fault every request gets. A fault is
-        # a status ("503"), "reset" (RST before answering), "hang" (never answer) or "slow:MS".
+        # a status ("503"), "reset" (RST before answering), "reset_mid" (a head and half the body,
+        # then RST), "hang" (never answer) or "slow:MS".
         self.script = []
         self.fail_all = None
         self.health_status = 200  # what GET /healthz answers
@@ -214,6 +215,13 @@ class Upstream:
                     path = "/hang"
                 elif fault == "reset":
                     path = "/reset"
+                elif fault == "reset_mid":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"z" * 50000)
+                    await writer.drain()
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
                 elif fault and fault.startswith("slow:"):
                     await asyncio.sleep(int(fault[5:]) / 1000)
                 elif fault:
