@@ -72,7 +72,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         path_ = *rw->replace_prefix;
         if (!rest.empty() && rest.front() == '/' && !path_.empty() && path_.back() == '/') rest.erase(0, 1);
         path_ += rest;
-        if (path_.empty()) path_ = "/";
+        if (path_.empty()) path_.push_back('/');  // not = "/": GCC 12 -O3 false -Wrestrict
     }
     up_head_.clear();
     up_head_ += req_.method;

@@ -64,7 +64,9 @@ const char* normalize_path(std::string_view raw, std::string& out) {
         r = next;
     }
     s.resize(w);
-    if (s.empty()) s = "/";
+    // push_back, not `s = "/"`: GCC 12 at -O3 reports a false -Wrestrict on that assignment
+    // (a memcpy it thinks may overlap), which a -Werror build turns into a failure.
+    if (s.empty()) s.push_back('/');
     return nullptr;
 }
 

@@ -114,7 +114,12 @@ void worker::install(std::shared_ptr<const snapshot> snap) {
     by_identity_ = std::move(next);
     clusters_ = std::move(list);
     if (snap_ && snap_->access_log && snap_->access_log != snap->access_log) snap_->access_log->submit(id_);
-    snap_ = std::move(snap);
+    // This worker's own reference: a shared_ptr whose control block belongs to this worker (it
+    // owns one reference to the shared snapshot and points at it), so the copy every request
+    // makes is an atomic add on a line no other core writes. Copying the control thread's
+    // pointer itself would make every worker's requests contend on one cache line.
+    auto mine = std::make_shared<const std::shared_ptr<const snapshot>>(std::move(snap));
+    snap_ = std::shared_ptr<const snapshot>(mine, mine->get());
 }
 
 std::shared_ptr<upstream::cluster_state> worker::cluster_for(const snapshot& s, std::size_t index) {

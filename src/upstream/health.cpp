@@ -1,6 +1,7 @@
 #include "upstream/health.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "util/identity_registry.hpp"
 
@@ -12,7 +13,12 @@ std::int64_t ns_of(steady_time t) { return std::chrono::duration_cast<std::chron
 
 util::identity_registry<upstream_health> g_registry;  // by health_identity()
 
-std::string outcomes_identity(const config::outcome_set& o) { return std::to_string(o.kinds) + (o.any_5xx ? "x" : "") + o.statuses.to_string(); }
+std::string outcomes_identity(const config::outcome_set& o) {
+    std::string id = std::to_string(o.kinds);
+    if (o.any_5xx) id += 'x';
+    id += o.statuses.to_string();
+    return id;
+}
 
 }  // namespace
 
@@ -145,22 +151,40 @@ bool upstream_health::check_result(endpoint_health& e, bool passed, steady_time 
     return false;
 }
 
+// Appends the parts, each after a comma. Built with += (not "lit" + std::string, on which GCC 12
+// at -O3 reports a false -Wrestrict).
+template <class... Parts>
+void append_parts(std::string& id, const Parts&... parts) {
+    auto one = [&id](const auto& p) {
+        id += ',';
+        if constexpr (std::is_arithmetic_v<std::decay_t<decltype(p)>>) id += std::to_string(p);
+        else id += p;
+    };
+    (one(parts), ...);
+}
+
 std::string health_identity(const config::upstream_config& u) {
-    std::string id = u.name + "|l" + std::to_string(u.limits.max_connections) + "," + std::to_string(u.limits.max_pending) + "," +
-                     std::to_string(u.limits.max_requests) + "," + std::to_string(u.limits.max_retries);
-    if (auto& b = u.circuit_breaker)
-        id += "|b" + std::to_string(b->failure_rate) + "," + std::to_string(b->window.count()) + "," + std::to_string(b->min_requests) + "," +
-              std::to_string(b->consecutive_failures) + "," + std::to_string(b->open_for.count()) + "," + std::to_string(b->half_open_requests) + "," +
-              outcomes_identity(b->failure);
-    if (auto& o = u.outlier_detection)
-        id += "|o" + std::to_string(o->consecutive_5xx) + "," + std::to_string(o->consecutive_gateway_errors) + "," + std::to_string(o->base_ejection_time.count()) +
-              "," + std::to_string(o->max_ejection_time.count()) + "," + std::to_string(o->max_ejection_percent);
-    if (auto& h = u.health_check) {
-        id += "|h" + h->path + "," + std::to_string(h->interval.count()) + "," + std::to_string(h->timeout.count()) + "," + std::to_string(h->healthy_threshold) +
-              "," + std::to_string(h->unhealthy_threshold) + "," + h->host + "," + std::to_string(h->start_unhealthy);
-        for (auto& [lo, hi] : h->expected_status) id += "," + std::to_string(lo) + "-" + std::to_string(hi);
+    std::string id = u.name;
+    id += "|l";
+    append_parts(id, u.limits.max_connections, u.limits.max_pending, u.limits.max_requests, u.limits.max_retries);
+    if (auto& b = u.circuit_breaker) {
+        id += "|b";
+        append_parts(id, b->failure_rate, b->window.count(), b->min_requests, b->consecutive_failures, b->open_for.count(), b->half_open_requests,
+                     outcomes_identity(b->failure));
     }
-    id += "|s" + std::to_string(u.slow_start.count()) + "|p" + std::to_string(u.panic_threshold);
+    if (auto& o = u.outlier_detection) {
+        id += "|o";
+        append_parts(id, o->consecutive_5xx, o->consecutive_gateway_errors, o->base_ejection_time.count(), o->max_ejection_time.count(),
+                     o->max_ejection_percent);
+    }
+    if (auto& h = u.health_check) {
+        id += "|h";
+        append_parts(id, h->path, h->interval.count(), h->timeout.count(), h->healthy_threshold, h->unhealthy_threshold, h->host,
+                     static_cast<int>(h->start_unhealthy));
+        for (auto& [lo, hi] : h->expected_status) append_parts(id, lo, hi);
+    }
+    id += "|s";
+    append_parts(id, u.slow_start.count(), u.panic_threshold);
     return id;
 }
 
