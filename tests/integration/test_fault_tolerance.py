@@ -10,7 +10,7 @@ import socket
 import time
 import unittest
 
-from harness import Gatehouse, NET_TIMEOUT, connect, read_response, request, upstream
+from harness import Gatehouse, NET_TIMEOUT, connect, read_response, read_to_close, request, upstream
 
 
 def wait_until(predicate, timeout=NET_TIMEOUT, what="condition"):
@@ -284,15 +284,7 @@ class Retries(unittest.TestCase):
         self.up.script = ["reset_mid"]
         s = connect(self.gw.port)
         s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = b""
-        while True:
-            try:
-                b = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not b:
-                break
-            data += b
+        data = read_to_close(s)
         s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 200"))
         self.assertLess(len(data.split(b"\r\n\r\n", 1)[1]), 100000, "the client sees the cut, not a completed body")
@@ -401,12 +393,7 @@ class IdleBody(unittest.TestCase):
         s = connect(gw.port)
         s.sendall(b"GET /stream?gate=never HTTP/1.1\r\nHost: t\r\n\r\n")
         t0 = time.monotonic()
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
+        data = read_to_close(s)
         elapsed = time.monotonic() - t0
         s.close()
         self.assertIn(b"data: one", data)
