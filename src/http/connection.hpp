@@ -63,6 +63,10 @@ private:
     // `keep` says whether the connection stays open).
     asio::awaitable<bool> run_chain(const router::compiled_route& r, bool close, bool& keep);
     void run_response_chain(int status);
+    asio::awaitable<bool> send_full(const middleware::full_response& r, bool close, bool head_only);
+    // After a middleware's reply: the request the chain asked for in the background
+    // (request_context::request_in_background), sent to the route's upstream (background_fetch.cpp).
+    void start_background(const router::compiled_route& r);
     std::string_view real_client() const;
     void begin_request();
     void complete_request();  // metrics and access log, once per answered request
@@ -98,6 +102,7 @@ private:
     void release_kept_body(upstream_request& ur);
     asio::awaitable<bool> relay_response(upstream_request& ur);
     asio::awaitable<bool> relay_sized_body(upstream_request& ur);
+    asio::awaitable<bool> relay_replacement(upstream_request& ur);
     asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     asio::awaitable<bool> relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     // proxy.cpp: the heads

@@ -161,6 +161,9 @@ void client_connection::begin_request() {
     medit_.remove.clear();
     medit_.fields = {};
     medit_.body = nullptr;
+    medit_.tap = nullptr;
+    medit_.replace.reset();
+    mreply_.full.reset();
 }
 
 // The client's address for policy (rate-limit keys, access lists): the peer, or, when the peer is
@@ -201,6 +204,8 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
     mctx_.path = path_;
     mctx_.query = req_.query;
     mctx_.client_address = real_client();
+    mctx_.secure = io_.secure();
+    mctx_.has_body = req_.framing != body_framing::none;
     mctx_.fields = req_.fields;
     mctx_.worker = w_.id();
     mctx_.ioc = &w_.ioc();
@@ -219,19 +224,63 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
             if (v == middleware::verdict::reply) {
                 // Response headers from middleware (e.g. WWW-Authenticate) ride on the reply.
                 run_response_chain(mreply_.status);
-                std::erase_if(mreply_.headers, [this](const auto& h) { return medit_.removes(h.first); });
-                for (auto& h : medit_.add) mreply_.headers.emplace_back(std::string(h.first), h.second);
-                std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
-                out_.clear();
-                status_ = mreply_.status;
-                append_error_response(out_, mreply_.status, mreply_.message, request_id_, close, req_.method == "HEAD", mreply_.headers);
-                bool ok = co_await write_client(out_);
+                bool ok = false;
+                if (mreply_.full) {
+                    ok = co_await send_full(*mreply_.full, close, req_.method == "HEAD");
+                } else {
+                    std::erase_if(mreply_.headers, [this](const auto& h) { return medit_.removes(h.first); });
+                    for (auto& h : medit_.add) mreply_.headers.emplace_back(std::string(h.first), h.second);
+                    std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
+                    out_.clear();
+                    status_ = mreply_.status;
+                    append_error_response(out_, mreply_.status, mreply_.message, request_id_, close, req_.method == "HEAD", mreply_.headers);
+                    ok = co_await write_client(out_);
+                }
+                if (mctx_.wants_background() && !mctx_.has_body) start_background(r);
                 keep = ok && !close;
                 co_return false;
             }
         }
     }
     co_return true;
+}
+
+// A middleware's whole response (middleware::full_response): its fields, what the response
+// chain added or removed, Content-Length for statuses that have a body.
+asio::awaitable<bool> client_connection::send_full(const middleware::full_response& r, bool close, bool head_only) {
+    status_ = r.status;
+    out_.clear();
+    append_status_line(out_, r.status);
+    out_ += "\r\n";
+    if (medit_.remove.empty()) {
+        out_ += r.fields_text;
+    } else {
+        for (auto& [n, v] : r.fields) {
+            if (medit_.removes(n)) continue;
+            out_ += n;
+            out_ += ": ";
+            out_ += v;
+            out_ += "\r\n";
+        }
+    }
+    for (auto& [k, v] : medit_.add) {
+        if (!middleware::valid_header_value(v)) continue;
+        out_ += k;
+        out_ += ": ";
+        out_ += v;
+        out_ += "\r\n";
+    }
+    const bool bodiless = r.status < 200 || r.status == 204 || r.status == 304;
+    if (!bodiless) {
+        out_ += "Content-Length: ";
+        out_ += std::to_string(r.body.size());
+        out_ += "\r\n";
+    }
+    if (close) out_ += "Connection: close\r\n";
+    else if (req_.version == 10) out_ += "Connection: keep-alive\r\n";
+    out_ += "\r\n";
+    bool ok = co_await write_client(out_, head_only || bodiless ? std::string_view{} : r.body);
+    co_return ok && !close;
 }
 
 void client_connection::run_response_chain(int status) {
@@ -259,6 +308,10 @@ asio::awaitable<void> client_connection::fail_head(int status, std::string_view 
 
 void client_connection::complete_request() {
     if (!snap_) return;
+    // The request's views point into buffers that have moved on: on_complete gets what it owns
+    // (its per-request state, route and request_id), never a dangling view.
+    mctx_.method = mctx_.host = mctx_.path = mctx_.query = mctx_.client_address = {};
+    mctx_.fields = {};
     std::size_t index = 0;
     for (const auto* chain : {listener_chain_, route_chain_}) {
         if (!chain) continue;

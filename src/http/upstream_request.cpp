@@ -536,6 +536,13 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
     note_local_error(ur, err);
     // The rest of a request body that was not read makes the connection unusable.
     const bool close = !ur.client_keep_alive || !ur.body_done || err.from_client();
+    if (route_chain_ || listener_chain_) {
+        // The chain sees gatehouse's own answer; a middleware may send another (a cache's
+        // stale response, stale-if-error).
+        medit_.fields = {};
+        run_response_chain(err.status());
+        if (medit_.replace) co_return co_await send_full(*medit_.replace, close, ur.is_head);
+    }
     const auto& name = ur.cluster->def().name;
     switch (err.kind) {
         case failure::no_endpoint: co_return co_await send_error(503, "no endpoints available for upstream '" + name + "'", close);
@@ -583,6 +590,8 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     if (resp_.status >= 400) error_source_ = "upstream";
     const auto resp_framing = resp_.framing;
     run_head_chain(resp_);
+    if (medit_.replace) co_return co_await relay_replacement(ur);
+    auto* tap = ur.is_head ? nullptr : medit_.tap;
     // A body filter (compression) re-frames the body: chunked to HTTP/1.1, close-delimited to 1.0.
     const bool filtered = medit_.body != nullptr && !ur.is_head;
     const bool delimited = filtered || resp_framing == body_framing::chunked || resp_framing == body_framing::until_close;
@@ -609,6 +618,10 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     if (resp_framing == body_framing::none ||
         (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
         auto body = resp_framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
+        if (tap) {
+            tap->data(body);
+            tap->end();
+        }
         bool close_after = close;
         if (filtered) {  // filtered whole: its length is known, so HTTP/1.0 keeps the connection too
             body_out_.clear();
@@ -633,14 +646,29 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     else if (resp_framing == body_framing::content_length) complete = co_await relay_sized_body(ur);
     else complete = co_await relay_delimited_body(ur, dec, chunked_to_client);
     if (!complete) co_return false;  // truncated either side: the client sees the connection close, never a fake end
+    if (tap) tap->end();
     ur.ls.done(resp_framing != body_framing::until_close && upstream_keep_alive && uc.buf.empty());
     co_return !close;
+}
+
+// A middleware answers instead of the upstream (a stored response after a 304): the upstream's
+// body is dropped (its connection is kept only when there was none, or all of it is here).
+asio::awaitable<bool> client_connection::relay_replacement(upstream_request& ur) {
+    auto& uc = *ur.ls.conn;
+    uc.buf.consume(ur.resp_head_len);
+    const bool whole = resp_.framing == body_framing::none || (resp_.framing == body_framing::content_length && resp_.content_length <= uc.buf.size());
+    if (whole) uc.buf.consume(resp_.framing == body_framing::none ? 0 : static_cast<std::size_t>(resp_.content_length));
+    ur.ls.done(whole && resp_.keep_alive && uc.buf.empty());
+    const bool close = !ur.client_keep_alive || w_.draining();
+    co_return co_await send_full(*medit_.replace, close, ur.is_head);
 }
 
 asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) {
     auto& uc = *ur.ls.conn;
     std::uint64_t remaining = resp_.content_length;
     auto first = uc.buf.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, uc.buf.size())));
+    auto* tap = ur.is_head ? nullptr : medit_.tap;
+    if (tap) tap->data(first);
     if (!co_await write_client(out_, first)) co_return false;
     uc.buf.consume(first.size());
     remaining -= first.size();
@@ -651,6 +679,7 @@ asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) 
         if (ec) co_return false;
         uc.buf.commit(n);
         auto chunk = uc.buf.data();
+        if (tap) tap->data(chunk);
         if (!co_await write_client(chunk)) co_return false;
         uc.buf.consume(chunk.size());
         remaining -= chunk.size();
@@ -661,6 +690,7 @@ asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) 
 // chunked or until_close: decode (or pass through) and re-frame for this client.
 asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client) {
     auto& uc = *ur.ls.conn;
+    auto* tap = ur.is_head ? nullptr : medit_.tap;
     bool head_written = false;
     for (;;) {
         body_out_.clear();
@@ -680,6 +710,7 @@ asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& 
             body_out_.append(d.data(), d.size());
             uc.buf.consume(d.size());
         }
+        if (tap && !body_out_.empty()) tap->data(body_out_);
         out_.resize(head_written ? 0 : out_.size());
         if (!body_out_.empty() && chunked_to_client) {
             append_hex(out_, body_out_.size());
@@ -737,6 +768,7 @@ asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& u
             remaining -= sized ? used : 0;
             done = sized ? remaining == 0 : eof;
         }
+        if (medit_.tap && !in.empty()) medit_.tap->data(in);
         body_out_.clear();
         const bool ok = filter->filter(in, done, body_out_);
         uc.buf.consume(used);

@@ -130,4 +130,16 @@ void hide_credential(request_context& ctx, const std::vector<credential_source>&
     }
 }
 
+// The route or listener a middleware path belongs to ("routes[2].middleware[0].rate_limit").
+std::string owner_of(const std::string& path, const YAML::Node& root) {
+    for (const char* section : {"routes", "listeners"}) {
+        std::string pre = std::string(section) + "[";
+        if (!path.starts_with(pre)) continue;
+        auto idx = std::strtoul(path.c_str() + pre.size(), nullptr, 10);
+        auto list = root[section];
+        if (list.IsSequence() && idx < list.size() && list[idx]["name"]) return (section[0] == 'l' ? "listener:" : "") + list[idx]["name"].Scalar();
+    }
+    return path;
+}
+
 }  // namespace gatehouse::middleware

@@ -31,6 +31,10 @@ std::optional<std::string_view> find_credential(const request_context& ctx, cons
 // earlier middleware added or the upstream sent, nothing when it is already there or "*".
 void add_vary(response_edit& edit, std::string_view token);
 
+// The route or listener a middleware path belongs to ("routes[2].middleware[0].rate_limit" ->
+// the route's name; listeners as "listener:NAME"): metric labels, identities.
+std::string owner_of(const std::string& path, const YAML::Node& root);
+
 using util::sha256_hex;
 std::string to_lower(std::string s);
 bool is_header_name(std::string_view s);

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <new>
 #include <optional>
 #include <span>
@@ -24,17 +26,48 @@ namespace boost::asio { class io_context; }
 
 namespace gatehouse::middleware {
 
-// A reply gatehouse writes itself, in the JSON error shape of the core.
+// A whole response a middleware supplies instead of the upstream's (a cache hit, a stored
+// response after a 304): the status, its fields both as ready "Name: value\r\n" lines and as
+// pairs (used when the response chain removes some), and the body. Content-Length is the
+// core's. `keep` holds what the views point into until the response has been written.
+struct full_response {
+    int status = 200;
+    std::string_view fields_text;
+    std::span<const std::pair<std::string, std::string>> fields;
+    std::string_view body;
+    std::shared_ptr<const void> keep;
+};
+
+// A reply gatehouse writes itself: in the JSON error shape of the core, or `full` when set.
 struct local_reply {
+    local_reply() = default;
+    local_reply(int s, std::string m, std::vector<std::pair<std::string, std::string>> h = {}) : status(s), message(std::move(m)), headers(std::move(h)) {}
     int status = 0;
     std::string message;
     std::vector<std::pair<std::string, std::string>> headers;  // values checked for CR/LF by the writer
+    std::optional<full_response> full;
 };
+
+// A request the core sends to the route's upstream after the chain answered the client
+// (verdict::reply) and the answer was written: the current request as it would have been
+// proxied (rewrites, the chain's header edits), with no client waiting. Its response, with a
+// body up to the asked limit, goes to the handler on the same worker; `ok` is false when it
+// failed (connect, timeout, a body over the limit). A cache refreshing an entry in the background.
+struct background_response {
+    bool ok = false;
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string body;
+    std::chrono::system_clock::time_point request_time, response_time;
+};
+using background_handler = std::function<void(background_response&&)>;
 
 class request_context {
 public:
     // The request as received; views are valid during on_request / on_request_async only.
     std::string_view method, host, path, query, client_address;
+    bool secure = false;                     // the client's connection is TLS (the scheme is https)
+    bool has_body = false;                   // the request has a body (Content-Length or chunked)
     std::string_view route;                  // the matched route's name (valid until on_complete)
     std::string_view request_id;             // X-Request-Id as sent upstream and in error bodies (valid until on_complete)
     std::span<const http::field_view> fields;
@@ -96,12 +129,22 @@ public:
     // Who the request is from, once an authentication middleware has decided (access log).
     std::string subject;
 
+    // See background_response. At most one per request; only for requests without a body.
+    void request_in_background(std::size_t max_body, background_handler h) {
+        background_max_body_ = max_body;
+        background_ = std::move(h);
+    }
+    bool wants_background() const { return static_cast<bool>(background_); }
+    std::size_t background_max_body() const { return background_max_body_; }
+    background_handler take_background() { return std::exchange(background_, nullptr); }
+
     void reset() {
         removed_.clear();
         removed_params_.clear();
         added_.clear();
         subject.clear();
         claims.clear();
+        background_ = nullptr;
         fields = {};
         route = {};
         request_id = {};
@@ -135,6 +178,8 @@ private:
     std::vector<std::pair<std::string, std::string>> added_;
     std::deque<state_slot> slots_;
     std::size_t current_ = 0;
+    background_handler background_;
+    std::size_t background_max_body_ = 0;
 };
 
 // A change to the response body as it streams to the client (compression). Installed by at most
@@ -148,6 +193,18 @@ public:
     // empty then). Called once per read from the upstream, so what arrived is passed on at once.
     // false: the filter failed; the response is cut (the client sees the connection close).
     virtual bool filter(std::string_view in, bool last, std::string& out) = 0;
+};
+
+// Sees the response body as it goes to the client (a cache storing it while it streams). Set by
+// at most one middleware from on_response_headers, living in its per-request state.
+class body_tap {
+public:
+    virtual ~body_tap() = default;
+    // Each piece of the body as the upstream sent it, decoded from chunked framing, before any
+    // body_filter; in order, as it is relayed.
+    virtual void data(std::string_view piece) = 0;
+    // The whole body went through. Not called when the response was cut (on_complete follows).
+    virtual void end() = 0;
 };
 
 // The response head about to go to the client, as middleware may change it (on_response_headers).
@@ -195,6 +252,10 @@ struct response_edit {
     added_fields add;
     std::vector<std::string_view> remove;                       // every field of that name is dropped (not ours in `add`)
     body_filter* body = nullptr;                                // see body_filter; only with upstream responses
+    body_tap* tap = nullptr;                                    // see body_tap; only with upstream responses
+    // Sent instead of what the head belongs to (the upstream's response, whose body is then
+    // dropped, or gatehouse's own error answer); `add` and `remove` apply to it.
+    std::optional<full_response> replace;
     bool removes(std::string_view name) const {
         for (auto& r : remove)
             if (http::iequals(r, name)) return true;
@@ -216,7 +277,8 @@ public:
     // suspend: call on_request_async (only middleware that override it may return this).
     virtual verdict on_request(request_context& ctx, local_reply& reply) const = 0;
     virtual boost::asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const;
-    // In reverse order, with the response head about to be sent. Never suspends.
+    // In reverse order, with the response head about to be sent: the upstream's, a middleware's
+    // reply, or gatehouse's own error answer after an upstream failure (fields empty). Never suspends.
     virtual void on_response_headers(request_context&, response_edit&) const {}
     // Exactly once per request that reached the chain, last, whatever happened (status 0: no
     // response was sent).

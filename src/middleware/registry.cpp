@@ -10,6 +10,7 @@ void register_cors();
 void register_compress();
 namespace jwt { void register_jwt(); }
 namespace rate_limit { void register_rate_limit(); }
+namespace cache { void register_cache(); }
 
 // The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
 void register_all() {
@@ -24,6 +25,7 @@ void register_all() {
     register_compress();
     jwt::register_jwt();
     rate_limit::register_rate_limit();
+    cache::register_cache();
 }
 
 }  // namespace gatehouse::middleware

@@ -34,6 +34,7 @@
 #include "observability/metrics.hpp"
 #include "middleware/jwt/provider.hpp"
 #include "middleware/rate_limit/rate_limit.hpp"
+#include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
 #include "http/tunnel.hpp"
 #include "gatehouse/router/route_table.hpp"
@@ -115,6 +116,7 @@ public:
             return out;
         });
         middleware::rate_limit::add_metrics(*metrics_);
+        middleware::cache::add_metrics(*metrics_);
         metrics_->add_gauge_family("gatehouse_tunnels_active", "Upgraded connections (WebSocket, ...) open now", [] {
             return std::vector<observability::metrics::sample>{{{}, static_cast<double>(http::tunnels_active())}};
         });
@@ -518,7 +520,15 @@ private:
         bool get = r.method == "GET" || r.method == "HEAD";
         if (path == "/-/healthy") return reply(get ? text(200, "ok\n") : text(405, "method not allowed\n"));
         if (path == "/-/ready") {
-            if (!get) return reply(text(405, "method not allowed\n"));
+            if (path == "/cache/purge") {
+            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            std::string error;
+            auto result = middleware::cache::purge(r.body, error);
+            if (!result) return reply(json_reply({{"error", error}}, 400));
+            spdlog::info("cache purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
+            return reply(json_reply(*result));
+        }
+        if (!get) return reply(text(405, "method not allowed\n"));
             if (!ready_) return reply(text(503, "not ready\n"));
             if (!discovery_->ready(used_upstreams(current_->config))) return reply(text(503, "not ready: waiting for service discovery\n"));
             return reply(text(200, "ready\n"));
@@ -529,6 +539,14 @@ private:
             if (!err.empty()) reply(json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400));
             return;
         }
+        if (path == "/cache/purge") {
+            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            std::string error;
+            auto result = middleware::cache::purge(r.body, error);
+            if (!result) return reply(json_reply({{"error", error}}, 400));
+            spdlog::info("cache purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
+            return reply(json_reply(*result));
+        }
         if (!get) return reply(text(405, "method not allowed\n"));
         if (path == "/metrics") return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()});
         if (path == "/jwt/providers") return reply(json_reply(middleware::jwt::providers_status()));
@@ -537,6 +555,12 @@ private:
             if (auto q = r.target.find('?'); q != std::string::npos)
                 if (auto k = router::query_param(std::string_view(r.target).substr(q + 1), "key")) key = url_decode(*k);
             return reply(json_reply(middleware::rate_limit::status(key ? std::optional<std::string_view>(*key) : std::nullopt)));
+        }
+        if (path == "/cache") {
+            std::optional<std::string> url;
+            if (auto q = r.target.find('?'); q != std::string::npos)
+                if (auto u = router::query_param(std::string_view(r.target).substr(q + 1), "url")) url = url_decode(*u);
+            return reply(json_reply(middleware::cache::status(url ? std::optional<std::string_view>(*url) : std::nullopt)));
         }
         if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
         if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
@@ -551,7 +575,7 @@ private:
             return reply(json_reply({{"generation", generation_}, {"attempts", attempts}}));
         }
         reply(json_reply({{"error", "not found"},
-                          {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/config", "/routes", "/upstreams", "/reloads"}}},
+                          {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache", "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads"}}},
                          404));
     }
 

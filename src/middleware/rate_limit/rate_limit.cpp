@@ -439,18 +439,6 @@ std::optional<limit_spec> parse_limit(const YAML::Node& n, const std::string& pa
     return l;
 }
 
-// The route or listener a middleware path belongs to ("routes[2].middleware[0].rate_limit").
-std::string owner_of(const std::string& path, const YAML::Node& root) {
-    for (const char* section : {"routes", "listeners"}) {
-        std::string pre = std::string(section) + "[";
-        if (!path.starts_with(pre)) continue;
-        auto idx = std::strtoul(path.c_str() + pre.size(), nullptr, 10);
-        auto list = root[section];
-        if (list.IsSequence() && idx < list.size() && list[idx]["name"]) return (section[0] == 'l' ? "listener:" : "") + list[idx]["name"].Scalar();
-    }
-    return path;
-}
-
 std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node& root) {
     auto spec = std::make_shared<rate_limit_spec>();
     config::map_reader r(n, path, d, {"limits", "store", "on_store_error", "status", "headers"});

@@ -1,0 +1,92 @@
+#include "cache/key.hpp"
+
+#include "cache/policy.hpp"
+
+namespace gatehouse::cache {
+
+namespace {
+
+void append_lower(std::string& out, std::string_view s) {
+    for (char c : s) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
+
+// host[:port] lower-cased, the scheme's default port dropped.
+void append_host(std::string& out, bool secure, std::string_view host) {
+    auto bracket = host.find(']');
+    auto colon = host.rfind(':');
+    if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+        auto port = host.substr(colon + 1);
+        if (port.empty() || port == (secure ? "443" : "80")) host = host.substr(0, colon);
+    }
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "example.com." is example.com
+    append_lower(out, host);
+}
+
+}  // namespace
+
+void build_url(std::string& out, bool secure, std::string_view host, std::string_view path, std::string_view query, const key_settings& k) {
+    out.assign(secure ? "https://" : "http://");
+    append_host(out, secure, host);
+    out += path;
+    switch (k.query) {
+        case key_settings::query_mode::none: return;
+        case key_settings::query_mode::all:
+            if (!query.empty()) {
+                out += '?';
+                out += query;
+            }
+            return;
+        case key_settings::query_mode::named: {
+            bool first = true;
+            for (auto& name : k.query_names) {
+                std::string_view q = query;
+                while (!q.empty()) {
+                    auto amp = q.find('&');
+                    auto param = q.substr(0, amp);
+                    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+                    if (param.substr(0, param.find('=')) != name) continue;
+                    out += first ? '?' : '&';
+                    out += param;
+                    first = false;
+                }
+            }
+            return;
+        }
+    }
+}
+
+void build_extras(std::string& out, std::span<const http::field_view> fields, const key_settings& k) {
+    out.clear();
+    for (auto& h : k.headers) {
+        if (!out.empty()) out += "; ";
+        out += h;
+        out += '=';
+        out += vary_value(fields, h);
+    }
+}
+
+std::string normalise_url(std::string_view url) {
+    bool secure;
+    if (url.size() > 8 && http::iequals(url.substr(0, 8), "https://")) {
+        secure = true;
+        url.remove_prefix(8);
+    } else if (url.size() > 7 && http::iequals(url.substr(0, 7), "http://")) {
+        secure = false;
+        url.remove_prefix(7);
+    } else {
+        return {};
+    }
+    auto slash = url.find_first_of("/?");
+    auto host = url.substr(0, slash);
+    if (host.empty()) return {};
+    std::string out = secure ? "https://" : "http://";
+    append_host(out, secure, host);
+    if (slash == std::string_view::npos) out += '/';
+    else {
+        if (url[slash] == '?') out += '/';
+        out += url.substr(slash);
+    }
+    return out;
+}
+
+}  // namespace gatehouse::cache

@@ -1,0 +1,216 @@
+#include "cache/store.hpp"
+
+#include <algorithm>
+
+namespace gatehouse::cache {
+
+store& store::instance() {
+    static store s;
+    return s;
+}
+
+void store::configure(const store_settings& s) {
+    max_bytes_.store(s.max_bytes, std::memory_order_relaxed);
+    max_entry_bytes_.store(s.max_entry_bytes, std::memory_order_relaxed);
+    evict_beyond_budget(0);  // a smaller max_bytes applies at once
+}
+
+store_settings store::settings() const { return {max_bytes_.load(std::memory_order_relaxed), max_entry_bytes_.load(std::memory_order_relaxed)}; }
+
+namespace {
+bool vary_matches(const entry& e, std::span<const http::field_view> fields) {
+    for (auto& [name, value] : e.vary)
+        if (vary_value(fields, name) != value) return false;
+    return true;
+}
+}  // namespace
+
+store::found store::find(std::string_view url, std::string_view extras, std::span<const http::field_view> request_fields) {
+    auto& s = shard_of(url);
+    std::lock_guard lock(s.mu);
+    auto it = s.by_url.find(url);
+    if (it == s.by_url.end()) return {};
+    found f;
+    for (auto v : it->second) {
+        const entry& e = **v;
+        if (e.extras != extras) continue;
+        f.url_known = true;
+        if (!vary_matches(e, request_fields)) continue;
+        s.lru.splice(s.lru.begin(), s.lru, v);
+        f.hit = *v;
+        return f;
+    }
+    return f;
+}
+
+void store::erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i) {
+    auto it = variants[i];
+    stats_.bytes.fetch_sub((*it)->bytes, std::memory_order_relaxed);
+    stats_.entries.fetch_sub(1, std::memory_order_relaxed);
+    s.lru.erase(it);
+    variants.erase(variants.begin() + static_cast<std::ptrdiff_t>(i));
+}
+
+void store::insert(std::shared_ptr<const entry> e) {
+    const std::size_t index = std::hash<std::string_view>{}(e->url) % k_shards;
+    {
+        auto& s = shards_[index];
+        std::lock_guard lock(s.mu);
+        auto& variants = s.by_url[e->url];
+        for (std::size_t i = 0; i < variants.size(); ++i) {
+            const entry& old = **variants[i];
+            if (old.extras == e->extras && old.vary == e->vary) {
+                erase_locked(s, variants, i);
+                break;
+            }
+        }
+        if (variants.size() >= k_max_variants) {  // the oldest stored variant of this URL goes
+            erase_locked(s, variants, 0);
+            stats_.evictions.fetch_add(1, std::memory_order_relaxed);
+        }
+        s.lru.push_front(e);
+        variants.push_back(s.lru.begin());
+        stats_.bytes.fetch_add(e->bytes, std::memory_order_relaxed);
+        stats_.entries.fetch_add(1, std::memory_order_relaxed);
+    }
+    evict_beyond_budget(index);
+}
+
+void store::evict_beyond_budget(std::size_t first) {
+    for (std::size_t n = 0; n < k_shards && stats_.bytes.load(std::memory_order_relaxed) > max_bytes_.load(std::memory_order_relaxed); ++n) {
+        auto& s = shards_[(first + n) % k_shards];
+        std::lock_guard lock(s.mu);
+        while (!s.lru.empty() && stats_.bytes.load(std::memory_order_relaxed) > max_bytes_.load(std::memory_order_relaxed)) {
+            auto victim = std::prev(s.lru.end());
+            auto url_it = s.by_url.find((*victim)->url);
+            auto& variants = url_it->second;
+            auto pos = std::find(variants.begin(), variants.end(), victim);
+            erase_locked(s, variants, static_cast<std::size_t>(pos - variants.begin()));
+            if (variants.empty()) s.by_url.erase(url_it);
+            stats_.evictions.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+std::size_t store::purge_if(const auto& pred) {
+    std::size_t n = 0;
+    for (auto& s : shards_) {
+        std::lock_guard lock(s.mu);
+        for (auto it = s.by_url.begin(); it != s.by_url.end();) {
+            auto& variants = it->second;
+            for (std::size_t i = variants.size(); i-- > 0;)
+                if (pred(**variants[i])) {
+                    erase_locked(s, variants, i);
+                    ++n;
+                }
+            it = variants.empty() ? s.by_url.erase(it) : std::next(it);
+        }
+    }
+    stats_.purges.fetch_add(n, std::memory_order_relaxed);
+    return n;
+}
+
+std::size_t store::purge_key(std::string_view key) {
+    auto url = url_of_key(key);
+    auto extras = key.size() > url.size() ? key.substr(url.size() + 1) : std::string_view{};
+    auto& s = shard_of(url);
+    std::size_t n = 0;
+    {
+        std::lock_guard lock(s.mu);
+        auto it = s.by_url.find(url);
+        if (it == s.by_url.end()) return 0;
+        auto& variants = it->second;
+        for (std::size_t i = variants.size(); i-- > 0;)
+            if ((*variants[i])->extras == extras) {
+                erase_locked(s, variants, i);
+                ++n;
+            }
+        if (variants.empty()) s.by_url.erase(it);
+    }
+    stats_.purges.fetch_add(n, std::memory_order_relaxed);
+    return n;
+}
+
+std::size_t store::purge_url(std::string_view url) {
+    auto& s = shard_of(url);
+    std::size_t n = 0;
+    {
+        std::lock_guard lock(s.mu);
+        auto it = s.by_url.find(url);
+        if (it == s.by_url.end()) return 0;
+        while (!it->second.empty()) {
+            erase_locked(s, it->second, it->second.size() - 1);
+            ++n;
+        }
+        s.by_url.erase(it);
+    }
+    stats_.purges.fetch_add(n, std::memory_order_relaxed);
+    return n;
+}
+
+std::size_t store::purge_tag(std::string_view tag) {
+    return purge_if([&](const entry& e) { return std::find(e.tags.begin(), e.tags.end(), tag) != e.tags.end(); });
+}
+
+std::size_t store::purge_all() {
+    return purge_if([](const entry&) { return true; });
+}
+
+std::shared_ptr<fill> store::join_or_lead(std::string_view key, const std::shared_ptr<waiter>& w, std::shared_ptr<fill>& led) {
+    auto& s = shard_of(url_of_key(key));
+    std::lock_guard lock(s.mu);
+    auto it = s.fills.find(key);
+    if (it == s.fills.end()) {
+        led = std::make_shared<fill>();
+        s.fills.emplace(std::string(key), led);
+        return nullptr;
+    }
+    it->second->waiters.push_back(w);
+    stats_.waiting.fetch_add(1, std::memory_order_relaxed);
+    return it->second;
+}
+
+void store::end_fill(std::string_view key, const std::shared_ptr<fill>& f) {
+    std::vector<std::shared_ptr<waiter>> wake;
+    {
+        auto& s = shard_of(url_of_key(key));
+        std::lock_guard lock(s.mu);
+        auto it = s.fills.find(key);
+        if (it != s.fills.end() && it->second == f) s.fills.erase(it);
+        wake.swap(f->waiters);
+        stats_.waiting.fetch_sub(wake.size(), std::memory_order_relaxed);
+    }
+    for (auto& w : wake) w->wake();
+}
+
+void store::leave_fill(std::string_view key, const std::shared_ptr<fill>& f, const waiter* w) {
+    auto& s = shard_of(url_of_key(key));
+    std::lock_guard lock(s.mu);
+    auto it = std::find_if(f->waiters.begin(), f->waiters.end(), [&](auto& p) { return p.get() == w; });
+    if (it == f->waiters.end()) return;
+    f->waiters.erase(it);
+    stats_.waiting.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool store::claim_refresh(std::string_view key) {
+    auto& s = shard_of(url_of_key(key));
+    std::lock_guard lock(s.mu);
+    return s.refreshing.emplace(std::string(key), true).second;
+}
+
+void store::end_refresh(std::string_view key) {
+    auto& s = shard_of(url_of_key(key));
+    std::lock_guard lock(s.mu);
+    if (auto it = s.refreshing.find(key); it != s.refreshing.end()) s.refreshing.erase(it);
+}
+
+std::vector<std::shared_ptr<const entry>> store::entries() {
+    std::vector<std::shared_ptr<const entry>> out;
+    for (auto& s : shards_) {
+        std::lock_guard lock(s.mu);
+        for (auto& e : s.lru) out.push_back(e);
+    }
+    return out;
+}
+
+}  // namespace gatehouse::cache

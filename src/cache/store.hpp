@@ -1,0 +1,111 @@
+#pragma once
+// The response store: one per process, shared by every worker (top-level `cache:`). Entries are
+// immutable once stored (a hit holds a shared_ptr while it writes, so eviction or a purge never
+// pulls bytes from under a write); a revalidation stores a new entry that shares the body.
+//
+// Layout: 32 shards by hash of the URL, each a mutex over a map URL -> variants (one per key
+// extras + Vary values) and an LRU list. Memory is accounted in bytes over the whole store;
+// inserting beyond max_bytes evicts least recently used entries, the inserting shard first.
+// A lookup holds one shard's lock for a hash lookup and a list splice; nothing else is locked
+// on the request path.
+//
+// Coalescing: the first miss on a key leads a fill; later misses on that key join it as waiters
+// and are woken (waiter::wake, from the leader's thread) when the fill ends: stored, not
+// storable, or failed. Background revalidations are claimed once per key the same way.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/entry.hpp"
+
+namespace gatehouse::cache {
+
+struct store_settings {
+    std::uint64_t max_bytes = 256ull << 20;
+    std::uint64_t max_entry_bytes = 8ull << 20;
+};
+
+// Someone waiting for a fill; wake() is called once, from any thread.
+struct waiter {
+    virtual ~waiter() = default;
+    virtual void wake() = 0;
+};
+
+struct fill {
+    std::vector<std::shared_ptr<waiter>> waiters;  // under the shard lock
+};
+
+struct store_stats {
+    std::atomic<std::uint64_t> bytes{0}, entries{0}, evictions{0}, purges{0}, waiting{0};
+};
+
+class store {
+public:
+    static store& instance();
+    void configure(const store_settings& s);
+    store_settings settings() const;
+
+    struct found {
+        std::shared_ptr<const entry> hit;
+        bool url_known = false;  // something is stored for this URL and extras (a vary-miss otherwise a uri-miss)
+    };
+    // The variant of (url, extras) whose Vary values match the request's fields; refreshes its LRU place.
+    found find(std::string_view url, std::string_view extras, std::span<const http::field_view> request_fields);
+    // Stores e (replacing the variant with the same extras and Vary values); evicts beyond max_bytes.
+    void insert(std::shared_ptr<const entry> e);
+
+    // Purges; each returns how many entries went.
+    std::size_t purge_key(std::string_view key);
+    std::size_t purge_url(std::string_view url);
+    std::size_t purge_tag(std::string_view tag);
+    std::size_t purge_all();
+
+    // Coalescing: nullptr when the caller leads a new fill of `key`, else the running fill, which
+    // `w` has joined. end_fill wakes every waiter.
+    std::shared_ptr<fill> join_or_lead(std::string_view key, const std::shared_ptr<waiter>& w, std::shared_ptr<fill>& led);
+    void end_fill(std::string_view key, const std::shared_ptr<fill>& f);
+    void leave_fill(std::string_view key, const std::shared_ptr<fill>& f, const waiter* w);
+    // One background revalidation per key at a time.
+    bool claim_refresh(std::string_view key);
+    void end_refresh(std::string_view key);
+
+    // Every entry, for the admin API (a copy of the pointers).
+    std::vector<std::shared_ptr<const entry>> entries();
+    store_stats& stats() { return stats_; }
+
+    static constexpr std::size_t k_shards = 32;
+    static constexpr std::size_t k_max_variants = 32;
+
+private:
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    using lru_list = std::list<std::shared_ptr<const entry>>;
+    struct shard {
+        std::mutex mu;
+        std::unordered_map<std::string, std::vector<lru_list::iterator>, string_hash, std::equal_to<>> by_url;
+        lru_list lru;  // front: most recently used
+        std::unordered_map<std::string, std::shared_ptr<fill>, string_hash, std::equal_to<>> fills;
+        std::unordered_map<std::string, bool, string_hash, std::equal_to<>> refreshing;
+    };
+    shard& shard_of(std::string_view url) { return shards_[std::hash<std::string_view>{}(url) % k_shards]; }
+    static std::string_view url_of_key(std::string_view key) { return key.substr(0, key.find(' ')); }
+    void erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i);
+    std::size_t purge_if(const auto& pred);
+    void evict_beyond_budget(std::size_t first_shard);
+
+    shard shards_[k_shards];
+    std::atomic<std::uint64_t> max_bytes_{256ull << 20}, max_entry_bytes_{8ull << 20};
+    store_stats stats_;
+};
+
+}  // namespace gatehouse::cache
