@@ -268,7 +268,8 @@ const char* not_storable_reason(std::string_view method, int status, const respo
     // §3: explicit freshness, public, a heuristically cacheable status, or (no-cache) a validator.
     bool explicit_freshness = cc.max_age.present || cc.s_maxage.present || field(fields, "expires").has_value();
     if (!explicit_freshness && !cc.public_ && !heuristically_cacheable(status)) return "status";
-    if (!has_lifetime && !validator && !(s.stale_while_revalidate.count() > 0 || cc.stale_while_revalidate.present)) return "no-lifetime";
+    // Nothing to serve it for: never fresh, no validator, and nothing said it may be used stale.
+    if (!has_lifetime && !validator && !explicit_freshness && s.stale_while_revalidate.count() == 0 && s.stale_if_error.count() == 0) return "no-lifetime";
     return nullptr;
 }
 

@@ -1,6 +1,7 @@
 #include "cache/store.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace gatehouse::cache {
 
@@ -12,12 +13,14 @@ store& store::instance() {
 void store::configure(const store_settings& s) {
     max_bytes_.store(s.max_bytes, std::memory_order_relaxed);
     max_entry_bytes_.store(s.max_entry_bytes, std::memory_order_relaxed);
-    evict_beyond_budget(0);  // a smaller max_bytes applies at once
+    evict_beyond_budget();  // a smaller max_bytes applies at once
 }
 
 store_settings store::settings() const { return {max_bytes_.load(std::memory_order_relaxed), max_entry_bytes_.load(std::memory_order_relaxed)}; }
 
 namespace {
+std::int64_t now_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
 bool vary_matches(const entry& e, std::span<const http::field_view> fields) {
     for (auto& [name, value] : e.vary)
         if (vary_value(fields, name) != value) return false;
@@ -32,12 +35,13 @@ store::found store::find(std::string_view url, std::string_view extras, std::spa
     if (it == s.by_url.end()) return {};
     found f;
     for (auto v : it->second) {
-        const entry& e = **v;
+        const entry& e = *v->e;
         if (e.extras != extras) continue;
         f.url_known = true;
         if (!vary_matches(e, request_fields)) continue;
         s.lru.splice(s.lru.begin(), s.lru, v);
-        f.hit = *v;
+        v->used = now_ns();
+        f.hit = v->e;
         return f;
     }
     return f;
@@ -45,20 +49,19 @@ store::found store::find(std::string_view url, std::string_view extras, std::spa
 
 void store::erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i) {
     auto it = variants[i];
-    stats_.bytes.fetch_sub((*it)->bytes, std::memory_order_relaxed);
+    stats_.bytes.fetch_sub(it->e->bytes, std::memory_order_relaxed);
     stats_.entries.fetch_sub(1, std::memory_order_relaxed);
     s.lru.erase(it);
     variants.erase(variants.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
 void store::insert(std::shared_ptr<const entry> e) {
-    const std::size_t index = std::hash<std::string_view>{}(e->url) % k_shards;
     {
-        auto& s = shards_[index];
+        auto& s = shard_of(e->url);
         std::lock_guard lock(s.mu);
         auto& variants = s.by_url[e->url];
         for (std::size_t i = 0; i < variants.size(); ++i) {
-            const entry& old = **variants[i];
+            const entry& old = *variants[i]->e;
             if (old.extras == e->extras && old.vary == e->vary) {
                 erase_locked(s, variants, i);
                 break;
@@ -68,28 +71,46 @@ void store::insert(std::shared_ptr<const entry> e) {
             erase_locked(s, variants, 0);
             stats_.evictions.fetch_add(1, std::memory_order_relaxed);
         }
-        s.lru.push_front(e);
-        variants.push_back(s.lru.begin());
         stats_.bytes.fetch_add(e->bytes, std::memory_order_relaxed);
         stats_.entries.fetch_add(1, std::memory_order_relaxed);
+        s.lru.push_front(slot{std::move(e), now_ns()});
+        variants.push_back(s.lru.begin());
     }
-    evict_beyond_budget(index);
+    evict_beyond_budget();
 }
 
-void store::evict_beyond_budget(std::size_t first) {
-    for (std::size_t n = 0; n < k_shards && stats_.bytes.load(std::memory_order_relaxed) > max_bytes_.load(std::memory_order_relaxed); ++n) {
-        auto& s = shards_[(first + n) % k_shards];
+void store::evict_beyond_budget() {
+    while (stats_.bytes.load(std::memory_order_relaxed) > max_bytes_.load(std::memory_order_relaxed))
+        if (!evict_one()) return;
+}
+
+// The least recently used entry of the whole store: the oldest of the shards' LRU tails. One
+// shard lock at a time; a tail that moved meanwhile is looked at again on the next round.
+bool store::evict_one() {
+    std::size_t oldest_shard = k_shards;
+    std::int64_t oldest = 0;
+    for (std::size_t i = 0; i < k_shards; ++i) {
+        auto& s = shards_[i];
         std::lock_guard lock(s.mu);
-        while (!s.lru.empty() && stats_.bytes.load(std::memory_order_relaxed) > max_bytes_.load(std::memory_order_relaxed)) {
-            auto victim = std::prev(s.lru.end());
-            auto url_it = s.by_url.find((*victim)->url);
-            auto& variants = url_it->second;
-            auto pos = std::find(variants.begin(), variants.end(), victim);
-            erase_locked(s, variants, static_cast<std::size_t>(pos - variants.begin()));
-            if (variants.empty()) s.by_url.erase(url_it);
-            stats_.evictions.fetch_add(1, std::memory_order_relaxed);
+        if (s.lru.empty()) continue;
+        auto used = s.lru.back().used;
+        if (oldest_shard == k_shards || used < oldest) {
+            oldest_shard = i;
+            oldest = used;
         }
     }
+    if (oldest_shard == k_shards) return false;
+    auto& s = shards_[oldest_shard];
+    std::lock_guard lock(s.mu);
+    if (s.lru.empty()) return true;
+    auto victim = std::prev(s.lru.end());
+    auto url_it = s.by_url.find(victim->e->url);
+    auto& variants = url_it->second;
+    auto pos = std::find(variants.begin(), variants.end(), victim);
+    erase_locked(s, variants, static_cast<std::size_t>(pos - variants.begin()));
+    if (variants.empty()) s.by_url.erase(url_it);
+    stats_.evictions.fetch_add(1, std::memory_order_relaxed);
+    return true;
 }
 
 std::size_t store::purge_if(const auto& pred) {
@@ -99,7 +120,7 @@ std::size_t store::purge_if(const auto& pred) {
         for (auto it = s.by_url.begin(); it != s.by_url.end();) {
             auto& variants = it->second;
             for (std::size_t i = variants.size(); i-- > 0;)
-                if (pred(**variants[i])) {
+                if (pred(*variants[i]->e)) {
                     erase_locked(s, variants, i);
                     ++n;
                 }
@@ -121,7 +142,7 @@ std::size_t store::purge_key(std::string_view key) {
         if (it == s.by_url.end()) return 0;
         auto& variants = it->second;
         for (std::size_t i = variants.size(); i-- > 0;)
-            if ((*variants[i])->extras == extras) {
+            if (variants[i]->e->extras == extras) {
                 erase_locked(s, variants, i);
                 ++n;
             }
@@ -208,7 +229,7 @@ std::vector<std::shared_ptr<const entry>> store::entries() {
     std::vector<std::shared_ptr<const entry>> out;
     for (auto& s : shards_) {
         std::lock_guard lock(s.mu);
-        for (auto& e : s.lru) out.push_back(e);
+        for (auto& e : s.lru) out.push_back(e.e);
     }
     return out;
 }

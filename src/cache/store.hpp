@@ -89,7 +89,13 @@ private:
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
-    using lru_list = std::list<std::shared_ptr<const entry>>;
+    // An entry and when it was last used (steady clock, ns): eviction takes the least recently
+    // used of the shards' LRU tails, so the store as a whole evicts in LRU order.
+    struct slot {
+        std::shared_ptr<const entry> e;
+        std::int64_t used = 0;
+    };
+    using lru_list = std::list<slot>;
     struct shard {
         std::mutex mu;
         std::unordered_map<std::string, std::vector<lru_list::iterator>, string_hash, std::equal_to<>> by_url;
@@ -101,7 +107,8 @@ private:
     static std::string_view url_of_key(std::string_view key) { return key.substr(0, key.find(' ')); }
     void erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i);
     std::size_t purge_if(const auto& pred);
-    void evict_beyond_budget(std::size_t first_shard);
+    void evict_beyond_budget();
+    bool evict_one();
 
     shard shards_[k_shards];
     std::atomic<std::uint64_t> max_bytes_{256ull << 20}, max_entry_bytes_{8ull << 20};

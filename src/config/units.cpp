@@ -25,6 +25,7 @@ std::optional<duration> parse_duration(std::string_view text) {
     else if (unit == "s") mult = 1000;
     else if (unit == "m") mult = 60'000;
     else if (unit == "h") mult = 3'600'000;
+    else if (unit == "d") mult = 86'400'000;
     else return std::nullopt;
     if (n > cap / mult) return std::nullopt;
     return duration(static_cast<duration::rep>(n * mult));
@@ -71,6 +72,7 @@ std::optional<host_port> parse_host_port(std::string_view text) {
 
 std::string format_duration(duration d) {
     auto ms = d.count();
+    if (ms % 86'400'000 == 0 && ms) return std::to_string(ms / 86'400'000) + "d";
     if (ms % 3'600'000 == 0 && ms) return std::to_string(ms / 3'600'000) + "h";
     if (ms % 60'000 == 0 && ms) return std::to_string(ms / 60'000) + "m";
     if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";

@@ -74,7 +74,7 @@ std::optional<duration> map_reader::duration_value(const std::string& key) {
     auto s = string(key);
     if (!s) return std::nullopt;
     auto d = parse_duration(*s);
-    if (!d) error(key, "expected a duration such as 250ms, 5s, 2m or 1h, found '" + *s + "'");
+    if (!d) error(key, "expected a duration such as 250ms, 5s, 2m, 1h or 1d, found '" + *s + "'");
     return d;
 }
 

@@ -15,6 +15,8 @@ Paths (any method):
   /bad/<kind>           broken responses: cl-te, te-gzip, two-cl, bad-chunk, extra-bytes,
                         truncated, switching, many-headers, no-length
   /jwks.json etc.       files from --static DIR when given
+  Upstream.files[path]  (status, body, extra header lines), or a callable(method, headers, query)
+                        returning that (plus a threading.Event to wait for before answering)
 Anything else behaves as /echo. Counters (connections, requests, raw bytes) are kept in
 `Upstream.stats`, and `Upstream.raw` keeps every byte received, for "nothing reached the upstream".
 Run standalone: python3 upstream.py --port 9001
@@ -246,7 +248,21 @@ class Upstream:
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 if path in self.files:
-                    status, body, extra = self.files[path]
+                    entry = self.files[path]
+                    if callable(entry):  # a scripted answer: f(method, headers, query) -> (status, body, extra[, gate])
+                        entry = entry(method, headers, q)
+                        if len(entry) == 4:
+                            await asyncio.get_running_loop().run_in_executor(None, entry[3].wait, 30)
+                            entry = entry[:3]
+                    status, body, extra = entry
+                    if method == "HEAD":
+                        writer.write(f"HTTP/1.1 {status} {reason(status)}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode())
+                        await writer.drain()
+                        continue
+                    if status == 304:
+                        writer.write(f"HTTP/1.1 304 Not Modified\r\n{extra}\r\n".encode())
+                        await writer.drain()
+                        continue
                     writer.write(f"HTTP/1.1 {status} {reason(status)}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
                     await writer.drain()
                     continue

@@ -93,7 +93,7 @@ public:
             if (decision == use::fresh || decision == use::stale_ok || decision == use::stale_refresh) {
                 if (decision == use::stale_refresh) refresh_in_background(ctx, found.hit, url, extras);
                 st.outcome = decision == use::fresh ? result::hit : result::stale;
-                serve(ctx, st, found.hit, reply.full.emplace(), ctx.now);
+                serve(ctx.fields, st, found.hit, reply.full.emplace(), ctx.now);
                 reply.status = reply.full->status;
                 return verdict::reply;
             }
@@ -139,7 +139,7 @@ public:
             st.outcome = result::coalesced;
             st.collapsed = true;
             st.entry.reset();
-            serve(ctx, st, found.hit, reply.full.emplace(), now);
+            serve(ctx.fields, st, found.hit, reply.full.emplace(), now);
             reply.status = reply.full->status;
             co_return verdict::reply;
         }
@@ -159,7 +159,7 @@ public:
         }
         if (st->invalidate) {
             if (edit.status >= 200 && edit.status < 400) invalidate(*st, edit);
-        } else if (st->entry && (edit.status == 304 || edit.status >= 500) && on_revalidated(ctx, *st, edit)) {
+        } else if (st->entry && (edit.status == 304 || edit.status >= 500) && on_revalidated(*st, edit)) {
             return;
         } else if (st->work && !st->head && !st->no_store) {
             consider_storing(*st, edit);
@@ -195,28 +195,29 @@ private:
         const auto staleness = age - e.lifetime;
         if (!e.must_revalidate && !e.no_cache) {
             if (rcc.max_stale_any || (rcc.max_stale.present && !rcc.max_stale.invalid && staleness <= seconds(rcc.max_stale.value))) return use::stale_ok;
-            if (staleness <= e.stale_while_revalidate && !(rcc.max_age.present && age > seconds(rcc.max_age.value))) return use::stale_refresh;
+            if (staleness < e.stale_while_revalidate && !(rcc.max_age.present && age > seconds(rcc.max_age.value))) return use::stale_refresh;
         }
         return validator ? use::revalidate : use::miss;
     }
 
     // The entry as this request's answer: 304 when the client's validators match a fresh entry.
-    void serve(request_context& ctx, request_state& st, std::shared_ptr<const entry> e, full_response& out, sys_time now) const {
+    // `request_fields`: the request's, as received (a copy once its own buffer has moved on).
+    void serve(std::span<const http::field_view> request_fields, request_state& st, std::shared_ptr<const entry> e, full_response& out, sys_time now) const {
         const auto age = current_age(e->age, now);
         st.age = age.count();
         st.ttl = (e->lifetime - age).count();
         st.served = true;
         out.status = e->status;
-        if (e->status == 200 && client_validators_match(ctx, *e)) out.status = 304;
+        if (e->status == 200 && client_validators_match(request_fields, *e)) out.status = 304;
         out.fields_text = e->fields_text;
         out.fields = e->fields;
         if (out.status != 304 && e->body) out.body = *e->body;
         out.keep = std::move(e);
     }
 
-    static bool client_validators_match(const request_context& ctx, const entry& e) {
-        if (auto inm = ctx.header("if-none-match")) return !e.etag.empty() && etag_list_matches(*inm, e.etag);
-        auto ims = ctx.header("if-modified-since");
+    static bool client_validators_match(std::span<const http::field_view> request_fields, const entry& e) {
+        if (auto inm = field(request_fields, "if-none-match")) return !e.etag.empty() && etag_list_matches(*inm, e.etag);
+        auto ims = field(request_fields, "if-modified-since");
         if (!ims || e.last_modified.empty()) return false;
         auto since = parse_http_date(*ims);
         auto modified = parse_http_date(e.last_modified);
@@ -269,7 +270,7 @@ private:
 
     // A 304 to our validators: the refreshed entry answers. An error while stale-if-error holds:
     // the stale entry answers. True when the response was replaced.
-    bool on_revalidated(request_context& ctx, request_state& st, response_edit& edit) const {
+    bool on_revalidated(request_state& st, response_edit& edit) const {
         const auto now = std::chrono::system_clock::now();
         st.fwd_status = edit.status;
         if (edit.status == 304 && !edit.fields.empty()) {
@@ -278,18 +279,18 @@ private:
             store::instance().insert(stored);
             release_fill(st);
             st.outcome = result::revalidated;
-            serve(ctx, st, stored, edit.replace.emplace(), now);
+            serve(st.work->fields, st, stored, edit.replace.emplace(), now);
             edit.remove.clear();
             add_hit_fields(st, edit);
             return true;
         }
         const auto& e = *st.entry;
         const auto staleness = current_age(e.age, now) - e.lifetime;
-        if (e.must_revalidate || staleness > e.stale_if_error) return false;
+        if (e.must_revalidate || staleness >= e.stale_if_error) return false;
         release_fill(st);
         st.outcome = result::stale;
         st.stale_if_error = true;
-        serve(ctx, st, st.entry, edit.replace.emplace(), now);
+        serve(st.work->fields, st, st.entry, edit.replace.emplace(), now);
         edit.remove.clear();
         add_hit_fields(st, edit);
         return true;
