@@ -536,30 +536,33 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
     note_local_error(ur, err);
     // The rest of a request body that was not read makes the connection unusable.
     const bool close = !ur.client_keep_alive || !ur.body_done || err.from_client();
+    // The chain sees gatehouse's own answer: it may add fields (CORS, Cache-Status, RateLimit)
+    // or send another answer instead (a cache's stale entry under stale-if-error).
+    std::vector<std::pair<std::string, std::string>> extra;
     if (route_chain_ || listener_chain_) {
-        // The chain sees gatehouse's own answer; a middleware may send another (a cache's
-        // stale response, stale-if-error).
         medit_.fields = {};
         run_response_chain(err.status());
         if (medit_.replace) co_return co_await send_full(*medit_.replace, close, ur.is_head);
+        for (auto& [k, v] : medit_.add)
+            if (middleware::valid_header_value(v)) extra.emplace_back(std::string(k), v);
     }
     const auto& name = ur.cluster->def().name;
     switch (err.kind) {
-        case failure::no_endpoint: co_return co_await send_error(503, "no endpoints available for upstream '" + name + "'", close);
-        case failure::no_healthy: co_return co_await send_error(503, "no healthy endpoint for upstream '" + name + "'", close);
+        case failure::no_endpoint: co_return co_await send_error(503, "no endpoints available for upstream '" + name + "'", close, extra);
+        case failure::no_healthy: co_return co_await send_error(503, "no healthy endpoint for upstream '" + name + "'", close, extra);
         case failure::over_limit: {
             std::string msg = "upstream '" + name + "' is at its limit " + upstream::to_string(static_cast<upstream::limit_kind>(err.limit));
-            co_return co_await send_error(503, msg, close);
+            co_return co_await send_error(503, msg, close, extra);
         }
         case failure::breaker_open: {
             // Retry-After: the time the breaker stays open, rounded up to whole seconds.
             auto* b = ur.cluster->def().health->breaker();
             auto left = b ? b->open_left(net::clock::now()) : std::chrono::nanoseconds(0);
             auto secs = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(left + std::chrono::nanoseconds(999'999'999)).count());
-            std::pair<std::string, std::string> retry_after{"Retry-After", std::to_string(secs)};
-            co_return co_await send_error(503, "upstream '" + name + "' is unavailable (circuit breaker open)", close, header_list(&retry_after, 1));
+            extra.emplace_back("Retry-After", std::to_string(secs));
+            co_return co_await send_error(503, "upstream '" + name + "' is unavailable (circuit breaker open)", close, extra);
         }
-        default: co_return co_await send_error(err.status(), err.message(), close);
+        default: co_return co_await send_error(err.status(), err.message(), close, extra);
     }
 }
 

@@ -391,6 +391,9 @@ class CacheTests(unittest.TestCase):
             self.assertEqual(request(dead.port, path=q).body, b"hello")
             self.up.fail_all = "reset"  # the connection dies before an answer: gatehouse's own 502
             try:
+                miss = request(dead.port, path=self.path("sie-never-stored"))
+                self.assertEqual(miss.status, 502)  # nothing stored to fall back on ...
+                self.assertIn("gatehouse; fwd=uri-miss", cache_status(miss))  # ... and still told why
                 r = request(dead.port, path=q)
                 self.assertEqual((r.status, r.body), (200, b"hello"))
                 self.assertIn("stale-if-error", cache_status(r))

@@ -280,7 +280,6 @@ private:
             release_fill(st);
             st.outcome = result::revalidated;
             serve(st.work->fields, st, stored, edit.replace.emplace(), now);
-            edit.remove.clear();
             add_hit_fields(st, edit);
             return true;
         }
@@ -291,7 +290,6 @@ private:
         st.outcome = result::stale;
         st.stale_if_error = true;
         serve(st.work->fields, st, st.entry, edit.replace.emplace(), now);
-        edit.remove.clear();
         add_hit_fields(st, edit);
         return true;
     }
