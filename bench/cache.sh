@@ -53,12 +53,14 @@ for round in $(seq "$ROUNDS"); do
     measure gatehouse "$pid_cached" $GH $path "$round"
     measure nginx "$pid_nginx" $NG $path "$round"
   done
+  hits=$results; results=$work/misses.tsv  # a table of its own: summarize compares within one
   LABEL=miss measure cached "$pid_cached" $GH /nostore "$round"
   LABEL=miss measure plain "$pid_plain" $PLAIN /nostore "$round"
+  results=$hits
 done
 echo
 echo "summary (medians over rounds; per-core = peer cpu/req over gatehouse cpu/req)"
 echo "hits: gatehouse cache vs nginx proxy_cache"
 summarize gatehouse nginx
 echo "misses: caching route vs the same route without the cache"
-summarize cached plain | tail -1
+results=$work/misses.tsv summarize cached plain

@@ -61,6 +61,11 @@ bool stored_field(std::string_view n, std::span<const http::field_view> fields) 
 head_facts examine(int status, std::span<const http::field_view> fields, bool authorized, bool cache_authorized, const freshness_settings& s) {
     head_facts h;
     h.cc = response_directives_of(fields);
+    // The common refusals first: they need no dates parsed.
+    if (h.cc.no_store) h.not_storable = "no-store";
+    else if (h.cc.private_) h.not_storable = "private";
+    else if (status < 200 || status == 206 || status == 304) h.not_storable = "status";
+    if (h.not_storable) return h;
     h.lifetime = freshness_lifetime(status, h.cc, fields, std::chrono::system_clock::now(), s);
     h.not_storable = not_storable_reason("GET", status, h.cc, fields, authorized, cache_authorized, s, h.lifetime.count() > 0);
     return h;

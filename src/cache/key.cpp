@@ -7,16 +7,20 @@ namespace gatehouse::cache {
 namespace {
 
 void append_lower(std::string& out, std::string_view s) {
-    for (char c : s) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    const auto at = out.size();
+    out.append(s);
+    for (auto i = at; i < out.size(); ++i)
+        if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] + 32);
 }
 
 // host[:port] lower-cased, the scheme's default port dropped.
 void append_host(std::string& out, bool secure, std::string_view host) {
-    auto bracket = host.find(']');
-    auto colon = host.rfind(':');
-    if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
-        auto port = host.substr(colon + 1);
-        if (port.empty() || port == (secure ? "443" : "80")) host = host.substr(0, colon);
+    // A port is the digits after the last ':' (an IPv6 literal's colons are followed by ']').
+    std::size_t i = host.size();
+    while (i > 0 && host[i - 1] >= '0' && host[i - 1] <= '9') --i;
+    if (i > 0 && host[i - 1] == ':') {
+        auto port = host.substr(i);
+        if (port.empty() || port == (secure ? "443" : "80")) host = host.substr(0, i - 1);
     }
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "example.com." is example.com
     append_lower(out, host);

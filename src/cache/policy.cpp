@@ -85,9 +85,26 @@ constexpr std::array<const char*, 12> k_months{"Jan", "Feb", "Mar", "Apr", "May"
 constexpr std::array<const char*, 7> k_days{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
 int month_of(std::string_view m) {
-    for (std::size_t i = 0; i < k_months.size(); ++i)
-        if (m == k_months[i]) return static_cast<int>(i) + 1;
-    return 0;
+    if (m.size() != 3) return 0;
+    // The three letters as one number: a switch instead of twelve string comparisons.
+    const auto v = (static_cast<unsigned>(static_cast<unsigned char>(m[0])) << 16) | (static_cast<unsigned>(static_cast<unsigned char>(m[1])) << 8) |
+                   static_cast<unsigned char>(m[2]);
+    constexpr auto code = [](const char* s) { return (static_cast<unsigned>(s[0]) << 16) | (static_cast<unsigned>(s[1]) << 8) | static_cast<unsigned>(s[2]); };
+    switch (v) {
+        case code("Jan"): return 1;
+        case code("Feb"): return 2;
+        case code("Mar"): return 3;
+        case code("Apr"): return 4;
+        case code("May"): return 5;
+        case code("Jun"): return 6;
+        case code("Jul"): return 7;
+        case code("Aug"): return 8;
+        case code("Sep"): return 9;
+        case code("Oct"): return 10;
+        case code("Nov"): return 11;
+        case code("Dec"): return 12;
+        default: return 0;
+    }
 }
 
 bool number(std::string_view s, int& out) {

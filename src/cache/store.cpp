@@ -20,6 +20,7 @@ store_settings store::settings() const { return {max_bytes_.load(std::memory_ord
 
 namespace {
 std::int64_t now_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+constexpr std::size_t k_max_uncacheable_marks = 10000;  // per shard; older marks are dropped beyond it
 
 bool vary_matches(const entry& e, std::span<const http::field_view> fields) {
     for (auto& [name, value] : e.vary)
@@ -28,15 +29,22 @@ bool vary_matches(const entry& e, std::span<const http::field_view> fields) {
 }
 }  // namespace
 
-store::found store::find(std::string_view url, std::string_view extras, std::span<const http::field_view> request_fields) {
-    auto& s = shard_of(url);
+store::found store::find(std::string_view url, std::string_view extras, std::string_view key, std::span<const http::field_view> request_fields) {
+    const auto h = hash(url);
+    auto& s = shard_by_hash(h);
     std::lock_guard lock(s.mu);
-    auto it = s.by_url.find(url);
-    if (it == s.by_url.end()) return {};
     found f;
+    if (!s.uncacheable.empty()) {
+        if (auto u = s.uncacheable.find(key.size() == url.size() ? h : hash(key)); u != s.uncacheable.end()) {
+            if (now_ns() < u->second) f.uncacheable = true;
+            else s.uncacheable.erase(u);
+        }
+    }
+    auto it = s.by_url.find(h);
+    if (it == s.by_url.end()) return f;
     for (auto v : it->second) {
         const entry& e = *v->e;
-        if (e.extras != extras) continue;
+        if (e.extras != extras || e.url != url) continue;
         f.url_known = true;
         if (!vary_matches(e, request_fields)) continue;
         s.lru.splice(s.lru.begin(), s.lru, v);
@@ -57,17 +65,19 @@ void store::erase_locked(shard& s, std::vector<lru_list::iterator>& variants, st
 
 void store::insert(std::shared_ptr<const entry> e) {
     {
-        auto& s = shard_of(e->url);
+        const auto h = hash(e->url);
+        auto& s = shard_by_hash(h);
         std::lock_guard lock(s.mu);
-        auto& variants = s.by_url[e->url];
+        if (!s.uncacheable.empty()) s.uncacheable.erase(e->extras.empty() ? h : hash(e->key()));
+        auto& variants = s.by_url[h];
         for (std::size_t i = 0; i < variants.size(); ++i) {
             const entry& old = *variants[i]->e;
-            if (old.extras == e->extras && old.vary == e->vary) {
+            if (old.url == e->url && old.extras == e->extras && old.vary == e->vary) {
                 erase_locked(s, variants, i);
                 break;
             }
         }
-        if (variants.size() >= k_max_variants) {  // the oldest stored variant of this URL goes
+        if (variants.size() >= k_max_variants) {  // the oldest stored variant of this URL (hash) goes
             erase_locked(s, variants, 0);
             stats_.evictions.fetch_add(1, std::memory_order_relaxed);
         }
@@ -104,7 +114,7 @@ bool store::evict_one() {
     std::lock_guard lock(s.mu);
     if (s.lru.empty()) return true;
     auto victim = std::prev(s.lru.end());
-    auto url_it = s.by_url.find(victim->e->url);
+    auto url_it = s.by_url.find(hash(victim->e->url));
     auto& variants = url_it->second;
     auto pos = std::find(variants.begin(), variants.end(), victim);
     erase_locked(s, variants, static_cast<std::size_t>(pos - variants.begin()));
@@ -134,15 +144,16 @@ std::size_t store::purge_if(const auto& pred) {
 std::size_t store::purge_key(std::string_view key) {
     auto url = url_of_key(key);
     auto extras = key.size() > url.size() ? key.substr(url.size() + 1) : std::string_view{};
-    auto& s = shard_of(url);
+    const auto h = hash(url);
+    auto& s = shard_by_hash(h);
     std::size_t n = 0;
     {
         std::lock_guard lock(s.mu);
-        auto it = s.by_url.find(url);
+        auto it = s.by_url.find(h);
         if (it == s.by_url.end()) return 0;
         auto& variants = it->second;
         for (std::size_t i = variants.size(); i-- > 0;)
-            if (variants[i]->e->extras == extras) {
+            if (variants[i]->e->url == url && variants[i]->e->extras == extras) {
                 erase_locked(s, variants, i);
                 ++n;
             }
@@ -153,17 +164,20 @@ std::size_t store::purge_key(std::string_view key) {
 }
 
 std::size_t store::purge_url(std::string_view url) {
-    auto& s = shard_of(url);
+    const auto h = hash(url);
+    auto& s = shard_by_hash(h);
     std::size_t n = 0;
     {
         std::lock_guard lock(s.mu);
-        auto it = s.by_url.find(url);
+        auto it = s.by_url.find(h);
         if (it == s.by_url.end()) return 0;
-        while (!it->second.empty()) {
-            erase_locked(s, it->second, it->second.size() - 1);
-            ++n;
-        }
-        s.by_url.erase(it);
+        auto& variants = it->second;
+        for (std::size_t i = variants.size(); i-- > 0;)
+            if (variants[i]->e->url == url) {
+                erase_locked(s, variants, i);
+                ++n;
+            }
+        if (variants.empty()) s.by_url.erase(it);
     }
     stats_.purges.fetch_add(n, std::memory_order_relaxed);
     return n;
@@ -175,20 +189,6 @@ std::size_t store::purge_tag(std::string_view tag) {
 
 std::size_t store::purge_all() {
     return purge_if([](const entry&) { return true; });
-}
-
-std::shared_ptr<fill> store::join_or_lead(std::string_view key, const std::shared_ptr<waiter>& w, std::shared_ptr<fill>& led) {
-    auto& s = shard_of(url_of_key(key));
-    std::lock_guard lock(s.mu);
-    auto it = s.fills.find(key);
-    if (it == s.fills.end()) {
-        led = std::make_shared<fill>();
-        s.fills.emplace(std::string(key), led);
-        return nullptr;
-    }
-    it->second->waiters.push_back(w);
-    stats_.waiting.fetch_add(1, std::memory_order_relaxed);
-    return it->second;
 }
 
 void store::end_fill(std::string_view key, const std::shared_ptr<fill>& f) {
@@ -211,6 +211,19 @@ void store::leave_fill(std::string_view key, const std::shared_ptr<fill>& f, con
     if (it == f->waiters.end()) return;
     f->waiters.erase(it);
     stats_.waiting.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void store::mark_uncacheable(std::string_view key, std::chrono::nanoseconds how_long) {
+    auto& s = shard_of(url_of_key(key));
+    std::lock_guard lock(s.mu);
+    if (s.uncacheable.size() >= k_max_uncacheable_marks) s.uncacheable.clear();
+    s.uncacheable[hash(key)] = now_ns() + how_long.count();
+}
+
+void store::clear_uncacheable(std::string_view key) {
+    auto& s = shard_of(url_of_key(key));
+    std::lock_guard lock(s.mu);
+    s.uncacheable.erase(hash(key));
 }
 
 bool store::claim_refresh(std::string_view key) {

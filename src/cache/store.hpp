@@ -55,10 +55,12 @@ public:
 
     struct found {
         std::shared_ptr<const entry> hit;
-        bool url_known = false;  // something is stored for this URL and extras (a vary-miss otherwise a uri-miss)
+        bool url_known = false;    // something is stored for this URL and extras (a vary-miss otherwise a uri-miss)
+        bool uncacheable = false;  // no hit, and the key is marked uncacheable (mark_uncacheable)
     };
-    // The variant of (url, extras) whose Vary values match the request's fields; refreshes its LRU place.
-    found find(std::string_view url, std::string_view extras, std::span<const http::field_view> request_fields);
+    // The variant of (url, extras) whose Vary values match the request's fields; refreshes its LRU
+    // place. `key` is url + " " + extras (url alone without extras).
+    found find(std::string_view url, std::string_view extras, std::string_view key, std::span<const http::field_view> request_fields);
     // Stores e (replacing the variant with the same extras and Vary values); evicts beyond max_bytes.
     void insert(std::shared_ptr<const entry> e);
 
@@ -68,11 +70,39 @@ public:
     std::size_t purge_tag(std::string_view tag);
     std::size_t purge_all();
 
-    // Coalescing: nullptr when the caller leads a new fill of `key`, else the running fill, which
-    // `w` has joined. end_fill wakes every waiter.
-    std::shared_ptr<fill> join_or_lead(std::string_view key, const std::shared_ptr<waiter>& w, std::shared_ptr<fill>& led);
+    // Coalescing: nullptr when the caller leads a new fill of `key` (set in `led`), else the
+    // running fill, which the waiter from make_waiter() (called only then) has joined as `w`.
+    // end_fill wakes every waiter.
+    // Neither (nullptr, `led` unset): the key is marked uncacheable (mark_uncacheable), and the
+    // request goes to the origin without waiting for anyone.
+    template <class MakeWaiter>
+    std::shared_ptr<fill> join_or_lead(std::string_view key, MakeWaiter&& make_waiter, std::shared_ptr<fill>& led, std::shared_ptr<waiter>& w) {
+        auto& s = shard_of(url_of_key(key));
+        std::lock_guard lock(s.mu);
+        if (!s.uncacheable.empty()) {
+            if (auto u = s.uncacheable.find(hash(key)); u != s.uncacheable.end()) {
+                if (steady_ns() < u->second) return nullptr;
+                s.uncacheable.erase(u);
+            }
+        }
+        auto it = s.fills.find(key);
+        if (it == s.fills.end()) {
+            led = std::make_shared<fill>();
+            s.fills.emplace(std::string(key), led);
+            return nullptr;
+        }
+        w = make_waiter();
+        it->second->waiters.push_back(w);
+        stats_.waiting.fetch_add(1, std::memory_order_relaxed);
+        return it->second;
+    }
     void end_fill(std::string_view key, const std::shared_ptr<fill>& f);
     void leave_fill(std::string_view key, const std::shared_ptr<fill>& f, const waiter* w);
+    // Hit-for-miss (Varnish's name): the origin's last answer for `key` could not be stored, so
+    // for `how_long` misses on it do not queue behind each other; storing a response for the
+    // key lifts the mark.
+    void mark_uncacheable(std::string_view key, std::chrono::nanoseconds how_long);
+    void clear_uncacheable(std::string_view key);
     // One background revalidation per key at a time.
     bool claim_refresh(std::string_view key);
     void end_refresh(std::string_view key);
@@ -85,6 +115,9 @@ public:
     static constexpr std::size_t k_max_variants = 32;
 
 private:
+    struct identity_hash {
+        std::size_t operator()(std::uint64_t h) const { return static_cast<std::size_t>(h); }
+    };
     struct string_hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -98,13 +131,20 @@ private:
     using lru_list = std::list<slot>;
     struct shard {
         std::mutex mu;
-        std::unordered_map<std::string, std::vector<lru_list::iterator>, string_hash, std::equal_to<>> by_url;
+        // URL hash -> the variants of that URL (and of any other URL with the same hash: every
+        // lookup compares the URL too). One hash computation per lookup picks shard and slot.
+        std::unordered_map<std::uint64_t, std::vector<lru_list::iterator>, identity_hash> by_url;
         lru_list lru;  // front: most recently used
         std::unordered_map<std::string, std::shared_ptr<fill>, string_hash, std::equal_to<>> fills;
         std::unordered_map<std::string, bool, string_hash, std::equal_to<>> refreshing;
+        std::unordered_map<std::uint64_t, std::int64_t, identity_hash> uncacheable;  // hash of key -> until (steady ns)
     };
-    shard& shard_of(std::string_view url) { return shards_[std::hash<std::string_view>{}(url) % k_shards]; }
+    static std::uint64_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
+    // The shard takes the hash's high bits, the maps its low ones.
+    shard& shard_by_hash(std::uint64_t h) { return shards_[(h >> 58) % k_shards]; }
+    shard& shard_of(std::string_view url) { return shard_by_hash(hash(url)); }
     static std::string_view url_of_key(std::string_view key) { return key.substr(0, key.find(' ')); }
+    static std::int64_t steady_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
     void erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i);
     std::size_t purge_if(const auto& pred);
     void evict_beyond_budget();

@@ -188,6 +188,12 @@ TEST(CacheKey, UrlHostAndQuery) {
     EXPECT_EQ(url, "https://example.com/");
     build_url(url, false, "example.com:8080", "/", "", k);
     EXPECT_EQ(url, "http://example.com:8080/");  // another port, another key
+    build_url(url, false, "[::1]:80", "/", "", k);
+    EXPECT_EQ(url, "http://[::1]/");
+    build_url(url, false, "[::1]", "/", "", k);
+    EXPECT_EQ(url, "http://[::1]/");
+    build_url(url, false, "[::1]:8080", "/", "", k);
+    EXPECT_EQ(url, "http://[::1]:8080/");
     build_url(url, false, "example.com.", "/", "", k);
     EXPECT_EQ(url, "http://example.com/");
     k.query = key_settings::query_mode::none;
@@ -241,13 +247,13 @@ TEST(CacheStore, VaryVariantsAndPurges) {
     auto resp = fields({{"Cache-Control", "max-age=60"}, {"Vary", "Accept-Language"}, {"Surrogate-Key", "group"}});
     s.insert(stored("http://v/", 10, resp, req_en));
     s.insert(stored("http://v/", 20, resp, req_fr));
-    EXPECT_EQ(s.find("http://v/", "", req_en).hit->body->size(), 10u);
-    EXPECT_EQ(s.find("http://v/", "", req_fr).hit->body->size(), 20u);
-    auto miss = s.find("http://v/", "", fields({{"Accept-Language", "de"}}));
+    EXPECT_EQ(s.find("http://v/", "", "http://v/", req_en).hit->body->size(), 10u);
+    EXPECT_EQ(s.find("http://v/", "", "http://v/", req_fr).hit->body->size(), 20u);
+    auto miss = s.find("http://v/", "", "http://v/", fields({{"Accept-Language", "de"}}));
     EXPECT_FALSE(miss.hit);
     EXPECT_TRUE(miss.url_known);
     EXPECT_EQ(s.purge_tag("group"), 2u);
-    EXPECT_FALSE(s.find("http://v/", "", req_en).url_known);
+    EXPECT_FALSE(s.find("http://v/", "", "http://v/", req_en).url_known);
     s.insert(stored("http://k/", 1));
     EXPECT_EQ(s.purge_key("http://k/"), 1u);
     s.insert(stored("http://k/", 1));
@@ -261,12 +267,12 @@ TEST(CacheStore, EvictsLeastRecentlyUsedAcrossShards) {
     s.purge_all();
     s.configure({1 << 20, 256 << 10});
     for (int i = 0; i < 4; ++i) s.insert(stored("http://e/" + std::to_string(i), 200'000));
-    EXPECT_TRUE(s.find("http://e/0", "", {}).hit);  // 0 is now the most recently used
+    EXPECT_TRUE(s.find("http://e/0", "", "http://e/0", {}).hit);  // 0 is now the most recently used
     for (int i = 4; i < 8; ++i) s.insert(stored("http://e/" + std::to_string(i), 200'000));
     EXPECT_LE(s.stats().bytes.load(), 1u << 20);
-    EXPECT_TRUE(s.find("http://e/0", "", {}).hit);
-    EXPECT_TRUE(s.find("http://e/7", "", {}).hit);
-    EXPECT_FALSE(s.find("http://e/1", "", {}).hit);
+    EXPECT_TRUE(s.find("http://e/0", "", "http://e/0", {}).hit);
+    EXPECT_TRUE(s.find("http://e/7", "", "http://e/7", {}).hit);
+    EXPECT_FALSE(s.find("http://e/1", "", "http://e/1", {}).hit);
     EXPECT_GT(s.stats().evictions.load(), 0u);
     s.purge_all();
     s.configure({});
@@ -280,12 +286,15 @@ TEST(CacheStore, CoalescingWakesEveryWaiterOnce) {
     auto& s = store::instance();
     std::shared_ptr<fill> led;
     auto a = std::make_shared<counting>(), b = std::make_shared<counting>(), c = std::make_shared<counting>();
-    EXPECT_EQ(s.join_or_lead("http://c/", a, led), nullptr);  // leads
+    std::shared_ptr<waiter> as;
+    EXPECT_EQ(s.join_or_lead("http://c/", [&] { return a; }, led, as), nullptr);  // leads
     ASSERT_TRUE(led);
+    EXPECT_FALSE(as);  // a leader needs no waiter
     std::shared_ptr<fill> unused;
-    auto joined = s.join_or_lead("http://c/", b, unused);
+    auto joined = s.join_or_lead("http://c/", [&] { return b; }, unused, as);
     EXPECT_EQ(joined, led);
-    s.join_or_lead("http://c/", c, unused);
+    EXPECT_EQ(as, b);
+    s.join_or_lead("http://c/", [&] { return c; }, unused, as);
     s.leave_fill("http://c/", led, c.get());  // c timed out
     EXPECT_EQ(s.stats().waiting.load(), 1u);
     s.end_fill("http://c/", led);
@@ -294,7 +303,7 @@ TEST(CacheStore, CoalescingWakesEveryWaiterOnce) {
     EXPECT_EQ(a->woken.load(), 0);
     EXPECT_EQ(s.stats().waiting.load(), 0u);
     std::shared_ptr<fill> again;
-    EXPECT_EQ(s.join_or_lead("http://c/", a, again), nullptr);  // the next miss leads anew
+    EXPECT_EQ(s.join_or_lead("http://c/", [&] { return a; }, again, as), nullptr);  // the next miss leads anew
     s.end_fill("http://c/", again);
     EXPECT_TRUE(s.claim_refresh("k"));
     EXPECT_FALSE(s.claim_refresh("k"));

@@ -31,6 +31,9 @@ using namespace gatehouse::cache;
 
 namespace {
 
+// How long a key whose response could not be stored skips coalescing (Varnish: 120 s too).
+constexpr std::chrono::seconds k_hit_for_miss{120};
+
 void append_int(std::string& out, std::int64_t v) {
     char buf[24];
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
@@ -78,15 +81,22 @@ public:
         st.authorized = ctx.header("authorization").has_value();
         auto& url = scratch_url();
         auto& extras = scratch_extras();
+        auto& key = scratch_key();
         build_url(url, ctx.secure, ctx.host, ctx.path, ctx.query, spec_.key);
         build_extras(extras, ctx.fields, spec_.key);
+        if (!extras.empty()) {
+            key.assign(url);
+            key += ' ';
+            key += extras;
+        }
+        const std::string_view key_view = extras.empty() ? std::string_view(url) : std::string_view(key);
         if (rcc.no_store) {
             st.fwd = forward::request;
             st.outcome = result::bypass;
             st.no_store = true;
             return verdict::next;
         }
-        auto found = store::instance().find(url, extras, ctx.fields);
+        auto found = store::instance().find(url, extras, key_view, ctx.fields);
         st.fwd = found.url_known ? forward::vary_miss : forward::uri_miss;
         if (found.hit) {
             auto decision = judge(*found.hit, rcc, ctx.now);
@@ -110,13 +120,20 @@ public:
         auto& w = st.work_for();
         w.url = url;
         w.extras = extras;
-        w.keep_request_fields(ctx.fields);
+        w.key = key_view;
         st.outcome = result::miss;
-        w.key = extras.empty() ? url : url + " " + extras;
+        if (found.uncacheable && !st.entry) {
+            // Its last answer could not be stored: straight to the origin, queueing behind no
+            // one. The request's fields are not kept (the common case costs nothing more); an
+            // answer that is storable now lifts the mark, and is stored if it needs no Vary values.
+            st.passed = true;
+            return verdict::next;
+        }
+        w.keep_request_fields(ctx.fields);
         if (head) return verdict::next;  // HEAD is not stored
         // Coalescing: lead the fill (or revalidation) of this key, or join the running one and wait.
-        w.waiter = std::make_shared<timer_waiter>(*ctx.ioc);
-        w.joined = store::instance().join_or_lead(w.key, w.waiter, st.fill);
+        auto* ioc = ctx.ioc;
+        w.joined = store::instance().join_or_lead(w.key, [ioc] { return std::make_shared<timer_waiter>(*ioc); }, st.fill, w.waiter);
         return w.joined ? verdict::suspend : verdict::next;
     }
 
@@ -134,7 +151,7 @@ public:
         const auto now = std::chrono::system_clock::now();
         // Served from what the leader stored, or on to the origin (not storable, failed, timed
         // out). The request's views are still valid: the chain runs before its head is consumed.
-        auto found = store::instance().find(w.url, w.extras, ctx.fields);
+        auto found = store::instance().find(w.url, w.extras, w.key, ctx.fields);
         if (found.hit && judge(*found.hit, request_directives_of(ctx.fields), now) == use::fresh) {
             st.outcome = result::coalesced;
             st.collapsed = true;
@@ -149,9 +166,9 @@ public:
     void on_response_headers(request_context& ctx, response_edit& edit) const override {
         auto* st = ctx.find_state<request_state>();
         if (!st) return;
-        if (!edit.fields.empty()) {  // tags are for gatehouse, not for clients
-            edit.remove.push_back("surrogate-key");
-            edit.remove.push_back("cache-tag");
+        for (auto& f : edit.fields) {  // tags are for gatehouse, not for clients
+            if (f.name.size() == 13 && http::iequals(f.name, "surrogate-key")) edit.remove.push_back("surrogate-key");
+            else if (f.name.size() == 9 && http::iequals(f.name, "cache-tag")) edit.remove.push_back("cache-tag");
         }
         if (st->served) {
             add_hit_fields(*st, edit);
@@ -299,18 +316,34 @@ private:
     void consider_storing(request_state& st, response_edit& edit) const {
         if (edit.fields.empty()) return;  // gatehouse's own error answer
         auto facts = examine(edit.status, edit.fields, st.authorized, spec_.cache_authorized, spec_.fresh);
-        if (facts.not_storable) return;
+        if (facts.not_storable) {
+            // The answer says so for anyone (not only this request's Authorization): later
+            // misses of the key need not wait for each other's answers.
+            if (!st.passed && std::string_view(facts.not_storable) != "authorization") uncacheable(st);
+            return;
+        }
         const auto limit = store::instance().settings().max_entry_bytes;
         if (auto cl = edit.field("content-length")) {
             std::uint64_t n = 0;
-            if (std::from_chars(cl->data(), cl->data() + cl->size(), n).ec == std::errc{} && n > limit) return;
+            if (std::from_chars(cl->data(), cl->data() + cl->size(), n).ec == std::errc{} && n > limit) {
+                if (!st.passed) uncacheable(st);
+                return;
+            }
         }
         auto& w = *st.work;
+        if (st.passed && (edit.field("vary") || st.head)) {  // the fields were not kept: next time
+            store::instance().clear_uncacheable(w.key);
+            return;
+        }
         auto e = make_entry(w.url, w.extras, edit.status, edit.fields, w.fields, facts, spec_.fresh, st.request_time, std::chrono::system_clock::now());
         w.tap.begin(std::move(e), limit, st.fill, w.key);
         st.fill.reset();  // the tap ends the fill when the body is in (or is abandoned)
         edit.tap = &w.tap;
         st.stored = true;
+    }
+
+    static void uncacheable(const request_state& st) {
+        if (st.work && !st.work->key.empty()) store::instance().mark_uncacheable(st.work->key, k_hit_for_miss);
     }
 
     // §4.4: a successful unsafe request invalidates its target, and Location / Content-Location
@@ -363,6 +396,10 @@ private:
 
     static bool unsafe(std::string_view m) { return m != "GET" && m != "HEAD" && m != "OPTIONS" && m != "TRACE"; }
     static std::string& scratch_url() {
+        thread_local std::string s;
+        return s;
+    }
+    static std::string& scratch_key() {
         thread_local std::string s;
         return s;
     }

@@ -83,18 +83,39 @@ void request_work::keep_request_fields(std::span<const http::field_view> f) {
     std::size_t total = 0;
     for (auto& x : f) total += x.name.size() + x.value.size();
     field_bytes.clear();
-    field_bytes.reserve(total);
-    std::vector<std::pair<std::size_t, std::size_t>> at;  // offsets first: the string must not move under views
-    for (auto& x : f) {
-        at.emplace_back(field_bytes.size(), x.name.size());
-        field_bytes += x.name;
-        at.emplace_back(field_bytes.size(), x.value.size());
-        field_bytes += x.value;
-    }
+    field_bytes.reserve(total);  // appends below stay within it: the views never move
     fields.clear();
-    std::string_view all = field_bytes;
-    for (std::size_t i = 0; i + 1 < at.size(); i += 2)
-        fields.push_back({all.substr(at[i].first, at[i].second), all.substr(at[i + 1].first, at[i + 1].second)});
+    for (auto& x : f) {
+        const char* name = field_bytes.data() + field_bytes.size();
+        field_bytes += x.name;
+        const char* value = field_bytes.data() + field_bytes.size();
+        field_bytes += x.value;
+        fields.push_back({std::string_view(name, x.name.size()), std::string_view(value, x.value.size())});
+    }
+}
+
+namespace {
+constexpr std::size_t k_kept_work = 64;  // per worker thread
+thread_local std::vector<std::unique_ptr<request_work>> spare_work;
+}  // namespace
+
+void recycle_work::operator()(request_work* w) const noexcept {
+    w->tap.abandon();
+    w->waiter.reset();
+    w->joined.reset();
+    w->secure = false;
+    if (spare_work.size() >= k_kept_work || w->field_bytes.capacity() > 65536) {
+        delete w;
+        return;
+    }
+    spare_work.emplace_back(w);
+}
+
+work_ptr take_work() {
+    if (spare_work.empty()) return work_ptr(new request_work);
+    auto* w = spare_work.back().release();
+    spare_work.pop_back();
+    return work_ptr(w);
 }
 
 // ---- config ----

@@ -93,10 +93,18 @@ struct request_work {
     body_store tap;
 };
 
+// request_work objects are kept per worker thread between requests (their strings and vectors
+// keep their capacity): a miss allocates nothing for them once a worker has seen a few.
+struct recycle_work {
+    void operator()(request_work* w) const noexcept;
+};
+using work_ptr = std::unique_ptr<request_work, recycle_work>;
+work_ptr take_work();
+
 struct request_state {
-    std::unique_ptr<request_work> work;
+    work_ptr work;
     request_work& work_for() {
-        if (!work) work = std::make_unique<request_work>();
+        if (!work) work = take_work();
         return *work;
     }
     std::shared_ptr<const gatehouse::cache::entry> entry;  // a stale entry being revalidated
@@ -108,6 +116,7 @@ struct request_state {
     enum result outcome = result::miss;
     bool head = false, authorized = false, no_store = false, invalidate = false;
     bool served = false, collapsed = false, stored = false, stale_if_error = false;
+    bool passed = false;  // the key was marked uncacheable: no fill led, no request fields kept
 };
 
 }  // namespace gatehouse::middleware::cache
