@@ -309,6 +309,7 @@ class CacheTests(unittest.TestCase):
             return (200, b"the body", "ETag: \"v1\"\r\nCache-Control: max-age=0\r\nX-Refreshed: no\r\n")
         self.up.files[p] = answer
         self.get(p)
+        before = self.metric("catalog", "revalidated")
         r = self.get(p, headers={"If-None-Match": '"other"'})
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, b"the body")
@@ -317,7 +318,33 @@ class CacheTests(unittest.TestCase):
         sent = self.origin.requests_to(p)[-1]
         self.assertIn('If-None-Match: "v1"', sent)
         self.assertNotIn('"other"', sent)  # the client's validators are not ours
-        self.assertEqual(self.metric("catalog", "revalidated"), 1)
+        self.assertEqual(self.metric("catalog", "revalidated"), before + 1)
+
+    def test_no_cache_response_is_revalidated_on_every_use(self):
+        p = self.path("nocache")
+
+        def answer(method, headers, q):
+            if headers.get("if-none-match") == '"n1"':
+                return (304, b"", "ETag: \"n1\"\r\nCache-Control: no-cache\r\n")
+            return (200, b"revalidate me", "ETag: \"n1\"\r\nCache-Control: no-cache\r\n")
+        self.up.files[p] = answer
+        self.get(p)
+        for _ in range(2):
+            r = self.get(p)
+            self.assertEqual(r.body, b"revalidate me")
+            self.assertIn("fwd-status=304", cache_status(r))
+        self.assertEqual(self.origin.count(p), 3)
+        self.assertTrue(all('If-None-Match: "n1"' in raw for raw in self.origin.requests_to(p)[1:]))
+
+    def test_s_maxage_wins_over_max_age_for_a_shared_cache(self):
+        p = self.path("smaxage")
+        self.serve(p, extra="Cache-Control: max-age=0, s-maxage=60\r\n")
+        self.get(p)
+        self.assertIn("hit", cache_status(self.get(p)))
+        q = self.path("proxy-revalidate")
+        self.serve(q, extra="Cache-Control: max-age=0, proxy-revalidate\r\n")
+        self.get(q)
+        self.assertNotIn("hit", cache_status(self.get(q, headers={"Cache-Control": "max-stale"})))  # never served stale
 
     def test_client_conditionals_on_a_fresh_entry(self):
         p = self.path("cond")
