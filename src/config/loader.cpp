@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/http/head.hpp"
 #include "config/resilience_loader.hpp"
 #include "yaml_reader.hpp"
 
@@ -23,13 +24,8 @@ std::string lower(std::string s) {
     return s;
 }
 
-bool is_tchar(unsigned char c) {
-    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return is_tchar(c); });
-}
+using http::is_token;
+using http::field_name_problem;
 
 bool has_ctl(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; });
@@ -248,7 +244,7 @@ struct loader {
             map_reader h(r.get("identity_headers"), r.child_path("identity_headers"), d, {"subject", "sans", "fingerprint"});
             auto header = [&](const char* key, std::string& out) {
                 if (auto v = h.string(key)) {
-                    if (!is_token(*v)) h.error(key, "not a header name");
+                    if (auto why = field_name_problem(*v, true)) h.error(key, why);
                     else out = lower(*v);
                 }
             };
@@ -335,7 +331,7 @@ struct loader {
             else for (auto it = hn.begin(); it != hn.end(); ++it) {
                 auto name = it->first.Scalar();
                 auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
-                if (!is_token(name)) d.error(mark_of(it->first), r.child_path("headers"), "not a header name: '" + name + "'");
+                if (auto why = field_name_problem(name, true)) d.error(mark_of(it->first), r.child_path("headers"), "'" + name + "': " + why);
                 else if (v) m.headers.emplace_back(lower(name), *v);
             }
         }
@@ -633,7 +629,7 @@ struct loader {
             } else if (h.IsMap()) {
                 map_reader hr(h, r.child_path("hash_on"), d, {"header"});
                 if (auto name = hr.string("header")) {
-                    if (!is_token(*name)) hr.error("header", "not a header name");
+                    if (auto why = field_name_problem(*name, true)) hr.error("header", why);
                     lb.hash_on = lb_config::hash_source::header;
                     lb.hash_header = lower(*name);
                 } else {
@@ -727,6 +723,7 @@ struct loader {
             map_reader k(n, r.child_path("split_on"), d, {"header", "cookie"});
             if (!k.ok()) return;
             if (auto h = k.string("header")) {
+                if (auto why = field_name_problem(*h, true)) k.error("header", why);
                 rc.split_on = {split_key::kind::header, *h};
                 std::transform(rc.split_on.name.begin(), rc.split_on.name.end(), rc.split_on.name.begin(), [](unsigned char c) { return std::tolower(c); });
             } else if (auto c = k.string("cookie")) {

@@ -47,10 +47,6 @@ void for_each_element(std::string_view list, F&& f) {
     }
 }
 
-bool is_token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return is_tchar(c); });
-}
-
 // Content-Length: 1*DIGIT, or a list of identical ones ("5, 5"). Values across fields must agree.
 bool merge_content_length(std::string_view value, bool& seen, std::uint64_t& out) {
     bool ok = true, any = false;
@@ -141,7 +137,7 @@ scan_error scan_fields(line_cursor& cur, std::size_t max_headers, bool request, 
         if (colon == std::string_view::npos) return {400, "header line without a colon"};
         auto name = line.substr(0, colon);
         if (!is_token(name)) return {400, "invalid header name"};
-        if (request && name.find('_') != std::string_view::npos) return {400, "underscores in header names are not allowed"};
+        if (request && field_name_problem(name, true)) return {400, "underscores in header names are not allowed"};
         auto raw = line.substr(colon + 1);
         if (!std::all_of(raw.begin(), raw.end(), [](unsigned char c) { return is_value_char(c); })) return {400, "invalid character in a header value"};
         if (fields.size() >= max_headers) return {431, "too many header fields"};
@@ -197,6 +193,17 @@ scan_error check_transfer_encoding(std::string_view te) {
 }
 
 }  // namespace
+
+bool is_token(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return is_tchar(c); });
+}
+
+const char* field_name_problem(std::string_view name, bool request) {
+    if (!is_token(name)) return "not a header name (letters, digits and !#$%&'*+-.^_`|~)";
+    if (request && name.find('_') != std::string_view::npos)
+        return "underscores in request header names are refused (400) by gatehouse, so this could never match; use '-'";
+    return nullptr;
+}
 
 bool iequals_same_length(const char* a, const char* b, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {

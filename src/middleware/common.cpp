@@ -35,11 +35,7 @@ void add_vary(response_edit& edit, std::string_view token) {
     edit.add.emplace_back("Vary", std::move(merged));
 }
 
-bool is_header_name(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-        return std::isalnum(c) || std::string_view("!#$%&'*+-.^`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    });
-}
+bool is_header_name(std::string_view s) { return http::field_name_problem(s, true) == nullptr; }
 
 std::vector<credential_source> parse_sources(const YAML::Node& n, const std::string& path, config::diagnostics& d) {
     std::vector<credential_source> out;

@@ -154,6 +154,36 @@ routes: [{ name: a, respond: { status: 200, headers: { X-A: "a\r\nInjected: 1" }
     EXPECT_NE(all(r).find("must not contain CR, LF"), std::string::npos) << all(r);
 }
 
+// One token check for the scanner, the loader and middleware settings: a request header name
+// with '_' can never reach a route (the scanner answers 400), so `check` refuses it with a hint.
+TEST(Config, RequestHeaderNamesWithUnderscoresAreRefusedWithAHint) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes:
+  - { name: a, match: { path: /a, headers: { X_Tenant: t } }, respond: { status: 200 } }
+  - { name: b, match: { path: /b }, upstreams: [{ name: u, weight: 1 }], split_on: { header: X_User } }
+  - { name: c, match: { path: /c }, respond: { status: 200, headers: { X_Response_Ok: "1" } } }
+upstreams: [{ name: u, discovery: { static: [127.0.0.1:1] }, load_balancer: { policy: ring_hash, hash_on: { header: My_Key } } }]
+)");
+    EXPECT_FALSE(r.config);
+    auto text = all(r);
+    EXPECT_NE(text.find("X_Tenant"), std::string::npos) << text;
+    EXPECT_NE(text.find("split_on.header: underscores"), std::string::npos) << text;
+    EXPECT_NE(text.find("hash_on.header: underscores"), std::string::npos) << text;
+    EXPECT_NE(text.find("use '-'"), std::string::npos) << text;
+    EXPECT_EQ(text.find("X_Response_Ok"), std::string::npos) << text;  // a response header may have one
+}
+
+TEST(Config, JwksCaBundleThatDoesNotLoadIsAnError) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+jwt_providers:
+  - name: idp
+    jwks: { url: "https://id.example.com/jwks.json", ca: /nonexistent/ca.pem }
+routes: [{ name: a, respond: { status: 200 } }]
+)");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(all(r).find("jwks.ca: cannot load CA bundle '/nonexistent/ca.pem'"), std::string::npos) << all(r);
+}
+
 TEST(Config, ReplacePrefixNeedsPathPrefix) {
     auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
 routes: [{ name: a, match: { path: /x }, rewrite: { replace_prefix: /y }, upstream: u }]
@@ -214,6 +244,8 @@ TEST(Units, Durations) {
     EXPECT_EQ(parse_duration("5s"), duration(5000));
     EXPECT_EQ(parse_duration("2m"), duration(120000));
     EXPECT_EQ(parse_duration("1h"), duration(3600000));
+    EXPECT_EQ(parse_duration("1d"), duration(86400000));
+    EXPECT_EQ(format_duration(duration(86400000)), "1d");
     EXPECT_FALSE(parse_duration("5"));
     EXPECT_FALSE(parse_duration("-5s"));
     EXPECT_FALSE(parse_duration("5 parsecs"));

@@ -73,6 +73,14 @@ scan_error scan_response(std::string_view head, const scan_limits& limits, bool 
 bool iequals_same_length(const char* a, const char* b, std::size_t n);
 inline bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && iequals_same_length(a.data(), b.data(), a.size()); }
 
+// RFC 9110 token (field names, methods).
+bool is_token(std::string_view s);
+// What is wrong with `name` as a field name, or nullptr. `request`: a field a client sends (or
+// gatehouse adds to a request): the scanner refuses '_' in request field names (proxies disagree
+// on whether it equals '-'), so config naming one could never match. The one check for the
+// scanner, the config loader and every middleware's settings.
+const char* field_name_problem(std::string_view name, bool request);
+
 // Does the comma-separated list `list` contain `token` (case-insensitive)?
 bool list_contains(std::string_view list, std::string_view token);
 // The value of cookie `name` in the Cookie fields, or nullopt.

@@ -2,6 +2,7 @@
 #include "util/identity_registry.hpp"
 #include "util/time.hpp"
 
+#include <openssl/err.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
@@ -102,6 +103,13 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
             if (auto ca = j.string("ca")) {
                 p.jwks_ca = *ca;
                 if (files) files->push_back(*ca);
+                // A CA bundle that does not load is a config error, never a silent fall back to
+                // no trust at all (every fetch would fail verification without saying why).
+                std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+                if (!probe || SSL_CTX_load_verify_locations(probe.get(), ca->c_str(), nullptr) != 1) {
+                    ERR_clear_error();
+                    j.error("ca", "cannot load CA bundle '" + *ca + "'");
+                }
             }
             if (auto v = j.duration_value("cache_duration")) p.cache_duration = *v;
             if (auto v = j.duration_value("refetch_interval")) p.refetch_interval = *v;
@@ -148,7 +156,8 @@ provider::provider(provider_spec spec, std::size_t workers, asio::io_context* co
         SSL_CTX_set_min_proto_version(tls_.get(), TLS1_2_VERSION);
         SSL_CTX_set_verify(tls_.get(), SSL_VERIFY_PEER, nullptr);
         if (spec_.jwks_ca.empty()) SSL_CTX_set_default_verify_paths(tls_.get());
-        else SSL_CTX_load_verify_locations(tls_.get(), spec_.jwks_ca.c_str(), nullptr);
+        else if (SSL_CTX_load_verify_locations(tls_.get(), spec_.jwks_ca.c_str(), nullptr) != 1)
+            spdlog::error("jwt provider {}: cannot load CA bundle '{}' (changed since the config was checked?): JWKS fetches will fail", spec_.name, spec_.jwks_ca);
     }
 }
 
