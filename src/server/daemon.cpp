@@ -34,6 +34,7 @@
 #include "observability/metrics.hpp"
 #include "middleware/jwt/provider.hpp"
 #include "middleware/rate_limit/rate_limit.hpp"
+#include "middleware/basic_auth/basic_auth.hpp"
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
 #include "http/tunnel.hpp"
@@ -117,6 +118,12 @@ public:
         });
         middleware::rate_limit::add_metrics(*metrics_);
         middleware::cache::add_metrics(*metrics_);
+        metrics_->add_counter_family("gatehouse_basic_auth_overload_total", "basic_auth requests answered 503: the password-check queue was full", [] {
+            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_rejections())}};
+        });
+        metrics_->add_gauge_family("gatehouse_basic_auth_hash_queue", "basic_auth password checks queued or running on the hash pool", [] {
+            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_queue())}};
+        });
         metrics_->add_gauge_family("gatehouse_tunnels_active", "Upgraded connections (WebSocket, ...) open now", [] {
             return std::vector<observability::metrics::sample>{{{}, static_cast<double>(http::tunnels_active())}};
         });

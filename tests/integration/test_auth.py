@@ -4,6 +4,7 @@ SHA-crypt), identity headers sanitised and forwarded, listener defaults extended
 import base64
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -120,7 +121,7 @@ class BasicAuth(unittest.TestCase):
         cls.htpasswd = os.path.join(d, "htpasswd")
         with open(cls.htpasswd, "w") as f:
             f.write("# users\n" + f"dave:{bcrypt('dave-pw')}\n")
-        cls.slow_hash = bcrypt("slow-pw", cost=13)
+        cls.slow_hash = bcrypt("slow-pw", cost=14)
         cls.gw = Gatehouse(f"""
             workers: 1
             routes:
@@ -162,20 +163,63 @@ class BasicAuth(unittest.TestCase):
                 self.assertEqual(r.status, 401)
                 self.assertEqual(r.headers["www-authenticate"], 'Basic realm="private area", charset="UTF-8"')
 
+    def hash_queue(self):
+        status, text = self.gw.admin("GET", "/metrics")
+        m = re.search(r"^gatehouse_basic_auth_hash_queue (\S+)", text, re.M)
+        return float(m.group(1)) if m else -1
+
+    def wait_for_queue(self, n):
+        deadline = time.monotonic() + 30
+        while self.hash_queue() != n:
+            self.assertLess(time.monotonic(), deadline, f"hash queue never reached {n}")
+            time.sleep(0.01)  # polling a gauge for a state change, not timing
+
     def test_a_slow_hash_does_not_block_the_worker(self):
         result = {}
         def slow():
             result["status"] = request(self.gw.port, path="/echo", headers={"Authorization": basic("slow", "slow-pw")}).status
-            result["done"] = time.monotonic()
         t = threading.Thread(target=slow)
         t.start()
-        # While that bcrypt (cost 13) runs on the hash pool, the only worker keeps serving.
+        # The check (bcrypt cost 14, seconds) is on the hash pool: the gauge says so ...
+        self.wait_for_queue(1)
+        # ... and while it still runs there, the only worker serves another request. Were the
+        # hash computed on the worker, /health would wait for it and the queue would be empty.
         health = request(self.gw.port, path="/health")
-        health_done = time.monotonic()
-        t.join(30)
         self.assertEqual(health.status, 200)
+        self.assertEqual(self.hash_queue(), 1)
+        t.join(60)
         self.assertEqual(result["status"], 200)
-        self.assertLess(health_done, result["done"])
+        self.assertEqual(self.hash_queue(), 0)
+
+
+class BasicAuthQueue(unittest.TestCase):
+    def test_a_full_check_queue_answers_503_at_once(self):
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        slow = bcrypt("slow-pw", cost=14)
+        with Gatehouse(f"""
+            workers: 1
+            routes:
+              - name: private
+                upstream: u
+                middleware:
+                  - basic_auth:
+                      users: [{{ user: slow, hash: "{slow}" }}]
+                      max_pending_checks: 1
+        """, upstreams={"u": [up]}) as gw:
+            result = {}
+            t = threading.Thread(target=lambda: result.update(r=request(gw.port, path="/echo", headers={"Authorization": basic("slow", "slow-pw")})))
+            t.start()
+            deadline = time.monotonic() + 30
+            while not re.search(r"^gatehouse_basic_auth_hash_queue 1", gw.admin("GET", "/metrics")[1], re.M):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.01)
+            busy = request(gw.port, path="/echo", headers={"Authorization": basic("slow", "other-pw")})
+            self.assertEqual(busy.status, 503)
+            self.assertEqual(busy.headers["retry-after"], "1")
+            self.assertRegex(gw.admin("GET", "/metrics")[1], r"(?m)^gatehouse_basic_auth_overload_total 1")
+            t.join(60)
+            self.assertEqual(result["r"].status, 200)  # the one in the queue was not disturbed
 
 
 class Chains(unittest.TestCase):

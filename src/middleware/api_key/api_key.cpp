@@ -13,7 +13,7 @@ namespace {
 
 struct api_key_spec final : config::middleware_spec {
     std::vector<credential_source> sources;
-    std::unordered_map<std::string, std::string> consumers;  // sha256 hex -> consumer
+    std::unordered_map<std::string, std::string, util::string_hash, std::equal_to<>> consumers;  // sha256 hex -> consumer
     std::string consumer_header = "x-consumer";
     bool forward_key = false;
 
@@ -31,7 +31,8 @@ public:
             reply = {401, "missing API key", {}};
             return verdict::reply;
         }
-        auto it = spec_.consumers.find(sha256_hex(*key));
+        char hex[64];
+        auto it = spec_.consumers.find(sha256_hex(*key, hex));
         if (it == spec_.consumers.end()) {
             reply = {401, "invalid API key", {}};
             return verdict::reply;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "gatehouse/config/middleware_spec.hpp"
+#include "middleware/basic_auth/basic_auth.hpp"
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
@@ -33,6 +34,15 @@ constexpr std::size_t k_cache_entries = 10000;
 asio::thread_pool& hash_pool() {
     static asio::thread_pool pool(2);
     return pool;
+}
+// Checks queued or running on the pool (all instances; each caps its own: max_pending_checks).
+std::atomic<std::int64_t>& hash_queue() {
+    static std::atomic<std::int64_t> n{0};
+    return n;
+}
+std::atomic<std::uint64_t>& hash_rejections() {
+    static std::atomic<std::uint64_t> n{0};
+    return n;
 }
 
 bool check_hash(const std::string& hash, const std::string& password) {
@@ -55,6 +65,7 @@ struct basic_auth_spec final : config::middleware_spec {
     std::unordered_map<std::string, std::string> users;  // user -> crypt hash
     std::string consumer_header = "x-consumer";
     bool forward_authorization = false;
+    std::int64_t max_pending_checks = 256;  // password checks queued or running for this instance
     std::shared_ptr<const middleware> build(build_services& s, config::diagnostics&) const override;
 };
 
@@ -101,8 +112,18 @@ public:
         st.user = decoded->substr(0, colon);
         st.password = decoded->substr(colon + 1);
         auto& cache = caches_[ctx.worker];
-        auto key = sha256_hex(*decoded);
-        if (auto it = cache.map.find(key); it != cache.map.end() && clock::now() < it->second.expires) return allow(ctx, st.user);
+        char hex[64];
+        if (auto it = cache.map.find(sha256_hex(*decoded, hex)); it != cache.map.end() && clock::now() < it->second.expires) return allow(ctx, st.user);
+        // Not cached: a crypt() on the hash pool. Its queue is bounded: beyond it, 503 at once
+        // (a flood of wrong passwords must not queue every other login behind it).
+        if (pending_->fetch_add(1, std::memory_order_relaxed) >= spec_.max_pending_checks) {
+            pending_->fetch_sub(1, std::memory_order_relaxed);
+            hash_rejections().fetch_add(1, std::memory_order_relaxed);
+            reply = {503, "authentication is busy, retry shortly", {{"Retry-After", "1"}}};
+            return verdict::reply;
+        }
+        hash_queue().fetch_add(1, std::memory_order_relaxed);
+        st.queued = pending_;
         return verdict::suspend;
     }
 
@@ -112,6 +133,10 @@ public:
         auto it = spec_.users.find(user);
         bool known = it != spec_.users.end();
         std::string hash = known ? it->second : dummy_hash_;
+        struct dequeue {
+            credentials& st;
+            ~dequeue() { st.leave_queue(); }
+        } leave{ctx.state<credentials>()};
         bool ok = co_await asio::co_spawn(hash_pool(), check_on_pool(hash, password), asio::use_awaitable);
         if (!ok || !known) co_return deny(reply, "invalid credentials");
         auto& cache = caches_[ctx.worker];
@@ -136,14 +161,25 @@ private:
         clock::time_point expires;
     };
     struct alignas(64) cache {
-        std::unordered_map<std::string, entry> map;
+        std::unordered_map<std::string, entry, util::string_hash, std::equal_to<>> map;
     };
     basic_auth_spec spec_;
     std::string challenge_;
     std::string dummy_hash_;
     mutable std::vector<cache> caches_;  // per worker: only that worker touches its cache
+    // Checks of this instance queued or running (all workers); shared with the requests that hold
+    // a place, which may end after a reload dropped the instance.
+    std::shared_ptr<std::atomic<std::int64_t>> pending_ = std::make_shared<std::atomic<std::int64_t>>(0);
     struct credentials {  // per request (request_context::state)
         std::string user, password;
+        std::shared_ptr<std::atomic<std::int64_t>> queued;  // the instance's count it holds a place in
+        void leave_queue() {
+            if (!queued) return;
+            queued->fetch_sub(1, std::memory_order_relaxed);
+            hash_queue().fetch_sub(1, std::memory_order_relaxed);
+            queued.reset();
+        }
+        ~credentials() { leave_queue(); }
     };
 };
 
@@ -166,7 +202,7 @@ void add_user(basic_auth_spec& spec, const std::string& user, const std::string&
 
 std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node&) {
     auto spec = std::make_shared<basic_auth_spec>();
-    config::map_reader r(n, path, d, {"realm", "users", "users_file", "consumer_header", "forward_authorization"});
+    config::map_reader r(n, path, d, {"realm", "users", "users_file", "consumer_header", "forward_authorization", "max_pending_checks"});
     if (!r.ok()) return nullptr;
     if (auto realm = r.string("realm")) {
         if (!valid_header_value(*realm) || realm->find('"') != std::string::npos) r.error("realm", "must not contain quotes or control characters");
@@ -210,6 +246,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         spec->consumer_header = to_lower(*h);
     }
     if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;
+    if (auto m = r.integer("max_pending_checks", 1, 1'000'000)) spec->max_pending_checks = *m;
     r.finish();
     return spec;
 }
@@ -217,5 +254,8 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
 }  // namespace
 
 void register_basic_auth() { config::register_middleware_type("basic_auth", parse); }
+
+std::uint64_t basic_auth_hash_rejections() { return hash_rejections().load(std::memory_order_relaxed); }
+std::int64_t basic_auth_hash_queue() { return hash_queue().load(std::memory_order_relaxed); }
 
 }  // namespace gatehouse::middleware
