@@ -233,6 +233,14 @@ std::string metrics::scrape() const {
     fams.push_back(std::move(conns_total));
     fams.push_back(std::move(tls_fail));
     fams.push_back(std::move(rejected));
+    auto accept_fail = family("gatehouse_accept_failures_total",
+                              "accept() failures for want of resources (file descriptors, socket buffers, memory), by listener", MetricType::Counter);
+    for (auto& [name, l] : listeners_) {
+        std::uint64_t n = 0;
+        for (auto& s : l->shards) n += s.accept_failures.get();
+        accept_fail.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
+    }
+    fams.push_back(std::move(accept_fail));
 
     auto up_requests = family("gatehouse_upstream_requests_total", "Responses received from upstreams, by status code", MetricType::Counter);
     auto up_duration = family("gatehouse_upstream_request_duration_seconds", "Time from sending the request upstream to the end of its response", MetricType::Histogram);

@@ -67,6 +67,7 @@ struct alignas(64) listener_shard {
     counter total;
     counter tls_handshake_failures;  // includes client certificates that failed verification
     counter rejected;                // closed at accept: a max_connections limit was reached
+    counter accept_failures;         // accept() failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM)
 };
 
 template <class Shard>

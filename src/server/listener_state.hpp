@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 // One accepting socket of one listener on one worker. Sessions keep a reference, so a listener
 // removed by a reload stays valid for the connections it accepted.
 #include <boost/asio/ip/tcp.hpp>
@@ -25,6 +26,13 @@ struct listener_state {
     std::shared_ptr<observability::listener_stats> stats;  // null when metrics are off
     boost::asio::ip::tcp::endpoint peer;  // filled by the pending accept (no getpeername call)
     std::shared_ptr<connection_count> open;  // shared by the workers' listener_states of one key
+    // An episode of failed accepts (fd exhaustion): logged when it starts and when it ends, the
+    // failures between counted; the acceptor backs off (doubling, up to 1 s) instead of spinning.
+    struct exhaustion {
+        std::uint64_t failures = 0;  // in the current episode; 0 = none
+        std::chrono::milliseconds backoff{0};
+        std::chrono::steady_clock::time_point since{};
+    } exhausted;
 
     // Counts a new connection against this listener's and the process's limits; false (nothing
     // counted) when either is reached. release() when an admitted connection ends.

@@ -198,16 +198,17 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
     l->acceptor.async_accept(l->peer, [this, l](boost::system::error_code ec, asio::ip::tcp::socket sock) {
         if (ec) {
             if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) return;
-            // EMFILE and friends: log, back off a little via the next tick, keep accepting.
-            spdlog::warn("worker {}: accept on {} failed: {}", id_, l->cfg.name, ec.message());
-            if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
-                auto t = std::make_shared<asio::steady_timer>(ioc_, 50ms);
-                t->async_wait([this, l, t](boost::system::error_code) {
-                    if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
-                });
+            if (out_of_resources(ec)) {
+                accept_backoff(l, ec);
                 return;
             }
+            spdlog::warn("worker {}: accept on {} failed: {}", id_, l->cfg.name, ec.message());
         } else {
+            if (l->exhausted.failures) {
+                auto secs = std::chrono::duration<double>(clock::now() - l->exhausted.since).count();
+                spdlog::warn("worker {}: accepting on {} again after {} failed accepts over {:.1f} s", id_, l->cfg.name, l->exhausted.failures, secs);
+                l->exhausted = {};
+            }
             // Even when accepting has just stopped: this connection was accepted already, and
             // dropping it would reset a client whose request may be on its way. It gets its
             // request answered (with Connection: close while draining).
@@ -221,6 +222,33 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
             }
             if (!ticking_) tick();  // the tick had stopped for a drained worker: deadlines need it
         }
+        if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
+    });
+}
+
+bool worker::out_of_resources(const boost::system::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+           ec == boost::system::error_code(ENFILE, boost::system::system_category());
+}
+
+// fd exhaustion (EMFILE/ENFILE) and the like: the pending connection stays in the backlog and
+// the listening socket stays readable, so accepting again at once would spin. Back off, doubling
+// from 10 ms to 1 s; existing connections are served meanwhile. One log line when an episode
+// starts (and one when it ends), the failures counted in between.
+void worker::accept_backoff(const std::shared_ptr<listener_state>& l, const boost::system::error_code& ec) {
+    auto& ex = l->exhausted;
+    if (ex.failures++ == 0) {
+        ex.since = clock::now();
+        ex.backoff = 10ms;
+        spdlog::error("worker {}: accept on {} failed: {}; backing off (up to 1 s) until it succeeds, failures counted in "
+                      "gatehouse_accept_failures_total",
+                      id_, l->cfg.name, ec.message());
+    } else {
+        ex.backoff = std::min<std::chrono::milliseconds>(ex.backoff * 2, 1s);
+    }
+    if (l->stats) l->stats->at(id_).accept_failures.add();
+    auto t = std::make_shared<asio::steady_timer>(ioc_, ex.backoff);
+    t->async_wait([this, l, t](boost::system::error_code) {
         if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
     });
 }

@@ -77,6 +77,8 @@ private:
     void add_listener(int fd, config::listener_config cfg, std::string key, std::shared_ptr<observability::listener_stats> stats,
                       std::shared_ptr<connection_count> open);
     void start_accept(const std::shared_ptr<listener_state>& l);
+    static bool out_of_resources(const boost::system::error_code& ec);
+    void accept_backoff(const std::shared_ptr<listener_state>& l, const boost::system::error_code& ec);
     void tick();
 
     unsigned id_;

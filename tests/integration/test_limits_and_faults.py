@@ -317,3 +317,48 @@ class ConnectionLimits(unittest.TestCase):
             b.close()
             d.close()
         up.stop()
+
+
+class FdExhaustion(unittest.TestCase):
+    def test_accept_backs_off_logs_once_and_recovers(self):
+        import os
+        import resource
+        with Gatehouse("""
+            workers: 1
+            routes: [{ name: r, respond: { status: 200, body: ok } }]
+        """) as gw:
+            pid = gw.proc.pid
+            first = connect(gw.port)  # a connection from before the exhaustion, kept alive
+            first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertEqual(read_response(first.makefile("rb")).status, 200)
+            base = len(os.listdir(f"/proc/{pid}/fd"))
+            soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (base + 3, hard))  # the soft limit: it may go up again
+            extra = [connect(gw.port) for _ in range(12)]  # 3 accepted, the rest wait in the backlog
+            deadline = time.monotonic() + 30
+            while not gw.has_log(r"accept on public failed: .*backing off"):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            # Backing off, not spinning: over the next second of exhaustion the process uses a
+            # small part of a core (a spin on the readable listening socket uses all of it). The
+            # admin listener cannot accept either now (same fd limit), so CPU time is the witness.
+            def cpu():
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            c0, t0 = cpu(), time.monotonic()
+            # The existing connection is served meanwhile.
+            first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertEqual(read_response(first.makefile("rb")).status, 200)
+            time.sleep(1.0)  # a window to measure CPU over, not synchronisation
+            self.assertLess(cpu() - c0, 0.3 * (time.monotonic() - t0))
+            self.assertEqual(len(re.findall(r"backing off", gw.log())), 1)  # one line per episode, not per failure
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+            self.assertTrue(gw.wait_for_log(r"accepting on public again after \d+ failed accepts"))
+            m = re.search(r'gatehouse_accept_failures_total\{listener="public"\} (\d+)', gw.admin("GET", "/metrics")[1])
+            self.assertGreaterEqual(int(m.group(1)), 2)
+            for s in extra:  # every waiting connection was accepted and is served
+                s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                self.assertEqual(read_response(s.makefile("rb")).status, 200)
+                s.close()
+            first.close()
