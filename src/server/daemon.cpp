@@ -201,7 +201,7 @@ public:
         running_ = workers_.size();
         for (auto& w : workers_) {
             worker* wp = w.get();
-            threads_.emplace_back([this, wp] { wp->run([this] { asio::post(control_, [this] { worker_exited(); }); }); });
+            threads_.emplace_back([this, wp] { wp->run([this, wp](bool failed) { asio::post(control_, [this, wp, failed] { worker_exited(wp->id(), failed); }); }); });
         }
         if (inherited) inherited->confirm();
         if (!opts_.upgrade_socket.empty()) start_handover_server();
@@ -214,7 +214,7 @@ public:
         for (auto& w : workers_) w->stop();
         for (auto& t : threads_) t.join();
         spdlog::info("gatehouse stopped");
-        return 0;
+        return exit_code_;
     }
 
 private:
@@ -484,6 +484,12 @@ private:
         signals_.async_wait([this](boost::system::error_code e, int s) { on_signal(e, s); });
     }
 
+    int exit_code_ = 0;  // 70 (EX_SOFTWARE) once a worker failed
+    const bool test_hooks_ = [] {
+        const char* v = std::getenv("GATEHOUSE_TEST_HOOKS");
+        return v && std::string_view(v) == "1";
+    }();
+
     void begin_drain(const std::string& why, config::duration delay) {
         if (draining_) return;
         draining_ = true;
@@ -509,7 +515,16 @@ private:
         });
     }
 
-    void worker_exited() {
+    void worker_exited(unsigned id, bool failed) {
+        if (failed && exit_code_ == 0) {
+            // A worker is gone for good (an exception escaped its loop; its sockets are closed).
+            // The rest drain like after SIGTERM and the process exits with EX_SOFTWARE, so that
+            // systemd / Kubernetes restarts it whole: restarting one thread in place would keep
+            // whatever state broke it.
+            exit_code_ = 70;
+            spdlog::critical("worker {} failed: draining the other workers, then exiting with status 70 for the supervisor to restart gatehouse", id);
+            begin_drain("worker failure", config::duration(0));
+        }
         if (--running_ > 0) return;
         drain_timer_.cancel();
         flush_timer_.cancel();
@@ -539,6 +554,10 @@ private:
             if (!ready_) return reply(text(503, "not ready\n"));
             if (!discovery_->ready(used_upstreams(current_->config))) return reply(text(503, "not ready: waiting for service discovery\n"));
             return reply(text(200, "ready\n"));
+        }
+        if (path == "/-/test/worker-exception" && test_hooks_ && r.method == "POST") {
+            workers_.front()->post_fault_for_tests();
+            return reply(text(202, "injected\n"));
         }
         if (path == "/-/reload") {
             if (r.method != "POST") return reply(text(405, "use POST\n"));

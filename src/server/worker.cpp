@@ -276,16 +276,34 @@ void worker::tick() {
     });
 }
 
-void worker::run(std::function<void()> on_exit) {
+void worker::run(std::function<void(bool failed)> on_exit) {
     running_ = true;
     for (auto& l : listeners_) start_accept(l);
     tick();
+    bool failed = false;
     try {
         ioc_.run();
     } catch (const std::exception& e) {
+        failed = true;
         spdlog::critical("worker {} stopped by an exception: {}", id_, e.what());
+    } catch (...) {
+        failed = true;
+        spdlog::critical("worker {} stopped by an exception", id_);
     }
-    on_exit();
+    if (failed) {
+        // Nobody runs this worker's event loop any more: its SO_REUSEPORT sockets must not stay
+        // open, or the kernel would keep handing them new connections nobody accepts. The
+        // daemon then drains the other workers and exits non-zero (docs/operations.md).
+        for (auto& l : listeners_) {
+            boost::system::error_code ec;
+            l->acceptor.close(ec);
+        }
+    }
+    on_exit(failed);
+}
+
+void worker::post_fault_for_tests() {
+    asio::post(ioc_, [] { throw std::runtime_error("injected by POST /-/test/worker-exception"); });
 }
 
 }  // namespace gatehouse::server

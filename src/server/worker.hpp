@@ -42,8 +42,11 @@ public:
 
     boost::asio::io_context& ioc() override { return ioc_; }
     unsigned id() const override { return id_; }
-    // Runs until drained; calls on_exit from the worker thread when done.
-    void run(std::function<void()> on_exit);
+    // Runs until drained; calls on_exit from the worker thread when done (failed: an exception
+    // escaped the event loop, and the worker's listening sockets have been closed).
+    void run(std::function<void(bool failed)> on_exit);
+    // Test hook (GATEHOUSE_TEST_HOOKS=1 only): an exception escapes this worker's event loop.
+    void post_fault_for_tests();
 
     // From any thread. Listening sockets arrive as file descriptors (the worker takes ownership)
     // and are identified by their listen_key.

@@ -80,6 +80,35 @@ class Shutdown(unittest.TestCase):
             gw.stop()
             up.stop()
 
+    def test_a_failed_worker_closes_its_sockets_drains_the_rest_and_exits_70(self):
+        os.environ["GATEHOUSE_TEST_HOOKS"] = "1"  # enables POST /-/test/worker-exception
+        try:
+            gw = Gatehouse("""
+                workers: 2
+                drain: { timeout: 5s }
+                routes: [{ name: r, respond: { status: 200, body: ok } }]
+            """).start()
+        finally:
+            del os.environ["GATEHOUSE_TEST_HOOKS"]
+        try:
+            kept = connect(gw.port)  # a keep-alive connection on some worker
+            kept.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(kept.makefile("rb")).status, 200)
+            status, _ = gw.admin("POST", "/-/test/worker-exception")
+            self.assertEqual(status, 202)
+            self.assertTrue(gw.wait_for_log(r"worker 0 stopped by an exception: injected"))
+            self.assertTrue(gw.wait_for_log(r"worker 0 failed: draining the other workers, then exiting with status 70"))
+            kept.close()
+            self.assertEqual(gw.wait(), 70)
+        finally:
+            gw.stop()
+
+    def test_without_test_hooks_the_fault_endpoint_does_not_exist(self):
+        with Gatehouse("routes: [{ name: r, respond: { status: 200 } }]\n") as gw:
+            self.assertIn(gw.admin("POST", "/-/test/worker-exception")[0], (404, 405))
+            self.assertEqual(request(gw.port).status, 200)  # nothing was injected
+            self.assertFalse(gw.has_log("stopped by an exception"))
+
     def test_drain_timeout_bounds_shutdown(self):
         up = upstream("u")
         gw = Gatehouse("""
