@@ -1,4 +1,5 @@
 // gatehouse: an HTTP/1.1 API gateway. See README.md and docs/.
+#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -76,9 +77,16 @@ int main(int argc, char** argv) {
     }
     gatehouse::middleware::register_all();
     gatehouse::discovery::register_all();
-    auto logger = spdlog::stderr_color_mt("gatehouse");
+    // Asynchronous: a thread that logs (a worker reporting an upstream failure) formats the line
+    // and queues it; one background thread writes and flushes. A full queue drops the oldest
+    // line rather than blocking a worker on stderr.
+    spdlog::init_thread_pool(8192, 1);
+    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    auto logger = std::make_shared<spdlog::async_logger>("gatehouse", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(level));
     spdlog::flush_on(spdlog::level::info);
-    return gatehouse::server::run_daemon(opts);
+    int rc = gatehouse::server::run_daemon(opts);
+    spdlog::shutdown();  // writes what is still queued
+    return rc;
 }

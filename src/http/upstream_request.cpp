@@ -17,6 +17,7 @@
 #include "http/connection.hpp"
 #include "http/upstream_request.hpp"
 #include "http/mirror.hpp"
+#include "observability/log_limit.hpp"
 #include "upstream/connect.hpp"
 #include "upstream/pool.hpp"
 
@@ -499,7 +500,7 @@ asio::awaitable<upstream_error> client_connection::read_response_head(upstream_r
         }
         auto err = scan_response(uc.buf.data().substr(0, ur.resp_head_len), snap_->scan_limits, ur.is_head, resp_);
         if (err) {
-            spdlog::warn("upstream {}: invalid response from {}: {}", def.name, uc.ep->key, err.reason);
+            observability::warn_limited(uc.ep->key, "upstream {}: invalid response from {}: {}", def.name, uc.ep->key, err.reason);
             co_return upstream_error{failure::framing};
         }
         if (resp_.status >= 200) break;
@@ -703,7 +704,7 @@ asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& 
             std::size_t used = uc.buf.empty() ? 0 : dec->put(asio::buffer(uc.buf.data().data(), uc.buf.size()), ec);
             uc.buf.consume(used);
             if (ec && ec != boost::beast::http::error::need_more) {
-                spdlog::warn("upstream {}: malformed chunked response body", ur.cluster->def().name);
+                observability::warn_limited(ur.cluster->def().name, "upstream {}: malformed chunked response body", ur.cluster->def().name);
                 if (!head_written) co_await send_error(502, "invalid upstream response", true);
                 co_return false;
             }
@@ -759,7 +760,7 @@ asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& u
             boost::beast::error_code ec;
             used = uc.buf.empty() ? 0 : dec->put(asio::buffer(uc.buf.data().data(), uc.buf.size()), ec);
             if (ec && ec != boost::beast::http::error::need_more) {
-                spdlog::warn("upstream {}: malformed chunked response body", ur.cluster->def().name);
+                observability::warn_limited(ur.cluster->def().name, "upstream {}: malformed chunked response body", ur.cluster->def().name);
                 if (!head_written) co_await send_error(502, "invalid upstream response", true);
                 co_return false;
             }

@@ -5,6 +5,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -197,6 +198,37 @@ class AccessLog(unittest.TestCase):
     def test_rotation(self):
         lines, _, d = self.run_gateway("{ path: PATH, rotate: { max_size: 2KiB, max_files: 3 } }", requests=[("GET", "/echo")] * 40)
         self.assertTrue(os.path.exists(os.path.join(d, "access.1.log")), os.listdir(d))
+
+
+class WorkerLogs(unittest.TestCase):
+    def test_an_outage_logs_one_line_per_cause_per_second_with_a_count(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+        s.close()  # nothing listens there: every connect is refused
+        with Gatehouse(f"""
+            workers: 1
+            routes: [{{ name: r, upstream: gone }}]
+            upstreams: [{{ name: gone, discovery: {{ static: [127.0.0.1:{dead}] }} }}]
+        """) as gw:
+            c = connect(gw.port)
+            f = c.makefile("rb")
+            def one():
+                c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(read_response(f).status, 502)
+            for _ in range(300):
+                one()
+            line = f"connect to 127.0.0.1:{dead} failed"
+            # 300 failures, far fewer lines: one per second at most (the run above takes a few).
+            self.assertLessEqual(gw.log().count(line), 5)
+            # The next line of the cause says how many were folded into it.
+            deadline = time.monotonic() + 20
+            while not re.search(re.escape(line) + r".*\((\d+) more like this since the last line\)", gw.log()):
+                self.assertLess(time.monotonic(), deadline)
+                one()
+            folded = sum(int(n) for n in re.findall(re.escape(line) + r".*\((\d+) more like this", gw.log()))
+            self.assertGreater(folded, 250)
+            c.close()
 
 
 class TraceContext(GatewayTestCase):
