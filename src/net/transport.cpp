@@ -111,7 +111,7 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
         // OpenSSL has read everything in in_: refill it with Asio's own read (it tries recv, and
         // waits for the socket's next edge only if that would block).
         in_begin_ = in_end_ = 0;
-        auto [ec, n] = co_await sock_.async_read_some(asio::buffer(in_.get(), k_in_size), nothrow_awaitable);
+        auto [ec, n] = co_await sock_.async_read_some(edge_read_buffer(in_.get(), k_in_size), nothrow_awaitable);
         if (ec == asio::error::eof) in_eof_ = true;  // OpenSSL sees the end next and says which kind
         else if (ec) co_return ec;
         in_end_ = n;

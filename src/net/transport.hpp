@@ -21,6 +21,8 @@
 #include <string_view>
 #include <tuple>
 
+#include "net/edge_read.hpp"
+
 namespace gatehouse::net {
 
 class transport {
@@ -40,7 +42,7 @@ public:
     // At most n bytes. eof: the peer closed cleanly (TLS: close_notify); a TLS stream cut without
     // close_notify is boost::asio::ssl::error::stream_truncated, never eof.
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(char* p, std::size_t n) {
-        if (!ssl_) return sock_.async_read_some(boost::asio::buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (!ssl_) return sock_.async_read_some(edge_read_buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
         return tls_read_some(p, n);
     }
     // All of a, then all of b (one TLS record when they fit in one).
