@@ -4,10 +4,7 @@
 // early (the client's first frames behind its request head, the upstream's behind the 101)
 // are passed on first.
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <sys/socket.h>
-
 #include <atomic>
-#include <cerrno>
 
 #include "http/connection.hpp"
 #include "http/tunnel.hpp"
@@ -23,25 +20,6 @@ std::atomic<std::int64_t> g_tunnels{0};
 
 std::int64_t tunnels_active() { return g_tunnels.load(std::memory_order_relaxed); }
 
-namespace {
-// Plain TCP: what send(2) takes now, without a trip through Asio's scheduler (an async write
-// that completes at once still posts its completion and resumes the coroutine from the queue).
-// The rest, if any, goes through the transport's asynchronous write. -1: the connection failed.
-std::ptrdiff_t send_now(transport& io, tcp::socket& s, std::string_view data) {
-    if (io.secure()) return 0;
-    std::size_t done = 0;
-    while (done < data.size()) {
-        auto w = ::send(s.native_handle(), data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            return -1;
-        }
-        done += static_cast<std::size_t>(w);
-    }
-    return static_cast<std::ptrdiff_t>(done);
-}
-}  // namespace
 
 asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const router::compiled_route& route) {
     auto& uc = *ur.ls.conn;
@@ -85,7 +63,7 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
         buf_.commit(n);
         bytes_in_ += n;
         uc.timer.arm(idle);
-        auto sent = send_now(uc.io, uc.socket, buf_.data());
+        auto sent = uc.io.send_now(buf_.data());  // no suspension between the read and its write
         if (sent < 0) co_return;
         buf_.consume(static_cast<std::size_t>(sent));
         if (buf_.empty()) continue;
@@ -104,7 +82,7 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
         if (ec || n == 0) co_return;
         uc.buf.commit(n);
         dl_.arm(idle);
-        auto sent = send_now(io_, sock_, uc.buf.data());
+        auto sent = io_.send_now(uc.buf.data());
         if (sent < 0) co_return;
         bytes_out_ += static_cast<std::size_t>(sent);
         uc.buf.consume(static_cast<std::size_t>(sent));
