@@ -76,7 +76,7 @@ class Jwt(unittest.TestCase):
                 algorithms: [RS256]
                 jwks: {{ file: {cls.jwks_file} }}
               - name: remote
-                jwks: {{ url: "http://127.0.0.1:{cls.idp.port}/jwks.json", refetch_interval: 100ms, kid_wait: 3s }}
+                jwks: {{ url: "http://127.0.0.1:{cls.idp.port}/jwks.json", refetch_interval: 100ms, kid_wait: 10s }}
             routes:
               - name: main
                 match: {{ path_prefix: /main }}
@@ -269,7 +269,10 @@ class Jwt(unittest.TestCase):
         self.serve_jwks([], status=500)
         fetches = self.idp.stats.requests
         stranger = self.t.keypair("ES256", "rot-3")
+        started = time.monotonic()
         self.assert_401(self.call("/remote/x", self.t.sign("ES256", stranger["private"], {"sub": "r", "exp": now() + 300})))
+        # Woken by the failed refetch, not held for all of kid_wait (10 s) as a polling wait was.
+        self.assertLess(time.monotonic() - started, 5)
         self.assertGreater(self.idp.stats.requests, fetches)
         self.assertEqual(self.call("/remote/x", tok1).status, 200)
         self.assertEqual(self.call("/remote/x", self.t.sign("ES256", self.rot2["private"], {"sub": "z", "exp": now() + 300})).status, 200)

@@ -4,6 +4,7 @@
 // (error="invalid_token" when a token was presented), 403 insufficient_scope.
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -129,13 +130,22 @@ public:
     asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const override {
         const std::string token = ctx.state<std::string>();  // set by on_request
         auto start_gen = provider_->generation();
+        // Wait for the refetch to end (rare: a key rotation), at most kid_wait and never past the
+        // route's deadline: the provider wakes the timer from the control thread.
+        struct waiting {
+            explicit waiting(asio::io_context& ioc) : timer(ioc) {}
+            asio::steady_timer timer;
+            std::atomic<bool> woken{false};
+        };
+        auto w = std::make_shared<waiting>(*ctx.ioc);
+        provider_->notify_after_fetch([w] {
+            w->woken.store(true, std::memory_order_release);
+            asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+        });
         provider_->request_refetch();
-        asio::steady_timer timer(*ctx.ioc);
-        auto deadline = std::chrono::steady_clock::now() + provider_->spec().kid_wait;
-        // Poll for new keys: this path is rare (a key rotation) and bounded by kid_wait.
-        while (provider_->generation() == start_gen && std::chrono::steady_clock::now() < deadline) {
-            timer.expires_after(std::chrono::milliseconds(20));
-            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (provider_->generation() == start_gen && !w->woken.load(std::memory_order_acquire)) {
+            w->timer.expires_at(std::min(ctx.deadline, std::chrono::steady_clock::now() + provider_->spec().kid_wait));
+            co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         verdict_entry entry;

@@ -173,6 +173,20 @@ void provider::set_keys(std::vector<verify_key> keys, std::string source) {
     generation_.fetch_add(1, std::memory_order_release);
 }
 
+void provider::notify_after_fetch(std::function<void()> wake) {
+    std::lock_guard lock(mu_);
+    fetch_waiters_.push_back(std::move(wake));
+}
+
+void provider::wake_fetch_waiters() {
+    std::vector<std::function<void()>> wake;
+    {
+        std::lock_guard lock(mu_);
+        wake.swap(fetch_waiters_);
+    }
+    for (auto& w : wake) w();
+}
+
 const key_set& provider::keys(std::size_t worker) {
     auto& s = slots_[worker];
     auto g = generation_.load(std::memory_order_acquire);
@@ -331,6 +345,7 @@ void provider::fetch_done(bool ok, const std::string& body, const std::string& c
         auto keys = keys_from_jwks(body, errors);
         if (!keys.empty()) {
             set_keys(std::move(keys), spec_.jwks_url);
+            wake_fetch_waiters();
             for (auto& e : errors) spdlog::warn("jwt provider {}: {}: {}", spec_.name, spec_.jwks_url, e);
             backoff_ = 1s;
             duration next = spec_.cache_duration;
@@ -348,6 +363,7 @@ void provider::fetch_done(bool ok, const std::string& body, const std::string& c
         last_result_ = "failed: " + why + " (keeping " + std::to_string(current_->keys.size()) + " cached key(s))";
         last_fetch_ = std::chrono::system_clock::now();
     }
+    wake_fetch_waiters();  // nothing new: the waiting requests decide with the keys they have
     spdlog::warn("jwt provider {}: fetching {} failed: {}; cached keys stay in use", spec_.name, spec_.jwks_url, why);
     schedule(backoff_);
     backoff_ = std::min<duration>(backoff_ * 2, 30s);

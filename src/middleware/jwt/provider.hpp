@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 // JWT providers: who issues tokens (issuer, audiences, allowed algorithms) and where their keys
 // come from (inline JWKs or PEM, a JWKS file, or a JWKS URL fetched in the background on the
 // control thread). A provider's key store outlives config snapshots: it is shared by identity,
@@ -65,6 +66,9 @@ public:
     std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     // An unknown kid: ask for a refetch (rate-limited; any thread).
     void request_refetch();
+    // Calls `wake` once (from the control thread) when the next fetch has ended, with new keys
+    // or not; a request waiting for a rotated key waits for that event, not on a polling timer.
+    void notify_after_fetch(std::function<void()> wake);
     nlohmann::json status() const;  // admin API
 
     // Validation outcomes, sharded per worker (bounded set of results).
@@ -96,6 +100,8 @@ private:
     std::vector<slot> slots_;
     std::atomic<std::uint64_t> generation_{0};
     mutable std::mutex mu_;
+    std::vector<std::function<void()>> fetch_waiters_;  // under mu_
+    void wake_fetch_waiters();
     std::shared_ptr<const key_set> current_;
     std::string last_result_ = "never fetched";
     std::chrono::system_clock::time_point last_fetch_{};
