@@ -107,7 +107,7 @@ json config_to_json(const config::gateway_config& c) {
     }
     j["listeners"] = ls;
     auto& lim = c.limits;
-    j["limits"] = {{"max_header_bytes", lim.max_header_bytes}, {"max_headers", lim.max_headers}, {"max_request_line", lim.max_request_line},
+    j["limits"] = {{"max_header_bytes", lim.max_header_bytes}, {"max_memory", lim.max_memory}, {"max_headers", lim.max_headers}, {"max_request_line", lim.max_request_line},
                    {"max_body_bytes", lim.max_body_bytes}, {"header_timeout", config::format_duration(lim.header_timeout)},
                    {"body_timeout", config::format_duration(lim.body_timeout)}, {"idle_timeout", config::format_duration(lim.idle_timeout)},
                    {"request_timeout", config::format_duration(lim.request_timeout)}};

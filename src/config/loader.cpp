@@ -259,9 +259,13 @@ struct loader {
     }
 
     void limits(const YAML::Node& n) {
-        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections"});
+        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections", "max_memory"});
         if (!r.ok()) return;
         auto& l = cfg.limits;
+        if (auto v = r.size_value("max_memory")) {
+            if (*v != 0 && *v < (1u << 20)) r.error("max_memory", "at least 1MiB (or 0: no limit)");
+            else l.max_memory = *v;
+        }
         if (auto v = r.size_value("max_header_bytes")) {
             if (*v < 256 || *v > (1 << 20)) r.error("max_header_bytes", "must be between 256 and 1MiB");
             else l.max_header_bytes = *v;

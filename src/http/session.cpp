@@ -12,6 +12,7 @@
 #include "http/session.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
+#include "server/memory_guard.hpp"
 
 namespace gatehouse::http {
 
@@ -473,6 +474,12 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         log_agent_.assign(user_agent);
     }
     if (err) co_return co_await send_error(err.status, err.reason, true);
+    if (server::memory().over.load(std::memory_order_relaxed)) [[unlikely]] {
+        // limits.max_memory: shed new work before the OOM killer takes everything.
+        server::memory().rejected.fetch_add(1, std::memory_order_relaxed);
+        std::pair<std::string, std::string> retry_after{"Retry-After", "1"};
+        co_return co_await send_error(503, "server over its memory limit", true, header_list(&retry_after, 1));
+    }
 
     // A body we do not forward must still be consumed to keep the connection in sync; we close
     // instead, which is bounded and cannot desynchronise.

@@ -35,6 +35,7 @@
 #include "middleware/jwt/provider.hpp"
 #include "middleware/rate_limit/rate_limit.hpp"
 #include "middleware/basic_auth/basic_auth.hpp"
+#include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
 #include "http/tunnel.hpp"
@@ -118,6 +119,9 @@ public:
         });
         middleware::rate_limit::add_metrics(*metrics_);
         middleware::cache::add_metrics(*metrics_);
+        metrics_->add_counter_family("gatehouse_memory_rejections_total", "Requests answered 503 while resident memory was above limits.max_memory", [] {
+            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(memory().rejected.load(std::memory_order_relaxed))}};
+        });
         metrics_->add_counter_family("gatehouse_basic_auth_overload_total", "basic_auth requests answered 503: the password-check queue was full", [] {
             return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_rejections())}};
         });
@@ -209,6 +213,7 @@ public:
         record({generation_, std::chrono::system_clock::now(), "start", true, {}});
         flush_access_logs();
         rotate_tickets();
+        watch_memory();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
         control_.run();
         for (auto& w : workers_) w->stop();
@@ -296,6 +301,29 @@ private:
         flush_timer_.expires_after(std::chrono::seconds(1));
         flush_timer_.async_wait([this](boost::system::error_code ec) {
             if (!ec) flush_access_logs();
+        });
+    }
+
+    // limits.max_memory (server/memory_guard.hpp): sampled 4 times a second; crossing the limit
+    // either way is logged once.
+    void watch_memory() {
+        const auto limit = current_ ? current_->config.limits.max_memory : 0;
+        auto& g = memory();
+        if (limit == 0) {
+            if (g.over.exchange(false)) spdlog::warn("limits.max_memory removed: serving new requests again");
+        } else {
+            const auto rss = resident_bytes();
+            g.resident.store(rss, std::memory_order_relaxed);
+            const bool over = rss > limit;
+            if (over != g.over.load(std::memory_order_relaxed)) {
+                g.over.store(over, std::memory_order_relaxed);
+                if (over) spdlog::error("resident memory {} MiB is above limits.max_memory ({} MiB): new requests get 503", rss >> 20, limit >> 20);
+                else spdlog::warn("resident memory {} MiB is below limits.max_memory ({} MiB) again: serving new requests", rss >> 20, limit >> 20);
+            }
+        }
+        memory_timer_.expires_after(std::chrono::milliseconds(250));
+        memory_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) watch_memory();
         });
     }
 
@@ -529,6 +557,7 @@ private:
         drain_timer_.cancel();
         flush_timer_.cancel();
         ticket_timer_.cancel();
+        memory_timer_.cancel();
         if (admin_) admin_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
@@ -709,6 +738,7 @@ private:
     asio::steady_timer drain_timer_;
     asio::steady_timer flush_timer_;
     asio::steady_timer ticket_timer_{control_};
+    asio::steady_timer memory_timer_{control_};
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::map<std::string, listener_entry> listeners_;

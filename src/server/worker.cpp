@@ -1,6 +1,11 @@
 #include "server/worker.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "server/memory_guard.hpp"
 
 #include <boost/asio/post.hpp>
 #include <random>
@@ -224,6 +229,15 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
         }
         if (!accepting_stopped_ && l->acceptor.is_open()) start_accept(l);
     });
+}
+
+std::uint64_t resident_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, resident = 0;
+    const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+    std::fclose(f);
+    return n == 2 ? static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
 bool worker::out_of_resources(const boost::system::error_code& ec) {

@@ -362,3 +362,29 @@ class FdExhaustion(unittest.TestCase):
                 self.assertEqual(read_response(s.makefile("rb")).status, 200)
                 s.close()
             first.close()
+
+
+class MemoryLimit(unittest.TestCase):
+    def test_above_max_memory_new_requests_get_503_until_it_is_lifted(self):
+        cfg = """
+            workers: 1
+            limits: { max_memory: %s }
+            routes: [{ name: r, respond: { status: 200, body: ok } }]
+        """
+        with Gatehouse(cfg % "1MiB") as gw:  # below any real process: over the limit at once
+            deadline = time.monotonic() + 20
+            while True:
+                r = request(gw.port)
+                if r.status == 503:
+                    break
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)  # the sampler runs 4 times a second: polling for its verdict
+            self.assertEqual(r.headers["retry-after"], "1")
+            self.assertIn(b"memory limit", r.body)
+            self.assertTrue(gw.wait_for_log(r"above limits.max_memory \(1 MiB\): new requests get 503"))
+            self.assertEqual(gw.admin("GET", "/-/healthy")[0], 200)  # the admin listener still answers
+            self.assertRegex(gw.admin("GET", "/metrics")[1], r"(?m)^gatehouse_memory_rejections_total [1-9]")
+            gw.write_config(Gatehouse.render(cfg % "0"))
+            self.assertEqual(gw.reload()[1]["result"], "ok")
+            self.assertTrue(gw.wait_for_log(r"limits.max_memory removed: serving new requests again"))
+            self.assertEqual(request(gw.port).status, 200)

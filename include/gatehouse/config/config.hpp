@@ -65,6 +65,7 @@ struct limits_config {
     duration request_timeout = 15s;           // default upstream response timeout -> 504
     duration upstream_idle_timeout = 60s;     // idle between reads of an upstream response body -> cut
     std::uint64_t max_connections = 50000;    // open client connections, all listeners; more are closed at accept
+    std::uint64_t max_memory = 0;             // resident bytes above which new requests get 503 (0 = no limit)
 };
 
 struct drain_config {
