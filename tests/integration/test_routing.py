@@ -149,10 +149,16 @@ class Routing(unittest.TestCase):
         self.assertEqual(seen.count("b"), 3)
 
     def test_ring_hash_is_sticky(self):
-        for user in ("alice", "bob", "carol", "dave"):
+        chosen = {}
+        for i in range(24):
+            user = f"user-{i}"
             first = self.get("/sticky", headers={"X-User": user}).json()["upstream"]
             for _ in range(3):
                 self.assertEqual(self.get("/sticky", headers={"X-User": user}).json()["upstream"], first)
+            chosen[user] = first
+        # Sticky, and still a hash: 24 keys do not all land on one endpoint (a constant "hash"
+        # would pass the loop above). With two equal endpoints, all 24 on one side has odds 2^-23.
+        self.assertGreater(len(set(chosen.values())), 1, chosen)
 
 
 class TrustedProxies(unittest.TestCase):

@@ -6,7 +6,8 @@ Paths (any method):
   /delay?ms=N           answer after N ms
   /hang                 read the request, never answer
   /reset                close with RST before answering
-  /download?bytes=N[&chunked=1][&close=1][&type=T]   N bytes of 'x' (CL, chunked, or close-delimited)
+  /download?bytes=N[&chunked=1][&close=1][&type=T][&pattern=1]   N bytes of 'x' or of PATTERN (CL, chunked, or close-delimited)
+  /upload               its JSON also has the body's sha256
   /stream?gate=NAME     chunked text/event-stream: one event, then (once the test sets
                         Upstream.gates[NAME]) a second one and the end
   /echo?close_after=1   answer, then close the connection without saying so
@@ -29,6 +30,11 @@ import socket
 import struct
 import threading
 import urllib.parse
+import hashlib
+
+# /download?pattern=1: 256 KiB of bytes counting modulo 251, again and again: a lost, repeated or
+# reordered piece anywhere in a long body changes its digest.
+PATTERN = bytes(i % 251 for i in range(256 * 1024))
 
 
 def reason(status):
@@ -132,6 +138,8 @@ class Upstream:
         te = headers.get("transfer-encoding", "").lower()
         total = 0
         body = bytearray()
+        digest = hashlib.sha256()  # of the whole body: /upload reports it
+        self.last_body_sha256 = None
         if te == "chunked":
             while True:
                 line = await reader.readuntil(b"\r\n")
@@ -151,6 +159,7 @@ class Upstream:
                         raise ConnectionError("eof in chunk")
                     remaining -= len(data)
                     total += len(data)
+                    digest.update(data)
                     if len(body) < 65536:
                         body += data[: 65536 - len(body)]
                     if len(self.stats.raw) < (1 << 20):
@@ -165,10 +174,12 @@ class Upstream:
                     raise ConnectionError("eof in body")
                 remaining -= len(data)
                 total += len(data)
+                digest.update(data)
                 if len(body) < 65536:
                     body += data[: 65536 - len(body)]
                 if len(self.stats.raw) < (1 << 20):
                     self.stats.raw += data
+        self.last_body_sha256 = digest.hexdigest()
         return total, bytes(body)
 
     async def _conn(self, reader, writer):
@@ -287,7 +298,7 @@ class Upstream:
                     else:
                         hdr += f"Content-Length: {n}\r\n"
                     writer.write((hdr + "\r\n").encode())
-                    block = b"x" * (256 * 1024)
+                    block = PATTERN if q.get("pattern") == "1" else b"x" * (256 * 1024)
                     sent = 0
                     while sent < n:
                         part = block[: min(len(block), n - sent)]
@@ -314,7 +325,7 @@ class Upstream:
                     await writer.drain()
                     continue
                 if path == "/upload":
-                    payload = json.dumps({"received": total}).encode()
+                    payload = json.dumps({"received": total, "sha256": self.last_body_sha256}).encode()
                 else:
                     payload = json.dumps({
                         "upstream": self.name,
