@@ -323,6 +323,10 @@ class FdExhaustion(unittest.TestCase):
     def test_accept_backs_off_logs_once_and_recovers(self):
         import os
         import resource
+        if os.environ.get("GATEHOUSE_SANITIZED") == "1":
+            # UBSan's vptr check probes memory through a pipe(2); with no descriptor left it
+            # reports every virtual call as "invalid vptr" (a false positive of the sanitizer).
+            self.skipTest("the sanitizer runtime itself needs file descriptors")
         with Gatehouse("""
             workers: 1
             routes: [{ name: r, respond: { status: 200, body: ok } }]
