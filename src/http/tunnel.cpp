@@ -20,7 +20,6 @@ std::atomic<std::int64_t> g_tunnels{0};
 
 std::int64_t tunnels_active() { return g_tunnels.load(std::memory_order_relaxed); }
 
-
 asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const router::compiled_route& route) {
     auto& uc = *ur.ls.conn;
     build_interim_head(resp_);  // status line and end-to-end fields
@@ -63,10 +62,6 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
         buf_.commit(n);
         bytes_in_ += n;
         uc.timer.arm(idle);
-        auto sent = uc.io.send_now(buf_.data());  // no suspension between the read and its write
-        if (sent < 0) co_return;
-        buf_.consume(static_cast<std::size_t>(sent));
-        if (buf_.empty()) continue;
         auto [wec, wn] = co_await uc.io.write(buf_.data(), {});
         buf_.consume(buf_.size());
         if (wec) co_return;
@@ -82,11 +77,6 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
         if (ec || n == 0) co_return;
         uc.buf.commit(n);
         dl_.arm(idle);
-        auto sent = io_.send_now(uc.buf.data());
-        if (sent < 0) co_return;
-        bytes_out_ += static_cast<std::size_t>(sent);
-        uc.buf.consume(static_cast<std::size_t>(sent));
-        if (uc.buf.empty()) continue;
         auto [wec, wn] = co_await io_.write(uc.buf.data(), {});
         bytes_out_ += wn;
         uc.buf.consume(uc.buf.size());

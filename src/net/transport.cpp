@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -112,7 +111,7 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
         // OpenSSL has read everything in in_: refill it with Asio's own read (it tries recv, and
         // waits for the socket's next edge only if that would block).
         in_begin_ = in_end_ = 0;
-        auto [ec, n] = co_await sock_.async_read_some(edge_read_buffer(in_.get(), k_in_size), nothrow_awaitable);
+        auto [ec, n] = co_await sock_.async_read_some(asio::buffer(in_.get(), k_in_size), nothrow_awaitable);
         if (ec == asio::error::eof) in_eof_ = true;  // OpenSSL sees the end next and says which kind
         else if (ec) co_return ec;
         in_end_ = n;
@@ -161,43 +160,6 @@ asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::tls_w
         if (ec) co_return std::make_tuple(ec, done);
     }
     co_return std::make_tuple(error_code{}, done);
-}
-
-std::ptrdiff_t transport::send_now(std::string_view a, std::string_view b) {
-    if (ssl_) return 0;
-    const std::size_t total = a.size() + b.size();
-    std::size_t done = 0;
-    while (done < total) {
-        iovec iov[2];
-        int count = 0;
-        if (done < a.size()) iov[count++] = {const_cast<char*>(a.data()) + done, a.size() - done};
-        const std::size_t in_b = done > a.size() ? done - a.size() : 0;
-        if (b.size() > in_b) iov[count++] = {const_cast<char*>(b.data()) + in_b, b.size() - in_b};
-        msghdr msg{};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = static_cast<std::size_t>(count);
-        const auto w = ::sendmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            return -1;
-        }
-        done += static_cast<std::size_t>(w);
-    }
-    return static_cast<std::ptrdiff_t>(done);
-}
-
-asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::plain_write(std::string_view a, std::string_view b) {
-    const std::size_t total = a.size() + b.size();
-    const auto now = send_now(a, b);
-    if (now < 0) co_return std::tuple{error_code(errno, asio::error::get_system_category()), std::size_t{0}};
-    const auto done = static_cast<std::size_t>(now);
-    if (done == total) co_return std::tuple{error_code{}, total};
-    // The socket's buffer is full: the rest when it has room (the caller's deadline bounds it).
-    const std::size_t in_a = std::min(done, a.size()), in_b = done > a.size() ? done - a.size() : 0;
-    std::array<asio::const_buffer, 2> rest{asio::buffer(a.data() + in_a, a.size() - in_a), asio::buffer(b.data() + in_b, b.size() - in_b)};
-    auto [ec, n] = co_await asio::async_write(sock_, rest, nothrow_awaitable);
-    co_return std::tuple{ec, done + n};
 }
 
 asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::tls_write(std::string_view a, std::string_view b) {

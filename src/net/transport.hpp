@@ -21,8 +21,6 @@
 #include <string_view>
 #include <tuple>
 
-#include "net/edge_read.hpp"
-
 namespace gatehouse::net {
 
 class transport {
@@ -42,19 +40,17 @@ public:
     // At most n bytes. eof: the peer closed cleanly (TLS: close_notify); a TLS stream cut without
     // close_notify is boost::asio::ssl::error::stream_truncated, never eof.
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(char* p, std::size_t n) {
-        if (!ssl_) return sock_.async_read_some(edge_read_buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (!ssl_) return sock_.async_read_some(boost::asio::buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
         return tls_read_some(p, n);
     }
     // All of a, then all of b (one TLS record when they fit in one).
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(std::string_view a, std::string_view b = {}) {
-        if (!ssl_) return plain_write(a, b);
+        if (!ssl_) {
+            std::array<boost::asio::const_buffer, 2> bufs{boost::asio::buffer(a.data(), a.size()), boost::asio::buffer(b.data(), b.size())};
+            return boost::asio::async_write(sock_, bufs, boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
         return tls_write(a, b);
     }
-
-    // Plain connections: what sendmsg(2) takes now, without waiting (-1: the connection failed;
-    // TLS connections: 0, nothing is written). write() starts with it; a loop that must not
-    // suspend between a read and its write (the tunnel) calls it directly.
-    std::ptrdiff_t send_now(std::string_view a, std::string_view b = {});
 
     bool secure() const { return ssl_ != nullptr; }
     SSL* ssl() const { return ssl_; }
@@ -62,9 +58,6 @@ public:
     void close_notify();
 
 private:
-    // What sendmsg(2) takes at once, then the rest through Asio: a write that completes at once
-    // (nearly all of them) resumes the caller directly instead of through the scheduler's queue.
-    boost::asio::awaitable<std::tuple<error_code, std::size_t>> plain_write(std::string_view a, std::string_view b);
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_read_some(char* p, std::size_t n);
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_write(std::string_view a, std::string_view b);
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_write_all(const char* p, std::size_t n);
