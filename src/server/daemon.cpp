@@ -213,8 +213,8 @@ public:
         record({generation_, std::chrono::system_clock::now(), "start", true, {}});
         flush_access_logs();
         rotate_tickets();
-        watch_memory();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
+        watch_memory();  // after "ready": its first verdict may be an error line about memory
         control_.run();
         for (auto& w : workers_) w->stop();
         for (auto& t : threads_) t.join();
