@@ -141,9 +141,8 @@ std::size_t store::purge_if(const auto& pred) {
     return n;
 }
 
-std::size_t store::purge_key(std::string_view key) {
-    auto url = url_of_key(key);
-    auto extras = key.size() > url.size() ? key.substr(url.size() + 1) : std::string_view{};
+// The variants of one URL that `pred` picks, under that URL's shard lock.
+std::size_t store::purge_variants(std::string_view url, const std::function<bool(const entry&)>& pred) {
     const auto h = hash(url);
     auto& s = shard_by_hash(h);
     std::size_t n = 0;
@@ -153,7 +152,7 @@ std::size_t store::purge_key(std::string_view key) {
         if (it == s.by_url.end()) return 0;
         auto& variants = it->second;
         for (std::size_t i = variants.size(); i-- > 0;)
-            if (variants[i]->e->url == url && variants[i]->e->extras == extras) {
+            if (variants[i]->e->url == url && pred(*variants[i]->e)) {
                 erase_locked(s, variants, i);
                 ++n;
             }
@@ -163,24 +162,14 @@ std::size_t store::purge_key(std::string_view key) {
     return n;
 }
 
+std::size_t store::purge_key(std::string_view key) {
+    auto url = url_of_key(key);
+    auto extras = key.size() > url.size() ? key.substr(url.size() + 1) : std::string_view{};
+    return purge_variants(url, [&](const entry& e) { return e.extras == extras; });
+}
+
 std::size_t store::purge_url(std::string_view url) {
-    const auto h = hash(url);
-    auto& s = shard_by_hash(h);
-    std::size_t n = 0;
-    {
-        std::lock_guard lock(s.mu);
-        auto it = s.by_url.find(h);
-        if (it == s.by_url.end()) return 0;
-        auto& variants = it->second;
-        for (std::size_t i = variants.size(); i-- > 0;)
-            if (variants[i]->e->url == url) {
-                erase_locked(s, variants, i);
-                ++n;
-            }
-        if (variants.empty()) s.by_url.erase(it);
-    }
-    stats_.purges.fetch_add(n, std::memory_order_relaxed);
-    return n;
+    return purge_variants(url, [](const entry&) { return true; });
 }
 
 std::size_t store::purge_tag(std::string_view tag) {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -147,6 +148,7 @@ private:
     static std::int64_t steady_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
     void erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i);
     std::size_t purge_if(const auto& pred);
+    std::size_t purge_variants(std::string_view url, const std::function<bool(const entry&)>& pred);
     void evict_beyond_budget();
     bool evict_one();
 

@@ -571,15 +571,7 @@ private:
         bool get = r.method == "GET" || r.method == "HEAD";
         if (path == "/-/healthy") return reply(get ? text(200, "ok\n") : text(405, "method not allowed\n"));
         if (path == "/-/ready") {
-            if (path == "/cache/purge") {
-            if (r.method != "POST") return reply(text(405, "use POST\n"));
-            std::string error;
-            auto result = middleware::cache::purge(r.body, error);
-            if (!result) return reply(json_reply({{"error", error}}, 400));
-            spdlog::info("cache purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
-            return reply(json_reply(*result));
-        }
-        if (!get) return reply(text(405, "method not allowed\n"));
+            if (!get) return reply(text(405, "method not allowed\n"));
             if (!ready_) return reply(text(503, "not ready\n"));
             if (!discovery_->ready(used_upstreams(current_->config))) return reply(text(503, "not ready: waiting for service discovery\n"));
             return reply(text(200, "ready\n"));
