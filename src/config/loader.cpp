@@ -259,7 +259,7 @@ struct loader {
     }
 
     void limits(const YAML::Node& n) {
-        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections", "max_memory"});
+        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "body_min_rate", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections", "max_memory"});
         if (!r.ok()) return;
         auto& l = cfg.limits;
         if (auto v = r.size_value("max_memory")) {
@@ -277,6 +277,7 @@ struct loader {
         }
         if (auto v = r.size_value("max_body_bytes")) l.max_body_bytes = *v;
         if (auto v = r.integer("max_connections", 1, 10'000'000)) l.max_connections = static_cast<std::uint64_t>(*v);
+        if (auto v = r.size_value("body_min_rate")) l.body_min_rate = *v;
         auto positive = [&](const char* key, duration& out) {
             if (auto v = r.duration_value(key)) {
                 if (v->count() == 0) r.error(key, "must be greater than zero");
@@ -784,7 +785,7 @@ load_result load_string(const std::string& yaml, const std::string& file_name) {
         res.diags.error({e.mark.line + 1, e.mark.column + 1}, "", "YAML syntax error: " + e.msg);
         return res;
     }
-    loader l{res.diags, {}};
+    loader l{res.diags, {}, {}};
     l.cfg.file = file_name;
     try {
         l.top(root);

@@ -96,6 +96,7 @@ private:
     asio::awaitable<upstream::upstream_error> connect_upstream(upstream_request& ur);
     asio::awaitable<upstream::upstream_error> send_request(upstream_request& ur);
     asio::awaitable<upstream::upstream_error> send_sized_body(upstream_request& ur);
+    asio::awaitable<io_status> read_body(upstream_request& ur);
     asio::awaitable<upstream::upstream_error> send_chunked_body(upstream_request& ur);
     asio::awaitable<upstream::upstream_error> read_response_head(upstream_request& ur);
     asio::awaitable<bool> fail_upstream(upstream_request& ur, const upstream::upstream_error& err);

@@ -127,6 +127,9 @@ asio::awaitable<bool> client_connection::write_client(std::string_view a, std::s
     dl_.arm(snap_ ? snap_->config.limits.idle_timeout : std::chrono::seconds(60));
     auto [ec, n] = co_await io_.write(a, b);
     bytes_out_ += n;
+    // The client left mid-response (a reset, a closed socket); a write cut by our own deadline
+    // (a client that stopped reading) is gatehouse's decision, not counted here.
+    if (ec && !dl_.fired() && status_ != 0 && listener_->stats) listener_->stats->at(w_.id()).aborts_response.add();
     co_return !ec;
 }
 

@@ -416,13 +416,32 @@ asio::awaitable<upstream_error> client_connection::send_request(upstream_request
     co_return err;
 }
 
+// More of the request body: limits.body_timeout is the longest pause between two reads, and
+// limits.body_min_rate bounds the whole body: it may take body_timeout plus one second per
+// body_min_rate bytes received (Apache's mod_reqtimeout), so a trickle that never pauses long
+// enough for the idle deadline still ends (HTTP-EDGE-CASES.md: slow POST).
+asio::awaitable<io_status> client_connection::read_body(upstream_request& ur) {
+    const auto& limits = snap_->config.limits;
+    auto timeout = limits.body_timeout;
+    if (limits.body_min_rate != 0) {
+        if (ur.body_start == net::clock::time_point{}) ur.body_start = net::clock::now();
+        auto earned = std::chrono::duration_cast<net::clock::duration>(std::chrono::duration<double>(static_cast<double>(ur.body_read) / static_cast<double>(limits.body_min_rate)));
+        auto left = ur.body_start + limits.body_timeout + earned - net::clock::now();
+        if (left <= net::clock::duration::zero()) co_return io_status::timeout;
+        timeout = std::min(timeout, std::chrono::duration_cast<config::duration>(left) + std::chrono::milliseconds(1));
+    }
+    auto before = buf_.size();
+    auto st = co_await read_more(timeout);
+    if (buf_.size() > before) ur.body_read += buf_.size() - before;
+    co_return st;
+}
+
 asio::awaitable<upstream_error> client_connection::send_sized_body(upstream_request& ur) {
     auto& uc = *ur.ls.conn;
-    const auto& limits = snap_->config.limits;
     std::uint64_t remaining = ur.content_length - ur.early;
     while (remaining > 0) {
         if (buf_.empty()) {
-            auto st = co_await read_more(limits.body_timeout);
+            auto st = co_await read_body(ur);
             if (st == io_status::timeout) co_return upstream_error{failure::client_timeout};
             if (st != io_status::ok) co_return upstream_error{failure::client_gone};  // the lease closes the upstream side
         }
@@ -440,7 +459,6 @@ asio::awaitable<upstream_error> client_connection::send_sized_body(upstream_requ
 asio::awaitable<upstream_error> client_connection::send_chunked_body(upstream_request& ur) {
     auto& uc = *ur.ls.conn;
     auto& dec = *ur.req_decoder;
-    const auto& limits = snap_->config.limits;
     for (;;) {
         body_out_.clear();
         boost::beast::error_code ec;
@@ -465,7 +483,7 @@ asio::awaitable<upstream_error> client_connection::send_chunked_body(upstream_re
         if (dec.is_done()) break;
         if (ec == boost::beast::http::error::need_more) {
             if (buf_.full()) co_return upstream_error{failure::bad_body};  // a chunk header larger than the buffer
-            auto st = co_await read_more(limits.body_timeout);
+            auto st = co_await read_body(ur);
             if (st == io_status::timeout) co_return upstream_error{failure::client_timeout};
             if (st != io_status::ok) co_return upstream_error{failure::client_gone};  // no last-chunk: the upstream request is aborted
         }
@@ -533,7 +551,13 @@ void client_connection::release_kept_body(upstream_request& ur) {
 asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, const upstream_error& err) {
     ur.ls.done(false);
     release_kept_body(ur);
-    if (err.kind == failure::client_gone) co_return false;
+    if (err.kind == failure::client_gone) {
+        // nginx's 499: recorded and logged as such, with the client as the error's source.
+        status_ = 499;
+        error_source_ = "client";
+        if (listener_->stats) listener_->stats->at(w_.id()).aborts_request.add();
+        co_return false;
+    }
     note_local_error(ur, err);
     // The rest of a request body that was not read makes the connection unusable.
     const bool close = !ur.client_keep_alive || !ur.body_done || err.from_client();

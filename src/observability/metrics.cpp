@@ -241,6 +241,19 @@ std::string metrics::scrape() const {
         accept_fail.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
     }
     fams.push_back(std::move(accept_fail));
+    auto aborts = family("gatehouse_client_aborts_total",
+                         "Requests the client abandoned (closed or reset its connection) before their response was written: phase request (also counted as status 499) or response",
+                         MetricType::Counter);
+    for (auto& [name, l] : listeners_) {
+        std::uint64_t req = 0, resp = 0;
+        for (auto& s : l->shards) {
+            req += s.aborts_request.get();
+            resp += s.aborts_response.get();
+        }
+        aborts.metric.push_back(value_metric({{"listener", name}, {"phase", "request"}}, static_cast<double>(req), MetricType::Counter));
+        aborts.metric.push_back(value_metric({{"listener", name}, {"phase", "response"}}, static_cast<double>(resp), MetricType::Counter));
+    }
+    fams.push_back(std::move(aborts));
 
     auto up_requests = family("gatehouse_upstream_requests_total", "Responses received from upstreams, by status code", MetricType::Counter);
     auto up_duration = family("gatehouse_upstream_request_duration_seconds", "Time from sending the request upstream to the end of its response", MetricType::Histogram);

@@ -67,6 +67,9 @@ parse_status parse_at(cursor& c, value& out, int depth) {
             out.type = value::kind::null;
             return parse_status::done;
         }
+        // Each element takes at least 3 bytes ("+\r\n"): a count the bytes here cannot hold is
+        // incomplete without allocating for it (a 12-byte "*1048576\r\n" would take 100 MiB).
+        if (static_cast<std::size_t>(n) > (c.in.size() - c.pos) / 3) return parse_status::incomplete;
         out.type = value::kind::array;
         out.elements.clear();
         out.elements.resize(static_cast<std::size_t>(n));

@@ -79,7 +79,7 @@ std::string_view normalize_host(std::string_view host, std::string& buf) {
         auto colon = host.find(':');
         if (colon != std::string_view::npos) host = host.substr(0, colon);
     }
-    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    while (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "a.." too: idempotent
     bool needs_copy = false;
     for (char c : host)
         if (c >= 'A' && c <= 'Z') needs_copy = true;

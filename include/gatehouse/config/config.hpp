@@ -61,6 +61,7 @@ struct limits_config {
     std::uint64_t max_body_bytes = 10ull << 20;  // -> 413
     duration header_timeout = 10s;            // whole head must arrive in this -> 408
     duration body_timeout = 30s;              // idle between body reads -> 408
+    std::uint64_t body_min_rate = 500;        // bytes/s: a body may take body_timeout + 1 s per this many bytes -> 408 (0 = off)
     duration idle_timeout = 60s;              // keep-alive idle between requests -> close
     duration request_timeout = 15s;           // default upstream response timeout -> 504
     duration upstream_idle_timeout = 60s;     // idle between reads of an upstream response body -> cut

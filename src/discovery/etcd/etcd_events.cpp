@@ -146,8 +146,10 @@ watch_action apply_watch_message(const json& message, key_state& st, std::string
         error = "watch compacted at revision " + std::to_string(int_field(r, "compact_revision"));
         return watch_action::resync;
     }
-    if (r.value("canceled", false)) {
-        error = "watch cancelled" + (r.contains("cancel_reason") ? ": " + r["cancel_reason"].get<std::string>() : std::string{});
+    // Fields of the wrong type are read as absent, never thrown on (json::value throws on them).
+    if (auto c = r.find("canceled"); c != r.end() && c->is_boolean() && c->get<bool>()) {
+        auto why = r.find("cancel_reason");
+        error = "watch cancelled" + (why != r.end() && why->is_string() ? ": " + why->get<std::string>() : std::string{});
         return watch_action::resync;
     }
     std::int64_t rev = r.contains("header") ? int_field(r["header"], "revision") : 0;
@@ -161,7 +163,8 @@ watch_action apply_watch_message(const json& message, key_state& st, std::string
             if (!ev.contains("kv")) continue;
             auto key = b64_field(ev["kv"], "key");
             // the type field is left out for PUT (the enum's zero value)
-            if (ev.value("type", std::string("PUT")) == "DELETE") st.erase(key);
+            auto type = ev.find("type");
+            if (type != ev.end() && type->is_string() && type->get_ref<const std::string&>() == "DELETE") st.erase(key);
             else st.put(key, b64_field(ev["kv"], "value"));
             changed = true;
         }

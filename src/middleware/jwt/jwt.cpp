@@ -14,6 +14,7 @@
 #include "gatehouse/config/middleware_spec.hpp"
 #include "middleware/common.hpp"
 #include "middleware/jwt/provider.hpp"
+#include "middleware/jwt/token.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
 
@@ -22,7 +23,6 @@ namespace gatehouse::middleware::jwt {
 namespace {
 
 namespace asio = boost::asio;
-using json = nlohmann::json;
 
 constexpr std::size_t k_max_token = 8192;
 
@@ -37,73 +37,20 @@ struct jwt_spec final : config::middleware_spec {
     std::shared_ptr<const middleware> build(build_services& s, config::diagnostics& d) const override;
 };
 
-// What a verified token allows; cached until the token expires.
-struct verdict_entry {
-    std::int64_t exp = 0;  // 0: no exp
-    std::int64_t nbf = 0;
-    bool forbidden = false;
-    std::string subject;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::vector<std::pair<std::string, std::string>> claims;  // top-level scalar claims, as text (request_context::claims)
-};
-
-enum class failure { none, missing, multiple, malformed, alg, crit, unknown_kid, signature, expired, not_yet_valid, lifetime, issuer, audience, claim, header_value };
-
-const char* describe(failure f) {
-    switch (f) {
-        case failure::missing: return "missing token";
-        case failure::multiple: return "more than one token";
-        case failure::malformed: return "malformed token";
-        case failure::alg: return "algorithm not allowed";
-        case failure::crit: return "unsupported critical header";
-        case failure::unknown_kid: return "no key for this token";
-        case failure::signature: return "invalid signature";
-        case failure::expired: return "token expired";
-        case failure::not_yet_valid: return "token not yet valid";
-        case failure::lifetime: return "token lifetime too long";
-        case failure::issuer: return "wrong issuer";
-        case failure::audience: return "wrong audience";
-        case failure::claim: return "required claim missing or wrong";
-        case failure::header_value: return "claim value not allowed in a header";
-        case failure::none: break;
-    }
-    return "invalid token";
-}
-
-// Parses a JSON object, refusing duplicate member names at the top level (RFC 7515 §5.2).
-std::optional<json> parse_object(const std::string& text) {
-    bool duplicate = false;
-    std::vector<std::string> seen;
-    auto cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-        if (depth == 1 && ev == json::parse_event_t::key) {
-            auto k = parsed.get<std::string>();
-            if (std::find(seen.begin(), seen.end(), k) != seen.end()) duplicate = true;
-            seen.push_back(k);
-        }
-        return true;
-    };
-    json j = json::parse(text, cb, false);
-    if (j.is_discarded() || !j.is_object() || duplicate) return std::nullopt;
-    return j;
-}
-
-std::string claim_text(const json& v) {
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_array()) {
-        std::string out;
-        for (auto& e : v) {
-            if (!out.empty()) out += ",";
-            out += claim_text(e);
-        }
-        return out;
-    }
-    return v.dump();
-}
-
 class jwt_middleware final : public middleware {
 public:
     jwt_middleware(jwt_spec spec, std::shared_ptr<provider> p, std::size_t workers) : spec_(std::move(spec)), provider_(std::move(p)), caches_(workers) {
         realm_ = "Bearer realm=\"gatehouse\"";
+        const auto& ps = provider_->spec();
+        using std::chrono::duration_cast, std::chrono::seconds;
+        rules_.issuer = ps.issuer;
+        rules_.audiences = ps.audiences;
+        rules_.require_expiration = ps.require_expiration;
+        rules_.clock_skew = duration_cast<seconds>(ps.clock_skew).count();
+        if (ps.max_lifetime) rules_.max_lifetime = duration_cast<seconds>(*ps.max_lifetime).count();
+        rules_.scopes = spec_.scopes;
+        rules_.claims = spec_.claims;
+        rules_.claims_to_headers = spec_.claims_to_headers;
     }
 
     verdict on_request(request_context& ctx, local_reply& reply) const override {
@@ -196,120 +143,24 @@ private:
         return verdict::next;
     }
 
+    // The front end (split_token), the signature against the provider's keys, then the claims.
     failure verify(request_context& ctx, std::string_view token, std::int64_t now, verdict_entry& out) const {
-        auto d1 = token.find('.');
-        if (d1 == std::string_view::npos) return failure::malformed;
-        auto d2 = token.find('.', d1 + 1);
-        if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) return failure::malformed;
-        auto h64 = token.substr(0, d1), p64 = token.substr(d1 + 1, d2 - d1 - 1), s64 = token.substr(d2 + 1);
-        if (h64.empty() || p64.empty() || s64.empty()) return failure::malformed;
-        auto htext = base64url_decode(h64), ptext = base64url_decode(p64), sig = base64url_decode(s64);
-        if (!htext || !ptext || !sig) return failure::malformed;
-        auto header = parse_object(*htext);
-        if (!header || !header->contains("alg") || !(*header)["alg"].is_string()) return failure::malformed;
-        auto a = alg_from_name((*header)["alg"].get<std::string>());  // "none" in any case is never an algorithm
-        const auto& allowed = provider_->spec().algorithms;
-        if (!a || (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *a) == allowed.end())) return failure::alg;
-        if (header->contains("crit")) return failure::crit;  // we implement no extension
-        std::string kid;
-        if (header->contains("kid")) {
-            if (!(*header)["kid"].is_string()) return failure::malformed;
-            kid = (*header)["kid"].get<std::string>();
-        }
-        // jku, jwk, x5u, x5c in the header are ignored: keys come from the provider only.
+        token_parts parts;
+        if (auto f = split_token(token, provider_->spec().algorithms, parts); f != failure::none) return f;
         const auto& keys = provider_->keys(ctx.worker);
         bool any_key = false, ok = false;
-        std::string_view input = token.substr(0, d2);
         for (auto& k : keys.keys) {
-            if (!kid.empty() && k.kid != kid) continue;
-            if (!k.usable_for(*a)) continue;
+            if (!parts.kid.empty() && k.kid != parts.kid) continue;
+            if (!k.usable_for(parts.algorithm)) continue;
             any_key = true;
-            if (verify_signature(*a, k, input, *sig)) {
+            if (verify_signature(parts.algorithm, k, parts.signing_input, parts.signature)) {
                 ok = true;
                 break;
             }
         }
         if (!any_key) return failure::unknown_kid;
         if (!ok) return failure::signature;
-        auto payload = parse_object(*ptext);
-        if (!payload) return failure::malformed;
-        auto& p = *payload;
-        const auto& spec = provider_->spec();
-        auto skew = std::chrono::duration_cast<std::chrono::seconds>(spec.clock_skew).count();
-        auto number = [&](const char* k, std::int64_t& v) -> bool {
-            if (!p.contains(k)) return true;
-            if (!p[k].is_number()) return false;
-            v = static_cast<std::int64_t>(p[k].get<double>());
-            return true;
-        };
-        std::int64_t exp = 0, nbf = 0, iat = 0;
-        if (!number("exp", exp) || !number("nbf", nbf) || !number("iat", iat)) return failure::malformed;
-        if (!p.contains("exp") && spec.require_expiration) return failure::expired;
-        if (p.contains("exp") && now > exp + skew) return failure::expired;
-        if (p.contains("nbf") && now + skew < nbf) return failure::not_yet_valid;
-        if (p.contains("iat") && now + skew < iat) return failure::not_yet_valid;
-        if (spec.max_lifetime && p.contains("exp")) {
-            auto from = p.contains("iat") ? iat : p.contains("nbf") ? nbf : now;
-            if (exp - from > std::chrono::duration_cast<std::chrono::seconds>(*spec.max_lifetime).count()) return failure::lifetime;
-        }
-        if (!spec.issuer.empty() && (!p.contains("iss") || !p["iss"].is_string() || p["iss"].get<std::string>() != spec.issuer)) return failure::issuer;
-        if (!spec.audiences.empty()) {
-            bool match = false;
-            auto check = [&](const json& v) {
-                if (v.is_string() && std::find(spec.audiences.begin(), spec.audiences.end(), v.get<std::string>()) != spec.audiences.end()) match = true;
-            };
-            if (p.contains("aud")) {
-                if (p["aud"].is_array())
-                    for (auto& v : p["aud"]) check(v);
-                else check(p["aud"]);
-            }
-            if (!match) return failure::audience;
-        }
-        for (auto& [name, value] : spec_.claims) {
-            if (!p.contains(name)) return failure::claim;
-            auto& v = p[name];
-            bool match = v.is_string() ? v.get<std::string>() == value : false;
-            if (v.is_array())
-                for (auto& e : v) match = match || (e.is_string() && e.get<std::string>() == value);
-            if (!v.is_string() && !v.is_array()) match = v.dump() == value;
-            if (!match) return failure::claim;
-        }
-        out.exp = p.contains("exp") ? exp : 0;
-        out.nbf = p.contains("nbf") ? nbf : 0;
-        if (!spec_.scopes.empty()) {
-            std::vector<std::string> granted;
-            auto add = [&](const json& v) {
-                if (v.is_string()) {
-                    std::string s = v.get<std::string>();
-                    std::size_t i = 0;
-                    while (i < s.size()) {
-                        auto sp = s.find(' ', i);
-                        if (sp == std::string::npos) sp = s.size();
-                        if (sp > i) granted.push_back(s.substr(i, sp - i));
-                        i = sp + 1;
-                    }
-                } else if (v.is_array()) {
-                    for (auto& e : v)
-                        if (e.is_string()) granted.push_back(e.get<std::string>());
-                }
-            };
-            if (p.contains("scope")) add(p["scope"]);
-            if (p.contains("scp")) add(p["scp"]);
-            for (auto& need : spec_.scopes)
-                if (std::find(granted.begin(), granted.end(), need) == granted.end()) out.forbidden = true;
-        }
-        if (p.contains("sub") && p["sub"].is_string()) out.subject = p["sub"].get<std::string>();
-        if (!valid_header_value(out.subject)) out.subject.clear();
-        for (auto& [k, v] : p.items())
-            if (v.is_string() || v.is_number() || v.is_boolean()) out.claims.emplace_back(k, claim_text(v));
-        for (auto& [claim, header] : spec_.claims_to_headers) {
-            if (!p.contains(claim)) continue;
-            auto v = claim_text(p[claim]);
-            if (!valid_header_value(v)) return failure::header_value;  // CR/LF smuggling through a claim
-            out.headers.emplace_back(header, v);
-        }
-        (void)now;
-        return failure::none;
+        return check_claims(parts.payload_text, rules_, now, out);
     }
 
     // A small LRU of verified tokens, one per worker.
@@ -335,6 +186,7 @@ private:
 
     jwt_spec spec_;
     std::shared_ptr<provider> provider_;
+    claim_rules rules_;
     std::string realm_;
     mutable std::vector<lru> caches_;
 };

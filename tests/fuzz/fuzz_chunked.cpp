@@ -1,0 +1,76 @@
+// Chunked body decoding through the real decoder (src/http/body_decoder.hpp, Beast's parser with
+// gatehouse's extension and trailer bounds), fed the way the proxy feeds it: a head, then the
+// body in pieces as reads deliver them. The first input bytes choose the piece sizes. The
+// decoded bytes, the verdict and where it stopped must not depend on how the body was split:
+// once in one piece, once in the chosen pieces.
+#include <boost/asio/buffer.hpp>
+#include <string>
+#include <vector>
+
+#include "fuzz_check.hpp"
+#include "http/body_decoder.hpp"
+
+using gatehouse::http::body_decoder;
+
+namespace {
+
+struct outcome {
+    std::string decoded;
+    bool done = false;
+    bool failed = false;
+    std::size_t consumed = 0;  // body bytes taken before done or the error
+};
+
+template <bool IsRequest>
+outcome decode(std::string_view body, const std::vector<std::size_t>& pieces) {
+    static const std::string head = IsRequest ? "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                              : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    outcome o;
+    body_decoder<IsRequest> dec;
+    dec.header_limit(static_cast<std::uint32_t>(head.size() + 1));
+    dec.body_limit(1 << 20);
+    dec.sink = &o.decoded;
+    boost::beast::error_code ec;
+    dec.put(boost::asio::buffer(head.data(), head.size()), ec);
+    FUZZ_CHECK(!ec && dec.is_header_done());
+    dec.eager(true);
+    std::string buf;  // what has arrived and is not yet consumed, as the connection's buffer
+    std::size_t at = 0, piece = 0;
+    while (!dec.is_done()) {
+        if (at >= body.size()) break;  // the peer has nothing more to send
+        auto n = pieces.empty() ? body.size() : std::max<std::size_t>(1, pieces[piece++ % pieces.size()]);
+        n = std::min(n, body.size() - at);
+        buf.append(body.substr(at, n));
+        at += n;
+        ec = {};
+        auto used = dec.put(boost::asio::buffer(buf.data(), buf.size()), ec);
+        FUZZ_CHECK(used <= buf.size());
+        buf.erase(0, used);
+        o.consumed += used;
+        if (ec && ec != boost::beast::http::error::need_more) {
+            o.failed = true;
+            break;
+        }
+    }
+    o.done = dec.is_done();
+    return o;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    gatehouse::fuzz::input in{gatehouse::fuzz::as_text(data, size)};
+    const bool request = in.byte() & 1;
+    std::vector<std::size_t> pieces(in.byte() % 8);
+    for (auto& p : pieces) p = in.byte();
+    auto body = in.rest;
+    auto whole = request ? decode<true>(body, {}) : decode<false>(body, {});
+    auto split = request ? decode<true>(body, pieces) : decode<false>(body, pieces);
+    FUZZ_CHECK(whole.failed == split.failed);
+    FUZZ_CHECK(whole.done == split.done);
+    FUZZ_CHECK(whole.decoded == split.decoded || whole.failed);
+    if (whole.done) FUZZ_CHECK(whole.consumed == split.consumed);
+    FUZZ_CHECK(!(whole.done && whole.failed));
+    FUZZ_CHECK(whole.decoded.size() <= body.size());
+    return 0;
+}

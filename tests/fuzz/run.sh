@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan+UBSan, build-fuzz/) and fuzzes each for SECONDS
+# (default 60), two at a time (FUZZ_JOBS), starting from the checked-in seeds and regression
+# inputs. New interesting inputs go to build-fuzz/corpus/<target>/ (kept between runs, never
+# into the tree); a crash, leak or timeout leaves its input in build-fuzz/artifacts/ and fails
+# the run. Prints one line per target: executions, coverage, corpus size, findings.
+#   bash tests/fuzz/run.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-60}; shift || true
+build=${FUZZ_BUILD_DIR:-build-fuzz}
+jobs=${FUZZ_JOBS:-$(nproc)}
+
+if ! command -v clang++ >/dev/null; then
+  echo "run.sh: clang++ is missing (apt-get install clang libclang-rt-14-dev, or run .ci/install-deps)" >&2
+  exit 2
+fi
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEHOUSE_FUZZ=ON -DGATEHOUSE_WERROR=ON >/dev/null
+cmake --build "$build" --target fuzz_targets
+
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  read -r -a targets < <(sed -n 's/^set(GATEHOUSE_FUZZ_TARGETS \([a-z_ ]*\))$/\1/p' tests/fuzz/CMakeLists.txt)
+fi
+mkdir -p "$build/artifacts" "$build/logs"
+
+fuzz_one() {
+  local t=$1 seconds=$2 build=$3
+  local dict=() corpus="$build/corpus/$t"
+  mkdir -p "$corpus"
+  [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
+  # -timeout: one input taking 10 s is a finding (a hang); -rss_limit_mb: so is 2 GiB.
+  "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" "${dict[@]}" \
+    "$corpus" "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t" >"$build/logs/$t.log" 2>&1
+  local rc=$?
+  local execs cov files
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/logs/$t.log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$build/logs/$t.log" | tail -1 | cut -d' ' -f2)
+  files=$(find "$corpus" -type f | wc -l)
+  printf '%-14s rc=%-3s execs=%-10s cov=%-6s corpus=%-6s %s\n' "$t" "$rc" "${execs:-?}" "${cov:-?}" "$files" \
+    "$( ((rc == 0)) && echo ok || echo "FINDING: see $build/logs/$t.log")"
+  return $rc
+}
+export -f fuzz_one
+
+status=0
+printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$@"' _ {} "$seconds" "$build" || status=1
+if ((status)); then
+  echo "fuzzing found something: inputs in $build/artifacts/ (add each to tests/fuzz/regressions/<target>/ with the fix)" >&2
+fi
+exit $status
