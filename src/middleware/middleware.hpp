@@ -285,6 +285,6 @@ public:
     virtual void on_complete(const request_context&, int /*status*/) const noexcept {}
 };
 
-bool valid_header_value(std::string_view v);  // no CR, LF, NUL or other CTLs except HTAB
+inline bool valid_header_value(std::string_view v) { return http::valid_field_value(v); }  // no CR, LF, NUL or other CTLs except HTAB
 
 }  // namespace gatehouse::middleware

@@ -11,10 +11,10 @@
 
 #include "fuzz_check.hpp"
 #include "middleware/jwt/token.hpp"
-#include "middleware/middleware.hpp"
+#include "gatehouse/http/head.hpp"
 
 using namespace gatehouse::middleware::jwt;
-using gatehouse::middleware::valid_header_value;
+using gatehouse::http::valid_field_value;
 
 namespace {
 
@@ -59,8 +59,8 @@ void claims(std::string_view payload, const claim_rules& r) {
         verdict_entry e;
         auto f = check_claims(payload, r, now, e);
         if (f != failure::none) continue;
-        FUZZ_CHECK(valid_header_value(e.subject));
-        for (auto& [h, v] : e.headers) FUZZ_CHECK(valid_header_value(v));
+        FUZZ_CHECK(valid_field_value(e.subject));
+        for (auto& [h, v] : e.headers) FUZZ_CHECK(valid_field_value(v));
         FUZZ_CHECK(e.exp != 0 || !r.require_expiration);
     }
 }

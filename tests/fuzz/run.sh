@@ -4,7 +4,7 @@
 # inputs. New interesting inputs go to build-fuzz/corpus/<target>/ (kept between runs, never
 # into the tree); a crash, leak or timeout leaves its input in build-fuzz/artifacts/ and fails
 # the run. Prints one line per target: executions, coverage, corpus size, findings.
-#   bash tests/fuzz/run.sh [SECONDS] [TARGET...]
+#   bash tests/fuzz/run.sh [SECONDS] [TARGET...]     (TARGET "core": all but config, no daemon build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}; shift || true
@@ -16,12 +16,15 @@ if ! command -v clang++ >/dev/null; then
   exit 2
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEHOUSE_FUZZ=ON -DGATEHOUSE_WERROR=ON >/dev/null
-cmake --build "$build" --target fuzz_targets
 
-targets=("$@")
-if ((${#targets[@]} == 0)); then
-  read -r -a targets < <(sed -n 's/^set(GATEHOUSE_FUZZ_TARGETS \([a-z_ ]*\))$/\1/p' tests/fuzz/CMakeLists.txt)
-fi
+# Targets: the arguments ("core" = every target that builds without the daemon), default all.
+core=$(sed -n 's/^set(GATEHOUSE_FUZZ_CORE_TARGETS \([a-z_ ]*\))$/\1/p' tests/fuzz/CMakeLists.txt)
+(($# == 0)) && set -- core config
+targets=()
+for t in "$@"; do
+  if [ "$t" = core ]; then read -r -a more <<<"$core"; targets+=("${more[@]}"); else targets+=($t); fi
+done
+cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 mkdir -p "$build/artifacts" "$build/logs"
 
 fuzz_one() {

@@ -81,6 +81,10 @@ bool is_token(std::string_view s);
 // scanner, the config loader and every middleware's settings.
 const char* field_name_problem(std::string_view name, bool request);
 
+// A field value gatehouse may send: no CR, LF, NUL or other CTL except HTAB, no DEL (checked
+// eight bytes at a time). For values from config, claims, certificates and middleware.
+bool valid_field_value(std::string_view v);
+
 // Does the comma-separated list `list` contain `token` (case-insensitive)?
 bool list_contains(std::string_view list, std::string_view token);
 // The value of cookie `name` in the Cookie fields, or nullopt.

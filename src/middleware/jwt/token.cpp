@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "middleware/middleware.hpp"
+#include "gatehouse/http/head.hpp"
 
 namespace gatehouse::middleware::jwt {
 
@@ -186,14 +186,14 @@ failure check_claims(std::string_view payload_text, const claim_rules& rules, st
         for (auto& need : rules.scopes)
             if (std::find(granted.begin(), granted.end(), need) == granted.end()) out.forbidden = true;
     }
-    if (auto it = p.find("sub"); it != p.end() && it->is_string() && valid_header_value(it->get_ref<const std::string&>())) out.subject = it->get<std::string>();
+    if (auto it = p.find("sub"); it != p.end() && it->is_string() && http::valid_field_value(it->get_ref<const std::string&>())) out.subject = it->get<std::string>();
     for (auto& [k, v] : p.items())
         if (v.is_string() || v.is_number() || v.is_boolean()) out.claims.emplace_back(k, claim_text(v));
     for (auto& [claim, header] : rules.claims_to_headers) {
         auto it = p.find(claim);
         if (it == p.end()) continue;
         auto v = claim_text(*it);
-        if (!valid_header_value(v)) return failure::header_value;  // CR/LF smuggling through a claim
+        if (!http::valid_field_value(v)) return failure::header_value;  // CR/LF smuggling through a claim
         out.headers.emplace_back(header, std::move(v));
     }
     return failure::none;
