@@ -52,6 +52,9 @@ private:
     asio::awaitable<void> loop();
     // Reads into buf_; arms the client deadline first unless `timeout` is nullopt.
     asio::awaitable<io_status> read_more(std::optional<net::clock::duration> timeout);
+    asio::awaitable<io_status> wait_for_request(net::clock::duration idle_timeout);
+    asio::awaitable<io_status> wait_released(net::clock::duration idle_timeout);
+    void release_idle_memory();
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
     asio::awaitable<bool> handle_request(std::size_t head_len);
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close, header_list extra = {});

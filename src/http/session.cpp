@@ -10,6 +10,10 @@
 #include "gatehouse/router/path.hpp"
 #include "http/connection.hpp"
 #include "http/session.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
 #include "server/memory_guard.hpp"
@@ -121,6 +125,49 @@ asio::awaitable<io_status> client_connection::read_more(std::optional<net::clock
     }
     buf_.commit(n);
     co_return io_status::ok;
+}
+
+// Between two requests. A client that sends its next request soon finds everything as it was;
+// one that stays idle for k_idle_release gives back what a request needs (the read buffer, the
+// head and body strings: ~17 KiB) and waits for readability holding none of it, so thousands of
+// idle keep-alive connections cost little memory (issue #14 §3, bench/idle_connections.sh). The
+// delay keeps the allocation off the hot path of a few busy connections; a worker holding many
+// connections looks once (a read that never waits) and lets go at once, so a burst of new
+// connections reuses one buffer instead of holding one each for the delay.
+asio::awaitable<io_status> client_connection::wait_for_request(net::clock::duration idle_timeout) {
+    constexpr auto k_idle_release = std::chrono::seconds(1);
+    constexpr std::size_t k_many_connections = 256;
+    if (w_.sessions() > k_many_connections) {
+        auto [ptr, room] = buf_.prepare(16384);
+        auto r = io_.try_read(ptr, room);
+        switch (r.kind) {
+            case net::transport::try_result::data: buf_.commit(r.n); co_return io_status::ok;
+            case net::transport::try_result::eof: co_return io_status::eof;
+            case net::transport::try_result::error: co_return io_status::error;
+            case net::transport::try_result::would_block: co_return co_await wait_released(idle_timeout);
+            case net::transport::try_result::busy: break;  // TLS wants to write first: the usual read
+        }
+    }
+    const auto grace = std::min<net::clock::duration>(idle_timeout, k_idle_release);
+    auto st = co_await read_more(grace);
+    if (st != io_status::timeout || grace == idle_timeout) co_return st;
+    co_return co_await wait_released(idle_timeout - grace);
+}
+
+asio::awaitable<io_status> client_connection::wait_released(net::clock::duration idle_timeout) {
+    release_idle_memory();
+    dl_.arm(idle_timeout);
+    auto [ec] = co_await io_.wait_readable();
+    if (ec) co_return ec == asio::error::operation_aborted && dl_.fired() ? io_status::timeout : io_status::error;
+    co_return co_await read_more(std::nullopt);
+}
+
+void client_connection::release_idle_memory() {
+    buf_.release();
+    for (auto* s : {&out_, &up_head_, &body_out_, &plain_, &path_, &host_buf_}) std::string().swap(*s);
+    decltype(req_.fields)().swap(req_.fields);
+    decltype(resp_.fields)().swap(resp_.fields);
+    io_.release_idle_memory();
 }
 
 asio::awaitable<bool> client_connection::write_client(std::string_view a, std::string_view b) {
@@ -377,7 +424,7 @@ asio::awaitable<void> client_connection::loop() {
         const auto& limits = current->config.limits;
         if (buf_.empty()) {
             dl_.set_idle(true);
-            auto st = co_await read_more(limits.idle_timeout);
+            auto st = co_await wait_for_request(limits.idle_timeout);
             dl_.set_idle(false);
             if (st != io_status::ok) co_return;  // idle timeout, drain or client gone: close quietly
         }

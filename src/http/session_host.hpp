@@ -30,6 +30,7 @@ public:
     virtual bool draining() const = 0;
     virtual void session_started() = 0;
     virtual void session_ended() = 0;
+    virtual std::size_t sessions() const = 0;  // this worker's open client connections
     virtual std::uint64_t random() = 0;
     // Writes a fresh 32-hex-digit request id into buf and returns a view of it.
     virtual std::string_view new_request_id(char (&buf)[32]) = 0;

@@ -32,6 +32,13 @@ public:
     void commit(std::size_t n) { end_ += n; }
     bool full() const { return begin_ == 0 && end_ == capacity_ && capacity_ >= cap_; }
     void set_cap(std::size_t cap) { cap_ = cap < capacity_ ? capacity_ : cap; }
+    // Gives the memory back (an idle connection); the next prepare() allocates again. Only when empty.
+    void release() {
+        if (begin_ != end_) return;
+        buf_.reset();
+        capacity_ = begin_ = end_ = 0;
+    }
+    std::size_t capacity() const { return capacity_; }
 
 private:
     void grow_to(std::size_t n) {

@@ -111,6 +111,7 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
         // OpenSSL has read everything in in_: refill it with Asio's own read (it tries recv, and
         // waits for the socket's next edge only if that would block).
         in_begin_ = in_end_ = 0;
+        if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);  // released while idle
         auto [ec, n] = co_await sock_.async_read_some(asio::buffer(in_.get(), k_in_size), nothrow_awaitable);
         if (ec == asio::error::eof) in_eof_ = true;  // OpenSSL sees the end next and says which kind
         else if (ec) co_return ec;
@@ -133,6 +134,44 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
     }
     ERR_clear_error();
     co_return ec;
+}
+
+void transport::release_idle_memory() {
+    std::string().swap(scratch_);
+    std::string().swap(cork_);
+    if (ssl_ && in_begin_ == in_end_ && SSL_pending(ssl_) == 0) in_.reset();
+}
+
+transport::try_result transport::try_read(char* p, std::size_t n) {
+    const int fd = sock_.native_handle();
+    if (!ssl_) {
+        auto k = ::recv(fd, p, n, MSG_DONTWAIT);
+        if (k > 0) return {try_result::data, static_cast<std::size_t>(k)};
+        if (k == 0) return {try_result::eof};
+        return {errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? try_result::would_block : try_result::error};
+    }
+    for (;;) {
+        ERR_clear_error();
+        std::size_t got = 0;
+        int r = SSL_read_ex(ssl_, p, n, &got);
+        if (r == 1) return {try_result::data, got};
+        int e = SSL_get_error(ssl_, r);
+        if (e == SSL_ERROR_WANT_READ && !in_eof_) {
+            if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);
+            in_begin_ = in_end_ = 0;
+            auto k = ::recv(fd, in_.get(), k_in_size, MSG_DONTWAIT);
+            if (k > 0) in_end_ = static_cast<std::size_t>(k);
+            else if (k == 0) in_eof_ = true;  // OpenSSL says which kind of end on the next call
+            else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {try_result::would_block};
+            else return {try_result::error};
+            continue;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) return {try_result::busy};
+        ERR_clear_error();
+        if (e == SSL_ERROR_ZERO_RETURN) return {try_result::eof};
+        failed_ = true;
+        return {try_result::error};
+    }
 }
 
 asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::tls_read_some(char* p, std::size_t n) {

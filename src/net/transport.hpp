@@ -52,6 +52,21 @@ public:
         return tls_write(a, b);
     }
 
+    // Completes when the socket has bytes to read (or an error): an idle connection waits here
+    // holding no read buffer. Only when TLS has nothing buffered (after a read found nothing).
+    boost::asio::awaitable<std::tuple<error_code>> wait_readable() {
+        return sock_.async_wait(boost::asio::ip::tcp::socket::wait_read, boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+    // Gives back the buffers an idle connection does not need (TLS: the record buffer when
+    // OpenSSL holds nothing unread); the next read allocates again.
+    void release_idle_memory();
+    // One read that never waits: the bytes, or would_block (nothing there), eof, busy (TLS wants
+    // to write first: use read_some), error.
+    struct try_result {
+        enum kind_t { data, would_block, eof, busy, error } kind;
+        std::size_t n = 0;
+    };
+    try_result try_read(char* p, std::size_t n);
     bool secure() const { return ssl_ != nullptr; }
     SSL* ssl() const { return ssl_; }
     // Sends TLS close_notify if it can without waiting; before closing the socket.

@@ -72,6 +72,7 @@ public:
     bool draining() const override { return draining_; }
     void session_started() override { ++sessions_; }
     void session_ended() override { --sessions_; }
+    std::size_t sessions() const override { return sessions_; }
     std::uint64_t random() override;
     std::string_view new_request_id(char (&buf)[32]) override;
 
