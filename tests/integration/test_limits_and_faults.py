@@ -77,6 +77,28 @@ class Limits(GatewayTestCase):
         status, _, _ = self.one(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n")
         self.assertEqual(status, 413)
 
+    CHUNKED = b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def test_chunk_extension_up_to_256_bytes_passes_longer_is_400(self):
+        ok = raw_exchange(self.gw.port, self.CHUNKED.replace(b"chunked\r\n", b"chunked\r\nConnection: close\r\n")
+                          + b"5;" + b"e" * 250 + b"\r\nhello\r\n0\r\n\r\n")
+        self.assertTrue(ok.startswith(b"HTTP/1.1 200"), ok[:80])
+        closed = self.up.stats.closed
+        r = self.one(self.CHUNKED + b"5;" + b"e" * 300 + b"\r\nhello\r\n0\r\n\r\n")
+        self.assertEqual(r[0], 400)
+        self.assertIn(b"malformed chunked body", r[2])
+        # The upstream request had begun: it is aborted, its connection closed.
+        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed))
+
+    def test_trailers_over_100_fields_or_8_kib_are_431(self):
+        ok = raw_exchange(self.gw.port, self.CHUNKED.replace(b"chunked\r\n", b"chunked\r\nConnection: close\r\n")
+                          + b"5\r\nhello\r\n0\r\n" + b"t: v\r\n" * 99 + b"\r\n")
+        self.assertTrue(ok.startswith(b"HTTP/1.1 200"), ok[:80])
+        r = self.one(self.CHUNKED + b"5\r\nhello\r\n0\r\n" + b"t: v\r\n" * 101 + b"\r\n")
+        self.assertEqual(r[0], 431)
+        r = self.one(self.CHUNKED + b"5\r\nhello\r\n0\r\nT: " + b"v" * 9000 + b"\r\n\r\n")
+        self.assertEqual(r[0], 431)
+
     def test_header_timeout_408(self):
         s = connect(self.gw.port)
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the final CRLF
