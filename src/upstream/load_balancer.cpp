@@ -94,11 +94,14 @@ std::size_t balancer_state::pick(std::span<const endpoint_load> eps, const hash_
             return k_no_endpoint;
         }
         case config::lb_policy::least_request: {
-            // Power of two choices: two random endpoints, the one with fewer outstanding
-            // requests relative to its weight wins.
-            auto a = first_usable_from(eps, next_random() % eps.size());
+            // Power of two choices: two different random endpoints, the one with fewer
+            // outstanding requests relative to its weight wins (two draws of the same endpoint
+            // would compare it with itself: a third of the picks among three, unbalanced).
+            const auto n = eps.size();
+            const auto first = next_random() % n;
+            auto a = first_usable_from(eps, first);
             if (a == k_no_endpoint) return a;
-            auto b = first_usable_from(eps, next_random() % eps.size());
+            auto b = n > 1 ? first_usable_from(eps, (first + 1 + next_random() % (n - 1)) % n) : a;
             auto load = [&](std::size_t i) { return static_cast<double>(eps[i].inflight + 1) / eps[i].weight; };
             return load(b) < load(a) ? b : a;
         }
