@@ -3,7 +3,8 @@
 # workers): keep-alive (wrk), a new connection per request (ab), TLS keep-alive (wrk over
 # https), errors (a dead upstream: 502; refused requests: 400; unrouted: 404) and a reload every
 # 10 s (SIGHUP). RSS and open fds are sampled every 10 s. Printed: RSS after the warm-up (the
-# first fifth), its drift after that (max and last vs warm-up), and fds before, during and after.
+# first fifth), its drift after that (max and last vs warm-up), and fds before, during and after
+# (once idle client and pooled connections had their 5 s idle timeouts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -18,6 +19,7 @@ cat > "$work/soak.yaml" <<CONF
 workers: 2
 admin: { enabled: false }
 reload: { watch: false }
+limits: { idle_timeout: 5s }
 listeners:
   - { name: plain, listen: 127.0.0.1:$GH }
   - { name: tls, listen: 127.0.0.1:$GHS, tls: { certificates: [{ cert: $work/cert.pem, key: $work/key.pem }] } }
@@ -25,7 +27,7 @@ routes:
   - { name: dead, match: { path_prefix: /dead }, upstream: dead }
   - { name: app, match: { path_prefix: / }, upstream: up }
 upstreams:
-  - { name: up, discovery: { static: [127.0.0.1:$UP] } }
+  - { name: up, discovery: { static: [127.0.0.1:$UP] }, pool: { idle_timeout: 5s } }
   - { name: dead, discovery: { static: [127.0.0.1:$DEAD] } }
 CONF
 "$GATEHOUSE" --config "$work/soak.yaml" --log-level error &
@@ -55,7 +57,9 @@ while ((SECONDS < end)); do
 done
 wait_load_end=$((SECONDS + 15))
 while pgrep -f "wrk -t1 -c.*:$GH|wrk -t1 -c.*:$GHS|ab -q -n 2000" >/dev/null && ((SECONDS < wait_load_end)); do sleep 1; done
-sleep 3
+# Idle client and pooled upstream connections close after their idle timeouts (5 s here).
+settle_end=$((SECONDS + 20))
+while (($(fds) > fds_before)) && ((SECONDS < settle_end)); do sleep 1; done
 fds_after=$(fds)
 python3 - "$samples" "$fds_before" "$fds_after" <<'PY'
 import sys
