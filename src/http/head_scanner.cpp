@@ -26,6 +26,23 @@ constexpr tchar_table k_tchar;
 
 constexpr bool is_tchar(unsigned char c) { return k_tchar.v[c]; }
 
+// A field name's bytes in one pass: bit 1 = not a tchar, bit 2 = '_' (request names refuse it:
+// field_name_problem). ORed over the name instead of two scans (callgrind: ~200 instructions a request).
+struct name_class_table {
+    unsigned char v[256];
+    constexpr name_class_table() : v() {
+        for (int c = 0; c < 256; ++c) v[c] = static_cast<unsigned char>((compute_tchar(static_cast<unsigned char>(c)) ? 0 : 1) | (c == '_' ? 2 : 0));
+    }
+};
+constexpr name_class_table k_name_class;
+constexpr unsigned char k_not_token = 1, k_underscore = 2;
+
+unsigned name_classes(std::string_view name) {
+    unsigned bits = 0;
+    for (unsigned char c : name) bits |= k_name_class.v[c];
+    return bits;
+}
+
 // Field-value octets: HTAB, SP, VCHAR, obs-text. No CTLs, no DEL.
 constexpr bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
@@ -136,10 +153,11 @@ scan_error scan_fields(line_cursor& cur, std::size_t max_headers, bool request, 
         auto colon = line.find(':');
         if (colon == std::string_view::npos) return {400, "header line without a colon"};
         auto name = line.substr(0, colon);
-        if (!is_token(name)) return {400, "invalid header name"};
-        if (request && field_name_problem(name, true)) return {400, "underscores in header names are not allowed"};
+        const auto classes = name_classes(name);
+        if (name.empty() || (classes & k_not_token)) return {400, "invalid header name"};
+        if (request && (classes & k_underscore)) return {400, "underscores in header names are not allowed"};
         auto raw = line.substr(colon + 1);
-        if (!std::all_of(raw.begin(), raw.end(), [](unsigned char c) { return is_value_char(c); })) return {400, "invalid character in a header value"};
+        if (!valid_field_value(raw)) return {400, "invalid character in a header value"};
         if (fields.size() >= max_headers) return {431, "too many header fields"};
         auto value = trim_ows(raw);
         fields.push_back({name, value});
@@ -199,8 +217,9 @@ bool is_token(std::string_view s) {
 }
 
 const char* field_name_problem(std::string_view name, bool request) {
-    if (!is_token(name)) return "not a header name (letters, digits and !#$%&'*+-.^_`|~)";
-    if (request && name.find('_') != std::string_view::npos)
+    const auto classes = name_classes(name);
+    if (name.empty() || (classes & k_not_token)) return "not a header name (letters, digits and !#$%&'*+-.^_`|~)";
+    if (request && (classes & k_underscore))
         return "underscores in request header names are refused (400) by gatehouse, so this could never match; use '-'";
     return nullptr;
 }
@@ -226,10 +245,28 @@ bool is_idempotent(std::string_view m) {
 
 std::size_t find_head_end(std::string_view buf, std::size_t from) {
     from = from >= 3 ? from - 3 : 0;
-    if (buf.size() < from + 4) return std::string_view::npos;
-    // memmem (glibc's two-way search) beats find()'s memchr-per-'\r' on heads with many lines.
-    auto* p = static_cast<const char*>(::memmem(buf.data() + from, buf.size() - from, "\r\n\r\n", 4));
-    return p ? static_cast<std::size_t>(p - buf.data()) + 4 : std::string_view::npos;
+    const char* d = buf.data();
+    const std::size_t n = buf.size();
+    if (n < from + 4) return std::string_view::npos;
+    // The head ends at the first LF k with "\r" before it and "\r\n" after it. LFs are found
+    // eight bytes at a time (a zero-byte test on the word XOR '\n'; its rare false positives are
+    // checked like the rest): a third of glibc's memmem on typical heads (callgrind), and the same
+    // answer (fuzz_request_head compares them).
+    auto ends_here = [&](std::size_t k) { return d[k] == '\n' && k + 2 < n && d[k - 1] == '\r' && d[k + 1] == '\r' && d[k + 2] == '\n'; };
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    std::size_t i = from + 1;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, d + i, 8);
+        const std::uint64_t x = w ^ (ones * '\n');
+        for (std::uint64_t m = (x - ones) & ~x & highs; m != 0; m &= m - 1) {
+            const std::size_t k = i + (static_cast<std::size_t>(__builtin_ctzll(m)) >> 3);
+            if (ends_here(k)) return k + 3;
+        }
+    }
+    for (; i < n; ++i)
+        if (ends_here(i)) return i + 3;
+    return std::string_view::npos;
 }
 
 scan_error scan_request(std::string_view head, const scan_limits& limits, request_head& out) {

@@ -24,6 +24,14 @@ std::string serialise(const request_head& h) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     auto text = gatehouse::fuzz::as_text(data, size);
     auto end = find_head_end(text, 0);
+    // The word-at-a-time search against the plain one, from every resume point a reader uses.
+    auto plain = text.find("\r\n\r\n");
+    FUZZ_CHECK(end == (plain == std::string_view::npos ? plain : plain + 4));
+    for (std::size_t from : {std::size_t{1}, text.size() / 2, text.size()}) {
+        auto resumed = find_head_end(text, from);
+        auto expect = text.find("\r\n\r\n", from >= 3 ? from - 3 : 0);
+        FUZZ_CHECK(resumed == (expect == std::string_view::npos ? expect : expect + 4));
+    }
     if (end == std::string_view::npos) return 0;
     FUZZ_CHECK(end <= text.size() && text.substr(end - 4, 4) == "\r\n\r\n");
     scan_limits limits;
