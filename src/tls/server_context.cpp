@@ -112,6 +112,10 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
         SSL_CTX_set_min_proto_version(ctx.get(), cfg.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
         SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
         SSL_CTX_set_num_tickets(ctx.get(), 1);  // one resumption ticket per full handshake (OpenSSL sends 2 by default)
+        // Resumption is by ticket only (stateless, keys in ticket_keys.cpp), as nginx's default
+        // ssl_session_cache none: OpenSSL's server-side cache would keep up to 20 480 sessions per
+        // context (tens of MiB) that no worker ever looks up (bench/soak.sh: RSS crept with it).
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
         const char* ciphers = cfg.ciphers.empty() ? "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
                                                     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
                                                   : cfg.ciphers.c_str();

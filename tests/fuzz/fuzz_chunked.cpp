@@ -66,11 +66,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto body = in.rest;
     auto whole = request ? decode<true>(body, {}) : decode<false>(body, {});
     auto split = request ? decode<true>(body, pieces) : decode<false>(body, pieces);
-    FUZZ_CHECK(whole.failed == split.failed);
+    // A body that completes one way completes the other, with the same bytes and end. Short of
+    // that, what was decoded (and forwarded as it came) agrees: one is a prefix of the other.
+    // The verdict itself may differ: Beast 1.81 waits for more input when a chunk extension's
+    // quoted string runs past the line end and it has the whole line, and refuses it when the
+    // bytes come one at a time (found by this target; either way nothing of it is forwarded).
     FUZZ_CHECK(whole.done == split.done);
-    FUZZ_CHECK(whole.decoded == split.decoded || whole.failed);
-    if (whole.done) FUZZ_CHECK(whole.consumed == split.consumed);
-    FUZZ_CHECK(!(whole.done && whole.failed));
+    if (whole.done) FUZZ_CHECK(whole.decoded == split.decoded && whole.consumed == split.consumed && !whole.failed && !split.failed);
+    const auto& shorter = whole.decoded.size() <= split.decoded.size() ? whole.decoded : split.decoded;
+    const auto& longer = whole.decoded.size() <= split.decoded.size() ? split.decoded : whole.decoded;
+    FUZZ_CHECK(longer.compare(0, shorter.size(), shorter) == 0);
     FUZZ_CHECK(whole.decoded.size() <= body.size());
     return 0;
 }
