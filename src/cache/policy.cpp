@@ -119,10 +119,11 @@ std::optional<sys_time> make_time(int y, int mon, int d, std::string_view hms) {
         !number(hms.substr(6, 2), s))
         return std::nullopt;
     if (mon < 1 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
-    // sys_time counts nanoseconds: it holds the years 1678 to 2261. A date past 2200 (servers
-    // say "forever" with 9999) becomes 2200, one before 1900 becomes 1900: both keep their
-    // meaning for freshness (far future, long past) without overflowing (found by fuzz_cache_control).
-    y = std::clamp(y, 1900, 2200);
+    // sys_time counts nanoseconds: it holds 1678 to 2261, and a difference of two times at
+    // most 292 years. A date past 2150 (servers say "forever" with 9999) becomes 2150, one
+    // before 1900 becomes 1900: both keep their meaning for freshness (far future, long past),
+    // and Expires - Date of any two stays representable (found by fuzz_cache_control: 9988 and 1497).
+    y = std::clamp(y, 1900, 2150);
     std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mon)), std::chrono::day(static_cast<unsigned>(d))};
     if (!ymd.ok()) return std::nullopt;
     return sys_time(std::chrono::sys_days(ymd)) + std::chrono::hours(h) + std::chrono::minutes(mi) + seconds(s);
