@@ -10,10 +10,6 @@
 #include "gatehouse/router/path.hpp"
 #include "http/connection.hpp"
 #include "http/session.hpp"
-
-#include <sys/socket.h>
-
-#include <cerrno>
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
 #include "server/memory_guard.hpp"

@@ -111,7 +111,7 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
         // OpenSSL has read everything in in_: refill it with Asio's own read (it tries recv, and
         // waits for the socket's next edge only if that would block).
         in_begin_ = in_end_ = 0;
-        if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);  // released while idle
+        ensure_in();
         auto [ec, n] = co_await sock_.async_read_some(asio::buffer(in_.get(), k_in_size), nothrow_awaitable);
         if (ec == asio::error::eof) in_eof_ = true;  // OpenSSL sees the end next and says which kind
         else if (ec) co_return ec;
@@ -136,6 +136,10 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
     co_return ec;
 }
 
+void transport::ensure_in() {
+    if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);  // released while idle
+}
+
 void transport::release_idle_memory() {
     std::string().swap(scratch_);
     std::string().swap(cork_);
@@ -157,7 +161,7 @@ transport::try_result transport::try_read(char* p, std::size_t n) {
         if (r == 1) return {try_result::data, got};
         int e = SSL_get_error(ssl_, r);
         if (e == SSL_ERROR_WANT_READ && !in_eof_) {
-            if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);
+            ensure_in();
             in_begin_ = in_end_ = 0;
             auto k = ::recv(fd, in_.get(), k_in_size, MSG_DONTWAIT);
             if (k > 0) in_end_ = static_cast<std::size_t>(k);

@@ -79,6 +79,7 @@ private:
     // After an SSL call returned r <= 0: waits for the readiness it asked for (empty code: call
     // again), or the error that ends the operation.
     boost::asio::awaitable<error_code> settle(int r);
+    void ensure_in();  // the record buffer, allocated again after an idle release
 
     friend struct transport_bio;
     tcp::socket& sock_;

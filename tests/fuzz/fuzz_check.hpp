@@ -30,4 +30,13 @@ struct input {
     }
 };
 
+// Two scans of the same head saw the same fields, in order (the heads' round-trip targets).
+template <class Fields>
+bool same_fields(const Fields& a, const Fields& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name || a[i].value != b[i].value) return false;
+    return true;
+}
+
 }  // namespace gatehouse::fuzz
