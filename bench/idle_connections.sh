@@ -98,10 +98,17 @@ idle() {
     'BEGIN { printf "%-10s %-6s RSS %7d -> %7d KiB   %6.2f KiB per idle connection\n", n, (t ? t : "plain"), b, a, (a - b) / N }' | tee -a "$results"
 }
 
+# KINDS="tls" measures TLS alone: a proxy's TLS figure after the plain round may reuse heap the
+# plain connections left behind, so each order is worth a look.
 echo "$N idle keep-alive connections, one request each first"
-idle gatehouse "$pid_gatehouse" $GH
-idle nginx "$pid_nginx" $NG
-idle haproxy "$pid_haproxy" $HA
-idle gatehouse "$pid_gatehouse" $GHS --tls
-idle nginx "$pid_nginx" $NGS --tls
-idle haproxy "$pid_haproxy" $HAS --tls
+for kind in ${KINDS:-plain tls}; do
+  if [ "$kind" = plain ]; then
+    idle gatehouse "$pid_gatehouse" $GH
+    idle nginx "$pid_nginx" $NG
+    idle haproxy "$pid_haproxy" $HA
+  else
+    idle gatehouse "$pid_gatehouse" $GHS --tls
+    idle nginx "$pid_nginx" $NGS --tls
+    idle haproxy "$pid_haproxy" $HAS --tls
+  fi
+done

@@ -41,14 +41,28 @@ struct attempt_outcome;
 namespace gatehouse::http {
 template <bool IsRequest>
 class body_decoder;
+struct idle_connection;
+
+// A client connection ends: the listener's and the worker's counts drop (the session, or the
+// idle_connection it became).
+void connection_ended(session_host& w, server::listener_state& l);
 
 class client_connection {
 public:
     client_connection(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
+    // An idle connection whose client sent again (idle_connection.cpp): the session resumes.
+    explicit client_connection(idle_connection&& idle);
     ~client_connection();
     static asio::awaitable<void> serve(std::unique_ptr<client_connection> self);
 
 private:
+    friend struct idle_connection;
+    void prepare();  // what both constructors do
+    // Frees the connection and its coroutine frames while its client is idle (plain only): the
+    // socket, its counts and its idle deadline wait in an idle_connection (idle_connection.cpp).
+    static void park(std::unique_ptr<client_connection> self);
+    bool park_ = false;  // wait_released chose to park: serve() hands the socket over
+    net::clock::duration park_timeout_{};  // the idle time left when it parked
     asio::awaitable<void> loop();
     // Reads into buf_; arms the client deadline first unless `timeout` is nullopt.
     asio::awaitable<io_status> read_more(std::optional<net::clock::duration> timeout);

@@ -35,22 +35,30 @@ client_connection::client_connection(session_host& w, std::shared_ptr<server::li
         if (c.contains(peer_)) trusted_peer_ = true;
     boost::system::error_code ec;
     sock_.set_option(tcp::no_delay(true), ec);
-    // Sizes a typical request reaches anyway: one allocation each now instead of a doubling
-    // series during the first request (heaptrack: ~20 allocations per new connection before).
-    req_.fields.reserve(24);
-    resp_.fields.reserve(24);
-    out_.reserve(512);
-    up_head_.reserve(1024);
+    prepare();
     if (auto& snap = w_.current(); !snap->tls.empty()) {
         auto it = snap->tls.find(listener_->cfg.name);
         if (it != snap->tls.end()) tls_ctx_ = it->second;  // held: a reload must not free it mid-handshake
     }
 }
 
+void client_connection::prepare() {
+    // Sizes a typical request reaches anyway: one allocation each now instead of a doubling
+    // series during the first request (heaptrack: ~20 allocations per new connection before).
+    req_.fields.reserve(24);
+    resp_.fields.reserve(24);
+    out_.reserve(512);
+    up_head_.reserve(1024);
+}
+
+void connection_ended(session_host& w, server::listener_state& l) {
+    l.release();
+    if (l.stats) l.stats->at(w.id()).open.sub();
+    w.session_ended();
+}
+
 client_connection::~client_connection() {
-    listener_->release();
-    if (listener_->stats) listener_->stats->at(w_.id()).open.sub();
-    w_.session_ended();
+    if (listener_) connection_ended(w_, *listener_);  // else an idle_connection holds its counts
 }
 
 asio::awaitable<bool> client_connection::handshake() {
@@ -77,9 +85,13 @@ asio::awaitable<bool> client_connection::handshake() {
 asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection> self) {
     try {
         bool secured = true;
-        if (self->tls_ctx_) secured = co_await self->handshake();
+        if (self->tls_ctx_ && !self->io_.secure()) secured = co_await self->handshake();  // not when resumed
         if (secured) {
             co_await self->loop();
+            if (self->park_) {
+                park(std::move(self));
+                co_return;
+            }
             self->io_.close_notify();
         }
         if (self->linger_) co_await self->linger();
@@ -152,6 +164,12 @@ asio::awaitable<io_status> client_connection::wait_for_request(net::clock::durat
 
 asio::awaitable<io_status> client_connection::wait_released(net::clock::duration idle_timeout) {
     release_idle_memory();
+    if (io_.quiet()) {
+        // The whole session goes: serve() parks the connection (idle_connection.cpp).
+        park_ = true;
+        park_timeout_ = idle_timeout;
+        co_return io_status::eof;
+    }
     dl_.arm(idle_timeout);
     auto [ec] = co_await io_.wait_readable();
     if (ec) co_return ec == asio::error::operation_aborted && dl_.fired() ? io_status::timeout : io_status::error;

@@ -45,6 +45,12 @@ public:
         idle_ = v;
         if (v) idle_since_ = coarse_now();
     }
+    // Idle since `since`: a connection that moves to another deadline keeps its idle time.
+    void set_idle_since(clock::time_point since) {
+        idle_ = true;
+        idle_since_ = since;
+    }
+    clock::time_point idle_since() const { return idle_since_; }
 
 private:
     friend class deadline_list;

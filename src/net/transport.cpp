@@ -1,5 +1,7 @@
 #include "net/transport.hpp"
 
+#include <utility>
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <sys/socket.h>
@@ -138,6 +140,24 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
 
 void transport::ensure_in() {
     if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);  // released while idle
+}
+
+bool transport::quiet() const {
+    return !ssl_ || (in_begin_ == in_end_ && SSL_pending(ssl_) == 0 && !in_eof_ && !failed_ && !corked_);
+}
+
+void transport::move_to(transport& to) {
+    to.ssl_ = std::exchange(ssl_, nullptr);
+    if (to.ssl_) BIO_set_data(SSL_get_rbio(to.ssl_), &to);  // one BIO reads and writes
+    to.failed_ = failed_;
+    to.in_eof_ = in_eof_;
+    to.write_errno_ = write_errno_;
+    to.in_ = std::move(in_);
+    to.in_begin_ = std::exchange(in_begin_, 0);
+    to.in_end_ = std::exchange(in_end_, 0);
+    to.scratch_ = std::move(scratch_);
+    to.corked_ = corked_;
+    to.cork_ = std::move(cork_);
 }
 
 void transport::release_idle_memory() {

@@ -67,6 +67,11 @@ public:
         std::size_t n = 0;
     };
     try_result try_read(char* p, std::size_t n);
+    // Nothing received that the connection has not read yet (plain: always): its state may move.
+    bool quiet() const;
+    // Hands the connection's TLS state (the SSL object, its BIO's link, buffers) to `to`, a
+    // transport on the socket the connection moved to; this one is left plain and empty.
+    void move_to(transport& to);
     bool secure() const { return ssl_ != nullptr; }
     SSL* ssl() const { return ssl_; }
     // Sends TLS close_notify if it can without waiting; before closing the socket.

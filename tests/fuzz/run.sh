@@ -10,6 +10,8 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-60}; shift || true
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc)}
+timeout=${FUZZ_TIMEOUT:-10}   # seconds one input may take (wall); raise it when fuzzing niced beside builds
+nice=${FUZZ_NICE:-0}          # e.g. FUZZ_NICE=19: fuzz on whatever CPU builds and tests leave
 
 if ! command -v clang++ >/dev/null; then
   echo "run.sh: clang++ is missing (apt-get install clang libclang-rt-14-dev, or run .ci/install-deps)" >&2
@@ -28,29 +30,32 @@ cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 mkdir -p "$build/artifacts" "$build/logs"
 
 fuzz_one() {
-  local t=$1 seconds=$2 build=$3
+  local t=$1 seconds=$2 build=$3 timeout=$4 nice=$5
   local dict=() corpus="$build/corpus/$t"
   mkdir -p "$corpus"
   [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
   local seeds=("tests/fuzz/corpus/$t")
   [ -d "tests/fuzz/regressions/$t" ] && seeds+=("tests/fuzz/regressions/$t")  # git keeps no empty folder
   # -timeout: one input taking 10 s is a finding (a hang); -rss_limit_mb: so is 2 GiB.
-  "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" "${dict[@]}" \
-    "$corpus" "${seeds[@]}" >"$build/logs/$t.log" 2>&1
-  local rc=$?
+  local rc=0 cpu TIMEFORMAT='%U %S'
+  cpu=$( { time nice -n "$nice" "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout="$timeout" \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" "${dict[@]}" \
+    "$corpus" "${seeds[@]}" >"$build/logs/$t.log" 2>&1; } 2>&1 ) || rc=$?
+  cpu=$(awk '{printf "%d", $1 + $2}' <<<"$cpu")
   local execs cov files
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/logs/$t.log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$build/logs/$t.log" | tail -1 | cut -d' ' -f2)
   files=$(find "$corpus" -type f | wc -l)
-  printf '%-14s rc=%-3s execs=%-10s cov=%-6s corpus=%-6s %s\n' "$t" "$rc" "${execs:-?}" "${cov:-?}" "$files" \
-    "$( ((rc == 0)) && echo ok || echo "FINDING: see $build/logs/$t.log")"
+  printf '%-14s rc=%-3s cpu=%-6s execs=%-10s cov=%-6s corpus=%-6s %s\n' "$t" "$rc" "${cpu}s" "${execs:-?}" \
+    "${cov:-?}" "$files" "$( ((rc == 0)) && echo ok || echo "FINDING: see $build/logs/$t.log")"
+  # One line per run in the ledger: CPU seconds per target add up across runs.
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$cpu" "${execs:-0}" "${cov:-0}" "$rc" >>"$build/logs/ledger.tsv"
   return $rc
 }
 export -f fuzz_one
 
 status=0
-printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$@"' _ {} "$seconds" "$build" || status=1
+printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$@"' _ {} "$seconds" "$build" "$timeout" "$nice" || status=1
 if ((status)); then
   echo "fuzzing found something: inputs in $build/artifacts/ (add each to tests/fuzz/regressions/<target>/ with the fix)" >&2
 fi

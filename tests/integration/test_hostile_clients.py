@@ -6,6 +6,7 @@ connection is let go, the process keeps its memory and file descriptors, nobody 
 bench/hostile.sh measures the same shapes with latency percentiles (no timing is asserted here)."""
 import os
 import resource
+import signal
 import selectors
 import socket
 import ssl
@@ -368,6 +369,164 @@ class Resets(unittest.TestCase):
 
     def test_reset_mid_response_tls(self):
         self.check_reset("secure", mid_response=True)
+
+
+class IdleConnections(unittest.TestCase):
+    """Idle plain keep-alive connections give up their session (issue #14 §3): a worker holding more
+    than 256 connections parks each one as soon as it waits for its next request (nothing
+    buffered). Parked connections must stay what they were: served when the client sends again,
+    counted in the connections gauge and against max_connections, closed at idle_timeout and by a
+    drain. bench/idle_connections.sh measures the memory."""
+
+    COUNT = 400  # > 256 on the one worker: every connection parks right after its answer
+    IDLE = 3.0
+
+    def gateway(self, extra=""):
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse(f"""
+            limits: {{ idle_timeout: {int(self.IDLE * 1000)}ms }}
+            listeners: [{{ name: public, listen: 127.0.0.1:0{extra} }}]
+            drain: {{ timeout: 60s }}
+            routes: [{{ name: all, upstream: u }}]
+        """, upstreams={"u": [up]}, workers=1).start()
+        self.addCleanup(gw.stop)
+        return gw, up
+
+    def open_idle(self, gw, count):
+        """`count` keep-alive connections, one answered request each, left idle."""
+        conns = []
+        for _ in range(count):
+            s = connect(gw.port)
+            s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            f = s.makefile("rb")
+            self.assertEqual(read_response(f).status, 200)
+            conns.append((s, f))
+        return conns
+
+    def test_parked_connections_answer_their_next_request_and_stay_counted(self):
+        raise_fd_limit(4096)
+        gw, up = self.gateway()
+        conns = self.open_idle(gw, self.COUNT)
+        self.assertEqual(metric(gw, "gatehouse_downstream_connections"), self.COUNT)
+        served = len(up.stats.paths)
+        # Every client sends again at once; each answer comes on its own connection.
+        for i, (s, _) in enumerate(conns):
+            s.sendall(f"GET /echo?second={i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        for i, (_, f) in enumerate(conns):
+            r = read_response(f)
+            self.assertEqual(r.status, 200)
+            self.assertIn(f"second={i}".encode(), r.body)
+        self.assertEqual(len(up.stats.paths), served + self.COUNT)
+        # A client that closes while parked: the connection goes, and with it its count.
+        for s, f in conns[: self.COUNT // 2]:
+            f.close()
+            s.close()
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == self.COUNT - self.COUNT // 2))
+        for s, f in conns[self.COUNT // 2 :]:
+            f.close()
+            s.close()
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0))
+
+    def test_parked_connections_close_at_idle_timeout_not_before(self):
+        raise_fd_limit(4096)
+        gw, _ = self.gateway()
+        conns = self.open_idle(gw, self.COUNT)
+        idle_from = time.monotonic()
+        sel = selectors.DefaultSelector()
+        for s, _ in conns:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+        closed = 0
+        deadline = idle_from + self.IDLE + NET_TIMEOUT * 3
+        while closed < len(conns) and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1):
+                self.assertEqual(key.fileobj.recv(1), b"", "closed without a word")
+                self.assertGreaterEqual(time.monotonic() - idle_from, self.IDLE - 0.2, "closed before idle_timeout")
+                sel.unregister(key.fileobj)
+                closed += 1
+        self.assertEqual(closed, len(conns))
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0))
+        for s, f in conns:
+            f.close()
+            s.close()
+
+    def test_parked_connections_hold_their_max_connections_seats(self):
+        raise_fd_limit(4096)
+        gw, _ = self.gateway(", max_connections: 300")
+        conns = self.open_idle(gw, 300)
+        refused = connect(gw.port)
+        self.assertEqual(read_to_close(refused), b"", "the 301st connection is closed at once")
+        refused.close()
+        s, f = conns.pop()
+        f.close()
+        s.close()
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 299))
+        conns += self.open_idle(gw, 1)  # the seat it left
+        for s, f in conns:
+            f.close()
+            s.close()
+
+    def test_parked_tls_connections_keep_their_session_and_client_identity(self):
+        raise_fd_limit(4096)
+        pki = Pki()
+        p = pki.path
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse(f"""
+            limits: {{ idle_timeout: {int(self.IDLE * 1000)}ms }}
+            listeners:
+              - name: mtls
+                listen: 127.0.0.1:0
+                tls:
+                  certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}]
+                  client_ca: {p('ca.pem')}
+                  identity_headers: {{ subject: X-Client-Subject }}
+            routes: [{{ name: all, upstream: u }}]
+        """, upstreams={"u": [up]}, workers=1).start()
+        self.addCleanup(gw.stop)
+        ctx = ssl.create_default_context(cafile=p("ca.pem"))
+        ctx.check_hostname = False
+        ctx.load_cert_chain(p("client1.pem"), p("client1.key"))
+        conns = []
+        for _ in range(320):  # the last 64 park right after their answer
+            s = ctx.wrap_socket(connect(gw.port), server_hostname="a.example.com", suppress_ragged_eofs=False)
+            s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            f = s.makefile("rb")
+            self.assertEqual(read_response(f).status, 200)
+            conns.append((s, f))
+        idle_from = time.monotonic()
+        for s, _ in conns[-64:]:
+            s.sendall(b"GET /echo?again HTTP/1.1\r\nHost: a\r\n\r\n")
+        for _, f in conns[-64:]:
+            r = read_response(f)
+            self.assertEqual(r.status, 200)
+            subjects = [v for k, v in r.json()["headers"] if k.lower() == "x-client-subject"]
+            self.assertEqual(subjects, ["/CN=alice"], "the resumed session still knows the client certificate")
+        # At idle_timeout each is closed with close_notify (a cut without it raises SSLEOFError).
+        for s, f in conns:
+            s.settimeout(NET_TIMEOUT * 3)
+            self.assertEqual(f.read(), b"")
+        self.assertGreaterEqual(time.monotonic() - idle_from, self.IDLE - 0.2)
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0))
+        for s, f in conns:
+            f.close()
+            s.close()
+
+    def test_a_drain_closes_parked_connections_without_waiting_for_its_timeout(self):
+        raise_fd_limit(4096)
+        gw, _ = self.gateway()
+        conns = self.open_idle(gw, self.COUNT)
+        started = time.monotonic()
+        gw.signal(signal.SIGTERM)
+        for s, f in conns:
+            s.settimeout(NET_TIMEOUT * 2)
+            self.assertEqual(f.read(), b"")
+        self.assertEqual(gw.wait(), 0)
+        self.assertLess(time.monotonic() - started, 30, "closed by the drain, not at drain.timeout (60 s)")
+        for s, f in conns:
+            f.close()
+            s.close()
 
 
 if __name__ == "__main__":
