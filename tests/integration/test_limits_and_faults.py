@@ -17,6 +17,16 @@ def closed_port():
     return port
 
 
+
+def wait_for(predicate, timeout=10):
+    """Polls a state the gateway reaches on its own (a gauge); a safety net, not a clock."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
 class Limits(GatewayTestCase):
     config = """
         limits:
@@ -165,9 +175,11 @@ class UpstreamFaults(unittest.TestCase):
               - {{ name: dead, match: {{ path_prefix: /dead }}, upstream: dead }}
               - {{ name: one, match: {{ path_prefix: /one }}, rewrite: {{ strip_prefix: /one }}, upstream: one }}
               - {{ name: one-brief, match: {{ path_prefix: /brief }}, rewrite: {{ strip_prefix: /brief }}, upstream: one, timeout: 300ms }}
+              - {{ name: fifo, match: {{ path_prefix: /fifo }}, rewrite: {{ strip_prefix: /fifo }}, upstream: fifo }}
               - {{ name: all, upstream: u }}
         """, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{closed_port()}"],
-                        "one": ([cls.up], "pool: { max_connections: 1, max_pending: 1 }")}).start()
+                        "one": ([cls.up], "pool: { max_connections: 1, max_pending: 1 }"),
+                        "fifo": ([cls.up], "pool: { max_connections: 1, max_pending: 3, idle_timeout: 500ms }")}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -184,10 +196,48 @@ class UpstreamFaults(unittest.TestCase):
         self.assertEqual(r.status, 504)
         self.assertEqual(request(self.gw.port, path="/echo").status, 200)
 
-    def pending(self):
+    def pending(self, upstream="one"):
         m = self.gw.admin("GET", "/metrics")[1]
-        found = re.search(r'gatehouse_upstream_pool_pending\{upstream="one"\} (\d+)', m)
+        found = re.search(rf'gatehouse_upstream_pool_pending\{{upstream="{upstream}"\}} (\d+)', m)
         return int(found.group(1)) if found else -1
+
+    def idle_pooled(self, upstream):
+        m = self.gw.admin("GET", "/metrics")[1]
+        found = re.search(rf'gatehouse_upstream_pool_connections\{{state="idle",upstream="{upstream}"\}} (\d+)', m)
+        return int(found.group(1)) if found else -1
+
+    def test_queued_requests_are_served_first_come_first_served(self):
+        busy = connect(self.gw.port)
+        busy.sendall(b"GET /fifo/delay?ms=1000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(self.up.wait_for(lambda st: "/delay?ms=1000" in st.paths))
+        queued = []
+        for n in (1, 2, 3):  # each waits in the queue before the next arrives
+            q = connect(self.gw.port)
+            q.sendall(f"GET /fifo/echo?n={n} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            deadline = time.monotonic() + 10
+            while self.pending("fifo") != n and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertEqual(self.pending("fifo"), n)
+            queued.append(q)
+        self.assertEqual(read_response(busy.makefile("rb")).status, 200)
+        for q in queued:
+            self.assertEqual(read_response(q.makefile("rb")).status, 200)
+            q.close()
+        busy.close()
+        order = [p for p in self.up.stats.paths if p.startswith("/echo?n=")]
+        self.assertEqual(order[-3:], ["/echo?n=1", "/echo?n=2", "/echo?n=3"])
+        self.assertEqual(self.pending("fifo"), 0)
+
+    def test_idle_pooled_connection_is_closed_at_the_pool_idle_timeout(self):
+        self.assertTrue(wait_for(lambda: self.idle_pooled("fifo") == 0))  # another test's connection swept
+        closed = self.up.stats.closed
+        self.assertEqual(request(self.gw.port, path="/fifo/echo").status, 200)
+        answered = time.monotonic()
+        self.assertTrue(wait_for(lambda: self.idle_pooled("fifo") == 1, 0.4))
+        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed), "gatehouse closes the idle connection")
+        self.assertGreaterEqual(time.monotonic() - answered, 0.4, "not before idle_timeout (500 ms; the sweep runs every second)")
+        self.assertTrue(wait_for(lambda: self.idle_pooled("fifo") == 0))
+        self.assertEqual(request(self.gw.port, path="/fifo/echo").status, 200)  # a new one when needed
 
     def test_pool_full_queues_then_503_when_the_queue_is_full(self):
         s = connect(self.gw.port)

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -169,6 +170,47 @@ class AccessLog(unittest.TestCase):
         gw.stop()  # a graceful stop flushes the log: no waiting on the writer
         with open(path) as f:
             return [line for line in f.read().splitlines()], responses, d
+
+    def test_a_stuck_log_drops_whole_batches_counts_them_and_never_holds_requests(self):
+        """The log's reader stops reading (a full disk, a stuck pipe): the writer thread blocks, its
+        queue (queue_size batches) fills, and the oldest batches are dropped and counted; requests
+        are answered all the while."""
+        d = tempfile.mkdtemp(prefix="gatehouse-log-")
+        fifo = os.path.join(d, "access.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # there, so gatehouse's open does not wait; unread for now
+        self.addCleanup(os.close, reader)
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse(f"""
+            access_log: {{ path: {fifo}, queue_size: 16 }}
+            routes: [{{ name: api, upstream: u }}]
+        """, upstreams={"u": [up]}, workers=1).start()
+        total = 4000
+        s = connect(gw.port)
+        f = s.makefile("rb")
+        for batch in range(total // 100):  # pipelined, 100 at a time
+            s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n" * 100)
+            for _ in range(100):
+                self.assertEqual(read_response(f).status, 200)
+        s.close()
+        deadline = time.monotonic() + 10
+        while sample(parse_metrics(gw.admin("GET", "/metrics")[1]), "gatehouse_access_log_dropped_total") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dropped = sample(parse_metrics(gw.admin("GET", "/metrics")[1]), "gatehouse_access_log_dropped_total")
+        self.assertGreater(dropped, 0)
+        self.assertEqual(dropped % 32, 0, "counted in whole batches of 32 lines")
+        # Now read everything: what the pipe held, the queue, and what the stop flushes.
+        data = bytearray()
+        os.set_blocking(reader, True)
+        pump = threading.Thread(target=lambda: [data.extend(c) for c in iter(lambda: os.read(reader, 65536), b"")])
+        pump.start()
+        gw.stop()
+        pump.join(30)
+        lines = data.count(b"\n")
+        self.assertLess(lines, total, "some lines were dropped")
+        self.assertGreaterEqual(lines + dropped, total, "every line written or counted as dropped")
+        self.assertLessEqual(lines + dropped, total + 32 * 16, "a dropped batch holds at most 32 lines")
 
     def test_json_lines_carry_the_fields(self):
         lines, responses, _ = self.run_gateway(
