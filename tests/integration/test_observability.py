@@ -91,6 +91,11 @@ class Metrics(GatewayTestCase):
         self.assertEqual(sample(after, "gatehouse_build_info", version=sample_version(after)), 1)
         self.assertGreater(sample(after, "process_resident_memory_bytes"), 0)
         self.assertGreater(sample(after, "process_open_fds"), 0)
+        allocated, heap = sample(after, "gatehouse_memory_allocated_bytes"), sample(after, "gatehouse_memory_heap_bytes")
+        if os.environ.get("GATEHOUSE_SANITIZED", "") not in ("1", "ON", "TRUE", "true"):  # ASan's allocator is not malloc's
+            self.assertGreater(allocated, 1 << 20)  # the snapshot, pools, buffers: more than a MiB
+            self.assertGreaterEqual(heap, allocated)
+            self.assertLessEqual(heap, sample(after, "process_virtual_memory_bytes"))
 
     def test_open_connections_gauge(self):
         s = connect(self.gw.port)
