@@ -114,7 +114,7 @@ asio::awaitable<transport::error_code> transport::settle(int r) {
         // waits for the socket's next edge only if that would block).
         in_begin_ = in_end_ = 0;
         ensure_in();
-        auto [ec, n] = co_await sock_.async_read_some(asio::buffer(in_.get(), k_in_size), nothrow_awaitable);
+        auto [ec, n] = co_await sock_.async_read_some(edge_read_buffer(in_.get(), k_in_size), nothrow_awaitable);
         if (ec == asio::error::eof) in_eof_ = true;  // OpenSSL sees the end next and says which kind
         else if (ec) co_return ec;
         in_end_ = n;
@@ -164,6 +164,21 @@ void transport::release_idle_memory() {
     std::string().swap(scratch_);
     std::string().swap(cork_);
     if (ssl_ && in_begin_ == in_end_ && SSL_pending(ssl_) == 0) in_.reset();
+}
+
+std::ptrdiff_t transport::try_write(std::string_view data) {
+    if (ssl_) return 0;
+    std::size_t done = 0;
+    while (done < data.size()) {
+        auto w = ::send(sock_.native_handle(), data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            return -1;
+        }
+        done += static_cast<std::size_t>(w);
+    }
+    return static_cast<std::ptrdiff_t>(done);
 }
 
 transport::try_result transport::try_read(char* p, std::size_t n) {

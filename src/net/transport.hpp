@@ -21,6 +21,8 @@
 #include <string_view>
 #include <tuple>
 
+#include "net/edge_read.hpp"
+
 namespace gatehouse::net {
 
 class transport {
@@ -40,7 +42,7 @@ public:
     // At most n bytes. eof: the peer closed cleanly (TLS: close_notify); a TLS stream cut without
     // close_notify is boost::asio::ssl::error::stream_truncated, never eof.
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> read_some(char* p, std::size_t n) {
-        if (!ssl_) return sock_.async_read_some(boost::asio::buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (!ssl_) return sock_.async_read_some(edge_read_buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
         return tls_read_some(p, n);
     }
     // All of a, then all of b (one TLS record when they fit in one).
@@ -67,6 +69,11 @@ public:
         std::size_t n = 0;
     };
     try_result try_read(char* p, std::size_t n);
+    // Plain TCP: what send(2) takes now, without a trip through Asio's scheduler (a write that
+    // completes at once still posts its completion and resumes the caller from the queue). The
+    // bytes sent: 0 on TLS or when the socket buffer is full (use write() for the rest); -1 when
+    // the connection failed.
+    std::ptrdiff_t try_write(std::string_view data);
     // Nothing received that the connection has not read yet (plain: always): its state may move.
     bool quiet() const;
     // Hands the connection's TLS state (the SSL object, its BIO's link, buffers) to `to`, a

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import socket
+import struct
+import threading
 import time
 import unittest
 
@@ -426,6 +428,70 @@ class Limits(unittest.TestCase):
         self.assertIn("max_requests", rest[0].json()["error"])
         self.assertEqual(up.stats.requests, 2)
         self.assertEqual(metric(gw, "gatehouse_upstream_limit_rejections_total", upstream="u", limit="max_requests"), 10)
+
+
+class HangupsWithTheLastData(unittest.TestCase):
+    """An upstream that answers and closes at once, its last data and its FIN or RST in one
+    moment: gatehouse's reads stop asking the kernel once it says nothing is left (TCP_INQ,
+    src/net/edge_read.hpp), so a hang-up that came with the data must still be seen at once, not
+    at upstream_idle_timeout (60 s here: one miss fails the socket timeout of NET_TIMEOUT)."""
+
+    ROUNDS = 300
+
+    def setUp(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.addCleanup(self.listener.close)
+        threading.Thread(target=self.serve, daemon=True).start()
+        self.gw = Gatehouse(f"""
+            limits: {{ upstream_idle_timeout: 60s, request_timeout: 120s }}
+            routes: [{{ name: r, upstream: u }}]
+            upstreams: [{{ name: u, discovery: {{ static: [127.0.0.1:{self.listener.getsockname()[1]}] }} }}]
+        """).start()
+        self.addCleanup(self.gw.stop)
+
+    def serve(self):
+        """Per connection: read a head; answer /fin/N with N close-delimited bytes and a FIN, /rst/N
+        with a head promising more than N bytes, N bytes and a RST."""
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            with c:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                if not head:
+                    continue
+                kind, n = head.split(b" ", 2)[1].decode().strip("/").split("/")
+                n = int(n)
+                if kind == "fin":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"f" * n)
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (n + 1000) + b"r" * n)
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def test_a_fin_or_a_reset_right_after_the_last_bytes_is_seen_at_once(self):
+        for i in range(self.ROUNDS):
+            kind = "fin" if i % 2 else "rst"
+            n = 1 + (i * 37) % 3000
+            s = connect(self.gw.port)
+            s.settimeout(NET_TIMEOUT)
+            s.sendall(f"GET /{kind}/{n} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            data = read_to_close(s)  # raises socket.timeout if the hang-up went unseen
+            s.close()
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), (kind, n, data[:80]))
+            if kind == "fin":  # a close-delimited body, complete (re-chunked for the client)
+                self.assertIn(b"f" * min(n, 100), body)
+                self.assertTrue(body.endswith(b"0\r\n\r\n"), (n, body[-20:]))
+            else:  # the client sees the cut: fewer bytes than promised, then the close
+                self.assertLess(len(body), n + 1000, (n, len(body)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+#pragma once
+// Socket reads that tell Asio's epoll reactor when they drained the socket, as nginx does.
+//
+// Asio 1.81 reads speculatively: after a read that returned data, the next read calls recv(2)
+// at once, before waiting for epoll, and in a request/answer exchange that recv almost always
+// fails with EAGAIN (perf stat, 5-byte proxying at 50 connections: 3.5 recvfrom per request
+// through gatehouse, 2.0 through nginx; a syscall costs ~3.5 us on the bench machine). Asio has
+// the state for doing better: a read that reports "done_and_exhausted" makes the next read wait
+// for the socket's next edge, and an edge that arrives while no read is queued re-enables the
+// speculative try. Asio reports it only at end of stream. Here a read reports it when the kernel
+// says nothing is left: TCP_INQ (enabled on every socket we read: enable_inq) hands back, with
+// each read, how many bytes are still queued, and counts a pending FIN as one (tcp_inq_hint), so
+// a FIN that came with the last data is read next instead of waited for. A reset is not counted
+// there; our build of the reactor (src/asio_patch/.../epoll_reactor.ipp) remembers a hang-up
+// event instead, so a socket that saw one is never treated as drained (both found the hard way:
+// docs/benchmarks.md, "Reads that know when they drained the socket").
+//
+// It is a buffer type of our own, so the specialisation below changes no other code's reads.
+#include <boost/version.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace gatehouse::net {
+
+struct edge_buffer {
+    boost::asio::mutable_buffer buf;
+    using value_type = boost::asio::mutable_buffer;
+    using const_iterator = const boost::asio::mutable_buffer*;
+    const_iterator begin() const { return &buf; }
+    const_iterator end() const { return &buf + 1; }
+};
+
+inline edge_buffer edge_read_buffer(void* p, std::size_t n) { return {boost::asio::mutable_buffer(p, n)}; }
+
+// Asks the kernel to report the bytes left with every read (Linux 4.18+). Without it, reads
+// behave exactly as Asio's own (never "exhausted" before the end of the stream).
+inline void enable_inq(boost::asio::ip::tcp::socket& s) {
+    int one = 1;
+    (void)::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &one, sizeof one);
+}
+
+}  // namespace gatehouse::net
+
+#if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(BOOST_ASIO_WINDOWS)
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
+
+namespace boost::asio::detail {
+
+template <>
+inline reactor_op::status reactive_socket_recv_op_base<gatehouse::net::edge_buffer>::do_perform(reactor_op* base) {
+    auto* o = static_cast<reactive_socket_recv_op_base*>(base);
+    const auto& b = o->buffers_.buf;
+    const bool stream = (o->state_ & socket_ops::stream_oriented) != 0;
+    for (;;) {
+        iovec iov{b.data(), b.size()};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const auto r = ::recvmsg(o->socket_, &msg, o->flags_);
+        if (r > 0) {
+            o->ec_ = boost::system::error_code();
+            o->bytes_transferred_ = static_cast<std::size_t>(r);
+            int left = -1;  // unknown: no TCP_INQ on this socket
+            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&left, CMSG_DATA(c), sizeof left);
+#if BOOST_VERSION == 108100  // the reactor that remembers hang-ups (see above)
+            return stream && left == 0 ? done_and_exhausted : done;
+#else
+            return done;
+#endif
+        }
+        if (r == 0 && stream) {  // the end of the stream (Asio: exhausted too)
+            o->ec_ = boost::asio::error::eof;
+            o->bytes_transferred_ = 0;
+            return done_and_exhausted;
+        }
+        if (r == 0) {
+            o->ec_ = boost::system::error_code();
+            o->bytes_transferred_ = 0;
+            return done;
+        }
+        const int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+            o->ec_ = boost::asio::error::would_block;
+            return not_done;
+        }
+        o->ec_ = boost::system::error_code(err, boost::asio::error::get_system_category());
+        o->bytes_transferred_ = 0;
+        return done;
+    }
+}
+
+}  // namespace boost::asio::detail
+#endif
