@@ -87,6 +87,31 @@ CONF
   taskset -c "$PROXY_CORE" nginx -c "$work/ng/nginx.conf" -p "$work/ng" &
   pids+=($!)
 }
+# start_haproxy_proxy PORT UPSTREAM_PORT [DEFAULTS_EXTRA]: HAProxy as a keep-alive reverse proxy,
+# one thread on the proxy core; sets pid_haproxy. DEFAULTS_EXTRA: more lines for "defaults".
+start_haproxy_proxy() {
+  local port=$1 up=$2 extra=${3:-}
+  cat > "$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+$extra
+frontend fe
+  bind 127.0.0.1:$port
+  default_backend be
+backend be
+  server s1 127.0.0.1:$up
+CONF
+  taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
+  pids+=($!)
+  pid_haproxy=$!
+}
 nginx_worker_pid() { pgrep -f "nginx: worker process" -P "$(cat "$work/ng/nginx.pid")" | head -1; }
 
 wait_for_ports() {

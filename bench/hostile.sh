@@ -18,26 +18,7 @@ UP=19501; GH=19580; NG=19581; HA=19582
 start_upstream $UP
 start_nginx_proxy $NG $UP "" "client_header_timeout 10s;"
 
-cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 8192
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-request 10s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$HA
-  default_backend be
-backend be
-  server s1 127.0.0.1:$UP
-CONF
-taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
-pids+=($!)
-pid_haproxy=$!
+start_haproxy_proxy $HA $UP "  timeout http-request 10s"
 start_gatehouse gatehouse $GH $UP "limits: { header_timeout: 10s }"
 wait_for_ports $UP $NG $HA $GH
 pid_nginx=$(nginx_worker_pid)

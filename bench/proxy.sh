@@ -19,25 +19,7 @@ start_upstream $UP
 
 start_nginx_proxy $NG $UP
 
-cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$HA
-  default_backend be
-backend be
-  server s1 127.0.0.1:$UP
-CONF
-taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
-pids+=($!)
-pid_haproxy=$!
+start_haproxy_proxy $HA $UP
 
 start_gatehouse gatehouse $GH $UP
 contenders=(gatehouse nginx haproxy)
