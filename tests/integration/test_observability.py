@@ -215,7 +215,8 @@ class AccessLog(unittest.TestCase):
         lines = data.count(b"\n")
         self.assertLess(lines, total, "some lines were dropped")
         self.assertGreaterEqual(lines + dropped, total, "every line written or counted as dropped")
-        self.assertLessEqual(lines + dropped, total + 32 * 16, "a dropped batch holds at most 32 lines")
+        # A batch handed over at the worker's tick may hold fewer than 32 lines but counts 32.
+        self.assertLessEqual(lines + dropped, total + 31 * (dropped // 32), "a dropped batch holds 1 to 32 lines")
 
     def test_json_lines_carry_the_fields(self):
         lines, responses, _ = self.run_gateway(
