@@ -158,6 +158,17 @@ class Gatehouse:
         self.stop()
 
 
+def wait_until(predicate, timeout=NET_TIMEOUT):
+    """Polls a state the gateway reaches on its own (a gauge, a counter, an fd count); a bounded
+    safety net, not a synchronisation by time. True once the predicate holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
 def upstream(name="upstream"):
     return Upstream(name=name).start_in_thread()
 

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import Gatehouse, NET_TIMEOUT, request
+from harness import Gatehouse, NET_TIMEOUT, request, wait_until
 from pki import Pki
 from services import Dnsmasq, Etcd, free_port
 from upstream import Upstream
@@ -18,15 +18,6 @@ from upstream import Upstream
 def served_by(port, path="/echo", **kw):
     r = request(port, path=path, **kw)
     return r.status, r.headers.get("x-upstream")
-
-
-def wait_until(predicate, timeout=NET_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)  # polling the observable state, not synchronising on time
-    return predicate()
 
 
 def wait_ready(gw):

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import NET_TIMEOUT, Gatehouse, connect, parse_responses, read_response, read_to_close, request, upstream
+from harness import NET_TIMEOUT, Gatehouse, connect, parse_responses, read_response, read_to_close, request, upstream, wait_until
 from pki import Pki
 
 SANITIZED = os.environ.get("GATEHOUSE_SANITIZED", "") in ("1", "ON", "TRUE", "true")
@@ -42,6 +42,13 @@ def rss_kb(pid, field="VmRSS:"):
     return 0
 
 
+def close_all(conns):
+    """Closes (socket, reader) pairs."""
+    for s, f in conns:
+        f.close()
+        s.close()
+
+
 def metric(gw, name, **labels):
     status, text = gw.admin("GET", "/metrics")
     total = 0.0
@@ -51,16 +58,6 @@ def metric(gw, name, **labels):
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-def wait_until(predicate, timeout=NET_TIMEOUT * 3):
-    """Polls a condition the gateway reaches on its own (a counter, an fd count); a safety net, not a clock."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def reset(s):
@@ -219,7 +216,7 @@ class SlowClients(unittest.TestCase):
         s = connect(self.gw.port)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"GET /download?bytes=65536 HTTP/1.1\r\nHost: a\r\n\r\n" * 400)  # 26 MiB of answers, never read
-        self.assertTrue(wait_until(lambda: self._gateway_closed(s)))
+        self.assertTrue(wait_until(lambda: self._gateway_closed(s), NET_TIMEOUT * 3))
         s.close()
         grown = rss_kb(self.gw.proc.pid, "VmHWM:") - hwm
         self.assertLess(grown, (64 if SANITIZED else 24) * 1024, f"peak RSS grew {grown} KiB")
@@ -296,9 +293,9 @@ class Floods(unittest.TestCase):
                 reset(s)
             else:
                 s.close()
-        self.assertTrue(wait_until(lambda: metric(self.gw, "gatehouse_downstream_connections_total") >= accepted + total))
-        self.assertTrue(wait_until(lambda: fd_count(pid) <= fds), f"fds {fd_count(pid)} > {fds} before")
-        self.assertTrue(wait_until(lambda: metric(self.gw, "gatehouse_downstream_connections") <= 1))
+        self.assertTrue(wait_until(lambda: metric(self.gw, "gatehouse_downstream_connections_total") >= accepted + total, NET_TIMEOUT * 3))
+        self.assertTrue(wait_until(lambda: fd_count(pid) <= fds, NET_TIMEOUT * 3), f"fds {fd_count(pid)} > {fds} before")
+        self.assertTrue(wait_until(lambda: metric(self.gw, "gatehouse_downstream_connections") <= 1, NET_TIMEOUT * 3))
         grown = rss_kb(pid) - rss
         # Under ASan freed memory waits in its quarantine (256 MiB): RSS says nothing there, and
         # LeakSanitizer checks at exit that nothing leaked.
@@ -352,7 +349,7 @@ class Resets(unittest.TestCase):
             self.assertTrue(self.up.wait_for(lambda st: st.raw.endswith(b"x" * 1000) or st.closed > closed))
         reset(s)
         self.assertTrue(self.up.wait_for(lambda st: st.closed > closed), "the upstream connection is closed")
-        self.assertTrue(wait_until(lambda: self.aborts(listener, phase) == aborts + 1), f"counted as a client abort in the {phase}")
+        self.assertTrue(wait_until(lambda: self.aborts(listener, phase) == aborts + 1, NET_TIMEOUT * 3), f"counted as a client abort in the {phase}")
         # Left during the request: recorded as 499 (nginx's code); during the response: as the
         # status that was being sent.
         self.assertEqual(metric(self.gw, "gatehouse_http_requests_total", code="499"), code_499 + (0 if mid_response else 1))
@@ -422,14 +419,10 @@ class IdleConnections(unittest.TestCase):
             self.assertIn(f"second={i}".encode(), r.body)
         self.assertEqual(len(up.stats.paths), served + self.COUNT)
         # A client that closes while parked: the connection goes, and with it its count.
-        for s, f in conns[: self.COUNT // 2]:
-            f.close()
-            s.close()
-        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == self.COUNT - self.COUNT // 2))
-        for s, f in conns[self.COUNT // 2 :]:
-            f.close()
-            s.close()
-        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0))
+        close_all(conns[: self.COUNT // 2])
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == self.COUNT - self.COUNT // 2, NET_TIMEOUT * 3))
+        close_all(conns[self.COUNT // 2 :])
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0, NET_TIMEOUT * 3))
 
     def test_parked_connections_close_at_idle_timeout_not_before(self):
         raise_fd_limit(4096)
@@ -451,10 +444,8 @@ class IdleConnections(unittest.TestCase):
                 sel.unregister(key.fileobj)
                 closed += 1
         self.assertEqual(closed, len(conns))
-        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0))
-        for s, f in conns:
-            f.close()
-            s.close()
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0, NET_TIMEOUT * 3))
+        close_all(conns)
 
     def test_parked_connections_hold_their_max_connections_seats(self):
         raise_fd_limit(4096)
@@ -466,11 +457,9 @@ class IdleConnections(unittest.TestCase):
         s, f = conns.pop()
         f.close()
         s.close()
-        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 299))
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 299, NET_TIMEOUT * 3))
         conns += self.open_idle(gw, 1)  # the seat it left
-        for s, f in conns:
-            f.close()
-            s.close()
+        close_all(conns)
 
     def test_parked_tls_connections_keep_their_session_and_client_identity(self):
         raise_fd_limit(4096)
@@ -513,10 +502,8 @@ class IdleConnections(unittest.TestCase):
             s.settimeout(NET_TIMEOUT * 3)
             self.assertEqual(f.read(), b"")
         self.assertGreaterEqual(time.monotonic() - idle_from, self.IDLE - 0.5)
-        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0))
-        for s, f in conns:
-            f.close()
-            s.close()
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_downstream_connections") == 0, NET_TIMEOUT * 3))
+        close_all(conns)
 
     def test_a_drain_closes_parked_connections_without_waiting_for_its_timeout(self):
         raise_fd_limit(4096)
@@ -529,9 +516,7 @@ class IdleConnections(unittest.TestCase):
             self.assertEqual(f.read(), b"")
         self.assertEqual(gw.wait(), 0)
         self.assertLess(time.monotonic() - started, 30, "closed by the drain, not at drain.timeout (60 s)")
-        for s, f in conns:
-            f.close()
-            s.close()
+        close_all(conns)
 
 
 if __name__ == "__main__":

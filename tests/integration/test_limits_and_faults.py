@@ -6,7 +6,7 @@ import time
 import threading
 import unittest
 
-from harness import Gatehouse, GatewayTestCase, connect, parse_responses, raw_exchange, read_response, read_to_close, request, upstream
+from harness import Gatehouse, GatewayTestCase, connect, parse_responses, raw_exchange, read_response, read_to_close, request, upstream, wait_until
 
 
 def closed_port():
@@ -16,153 +16,6 @@ def closed_port():
     s.close()
     return port
 
-
-
-def wait_for(predicate, timeout=10):
-    """Polls a state the gateway reaches on its own (a gauge); a safety net, not a clock."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-class Limits(GatewayTestCase):
-    config = """
-        limits:
-          max_header_bytes: 1KiB
-          max_headers: 10
-          max_request_line: 256
-          max_body_bytes: 1000
-          header_timeout: 300ms
-          body_timeout: 300ms
-          idle_timeout: 500ms
-        routes: [{ name: all, upstream: u }]
-    """
-
-    def one(self, raw):
-        data = raw_exchange(self.gw.port, raw)
-        rs = parse_responses(data)
-        self.assertEqual(len(rs), 1, data[:200])
-        return rs[0]
-
-    def test_header_bytes_431(self):
-        before = self.up.stats.requests
-        status, h, _ = self.one(b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"v" * 1200 + b"\r\n\r\n")
-        self.assertEqual(status, 431)
-        self.assertEqual(h["connection"], "close")
-        self.assertEqual(self.up.stats.requests, before)
-
-    def test_header_count_431(self):
-        status, _, _ = self.one(b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(11)) + b"\r\n")
-        self.assertEqual(status, 431)
-
-    def test_request_line_414(self):
-        status, _, _ = self.one(b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
-        self.assertEqual(status, 414)
-
-    def test_body_413_by_content_length_before_reading_it(self):
-        before = len(self.up.stats.raw)
-        status, _, _ = self.one(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n")
-        self.assertEqual(status, 413)
-        self.assertEqual(len(self.up.stats.raw), before)
-
-    def test_413_then_lingering_close_not_reset(self):
-        # RFC 9112 §9.6: after an error answer the gateway closes in stages (shutdown, then reads
-        # and drops what the client still sends, until it closes), so the client reads the 413 and
-        # then a clean end of stream. An immediate close with bytes unread sends a reset instead.
-        s = connect(self.gw.port)
-        s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 300000\r\n\r\n" + b"b" * 65536)
-        f = s.makefile("rb")
-        r = read_response(f)
-        self.assertEqual(r.status, 413)
-        self.assertEqual(r.headers["connection"], "close")
-        s.sendall(b"b" * 65536)  # still accepted: the gateway is draining, not gone
-        s.shutdown(socket.SHUT_WR)
-        self.assertEqual(f.read(), b"")  # FIN, not ECONNRESET
-        s.close()
-
-    def test_body_413_chunked(self):
-        chunk = b"%x\r\n" % 600 + b"z" * 600 + b"\r\n"
-        status, _, _ = self.one(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n")
-        self.assertEqual(status, 413)
-
-    CHUNKED = b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-    def test_chunk_extension_up_to_256_bytes_passes_longer_is_400(self):
-        ok = raw_exchange(self.gw.port, self.CHUNKED.replace(b"chunked\r\n", b"chunked\r\nConnection: close\r\n")
-                          + b"5;" + b"e" * 250 + b"\r\nhello\r\n0\r\n\r\n")
-        self.assertTrue(ok.startswith(b"HTTP/1.1 200"), ok[:80])
-        closed = self.up.stats.closed
-        r = self.one(self.CHUNKED + b"5;" + b"e" * 300 + b"\r\nhello\r\n0\r\n\r\n")
-        self.assertEqual(r[0], 400)
-        self.assertIn(b"malformed chunked body", r[2])
-        # The upstream request had begun: it is aborted, its connection closed.
-        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed))
-
-    def test_trailers_over_100_fields_or_8_kib_are_431(self):
-        ok = raw_exchange(self.gw.port, self.CHUNKED.replace(b"chunked\r\n", b"chunked\r\nConnection: close\r\n")
-                          + b"5\r\nhello\r\n0\r\n" + b"t: v\r\n" * 99 + b"\r\n")
-        self.assertTrue(ok.startswith(b"HTTP/1.1 200"), ok[:80])
-        r = self.one(self.CHUNKED + b"5\r\nhello\r\n0\r\n" + b"t: v\r\n" * 101 + b"\r\n")
-        self.assertEqual(r[0], 431)
-        r = self.one(self.CHUNKED + b"5\r\nhello\r\n0\r\nT: " + b"v" * 9000 + b"\r\n\r\n")
-        self.assertEqual(r[0], 431)
-
-    def test_header_timeout_408(self):
-        s = connect(self.gw.port)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the final CRLF
-        data = read_to_close(s)
-        s.close()
-        self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
-        self.assertIn(b"Connection: close", data)
-
-    def test_slowloris_head_gets_408_at_header_timeout_in_total(self):
-        # One byte every 50 ms would keep a per-read timeout of 300 ms alive forever; the head
-        # deadline is for the whole head, so the gateway answers 408 long before this ends.
-        s = connect(self.gw.port)
-        head = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-Slow: " + b"s" * 200
-        s.settimeout(0.05)
-        answered = b""
-        for byte in head:
-            try:
-                s.sendall(bytes([byte]))
-            except OSError:
-                break
-            try:
-                answered += s.recv(4096)  # paces the trickle; returns early once answered
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if answered:
-                break
-        s.settimeout(20)
-        answered += read_to_close(s)
-        s.close()
-        self.assertTrue(answered.startswith(b"HTTP/1.1 408"), answered[:100])
-
-    def test_body_timeout_408_and_upstream_connection_discarded(self):
-        conns_before = self.up.stats.connections
-        closed = self.up.stats.closed
-        s = connect(self.gw.port)
-        s.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
-        data = read_to_close(s)
-        s.close()
-        self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
-        # The half-sent upstream request is aborted: the upstream sees its connection close...
-        self.assertTrue(self.up.wait_for(lambda st: st.closed > closed))
-        # ...and the next request needs a new upstream connection.
-        self.assertEqual(request(self.gw.port, path="/echo").status, 200)
-        self.assertGreater(self.up.stats.connections, conns_before)
-
-    def test_idle_keep_alive_connection_is_closed(self):
-        s = connect(self.gw.port)
-        s.sendall(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
-        f = s.makefile("rb")
-        self.assertEqual(read_response(f).status, 200)
-        self.assertEqual(f.read(), b"")  # closed quietly at idle_timeout, no response
-        s.close()
 
 
 class UpstreamFaults(unittest.TestCase):
@@ -229,14 +82,14 @@ class UpstreamFaults(unittest.TestCase):
         self.assertEqual(self.pending("fifo"), 0)
 
     def test_idle_pooled_connection_is_closed_at_the_pool_idle_timeout(self):
-        self.assertTrue(wait_for(lambda: self.idle_pooled("fifo") == 0))  # another test's connection swept
+        self.assertTrue(wait_until(lambda: self.idle_pooled("fifo") == 0))  # another test's connection swept
         closed = self.up.stats.closed
         self.assertEqual(request(self.gw.port, path="/fifo/echo").status, 200)
         answered = time.monotonic()
-        self.assertTrue(wait_for(lambda: self.idle_pooled("fifo") == 1, 0.4))
+        self.assertTrue(wait_until(lambda: self.idle_pooled("fifo") == 1, 0.4))
         self.assertTrue(self.up.wait_for(lambda st: st.closed > closed), "gatehouse closes the idle connection")
         self.assertGreaterEqual(time.monotonic() - answered, 0.4, "not before idle_timeout (500 ms; the sweep runs every second)")
-        self.assertTrue(wait_for(lambda: self.idle_pooled("fifo") == 0))
+        self.assertTrue(wait_until(lambda: self.idle_pooled("fifo") == 0))
         self.assertEqual(request(self.gw.port, path="/fifo/echo").status, 200)  # a new one when needed
 
     def test_pool_full_queues_then_503_when_the_queue_is_full(self):
