@@ -42,6 +42,7 @@ namespace gatehouse::http {
 template <bool IsRequest>
 class body_decoder;
 struct idle_connection;
+struct tunnel_link;  // tunnel.cpp
 
 // A client connection ends: the listener's and the worker's counts drop (the session, or the
 // idle_connection it became).
@@ -96,8 +97,8 @@ private:
     std::string upgrade_;  // the Upgrade value of a request a route lets through (else empty)
     // tunnel.cpp: after a 101, bytes both ways until either side closes or both idle too long.
     asio::awaitable<bool> tunnel(upstream_request& ur, const router::compiled_route& r);
-    asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle);
-    asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle);
+    asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
+    asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
     std::size_t chosen_upstream_ = 0;
     // Fault tolerance (upstream_request.cpp): admission, the tries and the retry policy.
     upstream::upstream_error admit(upstream_request& ur);

@@ -3,8 +3,10 @@
 // closes, the tunnel is idle for tunnel_idle_timeout, or a drain ends it. Bytes that arrived
 // early (the client's first frames behind its request head, the upstream's behind the 101)
 // are passed on first.
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <exception>
 
 #include "http/connection.hpp"
 #include "http/tunnel.hpp"
@@ -12,11 +14,33 @@
 
 namespace gatehouse::http {
 
-using namespace boost::asio::experimental::awaitable_operators;
-
 namespace {
 std::atomic<std::int64_t> g_tunnels{0};
 }
+
+// The two directions run as two coroutines on the worker; the first to end ends the other: it
+// marks the link ended and cancels what waits on either socket (a pump whose operation had
+// already completed sees the mark when it resumes). Not `a || b`: a parallel group gives each
+// coroutine a cancellation slot, and every read and write under a slot installs and removes a
+// cancellation handler (about 5 % of the tunnel's instructions per message).
+struct tunnel_link {
+    tunnel_link(tcp::socket& c, tcp::socket& u)
+        : client(c), upstream(u), to_client_finished(c.get_executor(), asio::steady_timer::time_point::max()) {}
+    tcp::socket& client;
+    tcp::socket& upstream;
+    asio::steady_timer to_client_finished;  // cancelled when the second coroutine returns
+    bool ended = false;
+    bool to_client_done = false;
+    std::exception_ptr failure;
+
+    void end() {
+        if (ended) return;
+        ended = true;
+        boost::system::error_code ec;
+        client.cancel(ec);
+        upstream.cancel(ec);
+    }
+};
 
 std::int64_t tunnels_active() { return g_tunnels.load(std::memory_order_relaxed); }
 
@@ -44,21 +68,35 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         if (uec) co_return false;
     }
     g_tunnels.fetch_add(1, std::memory_order_relaxed);
-    co_await (pump_to_upstream(ur, idle) || pump_to_client(ur, idle));  // the first to end cancels the other
+    tunnel_link link(sock_, uc.socket);
+    asio::co_spawn(sock_.get_executor(), pump_to_client(ur, idle, link), [&link](std::exception_ptr e) {
+        if (e) link.failure = e;
+        link.to_client_done = true;
+        link.end();
+        link.to_client_finished.cancel();
+    });
+    try {
+        co_await pump_to_upstream(ur, idle, link);
+    } catch (...) {  // the other coroutine uses `link`: wait for it before leaving
+        link.failure = std::current_exception();
+    }
+    link.end();
+    if (!link.to_client_done) co_await link.to_client_finished.async_wait(asio::as_tuple(asio::use_awaitable));
     g_tunnels.fetch_sub(1, std::memory_order_relaxed);
     ur.ls.done(false);  // a tunnelled connection is never pooled
+    if (link.failure) std::rethrow_exception(link.failure);
     co_return false;    // nor is the client's: it was the tunnel
 }
 
 // Both directions re-arm both sockets' deadlines on every transfer: the tunnel is idle only when
 // neither side has sent anything for `idle` (a one-way stream keeps it open).
-asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, net::clock::duration idle) {
+asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
     auto& uc = *ur.ls.conn;
     for (;;) {
         auto [ptr, room] = buf_.prepare(16384);
         dl_.arm(idle);
         auto [ec, n] = co_await io_.read_some(ptr, room);
-        if (ec || n == 0) co_return;
+        if (ec || n == 0 || link.ended) co_return;
         buf_.commit(n);
         bytes_in_ += n;
         uc.timer.arm(idle);
@@ -69,17 +107,17 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
         if (buf_.empty()) continue;
         auto [wec, wn] = co_await uc.io.write(buf_.data(), {});
         buf_.consume(buf_.size());
-        if (wec) co_return;
+        if (wec || link.ended) co_return;
     }
 }
 
-asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, net::clock::duration idle) {
+asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
     auto& uc = *ur.ls.conn;
     for (;;) {
         auto [ptr, room] = uc.buf.prepare(16384);
         uc.timer.arm(idle);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);
-        if (ec || n == 0) co_return;
+        if (ec || n == 0 || link.ended) co_return;
         uc.buf.commit(n);
         dl_.arm(idle);
         auto sent = io_.try_write(uc.buf.data());
@@ -90,7 +128,7 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
         auto [wec, wn] = co_await io_.write(uc.buf.data(), {});
         bytes_out_ += wn;
         uc.buf.consume(uc.buf.size());
-        if (wec) co_return;
+        if (wec || link.ended) co_return;
     }
 }
 
