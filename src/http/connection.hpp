@@ -37,6 +37,7 @@ struct upstream_request;
 }  // namespace gatehouse::http
 namespace gatehouse::upstream {
 struct attempt_outcome;
+struct upstream_connection;
 }
 namespace gatehouse::http {
 template <bool IsRequest>
@@ -98,6 +99,7 @@ private:
     // tunnel.cpp: after a 101, bytes both ways until either side closes or both idle too long.
     asio::awaitable<bool> tunnel(upstream_request& ur, const router::compiled_route& r);
     asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
+    void rearm(upstream::upstream_connection& uc, net::clock::duration idle);  // both sockets' idle deadlines
     asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
     std::size_t chosen_upstream_ = 0;
     // Fault tolerance (upstream_request.cpp): admission, the tries and the retry policy.

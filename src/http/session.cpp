@@ -35,7 +35,6 @@ client_connection::client_connection(session_host& w, std::shared_ptr<server::li
         if (c.contains(peer_)) trusted_peer_ = true;
     boost::system::error_code ec;
     sock_.set_option(tcp::no_delay(true), ec);
-    net::enable_inq(sock_);  // reads learn when they drained the socket (net/edge_read.hpp)
     prepare();
     if (auto& snap = w_.current(); !snap->tls.empty()) {
         auto it = snap->tls.find(listener_->cfg.name);

@@ -68,6 +68,7 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         if (uec) co_return false;
     }
     g_tunnels.fetch_add(1, std::memory_order_relaxed);
+    rearm(uc, idle);
     tunnel_link link(sock_, uc.socket);
     asio::co_spawn(sock_.get_executor(), pump_to_client(ur, idle, link), [&link](std::exception_ptr e) {
         if (e) link.failure = e;
@@ -89,17 +90,22 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
 }
 
 // Both directions re-arm both sockets' deadlines on every transfer: the tunnel is idle only when
-// neither side has sent anything for `idle` (a one-way stream keeps it open).
+// neither side has sent anything for `idle` (a one-way stream keeps it open). One clock read.
+void client_connection::rearm(upstream::upstream_connection& uc, net::clock::duration idle) {
+    const auto until = net::coarse_now() + idle;
+    dl_.arm_until(until);
+    uc.timer.arm_until(until);
+}
+
 asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
     auto& uc = *ur.ls.conn;
     for (;;) {
         auto [ptr, room] = buf_.prepare(16384);
-        dl_.arm(idle);
         auto [ec, n] = co_await io_.read_some(ptr, room);
         if (ec || n == 0 || link.ended) co_return;
         buf_.commit(n);
         bytes_in_ += n;
-        uc.timer.arm(idle);
+        rearm(uc, idle);
         // What the socket takes now goes at once; the rest (a full socket buffer, TLS) waits.
         auto sent = uc.io.try_write(buf_.data());
         if (sent < 0) co_return;
@@ -115,11 +121,10 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
     auto& uc = *ur.ls.conn;
     for (;;) {
         auto [ptr, room] = uc.buf.prepare(16384);
-        uc.timer.arm(idle);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);
         if (ec || n == 0 || link.ended) co_return;
         uc.buf.commit(n);
-        dl_.arm(idle);
+        rearm(uc, idle);
         auto sent = io_.try_write(uc.buf.data());
         if (sent < 0) co_return;
         bytes_out_ += static_cast<std::size_t>(sent);

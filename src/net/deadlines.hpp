@@ -29,8 +29,9 @@ public:
     deadline(const deadline&) = delete;
     deadline& operator=(const deadline&) = delete;
 
-    void arm(clock::duration d) {
-        when_ = coarse_now() + d;
+    void arm(clock::duration d) { arm_until(coarse_now() + d); }
+    void arm_until(clock::time_point when) {
+        when_ = when;
         fired_ = false;
     }
     void disarm() {

@@ -7,24 +7,24 @@
 // through gatehouse, 2.0 through nginx; a syscall costs ~3.5 us on the bench machine). Asio has
 // the state for doing better: a read that reports "done_and_exhausted" makes the next read wait
 // for the socket's next edge, and an edge that arrives while no read is queued re-enables the
-// speculative try. Asio reports it only at end of stream. Here a read reports it when the kernel
-// says nothing is left: TCP_INQ (enabled on every socket we read: enable_inq) hands back, with
-// each read, how many bytes are still queued, and counts a pending FIN as one (tcp_inq_hint), so
-// a FIN that came with the last data is read next instead of waited for. A reset is not counted
-// there; our build of the reactor (src/asio_patch/.../epoll_reactor.ipp) remembers a hang-up
-// event instead, so a socket that saw one is never treated as drained (both found the hard way:
-// docs/benchmarks.md, "Reads that know when they drained the socket").
+// speculative try. Asio reports it only at end of stream. Here a read reports it when recv(2)
+// returned less than it asked for: the receive queue was empty then, and whatever arrives later
+// raises a new edge (edge-triggered epoll reports every arrival after the event it delivered).
+// The exception is a hang-up whose edge came before this read: a FIN or a reset that arrived
+// with the last data. Our build of the reactor (src/asio_patch/.../epoll_reactor.ipp) registers
+// EPOLLRDHUP and remembers a hang-up event, so a socket that saw one is never treated as
+// drained (found the hard way: docs/benchmarks.md, "Reads that know when they drained the
+// socket"). With any other Boost version the reads behave exactly as Asio's own.
 //
 // It is a buffer type of our own, so the specialisation below changes no other code's reads.
 #include <boost/version.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "net/raw_syscalls.hpp"
+
 #include <cerrno>
-#include <cstring>
 
 namespace gatehouse::net {
 
@@ -37,13 +37,6 @@ struct edge_buffer {
 };
 
 inline edge_buffer edge_read_buffer(void* p, std::size_t n) { return {boost::asio::mutable_buffer(p, n)}; }
-
-// Asks the kernel to report the bytes left with every read (Linux 4.18+). Without it, reads
-// behave exactly as Asio's own (never "exhausted" before the end of the stream).
-inline void enable_inq(boost::asio::ip::tcp::socket& s) {
-    int one = 1;
-    (void)::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &one, sizeof one);
-}
 
 }  // namespace gatehouse::net
 
@@ -58,22 +51,12 @@ inline reactor_op::status reactive_socket_recv_op_base<gatehouse::net::edge_buff
     const auto& b = o->buffers_.buf;
     const bool stream = (o->state_ & socket_ops::stream_oriented) != 0;
     for (;;) {
-        iovec iov{b.data(), b.size()};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        const auto r = ::recvmsg(o->socket_, &msg, o->flags_);
+        const auto r = gatehouse::net::sys_recv(o->socket_, b.data(), b.size(), o->flags_);
         if (r > 0) {
             o->ec_ = boost::system::error_code();
             o->bytes_transferred_ = static_cast<std::size_t>(r);
-            int left = -1;  // unknown: no TCP_INQ on this socket
-            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&left, CMSG_DATA(c), sizeof left);
 #if BOOST_VERSION == 108100  // the reactor that remembers hang-ups (see above)
-            return stream && left == 0 ? done_and_exhausted : done;
+            return stream && o->bytes_transferred_ < b.size() ? done_and_exhausted : done;
 #else
             return done;
 #endif

@@ -60,7 +60,7 @@ struct transport_bio {
             return 1;
         }
         for (;;) {
-            ssize_t r = ::send(t->sock_.native_handle(), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t r = sys_send(t->sock_.native_handle(), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (r >= 0) {
                 *put = static_cast<std::size_t>(r);
                 return 1;
@@ -170,7 +170,7 @@ std::ptrdiff_t transport::try_write(std::string_view data) {
     if (ssl_) return 0;
     std::size_t done = 0;
     while (done < data.size()) {
-        auto w = ::send(sock_.native_handle(), data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        auto w = sys_send(sock_.native_handle(), data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -184,7 +184,7 @@ std::ptrdiff_t transport::try_write(std::string_view data) {
 transport::try_result transport::try_read(char* p, std::size_t n) {
     const int fd = sock_.native_handle();
     if (!ssl_) {
-        auto k = ::recv(fd, p, n, MSG_DONTWAIT);
+        auto k = sys_recv(fd, p, n, MSG_DONTWAIT);
         if (k > 0) return {try_result::data, static_cast<std::size_t>(k)};
         if (k == 0) return {try_result::eof};
         return {errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? try_result::would_block : try_result::error};
@@ -198,7 +198,7 @@ transport::try_result transport::try_read(char* p, std::size_t n) {
         if (e == SSL_ERROR_WANT_READ && !in_eof_) {
             ensure_in();
             in_begin_ = in_end_ = 0;
-            auto k = ::recv(fd, in_.get(), k_in_size, MSG_DONTWAIT);
+            auto k = sys_recv(fd, in_.get(), k_in_size, MSG_DONTWAIT);
             if (k > 0) in_end_ = static_cast<std::size_t>(k);
             else if (k == 0) in_eof_ = true;  // OpenSSL says which kind of end on the next call
             else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {try_result::would_block};

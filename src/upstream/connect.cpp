@@ -27,7 +27,6 @@ asio::awaitable<failure> open_connection(cluster_state& cluster, upstream_connec
     }
     boost::system::error_code ignored;
     uc.socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    net::enable_inq(uc.socket);  // reads learn when they drained the socket (net/edge_read.hpp)
     if (!def.tls_ctx) co_return failure::none;
     SSL* ssl = SSL_new(def.tls_ctx.get());
     std::string name = def.tls_sni.empty() ? ep.info.name.substr(0, ep.info.name.rfind(':')) : def.tls_sni;

@@ -432,8 +432,8 @@ class Limits(unittest.TestCase):
 
 class HangupsWithTheLastData(unittest.TestCase):
     """An upstream that answers and closes at once, its last data and its FIN or RST in one
-    moment: gatehouse's reads stop asking the kernel once it says nothing is left (TCP_INQ,
-    src/net/edge_read.hpp), so a hang-up that came with the data must still be seen at once, not
+    moment: gatehouse's reads stop asking the kernel once a read drained the socket
+    (src/net/edge_read.hpp), so a hang-up that came with the data must still be seen at once, not
     at upstream_idle_timeout (60 s here: one miss fails the socket timeout of NET_TIMEOUT)."""
 
     ROUNDS = 300

@@ -1,14 +1,17 @@
-// gatehouse: Asio 1.81's epoll reactor with one change, compiled instead of the installed file
+// gatehouse: Asio 1.81's epoll reactor with two changes, compiled instead of the installed file
 // (src/asio_impl.cpp is the only file that compiles Asio's .ipp sources; CMakeLists.txt puts
 // src/asio_patch first on its include path). Why (docs/architecture.md, "Reads that know when
 // they drained the socket"): our reads (src/net/edge_read.hpp) report a socket drained when
-// TCP_INQ says nothing is left, and Asio then waits for the socket's next edge instead of
-// calling recv(2) before every wait (an EAGAIN syscall per read, ~3.5 us here). A reset that
-// arrived with the last data is not counted by TCP_INQ and its edge may already have been
-// consumed; so this reactor remembers a hang-up seen on a descriptor (EPOLLERR, EPOLLHUP,
-// EPOLLRDHUP) and never treats that socket as drained again: the next read finds the error at
-// once. Marked "gatehouse" below; the rest is the file as Boost 1.81 ships it. Any other Boost
-// version gets its own file unchanged, and edge_read.hpp then never reports a socket drained.
+// recv(2) returned less than it asked for, as nginx does, and Asio then waits for the socket's
+// next edge instead of calling recv(2) before every wait (an EAGAIN syscall per read, ~3.5 us
+// here). That is safe when every later arrival makes a new edge, and every arrival does, except
+// a hang-up whose edge was consumed before the read that drained the data (a FIN or a reset
+// that came with the last data): so sockets are registered for EPOLLRDHUP too (a FIN shows in
+// the event, as in nginx), and a descriptor that saw EPOLLERR, EPOLLHUP or EPOLLRDHUP is
+// marked (GATEHOUSE_HUNG_UP) and never treated as drained again: the next read finds the end or
+// the error at once. Marked "gatehouse" below; the rest is the file as Boost 1.81 ships it. Any
+// other Boost version gets its own file unchanged, and edge_read.hpp then never reports a
+// socket drained.
 #include <boost/version.hpp>
 #if BOOST_VERSION != 108100
 #include_next <boost/asio/detail/impl/epoll_reactor.ipp>
@@ -40,6 +43,10 @@
 #include <boost/asio/detail/scheduler.hpp>
 #include <boost/asio/detail/throw_error.hpp>
 #include <boost/asio/error.hpp>
+
+// gatehouse: the mark of a descriptor whose peer hung up, kept in registered_events_. EPOLLMSG
+// is never reported by a socket, so passing it back to epoll_ctl with the other bits is inert.
+#define GATEHOUSE_HUNG_UP EPOLLMSG
 
 #if defined(BOOST_ASIO_HAS_TIMERFD)
 # include <sys/timerfd.h>
@@ -184,7 +191,7 @@ int epoll_reactor::register_descriptor(socket_type descriptor,
   }
 
   epoll_event ev = { 0, { 0 } };
-  ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET;
+  ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET | EPOLLRDHUP; // gatehouse
   descriptor_data->registered_events_ = ev.events;
   ev.data.ptr = descriptor_data;
   int result = epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, descriptor, &ev);
@@ -276,7 +283,7 @@ void epoll_reactor::start_op(int op_type, socket_type descriptor,
         {
           if (status == reactor_op::done_and_exhausted)
             if (descriptor_data->registered_events_ != 0
-                && !(descriptor_data->registered_events_ & EPOLLRDHUP)) // gatehouse
+                && !(descriptor_data->registered_events_ & GATEHOUSE_HUNG_UP)) // gatehouse
               descriptor_data->try_speculative_[op_type] = false;
           descriptor_lock.unlock();
           scheduler_.post_immediate_completion(op, is_continuation);
@@ -780,10 +787,10 @@ operation* epoll_reactor::descriptor_state::perform_io(uint32_t events)
   // out-of-band data is read before normal data.
   static const int flag[max_ops] = { EPOLLIN, EPOLLOUT, EPOLLPRI };
 
-  // gatehouse: remember that the peer hung up (a reset: EPOLLERR|EPOLLHUP; a FIN, once
-  // EPOLLRDHUP is registered), so that no later read reports the socket exhausted.
+  // gatehouse: remember that the peer hung up (a reset: EPOLLERR|EPOLLHUP; a FIN:
+  // EPOLLRDHUP), so that no later read reports the socket exhausted.
   if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
-    registered_events_ |= EPOLLRDHUP;
+    registered_events_ |= GATEHOUSE_HUNG_UP;
 
   for (int j = max_ops - 1; j >= 0; --j)
   {
@@ -798,7 +805,7 @@ operation* epoll_reactor::descriptor_state::perform_io(uint32_t events)
           io_cleanup.ops_.push(op);
           if (status == reactor_op::done_and_exhausted)
           {
-            if (!(registered_events_ & EPOLLRDHUP)) // gatehouse
+            if (!(registered_events_ & GATEHOUSE_HUNG_UP)) // gatehouse
               try_speculative_[j] = false;
             break;
           }
@@ -841,4 +848,5 @@ void epoll_reactor::descriptor_state::do_complete(
 
 #endif // BOOST_ASIO_DETAIL_IMPL_EPOLL_REACTOR_IPP
 
+#undef GATEHOUSE_HUNG_UP
 #endif  // BOOST_VERSION == 108100 (gatehouse)
