@@ -96,6 +96,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
 
     std::string_view xff, xfp, xfh;
     std::size_t xff_count = 0;
+    const connection_names nominated(req_.connection);
     for (auto& f : req_.fields) {
         auto n = f.name;
         if (is_hop_by_hop(n)) continue;
@@ -124,7 +125,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
             if (fk == forwarded_kind::xfp) { xfp = f.value; continue; }
             if (fk == forwarded_kind::xfh) { xfh = f.value; continue; }
         }
-        if (!req_.connection.empty() && list_contains(req_.connection, n)) continue;  // nominated hop-by-hop
+        if (nominated.contains(n)) continue;  // hop-by-hop by the client's Connection field
         if (removed_by_middleware(n)) continue;
         if (tls_ctx_ && is_identity_header(n)) continue;  // only gatehouse vouches for a client certificate
         append_field(up_head_, n, f.value);
@@ -178,9 +179,10 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
 void client_connection::build_interim_head(const response_head& resp) {
     out_.clear();
     append_response_line(out_, resp);
+    const connection_names nominated(resp.connection);
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
-        if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
+        if (nominated.contains(f.name)) continue;
         append_field(out_, f.name, f.value);
     }
     out_ += "\r\n"sv;
@@ -198,11 +200,12 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
     out_.clear();
     append_response_line(out_, resp);
     const bool chain = route_chain_ || listener_chain_;
+    const connection_names nominated(resp.connection);
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
         if (chain && !medit_.remove.empty() && medit_.removes(f.name)) continue;
         if (f.name.size() == 14 && iequals(f.name, "content-length")) continue;
-        if (!resp.connection.empty() && list_contains(resp.connection, f.name)) continue;
+        if (nominated.contains(f.name)) continue;
         append_field(out_, f.name, f.value);
     }
     if (medit_.body) {

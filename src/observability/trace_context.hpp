@@ -17,6 +17,8 @@ struct trace_context {
 // later versions are read by their first four fields, as the spec asks. Version ff is invalid.
 bool parse_traceparent(std::string_view v, trace_context& out);
 
+// The 16 nibbles of r as 16 lower-case hex digits (in an order of its own: for random ids).
+void hex16(std::uint64_t r, char* out);
 // Fills `hex` (n lower-case hex digits) from random numbers; never all zeros.
 void random_hex(char* hex, std::size_t n, std::uint64_t (*next)(void*), void* state);
 

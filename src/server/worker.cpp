@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "observability/access_log.hpp"
+#include "observability/trace_context.hpp"
 #include "server/listen_socket.hpp"
 
 #include "http/session.hpp"
@@ -41,14 +42,8 @@ std::uint64_t worker::random() {
 }
 
 std::string_view worker::new_request_id(char (&buf)[32]) {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (int half = 0; half < 2; ++half) {
-        auto r = random();
-        for (int i = 0; i < 16; ++i) {
-            buf[half * 16 + i] = hex[r & 15];
-            r >>= 4;
-        }
-    }
+    observability::hex16(random(), buf);
+    observability::hex16(random(), buf + 16);
     return {buf, 32};
 }
 

@@ -188,6 +188,14 @@ TEST(ResponseScanner, FramingAndErrors) {
     EXPECT_EQ(response_status(many + "\r\n"), 502);
 }
 
+TEST(Lists, ConnectionNamesAnswerAsTheListDoes) {
+    const std::string_view names[] = {"close", "keep-alive", "x-a", "X-B", "upgrade", "x-c", "x-d", "x-e", "x", "", "closed"};
+    for (std::string_view list : {"", "Keep-Alive", " keep-alive ,, Close ", "x-a, X-B,upgrade", "x-a,x-b,x-c,x-d,x-e,x-f,x-g,close"}) {
+        const connection_names c(list);  // the last one lists more names than it keeps
+        for (auto n : names) EXPECT_EQ(c.contains(n), list_contains(list, n)) << "'" << list << "' / '" << n << "'";
+    }
+}
+
 TEST(Lists, ContainsAndIdempotency) {
     EXPECT_TRUE(list_contains("keep-alive, Close", "close"));
     EXPECT_FALSE(list_contains("closed", "close"));

@@ -42,6 +42,20 @@ TEST(TraceContext, FormatRoundTrips) {
     EXPECT_EQ(std::string(back.parent_id, 16), std::string(span, 16));
 }
 
+TEST(TraceContext, Hex16WritesEveryNibbleOnceAsALowerCaseDigit) {
+    for (std::uint64_t r : {0ull, ~0ull, 0x0123456789abcdefull, 0xfedcba9876543210ull, 0x9a9a9a9a0f0f0f0full, 42ull}) {
+        char out[16];
+        hex16(r, out);
+        std::string got(out, 16), want;
+        for (int i = 0; i < 16; ++i) want += "0123456789abcdef"[(r >> (4 * i)) & 15];
+        EXPECT_EQ(got, want) << std::hex << r;  // lowest nibble first
+    }
+    char id[32];
+    std::uint64_t zero_then_one = 0;  // an all-zero draw is drawn again: ids are never all zeros
+    random_hex(id, 32, [](void* s) -> std::uint64_t { auto& x = *static_cast<std::uint64_t*>(s); return x++ < 2 ? 0 : x; }, &zero_then_one);
+    EXPECT_NE(std::string(id, 32), std::string(32, '0'));
+}
+
 TEST(Labels, MethodsAndCodesAreBounded) {
     EXPECT_EQ(k_methods[method_slot("GET")], "GET");
     EXPECT_EQ(k_methods[method_slot("get")], "OTHER");
