@@ -1,6 +1,7 @@
 #pragma once
 // One client connection: the request loop (session.cpp) and the proxying of one request to an
 // upstream (proxy.cpp). Private to src/http.
+#include <exception>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -98,6 +99,7 @@ private:
     std::string upgrade_;  // the Upgrade value of a request a route lets through (else empty)
     // tunnel.cpp: after a 101, bytes both ways until either side closes or both idle too long.
     asio::awaitable<bool> tunnel(upstream_request& ur, const router::compiled_route& r);
+    asio::awaitable<std::exception_ptr> pump_both_ways(upstream_request& ur, net::clock::duration idle);
     asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
     void rearm(upstream::upstream_connection& uc, net::clock::duration idle);  // both sockets' idle deadlines
     asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link);

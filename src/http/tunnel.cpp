@@ -10,6 +10,7 @@
 
 #include "http/connection.hpp"
 #include "http/tunnel.hpp"
+#include "http/tunnel_loop.hpp"
 #include "http/upstream_request.hpp"
 
 namespace gatehouse::http {
@@ -18,7 +19,8 @@ namespace {
 std::atomic<std::int64_t> g_tunnels{0};
 }
 
-// The two directions run as two coroutines on the worker; the first to end ends the other: it
+// With TLS on either side (plain tunnels run on the worker's tunnel_loop, tunnel_loop.hpp), the
+// two directions run as two coroutines on the worker; the first to end ends the other: it
 // marks the link ended and cancels what waits on either socket (a pump whose operation had
 // already completed sees the mark when it resumes). Not `a || b`: a parallel group gives each
 // coroutine a cancellation slot, and every read and write under a slot installs and removes a
@@ -68,6 +70,27 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         if (uec) co_return false;
     }
     g_tunnels.fetch_add(1, std::memory_order_relaxed);
+    std::exception_ptr failure;
+    if (!io_.secure() && !uc.io.secure() && w_.tunnels().usable()) {
+        // Plain both ways: the worker's tunnel loop moves the bytes (tunnel_loop.hpp) and keeps
+        // the idle time itself; the sockets' own deadlines stay out of it.
+        dl_.disarm();
+        uc.timer.disarm();
+        auto moved = co_await w_.tunnels().run(sock_, uc.socket, idle);
+        bytes_in_ += moved.to_upstream;
+        bytes_out_ += moved.to_client;
+    } else {
+        failure = co_await pump_both_ways(ur, idle);
+    }
+    g_tunnels.fetch_sub(1, std::memory_order_relaxed);
+    ur.ls.done(false);  // a tunnelled connection is never pooled
+    if (failure) std::rethrow_exception(failure);
+    co_return false;    // nor is the client's: it was the tunnel
+}
+
+// TLS on either side: one coroutine per direction.
+asio::awaitable<std::exception_ptr> client_connection::pump_both_ways(upstream_request& ur, net::clock::duration idle) {
+    auto& uc = *ur.ls.conn;
     rearm(uc, idle);
     tunnel_link link(sock_, uc.socket);
     asio::co_spawn(sock_.get_executor(), pump_to_client(ur, idle, link), [&link](std::exception_ptr e) {
@@ -83,10 +106,7 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
     }
     link.end();
     if (!link.to_client_done) co_await link.to_client_finished.async_wait(asio::as_tuple(asio::use_awaitable));
-    g_tunnels.fetch_sub(1, std::memory_order_relaxed);
-    ur.ls.done(false);  // a tunnelled connection is never pooled
-    if (link.failure) std::rethrow_exception(link.failure);
-    co_return false;    // nor is the client's: it was the tunnel
+    co_return link.failure;
 }
 
 // Both directions re-arm both sockets' deadlines on every transfer: the tunnel is idle only when

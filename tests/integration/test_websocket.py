@@ -2,17 +2,23 @@
 python3-websockets) as the upstream and a real client, frames both ways; an upgrade on a route
 without `websocket: true` is stripped; a non-101 answer stays plain HTTP."""
 import asyncio
+import hashlib
+import os
+import re
 import signal
 import shutil
+import socket
 import ssl
+import struct
 import sys
 import threading
+import time
 import unittest
 
 sys.path.append("/usr/lib/python3/dist-packages")  # Debian's package when python3 is another build
 import websockets  # noqa: E402
 
-from harness import Gatehouse, request, upstream  # noqa: E402
+from harness import NET_TIMEOUT, Gatehouse, connect, read_to_close, request, upstream, wait_until  # noqa: E402
 from pki import Pki  # noqa: E402
 
 
@@ -178,6 +184,178 @@ class WebSocketDrain(unittest.TestCase):
         self.assertTrue(closed)
         self.assertEqual(gw.wait(), 0)
         self.assertTrue(gw.has_log("drain timeout reached"))
+
+
+class RawUpgradeServer:
+    """An upstream that answers any request with 101 and then runs `behaviour(conn)` on the raw
+    socket, one thread per connection: the tunnel's edge cases, byte by byte."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        self.threads = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn):
+        conn.settimeout(NET_TIMEOUT)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = conn.recv(4096)
+            if not b:
+                conn.close()
+                return
+            head += b
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+        try:
+            self.behaviour(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.listener.close()
+
+
+def open_tunnel(port):
+    """A client socket through gatehouse's 101: (socket, bytes that came behind the 101)."""
+    s = connect(port)
+    s.sendall(b"GET /t HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = s.recv(4096)
+        if not b:
+            raise AssertionError("closed before the 101: %r" % got)
+        got += b
+    head, rest = got.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s, rest
+
+
+def tunnels_active(gw):
+    _, text = gw.admin("GET", "/metrics")
+    return int(re.search(r"^gatehouse_tunnels_active (\d+)", text, re.M).group(1))
+
+
+class TunnelEdges(unittest.TestCase):
+    """Plain tunnels run on the worker's own epoll set (src/http/tunnel_loop.cpp): backpressure,
+    hang-ups that come with the last bytes, idle time and many tunnels at once."""
+
+    def gateway(self, behaviour, extra=""):
+        up = RawUpgradeServer(behaviour)
+        self.addCleanup(up.stop)
+        gw = Gatehouse(f"""
+            routes: [{{ name: t, upstream: raw, upgrade: [test]{extra} }}]
+        """, upstreams={"raw": [f"127.0.0.1:{up.port}"]}).start()
+        self.addCleanup(gw.stop)
+        return gw
+
+    @staticmethod
+    def echo(conn):
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                return
+            conn.sendall(b)
+
+    def test_megabytes_both_ways_arrive_whole_through_full_buffers(self):
+        gw = self.gateway(self.echo)
+        s, rest = open_tunnel(gw.port)
+        data = os.urandom(24 << 20)  # far more than every socket buffer on the way: sends block, EPOLLOUT resumes
+        sent = threading.Thread(target=s.sendall, args=(data,))
+        sent.start()
+        got = bytearray(rest)
+        while len(got) < len(data):
+            b = s.recv(1 << 20)
+            self.assertTrue(b, "closed after %d of %d bytes" % (len(got), len(data)))
+            got += b
+        sent.join()
+        self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
+        s.close()
+        self.assertTrue(wait_until(lambda: tunnels_active(gw) == 0))
+
+    def test_last_bytes_with_a_fin_or_a_reset_are_not_waited_on(self):
+        def answer_and_close(conn):
+            conn.recv(100)
+            conn.sendall(b"last words")
+            conn.close()
+
+        def answer_and_reset(conn):
+            conn.recv(100)
+            conn.sendall(b"x")
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+        # The tunnel idles out after an hour by default: a missed hang-up fails NET_TIMEOUT.
+        for behaviour, want in ((answer_and_close, b"last words"), (answer_and_reset, None)):
+            gw = self.gateway(behaviour)
+            for _ in range(20):
+                s, rest = open_tunnel(gw.port)
+                s.sendall(b"go")
+                got = rest + read_to_close(s)  # raises socket.timeout if the close never comes
+                if want is not None:
+                    self.assertEqual(got, want)
+                s.close()
+            self.assertTrue(wait_until(lambda: tunnels_active(gw) == 0))
+
+    def test_a_client_close_reaches_the_upstream(self):
+        closed = threading.Event()
+
+        def wait_for_eof(conn):
+            while conn.recv(100):
+                pass
+            closed.set()
+
+        gw = self.gateway(wait_for_eof)
+        s, _ = open_tunnel(gw.port)
+        s.sendall(b"hello")
+        s.close()
+        self.assertTrue(closed.wait(NET_TIMEOUT))
+
+    def test_an_idle_tunnel_closes_at_tunnel_idle_timeout_and_not_before(self):
+        gw = self.gateway(self.echo, ", tunnel_idle_timeout: 2s")
+        s, _ = open_tunnel(gw.port)
+        # Traffic keeps it open past the timeout: one byte each way every 0.5 s for 3 s.
+        for i in range(6):
+            time.sleep(0.5)
+            s.sendall(b"%d" % i)
+            self.assertEqual(s.recv(10), b"%d" % i)
+        quiet_since = time.monotonic()
+        self.assertEqual(read_to_close(s), b"")
+        waited = time.monotonic() - quiet_since
+        self.assertGreaterEqual(waited, 1.9)  # not before (the deadline is coarse: a tick early at most)
+        self.assertLess(waited, NET_TIMEOUT)
+        self.assertTrue(wait_until(lambda: tunnels_active(gw) == 0))
+
+    def test_two_hundred_tunnels_at_once_keep_their_bytes_apart(self):
+        gw = self.gateway(self.echo)
+        socks = [open_tunnel(gw.port)[0] for _ in range(200)]
+        self.assertEqual(tunnels_active(gw), 200)
+        for round_ in range(3):
+            for i, s in enumerate(socks):
+                s.sendall(b"<%d:%d>" % (i, round_))
+            for i, s in enumerate(socks):
+                want = b"<%d:%d>" % (i, round_)
+                got = b""
+                while len(got) < len(want):
+                    got += s.recv(100)
+                self.assertEqual(got, want)
+        for s in socks:
+            s.close()
+        self.assertTrue(wait_until(lambda: tunnels_active(gw) == 0))
 
 
 if __name__ == "__main__":
