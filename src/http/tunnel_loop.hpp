@@ -5,7 +5,7 @@
 // scheduler lock, type-erased executors and coroutine resumption: twice what nginx spends on the
 // whole message (docs/benchmarks.md, "WebSocket echo"). Here both sockets leave Asio's reactor
 // for the life of the tunnel and join an epoll set of this worker's own, edge-triggered, watched
-// by one Asio wait on its descriptor; each event is served as nginx serves it: read until a
+// by one Asio read on its descriptor (tunnel_events); each event is served as nginx serves it: read until a
 // short read, write what the other side takes, remember readiness. TLS tunnels stay on the
 // coroutine pumps (tunnel.cpp): their records need OpenSSL between read and write.
 #include <boost/asio/awaitable.hpp>
@@ -13,7 +13,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstddef>
+#include <memory>
 #include <vector>
+
+struct epoll_event;
 
 #include "net/deadlines.hpp"
 
@@ -22,6 +25,7 @@ namespace gatehouse::http {
 class tunnel_loop {
 public:
     explicit tunnel_loop(boost::asio::io_context& ioc);
+    ~tunnel_loop();
     tunnel_loop(const tunnel_loop&) = delete;
     tunnel_loop& operator=(const tunnel_loop&) = delete;
 
@@ -40,10 +44,11 @@ public:
 
 private:
     void watch();
-    void on_ready();
+    void dispatch(std::size_t n);  // the first n of events_
     void defer(tunnel* t);  // its share of one turn taken: continues from a posted handler
 
     boost::asio::posix::stream_descriptor watcher_;  // the epoll set's descriptor, in Asio's reactor
+    std::unique_ptr<epoll_event[]> events_;
     std::size_t active_ = 0;
     bool watching_ = false;
     std::vector<tunnel*> again_;
