@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "net/edge_read.hpp"
 #include "net/raw_syscalls.hpp"
 
 namespace gatehouse::http {
@@ -20,13 +21,7 @@ namespace gatehouse::http {
 // a read operation of Asio's (speculative, and edge-aware like net::edge_buffer) instead of a
 // wait operation, because Asio re-arms a descriptor with epoll_ctl(EPOLL_CTL_MOD) for every
 // wait it starts (0.5 epoll_ctl per wake-up, perf stat) and never for a read.
-struct tunnel_events {
-    boost::asio::mutable_buffer buf;
-    using value_type = boost::asio::mutable_buffer;
-    using const_iterator = const boost::asio::mutable_buffer*;
-    const_iterator begin() const { return &buf; }
-    const_iterator end() const { return &buf + 1; }
-};
+using tunnel_events = net::tagged_buffer<struct tunnel_events_tag>;
 }  // namespace gatehouse::http
 
 namespace boost::asio::detail {

@@ -28,13 +28,19 @@
 
 namespace gatehouse::net {
 
-struct edge_buffer {
+// A one-buffer sequence of a type of its own: Asio's operation templates take the buffer type as
+// a parameter, so a distinct type lets us specialise one operation's perform (here and in
+// http/tunnel_loop.cpp) without touching any other read.
+template <class Tag>
+struct tagged_buffer {
     boost::asio::mutable_buffer buf;
     using value_type = boost::asio::mutable_buffer;
     using const_iterator = const boost::asio::mutable_buffer*;
     const_iterator begin() const { return &buf; }
     const_iterator end() const { return &buf + 1; }
 };
+
+using edge_buffer = tagged_buffer<struct edge_read_tag>;
 
 inline edge_buffer edge_read_buffer(void* p, std::size_t n) { return {boost::asio::mutable_buffer(p, n)}; }
 
