@@ -17,8 +17,6 @@ class cluster_state;
 
 namespace gatehouse::http {
 
-class tunnel_loop;
-
 class session_host {
 public:
     virtual boost::asio::io_context& ioc() = 0;
@@ -36,8 +34,6 @@ public:
     virtual std::uint64_t random() = 0;
     // Writes a fresh 32-hex-digit request id into buf and returns a view of it.
     virtual std::string_view new_request_id(char (&buf)[32]) = 0;
-    // This thread's plain-TCP tunnels (tunnel_loop.hpp).
-    virtual tunnel_loop& tunnels() = 0;
 
 protected:
     ~session_host() = default;

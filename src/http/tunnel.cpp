@@ -10,7 +10,7 @@
 
 #include "http/connection.hpp"
 #include "http/tunnel.hpp"
-#include "http/tunnel_loop.hpp"
+#include "http/plain_tunnel.hpp"
 #include "http/upstream_request.hpp"
 
 namespace gatehouse::http {
@@ -19,7 +19,7 @@ namespace {
 std::atomic<std::int64_t> g_tunnels{0};
 }
 
-// With TLS on either side (plain tunnels run on the worker's tunnel_loop, tunnel_loop.hpp), the
+// With TLS on either side (plain tunnels: plain_tunnel.hpp), the
 // two directions run as two coroutines on the worker; the first to end ends the other: it
 // marks the link ended and cancels what waits on either socket (a pump whose operation had
 // already completed sees the mark when it resumes). Not `a || b`: a parallel group gives each
@@ -71,12 +71,12 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
     }
     g_tunnels.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr failure;
-    if (!io_.secure() && !uc.io.secure() && w_.tunnels().usable()) {
-        // Plain both ways: the worker's tunnel loop moves the bytes (tunnel_loop.hpp) and keeps
+    if (!io_.secure() && !uc.io.secure()) {
+        // Plain both ways: the reactor moves the bytes (plain_tunnel.hpp) and the tunnel keeps
         // the idle time itself; the sockets' own deadlines stay out of it.
         dl_.disarm();
         uc.timer.disarm();
-        auto moved = co_await w_.tunnels().run(sock_, uc.socket, idle);
+        auto moved = co_await run_plain_tunnel(sock_, uc.socket, idle);
         bytes_in_ += moved.to_upstream;
         bytes_out_ += moved.to_client;
     } else {

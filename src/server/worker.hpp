@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "http/session_host.hpp"
-#include "http/tunnel_loop.hpp"
 #include "net/deadlines.hpp"
 #include "server/listener_state.hpp"
 #include "server/snapshot.hpp"
@@ -76,7 +75,6 @@ public:
     std::size_t sessions() const override { return sessions_; }
     std::uint64_t random() override;
     std::string_view new_request_id(char (&buf)[32]) override;
-    http::tunnel_loop& tunnels() override { return tunnels_; }
 
 private:
     void install(std::shared_ptr<const snapshot> snap);
@@ -91,7 +89,6 @@ private:
     // One thread per context, and sockets touched only from it: the reactor needs no locking.
     // (Posting from the control thread still goes through the scheduler's lock.)
     boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-    http::tunnel_loop tunnels_{ioc_};  // after ioc_: destroyed before it
     std::shared_ptr<const snapshot> snap_;
     std::vector<std::shared_ptr<upstream::cluster_state>> clusters_;  // parallel to snap_->clusters
     std::unordered_map<std::string, std::shared_ptr<upstream::cluster_state>> by_identity_;

@@ -1,4 +1,4 @@
-// gatehouse: Asio 1.81's epoll reactor with two changes, compiled instead of the installed file
+// gatehouse: Asio 1.81's epoll reactor with three changes, compiled instead of the installed file
 // (src/asio_impl.cpp is the only file that compiles Asio's .ipp sources; CMakeLists.txt puts
 // src/asio_patch first on its include path). Why (docs/architecture.md, "Reads that know when
 // they drained the socket"): our reads (src/net/edge_read.hpp) report a socket drained when
@@ -11,7 +11,8 @@
 // marked (GATEHOUSE_HUNG_UP) and never treated as drained again: the next read finds the end or
 // the error at once. Marked "gatehouse" below; the rest is the file as Boost 1.81 ships it. Any
 // other Boost version gets its own file unchanged, and edge_read.hpp then never reports a
-// socket drained.
+// socket drained. A third change tells the operation being performed whether the descriptor saw
+// a hang-up (src/net/peer_hangup.hpp).
 #include <boost/version.hpp>
 #if BOOST_VERSION != 108100
 #include_next <boost/asio/detail/impl/epoll_reactor.ipp>
@@ -47,6 +48,7 @@
 // gatehouse: the mark of a descriptor whose peer hung up, kept in registered_events_. EPOLLMSG
 // is never reported by a socket, so passing it back to epoll_ctl with the other bits is inert.
 #define GATEHOUSE_HUNG_UP EPOLLMSG
+#include "net/peer_hangup.hpp" // gatehouse: tells the operation being performed (see there)
 
 #if defined(BOOST_ASIO_HAS_TIMERFD)
 # include <sys/timerfd.h>
@@ -279,6 +281,8 @@ void epoll_reactor::start_op(int op_type, socket_type descriptor,
     {
       if (descriptor_data->try_speculative_[op_type])
       {
+        gatehouse::net::performing_for_hung_up_peer = // gatehouse
+            (descriptor_data->registered_events_ & GATEHOUSE_HUNG_UP) != 0;
         if (reactor_op::status status = op->perform())
         {
           if (status == reactor_op::done_and_exhausted)
@@ -791,6 +795,8 @@ operation* epoll_reactor::descriptor_state::perform_io(uint32_t events)
   // EPOLLRDHUP), so that no later read reports the socket exhausted.
   if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
     registered_events_ |= GATEHOUSE_HUNG_UP;
+  gatehouse::net::performing_for_hung_up_peer = // gatehouse
+      (registered_events_ & GATEHOUSE_HUNG_UP) != 0;
 
   for (int j = max_ops - 1; j >= 0; --j)
   {

@@ -1,0 +1,17 @@
+#pragma once
+// Whether the peer of the socket whose Asio operation is being performed right now has hung up
+// (a FIN, a reset or an error has been reported for the socket). Our build of Asio's epoll
+// reactor (src/asio_patch/.../epoll_reactor.ipp) sets it before it performs an operation, from
+// the mark it keeps per descriptor (GATEHOUSE_HUNG_UP). An operation that takes a short read for
+// "the socket is drained, wait for its next edge" (http/plain_tunnel.cpp) must not do so after a
+// hang-up: the FIN's edge may have come with the data just read, and no other edge follows.
+// With any other Boost version nothing sets it, and such operations read until EAGAIN.
+#include <boost/version.hpp>
+
+namespace gatehouse::net {
+
+constexpr bool reactor_reports_hangups = BOOST_VERSION == 108100;
+
+inline thread_local bool performing_for_hung_up_peer = false;
+
+}  // namespace gatehouse::net
