@@ -305,7 +305,7 @@ private:
     }
 
     // limits.max_memory (server/memory_guard.hpp): sampled 4 times a second; crossing the limit
-    // either way is logged once.
+    // either way is logged once. Every 10 s malloc's free pages go back too (release_free_heap).
     void watch_memory() {
         const auto limit = current_ ? current_->config.limits.max_memory : 0;
         auto& g = memory();
@@ -321,6 +321,7 @@ private:
                 else spdlog::warn("resident memory {} MiB is below limits.max_memory ({} MiB) again: serving new requests", rss >> 20, limit >> 20);
             }
         }
+        if (++memory_samples_ % 40 == 0) release_free_heap();  // every 10 s
         memory_timer_.expires_after(std::chrono::milliseconds(250));
         memory_timer_.async_wait([this](boost::system::error_code ec) {
             if (!ec) watch_memory();
@@ -731,6 +732,7 @@ private:
     asio::steady_timer flush_timer_;
     asio::steady_timer ticket_timer_{control_};
     asio::steady_timer memory_timer_{control_};
+    unsigned memory_samples_ = 0;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::map<std::string, listener_entry> listeners_;

@@ -1,5 +1,6 @@
 #include "server/worker.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -233,6 +234,14 @@ std::uint64_t resident_bytes() {
     const int n = std::fscanf(f, "%lu %lu", &size, &resident);
     std::fclose(f);
     return n == 2 ? static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+std::uint64_t release_free_heap() {
+    const struct mallinfo2 mi = ::mallinfo2();
+    const std::uint64_t free = mi.fordblks, heap = mi.arena;
+    if (free < (std::uint64_t{1} << 20) || free < heap / 8) return 0;
+    ::malloc_trim(0);
+    return free;
 }
 
 bool worker::out_of_resources(const boost::system::error_code& ec) {
