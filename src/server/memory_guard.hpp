@@ -23,7 +23,9 @@ inline memory_guard& memory() {
 std::uint64_t resident_bytes();
 
 // Gives the pages of malloc's free chunks back to the system (malloc_trim) when the free part of
-// the heap is over 1 MiB and an eighth of it; the control thread calls it every 10 s. Without
+// the heap and the resident memory beyond the bytes in use (compared with right after the last
+// trim) both grew past 512 KiB and a sixteenth of the bytes in use; the control thread calls it
+// every 10 s. Without
 // it, the pages freed chunks once touched stay resident: under changing connection counts the
 // process's resident memory crept up while the bytes in use stayed flat (docs/benchmarks.md,
 // Soak). Returns the bytes that were free (0: nothing done).

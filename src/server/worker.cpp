@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "server/memory_guard.hpp"
@@ -237,10 +238,20 @@ std::uint64_t resident_bytes() {
 }
 
 std::uint64_t release_free_heap() {
+    // Resident bytes beyond those in use right after the last trim (code, stacks, what malloc
+    // keeps): a trim walks every free chunk with its arena locked, so it runs again only when
+    // that excess grew by the margin, not every time a large, fragmented heap has free bytes.
+    static std::uint64_t excess_after_trim = 0;  // the control thread's
     const struct mallinfo2 mi = ::mallinfo2();
-    const std::uint64_t free = mi.fordblks, heap = mi.arena;
-    if (free < (std::uint64_t{1} << 20) || free < heap / 8) return 0;
+    const std::uint64_t in_use = mi.uordblks + mi.hblkhd, free = mi.fordblks;
+    const std::uint64_t margin = std::max<std::uint64_t>(std::uint64_t{512} << 10, in_use / 16);
+    const auto excess = [in_use] {
+        const auto rss = resident_bytes();
+        return rss > in_use ? rss - in_use : 0;
+    };
+    if (free < margin || excess() < excess_after_trim + margin) return 0;
     ::malloc_trim(0);
+    excess_after_trim = excess();
     return free;
 }
 

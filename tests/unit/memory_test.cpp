@@ -15,7 +15,7 @@ TEST(Memory, FreedPagesGoBackToTheSystem) {
 #if defined(__SANITIZE_ADDRESS__)
     GTEST_SKIP() << "the sanitizer's allocator replaces malloc's";
 #else
-    release_free_heap();  // whatever earlier tests left
+    release_free_heap();  // whatever earlier tests left; the excess after it is the reference
     // 16 MiB in 32 KiB blocks (under malloc's mmap threshold: from the heap), touched, then every
     // other one freed: 8 MiB of holes that cannot merge into the heap's top and stay resident.
     constexpr std::size_t block = 32 * 1024, count = 512;
@@ -44,7 +44,7 @@ TEST(Memory, ASmallFreePartIsLeftAlone) {
     auto* p = static_cast<char*>(std::malloc(64 * 1024));
     std::memset(p, 1, 64 * 1024);
     auto* q = static_cast<char*>(std::malloc(64));
-    std::free(p);  // 64 KiB free, under the 1 MiB floor
+    std::free(p);  // 64 KiB free, under the 512 KiB floor
     EXPECT_EQ(release_free_heap(), 0u);
     std::free(q);
 #endif
