@@ -138,10 +138,10 @@ done
 while ((SECONDS < end)); do
   sleep 10
   t=$((SOAK_SECONDS - (end - SECONDS)))
-  for p in $PROXIES; do
-    reload "$p"
+  for p in $PROXIES; do  # sampled before the reload: the last reload's old workers had 10 s to finish
     extra=""; [ "$p" = gatehouse ] && extra=$'\t'"$(heap)"
     printf '%s\t%s\t%s\t%s%s\n' "$t" "$(mem "$p" Pss)" "$(fds "$p")" "$(mem "$p" Anonymous)" "$extra" >> "$work/samples.$p.tsv"
+    reload "$p"
   done
   echo "$t s: $(for p in $PROXIES; do printf '%s %s KiB  ' "$p" "$(tail -1 "$work/samples.$p.tsv" | cut -f2)"; done)"
 done
