@@ -5,7 +5,8 @@
 // which stays queued in the reactor for the life of the tunnel. A message costs a recv and a
 // send inside the worker's own epoll wake-up, with no completion, handler or coroutine
 // resumption; the per-operation machinery runs only when a direction blocks on a full socket,
-// takes its share of a turn, or the tunnel ends (docs/architecture.md, "Tunnels").
+// takes its share of a turn, or the tunnel ends (docs/architecture.md, "Plain tunnels move
+// their bytes inside the reactor's operations").
 // TLS tunnels use the coroutine pumps (tunnel.cpp): their records need OpenSSL between read
 // and write.
 #include <boost/asio/awaitable.hpp>

@@ -19,8 +19,8 @@ namespace {
 std::atomic<std::int64_t> g_tunnels{0};
 }
 
-// With TLS on either side (plain tunnels: plain_tunnel.hpp), the
-// two directions run as two coroutines on the worker; the first to end ends the other: it
+// With TLS on either side (plain tunnels: plain_tunnel.hpp), the two directions run as two
+// coroutines on the worker; the first to end ends the other: it
 // marks the link ended and cancels what waits on either socket (a pump whose operation had
 // already completed sees the mark when it resumes). Not `a || b`: a parallel group gives each
 // coroutine a cancellation slot, and every read and write under a slot installs and removes a
