@@ -126,12 +126,7 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
         buf_.commit(n);
         bytes_in_ += n;
         rearm(uc, idle);
-        // What the socket takes now goes at once; the rest (a full socket buffer, TLS) waits.
-        auto sent = uc.io.try_write(buf_.data());
-        if (sent < 0) co_return;
-        buf_.consume(static_cast<std::size_t>(sent));
-        if (buf_.empty()) continue;
-        auto [wec, wn] = co_await uc.io.write(buf_.data(), {});
+        auto [wec, wn] = co_await uc.io.write(buf_.data(), {});  // plain: at once if the socket takes it
         buf_.consume(buf_.size());
         if (wec || link.ended) co_return;
     }
@@ -145,11 +140,6 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
         if (ec || n == 0 || link.ended) co_return;
         uc.buf.commit(n);
         rearm(uc, idle);
-        auto sent = io_.try_write(uc.buf.data());
-        if (sent < 0) co_return;
-        bytes_out_ += static_cast<std::size_t>(sent);
-        uc.buf.consume(static_cast<std::size_t>(sent));
-        if (uc.buf.empty()) continue;
         auto [wec, wn] = co_await io_.write(uc.buf.data(), {});
         bytes_out_ += wn;
         uc.buf.consume(uc.buf.size());

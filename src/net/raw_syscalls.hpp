@@ -6,6 +6,7 @@
 // bare system call does the same work. errno is set as by the wrappers.
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -18,6 +19,13 @@ inline ssize_t sys_recv(int fd, void* p, std::size_t n, int flags) {
 
 inline ssize_t sys_send(int fd, const void* p, std::size_t n, int flags) {
     return ::syscall(SYS_sendto, fd, p, n, flags, nullptr, 0);
+}
+
+inline ssize_t sys_sendv(int fd, iovec* iov, std::size_t count, int flags) {
+    msghdr m{};
+    m.msg_iov = iov;
+    m.msg_iovlen = count;
+    return ::syscall(SYS_sendmsg, fd, &m, flags);
 }
 
 }  // namespace gatehouse::net

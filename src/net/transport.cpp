@@ -166,19 +166,40 @@ void transport::release_idle_memory() {
     if (ssl_ && in_begin_ == in_end_ && SSL_pending(ssl_) == 0) in_.reset();
 }
 
-std::ptrdiff_t transport::try_write(std::string_view data) {
+std::ptrdiff_t transport::try_write(std::string_view a, std::string_view b) {
     if (ssl_) return 0;
     std::size_t done = 0;
-    while (done < data.size()) {
-        auto w = sys_send(sock_.native_handle(), data.data() + done, data.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (!a.empty() || !b.empty()) {
+        iovec iov[2];
+        std::size_t count = 0;
+        if (!a.empty()) iov[count++] = {const_cast<char*>(a.data()), a.size()};
+        if (!b.empty()) iov[count++] = {const_cast<char*>(b.data()), b.size()};
+        const auto w = sys_sendv(sock_.native_handle(), iov, count, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             return -1;
         }
-        done += static_cast<std::size_t>(w);
+        const auto k = static_cast<std::size_t>(w);
+        const auto from_a = std::min(k, a.size());
+        a.remove_prefix(from_a);
+        b.remove_prefix(k - from_a);
+        done += k;
     }
     return static_cast<std::ptrdiff_t>(done);
+}
+
+asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::plain_write(std::string_view a, std::string_view b) {
+    const auto sent = try_write(a, b);
+    if (sent < 0) co_return std::tuple{error_code(errno, boost::system::system_category()), std::size_t{0}};
+    auto n = static_cast<std::size_t>(sent);
+    if (n == a.size() + b.size()) co_return std::tuple{error_code(), n};
+    const std::size_t from_a = std::min(n, a.size());
+    a.remove_prefix(from_a);
+    b.remove_prefix(n - from_a);
+    std::array<asio::const_buffer, 2> rest{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
+    auto [ec, m] = co_await asio::async_write(sock_, rest, nothrow_awaitable);
+    co_return std::tuple{ec, n + m};
 }
 
 transport::try_result transport::try_read(char* p, std::size_t n) {

@@ -45,12 +45,12 @@ public:
         if (!ssl_) return sock_.async_read_some(edge_read_buffer(p, n), boost::asio::as_tuple(boost::asio::use_awaitable));
         return tls_read_some(p, n);
     }
-    // All of a, then all of b (one TLS record when they fit in one).
+    // All of a, then all of b (one TLS record when they fit in one). Plain TCP: sent at once
+    // with one sendmsg(2) when the socket buffer takes it, as nginx writes (an Asio write that
+    // completes at once still queues its completion behind the reactor: an epoll_wait that finds
+    // nothing, then a resumption from the queue); only the rest waits for the socket.
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> write(std::string_view a, std::string_view b = {}) {
-        if (!ssl_) {
-            std::array<boost::asio::const_buffer, 2> bufs{boost::asio::buffer(a.data(), a.size()), boost::asio::buffer(b.data(), b.size())};
-            return boost::asio::async_write(sock_, bufs, boost::asio::as_tuple(boost::asio::use_awaitable));
-        }
+        if (!ssl_) return plain_write(a, b);
         return tls_write(a, b);
     }
 
@@ -72,8 +72,8 @@ public:
     // Plain TCP: what send(2) takes now, without a trip through Asio's scheduler (a write that
     // completes at once still posts its completion and resumes the caller from the queue). The
     // bytes sent: 0 on TLS or when the socket buffer is full (use write() for the rest); -1 when
-    // the connection failed.
-    std::ptrdiff_t try_write(std::string_view data);
+    // the connection failed (errno says why).
+    std::ptrdiff_t try_write(std::string_view a, std::string_view b = {});
     // Nothing received that the connection has not read yet (plain: always): its state may move.
     bool quiet() const;
     // Hands the connection's TLS state (the SSL object, its BIO's link, buffers) to `to`, a
@@ -85,6 +85,7 @@ public:
     void close_notify();
 
 private:
+    boost::asio::awaitable<std::tuple<error_code, std::size_t>> plain_write(std::string_view a, std::string_view b);
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_read_some(char* p, std::size_t n);
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_write(std::string_view a, std::string_view b);
     boost::asio::awaitable<std::tuple<error_code, std::size_t>> tls_write_all(const char* p, std::size_t n);
