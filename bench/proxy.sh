@@ -10,6 +10,7 @@
 #   bash bench/proxy.sh                 # defaults: 10 s runs, 50 connections, 3 rounds
 #   DURATION=5 ROUNDS=1 bash bench/proxy.sh
 #   BASELINE=/tmp/old/build/gatehouse bash bench/proxy.sh   # also an older gatehouse, same run
+#   PATHS=/small ROUNDS=5 bash bench/proxy.sh                # one body size only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -31,7 +32,7 @@ wait_for_ports $UP $NG $HA $GH ${BASELINE:+$BL}
 pid_nginx=$(nginx_worker_pid)
 
 for port in $GH $NG $HA ${BASELINE:+$BL}; do taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/small" >/dev/null; done
-for path in /small /16k; do
+for path in ${PATHS:-/small /16k}; do
   for round in $(seq "$ROUNDS"); do
     measure gatehouse "$pid_gatehouse" $GH $path "$round"
     measure nginx "$pid_nginx" $NG $path "$round"

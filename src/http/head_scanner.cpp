@@ -3,6 +3,9 @@
 #include <charconv>
 #include <cstring>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "gatehouse/http/head.hpp"
 
@@ -47,6 +50,7 @@ unsigned name_classes(std::string_view name) {
 constexpr bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
 std::string_view trim_ows(std::string_view v) {
+    if (!v.empty() && v.front() == ' ') v.remove_prefix(1);  // the usual one space after the colon
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
     return v;
@@ -117,8 +121,69 @@ bool valid_target_chars(std::string_view t) {
     return std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; });
 }
 
+#if defined(__SSE2__)
+// Where a clean field line ends: the index of the first byte of p[0, n) that no field line may
+// hold (a CTL other than HTAB, or DEL; in a clean line, the CR of its CRLF), n when none. colon:
+// the first ':' before it, npos when none. Sixteen bytes a step: one pass instead of a memchr
+// for the LF, a find for the colon and the value's CTL check.
+std::size_t clean_line_end(const char* p, std::size_t n, std::size_t& colon) {
+    const __m128i c1f = _mm_set1_epi8(0x1f), tab = _mm_set1_epi8('\t'), del = _mm_set1_epi8(0x7f), col = _mm_set1_epi8(':');
+    colon = std::string_view::npos;
+    // Bits for the 16 bytes at q: stops (bytes no line may hold) and colons.
+    auto classify = [&](const char* q, unsigned& stops, unsigned& colons) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        __m128i bad = _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v);  // <= 0x1f
+        bad = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), bad), _mm_cmpeq_epi8(v, del));
+        stops = static_cast<unsigned>(_mm_movemask_epi8(bad));
+        colons = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, col)));
+    };
+    auto found = [&](std::size_t base, unsigned stops, unsigned colons) {
+        if (stops != 0) colons &= (1u << __builtin_ctz(stops)) - 1;  // only colons before the stop
+        if (colons != 0 && colon == std::string_view::npos) colon = base + static_cast<std::size_t>(__builtin_ctz(colons));
+        return stops != 0;
+    };
+    std::size_t i = 0;
+    unsigned stops = 0, colons = 0;
+    for (; i + 16 <= n; i += 16) {
+        classify(p + i, stops, colons);
+        if (found(i, stops, colons)) return i + static_cast<std::size_t>(__builtin_ctz(stops));
+    }
+    if (i == n) return n;
+    if (n >= 16) {  // the tail: the last 16 bytes again, without those already seen
+        const std::size_t base = n - 16, seen = i - base;
+        classify(p + base, stops, colons);
+        stops &= ~((1u << seen) - 1);
+        colons &= ~((1u << seen) - 1);
+        if (found(base, stops, colons)) return base + static_cast<std::size_t>(__builtin_ctz(stops));
+        return n;
+    }
+    for (; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(p[i]);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+        if (c == ':' && colon == std::string_view::npos) colon = i;
+    }
+    return n;
+}
+#endif
+
 struct line_cursor {
     std::string_view rest;
+    // The next field line if it is clean: no CTL but HTAB and no DEL before its CRLF (so its
+    // value needs no further check), with the index of its first ':' (npos when none). False,
+    // and nothing taken, for any other line: next_field_line() and the checks name the fault.
+    bool next_clean_field_line(std::string_view& line, std::size_t& colon) {
+#if defined(__SSE2__)
+        const auto k = clean_line_end(rest.data(), rest.size(), colon);
+        if (k + 1 >= rest.size() || rest[k] != '\r' || rest[k + 1] != '\n') return false;
+        line = rest.substr(0, k);
+        rest.remove_prefix(k + 2);
+        return true;
+#else
+        (void)line;
+        (void)colon;
+        return false;
+#endif
+    }
     // Next CRLF-terminated line (without CRLF). Fails on a bare CR or LF anywhere in it.
     bool next(std::string_view& line) {
         auto lf = rest.find('\n');
@@ -160,20 +225,22 @@ scan_error scan_fields(line_cursor& cur, std::size_t max_headers, bool request, 
         return {400, line.find('\r') != std::string_view::npos ? "malformed header line (bare CR or LF)" : why};
     };
     for (;;) {
-        if (!cur.next_field_line(line)) return {400, "malformed header line (bare CR or LF)"};
+        std::size_t colon = std::string_view::npos;
+        const bool clean = cur.next_clean_field_line(line, colon);
+        if (!clean && !cur.next_field_line(line)) return {400, "malformed header line (bare CR or LF)"};
         if (line.empty()) break;
         if (line.front() == ' ' || line.front() == '\t') return bad("obsolete line folding is not allowed");
-        auto colon = line.find(':');
+        if (!clean) colon = line.find(':');
         if (colon == std::string_view::npos) return bad("header line without a colon");
         auto name = line.substr(0, colon);
         const auto classes = name_classes(name);
         if (name.empty() || (classes & k_not_token)) return bad("invalid header name");
         if (request && (classes & k_underscore)) return {400, "underscores in header names are not allowed"};
         auto raw = line.substr(colon + 1);
-        if (!valid_field_value(raw)) return bad("invalid character in a header value");
+        if (!clean && !valid_field_value(raw)) return bad("invalid character in a header value");
         if (fields.size() >= max_headers) return {431, "too many header fields"};
         auto value = trim_ows(raw);
-        fields.push_back({name, value});
+        fields.push_back({name, value, std::string_view(line.data(), line.size() + 2)});
         switch (name.size()) {
             case 4:
                 if (iequals(name, "host")) {
@@ -273,8 +340,19 @@ std::size_t find_head_end(std::string_view buf, std::size_t from) {
     // checked like the rest): a third of glibc's memmem on typical heads (callgrind), and the same
     // answer (fuzz_request_head compares them).
     auto ends_here = [&](std::size_t k) { return d[k] == '\n' && k + 2 < n && d[k - 1] == '\r' && d[k + 1] == '\r' && d[k + 2] == '\n'; };
-    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     std::size_t i = from + 1;
+#if defined(__SSE2__)
+    // Sixteen bytes a step where SSE2 is there (x86-64 always): half the instructions again.
+    const __m128i lf = _mm_set1_epi8('\n');
+    for (; i + 16 <= n; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+        for (auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf))); m != 0; m &= m - 1) {
+            const std::size_t k = i + static_cast<std::size_t>(__builtin_ctz(m));
+            if (ends_here(k)) return k + 3;
+        }
+    }
+#endif
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     for (; i + 8 <= n; i += 8) {
         std::uint64_t w;
         std::memcpy(&w, d + i, 8);

@@ -49,6 +49,33 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     out += "\r\n"sv;
 }
 
+// Field lines passed on as they arrived: lines that were consecutive in the received head go out
+// as one copy; a field without its received line (added by gatehouse, from a stored response) is
+// written out. flush() before anything else is appended to `out`.
+class field_copier {
+public:
+    explicit field_copier(std::string& out) : out_(out) {}
+    void keep(const field_view& f) {
+        if (!f.line.empty() && f.line.data() == end_) {
+            end_ += f.line.size();
+            return;
+        }
+        flush();
+        if (f.line.empty()) return append_field(out_, f.name, f.value);
+        begin_ = f.line.data();
+        end_ = begin_ + f.line.size();
+    }
+    void flush() {
+        if (begin_ != nullptr) out_.append(begin_, end_);
+        begin_ = end_ = nullptr;
+    }
+
+private:
+    std::string& out_;
+    const char* begin_ = nullptr;
+    const char* end_ = nullptr;
+};
+
 // "HTTP/1.1 <status> <reason>\r\n" of a response passed on (the upstream's reason, or ours).
 void append_response_line(std::string& out, const response_head& resp) {
     out += "HTTP/1.1 "sv;
@@ -97,6 +124,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     std::string_view xff, xfp, xfh;
     std::size_t xff_count = 0;
     const connection_names nominated(req_.connection);
+    field_copier fields(up_head_);
     for (auto& f : req_.fields) {
         auto n = f.name;
         if (is_hop_by_hop(n)) continue;
@@ -116,6 +144,7 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
                 if (xff_count++ == 0) xff = f.value;
                 else {
                     // several XFF lines from a trusted proxy: forward them joined, in order
+                    fields.flush();
                     up_head_ += "X-Forwarded-For: "sv;
                     up_head_ += f.value;
                     up_head_ += "\r\n"sv;
@@ -128,8 +157,9 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         if (nominated.contains(n)) continue;  // hop-by-hop by the client's Connection field
         if (removed_by_middleware(n)) continue;
         if (tls_ctx_ && is_identity_header(n)) continue;  // only gatehouse vouches for a client certificate
-        append_field(up_head_, n, f.value);
+        fields.keep(f);
     }
+    fields.flush();
     if (client_id_.verified) {
         const auto& t = tls_ctx_->config();
         if (!t.subject_header.empty() && middleware::valid_header_value(client_id_.subject)) append_field(up_head_, t.subject_header, client_id_.subject);
@@ -201,13 +231,15 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
     append_response_line(out_, resp);
     const bool chain = route_chain_ || listener_chain_;
     const connection_names nominated(resp.connection);
+    field_copier fields(out_);
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
         if (chain && !medit_.remove.empty() && medit_.removes(f.name)) continue;
         if (f.name.size() == 14 && iequals(f.name, "content-length")) continue;
         if (nominated.contains(f.name)) continue;
-        append_field(out_, f.name, f.value);
+        fields.keep(f);
     }
+    fields.flush();
     if (medit_.body) {
         // The filter decides the length: known when the body was filtered whole, else chunked.
         if (filtered_length) {

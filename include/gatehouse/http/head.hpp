@@ -14,6 +14,7 @@ namespace gatehouse::http {
 struct field_view {
     std::string_view name;
     std::string_view value;  // OWS trimmed
+    std::string_view line = {};  // the whole line as received, CRLF included (the scanner's heads only)
 };
 
 enum class body_framing : std::uint8_t { none, content_length, chunked, until_close };
