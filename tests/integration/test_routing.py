@@ -2,7 +2,7 @@
 import json
 import unittest
 
-from harness import Gatehouse, request, upstream
+from harness import Gatehouse, connect, request, upstream
 
 
 class Routing(unittest.TestCase):
@@ -142,6 +142,32 @@ class Routing(unittest.TestCase):
         self.assertIn("x-keep", names)
         # The gateway's own X-Forwarded-For still arrives although the client nominated it.
         self.assertEqual(dict(j["headers"])["X-Forwarded-For"], "127.0.0.1")
+
+    def test_field_lines_are_forwarded_as_received(self):
+        # Lines that reach the other side unchanged go as they arrived (spacing included), the
+        # dropped ones leave no trace, and gatehouse's own fields follow.
+        self.a.files["/raw-fields"] = (200, b"ok", "X-Spaced:   a b  \r\nX-Tight:v\r\nKeep-Alive: timeout=9\r\nX-Hop: h\r\n"
+                                                   "Connection: X-Hop\r\nX-After:\tz\r\n")
+        before = len(self.a.stats.requests_raw)
+        s = connect(self.gw.port)
+        try:
+            s.sendall(b"GET /api/raw-fields HTTP/1.1\r\nHost: test.local\r\nX-One:  1 \r\nX-Two:2\r\nX-Secret: s\r\n"
+                      b"Connection: X-Secret\r\nX-Three:\t3\r\n\r\n")
+            data = b""
+            while b"\r\n\r\nok" not in data:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, data)
+                data += chunk
+        finally:
+            s.close()
+        up_head = bytes(self.a.stats.requests_raw[before])
+        self.assertIn(b"\r\nX-One:  1 \r\nX-Two:2\r\nX-Three:\t3\r\n", up_head)
+        self.assertNotIn(b"X-Secret", up_head)
+        self.assertIn(b"\r\nX-Forwarded-For: 127.0.0.1\r\n", up_head)
+        head = data.split(b"\r\n\r\n")[0] + b"\r\n"
+        self.assertIn(b"\r\nX-Spaced:   a b  \r\nX-Tight:v\r\nX-After:\tz\r\nContent-Length: 2\r\n", head)
+        self.assertNotIn(b"Keep-Alive", head)
+        self.assertNotIn(b"X-Hop", head)
 
     def test_round_robin_spreads_over_both_endpoints(self):
         seen = [self.get("/lb").json()["upstream"] for _ in range(6)]
