@@ -159,7 +159,7 @@ std::size_t clean_line_end(const char* p, std::size_t n, std::size_t& colon) {
     }
     for (; i < n; ++i) {
         const auto c = static_cast<unsigned char>(p[i]);
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+        if (!is_value_char(c)) return i;
         if (c == ':' && colon == std::string_view::npos) colon = i;
     }
     return n;

@@ -17,6 +17,13 @@ namespace {
 constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t k_record = 16384;            // TLS plaintext record limit
 constexpr std::size_t k_in_size = 16384 + 256 + 5;  // one whole record, as OpenSSL's own buffer
+
+// Drops the first k bytes of a-then-b (k bytes of them were sent).
+void consume(std::string_view& a, std::string_view& b, std::size_t k) {
+    const auto from_a = std::min(k, a.size());
+    a.remove_prefix(from_a);
+    b.remove_prefix(k - from_a);
+}
 }  // namespace
 
 // The BIO between OpenSSL and the transport: reads drain in_, writes send(2) on the socket.
@@ -180,11 +187,8 @@ std::ptrdiff_t transport::try_write(std::string_view a, std::string_view b) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             return -1;
         }
-        const auto k = static_cast<std::size_t>(w);
-        const auto from_a = std::min(k, a.size());
-        a.remove_prefix(from_a);
-        b.remove_prefix(k - from_a);
-        done += k;
+        consume(a, b, static_cast<std::size_t>(w));
+        done += static_cast<std::size_t>(w);
     }
     return static_cast<std::ptrdiff_t>(done);
 }
@@ -194,9 +198,7 @@ asio::awaitable<std::tuple<transport::error_code, std::size_t>> transport::plain
     if (sent < 0) co_return std::tuple{error_code(errno, boost::system::system_category()), std::size_t{0}};
     auto n = static_cast<std::size_t>(sent);
     if (n == a.size() + b.size()) co_return std::tuple{error_code(), n};
-    const std::size_t from_a = std::min(n, a.size());
-    a.remove_prefix(from_a);
-    b.remove_prefix(n - from_a);
+    consume(a, b, n);
     std::array<asio::const_buffer, 2> rest{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
     auto [ec, m] = co_await asio::async_write(sock_, rest, nothrow_awaitable);
     co_return std::tuple{ec, n + m};
