@@ -99,6 +99,7 @@ json config_to_json(const config::gateway_config& c) {
     j["workers"] = c.workers ? json(c.workers) : json("auto");
     j["admin"] = {{"listen", addr(c.admin.listen)}, {"enabled", c.admin.enabled}};
     j["reload"] = {{"watch", c.reload.watch}, {"debounce", config::format_duration(c.reload.debounce)}};
+    j["event_loop"] = {{"batch_wait", std::to_string(c.event_loop.batch_wait.count()) + "us"}};
     json ls = json::array();
     for (auto& l : c.listeners) {
         json tp = json::array();

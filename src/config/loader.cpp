@@ -44,7 +44,7 @@ struct loader {
     YAML::Node root_;
 
     void top(const YAML::Node& root) {
-        std::vector<std::string> keys{"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams", "access_log", "metrics", "tracing"};
+        std::vector<std::string> keys{"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams", "access_log", "metrics", "tracing", "event_loop"};
         for (auto& s : config_section_names()) keys.push_back(s);
         root_ = root;
         map_reader r(root, "", d, keys);
@@ -62,6 +62,14 @@ struct loader {
             map_reader m(r.get("metrics"), "metrics", d, {"enabled"});
             if (auto e = m.boolean("enabled")) cfg.metrics.enabled = *e;
             m.finish();
+        }
+        if (r.has("event_loop")) {
+            map_reader e(r.get("event_loop"), "event_loop", d, {"batch_wait"});
+            if (auto w = e.short_duration_value("batch_wait")) {
+                if (*w > std::chrono::milliseconds(1)) e.error("batch_wait", "at most 1ms: each event a nap batches waits up to this long");
+                else cfg.event_loop.batch_wait = *w;
+            }
+            e.finish();
         }
         if (r.has("tracing")) {
             map_reader t(r.get("tracing"), "tracing", d, {"generate"});

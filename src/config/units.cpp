@@ -31,6 +31,19 @@ std::optional<duration> parse_duration(std::string_view text) {
     return duration(static_cast<duration::rep>(n * mult));
 }
 
+std::optional<std::chrono::microseconds> parse_short_duration(std::string_view text) {
+    std::uint64_t n = 0;
+    std::string_view unit;
+    if (!split_number(text, n, unit)) return std::nullopt;
+    std::uint64_t mult;
+    if (unit == "us") mult = 1;
+    else if (unit == "ms") mult = 1000;
+    else if (unit == "s") mult = 1000'000;
+    else return std::nullopt;
+    if (n > 1000'000 / mult) return std::nullopt;
+    return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(n * mult));
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view text) {
     std::uint64_t n = 0;
     std::string_view unit;

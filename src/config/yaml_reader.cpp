@@ -78,6 +78,14 @@ std::optional<duration> map_reader::duration_value(const std::string& key) {
     return d;
 }
 
+std::optional<std::chrono::microseconds> map_reader::short_duration_value(const std::string& key) {
+    auto s = string(key);
+    if (!s) return std::nullopt;
+    auto d = parse_short_duration(*s);
+    if (!d) error(key, "expected a short duration such as 50us or 1ms (at most 1s), found '" + *s + "'");
+    return d;
+}
+
 std::optional<std::uint64_t> map_reader::size_value(const std::string& key) {
     auto s = string(key);
     if (!s) return std::nullopt;

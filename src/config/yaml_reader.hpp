@@ -34,6 +34,7 @@ public:
     std::optional<std::int64_t> integer(const std::string& key, std::int64_t min, std::int64_t max);
     std::optional<bool> boolean(const std::string& key);
     std::optional<duration> duration_value(const std::string& key);
+    std::optional<std::chrono::microseconds> short_duration_value(const std::string& key);
     std::optional<std::uint64_t> size_value(const std::string& key);
     std::optional<std::vector<std::string>> string_list(const std::string& key);
 

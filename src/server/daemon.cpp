@@ -171,6 +171,12 @@ public:
         }
 
         for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
+        metrics_->add_counter_family("gatehouse_worker_batched_waits_total",
+                                     "Naps a busy worker took before blocking for events (event_loop.batch_wait), by worker", [this] {
+                                         std::vector<observability::metrics::sample> out;
+                                         for (auto& w : workers_) out.push_back({{{"worker", std::to_string(w->id())}}, static_cast<double>(w->batched_waits())});
+                                         return out;
+                                     });
         health_checker_ = std::make_unique<upstream::health_checker>(control_);
         discovery_ = std::make_unique<discovery::manager>(control_, [this](const std::string& upstream, std::shared_ptr<const discovery::endpoint_set> set) {
             for (auto& w : workers_) w->post_endpoints(upstream, set);

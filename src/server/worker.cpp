@@ -115,6 +115,7 @@ void worker::install(std::shared_ptr<const snapshot> snap) {
         if (!next.count(identity)) st->retire();  // leased connections finish, then close
     by_identity_ = std::move(next);
     clusters_ = std::move(list);
+    batch_.set_wait(snap->config.event_loop.batch_wait);
     if (snap_ && snap_->access_log && snap_->access_log != snap->access_log) snap_->access_log->submit(id_);
     // This worker's own reference: a shared_ptr whose control block belongs to this worker (it
     // owns one reference to the shared snapshot and points at it), so the copy every request
@@ -310,6 +311,7 @@ void worker::run(std::function<void(bool failed)> on_exit) {
     for (auto& l : listeners_) start_accept(l);
     tick();
     bool failed = false;
+    net::idle_batch::scope batching(&batch_);
     try {
         ioc_.run();
     } catch (const std::exception& e) {

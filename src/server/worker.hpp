@@ -15,6 +15,7 @@
 
 #include "http/session_host.hpp"
 #include "net/deadlines.hpp"
+#include "net/idle_batch.hpp"
 #include "server/listener_state.hpp"
 #include "server/snapshot.hpp"
 #include "gatehouse/discovery/endpoint.hpp"
@@ -64,6 +65,8 @@ public:
     // A changed endpoint set of one upstream (discovery, control thread): no snapshot change.
     void post_endpoints(std::string upstream, std::shared_ptr<const discovery::endpoint_set> set);
     void stop() { ioc_.stop(); }
+    // Naps its event loop took before blocking (event_loop.batch_wait); any thread.
+    std::uint64_t batched_waits() const { return batch_.waits(); }
 
     // From the worker's own thread (sessions): http::session_host.
     const std::shared_ptr<const snapshot>& current() const override { return snap_; }
@@ -96,6 +99,7 @@ private:
     std::shared_ptr<upstream::cluster_state> make_cluster(const std::shared_ptr<const cluster>& def, const snapshot& s, std::size_t index);
     std::vector<std::shared_ptr<listener_state>> listeners_;
     deadline_list deadlines_;
+    net::idle_batch batch_;  // consulted by this worker's event loop (its thread only)
     boost::asio::steady_timer ticker_;
     bool draining_ = false;         // responses close their connections
     bool accepting_stopped_ = false;

@@ -276,3 +276,23 @@ TEST(Diagnostics, DidYouMean) {
     EXPECT_EQ(did_you_mean("upstrem", {"upstream", "routes"}), "upstream");
     EXPECT_EQ(did_you_mean("zzzzzz", {"upstream", "routes"}), "");
 }
+
+TEST(Config, EventLoopBatchWait) {
+    auto r = load(k_minimal);
+    ASSERT_TRUE(r.config) << all(r);
+    EXPECT_EQ(r.config->event_loop.batch_wait, std::chrono::microseconds(100));  // the default
+    for (auto [text, us] : {std::pair{"50us", 50}, {"1ms", 1000}, {"0s", 0}, {"0us", 0}}) {
+        auto c = load(std::string(k_minimal) + "event_loop: { batch_wait: " + text + " }\n");
+        ASSERT_TRUE(c.config) << text << ": " << all(c);
+        EXPECT_EQ(c.config->event_loop.batch_wait, std::chrono::microseconds(us)) << text;
+    }
+    auto big = load(std::string(k_minimal) + "event_loop:\n  batch_wait: 2ms\n");
+    EXPECT_FALSE(big.config);
+    EXPECT_NE(all(big).find("test.yaml:10:15: event_loop.batch_wait: at most 1ms"), std::string::npos) << all(big);
+    auto bad = load(std::string(k_minimal) + "event_loop: { batch_wait: 50 }\n");
+    EXPECT_FALSE(bad.config);
+    EXPECT_NE(all(bad).find("expected a short duration such as 50us or 1ms"), std::string::npos) << all(bad);
+    auto unknown = load(std::string(k_minimal) + "event_loop: { batch_size: 5 }\n");
+    EXPECT_FALSE(unknown.config);
+    EXPECT_NE(all(unknown).find("event_loop.batch_size: unknown key"), std::string::npos) << all(unknown);
+}

@@ -280,6 +280,11 @@ struct metrics_config {
     bool enabled = true;
 };
 
+// event_loop: how a worker waits for events (src/net/idle_batch.hpp).
+struct event_loop_config {
+    std::chrono::microseconds batch_wait{100};  // a busy worker that ran out of work naps this long before it blocks (0 = off)
+};
+
 struct tracing_config {
     bool generate = true;  // start a trace (W3C traceparent) when the client sent none
 };
@@ -299,6 +304,7 @@ struct gateway_config {
     metrics_config metrics;
     tracing_config tracing;
     unsigned workers = 0;  // 0 = auto
+    event_loop_config event_loop;
     admin_config admin;
     reload_config reload;
     std::vector<listener_config> listeners;

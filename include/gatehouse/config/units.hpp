@@ -12,6 +12,8 @@ namespace gatehouse::config {
 using duration = std::chrono::milliseconds;
 
 std::optional<duration> parse_duration(std::string_view text);
+// Short waits, to the microsecond: 50us, 1ms, 0s (at most one second).
+std::optional<std::chrono::microseconds> parse_short_duration(std::string_view text);
 std::optional<std::uint64_t> parse_size(std::string_view text);
 
 struct host_port {

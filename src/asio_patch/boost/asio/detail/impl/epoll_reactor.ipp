@@ -1,4 +1,4 @@
-// gatehouse: Asio 1.81's epoll reactor with three changes, compiled instead of the installed file
+// gatehouse: Asio 1.81's epoll reactor with four changes, compiled instead of the installed file
 // (src/asio_impl.cpp is the only file that compiles Asio's .ipp sources; CMakeLists.txt puts
 // src/asio_patch first on its include path). Why (docs/architecture.md, "Reads that know when
 // they drained the socket"): our reads (src/net/edge_read.hpp) report a socket drained when
@@ -12,7 +12,8 @@
 // the error at once. Marked "gatehouse" below; the rest is the file as Boost 1.81 ships it. Any
 // other Boost version gets its own file unchanged, and edge_read.hpp then never reports a
 // socket drained. A third change tells the operation being performed whether the descriptor saw
-// a hang-up (src/net/peer_hangup.hpp).
+// a hang-up (src/net/peer_hangup.hpp). A fourth lets a busy worker nap before it blocks
+// (event_loop.batch_wait, src/net/idle_batch.hpp).
 #include <boost/version.hpp>
 #if BOOST_VERSION != 108100
 #include_next <boost/asio/detail/impl/epoll_reactor.ipp>
@@ -49,6 +50,7 @@
 // is never reported by a socket, so passing it back to epoll_ctl with the other bits is inert.
 #define GATEHOUSE_HUNG_UP EPOLLMSG
 #include "net/peer_hangup.hpp" // gatehouse: tells the operation being performed (see there)
+#include "net/idle_batch.hpp" // gatehouse: naps of a busy worker (see there)
 
 #if defined(BOOST_ASIO_HAS_TIMERFD)
 # include <sys/timerfd.h>
@@ -525,7 +527,23 @@ void epoll_reactor::run(long usec, op_queue<operation>& ops)
 
   // Block on the epoll descriptor.
   epoll_event events[128];
-  int num_events = epoll_wait(epoll_fd_, events, 128, timeout);
+  // gatehouse: a busy worker that ran out of work naps before it blocks, and then handles the
+  // events that arrived meanwhile together (src/net/idle_batch.hpp).
+  int num_events = -1;
+  ::gatehouse::net::idle_batch* batch = ::gatehouse::net::idle_batch::current();
+  if (batch && timeout != 0 && batch->should_wait())
+  {
+    num_events = epoll_wait(epoll_fd_, events, 128, 0);
+    if (num_events == 0)
+    {
+      batch->wait();
+      num_events = -1;
+    }
+  }
+  if (num_events < 0)
+    num_events = epoll_wait(epoll_fd_, events, 128, timeout);
+  if (batch && num_events > 0)
+    batch->add_events(num_events);
 
 #if defined(BOOST_ASIO_ENABLE_HANDLER_TRACKING)
   // Trace the waiting events.

@@ -1,0 +1,89 @@
+// net::idle_batch: when a worker that ran out of work naps before blocking (the decision, with
+// the clock given), and that an event loop finds the batcher its thread installed.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "net/idle_batch.hpp"
+
+using gatehouse::net::idle_batch;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr std::int64_t us = 1000;  // ns
+
+// Feeds `points` idle points `gap` apart with `events` events before each; the last decision.
+bool run(idle_batch& b, std::int64_t& now, int points, std::int64_t gap, int events) {
+    bool last = false;
+    for (int i = 0; i < points; ++i) {
+        now += gap;
+        b.add_events(events);
+        last = b.should_wait(now);
+    }
+    return last;
+}
+}  // namespace
+
+TEST(IdleBatch, NapsOnlyWhenSeveralEventsAreExpectedPerNap) {
+    idle_batch b;
+    b.set_wait(100us);
+    std::int64_t now = 1'000'000 * us;
+    // A trickle: one event per 10 ms. Blocking at once; a nap would only add latency.
+    EXPECT_FALSE(run(b, now, 20, 10'000 * us, 1));
+    // 3 events per 40 us (75 per ms): 7.5 expected per 100 us nap.
+    EXPECT_TRUE(run(b, now, 20, 40 * us, 3));
+    // One event per 80 us: 1.25 per nap, below the two a nap must batch to pay.
+    EXPECT_FALSE(run(b, now, 30, 80 * us, 1));
+    // One per 40 us: 2.5 per nap.
+    EXPECT_TRUE(run(b, now, 30, 40 * us, 1));
+}
+
+TEST(IdleBatch, StopsNappingWhenTheLoadGoes) {
+    idle_batch b;
+    b.set_wait(100us);
+    std::int64_t now = 0;
+    ASSERT_TRUE(run(b, now, 20, 30 * us, 2));
+    // The load stops: naps that find nothing bring the rate down within a few idle points.
+    int naps = 0;
+    for (int i = 0; i < 20 && b.should_wait(now += 100 * us); ++i) ++naps;
+    EXPECT_LT(naps, 10);
+    EXPECT_FALSE(b.should_wait(now += 100 * us));
+}
+
+TEST(IdleBatch, ZeroTurnsItOff) {
+    idle_batch b;
+    b.set_wait(0us);
+    std::int64_t now = 0;
+    EXPECT_FALSE(run(b, now, 50, 1 * us, 100));
+    EXPECT_FALSE(b.should_wait());
+    b.set_wait(100us);  // a reload turns it on: the rate was kept
+    EXPECT_TRUE(run(b, now, 1, 1 * us, 100));
+}
+
+TEST(IdleBatch, WaitSleepsAndCounts) {
+    idle_batch b;
+    b.set_wait(200us);
+    const auto t0 = std::chrono::steady_clock::now();
+    b.wait();
+    b.wait();
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 400us);
+    EXPECT_EQ(b.waits(), 2u);
+}
+
+TEST(IdleBatch, EachThreadSeesTheBatcherItInstalled) {
+    idle_batch mine, theirs;
+    EXPECT_EQ(idle_batch::current(), nullptr);
+    {
+        idle_batch::scope s(&mine);
+        EXPECT_EQ(idle_batch::current(), &mine);
+        std::thread t([&] {
+            EXPECT_EQ(idle_batch::current(), nullptr);
+            idle_batch::scope s2(&theirs);
+            EXPECT_EQ(idle_batch::current(), &theirs);
+        });
+        t.join();
+        EXPECT_EQ(idle_batch::current(), &mine);
+    }
+    EXPECT_EQ(idle_batch::current(), nullptr);
+}
