@@ -59,7 +59,16 @@ void append_status_line(std::string& out, int status) {
     out += reason_phrase(status);
 }
 
-void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, bool close,
+std::string_view head_end(persistence p) {
+    switch (p) {
+        case persistence::close: return "\r\nConnection: close\r\n\r\n";
+        case persistence::keep_announced: return "\r\nConnection: keep-alive\r\n\r\n";
+        case persistence::keep: break;
+    }
+    return "\r\n\r\n";
+}
+
+void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, persistence p,
                            bool head_only, header_list extra) {
     std::string body;
     body.reserve(96 + message.size());
@@ -89,7 +98,7 @@ void append_error_response(std::string& out, int status, std::string_view messag
         out += ": ";
         out += v;
     }
-    out += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+    out += head_end(p);
     if (!head_only) out += body;
 }
 

@@ -198,7 +198,7 @@ asio::awaitable<bool> client_connection::send_error(int status, std::string_view
     out_.clear();
     bool head_only = req_.method == "HEAD";
     status_ = status;
-    append_error_response(out_, status, message, request_id_, close, head_only, extra);
+    append_error_response(out_, status, message, request_id_, persistence_for(close, req_.version), head_only, extra);
     bool ok = co_await write_client(out_);
     linger_ = ok && close;
     co_return ok && !close;
@@ -298,7 +298,8 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
                     std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
                     out_.clear();
                     status_ = mreply_.status;
-                    append_error_response(out_, mreply_.status, mreply_.message, request_id_, close, req_.method == "HEAD", mreply_.headers);
+                    append_error_response(out_, mreply_.status, mreply_.message, request_id_, persistence_for(close, req_.version), req_.method == "HEAD",
+                                          mreply_.headers);
                     ok = co_await write_client(out_);
                 }
                 if (mctx_.wants_background() && !mctx_.has_body) start_background(r);
@@ -647,7 +648,7 @@ asio::awaitable<bool> client_connection::respond_with(const config::respond_conf
             out_ += v;
         }
     }
-    out_ += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+    out_ += head_end(persistence_for(close, req_.version));
     bool head_only = req_.method == "HEAD";
     bool ok = co_await write_client(out_, head_only ? std::string_view{} : std::string_view(rc.body));
     co_return ok && !close;
@@ -682,7 +683,7 @@ asio::awaitable<bool> client_connection::redirect(const router::compiled_route& 
     out_ += location;
     out_ += "\r\nContent-Length: 0\r\nX-Request-Id: ";
     out_ += request_id_;
-    out_ += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+    out_ += head_end(persistence_for(close, req_.version));
     bool ok = co_await write_client(out_);
     co_return ok && !close;
 }

@@ -11,8 +11,8 @@
 // the nap one epoll_wait returns several events. NIC drivers do the same with interrupt
 // coalescing (ethtool rx-usecs, NAPI's gro_flush_timeout).
 //
-// Only when it pays: the worker keeps a smoothed rate of the events it handles and naps only
-// when at least two events are expected within the nap (one would cost a sleep, as blocking
+// Only when it pays: the worker keeps the rate of the events it handles (over the last ten naps'
+// worth of time) and naps only when at least two events are expected within the nap (one would cost a sleep, as blocking
 // does, and only add latency); a worker serving a trickle blocks at once, so a lightly loaded
 // gateway adds no latency. A nap adds at most batch_wait to the events it batches.
 //
@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 
@@ -37,16 +38,18 @@ public:
     // The event loop: it handled `n` events (any epoll_wait).
     void add_events(int n) { events_ += static_cast<std::uint64_t>(n); }
 
-    // The event loop, about to block at time `now_ns` (monotonic): nap first? Folds the events
-    // since the last such point into the smoothed rate.
+    // The event loop, about to block at time `now_ns` (monotonic): nap first? The events since
+    // the last such point join a count that decays with time constant tau = k_window naps, so
+    // count / tau is the recent event rate; a burst within one request (a few events close
+    // together) does not make a trickle look busy.
     bool should_wait(std::int64_t now_ns) {
-        std::int64_t dt = now_ns - last_ns_;
-        if (dt < 1) dt = 1;
-        const double sample = static_cast<double>(events_) / static_cast<double>(dt);
-        rate_ += (sample - rate_) * 0.25;
-        events_ = 0;
+        const double dt = static_cast<double>(now_ns > last_ns_ ? now_ns - last_ns_ : 0);
         last_ns_ = now_ns;
-        return wait_ns_ > 0 && rate_ * static_cast<double>(wait_ns_) >= k_min_batch;
+        const double tau = static_cast<double>(wait_ns_ > 0 ? wait_ns_ : k_default_wait_ns) * k_window;
+        recent_ = recent_ * std::exp(-dt / tau) + static_cast<double>(events_);
+        events_ = 0;
+        // rate * wait >= k_min_batch, with rate = recent_ / tau
+        return wait_ns_ > 0 && recent_ >= k_min_batch * k_window;
     }
     bool should_wait() { return wait_ns_ > 0 && should_wait(monotonic_ns()); }
 
@@ -86,12 +89,14 @@ private:
         return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
     }
 
-    static constexpr double k_min_batch = 2;  // events expected per nap, or no nap
+    static constexpr double k_min_batch = 2;   // events expected per nap, or no nap
+    static constexpr double k_window = 10;     // the rate's time constant, in naps
+    static constexpr std::int64_t k_default_wait_ns = 100'000;  // tau while off (the count is kept)
     static inline thread_local idle_batch* current_ = nullptr;
     std::int64_t wait_ns_ = 0;
     std::int64_t last_ns_ = 0;
     std::uint64_t events_ = 0;
-    double rate_ = 0;  // events per ns, smoothed over the last few idle points
+    double recent_ = 0;  // events, decayed with time constant tau
     alignas(64) std::atomic<std::uint64_t> waits_{0};
 };
 

@@ -9,7 +9,8 @@ from harness import BIN, Gatehouse, request
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "examples")
 SERVES = {"static-upstream.yaml": ("/healthz", 200), "rate-limit.yaml": ("/hello", 200), "edge-middleware.yaml": ("/api/x", 502), "compress.yaml": ("/api/x", 502),
-          "fault-tolerance.yaml": ("/api/x", 503), "cache.yaml": ("/catalog/items", 502), "hardening.yaml": ("/healthz", 200)}
+          "fault-tolerance.yaml": ("/api/x", 503), "cache.yaml": ("/catalog/items", 502), "hardening.yaml": ("/healthz", 200),
+          "event-loop.yaml": ("/healthz", 200)}
 
 
 class Examples(unittest.TestCase):

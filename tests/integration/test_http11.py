@@ -14,6 +14,9 @@ class Http11(unittest.TestCase):
               - name: direct
                 match: { path: /direct }
                 respond: { status: 200, body: "direct" }
+              - name: moved
+                match: { path: /moved }
+                redirect: { path: /direct }
               - name: all
                 upstream: u
         """, upstreams={"u": [self.up]}).start()
@@ -143,6 +146,26 @@ class Http11(unittest.TestCase):
             self.assertEqual(r.status, 200)
             self.assertEqual(r.headers["connection"], "keep-alive")
         s.close()
+
+    def test_http10_keep_alive_on_answers_gatehouse_writes_itself(self):
+        # A direct response, a redirect and an error: each must say Connection: keep-alive to a
+        # 1.0 client that asked for it (RFC 9112 §9.3), or the client waits for a close that
+        # never comes (ab -k hung on them), and the connection must then serve the next request.
+        s = connect(self.gw.port)
+        f = s.makefile("rb")
+        for path, status in [("/direct", 200), ("/moved", 302), ("/direct", 200), ("/%zz", 400)]:
+            with self.subTest(path=path):
+                s.sendall(f"GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".encode())
+                r = read_response(f)
+                self.assertEqual(r.status, status)
+                self.assertEqual(r.headers.get("connection"), "close" if status == 400 else "keep-alive")
+        s.close()
+        # Without the request for it, a 1.0 client's connection still closes.
+        s = connect(self.gw.port)
+        s.sendall(b"GET /direct HTTP/1.0\r\n\r\n")
+        data = read_to_close(s)
+        s.close()
+        self.assertIn(b"Connection: close", data)
 
     def test_head_and_body_split_across_many_segments(self):
         s = connect(self.gw.port)
