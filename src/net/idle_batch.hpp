@@ -51,7 +51,11 @@ public:
         // rate * wait >= k_min_batch, with rate = recent_ / tau
         return wait_ns_ > 0 && recent_ >= k_min_batch * k_window;
     }
-    bool should_wait() { return wait_ns_ > 0 && should_wait(monotonic_ns()); }
+    bool should_wait() {
+        if (wait_ns_ > 0) return should_wait(monotonic_ns());
+        events_ = 0;  // off: nothing piles up to make the first minutes after a reload look busy
+        return false;
+    }
 
     // The nap itself (the thread is on no wait queue: senders wake nobody).
     void wait() {

@@ -65,9 +65,13 @@ TEST(IdleBatch, ZeroTurnsItOff) {
     b.set_wait(0us);
     std::int64_t now = 0;
     EXPECT_FALSE(run(b, now, 50, 1 * us, 100));
+    // The event loop's path while off: events counted meanwhile do not pile up.
+    b.add_events(1'000'000);
     EXPECT_FALSE(b.should_wait());
-    b.set_wait(100us);  // a reload turns it on: the rate was kept
-    EXPECT_TRUE(run(b, now, 1, 1 * us, 100));
+    b.set_wait(100us);  // a reload turns it on: a trickle still blocks at once
+    now += 10'000 * us;
+    EXPECT_FALSE(run(b, now, 5, 2000 * us, 1));
+    EXPECT_TRUE(run(b, now, 100, 10 * us, 1));
 }
 
 TEST(IdleBatch, WaitSleepsAndCounts) {
