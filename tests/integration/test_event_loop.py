@@ -58,6 +58,15 @@ class BatchedIdleWaits(unittest.TestCase):
                 time.sleep(0.02)
             self.assertLess(naps(gw) - busy, 10)
 
+    def test_a_sequential_client_is_not_napped(self):
+        # One connection, one request at a time: a high event rate, yet a nap would only delay
+        # the one exchange in flight (each nap finds one event). After the first naps find too
+        # little, only a probe per 256 idle points naps (3,000 requests pass 6,000 or more).
+        with Gatehouse("event_loop: { batch_wait: 1ms }\n" + ROUTES) as gw:
+            r = subprocess.run(["ab", "-q", "-k", "-c", "1", "-n", "3000", f"http://127.0.0.1:{gw.port}/"], capture_output=True, text=True, timeout=300)
+            self.assertIn("Complete requests:      3000", r.stdout, r.stdout + r.stderr)
+            self.assertLess(naps(gw), 100)
+
     def test_zero_turns_it_off(self):
         with Gatehouse("event_loop: { batch_wait: 0s }\n" + ROUTES) as gw:
             complete, failed, non2xx, out = load(gw)

@@ -100,3 +100,36 @@ TEST(IdleBatch, EachThreadSeesTheBatcherItInstalled) {
     }
     EXPECT_EQ(idle_batch::current(), nullptr);
 }
+
+TEST(IdleBatch, NapsStopWhileTheyFindTooLittleAndProbeNowAndThen) {
+    idle_batch b;
+    b.set_wait(100us);
+    std::int64_t now = 0;
+    ASSERT_TRUE(run(b, now, 50, 20 * us, 1));  // 50,000 events/s: open by the rate
+    // One sequential client: each nap finds the one event it delayed (a few connections in
+    // lock-step find up to as many as there are: fewer than four also stop naps).
+    int naps = 0;
+    for (int i = 0; i < 2560; ++i) {
+        now += 20 * us;
+        b.add_events(1);
+        if (b.should_wait(now)) {
+            ++naps;
+            b.found_after_wait(1);
+        }
+    }
+    EXPECT_LE(naps, 10 + 2560 / 256);  // the first few, then one probe per 256 idle points
+    EXPECT_GE(naps, 2560 / 256 - 1);
+    // Many connections again: probes find several events, and after a few of them naps resume.
+    int streak = 0;
+    for (int i = 0; i < 3000 && streak < 5; ++i) {
+        now += 20 * us;
+        b.add_events(1);
+        if (b.should_wait(now)) {
+            b.found_after_wait(6);
+            ++streak;
+        } else {
+            streak = 0;
+        }
+    }
+    EXPECT_EQ(streak, 5);
+}

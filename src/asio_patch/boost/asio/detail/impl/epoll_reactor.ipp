@@ -537,7 +537,10 @@ void epoll_reactor::run(long usec, op_queue<operation>& ops)
     if (num_events == 0)
     {
       batch->wait();
-      num_events = -1;
+      num_events = epoll_wait(epoll_fd_, events, 128, 0);
+      batch->found_after_wait(num_events);
+      if (num_events == 0)
+        num_events = -1;
     }
   }
   if (num_events < 0)
