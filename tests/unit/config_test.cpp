@@ -280,7 +280,7 @@ TEST(Diagnostics, DidYouMean) {
 TEST(Config, EventLoopBatchWait) {
     auto r = load(k_minimal);
     ASSERT_TRUE(r.config) << all(r);
-    EXPECT_EQ(r.config->event_loop.batch_wait, std::chrono::microseconds(100));  // the default
+    EXPECT_EQ(r.config->event_loop.batch_wait, std::chrono::microseconds(200));  // the default
     for (auto [text, us] : {std::pair{"50us", 50}, {"1ms", 1000}, {"0s", 0}, {"0us", 0}}) {
         auto c = load(std::string(k_minimal) + "event_loop: { batch_wait: " + text + " }\n");
         ASSERT_TRUE(c.config) << text << ": " << all(c);

@@ -282,7 +282,7 @@ struct metrics_config {
 
 // event_loop: how a worker waits for events (src/net/idle_batch.hpp).
 struct event_loop_config {
-    std::chrono::microseconds batch_wait{100};  // a busy worker that ran out of work naps this long before it blocks (0 = off)
+    std::chrono::microseconds batch_wait{200};  // a busy worker that ran out of work naps this long before it blocks (0 = off)
 };
 
 struct tracing_config {
