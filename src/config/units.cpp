@@ -1,6 +1,7 @@
 #include "gatehouse/config/units.hpp"
 
 #include <charconv>
+#include <initializer_list>
 
 namespace gatehouse::config {
 
@@ -13,52 +14,45 @@ bool split_number(std::string_view text, std::uint64_t& n, std::string_view& uni
     while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
     return true;
 }
+
+// "<n><unit>" with the unit's multiplier from `units`; nothing when the unit is unknown or
+// n * multiplier exceeds `cap`.
+struct unit_scale {
+    std::string_view unit;
+    std::uint64_t mult;
+};
+std::optional<std::uint64_t> parse_scaled(std::string_view text, std::initializer_list<unit_scale> units, std::uint64_t cap) {
+    std::uint64_t n = 0;
+    std::string_view unit;
+    if (!split_number(text, n, unit)) return std::nullopt;
+    for (const auto& u : units)
+        if (u.unit == unit) {
+            if (n > cap / u.mult) return std::nullopt;
+            return n * u.mult;
+        }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<duration> parse_duration(std::string_view text) {
-    std::uint64_t n = 0;
-    std::string_view unit;
-    if (!split_number(text, n, unit)) return std::nullopt;
     constexpr std::uint64_t cap = 10ull * 365 * 24 * 3600 * 1000;  // ten years in ms
-    std::uint64_t mult;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s") mult = 1000;
-    else if (unit == "m") mult = 60'000;
-    else if (unit == "h") mult = 3'600'000;
-    else if (unit == "d") mult = 86'400'000;
-    else return std::nullopt;
-    if (n > cap / mult) return std::nullopt;
-    return duration(static_cast<duration::rep>(n * mult));
+    auto ms = parse_scaled(text, {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}, cap);
+    if (!ms) return std::nullopt;
+    return duration(static_cast<duration::rep>(*ms));
 }
 
 std::optional<std::chrono::microseconds> parse_short_duration(std::string_view text) {
-    std::uint64_t n = 0;
-    std::string_view unit;
-    if (!split_number(text, n, unit)) return std::nullopt;
-    std::uint64_t mult;
-    if (unit == "us") mult = 1;
-    else if (unit == "ms") mult = 1000;
-    else if (unit == "s") mult = 1000'000;
-    else return std::nullopt;
-    if (n > 1000'000 / mult) return std::nullopt;
-    return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(n * mult));
+    auto us = parse_scaled(text, {{"us", 1}, {"ms", 1000}, {"s", 1000'000}}, 1000'000);
+    if (!us) return std::nullopt;
+    return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(*us));
 }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
-    std::uint64_t n = 0;
-    std::string_view unit;
-    if (!split_number(text, n, unit)) return std::nullopt;
-    std::uint64_t mult;
-    if (unit.empty() || unit == "B") mult = 1;
-    else if (unit == "KiB" || unit == "K" || unit == "k") mult = 1ull << 10;
-    else if (unit == "MiB" || unit == "M") mult = 1ull << 20;
-    else if (unit == "GiB" || unit == "G") mult = 1ull << 30;
-    else if (unit == "KB" || unit == "kB") mult = 1000;
-    else if (unit == "MB") mult = 1000'000;
-    else if (unit == "GB") mult = 1000'000'000;
-    else return std::nullopt;
-    if (n > (1ull << 62) / mult) return std::nullopt;
-    return n * mult;
+    return parse_scaled(text,
+                        {{"", 1}, {"B", 1}, {"KiB", 1ull << 10}, {"K", 1ull << 10}, {"k", 1ull << 10}, {"MiB", 1ull << 20}, {"M", 1ull << 20},
+                         {"GiB", 1ull << 30}, {"G", 1ull << 30}, {"KB", 1000}, {"kB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}},
+                        1ull << 62);
 }
 
 std::optional<host_port> parse_host_port(std::string_view text) {

@@ -46,13 +46,16 @@ public:
     // count / tau is the recent event rate; a burst within one request (a few events close
     // together) does not make a trickle look busy.
     bool should_wait(std::int64_t now_ns) {
+        if (wait_ns_ == 0) {
+            events_ = 0;  // off: nothing piles up to make the first naps after a reload look busy
+            return false;
+        }
         const double dt = static_cast<double>(now_ns > last_ns_ ? now_ns - last_ns_ : 0);
         last_ns_ = now_ns;
-        const double tau = static_cast<double>(wait_ns_ > 0 ? wait_ns_ : k_default_wait_ns) * k_window;
-        recent_ = recent_ * std::exp(-dt / tau) + static_cast<double>(events_);
+        recent_ = recent_ * std::exp(-dt / (static_cast<double>(wait_ns_) * k_window)) + static_cast<double>(events_);
         events_ = 0;
         // rate * wait >= k_min_batch, with rate = recent_ / tau
-        if (wait_ns_ == 0 || recent_ < k_min_batch * k_window) return false;
+        if (recent_ < k_min_batch * k_window) return false;
         if (found_ >= k_min_found) return true;
         // Naps have been finding too little: a few connections in lock-step, where a nap delays
         // the very exchanges whose next events it waits for (one sequential client at 10,000
@@ -67,11 +70,7 @@ public:
     // Smoothed: after naps stopped, a few good probes in a row (~1,000 idle points, tens of
     // milliseconds under load) resume them; one lucky probe with a few connections does not.
     void found_after_wait(int n) { found_ += (static_cast<double>(n > 0 ? n : 0) - found_) * 0.25; }
-    bool should_wait() {
-        if (wait_ns_ > 0) return should_wait(monotonic_ns());
-        events_ = 0;  // off: nothing piles up to make the first minutes after a reload look busy
-        return false;
-    }
+    bool should_wait() { return should_wait(wait_ns_ > 0 ? monotonic_ns() : 0); }
 
     // The nap itself (the thread is on no wait queue: senders wake nobody).
     void wait() {
@@ -111,7 +110,6 @@ private:
 
     static constexpr double k_min_batch = 2;   // events expected per nap, or no nap
     static constexpr double k_window = 10;     // the rate's time constant, in naps
-    static constexpr std::int64_t k_default_wait_ns = 100'000;  // tau while off (the count is kept)
     static constexpr double k_min_found = 4;         // events naps must find on average to go on
     static constexpr unsigned k_probe_every = 256;   // idle points between naps while they find too little
     static inline thread_local idle_batch* current_ = nullptr;
