@@ -37,7 +37,6 @@ enum class io_status { ok, eof, timeout, error, full };
 struct upstream_request;
 }  // namespace gatehouse::http
 namespace gatehouse::upstream {
-struct attempt_outcome;
 struct upstream_connection;
 }
 namespace gatehouse::http {
@@ -104,23 +103,14 @@ private:
     void rearm(upstream::upstream_connection& uc, net::clock::duration idle);  // both sockets' idle deadlines
     asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
     std::size_t chosen_upstream_ = 0;
-    // Fault tolerance (upstream_request.cpp): admission, the tries and the retry policy.
-    upstream::upstream_error admit(upstream_request& ur);
-    asio::awaitable<upstream::upstream_error> try_upstream(upstream_request& ur, const router::compiled_route& r);
-    net::clock::duration try_timeout(const upstream_request& ur, const config::retry_config* retry) const;
-    void record_outcome(upstream_request& ur, const upstream::attempt_outcome& o);
-    bool may_retry(upstream_request& ur, const config::retry_config* retry, unsigned retries, const upstream::attempt_outcome& o);
-    asio::awaitable<void> backoff_before(const config::retry_config* retry, unsigned retries);
+    // upstream_request.cpp: the client's side of the upstream call (upstream_request is its sender)
+    friend struct upstream_request;
+    void note_call(const upstream_request& ur);
     void note_local_error(upstream_request& ur, const upstream::upstream_error& err);
-    std::optional<upstream::upstream_error> pick_endpoint(upstream_request& ur, int attempt);
-    asio::awaitable<upstream::upstream_error> wait_for_endpoint(upstream_request& ur);
-    bool lease_pooled(upstream_request& ur, bool fresh);
-    asio::awaitable<upstream::upstream_error> connect_upstream(upstream_request& ur);
-    asio::awaitable<upstream::upstream_error> send_request(upstream_request& ur);
-    asio::awaitable<upstream::upstream_error> send_sized_body(upstream_request& ur);
+    asio::awaitable<upstream::upstream_error> send_request(upstream_request& ur, upstream::upstream_connection& uc);
+    asio::awaitable<upstream::upstream_error> send_sized_body(upstream_request& ur, upstream::upstream_connection& uc);
     asio::awaitable<io_status> read_body(upstream_request& ur);
-    asio::awaitable<upstream::upstream_error> send_chunked_body(upstream_request& ur);
-    asio::awaitable<upstream::upstream_error> read_response_head(upstream_request& ur);
+    asio::awaitable<upstream::upstream_error> send_chunked_body(upstream_request& ur, upstream::upstream_connection& uc);
     asio::awaitable<bool> fail_upstream(upstream_request& ur, const upstream::upstream_error& err);
     void release_kept_body(upstream_request& ur);
     asio::awaitable<bool> relay_response(upstream_request& ur);
@@ -135,6 +125,10 @@ private:
     // `filtered_length`: the length of a body filtered whole (a middleware's body filter).
     void build_client_head(const response_head& resp, bool chunked_to_client, bool close, std::optional<std::size_t> filtered_length = {});
     void build_interim_head(const response_head& resp);
+    // The last chunk of a response to the client with its trailers: the upstream's (`dec`: its
+    // chunked body's decoder, or null) as the response chain leaves them.
+    void append_last_chunk(std::string& out, const body_decoder<false>* dec);
+    void run_trailer_chain(middleware::trailer_edit& edit);
     bool is_identity_header(std::string_view name) const {
         const auto& t = tls_ctx_->config();
         return (!t.subject_header.empty() && iequals(name, t.subject_header)) || (!t.sans_header.empty() && iequals(name, t.sans_header)) ||

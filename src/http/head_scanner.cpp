@@ -326,6 +326,15 @@ connection_names::connection_names(std::string_view connection) : raw_(connectio
     });
 }
 
+bool is_forbidden_trailer(std::string_view n) {
+    static constexpr std::string_view k_forbidden[] = {"content-length", "transfer-encoding", "host",    "connection",       "keep-alive",
+                                                       "te",             "trailer",           "upgrade", "proxy-connection", "content-encoding",
+                                                       "content-type",   "content-range",     "expect"};
+    for (auto f : k_forbidden)
+        if (iequals(n, f)) return true;
+    return false;
+}
+
 bool is_idempotent(std::string_view m) {
     return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }

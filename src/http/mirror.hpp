@@ -1,7 +1,8 @@
 #pragma once
-// routes[].mirror: a copy of a request sent to another upstream, fire-and-forget. It runs as a
-// detached coroutine on the worker, never delays or changes the client's answer, reads the
-// shadow's response head and drops the connection. Only requests whose whole body is in hand
+// routes[].mirror: a copy of a request sent to another upstream, fire-and-forget. It runs as an
+// upstream subrequest on the worker (admitted by the shadow's breaker and limits, counted in its
+// metrics), never delays or changes the client's answer, reads the shadow's response head and
+// drops the connection. Only requests whose whole body is in hand
 // (no body, or a Content-Length body of at most 64 KiB that arrived with the head) are
 // mirrored; others are counted as skipped.
 #include <boost/asio/io_context.hpp>
@@ -11,11 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "net/deadlines.hpp"
-
-namespace gatehouse::upstream {
-class cluster_state;
-}
+#include "upstream/call.hpp"
 
 namespace gatehouse::http {
 
@@ -28,7 +25,7 @@ struct mirror_counts {
 std::shared_ptr<mirror_counts> mirror_counts_for(const std::string& route);
 std::vector<std::shared_ptr<mirror_counts>> all_mirror_counts();
 
-void start_mirror(boost::asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request, net::clock::duration timeout,
+void start_mirror(boost::asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request, const upstream::call_options& o,
                   std::shared_ptr<mirror_counts> counts);
 
 }  // namespace gatehouse::http

@@ -125,9 +125,13 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     std::size_t xff_count = 0;
     const connection_names nominated(req_.connection);
     field_copier fields(up_head_);
+    bool te_trailers = false;  // the client takes trailers: the upstream may send them (gRPC needs this)
     for (auto& f : req_.fields) {
         auto n = f.name;
-        if (is_hop_by_hop(n)) continue;
+        if (is_hop_by_hop(n)) {
+            if (n.size() == 2 && list_contains(f.value, "trailers")) te_trailers = true;
+            continue;
+        }
         switch (n.size()) {
             case 4: if (iequals(n, "host")) continue; break;
             case 6: if (iequals(n, "expect")) continue; break;
@@ -168,9 +172,13 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     }
     for (auto& [k, v] : mctx_.added_headers())
         if (middleware::valid_header_value(v)) append_field(up_head_, k, v);
+    // TE is hop-by-hop: only "trailers" goes on, with the connection option it needs (RFC 9110
+    // §10.1.4).
     if (!upgrade_.empty()) {
-        up_head_ += "Connection: upgrade\r\n"sv;
+        up_head_ += te_trailers ? "Connection: upgrade, te\r\nTE: trailers\r\n"sv : "Connection: upgrade\r\n"sv;
         append_field(up_head_, "Upgrade", upgrade_);
+    } else if (te_trailers) {
+        up_head_ += "Connection: te\r\nTE: trailers\r\n"sv;
     }
     up_head_ += "X-Forwarded-For: "sv;
     if (!xff.empty()) {
@@ -216,6 +224,28 @@ void client_connection::build_interim_head(const response_head& resp) {
         append_field(out_, f.name, f.value);
     }
     out_ += "\r\n"sv;
+}
+
+void client_connection::append_last_chunk(std::string& out, const body_decoder<false>* dec) {
+    out += "0\r\n"sv;
+    const std::string_view lines = dec ? dec->trailer_lines() : std::string_view{};
+    if (!route_chain_ && !listener_chain_) {
+        out += lines;  // validated by the decoder, passed on as they are
+        out += "\r\n"sv;
+        return;
+    }
+    std::vector<field_view> fields;
+    if (dec) fields = dec->trailer_fields();
+    middleware::trailer_edit edit;
+    edit.fields = fields;
+    run_trailer_chain(edit);
+    if (edit.remove.empty()) out += lines;
+    else
+        for (auto& f : fields)
+            if (!edit.removes(f.name)) out.append(f.line);
+    for (auto& [k, v] : edit.add)
+        if (!field_name_problem(k, false) && !is_forbidden_trailer(k) && middleware::valid_header_value(v)) append_field(out, k, v);
+    out += "\r\n"sv;
 }
 
 void client_connection::run_head_chain(const response_head& resp) {

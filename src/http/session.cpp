@@ -365,6 +365,20 @@ void client_connection::run_response_chain(int status) {
         }
 }
 
+void client_connection::run_trailer_chain(middleware::trailer_edit& edit) {
+    const std::size_t first_route = listener_chain_ ? listener_chain_->size() : 0;
+    if (route_chain_)
+        for (std::size_t i = route_chain_->size(); i-- > 0;) {
+            mctx_.select(first_route + i);
+            (*route_chain_)[i]->on_response_trailers(mctx_, edit);
+        }
+    if (listener_chain_)
+        for (std::size_t i = listener_chain_->size(); i-- > 0;) {
+            mctx_.select(i);
+            (*listener_chain_)[i]->on_response_trailers(mctx_, edit);
+        }
+}
+
 asio::awaitable<void> client_connection::fail_head(int status, std::string_view message) {
     snap_ = w_.current();
     bytes_in_ = buf_.size();

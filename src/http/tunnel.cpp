@@ -47,7 +47,7 @@ struct tunnel_link {
 std::int64_t tunnels_active() { return g_tunnels.load(std::memory_order_relaxed); }
 
 asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const router::compiled_route& route) {
-    auto& uc = *ur.ls.conn;
+    auto& uc = ur.call->conn();
     build_interim_head(resp_);  // status line and end-to-end fields
     std::string_view proto = upgrade_;
     for (auto& f : resp_.fields)
@@ -55,7 +55,7 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
     std::string upgrade = "Connection: upgrade\r\nUpgrade: " + std::string(proto) + "\r\n";
     out_.insert(out_.size() - 2, upgrade);
     status_ = 101;
-    uc.buf.consume(ur.resp_head_len);
+    uc.buf.consume(ur.call->head_len());
     const auto idle = route.config.tunnel_idle_timeout;
     dl_.arm(idle);
     auto [wec, wn] = co_await io_.write(out_, uc.buf.data());
@@ -83,14 +83,14 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         failure = co_await pump_both_ways(ur, idle);
     }
     g_tunnels.fetch_sub(1, std::memory_order_relaxed);
-    ur.ls.done(false);  // a tunnelled connection is never pooled
+    ur.call->drop_connection();  // a tunnelled connection is never pooled
     if (failure) std::rethrow_exception(failure);
     co_return false;    // nor is the client's: it was the tunnel
 }
 
 // TLS on either side: one coroutine per direction.
 asio::awaitable<std::exception_ptr> client_connection::pump_both_ways(upstream_request& ur, net::clock::duration idle) {
-    auto& uc = *ur.ls.conn;
+    auto& uc = ur.call->conn();
     rearm(uc, idle);
     tunnel_link link(sock_, uc.socket);
     asio::co_spawn(sock_.get_executor(), pump_to_client(ur, idle, link), [&link](std::exception_ptr e) {
@@ -118,7 +118,7 @@ void client_connection::rearm(upstream::upstream_connection& uc, net::clock::dur
 }
 
 asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
-    auto& uc = *ur.ls.conn;
+    auto& uc = ur.call->conn();
     for (;;) {
         auto [ptr, room] = buf_.prepare(16384);
         auto [ec, n] = co_await io_.read_some(ptr, room);
@@ -133,7 +133,7 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
 }
 
 asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
-    auto& uc = *ur.ls.conn;
+    auto& uc = ur.call->conn();
     for (;;) {
         auto [ptr, room] = uc.buf.prepare(16384);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);

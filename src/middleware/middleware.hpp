@@ -268,6 +268,21 @@ struct response_edit {
     }
 };
 
+// The trailers about to end a response that goes to the client chunked (HTTP/1.1): the
+// upstream's, validated and without the fields no trailer may carry (empty when it sent none),
+// and what middleware removes or adds (on_response_trailers). Gatehouse's own answers and
+// responses to HTTP/1.0 or close-delimited clients have none.
+struct trailer_edit {
+    std::span<const http::field_view> fields;                // valid during the call
+    std::vector<std::pair<std::string, std::string>> add;    // values checked like header values
+    std::vector<std::string_view> remove;                    // literals or the middleware's own strings
+    bool removes(std::string_view name) const {
+        for (auto& r : remove)
+            if (http::iequals(r, name)) return true;
+        return false;
+    }
+};
+
 enum class verdict { next, reply, suspend };
 
 class middleware {
@@ -280,6 +295,9 @@ public:
     // In reverse order, with the response head about to be sent: the upstream's, a middleware's
     // reply, or gatehouse's own error answer after an upstream failure (fields empty). Never suspends.
     virtual void on_response_headers(request_context&, response_edit&) const {}
+    // In reverse order, when the response's body ended and its trailers are about to be sent
+    // (see trailer_edit). Never suspends.
+    virtual void on_response_trailers(request_context&, trailer_edit&) const {}
     // Exactly once per request that reached the chain, last, whatever happened (status 0: no
     // response was sent).
     virtual void on_complete(const request_context&, int /*status*/) const noexcept {}

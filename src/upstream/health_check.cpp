@@ -10,11 +10,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <random>
 
 #include "gatehouse/util/net.hpp"
 #include "net/transport.hpp"
+#include "upstream/response_head_reader.hpp"
 
 namespace gatehouse::upstream {
 
@@ -95,18 +95,26 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
     std::string req = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";
     auto [wec, wn] = co_await io.write(req);
     if (wec) co_return fail("write: " + wec.message());
+    // The response head, read and judged by the request path's own reader and scanner.
     std::string got;
-    char buf[512];
-    while (got.find("\r\n") == std::string::npos && got.size() < 4096) {
+    char buf[4096];
+    response_head_reader reader;
+    http::response_head head;
+    for (;;) {
+        auto p = reader.next(got, http::scan_limits{}, false, head);
+        if (p == response_head_reader::progress::done && head.status >= 200) break;
+        if (p == response_head_reader::progress::done) {  // an interim answer: the final one follows
+            got.erase(0, reader.head_len());
+            continue;
+        }
+        if (p == response_head_reader::progress::invalid) co_return fail(std::string("invalid response: ") + reader.error().reason);
+        if (p == response_head_reader::progress::too_large) co_return fail("response head too large");
         auto [rec, rn] = co_await io.read_some(buf, sizeof buf);
-        if (rec) co_return fail(rec == asio::error::eof ? "closed before a status line" : "read: " + rec.message());
+        if (rec) co_return fail(rec == asio::error::eof ? "closed before a response head" : "read: " + rec.message());
         got.append(buf, rn);
     }
     deadline.cancel();
-    // "HTTP/1.x NNN ..."
-    int status = 0;
-    if (got.size() >= 12 && got.starts_with("HTTP/1.")) std::from_chars(got.data() + 9, got.data() + 12, status);
-    if (status < 100 || status > 599) co_return probe_result{false, 0, "not an HTTP response"};
+    const int status = head.status;
     bool ok = expected(hc, status);
     co_return probe_result{ok, status, ok ? std::string() : "status " + std::to_string(status)};
 }

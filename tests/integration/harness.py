@@ -237,8 +237,9 @@ def parse_responses(data):
 
 
 class Response:
-    def __init__(self, status, headers, body):
+    def __init__(self, status, headers, body, trailers=None):
         self.status, self.headers, self.body = status, headers, body
+        self.trailers = trailers or {}  # of a chunked body, names lower-cased
 
     def json(self):
         import json
@@ -259,6 +260,7 @@ def read_response(f, head_request=False):
         k, v = line.decode("latin-1").split(":", 1)
         headers[k.strip().lower()] = v.strip()
     body = b""
+    trailers = {}
     if head_request or status in (204, 304) or 100 <= status < 200:
         pass
     elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -266,8 +268,9 @@ def read_response(f, head_request=False):
         while True:
             size = int(f.readline().split(b";")[0], 16)
             if size == 0:
-                while f.readline() not in (b"\r\n", b""):
-                    pass
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    k, v = line.decode("latin-1").split(":", 1)
+                    trailers[k.strip().lower()] = v.strip()
                 break
             parts.append(f.read(size))
             f.readline()
@@ -276,7 +279,7 @@ def read_response(f, head_request=False):
         body = f.read(int(headers["content-length"]))
     else:
         body = f.read()
-    return Response(status, headers, body)
+    return Response(status, headers, body, trailers)
 
 
 def request(port, method="GET", path="/", headers=None, body=None, host="test.local"):

@@ -496,3 +496,67 @@ class HangupsWithTheLastData(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Subrequests(unittest.TestCase):
+    """The mirror and the cache's background refresh are upstream calls like the proxied request:
+    counted in the upstream metrics, and stopped by an open circuit breaker."""
+
+    def setUp(self):
+        self.main, self.shadow = upstream("main"), upstream("shadow")
+        self.addCleanup(self.main.stop)
+        self.addCleanup(self.shadow.stop)
+        self.gw = Gatehouse("""
+            cache: { max_bytes: 1MiB }
+            routes:
+              - name: mirrored
+                match: { path_prefix: /api }
+                upstream: main
+                mirror: { upstream: shadow, percent: 100 }
+              - name: cached
+                match: { path_prefix: /cached }
+                upstream: shadow
+                middleware:
+                  - cache: { default_ttl: 0s }
+        """, upstreams={"main": [self.main],
+                        "shadow": ([self.shadow], "circuit_breaker: { consecutive_failures: 3, min_requests: 1000, open_for: 60s }")}).start()
+        self.addCleanup(self.gw.stop)
+        self.shadow.files["/cached/page"] = (200, b"page", "Cache-Control: max-age=0, stale-while-revalidate=600\r\n")
+
+    def breaker_refusals(self):
+        try:
+            return metric(self.gw, "gatehouse_upstream_failures_total", upstream="shadow", reason="breaker_open")
+        except AssertionError:
+            return 0  # no sample before the first
+
+    def shadow_answers(self):
+        _, text = self.gw.admin("GET", "/metrics")
+        return sum(float(m) for m in re.findall(r'gatehouse_upstream_requests_total\{code="[^"]+",upstream="shadow"\} (\S+)', text))
+
+    def test_mirror_and_background_refresh_are_counted_and_stopped_by_the_breaker(self):
+        # The mirror's answer is counted for the shadow upstream.
+        self.assertEqual(get(self.gw, "/api/one").status, 200)
+        wait_until(lambda: self.shadow_answers() == 1, what="the mirror counted")
+        # A miss (proxied), then a stale hit whose refresh runs in the background: counted too.
+        self.assertEqual(get(self.gw, "/cached/page").body, b"page")
+        r = get(self.gw, "/cached/page")
+        self.assertIn("hit", r.headers.get("cache-status", ""))
+        wait_until(lambda: self.shadow_answers() == 3, what="the refresh counted")
+        self.assertEqual(self.shadow.stats.requests, 3)
+        # Trip the shadow's breaker with three failures of the proxied route.
+        self.shadow.fail_all = "503"
+        for _ in range(3):
+            self.assertEqual(get(self.gw, "/cached/fail").status, 503)
+        self.assertEqual(upstream_status(self.gw, "shadow")["circuit_breaker"]["state"], "open")
+        self.shadow.fail_all = None
+        seen = self.shadow.stats.requests
+        rejected = self.breaker_refusals()
+        # Neither the mirror nor the refresh passes the open breaker; the clients never notice.
+        self.assertEqual(get(self.gw, "/api/two").status, 200)
+        r = get(self.gw, "/cached/page")
+        self.assertEqual(r.status, 200)
+        self.assertIn("hit", r.headers.get("cache-status", ""))
+        wait_until(lambda: self.breaker_refusals() == rejected + 2,
+                   what="both refused by the breaker")
+        wait_until(lambda: metric(self.gw, "gatehouse_mirror_requests_total", route="mirrored", result="failed") == 1, what="the mirror failed")
+        self.assertEqual(self.shadow.stats.requests, seen)

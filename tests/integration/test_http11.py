@@ -56,16 +56,82 @@ class Http11(unittest.TestCase):
     def test_chunked_request_body_is_streamed_up(self):
         s = connect(self.gw.port)
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: dropped\r\n\r\n")
+                  b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
         r = read_response(s.makefile("rb"))
         s.close()
         j = r.json()
         self.assertEqual(j["body"], "hello world")
         self.assertIn(["Transfer-Encoding", "chunked"], j["headers"])
-        # Extensions and trailers are not forwarded.
+        # Extensions are not forwarded.
+        self.assertNotIn(b"ext=1", bytes(self.up.stats.raw))
+
+    def test_request_trailers_reach_the_upstream(self):
+        s = connect(self.gw.port)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nContent-Type: text/evil\r\nX-Two:  2 \r\n\r\n")
+        r = read_response(s.makefile("rb"))
+        s.close()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"], "hello")
         raw = bytes(self.up.stats.raw)
-        self.assertNotIn(b"ext=1", raw)
-        self.assertNotIn(b"X-Trailer", raw)
+        # The last chunk carries the client's trailers, validated; a field no trailer may carry is dropped.
+        self.assertIn(b"0\r\nX-Checksum: abc\r\nX-Two: 2\r\n\r\n", raw)
+        self.assertNotIn(b"text/evil", raw)
+        # TE: trailers goes on (hop-by-hop, so with its connection option).
+        head = self.up.stats.requests_raw[-1].decode().lower()
+        self.assertIn("\r\nte: trailers\r\n", head)
+        self.assertIn("\r\nconnection: te\r\n", head)
+
+    def test_te_other_than_trailers_is_not_forwarded(self):
+        r = request(self.gw.port, path="/echo", headers={"TE": "gzip, chunked"})
+        self.assertNotIn("te", {k.lower() for k, _ in r.json()["headers"]})
+
+    def test_invalid_request_trailers_are_refused_as_headers_are(self):
+        cases = [(b"Bad_Name: x\r\n", 400),                       # '_' in a request field name
+                 (b"X-A: a\r\n b\r\n", 400),                     # obs-fold
+                 (b"X-A: a\x01b\r\n", 400),                       # a control character
+                 (b"".join(b"X-T%d: v\r\n" % i for i in range(101)), 431),  # over limits.max_headers
+                 (b"X-Big: " + b"v" * 17000 + b"\r\n", 431)]       # over limits.max_header_bytes
+        for trailer, status in cases:
+            before = len(self.up.stats.raw)
+            s = connect(self.gw.port)
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhello\r\n0\r\n" + trailer + b"\r\n")
+            r = read_response(s.makefile("rb"))
+            s.close()
+            self.assertEqual(r.status, status, trailer[:40])
+            # No last chunk reached the upstream: its request was aborted, never completed.
+            self.assertNotIn(b"0\r\n\r\n", bytes(self.up.stats.raw)[before:])
+
+    def test_upstream_trailers_reach_an_http11_client(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /download?bytes=1000&chunked=1&trailers=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        f = s.makefile("rb")
+        r = read_response(f)
+        self.assertEqual(len(r.body), 1000)
+        self.assertEqual(r.trailers.get("x-checksum"), "sum-1000")
+        self.assertEqual(r.trailers.get("grpc-status"), "0")
+        self.assertNotIn("content-type", r.trailers)  # no trailer may carry it
+        # The connection stays in sync after the trailers.
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(read_response(f).status, 200)
+        s.close()
+
+    def test_trailers_are_dropped_for_an_http10_client(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /download?bytes=1000&chunked=1&trailers=1 HTTP/1.0\r\nHost: t\r\n\r\n")
+        raw = read_to_close(s)
+        s.close()
+        self.assertTrue(raw.endswith(b"x" * 1000), raw[-60:])  # close-delimited: no room for trailers
+        self.assertNotIn(b"sum-1000", raw)
+
+    def test_invalid_upstream_trailers_cut_the_response(self):
+        s = connect(self.gw.port)
+        s.sendall(b"GET /bad/folded-trailer HTTP/1.1\r\nHost: t\r\n\r\n")
+        raw = read_to_close(s)
+        s.close()
+        self.assertNotIn(b"X-A", raw)
+        self.assertNotIn(b"0\r\n\r\n", raw)  # a 502 or a cut, never a fabricated end
 
     def test_chunked_response_is_streamed_down(self):
         s = connect(self.gw.port)

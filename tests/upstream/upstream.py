@@ -6,7 +6,8 @@ Paths (any method):
   /delay?ms=N           answer after N ms
   /hang                 read the request, never answer
   /reset                close with RST before answering
-  /download?bytes=N[&chunked=1][&close=1][&type=T][&pattern=1]   N bytes of 'x' or of PATTERN (CL, chunked, or close-delimited)
+  /download?bytes=N[&chunked=1[&trailers=1]][&close=1][&type=T][&pattern=1]   N bytes of 'x' or of PATTERN (CL, chunked
+                        with or without trailers, or close-delimited)
   /upload               its JSON also has the body's sha256
   /stream?gate=NAME     chunked text/event-stream: one event, then (once the test sets
                         Upstream.gates[NAME]) a second one and the end
@@ -309,7 +310,9 @@ class Upstream:
                         sent += len(part)
                         await writer.drain()
                     if chunked and not close:
-                        writer.write(b"0\r\n\r\n")
+                        # &trailers=1: trailers after the last chunk, as a gRPC server sends them
+                        tr = b"X-Checksum: sum-%d\r\nGrpc-Status: 0\r\nContent-Type: text/x\r\n" % n if q.get("trailers") == "1" else b""
+                        writer.write(b"0\r\n" + tr + b"\r\n")
                     await writer.drain()
                     if close:
                         writer.close()
@@ -376,6 +379,7 @@ class Upstream:
             "many-headers": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"Content-Length: 0\r\n\r\n",
             "no-length": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close",
             "folded": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+            "folded-trailer": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-A: a\r\n b\r\n\r\n",
         }
         writer.write(responses.get(kind, b"garbage\r\n\r\n"))
         await writer.drain()

@@ -111,6 +111,10 @@ private:
 // The value of cookie `name` in the Cookie fields, or nullopt.
 std::optional<std::string_view> find_cookie(std::span<const field_view> fields, std::string_view name);
 
+// Fields no trailer may carry (framing, routing, connection management, content metadata; RFC
+// 9110 §6.5.1): dropped from received trailers, never forwarded.
+bool is_forbidden_trailer(std::string_view name);
+
 // Idempotent methods per RFC 9110 §9.2.2.
 bool is_idempotent(std::string_view method);
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, counted by callgrind (deterministic: the same
+# binary and inputs give the same count, however noisy the machine). For each binary and body
+# size, gatehouse runs under callgrind twice, for N1 and N2 keep-alive requests (ab -k -c 10)
+# to the bench upstream (nginx, fixed bodies); printed is the marginal figure
+# (instructions(N2) - instructions(N1)) / (N2 - N1), which leaves start-up and shutdown out.
+#
+#   bash bench/callgrind.sh                                   # build/gatehouse, /small and /16k
+#   BASELINE=/tmp/old/build/gatehouse bash bench/callgrind.sh # and an older build, with the ratio
+#   N1=2000 N2=10000 PATHS=/small bash bench/callgrind.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/common.sh
+N1=${N1:-4000} N2=${N2:-20000}
+command -v valgrind >/dev/null && command -v ab >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind apache2-utils >/dev/null
+}
+bench_setup
+UP=19101; GH=19180
+start_upstream $UP
+wait_for_ports $UP
+
+# instructions BIN PATH N: total user-space instructions of a gatehouse run serving N requests.
+instructions() {
+  local bin=$1 path=$2 n=$3 out="$work/cg.out" pid
+  cat > "$work/cg.yaml" <<CONF
+workers: 1
+admin: { enabled: false }
+listeners: [{ name: bench, listen: 127.0.0.1:$GH }]
+routes: [{ name: all, upstream: up }]
+upstreams: [{ name: up, discovery: { static: [127.0.0.1:$UP] } }]
+CONF
+  rm -f "$out"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/cg.yaml" --log-level warn 2>/dev/null &
+  pid=$!
+  for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
+  ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+  kill -TERM "$pid"
+  wait "$pid" || true
+  awk '/^(summary|totals):/ {print $2; exit}' "$out"
+}
+
+declare -A per_request
+for bin_name in gatehouse ${BASELINE:+baseline}; do
+  bin=$GATEHOUSE; [ "$bin_name" = baseline ] && bin=$BASELINE
+  for path in ${PATHS:-/small /16k}; do
+    a=$(instructions "$bin" "$path" "$N1")
+    b=$(instructions "$bin" "$path" "$N2")
+    per_request[$bin_name$path]=$(( (b - a) / (N2 - N1) ))
+    printf '%-10s %-7s %8d instructions per request\n' "$bin_name" "$path" "${per_request[$bin_name$path]}"
+  done
+done
+if [ -n "${BASELINE:-}" ]; then
+  for path in ${PATHS:-/small /16k}; do
+    awk -v a="${per_request[gatehouse$path]}" -v b="${per_request[baseline$path]}" -v p="$path" \
+      'BEGIN { printf "%-7s gatehouse / baseline: %.3f (%+.1f %%)\n", p, a / b, (a / b - 1) * 100 }'
+  done
+fi

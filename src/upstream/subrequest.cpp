@@ -1,0 +1,98 @@
+#include "upstream/subrequest.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+
+#include "http/body_decoder.hpp"
+
+namespace gatehouse::upstream {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Writes the buffered request: the head and body in one write, as often as the call asks.
+class buffered_sender final : public request_sender {
+public:
+    explicit buffered_sender(const std::string& r) : request_(r) {}
+    asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override {
+        const bool stale = uc.reused;
+        uc.timer.arm(timeout);
+        auto [ec, n] = co_await uc.io.write(request_, {});
+        co_return ec ? upstream_error{failure::write, stale} : upstream_error{};
+    }
+
+private:
+    const std::string& request_;
+};
+
+// The response body after its head (already consumed from uc.buf), into `out` up to `max_body`.
+asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_head& head, std::size_t max_body, net::clock::duration timeout,
+                                std::string& out) {
+    if (head.framing == http::body_framing::none) co_return true;
+    if (head.framing == http::body_framing::content_length && head.content_length > max_body) co_return false;
+    std::optional<http::body_decoder<false>> dec;
+    if (head.framing == http::body_framing::chunked) {
+        dec.emplace();
+        dec->sink = &out;
+        dec->body_limit(max_body);
+        // The decoder must see a head first: a minimal one that says chunked.
+        static constexpr std::string_view k_head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        boost::beast::error_code ec;
+        dec->feed(k_head, ec);
+        if (ec) co_return false;
+        dec->eager(true);
+    }
+    for (;;) {
+        if (dec) {
+            boost::beast::error_code ec;
+            auto used = uc.buf.empty() ? 0 : dec->feed(uc.buf.data(), ec);
+            uc.buf.consume(used);
+            if (ec && ec != boost::beast::http::error::need_more) co_return false;
+            if (dec->is_done()) co_return true;
+        } else {
+            auto d = uc.buf.data();
+            out.append(d.data(), d.size());
+            uc.buf.consume(d.size());
+            if (out.size() > max_body) co_return false;
+            if (head.framing == http::body_framing::content_length && out.size() >= head.content_length) {
+                out.resize(static_cast<std::size_t>(head.content_length));
+                co_return true;
+            }
+        }
+        auto [ptr, room] = uc.buf.prepare(16384);
+        uc.timer.arm(timeout);
+        auto [ec, n] = co_await uc.io.read_some(ptr, room);
+        if (ec) co_return ec == asio::error::eof && head.framing == http::body_framing::until_close;
+        uc.buf.commit(n);
+    }
+}
+
+asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
+    subresponse out;
+    http::response_head head;
+    call c(std::move(cluster), r.options, head);
+    buffered_sender sender(r.request);
+    out.error = co_await c.run(sender);
+    if (!out.error) {
+        out.status = head.status;
+        for (auto& f : head.fields) out.fields.emplace_back(std::string(f.name), std::string(f.value));
+        auto& uc = c.conn();
+        uc.buf.consume(c.head_len());
+        out.ok = r.max_body == 0 || co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
+        const bool whole = r.max_body != 0 && out.ok;
+        c.finish(whole && head.keep_alive && head.framing != http::body_framing::until_close && uc.buf.empty());
+    }
+    done(std::move(out));
+}
+
+}  // namespace
+
+void start_subrequest(asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
+    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::detached);
+}
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,39 @@
+#pragma once
+// A request whose head and body are all in hand, sent through an upstream::call on the worker's
+// event loop with nobody waiting for it: the mirror (routes[].mirror) and the cache's background
+// refresh (request_context::request_in_background). Being a call, it is admitted by the breaker
+// and limits.max_requests, retried per its options, teaches the breaker and outlier detection,
+// and is counted in the gatehouse_upstream_* metrics like any proxied request.
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "upstream/call.hpp"
+
+namespace gatehouse::upstream {
+
+struct subrequest {
+    std::string request;  // the HTTP/1.1 head and body, as they go on the wire
+    call_options options;
+    // The response body is read and kept up to this many bytes (more is a failure); with 0 the
+    // body is not read and the connection is not reused.
+    std::size_t max_body = 0;
+    std::shared_ptr<const void> keep;  // what the options point into (the snapshot of a retry policy)
+};
+
+struct subresponse {
+    bool ok = false;       // a response head came (and its body, within max_body)
+    upstream_error error;  // why not
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string body;
+};
+using subrequest_done = std::function<void(subresponse&&)>;
+
+// Starts it on `ioc` (the worker's, which owns `cluster`); `done` runs there when it ends.
+void start_subrequest(boost::asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done);
+
+}  // namespace gatehouse::upstream
