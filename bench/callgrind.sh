@@ -8,6 +8,7 @@
 #   bash bench/callgrind.sh                                   # build/gatehouse, /small and /16k
 #   BASELINE=/tmp/old/build/gatehouse bash bench/callgrind.sh # and an older build, with the ratio
 #   N1=2000 N2=10000 PATHS=/small bash bench/callgrind.sh
+#   CG_KEEP=/tmp/cg bash bench/callgrind.sh                   # keep the callgrind files (callgrind_annotate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -37,6 +38,7 @@ CONF
   ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
   kill -TERM "$pid"
   wait "$pid" || true
+  [ -z "${CG_KEEP:-}" ] || cp "$out" "$CG_KEEP/$bin_name${path//\//-}-$n.out"
   awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }
 

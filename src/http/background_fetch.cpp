@@ -5,7 +5,7 @@
 // refreshes a stale entry this way (stale-while-revalidate) without a client waiting.
 #include <algorithm>
 
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 #include "upstream/subrequest.hpp"
 
 namespace gatehouse::http {

@@ -376,20 +376,10 @@ std::size_t find_head_end(std::string_view buf, std::size_t from) {
     return std::string_view::npos;
 }
 
-scan_error scan_request(std::string_view head, const scan_limits& limits, request_head& out) {
-    {
-        auto fields = std::move(out.fields);
-        fields.clear();
-        out = request_head{};
-        out.fields = std::move(fields);
-    }
-    // Request line. Its length is checked first so that a giant target is 414, not 400.
-    auto first_lf = head.find('\n');
-    if (first_lf == std::string_view::npos) return {400, "malformed request line"};
-    if (first_lf > limits.max_request_line) return {414, "request line too long"};
-    line_cursor cur{head};
-    std::string_view line;
-    if (!cur.next(line)) return {400, "malformed request line"};
+namespace {
+
+// "METHOD SP target SP HTTP/1.x": method, target and version into `out`.
+scan_error scan_request_line(std::string_view line, request_head& out) {
     auto sp1 = line.find(' ');
     if (sp1 == std::string_view::npos) return {400, "malformed request line"};
     auto sp2 = line.find(' ', sp1 + 1);
@@ -404,24 +394,18 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
         return {505, "HTTP version not supported"};
     else return {400, "malformed request line"};
     if (out.target.empty() || !valid_target_chars(out.target)) return {400, "invalid request target"};
+    return {};
+}
 
-    field_facts f;
-    if (auto e = scan_fields(cur, limits.max_headers, true, out.fields, f)) return e;
-    if (!cur.rest.empty()) return {400, "data after the end of the head"};
-
-    // Host: exactly one on HTTP/1.1; at most one on 1.0.
-    if (f.host_count > 1) return {400, "more than one Host header"};
-    if (f.host_count == 0 && out.version == 11) return {400, "missing Host header"};
-    if (f.host_count == 1 && !valid_host(f.host)) return {400, "invalid Host header"};
-    out.host = f.host;
-
-    // Target form.
+// The target's form (origin, asterisk, absolute; RFC 9112 §3.2) into path and query.
+scan_error scan_target(const field_facts& f, request_head& out) {
     auto t = out.target;
     if (t.front() == '/') {
         // origin-form
     } else if (t == "*") {
         if (out.method != "OPTIONS") return {400, "asterisk-form is only allowed with OPTIONS"};
         out.asterisk = true;
+        return {};
     } else if (out.method == "CONNECT") {
         return {405, "CONNECT is not supported"};
     } else {
@@ -437,16 +421,17 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
         t = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
         if (t.front() == '?') return {400, "invalid request target"};
     }
-    if (!out.asterisk) {
-        auto q = t.find('?');
-        out.path = t.substr(0, q);
-        if (q != std::string_view::npos) {
-            out.has_query = true;
-            out.query = t.substr(q + 1);
-        }
+    auto q = t.find('?');
+    out.path = t.substr(0, q);
+    if (q != std::string_view::npos) {
+        out.has_query = true;
+        out.query = t.substr(q + 1);
     }
+    return {};
+}
 
-    // Framing (RFC 9112 §6.1-6.3), strictly.
+// Framing (RFC 9112 §6.1-6.3), strictly; then Expect and persistence.
+scan_error scan_request_framing(const field_facts& f, request_head& out) {
     if (f.te_count > 1) return {400, "more than one Transfer-Encoding header"};
     if (f.cl_bad) return {400, "invalid Content-Length"};
     if (f.te_count == 1) {
@@ -458,7 +443,6 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
         out.content_length = f.cl;
         out.framing = f.cl > 0 ? body_framing::content_length : body_framing::none;
     }
-
     if (f.expect_seen) {
         if (!iequals(f.expect, "100-continue")) return {417, "unsupported expectation"};
         out.expect_continue = out.version == 11;
@@ -467,6 +451,37 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
     if (out.version == 11) out.keep_alive = !list_contains(f.connection, "close");
     else out.keep_alive = list_contains(f.connection, "keep-alive") && !list_contains(f.connection, "close");
     return {};
+}
+
+}  // namespace
+
+scan_error scan_request(std::string_view head, const scan_limits& limits, request_head& out) {
+    {
+        auto fields = std::move(out.fields);
+        fields.clear();
+        out = request_head{};
+        out.fields = std::move(fields);
+    }
+    // Request line. Its length is checked first so that a giant target is 414, not 400.
+    auto first_lf = head.find('\n');
+    if (first_lf == std::string_view::npos) return {400, "malformed request line"};
+    if (first_lf > limits.max_request_line) return {414, "request line too long"};
+    line_cursor cur{head};
+    std::string_view line;
+    if (!cur.next(line)) return {400, "malformed request line"};
+    if (auto e = scan_request_line(line, out)) return e;
+
+    field_facts f;
+    if (auto e = scan_fields(cur, limits.max_headers, true, out.fields, f)) return e;
+    if (!cur.rest.empty()) return {400, "data after the end of the head"};
+
+    // Host: exactly one on HTTP/1.1; at most one on 1.0.
+    if (f.host_count > 1) return {400, "more than one Host header"};
+    if (f.host_count == 0 && out.version == 11) return {400, "missing Host header"};
+    if (f.host_count == 1 && !valid_host(f.host)) return {400, "invalid Host header"};
+    out.host = f.host;
+    if (auto e = scan_target(f, out)) return e;
+    return scan_request_framing(f, out);
 }
 
 scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out) {

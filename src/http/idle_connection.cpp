@@ -9,7 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 
 namespace gatehouse::http {
 

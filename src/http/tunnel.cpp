@@ -8,7 +8,7 @@
 #include <atomic>
 #include <exception>
 
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 #include "http/tunnel.hpp"
 #include "http/plain_tunnel.hpp"
 #include "http/upstream_request.hpp"

@@ -12,7 +12,7 @@
 #include "gatehouse/upstream/load_balancer.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "http/body_decoder.hpp"
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 #include "http/upstream_request.hpp"
 #include "http/mirror.hpp"
 #include "observability/log_limit.hpp"
@@ -45,7 +45,8 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     if (route.mirror_index != static_cast<std::size_t>(-1)) maybe_mirror(ur, route);
     upstream_error err;
     for (;;) {
-        err = co_await ur.call->run(ur);
+        err = ur.call->admit();
+        if (!err) err = co_await ur.call->tries(ur);
         // fallback: the breaker is open or no endpoint is usable; never after bytes were sent.
         const bool falls_back = err.kind == failure::breaker_open || err.kind == failure::no_endpoint || err.kind == failure::no_healthy;
         if (!falls_back || !route.config.fallback || ur.fell_back) break;
@@ -75,19 +76,7 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     o.timeout = route.config.timeout.value_or(limits.request_timeout);
     ur.timeout = o.timeout;
     ur.idle_timeout = route.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout);
-    if (def.lb.policy == config::lb_policy::ring_hash) {
-        if (def.lb.hash_on == config::lb_config::hash_source::client_ip) {
-            o.hash_key = upstream::hash64(peer_text_);
-            o.has_key = true;
-        } else {
-            for (auto& f : req_.fields)
-                if (iequals(f.name, def.lb.hash_header)) {
-                    o.hash_key = upstream::hash64(f.value);
-                    o.has_key = true;
-                    break;
-                }
-        }
-    }
+    choose_hash_key(def, o);
     ur.is_head = req_.method == "HEAD";
     ur.framing = req_.framing;
     ur.content_length = req_.content_length;
@@ -96,31 +85,8 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     ur.client_keep_alive = req_.keep_alive;
     ur.has_body = ur.framing != body_framing::none;
     ur.body_done = !ur.has_body;
-    if (ur.framing == body_framing::chunked) {
-        // Beast decodes the chunked body; it must see the head first. Our scanner has already
-        // been stricter than it about the head.
-        ur.req_decoder.emplace();
-        ur.req_decoder->header_limit(static_cast<std::uint32_t>(head_len + 1));
-        ur.req_decoder->body_limit(route.config.max_body_bytes.value_or(limits.max_body_bytes));
-        ur.req_decoder->sink = &body_out_;
-        ur.req_decoder->trailer_limits(limits.max_headers, limits.max_header_bytes);
-        boost::beast::error_code ec;
-        ur.req_decoder->feed(buf_.data().substr(0, head_len), ec);
-        if (ec || !ur.req_decoder->is_header_done()) return 400;
-        ur.req_decoder->eager(true);  // from here on, one put() decodes everything buffered
-    }
-    upgrade_.clear();
-    if (!route.config.upgrades.empty() && !ur.has_body && !req_.connection.empty() && list_contains(req_.connection, "upgrade")) {
-        // RFC 9110 §7.8: the client asks to switch; on a route that allows the protocol the
-        // request goes on with Connection: upgrade, and the tunnel opens only on a 101.
-        for (auto& f : req_.fields)
-            if (f.name.size() == 7 && iequals(f.name, "upgrade")) {
-                auto proto = f.value.substr(0, f.value.find_first_of("/, \t"));
-                for (auto& allowed : route.config.upgrades)
-                    if (iequals(proto, allowed)) upgrade_.assign(f.value);
-                break;
-            }
-    }
+    if (ur.framing == body_framing::chunked && !start_chunked_decoder(ur, route, head_len)) return 400;
+    note_upgrade(route, ur.has_body);
     const bool method_retried = route.config.retry && std::find(route.config.retry->methods.begin(), route.config.retry->methods.end(), req_.method) !=
                                                           route.config.retry->methods.end();
     build_upstream_head(route);
@@ -139,6 +105,52 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     o.limits = snap_->scan_limits;
     ur.call.emplace(std::move(cluster), o, resp_);
     return 0;
+}
+
+// ring_hash: the key the endpoint is chosen by (the client's address, or a field's value).
+void client_connection::choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const {
+    if (def.lb.policy != config::lb_policy::ring_hash) return;
+    if (def.lb.hash_on == config::lb_config::hash_source::client_ip) {
+        o.hash_key = upstream::hash64(peer_text_);
+        o.has_key = true;
+        return;
+    }
+    for (auto& f : req_.fields)
+        if (iequals(f.name, def.lb.hash_header)) {
+            o.hash_key = upstream::hash64(f.value);
+            o.has_key = true;
+            return;
+        }
+}
+
+// Beast decodes the chunked body; it must see the head first (our scanner has already been
+// stricter than it about the head). false: it refused the head.
+bool client_connection::start_chunked_decoder(upstream_request& ur, const router::compiled_route& route, std::size_t head_len) {
+    const auto& limits = snap_->config.limits;
+    ur.req_decoder.emplace();
+    ur.req_decoder->header_limit(static_cast<std::uint32_t>(head_len + 1));
+    ur.req_decoder->body_limit(route.config.max_body_bytes.value_or(limits.max_body_bytes));
+    ur.req_decoder->sink = &body_out_;
+    ur.req_decoder->trailer_limits(limits.max_headers, limits.max_header_bytes);
+    boost::beast::error_code ec;
+    ur.req_decoder->feed(buf_.data().substr(0, head_len), ec);
+    if (ec || !ur.req_decoder->is_header_done()) return false;
+    ur.req_decoder->eager(true);  // from here on, one feed() decodes everything buffered
+    return true;
+}
+
+// RFC 9110 §7.8: the client asks to switch; on a route that allows the protocol the request goes
+// on with Connection: upgrade, and the tunnel opens only on a 101 (upgrade_ keeps the value).
+void client_connection::note_upgrade(const router::compiled_route& route, bool has_body) {
+    upgrade_.clear();
+    if (route.config.upgrades.empty() || has_body || req_.connection.empty() || !list_contains(req_.connection, "upgrade")) return;
+    for (auto& f : req_.fields)
+        if (f.name.size() == 7 && iequals(f.name, "upgrade")) {
+            auto proto = f.value.substr(0, f.value.find_first_of("/, \t"));
+            for (auto& allowed : route.config.upgrades)
+                if (iequals(proto, allowed)) upgrade_.assign(f.value);
+            return;
+        }
 }
 
 // routes[].mirror: a copy to the shadow upstream for `percent` of the requests (http/mirror.cpp).
@@ -388,44 +400,18 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     const bool chunked_to_client = delimited && ur.version == 11;
     const bool close = !ur.client_keep_alive || w_.draining() || (delimited && ur.version == 10);
     std::optional<body_decoder<false>> resp_decoder;
-    if (resp_framing == body_framing::chunked) {
-        resp_decoder.emplace();
-        resp_decoder->header_limit(static_cast<std::uint32_t>(ur.call->head_len() + 1));
-        resp_decoder->body_limit(boost::none);
-        resp_decoder->sink = filtered ? &plain_ : &body_out_;
-        resp_decoder->trailer_limits(snap_->config.limits.max_headers, snap_->config.limits.max_header_bytes);
-        boost::beast::error_code ec;
-        resp_decoder->feed(uc.buf.data().substr(0, ur.call->head_len()), ec);
-        if (ec || !resp_decoder->is_header_done()) co_return co_await send_error(502, "invalid upstream response", !ur.client_keep_alive);
-        resp_decoder->eager(true);
-    }
+    if (resp_framing == body_framing::chunked && !start_response_decoder(ur, resp_decoder, filtered))
+        co_return co_await send_error(502, "invalid upstream response", !ur.client_keep_alive);
     uc.buf.consume(ur.call->head_len());
-    const bool upstream_keep_alive = resp_.keep_alive;
-
     // A response that is already complete in the upstream buffer (no body, or a small body that
     // arrived with the head) is copied out and its connection goes back to the pool before the
     // client write: the next request can reuse it at once, whatever the client does.
     constexpr std::uint64_t k_copy_limit = 8 * 1024;  // larger bodies are written from the buffer
     if (resp_framing == body_framing::none ||
         (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
-        auto body = resp_framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
-        if (tap) {
-            tap->data(body);
-            tap->end();
-        }
         bool close_after = close;
-        if (filtered) {  // filtered whole: its length is known, so HTTP/1.0 keeps the connection too
-            body_out_.clear();
-            if (!medit_.body->filter(body, true, body_out_)) co_return co_await send_error(502, "response body filter failed", true);
-            close_after = !ur.client_keep_alive || w_.draining();
-            build_client_head(resp_, false, close_after, body_out_.size());
-            out_ += body_out_;
-        } else {
-            build_client_head(resp_, chunked_to_client, close);
-            out_.append(body.data(), body.size());
-        }
-        uc.buf.consume(body.size());
-        ur.call->finish(upstream_keep_alive && uc.buf.empty());
+        if (!copy_whole_response(ur, filtered, chunked_to_client, close_after))
+            co_return co_await send_error(502, "response body filter failed", true);
         co_return co_await write_client(out_) && !close_after;
     }
     build_client_head(resp_, chunked_to_client, close);
@@ -438,8 +424,47 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     else complete = co_await relay_delimited_body(ur, dec, chunked_to_client);
     if (!complete) co_return false;  // truncated either side: the client sees the connection close, never a fake end
     if (tap) tap->end();
-    ur.call->finish(resp_framing != body_framing::until_close && upstream_keep_alive && uc.buf.empty());
+    ur.call->finish(resp_framing != body_framing::until_close && resp_.keep_alive && uc.buf.empty());
     co_return !close;
+}
+
+bool client_connection::start_response_decoder(upstream_request& ur, std::optional<body_decoder<false>>& dec, bool filtered) {
+    auto& uc = ur.call->conn();
+    dec.emplace();
+    dec->header_limit(static_cast<std::uint32_t>(ur.call->head_len() + 1));
+    dec->body_limit(boost::none);
+    dec->sink = filtered ? &plain_ : &body_out_;
+    dec->trailer_limits(snap_->config.limits.max_headers, snap_->config.limits.max_header_bytes);
+    boost::beast::error_code ec;
+    dec->feed(uc.buf.data().substr(0, ur.call->head_len()), ec);
+    if (ec || !dec->is_header_done()) return false;
+    dec->eager(true);
+    return true;
+}
+
+// The whole response is in the upstream buffer: head and body into out_ (through the body filter
+// when there is one: its length is known then, so an HTTP/1.0 client keeps its connection too),
+// and the upstream connection goes back to the pool. false: the filter failed.
+bool client_connection::copy_whole_response(upstream_request& ur, bool filtered, bool chunked_to_client, bool& close) {
+    auto& uc = ur.call->conn();
+    auto body = resp_.framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
+    if (auto* tap = ur.is_head ? nullptr : medit_.tap) {
+        tap->data(body);
+        tap->end();
+    }
+    if (filtered) {
+        body_out_.clear();
+        if (!medit_.body->filter(body, true, body_out_)) return false;
+        close = !ur.client_keep_alive || w_.draining();
+        build_client_head(resp_, false, close, body_out_.size());
+        out_ += body_out_;
+    } else {
+        build_client_head(resp_, chunked_to_client, close);
+        out_.append(body.data(), body.size());
+    }
+    uc.buf.consume(body.size());
+    ur.call->finish(resp_.keep_alive && uc.buf.empty());
+    return true;
 }
 
 // A middleware answers instead of the upstream (a stored response after a 304): the upstream's

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "http/body_decoder.hpp"
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 #include "upstream/call.hpp"
 
 namespace gatehouse::http {

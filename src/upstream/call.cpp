@@ -136,7 +136,11 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         if (auto picked = pick_endpoint(attempt)) err = *picked;
         else err = co_await wait_for_endpoint();
         if (!err && !lease_pooled(attempt > 0)) err = co_await connect_upstream();
-        if (!err) err = co_await send(sender);
+        if (!err) {
+            err = co_await sender.send(*lease_.conn, try_timeout_);
+            if (err) lease_.done(false);
+            else sent_ = net::clock::now();
+        }
         if (!err) err = co_await read_response_head(sender);
         if (err && err.stale_connection && o_.replayable && !resent_) {
             resent_ = true;  // the keep-alive race: once more on a fresh connection, not a retry
@@ -284,17 +288,6 @@ asio::awaitable<upstream_error> call::connect_upstream() {
     auto f = co_await open_connection(*cluster_, *lease_.conn);
     if (f != failure::none) lease_.done(false);
     co_return upstream_error{f};
-}
-
-// Phase 3: the caller writes the request.
-asio::awaitable<upstream_error> call::send(request_sender& sender) {
-    auto err = co_await sender.send(*lease_.conn, try_timeout_);
-    if (err) {
-        lease_.done(false);
-        co_return err;
-    }
-    sent_ = net::clock::now();
-    co_return err;
 }
 
 // Phase 4: the response head; 1xx interim responses go to the sender, which passes them on or

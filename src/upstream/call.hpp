@@ -86,6 +86,10 @@ public:
 
     // admit, then tries until a response head the retry policy accepts, or the last try's error.
     boost::asio::awaitable<upstream_error> run(request_sender& sender);
+    // run() in two steps, for a caller on the hot path (one coroutine frame fewer): admit()
+    // decides without waiting; tries() only when it admitted.
+    upstream_error admit();
+    boost::asio::awaitable<upstream_error> tries(request_sender& sender) { return try_upstream(sender); }
     // The call goes to another upstream (a route's fallback): its places and lease are given up.
     void retarget(std::shared_ptr<cluster_state> cluster);
 
@@ -108,7 +112,6 @@ public:
     double elapsed_ms() const { return elapsed_ms_; }
 
 private:
-    upstream_error admit();
     boost::asio::awaitable<upstream_error> try_upstream(request_sender& sender);
     net::clock::duration try_timeout() const;
     void record_outcome(const attempt_outcome& o);
@@ -118,7 +121,6 @@ private:
     boost::asio::awaitable<upstream_error> wait_for_endpoint();
     bool lease_pooled(bool fresh);
     boost::asio::awaitable<upstream_error> connect_upstream();
-    boost::asio::awaitable<upstream_error> send(request_sender& sender);
     boost::asio::awaitable<upstream_error> read_response_head(request_sender& sender);
     void record_metrics();
 

@@ -56,7 +56,20 @@ std::string host_of(const discovery::endpoint& ep) {
     return name;
 }
 
-// One check: connect, TLS if the upstream has it, GET, the status line; all within `timeout`.
+// A TLS session for a check: SNI and verification as the upstream's requests get them.
+SSL* new_probe_ssl(const cluster& def, const discovery::endpoint& ep) {
+    SSL* ssl = SSL_new(def.tls_ctx.get());
+    std::string name = def.tls_sni.empty() ? host_of(ep) : def.tls_sni;
+    bool is_ip = !!util::ip_address::parse(name);
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+    if (def.tls_verify) {
+        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+        else SSL_set1_host(ssl, name.c_str());
+    }
+    return ssl;
+}
+
+// One check: connect, TLS if the upstream has it, GET, the response head; all within `timeout`.
 asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discovery::endpoint ep) {
     const auto& hc = *def->health->health_check();
     auto ex = co_await asio::this_coro::executor;
@@ -81,15 +94,7 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
     if (cec) co_return fail("connect: " + cec.message());
     const std::string host = hc.host.empty() ? host_of(ep) : hc.host;
     if (def->tls_ctx) {
-        SSL* ssl = SSL_new(def->tls_ctx.get());
-        std::string name = def->tls_sni.empty() ? host_of(ep) : def->tls_sni;
-        bool is_ip = !!util::ip_address::parse(name);
-        if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
-        if (def->tls_verify) {
-            if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-            else SSL_set1_host(ssl, name.c_str());
-        }
-        auto hec = co_await io.handshake(ssl, false);  // io owns ssl from here
+        auto hec = co_await io.handshake(new_probe_ssl(*def, ep), false);  // io owns the SSL from here
         if (hec) co_return fail("TLS: " + hec.message());
     }
     std::string req = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";

@@ -103,8 +103,11 @@ json endpoint_health_json(upstream_health& h, const std::string& key) {
     return json::object();
 }
 
-void add_health_metrics(observability::metrics& m, current_clusters clusters) {
-    using sample = observability::metrics::sample;
+namespace {
+
+using sample = observability::metrics::sample;
+
+void add_breaker_metrics(observability::metrics& m, current_clusters clusters) {
     m.add_gauge_family("gatehouse_upstream_breaker_state", "Circuit breaker state of the upstream (1 for the state it is in)", [clusters] {
         std::vector<sample> out;
         for (auto& h : current(clusters)) {
@@ -123,6 +126,9 @@ void add_health_metrics(observability::metrics& m, current_clusters clusters) {
                     out.push_back({{{"upstream", h->name()}, {"to", to_string(s)}}, static_cast<double>(b->transitions(s))});
         return out;
     });
+}
+
+void add_endpoint_metrics(observability::metrics& m, current_clusters clusters) {
     m.add_counter_family("gatehouse_upstream_ejections_total", "Endpoints ejected by outlier detection, by reason", [clusters] {
         std::vector<sample> out;
         for (auto& h : current(clusters)) {
@@ -153,6 +159,9 @@ void add_health_metrics(observability::metrics& m, current_clusters clusters) {
         }
         return out;
     });
+}
+
+void add_refusal_metrics(observability::metrics& m, current_clusters clusters) {
     m.add_counter_family("gatehouse_upstream_limit_rejections_total", "Requests refused by an upstreams[].limits threshold", [clusters] {
         std::vector<sample> out;
         for (auto& h : current(clusters))
@@ -170,6 +179,9 @@ void add_health_metrics(observability::metrics& m, current_clusters clusters) {
                                      if (auto n = h->failures(f)) out.push_back({{{"upstream", h->name()}, {"reason", failure_name(f)}}, static_cast<double>(n)});
                              return out;
                          });
+}
+
+void add_retry_metrics(observability::metrics& m) {
     m.add_counter_family("gatehouse_upstream_retries_total", "Retries by route and the reason the try before failed", [] {
         std::vector<sample> out;
         for (auto& [route, c] : all_retry_counts())
@@ -182,6 +194,15 @@ void add_health_metrics(observability::metrics& m, current_clusters clusters) {
         for (auto& [route, c] : all_retry_counts()) out.push_back({{{"route", route}}, static_cast<double>(c->budget_exhausted.load())});
         return out;
     });
+}
+
+}  // namespace
+
+void add_health_metrics(observability::metrics& m, current_clusters clusters) {
+    add_breaker_metrics(m, clusters);
+    add_endpoint_metrics(m, clusters);
+    add_refusal_metrics(m, clusters);
+    add_retry_metrics(m);
 }
 
 }  // namespace gatehouse::upstream

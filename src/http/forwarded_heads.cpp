@@ -1,6 +1,7 @@
-// Building the heads that cross gatehouse: the request head sent upstream (rewrites, hop-by-hop
-// fields dropped, X-Forwarded-*, tracing) and the response head sent to the client. The upstream
-// request itself, phase by phase, is in upstream_request.cpp.
+// The heads (and trailers) that cross gatehouse: the request head sent upstream (rewrites,
+// hop-by-hop fields dropped, X-Forwarded-*, tracing), the response head and the last chunk's
+// trailers sent to the client, interim heads. The upstream request itself is in
+// upstream_request.cpp.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/connect.hpp>
@@ -11,7 +12,7 @@
 #include "gatehouse/http/error_reply.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
 #include "http/body_decoder.hpp"
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 #include "observability/trace_context.hpp"
 
 namespace gatehouse::http {
@@ -88,9 +89,26 @@ void append_response_line(std::string& out, const response_head& resp) {
 
 }  // namespace
 
+// The forwarding claims of the client's head (X-Forwarded-*), kept only from a trusted proxy,
+// and whether the client takes trailers.
+struct client_connection::forwarded_claims {
+    std::string_view xff, xfp, xfh;
+    std::size_t xff_count = 0;
+    bool te_trailers = false;
+};
+
 void client_connection::build_upstream_head(const router::compiled_route& r) {
+    rewrite_path(r);
+    up_head_.clear();
+    append_upstream_request_line(r);
+    forwarded_claims claims;
+    forward_request_fields(claims);
+    append_gatehouse_fields(claims);
+}
+
+// routes[].rewrite on the normalised path.
+void client_connection::rewrite_path(const router::compiled_route& r) {
     const auto& rw = r.config.rewrite;
-    // Path rewrite on the normalised path.
     if (rw && rw->strip_prefix && path_.starts_with(*rw->strip_prefix)) {
         path_.erase(0, rw->strip_prefix->size());
         if (path_.empty() || path_.front() != '/') path_.insert(path_.begin(), '/');
@@ -101,7 +119,10 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         path_ += rest;
         if (path_.empty()) path_.push_back('/');  // not = "/": GCC 12 -O3 false -Wrestrict
     }
-    up_head_.clear();
+}
+
+// The request line (the query without the parameters middleware took) and Host.
+void client_connection::append_upstream_request_line(const router::compiled_route& r) {
     up_head_ += req_.method;
     up_head_ += ' ';
     up_head_ += path_;
@@ -115,21 +136,23 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         }
     }
     up_head_ += " HTTP/1.1\r\nHost: "sv;
-    std::string_view original_host = req_.host;
+    const auto& rw = r.config.rewrite;
     if (rw && rw->host) up_head_ += *rw->host;
-    else if (!original_host.empty()) up_head_ += original_host;
+    else if (!req_.host.empty()) up_head_ += req_.host;
     else up_head_ += snap_->clusters[chosen_upstream_]->name;  // an HTTP/1.0 client sent none
     up_head_ += "\r\n"sv;
+}
 
-    std::string_view xff, xfp, xfh;
-    std::size_t xff_count = 0;
+// The client's fields that go on, as received (field_copier): not hop-by-hop, not ones gatehouse
+// sets itself, not forwarding claims from an untrusted peer, not removed by middleware, not
+// identity fields only gatehouse may vouch for.
+void client_connection::forward_request_fields(forwarded_claims& claims) {
     const connection_names nominated(req_.connection);
     field_copier fields(up_head_);
-    bool te_trailers = false;  // the client takes trailers: the upstream may send them (gRPC needs this)
     for (auto& f : req_.fields) {
         auto n = f.name;
         if (is_hop_by_hop(n)) {
-            if (n.size() == 2 && list_contains(f.value, "trailers")) te_trailers = true;
+            if (n.size() == 2 && list_contains(f.value, "trailers")) claims.te_trailers = true;
             continue;
         }
         switch (n.size()) {
@@ -145,18 +168,16 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         if (fk != forwarded_kind::none) {
             if (!trusted_peer_) continue;  // never trust forwarding claims from arbitrary clients
             if (fk == forwarded_kind::xff) {
-                if (xff_count++ == 0) xff = f.value;
+                if (claims.xff_count++ == 0) claims.xff = f.value;
                 else {
                     // several XFF lines from a trusted proxy: forward them joined, in order
                     fields.flush();
-                    up_head_ += "X-Forwarded-For: "sv;
-                    up_head_ += f.value;
-                    up_head_ += "\r\n"sv;
+                    append_field(up_head_, "X-Forwarded-For", f.value);
                 }
                 continue;
             }
-            if (fk == forwarded_kind::xfp) { xfp = f.value; continue; }
-            if (fk == forwarded_kind::xfh) { xfh = f.value; continue; }
+            if (fk == forwarded_kind::xfp) { claims.xfp = f.value; continue; }
+            if (fk == forwarded_kind::xfh) { claims.xfh = f.value; continue; }
         }
         if (nominated.contains(n)) continue;  // hop-by-hop by the client's Connection field
         if (removed_by_middleware(n)) continue;
@@ -164,6 +185,11 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
         fields.keep(f);
     }
     fields.flush();
+}
+
+// What gatehouse adds: the verified client certificate's identity, middleware's fields, the
+// upgrade and TE options, X-Forwarded-*, the request id, the trace, the body's framing.
+void client_connection::append_gatehouse_fields(const forwarded_claims& claims) {
     if (client_id_.verified) {
         const auto& t = tls_ctx_->config();
         if (!t.subject_header.empty() && middleware::valid_header_value(client_id_.subject)) append_field(up_head_, t.subject_header, client_id_.subject);
@@ -175,22 +201,22 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
     // TE is hop-by-hop: only "trailers" goes on, with the connection option it needs (RFC 9110
     // §10.1.4).
     if (!upgrade_.empty()) {
-        up_head_ += te_trailers ? "Connection: upgrade, te\r\nTE: trailers\r\n"sv : "Connection: upgrade\r\n"sv;
+        up_head_ += claims.te_trailers ? "Connection: upgrade, te\r\nTE: trailers\r\n"sv : "Connection: upgrade\r\n"sv;
         append_field(up_head_, "Upgrade", upgrade_);
-    } else if (te_trailers) {
+    } else if (claims.te_trailers) {
         up_head_ += "Connection: te\r\nTE: trailers\r\n"sv;
     }
     up_head_ += "X-Forwarded-For: "sv;
-    if (!xff.empty()) {
-        up_head_ += xff;
+    if (!claims.xff.empty()) {
+        up_head_ += claims.xff;
         up_head_ += ", "sv;
     }
     up_head_ += peer_text_;
     up_head_ += "\r\nX-Forwarded-Proto: "sv;
-    up_head_ += xfp.empty() ? (io_.secure() ? std::string_view("https") : std::string_view("http")) : xfp;
-    if (!original_host.empty() || !xfh.empty()) {
+    up_head_ += claims.xfp.empty() ? (io_.secure() ? std::string_view("https") : std::string_view("http")) : claims.xfp;
+    if (!req_.host.empty() || !claims.xfh.empty()) {
         up_head_ += "\r\nX-Forwarded-Host: "sv;
-        up_head_ += xfh.empty() ? original_host : xfh;
+        up_head_ += claims.xfh.empty() ? req_.host : claims.xfh;
     }
     up_head_ += "\r\nX-Request-Id: "sv;
     up_head_ += request_id_;

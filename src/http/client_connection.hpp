@@ -1,6 +1,7 @@
 #pragma once
-// One client connection: the request loop (session.cpp) and the proxying of one request to an
-// upstream (proxy.cpp). Private to src/http.
+// One HTTP/1.1 client connection: the request loop and local answers (client_connection.cpp),
+// the proxied request (upstream_request.cpp, through an upstream::call), the heads it forwards
+// (forwarded_heads.cpp) and tunnels (tunnel.cpp). Private to src/http.
 #include <exception>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -38,6 +39,8 @@ struct upstream_request;
 }  // namespace gatehouse::http
 namespace gatehouse::upstream {
 struct upstream_connection;
+struct cluster;
+struct call_options;
 }
 namespace gatehouse::http {
 template <bool IsRequest>
@@ -73,6 +76,16 @@ private:
     void release_idle_memory();
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
     asio::awaitable<bool> handle_request(std::size_t head_len);
+    enum class request_check { route, refused, asterisk, to_https };
+    request_check check_request(std::size_t head_len, bool& close);
+    struct refusal {
+        int status = 0;
+        std::string_view reason;  // a literal
+        header_list extra;
+    } refusal_;
+    void note_request(const scan_error& err);
+    asio::awaitable<bool> answer_options_asterisk(bool close);
+    asio::awaitable<bool> redirect_to_https(bool close);
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close, header_list extra = {});
     asio::awaitable<bool> respond_direct(const router::compiled_route& r, bool close);
     asio::awaitable<bool> respond_with(const config::respond_config& rc, bool close);
@@ -93,6 +106,9 @@ private:
     // upstream_request.cpp: the upstream request as phases
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
     int prepare_upstream(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);  // 0 or a 4xx
+    void choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const;
+    bool start_chunked_decoder(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);
+    void note_upgrade(const router::compiled_route& r, bool has_body);
     std::size_t choose_upstream(const router::compiled_route& r);
     void maybe_mirror(const upstream_request& ur, const router::compiled_route& r);
     std::string upgrade_;  // the Upgrade value of a request a route lets through (else empty)
@@ -114,12 +130,19 @@ private:
     asio::awaitable<bool> fail_upstream(upstream_request& ur, const upstream::upstream_error& err);
     void release_kept_body(upstream_request& ur);
     asio::awaitable<bool> relay_response(upstream_request& ur);
+    bool start_response_decoder(upstream_request& ur, std::optional<body_decoder<false>>& dec, bool filtered);
+    bool copy_whole_response(upstream_request& ur, bool filtered, bool chunked_to_client, bool& close);
     asio::awaitable<bool> relay_sized_body(upstream_request& ur);
     asio::awaitable<bool> relay_replacement(upstream_request& ur);
     asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     asio::awaitable<bool> relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     // proxy.cpp: the heads
     void build_upstream_head(const router::compiled_route& r);
+    struct forwarded_claims;
+    void rewrite_path(const router::compiled_route& r);
+    void append_upstream_request_line(const router::compiled_route& r);
+    void forward_request_fields(forwarded_claims& claims);
+    void append_gatehouse_fields(const forwarded_claims& claims);
     // The response chain on the upstream's head (medit_); before build_client_head.
     void run_head_chain(const response_head& resp);
     // `filtered_length`: the length of a body filtered whole (a middleware's body filter).

@@ -8,7 +8,7 @@
 
 #include "gatehouse/http/error_reply.hpp"
 #include "gatehouse/router/path.hpp"
-#include "http/connection.hpp"
+#include "http/client_connection.hpp"
 #include "http/session.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
@@ -513,12 +513,90 @@ bool sane_request_id(std::string_view v) {
 }
 }  // namespace
 
+// One request, its head complete in buf_: checked (check_request), routed, then answered
+// locally or proxied.
 asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
+    bool close = false;
+    switch (check_request(head_len, close)) {
+        case request_check::route: break;
+        case request_check::refused: co_return co_await send_error(refusal_.status, refusal_.reason, true, refusal_.extra);
+        case request_check::asterisk: buf_.consume(head_len); co_return co_await answer_options_asterisk(close);
+        case request_check::to_https: {
+            bool r = co_await redirect_to_https(close);
+            buf_.consume(head_len);  // after: the redirect reads the Host view
+            co_return r;
+        }
+    }
+    router::request_view view{req_.method, router::normalize_host(req_.host, host_buf_), path_, req_.query, req_.fields};
+    const auto* route = snap_->routes->match(view);
+    route_ = route;
+    if (log_this_) {
+        log_path_ = path_;  // the normalised path, before any rewrite
+        if (route && !route->config.access_log) log_this_ = false;
+    }
+    if (!route) {
+        buf_.consume(head_len);
+        co_return co_await send_error(404, "no route matches the request", close);
+    }
+    if (req_.framing == body_framing::content_length && req_.content_length > route->config.max_body_bytes.value_or(snap_->config.limits.max_body_bytes))
+        co_return co_await send_error(413, "request body too large", true);
+    {
+        bool keep = false;
+        if (!co_await run_chain(*route, close, keep)) {
+            buf_.consume(head_len);
+            co_return keep;
+        }
+    }
+    if (route->config.respond) {
+        buf_.consume(head_len);
+        co_return co_await respond_direct(*route, close);
+    }
+    if (route->config.redirect) {
+        bool r = co_await redirect(*route, close);
+        buf_.consume(head_len);  // after: the redirect reads the Host view
+        co_return r;
+    }
+    co_return co_await proxy(*route, head_len);
+}
+
+// Everything before routing that needs no I/O: the scan, what the log and trace note, the memory
+// limit, whether the connection closes after this request (`close`), the path's normalisation.
+// refused: refusal_ holds the answer (the connection closes after it).
+client_connection::request_check client_connection::check_request(std::size_t head_len, bool& close) {
     snap_ = w_.current();
-    const auto& limits = snap_->config.limits;
     auto head = buf_.data().substr(0, head_len);
     bytes_in_ = head_len;
     auto err = scan_request(head, snap_->scan_limits, req_);
+    note_request(err);
+    refusal_.extra = {};
+    if (err) {
+        refusal_.status = err.status;
+        refusal_.reason = err.reason;
+        return request_check::refused;
+    }
+    if (server::memory().over.load(std::memory_order_relaxed)) [[unlikely]] {
+        // limits.max_memory: shed new work before the OOM killer takes everything.
+        server::memory().rejected.fetch_add(1, std::memory_order_relaxed);
+        static const std::pair<std::string, std::string> retry_after{"Retry-After", "1"};
+        refusal_ = {503, "server over its memory limit", header_list(&retry_after, 1)};
+        return request_check::refused;
+    }
+    // A body we do not forward must still be consumed to keep the connection in sync; we close
+    // instead, which is bounded and cannot desynchronise.
+    close = !req_.keep_alive || w_.draining() || req_.framing != body_framing::none;
+    if (req_.asterisk) return request_check::asterisk;
+    if (auto why = router::normalize_path(req_.path, path_)) {
+        refusal_.status = 400;
+        refusal_.reason = why;
+        return request_check::refused;
+    }
+    return listener_->cfg.https_redirect_port ? request_check::to_https : request_check::route;
+}
+
+// What the log, the trace and the upstream head need from the scanned head: the request id
+// (the client's when sane, else a new one), the trace (continued or started), the method's
+// metric slot, and the access log's copies (the head's bytes may move once the body is read).
+void client_connection::note_request(const scan_error& err) {
     std::string_view user_agent;
     for (auto& f : req_.fields) {
         if (f.name.size() == 12 && iequals(f.name, "x-request-id") && sane_request_id(f.value)) {
@@ -543,7 +621,6 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     }
     method_slot_ = observability::method_slot(req_.method);
     if (snap_->access_log && snap_->access_log->sampled(w_.random())) {
-        // Copied now: the head's bytes may move once the body is read.
         log_this_ = true;
         log_method_.assign(req_.method);
         log_host_.assign(req_.host);
@@ -551,84 +628,40 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         log_query_.assign(snap_->config.access_log.include_query ? req_.query : std::string_view{});
         log_agent_.assign(user_agent);
     }
-    if (err) co_return co_await send_error(err.status, err.reason, true);
-    if (server::memory().over.load(std::memory_order_relaxed)) [[unlikely]] {
-        // limits.max_memory: shed new work before the OOM killer takes everything.
-        server::memory().rejected.fetch_add(1, std::memory_order_relaxed);
-        std::pair<std::string, std::string> retry_after{"Retry-After", "1"};
-        co_return co_await send_error(503, "server over its memory limit", true, header_list(&retry_after, 1));
-    }
+}
 
-    // A body we do not forward must still be consumed to keep the connection in sync; we close
-    // instead, which is bounded and cannot desynchronise.
-    bool has_body = req_.framing != body_framing::none;
-    bool close = !req_.keep_alive || w_.draining() || has_body;
+asio::awaitable<bool> client_connection::answer_options_asterisk(bool close) {
+    status_ = 200;
+    out_.assign("HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\nContent-Length: 0\r\n");
+    out_ += close ? "Connection: close\r\n\r\n" : "\r\n";
+    bool ok = co_await write_client(out_);
+    co_return ok && !close;
+}
 
-    if (req_.asterisk) {
-        status_ = 200;
-        out_.assign("HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\nContent-Length: 0\r\n");
-        out_ += close ? "Connection: close\r\n\r\n" : "\r\n";
-        buf_.consume(head_len);
-        bool ok = co_await write_client(out_);
-        co_return ok && !close;
+// An HTTP listener whose only job is sending clients to HTTPS (the host comes from the
+// validated Host header, without its port).
+asio::awaitable<bool> client_connection::redirect_to_https(bool close) {
+    auto host = req_.host;
+    auto bracket = host.find(']');
+    auto colon = host.rfind(':');
+    if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) host = host.substr(0, colon);
+    if (host.empty()) co_return co_await send_error(400, "missing Host header", true);
+    status_ = listener_->cfg.https_redirect_status;
+    out_.clear();
+    append_status_line(out_, status_);
+    out_ += "\r\nLocation: https://";
+    out_ += host;
+    if (*listener_->cfg.https_redirect_port != 443) out_ += ":" + std::to_string(*listener_->cfg.https_redirect_port);
+    out_ += path_;
+    if (req_.has_query) {
+        out_ += '?';
+        out_ += req_.query;
     }
-    if (auto why = router::normalize_path(req_.path, path_)) co_return co_await send_error(400, why, true);
-    if (listener_->cfg.https_redirect_port) {
-        // An HTTP listener whose only job is sending clients to HTTPS (the host comes from the
-        // validated Host header, without its port).
-        auto host = req_.host;
-        auto bracket = host.find(']');
-        auto colon = host.rfind(':');
-        if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) host = host.substr(0, colon);
-        if (host.empty()) co_return co_await send_error(400, "missing Host header", true);
-        status_ = listener_->cfg.https_redirect_status;
-        out_.clear();
-        append_status_line(out_, status_);
-        out_ += "\r\nLocation: https://";
-        out_ += host;
-        if (*listener_->cfg.https_redirect_port != 443) out_ += ":" + std::to_string(*listener_->cfg.https_redirect_port);
-        out_ += path_;
-        if (req_.has_query) {
-            out_ += '?';
-            out_ += req_.query;
-        }
-        out_ += "\r\nContent-Length: 0\r\nX-Request-Id: ";
-        out_ += request_id_;
-        out_ += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
-        buf_.consume(head_len);
-        bool ok = co_await write_client(out_);
-        co_return ok && !close;
-    }
-    router::request_view view{req_.method, router::normalize_host(req_.host, host_buf_), path_, req_.query, req_.fields};
-    const auto* route = snap_->routes->match(view);
-    route_ = route;
-    if (log_this_) {
-        log_path_ = path_;  // the normalised path, before any rewrite
-        if (route && !route->config.access_log) log_this_ = false;
-    }
-    if (!route) {
-        buf_.consume(head_len);
-        co_return co_await send_error(404, "no route matches the request", close);
-    }
-    if (req_.framing == body_framing::content_length && req_.content_length > route->config.max_body_bytes.value_or(limits.max_body_bytes))
-        co_return co_await send_error(413, "request body too large", true);
-    {
-        bool keep = false;
-        if (!co_await run_chain(*route, close, keep)) {
-            buf_.consume(head_len);
-            co_return keep;
-        }
-    }
-    if (route->config.respond) {
-        buf_.consume(head_len);
-        co_return co_await respond_direct(*route, close);
-    }
-    if (route->config.redirect) {
-        bool r = co_await redirect(*route, close);
-        buf_.consume(head_len);  // after: the redirect reads the Host view
-        co_return r;
-    }
-    co_return co_await proxy(*route, head_len);
+    out_ += "\r\nContent-Length: 0\r\nX-Request-Id: ";
+    out_ += request_id_;
+    out_ += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+    bool ok = co_await write_client(out_);
+    co_return ok && !close;
 }
 
 asio::awaitable<bool> client_connection::respond_direct(const router::compiled_route& r, bool close) {
