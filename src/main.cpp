@@ -10,7 +10,7 @@
 #include "server/daemon.hpp"
 #include "discovery/registry.hpp"
 #include "middleware/registry.hpp"
-#include "server/snapshot.hpp"
+#include "config/snapshot.hpp"
 
 namespace {
 
@@ -34,7 +34,7 @@ int check(const std::string& path) {
     for (auto& d : loaded.diags.all()) std::cerr << d.to_string() << '\n';
     if (!loaded.config) return 1;
     gatehouse::config::diagnostics diags(path);
-    auto snap = gatehouse::server::build_snapshot(std::move(*loaded.config), 1, diags);
+    auto snap = gatehouse::config::build_snapshot(std::move(*loaded.config), 1, diags);
     for (auto& d : diags.all()) std::cerr << d.to_string() << '\n';
     if (!snap) return 1;
     std::cout << path << ": OK\n";

@@ -40,8 +40,8 @@ void take_facts(entry& e, const response_directives& cc, const freshness_setting
     e.last_modified = std::string(e.field("last-modified").value_or(""));
 }
 
-std::vector<http::field_view> views_of(const std::vector<std::pair<std::string, std::string>>& fields) {
-    std::vector<http::field_view> v;
+std::vector<http::field> views_of(const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::vector<http::field> v;
     v.reserve(fields.size());
     for (auto& [n, val] : fields) v.push_back({n, val});
     return v;
@@ -49,7 +49,7 @@ std::vector<http::field_view> views_of(const std::vector<std::pair<std::string, 
 
 }  // namespace
 
-bool stored_field(std::string_view n, std::span<const http::field_view> fields) {
+bool stored_field(std::string_view n, http::field_list fields) {
     for (std::string_view skip : {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection", "content-length",
                                   "age", "set-cookie", "surrogate-key", "cache-tag", "cache-status"})
         if (http::iequals(n, skip)) return false;
@@ -58,7 +58,7 @@ bool stored_field(std::string_view n, std::span<const http::field_view> fields) 
     return true;
 }
 
-head_facts examine(int status, std::span<const http::field_view> fields, bool authorized, bool cache_authorized, const freshness_settings& s) {
+head_facts examine(int status, http::field_list fields, bool authorized, bool cache_authorized, const freshness_settings& s) {
     head_facts h;
     h.cc = response_directives_of(fields);
     // The common refusals first: they need no dates parsed.
@@ -71,8 +71,8 @@ head_facts examine(int status, std::span<const http::field_view> fields, bool au
     return h;
 }
 
-std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, std::span<const http::field_view> fields,
-                                  std::span<const http::field_view> request_fields, const head_facts& facts, const freshness_settings& s,
+std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, http::field_list fields,
+                                  http::field_list request_fields, const head_facts& facts, const freshness_settings& s,
                                   sys_time request_time, sys_time response_time) {
     auto e = std::make_shared<entry>();
     e->url = std::move(url);
@@ -90,7 +90,7 @@ std::shared_ptr<entry> make_entry(std::string url, std::string extras, int statu
     return e;
 }
 
-std::shared_ptr<entry> refreshed(const entry& old, std::span<const http::field_view> fields_304, const freshness_settings& s, sys_time request_time,
+std::shared_ptr<entry> refreshed(const entry& old, http::field_list fields_304, const freshness_settings& s, sys_time request_time,
                                  sys_time response_time) {
     auto e = std::make_shared<entry>(old);
     auto fields = old.fields;

@@ -43,20 +43,20 @@ struct head_facts {
     seconds lifetime{0};
     const char* not_storable = nullptr;  // why not, or nullptr
 };
-head_facts examine(int status, std::span<const http::field_view> fields, bool authorized, bool cache_authorized, const freshness_settings& s);
+head_facts examine(int status, http::field_list fields, bool authorized, bool cache_authorized, const freshness_settings& s);
 
 // A new entry (without body) for a response head: the fields kept (end-to-end, without Age,
 // Content-Length, Set-Cookie and the tag fields), tags, validators, age and lifetime, and the
 // request's values for the response's Vary names.
-std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, std::span<const http::field_view> fields,
-                                  std::span<const http::field_view> request_fields, const head_facts& facts, const freshness_settings& s,
+std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, http::field_list fields,
+                                  http::field_list request_fields, const head_facts& facts, const freshness_settings& s,
                                   sys_time request_time, sys_time response_time);
 // The entry refreshed by a 304 (§4.3.4): its fields updated by the 304's, a new age and
 // lifetime; the body shared.
-std::shared_ptr<entry> refreshed(const entry& old, std::span<const http::field_view> fields_304, const freshness_settings& s, sys_time request_time,
+std::shared_ptr<entry> refreshed(const entry& old, http::field_list fields_304, const freshness_settings& s, sys_time request_time,
                                  sys_time response_time);
 
 // Is a field kept in a stored head?
-bool stored_field(std::string_view name, std::span<const http::field_view> fields);
+bool stored_field(std::string_view name, http::field_list fields);
 
 }  // namespace gatehouse::cache

@@ -59,7 +59,7 @@ void build_url(std::string& out, bool secure, std::string_view host, std::string
     }
 }
 
-void build_extras(std::string& out, std::span<const http::field_view> fields, const key_settings& k) {
+void build_extras(std::string& out, http::field_list fields, const key_settings& k) {
     out.clear();
     for (auto& h : k.headers) {
         if (!out.empty()) out += "; ";

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 
 namespace gatehouse::cache {
 
@@ -20,7 +20,7 @@ struct key_settings {
 };
 
 void build_url(std::string& out, bool secure, std::string_view host, std::string_view path, std::string_view query, const key_settings& k);
-void build_extras(std::string& out, std::span<const http::field_view> fields, const key_settings& k);
+void build_extras(std::string& out, http::field_list fields, const key_settings& k);
 // An absolute URL as an operator or a Location field writes it, in the store's URL form
 // (lower-case scheme and host, default port dropped); empty when it is not http(s)://host/...
 std::string normalise_url(std::string_view url);

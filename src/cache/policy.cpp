@@ -161,14 +161,14 @@ void parse_request_directives(std::string_view value, request_directives& cc) {
     });
 }
 
-response_directives response_directives_of(std::span<const http::field_view> fields) {
+response_directives response_directives_of(http::field_list fields) {
     response_directives cc;
     for (auto& f : fields)
         if (f.name.size() == 13 && iequals(f.name, "cache-control")) parse_response_directives(f.value, cc);
     return cc;
 }
 
-request_directives request_directives_of(std::span<const http::field_view> fields) {
+request_directives request_directives_of(http::field_list fields) {
     request_directives cc;
     bool any = false, pragma_no_cache = false;
     for (auto& f : fields) {
@@ -221,7 +221,7 @@ void append_http_date(std::string& out, sys_time t) {
     out += buf;
 }
 
-std::optional<std::string_view> field(std::span<const http::field_view> fields, std::string_view name) {
+std::optional<std::string_view> field(http::field_list fields, std::string_view name) {
     for (auto& f : fields)
         if (iequals(f.name, name)) return f.value;
     return std::nullopt;
@@ -234,7 +234,7 @@ bool heuristically_cacheable(int status) {
     }
 }
 
-seconds freshness_lifetime(int status, const response_directives& cc, std::span<const http::field_view> fields, sys_time response_time,
+seconds freshness_lifetime(int status, const response_directives& cc, http::field_list fields, sys_time response_time,
                            const freshness_settings& s, bool* explicit_lifetime) {
     auto cap = [&](seconds v) { return std::clamp(v, seconds(0), s.max_ttl); };
     if (explicit_lifetime) *explicit_lifetime = true;
@@ -259,7 +259,7 @@ seconds freshness_lifetime(int status, const response_directives& cc, std::span<
     return seconds(0);
 }
 
-age_basis initial_age(std::span<const http::field_view> fields, sys_time request_time, sys_time response_time) {
+age_basis initial_age(http::field_list fields, sys_time request_time, sys_time response_time) {
     age_basis a;
     a.response_time = response_time;
     seconds age_value{0};
@@ -275,7 +275,7 @@ age_basis initial_age(std::span<const http::field_view> fields, sys_time request
     return a;
 }
 
-const char* not_storable_reason(std::string_view method, int status, const response_directives& cc, std::span<const http::field_view> fields,
+const char* not_storable_reason(std::string_view method, int status, const response_directives& cc, http::field_list fields,
                                 bool authorized, bool cache_authorized, const freshness_settings& s, bool has_lifetime) {
     if (method != "GET") return "method";
     if (status < 200 || status == 206 || status == 304) return "status";
@@ -295,7 +295,7 @@ const char* not_storable_reason(std::string_view method, int status, const respo
     return nullptr;
 }
 
-vary_names vary_of(std::span<const http::field_view> fields) {
+vary_names vary_of(http::field_list fields) {
     vary_names v;
     for (auto& f : fields) {
         if (f.name.size() != 4 || !iequals(f.name, "vary")) continue;
@@ -318,7 +318,7 @@ vary_names vary_of(std::span<const http::field_view> fields) {
     return v;
 }
 
-std::string vary_value(std::span<const http::field_view> fields, std::string_view name) {
+std::string vary_value(http::field_list fields, std::string_view name) {
     std::string out;
     bool first = true;
     for (auto& f : fields) {
@@ -354,7 +354,7 @@ bool etag_list_matches(std::string_view list, std::string_view etag) {
     return false;
 }
 
-std::vector<std::string> tags_of(std::span<const http::field_view> fields) {
+std::vector<std::string> tags_of(http::field_list fields) {
     std::vector<std::string> tags;
     for (auto& f : fields) {
         if (!(f.name.size() == 13 && iequals(f.name, "surrogate-key")) && !(f.name.size() == 9 && iequals(f.name, "cache-tag"))) continue;

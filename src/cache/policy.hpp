@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 
 namespace gatehouse::cache {
 
@@ -46,15 +46,15 @@ struct request_directives {
 
 void parse_response_directives(std::string_view value, response_directives& out);
 void parse_request_directives(std::string_view value, request_directives& out);
-response_directives response_directives_of(std::span<const http::field_view> fields);
-request_directives request_directives_of(std::span<const http::field_view> fields);
+response_directives response_directives_of(http::field_list fields);
+request_directives request_directives_of(http::field_list fields);
 
 // IMF-fixdate, RFC 850 and asctime forms (RFC 9110 §5.6.7); nullopt when none parses.
 std::optional<sys_time> parse_http_date(std::string_view s);
 void append_http_date(std::string& out, sys_time t);
 
 // The first value of a field (case-insensitive), or nullopt.
-std::optional<std::string_view> field(std::span<const http::field_view> fields, std::string_view name);
+std::optional<std::string_view> field(http::field_list fields, std::string_view name);
 
 // What the route's cache settings allow beyond the response's own word.
 struct freshness_settings {
@@ -71,7 +71,7 @@ bool heuristically_cacheable(int status);
 // Freshness lifetime (§4.2.1): s-maxage, max-age, Expires - Date, then the heuristic (10 % of
 // Date - Last-Modified) or the route's default_ttl; capped by max_ttl. Zero when none applies
 // or the response said it is stale at once.
-seconds freshness_lifetime(int status, const response_directives& cc, std::span<const http::field_view> fields, sys_time response_time,
+seconds freshness_lifetime(int status, const response_directives& cc, http::field_list fields, sys_time response_time,
                            const freshness_settings& s, bool* explicit_lifetime = nullptr);
 
 // The age bookkeeping of §4.2.3, taken when the response arrives.
@@ -79,7 +79,7 @@ struct age_basis {
     seconds corrected_initial_age{0};
     sys_time response_time{};
 };
-age_basis initial_age(std::span<const http::field_view> fields, sys_time request_time, sys_time response_time);
+age_basis initial_age(http::field_list fields, sys_time request_time, sys_time response_time);
 inline seconds current_age(const age_basis& a, sys_time now) {
     auto resident = std::chrono::duration_cast<seconds>(now - a.response_time);
     return a.corrected_initial_age + std::max(seconds(0), resident);
@@ -87,7 +87,7 @@ inline seconds current_age(const age_basis& a, sys_time now) {
 
 // Why a response is not stored, or nullptr when it may be (§3). `authorized`: the request
 // carried Authorization; `cache_authorized`: the route allows such responses at all.
-const char* not_storable_reason(std::string_view method, int status, const response_directives& cc, std::span<const http::field_view> fields,
+const char* not_storable_reason(std::string_view method, int status, const response_directives& cc, http::field_list fields,
                                 bool authorized, bool cache_authorized, const freshness_settings& s, bool has_validator_or_lifetime);
 
 // The field names a response varies on (lower-case), with `star` for `Vary: *`.
@@ -95,15 +95,15 @@ struct vary_names {
     std::vector<std::string> names;
     bool star = false;
 };
-vary_names vary_of(std::span<const http::field_view> fields);
+vary_names vary_of(http::field_list fields);
 // The request's value for one Vary name: every field of that name joined with ", ", whitespace
 // around commas removed, so "en,fr" and "en, fr" select the same variant (§4.1).
-std::string vary_value(std::span<const http::field_view> fields, std::string_view name);
+std::string vary_value(http::field_list fields, std::string_view name);
 
 // Strong or weak comparison of entity tags in If-None-Match (weak, §13.1.2): does `list` match `etag`?
 bool etag_list_matches(std::string_view list, std::string_view etag);
 
 // Space- or comma-separated tags of Surrogate-Key / Cache-Tag fields.
-std::vector<std::string> tags_of(std::span<const http::field_view> fields);
+std::vector<std::string> tags_of(http::field_list fields);
 
 }  // namespace gatehouse::cache

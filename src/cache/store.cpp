@@ -22,14 +22,14 @@ namespace {
 std::int64_t now_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 constexpr std::size_t k_max_uncacheable_marks = 10000;  // per shard; older marks are dropped beyond it
 
-bool vary_matches(const entry& e, std::span<const http::field_view> fields) {
+bool vary_matches(const entry& e, http::field_list fields) {
     for (auto& [name, value] : e.vary)
         if (vary_value(fields, name) != value) return false;
     return true;
 }
 }  // namespace
 
-store::found store::find(std::string_view url, std::string_view extras, std::string_view key, std::span<const http::field_view> request_fields) {
+store::found store::find(std::string_view url, std::string_view extras, std::string_view key, http::field_list request_fields) {
     const auto h = hash(url);
     auto& s = shard_by_hash(h);
     std::lock_guard lock(s.mu);

@@ -61,7 +61,7 @@ public:
     };
     // The variant of (url, extras) whose Vary values match the request's fields; refreshes its LRU
     // place. `key` is url + " " + extras (url alone without extras).
-    found find(std::string_view url, std::string_view extras, std::string_view key, std::span<const http::field_view> request_fields);
+    found find(std::string_view url, std::string_view extras, std::string_view key, http::field_list request_fields);
     // Stores e (replacing the variant with the same extras and Vary values); evicts beyond max_bytes.
     void insert(std::shared_ptr<const entry> e);
 

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 #include "config/resilience_loader.hpp"
 #include "yaml_reader.hpp"
 

@@ -44,7 +44,7 @@ public:
         std::string_view all = trailer_lines_;
         for (auto& [name_len, value_len, line_len] : trailer_index_) {
             auto line = all.substr(0, line_len);
-            out.push_back(field_view{line.substr(0, name_len), line.substr(name_len + 2, value_len), line});
+            out.push_back(field_view{{line.substr(0, name_len), line.substr(name_len + 2, value_len)}, line});
             all.remove_prefix(line_len);
         }
         return out;

@@ -12,16 +12,15 @@
 #include "http/session.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
-#include "server/memory_guard.hpp"
 
 namespace gatehouse::http {
 
-void start_session(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket sock, const tcp::endpoint& peer) {
+void start_session(session_host& w, std::shared_ptr<net::listener_state> l, tcp::socket sock, const tcp::endpoint& peer) {
     auto conn = std::make_unique<client_connection>(w, std::move(l), std::move(sock), peer);
     asio::co_spawn(w.ioc(), client_connection::serve(std::move(conn)), asio::detached);
 }
 
-client_connection::client_connection(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& ep)
+client_connection::client_connection(session_host& w, std::shared_ptr<net::listener_state> l, tcp::socket s, const tcp::endpoint& ep)
     : w_(w), listener_(std::move(l)), sock_(std::move(s)), dl_(w.deadlines(), sock_), buf_(16384, 65536) {
     w_.session_started();
     if (listener_->stats) {
@@ -51,7 +50,7 @@ void client_connection::prepare() {
     up_head_.reserve(1024);
 }
 
-void connection_ended(session_host& w, server::listener_state& l) {
+void connection_ended(session_host& w, net::listener_state& l) {
     l.release();
     if (l.stats) l.stats->at(w.id()).open.sub();
     w.session_ended();
@@ -574,9 +573,7 @@ client_connection::request_check client_connection::check_request(std::size_t he
         refusal_.reason = err.reason;
         return request_check::refused;
     }
-    if (server::memory().over.load(std::memory_order_relaxed)) [[unlikely]] {
-        // limits.max_memory: shed new work before the OOM killer takes everything.
-        server::memory().rejected.fetch_add(1, std::memory_order_relaxed);
+    if (w_.shed_for_memory()) [[unlikely]] {  // limits.max_memory: before the OOM killer takes everything
         static const std::pair<std::string, std::string> retry_after{"Retry-After", "1"};
         refusal_ = {503, "server over its memory limit", header_list(&retry_after, 1)};
         return request_check::refused;

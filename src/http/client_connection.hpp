@@ -22,7 +22,7 @@
 #include "tls/server_context.hpp"
 #include "net/deadlines.hpp"
 #include "http/session_host.hpp"
-#include "server/listener_state.hpp"
+#include "net/listener_state.hpp"
 
 namespace gatehouse::http {
 
@@ -50,11 +50,11 @@ struct tunnel_link;  // tunnel.cpp
 
 // A client connection ends: the listener's and the worker's counts drop (the session, or the
 // idle_connection it became).
-void connection_ended(session_host& w, server::listener_state& l);
+void connection_ended(session_host& w, net::listener_state& l);
 
 class client_connection {
 public:
-    client_connection(session_host& w, std::shared_ptr<server::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
+    client_connection(session_host& w, std::shared_ptr<net::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
     // An idle connection whose client sent again (idle_connection.cpp): the session resumes.
     explicit client_connection(idle_connection&& idle);
     ~client_connection();
@@ -164,7 +164,7 @@ private:
     }
 
     session_host& w_;
-    std::shared_ptr<server::listener_state> listener_;
+    std::shared_ptr<net::listener_state> listener_;
     tcp::socket sock_;
     transport io_{sock_};  // every read and write of the connection; TLS when the listener has it
     std::shared_ptr<const tls::server_context> tls_ctx_;
@@ -177,7 +177,7 @@ private:
     static constexpr auto k_lingering_timeout = std::chrono::seconds(5);
     net::deadline dl_;
     io_buffer buf_;
-    std::shared_ptr<const server::snapshot> snap_;
+    std::shared_ptr<const config::snapshot> snap_;
     request_head req_;
     response_head resp_;
     std::string path_;      // normalised (and rewritten) path
@@ -215,8 +215,8 @@ private:
     middleware::request_context mctx_;
     middleware::local_reply mreply_;
     middleware::response_edit medit_;
-    const server::snapshot::chain* listener_chain_ = nullptr;
-    const server::snapshot::chain* route_chain_ = nullptr;
+    const config::snapshot::chain* listener_chain_ = nullptr;
+    const config::snapshot::chain* route_chain_ = nullptr;
 };
 
 }  // namespace gatehouse::http

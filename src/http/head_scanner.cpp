@@ -240,7 +240,7 @@ scan_error scan_fields(line_cursor& cur, std::size_t max_headers, bool request, 
         if (!clean && !valid_field_value(raw)) return bad("invalid character in a header value");
         if (fields.size() >= max_headers) return {431, "too many header fields"};
         auto value = trim_ows(raw);
-        fields.push_back({name, value, std::string_view(line.data(), line.size() + 2)});
+        fields.push_back({{name, value}, std::string_view(line.data(), line.size() + 2)});
         switch (name.size()) {
             case 4:
                 if (iequals(name, "host")) {
@@ -528,7 +528,7 @@ scan_error scan_response(std::string_view head, const scan_limits& limits, bool 
     return {};
 }
 
-std::optional<std::string_view> find_cookie(std::span<const field_view> fields, std::string_view name) {
+std::optional<std::string_view> find_cookie(field_list fields, std::string_view name) {
     for (auto& f : fields) {
         if (!iequals(f.name, "cookie")) continue;
         std::string_view v = f.value;

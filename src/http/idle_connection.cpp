@@ -41,7 +41,7 @@ struct idle_connection {
     idle_connection& operator=(const idle_connection&) = delete;
 
     session_host& w;
-    std::shared_ptr<server::listener_state> listener;
+    std::shared_ptr<net::listener_state> listener;
     tcp::socket sock;
     net::deadline dl;
     util::ip_address peer;

@@ -3,15 +3,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 
-namespace gatehouse::server {
+namespace gatehouse::net {
 struct listener_state;
-}  // namespace gatehouse::server
+}  // namespace gatehouse::net
 
 namespace gatehouse::http {
 
 class session_host;
 
-void start_session(session_host& w, std::shared_ptr<server::listener_state> l, boost::asio::ip::tcp::socket sock,
+void start_session(session_host& w, std::shared_ptr<net::listener_state> l, boost::asio::ip::tcp::socket sock,
                    const boost::asio::ip::tcp::endpoint& peer);
 
 }  // namespace gatehouse::http

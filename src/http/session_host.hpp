@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "net/deadlines.hpp"
-#include "server/snapshot.hpp"
+#include "config/snapshot.hpp"
 
 namespace gatehouse::upstream {
 class cluster_state;
@@ -22,9 +22,9 @@ public:
     virtual boost::asio::io_context& ioc() = 0;
     virtual unsigned id() const = 0;
     // The snapshot new requests use; a session holds its own reference per request.
-    virtual const std::shared_ptr<const server::snapshot>& current() const = 0;
+    virtual const std::shared_ptr<const config::snapshot>& current() const = 0;
     // This thread's pool state of cluster `index` of snapshot `s`.
-    virtual std::shared_ptr<upstream::cluster_state> cluster_for(const server::snapshot& s, std::size_t index) = 0;
+    virtual std::shared_ptr<upstream::cluster_state> cluster_for(const config::snapshot& s, std::size_t index) = 0;
     virtual net::deadline_list& deadlines() = 0;
     // Draining: responses say Connection: close and keep-alive ends after each request.
     virtual bool draining() const = 0;
@@ -32,6 +32,8 @@ public:
     virtual void session_ended() = 0;
     virtual std::size_t sessions() const = 0;  // this worker's open client connections
     virtual std::uint64_t random() = 0;
+    // limits.max_memory is passed: true, and the request counts as shed (answer 503).
+    virtual bool shed_for_memory() = 0;
     // Writes a fresh 32-hex-digit request id into buf and returns a view of it.
     virtual std::string_view new_request_id(char (&buf)[32]) = 0;
 

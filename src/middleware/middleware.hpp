@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 
 namespace boost::asio { class io_context; }
 
@@ -70,7 +70,7 @@ public:
     bool has_body = false;                   // the request has a body (Content-Length or chunked)
     std::string_view route;                  // the matched route's name (valid until on_complete)
     std::string_view request_id;             // X-Request-Id as sent upstream and in error bodies (valid until on_complete)
-    std::span<const http::field_view> fields;
+    http::field_list fields;
     std::size_t worker = 0;                  // index of the worker thread (for per-worker state)
     boost::asio::io_context* ioc = nullptr;  // the worker's io_context (for timers while suspended)
     std::chrono::system_clock::time_point now;  // wall clock at chain start (token expiry, dates)
@@ -211,7 +211,7 @@ public:
 struct response_edit {
     int status = 0;
     // The upstream response's fields (empty for gatehouse's own answers); valid during the call.
-    std::span<const http::field_view> fields;
+    http::field_list fields;
     // Fields written after the kept ones. Names are views: literals, or strings of the middleware
     // instance (alive while the request's snapshot is); values are strings whose buffers stay
     // with the connection from one request to the next, so a request adds fields without
@@ -273,7 +273,7 @@ struct response_edit {
 // and what middleware removes or adds (on_response_trailers). Gatehouse's own answers and
 // responses to HTTP/1.0 or close-delimited clients have none.
 struct trailer_edit {
-    std::span<const http::field_view> fields;                // valid during the call
+    http::field_list fields;                // valid during the call
     std::vector<std::pair<std::string, std::string>> add;    // values checked like header values
     std::vector<std::string_view> remove;                    // literals or the middleware's own strings
     bool removes(std::string_view name) const {

@@ -27,7 +27,7 @@
 #include "util/file_watcher.hpp"
 #include "server/handover.hpp"
 #include "server/listen_socket.hpp"
-#include "server/snapshot.hpp"
+#include "config/snapshot.hpp"
 #include "server/worker.hpp"
 #include "tls/ticket_keys.hpp"
 #include "observability/access_log.hpp"

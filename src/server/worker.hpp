@@ -16,12 +16,21 @@
 #include "http/session_host.hpp"
 #include "net/deadlines.hpp"
 #include "net/idle_batch.hpp"
-#include "server/listener_state.hpp"
-#include "server/snapshot.hpp"
+#include "net/listener_state.hpp"
+#include "config/snapshot.hpp"
 #include "gatehouse/discovery/endpoint.hpp"
 #include "upstream/pool.hpp"
 
 namespace gatehouse::server {
+
+// The compiled config and the per-listener state live where the request path can reach them
+// without including server/ (config/snapshot.hpp, net/listener_state.hpp).
+using config::build_snapshot;
+using config::snapshot;
+using config::snapshot_services;
+using net::connection_count;
+using net::listener_state;
+using upstream::cluster;
 
 using net::clock;
 using net::coarse_now;
@@ -70,6 +79,7 @@ public:
 
     // From the worker's own thread (sessions): http::session_host.
     const std::shared_ptr<const snapshot>& current() const override { return snap_; }
+    bool shed_for_memory() override;
     std::shared_ptr<upstream::cluster_state> cluster_for(const snapshot& s, std::size_t index) override;
     deadline_list& deadlines() override { return deadlines_; }
     bool draining() const override { return draining_; }

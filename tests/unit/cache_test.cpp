@@ -16,8 +16,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<http::field_view> fields(std::initializer_list<std::pair<std::string_view, std::string_view>> l) {
-    std::vector<http::field_view> out;
+std::vector<http::field> fields(std::initializer_list<std::pair<std::string_view, std::string_view>> l) {
+    std::vector<http::field> out;
     for (auto& [n, v] : l) out.push_back({n, v});
     return out;
 }
@@ -130,7 +130,7 @@ TEST(CacheAge, CorrectedInitialAgeAndResidentTime) {
 
 TEST(CacheStorable, Rules) {
     freshness_settings s;
-    auto reason = [&](int status, std::string_view cc_text, std::vector<http::field_view> f, bool auth = false, bool allow_auth = false) {
+    auto reason = [&](int status, std::string_view cc_text, std::vector<http::field> f, bool auth = false, bool allow_auth = false) {
         response_directives cc;
         parse_response_directives(cc_text, cc);
         f.push_back({"Cache-Control", cc_text});
@@ -213,7 +213,7 @@ TEST(CacheKey, UrlHostAndQuery) {
 }
 
 namespace {
-std::shared_ptr<entry> stored(std::string url, std::size_t body_bytes, std::vector<http::field_view> resp = {}, std::vector<http::field_view> req = {}) {
+std::shared_ptr<entry> stored(std::string url, std::size_t body_bytes, std::vector<http::field> resp = {}, std::vector<http::field> req = {}) {
     freshness_settings s;
     if (resp.empty()) resp = fields({{"Cache-Control", "max-age=60"}});
     auto facts = examine(200, resp, false, false, s);

@@ -14,7 +14,7 @@ std::vector<config::route_config> routes_from(const std::string& yaml) {
 }
 
 std::string match(const router::route_table& t, std::string_view host, std::string_view path, std::string_view method = "GET",
-                  std::vector<http::field_view> headers = {}, std::string_view query = {}) {
+                  std::vector<http::field> headers = {}, std::string_view query = {}) {
     router::request_view v{method, host, path, query, headers};
     auto* r = t.match(v);
     return r ? r->config.name : "none";

@@ -9,12 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "gatehouse/http/fields.hpp"
+
 namespace gatehouse::http {
 
-struct field_view {
-    std::string_view name;
-    std::string_view value;  // OWS trimmed
-    std::string_view line = {};  // the whole line as received, CRLF included (the scanner's heads only)
+// A field as the scanner found it: the field, and its whole line as received (CRLF included),
+// which the HTTP/1 writer copies when the field passes unchanged. Empty for fields from
+// elsewhere (added by gatehouse, from a stored response).
+struct field_view : field {
+    std::string_view line = {};
 };
 
 enum class body_framing : std::uint8_t { none, content_length, chunked, until_close };
@@ -69,26 +72,6 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
 // Scans a complete response head. `request_method_head` makes the body empty whatever it says.
 scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out);
 
-// Case-insensitive ASCII comparison. The length check is inline: most comparisons of header
-// names fail on it (callgrind: ~1 k instructions per proxied request went to the call alone).
-bool iequals_same_length(const char* a, const char* b, std::size_t n);
-inline bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && iequals_same_length(a.data(), b.data(), a.size()); }
-
-// RFC 9110 token (field names, methods).
-bool is_token(std::string_view s);
-// What is wrong with `name` as a field name, or nullptr. `request`: a field a client sends (or
-// gatehouse adds to a request): the scanner refuses '_' in request field names (proxies disagree
-// on whether it equals '-'), so config naming one could never match. The one check for the
-// scanner, the config loader and every middleware's settings.
-const char* field_name_problem(std::string_view name, bool request);
-
-// A field value gatehouse may send: no CR, LF, NUL or other CTL except HTAB, no DEL (checked
-// eight bytes at a time). For values from config, claims, certificates and middleware.
-bool valid_field_value(std::string_view v);
-
-// Does the comma-separated list `list` contain `token` (case-insensitive)?
-bool list_contains(std::string_view list, std::string_view token);
-
 // The names a Connection field lists (RFC 9110 §7.6.1: each names a hop-by-hop field), split
 // once per message: asking list_contains for every forwarded field cost ~1,100 instructions a
 // request (callgrind, 5-byte proxying).
@@ -108,9 +91,6 @@ private:
     std::size_t n_ = 0;
     bool overflow_ = false;  // more names than fit: ask the list itself
 };
-// The value of cookie `name` in the Cookie fields, or nullopt.
-std::optional<std::string_view> find_cookie(std::span<const field_view> fields, std::string_view name);
-
 // Fields no trailer may carry (framing, routing, connection management, content metadata; RFC
 // 9110 §6.5.1): dropped from received trailers, never forwarded.
 bool is_forbidden_trailer(std::string_view name);

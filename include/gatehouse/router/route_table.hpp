@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 
 namespace re2 { class RE2; }
 
@@ -20,7 +20,7 @@ struct request_view {
     std::string_view host;   // normalised (lower-case, no port, no trailing dot)
     std::string_view path;   // normalised
     std::string_view query;  // raw, without '?'
-    std::span<const http::field_view> headers;
+    http::field_list headers;
 };
 
 struct compiled_route {

@@ -219,7 +219,7 @@ private:
 
     // The entry as this request's answer: 304 when the client's validators match a fresh entry.
     // `request_fields`: the request's, as received (a copy once its own buffer has moved on).
-    void serve(std::span<const http::field_view> request_fields, request_state& st, std::shared_ptr<const entry> e, full_response& out, sys_time now) const {
+    void serve(http::field_list request_fields, request_state& st, std::shared_ptr<const entry> e, full_response& out, sys_time now) const {
         const auto age = current_age(e->age, now);
         st.age = age.count();
         st.ttl = (e->lifetime - age).count();
@@ -232,7 +232,7 @@ private:
         out.keep = std::move(e);
     }
 
-    static bool client_validators_match(std::span<const http::field_view> request_fields, const entry& e) {
+    static bool client_validators_match(http::field_list request_fields, const entry& e) {
         if (auto inm = field(request_fields, "if-none-match")) return !e.etag.empty() && etag_list_matches(*inm, e.etag);
         auto ims = field(request_fields, "if-modified-since");
         if (!ims || e.last_modified.empty()) return false;
@@ -267,7 +267,7 @@ private:
         auto max_entry = store::instance().settings().max_entry_bytes;
         ctx.request_in_background(max_entry, [e, key, url, extras, fields, s, authorized, cache_authorized](background_response&& r) {
             if (r.ok) {
-                std::vector<http::field_view> views;
+                std::vector<http::field> views;
                 for (auto& [n, v] : r.fields) views.push_back({n, v});
                 if (r.status == 304) {
                     store::instance().insert(refreshed(*e, views, s, r.request_time, r.response_time));

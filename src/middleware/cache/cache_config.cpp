@@ -79,7 +79,7 @@ void body_store::finish() {
     fill_.reset();
 }
 
-void request_work::keep_request_fields(std::span<const http::field_view> f) {
+void request_work::keep_request_fields(http::field_list f) {
     std::size_t total = 0;
     for (auto& x : f) total += x.name.size() + x.value.size();
     field_bytes.clear();

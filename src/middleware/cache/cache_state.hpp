@@ -86,8 +86,8 @@ struct request_work {
     // The request's fields, copied: the Vary values of the response are taken from them after
     // the request's own buffer has moved on.
     std::string field_bytes;
-    std::vector<http::field_view> fields;
-    void keep_request_fields(std::span<const http::field_view> f);
+    std::vector<http::field> fields;
+    void keep_request_fields(http::field_list f);
     std::shared_ptr<gatehouse::cache::waiter> waiter;
     std::shared_ptr<gatehouse::cache::fill> joined;  // the fill this request waits for
     body_store tap;

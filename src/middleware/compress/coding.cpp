@@ -1,6 +1,6 @@
 #include "middleware/compress/coding.hpp"
 
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 
 namespace gatehouse::middleware::compress {
 

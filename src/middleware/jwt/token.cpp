@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gatehouse/http/head.hpp"
+#include "gatehouse/http/fields.hpp"
 
 namespace gatehouse::middleware::jwt {
 

@@ -1,4 +1,4 @@
-#include "server/snapshot.hpp"
+#include "config/snapshot.hpp"
 
 #include "http/mirror.hpp"
 
@@ -9,7 +9,7 @@
 #include "observability/metrics.hpp"
 
 
-namespace gatehouse::server {
+namespace gatehouse::config {
 
 std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags,
                                                const snapshot_services& services) {
@@ -78,4 +78,4 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
     return snap;
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::config

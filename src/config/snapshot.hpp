@@ -29,7 +29,7 @@ namespace gatehouse::upstream {
 struct retry_counts;
 }
 
-namespace gatehouse::server {
+namespace gatehouse::config {
 
 using upstream::cluster;
 
@@ -68,4 +68,4 @@ struct snapshot_services {
 std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags,
                                                const snapshot_services& services = {});
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::config

@@ -11,7 +11,7 @@
 #include "gatehouse/config/config.hpp"
 #include "observability/stats.hpp"
 
-namespace gatehouse::server {
+namespace gatehouse::net {
 
 // Open client connections of one listener over all workers (max_connections).
 using connection_count = std::atomic<std::int64_t>;
@@ -40,4 +40,4 @@ struct listener_state {
     void release();
 };
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::net
