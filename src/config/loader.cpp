@@ -3,15 +3,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <cstdlib>
 #include <set>
-#include <sstream>
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/head.hpp"
 #include "config/resilience_loader.hpp"
 #include "yaml_reader.hpp"
+#include "util/read_file.hpp"
 
 namespace gatehouse::config {
 
@@ -805,15 +804,13 @@ load_result load_string(const std::string& yaml, const std::string& file_name) {
 }
 
 load_result load_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    auto text = util::read_file(path);
+    if (!text) {
         load_result res{std::nullopt, diagnostics(path)};
         res.diags.error({}, "", "cannot read the config file");
         return res;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return load_string(ss.str(), path);
+    return load_string(*text, path);
 }
 
 }  // namespace gatehouse::config

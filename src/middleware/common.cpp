@@ -3,10 +3,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "gatehouse/router/route_table.hpp"
+#include "util/read_file.hpp"
 
 namespace gatehouse::middleware {
 
@@ -105,14 +104,9 @@ std::optional<std::string_view> find_credential(const request_context& ctx, cons
 
 
 std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark, config::diagnostics& d) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        d.error(mark, key_path, "cannot read '" + path + "'");
-        return std::nullopt;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    auto text = util::read_file(path);
+    if (!text) d.error(mark, key_path, "cannot read '" + path + "'");
+    return text;
 }
 
 void hide_credential(request_context& ctx, const std::vector<credential_source>& sources) {
