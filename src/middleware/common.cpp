@@ -6,13 +6,9 @@
 
 #include "gatehouse/router/route_table.hpp"
 #include "util/read_file.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
-
-std::string to_lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 void add_vary(response_edit& edit, std::string_view token) {
     for (auto& [name, value] : edit.add) {
@@ -63,7 +59,7 @@ std::vector<credential_source> parse_sources(const YAML::Node& n, const std::str
         }
         if (k == "header") {
             if (!is_header_name(v)) d.error(m, ep + ".header", "not a header name: '" + v + "'");
-            out.push_back({credential_source::kind::header, to_lower(v)});
+            out.push_back({credential_source::kind::header, util::ascii_lower(v)});
         } else if (k == "query") {
             out.push_back({credential_source::kind::query, v});
         } else if (k == "cookie") {

@@ -20,6 +20,7 @@
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
 #include "util/base64.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
 
@@ -221,7 +222,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     if (!r.has("users") && !r.has("users_file")) d.error(mark(n), path, "needs users or users_file");
     if (auto h = r.string("consumer_header")) {
         if (!is_header_name(*h)) r.error("consumer_header", "not a header name");
-        spec->consumer_header = to_lower(*h);
+        spec->consumer_header = util::ascii_lower(*h);
     }
     if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;
     if (auto m = r.integer("max_pending_checks", 1, 1'000'000)) spec->max_pending_checks = *m;

@@ -18,6 +18,7 @@
 #include "redis/store.hpp"
 #include "util/digest.hpp"
 #include "util/identity_registry.hpp"
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 namespace gatehouse::middleware::rate_limit {
@@ -370,7 +371,7 @@ std::optional<key_part> parse_key_part(const YAML::Node& n, const std::string& p
                     d.error(mark(it->second), path + ".header", "not a header name");
                     return std::nullopt;
                 }
-                return key_part{key_part::kind::header, to_lower(name)};
+                return key_part{key_part::kind::header, util::ascii_lower(name)};
             }
             if (k == "claim") return key_part{key_part::kind::claim, name};
             if (k == "query") return key_part{key_part::kind::query, name};
