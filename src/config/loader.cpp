@@ -62,7 +62,10 @@ struct loader {
             map_reader e(r.get("event_loop"), "event_loop", d, {"batch_wait"});
             if (auto w = e.short_duration_value("batch_wait")) {
                 if (*w > std::chrono::milliseconds(1)) e.error("batch_wait", "at most 1ms: each event a nap batches waits up to this long");
-                else cfg.event_loop.batch_wait = *w;
+                else {
+                    cfg.event_loop.batch_wait = *w;
+                    cfg.event_loop.batch_wait_mark = mark_of(e.get("batch_wait"));
+                }
             }
             e.finish();
         }

@@ -24,6 +24,7 @@
 #include "gatehouse/config/config.hpp"
 #include "util/file_watcher.hpp"
 #include "util/read_file.hpp"
+#include "server/check.hpp"
 #include "server/handover.hpp"
 #include "server/listen_socket.hpp"
 #include "server/snapshot.hpp"
@@ -96,6 +97,7 @@ public:
         std::signal(SIGPIPE, SIG_IGN);
         const auto content = util::read_file(opts_.config_path);
         auto loaded = content ? config::load_string(*content, opts_.config_path) : config::load_file(opts_.config_path);
+        if (loaded.config) warn_unsupported(*loaded.config, loaded.diags);  // as `gatehouse check` does
         log_diagnostics(loaded.diags);
         if (!loaded.config) return 1;
         unsigned n = loaded.config->workers ? loaded.config->workers : cpus_available();
@@ -406,6 +408,7 @@ private:
         };
         auto loaded = content ? config::load_string(*content, opts_.config_path) : config::load_file(opts_.config_path);
         if (!loaded.config) return fail(loaded.diags.to_string());
+        warn_unsupported(*loaded.config, loaded.diags);
         config::diagnostics diags(opts_.config_path);
         bool metrics_on = loaded.config->metrics.enabled;
         auto snap = build_snapshot(std::move(*loaded.config), generation_ + 1, diags, services(metrics_on));
