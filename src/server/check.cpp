@@ -21,7 +21,7 @@ void warn_unsupported(const config::gateway_config& c, config::diagnostics& d, b
               (mark.line == 0 ? "the default, " + std::to_string(wait.count()) + "us, has" : std::string("has")) +
                   " no effect in this build: its event loop is " + event_loop_description(false) +
                   ", not the patched one (src/asio_patch: Boost 1.81, epoll), so a worker blocks at once. Set "
-                  "event_loop.batch_wait: 0, or build against the Boost the patch was made for (docs/architecture.md, "
+                  "event_loop.batch_wait: 0, or build gatehouse with the patched reactor (docs/architecture.md, "
                   "\"Upgrading Boost\")");
 }
 
