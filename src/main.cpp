@@ -10,7 +10,7 @@
 #include "server/daemon.hpp"
 #include "discovery/registry.hpp"
 #include "middleware/registry.hpp"
-#include "config/snapshot.hpp"
+#include "server/check.hpp"
 
 namespace {
 
@@ -18,7 +18,7 @@ constexpr const char* k_usage = R"(usage:
   gatehouse [--config FILE] [--log-level LEVEL] [--upgrade-socket PATH]
                                                    run the gateway (default config: config/gatehouse.yaml)
   gatehouse check FILE                             validate a config and exit (non-zero on problems)
-  gatehouse --version                              print the version
+  gatehouse --version                              print the version and the event loop it was built with
   gatehouse --help                                 print this help
 
 LEVEL is one of trace, debug, info, warn, error (default info).
@@ -30,15 +30,7 @@ serves it takes over its listening sockets, and the old one drains and exits (do
 int check(const std::string& path) {
     gatehouse::middleware::register_all();
     gatehouse::discovery::register_all();
-    auto loaded = gatehouse::config::load_file(path);
-    for (auto& d : loaded.diags.all()) std::cerr << d.to_string() << '\n';
-    if (!loaded.config) return 1;
-    gatehouse::config::diagnostics diags(path);
-    auto snap = gatehouse::config::build_snapshot(std::move(*loaded.config), 1, diags);
-    for (auto& d : diags.all()) std::cerr << d.to_string() << '\n';
-    if (!snap) return 1;
-    std::cout << path << ": OK\n";
-    return 0;
+    return gatehouse::server::check_config(path, std::cout, std::cerr);
 }
 
 }  // namespace
@@ -54,7 +46,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (a == "--version" || a == "-V") {
-            std::cout << "gatehouse " << GATEHOUSE_VERSION << '\n';
+            std::cout << "gatehouse " << GATEHOUSE_VERSION << '\n'
+                      << "event loop: " << gatehouse::server::event_loop_description() << '\n';
             return 0;
         }
         if (a == "check") {

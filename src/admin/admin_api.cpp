@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/text.hpp"
+
 namespace gatehouse::admin {
 
 using nlohmann::json;
@@ -76,8 +78,7 @@ json route_json(const config::route_config& r) {
 
 bool secret_key(const std::string& k) {
     static const char* names[] = {"key", "secret", "token", "password", "passwd", "credential", "private"};
-    std::string lower = k;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string lower = util::ascii_lower(k);
     return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return lower.find(n) != std::string::npos; });
 }
 

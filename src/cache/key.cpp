@@ -1,17 +1,11 @@
 #include "cache/key.hpp"
 
 #include "cache/policy.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::cache {
 
 namespace {
-
-void append_lower(std::string& out, std::string_view s) {
-    const auto at = out.size();
-    out.append(s);
-    for (auto i = at; i < out.size(); ++i)
-        if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] + 32);
-}
 
 // host[:port] lower-cased, the scheme's default port dropped.
 void append_host(std::string& out, bool secure, std::string_view host) {
@@ -23,7 +17,7 @@ void append_host(std::string& out, bool secure, std::string_view host) {
         if (port.empty() || port == (secure ? "443" : "80")) host = host.substr(0, i - 1);
     }
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "example.com." is example.com
-    append_lower(out, host);
+    util::append_ascii_lower(out, host);
 }
 
 }  // namespace

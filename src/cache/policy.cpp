@@ -5,17 +5,13 @@
 #include <charconv>
 #include <cstring>
 
+#include "util/text.hpp"
+
 namespace gatehouse::cache {
 
 namespace {
 
 using http::iequals;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 constexpr std::int64_t k_delta_max = 2147483648;  // §1.2.2: 2^31 for anything larger
 
@@ -53,7 +49,7 @@ void for_each_directive(std::string_view v, F&& f) {
         while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) ++i;
         std::size_t start = i;
         while (i < v.size() && v[i] != ',' && v[i] != '=') ++i;
-        auto name = trim(v.substr(start, i - start));
+        auto name = util::trim(v.substr(start, i - start));
         std::string_view arg;
         bool has_arg = false;
         if (i < v.size() && v[i] == '=') {
@@ -69,7 +65,7 @@ void for_each_directive(std::string_view v, F&& f) {
                 while (i < v.size() && v[i] != ',') ++i;
             } else {
                 while (i < v.size() && v[i] != ',') ++i;
-                arg = trim(v.substr(a, i - a));
+                arg = util::trim(v.substr(a, i - a));
             }
         }
         if (!name.empty()) f(name, arg, has_arg);
@@ -184,7 +180,7 @@ request_directives request_directives_of(http::field_list fields) {
 }
 
 std::optional<sys_time> parse_http_date(std::string_view s) {
-    s = trim(s);
+    s = util::trim(s);
     auto comma = s.find(',');
     if (comma == 3 && s.size() == 29) {  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
         int d = 0, y = 0;
@@ -202,7 +198,7 @@ std::optional<sys_time> parse_http_date(std::string_view s) {
     }
     if (s.size() == 24 && s[3] == ' ' && s[7] == ' ') {  // asctime: Sun Nov  6 08:49:37 1994
         int d = 0, y = 0;
-        auto day = trim(s.substr(8, 2));
+        auto day = util::trim(s.substr(8, 2));
         if (s[10] != ' ' || s[19] != ' ' || !number(day, d) || !number(s.substr(20, 4), y)) return std::nullopt;
         return make_time(y, month_of(s.substr(4, 3)), d, s.substr(11, 8));
     }
@@ -264,7 +260,7 @@ age_basis initial_age(http::field_list fields, sys_time request_time, sys_time r
     a.response_time = response_time;
     seconds age_value{0};
     if (auto v = field(fields, "age")) {
-        auto d = parse_delta(trim(*v), true);
+        auto d = parse_delta(util::trim(*v), true);
         if (!d.invalid) age_value = seconds(d.value);
     }
     seconds apparent{0};
@@ -302,15 +298,14 @@ vary_names vary_of(http::field_list fields) {
         std::string_view list = f.value;
         while (!list.empty()) {
             auto comma = list.find(',');
-            auto item = trim(list.substr(0, comma));
+            auto item = util::trim(list.substr(0, comma));
             list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
             if (item.empty()) continue;
             if (item == "*") {
                 v.star = true;
                 continue;
             }
-            std::string name(item);
-            std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            std::string name = util::ascii_lower(item);
             if (std::find(v.names.begin(), v.names.end(), name) == v.names.end()) v.names.push_back(std::move(name));
         }
     }
@@ -326,7 +321,7 @@ std::string vary_value(http::field_list fields, std::string_view name) {
         std::string_view list = f.value;
         while (!list.empty()) {
             auto comma = list.find(',');
-            auto item = trim(list.substr(0, comma));
+            auto item = util::trim(list.substr(0, comma));
             list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
             if (!first) out += ", ";
             out += item;
@@ -338,11 +333,11 @@ std::string vary_value(http::field_list fields, std::string_view name) {
 
 bool etag_list_matches(std::string_view list, std::string_view etag) {
     auto opaque = [](std::string_view t) {
-        t = trim(t);
+        t = util::trim(t);
         if (t.starts_with("W/")) t.remove_prefix(2);
         return t;
     };
-    if (trim(list) == "*") return true;
+    if (util::trim(list) == "*") return true;
     auto mine = opaque(etag);
     if (mine.empty()) return false;
     while (!list.empty()) {

@@ -19,7 +19,6 @@ void store::configure(const store_settings& s) {
 store_settings store::settings() const { return {max_bytes_.load(std::memory_order_relaxed), max_entry_bytes_.load(std::memory_order_relaxed)}; }
 
 namespace {
-std::int64_t now_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 constexpr std::size_t k_max_uncacheable_marks = 10000;  // per shard; older marks are dropped beyond it
 
 bool vary_matches(const entry& e, http::field_list fields) {
@@ -36,7 +35,7 @@ store::found store::find(std::string_view url, std::string_view extras, std::str
     found f;
     if (!s.uncacheable.empty()) {
         if (auto u = s.uncacheable.find(key.size() == url.size() ? h : hash(key)); u != s.uncacheable.end()) {
-            if (now_ns() < u->second) f.uncacheable = true;
+            if (steady_ns() < u->second) f.uncacheable = true;
             else s.uncacheable.erase(u);
         }
     }
@@ -48,7 +47,7 @@ store::found store::find(std::string_view url, std::string_view extras, std::str
         f.url_known = true;
         if (!vary_matches(e, request_fields)) continue;
         s.lru.splice(s.lru.begin(), s.lru, v);
-        v->used = now_ns();
+        v->used = steady_ns();
         f.hit = v->e;
         return f;
     }
@@ -83,7 +82,7 @@ void store::insert(std::shared_ptr<const entry> e) {
         }
         stats_.bytes.fetch_add(e->bytes, std::memory_order_relaxed);
         stats_.entries.fetch_add(1, std::memory_order_relaxed);
-        s.lru.push_front(slot{std::move(e), now_ns()});
+        s.lru.push_front(slot{std::move(e), steady_ns()});
         variants.push_back(s.lru.begin());
     }
     evict_beyond_budget();
@@ -206,7 +205,7 @@ void store::mark_uncacheable(std::string_view key, std::chrono::nanoseconds how_
     auto& s = shard_of(url_of_key(key));
     std::lock_guard lock(s.mu);
     if (s.uncacheable.size() >= k_max_uncacheable_marks) s.uncacheable.clear();
-    s.uncacheable[hash(key)] = now_ns() + how_long.count();
+    s.uncacheable[hash(key)] = steady_ns() + how_long.count();
 }
 
 void store::clear_uncacheable(std::string_view key) {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cache/entry.hpp"
+#include "util/time.hpp"
 
 namespace gatehouse::cache {
 
@@ -145,7 +146,7 @@ private:
     shard& shard_by_hash(std::uint64_t h) { return shards_[(h >> 58) % k_shards]; }
     shard& shard_of(std::string_view url) { return shard_by_hash(hash(url)); }
     static std::string_view url_of_key(std::string_view key) { return key.substr(0, key.find(' ')); }
-    static std::int64_t steady_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+    static std::int64_t steady_ns() { return util::ns_of(std::chrono::steady_clock::now()); }
     void erase_locked(shard& s, std::vector<lru_list::iterator>& variants, std::size_t i);
     std::size_t purge_if(const auto& pred);
     std::size_t purge_variants(std::string_view url, const std::function<bool(const entry&)>& pred);

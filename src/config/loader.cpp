@@ -3,26 +3,21 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <cstdlib>
 #include <set>
-#include <sstream>
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
 #include "config/resilience_loader.hpp"
 #include "yaml_reader.hpp"
+#include "util/read_file.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::config {
 
 namespace {
 
 constexpr std::size_t k_max_config_bytes = 1 << 20;
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 using http::is_token;
 using http::field_name_problem;
@@ -67,7 +62,10 @@ struct loader {
             map_reader e(r.get("event_loop"), "event_loop", d, {"batch_wait"});
             if (auto w = e.short_duration_value("batch_wait")) {
                 if (*w > std::chrono::milliseconds(1)) e.error("batch_wait", "at most 1ms: each event a nap batches waits up to this long");
-                else cfg.event_loop.batch_wait = *w;
+                else {
+                    cfg.event_loop.batch_wait = *w;
+                    cfg.event_loop.batch_wait_mark = mark_of(e.get("batch_wait"));
+                }
             }
             e.finish();
         }
@@ -253,7 +251,7 @@ struct loader {
             auto header = [&](const char* key, std::string& out) {
                 if (auto v = h.string(key)) {
                     if (auto why = field_name_problem(*v, true)) h.error(key, why);
-                    else out = lower(*v);
+                    else out = util::ascii_lower(*v);
                 }
             };
             header("subject", t.subject_header);
@@ -312,7 +310,7 @@ struct loader {
         map_reader r(n, path, d, {"host", "path", "path_prefix", "path_regex", "methods", "headers", "query"});
         if (!r.ok()) return;
         if (auto h = r.string("host")) {
-            auto host = lower(*h);
+            auto host = util::ascii_lower(*h);
             if (host.ends_with('.')) host.pop_back();
             if (!valid_host_pattern(host, true)) r.error("host", "not a host name or *.suffix pattern: '" + *h + "'");
             else m.host = host;
@@ -345,7 +343,7 @@ struct loader {
                 auto name = it->first.Scalar();
                 auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
                 if (auto why = field_name_problem(name, true)) d.error(mark_of(it->first), r.child_path("headers"), "'" + name + "': " + why);
-                else if (v) m.headers.emplace_back(lower(name), *v);
+                else if (v) m.headers.emplace_back(util::ascii_lower(name), *v);
             }
         }
         if (r.has("query")) {
@@ -417,8 +415,8 @@ struct loader {
             }
             if (auto ws = r.boolean("websocket"); ws && *ws) rc.upgrades.push_back("websocket");
             if (auto ups = r.string_list("upgrade"))
-                for (auto u : *ups) {
-                    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
+                for (const auto& given : *ups) {
+                    const auto u = util::ascii_lower(given);
                     if (u.empty() || u.find_first_of(" \t,;/\"") != std::string::npos) r.error("upgrade", "'" + u + "' is not a protocol token (e.g. websocket)");
                     else if (std::find(rc.upgrades.begin(), rc.upgrades.end(), u) == rc.upgrades.end()) rc.upgrades.push_back(u);
                 }
@@ -644,7 +642,7 @@ struct loader {
                 if (auto name = hr.string("header")) {
                     if (auto why = field_name_problem(*name, true)) hr.error("header", why);
                     lb.hash_on = lb_config::hash_source::header;
-                    lb.hash_header = lower(*name);
+                    lb.hash_header = util::ascii_lower(*name);
                 } else {
                     d.error(mark_of(h), r.child_path("hash_on"), "expected client_ip or { header: NAME }");
                 }
@@ -737,8 +735,7 @@ struct loader {
             if (!k.ok()) return;
             if (auto h = k.string("header")) {
                 if (auto why = field_name_problem(*h, true)) k.error("header", why);
-                rc.split_on = {split_key::kind::header, *h};
-                std::transform(rc.split_on.name.begin(), rc.split_on.name.end(), rc.split_on.name.begin(), [](unsigned char c) { return std::tolower(c); });
+                rc.split_on = {split_key::kind::header, util::ascii_lower(*h)};
             } else if (auto c = k.string("cookie")) {
                 rc.split_on = {split_key::kind::cookie, *c};
             } else {
@@ -805,15 +802,13 @@ load_result load_string(const std::string& yaml, const std::string& file_name) {
 }
 
 load_result load_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    auto text = util::read_file(path);
+    if (!text) {
         load_result res{std::nullopt, diagnostics(path)};
         res.diags.error({}, "", "cannot read the config file");
         return res;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return load_string(ss.str(), path);
+    return load_string(*text, path);
 }
 
 }  // namespace gatehouse::config

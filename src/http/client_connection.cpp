@@ -12,6 +12,7 @@
 #include "http/session.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::http {
 
@@ -243,8 +244,7 @@ std::string_view client_connection::real_client() const {
             auto comma = v.rfind(',');
             auto entry = v.substr(comma == std::string_view::npos ? 0 : comma + 1);
             v = v.substr(0, comma == std::string_view::npos ? 0 : comma);
-            while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
-            while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+            entry = util::trim(entry);
             auto a = util::ip_address::parse(entry);
             if (!a) break;  // not an address: trust nothing further left
             found = entry;
@@ -638,10 +638,7 @@ asio::awaitable<bool> client_connection::answer_options_asterisk(bool close) {
 // An HTTP listener whose only job is sending clients to HTTPS (the host comes from the
 // validated Host header, without its port).
 asio::awaitable<bool> client_connection::redirect_to_https(bool close) {
-    auto host = req_.host;
-    auto bracket = host.find(']');
-    auto colon = host.rfind(':');
-    if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) host = host.substr(0, colon);
+    auto host = util::host_without_port(req_.host);
     if (host.empty()) co_return co_await send_error(400, "missing Host header", true);
     status_ = listener_->cfg.https_redirect_status;
     out_.clear();
@@ -707,12 +704,7 @@ asio::awaitable<bool> client_connection::redirect(const router::compiled_route& 
     } else {
         // The Host value was validated by the scanner: no CR, LF, '/', '@' or spaces. Its port is
         // kept only when neither scheme nor port is being changed.
-        auto h = req_.host;
-        auto bracket = h.find(']');
-        auto colon = h.rfind(':');
-        bool has_port = colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
-        if (has_port && (rc.scheme || rc.port)) h = h.substr(0, colon);
-        location += h;
+        location += rc.scheme || rc.port ? util::host_without_port(req_.host) : req_.host;
     }
     if (rc.port) location += ":" + std::to_string(*rc.port);
     location += rc.path ? *rc.path : path_;

@@ -1,5 +1,7 @@
 #include "gatehouse/http/error_reply.hpp"
 
+#include "util/json_escape.hpp"
+
 namespace gatehouse::http {
 
 std::string_view reason_phrase(int status) {
@@ -36,21 +38,9 @@ std::string_view reason_phrase(int status) {
     }
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c >= 0x7f) {
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-}
+// Kept for callers in http/ written before the escaper moved to util/ (observability needs it
+// too, and must not include http/); new code calls util::append_json_escaped.
+void append_json_escaped(std::string& out, std::string_view s) { util::append_json_escaped(out, s); }
 
 void append_status_line(std::string& out, int status) {
     out += "HTTP/1.1 ";
@@ -73,11 +63,11 @@ void append_error_response(std::string& out, int status, std::string_view messag
     std::string body;
     body.reserve(96 + message.size());
     body += "{\"error\":\"";
-    append_json_escaped(body, message);
+    util::append_json_escaped(body, message);
     body += "\",\"status\":";
     body += std::to_string(status);
     body += ",\"request_id\":\"";
-    append_json_escaped(body, request_id);
+    util::append_json_escaped(body, request_id);
     body += "\"}\n";
     append_status_line(out, status);
     // 204 and 304 carry no content and no Content-Length (RFC 9110 §8.6, §15.3.5): a CORS

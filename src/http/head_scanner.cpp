@@ -8,6 +8,7 @@
 #endif
 
 #include "gatehouse/http/head.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::http {
 
@@ -49,12 +50,7 @@ unsigned name_classes(std::string_view name) {
 // Field-value octets: HTAB, SP, VCHAR, obs-text. No CTLs, no DEL.
 constexpr bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
-std::string_view trim_ows(std::string_view v) {
-    if (!v.empty() && v.front() == ' ') v.remove_prefix(1);  // the usual one space after the colon
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-}
+std::string_view trim_ows(std::string_view v) { return util::trim(v); }
 
 // Calls f(token) for each element of a comma-separated list, OWS trimmed, empties skipped.
 template <class F>

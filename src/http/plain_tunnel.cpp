@@ -1,12 +1,18 @@
 #include "http/plain_tunnel.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/detail/reactive_socket_recv_op.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <memory>
+
+#include "net/asio_patch.hpp"
+
+// The transfer inside the reactor's operations specialises a private Asio template: only on the
+// reactor it was written for (net/asio_patch.hpp). Otherwise the fallback below the #else.
+#if GATEHOUSE_ASIO_PATCHED
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
 
 #include "net/edge_read.hpp"
 #include "net/peer_hangup.hpp"
@@ -29,11 +35,17 @@ inline reactor_op::status reactive_socket_recv_op_base<gatehouse::http::tunnel_r
     return gatehouse::http::tunnel_detail::perform(static_cast<reactive_socket_recv_op_base*>(base)->buffers_.buf.data());
 }
 }  // namespace boost::asio::detail
+#else
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#endif  // GATEHOUSE_ASIO_PATCHED
 
 namespace gatehouse::http {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+#if GATEHOUSE_ASIO_PATCHED
 using reactor_op = asio::detail::reactor_op;
 
 namespace tunnel_detail {
@@ -170,5 +182,49 @@ asio::awaitable<tunnel_bytes> run_plain_tunnel(tcp::socket& client, tcp::socket&
     }
     co_return tunnel_bytes{t.dir[0].moved, t.dir[1].moved};
 }
+#else   // !GATEHOUSE_ASIO_PATCHED
+namespace tunnel_detail {
+
+// Asio's stock reactor: each direction is a coroutine that reads with async_read_some and passes
+// what it read on with async_write (a completion per message, as the TLS pumps in tunnel.cpp).
+constexpr std::size_t k_buffer = 16384;  // per direction
+
+constexpr auto k_nothrow = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::size_t& moved, net::clock::time_point& last) {
+    auto data = std::make_unique<char[]>(k_buffer);
+    for (;;) {
+        auto [ec, n] = co_await from.async_read_some(asio::buffer(data.get(), k_buffer), k_nothrow);
+        if (ec) co_return;
+        last = net::coarse_now();
+        auto [wec, sent] = co_await asio::async_write(to, asio::buffer(data.get(), n), k_nothrow);
+        moved += sent;
+        if (wec) co_return;
+    }
+}
+
+// Returns once nothing moved either way for `idle`.
+asio::awaitable<void> watch_idle(const net::clock::time_point& last, net::clock::duration idle) {
+    asio::steady_timer wake(co_await asio::this_coro::executor);
+    for (;;) {
+        wake.expires_at(last + idle);
+        auto [ec] = co_await wake.async_wait(k_nothrow);
+        if (ec || net::coarse_now() - last >= idle) co_return;
+    }
+}
+
+}  // namespace tunnel_detail
+
+// The first direction to end, or the idle watch, cancels the others; all have finished when the
+// tunnel returns.
+asio::awaitable<tunnel_bytes> run_plain_tunnel(tcp::socket& client, tcp::socket& upstream, net::clock::duration idle) {
+    using namespace asio::experimental::awaitable_operators;
+    tunnel_bytes moved;
+    net::clock::time_point last = net::coarse_now();
+    co_await (tunnel_detail::pump(client, upstream, moved.to_upstream, last) ||
+              tunnel_detail::pump(upstream, client, moved.to_client, last) || tunnel_detail::watch_idle(last, idle));
+    co_return moved;
+}
+#endif  // GATEHOUSE_ASIO_PATCHED
 
 }  // namespace gatehouse::http

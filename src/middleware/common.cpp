@@ -3,17 +3,12 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "gatehouse/router/route_table.hpp"
+#include "util/read_file.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
-
-std::string to_lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 void add_vary(response_edit& edit, std::string_view token) {
     for (auto& [name, value] : edit.add) {
@@ -64,7 +59,7 @@ std::vector<credential_source> parse_sources(const YAML::Node& n, const std::str
         }
         if (k == "header") {
             if (!is_header_name(v)) d.error(m, ep + ".header", "not a header name: '" + v + "'");
-            out.push_back({credential_source::kind::header, to_lower(v)});
+            out.push_back({credential_source::kind::header, util::ascii_lower(v)});
         } else if (k == "query") {
             out.push_back({credential_source::kind::query, v});
         } else if (k == "cookie") {
@@ -105,14 +100,9 @@ std::optional<std::string_view> find_credential(const request_context& ctx, cons
 
 
 std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark, config::diagnostics& d) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        d.error(mark, key_path, "cannot read '" + path + "'");
-        return std::nullopt;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    auto text = util::read_file(path);
+    if (!text) d.error(mark, key_path, "cannot read '" + path + "'");
+    return text;
 }
 
 void hide_credential(request_context& ctx, const std::vector<credential_source>& sources) {

@@ -36,7 +36,6 @@ void add_vary(response_edit& edit, std::string_view token);
 std::string owner_of(const std::string& path, const YAML::Node& root);
 
 using util::sha256_hex;
-std::string to_lower(std::string s);
 // A field name middleware settings may use: http::field_name_problem(s, true) finds nothing
 // (a token without '_', which requests may not carry through gatehouse).
 bool is_header_name(std::string_view s);

@@ -14,14 +14,17 @@
 // with the last data. Our build of the reactor (src/asio_patch/.../epoll_reactor.ipp) registers
 // EPOLLRDHUP and remembers a hang-up event, so a socket that saw one is never treated as
 // drained (found the hard way: docs/benchmarks.md, "Reads that know when they drained the
-// socket"). With any other Boost version the reads behave exactly as Asio's own.
+// socket").
 //
 // It is a buffer type of our own, so the specialisation below changes no other code's reads.
-#include <boost/version.hpp>
+// The specialisation reaches into Asio's private internals, so it exists only where they are
+// the ones it was written for (GATEHOUSE_ASIO_PATCHED, net/asio_patch.hpp); elsewhere
+// edge_read_buffer is a plain buffer and the reads are Asio's own.
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <sys/socket.h>
 
+#include "net/asio_patch.hpp"
 #include "net/raw_syscalls.hpp"
 
 #include <cerrno>
@@ -40,13 +43,18 @@ struct tagged_buffer {
     const_iterator end() const { return &buf + 1; }
 };
 
+#if GATEHOUSE_ASIO_PATCHED
 using edge_buffer = tagged_buffer<struct edge_read_tag>;
 
 inline edge_buffer edge_read_buffer(void* p, std::size_t n) { return {boost::asio::mutable_buffer(p, n)}; }
+#else
+// Asio's stock reactor: its own read, which tries recv(2) again before it waits.
+inline boost::asio::mutable_buffer edge_read_buffer(void* p, std::size_t n) { return boost::asio::mutable_buffer(p, n); }
+#endif
 
 }  // namespace gatehouse::net
 
-#if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(BOOST_ASIO_WINDOWS)
+#if GATEHOUSE_ASIO_PATCHED
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
 
 namespace boost::asio::detail {
@@ -61,11 +69,7 @@ inline reactor_op::status reactive_socket_recv_op_base<gatehouse::net::edge_buff
         if (r > 0) {
             o->ec_ = boost::system::error_code();
             o->bytes_transferred_ = static_cast<std::size_t>(r);
-#if BOOST_VERSION == 108100  // the reactor that remembers hang-ups (see above)
             return stream && o->bytes_transferred_ < b.size() ? done_and_exhausted : done;
-#else
-            return done;
-#endif
         }
         if (r == 0 && stream) {  // the end of the stream (Asio: exhausted too)
             o->ec_ = boost::asio::error::eof;
@@ -90,4 +94,4 @@ inline reactor_op::status reactive_socket_recv_op_base<gatehouse::net::edge_buff
 }
 
 }  // namespace boost::asio::detail
-#endif
+#endif  // GATEHOUSE_ASIO_PATCHED

@@ -5,12 +5,13 @@
 // the mark it keeps per descriptor (GATEHOUSE_HUNG_UP). An operation that takes a short read for
 // "the socket is drained, wait for its next edge" (http/plain_tunnel.cpp) must not do so after a
 // hang-up: the FIN's edge may have come with the data just read, and no other edge follows.
-// With any other Boost version nothing sets it, and such operations read until EAGAIN.
-#include <boost/version.hpp>
+// With Asio's stock reactor (net/asio_patch.hpp) nothing sets it, and such operations read until
+// EAGAIN.
+#include "net/asio_patch.hpp"
 
 namespace gatehouse::net {
 
-constexpr bool reactor_reports_hangups = BOOST_VERSION == 108100;
+constexpr bool reactor_reports_hangups = asio_patched;
 
 inline thread_local bool performing_for_hung_up_peer = false;
 

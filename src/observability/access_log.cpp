@@ -10,7 +10,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "gatehouse/http/error_reply.hpp"
+#include "util/json_escape.hpp"
 
 namespace gatehouse::observability {
 
@@ -158,7 +158,7 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
                     if (text.empty()) out += "null";
                     else {
                         out += '"';
-                        http::append_json_escaped(out, text);
+                        util::append_json_escaped(out, text);
                         out += '"';
                     }
                     break;
@@ -176,7 +176,7 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
                         // text format: quote values with spaces, escape like JSON so a line stays a line
                         bool quote = text.find_first_of(" \"") != std::string_view::npos;
                         if (quote) out += '"';
-                        http::append_json_escaped(out, text);
+                        util::append_json_escaped(out, text);
                         if (quote) out += '"';
                     }
                     break;

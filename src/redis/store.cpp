@@ -1,14 +1,13 @@
 #include "redis/store.hpp"
 
 #include <boost/asio/post.hpp>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "config/yaml_reader.hpp"
 #include "gatehouse/config/units.hpp"
 #include "redis/connection.hpp"
 #include "util/identity_registry.hpp"
+#include "util/read_file.hpp"
 
 namespace gatehouse::redis {
 
@@ -39,12 +38,9 @@ std::optional<address> parse_address(const std::string& text) {
 }
 
 std::optional<std::string> read_secret(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return std::nullopt;
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto s = ss.str();
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();  // `echo secret > file`
+    auto s = util::read_file(path);
+    if (!s) return std::nullopt;
+    while (!s->empty() && (s->back() == '\n' || s->back() == '\r')) s->pop_back();  // `echo secret > file`
     return s;
 }
 

@@ -1,5 +1,7 @@
 #include "gatehouse/router/path.hpp"
 
+#include "util/text.hpp"
+
 namespace gatehouse::router {
 
 namespace {
@@ -84,9 +86,7 @@ std::string_view normalize_host(std::string_view host, std::string& buf) {
     for (char c : host)
         if (c >= 'A' && c <= 'Z') needs_copy = true;
     if (!needs_copy) return host;
-    buf.assign(host);
-    for (char& c : buf)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    util::append_ascii_lower(buf, host);
     return buf;
 }
 

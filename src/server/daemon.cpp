@@ -10,11 +10,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <deque>
-#include <fstream>
 #include <set>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "admin/admin_api.hpp"
@@ -25,6 +23,8 @@
 #include "admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
 #include "util/file_watcher.hpp"
+#include "util/read_file.hpp"
+#include "server/check.hpp"
 #include "server/handover.hpp"
 #include "server/listen_socket.hpp"
 #include "config/snapshot.hpp"
@@ -53,14 +53,6 @@ unsigned cpus_available() {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
     return std::max(1u, std::thread::hardware_concurrency());
-}
-
-std::string read_file(const std::string& path, bool& ok) {
-    std::ifstream in(path, std::ios::binary);
-    ok = static_cast<bool>(in);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 std::string iso_time(std::chrono::system_clock::time_point t) { return util::iso_utc(t); }
@@ -103,9 +95,9 @@ public:
         // Like nginx: a write to a closed pipe or socket (a log reader gone, a peer reset under a
         // library that does not pass MSG_NOSIGNAL) fails with EPIPE instead of killing the daemon.
         std::signal(SIGPIPE, SIG_IGN);
-        bool readable = false;
-        auto content = read_file(opts_.config_path, readable);
-        auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
+        const auto content = util::read_file(opts_.config_path);
+        auto loaded = content ? config::load_string(*content, opts_.config_path) : config::load_file(opts_.config_path);
+        if (loaded.config) warn_unsupported(*loaded.config, loaded.diags);  // as `gatehouse check` does
         log_diagnostics(loaded.diags);
         if (!loaded.config) return 1;
         unsigned n = loaded.config->workers ? loaded.config->workers : cpus_available();
@@ -152,7 +144,7 @@ public:
             log_diagnostics(diags);
             return 1;
         }
-        last_content_ = fingerprint(content, *snap);
+        last_content_ = fingerprint(content.value_or(std::string()), *snap);
         const auto& cfg = snap->config;
         current_ = snap;
         drain_ = cfg.drain;
@@ -232,10 +224,7 @@ private:
     // The config file's content and that of every file the snapshot read (key files, users).
     static std::string fingerprint(const std::string& config_content, const snapshot& s) {
         std::string f = config_content;
-        for (auto& path : s.watched_files) {
-            bool ok = false;
-            f += '\0' + path + '\0' + read_file(path, ok);
-        }
+        for (auto& path : s.watched_files) f += '\0' + path + '\0' + util::read_file(path).value_or(std::string());
         return f;
     }
 
@@ -406,20 +395,20 @@ private:
     // this thread; it is not called when the reload is rejected.
     std::string reload(const std::string& trigger, std::function<void()> installed = {}) {
         if (draining_) return "draining";
-        bool readable = false;
-        auto content = read_file(opts_.config_path, readable);
+        const auto content = util::read_file(opts_.config_path);
         // touched, not changed (the config and every file it refers to)
-        if (trigger == "file" && readable && fingerprint(content, *current_) == last_content_) return {};
+        if (trigger == "file" && content && fingerprint(*content, *current_) == last_content_) return {};
         reload_record rec{generation_ + 1, std::chrono::system_clock::now(), trigger, false, {}};
         auto fail = [&](std::string text) {
             spdlog::error("config reload ({}) rejected; generation {} keeps serving:\n{}", trigger, generation_, text);
             rec.error = text;
             record(rec);
-            last_content_ = fingerprint(content, *current_);  // do not retry the same broken files on every event
+            last_content_ = fingerprint(content.value_or(std::string()), *current_);  // do not retry the same broken files on every event
             return text;
         };
-        auto loaded = readable ? config::load_string(content, opts_.config_path) : config::load_file(opts_.config_path);
+        auto loaded = content ? config::load_string(*content, opts_.config_path) : config::load_file(opts_.config_path);
         if (!loaded.config) return fail(loaded.diags.to_string());
+        warn_unsupported(*loaded.config, loaded.diags);
         config::diagnostics diags(opts_.config_path);
         bool metrics_on = loaded.config->metrics.enabled;
         auto snap = build_snapshot(std::move(*loaded.config), generation_ + 1, diags, services(metrics_on));
@@ -495,7 +484,7 @@ private:
                     std::exchange(*done, {})();
                 });
             });
-        last_content_ = fingerprint(content, *snap);
+        last_content_ = fingerprint(content.value_or(std::string()), *snap);
         if (watcher_)
             for (auto& f : snap->watched_files) watcher_->watch_file(f);
         rec.ok = true;

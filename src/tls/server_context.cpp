@@ -1,5 +1,6 @@
 #include "tls/server_context.hpp"
 #include "tls/ticket_keys.hpp"
+#include "util/text.hpp"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -21,11 +22,6 @@ std::string openssl_error() {
     return buf;
 }
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 // DNS names of a certificate: subjectAltName DNS entries, or the CN when there are none.
 std::vector<std::string> names_of(X509* cert) {
     std::vector<std::string> out;
@@ -35,13 +31,13 @@ std::vector<std::string> names_of(X509* cert) {
             const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
             if (n->type != GEN_DNS) continue;
             const unsigned char* data = ASN1_STRING_get0_data(n->d.dNSName);
-            out.push_back(lower(std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)))));
+            out.push_back(util::ascii_lower(std::string_view(reinterpret_cast<const char*>(data), static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)))));
         }
         GENERAL_NAMES_free(sans);
     }
     if (out.empty()) {
         char cn[256] = "";
-        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) out.push_back(lower(cn));
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0) out.push_back(util::ascii_lower(cn));
     }
     return out;
 }
@@ -72,7 +68,7 @@ int sni_select(SSL* ssl, int*, void* arg) {
 }  // namespace
 
 SSL_CTX* server_context::for_name(std::string_view raw) const {
-    std::string name = lower(std::string(raw));
+    std::string name = util::ascii_lower(raw);
     if (!name.empty() && name.back() == '.') name.pop_back();
     for (auto& [n, ctx] : exact_)
         if (n == name) return ctx;

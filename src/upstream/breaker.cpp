@@ -1,10 +1,8 @@
 #include "upstream/breaker.hpp"
 
-namespace gatehouse::upstream {
+#include "util/time.hpp"
 
-namespace {
-std::int64_t ns_of(circuit_breaker::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
-}  // namespace
+namespace gatehouse::upstream {
 
 const char* to_string(breaker_state s) {
     switch (s) {
@@ -17,7 +15,7 @@ const char* to_string(breaker_state s) {
 
 std::int64_t circuit_breaker::bucket_of(time_point now) const {
     auto width = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.window).count() / static_cast<std::int64_t>(k_buckets);
-    return ns_of(now) / std::max<std::int64_t>(1, width);
+    return util::ns_of(now) / std::max<std::int64_t>(1, width);
 }
 
 circuit_breaker::admission circuit_breaker::admit(time_point now) {
@@ -100,7 +98,7 @@ void circuit_breaker::move_to(breaker_state from, breaker_state to, time_point n
         probes_passed_.store(0, std::memory_order_relaxed);
         probes_started_.store(0, std::memory_order_relaxed);
     }
-    since_ns_.store(ns_of(now), std::memory_order_release);
+    since_ns_.store(util::ns_of(now), std::memory_order_release);
     if (!state_.compare_exchange_strong(expected, static_cast<std::uint8_t>(to), std::memory_order_acq_rel)) return;
     if (to == breaker_state::closed) {
         consecutive_.store(0, std::memory_order_relaxed);

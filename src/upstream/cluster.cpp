@@ -1,20 +1,13 @@
 #include "upstream/cluster.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include "upstream/tls_session.hpp"
 #include "util/digest.hpp"
+#include "util/read_file.hpp"
 
 namespace gatehouse::upstream {
 
 namespace {
-std::string content_digest(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return util::sha256_hex(ss.str());
-}
+std::string content_digest(const std::string& path) { return util::sha256_hex(util::read_file(path).value_or("")); }
 }  // namespace
 
 std::shared_ptr<const cluster> build_cluster(const config::upstream_config& u, const std::string& path, config::diagnostics& diags,

@@ -10,10 +10,29 @@
 
 #include "gatehouse/util/net.hpp"
 #include "upstream/pool.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::upstream {
 
 namespace asio = boost::asio;
+
+std::string endpoint_host(const discovery::endpoint& ep) {
+    std::string name = ep.name.empty() ? ep.address : std::string(util::host_without_port(ep.name));
+    if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
+    return name;
+}
+
+SSL* new_upstream_ssl(const cluster& def, const discovery::endpoint& ep) {
+    SSL* ssl = SSL_new(def.tls_ctx.get());
+    std::string name = def.tls_sni.empty() ? endpoint_host(ep) : def.tls_sni;
+    bool is_ip = !!util::ip_address::parse(name);
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+    if (def.tls_verify) {
+        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+        else SSL_set1_host(ssl, name.c_str());
+    }
+    return ssl;
+}
 
 asio::awaitable<failure> open_connection(cluster_state& cluster, upstream_connection& uc) {
     const auto& def = cluster.def();
@@ -28,15 +47,7 @@ asio::awaitable<failure> open_connection(cluster_state& cluster, upstream_connec
     boost::system::error_code ignored;
     uc.socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (!def.tls_ctx) co_return failure::none;
-    SSL* ssl = SSL_new(def.tls_ctx.get());
-    std::string name = def.tls_sni.empty() ? ep.info.name.substr(0, ep.info.name.rfind(':')) : def.tls_sni;
-    if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
-    bool is_ip = !!util::ip_address::parse(name);
-    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
-    if (def.tls_verify) {
-        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-        else SSL_set1_host(ssl, name.c_str());
-    }
+    SSL* ssl = new_upstream_ssl(def, ep.info);
     ep.tls_session.attach(ssl);
     auto hec = co_await uc.io.handshake(ssl, false);  // uc.io owns ssl from here
     if (hec) {

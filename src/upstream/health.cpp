@@ -4,12 +4,11 @@
 #include <type_traits>
 
 #include "util/identity_registry.hpp"
+#include "util/time.hpp"
 
 namespace gatehouse::upstream {
 
 namespace {
-
-std::int64_t ns_of(steady_time t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 
 util::identity_registry<upstream_health> g_registry;  // by health_identity()
 
@@ -60,14 +59,14 @@ std::shared_ptr<endpoint_health> upstream_health::endpoint(const std::string& ke
     return endpoints_.get(key, [&] {
         auto p = std::make_shared<endpoint_health>(key);
         if (health_check_ && health_check_->start_unhealthy) p->healthy.store(false, std::memory_order_relaxed);
-        if (!initial && slow_start_.count() > 0) p->usable_since_ns.store(ns_of(now), std::memory_order_relaxed);
+        if (!initial && slow_start_.count() > 0) p->usable_since_ns.store(util::ns_of(now), std::memory_order_relaxed);
         return p;
     });
 }
 
 std::vector<std::shared_ptr<endpoint_health>> upstream_health::endpoints() { return endpoints_.all(); }
 
-bool upstream_health::ejected(const endpoint_health& e, steady_time now) { return e.ejected_until_ns.load(std::memory_order_relaxed) > ns_of(now); }
+bool upstream_health::ejected(const endpoint_health& e, steady_time now) { return e.ejected_until_ns.load(std::memory_order_relaxed) > util::ns_of(now); }
 
 bool upstream_health::usable(const endpoint_health& e, steady_time now) const {
     return e.healthy.load(std::memory_order_relaxed) && !ejected(e, now);
@@ -78,7 +77,7 @@ double upstream_health::weight_factor(const endpoint_health& e, steady_time now)
     // It became usable when it arrived, when its ejection ended, or when it passed its checks.
     auto since = std::max(e.usable_since_ns.load(std::memory_order_relaxed), e.ejected_until_ns.load(std::memory_order_relaxed));
     if (since == 0) return 1.0;
-    auto age = ns_of(now) - since;
+    auto age = util::ns_of(now) - since;
     if (age >= slow_start_.count()) return 1.0;
     return std::max(0.1, static_cast<double>(std::max<std::int64_t>(age, 0)) / static_cast<double>(slow_start_.count()));
 }
@@ -123,20 +122,20 @@ bool upstream_health::eject(endpoint_health& e, ejection_reason why, steady_time
     auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(outlier_->base_ejection_time);
     auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(outlier_->max_ejection_time);
     auto length = std::min<std::chrono::nanoseconds>(base * times, cap);
-    e.ejected_until_ns.store(ns_of(now + length), std::memory_order_relaxed);
+    e.ejected_until_ns.store(util::ns_of(now + length), std::memory_order_relaxed);
     ejections_[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
     return true;
 }
 
 bool upstream_health::check_result(endpoint_health& e, bool passed, steady_time now) {
     checks_[passed ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
-    e.last_check_ns = ns_of(now);
+    e.last_check_ns = util::ns_of(now);
     bool was = e.healthy.load(std::memory_order_relaxed);
     if (passed) {
         e.check_fails = 0;
         ++e.check_passes;
         if (!was && e.check_passes >= health_check_->healthy_threshold) {
-            if (slow_start_.count() > 0) e.usable_since_ns.store(ns_of(now), std::memory_order_relaxed);
+            if (slow_start_.count() > 0) e.usable_since_ns.store(util::ns_of(now), std::memory_order_relaxed);
             e.healthy.store(true, std::memory_order_relaxed);
             return true;
         }

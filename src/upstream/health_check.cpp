@@ -1,7 +1,6 @@
 #include "upstream/health_check.hpp"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,6 +13,7 @@
 
 #include "gatehouse/util/net.hpp"
 #include "net/transport.hpp"
+#include "upstream/connect.hpp"
 #include "upstream/response_head_reader.hpp"
 
 namespace gatehouse::upstream {
@@ -50,25 +50,6 @@ bool expected(const config::health_check_config& hc, int status) {
     return false;
 }
 
-std::string host_of(const discovery::endpoint& ep) {
-    std::string name = ep.name.empty() ? ep.address : ep.name.substr(0, ep.name.rfind(':'));
-    if (name.size() > 2 && name.front() == '[') name = name.substr(1, name.size() - 2);
-    return name;
-}
-
-// A TLS session for a check: SNI and verification as the upstream's requests get them.
-SSL* new_probe_ssl(const cluster& def, const discovery::endpoint& ep) {
-    SSL* ssl = SSL_new(def.tls_ctx.get());
-    std::string name = def.tls_sni.empty() ? host_of(ep) : def.tls_sni;
-    bool is_ip = !!util::ip_address::parse(name);
-    if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
-    if (def.tls_verify) {
-        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-        else SSL_set1_host(ssl, name.c_str());
-    }
-    return ssl;
-}
-
 // One check: connect, TLS if the upstream has it, GET, the response head; all within `timeout`.
 asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discovery::endpoint ep) {
     const auto& hc = *def->health->health_check();
@@ -92,9 +73,9 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
     if (aec) co_return fail("bad address");
     auto [cec] = co_await sock.async_connect(tcp::endpoint(addr, ep.port), nothrow);
     if (cec) co_return fail("connect: " + cec.message());
-    const std::string host = hc.host.empty() ? host_of(ep) : hc.host;
+    const std::string host = hc.host.empty() ? endpoint_host(ep) : hc.host;
     if (def->tls_ctx) {
-        auto hec = co_await io.handshake(new_probe_ssl(*def, ep), false);  // io owns the SSL from here
+        auto hec = co_await io.handshake(new_upstream_ssl(*def, ep), false);  // io owns the SSL from here
         if (hec) co_return fail("TLS: " + hec.message());
     }
     std::string req = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";

@@ -15,7 +15,6 @@ namespace {
 
 double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 steady_time now() { return std::chrono::steady_clock::now(); }
-std::int64_t ns_of(steady_time t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 
 constexpr failure k_failures[] = {failure::no_endpoint, failure::pool_full, failure::breaker_open, failure::over_limit, failure::no_healthy,
                                   failure::connect,     failure::tls,       failure::write,        failure::closed,     failure::timeout,
@@ -84,7 +83,7 @@ json endpoint_health_json(upstream_health& h, const std::string& key) {
         if (h.outlier()) {
             j["ejections"] = e->ejections.load();
             if (upstream_health::ejected(*e, t)) {
-                auto left = std::chrono::nanoseconds(e->ejected_until_ns.load() - ns_of(t));
+                auto left = std::chrono::nanoseconds(e->ejected_until_ns.load() - util::ns_of(t));
                 j["ejected_for_seconds"] = seconds(left);
                 j["ejected_until"] = util::iso_utc(std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
             }
@@ -92,7 +91,7 @@ json endpoint_health_json(upstream_health& h, const std::string& key) {
         if (h.health_check()) {
             j["healthy"] = e->healthy.load();
             if (e->last_check_ns) {
-                j["last_check_seconds_ago"] = seconds(std::chrono::nanoseconds(ns_of(t) - e->last_check_ns));
+                j["last_check_seconds_ago"] = seconds(std::chrono::nanoseconds(util::ns_of(t) - e->last_check_ns));
                 j["last_status"] = e->last_status;
                 if (!e->last_error.empty()) j["last_error"] = e->last_error;
             }

@@ -1,13 +1,16 @@
 """event_loop.batch_wait through the real binary: under load a worker naps before blocking
 (counted), every request is still answered, a trickle of requests makes it block at once
-again, and 0 turns it off."""
+again, and 0 turns it off. A build on Asio's stock reactor cannot nap: it says so at startup
+and in `gatehouse check`."""
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import Gatehouse, request
+from harness import BIN, Gatehouse, request
 from test_observability import parse_metrics, sample
 
 ROUTES = """
@@ -31,7 +34,33 @@ def load(gw, n=20000):
     return num("Complete requests"), num("Failed requests"), num("Non-2xx responses"), out
 
 
+# --version names the event loop the binary was built with (CMakeLists.txt, GATEHOUSE_ASIO_PATCHED).
+PATCHED = "event loop: patched" in subprocess.run([BIN, "--version"], capture_output=True, text=True, timeout=30).stdout
+UNUSED = "event_loop.batch_wait: warning: has no effect in this build"
+
+
+class StockReactorSaysSo(unittest.TestCase):
+    def test_check_warns_about_batch_wait_only_on_a_stock_reactor_and_still_passes(self):
+        fd, path = tempfile.mkstemp(suffix=".yaml")
+        with os.fdopen(fd, "w") as f:
+            f.write("listeners: [{ name: p, listen: 127.0.0.1:8080 }]\nevent_loop: { batch_wait: 1ms }\n" + ROUTES)
+        self.addCleanup(os.unlink, path)
+        r = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("OK", r.stdout)
+        if PATCHED:
+            self.assertEqual(r.stderr, "")
+        else:
+            self.assertIn(f"{path}:2:27: {UNUSED}", r.stderr)
+
+    def test_startup_warns_about_batch_wait_only_on_a_stock_reactor(self):
+        with Gatehouse("event_loop: { batch_wait: 1ms }\n" + ROUTES) as gw:
+            self.assertEqual(gw.has_log(re.escape(UNUSED)), not PATCHED, gw.log())
+            self.assertEqual(request(gw.port).status, 200)
+
+
 @unittest.skipUnless(shutil.which("ab"), "ab (apache2-utils) is not installed")
+@unittest.skipUnless(PATCHED, "Asio's stock reactor: no naps (gatehouse --version)")
 class BatchedIdleWaits(unittest.TestCase):
     def test_a_busy_worker_naps_and_answers_everything_and_a_trickle_blocks_at_once(self):
         # 1ms: a nap pays from two events per millisecond, which ab exceeds on any machine.

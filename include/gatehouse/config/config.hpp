@@ -283,6 +283,7 @@ struct metrics_config {
 // event_loop: how a worker waits for events (src/net/idle_batch.hpp).
 struct event_loop_config {
     std::chrono::microseconds batch_wait{200};  // a busy worker that ran out of work naps this long before it blocks (0 = off)
+    source_mark batch_wait_mark;                // where batch_wait was set (line 0: the default)
 };
 
 struct tracing_config {

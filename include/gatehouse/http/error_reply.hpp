@@ -25,6 +25,7 @@ using header_list = std::span<const std::pair<std::string, std::string>>;
 void append_error_response(std::string& out, int status, std::string_view message, std::string_view request_id, persistence p,
                            bool head_only, header_list extra = {});
 
+// The JSON string escaper, kept here for http/ callers: util::append_json_escaped (src/util/json_escape.hpp).
 void append_json_escaped(std::string& out, std::string_view s);
 
 // "HTTP/1.1 <status> <reason>" (no line end).

@@ -5,8 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "config/yaml_reader.hpp"
 #include "discovery/dns/resolver.hpp"
@@ -14,6 +12,7 @@
 #include "discovery/file/endpoint_file.hpp"
 #include "discovery/registry.hpp"
 #include "util/file_watcher.hpp"
+#include "util/read_file.hpp"
 
 namespace gatehouse::discovery {
 
@@ -75,14 +74,11 @@ public:
 private:
     void read() {
         if (stopped_) return;
-        std::ifstream in(path_, std::ios::binary);
-        if (!in) return report("cannot read " + path_ + ": " + std::strerror(errno));
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        auto content = ss.str();
-        if (content == last_content_ && last_ok_) return;  // touched, not changed
-        last_content_ = content;
-        auto parsed = parse_endpoint_file(content, path_);
+        auto content = util::read_file(path_);
+        if (!content) return report("cannot read " + path_ + ": " + std::strerror(errno));
+        if (*content == last_content_ && last_ok_) return;  // touched, not changed
+        last_content_ = *content;
+        auto parsed = parse_endpoint_file(*content, path_);
         if (!parsed.endpoints) return report("invalid endpoint file:\n" + parsed.error);
         if (!dns::all_literal(*parsed.endpoints) && !resolver_) resolver_ = dns::resolver::create(control_, {}, 2000ms);
         dns::resolve_endpoints(resolver_, *parsed.endpoints, dns::family::any, [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds) {

@@ -6,6 +6,7 @@
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
 
@@ -66,7 +67,7 @@ bool add_keys(const YAML::Node& list, const std::string& path, config::diagnosti
         if (!hash) d.error(mark(list[i]), ep + ".sha256", "required: the SHA-256 of the key in hex (printf %s KEY | sha256sum)");
         else if (hash->size() != 64 || hash->find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
             r.error("sha256", "expected 64 hex digits");
-        else if (consumer) spec.consumers[to_lower(*hash)] = *consumer;
+        else if (consumer) spec.consumers[util::ascii_lower(*hash)] = *consumer;
         r.finish();
     }
     return true;
@@ -98,7 +99,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     if (!r.has("keys") && !r.has("keys_file")) d.error(mark(n), path, "needs keys or keys_file");
     if (auto h = r.string("consumer_header")) {
         if (!is_header_name(*h)) r.error("consumer_header", "not a header name");
-        spec->consumer_header = to_lower(*h);
+        spec->consumer_header = util::ascii_lower(*h);
     }
     if (auto f = r.boolean("forward_key")) spec->forward_key = *f;
     r.finish();

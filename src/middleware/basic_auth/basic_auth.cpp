@@ -19,6 +19,8 @@
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
+#include "util/base64.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
 
@@ -69,29 +71,6 @@ struct basic_auth_spec final : config::middleware_spec {
     std::shared_ptr<const middleware> build(build_services& s, config::diagnostics&) const override;
 };
 
-std::optional<std::string> base64_decode(std::string_view in) {
-    static const auto table = [] {
-        std::array<int, 256> t{};
-        t.fill(-1);
-        const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(a[i])] = i;
-        return t;
-    }();
-    while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-    std::string out;
-    int val = 0, bits = -8;
-    for (unsigned char c : in) {
-        if (table[c] < 0) return std::nullopt;
-        val = (val << 6) + table[c];
-        bits += 6;
-        if (bits >= 0) {
-            out += static_cast<char>((val >> bits) & 0xff);
-            bits -= 8;
-        }
-    }
-    return out;
-}
-
 class basic_auth final : public middleware {
 public:
     basic_auth(basic_auth_spec s, std::size_t workers) : spec_(std::move(s)), caches_(workers) {
@@ -104,7 +83,7 @@ public:
         ctx.remove_upstream_header(spec_.consumer_header);
         auto auth = ctx.header("authorization");
         if (!auth || auth->size() < 6 || !http::iequals(auth->substr(0, 6), "basic ")) return deny(reply, "missing credentials");
-        auto decoded = base64_decode(auth->substr(6));
+        auto decoded = util::base64_decode(auth->substr(6));
         if (!decoded) return deny(reply, "malformed credentials");
         auto colon = decoded->find(':');
         if (colon == std::string::npos) return deny(reply, "malformed credentials");
@@ -243,7 +222,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     if (!r.has("users") && !r.has("users_file")) d.error(mark(n), path, "needs users or users_file");
     if (auto h = r.string("consumer_header")) {
         if (!is_header_name(*h)) r.error("consumer_header", "not a header name");
-        spec->consumer_header = to_lower(*h);
+        spec->consumer_header = util::ascii_lower(*h);
     }
     if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;
     if (auto m = r.integer("max_pending_checks", 1, 1'000'000)) spec->max_pending_checks = *m;

@@ -9,6 +9,7 @@
 #include "middleware/yaml_reader_access.hpp"
 #include "observability/metrics.hpp"
 #include "util/identity_registry.hpp"
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 namespace gatehouse::middleware::cache {
@@ -147,7 +148,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
             if (auto h = k.string_list("headers"))
                 for (auto& name : *h) {
                     if (!is_header_name(name)) k.error("headers", "'" + name + "' is not a header name");
-                    else spec->key.headers.push_back(to_lower(name));
+                    else spec->key.headers.push_back(util::ascii_lower(name));
                 }
             auto q = k.get("query");
             if (q.IsScalar() && (q.Scalar() == "all" || q.Scalar() == "none")) {

@@ -1,33 +1,28 @@
 #include "middleware/compress/coding.hpp"
 
 #include "gatehouse/http/fields.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware::compress {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // One list member, "gzip;q=0.5": its coding token and weight (1000 when no q is given).
 std::optional<std::pair<std::string_view, int>> parse_member(std::string_view member) {
     auto semi = member.find(';');
-    auto token = trim(member.substr(0, semi));
+    auto token = util::trim(member.substr(0, semi));
     if (token.empty()) return std::nullopt;
     int weight = 1000;
     while (semi != std::string_view::npos) {
         auto rest = member.substr(semi + 1);
         auto next = rest.find(';');
-        auto param = trim(rest.substr(0, next));
+        auto param = util::trim(rest.substr(0, next));
         semi = next == std::string_view::npos ? next : semi + 1 + next;
         auto eq = param.find('=');
         if (eq == std::string_view::npos) return std::nullopt;
-        auto key = trim(param.substr(0, eq));
+        auto key = util::trim(param.substr(0, eq));
         if (key.size() == 1 && (key[0] == 'q' || key[0] == 'Q')) {
-            auto q = parse_qvalue(trim(param.substr(eq + 1)));
+            auto q = parse_qvalue(util::trim(param.substr(eq + 1)));
             if (!q) return std::nullopt;
             weight = *q;
         }

@@ -12,6 +12,7 @@
 #include "middleware/compress/encoder.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
+#include "util/text.hpp"
 
 #include <charconv>
 
@@ -42,17 +43,11 @@ struct compress_state final : body_filter {
     bool filter(std::string_view in, bool last, std::string& out) override { return enc->write(in, last, out); }
 };
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 bool has_directive(std::string_view cache_control, std::string_view name) {
     while (!cache_control.empty()) {
         auto comma = cache_control.find(',');
-        auto item = trim(cache_control.substr(0, comma));
-        item = trim(item.substr(0, item.find('=')));
+        auto item = util::trim(cache_control.substr(0, comma));
+        item = util::trim(item.substr(0, item.find('=')));
         if (http::iequals(item, name)) return true;
         cache_control = comma == std::string_view::npos ? std::string_view{} : cache_control.substr(comma + 1);
     }
@@ -101,14 +96,14 @@ private:
         if (edit.status < 200 || edit.status == 204 || edit.status == 206 || edit.status == 304) return false;
         auto type = edit.field("content-type");
         if (!type || !listed(*type)) return false;
-        if (auto ce = edit.field("content-encoding"); ce && !trim(*ce).empty()) return false;
+        if (auto ce = edit.field("content-encoding"); ce && !util::trim(*ce).empty()) return false;
         if (edit.field("content-range")) return false;
         for (auto& f : edit.fields)
             if (http::iequals(f.name, "cache-control") && has_directive(f.value, "no-transform")) return false;
         return true;
     }
     bool listed(std::string_view content_type) const {
-        auto media = trim(content_type.substr(0, content_type.find(';')));
+        auto media = util::trim(content_type.substr(0, content_type.find(';')));
         auto slash = media.find('/');
         if (slash == std::string_view::npos) return false;
         auto type = media.substr(0, slash), subtype = media.substr(slash + 1);
@@ -148,7 +143,7 @@ void parse_types(config::map_reader& r, compress_spec& spec) {
             r.error("types", "'" + t + "' is not a media type (type/subtype or type/*, e.g. application/json, text/*)");
             continue;
         }
-        spec.types.push_back({to_lower(type), subtype == "*" ? std::string() : to_lower(subtype)});
+        spec.types.push_back({util::ascii_lower(type), subtype == "*" ? std::string() : util::ascii_lower(subtype)});
     }
 }
 

@@ -10,6 +10,7 @@
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
 
@@ -129,10 +130,10 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
                 continue;
             } else if (star == std::string::npos) {
                 if (t.find('/', t.find("://") + 3) != std::string::npos) r.error("allow_origins", "'" + t + "': an origin has no path");
-                p.exact = to_lower(t);
+                p.exact = util::ascii_lower(t);
             } else if (t.compare(star - 3, 4, "://*") == 0 && star + 1 < t.size() && t[star + 1] == '.' && t.find('*', star + 1) == std::string::npos) {
-                p.prefix = to_lower(t.substr(0, star));
-                p.suffix = to_lower(t.substr(star + 1));
+                p.prefix = util::ascii_lower(t.substr(0, star));
+                p.suffix = util::ascii_lower(t.substr(star + 1));
             } else {
                 r.error("allow_origins", "'" + t + "': a wildcard stands for the leftmost labels only (https://*.example.com)");
                 continue;

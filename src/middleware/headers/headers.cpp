@@ -6,6 +6,7 @@
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware {
 
@@ -172,7 +173,7 @@ void parse_side(const YAML::Node& n, const std::string& path, config::diagnostic
                 d.error(mark(it->first), p, "not a header name");
                 continue;
             }
-            if (reserved(to_lower(name))) {
+            if (reserved(util::ascii_lower(name))) {
                 d.error(mark(it->first), p, "framing and connection fields are the proxy's: not settable");
                 continue;
             }
@@ -194,14 +195,14 @@ void parse_side(const YAML::Node& n, const std::string& path, config::diagnostic
             }
             out.variables = out.variables || !t->constant();
             out.keep_values = out.keep_values || t->uses_request_views();
-            out.rules.push_back({what, to_lower(name), std::move(*t)});
+            out.rules.push_back({what, util::ascii_lower(name), std::move(*t)});
         }
     }
     if (auto l = r.string_list("remove"))
         for (auto& name : *l) {
             if (!is_header_name(name)) r.error("remove", "'" + name + "' is not a header name");
-            else if (reserved(to_lower(name))) r.error("remove", "'" + name + "': framing and connection fields are the proxy's");
-            else out.rules.push_back({rule::op::remove, to_lower(name), {}});
+            else if (reserved(util::ascii_lower(name))) r.error("remove", "'" + name + "': framing and connection fields are the proxy's");
+            else out.rules.push_back({rule::op::remove, util::ascii_lower(name), {}});
         }
     r.finish();
 }

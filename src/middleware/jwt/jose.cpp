@@ -77,34 +77,6 @@ std::optional<alg> alg_from_name(std::string_view name) {
 
 const char* alg_name(alg a) { return k_names[static_cast<std::size_t>(a)]; }
 
-std::optional<std::string> base64url_decode(std::string_view in) {
-    static const auto table = [] {
-        std::array<int, 256> t{};
-        t.fill(-1);
-        const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(a[i])] = i;
-        return t;
-    }();
-    if (in.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(in.size() * 3 / 4);
-    unsigned val = 0;
-    int bits = -8;
-    for (unsigned char c : in) {
-        int v = table[c];
-        if (v < 0) return std::nullopt;
-        val = (val << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 0) {
-            out += static_cast<char>((val >> bits) & 0xff);
-            bits -= 8;
-        }
-    }
-    // Unused trailing bits must be zero (one encoding per value).
-    if (bits > -8 && (val & ((1u << (bits + 8)) - 1)) != 0) return std::nullopt;
-    return out;
-}
-
 bool verify_key::usable_for(alg a) const {
     if (key_alg && *key_alg != a) return false;
     switch (a) {

@@ -1,5 +1,5 @@
 #pragma once
-// JOSE primitives on OpenSSL 3 EVP: base64url, JWK and PEM public keys, and JWS signature
+// JOSE primitives on OpenSSL 3 EVP: JWK and PEM public keys, and JWS signature
 // verification for HS/RS/PS/ES 256/384/512 and EdDSA (Ed25519). No signing: gatehouse only
 // verifies. The algorithm always comes from the configuration and must match the key's type;
 // the token's own claims about keys (jwk, jku, x5u) are never used.
@@ -13,13 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/base64.hpp"
+
 namespace gatehouse::middleware::jwt {
 
 enum class alg { HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA };
 std::optional<alg> alg_from_name(std::string_view name);  // exact, case-sensitive; "none" is never one
 const char* alg_name(alg a);
 
-std::optional<std::string> base64url_decode(std::string_view in);  // strict: no padding, no other characters
+using util::base64url_decode;  // strict: no padding, no other characters (util/base64.hpp)
 
 struct pkey_deleter {
     void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }

@@ -17,6 +17,7 @@
 #include "middleware/jwt/token.hpp"
 #include "middleware/registry.hpp"
 #include "middleware/yaml_reader_access.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::middleware::jwt {
 
@@ -245,7 +246,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         else for (auto it = c.begin(); it != c.end(); ++it) {
             auto h = it->second.Scalar();
             if (!is_header_name(h)) d.error(mark(it->second), r.child_path("claims_to_headers") + "." + it->first.Scalar(), "not a header name");
-            else spec->claims_to_headers.emplace_back(it->first.Scalar(), to_lower(h));
+            else spec->claims_to_headers.emplace_back(it->first.Scalar(), util::ascii_lower(h));
         }
     }
     if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;

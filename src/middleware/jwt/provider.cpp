@@ -1,5 +1,6 @@
 #include "middleware/jwt/provider.hpp"
 #include "util/identity_registry.hpp"
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 #include <openssl/err.h>
@@ -244,14 +245,9 @@ std::optional<parsed_url> parse_http_url(const std::string& url) {
     auto slash = rest.find('/');
     auto authority = rest.substr(0, slash);
     u.target = slash == std::string::npos ? "/" : rest.substr(slash);
-    auto colon = authority.rfind(':');
-    if (colon != std::string::npos && authority.find(']') == std::string::npos) {
-        u.host = authority.substr(0, colon);
-        u.port = authority.substr(colon + 1);
-    } else {
-        u.host = authority;
-        u.port = u.https ? "443" : "80";
-    }
+    const auto host = util::host_without_port(authority);
+    u.host = std::string(host);
+    u.port = host.size() < authority.size() ? authority.substr(host.size() + 1) : std::string(u.https ? "443" : "80");
     return u;
 }
 

@@ -18,6 +18,8 @@
 #include "redis/store.hpp"
 #include "util/digest.hpp"
 #include "util/identity_registry.hpp"
+#include "util/text.hpp"
+#include "util/time.hpp"
 
 namespace gatehouse::middleware::rate_limit {
 
@@ -202,7 +204,7 @@ private:
     // `at`: the chain's start for a synchronous decision; the time now after a wait for Redis
     // (deciding with a clock 100 ms behind the other workers' would refuse for no reason).
     bool decide_local(std::chrono::steady_clock::time_point at, const keys_scratch& k, decision& st) const {
-        const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+        const auto now = util::ns_of(at);
         local_table::shard* shards[k_max_limits];
         for (std::size_t j = 0; j < k.n; ++j) shards[j] = &states_[k.limit[j]]->table.shard_for(k.key(j));
         local_table::shard* order[k_max_limits];
@@ -369,7 +371,7 @@ std::optional<key_part> parse_key_part(const YAML::Node& n, const std::string& p
                     d.error(mark(it->second), path + ".header", "not a header name");
                     return std::nullopt;
                 }
-                return key_part{key_part::kind::header, to_lower(name)};
+                return key_part{key_part::kind::header, util::ascii_lower(name)};
             }
             if (k == "claim") return key_part{key_part::kind::claim, name};
             if (k == "query") return key_part{key_part::kind::query, name};
@@ -508,7 +510,7 @@ std::vector<std::shared_ptr<limit_state>> all_limits() { return limit_states.all
 
 nlohmann::json status(std::optional<std::string_view> key) {
     nlohmann::json limits = nlohmann::json::array();
-    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    const auto now = util::ns_of(std::chrono::steady_clock::now());
     for (auto& l : all_limits()) {
         nlohmann::json j{{"route", l->owner}, {"limit", l->name}, {"rate", l->rate}, {"burst", l->burst}, {"key", l->key},
                          {"store", l->store}, {"keys_tracked", l->table.size()}, {"max_keys", l->table.max_keys()},

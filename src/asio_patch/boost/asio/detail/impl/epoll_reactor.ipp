@@ -9,13 +9,14 @@
 // that came with the last data): so sockets are registered for EPOLLRDHUP too (a FIN shows in
 // the event, as in nginx), and a descriptor that saw EPOLLERR, EPOLLHUP or EPOLLRDHUP is
 // marked (GATEHOUSE_HUNG_UP) and never treated as drained again: the next read finds the end or
-// the error at once. Marked "gatehouse" below; the rest is the file as Boost 1.81 ships it. Any
-// other Boost version gets its own file unchanged, and edge_read.hpp then never reports a
-// socket drained. A third change tells the operation being performed whether the descriptor saw
-// a hang-up (src/net/peer_hangup.hpp). A fourth lets a busy worker nap before it blocks
-// (event_loop.batch_wait, src/net/idle_batch.hpp).
-#include <boost/version.hpp>
-#if BOOST_VERSION != 108100
+// the error at once. Marked "gatehouse" below; the rest is the file as Boost 1.81 ships it. A
+// third change tells the operation being performed whether the descriptor saw a hang-up
+// (src/net/peer_hangup.hpp). A fourth lets a busy worker nap before it blocks
+// (event_loop.batch_wait, src/net/idle_batch.hpp). Any other Boost version (CMakeLists.txt then
+// warns and defines GATEHOUSE_ASIO_PATCHED=0) gets its own file unchanged, and the code that
+// specialises Asio's internals falls back to plain reads (docs/architecture.md, "Upgrading Boost").
+#include "net/asio_patch.hpp"  // gatehouse: GATEHOUSE_ASIO_PATCHED, checked against the version
+#if !GATEHOUSE_ASIO_PATCHED
 #include_next <boost/asio/detail/impl/epoll_reactor.ipp>
 #else
 //
@@ -876,4 +877,4 @@ void epoll_reactor::descriptor_state::do_complete(
 #endif // BOOST_ASIO_DETAIL_IMPL_EPOLL_REACTOR_IPP
 
 #undef GATEHOUSE_HUNG_UP
-#endif  // BOOST_VERSION == 108100 (gatehouse)
+#endif  // GATEHOUSE_ASIO_PATCHED (gatehouse)
