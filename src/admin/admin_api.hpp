@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/router/route_table.hpp"
+#include "router/route_table.hpp"
 
 namespace gatehouse::admin {
 

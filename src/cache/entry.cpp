@@ -6,13 +6,6 @@ namespace gatehouse::cache {
 
 void entry::set_fields(std::vector<std::pair<std::string, std::string>> f) {
     fields = std::move(f);
-    fields_text.clear();
-    for (auto& [n, v] : fields) {
-        fields_text += n;
-        fields_text += ": ";
-        fields_text += v;
-        fields_text += "\r\n";
-    }
 }
 
 std::optional<std::string_view> entry::field(std::string_view name) const {
@@ -23,7 +16,8 @@ std::optional<std::string_view> entry::field(std::string_view name) const {
 
 void entry::compute_bytes() {
     constexpr std::size_t k_overhead = 256;  // the entry, its list node, map slot and control blocks
-    bytes = k_overhead + url.size() + extras.size() + fields_text.size() * 2 + (body ? body->size() : 0) + etag.size() + last_modified.size();
+    bytes = k_overhead + url.size() + extras.size() + (body ? body->size() : 0) + etag.size() + last_modified.size();
+    for (auto& [n, v] : fields) bytes += n.size() + v.size() + 32;
     for (auto& [n, v] : vary) bytes += n.size() + v.size() + 32;
     for (auto& t : tags) bytes += t.size() + 32;
 }

@@ -20,7 +20,6 @@ struct entry {
     std::vector<std::pair<std::string, std::string>> vary;  // (lower-case name, request value), sorted by name
     int status = 200;
     std::vector<std::pair<std::string, std::string>> fields;  // as stored: end-to-end, no Age/Content-Length/tags/Set-Cookie
-    std::string fields_text;                                  // the same as "Name: value\r\n" lines
     std::shared_ptr<const std::string> body;
     std::vector<std::string> tags;
     age_basis age;
@@ -31,7 +30,7 @@ struct entry {
     std::string etag, last_modified;
     std::size_t bytes = 0;  // what it counts against max_bytes
 
-    void set_fields(std::vector<std::pair<std::string, std::string>> f);  // fills fields_text too
+    void set_fields(std::vector<std::pair<std::string, std::string>> f);
     std::optional<std::string_view> field(std::string_view name) const;
     bool has_validator() const { return !etag.empty() || !last_modified.empty(); }
     void compute_bytes();

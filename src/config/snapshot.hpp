@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/http/head.hpp"
-#include "gatehouse/router/route_table.hpp"
+#include "http/head.hpp"
+#include "router/route_table.hpp"
 #include "upstream/cluster.hpp"
-#include "middleware/middleware.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 #include "middleware/registry.hpp"
 #include "observability/stats.hpp"
 

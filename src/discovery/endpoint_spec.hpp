@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "discovery/provider.hpp"
+#include "gatehouse/discovery/provider.hpp"
 
 namespace YAML { class Node; }
 namespace gatehouse::config { class diagnostics; }

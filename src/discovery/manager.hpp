@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "discovery/provider.hpp"
+#include "gatehouse/discovery/provider.hpp"
 #include "gatehouse/config/discovery_spec.hpp"
 #include "gatehouse/config/units.hpp"
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 
 namespace gatehouse::http {
 

@@ -6,7 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 
-#include "gatehouse/http/error_reply.hpp"
+#include "http/error_reply.hpp"
 #include "gatehouse/router/path.hpp"
 #include "http/client_connection.hpp"
 #include "http/session.hpp"
@@ -317,16 +317,12 @@ asio::awaitable<bool> client_connection::send_full(const middleware::full_respon
     out_.clear();
     append_status_line(out_, r.status);
     out_ += "\r\n";
-    if (medit_.remove.empty()) {
-        out_ += r.fields_text;
-    } else {
-        for (auto& [n, v] : r.fields) {
-            if (medit_.removes(n)) continue;
-            out_ += n;
-            out_ += ": ";
-            out_ += v;
-            out_ += "\r\n";
-        }
+    for (auto& [n, v] : r.fields) {
+        if (!medit_.remove.empty() && medit_.removes(n)) continue;
+        out_ += n;
+        out_ += ": ";
+        out_ += v;
+        out_ += "\r\n";
     }
     for (auto& [k, v] : medit_.add) {
         if (!middleware::valid_header_value(v)) continue;

@@ -11,14 +11,14 @@
 #include <optional>
 #include <string>
 
-#include "gatehouse/http/error_reply.hpp"
-#include "gatehouse/http/head.hpp"
-#include "gatehouse/router/route_table.hpp"
+#include "http/error_reply.hpp"
+#include "http/head.hpp"
+#include "router/route_table.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "gatehouse/util/net.hpp"
 #include "net/io_buffer.hpp"
 #include "net/transport.hpp"
-#include "middleware/middleware.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 #include "tls/server_context.hpp"
 #include "net/deadlines.hpp"
 #include "http/session_host.hpp"

@@ -1,4 +1,4 @@
-#include "gatehouse/http/error_reply.hpp"
+#include "http/error_reply.hpp"
 
 #include "util/json_escape.hpp"
 

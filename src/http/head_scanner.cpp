@@ -7,7 +7,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::http {

@@ -8,8 +8,8 @@
 #include <charconv>
 #include <string_view>
 
-#include "gatehouse/http/error_reply.hpp"
-#include "gatehouse/upstream/load_balancer.hpp"
+#include "http/error_reply.hpp"
+#include "upstream/load_balancer.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "http/body_decoder.hpp"
 #include "http/client_connection.hpp"

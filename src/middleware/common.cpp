@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "gatehouse/router/route_table.hpp"
+#include "router/route_table.hpp"
 #include "util/read_file.hpp"
 #include "util/text.hpp"
 

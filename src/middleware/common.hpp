@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gatehouse/config/diagnostics.hpp"
-#include "middleware/middleware.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 #include "util/digest.hpp"
 
 namespace gatehouse::middleware {

@@ -1,4 +1,4 @@
-#include "middleware/middleware.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 
 #include <cstdint>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "gatehouse/router/route_table.hpp"
+#include "router/route_table.hpp"
 
 #include <re2/re2.h>
 

@@ -39,7 +39,7 @@
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
 #include "http/tunnel.hpp"
-#include "gatehouse/router/route_table.hpp"
+#include "router/route_table.hpp"
 
 namespace gatehouse::server {
 

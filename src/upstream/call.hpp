@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "net/deadlines.hpp"
 #include "upstream/health.hpp"

@@ -1,4 +1,4 @@
-#include "gatehouse/upstream/load_balancer.hpp"
+#include "upstream/load_balancer.hpp"
 
 #include <algorithm>
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "gatehouse/discovery/endpoint.hpp"
-#include "gatehouse/upstream/load_balancer.hpp"
+#include "upstream/load_balancer.hpp"
 #include "net/deadlines.hpp"
 #include "net/io_buffer.hpp"
 #include "net/transport.hpp"

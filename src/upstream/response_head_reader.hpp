@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 
 namespace gatehouse::upstream {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "cache/policy.hpp"
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 #include "fuzz_check.hpp"
 
 using namespace gatehouse::cache;

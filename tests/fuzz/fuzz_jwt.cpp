@@ -11,7 +11,7 @@
 
 #include "fuzz_check.hpp"
 #include "middleware/jwt/token.hpp"
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 
 using namespace gatehouse::middleware::jwt;
 using gatehouse::http::valid_field_value;

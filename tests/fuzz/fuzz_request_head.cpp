@@ -5,7 +5,7 @@
 #include <string>
 
 #include "fuzz_check.hpp"
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 
 using namespace gatehouse::http;
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "gatehouse/http/head.hpp"
+#include "http/head.hpp"
 
 using namespace gatehouse::http;
 

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "gatehouse/upstream/load_balancer.hpp"
+#include "upstream/load_balancer.hpp"
 
 using namespace gatehouse;
 using upstream::endpoint_load;

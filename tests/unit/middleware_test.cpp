@@ -2,7 +2,7 @@
 // rule at every position) and the reusable added-fields list.
 #include <gtest/gtest.h>
 
-#include "middleware/middleware.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 
 using namespace gatehouse;
 

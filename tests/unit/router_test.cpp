@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/router/route_table.hpp"
+#include "router/route_table.hpp"
 
 using namespace gatehouse;
 

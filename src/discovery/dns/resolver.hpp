@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "discovery/provider.hpp"
+#include "gatehouse/discovery/provider.hpp"
 #include "gatehouse/config/units.hpp"
 
 struct ares_channeldata;

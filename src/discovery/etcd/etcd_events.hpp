@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "discovery/provider.hpp"
+#include "gatehouse/discovery/provider.hpp"
 
 namespace gatehouse::discovery::etcd {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "discovery/provider.hpp"
+#include "gatehouse/discovery/provider.hpp"
 
 namespace gatehouse::discovery {
 

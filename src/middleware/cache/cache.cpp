@@ -226,7 +226,6 @@ private:
         st.served = true;
         out.status = e->status;
         if (e->status == 200 && client_validators_match(request_fields, *e)) out.status = 304;
-        out.fields_text = e->fields_text;
         out.fields = e->fields;
         if (out.status != 304 && e->body) out.body = *e->body;
         out.keep = std::move(e);

@@ -11,7 +11,7 @@
 #include "cache/key.hpp"
 #include "cache/store.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
-#include "middleware/middleware.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 #include "observability/stats.hpp"
 
 namespace gatehouse::middleware::cache {

@@ -8,7 +8,7 @@
 #include <charconv>
 
 #include "gatehouse/config/middleware_spec.hpp"
-#include "gatehouse/router/route_table.hpp"
+#include "router/route_table.hpp"
 #include "middleware/common.hpp"
 #include "middleware/rate_limit/gcra.hpp"
 #include "middleware/rate_limit/redis_script.hpp"

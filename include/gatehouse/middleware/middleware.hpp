@@ -27,12 +27,11 @@ namespace boost::asio { class io_context; }
 namespace gatehouse::middleware {
 
 // A whole response a middleware supplies instead of the upstream's (a cache hit, a stored
-// response after a 304): the status, its fields both as ready "Name: value\r\n" lines and as
-// pairs (used when the response chain removes some), and the body. Content-Length is the
-// core's. `keep` holds what the views point into until the response has been written.
+// response after a 304): the status, its fields and the body; the codec writes them in its own
+// framing. Content-Length is the core's. `keep` holds what the views point into until the
+// response has been written.
 struct full_response {
     int status = 200;
-    std::string_view fields_text;
     std::span<const std::pair<std::string, std::string>> fields;
     std::string_view body;
     std::shared_ptr<const void> keep;

@@ -4,13 +4,14 @@
 // keeps the last good set, publishes changes to the workers and shows the state in the admin API.
 // A provider is started by its spec (gatehouse/config/discovery_spec.hpp) and stopped by stop();
 // after stop() it calls its sink no more.
-#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gatehouse/config/units.hpp"
 #include "gatehouse/discovery/endpoint.hpp"
+
+namespace boost::asio { class io_context; }
 
 namespace gatehouse::discovery {
 
