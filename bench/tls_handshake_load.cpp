@@ -81,52 +81,52 @@ struct load {
         for (;;) {
             int r = 1;
             switch (c.state) {
-            case conn::connecting: {
-                int err = 0;
-                socklen_t len = sizeof err;
-                ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err == EINPROGRESS) return;
-                if (err != 0) return fail(c);
-                c.state = conn::handshaking;
-                continue;
-            }
-            case conn::handshaking:
-                r = SSL_do_handshake(c.ssl);
-                if (r == 1) {
-                    c.state = conn::writing;
+                case conn::connecting: {
+                    int err = 0;
+                    socklen_t len = sizeof err;
+                    ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                    if (err == EINPROGRESS) return;
+                    if (err != 0) return fail(c);
+                    c.state = conn::handshaking;
                     continue;
                 }
-                break;
-            case conn::writing: {
-                std::size_t n = 0;
-                r = SSL_write_ex(c.ssl, request.data() + c.written, request.size() - c.written, &n);
-                if (r == 1) {
-                    c.written += n;
-                    if (c.written == request.size()) c.state = conn::reading;
-                    continue;
+                case conn::handshaking:
+                    r = SSL_do_handshake(c.ssl);
+                    if (r == 1) {
+                        c.state = conn::writing;
+                        continue;
+                    }
+                    break;
+                case conn::writing: {
+                    std::size_t n = 0;
+                    r = SSL_write_ex(c.ssl, request.data() + c.written, request.size() - c.written, &n);
+                    if (r == 1) {
+                        c.written += n;
+                        if (c.written == request.size()) c.state = conn::reading;
+                        continue;
+                    }
+                    break;
                 }
-                break;
-            }
-            case conn::reading: {
-                char buf[16384];
-                std::size_t n = 0;
-                r = SSL_read_ex(c.ssl, buf, sizeof buf, &n);
-                if (r == 1) {
-                    if (c.first_read && (n < 10 || std::memcmp(buf, "HTTP/1.1 2", 10) != 0)) ++non_2xx;
-                    c.first_read = false;
-                    continue;
+                case conn::reading: {
+                    char buf[16384];
+                    std::size_t n = 0;
+                    r = SSL_read_ex(c.ssl, buf, sizeof buf, &n);
+                    if (r == 1) {
+                        if (c.first_read && (n < 10 || std::memcmp(buf, "HTTP/1.1 2", 10) != 0)) ++non_2xx;
+                        c.first_read = false;
+                        continue;
+                    }
+                    int e = SSL_get_error(c.ssl, r);
+                    if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL) {
+                        // the server closed after its response (close_notify or not): one request done
+                        latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - c.start).count());
+                        ERR_clear_error();
+                        close(c);
+                        open(c);
+                        return;
+                    }
+                    break;
                 }
-                int e = SSL_get_error(c.ssl, r);
-                if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL) {
-                    // the server closed after its response (close_notify or not): one request done
-                    latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - c.start).count());
-                    ERR_clear_error();
-                    close(c);
-                    open(c);
-                    return;
-                }
-                break;
-            }
             }
             int e = SSL_get_error(c.ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;  // the next edge resumes it

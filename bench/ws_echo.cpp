@@ -130,10 +130,15 @@ int run_server(int port) {
                 setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 auto head = read_head(c);  // the handshake, blocking: it comes in one piece
                 auto k = head.find("ec-WebSocket-Key:");
-                if (k == std::string::npos) { ::close(c); continue; }
+                if (k == std::string::npos) {
+                    ::close(c);
+                    continue;
+                }
                 auto v = head.substr(k + 17, head.find("\r\n", k) - k - 17);
                 v.erase(0, v.find_first_not_of(' '));
-                std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept_value(v) + "\r\n\r\n";
+                std::string resp =
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                    accept_value(v) + "\r\n\r\n";
                 send_all(c, resp.data(), resp.size());
                 conns[static_cast<std::size_t>(c)].in.clear();
                 epoll_event cev{EPOLLIN, {.fd = c}};
@@ -185,7 +190,8 @@ int run_client(const char* host, int port, const char* path, int conns, int seco
             perror("connect");
             return 1;
         }
-        std::string req = std::string("GET ") + path + " HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        std::string req = std::string("GET ") + path +
+                          " HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
         send_all(fd, req.data(), req.size());
         auto head = read_head(fd);
@@ -228,7 +234,9 @@ int run_client(const char* host, int port, const char* path, int conns, int seco
     }
     double secs = std::chrono::duration<double>(clock_type::now() - start).count();
     std::sort(lat.begin(), lat.end());
-    auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat.size())))]; };
+    auto pct = [&](double p) {
+        return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * static_cast<double>(lat.size())))];
+    };
     std::printf("  %llu requests in %.2fs\n", static_cast<unsigned long long>(done), secs);
     std::printf("Requests/sec: %.2f\n", static_cast<double>(done) / secs);
     std::printf("     50%% %.3fms\n     99%% %.3fms\n", pct(0.5), pct(0.99));
@@ -241,7 +249,8 @@ int run_client(const char* host, int port, const char* path, int conns, int seco
 int main(int argc, char** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "server") == 0) return run_server(std::atoi(argv[2]));
     if (argc >= 7 && std::strcmp(argv[1], "client") == 0)
-        return run_client(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]), argc > 7 ? std::strtoul(argv[7], nullptr, 10) : 64);
+        return run_client(argv[2], std::atoi(argv[3]), argv[4], std::atoi(argv[5]), std::atoi(argv[6]),
+                          argc > 7 ? std::strtoul(argv[7], nullptr, 10) : 64);
     std::fprintf(stderr, "usage: gatehouse_ws_echo server PORT | client HOST PORT PATH CONNECTIONS SECONDS [PAYLOAD_BYTES]\n");
     return 2;
 }

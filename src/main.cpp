@@ -46,8 +46,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (a == "--version" || a == "-V") {
-            std::cout << "gatehouse " << GATEHOUSE_VERSION << '\n'
-                      << "event loop: " << gatehouse::server::event_loop_description() << '\n';
+            std::cout << "gatehouse " << GATEHOUSE_VERSION << '\n' << "event loop: " << gatehouse::server::event_loop_description() << '\n';
             return 0;
         }
         if (a == "check") {
@@ -75,7 +74,8 @@ int main(int argc, char** argv) {
     // line rather than blocking a worker on stderr.
     spdlog::init_thread_pool(8192, 1);
     auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    auto logger = std::make_shared<spdlog::async_logger>("gatehouse", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
+    auto logger = std::make_shared<spdlog::async_logger>("gatehouse", sink, spdlog::thread_pool(),
+                                                         spdlog::async_overflow_policy::overrun_oldest);
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(level));
     spdlog::flush_on(spdlog::level::info);

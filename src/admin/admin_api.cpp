@@ -62,7 +62,10 @@ json route_json(const config::route_config& r) {
     if (r.respond) {
         json h = json::object();
         for (auto& [k, v] : r.respond->headers) h[k] = v;
-        j["respond"] = {{"status", r.respond->status}, {"body", r.respond->body}, {"content_type", r.respond->content_type}, {"headers", h}};
+        j["respond"] = {{"status", r.respond->status},
+                        {"body", r.respond->body},
+                        {"content_type", r.respond->content_type},
+                        {"headers", h}};
     }
     if (r.redirect) {
         json rd{{"status", r.redirect->status}, {"strip_query", r.redirect->strip_query}};
@@ -109,9 +112,14 @@ json config_to_json(const config::gateway_config& c) {
     }
     j["listeners"] = ls;
     auto& lim = c.limits;
-    j["limits"] = {{"max_header_bytes", lim.max_header_bytes}, {"max_memory", lim.max_memory}, {"max_headers", lim.max_headers}, {"max_request_line", lim.max_request_line},
-                   {"max_body_bytes", lim.max_body_bytes}, {"header_timeout", config::format_duration(lim.header_timeout)},
-                   {"body_timeout", config::format_duration(lim.body_timeout)}, {"idle_timeout", config::format_duration(lim.idle_timeout)},
+    j["limits"] = {{"max_header_bytes", lim.max_header_bytes},
+                   {"max_memory", lim.max_memory},
+                   {"max_headers", lim.max_headers},
+                   {"max_request_line", lim.max_request_line},
+                   {"max_body_bytes", lim.max_body_bytes},
+                   {"header_timeout", config::format_duration(lim.header_timeout)},
+                   {"body_timeout", config::format_duration(lim.body_timeout)},
+                   {"idle_timeout", config::format_duration(lim.idle_timeout)},
                    {"request_timeout", config::format_duration(lim.request_timeout)}};
     j["drain"] = {{"delay", config::format_duration(c.drain.delay)}, {"timeout", config::format_duration(c.drain.timeout)}};
     json rs = json::array();
@@ -121,11 +129,20 @@ json config_to_json(const config::gateway_config& c) {
     for (auto& u : c.upstreams) {
         json lb{{"policy", lb_name(u.load_balancer.policy)}};
         if (u.load_balancer.policy == config::lb_policy::ring_hash)
-            lb["hash_on"] = u.load_balancer.hash_on == config::lb_config::hash_source::client_ip ? json("client_ip") : json{{"header", u.load_balancer.hash_header}};
-        us.push_back({{"name", u.name}, {"discovery", {{"type", u.discovery ? u.discovery->type : ""}, {"source", u.discovery ? u.discovery->describe : ""},
-                                                        {"wait_for_first", u.wait_for_first}, {"first_timeout", config::format_duration(u.first_timeout)}}}, {"load_balancer", lb},
-                      {"pool", {{"max_connections", u.pool.max_connections}, {"idle_timeout", config::format_duration(u.pool.idle_timeout)},
-                                {"connect_timeout", config::format_duration(u.pool.connect_timeout)}}}});
+            lb["hash_on"] = u.load_balancer.hash_on == config::lb_config::hash_source::client_ip
+                                ? json("client_ip")
+                                : json{{"header", u.load_balancer.hash_header}};
+        us.push_back({{"name", u.name},
+                      {"discovery",
+                       {{"type", u.discovery ? u.discovery->type : ""},
+                        {"source", u.discovery ? u.discovery->describe : ""},
+                        {"wait_for_first", u.wait_for_first},
+                        {"first_timeout", config::format_duration(u.first_timeout)}}},
+                      {"load_balancer", lb},
+                      {"pool",
+                       {{"max_connections", u.pool.max_connections},
+                        {"idle_timeout", config::format_duration(u.pool.idle_timeout)},
+                        {"connect_timeout", config::format_duration(u.pool.connect_timeout)}}}});
     }
     j["upstreams"] = us;
     redact_secrets(j);

@@ -59,7 +59,8 @@ struct admin_server::impl {
             auto req = parser.release();
             admin_request ar{std::string(req.method_string()), std::string(req.target()), req.body()};
             call_handler call{self, &ar};
-            admin_response out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(admin_response)>(std::move(call), asio::use_awaitable);
+            admin_response out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(admin_response)>(std::move(call),
+                                                                                                                    asio::use_awaitable);
             http::response<http::string_body> res{static_cast<http::status>(out.status), 11};
             res.set(http::field::content_type, out.content_type);
             res.set(http::field::cache_control, "no-store");

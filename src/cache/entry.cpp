@@ -4,9 +4,7 @@
 
 namespace gatehouse::cache {
 
-void entry::set_fields(std::vector<std::pair<std::string, std::string>> f) {
-    fields = std::move(f);
-}
+void entry::set_fields(std::vector<std::pair<std::string, std::string>> f) { fields = std::move(f); }
 
 std::optional<std::string_view> entry::field(std::string_view name) const {
     for (auto& [n, v] : fields)
@@ -25,8 +23,9 @@ void entry::compute_bytes() {
 namespace {
 
 void take_facts(entry& e, const response_directives& cc, const freshness_settings& s) {
-    e.stale_while_revalidate = cc.stale_while_revalidate.present && !cc.stale_while_revalidate.invalid ? seconds(cc.stale_while_revalidate.value)
-                                                                                                     : s.stale_while_revalidate;
+    e.stale_while_revalidate = cc.stale_while_revalidate.present && !cc.stale_while_revalidate.invalid
+                                   ? seconds(cc.stale_while_revalidate.value)
+                                   : s.stale_while_revalidate;
     e.stale_if_error = cc.stale_if_error.present && !cc.stale_if_error.invalid ? seconds(cc.stale_if_error.value) : s.stale_if_error;
     e.must_revalidate = cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.present;
     e.no_cache = cc.no_cache;
@@ -44,8 +43,8 @@ std::vector<http::field> views_of(const std::vector<std::pair<std::string, std::
 }  // namespace
 
 bool stored_field(std::string_view n, http::field_list fields) {
-    for (std::string_view skip : {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection", "content-length",
-                                  "age", "set-cookie", "surrogate-key", "cache-tag", "cache-status"})
+    for (std::string_view skip : {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
+                                  "content-length", "age", "set-cookie", "surrogate-key", "cache-tag", "cache-status"})
         if (http::iequals(n, skip)) return false;
     for (auto& f : fields)  // fields the Connection field nominates as hop-by-hop
         if (f.name.size() == 10 && http::iequals(f.name, "connection") && http::list_contains(f.value, n)) return false;
@@ -65,9 +64,8 @@ head_facts examine(int status, http::field_list fields, bool authorized, bool ca
     return h;
 }
 
-std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, http::field_list fields,
-                                  http::field_list request_fields, const head_facts& facts, const freshness_settings& s,
-                                  sys_time request_time, sys_time response_time) {
+std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, http::field_list fields, http::field_list request_fields,
+                                  const head_facts& facts, const freshness_settings& s, sys_time request_time, sys_time response_time) {
     auto e = std::make_shared<entry>();
     e->url = std::move(url);
     e->extras = std::move(extras);

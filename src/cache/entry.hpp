@@ -47,9 +47,8 @@ head_facts examine(int status, http::field_list fields, bool authorized, bool ca
 // A new entry (without body) for a response head: the fields kept (end-to-end, without Age,
 // Content-Length, Set-Cookie and the tag fields), tags, validators, age and lifetime, and the
 // request's values for the response's Vary names.
-std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, http::field_list fields,
-                                  http::field_list request_fields, const head_facts& facts, const freshness_settings& s,
-                                  sys_time request_time, sys_time response_time);
+std::shared_ptr<entry> make_entry(std::string url, std::string extras, int status, http::field_list fields, http::field_list request_fields,
+                                  const head_facts& facts, const freshness_settings& s, sys_time request_time, sys_time response_time);
 // The entry refreshed by a 304 (§4.3.4): its fields updated by the 304's, a new age and
 // lifetime; the body shared.
 std::shared_ptr<entry> refreshed(const entry& old, http::field_list fields_304, const freshness_settings& s, sys_time request_time,

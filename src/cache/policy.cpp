@@ -83,9 +83,11 @@ constexpr std::array<const char*, 7> k_days{"Sun", "Mon", "Tue", "Wed", "Thu", "
 int month_of(std::string_view m) {
     if (m.size() != 3) return 0;
     // The three letters as one number: a switch instead of twelve string comparisons.
-    const auto v = (static_cast<unsigned>(static_cast<unsigned char>(m[0])) << 16) | (static_cast<unsigned>(static_cast<unsigned char>(m[1])) << 8) |
-                   static_cast<unsigned char>(m[2]);
-    constexpr auto code = [](const char* s) { return (static_cast<unsigned>(s[0]) << 16) | (static_cast<unsigned>(s[1]) << 8) | static_cast<unsigned>(s[2]); };
+    const auto v = (static_cast<unsigned>(static_cast<unsigned char>(m[0])) << 16) |
+                   (static_cast<unsigned>(static_cast<unsigned char>(m[1])) << 8) | static_cast<unsigned char>(m[2]);
+    constexpr auto code = [](const char* s) {
+        return (static_cast<unsigned>(s[0]) << 16) | (static_cast<unsigned>(s[1]) << 8) | static_cast<unsigned>(s[2]);
+    };
     switch (v) {
         case code("Jan"): return 1;
         case code("Feb"): return 2;
@@ -120,7 +122,8 @@ std::optional<sys_time> make_time(int y, int mon, int d, std::string_view hms) {
     // before 1900 becomes 1900: both keep their meaning for freshness (far future, long past),
     // and Expires - Date of any two stays representable (found by fuzz_cache_control: 9988 and 1497).
     y = std::clamp(y, 1900, 2150);
-    std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mon)), std::chrono::day(static_cast<unsigned>(d))};
+    std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mon)),
+                                    std::chrono::day(static_cast<unsigned>(d))};
     if (!ymd.ok()) return std::nullopt;
     return sys_time(std::chrono::sys_days(ymd)) + std::chrono::hours(h) + std::chrono::minutes(mi) + seconds(s);
 }
@@ -190,7 +193,8 @@ std::optional<sys_time> parse_http_date(std::string_view s) {
     }
     if (comma != std::string_view::npos && comma > 3) {  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
         auto rest = s.substr(comma + 1);
-        if (rest.size() != 23 || rest[0] != ' ' || rest[3] != '-' || rest[7] != '-' || rest[10] != ' ' || rest.substr(19) != " GMT") return std::nullopt;
+        if (rest.size() != 23 || rest[0] != ' ' || rest[3] != '-' || rest[7] != '-' || rest[10] != ' ' || rest.substr(19) != " GMT")
+            return std::nullopt;
         int d = 0, yy = 0;
         if (!number(rest.substr(1, 2), d) || !number(rest.substr(8, 2), yy)) return std::nullopt;
         int y = yy < 70 ? 2000 + yy : 1900 + yy;  // §5.6.7: more than 50 years ahead means the past century
@@ -225,7 +229,18 @@ std::optional<std::string_view> field(http::field_list fields, std::string_view 
 
 bool heuristically_cacheable(int status) {
     switch (status) {
-        case 200: case 203: case 204: case 206: case 300: case 301: case 308: case 404: case 405: case 410: case 414: case 501: return true;
+        case 200:
+        case 203:
+        case 204:
+        case 206:
+        case 300:
+        case 301:
+        case 308:
+        case 404:
+        case 405:
+        case 410:
+        case 414:
+        case 501: return true;
         default: return false;
     }
 }
@@ -287,7 +302,8 @@ const char* not_storable_reason(std::string_view method, int status, const respo
     bool explicit_freshness = cc.max_age.present || cc.s_maxage.present || field(fields, "expires").has_value();
     if (!explicit_freshness && !cc.public_ && !heuristically_cacheable(status)) return "status";
     // Nothing to serve it for: never fresh, no validator, and nothing said it may be used stale.
-    if (!has_lifetime && !validator && !explicit_freshness && s.stale_while_revalidate.count() == 0 && s.stale_if_error.count() == 0) return "no-lifetime";
+    if (!has_lifetime && !validator && !explicit_freshness && s.stale_while_revalidate.count() == 0 && s.stale_if_error.count() == 0)
+        return "no-lifetime";
     return nullptr;
 }
 

@@ -16,7 +16,9 @@ void store::configure(const store_settings& s) {
     evict_beyond_budget();  // a smaller max_bytes applies at once
 }
 
-store_settings store::settings() const { return {max_bytes_.load(std::memory_order_relaxed), max_entry_bytes_.load(std::memory_order_relaxed)}; }
+store_settings store::settings() const {
+    return {max_bytes_.load(std::memory_order_relaxed), max_entry_bytes_.load(std::memory_order_relaxed)};
+}
 
 namespace {
 constexpr std::size_t k_max_uncacheable_marks = 10000;  // per shard; older marks are dropped beyond it

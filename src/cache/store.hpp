@@ -78,7 +78,8 @@ public:
     // Neither (nullptr, `led` unset): the key is marked uncacheable (mark_uncacheable), and the
     // request goes to the origin without waiting for anyone.
     template <class MakeWaiter>
-    std::shared_ptr<fill> join_or_lead(std::string_view key, MakeWaiter&& make_waiter, std::shared_ptr<fill>& led, std::shared_ptr<waiter>& w) {
+    std::shared_ptr<fill> join_or_lead(std::string_view key, MakeWaiter&& make_waiter, std::shared_ptr<fill>& led,
+                                       std::shared_ptr<waiter>& w) {
         auto& s = shard_of(url_of_key(key));
         std::lock_guard lock(s.mu);
         if (!s.uncacheable.empty()) {

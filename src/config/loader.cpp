@@ -30,7 +30,8 @@ bool has_ctl(std::string_view s) {
 bool valid_host_pattern(std::string_view h, bool allow_wildcard) {
     if (allow_wildcard && h.starts_with("*.")) h.remove_prefix(2);
     if (h.empty() || h.size() > 253) return false;
-    return std::all_of(h.begin(), h.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']'; });
+    return std::all_of(h.begin(), h.end(),
+                       [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']'; });
 }
 
 struct loader {
@@ -39,7 +40,8 @@ struct loader {
     YAML::Node root_;
 
     void top(const YAML::Node& root) {
-        std::vector<std::string> keys{"workers", "admin", "reload", "listeners", "limits", "drain", "routes", "upstreams", "access_log", "metrics", "tracing", "event_loop"};
+        std::vector<std::string> keys{"workers", "admin",     "reload",     "listeners", "limits",  "drain",
+                                      "routes",  "upstreams", "access_log", "metrics",   "tracing", "event_loop"};
         for (auto& s : config_section_names()) keys.push_back(s);
         root_ = root;
         map_reader r(root, "", d, keys);
@@ -107,7 +109,8 @@ struct loader {
             auto ip = util::ip_address::parse(a->host);
             auto loop4 = util::cidr::parse("127.0.0.0/8"), loop6 = util::cidr::parse("::1/128");
             if (ip && !loop4->contains(*ip) && !loop6->contains(*ip))
-                d.warning(mark_of(r.get("listen")), "admin.listen", "the admin API is reachable from outside this host; anyone who can reach it can reload and read config");
+                d.warning(mark_of(r.get("listen")), "admin.listen",
+                          "the admin API is reachable from outside this host; anyone who can reach it can reload and read config");
         }
         if (auto e = r.boolean("enabled")) cfg.admin.enabled = *e;
         r.finish();
@@ -202,7 +205,8 @@ struct loader {
             if (r.has("redirect_https")) {
                 map_reader h(r.get("redirect_https"), r.child_path("redirect_https"), d, {"port", "status"});
                 if (auto p = h.integer("port", 1, 65535)) l.https_redirect_port = static_cast<std::uint16_t>(*p);
-                else if (!h.has("port")) d.error(mark_of(r.get("redirect_https")), r.child_path("redirect_https") + ".port", "required (the HTTPS port)");
+                else if (!h.has("port"))
+                    d.error(mark_of(r.get("redirect_https")), r.child_path("redirect_https") + ".port", "required (the HTTPS port)");
                 if (auto s = h.integer("status", 301, 308)) {
                     if (*s != 301 && *s != 302 && *s != 307 && *s != 308) h.error("status", "must be 301, 302, 307 or 308");
                     else l.https_redirect_status = static_cast<int>(*s);
@@ -217,7 +221,9 @@ struct loader {
     }
 
     std::optional<listener_tls_config> tls(const YAML::Node& n, const std::string& path) {
-        map_reader r(n, path, d, {"certificates", "min_version", "ciphers", "ciphersuites", "client_ca", "client_auth", "identity_headers", "handshake_timeout"});
+        map_reader r(n, path, d,
+                     {"certificates", "min_version", "ciphers", "ciphersuites", "client_ca", "client_auth", "identity_headers",
+                      "handshake_timeout"});
         if (!r.ok()) return std::nullopt;
         listener_tls_config t;
         t.mark = mark_of(n);
@@ -265,7 +271,9 @@ struct loader {
     }
 
     void limits(const YAML::Node& n) {
-        map_reader r(n, "limits", d, {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout", "body_min_rate", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections", "max_memory"});
+        map_reader r(n, "limits", d,
+                     {"max_header_bytes", "max_headers", "max_request_line", "max_body_bytes", "header_timeout", "body_timeout",
+                      "body_min_rate", "idle_timeout", "request_timeout", "upstream_idle_timeout", "max_connections", "max_memory"});
         if (!r.ok()) return;
         auto& l = cfg.limits;
         if (auto v = r.size_value("max_memory")) {
@@ -316,7 +324,8 @@ struct loader {
             else m.host = host;
         }
         int kinds = 0;
-        for (auto [key, kind] : {std::pair{"path", path_match::exact}, {"path_prefix", path_match::prefix}, {"path_regex", path_match::regex}}) {
+        for (auto [key, kind] :
+             {std::pair{"path", path_match::exact}, {"path_prefix", path_match::prefix}, {"path_regex", path_match::regex}}) {
             auto v = r.string(key);
             if (!v) continue;
             ++kinds;
@@ -331,7 +340,11 @@ struct loader {
         if (kinds > 1) d.error(mark_of(n), path, "use only one of path, path_prefix and path_regex");
         if (auto ms = r.string_list("methods")) {
             for (auto& me : *ms) {
-                if (!is_token(me) || me != [&] { std::string u = me; std::transform(u.begin(), u.end(), u.begin(), ::toupper); return u; }())
+                if (!is_token(me) || me != [&] {
+                        std::string u = me;
+                        std::transform(u.begin(), u.end(), u.begin(), ::toupper);
+                        return u;
+                    }())
                     r.error("methods", "not an upper-case method name: '" + me + "'");
                 else m.methods.push_back(me);
             }
@@ -339,20 +352,24 @@ struct loader {
         if (r.has("headers")) {
             auto hn = r.get("headers");
             if (!hn.IsMap()) r.error("headers", "expected a mapping of header name to value");
-            else for (auto it = hn.begin(); it != hn.end(); ++it) {
-                auto name = it->first.Scalar();
-                auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
-                if (auto why = field_name_problem(name, true)) d.error(mark_of(it->first), r.child_path("headers"), "'" + name + "': " + why);
-                else if (v) m.headers.emplace_back(util::ascii_lower(name), *v);
-            }
+            else
+                for (auto it = hn.begin(); it != hn.end(); ++it) {
+                    auto name = it->first.Scalar();
+                    auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
+                    if (auto why = field_name_problem(name, true))
+                        d.error(mark_of(it->first), r.child_path("headers"), "'" + name + "': " + why);
+                    else if (v) m.headers.emplace_back(util::ascii_lower(name), *v);
+                }
         }
         if (r.has("query")) {
             auto qn = r.get("query");
             if (!qn.IsMap()) r.error("query", "expected a mapping of parameter name to value (~ for presence)");
-            else for (auto it = qn.begin(); it != qn.end(); ++it) {
-                if (it->second.IsNull()) m.query.emplace_back(it->first.Scalar(), std::nullopt);
-                else if (auto v = scalar_of(it->second, r.child_path("query") + "." + it->first.Scalar(), d)) m.query.emplace_back(it->first.Scalar(), *v);
-            }
+            else
+                for (auto it = qn.begin(); it != qn.end(); ++it) {
+                    if (it->second.IsNull()) m.query.emplace_back(it->first.Scalar(), std::nullopt);
+                    else if (auto v = scalar_of(it->second, r.child_path("query") + "." + it->first.Scalar(), d))
+                        m.query.emplace_back(it->first.Scalar(), *v);
+                }
         }
         r.finish();
     }
@@ -365,7 +382,10 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "routes[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket", "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware", "middleware_mode"});
+            map_reader r(n[i], path, d,
+                         {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket",
+                          "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware",
+                          "middleware_mode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -406,7 +426,8 @@ struct loader {
                     auto v = m.string("percent");
                     char* end = nullptr;
                     double p = v ? std::strtod(v->c_str(), &end) : -1;
-                    if (!v || end == v->c_str() || (*end && std::string(end) != "%") || p < 0 || p > 100) m.error("percent", "expected a number from 0 to 100");
+                    if (!v || end == v->c_str() || (*end && std::string(end) != "%") || p < 0 || p > 100)
+                        m.error("percent", "expected a number from 0 to 100");
                     else mc.percent = p;
                 }
                 m.finish();
@@ -417,10 +438,12 @@ struct loader {
             if (auto ups = r.string_list("upgrade"))
                 for (const auto& given : *ups) {
                     const auto u = util::ascii_lower(given);
-                    if (u.empty() || u.find_first_of(" \t,;/\"") != std::string::npos) r.error("upgrade", "'" + u + "' is not a protocol token (e.g. websocket)");
+                    if (u.empty() || u.find_first_of(" \t,;/\"") != std::string::npos)
+                        r.error("upgrade", "'" + u + "' is not a protocol token (e.g. websocket)");
                     else if (std::find(rc.upgrades.begin(), rc.upgrades.end(), u) == rc.upgrades.end()) rc.upgrades.push_back(u);
                 }
-            if (!rc.upgrades.empty() && rc.upstream.empty()) r.error(r.has("websocket") ? "websocket" : "upgrade", "upgrades apply only to routes with an upstream");
+            if (!rc.upgrades.empty() && rc.upstream.empty())
+                r.error(r.has("websocket") ? "websocket" : "upgrade", "upgrades apply only to routes with an upstream");
             if (auto t = r.duration_value("tunnel_idle_timeout")) {
                 if (t->count() <= 0) r.error("tunnel_idle_timeout", "must be positive");
                 else rc.tunnel_idle_timeout = *t;
@@ -466,11 +489,13 @@ struct loader {
         rewrite_config rw;
         rw.strip_prefix = r.string("strip_prefix");
         rw.replace_prefix = r.string("replace_prefix");
-        if (rw.strip_prefix && (rw.strip_prefix->empty() || rw.strip_prefix->front() != '/')) r.error("strip_prefix", "must start with '/'");
+        if (rw.strip_prefix && (rw.strip_prefix->empty() || rw.strip_prefix->front() != '/'))
+            r.error("strip_prefix", "must start with '/'");
         if (rw.replace_prefix) {
             if (m.path_kind != path_match::prefix) r.error("replace_prefix", "needs match.path_prefix, the prefix it replaces");
             if (rw.replace_prefix->empty() || rw.replace_prefix->front() != '/') r.error("replace_prefix", "must start with '/'");
-            if (has_ctl(*rw.replace_prefix) || rw.replace_prefix->find(' ') != std::string::npos) r.error("replace_prefix", "must not contain spaces or control characters");
+            if (has_ctl(*rw.replace_prefix) || rw.replace_prefix->find(' ') != std::string::npos)
+                r.error("replace_prefix", "must not contain spaces or control characters");
         }
         if (rw.strip_prefix && rw.replace_prefix) d.error(mark_of(n), path, "use strip_prefix or replace_prefix, not both");
         if (auto h = r.string("host")) {
@@ -507,13 +532,16 @@ struct loader {
         if (r.has("headers")) {
             auto hn = r.get("headers");
             if (!hn.IsMap()) r.error("headers", "expected a mapping of header name to value");
-            else for (auto it = hn.begin(); it != hn.end(); ++it) {
-                auto name = it->first.Scalar();
-                auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
-                if (!is_token(name)) d.error(mark_of(it->first), r.child_path("headers"), "not a header name: '" + name + "'");
-                else if (v && has_ctl(*v)) d.error(mark_of(it->second), r.child_path("headers") + "." + name, "header values must not contain CR, LF or other control characters");
-                else if (v) rc.headers.emplace_back(name, *v);
-            }
+            else
+                for (auto it = hn.begin(); it != hn.end(); ++it) {
+                    auto name = it->first.Scalar();
+                    auto v = scalar_of(it->second, r.child_path("headers") + "." + name, d);
+                    if (!is_token(name)) d.error(mark_of(it->first), r.child_path("headers"), "not a header name: '" + name + "'");
+                    else if (v && has_ctl(*v))
+                        d.error(mark_of(it->second), r.child_path("headers") + "." + name,
+                                "header values must not contain CR, LF or other control characters");
+                    else if (v) rc.headers.emplace_back(name, *v);
+                }
         }
         r.finish();
         return rc;
@@ -537,7 +565,8 @@ struct loader {
         }
         if (auto p = r.integer("port", 1, 65535)) rc.port = static_cast<std::uint16_t>(*p);
         if (auto p = r.string("path")) {
-            if (p->empty() || p->front() != '/' || has_ctl(*p) || p->find(' ') != std::string::npos) r.error("path", "must start with '/' and contain no spaces or control characters");
+            if (p->empty() || p->front() != '/' || has_ctl(*p) || p->find(' ') != std::string::npos)
+                r.error("path", "must start with '/' and contain no spaces or control characters");
             else rc.path = *p;
         }
         if (auto q = r.boolean("strip_query")) rc.strip_query = *q;
@@ -553,7 +582,9 @@ struct loader {
         std::set<std::string> names;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "upstreams[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "discovery", "load_balancer", "pool", "tls", "limits", "circuit_breaker", "outlier_detection", "health_check", "slow_start", "panic_threshold"});
+            map_reader r(n[i], path, d,
+                         {"name", "discovery", "load_balancer", "pool", "tls", "limits", "circuit_breaker", "outlier_detection",
+                          "health_check", "slow_start", "panic_threshold"});
             if (!r.ok()) continue;
             upstream_config u;
             u.mark = mark_of(n[i]);
@@ -573,7 +604,8 @@ struct loader {
                 if (auto v = t.boolean("verify")) tc.verify = *v;
                 if (auto v = t.string("client_cert")) tc.client_cert = *v;
                 if (auto v = t.string("client_key")) tc.client_key = *v;
-                if (tc.client_cert.empty() != tc.client_key.empty()) d.error(mark_of(r.get("tls")), r.child_path("tls"), "client_cert and client_key go together");
+                if (tc.client_cert.empty() != tc.client_key.empty())
+                    d.error(mark_of(r.get("tls")), r.child_path("tls"), "client_cert and client_key go together");
                 t.finish();
                 u.tls = tc;
             }
@@ -597,7 +629,8 @@ struct loader {
         std::string list;
         for (auto& t : types) list += (list.empty() ? "" : ", ") + t;
         if (found.empty()) d.error(mark_of(n), path, "needs a discovery source: one of " + list);
-        else if (found.size() > 1) d.error(mark_of(n), path, "has both " + found[0] + " and " + found[1] + "; an upstream takes one discovery source");
+        else if (found.size() > 1)
+            d.error(mark_of(n), path, "has both " + found[0] + " and " + found[1] + "; an upstream takes one discovery source");
         else if (auto spec = (*find_discovery_type(found[0]))(r.get(found[0]), r.child_path(found[0]), d)) {
             spec->type = found[0];
             spec->path = r.child_path(found[0]);
@@ -761,17 +794,21 @@ struct loader {
             };
             if (rc.split.empty()) check(rc.upstream, rc.mark, "routes[" + std::to_string(i) + "].upstream");
             for (std::size_t j = 0; j < rc.split.size(); ++j)
-                check(rc.split[j].upstream, rc.split[j].mark, "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
-            if (rc.mirror && !rc.mirror->upstream.empty()) check(rc.mirror->upstream, rc.mirror->mark, "routes[" + std::to_string(i) + "].mirror.upstream");
+                check(rc.split[j].upstream, rc.split[j].mark,
+                      "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
+            if (rc.mirror && !rc.mirror->upstream.empty())
+                check(rc.mirror->upstream, rc.mirror->mark, "routes[" + std::to_string(i) + "].mirror.upstream");
             if (rc.fallback && !rc.fallback->upstream.empty()) {
                 const auto where = "routes[" + std::to_string(i) + "].fallback.upstream";
                 check(rc.fallback->upstream, rc.fallback->mark, where);
-                if (rc.fallback->upstream == rc.upstream && rc.split.empty()) d.error(rc.fallback->mark, where, "the fallback is the route's own upstream");
+                if (rc.fallback->upstream == rc.upstream && rc.split.empty())
+                    d.error(rc.fallback->mark, where, "the fallback is the route's own upstream");
             }
         }
         for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
             if (!used.count(cfg.upstreams[i].name))
-                d.warning(cfg.upstreams[i].mark, "upstreams[" + std::to_string(i) + "]", "upstream '" + cfg.upstreams[i].name + "' is not used by any route");
+                d.warning(cfg.upstreams[i].mark, "upstreams[" + std::to_string(i) + "]",
+                          "upstream '" + cfg.upstreams[i].name + "' is not used by any route");
     }
 };
 

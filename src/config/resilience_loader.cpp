@@ -38,7 +38,8 @@ breaker_config read_breaker(const YAML::Node& n, const std::string& path, diagno
     breaker_config b;
     b.failure.kinds = outcome_set::connect_failure | outcome_set::reset | outcome_set::timeout | outcome_set::invalid_response;
     b.failure.any_5xx = true;
-    map_reader r(n, path, d, {"failure_rate", "window", "min_requests", "consecutive_failures", "open_for", "half_open_requests", "failure"});
+    map_reader r(n, path, d,
+                 {"failure_rate", "window", "min_requests", "consecutive_failures", "open_for", "half_open_requests", "failure"});
     if (!r.ok()) return b;
     if (auto v = read_share(r, "failure_rate")) {
         if (*v <= 0) r.error("failure_rate", "must be above 0%");
@@ -65,7 +66,8 @@ breaker_config read_breaker(const YAML::Node& n, const std::string& path, diagno
 
 outlier_config read_outlier(const YAML::Node& n, const std::string& path, diagnostics& d) {
     outlier_config o;
-    map_reader r(n, path, d, {"consecutive_5xx", "consecutive_gateway_errors", "base_ejection_time", "max_ejection_time", "max_ejection_percent"});
+    map_reader r(n, path, d,
+                 {"consecutive_5xx", "consecutive_gateway_errors", "base_ejection_time", "max_ejection_time", "max_ejection_percent"});
     if (!r.ok()) return o;
     if (auto v = r.integer("consecutive_5xx", 0, 1'000'000)) o.consecutive_5xx = static_cast<std::uint64_t>(*v);
     if (auto v = r.integer("consecutive_gateway_errors", 0, 1'000'000)) o.consecutive_gateway_errors = static_cast<std::uint64_t>(*v);
@@ -74,7 +76,9 @@ outlier_config read_outlier(const YAML::Node& n, const std::string& path, diagno
         else o.base_ejection_time = *v;
     }
     if (auto v = r.duration_value("max_ejection_time")) o.max_ejection_time = *v;
-    if (o.max_ejection_time < o.base_ejection_time) r.error(r.has("max_ejection_time") ? "max_ejection_time" : "base_ejection_time", "max_ejection_time must be at least base_ejection_time");
+    if (o.max_ejection_time < o.base_ejection_time)
+        r.error(r.has("max_ejection_time") ? "max_ejection_time" : "base_ejection_time",
+                "max_ejection_time must be at least base_ejection_time");
     if (auto v = r.integer("max_ejection_percent", 0, 100)) o.max_ejection_percent = static_cast<std::uint64_t>(*v);
     r.finish();
     return o;
@@ -82,10 +86,12 @@ outlier_config read_outlier(const YAML::Node& n, const std::string& path, diagno
 
 health_check_config read_health_check(const YAML::Node& n, const std::string& path, diagnostics& d) {
     health_check_config h;
-    map_reader r(n, path, d, {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status", "host", "start_unhealthy"});
+    map_reader r(n, path, d,
+                 {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status", "host", "start_unhealthy"});
     if (!r.ok()) return h;
     if (auto p = r.string("path")) {
-        if (p->empty() || p->front() != '/' || p->find_first_of(" \t\r\n") != std::string::npos) r.error("path", "must start with '/' and hold no spaces");
+        if (p->empty() || p->front() != '/' || p->find_first_of(" \t\r\n") != std::string::npos)
+            r.error("path", "must start with '/' and hold no spaces");
         else h.path = *p;
     }
     if (auto v = r.duration_value("interval")) {

@@ -8,7 +8,6 @@
 #include "upstream/retry.hpp"
 #include "observability/metrics.hpp"
 
-
 namespace gatehouse::config {
 
 std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::uint64_t generation, config::diagnostics& diags,
@@ -19,7 +18,8 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
     snap->scan_limits.max_request_line = cfg.limits.max_request_line;
 
     for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
-        snap->clusters.push_back(upstream::build_cluster(cfg.upstreams[i], "upstreams[" + std::to_string(i) + "]", diags, snap->watched_files));
+        snap->clusters.push_back(
+            upstream::build_cluster(cfg.upstreams[i], "upstreams[" + std::to_string(i) + "]", diags, snap->watched_files));
     snap->routes = std::make_unique<router::route_table>(cfg.routes);
     for (auto& r : snap->routes->routes()) {
         if (r.config.upstream.empty()) continue;
@@ -49,8 +49,10 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         return c;
     };
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
-    for (auto& r : snap->routes->routes()) snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
-    for (auto& r : snap->routes->routes()) snap->retry_counts.push_back(r.config.retry ? upstream::retry_counts_for(r.config.name) : nullptr);
+    for (auto& r : snap->routes->routes())
+        snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
+    for (auto& r : snap->routes->routes())
+        snap->retry_counts.push_back(r.config.retry ? upstream::retry_counts_for(r.config.name) : nullptr);
     for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
         const auto& l = cfg.listeners[i];
         if (!l.tls) continue;

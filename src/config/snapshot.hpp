@@ -15,7 +15,9 @@
 #include "middleware/registry.hpp"
 #include "observability/stats.hpp"
 
-namespace gatehouse::tls { class server_context; }
+namespace gatehouse::tls {
+class server_context;
+}
 
 namespace gatehouse::observability {
 class metrics;
@@ -42,17 +44,17 @@ struct snapshot {
 
     // Observability, resolved at build time (null when metrics or the access log are off).
     std::vector<std::shared_ptr<observability::route_stats>> route_stats;  // by compiled_route::index
-    std::vector<std::shared_ptr<http::mirror_counts>> mirror_counts;        // by compiled_route::index (null: no mirror)
-    std::vector<std::shared_ptr<upstream::retry_counts>> retry_counts;      // by compiled_route::index (null: no retry)
+    std::vector<std::shared_ptr<http::mirror_counts>> mirror_counts;       // by compiled_route::index (null: no mirror)
+    std::vector<std::shared_ptr<upstream::retry_counts>> retry_counts;     // by compiled_route::index (null: no retry)
     std::shared_ptr<observability::route_stats> unmatched_stats;
     std::vector<std::shared_ptr<observability::upstream_stats>> cluster_stats;  // by cluster index
     std::shared_ptr<observability::access_log> access_log;
 
     // Middleware chains, built from the specs in the config.
     using chain = std::vector<std::shared_ptr<const middleware::middleware>>;
-    std::vector<chain> route_chains;                         // by compiled_route::index
-    std::unordered_map<std::string, chain> listener_chains;  // by listener name (defaults)
-    std::vector<std::string> watched_files;                  // files middleware and TLS read: changes reload
+    std::vector<chain> route_chains;                                                  // by compiled_route::index
+    std::unordered_map<std::string, chain> listener_chains;                           // by listener name (defaults)
+    std::vector<std::string> watched_files;                                           // files middleware and TLS read: changes reload
     std::unordered_map<std::string, std::shared_ptr<const tls::server_context>> tls;  // by listener name
 };
 

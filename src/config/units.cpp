@@ -50,8 +50,19 @@ std::optional<std::chrono::microseconds> parse_short_duration(std::string_view t
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
     return parse_scaled(text,
-                        {{"", 1}, {"B", 1}, {"KiB", 1ull << 10}, {"K", 1ull << 10}, {"k", 1ull << 10}, {"MiB", 1ull << 20}, {"M", 1ull << 20},
-                         {"GiB", 1ull << 30}, {"G", 1ull << 30}, {"KB", 1000}, {"kB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}},
+                        {{"", 1},
+                         {"B", 1},
+                         {"KiB", 1ull << 10},
+                         {"K", 1ull << 10},
+                         {"k", 1ull << 10},
+                         {"MiB", 1ull << 20},
+                         {"M", 1ull << 20},
+                         {"GiB", 1ull << 30},
+                         {"G", 1ull << 30},
+                         {"KB", 1000},
+                         {"kB", 1000},
+                         {"MB", 1000'000},
+                         {"GB", 1000'000'000}},
                         1ull << 62);
 }
 

@@ -27,9 +27,7 @@ YAML::Node map_reader::get(const std::string& key) {
     return cn[key];
 }
 
-void map_reader::error(const std::string& key, std::string message) {
-    d_.error(mark_of(get(key)), child_path(key), std::move(message));
-}
+void map_reader::error(const std::string& key, std::string message) { d_.error(mark_of(get(key)), child_path(key), std::move(message)); }
 
 std::optional<std::string> scalar_of(const YAML::Node& n, const std::string& path, diagnostics& d) {
     if (!n.IsScalar()) {

@@ -39,7 +39,7 @@ public:
     std::optional<std::vector<std::string>> string_list(const std::string& key);
 
     void error(const std::string& key, std::string message);  // at the key's value
-    void finish();  // unknown keys -> errors
+    void finish();                                            // unknown keys -> errors
 
 private:
     YAML::Node node_;

@@ -31,7 +31,8 @@ std::optional<endpoint_spec> parse_endpoint_spec(const YAML::Node& n, const std:
 std::string identity_of(const std::vector<endpoint_spec>& eps) {
     std::string s;
     for (auto& e : eps)
-        s += e.address.host + ":" + std::to_string(e.address.port) + "*" + std::to_string(e.weight) + "^" + std::to_string(e.priority) + "@" + e.zone + ",";
+        s += e.address.host + ":" + std::to_string(e.address.port) + "*" + std::to_string(e.weight) + "^" + std::to_string(e.priority) +
+             "@" + e.zone + ",";
     return s;
 }
 

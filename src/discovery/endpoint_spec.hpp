@@ -6,8 +6,12 @@
 
 #include "gatehouse/discovery/provider.hpp"
 
-namespace YAML { class Node; }
-namespace gatehouse::config { class diagnostics; }
+namespace YAML {
+class Node;
+}
+namespace gatehouse::config {
+class diagnostics;
+}
 
 namespace gatehouse::discovery {
 

@@ -64,8 +64,7 @@ struct manager::entry : sink, std::enable_shared_from_this<manager::entry> {
         eps = normalise(std::move(eps));
         last_update = system::now();
         last_success = steady::now();
-        if (st == state::stale || st == state::failing)
-            spdlog::info("upstream {}: discovery ({}) recovered", cfg.upstream, cfg.spec->type);
+        if (st == state::stale || st == state::failing) spdlog::info("upstream {}: discovery ({}) recovered", cfg.upstream, cfg.spec->type);
         st = state::ok;
         last_error.clear();
         answered = true;
@@ -95,8 +94,7 @@ struct manager::entry : sink, std::enable_shared_from_this<manager::entry> {
             if (next == state::stale)
                 spdlog::warn("upstream {}: discovery ({}) failed: {}; keeping the last {} endpoint(s)", cfg.upstream, cfg.spec->type, error,
                              set->endpoints.size());
-            else
-                spdlog::warn("upstream {}: discovery ({}) failed: {}; no endpoints yet", cfg.upstream, cfg.spec->type, error);
+            else spdlog::warn("upstream {}: discovery ({}) failed: {}; no endpoints yet", cfg.upstream, cfg.spec->type, error);
         }
         st = next;
         last_error = std::move(error);
@@ -188,7 +186,10 @@ nlohmann::json manager::status(const std::string& upstream) const {
     auto it = entries_.find(upstream);
     if (it == entries_.end()) return nullptr;
     auto& e = *it->second;
-    nlohmann::json j{{"provider", e.cfg.spec->type}, {"source", e.cfg.spec->describe}, {"state", state_name(e.st)}, {"version", e.set->version}};
+    nlohmann::json j{{"provider", e.cfg.spec->type},
+                     {"source", e.cfg.spec->describe},
+                     {"state", state_name(e.st)},
+                     {"version", e.set->version}};
     if (e.st == state::stale) j["stale_since"] = iso(e.failing_since);
     j["last_update"] = e.last_update == system::time_point{} ? nlohmann::json(nullptr) : nlohmann::json(iso(e.last_update));
     j["last_error"] = e.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.last_error);

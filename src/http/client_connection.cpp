@@ -172,7 +172,7 @@ asio::awaitable<io_status> client_connection::wait_released(net::clock::duration
     }
     dl_.arm(idle_timeout);
     auto [ec] = co_await io_.wait_readable();
-    if (ec) co_return ec == asio::error::operation_aborted && dl_.fired() ? io_status::timeout : io_status::error;
+    if (ec) co_return (ec == asio::error::operation_aborted && dl_.fired()) ? io_status::timeout : io_status::error;
     co_return co_await read_more(std::nullopt);
 }
 
@@ -297,8 +297,8 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
                     std::erase_if(mreply_.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
                     out_.clear();
                     status_ = mreply_.status;
-                    append_error_response(out_, mreply_.status, mreply_.message, request_id_, persistence_for(close, req_.version), req_.method == "HEAD",
-                                          mreply_.headers);
+                    append_error_response(out_, mreply_.status, mreply_.message, request_id_, persistence_for(close, req_.version),
+                                          req_.method == "HEAD", mreply_.headers);
                     ok = co_await write_client(out_);
                 }
                 if (mctx_.wants_background() && !mctx_.has_body) start_background(r);
@@ -533,7 +533,8 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         buf_.consume(head_len);
         co_return co_await send_error(404, "no route matches the request", close);
     }
-    if (req_.framing == body_framing::content_length && req_.content_length > route->config.max_body_bytes.value_or(snap_->config.limits.max_body_bytes))
+    if (req_.framing == body_framing::content_length &&
+        req_.content_length > route->config.max_body_bytes.value_or(snap_->config.limits.max_body_bytes))
         co_return co_await send_error(413, "request body too large", true);
     {
         bool keep = false;
@@ -608,7 +609,8 @@ void client_connection::note_request(const scan_error& err) {
     }
     if (request_id_.empty()) request_id_ = w_.new_request_id(rid_buf_);
     if (!has_trace_ && snap_->config.tracing.generate) {
-        observability::random_hex(trace_id_, 32, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
+        observability::random_hex(
+            trace_id_, 32, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
         trace_flags_ = 0;
         has_trace_ = new_trace_ = true;
     }

@@ -41,7 +41,7 @@ namespace gatehouse::upstream {
 struct upstream_connection;
 struct cluster;
 struct call_options;
-}
+}  // namespace gatehouse::upstream
 namespace gatehouse::http {
 template <bool IsRequest>
 class body_decoder;
@@ -66,7 +66,7 @@ private:
     // Frees the connection and its coroutine frames while its client is idle (plain only): the
     // socket, its counts and its idle deadline wait in an idle_connection (idle_connection.cpp).
     static void park(std::unique_ptr<client_connection> self);
-    bool park_ = false;  // wait_released chose to park: serve() hands the socket over
+    bool park_ = false;                    // wait_released chose to park: serve() hands the socket over
     net::clock::duration park_timeout_{};  // the idle time left when it parked
     asio::awaitable<void> loop();
     // Reads into buf_; arms the client deadline first unless `timeout` is nullopt.

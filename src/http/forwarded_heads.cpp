@@ -156,12 +156,24 @@ void client_connection::forward_request_fields(forwarded_claims& claims) {
             continue;
         }
         switch (n.size()) {
-            case 4: if (iequals(n, "host")) continue; break;
-            case 6: if (iequals(n, "expect")) continue; break;
-            case 10: if (new_trace_ && iequals(n, "tracestate")) continue; break;  // it belonged to no trace we continue
-            case 11: if (iequals(n, "traceparent")) continue; break;                 // replaced below
-            case 12: if (iequals(n, "x-request-id")) continue; break;
-            case 14: if (iequals(n, "content-length")) continue; break;
+            case 4:
+                if (iequals(n, "host")) continue;
+                break;
+            case 6:
+                if (iequals(n, "expect")) continue;
+                break;
+            case 10:
+                if (new_trace_ && iequals(n, "tracestate")) continue;
+                break;  // it belonged to no trace we continue
+            case 11:
+                if (iequals(n, "traceparent")) continue;
+                break;  // replaced below
+            case 12:
+                if (iequals(n, "x-request-id")) continue;
+                break;
+            case 14:
+                if (iequals(n, "content-length")) continue;
+                break;
             default: break;
         }
         auto fk = forwarded_header(n);
@@ -176,8 +188,14 @@ void client_connection::forward_request_fields(forwarded_claims& claims) {
                 }
                 continue;
             }
-            if (fk == forwarded_kind::xfp) { claims.xfp = f.value; continue; }
-            if (fk == forwarded_kind::xfh) { claims.xfh = f.value; continue; }
+            if (fk == forwarded_kind::xfp) {
+                claims.xfp = f.value;
+                continue;
+            }
+            if (fk == forwarded_kind::xfh) {
+                claims.xfh = f.value;
+                continue;
+            }
         }
         if (nominated.contains(n)) continue;  // hop-by-hop by the client's Connection field
         if (removed_by_middleware(n)) continue;
@@ -192,8 +210,10 @@ void client_connection::forward_request_fields(forwarded_claims& claims) {
 void client_connection::append_gatehouse_fields(const forwarded_claims& claims) {
     if (client_id_.verified) {
         const auto& t = tls_ctx_->config();
-        if (!t.subject_header.empty() && middleware::valid_header_value(client_id_.subject)) append_field(up_head_, t.subject_header, client_id_.subject);
-        if (!t.sans_header.empty() && middleware::valid_header_value(client_id_.sans)) append_field(up_head_, t.sans_header, client_id_.sans);
+        if (!t.subject_header.empty() && middleware::valid_header_value(client_id_.subject))
+            append_field(up_head_, t.subject_header, client_id_.subject);
+        if (!t.sans_header.empty() && middleware::valid_header_value(client_id_.sans))
+            append_field(up_head_, t.sans_header, client_id_.sans);
         if (!t.fingerprint_header.empty()) append_field(up_head_, t.fingerprint_header, client_id_.fingerprint);
     }
     for (auto& [k, v] : mctx_.added_headers())
@@ -224,7 +244,8 @@ void client_connection::append_gatehouse_fields(const forwarded_claims& claims) 
     if (has_trace_) {
         // The same trace, a new parent: this hop is a span of its own.
         char span[16];
-        observability::random_hex(span, 16, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
+        observability::random_hex(
+            span, 16, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
         up_head_ += "traceparent: "sv;
         observability::append_traceparent(up_head_, trace_id_, span, trace_flags_);
         up_head_ += "\r\n"sv;
@@ -281,7 +302,8 @@ void client_connection::run_head_chain(const response_head& resp) {
     medit_.fields = {};
 }
 
-void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close, std::optional<std::size_t> filtered_length) {
+void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close,
+                                          std::optional<std::size_t> filtered_length) {
     status_ = resp.status;
     out_.clear();
     append_response_line(out_, resp);
@@ -305,7 +327,8 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
         } else if (chunked_to_client) {
             out_ += "Transfer-Encoding: chunked\r\n"sv;
         }
-    } else if (resp.framing == body_framing::content_length || (resp.framing == body_framing::none && resp.has_content_length && resp.status >= 200 && resp.status != 204)) {
+    } else if (resp.framing == body_framing::content_length ||
+               (resp.framing == body_framing::none && resp.has_content_length && resp.status >= 200 && resp.status != 204)) {
         out_ += "Content-Length: "sv;
         out_ += std::to_string(resp.content_length);
         out_ += "\r\n"sv;
@@ -320,6 +343,5 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
     else if (req_.version == 10) out_ += "Connection: keep-alive\r\n"sv;
     out_ += "\r\n"sv;
 }
-
 
 }  // namespace gatehouse::http

@@ -29,14 +29,14 @@ struct scan_limits {
 
 struct request_head {
     std::string_view method;
-    std::string_view target;      // as received
-    std::string_view path;        // origin-form path (from an absolute-form target too), undecoded
-    std::string_view query;       // without '?', empty when absent
+    std::string_view target;  // as received
+    std::string_view path;    // origin-form path (from an absolute-form target too), undecoded
+    std::string_view query;   // without '?', empty when absent
     bool has_query = false;
-    bool asterisk = false;        // OPTIONS *
-    int version = 11;             // 10 or 11
+    bool asterisk = false;  // OPTIONS *
+    int version = 11;       // 10 or 11
     std::vector<field_view> fields;
-    std::string_view host;        // the Host value (validated)
+    std::string_view host;  // the Host value (validated)
     body_framing framing = body_framing::none;
     std::uint64_t content_length = 0;
     bool keep_alive = true;

@@ -15,9 +15,9 @@ namespace gatehouse::http {
 namespace {
 
 constexpr bool compute_tchar(unsigned char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '!' || c == '#' || c == '$' ||
-           c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' || c == '_' ||
-           c == '`' || c == '|' || c == '~';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '!' || c == '#' || c == '$' || c == '%' ||
+           c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' ||
+           c == '~';
 }
 
 struct tchar_table {
@@ -35,7 +35,8 @@ constexpr bool is_tchar(unsigned char c) { return k_tchar.v[c]; }
 struct name_class_table {
     unsigned char v[256];
     constexpr name_class_table() : v() {
-        for (int c = 0; c < 256; ++c) v[c] = static_cast<unsigned char>((compute_tchar(static_cast<unsigned char>(c)) ? 0 : 1) | (c == '_' ? 2 : 0));
+        for (int c = 0; c < 256; ++c)
+            v[c] = static_cast<unsigned char>((compute_tchar(static_cast<unsigned char>(c)) ? 0 : 1) | (c == '_' ? 2 : 0));
     }
 };
 constexpr name_class_table k_name_class;
@@ -91,7 +92,9 @@ bool valid_host(std::string_view h) {
         auto close = h.find(']');
         if (close == std::string_view::npos) return false;
         auto inner = h.substr(1, close - 1);
-        if (inner.empty() || !std::all_of(inner.begin(), inner.end(), [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; })) return false;
+        if (inner.empty() ||
+            !std::all_of(inner.begin(), inner.end(), [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; }))
+            return false;
         auto rest = h.substr(close + 1);
         if (!rest.empty()) {
             if (rest.front() != ':') return false;
@@ -106,9 +109,12 @@ bool valid_host(std::string_view h) {
             if (port.empty()) return false;
         }
         if (name.empty() || name.find("..") != std::string_view::npos) return false;
-        if (!std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; })) return false;
+        if (!std::all_of(name.begin(), name.end(),
+                         [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }))
+            return false;
     }
-    if (!port.empty() && (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))) return false;
+    if (!port.empty() && (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })))
+        return false;
     return true;
 }
 
@@ -262,8 +268,7 @@ scan_error scan_fields(line_cursor& cur, std::size_t max_headers, bool request, 
                     f.te = value;
                 }
                 break;
-            default:
-                break;
+            default: break;
         }
     }
     return {};
@@ -323,9 +328,9 @@ connection_names::connection_names(std::string_view connection) : raw_(connectio
 }
 
 bool is_forbidden_trailer(std::string_view n) {
-    static constexpr std::string_view k_forbidden[] = {"content-length", "transfer-encoding", "host",    "connection",       "keep-alive",
-                                                       "te",             "trailer",           "upgrade", "proxy-connection", "content-encoding",
-                                                       "content-type",   "content-range",     "expect"};
+    static constexpr std::string_view k_forbidden[] = {
+        "content-length",   "transfer-encoding", "host",         "connection",    "keep-alive", "te", "trailer", "upgrade",
+        "proxy-connection", "content-encoding",  "content-type", "content-range", "expect"};
     for (auto f : k_forbidden)
         if (iequals(n, f)) return true;
     return false;
@@ -386,7 +391,8 @@ scan_error scan_request_line(std::string_view line, request_head& out) {
     if (!is_token(out.method)) return {400, "invalid method"};
     if (version == "HTTP/1.1") out.version = 11;
     else if (version == "HTTP/1.0") out.version = 10;
-    else if (version.size() == 8 && version.starts_with("HTTP/") && std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' && std::isdigit(static_cast<unsigned char>(version[7])))
+    else if (version.size() == 8 && version.starts_with("HTTP/") && std::isdigit(static_cast<unsigned char>(version[5])) &&
+             version[6] == '.' && std::isdigit(static_cast<unsigned char>(version[7])))
         return {505, "HTTP version not supported"};
     else return {400, "malformed request line"};
     if (out.target.empty() || !valid_target_chars(out.target)) return {400, "invalid request target"};
@@ -493,11 +499,13 @@ scan_error scan_response(std::string_view head, const scan_limits& limits, bool 
     if (line.size() < 12 || !(line.starts_with("HTTP/1.1 ") || line.starts_with("HTTP/1.0 "))) return {502, "malformed status line"};
     out.version = line[7] == '1' ? 11 : 10;
     auto code = line.substr(9, 3);
-    if (!std::all_of(code.begin(), code.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }) || code[0] == '0') return {502, "malformed status code"};
+    if (!std::all_of(code.begin(), code.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }) || code[0] == '0')
+        return {502, "malformed status code"};
     out.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
     if (line.size() > 12 && line[12] != ' ') return {502, "malformed status line"};
     out.reason = line.size() > 13 ? line.substr(13) : std::string_view{};
-    if (!std::all_of(out.reason.begin(), out.reason.end(), [](unsigned char c) { return is_value_char(c); })) return {502, "malformed reason phrase"};
+    if (!std::all_of(out.reason.begin(), out.reason.end(), [](unsigned char c) { return is_value_char(c); }))
+        return {502, "malformed reason phrase"};
 
     field_facts f;
     if (auto e = scan_fields(cur, limits.max_headers, false, out.fields, f)) return {502, e.reason};
@@ -552,7 +560,7 @@ bool valid_field_value(std::string_view v) {
         std::memcpy(&w, v.data() + i, 8);
         const std::uint64_t below = (w - ones * 0x20) & ~w & highs;  // a byte < 0x20 (of those < 0x80)
         const std::uint64_t x = w ^ (ones * 0x7f);
-        const std::uint64_t del = (x - ones) & ~x & highs;           // a byte == 0x7f
+        const std::uint64_t del = (x - ones) & ~x & highs;  // a byte == 0x7f
         if ((below | del) == 0) continue;
         for (std::size_t k = i; k < i + 8; ++k)
             if (bad_byte(static_cast<unsigned char>(v[k]))) return false;

@@ -30,8 +30,8 @@ std::shared_ptr<mirror_counts> mirror_counts_for(const std::string& route) {
 
 std::vector<std::shared_ptr<mirror_counts>> all_mirror_counts() { return registry.all(); }
 
-void start_mirror(asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request, const upstream::call_options& o,
-                  std::shared_ptr<mirror_counts> counts) {
+void start_mirror(asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request,
+                  const upstream::call_options& o, std::shared_ptr<mirror_counts> counts) {
     // The shadow's answer is ignored: its head tells us it took the request. Then the connection
     // closes, whatever the body was.
     upstream::subrequest r;

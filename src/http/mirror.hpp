@@ -25,7 +25,7 @@ struct mirror_counts {
 std::shared_ptr<mirror_counts> mirror_counts_for(const std::string& route);
 std::vector<std::shared_ptr<mirror_counts>> all_mirror_counts();
 
-void start_mirror(boost::asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request, const upstream::call_options& o,
-                  std::shared_ptr<mirror_counts> counts);
+void start_mirror(boost::asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request,
+                  const upstream::call_options& o, std::shared_ptr<mirror_counts> counts);
 
 }  // namespace gatehouse::http

@@ -25,7 +25,7 @@ struct tunnel_bytes {
 // Moves bytes both ways between two connected plain sockets until either side closes or
 // fails, or nothing moved either way for `idle`. Nothing may be pending on either socket; both
 // stay open (the caller closes them).
-boost::asio::awaitable<tunnel_bytes> run_plain_tunnel(boost::asio::ip::tcp::socket& client,
-                                                     boost::asio::ip::tcp::socket& upstream, net::clock::duration idle);
+boost::asio::awaitable<tunnel_bytes> run_plain_tunnel(boost::asio::ip::tcp::socket& client, boost::asio::ip::tcp::socket& upstream,
+                                                      net::clock::duration idle);
 
 }  // namespace gatehouse::http

@@ -85,7 +85,7 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
     g_tunnels.fetch_sub(1, std::memory_order_relaxed);
     ur.call->drop_connection();  // a tunnelled connection is never pooled
     if (failure) std::rethrow_exception(failure);
-    co_return false;    // nor is the client's: it was the tunnel
+    co_return false;  // nor is the client's: it was the tunnel
 }
 
 // TLS on either side: one coroutine per direction.

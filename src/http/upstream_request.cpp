@@ -38,7 +38,6 @@ constexpr std::uint64_t k_replay_limit = 64 * 1024;
 
 }  // namespace
 
-
 asio::awaitable<bool> client_connection::proxy(const router::compiled_route& route, std::size_t head_len) {
     upstream_request ur(*this);
     if (auto st = prepare_upstream(ur, route, head_len); st != 0) co_return co_await send_error(st, "malformed request head", true);
@@ -87,12 +86,12 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     ur.body_done = !ur.has_body;
     if (ur.framing == body_framing::chunked && !start_chunked_decoder(ur, route, head_len)) return 400;
     note_upgrade(route, ur.has_body);
-    const bool method_retried = route.config.retry && std::find(route.config.retry->methods.begin(), route.config.retry->methods.end(), req_.method) !=
-                                                          route.config.retry->methods.end();
+    const bool method_retried = route.config.retry && std::find(route.config.retry->methods.begin(), route.config.retry->methods.end(),
+                                                                req_.method) != route.config.retry->methods.end();
     build_upstream_head(route);
     buf_.consume(head_len);  // from here on req_'s views are dead
-    ur.replayable = !ur.has_body || (ur.framing == body_framing::content_length && !ur.expect_continue && ur.content_length <= k_replay_limit &&
-                                     ur.content_length <= buf_.size());
+    ur.replayable = !ur.has_body || (ur.framing == body_framing::content_length && !ur.expect_continue &&
+                                     ur.content_length <= k_replay_limit && ur.content_length <= buf_.size());
     if (const auto& retry = route.config.retry) {
         o.retry = &*retry;
         o.retry_stats = snap_->retry_counts[route.index].get();
@@ -252,7 +251,8 @@ asio::awaitable<io_status> client_connection::read_body(upstream_request& ur) {
     auto timeout = limits.body_timeout;
     if (limits.body_min_rate != 0) {
         if (ur.body_start == net::clock::time_point{}) ur.body_start = net::clock::now();
-        auto earned = std::chrono::duration_cast<net::clock::duration>(std::chrono::duration<double>(static_cast<double>(ur.body_read) / static_cast<double>(limits.body_min_rate)));
+        auto earned = std::chrono::duration_cast<net::clock::duration>(
+            std::chrono::duration<double>(static_cast<double>(ur.body_read) / static_cast<double>(limits.body_min_rate)));
         auto left = ur.body_start + limits.body_timeout + earned - net::clock::now();
         if (left <= net::clock::duration::zero()) co_return io_status::timeout;
         timeout = std::min(timeout, std::chrono::duration_cast<config::duration>(left) + std::chrono::milliseconds(1));
@@ -357,14 +357,16 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
         case failure::no_endpoint: co_return co_await send_error(503, "no endpoints available for upstream '" + name + "'", close, extra);
         case failure::no_healthy: co_return co_await send_error(503, "no healthy endpoint for upstream '" + name + "'", close, extra);
         case failure::over_limit: {
-            std::string msg = "upstream '" + name + "' is at its limit " + upstream::to_string(static_cast<upstream::limit_kind>(err.limit));
+            std::string msg = "upstream '" + name + "' is at its limit " +
+                              upstream::to_string(static_cast<upstream::limit_kind>(err.limit));
             co_return co_await send_error(503, msg, close, extra);
         }
         case failure::breaker_open: {
             // Retry-After: the time the breaker stays open, rounded up to whole seconds.
             auto* b = ur.call->def().health->breaker();
             auto left = b ? b->open_left(net::clock::now()) : std::chrono::nanoseconds(0);
-            auto secs = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(left + std::chrono::nanoseconds(999'999'999)).count());
+            auto secs = std::max<std::int64_t>(
+                1, std::chrono::duration_cast<std::chrono::seconds>(left + std::chrono::nanoseconds(999'999'999)).count());
             extra.emplace_back("Retry-After", std::to_string(secs));
             co_return co_await send_error(503, "upstream '" + name + "' is unavailable (circuit breaker open)", close, extra);
         }
@@ -447,7 +449,8 @@ bool client_connection::start_response_decoder(upstream_request& ur, std::option
 // and the upstream connection goes back to the pool. false: the filter failed.
 bool client_connection::copy_whole_response(upstream_request& ur, bool filtered, bool chunked_to_client, bool& close) {
     auto& uc = ur.call->conn();
-    auto body = resp_.framing == body_framing::none ? std::string_view{} : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
+    auto body = resp_.framing == body_framing::none ? std::string_view{}
+                                                    : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
     if (auto* tap = ur.is_head ? nullptr : medit_.tap) {
         tap->data(body);
         tap->end();
@@ -472,7 +475,8 @@ bool client_connection::copy_whole_response(upstream_request& ur, bool filtered,
 asio::awaitable<bool> client_connection::relay_replacement(upstream_request& ur) {
     auto& uc = ur.call->conn();
     uc.buf.consume(ur.call->head_len());
-    const bool whole = resp_.framing == body_framing::none || (resp_.framing == body_framing::content_length && resp_.content_length <= uc.buf.size());
+    const bool whole = resp_.framing == body_framing::none ||
+                       (resp_.framing == body_framing::content_length && resp_.content_length <= uc.buf.size());
     if (whole) uc.buf.consume(resp_.framing == body_framing::none ? 0 : static_cast<std::size_t>(resp_.content_length));
     ur.call->finish(whole && resp_.keep_alive && uc.buf.empty());
     const bool close = !ur.client_keep_alive || w_.draining();

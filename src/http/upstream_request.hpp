@@ -30,8 +30,8 @@ struct upstream_request final : upstream::request_sender {
     std::size_t early = 0;        // body bytes sent with the head from buf_
     std::uint64_t body_read = 0;  // body bytes read from the client after the head (limits.body_min_rate)
     net::clock::time_point body_start{};
-    std::size_t kept = 0;         // of those, still in buf_ for a resend
-    bool body_done = false;       // the client's body has been read to its end
+    std::size_t kept = 0;    // of those, still in buf_ for a resend
+    bool body_done = false;  // the client's body has been read to its end
     std::optional<body_decoder<true>> req_decoder;
 
     boost::asio::awaitable<upstream::upstream_error> send(upstream::upstream_connection& uc, net::clock::duration t) override;

@@ -35,7 +35,8 @@ bool is_header_name(std::string_view s) { return http::field_name_problem(s, tru
 std::vector<credential_source> parse_sources(const YAML::Node& n, const std::string& path, config::diagnostics& d) {
     std::vector<credential_source> out;
     if (!n.IsSequence()) {
-        d.error({n.Mark().line + 1, n.Mark().column + 1}, path, "expected a list such as [bearer, { header: X-Token }, { query: token }, { cookie: session }]");
+        d.error({n.Mark().line + 1, n.Mark().column + 1}, path,
+                "expected a list such as [bearer, { header: X-Token }, { query: token }, { cookie: session }]");
         return out;
     }
     for (std::size_t i = 0; i < n.size(); ++i) {
@@ -98,8 +99,8 @@ std::optional<std::string_view> find_credential(const request_context& ctx, cons
     return first;
 }
 
-
-std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark, config::diagnostics& d) {
+std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark,
+                                          config::diagnostics& d) {
     auto text = util::read_file(path);
     if (!text) d.error(mark, key_path, "cannot read '" + path + "'");
     return text;
@@ -123,7 +124,8 @@ std::string owner_of(const std::string& path, const YAML::Node& root) {
         if (!path.starts_with(pre)) continue;
         auto idx = std::strtoul(path.c_str() + pre.size(), nullptr, 10);
         auto list = root[section];
-        if (list.IsSequence() && idx < list.size() && list[idx]["name"]) return (section[0] == 'l' ? "listener:" : "") + list[idx]["name"].Scalar();
+        if (list.IsSequence() && idx < list.size() && list[idx]["name"])
+            return (section[0] == 'l' ? "listener:" : "") + list[idx]["name"].Scalar();
     }
     return path;
 }

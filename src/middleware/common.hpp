@@ -25,7 +25,8 @@ std::vector<credential_source> parse_sources(const YAML::Node& n, const std::str
 // for bearer) and query parameter. Cookies stay (other cookies share the header).
 void hide_credential(request_context& ctx, const std::vector<credential_source>& sources);
 // The credential from the first source that has one; `count` is how many sources had one.
-std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources, int* count = nullptr);
+std::optional<std::string_view> find_credential(const request_context& ctx, const std::vector<credential_source>& sources,
+                                                int* count = nullptr);
 
 // Makes the response vary on `token` (a field name, a literal): merged into a Vary that an
 // earlier middleware added or the upstream sent, nothing when it is already there or "*".
@@ -41,6 +42,7 @@ using util::sha256_hex;
 bool is_header_name(std::string_view s);
 
 // Reads a whole file; nullopt (and a diagnostic) when it cannot.
-std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark, config::diagnostics& d);
+std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark,
+                                          config::diagnostics& d);
 
 }  // namespace gatehouse::middleware

@@ -17,5 +17,4 @@ std::optional<std::string_view> request_context::header(std::string_view name) c
 
 std::optional<std::string_view> request_context::cookie(std::string_view name) const { return http::find_cookie(fields, name); }
 
-
 }  // namespace gatehouse::middleware

@@ -8,9 +8,15 @@ void register_ip_filter();
 void register_headers();
 void register_cors();
 void register_compress();
-namespace jwt { void register_jwt(); }
-namespace rate_limit { void register_rate_limit(); }
-namespace cache { void register_cache(); }
+namespace jwt {
+void register_jwt();
+}
+namespace rate_limit {
+void register_rate_limit();
+}
+namespace cache {
+void register_cache();
+}
 
 // The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
 void register_all() {

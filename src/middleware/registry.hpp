@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
-namespace boost::asio { class io_context; }
+namespace boost::asio {
+class io_context;
+}
 
 namespace gatehouse::middleware {
 

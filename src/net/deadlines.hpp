@@ -17,7 +17,8 @@ using clock = std::chrono::steady_clock;
 inline clock::time_point coarse_now() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+    return clock::time_point(
+        std::chrono::duration_cast<clock::duration>(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
 }
 
 class deadline_list;

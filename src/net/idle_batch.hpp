@@ -108,10 +108,10 @@ private:
         return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
     }
 
-    static constexpr double k_min_batch = 2;   // events expected per nap, or no nap
-    static constexpr double k_window = 10;     // the rate's time constant, in naps
-    static constexpr double k_min_found = 4;         // events naps must find on average to go on
-    static constexpr unsigned k_probe_every = 256;   // idle points between naps while they find too little
+    static constexpr double k_min_batch = 2;        // events expected per nap, or no nap
+    static constexpr double k_window = 10;          // the rate's time constant, in naps
+    static constexpr double k_min_found = 4;        // events naps must find on average to go on
+    static constexpr unsigned k_probe_every = 256;  // idle points between naps while they find too little
     static inline thread_local idle_batch* current_ = nullptr;
     std::int64_t wait_ns_ = 0;
     std::int64_t last_ns_ = 0;

@@ -17,15 +17,15 @@ namespace gatehouse::net {
 using connection_count = std::atomic<std::int64_t>;
 
 struct listener_state {
-    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k, std::shared_ptr<observability::listener_stats> s,
-                   std::shared_ptr<connection_count> n)
+    listener_state(boost::asio::ip::tcp::acceptor a, config::listener_config c, std::string k,
+                   std::shared_ptr<observability::listener_stats> s, std::shared_ptr<connection_count> n)
         : acceptor(std::move(a)), cfg(std::move(c)), key(std::move(k)), stats(std::move(s)), open(std::move(n)) {}
     boost::asio::ip::tcp::acceptor acceptor;
     config::listener_config cfg;
-    std::string key;  // listen_key(): identity across reloads and upgrades
+    std::string key;                                       // listen_key(): identity across reloads and upgrades
     std::shared_ptr<observability::listener_stats> stats;  // null when metrics are off
-    boost::asio::ip::tcp::endpoint peer;  // filled by the pending accept (no getpeername call)
-    std::shared_ptr<connection_count> open;  // shared by the workers' listener_states of one key
+    boost::asio::ip::tcp::endpoint peer;                   // filled by the pending accept (no getpeername call)
+    std::shared_ptr<connection_count> open;                // shared by the workers' listener_states of one key
     // An episode of failed accepts (fd exhaustion): logged when it starts and when it ends, the
     // failures between counted; the acceptor backs off (doubling, up to 1 s) instead of spinning.
     struct exhaustion {

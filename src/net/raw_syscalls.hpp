@@ -13,13 +13,9 @@
 
 namespace gatehouse::net {
 
-inline ssize_t sys_recv(int fd, void* p, std::size_t n, int flags) {
-    return ::syscall(SYS_recvfrom, fd, p, n, flags, nullptr, nullptr);
-}
+inline ssize_t sys_recv(int fd, void* p, std::size_t n, int flags) { return ::syscall(SYS_recvfrom, fd, p, n, flags, nullptr, nullptr); }
 
-inline ssize_t sys_send(int fd, const void* p, std::size_t n, int flags) {
-    return ::syscall(SYS_sendto, fd, p, n, flags, nullptr, 0);
-}
+inline ssize_t sys_send(int fd, const void* p, std::size_t n, int flags) { return ::syscall(SYS_sendto, fd, p, n, flags, nullptr, 0); }
 
 inline ssize_t sys_sendv(int fd, iovec* iov, std::size_t count, int flags) {
     msghdr m{};

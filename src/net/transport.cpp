@@ -15,7 +15,7 @@ namespace gatehouse::net {
 namespace asio = boost::asio;
 namespace {
 constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t k_record = 16384;            // TLS plaintext record limit
+constexpr std::size_t k_record = 16384;             // TLS plaintext record limit
 constexpr std::size_t k_in_size = 16384 + 256 + 5;  // one whole record, as OpenSSL's own buffer
 
 // Drops the first k bytes of a-then-b (k bytes of them were sent).
@@ -149,9 +149,7 @@ void transport::ensure_in() {
     if (!in_) in_ = std::make_unique_for_overwrite<char[]>(k_in_size);  // released while idle
 }
 
-bool transport::quiet() const {
-    return !ssl_ || (in_begin_ == in_end_ && SSL_pending(ssl_) == 0 && !in_eof_ && !failed_ && !corked_);
-}
+bool transport::quiet() const { return !ssl_ || (in_begin_ == in_end_ && SSL_pending(ssl_) == 0 && !in_eof_ && !failed_ && !corked_); }
 
 void transport::move_to(transport& to) {
     to.ssl_ = std::exchange(ssl_, nullptr);

@@ -97,9 +97,9 @@ private:
     friend struct transport_bio;
     tcp::socket& sock_;
     SSL* ssl_ = nullptr;
-    bool failed_ = false;  // a fatal TLS error: no close_notify
-    bool in_eof_ = false;  // the peer closed its side: the BIO reports end of stream
-    int write_errno_ = 0;  // why send(2) failed, for SSL_ERROR_SYSCALL
+    bool failed_ = false;         // a fatal TLS error: no close_notify
+    bool in_eof_ = false;         // the peer closed its side: the BIO reports end of stream
+    int write_errno_ = 0;         // why send(2) failed, for SSL_ERROR_SYSCALL
     std::unique_ptr<char[]> in_;  // received TLS bytes OpenSSL has not read yet
     std::size_t in_begin_ = 0, in_end_ = 0;
     std::string scratch_;  // coalesces a head and a small body into one record

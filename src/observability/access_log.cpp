@@ -15,13 +15,15 @@
 namespace gatehouse::observability {
 
 std::string access_log::identity_of(const config::access_log_config& c) {
-    std::string id = c.path + "|" + std::to_string(static_cast<int>(c.format)) + "|" + std::to_string(c.include_query) + "|" + std::to_string(c.sample) +
-                     "|" + std::to_string(c.rotate_max_size) + "|" + std::to_string(c.rotate_max_files) + "|" + std::to_string(c.queue_size);
+    std::string id = c.path + "|" + std::to_string(static_cast<int>(c.format)) + "|" + std::to_string(c.include_query) + "|" +
+                     std::to_string(c.sample) + "|" + std::to_string(c.rotate_max_size) + "|" + std::to_string(c.rotate_max_files) + "|" +
+                     std::to_string(c.queue_size);
     for (auto& f : c.fields) id += "|" + f;
     return id;
 }
 
-access_log::access_log(const config::access_log_config& c, std::size_t workers) : identity_(identity_of(c)), json_(c.format == config::access_log_config::log_format::json) {
+access_log::access_log(const config::access_log_config& c, std::size_t workers)
+    : identity_(identity_of(c)), json_(c.format == config::access_log_config::log_format::json) {
     const auto& names = config::access_log_field_names();
     const auto& wanted = c.fields.empty() ? names : c.fields;
     for (auto& f : wanted) {
@@ -33,13 +35,15 @@ access_log::access_log(const config::access_log_config& c, std::size_t workers) 
     spdlog::sink_ptr sink;
     if (c.path == "stdout") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     else if (c.path == "stderr") sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    else if (c.rotate_max_size > 0) sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(c.path, c.rotate_max_size, c.rotate_max_files);
+    else if (c.rotate_max_size > 0)
+        sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(c.path, c.rotate_max_size, c.rotate_max_files);
     else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(c.path);
     sink->set_pattern("%v");
     pending_.resize(workers);
     for (std::size_t i = 0; i < workers; ++i) {
         auto pool = std::make_shared<spdlog::details::thread_pool>(c.queue_size, 1);
-        auto logger = std::make_shared<spdlog::async_logger>("access" + std::to_string(i), sink, pool, spdlog::async_overflow_policy::overrun_oldest);
+        auto logger = std::make_shared<spdlog::async_logger>("access" + std::to_string(i), sink, pool,
+                                                             spdlog::async_overflow_policy::overrun_oldest);
         logger->set_level(spdlog::level::info);
         logger->flush_on(spdlog::level::off);
         pools_.push_back(std::move(pool));
@@ -119,28 +123,49 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
             case 5: text = e.host; break;
             case 6: text = e.path; break;
             case 7: text = e.query; break;
-            case 8: kind = num_int; iv = static_cast<std::uint64_t>(e.status); break;
-            case 9: kind = num_int; iv = e.request_bytes; break;
-            case 10: kind = num_int; iv = e.response_bytes; break;
-            case 11: kind = num_dbl; dv = e.duration_ms; break;
+            case 8:
+                kind = num_int;
+                iv = static_cast<std::uint64_t>(e.status);
+                break;
+            case 9:
+                kind = num_int;
+                iv = e.request_bytes;
+                break;
+            case 10:
+                kind = num_int;
+                iv = e.response_bytes;
+                break;
+            case 11:
+                kind = num_dbl;
+                dv = e.duration_ms;
+                break;
             case 12: text = e.route; break;
             case 13: text = e.upstream; break;
             case 14: text = e.upstream_address; break;
             case 15:
                 if (e.upstream_duration_ms < 0) kind = none;
-                else { kind = num_dbl; dv = e.upstream_duration_ms; }
+                else {
+                    kind = num_dbl;
+                    dv = e.upstream_duration_ms;
+                }
                 break;
             case 16: text = e.tls_version; break;
             case 17: text = e.user_agent; break;
             case 18: text = e.jwt_subject; break;
             case 19:
                 if (e.upstream_status == 0) kind = none;
-                else { kind = num_int; iv = static_cast<std::uint64_t>(e.upstream_status); }
+                else {
+                    kind = num_int;
+                    iv = static_cast<std::uint64_t>(e.upstream_status);
+                }
                 break;
             case 20: text = e.error_source; break;
             case 21:
                 if (e.upstream_attempts == 0) kind = none;
-                else { kind = num_int; iv = static_cast<std::uint64_t>(e.upstream_attempts); }
+                else {
+                    kind = num_int;
+                    iv = static_cast<std::uint64_t>(e.upstream_attempts);
+                }
                 break;
             default: kind = none;
         }
@@ -150,7 +175,11 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
             out += name;
             out += "\":";
             switch (kind) {
-                case time_v: out += '"'; append_time(out, e.time); out += '"'; break;
+                case time_v:
+                    out += '"';
+                    append_time(out, e.time);
+                    out += '"';
+                    break;
                 case num_int: append_uint(out, iv); break;
                 case num_dbl: append_number(out, dv); break;
                 case none: out += "null"; break;

@@ -15,7 +15,9 @@
 
 namespace spdlog {
 class logger;
-namespace details { class thread_pool; }
+namespace details {
+class thread_pool;
+}
 }  // namespace spdlog
 
 namespace gatehouse::observability {

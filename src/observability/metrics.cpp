@@ -47,16 +47,26 @@ std::string code_label(std::size_t slot) {
 }
 
 metrics::metrics(std::size_t workers) : workers_(workers), registry_(std::make_shared<prometheus::Registry>()) {
-    reloads_ = &prometheus::BuildCounter().Name("gatehouse_config_reloads_total").Help("Config reload attempts by result").Register(*registry_);
+    reloads_ =
+        &prometheus::BuildCounter().Name("gatehouse_config_reloads_total").Help("Config reload attempts by result").Register(*registry_);
     reloads_->Add({{"result", "success"}});
     reloads_->Add({{"result", "failure"}});
-    generation_ = &prometheus::BuildGauge().Name("gatehouse_config_generation").Help("Generation of the config being served").Register(*registry_).Add({});
+    generation_ = &prometheus::BuildGauge()
+                       .Name("gatehouse_config_generation")
+                       .Help("Generation of the config being served")
+                       .Register(*registry_)
+                       .Add({});
     last_success_ = &prometheus::BuildGauge()
                          .Name("gatehouse_config_last_reload_success_timestamp_seconds")
                          .Help("Unix time of the last successful config load")
                          .Register(*registry_)
                          .Add({});
-    prometheus::BuildGauge().Name("gatehouse_build_info").Help("Build information").Register(*registry_).Add({{"version", GATEHOUSE_VERSION}}).Set(1);
+    prometheus::BuildGauge()
+        .Name("gatehouse_build_info")
+        .Help("Build information")
+        .Register(*registry_)
+        .Add({{"version", GATEHOUSE_VERSION}})
+        .Set(1);
 }
 
 metrics::~metrics() = default;
@@ -115,7 +125,8 @@ ClientMetric value_metric(std::vector<ClientMetric::Label> labels, double v, Met
 }
 
 template <class Shards>
-ClientMetric histogram_metric(std::vector<ClientMetric::Label> labels, const Shards& shards, const histogram_shard Shards::value_type::*member) {
+ClientMetric histogram_metric(std::vector<ClientMetric::Label> labels, const Shards& shards,
+                              const histogram_shard Shards::value_type::*member) {
     ClientMetric m;
     m.label = std::move(labels);
     std::array<std::uint64_t, k_buckets.size() + 1> counts{};
@@ -159,7 +170,9 @@ void process_metrics(std::vector<MetricFamily>& out) {
     double start = boot + field(22) / hz;
     std::size_t fds = 0;
     std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) ++fds;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec))
+        ++fds;
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
 
@@ -188,8 +201,10 @@ void process_metrics(std::vector<MetricFamily>& out) {
 std::string metrics::scrape() const {
     std::vector<MetricFamily> fams = registry_->Collect();
 
-    auto requests = family("gatehouse_http_requests_total", "HTTP requests answered, by route, method and status code", MetricType::Counter);
-    auto duration = family("gatehouse_http_request_duration_seconds", "Time from the first byte of the request head to the last byte of the response", MetricType::Histogram);
+    auto requests = family("gatehouse_http_requests_total", "HTTP requests answered, by route, method and status code",
+                           MetricType::Counter);
+    auto duration = family("gatehouse_http_request_duration_seconds",
+                           "Time from the first byte of the request head to the last byte of the response", MetricType::Histogram);
     auto req_bytes = family("gatehouse_http_request_bytes_total", "Bytes received from clients (heads and bodies)", MetricType::Counter);
     auto resp_bytes = family("gatehouse_http_response_bytes_total", "Bytes sent to clients (heads and bodies)", MetricType::Counter);
     for (auto& [name, r] : routes_) {
@@ -200,7 +215,8 @@ std::string metrics::scrape() const {
                 for (auto& s : r->shards) n += s.requests[m][c].get();
                 if (!n) continue;
                 any = true;
-                requests.metric.push_back(value_metric({{"code", code_label(c)}, {"method", std::string(k_methods[m])}, {"route", name}}, static_cast<double>(n), MetricType::Counter));
+                requests.metric.push_back(value_metric({{"code", code_label(c)}, {"method", std::string(k_methods[m])}, {"route", name}},
+                                                       static_cast<double>(n), MetricType::Counter));
             }
         if (!any) continue;
         duration.metric.push_back(histogram_metric({{"route", name}}, r->shards, &route_shard::duration));
@@ -225,14 +241,16 @@ std::string metrics::scrape() const {
         conns.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(open), MetricType::Gauge));
         conns_total.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(total), MetricType::Counter));
     }
-    auto tls_fail = family("gatehouse_tls_handshake_failures_total", "Failed TLS handshakes (bad client certificates, protocol errors, timeouts), by listener", MetricType::Counter);
+    auto tls_fail = family("gatehouse_tls_handshake_failures_total",
+                           "Failed TLS handshakes (bad client certificates, protocol errors, timeouts), by listener", MetricType::Counter);
     for (auto& [name, l] : listeners_) {
         std::uint64_t n = 0;
         for (auto& s : l->shards) n += s.tls_handshake_failures.get();
         tls_fail.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
     }
     auto rejected = family("gatehouse_downstream_connections_rejected_total",
-                           "Client connections closed at accept because a max_connections limit (listener or limits) was reached", MetricType::Counter);
+                           "Client connections closed at accept because a max_connections limit (listener or limits) was reached",
+                           MetricType::Counter);
     for (auto& [name, l] : listeners_) {
         std::uint64_t n = 0;
         for (auto& s : l->shards) n += s.rejected.get();
@@ -243,16 +261,18 @@ std::string metrics::scrape() const {
     fams.push_back(std::move(tls_fail));
     fams.push_back(std::move(rejected));
     auto accept_fail = family("gatehouse_accept_failures_total",
-                              "accept() failures for want of resources (file descriptors, socket buffers, memory), by listener", MetricType::Counter);
+                              "accept() failures for want of resources (file descriptors, socket buffers, memory), by listener",
+                              MetricType::Counter);
     for (auto& [name, l] : listeners_) {
         std::uint64_t n = 0;
         for (auto& s : l->shards) n += s.accept_failures.get();
         accept_fail.metric.push_back(value_metric({{"listener", name}}, static_cast<double>(n), MetricType::Counter));
     }
     fams.push_back(std::move(accept_fail));
-    auto aborts = family("gatehouse_client_aborts_total",
-                         "Requests the client abandoned (closed or reset its connection) before their response was written: phase request (also counted as status 499) or response",
-                         MetricType::Counter);
+    auto aborts = family(
+        "gatehouse_client_aborts_total",
+        "Requests the client abandoned (closed or reset its connection) before their response was written: phase request (also counted as status 499) or response",
+        MetricType::Counter);
     for (auto& [name, l] : listeners_) {
         std::uint64_t req = 0, resp = 0;
         for (auto& s : l->shards) {
@@ -264,18 +284,25 @@ std::string metrics::scrape() const {
     }
     fams.push_back(std::move(aborts));
 
-    auto up_requests = family("gatehouse_upstream_requests_total", "Responses received from upstreams, by status code", MetricType::Counter);
-    auto up_duration = family("gatehouse_upstream_request_duration_seconds", "Time from sending the request upstream to the end of its response", MetricType::Histogram);
-    auto up_connect = family("gatehouse_upstream_connect_failures_total", "Failed connection attempts to upstream endpoints", MetricType::Counter);
+    auto up_requests = family("gatehouse_upstream_requests_total", "Responses received from upstreams, by status code",
+                              MetricType::Counter);
+    auto up_duration = family("gatehouse_upstream_request_duration_seconds",
+                              "Time from sending the request upstream to the end of its response", MetricType::Histogram);
+    auto up_connect = family("gatehouse_upstream_connect_failures_total", "Failed connection attempts to upstream endpoints",
+                             MetricType::Counter);
     auto up_pool = family("gatehouse_upstream_pool_connections", "Upstream connections held by the pools, by state", MetricType::Gauge);
-    auto up_pending = family("gatehouse_upstream_pool_pending", "Requests waiting for an upstream connection (every endpoint at max_connections)", MetricType::Gauge);
-    auto up_overflow = family("gatehouse_upstream_pool_overflow_total", "Requests answered 503 because the pending queue was full or the wait for a connection timed out",
+    auto up_pending = family("gatehouse_upstream_pool_pending",
+                             "Requests waiting for an upstream connection (every endpoint at max_connections)", MetricType::Gauge);
+    auto up_overflow = family("gatehouse_upstream_pool_overflow_total",
+                              "Requests answered 503 because the pending queue was full or the wait for a connection timed out",
                               MetricType::Counter);
     for (auto& [name, u] : upstreams_) {
         for (std::size_t c = 0; c < k_code_slots; ++c) {
             std::uint64_t n = 0;
             for (auto& s : u->shards) n += s.requests[c].get();
-            if (n) up_requests.metric.push_back(value_metric({{"code", code_label(c)}, {"upstream", name}}, static_cast<double>(n), MetricType::Counter));
+            if (n)
+                up_requests.metric.push_back(
+                    value_metric({{"code", code_label(c)}, {"upstream", name}}, static_cast<double>(n), MetricType::Counter));
         }
         up_duration.metric.push_back(histogram_metric({{"upstream", name}}, u->shards, &upstream_shard::duration));
         std::uint64_t fails = 0, active = 0, idle = 0, pending = 0, overflow = 0;
@@ -294,7 +321,8 @@ std::string metrics::scrape() const {
     }
     for (auto* f : {&up_requests, &up_duration, &up_connect, &up_pool, &up_pending, &up_overflow}) fams.push_back(std::move(*f));
 
-    auto drops = family("gatehouse_access_log_dropped_total", "Access log lines dropped because the writer fell behind", MetricType::Counter);
+    auto drops = family("gatehouse_access_log_dropped_total", "Access log lines dropped because the writer fell behind",
+                        MetricType::Counter);
     drops.metric.push_back(value_metric({}, access_log_drops_ ? static_cast<double>(access_log_drops_()) : 0.0, MetricType::Counter));
     fams.push_back(std::move(drops));
     for (auto& ext : external_) {

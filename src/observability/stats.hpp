@@ -21,13 +21,14 @@ struct counter {
 };
 
 // Methods as a bounded label: anything else is OTHER.
-inline constexpr std::array<std::string_view, 10> k_methods{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "OTHER"};
+inline constexpr std::array<std::string_view, 10> k_methods{"GET",   "HEAD",    "POST",  "PUT",     "DELETE",
+                                                            "PATCH", "OPTIONS", "TRACE", "CONNECT", "OTHER"};
 std::size_t method_slot(std::string_view method);
 
 // Status codes as a bounded label: the registered codes by value, others by class ("5xx").
-inline constexpr std::array<int, 49> k_codes{100, 101, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 307, 308,
-                                             400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415,
-                                             416, 417, 421, 422, 425, 426, 428, 429, 431, 451, 499, 500, 501, 502, 503, 504, 505};
+inline constexpr std::array<int, 49> k_codes{100, 101, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 307, 308, 400,
+                                             401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
+                                             421, 422, 425, 426, 428, 429, 431, 451, 499, 500, 501, 502, 503, 504, 505};
 inline constexpr std::size_t k_code_slots = k_codes.size() + 5;
 std::size_t code_slot(int status);
 std::string code_label(std::size_t slot);

@@ -22,7 +22,14 @@ constexpr auto k_max_backoff = 2000ms;
 }  // namespace
 
 connection::connection(asio::io_context& ioc, const store_spec& spec, store_stats& stats, std::atomic<bool>& open_flag)
-    : ioc_(ioc), spec_(spec), stats_(stats), open_flag_(open_flag), tcp_(ioc), unix_(ioc), resolver_(ioc), probe_timer_(ioc),
+    : ioc_(ioc),
+      spec_(spec),
+      stats_(stats),
+      open_flag_(open_flag),
+      tcp_(ioc),
+      unix_(ioc),
+      resolver_(ioc),
+      probe_timer_(ioc),
       rng_(std::random_device{}()) {}
 
 void connection::close() {
@@ -110,11 +117,13 @@ void connection::connect() {
     }
     use_unix_ = false;
     tcp_ = asio::ip::tcp::socket(ioc_);
-    resolver_.async_resolve(a.host, std::to_string(a.port), [this, self, epoch, done](boost::system::error_code ec, asio::ip::tcp::resolver::results_type r) {
-        if (epoch != epoch_) return;
-        if (ec) return done(ec);
-        asio::async_connect(tcp_, r, [done](boost::system::error_code ec2, const asio::ip::tcp::endpoint&) { done(ec2); });
-    });
+    resolver_.async_resolve(a.host, std::to_string(a.port),
+                            [this, self, epoch, done](boost::system::error_code ec, asio::ip::tcp::resolver::results_type r) {
+                                if (epoch != epoch_) return;
+                                if (ec) return done(ec);
+                                asio::async_connect(tcp_, r,
+                                                    [done](boost::system::error_code ec2, const asio::ip::tcp::endpoint&) { done(ec2); });
+                            });
 }
 
 void connection::on_connected() {
@@ -265,14 +274,17 @@ void connection::schedule_probe() {
 void connection::probe() {
     auto self = shared_from_this();
     probing_ = true;
-    asio::co_spawn(ioc_, [self]() -> asio::awaitable<void> {
-        std::string ping;
-        append_command(ping, {"PING"});
-        auto r = co_await self->send(std::move(ping), std::chrono::steady_clock::now() + self->spec_.timeout, purpose::probe);
-        self->probing_ = false;
-        if (r.ok() && !r.reply.is_error()) co_return;  // success() closed the breaker
-        if (self->open_) self->schedule_probe();
-    }, asio::detached);
+    asio::co_spawn(
+        ioc_,
+        [self]() -> asio::awaitable<void> {
+            std::string ping;
+            append_command(ping, {"PING"});
+            auto r = co_await self->send(std::move(ping), std::chrono::steady_clock::now() + self->spec_.timeout, purpose::probe);
+            self->probing_ = false;
+            if (r.ok() && !r.reply.is_error()) co_return;  // success() closed the breaker
+            if (self->open_) self->schedule_probe();
+        },
+        asio::detached);
 }
 
 }  // namespace gatehouse::redis

@@ -45,7 +45,7 @@ private:
     void flush();
     void on_reply(value v);
     void fail_all(const std::string& why);  // the connection is gone: every waiter gets an error
-    void failure(const std::string& why);    // one failure towards the breaker
+    void failure(const std::string& why);   // one failure towards the breaker
     void success();
     void schedule_probe();
     void probe();

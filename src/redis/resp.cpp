@@ -6,7 +6,7 @@ namespace gatehouse::redis {
 
 namespace {
 
-constexpr int k_max_depth = 8;                       // our replies nest two deep at most
+constexpr int k_max_depth = 8;                          // our replies nest two deep at most
 constexpr std::int64_t k_max_bulk = 512 * 1024 * 1024;  // Redis' own proto-max-bulk-len
 constexpr std::int64_t k_max_elements = 1 << 20;
 
@@ -37,48 +37,45 @@ parse_status parse_at(cursor& c, value& out, int depth) {
     auto l = line(c);
     if (!l) return parse_status::incomplete;
     switch (t) {
-    case '+':
-    case '-':
-        out.type = t == '+' ? value::kind::simple : value::kind::error;
-        out.text.assign(*l);
-        return parse_status::done;
-    case ':':
-        out.type = value::kind::integer;
-        return to_int(*l, out.integer) ? parse_status::done : parse_status::bad;
-    case '$': {
-        std::int64_t n = 0;
-        if (!to_int(*l, n) || n < -1 || n > k_max_bulk) return parse_status::bad;
-        if (n == -1) {
-            out.type = value::kind::null;
+        case '+':
+        case '-':
+            out.type = t == '+' ? value::kind::simple : value::kind::error;
+            out.text.assign(*l);
+            return parse_status::done;
+        case ':': out.type = value::kind::integer; return to_int(*l, out.integer) ? parse_status::done : parse_status::bad;
+        case '$': {
+            std::int64_t n = 0;
+            if (!to_int(*l, n) || n < -1 || n > k_max_bulk) return parse_status::bad;
+            if (n == -1) {
+                out.type = value::kind::null;
+                return parse_status::done;
+            }
+            auto len = static_cast<std::size_t>(n);
+            if (c.in.size() - c.pos < len + 2) return parse_status::incomplete;
+            if (c.in.substr(c.pos + len, 2) != "\r\n") return parse_status::bad;
+            out.type = value::kind::bulk;
+            out.text.assign(c.in.substr(c.pos, len));
+            c.pos += len + 2;
             return parse_status::done;
         }
-        auto len = static_cast<std::size_t>(n);
-        if (c.in.size() - c.pos < len + 2) return parse_status::incomplete;
-        if (c.in.substr(c.pos + len, 2) != "\r\n") return parse_status::bad;
-        out.type = value::kind::bulk;
-        out.text.assign(c.in.substr(c.pos, len));
-        c.pos += len + 2;
-        return parse_status::done;
-    }
-    case '*': {
-        std::int64_t n = 0;
-        if (!to_int(*l, n) || n < -1 || n > k_max_elements) return parse_status::bad;
-        if (n == -1) {
-            out.type = value::kind::null;
+        case '*': {
+            std::int64_t n = 0;
+            if (!to_int(*l, n) || n < -1 || n > k_max_elements) return parse_status::bad;
+            if (n == -1) {
+                out.type = value::kind::null;
+                return parse_status::done;
+            }
+            // Each element takes at least 3 bytes ("+\r\n"): a count the bytes here cannot hold is
+            // incomplete without allocating for it (a 12-byte "*1048576\r\n" would take 100 MiB).
+            if (static_cast<std::size_t>(n) > (c.in.size() - c.pos) / 3) return parse_status::incomplete;
+            out.type = value::kind::array;
+            out.elements.clear();
+            out.elements.resize(static_cast<std::size_t>(n));
+            for (auto& e : out.elements)
+                if (auto st = parse_at(c, e, depth + 1); st != parse_status::done) return st;
             return parse_status::done;
         }
-        // Each element takes at least 3 bytes ("+\r\n"): a count the bytes here cannot hold is
-        // incomplete without allocating for it (a 12-byte "*1048576\r\n" would take 100 MiB).
-        if (static_cast<std::size_t>(n) > (c.in.size() - c.pos) / 3) return parse_status::incomplete;
-        out.type = value::kind::array;
-        out.elements.clear();
-        out.elements.resize(static_cast<std::size_t>(n));
-        for (auto& e : out.elements)
-            if (auto st = parse_at(c, e, depth + 1); st != parse_status::done) return st;
-        return parse_status::done;
-    }
-    default:
-        return parse_status::bad;
+        default: return parse_status::bad;
     }
 }
 

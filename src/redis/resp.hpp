@@ -14,9 +14,9 @@ namespace gatehouse::redis {
 
 struct value {
     enum class kind { simple, error, integer, bulk, array, null } type = kind::null;
-    std::string text;              // simple, error, bulk
-    std::int64_t integer = 0;      // integer
-    std::vector<value> elements;   // array
+    std::string text;             // simple, error, bulk
+    std::int64_t integer = 0;     // integer
+    std::vector<value> elements;  // array
     bool is_error() const { return type == kind::error; }
 };
 

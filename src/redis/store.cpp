@@ -14,8 +14,8 @@ namespace gatehouse::redis {
 namespace asio = boost::asio;
 
 std::string store_spec::identity() const {
-    std::string id = name + "|" + username + "|" + password + "|" + std::to_string(timeout.count()) + "|" + std::to_string(connections_per_worker) + "|" +
-                     key_prefix;
+    std::string id = name + "|" + username + "|" + password + "|" + std::to_string(timeout.count()) + "|" +
+                     std::to_string(connections_per_worker) + "|" + key_prefix;
     for (auto& a : addresses) id += "|" + a.text;
     return id;
 }
@@ -46,7 +46,8 @@ std::optional<std::string> read_secret(const std::string& path) {
 
 }  // namespace
 
-std::vector<store_spec> parse_stores(const YAML::Node& section, const std::string& path, config::diagnostics& d, std::vector<std::string>* watched) {
+std::vector<store_spec> parse_stores(const YAML::Node& section, const std::string& path, config::diagnostics& d,
+                                     std::vector<std::string>* watched) {
     std::vector<store_spec> out;
     if (!section.IsSequence()) {
         d.error(config::mark_of(section), path, "expected a list of { name, address, ... }");
@@ -117,7 +118,8 @@ void store_stats::observe(std::chrono::nanoseconds d) {
     std::size_t i = 0;
     while (i < k_bounds.size() && s > k_bounds[i]) ++i;
     latency[i].fetch_add(1, std::memory_order_relaxed);
-    latency_sum_us.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()), std::memory_order_relaxed);
+    latency_sum_us.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()),
+                             std::memory_order_relaxed);
 }
 
 store::store(store_spec spec, std::size_t workers) : spec_(std::move(spec)), workers_(workers) {}
@@ -134,12 +136,14 @@ store::~store() {
 connection& store::conn_for(std::size_t worker, asio::io_context& ioc) {
     auto& w = workers_[worker % workers_.size()];
     if (w.conns.empty())
-        for (std::size_t i = 0; i < spec_.connections_per_worker; ++i) w.conns.push_back(std::make_shared<connection>(ioc, spec_, stats_, w.open));
+        for (std::size_t i = 0; i < spec_.connections_per_worker; ++i)
+            w.conns.push_back(std::make_shared<connection>(ioc, spec_, stats_, w.open));
     auto& c = *w.conns[w.next++ % w.conns.size()];
     return c;
 }
 
-asio::awaitable<result> store::call(std::size_t worker, asio::io_context& ioc, std::string command, std::chrono::steady_clock::time_point until) {
+asio::awaitable<result> store::call(std::size_t worker, asio::io_context& ioc, std::string command,
+                                    std::chrono::steady_clock::time_point until) {
     auto& c = conn_for(worker, ioc);
     if (!c.available()) {
         stats_.unavailable.fetch_add(1, std::memory_order_relaxed);
@@ -171,7 +175,11 @@ nlohmann::json store::status() const {
             {"mode", open == 0 ? "shared" : "fallback"},
             {"workers_in_fallback", open},
             {"timeout_ms", spec_.timeout.count()},
-            {"commands", {{"ok", stats_.ok.load()}, {"error", stats_.errors.load()}, {"timeout", stats_.timeouts.load()}, {"unavailable", stats_.unavailable.load()}}}};
+            {"commands",
+             {{"ok", stats_.ok.load()},
+              {"error", stats_.errors.load()},
+              {"timeout", stats_.timeouts.load()},
+              {"unavailable", stats_.unavailable.load()}}}};
 }
 
 namespace {

@@ -21,13 +21,15 @@
 #include "gatehouse/config/diagnostics.hpp"
 #include "redis/resp.hpp"
 
-namespace boost::asio { class io_context; }
+namespace boost::asio {
+class io_context;
+}
 
 namespace gatehouse::redis {
 
 struct address {
-    std::string text;       // as configured
-    std::string host;       // host name or IP literal (tcp)
+    std::string text;  // as configured
+    std::string host;  // host name or IP literal (tcp)
     std::uint16_t port = 6379;
     std::string unix_path;  // unix:/path
 };

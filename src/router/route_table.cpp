@@ -89,7 +89,8 @@ route_table::route_table(const std::vector<config::route_config>& routes) {
         else it->routes.push_back(i);
     }
     std::sort(exact_.begin(), exact_.end(), [](const host_group& a, const host_group& b) { return a.host < b.host; });
-    std::stable_sort(wildcard_.begin(), wildcard_.end(), [](const host_group& a, const host_group& b) { return a.host.size() > b.host.size(); });
+    std::stable_sort(wildcard_.begin(), wildcard_.end(),
+                     [](const host_group& a, const host_group& b) { return a.host.size() > b.host.size(); });
 }
 
 route_table::~route_table() = default;
@@ -102,7 +103,8 @@ const compiled_route* route_table::first_match(const host_group& g, const reques
 
 const compiled_route* route_table::match(const request_view& r) const {
     if (!exact_.empty()) {
-        auto it = std::lower_bound(exact_.begin(), exact_.end(), r.host, [](const host_group& g, std::string_view h) { return g.host < h; });
+        auto it = std::lower_bound(exact_.begin(), exact_.end(), r.host,
+                                   [](const host_group& g, std::string_view h) { return g.host < h; });
         if (it != exact_.end() && it->host == r.host)
             if (auto* m = first_match(*it, r)) return m;
     }

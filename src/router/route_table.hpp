@@ -11,7 +11,9 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
 
-namespace re2 { class RE2; }
+namespace re2 {
+class RE2;
+}
 
 namespace gatehouse::router {
 
@@ -25,12 +27,12 @@ struct request_view {
 
 struct compiled_route {
     config::route_config config;
-    std::shared_ptr<const re2::RE2> regex;  // for path_regex
-    std::size_t index = 0;                  // position in the config
+    std::shared_ptr<const re2::RE2> regex;                      // for path_regex
+    std::size_t index = 0;                                      // position in the config
     std::size_t upstream_index = static_cast<std::size_t>(-1);  // set by the snapshot builder
     // A weighted split: cluster indices with cumulative weights (set by the snapshot builder).
     std::vector<std::pair<std::size_t, std::uint64_t>> split;
-    std::size_t mirror_index = static_cast<std::size_t>(-1);  // the mirror's cluster (snapshot builder)
+    std::size_t mirror_index = static_cast<std::size_t>(-1);    // the mirror's cluster (snapshot builder)
     std::size_t fallback_index = static_cast<std::size_t>(-1);  // fallback.upstream's cluster (snapshot builder)
 
     bool matches(const request_view& r) const;  // every matcher except host

@@ -78,7 +78,8 @@ std::string url_decode(std::string_view v) {
     std::string out;
     for (std::size_t i = 0; i < v.size(); ++i) {
         if (v[i] == '+') out += ' ';
-        else if (v[i] == '%' && i + 2 < v.size() + 0 && std::isxdigit(static_cast<unsigned char>(v[i + 1])) && std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+        else if (v[i] == '%' && i + 2 < v.size() + 0 && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
             out += static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16));
             i += 2;
         } else out += v[i];
@@ -111,27 +112,31 @@ public:
         });
         middleware::rate_limit::add_metrics(*metrics_);
         middleware::cache::add_metrics(*metrics_);
-        metrics_->add_counter_family("gatehouse_memory_rejections_total", "Requests answered 503 while resident memory was above limits.max_memory", [] {
-            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(memory().rejected.load(std::memory_order_relaxed))}};
-        });
-        metrics_->add_counter_family("gatehouse_basic_auth_overload_total", "basic_auth requests answered 503: the password-check queue was full", [] {
-            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_rejections())}};
-        });
+        metrics_->add_counter_family("gatehouse_memory_rejections_total",
+                                     "Requests answered 503 while resident memory was above limits.max_memory", [] {
+                                         return std::vector<observability::metrics::sample>{
+                                             {{}, static_cast<double>(memory().rejected.load(std::memory_order_relaxed))}};
+                                     });
+        metrics_->add_counter_family(
+            "gatehouse_basic_auth_overload_total", "basic_auth requests answered 503: the password-check queue was full", [] {
+                return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_rejections())}};
+            });
         metrics_->add_gauge_family("gatehouse_basic_auth_hash_queue", "basic_auth password checks queued or running on the hash pool", [] {
             return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_queue())}};
         });
         metrics_->add_gauge_family("gatehouse_tunnels_active", "Upgraded connections (WebSocket, ...) open now", [] {
             return std::vector<observability::metrics::sample>{{{}, static_cast<double>(http::tunnels_active())}};
         });
-        metrics_->add_counter_family("gatehouse_mirror_requests_total", "Mirrored request copies by route and result (skipped: body not all in hand)", [] {
-            std::vector<observability::metrics::sample> out;
-            for (auto& m : http::all_mirror_counts()) {
-                out.push_back({{{"route", m->route}, {"result", "sent"}}, static_cast<double>(m->sent.load())});
-                out.push_back({{{"route", m->route}, {"result", "failed"}}, static_cast<double>(m->failed.load())});
-                out.push_back({{{"route", m->route}, {"result", "skipped"}}, static_cast<double>(m->skipped.load())});
-            }
-            return out;
-        });
+        metrics_->add_counter_family(
+            "gatehouse_mirror_requests_total", "Mirrored request copies by route and result (skipped: body not all in hand)", [] {
+                std::vector<observability::metrics::sample> out;
+                for (auto& m : http::all_mirror_counts()) {
+                    out.push_back({{{"route", m->route}, {"result", "sent"}}, static_cast<double>(m->sent.load())});
+                    out.push_back({{{"route", m->route}, {"result", "failed"}}, static_cast<double>(m->failed.load())});
+                    out.push_back({{{"route", m->route}, {"result", "skipped"}}, static_cast<double>(m->skipped.load())});
+                }
+                return out;
+            });
         metrics_->set_access_log_drops([this] {
             std::lock_guard lock(access_logs_mutex_);
             std::uint64_t d = 0;
@@ -163,14 +168,16 @@ public:
         }
 
         for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, snap));
-        metrics_->add_counter_family("gatehouse_worker_batched_waits_total",
-                                     "Naps a busy worker took before blocking for events (event_loop.batch_wait), by worker", [this] {
-                                         std::vector<observability::metrics::sample> out;
-                                         for (auto& w : workers_) out.push_back({{{"worker", std::to_string(w->id())}}, static_cast<double>(w->batched_waits())});
-                                         return out;
-                                     });
+        metrics_->add_counter_family(
+            "gatehouse_worker_batched_waits_total", "Naps a busy worker took before blocking for events (event_loop.batch_wait), by worker",
+            [this] {
+                std::vector<observability::metrics::sample> out;
+                for (auto& w : workers_) out.push_back({{{"worker", std::to_string(w->id())}}, static_cast<double>(w->batched_waits())});
+                return out;
+            });
         health_checker_ = std::make_unique<upstream::health_checker>(control_);
-        discovery_ = std::make_unique<discovery::manager>(control_, [this](const std::string& upstream, std::shared_ptr<const discovery::endpoint_set> set) {
+        discovery_ = std::make_unique<discovery::manager>(control_, [this](const std::string& upstream,
+                                                                           std::shared_ptr<const discovery::endpoint_set> set) {
             for (auto& w : workers_) w->post_endpoints(upstream, set);
             health_checker_->on_endpoints(upstream, set);
         });
@@ -195,15 +202,18 @@ public:
             for (int fd : fds) ::close(fd);  // listeners the new config no longer has
 
         if (cfg.reload.watch) {
-            watcher_ = std::make_unique<util::file_watcher>(control_, opts_.config_path, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reload.debounce),
-                                                        [this] { reload("file"); });
+            watcher_ = std::make_unique<util::file_watcher>(control_, opts_.config_path,
+                                                            std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reload.debounce),
+                                                            [this] { reload("file"); });
             for (auto& f : snap->watched_files) watcher_->watch_file(f);
         }
         signals_.async_wait([this](boost::system::error_code ec, int sig) { on_signal(ec, sig); });
         running_ = workers_.size();
         for (auto& w : workers_) {
             worker* wp = w.get();
-            threads_.emplace_back([this, wp] { wp->run([this, wp](bool failed) { asio::post(control_, [this, wp, failed] { worker_exited(wp->id(), failed); }); }); });
+            threads_.emplace_back([this, wp] {
+                wp->run([this, wp](bool failed) { asio::post(control_, [this, wp, failed] { worker_exited(wp->id(), failed); }); });
+            });
         }
         if (inherited) inherited->confirm();
         if (!opts_.upgrade_socket.empty()) start_handover_server();
@@ -312,8 +322,12 @@ private:
             const bool over = rss > limit;
             if (over != g.over.load(std::memory_order_relaxed)) {
                 g.over.store(over, std::memory_order_relaxed);
-                if (over) spdlog::error("resident memory {} MiB is above limits.max_memory ({} MiB): new requests get 503", rss >> 20, limit >> 20);
-                else spdlog::warn("resident memory {} MiB is below limits.max_memory ({} MiB) again: serving new requests", rss >> 20, limit >> 20);
+                if (over)
+                    spdlog::error("resident memory {} MiB is above limits.max_memory ({} MiB): new requests get 503", rss >> 20,
+                                  limit >> 20);
+                else
+                    spdlog::warn("resident memory {} MiB is below limits.max_memory ({} MiB) again: serving new requests", rss >> 20,
+                                 limit >> 20);
             }
         }
         if (++memory_samples_ % 40 == 0) release_free_heap();  // every 10 s
@@ -359,7 +373,10 @@ private:
             fd = open_listen_socket(a.listen, false);
         }
         admin_key_ = key;
-        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), [this](const admin::admin_request& r, admin::admin_reply reply) { handle_admin(r, std::move(reply)); });
+        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd),
+                                                       [this](const admin::admin_request& r, admin::admin_reply reply) {
+                                                           handle_admin(r, std::move(reply));
+                                                       });
         admin_->start();
         spdlog::info("admin listening on {}:{}", a.listen.host, admin_->port());
     }
@@ -435,7 +452,8 @@ private:
             spdlog::warn("config reload: a change of 'reload' takes effect at the next restart");
         if (snap->config.workers != current_->config.workers)
             spdlog::warn("config reload: a change of 'workers' takes effect at the next restart");
-        if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) || snap->config.admin.enabled != current_->config.admin.enabled)
+        if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) ||
+            snap->config.admin.enabled != current_->config.admin.enabled)
             spdlog::warn("config reload: a change of 'admin' takes effect at the next restart");
 
         // Commit.
@@ -457,7 +475,8 @@ private:
         }
         for (auto& [key, e] : opened) {
             auto stats = listener_stats(e.cfg);
-            for (std::size_t i = 0; i < e.fds.size(); ++i) workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key, stats, e.open);
+            for (std::size_t i = 0; i < e.fds.size(); ++i)
+                workers_[i % workers_.size()]->post_add_listener(e.fds[i], e.cfg, key, stats, e.open);
             spdlog::info("listener {} listening on {}:{}", e.cfg.name, e.cfg.listen.host, e.port);
             listeners_[key] = std::move(e);
         }
@@ -546,7 +565,8 @@ private:
             // systemd / Kubernetes restarts it whole: restarting one thread in place would keep
             // whatever state broke it.
             exit_code_ = 70;
-            spdlog::critical("worker {} failed: draining the other workers, then exiting with status 70 for the supervisor to restart gatehouse", id);
+            spdlog::critical(
+                "worker {} failed: draining the other workers, then exiting with status 70 for the supervisor to restart gatehouse", id);
             begin_drain("worker failure", config::duration(0));
         }
         if (--running_ > 0) return;
@@ -562,7 +582,9 @@ private:
 
     void handle_admin(const admin::admin_request& r, admin::admin_reply reply) {
         auto path = r.target.substr(0, r.target.find('?'));
-        auto json_reply = [](const json& j, int status = 200) { return admin::admin_response{status, "application/json", j.dump(2) + "\n"}; };
+        auto json_reply = [](const json& j, int status = 200) {
+            return admin::admin_response{status, "application/json", j.dump(2) + "\n"};
+        };
         auto text = [](int status, std::string body) { return admin::admin_response{status, "text/plain", std::move(body)}; };
         bool get = r.method == "GET" || r.method == "HEAD";
         if (path == "/-/healthy") return reply(get ? text(200, "ok\n") : text(405, "method not allowed\n"));
@@ -611,14 +633,19 @@ private:
         if (path == "/reloads") {
             json attempts = json::array();
             for (auto& rec : reloads_) {
-                json a{{"generation", rec.generation}, {"time", iso_time(rec.time)}, {"trigger", rec.trigger}, {"result", rec.ok ? "ok" : "rejected"}};
+                json a{{"generation", rec.generation},
+                       {"time", iso_time(rec.time)},
+                       {"trigger", rec.trigger},
+                       {"result", rec.ok ? "ok" : "rejected"}};
                 if (!rec.ok) a["error"] = rec.error;
                 attempts.push_back(a);
             }
             return reply(json_reply({{"generation", generation_}, {"attempts", attempts}}));
         }
         reply(json_reply({{"error", "not found"},
-                          {"endpoints", {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache", "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads"}}},
+                          {"endpoints",
+                           {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache",
+                            "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads"}}},
                          404));
     }
 
@@ -642,26 +669,30 @@ private:
 
     // Discovery's figures, read at scrape time (the scrape runs on this thread too).
     void add_discovery_metrics() {
-        metrics_->add_counter_family("gatehouse_discovery_updates_total", "Answers from service discovery by upstream and result (changed, unchanged, error)", [this] {
-            std::vector<observability::metrics::sample> out;
-            for (auto& f : discovery_->metrics()) {
-                out.push_back({{{"upstream", f.upstream}, {"result", "changed"}}, static_cast<double>(f.changed)});
-                out.push_back({{{"upstream", f.upstream}, {"result", "unchanged"}}, static_cast<double>(f.unchanged)});
-                out.push_back({{{"upstream", f.upstream}, {"result", "error"}}, static_cast<double>(f.errors)});
-            }
-            return out;
-        });
+        metrics_->add_counter_family(
+            "gatehouse_discovery_updates_total", "Answers from service discovery by upstream and result (changed, unchanged, error)",
+            [this] {
+                std::vector<observability::metrics::sample> out;
+                for (auto& f : discovery_->metrics()) {
+                    out.push_back({{{"upstream", f.upstream}, {"result", "changed"}}, static_cast<double>(f.changed)});
+                    out.push_back({{{"upstream", f.upstream}, {"result", "unchanged"}}, static_cast<double>(f.unchanged)});
+                    out.push_back({{{"upstream", f.upstream}, {"result", "error"}}, static_cast<double>(f.errors)});
+                }
+                return out;
+            });
         metrics_->add_gauge_family("gatehouse_upstream_endpoints", "Endpoints in the upstream's current set", [this] {
             std::vector<observability::metrics::sample> out;
             for (auto& f : discovery_->metrics()) out.push_back({{{"upstream", f.upstream}}, static_cast<double>(f.endpoints)});
             return out;
         });
-        metrics_->add_gauge_family("gatehouse_discovery_last_success_age_seconds", "Seconds since discovery last answered for the upstream (absent: never)", [this] {
-            std::vector<observability::metrics::sample> out;
-            for (auto& f : discovery_->metrics())
-                if (f.seconds_since_success >= 0) out.push_back({{{"upstream", f.upstream}}, f.seconds_since_success});
-            return out;
-        });
+        metrics_->add_gauge_family("gatehouse_discovery_last_success_age_seconds",
+                                   "Seconds since discovery last answered for the upstream (absent: never)", [this] {
+                                       std::vector<observability::metrics::sample> out;
+                                       for (auto& f : discovery_->metrics())
+                                           if (f.seconds_since_success >= 0)
+                                               out.push_back({{{"upstream", f.upstream}}, f.seconds_since_success});
+                                       return out;
+                                   });
     }
 
     // Each worker reports its own pools; the answer goes out when all have (or after 1 s).
@@ -713,7 +744,10 @@ private:
                 e["health"] = upstream::endpoint_health_json(health, e["address"].get<std::string>());
             }
             d.erase("endpoints");
-            json entry = {{"name", u.name}, {"discovery", d}, {"endpoints", eps}, {"max_connections_per_endpoint_per_worker", u.pool.max_connections}};
+            json entry = {{"name", u.name},
+                          {"discovery", d},
+                          {"endpoints", eps},
+                          {"max_connections_per_endpoint_per_worker", u.pool.max_connections}};
             entry.update(upstream::health_json(health));
             out.push_back(std::move(entry));
         }

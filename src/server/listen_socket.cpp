@@ -25,14 +25,16 @@ int open_listen_socket(const config::host_port& address, bool reuse_port) {
         auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons(address.port);
-        if (inet_pton(AF_INET6, address.host.c_str(), &s6->sin6_addr) != 1) throw std::system_error(EINVAL, std::generic_category(), "bad address " + listen_key(address));
+        if (inet_pton(AF_INET6, address.host.c_str(), &s6->sin6_addr) != 1)
+            throw std::system_error(EINVAL, std::generic_category(), "bad address " + listen_key(address));
         family = AF_INET6;
         len = sizeof(sockaddr_in6);
     } else {
         auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
         s4->sin_family = AF_INET;
         s4->sin_port = htons(address.port);
-        if (inet_pton(AF_INET, address.host.c_str(), &s4->sin_addr) != 1) throw std::system_error(EINVAL, std::generic_category(), "bad address " + listen_key(address));
+        if (inet_pton(AF_INET, address.host.c_str(), &s4->sin_addr) != 1)
+            throw std::system_error(EINVAL, std::generic_category(), "bad address " + listen_key(address));
         len = sizeof(sockaddr_in);
     }
     int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -10,8 +10,8 @@ namespace gatehouse::server {
 
 struct memory_guard {
     std::atomic<bool> over{false};
-    std::atomic<std::uint64_t> rejected{0};    // requests answered 503 because of it
-    std::atomic<std::uint64_t> resident{0};    // bytes, last sample
+    std::atomic<std::uint64_t> rejected{0};  // requests answered 503 because of it
+    std::atomic<std::uint64_t> resident{0};  // bytes, last sample
 };
 
 inline memory_guard& memory() {

@@ -137,9 +137,11 @@ std::shared_ptr<upstream::cluster_state> worker::cluster_for(const snapshot& s, 
     return st;
 }
 
-std::shared_ptr<upstream::cluster_state> worker::make_cluster(const std::shared_ptr<const cluster>& def, const snapshot& s, std::size_t index) {
+std::shared_ptr<upstream::cluster_state> worker::make_cluster(const std::shared_ptr<const cluster>& def, const snapshot& s,
+                                                              std::size_t index) {
     auto it = endpoint_sets_.find(def->name);
-    return std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random(), index < s.cluster_stats.size() ? s.cluster_stats[index] : nullptr, id_,
+    return std::make_shared<upstream::cluster_state>(def, ioc_, deadlines_, random(),
+                                                     index < s.cluster_stats.size() ? s.cluster_stats[index] : nullptr, id_,
                                                      it == endpoint_sets_.end() ? nullptr : it->second);
 }
 
@@ -180,8 +182,7 @@ void worker::post_stop_accepting() {
     });
 }
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 bool worker::shed_for_memory() {
     auto& m = memory();
@@ -202,7 +203,8 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
         } else {
             if (l->exhausted.failures) {
                 auto secs = std::chrono::duration<double>(clock::now() - l->exhausted.since).count();
-                spdlog::warn("worker {}: accepting on {} again after {} failed accepts over {:.1f} s", id_, l->cfg.name, l->exhausted.failures, secs);
+                spdlog::warn("worker {}: accepting on {} again after {} failed accepts over {:.1f} s", id_, l->cfg.name,
+                             l->exhausted.failures, secs);
                 l->exhausted = {};
             }
             // Even when accepting has just stopped: this connection was accepted already, and
@@ -263,9 +265,10 @@ void worker::accept_backoff(const std::shared_ptr<listener_state>& l, const boos
     if (ex.failures++ == 0) {
         ex.since = clock::now();
         ex.backoff = 10ms;
-        spdlog::error("worker {}: accept on {} failed: {}; backing off (up to 1 s) until it succeeds, failures counted in "
-                      "gatehouse_accept_failures_total",
-                      id_, l->cfg.name, ec.message());
+        spdlog::error(
+            "worker {}: accept on {} failed: {}; backing off (up to 1 s) until it succeeds, failures counted in "
+            "gatehouse_accept_failures_total",
+            id_, l->cfg.name, ec.message());
     } else {
         ex.backoff = std::min<std::chrono::milliseconds>(ex.backoff * 2, 1s);
     }

@@ -111,7 +111,7 @@ private:
     deadline_list deadlines_;
     net::idle_batch batch_;  // consulted by this worker's event loop (its thread only)
     boost::asio::steady_timer ticker_;
-    bool draining_ = false;         // responses close their connections
+    bool draining_ = false;  // responses close their connections
     bool accepting_stopped_ = false;
     bool running_ = false;
     bool ticking_ = false;

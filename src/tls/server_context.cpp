@@ -31,7 +31,8 @@ std::vector<std::string> names_of(X509* cert) {
             const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
             if (n->type != GEN_DNS) continue;
             const unsigned char* data = ASN1_STRING_get0_data(n->d.dNSName);
-            out.push_back(util::ascii_lower(std::string_view(reinterpret_cast<const char*>(data), static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)))));
+            out.push_back(util::ascii_lower(
+                std::string_view(reinterpret_cast<const char*>(data), static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)))));
         }
         GENERAL_NAMES_free(sans);
     }
@@ -97,7 +98,8 @@ std::vector<std::string> server_context::watched_files() const {
     return out;
 }
 
-std::shared_ptr<const server_context> server_context::build(const config::listener_tls_config& cfg, const std::string& path, config::diagnostics& d) {
+std::shared_ptr<const server_context> server_context::build(const config::listener_tls_config& cfg, const std::string& path,
+                                                            config::diagnostics& d) {
     auto sc = std::make_shared<server_context>();
     sc->cfg_ = cfg;
     bool ok = true;
@@ -112,9 +114,10 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
         // ssl_session_cache none: OpenSSL's server-side cache would keep up to 20 480 sessions per
         // context (tens of MiB) that no worker ever looks up (bench/soak.sh: RSS crept with it).
         SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
-        const char* ciphers = cfg.ciphers.empty() ? "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-                                                    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-                                                  : cfg.ciphers.c_str();
+        const char* ciphers = cfg.ciphers.empty()
+                                  ? "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+                                  : cfg.ciphers.c_str();
         if (SSL_CTX_set_cipher_list(ctx.get(), ciphers) != 1) {
             d.error(cfg.mark, path + ".ciphers", "no usable cipher in '" + std::string(ciphers) + "': " + openssl_error());
             ok = false;
@@ -144,8 +147,10 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
             continue;
         }
         X509* leaf = SSL_CTX_get0_certificate(ctx.get());
-        if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) d.warning(cfg.mark, cpath + ".cert", "certificate '" + c.cert + "' has expired");
-        else if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) d.warning(cfg.mark, cpath + ".cert", "certificate '" + c.cert + "' is not valid yet");
+        if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
+            d.warning(cfg.mark, cpath + ".cert", "certificate '" + c.cert + "' has expired");
+        else if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0)
+            d.warning(cfg.mark, cpath + ".cert", "certificate '" + c.cert + "' is not valid yet");
         if (!cfg.client_ca.empty()) {
             if (SSL_CTX_load_verify_locations(ctx.get(), cfg.client_ca.c_str(), nullptr) != 1) {
                 d.error(cfg.mark, path + ".client_ca", "cannot load CA bundle '" + cfg.client_ca + "': " + openssl_error());

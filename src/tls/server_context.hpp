@@ -22,7 +22,8 @@ public:
     // Loads every certificate and key; problems (unreadable file, key that does not match its
     // certificate, bad cipher list) become errors at the listener's line, an expired
     // certificate a warning. nullptr on error.
-    static std::shared_ptr<const server_context> build(const config::listener_tls_config& cfg, const std::string& path, config::diagnostics& d);
+    static std::shared_ptr<const server_context> build(const config::listener_tls_config& cfg, const std::string& path,
+                                                       config::diagnostics& d);
 
     SSL_CTX* default_ctx() const { return contexts_.front().get(); }
     const config::listener_tls_config& config() const { return cfg_; }

@@ -94,7 +94,8 @@ int ticket_callback(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP
     digest[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0);
     digest[1] = OSSL_PARAM_construct_end();
     if (EVP_MAC_CTX_set_params(hctx, digest) != 1 || EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
-    int ok = enc ? EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, k->aes.data(), iv) : EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, k->aes.data(), iv);
+    int ok = enc ? EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, k->aes.data(), iv)
+                 : EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, k->aes.data(), iv);
     if (ok != 1) return -1;
     if (enc) return 1;
     // 2: valid, and issue a new ticket. TLS 1.3 clients use a ticket once (RFC 8446 §C.4), so a

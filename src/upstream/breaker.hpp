@@ -39,7 +39,9 @@ public:
     // How long an open breaker stays open from `now` (zero unless open).
     std::chrono::nanoseconds open_left(time_point now) const;
     time_point since() const { return time_point(std::chrono::nanoseconds(since_ns_.load(std::memory_order_relaxed))); }
-    struct window_counts { std::uint64_t total = 0, failed = 0; };
+    struct window_counts {
+        std::uint64_t total = 0, failed = 0;
+    };
     window_counts window(time_point now) const;
     std::uint64_t transitions(breaker_state to) const { return transitions_[static_cast<std::size_t>(to)].load(std::memory_order_relaxed); }
     const config::breaker_config& config() const { return cfg_; }

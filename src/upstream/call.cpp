@@ -185,7 +185,8 @@ void call::record_outcome(const attempt_outcome& o) {
         probe_ = nullptr;
     }
     if (ep_health_ && h.record(*ep_health_, for_endpoint(o), now))
-        spdlog::warn("upstream {}: endpoint {} ejected ({} times so far)", h.name(), ep_health_->key, ep_health_->ejections.load(std::memory_order_relaxed));
+        spdlog::warn("upstream {}: endpoint {} ejected ({} times so far)", h.name(), ep_health_->key,
+                     ep_health_->ejections.load(std::memory_order_relaxed));
 }
 
 // Whether this failed try may be tried again now: the method and body allow it, nothing reached
@@ -312,7 +313,8 @@ asio::awaitable<upstream_error> call::read_response_head(request_sender& sender)
         }
         if (p == response_head_reader::progress::too_large) co_return upstream_error{failure::framing};
         if (p == response_head_reader::progress::invalid) {
-            observability::warn_limited(uc.ep->key, "upstream {}: invalid response from {}: {}", def().name, uc.ep->key, reader.error().reason);
+            observability::warn_limited(uc.ep->key, "upstream {}: invalid response from {}: {}", def().name, uc.ep->key,
+                                        reader.error().reason);
             co_return upstream_error{failure::framing};
         }
         head_len_ = reader.head_len();

@@ -63,17 +63,17 @@ protected:
 };
 
 struct call_options {
-    net::clock::duration timeout{};       // the whole call: every try and backoff
+    net::clock::duration timeout{};               // the whole call: every try and backoff
     const config::retry_config* retry = nullptr;  // the route's retry policy (null: none)
     retry_counts* retry_stats = nullptr;          // its metrics
-    bool retryable = false;      // the method and body allow retries
-    bool replayable = false;     // the sender can send the request again (the keep-alive race)
-    bool is_head = false;        // a HEAD request: the response has no body
-    bool allow_switch = false;   // a 101 is an answer (an upgrade the route allows)
-    bool has_key = false;        // hash_key is set (ring_hash)
+    bool retryable = false;                       // the method and body allow retries
+    bool replayable = false;                      // the sender can send the request again (the keep-alive race)
+    bool is_head = false;                         // a HEAD request: the response has no body
+    bool allow_switch = false;                    // a 101 is an answer (an upgrade the route allows)
+    bool has_key = false;                         // hash_key is set (ring_hash)
     std::uint64_t hash_key = 0;
-    std::uint64_t random = 0;    // seeds the backoff's jitter
-    http::scan_limits limits;    // for the response head
+    std::uint64_t random = 0;  // seeds the backoff's jitter
+    http::scan_limits limits;  // for the response head
 };
 
 class call {
@@ -131,10 +131,10 @@ private:
     lease lease_;
     std::size_t ep_ = k_no_endpoint;
     std::size_t avoid_ = k_no_endpoint;
-    net::clock::time_point until_{};     // when the call's timeout ends
+    net::clock::time_point until_{};      // when the call's timeout ends
     net::clock::duration try_timeout_{};  // this try's: the response head, each request write
     inflight_slot request_slot_, retry_slot_;
-    circuit_breaker* probe_ = nullptr;   // this call is a half_open probe
+    circuit_breaker* probe_ = nullptr;  // this call is a half_open probe
     std::shared_ptr<endpoint_health> ep_health_;
     std::shared_ptr<endpoint_state> last_ep_;
     bool resent_ = false;

@@ -17,8 +17,9 @@ std::shared_ptr<const cluster> build_cluster(const config::upstream_config& u, c
     c->lb = u.load_balancer;
     c->pool = u.pool;
     c->identity = u.name + "|" + std::to_string(static_cast<int>(u.load_balancer.policy)) + "|" + u.load_balancer.hash_header + "|" +
-                  std::to_string(u.pool.max_connections) + "|" + std::to_string(u.pool.max_pending) + "|" + std::to_string(u.pool.idle_timeout.count()) +
-                  "|" + std::to_string(u.pool.connect_timeout.count()) + "|" + health_identity(u);
+                  std::to_string(u.pool.max_connections) + "|" + std::to_string(u.pool.max_pending) + "|" +
+                  std::to_string(u.pool.idle_timeout.count()) + "|" + std::to_string(u.pool.connect_timeout.count()) + "|" +
+                  health_identity(u);
     c->health = health_for(u);
     if (!u.tls) return c;
     std::string tpath = path + ".tls";
@@ -33,8 +34,10 @@ std::shared_ptr<const cluster> build_cluster(const config::upstream_config& u, c
     }
     if (!u.tls->client_cert.empty()) {
         if (SSL_CTX_use_certificate_chain_file(ctx.get(), u.tls->client_cert.c_str()) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx.get(), u.tls->client_key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx.get()) != 1)
-            diags.error(u.mark, tpath + ".client_cert", "cannot load the client certificate and key ('" + u.tls->client_cert + "', '" + u.tls->client_key + "')");
+            SSL_CTX_use_PrivateKey_file(ctx.get(), u.tls->client_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx.get()) != 1)
+            diags.error(u.mark, tpath + ".client_cert",
+                        "cannot load the client certificate and key ('" + u.tls->client_cert + "', '" + u.tls->client_key + "')");
     }
     c->identity += "|tls:" + u.tls->sni + "|" + std::to_string(u.tls->verify);
     for (auto* f : {&u.tls->ca, &u.tls->client_cert, &u.tls->client_key}) {

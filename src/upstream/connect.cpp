@@ -41,7 +41,8 @@ asio::awaitable<failure> open_connection(cluster_state& cluster, upstream_connec
     auto [ec] = co_await uc.socket.async_connect(ep.address, asio::as_tuple(asio::use_awaitable));
     if (ec) {
         if (auto* st = cluster.stats()) st->connect_failures.add();
-        observability::warn_limited(ep.key, "upstream {}: connect to {} failed: {}", def.name, ep.key, uc.timer.fired() ? "timed out" : ec.message());
+        observability::warn_limited(ep.key, "upstream {}: connect to {} failed: {}", def.name, ep.key,
+                                    uc.timer.fired() ? "timed out" : ec.message());
         co_return failure::connect;
     }
     boost::system::error_code ignored;
@@ -52,7 +53,8 @@ asio::awaitable<failure> open_connection(cluster_state& cluster, upstream_connec
     auto hec = co_await uc.io.handshake(ssl, false);  // uc.io owns ssl from here
     if (hec) {
         if (auto* st = cluster.stats()) st->connect_failures.add();
-        observability::warn_limited(ep.key, "upstream {}: TLS handshake with {} failed: {}", def.name, ep.key, uc.timer.fired() ? "timed out" : hec.message());
+        observability::warn_limited(ep.key, "upstream {}: TLS handshake with {} failed: {}", def.name, ep.key,
+                                    uc.timer.fired() ? "timed out" : hec.message());
         co_return failure::tls;
     }
     co_return failure::none;

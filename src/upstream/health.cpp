@@ -66,7 +66,9 @@ std::shared_ptr<endpoint_health> upstream_health::endpoint(const std::string& ke
 
 std::vector<std::shared_ptr<endpoint_health>> upstream_health::endpoints() { return endpoints_.all(); }
 
-bool upstream_health::ejected(const endpoint_health& e, steady_time now) { return e.ejected_until_ns.load(std::memory_order_relaxed) > util::ns_of(now); }
+bool upstream_health::ejected(const endpoint_health& e, steady_time now) {
+    return e.ejected_until_ns.load(std::memory_order_relaxed) > util::ns_of(now);
+}
 
 bool upstream_health::usable(const endpoint_health& e, steady_time now) const {
     return e.healthy.load(std::memory_order_relaxed) && !ejected(e, now);
@@ -117,7 +119,8 @@ bool upstream_health::eject(endpoint_health& e, ejection_reason why, steady_time
     std::size_t live = all.size(), out = 0;
     for (auto& p : all) out += ejected(*p, now) ? 1 : 0;
     // max_ejection_percent of the set, but one endpoint of a small set may always go (Envoy).
-    if (live == 0 || ((out + 1) * 100 > outlier_->max_ejection_percent * live && out > 0) || outlier_->max_ejection_percent == 0) return false;
+    if (live == 0 || ((out + 1) * 100 > outlier_->max_ejection_percent * live && out > 0) || outlier_->max_ejection_percent == 0)
+        return false;
     auto times = e.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
     auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(outlier_->base_ejection_time);
     auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(outlier_->max_ejection_time);
@@ -168,8 +171,8 @@ std::string health_identity(const config::upstream_config& u) {
     append_parts(id, u.limits.max_connections, u.limits.max_pending, u.limits.max_requests, u.limits.max_retries);
     if (auto& b = u.circuit_breaker) {
         id += "|b";
-        append_parts(id, b->failure_rate, b->window.count(), b->min_requests, b->consecutive_failures, b->open_for.count(), b->half_open_requests,
-                     outcomes_identity(b->failure));
+        append_parts(id, b->failure_rate, b->window.count(), b->min_requests, b->consecutive_failures, b->open_for.count(),
+                     b->half_open_requests, outcomes_identity(b->failure));
     }
     if (auto& o = u.outlier_detection) {
         id += "|o";

@@ -27,7 +27,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // One endpoint's checks: a loop that lives until `stopped`.
 struct probe_loop {
-    probe_loop(asio::io_context& ioc, discovery::endpoint e, std::shared_ptr<endpoint_health> h) : ep(std::move(e)), health(std::move(h)), timer(ioc) {}
+    probe_loop(asio::io_context& ioc, discovery::endpoint e, std::shared_ptr<endpoint_health> h)
+        : ep(std::move(e)), health(std::move(h)), timer(ioc) {}
     discovery::endpoint ep;
     std::shared_ptr<endpoint_health> health;
     asio::steady_timer timer;
@@ -78,7 +79,8 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
         auto hec = co_await io.handshake(new_upstream_ssl(*def, ep), false);  // io owns the SSL from here
         if (hec) co_return fail("TLS: " + hec.message());
     }
-    std::string req = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";
+    std::string req = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
+                      "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";
     auto [wec, wn] = co_await io.write(req);
     if (wec) co_return fail("write: " + wec.message());
     // The response head, read and judged by the request path's own reader and scanner.

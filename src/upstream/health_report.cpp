@@ -16,9 +16,9 @@ namespace {
 double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 steady_time now() { return std::chrono::steady_clock::now(); }
 
-constexpr failure k_failures[] = {failure::no_endpoint, failure::pool_full, failure::breaker_open, failure::over_limit, failure::no_healthy,
-                                  failure::connect,     failure::tls,       failure::write,        failure::closed,     failure::timeout,
-                                  failure::framing};
+constexpr failure k_failures[] = {failure::no_endpoint, failure::pool_full, failure::breaker_open, failure::over_limit,
+                                  failure::no_healthy,  failure::connect,   failure::tls,          failure::write,
+                                  failure::closed,      failure::timeout,   failure::framing};
 const char* failure_name(failure f) {
     switch (f) {
         case failure::no_endpoint: return "no_endpoint";
@@ -62,8 +62,14 @@ json health_json(upstream_health& h) {
         out["circuit_breaker"] = jb;
     }
     const auto& l = h.limits();
-    out["in_flight"] = {{"requests", h.requests.load()}, {"retries", h.retries.load()}, {"pending", h.pending.load()}, {"connections", h.connections.load()}};
-    out["limits"] = {{"max_requests", l.max_requests}, {"max_retries", l.max_retries}, {"max_pending", l.max_pending}, {"max_connections", l.max_connections}};
+    out["in_flight"] = {{"requests", h.requests.load()},
+                        {"retries", h.retries.load()},
+                        {"pending", h.pending.load()},
+                        {"connections", h.connections.load()}};
+    out["limits"] = {{"max_requests", l.max_requests},
+                     {"max_retries", l.max_retries},
+                     {"max_pending", l.max_pending},
+                     {"max_connections", l.max_connections}};
     json rej = json::object();
     for (auto k : {limit_kind::max_connections, limit_kind::max_pending, limit_kind::max_requests, limit_kind::max_retries})
         rej[to_string(k)] = h.limit_rejections(k);
@@ -85,7 +91,8 @@ json endpoint_health_json(upstream_health& h, const std::string& key) {
             if (upstream_health::ejected(*e, t)) {
                 auto left = std::chrono::nanoseconds(e->ejected_until_ns.load() - util::ns_of(t));
                 j["ejected_for_seconds"] = seconds(left);
-                j["ejected_until"] = util::iso_utc(std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+                j["ejected_until"] = util::iso_utc(std::chrono::system_clock::now() +
+                                                   std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
             }
         }
         if (h.health_check()) {
@@ -133,22 +140,25 @@ void add_endpoint_metrics(observability::metrics& m, current_clusters clusters) 
         for (auto& h : current(clusters)) {
             if (!h->outlier()) continue;
             using r = upstream_health::ejection_reason;
-            out.push_back({{{"upstream", h->name()}, {"reason", "consecutive_5xx"}}, static_cast<double>(h->ejections(r::consecutive_5xx))});
-            out.push_back({{{"upstream", h->name()}, {"reason", "consecutive_gateway_errors"}}, static_cast<double>(h->ejections(r::consecutive_gateway_errors))});
+            out.push_back(
+                {{{"upstream", h->name()}, {"reason", "consecutive_5xx"}}, static_cast<double>(h->ejections(r::consecutive_5xx))});
+            out.push_back({{{"upstream", h->name()}, {"reason", "consecutive_gateway_errors"}},
+                           static_cast<double>(h->ejections(r::consecutive_gateway_errors))});
         }
         return out;
     });
-    m.add_gauge_family("gatehouse_upstream_endpoints_unusable", "Endpoints out of rotation now (ejected or failing health checks)", [clusters] {
-        std::vector<sample> out;
-        auto t = now();
-        for (auto& h : current(clusters)) {
-            if (!h->tracks_endpoints()) continue;
-            std::size_t n = 0;
-            for (auto& e : h->endpoints()) n += h->usable(*e, t) ? 0 : 1;
-            out.push_back({{{"upstream", h->name()}}, static_cast<double>(n)});
-        }
-        return out;
-    });
+    m.add_gauge_family("gatehouse_upstream_endpoints_unusable", "Endpoints out of rotation now (ejected or failing health checks)",
+                       [clusters] {
+                           std::vector<sample> out;
+                           auto t = now();
+                           for (auto& h : current(clusters)) {
+                               if (!h->tracks_endpoints()) continue;
+                               std::size_t n = 0;
+                               for (auto& e : h->endpoints()) n += h->usable(*e, t) ? 0 : 1;
+                               out.push_back({{{"upstream", h->name()}}, static_cast<double>(n)});
+                           }
+                           return out;
+                       });
     m.add_counter_family("gatehouse_upstream_health_checks_total", "Active health checks by result", [clusters] {
         std::vector<sample> out;
         for (auto& h : current(clusters)) {
@@ -168,16 +178,18 @@ void add_refusal_metrics(observability::metrics& m, current_clusters clusters) {
                 out.push_back({{{"upstream", h->name()}, {"limit", to_string(k)}}, static_cast<double>(h->limit_rejections(k))});
         return out;
     });
-    m.add_counter_family("gatehouse_upstream_failures_total",
-                         "Upstream tries that failed, by reason: gatehouse's own refusals (breaker_open, over_limit, no_endpoint, no_healthy, pool_full) "
-                         "and transport failures (connect, tls, write, closed, timeout, invalid_response)",
-                         [clusters] {
-                             std::vector<sample> out;
-                             for (auto& h : current(clusters))
-                                 for (auto f : k_failures)
-                                     if (auto n = h->failures(f)) out.push_back({{{"upstream", h->name()}, {"reason", failure_name(f)}}, static_cast<double>(n)});
-                             return out;
-                         });
+    m.add_counter_family(
+        "gatehouse_upstream_failures_total",
+        "Upstream tries that failed, by reason: gatehouse's own refusals (breaker_open, over_limit, no_endpoint, no_healthy, pool_full) "
+        "and transport failures (connect, tls, write, closed, timeout, invalid_response)",
+        [clusters] {
+            std::vector<sample> out;
+            for (auto& h : current(clusters))
+                for (auto f : k_failures)
+                    if (auto n = h->failures(f))
+                        out.push_back({{{"upstream", h->name()}, {"reason", failure_name(f)}}, static_cast<double>(n)});
+            return out;
+        });
 }
 
 void add_retry_metrics(observability::metrics& m) {
@@ -185,14 +197,17 @@ void add_retry_metrics(observability::metrics& m) {
         std::vector<sample> out;
         for (auto& [route, c] : all_retry_counts())
             for (std::size_t r = 0; r < retry_counts::k_reasons; ++r)
-                out.push_back({{{"route", route}, {"reason", reason_name(static_cast<retry_counts::reason>(r))}}, static_cast<double>(c->retries[r].load())});
+                out.push_back({{{"route", route}, {"reason", reason_name(static_cast<retry_counts::reason>(r))}},
+                               static_cast<double>(c->retries[r].load())});
         return out;
     });
-    m.add_counter_family("gatehouse_upstream_retry_budget_exhausted_total", "Retries not made because the route's retry budget was spent", [] {
-        std::vector<sample> out;
-        for (auto& [route, c] : all_retry_counts()) out.push_back({{{"route", route}}, static_cast<double>(c->budget_exhausted.load())});
-        return out;
-    });
+    m.add_counter_family("gatehouse_upstream_retry_budget_exhausted_total", "Retries not made because the route's retry budget was spent",
+                         [] {
+                             std::vector<sample> out;
+                             for (auto& [route, c] : all_retry_counts())
+                                 out.push_back({{{"route", route}}, static_cast<double>(c->budget_exhausted.load())});
+                             return out;
+                         });
 }
 
 }  // namespace

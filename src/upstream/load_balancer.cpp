@@ -58,7 +58,8 @@ std::size_t balancer_state::first_usable_from(std::span<const endpoint_load> eps
     return k_no_endpoint;
 }
 
-std::size_t balancer_state::pick(std::span<const endpoint_load> eps, const hash_ring* ring, std::uint64_t key, bool has_key, bool weights_vary) {
+std::size_t balancer_state::pick(std::span<const endpoint_load> eps, const hash_ring* ring, std::uint64_t key, bool has_key,
+                                 bool weights_vary) {
     if (eps.empty()) return k_no_endpoint;
     if (current_.size() != eps.size()) current_.assign(eps.size(), 0);
     auto policy = cfg_.policy == config::lb_policy::round_robin && weights_vary ? config::lb_policy::weighted : cfg_.policy;

@@ -12,7 +12,8 @@ namespace gatehouse::upstream {
 namespace asio = boost::asio;
 
 cluster_state::cluster_state(std::shared_ptr<const cluster> def, asio::io_context& ioc, net::deadline_list& dl, std::uint64_t seed,
-                             std::shared_ptr<observability::upstream_stats> stats, std::size_t worker, std::shared_ptr<const discovery::endpoint_set> set)
+                             std::shared_ptr<observability::upstream_stats> stats, std::size_t worker,
+                             std::shared_ptr<const discovery::endpoint_set> set)
     : def_(std::move(def)), ioc_(ioc), deadlines_(dl), lb_(def_->lb, 0, seed), stats_(std::move(stats)), worker_(worker) {
     update(set ? std::move(set) : std::make_shared<discovery::endpoint_set>());
 }

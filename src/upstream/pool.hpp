@@ -33,10 +33,10 @@ struct endpoint_state {
     std::string key;               // "ip:port", for logs and the admin API
     tls_session_slot tls_session;  // before idle: outlives the connections that point to it
     std::vector<std::unique_ptr<upstream_connection>> idle;
-    std::uint32_t open = 0;      // idle + leased
-    std::uint32_t inflight = 0;  // leased
+    std::uint32_t open = 0;                   // idle + leased
+    std::uint32_t inflight = 0;               // leased
     std::shared_ptr<endpoint_health> health;  // shared by every worker (outlier ejection, checks, slow start)
-    bool removed = false;        // no longer in the set: leased connections close on release
+    bool removed = false;                     // no longer in the set: leased connections close on release
 };
 
 struct upstream_connection {
@@ -50,9 +50,9 @@ struct upstream_connection {
     bool reused = false;
     net::clock::time_point idle_since{};
     net::clock::duration keep_alive{net::clock::duration::max()};  // the upstream's Keep-Alive: timeout, less a margin
-    std::uint32_t watch_gen = 0;  // which idle period the pending EOF watch belongs to
-    bool watched = false;         // idle, with an EOF watch pending
-    std::shared_ptr<upstream_health> counted;  // holds one of its `connections` (limits.max_connections)
+    std::uint32_t watch_gen = 0;                                   // which idle period the pending EOF watch belongs to
+    bool watched = false;                                          // idle, with an EOF watch pending
+    std::shared_ptr<upstream_health> counted;                      // holds one of its `connections` (limits.max_connections)
     ~upstream_connection() {
         if (counted) upstream_health::release(counted->connections);
     }
@@ -61,7 +61,8 @@ struct upstream_connection {
 class cluster_state : public std::enable_shared_from_this<cluster_state> {
 public:
     cluster_state(std::shared_ptr<const cluster> def, boost::asio::io_context& ioc, net::deadline_list& dl, std::uint64_t seed,
-                  std::shared_ptr<observability::upstream_stats> stats, std::size_t worker, std::shared_ptr<const discovery::endpoint_set> set);
+                  std::shared_ptr<observability::upstream_stats> stats, std::size_t worker,
+                  std::shared_ptr<const discovery::endpoint_set> set);
     ~cluster_state();
 
     const cluster& def() const { return *def_; }
@@ -99,7 +100,10 @@ public:
     void close_idle();
     std::size_t idle_count() const;
     std::size_t open_count() const;
-    void retire() { retired_ = true; close_idle(); }
+    void retire() {
+        retired_ = true;
+        close_idle();
+    }
     template <class Stats>
     void collect(std::vector<Stats>& out) const {
         for (auto& e : eps_) {
@@ -118,7 +122,9 @@ private:
     void watch_idle(upstream_connection& c);
     void drop_idle(const upstream_connection* c, std::uint32_t gen);
     void drop_all_idle(endpoint_state& e);
-    net::clock::duration idle_limit(const upstream_connection& c) const { return std::min<net::clock::duration>(def_->pool.idle_timeout, c.keep_alive); }
+    net::clock::duration idle_limit(const upstream_connection& c) const {
+        return std::min<net::clock::duration>(def_->pool.idle_timeout, c.keep_alive);
+    }
 
     std::shared_ptr<const cluster> def_;
     boost::asio::io_context& ioc_;

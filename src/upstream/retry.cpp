@@ -7,8 +7,10 @@ namespace gatehouse::upstream {
 
 std::uint8_t outcome_kind(failure f) {
     switch (f) {
-        case failure::connect: case failure::tls: return config::outcome_set::connect_failure;
-        case failure::write: case failure::closed: return config::outcome_set::reset;
+        case failure::connect:
+        case failure::tls: return config::outcome_set::connect_failure;
+        case failure::write:
+        case failure::closed: return config::outcome_set::reset;
         case failure::timeout: return config::outcome_set::timeout;
         case failure::framing: return config::outcome_set::invalid_response;
         default: return 0;

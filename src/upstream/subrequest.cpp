@@ -30,8 +30,8 @@ private:
 };
 
 // The response body after its head (already consumed from uc.buf), into `out` up to `max_body`.
-asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_head& head, std::size_t max_body, net::clock::duration timeout,
-                                std::string& out) {
+asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_head& head, std::size_t max_body,
+                                net::clock::duration timeout, std::string& out) {
     if (head.framing == http::body_framing::none) co_return true;
     if (head.framing == http::body_framing::content_length && head.content_length > max_body) co_return false;
     std::optional<http::body_decoder<false>> dec;
@@ -66,7 +66,7 @@ asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_he
         auto [ptr, room] = uc.buf.prepare(16384);
         uc.timer.arm(timeout);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);
-        if (ec) co_return ec == asio::error::eof && head.framing == http::body_framing::until_close;
+        if (ec) co_return (ec == asio::error::eof && head.framing == http::body_framing::until_close);
         uc.buf.commit(n);
     }
 }

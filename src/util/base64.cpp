@@ -46,7 +46,8 @@ std::optional<std::string> decode(std::string_view in, const decode_table& t, bo
 
 std::string base64_encode(std::string_view in) {
     std::string out(4 * ((in.size() + 2) / 3), '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
+                            static_cast<int>(in.size()));
     out.resize(static_cast<std::size_t>(n));
     return out;
 }

@@ -13,7 +13,7 @@ namespace gatehouse::util {
 namespace asio = boost::asio;
 
 file_watcher::file_watcher(asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
-                               std::function<void()> on_change)
+                           std::function<void()> on_change)
     : stream_(ioc), debounce_timer_(ioc), debounce_(debounce), on_change_(std::move(on_change)) {
     // The directory of the path as given (not of its symlink target): a ConfigMap swap replaces
     // the target, and only the directory holding the link sees it.

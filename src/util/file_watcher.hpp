@@ -15,7 +15,7 @@ namespace gatehouse::util {
 class file_watcher {
 public:
     file_watcher(boost::asio::io_context& ioc, const std::string& config_path, std::chrono::milliseconds debounce,
-                   std::function<void()> on_change);
+                 std::function<void()> on_change);
     ~file_watcher();
     bool active() const { return fd_ >= 0; }
     // Also watch the directory of `path` (files the config refers to: key files, user lists).

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         parse_response_directives(text, rc);
         request_directives qc;
         parse_request_directives(text, qc);
-        for (auto* d : {&rc.max_age, &rc.s_maxage, &rc.stale_while_revalidate, &rc.stale_if_error, &qc.max_age, &qc.max_stale, &qc.min_fresh})
+        for (auto* d :
+             {&rc.max_age, &rc.s_maxage, &rc.stale_while_revalidate, &rc.stale_if_error, &qc.max_age, &qc.max_stale, &qc.min_fresh})
             FUZZ_CHECK(!d->present || d->invalid || (d->value >= 0 && d->value <= (std::int64_t{1} << 31)));
         if (auto t = parse_http_date(text)) {
             std::string out;

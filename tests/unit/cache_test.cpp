@@ -161,7 +161,8 @@ TEST(CacheVary, NamesValuesAndMatching) {
     EXPECT_EQ(v.names, (std::vector<std::string>{"accept-encoding", "accept-language"}));
     EXPECT_TRUE(vary_of(fields({{"Vary", "*"}})).star);
     // Whitespace around commas and split fields select the same variant (§4.1).
-    EXPECT_EQ(vary_value(fields({{"Accept-Language", "en,fr"}}), "accept-language"), vary_value(fields({{"accept-language", "en, fr"}}), "accept-language"));
+    EXPECT_EQ(vary_value(fields({{"Accept-Language", "en,fr"}}), "accept-language"),
+              vary_value(fields({{"accept-language", "en, fr"}}), "accept-language"));
     EXPECT_EQ(vary_value(fields({{"Accept-Language", "en"}, {"Accept-Language", "fr"}}), "accept-language"), "en, fr");
     EXPECT_EQ(vary_value({}, "accept-language"), "");
 }
@@ -213,7 +214,8 @@ TEST(CacheKey, UrlHostAndQuery) {
 }
 
 namespace {
-std::shared_ptr<entry> stored(std::string url, std::size_t body_bytes, std::vector<http::field> resp = {}, std::vector<http::field> req = {}) {
+std::shared_ptr<entry> stored(std::string url, std::size_t body_bytes, std::vector<http::field> resp = {},
+                              std::vector<http::field> req = {}) {
     freshness_settings s;
     if (resp.empty()) resp = fields({{"Cache-Control", "max-age=60"}});
     auto facts = examine(200, resp, false, false, s);
@@ -226,10 +228,17 @@ std::shared_ptr<entry> stored(std::string url, std::size_t body_bytes, std::vect
 }  // namespace
 
 TEST(CacheEntry, StoredFieldsAndRefresh) {
-    auto resp = fields({{"Cache-Control", "max-age=60"}, {"Connection", "x-hop"}, {"X-Hop", "1"}, {"Set-Cookie", "a=b"}, {"Surrogate-Key", "t"},
-                        {"Content-Length", "5"}, {"ETag", "\"1\""}, {"X-Keep", "old"}});
+    auto resp = fields({{"Cache-Control", "max-age=60"},
+                        {"Connection", "x-hop"},
+                        {"X-Hop", "1"},
+                        {"Set-Cookie", "a=b"},
+                        {"Surrogate-Key", "t"},
+                        {"Content-Length", "5"},
+                        {"ETag", "\"1\""},
+                        {"X-Keep", "old"}});
     auto e = stored("http://h/", 5, resp);
-    EXPECT_EQ(e->fields, (std::vector<std::pair<std::string, std::string>>{{"Cache-Control", "max-age=60"}, {"ETag", "\"1\""}, {"X-Keep", "old"}}));
+    EXPECT_EQ(e->fields,
+              (std::vector<std::pair<std::string, std::string>>{{"Cache-Control", "max-age=60"}, {"ETag", "\"1\""}, {"X-Keep", "old"}}));
     EXPECT_EQ(e->tags, (std::vector<std::string>{"t"}));
     EXPECT_EQ(e->etag, "\"1\"");
     auto now = std::chrono::system_clock::now();
@@ -287,14 +296,18 @@ TEST(CacheStore, CoalescingWakesEveryWaiterOnce) {
     std::shared_ptr<fill> led;
     auto a = std::make_shared<counting>(), b = std::make_shared<counting>(), c = std::make_shared<counting>();
     std::shared_ptr<waiter> as;
-    EXPECT_EQ(s.join_or_lead("http://c/", [&] { return a; }, led, as), nullptr);  // leads
+    EXPECT_EQ(s.join_or_lead(
+                  "http://c/", [&] { return a; }, led, as),
+              nullptr);  // leads
     ASSERT_TRUE(led);
     EXPECT_FALSE(as);  // a leader needs no waiter
     std::shared_ptr<fill> unused;
-    auto joined = s.join_or_lead("http://c/", [&] { return b; }, unused, as);
+    auto joined = s.join_or_lead(
+        "http://c/", [&] { return b; }, unused, as);
     EXPECT_EQ(joined, led);
     EXPECT_EQ(as, b);
-    s.join_or_lead("http://c/", [&] { return c; }, unused, as);
+    s.join_or_lead(
+        "http://c/", [&] { return c; }, unused, as);
     s.leave_fill("http://c/", led, c.get());  // c timed out
     EXPECT_EQ(s.stats().waiting.load(), 1u);
     s.end_fill("http://c/", led);
@@ -303,7 +316,9 @@ TEST(CacheStore, CoalescingWakesEveryWaiterOnce) {
     EXPECT_EQ(a->woken.load(), 0);
     EXPECT_EQ(s.stats().waiting.load(), 0u);
     std::shared_ptr<fill> again;
-    EXPECT_EQ(s.join_or_lead("http://c/", [&] { return a; }, again, as), nullptr);  // the next miss leads anew
+    EXPECT_EQ(s.join_or_lead(
+                  "http://c/", [&] { return a; }, again, as),
+              nullptr);  // the next miss leads anew
     s.end_fill("http://c/", again);
     EXPECT_TRUE(s.claim_refresh("k"));
     EXPECT_FALSE(s.claim_refresh("k"));

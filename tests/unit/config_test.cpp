@@ -44,7 +44,9 @@ routes:
 )");
     EXPECT_FALSE(r.config);
     auto text = all(r);
-    EXPECT_NE(text.find("test.yaml:6:14: routes[0].match.path_prefx: unknown key 'path_prefx' (did you mean 'path_prefix'?)"), std::string::npos) << text;
+    EXPECT_NE(text.find("test.yaml:6:14: routes[0].match.path_prefx: unknown key 'path_prefx' (did you mean 'path_prefix'?)"),
+              std::string::npos)
+        << text;
 }
 
 TEST(Config, ReportsEveryProblemNotJustTheFirst) {
@@ -88,7 +90,8 @@ routes:
     match: { path: /y }
 )");
     EXPECT_FALSE(r.config);
-    EXPECT_NE(all(r).find("routes[0]: a route needs exactly one of upstream, upstreams, respond and redirect"), std::string::npos) << all(r);
+    EXPECT_NE(all(r).find("routes[0]: a route needs exactly one of upstream, upstreams, respond and redirect"), std::string::npos)
+        << all(r);
     EXPECT_NE(all(r).find("routes[1]: a route needs exactly one"), std::string::npos) << all(r);
 }
 

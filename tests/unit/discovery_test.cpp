@@ -24,9 +24,10 @@ endpoint ep(std::string ip, std::uint16_t port, std::uint32_t weight = 1, std::u
 }
 
 config::load_result load_upstream(const std::string& discovery) {
-    return config::load_string("listeners: [{ name: p, listen: 127.0.0.1:1 }]\nroutes: [{ name: r, upstream: u }]\nupstreams:\n  - name: u\n    discovery: " +
-                                   discovery + "\n",
-                               "gw.yaml");
+    return config::load_string(
+        "listeners: [{ name: p, listen: 127.0.0.1:1 }]\nroutes: [{ name: r, upstream: u }]\nupstreams:\n  - name: u\n    discovery: " +
+            discovery + "\n",
+        "gw.yaml");
 }
 
 }  // namespace
@@ -83,7 +84,8 @@ TEST(DiscoveryConfig, OneSourcePerUpstreamAndUnknownKeysSuggest) {
     EXPECT_NE(t.find("expected http://host:port"), std::string::npos) << t;
     EXPECT_NE(t.find("did you mean 'prefix'"), std::string::npos) << t;
     r = load_upstream("{ }");
-    EXPECT_NE(r.diags.to_string().find("needs a discovery source: one of dns, etcd, file, static"), std::string::npos) << r.diags.to_string();
+    EXPECT_NE(r.diags.to_string().find("needs a discovery source: one of dns, etcd, file, static"), std::string::npos)
+        << r.diags.to_string();
 }
 
 TEST(DiscoveryConfig, SameSettingsSameIdentity) {
@@ -148,7 +150,8 @@ TEST(Etcd, RangeThenWatchEvents) {
     using discovery::etcd::watch_action;
     discovery::etcd::key_state st;
     std::string err;
-    auto range = json::parse(R"({"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"7","raft_term":"2"},
+    auto range = json::parse(
+        R"({"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"7","raft_term":"2"},
         "kvs":[{"key":"L3NlcnZpY2VzL2ludmVudG9yeS9h","create_revision":"5","mod_revision":"5","version":"1","value":"MTI3LjAuMC4xOjkwMDE="},
                {"key":"L3NlcnZpY2VzL2ludmVudG9yeS9i","create_revision":"6","mod_revision":"7","version":"2","value":"eyJhZGRyZXNzIjoiMTI3LjAuMC4xOjkwMDIiLCJ3ZWlnaHQiOjJ9"}],"count":"2"})");
     ASSERT_TRUE(discovery::etcd::read_range(range, st, err)) << err;
@@ -175,7 +178,8 @@ TEST(Etcd, RangeThenWatchEvents) {
     EXPECT_EQ(discovery::etcd::apply_watch_message(compacted, st, err), watch_action::resync);
     auto backwards = json::parse(R"({"result":{"header":{"revision":"3"},"events":[]}})");
     EXPECT_EQ(discovery::etcd::apply_watch_message(backwards, st, err), watch_action::resync);
-    EXPECT_EQ(discovery::etcd::apply_watch_message(json::parse(R"({"error":{"grpc_code":14,"message":"unavailable"}})"), st, err), watch_action::error);
+    EXPECT_EQ(discovery::etcd::apply_watch_message(json::parse(R"({"error":{"grpc_code":14,"message":"unavailable"}})"), st, err),
+              watch_action::error);
     // an invalid value is left out, not fatal
     auto bad = json::parse(R"({"result":{"header":{"revision":"16"},"events":[{"kv":{"key":"L3MveA==","value":"bm9wZQ=="}}]}})");
     EXPECT_EQ(discovery::etcd::apply_watch_message(bad, st, err), watch_action::changed);
@@ -208,7 +212,8 @@ TEST(Pool, ChangedSetKeepsEndpointsThatStayAndRetiresRemovedOnes) {
     auto def = std::make_shared<upstream::cluster>();
     def->health = std::make_shared<upstream::upstream_health>(config::upstream_config{});
     def->name = "u";
-    auto st = std::make_shared<upstream::cluster_state>(def, ioc, dl, 1, nullptr, 0, set_of(1, {ep("127.0.0.1", 1001), ep("127.0.0.1", 1002)}));
+    auto st = std::make_shared<upstream::cluster_state>(def, ioc, dl, 1, nullptr, 0,
+                                                        set_of(1, {ep("127.0.0.1", 1001), ep("127.0.0.1", 1002)}));
     ASSERT_EQ(st->size(), 2u);
     auto* kept = &st->endpoint(1);  // 127.0.0.1:1002
     auto leased = st->acquire(0);   // 127.0.0.1:1001, in flight when it leaves the set
@@ -234,7 +239,8 @@ TEST(Pool, OnlyTheLowestPriorityGroupTakesTraffic) {
     auto def = std::make_shared<upstream::cluster>();
     def->health = std::make_shared<upstream::upstream_health>(config::upstream_config{});
     auto st = std::make_shared<upstream::cluster_state>(def, ioc, dl, 1, nullptr, 0,
-                                                        set_of(1, {ep("127.0.0.1", 1001, 1, 10), ep("127.0.0.1", 1002, 1, 20), ep("127.0.0.1", 1003, 1, 10)}));
+                                                        set_of(1, {ep("127.0.0.1", 1001, 1, 10), ep("127.0.0.1", 1002, 1, 20),
+                                                                   ep("127.0.0.1", 1003, 1, 10)}));
     for (int i = 0; i < 20; ++i) EXPECT_NE(st->endpoint(st->pick(0, false)).key, "127.0.0.1:1002");
     st->update(set_of(2, {ep("127.0.0.1", 1002, 1, 20)}));
     EXPECT_EQ(st->endpoint(st->pick(0, false)).key, "127.0.0.1:1002");

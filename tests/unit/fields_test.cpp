@@ -71,9 +71,9 @@ TEST(Trailers, KeptValidatedAndWithoutForbiddenFields) {
 }
 
 TEST(Trailers, RefusedAsHeaderFieldsWouldBe) {
-    EXPECT_TRUE(decode("0\r\nX-A: a\r\n b\r\n\r\n").ec);           // obs-fold (Beast would join it)
-    EXPECT_TRUE(decode("0\r\nBad_Name: x\r\n\r\n").invalid);       // '_' in a request field name
-    EXPECT_TRUE(decode("0\r\nX-A: a\x7f b\r\n\r\n").ec);            // DEL
+    EXPECT_TRUE(decode("0\r\nX-A: a\r\n b\r\n\r\n").ec);      // obs-fold (Beast would join it)
+    EXPECT_TRUE(decode("0\r\nBad_Name: x\r\n\r\n").invalid);  // '_' in a request field name
+    EXPECT_TRUE(decode("0\r\nX-A: a\x7f b\r\n\r\n").ec);      // DEL
     std::string many = "0\r\n";
     for (int i = 0; i < 5; ++i) many += "X-T" + std::to_string(i) + ": v\r\n";
     EXPECT_TRUE(decode(many + "\r\n", 4).too_large);

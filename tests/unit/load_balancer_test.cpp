@@ -68,7 +68,7 @@ TEST(LoadBalancer, RingHashIsStableAndMovesLittle) {
         if (r4.lookup(key) != a) ++moved;
     }
     for (auto& [ep, n] : spread) EXPECT_GT(n, 700) << ep;  // roughly even
-    EXPECT_LT(moved, 1100);  // adding a fourth endpoint moves about a quarter of the keys
+    EXPECT_LT(moved, 1100);                                // adding a fourth endpoint moves about a quarter of the keys
 }
 
 TEST(LoadBalancer, RingHashSkipsUnusableEndpoint) {

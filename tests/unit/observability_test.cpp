@@ -17,10 +17,10 @@ TEST(TraceContext, ParsesValidVersion00) {
 
 TEST(TraceContext, RejectsInvalid) {
     trace_context t;
-    EXPECT_FALSE(parse_traceparent("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", t));  // upper case
-    EXPECT_FALSE(parse_traceparent("00-00000000000000000000000000000000-b7ad6b7169203331-01", t));  // zero trace id
-    EXPECT_FALSE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", t));  // zero parent
-    EXPECT_FALSE(parse_traceparent("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", t));  // version ff
+    EXPECT_FALSE(parse_traceparent("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", t));        // upper case
+    EXPECT_FALSE(parse_traceparent("00-00000000000000000000000000000000-b7ad6b7169203331-01", t));        // zero trace id
+    EXPECT_FALSE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", t));        // zero parent
+    EXPECT_FALSE(parse_traceparent("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", t));        // version ff
     EXPECT_FALSE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", t));  // 00 has 4 fields
     EXPECT_FALSE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01", t));
     EXPECT_FALSE(parse_traceparent("garbage", t));
@@ -33,7 +33,14 @@ TEST(TraceContext, FormatRoundTrips) {
     ASSERT_TRUE(parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", t));
     char span[16];
     std::uint64_t seed = 42;
-    random_hex(span, 16, [](void* s) { auto& x = *static_cast<std::uint64_t*>(s); x = x * 6364136223846793005ull + 1; return x; }, &seed);
+    random_hex(
+        span, 16,
+        [](void* s) {
+            auto& x = *static_cast<std::uint64_t*>(s);
+            x = x * 6364136223846793005ull + 1;
+            return x;
+        },
+        &seed);
     std::string out;
     append_traceparent(out, t.trace_id, span, t.flags);
     trace_context back;
@@ -52,7 +59,13 @@ TEST(TraceContext, Hex16WritesEveryNibbleOnceAsALowerCaseDigit) {
     }
     char id[32];
     std::uint64_t zero_then_one = 0;  // an all-zero draw is drawn again: ids are never all zeros
-    random_hex(id, 32, [](void* s) -> std::uint64_t { auto& x = *static_cast<std::uint64_t*>(s); return x++ < 2 ? 0 : x; }, &zero_then_one);
+    random_hex(
+        id, 32,
+        [](void* s) -> std::uint64_t {
+            auto& x = *static_cast<std::uint64_t*>(s);
+            return x++ < 2 ? 0 : x;
+        },
+        &zero_then_one);
     EXPECT_NE(std::string(id, 32), std::string(32, '0'));
 }
 

@@ -38,7 +38,7 @@ TEST(Gcra, RefillsExactlyAtTheEmissionInterval) {
     ASSERT_TRUE(a.allowed);
     EXPECT_EQ(a.remaining, 0u);
     EXPECT_FALSE(gcra_check(a.tat, now + 100 * ms - 1, p).allowed);  // 1 ns early
-    auto b = gcra_check(a.tat, now + 100 * ms, p);                    // exactly on time
+    auto b = gcra_check(a.tat, now + 100 * ms, p);                   // exactly on time
     EXPECT_TRUE(b.allowed);
     EXPECT_EQ(b.tat, now + 200 * ms);
 }

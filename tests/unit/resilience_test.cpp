@@ -50,7 +50,7 @@ TEST(Breaker, OpensAtTheFailureRateOnlyAfterMinRequests) {
     EXPECT_EQ(b.state(), breaker_state::closed);
     b.record(t, false, false);  // 3 of 4 = 75 % >= 50 %: but a success never trips it
     EXPECT_EQ(b.state(), breaker_state::closed);
-    b.record(t, true, false);   // 4 of 5
+    b.record(t, true, false);  // 4 of 5
     EXPECT_EQ(b.state(), breaker_state::open);
     EXPECT_EQ(b.admit(t + 1s), adm::reject);
     EXPECT_EQ(b.open_left(t + 10s), std::chrono::nanoseconds(20s));
@@ -221,7 +221,7 @@ TEST(Retry, BackoffIsFullJitterUnderAnExponentialCap) {
     r.backoff_max = 250ms;
     EXPECT_EQ(upstream::backoff(r, 0, 24'999'999), std::chrono::nanoseconds(24'999'999));
     EXPECT_EQ(upstream::backoff(r, 0, 25'000'000), std::chrono::nanoseconds(0));
-    EXPECT_EQ(upstream::backoff(r, 2, 99'999'999), std::chrono::nanoseconds(99'999'999));  // 25 ms x 4
+    EXPECT_EQ(upstream::backoff(r, 2, 99'999'999), std::chrono::nanoseconds(99'999'999));     // 25 ms x 4
     EXPECT_EQ(upstream::backoff(r, 10, 249'999'999), std::chrono::nanoseconds(249'999'999));  // capped
     EXPECT_EQ(upstream::backoff(r, 10, 250'000'000), std::chrono::nanoseconds(0));
 }
@@ -322,7 +322,8 @@ TEST(ResilienceConfig, MistakesNameTheKey) {
     EXPECT_NE(bad("    circuit_breaker: { failure: [conect_failure] }\n", "").find("did you mean 'connect_failure'"), std::string::npos);
     EXPECT_NE(bad("    circuit_breaker: { failure_rate: 150% }\n", "").find("circuit_breaker.failure_rate"), std::string::npos);
     EXPECT_NE(bad("    health_check: { expected_status: [200-99] }\n", "").find("expected_status"), std::string::npos);
-    EXPECT_NE(bad("    outlier_detection: { base_ejection_time: 60s, max_ejection_time: 30s }\n", "").find("max_ejection_time"), std::string::npos);
+    EXPECT_NE(bad("    outlier_detection: { base_ejection_time: 60s, max_ejection_time: 30s }\n", "").find("max_ejection_time"),
+              std::string::npos);
     EXPECT_NE(bad("", "    retry: { buffer_body: 1MiB }\n").find("bad.yaml:5"), std::string::npos);
     EXPECT_NE(bad("", "    fallback: { upstream: nope }\n").find("no upstream named 'nope'"), std::string::npos);
     EXPECT_NE(bad("", "    fallback: {}\n").find("exactly one of respond and upstream"), std::string::npos);

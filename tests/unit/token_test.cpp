@@ -46,9 +46,9 @@ TEST(Token, TimesWithSkewAndMaxLifetime) {
     claim_rules r;
     r.clock_skew = 60;
     EXPECT_EQ(claims(R"({"exp":1700000030})", r), failure::none);
-    EXPECT_EQ(claims(R"({"exp":1699999950})", r), failure::none);    // within the skew
+    EXPECT_EQ(claims(R"({"exp":1699999950})", r), failure::none);  // within the skew
     EXPECT_EQ(claims(R"({"exp":1699999900})", r), failure::expired);
-    EXPECT_EQ(claims(R"({})", r), failure::expired);                  // require_expiration
+    EXPECT_EQ(claims(R"({})", r), failure::expired);  // require_expiration
     EXPECT_EQ(claims(R"({"exp":1700000100,"nbf":1700000100})", r), failure::not_yet_valid);
     EXPECT_EQ(claims(R"({"exp":1700000100,"iat":1700000100})", r), failure::not_yet_valid);
     r.max_lifetime = 3600;

@@ -31,8 +31,12 @@ TEST(Text, AsciiLowerTouchesOnlyAsciiLetters) {
 
 TEST(Text, HostWithoutPortKeepsIpv6Literals) {
     const std::pair<std::string_view, std::string_view> cases[] = {
-        {"example.com:8080", "example.com"}, {"example.com", "example.com"}, {"[::1]:443", "[::1]"},
-        {"[::1]", "[::1]"},                  {"host:", "host"},              {"", ""},
+        {"example.com:8080", "example.com"},
+        {"example.com", "example.com"},
+        {"[::1]:443", "[::1]"},
+        {"[::1]", "[::1]"},
+        {"host:", "host"},
+        {"", ""},
     };
     for (auto [authority, host] : cases) EXPECT_EQ(host_without_port(authority), host) << authority;
 }

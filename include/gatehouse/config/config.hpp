@@ -31,11 +31,11 @@ struct tls_certificate_config {
 struct listener_tls_config {
     std::vector<tls_certificate_config> certificates;  // chosen by SNI from each cert's names; the first is the default
     std::string min_version = "1.2";                   // "1.2" or "1.3"
-    std::string ciphers;        // TLS 1.2 cipher list (OpenSSL syntax); empty = a modern default
-    std::string ciphersuites;   // TLS 1.3 suites; empty = OpenSSL's default
-    std::string client_ca;      // mTLS: CA bundle for client certificates
-    bool client_auth_required = true;  // client_auth: require | optional
-    std::string subject_header;      // forwarded identity of a verified client certificate
+    std::string ciphers;                               // TLS 1.2 cipher list (OpenSSL syntax); empty = a modern default
+    std::string ciphersuites;                          // TLS 1.3 suites; empty = OpenSSL's default
+    std::string client_ca;                             // mTLS: CA bundle for client certificates
+    bool client_auth_required = true;                  // client_auth: require | optional
+    std::string subject_header;                        // forwarded identity of a verified client certificate
     std::string sans_header;
     std::string fingerprint_header;
     duration handshake_timeout = 10s;
@@ -55,18 +55,18 @@ struct listener_config {
 };
 
 struct limits_config {
-    std::uint64_t max_header_bytes = 16384;   // whole request head -> 431
-    std::uint64_t max_headers = 100;          // field count -> 431
-    std::uint64_t max_request_line = 8192;    // -> 414
+    std::uint64_t max_header_bytes = 16384;      // whole request head -> 431
+    std::uint64_t max_headers = 100;             // field count -> 431
+    std::uint64_t max_request_line = 8192;       // -> 414
     std::uint64_t max_body_bytes = 10ull << 20;  // -> 413
-    duration header_timeout = 10s;            // whole head must arrive in this -> 408
-    duration body_timeout = 30s;              // idle between body reads -> 408
-    std::uint64_t body_min_rate = 500;        // bytes/s: a body may take body_timeout + 1 s per this many bytes -> 408 (0 = off)
-    duration idle_timeout = 60s;              // keep-alive idle between requests -> close
-    duration request_timeout = 15s;           // default upstream response timeout -> 504
-    duration upstream_idle_timeout = 60s;     // idle between reads of an upstream response body -> cut
-    std::uint64_t max_connections = 50000;    // open client connections, all listeners; more are closed at accept
-    std::uint64_t max_memory = 0;             // resident bytes above which new requests get 503 (0 = no limit)
+    duration header_timeout = 10s;               // whole head must arrive in this -> 408
+    duration body_timeout = 30s;                 // idle between body reads -> 408
+    std::uint64_t body_min_rate = 500;           // bytes/s: a body may take body_timeout + 1 s per this many bytes -> 408 (0 = off)
+    duration idle_timeout = 60s;                 // keep-alive idle between requests -> close
+    duration request_timeout = 15s;              // default upstream response timeout -> 504
+    duration upstream_idle_timeout = 60s;        // idle between reads of an upstream response body -> cut
+    std::uint64_t max_connections = 50000;       // open client connections, all listeners; more are closed at accept
+    std::uint64_t max_memory = 0;                // resident bytes above which new requests get 503 (0 = no limit)
 };
 
 struct drain_config {
@@ -79,9 +79,9 @@ enum class path_match { none, exact, prefix, regex };
 struct match_config {
     std::optional<std::string> host;  // "api.example.com" or "*.example.com" (lower-cased)
     path_match path_kind = path_match::none;
-    std::string path;                 // exact path, prefix or regex source
+    std::string path;  // exact path, prefix or regex source
     std::vector<std::string> methods;
-    std::vector<std::pair<std::string, std::string>> headers;  // name lower-cased, exact value
+    std::vector<std::pair<std::string, std::string>> headers;               // name lower-cased, exact value
     std::vector<std::pair<std::string, std::optional<std::string>>> query;  // value or presence
 };
 
@@ -132,7 +132,9 @@ struct outcome_set {
     std::uint8_t kinds = 0;
     bool any_5xx = false;
     std::bitset<200> statuses;  // 400..599
-    bool has_status(int s) const { return (any_5xx && s >= 500 && s <= 599) || (s >= 400 && s <= 599 && statuses[static_cast<std::size_t>(s - 400)]); }
+    bool has_status(int s) const {
+        return (any_5xx && s >= 500 && s <= 599) || (s >= 400 && s <= 599 && statuses[static_cast<std::size_t>(s - 400)]);
+    }
     bool has_kind(kind k) const { return (kinds & k) != 0; }
 };
 
@@ -146,7 +148,7 @@ struct retry_config {
     double budget = 0.2;                      // retries in flight <= this share of requests in flight (all workers)
     std::uint64_t min_retry_concurrency = 3;  // ... but always at least this many
     std::vector<std::string> methods{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
-    std::uint64_t buffer_body = 64 * 1024;    // bodies up to this are kept for replay; larger ones are never retried
+    std::uint64_t buffer_body = 64 * 1024;  // bodies up to this are kept for replay; larger ones are never retried
 };
 
 // routes[].fallback: the answer when the upstream's breaker is open or it has no usable endpoint.
@@ -169,8 +171,8 @@ struct route_config {
     std::optional<mirror_config> mirror;
     std::vector<std::string> upgrades;  // `websocket: true` / `upgrade: [websocket]`: protocols tunnelled after a 101 (lower-case)
     duration tunnel_idle_timeout = std::chrono::hours(1);
-    std::optional<duration> timeout;  // `timeout` or limits.request_timeout: overrides limits.request_timeout
-    std::optional<std::uint64_t> max_body_bytes;  // limits.max_body_bytes: overrides the global one
+    std::optional<duration> timeout;                // `timeout` or limits.request_timeout: overrides limits.request_timeout
+    std::optional<std::uint64_t> max_body_bytes;    // limits.max_body_bytes: overrides the global one
     std::optional<duration> upstream_idle_timeout;  // limits.upstream_idle_timeout: overrides the global one
     std::optional<retry_config> retry;
     std::optional<fallback_config> fallback;
@@ -195,8 +197,8 @@ struct pool_config {
 };
 
 struct upstream_tls_config {
-    std::string sni;          // server name sent and verified; default: the endpoint's host
-    std::string ca;           // CA bundle; default: the system trust store
+    std::string sni;  // server name sent and verified; default: the endpoint's host
+    std::string ca;   // CA bundle; default: the system trust store
     bool verify = true;
     std::string client_cert;  // mTLS to the upstream
     std::string client_key;
@@ -212,19 +214,19 @@ struct upstream_limits_config {
 
 // upstreams[].circuit_breaker: the upstream as a whole, closed -> open -> half_open -> closed.
 struct breaker_config {
-    double failure_rate = 0.5;     // over the window, once min_requests were seen
-    duration window = 10s;         // sliding, time-based
+    double failure_rate = 0.5;  // over the window, once min_requests were seen
+    duration window = 10s;      // sliding, time-based
     std::uint64_t min_requests = 20;
     std::uint64_t consecutive_failures = 0;  // 0 = off
     duration open_for = 30s;
     std::uint64_t half_open_requests = 3;
-    outcome_set failure;           // default: gateway errors + 5xx
+    outcome_set failure;  // default: gateway errors + 5xx
 };
 
 // upstreams[].outlier_detection: passive, per endpoint, from real traffic.
 struct outlier_config {
-    std::uint64_t consecutive_5xx = 5;            // 0 = off
-    std::uint64_t consecutive_gateway_errors = 5; // connect failure, reset, timeout, bad framing; 0 = off
+    std::uint64_t consecutive_5xx = 5;             // 0 = off
+    std::uint64_t consecutive_gateway_errors = 5;  // connect failure, reset, timeout, bad framing; 0 = off
     duration base_ejection_time = 30s;
     duration max_ejection_time = 300s;
     std::uint64_t max_ejection_percent = 50;
@@ -246,8 +248,8 @@ struct upstream_config {
     std::string name;
     std::optional<upstream_tls_config> tls;
     std::shared_ptr<const discovery_spec> discovery;  // where its endpoints come from
-    bool wait_for_first = true;                        // readiness waits for its first endpoint set
-    duration first_timeout = 10s;                      // ... at most this long
+    bool wait_for_first = true;                       // readiness waits for its first endpoint set
+    duration first_timeout = 10s;                     // ... at most this long
     lb_config load_balancer;
     pool_config pool;
     upstream_limits_config limits;
@@ -260,7 +262,7 @@ struct upstream_config {
 };
 
 struct reload_config {
-    bool watch = true;        // reload when the file changes (inotify)
+    bool watch = true;  // reload when the file changes (inotify)
     duration debounce = 200ms;
 };
 
@@ -270,7 +272,7 @@ struct access_log_config {
     enum class log_format { json, text } format = log_format::json;
     std::vector<std::string> fields;  // empty = every field
     bool include_query = false;
-    double sample = 1.0;              // fraction of requests logged
+    double sample = 1.0;                           // fraction of requests logged
     std::uint64_t rotate_max_size = 100ull << 20;  // files only; 0 = no rotation
     std::uint64_t rotate_max_files = 5;
     std::uint64_t queue_size = 8192;  // per worker; when full the oldest line is dropped (counted)
@@ -292,10 +294,28 @@ struct tracing_config {
 
 // Every field the access log knows, in the default order.
 inline const std::vector<std::string>& access_log_field_names() {
-    static const std::vector<std::string> names{"time", "request_id", "trace_id", "client", "method", "host", "path", "query", "status",
-                                                "request_bytes", "response_bytes", "duration_ms", "route", "upstream", "upstream_address",
-                                                "upstream_duration_ms", "tls_version", "user_agent", "jwt_subject",
-                                                "upstream_status", "error_source", "upstream_attempts"};
+    static const std::vector<std::string> names{"time",
+                                                "request_id",
+                                                "trace_id",
+                                                "client",
+                                                "method",
+                                                "host",
+                                                "path",
+                                                "query",
+                                                "status",
+                                                "request_bytes",
+                                                "response_bytes",
+                                                "duration_ms",
+                                                "route",
+                                                "upstream",
+                                                "upstream_address",
+                                                "upstream_duration_ms",
+                                                "tls_version",
+                                                "user_agent",
+                                                "jwt_subject",
+                                                "upstream_status",
+                                                "error_source",
+                                                "upstream_attempts"};
     return names;
 }
 

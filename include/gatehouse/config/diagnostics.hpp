@@ -15,7 +15,7 @@ enum class severity { error, warning };
 struct diagnostic {
     std::string file;
     source_mark mark;
-    std::string path;     // key path, e.g. routes[2].match.path_prefix
+    std::string path;  // key path, e.g. routes[2].match.path_prefix
     std::string message;
     severity level = severity::error;
 

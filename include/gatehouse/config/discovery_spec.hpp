@@ -11,7 +11,9 @@
 
 #include "gatehouse/config/diagnostics.hpp"
 
-namespace YAML { class Node; }
+namespace YAML {
+class Node;
+}
 
 namespace gatehouse::discovery {
 class provider;
@@ -34,7 +36,8 @@ struct discovery_spec {
     virtual std::shared_ptr<discovery::provider> start(discovery::provider_services& services) const = 0;
 };
 
-using discovery_parser = std::function<std::shared_ptr<discovery_spec>(const YAML::Node& settings, const std::string& path, diagnostics& d)>;
+using discovery_parser =
+    std::function<std::shared_ptr<discovery_spec>(const YAML::Node& settings, const std::string& path, diagnostics& d)>;
 
 void register_discovery_type(const std::string& type, discovery_parser parser);
 const discovery_parser* find_discovery_type(const std::string& type);

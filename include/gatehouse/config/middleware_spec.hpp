@@ -10,7 +10,9 @@
 
 #include "gatehouse/config/diagnostics.hpp"
 
-namespace YAML { class Node; }
+namespace YAML {
+class Node;
+}
 
 namespace gatehouse::middleware {
 class middleware;
@@ -36,8 +38,8 @@ using middleware_list = std::vector<std::shared_ptr<const middleware_spec>>;
 
 // Parses one middleware's settings. `top` is the whole config as far as it was read (for
 // references such as jwt.provider -> jwt_providers), `root` the whole YAML document.
-using middleware_parser = std::function<std::shared_ptr<middleware_spec>(const YAML::Node& settings, const std::string& path, diagnostics& d,
-                                                                         const YAML::Node& root)>;
+using middleware_parser = std::function<std::shared_ptr<middleware_spec>(const YAML::Node& settings, const std::string& path,
+                                                                         diagnostics& d, const YAML::Node& root)>;
 
 void register_middleware_type(const std::string& type, middleware_parser parser);
 // A top-level section owned by a middleware type (jwt_providers): validated when present.

@@ -24,8 +24,8 @@ struct endpoint {
 };
 
 struct endpoint_set {
-    std::uint64_t version = 0;         // grows with every published change of this upstream
-    std::vector<endpoint> endpoints;   // sorted by key(), no duplicate keys
+    std::uint64_t version = 0;        // grows with every published change of this upstream
+    std::vector<endpoint> endpoints;  // sorted by key(), no duplicate keys
 };
 
 // Sorts by key and keeps the first of endpoints sharing one (a name listed twice, an address

@@ -11,7 +11,9 @@
 #include "gatehouse/config/units.hpp"
 #include "gatehouse/discovery/endpoint.hpp"
 
-namespace boost::asio { class io_context; }
+namespace boost::asio {
+class io_context;
+}
 
 namespace gatehouse::discovery {
 

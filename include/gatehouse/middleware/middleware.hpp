@@ -22,7 +22,9 @@
 
 #include "gatehouse/http/fields.hpp"
 
-namespace boost::asio { class io_context; }
+namespace boost::asio {
+class io_context;
+}
 
 namespace gatehouse::middleware {
 
@@ -40,7 +42,8 @@ struct full_response {
 // A reply gatehouse writes itself: in the JSON error shape of the core, or `full` when set.
 struct local_reply {
     local_reply() = default;
-    local_reply(int s, std::string m, std::vector<std::pair<std::string, std::string>> h = {}) : status(s), message(std::move(m)), headers(std::move(h)) {}
+    local_reply(int s, std::string m, std::vector<std::pair<std::string, std::string>> h = {})
+        : status(s), message(std::move(m)), headers(std::move(h)) {}
     int status = 0;
     std::string message;
     std::vector<std::pair<std::string, std::string>> headers;  // values checked for CR/LF by the writer
@@ -65,14 +68,14 @@ class request_context {
 public:
     // The request as received; views are valid during on_request / on_request_async only.
     std::string_view method, host, path, query, client_address;
-    bool secure = false;                     // the client's connection is TLS (the scheme is https)
-    bool has_body = false;                   // the request has a body (Content-Length or chunked)
-    std::string_view route;                  // the matched route's name (valid until on_complete)
-    std::string_view request_id;             // X-Request-Id as sent upstream and in error bodies (valid until on_complete)
+    bool secure = false;          // the client's connection is TLS (the scheme is https)
+    bool has_body = false;        // the request has a body (Content-Length or chunked)
+    std::string_view route;       // the matched route's name (valid until on_complete)
+    std::string_view request_id;  // X-Request-Id as sent upstream and in error bodies (valid until on_complete)
     http::field_list fields;
-    std::size_t worker = 0;                  // index of the worker thread (for per-worker state)
-    boost::asio::io_context* ioc = nullptr;  // the worker's io_context (for timers while suspended)
-    std::chrono::system_clock::time_point now;  // wall clock at chain start (token expiry, dates)
+    std::size_t worker = 0;                      // index of the worker thread (for per-worker state)
+    boost::asio::io_context* ioc = nullptr;      // the worker's io_context (for timers while suspended)
+    std::chrono::system_clock::time_point now;   // wall clock at chain start (token expiry, dates)
     std::chrono::steady_clock::time_point mono;  // monotonic clock at chain start (rates, durations)
     // A middleware that suspends bounds every wait by this (the route's timeout from the start of
     // the request): what it waits on is cancelled then, and it decides without it (the Redis
@@ -249,9 +252,9 @@ struct response_edit {
         std::size_t used_ = 0;
     };
     added_fields add;
-    std::vector<std::string_view> remove;                       // every field of that name is dropped (not ours in `add`)
-    body_filter* body = nullptr;                                // see body_filter; only with upstream responses
-    body_tap* tap = nullptr;                                    // see body_tap; only with upstream responses
+    std::vector<std::string_view> remove;  // every field of that name is dropped (not ours in `add`)
+    body_filter* body = nullptr;           // see body_filter; only with upstream responses
+    body_tap* tap = nullptr;               // see body_tap; only with upstream responses
     // Sent instead of what the head belongs to (the upstream's response, whose body is then
     // dropped, or gatehouse's own error answer); `add` and `remove` apply to it.
     std::optional<full_response> replace;
@@ -272,9 +275,9 @@ struct response_edit {
 // and what middleware removes or adds (on_response_trailers). Gatehouse's own answers and
 // responses to HTTP/1.0 or close-delimited clients have none.
 struct trailer_edit {
-    http::field_list fields;                // valid during the call
-    std::vector<std::pair<std::string, std::string>> add;    // values checked like header values
-    std::vector<std::string_view> remove;                    // literals or the middleware's own strings
+    http::field_list fields;                               // valid during the call
+    std::vector<std::pair<std::string, std::string>> add;  // values checked like header values
+    std::vector<std::string_view> remove;                  // literals or the middleware's own strings
     bool removes(std::string_view name) const {
         for (auto& r : remove)
             if (http::iequals(r, name)) return true;

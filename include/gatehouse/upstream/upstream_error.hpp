@@ -10,17 +10,17 @@ namespace gatehouse::upstream {
 
 enum class failure : std::uint8_t {
     none,
-    no_endpoint,     // discovery has no endpoint for the upstream (503)
-    pool_full,       // every endpoint at max_connections and the pending queue full or timed out (503)
-    breaker_open,    // the upstream's circuit breaker is open (503 + Retry-After)
-    over_limit,      // an upstreams[].limits threshold (max_requests, max_connections, max_pending) (503)
-    no_healthy,      // every endpoint ejected or failing its health checks, below no panic threshold (503)
-    connect,         // TCP connect failed or timed out (502)
-    tls,             // TLS handshake with the upstream failed (502)
-    write,           // sending the request failed (502)
-    closed,          // the upstream closed before a complete response head (502)
-    timeout,         // no response head within the route's timeout (504)
-    framing,         // the response head broke RFC 9112 framing or field rules (502)
+    no_endpoint,   // discovery has no endpoint for the upstream (503)
+    pool_full,     // every endpoint at max_connections and the pending queue full or timed out (503)
+    breaker_open,  // the upstream's circuit breaker is open (503 + Retry-After)
+    over_limit,    // an upstreams[].limits threshold (max_requests, max_connections, max_pending) (503)
+    no_healthy,    // every endpoint ejected or failing its health checks, below no panic threshold (503)
+    connect,       // TCP connect failed or timed out (502)
+    tls,           // TLS handshake with the upstream failed (502)
+    write,         // sending the request failed (502)
+    closed,        // the upstream closed before a complete response head (502)
+    timeout,       // no response head within the route's timeout (504)
+    framing,       // the response head broke RFC 9112 framing or field rules (502)
     // The client's side of the request body, not the upstream's fault:
     client_timeout,  // body_timeout between body reads (408)
     client_gone,     // the client went away: nobody to answer
@@ -47,7 +47,10 @@ struct upstream_error {
     int status() const {
         switch (kind) {
             case failure::none: return 0;
-            case failure::no_endpoint: case failure::pool_full: case failure::breaker_open: case failure::over_limit:
+            case failure::no_endpoint:
+            case failure::pool_full:
+            case failure::breaker_open:
+            case failure::over_limit:
             case failure::no_healthy: return 503;
             case failure::timeout: return 504;
             case failure::client_timeout: return 408;

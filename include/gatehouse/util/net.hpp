@@ -18,7 +18,7 @@ struct ip_address {
 
 struct cidr {
     ip_address base;
-    unsigned prefix_len = 128;  // in the 128-bit space
+    unsigned prefix_len = 128;                                // in the 128-bit space
     static std::optional<cidr> parse(std::string_view text);  // "10.0.0.0/8", "::1", "1.2.3.4"
     bool contains(const ip_address& a) const;
 };

@@ -69,15 +69,17 @@ private:
     }
 
     void resolve(std::vector<endpoint_spec> specs) {
-        dns::resolve_endpoints(resolver_, specs, cfg_.fam, [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds ttl) {
-            if (self->stopped_) return;
-            self->done(std::move(error), std::move(eps), ttl);
-        });
+        dns::resolve_endpoints(resolver_, specs, cfg_.fam,
+                               [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds ttl) {
+                                   if (self->stopped_) return;
+                                   self->done(std::move(error), std::move(eps), ttl);
+                               });
     }
 
     void done(std::string error, std::vector<endpoint> eps, std::chrono::seconds ttl) {
         config::duration next = cfg_.refresh;
-        if (error.empty() && ttl > 0s && ttl < std::chrono::duration_cast<std::chrono::seconds>(next)) next = std::max<config::duration>(1s, ttl);
+        if (error.empty() && ttl > 0s && ttl < std::chrono::duration_cast<std::chrono::seconds>(next))
+            next = std::max<config::duration>(1s, ttl);
         if (error.empty()) out_.publish(std::move(eps));
         else out_.fail(std::move(error));
         timer_.expires_after(next);
@@ -114,11 +116,13 @@ std::shared_ptr<config::discovery_spec> parse(const YAML::Node& n, const std::st
     auto& c = spec->cfg;
     if (auto v = r.string("name")) c.name = *v;
     if (auto v = r.string("srv")) c.srv = *v;
-    if (c.name.empty() == c.srv.empty()) d.error(config::mark_of(n), path, "needs exactly one of name (A/AAAA records) and srv (SRV records)");
+    if (c.name.empty() == c.srv.empty())
+        d.error(config::mark_of(n), path, "needs exactly one of name (A/AAAA records) and srv (SRV records)");
     for (auto* v : {&c.name, &c.srv})
         if (!v->empty() && !valid_dns_name(*v)) d.error(config::mark_of(n), path, "'" + *v + "' is not a DNS name");
     if (auto p = r.integer("port", 1, 65535)) c.port = static_cast<std::uint16_t>(*p);
-    if (!c.name.empty() && c.port == 0 && !r.has("port")) d.error(config::mark_of(n), path + ".port", "required with name (A/AAAA records carry no port)");
+    if (!c.name.empty() && c.port == 0 && !r.has("port"))
+        d.error(config::mark_of(n), path + ".port", "required with name (A/AAAA records carry no port)");
     if (!c.srv.empty() && r.has("port")) r.error("port", "SRV records carry their own port; remove port");
     if (auto f = r.string("family")) {
         if (*f == "any") c.fam = dns::family::any;

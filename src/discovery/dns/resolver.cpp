@@ -43,7 +43,8 @@ std::string ares_error(int status) { return ares_strerror(status); }
 
 }  // namespace
 
-std::shared_ptr<resolver> resolver::create(asio::io_context& ioc, const std::vector<config::host_port>& servers, std::chrono::milliseconds timeout) {
+std::shared_ptr<resolver> resolver::create(asio::io_context& ioc, const std::vector<config::host_port>& servers,
+                                           std::chrono::milliseconds timeout) {
     static std::once_flag once;
     std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
     std::shared_ptr<resolver> r(new resolver(ioc));
@@ -176,19 +177,19 @@ void resolver::lookup(const std::string& host, family f, lookup_done done) {
             } else {
                 for (auto* n = res ? res->nodes : nullptr; n; n = n->ai_next) {
                     char buf[INET6_ADDRSTRLEN] = {};
-                    if (n->ai_family == AF_INET)
-                        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(n->ai_addr)->sin_addr, buf, sizeof buf);
+                    if (n->ai_family == AF_INET) inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(n->ai_addr)->sin_addr, buf, sizeof buf);
                     else if (n->ai_family == AF_INET6)
                         inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(n->ai_addr)->sin6_addr, buf, sizeof buf);
-                    else
-                        continue;
+                    else continue;
                     out.push_back({buf, std::chrono::seconds(std::max(0, n->ai_ttl))});
                 }
                 if (out.empty()) error = "no addresses";
             }
             if (res) ares_freeaddrinfo(res);
             auto self = req->self;
-            self->post([done = std::move(req->done), error = std::move(error), out = std::move(out)]() mutable { done(std::move(error), std::move(out)); });
+            self->post([done = std::move(req->done), error = std::move(error), out = std::move(out)]() mutable {
+                done(std::move(error), std::move(out));
+            });
         },
         req);
     schedule_timeout();
@@ -217,7 +218,9 @@ void resolver::srv(const std::string& name, srv_done done) {
                 if (error.empty() && out.empty()) error = "no SRV records";
             }
             auto self = req->self;
-            self->post([done = std::move(req->done), error = std::move(error), out = std::move(out)]() mutable { done(std::move(error), std::move(out)); });
+            self->post([done = std::move(req->done), error = std::move(error), out = std::move(out)]() mutable {
+                done(std::move(error), std::move(out));
+            });
         },
         req);
     schedule_timeout();

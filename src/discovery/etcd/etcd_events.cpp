@@ -154,7 +154,8 @@ watch_action apply_watch_message(const json& message, key_state& st, std::string
     }
     std::int64_t rev = r.contains("header") ? int_field(r["header"], "revision") : 0;
     if (rev > 0 && rev < st.revision) {
-        error = "etcd revision went backwards (" + std::to_string(st.revision) + " -> " + std::to_string(rev) + "): restored from a backup?";
+        error = "etcd revision went backwards (" + std::to_string(st.revision) + " -> " + std::to_string(rev) +
+                "): restored from a backup?";
         return watch_action::resync;
     }
     bool changed = false;

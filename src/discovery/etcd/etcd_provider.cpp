@@ -49,7 +49,7 @@ struct etcd_url {
 struct etcd_settings {
     std::vector<etcd_url> endpoints;
     std::string prefix;
-    std::string ca, cert, key;  // https
+    std::string ca, cert, key;      // https
     config::duration timeout = 5s;  // connect and each request except the watch stream
 };
 
@@ -79,7 +79,8 @@ std::optional<etcd_url> parse_url(const std::string& s) {
 
 class etcd_provider : public provider, public std::enable_shared_from_this<etcd_provider> {
 public:
-    etcd_provider(provider_services& s, etcd_settings cfg) : control_(s.control), out_(s.out), cfg_(std::move(cfg)), backoff_timer_(s.control) {
+    etcd_provider(provider_services& s, etcd_settings cfg)
+        : control_(s.control), out_(s.out), cfg_(std::move(cfg)), backoff_timer_(s.control) {
         if (std::any_of(cfg_.endpoints.begin(), cfg_.endpoints.end(), [](auto& u) { return u.https; })) tls_ = make_tls();
         std::random_device rd;
         rng_.seed(rd());
@@ -117,7 +118,7 @@ private:
             bool synced = false;
             std::string error = co_await self->session(url, synced);
             if (self->stopped_) co_return;
-            if (synced) failures = 0;  // it worked for a while: start the backoff again
+            if (synced) failures = 0;     // it worked for a while: start the backoff again
             if (error.empty()) continue;  // resync at once (compaction, restore)
             self->out_.fail("etcd " + url.text + ": " + error);
             ++self->next_;
@@ -134,7 +135,8 @@ private:
     asio::awaitable<std::string> session(etcd_url url, bool& synced) {
         std::string ip = url.host;
         if (!util::ip_address::parse(ip)) {
-            if (!resolver_) resolver_ = dns::resolver::create(control_, {}, std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.timeout));
+            if (!resolver_)
+                resolver_ = dns::resolver::create(control_, {}, std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.timeout));
             auto addrs = co_await lookup(url.host);
             if (addrs.empty()) co_return "cannot resolve " + url.host;
             ip = addrs.front();
@@ -178,7 +180,8 @@ private:
     };
     asio::awaitable<std::vector<std::string>> lookup(std::string host) {
         lookup_op op{resolver_, std::move(host)};
-        co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::vector<std::string>)>(std::move(op), asio::use_awaitable);
+        co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::vector<std::string>)>(std::move(op),
+                                                                                                               asio::use_awaitable);
     }
 
     template <class Stream>
@@ -205,20 +208,25 @@ private:
             p.body_limit(64 << 20);
             auto [rec, rn] = co_await http::async_read(s, buf, p, use_nothrow);
             if (rec) co_return "range: " + rec.message();
-            if (p.get().result_int() != 200) co_return "range: HTTP " + std::to_string(p.get().result_int()) + " " + p.get().body().substr(0, 200);
+            if (p.get().result_int() != 200)
+                co_return "range: HTTP " + std::to_string(p.get().result_int()) + " " + p.get().body().substr(0, 200);
             json j = json::parse(p.get().body(), nullptr, false);
             etcd::key_state fresh;
             std::string error;
             if (!etcd::read_range(j, fresh, error)) co_return "range: " + error;
             if (fresh.revision < state_.revision)
-                spdlog::warn("etcd {}: revision {} is older than the {} seen before (restored?); re-read the prefix", url.text, fresh.revision, state_.revision);
+                spdlog::warn("etcd {}: revision {} is older than the {} seen before (restored?); re-read the prefix", url.text,
+                             fresh.revision, state_.revision);
             state_ = std::move(fresh);
             warn_invalid();
             co_await publish();
             if (stopped_) co_return std::string{};
         }
         json create{{"create_request",
-                     {{"key", range_key["key"]}, {"range_end", range_key["range_end"]}, {"start_revision", state_.revision + 1}, {"progress_notify", true}}}};
+                     {{"key", range_key["key"]},
+                      {"range_end", range_key["range_end"]},
+                      {"start_revision", state_.revision + 1},
+                      {"progress_notify", true}}}};
         if (auto e = co_await post(s, tcp, url, "/v3/watch", create); !e.empty()) co_return e;
         http::response_parser<http::string_body> p;
         p.body_limit(boost::none);
@@ -285,8 +293,8 @@ private:
         if (!dns::all_literal(specs) && !resolver_)
             resolver_ = dns::resolver::create(control_, {}, std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.timeout));
         resolve_op op{resolver_, std::move(specs)};
-        auto [error, eps] = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::string, std::vector<endpoint>)>(std::move(op),
-                                                                                                                               asio::use_awaitable);
+        auto [error, eps] = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::string, std::vector<endpoint>)>(
+            std::move(op), asio::use_awaitable);
         if (stopped_) co_return;
         if (error.empty()) out_.publish(std::move(eps));
         else out_.fail(std::move(error));
@@ -326,9 +334,11 @@ std::shared_ptr<config::discovery_spec> parse(const YAML::Node& n, const std::st
             else r.error("endpoints", "expected http://host:port or https://host:port, found '" + s + "'");
         }
     }
-    if (c.endpoints.empty() && !r.has("endpoints")) d.error(config::mark_of(n), path + ".endpoints", "required (for example [http://127.0.0.1:2379])");
+    if (c.endpoints.empty() && !r.has("endpoints"))
+        d.error(config::mark_of(n), path + ".endpoints", "required (for example [http://127.0.0.1:2379])");
     if (auto p = r.string("prefix")) c.prefix = *p;
-    if (c.prefix.empty()) d.error(config::mark_of(n), path + ".prefix", "required: every key under it is one endpoint (for example /services/inventory/)");
+    if (c.prefix.empty())
+        d.error(config::mark_of(n), path + ".prefix", "required: every key under it is one endpoint (for example /services/inventory/)");
     if (auto v = r.string("ca")) c.ca = *v;
     if (auto v = r.string("cert")) c.cert = *v;
     if (auto v = r.string("key")) c.key = *v;
@@ -338,7 +348,8 @@ std::shared_ptr<config::discovery_spec> parse(const YAML::Node& n, const std::st
         else c.timeout = *v;
     }
     bool any_https = std::any_of(c.endpoints.begin(), c.endpoints.end(), [](auto& u) { return u.https; });
-    if (!any_https && (!c.ca.empty() || !c.cert.empty())) d.warning(config::mark_of(n), path, "ca/cert/key are used only with https:// endpoints");
+    if (!any_https && (!c.ca.empty() || !c.cert.empty()))
+        d.warning(config::mark_of(n), path, "ca/cert/key are used only with https:// endpoints");
     for (auto* f : {&c.ca, &c.cert, &c.key}) {
         if (f->empty()) continue;
         if (FILE* fp = std::fopen(f->c_str(), "r")) std::fclose(fp);

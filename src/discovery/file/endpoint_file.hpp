@@ -11,7 +11,7 @@ namespace gatehouse::discovery {
 
 struct endpoint_file {
     std::optional<std::vector<endpoint_spec>> endpoints;  // set when the file is valid
-    std::string error;  // "file:line:col: path: reason" lines otherwise
+    std::string error;                                    // "file:line:col: path: reason" lines otherwise
 };
 
 endpoint_file parse_endpoint_file(const std::string& content, const std::string& file_name);

@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
-
 #include "config/yaml_reader.hpp"
 #include "discovery/dns/resolver.hpp"
 #include "discovery/endpoint_spec.hpp"
@@ -81,12 +80,13 @@ private:
         auto parsed = parse_endpoint_file(*content, path_);
         if (!parsed.endpoints) return report("invalid endpoint file:\n" + parsed.error);
         if (!dns::all_literal(*parsed.endpoints) && !resolver_) resolver_ = dns::resolver::create(control_, {}, 2000ms);
-        dns::resolve_endpoints(resolver_, *parsed.endpoints, dns::family::any, [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds) {
-            if (self->stopped_) return;
-            self->last_ok_ = error.empty();
-            if (error.empty()) self->out_.publish(std::move(eps));
-            else self->out_.fail(std::move(error));
-        });
+        dns::resolve_endpoints(resolver_, *parsed.endpoints, dns::family::any,
+                               [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds) {
+                                   if (self->stopped_) return;
+                                   self->last_ok_ = error.empty();
+                                   if (error.empty()) self->out_.publish(std::move(eps));
+                                   else self->out_.fail(std::move(error));
+                               });
     }
 
     void report(std::string error) {

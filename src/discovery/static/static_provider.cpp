@@ -34,16 +34,17 @@ public:
 
 private:
     void run() {
-        dns::resolve_endpoints(resolver_, specs_, dns::family::any, [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds) {
-            if (self->stopped_) return;
-            if (error.empty()) self->out_.publish(std::move(eps));
-            else self->out_.fail(std::move(error));
-            if (!self->resolver_) return;  // literals only: nothing to refresh
-            self->timer_.expires_after(error.empty() ? k_reresolve : k_retry);
-            self->timer_.async_wait([self](boost::system::error_code ec) {
-                if (!ec && !self->stopped_) self->run();
-            });
-        });
+        dns::resolve_endpoints(resolver_, specs_, dns::family::any,
+                               [self = shared_from_this()](std::string error, std::vector<endpoint> eps, std::chrono::seconds) {
+                                   if (self->stopped_) return;
+                                   if (error.empty()) self->out_.publish(std::move(eps));
+                                   else self->out_.fail(std::move(error));
+                                   if (!self->resolver_) return;  // literals only: nothing to refresh
+                                   self->timer_.expires_after(error.empty() ? k_reresolve : k_retry);
+                                   self->timer_.async_wait([self](boost::system::error_code ec) {
+                                       if (!ec && !self->stopped_) self->run();
+                                   });
+                               });
     }
 
     sink& out_;

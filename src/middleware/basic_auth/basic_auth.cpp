@@ -92,7 +92,8 @@ public:
         st.password = decoded->substr(colon + 1);
         auto& cache = caches_[ctx.worker];
         char hex[64];
-        if (auto it = cache.map.find(sha256_hex(*decoded, hex)); it != cache.map.end() && clock::now() < it->second.expires) return allow(ctx, st.user);
+        if (auto it = cache.map.find(sha256_hex(*decoded, hex)); it != cache.map.end() && clock::now() < it->second.expires)
+            return allow(ctx, st.user);
         // Not cached: a crypt() on the hash pool. Its queue is bounded: beyond it, 503 at once
         // (a flood of wrong passwords must not queue every other login behind it).
         if (pending_->fetch_add(1, std::memory_order_relaxed) >= spec_.max_pending_checks) {
@@ -184,20 +185,22 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     config::map_reader r(n, path, d, {"realm", "users", "users_file", "consumer_header", "forward_authorization", "max_pending_checks"});
     if (!r.ok()) return nullptr;
     if (auto realm = r.string("realm")) {
-        if (!valid_header_value(*realm) || realm->find('"') != std::string::npos) r.error("realm", "must not contain quotes or control characters");
+        if (!valid_header_value(*realm) || realm->find('"') != std::string::npos)
+            r.error("realm", "must not contain quotes or control characters");
         else spec->realm = *realm;
     }
     if (r.has("users")) {
         auto list = r.get("users");
         if (!list.IsSequence()) r.error("users", "expected a list of { user: NAME, hash: CRYPT-HASH }");
-        else for (std::size_t i = 0; i < list.size(); ++i) {
-            std::string ep = r.child_path("users") + "[" + std::to_string(i) + "]";
-            config::map_reader u(list[i], ep, d, {"user", "hash"});
-            auto user = u.string("user"), hash = u.string("hash");
-            if (user && hash) add_user(*spec, *user, *hash, ep, mark(list[i]), d);
-            else d.error(mark(list[i]), ep, "needs user and hash");
-            u.finish();
-        }
+        else
+            for (std::size_t i = 0; i < list.size(); ++i) {
+                std::string ep = r.child_path("users") + "[" + std::to_string(i) + "]";
+                config::map_reader u(list[i], ep, d, {"user", "hash"});
+                auto user = u.string("user"), hash = u.string("hash");
+                if (user && hash) add_user(*spec, *user, *hash, ep, mark(list[i]), d);
+                else d.error(mark(list[i]), ep, "needs user and hash");
+                u.finish();
+            }
     }
     if (auto f = r.string("users_file")) {
         // htpasswd format: one "user:hash" per line; '#' comments.
@@ -211,11 +214,12 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
                 if (line.empty() || line[0] == '#') continue;
                 auto colon = line.find(':');
                 if (colon == std::string::npos) {
-                    d.error(mark(r.get("users_file")), r.child_path("users_file"), *f + ":" + std::to_string(lineno) + ": expected user:hash");
+                    d.error(mark(r.get("users_file")), r.child_path("users_file"),
+                            *f + ":" + std::to_string(lineno) + ": expected user:hash");
                     continue;
                 }
-                add_user(*spec, line.substr(0, colon), line.substr(colon + 1), r.child_path("users_file") + " (" + *f + ":" + std::to_string(lineno) + ")",
-                         mark(r.get("users_file")), d);
+                add_user(*spec, line.substr(0, colon), line.substr(colon + 1),
+                         r.child_path("users_file") + " (" + *f + ":" + std::to_string(lineno) + ")", mark(r.get("users_file")), d);
             }
         }
     }

@@ -133,7 +133,8 @@ public:
         if (head) return verdict::next;  // HEAD is not stored
         // Coalescing: lead the fill (or revalidation) of this key, or join the running one and wait.
         auto* ioc = ctx.ioc;
-        w.joined = store::instance().join_or_lead(w.key, [ioc] { return std::make_shared<timer_waiter>(*ioc); }, st.fill, w.waiter);
+        w.joined = store::instance().join_or_lead(
+            w.key, [ioc] { return std::make_shared<timer_waiter>(*ioc); }, st.fill, w.waiter);
         return w.joined ? verdict::suspend : verdict::next;
     }
 
@@ -211,8 +212,10 @@ private:
         }
         const auto staleness = age - e.lifetime;
         if (!e.must_revalidate && !e.no_cache) {
-            if (rcc.max_stale_any || (rcc.max_stale.present && !rcc.max_stale.invalid && staleness <= seconds(rcc.max_stale.value))) return use::stale_ok;
-            if (staleness < e.stale_while_revalidate && !(rcc.max_age.present && age > seconds(rcc.max_age.value))) return use::stale_refresh;
+            if (rcc.max_stale_any || (rcc.max_stale.present && !rcc.max_stale.invalid && staleness <= seconds(rcc.max_stale.value)))
+                return use::stale_ok;
+            if (staleness < e.stale_while_revalidate && !(rcc.max_age.present && age > seconds(rcc.max_age.value)))
+                return use::stale_refresh;
         }
         return validator ? use::revalidate : use::miss;
     }
@@ -254,7 +257,8 @@ private:
 
     // stale-while-revalidate: once per key, the request goes to the origin in the background
     // with the entry's validators; a 304 refreshes the entry, a storable answer replaces it.
-    void refresh_in_background(request_context& ctx, const std::shared_ptr<const entry>& e, const std::string& url, const std::string& extras) const {
+    void refresh_in_background(request_context& ctx, const std::shared_ptr<const entry>& e, const std::string& url,
+                               const std::string& extras) const {
         std::string key = extras.empty() ? url : url + " " + extras;
         if (!store::instance().claim_refresh(key)) return;
         send_validators(ctx, *e);
@@ -334,7 +338,8 @@ private:
             store::instance().clear_uncacheable(w.key);
             return;
         }
-        auto e = make_entry(w.url, w.extras, edit.status, edit.fields, w.fields, facts, spec_.fresh, st.request_time, std::chrono::system_clock::now());
+        auto e = make_entry(w.url, w.extras, edit.status, edit.fields, w.fields, facts, spec_.fresh, st.request_time,
+                            std::chrono::system_clock::now());
         w.tap.begin(std::move(e), limit, st.fill, w.key);
         st.fill.reset();  // the tap ends the fill when the body is in (or is abandoned)
         edit.tap = &w.tap;

@@ -4,7 +4,9 @@
 #include <optional>
 #include <string_view>
 
-namespace gatehouse::observability { class metrics; }
+namespace gatehouse::observability {
+class metrics;
+}
 
 namespace gatehouse::middleware::cache {
 

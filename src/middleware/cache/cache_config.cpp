@@ -40,7 +40,8 @@ std::vector<std::shared_ptr<route_counts>> all_route_counts() { return counts_re
 
 // ---- the body tap ----
 
-void body_store::begin(std::shared_ptr<gatehouse::cache::entry> draft, std::uint64_t limit, std::shared_ptr<gatehouse::cache::fill> f, std::string key) {
+void body_store::begin(std::shared_ptr<gatehouse::cache::entry> draft, std::uint64_t limit, std::shared_ptr<gatehouse::cache::fill> f,
+                       std::string key) {
     abandon();
     draft_ = std::move(draft);
     limit_ = limit;
@@ -124,12 +125,14 @@ work_ptr take_work() {
 namespace {
 
 // routes[].middleware[].cache
-std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node& root) {
+std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                               const YAML::Node& root) {
     auto spec = std::make_shared<cache_spec>();
     spec->owner = owner_of(path, root);
     if (n.IsNull()) return spec;  // `- cache:` with every default
     config::map_reader r(n, path, d,
-                         {"default_ttl", "heuristic", "max_ttl", "stale_while_revalidate", "stale_if_error", "key", "lock_timeout", "cache_authorized"});
+                         {"default_ttl", "heuristic", "max_ttl", "stale_while_revalidate", "stale_if_error", "key", "lock_timeout",
+                          "cache_authorized"});
     if (!r.ok()) return nullptr;
     auto secs = [](config::duration v) { return std::chrono::duration_cast<seconds>(v); };
     if (auto v = r.duration_value("default_ttl")) spec->fresh.default_ttl = secs(*v);
@@ -152,7 +155,8 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
                 }
             auto q = k.get("query");
             if (q.IsScalar() && (q.Scalar() == "all" || q.Scalar() == "none")) {
-                spec->key.query = q.Scalar() == "all" ? gatehouse::cache::key_settings::query_mode::all : gatehouse::cache::key_settings::query_mode::none;
+                spec->key.query = q.Scalar() == "all" ? gatehouse::cache::key_settings::query_mode::all
+                                                      : gatehouse::cache::key_settings::query_mode::none;
                 (void)k.string("query");
             } else if (q.IsSequence()) {
                 if (auto names = k.string_list("query")) {
@@ -191,10 +195,13 @@ void validate_section(const YAML::Node& section, const std::string& path, config
 
 nlohmann::json entry_json(const gatehouse::cache::entry& e, std::chrono::system_clock::time_point now, bool head) {
     auto age = gatehouse::cache::current_age(e.age, now).count();
-    nlohmann::json j{{"key", e.key()},           {"url", e.url},
-                     {"status", e.status},        {"age", age},
+    nlohmann::json j{{"key", e.key()},
+                     {"url", e.url},
+                     {"status", e.status},
+                     {"age", age},
                      {"ttl", e.lifetime.count() - age},
-                     {"bytes", e.bytes},          {"body_bytes", e.body ? e.body->size() : 0},
+                     {"bytes", e.bytes},
+                     {"body_bytes", e.body ? e.body->size() : 0},
                      {"stored_at", util::iso_utc(e.age.response_time)}};
     if (!e.tags.empty()) j["tags"] = e.tags;
     if (!e.vary.empty()) {
@@ -293,18 +300,23 @@ void add_metrics(observability::metrics& m) {
             std::array<std::uint64_t, k_result_names.size()> sum{};
             for (auto& sh : c->shards)
                 for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += sh.v[i].get();
-            for (std::size_t i = 0; i < sum.size(); ++i) out.push_back({{{"route", c->route}, {"result", k_result_names[i]}}, static_cast<double>(sum[i])});
+            for (std::size_t i = 0; i < sum.size(); ++i)
+                out.push_back({{{"route", c->route}, {"result", k_result_names[i]}}, static_cast<double>(sum[i])});
         }
         return out;
     });
-    m.add_gauge_family("gatehouse_cache_bytes", "Bytes the response cache holds (bodies, heads and bookkeeping)",
-                       [] { return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().bytes.load())}}; });
-    m.add_gauge_family("gatehouse_cache_entries", "Responses in the cache",
-                       [] { return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().entries.load())}}; });
-    m.add_counter_family("gatehouse_cache_evictions_total", "Entries evicted to stay within cache.max_bytes",
-                         [] { return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().evictions.load())}}; });
-    m.add_counter_family("gatehouse_cache_purges_total", "Entries removed by purges and by invalidation after unsafe requests",
-                         [] { return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().purges.load())}}; });
+    m.add_gauge_family("gatehouse_cache_bytes", "Bytes the response cache holds (bodies, heads and bookkeeping)", [] {
+        return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().bytes.load())}};
+    });
+    m.add_gauge_family("gatehouse_cache_entries", "Responses in the cache", [] {
+        return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().entries.load())}};
+    });
+    m.add_counter_family("gatehouse_cache_evictions_total", "Entries evicted to stay within cache.max_bytes", [] {
+        return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().evictions.load())}};
+    });
+    m.add_counter_family("gatehouse_cache_purges_total", "Entries removed by purges and by invalidation after unsafe requests", [] {
+        return std::vector<sample>{{{}, static_cast<double>(store::instance().stats().purges.load())}};
+    });
 }
 
 void register_cache() {

@@ -63,7 +63,8 @@ inline const char* to_string(forward f) {
 // way (the waiters then find the entry, or go to the origin themselves).
 class body_store final : public body_tap {
 public:
-    void begin(std::shared_ptr<gatehouse::cache::entry> draft, std::uint64_t limit, std::shared_ptr<gatehouse::cache::fill> f, std::string key);
+    void begin(std::shared_ptr<gatehouse::cache::entry> draft, std::uint64_t limit, std::shared_ptr<gatehouse::cache::fill> f,
+               std::string key);
     void data(std::string_view piece) override;
     void end() override;
     void abandon();

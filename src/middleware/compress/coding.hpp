@@ -12,7 +12,7 @@ namespace gatehouse::middleware::compress {
 enum class coding : std::uint8_t { gzip, br, zstd };
 constexpr std::size_t k_codings = 3;
 
-std::string_view name_of(coding c);                     // the Content-Encoding token
+std::string_view name_of(coding c);                      // the Content-Encoding token
 std::optional<coding> coding_named(std::string_view s);  // "gzip" (or "x-gzip"), "br", "zstd"
 
 // Accept-Encoding, possibly over several fields: each coding's weight as the client gave it.

@@ -128,9 +128,19 @@ std::shared_ptr<const middleware> compress_spec::build(build_services&, config::
     return std::make_shared<compress_middleware>(*this);
 }
 
-const std::vector<std::string> k_default_types{"text/html", "text/plain", "text/css", "text/xml", "text/javascript", "text/csv",
-                                               "text/event-stream", "application/json", "application/javascript",
-                                               "application/xml", "application/problem+json", "application/wasm", "image/svg+xml"};
+const std::vector<std::string> k_default_types{"text/html",
+                                               "text/plain",
+                                               "text/css",
+                                               "text/xml",
+                                               "text/javascript",
+                                               "text/csv",
+                                               "text/event-stream",
+                                               "application/json",
+                                               "application/javascript",
+                                               "application/xml",
+                                               "application/problem+json",
+                                               "application/wasm",
+                                               "image/svg+xml"};
 
 void parse_types(config::map_reader& r, compress_spec& spec) {
     auto list = r.has("types") ? r.string_list("types") : std::optional(k_default_types);
@@ -157,7 +167,8 @@ void parse_algorithms(config::map_reader& r, compress_spec& spec) {
             r.error("algorithms", "'" + a + "' is not one of zstd, br, gzip");
             continue;
         }
-        if (std::find(spec.algorithms.begin(), spec.algorithms.end(), *c) != spec.algorithms.end()) r.error("algorithms", "'" + a + "' is listed twice");
+        if (std::find(spec.algorithms.begin(), spec.algorithms.end(), *c) != spec.algorithms.end())
+            r.error("algorithms", "'" + a + "' is listed twice");
         spec.algorithms.push_back(*c);
     }
     if (spec.algorithms.empty()) r.error("algorithms", "name at least one of zstd, br, gzip");
@@ -169,7 +180,8 @@ void parse_levels(config::map_reader& r, compress_spec& spec) {
     if (!l.ok()) return;
     for (auto c : {coding::gzip, coding::br, coding::zstd}) {
         auto range = compress::levels_of(c);
-        if (auto v = l.integer(std::string(compress::name_of(c)), range.min, range.max)) spec.levels[static_cast<std::size_t>(c)] = static_cast<int>(*v);
+        if (auto v = l.integer(std::string(compress::name_of(c)), range.min, range.max))
+            spec.levels[static_cast<std::size_t>(c)] = static_cast<int>(*v);
     }
     l.finish();
 }

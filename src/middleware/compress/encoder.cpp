@@ -81,7 +81,8 @@ public:
         return drain(out, [&](char* p, std::size_t room) {
             auto next_out = reinterpret_cast<std::uint8_t*>(p);
             std::size_t avail_out = room;
-            if (!BrotliEncoderCompressStream(s_, op, &avail_in, &next_in, &avail_out, &next_out, nullptr)) return step_result{0, false, false};
+            if (!BrotliEncoderCompressStream(s_, op, &avail_in, &next_in, &avail_out, &next_out, nullptr))
+                return step_result{0, false, false};
             bool more = avail_in > 0 || BrotliEncoderHasMoreOutput(s_) || (finish && !BrotliEncoderIsFinished(s_));
             return step_result{room - avail_out, more, true};
         });

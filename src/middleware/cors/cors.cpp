@@ -17,9 +17,9 @@ namespace gatehouse::middleware {
 namespace {
 
 struct origin_pattern {
-    std::string exact;             // "https://app.example.com" (lower-case)
-    std::string prefix, suffix;    // "https://" and ".example.com" for "https://*.example.com"
-    bool any = false;              // "*"
+    std::string exact;           // "https://app.example.com" (lower-case)
+    std::string prefix, suffix;  // "https://" and ".example.com" for "https://*.example.com"
+    bool any = false;            // "*"
 };
 
 struct cors_spec final : config::middleware_spec {
@@ -84,8 +84,7 @@ public:
     }
 
     void on_response_headers(request_context& ctx, response_edit& edit) const override {
-        if (!spec_.origins.empty() && !(spec_.origins.size() == 1 && spec_.origins[0].any && !spec_.credentials))
-            add_vary(edit, "Origin");
+        if (!spec_.origins.empty() && !(spec_.origins.size() == 1 && spec_.origins[0].any && !spec_.credentials)) add_vary(edit, "Origin");
         auto* kept = ctx.find_state<kept_origin>();
         if (!kept) return;
         edit.remove.push_back("access-control-allow-origin");  // the upstream's own opinion does not count twice
@@ -93,7 +92,8 @@ public:
         bool star = spec_.origins.size() == 1 && spec_.origins[0].any && !spec_.credentials;
         edit.add.emplace_back("Access-Control-Allow-Origin", star ? std::string_view("*") : kept->view());
         if (spec_.credentials) edit.add.emplace_back("Access-Control-Allow-Credentials", "true");
-        if (!spec_.expose_headers.empty() && edit.status != 204) edit.add.emplace_back("Access-Control-Expose-Headers", spec_.expose_headers);
+        if (!spec_.expose_headers.empty() && edit.status != 204)
+            edit.add.emplace_back("Access-Control-Expose-Headers", spec_.expose_headers);
     }
 
 private:
@@ -131,7 +131,8 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
             } else if (star == std::string::npos) {
                 if (t.find('/', t.find("://") + 3) != std::string::npos) r.error("allow_origins", "'" + t + "': an origin has no path");
                 p.exact = util::ascii_lower(t);
-            } else if (t.compare(star - 3, 4, "://*") == 0 && star + 1 < t.size() && t[star + 1] == '.' && t.find('*', star + 1) == std::string::npos) {
+            } else if (t.compare(star - 3, 4, "://*") == 0 && star + 1 < t.size() && t[star + 1] == '.' &&
+                       t.find('*', star + 1) == std::string::npos) {
                 p.prefix = util::ascii_lower(t.substr(0, star));
                 p.suffix = util::ascii_lower(t.substr(star + 1));
             } else {
@@ -141,7 +142,8 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
             spec->origins.push_back(p);
         }
     } else {
-        d.error(mark(n), path + ".allow_origins", "required: the origins allowed, e.g. [https://app.example.com, \"https://*.example.com\"]");
+        d.error(mark(n), path + ".allow_origins",
+                "required: the origins allowed, e.g. [https://app.example.com, \"https://*.example.com\"]");
     }
     auto tokens = [&](const char* key, std::string& out) {
         if (auto l = r.string_list(key)) {

@@ -35,11 +35,11 @@ struct value_template {
     void expand_into(const request_context& ctx, std::string& out) const {
         out.clear();
         for (auto& [v, text] : parts) switch (v) {
-            case var::none: out += text; break;
-            case var::client_ip: out += ctx.client_address; break;
-            case var::request_id: out += ctx.request_id; break;
-            case var::host: out += ctx.host; break;
-            case var::route: out += ctx.route; break;
+                case var::none: out += text; break;
+                case var::client_ip: out += ctx.client_address; break;
+                case var::request_id: out += ctx.request_id; break;
+                case var::host: out += ctx.host; break;
+                case var::route: out += ctx.route; break;
             }
     }
 };
@@ -67,7 +67,8 @@ std::optional<value_template> parse_template(const std::string& text, std::strin
         else if (name == "route") v = value_template::var::route;
         else {
             error = "unknown variable ${" + name + "}";
-            if (auto g = config::did_you_mean(name, {"client_ip", "request_id", "host", "route"}); !g.empty()) error += " (did you mean ${" + g + "}?)";
+            if (auto g = config::did_you_mean(name, {"client_ip", "request_id", "host", "route"}); !g.empty())
+                error += " (did you mean ${" + g + "}?)";
             return std::nullopt;
         }
         t.parts.emplace_back(v, std::string());
@@ -140,7 +141,8 @@ public:
             if (r.what == rule::op::remove) continue;
             if (r.value.constant()) edit.add.emplace_back(r.name, constant_[i]);
             else if (values) edit.add.emplace_back(r.name, (*values)[i]);
-            else if (!spec_.response.keep_values && ctx.find_state<reached>()) r.value.expand_into(ctx, edit.add.emplace_back(r.name).second);
+            else if (!spec_.response.keep_values && ctx.find_state<reached>())
+                r.value.expand_into(ctx, edit.add.emplace_back(r.name).second);
             // else: the request never reached us (an earlier middleware answered)
         }
     }
@@ -154,7 +156,9 @@ private:
     std::vector<std::string> constant_;
 };
 
-std::shared_ptr<const middleware> headers_spec::build(build_services&, config::diagnostics&) const { return std::make_shared<headers>(*this); }
+std::shared_ptr<const middleware> headers_spec::build(build_services&, config::diagnostics&) const {
+    return std::make_shared<headers>(*this);
+}
 
 void parse_side(const YAML::Node& n, const std::string& path, config::diagnostics& d, side& out) {
     config::map_reader r(n, path, d, {"set", "add", "remove"});

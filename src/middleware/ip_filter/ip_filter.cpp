@@ -39,7 +39,9 @@ private:
     ip_filter_spec spec_;
 };
 
-std::shared_ptr<const middleware> ip_filter_spec::build(build_services&, config::diagnostics&) const { return std::make_shared<ip_filter>(*this); }
+std::shared_ptr<const middleware> ip_filter_spec::build(build_services&, config::diagnostics&) const {
+    return std::make_shared<ip_filter>(*this);
+}
 
 std::vector<util::cidr> parse_list(config::map_reader& r, const std::string& key) {
     std::vector<util::cidr> out;

@@ -20,15 +20,26 @@ constexpr std::array<const char*, 13> k_names{"HS256", "HS384", "HS512", "RS256"
 
 const EVP_MD* digest_of(alg a) {
     switch (a) {
-        case alg::HS256: case alg::RS256: case alg::PS256: case alg::ES256: return EVP_sha256();
-        case alg::HS384: case alg::RS384: case alg::PS384: case alg::ES384: return EVP_sha384();
-        case alg::HS512: case alg::RS512: case alg::PS512: case alg::ES512: return EVP_sha512();
+        case alg::HS256:
+        case alg::RS256:
+        case alg::PS256:
+        case alg::ES256: return EVP_sha256();
+        case alg::HS384:
+        case alg::RS384:
+        case alg::PS384:
+        case alg::ES384: return EVP_sha384();
+        case alg::HS512:
+        case alg::RS512:
+        case alg::PS512:
+        case alg::ES512: return EVP_sha512();
         case alg::EdDSA: return nullptr;
     }
     return nullptr;
 }
 
-struct bn_deleter { void operator()(BIGNUM* b) const { BN_free(b); } };
+struct bn_deleter {
+    void operator()(BIGNUM* b) const { BN_free(b); }
+};
 using bn_ptr = std::unique_ptr<BIGNUM, bn_deleter>;
 
 pkey_ptr from_params(const char* type, OSSL_PARAM_BLD* bld) {
@@ -45,7 +56,9 @@ pkey_ptr from_params(const char* type, OSSL_PARAM_BLD* bld) {
     return pkey_ptr(pkey, pkey_deleter{});
 }
 
-std::string field(const nlohmann::json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); }
+std::string field(const nlohmann::json& j, const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+}
 
 // DER for ECDSA from JOSE's raw R || S.
 std::optional<std::string> ecdsa_der(std::string_view raw, std::size_t half) {
@@ -80,9 +93,15 @@ const char* alg_name(alg a) { return k_names[static_cast<std::size_t>(a)]; }
 bool verify_key::usable_for(alg a) const {
     if (key_alg && *key_alg != a) return false;
     switch (a) {
-        case alg::HS256: case alg::HS384: case alg::HS512: return kty == "oct" && !secret.empty();
-        case alg::RS256: case alg::RS384: case alg::RS512:
-        case alg::PS256: case alg::PS384: case alg::PS512: return kty == "RSA" && pkey;
+        case alg::HS256:
+        case alg::HS384:
+        case alg::HS512: return kty == "oct" && !secret.empty();
+        case alg::RS256:
+        case alg::RS384:
+        case alg::RS512:
+        case alg::PS256:
+        case alg::PS384:
+        case alg::PS512: return kty == "RSA" && pkey;
         case alg::ES256: return kty == "EC" && crv == "P-256" && pkey;
         case alg::ES384: return kty == "EC" && crv == "P-384" && pkey;
         case alg::ES512: return kty == "EC" && crv == "P-521" && pkey;
@@ -225,7 +244,10 @@ std::optional<verify_key> key_from_pem(std::string_view pem, std::string& error)
                 return std::nullopt;
             }
             break;
-        case EVP_PKEY_ED25519: k.kty = "OKP"; k.crv = "Ed25519"; break;
+        case EVP_PKEY_ED25519:
+            k.kty = "OKP";
+            k.crv = "Ed25519";
+            break;
         case EVP_PKEY_EC: {
             k.kty = "EC";
             char name[64] = {};
@@ -242,10 +264,13 @@ std::optional<verify_key> key_from_pem(std::string_view pem, std::string& error)
 
 bool verify_signature(alg a, const verify_key& key, std::string_view input, std::string_view sig) {
     switch (a) {
-        case alg::HS256: case alg::HS384: case alg::HS512: {
+        case alg::HS256:
+        case alg::HS384:
+        case alg::HS512: {
             unsigned char mac[EVP_MAX_MD_SIZE];
             unsigned int len = 0;
-            if (!HMAC(digest_of(a), key.secret.data(), static_cast<int>(key.secret.size()), reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len))
+            if (!HMAC(digest_of(a), key.secret.data(), static_cast<int>(key.secret.size()),
+                      reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len))
                 return false;
             return sig.size() == len && CRYPTO_memcmp(mac, sig.data(), len) == 0;
         }
@@ -262,12 +287,13 @@ bool verify_signature(alg a, const verify_key& key, std::string_view input, std:
     EVP_PKEY_CTX* pctx = nullptr;
     bool ok = EVP_DigestVerifyInit(ctx, &pctx, digest_of(a), nullptr, key.pkey.get()) == 1;
     if (ok && (a == alg::PS256 || a == alg::PS384 || a == alg::PS512)) {
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
-             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, digest_of(a)) == 1;
+        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, digest_of(a)) == 1;
     } else if (ok && (a == alg::RS256 || a == alg::RS384 || a == alg::RS512)) {
         ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1;
     }
-    ok = ok && EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(), reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+    ok = ok && EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                                reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;
 }

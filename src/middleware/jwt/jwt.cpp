@@ -31,7 +31,7 @@ struct jwt_spec final : config::middleware_spec {
     provider_spec provider;
     std::vector<credential_source> sources;
     std::vector<std::string> scopes;
-    std::vector<std::pair<std::string, std::string>> claims;  // required claim = value
+    std::vector<std::pair<std::string, std::string>> claims;             // required claim = value
     std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim -> header (lower-case)
     bool forward_authorization = false;
     std::size_t cache_entries = 10000;
@@ -40,7 +40,8 @@ struct jwt_spec final : config::middleware_spec {
 
 class jwt_middleware final : public middleware {
 public:
-    jwt_middleware(jwt_spec spec, std::shared_ptr<provider> p, std::size_t workers) : spec_(std::move(spec)), provider_(std::move(p)), caches_(workers) {
+    jwt_middleware(jwt_spec spec, std::shared_ptr<provider> p, std::size_t workers)
+        : spec_(std::move(spec)), provider_(std::move(p)), caches_(workers) {
         realm_ = "Bearer realm=\"gatehouse\"";
         const auto& ps = provider_->spec();
         using std::chrono::duration_cast, std::chrono::seconds;
@@ -120,7 +121,9 @@ private:
         if (f == failure::missing) {
             reply = {401, describe(f), {{"WWW-Authenticate", realm_}}};
         } else {
-            reply = {401, describe(f), {{"WWW-Authenticate", realm_ + ", error=\"invalid_token\", error_description=\"" + describe(f) + "\""}}};
+            reply = {401,
+                     describe(f),
+                     {{"WWW-Authenticate", realm_ + ", error=\"invalid_token\", error_description=\"" + describe(f) + "\""}}};
         }
         return verdict::reply;
     }
@@ -197,7 +200,8 @@ std::shared_ptr<const middleware> jwt_spec::build(build_services& s, config::dia
     return std::make_shared<jwt_middleware>(*this, std::move(p), s.workers);
 }
 
-std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node& root) {
+std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                               const YAML::Node& root) {
     auto spec = std::make_shared<jwt_spec>();
     config::map_reader r(n, path, d, {"provider", "sources", "require", "claims_to_headers", "forward_authorization", "cache"});
     if (!r.ok()) return nullptr;
@@ -236,18 +240,21 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         if (q.has("claims")) {
             auto c = q.get("claims");
             if (!c.IsMap()) q.error("claims", "expected a mapping of claim to value");
-            else for (auto it = c.begin(); it != c.end(); ++it) spec->claims.emplace_back(it->first.Scalar(), it->second.Scalar());
+            else
+                for (auto it = c.begin(); it != c.end(); ++it) spec->claims.emplace_back(it->first.Scalar(), it->second.Scalar());
         }
         q.finish();
     }
     if (r.has("claims_to_headers")) {
         auto c = r.get("claims_to_headers");
         if (!c.IsMap()) r.error("claims_to_headers", "expected a mapping of claim to header name");
-        else for (auto it = c.begin(); it != c.end(); ++it) {
-            auto h = it->second.Scalar();
-            if (!is_header_name(h)) d.error(mark(it->second), r.child_path("claims_to_headers") + "." + it->first.Scalar(), "not a header name");
-            else spec->claims_to_headers.emplace_back(it->first.Scalar(), util::ascii_lower(h));
-        }
+        else
+            for (auto it = c.begin(); it != c.end(); ++it) {
+                auto h = it->second.Scalar();
+                if (!is_header_name(h))
+                    d.error(mark(it->second), r.child_path("claims_to_headers") + "." + it->first.Scalar(), "not a header name");
+                else spec->claims_to_headers.emplace_back(it->first.Scalar(), util::ascii_lower(h));
+            }
     }
     if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;
     if (r.has("cache")) {

@@ -34,13 +34,14 @@ namespace http = beast::http;
 using namespace std::chrono_literals;
 
 std::string provider_spec::identity() const {
-    std::string id = name + "|" + issuer + "|" + jwks_url + "|" + jwks_ca + "|" + jwks_file + "|" + sha256_hex(jwks_text) + "|" + std::to_string(cache_duration.count()) + "|" +
-                     std::to_string(refetch_interval.count());
+    std::string id = name + "|" + issuer + "|" + jwks_url + "|" + jwks_ca + "|" + jwks_file + "|" + sha256_hex(jwks_text) + "|" +
+                     std::to_string(cache_duration.count()) + "|" + std::to_string(refetch_interval.count());
     for (auto& p : pems) id += "|" + sha256_hex(p);
     return id;
 }
 
-std::vector<provider_spec> parse_providers(const YAML::Node& section, const std::string& path, config::diagnostics& d, std::vector<std::string>* files) {
+std::vector<provider_spec> parse_providers(const YAML::Node& section, const std::string& path, config::diagnostics& d,
+                                           std::vector<std::string>* files) {
     std::vector<provider_spec> out;
     if (!section.IsSequence()) {
         d.error(config::mark_of(section), path, "expected a list of providers");
@@ -48,7 +49,8 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
     }
     for (std::size_t i = 0; i < section.size(); ++i) {
         std::string ep = path + "[" + std::to_string(i) + "]";
-        config::map_reader r(section[i], ep, d, {"name", "issuer", "audiences", "algorithms", "jwks", "clock_skew", "require_expiration", "max_lifetime"});
+        config::map_reader r(section[i], ep, d,
+                             {"name", "issuer", "audiences", "algorithms", "jwks", "clock_skew", "require_expiration", "max_lifetime"});
         if (!r.ok()) continue;
         provider_spec p;
         if (auto n = r.string("name")) p.name = *n;
@@ -60,7 +62,9 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
         if (auto a = r.string_list("algorithms")) {
             for (auto& name : *a) {
                 if (auto al = alg_from_name(name)) p.algorithms.push_back(*al);
-                else r.error("algorithms", "unsupported algorithm '" + name + "' (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA; never none)");
+                else
+                    r.error("algorithms", "unsupported algorithm '" + name +
+                                              "' (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA; never none)");
             }
         }
         if (auto v = r.duration_value("clock_skew")) p.clock_skew = *v;
@@ -69,7 +73,8 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
         if (!r.has("jwks")) {
             d.error(config::mark_of(section[i]), ep + ".jwks", "required: { url: ... }, { file: ... } or { keys: [...] }");
         } else {
-            config::map_reader j(r.get("jwks"), r.child_path("jwks"), d, {"url", "file", "keys", "pem", "ca", "cache_duration", "refetch_interval", "kid_wait"});
+            config::map_reader j(r.get("jwks"), r.child_path("jwks"), d,
+                                 {"url", "file", "keys", "pem", "ca", "cache_duration", "refetch_interval", "kid_wait"});
             int sources = 0;
             if (auto u = j.string("url")) {
                 ++sources;
@@ -88,12 +93,13 @@ std::vector<provider_spec> parse_providers(const YAML::Node& section, const std:
                 auto keys = j.get("keys");
                 nlohmann::json arr = nlohmann::json::array();
                 if (!keys.IsSequence()) j.error("keys", "expected a list of JWKs");
-                else for (auto k : keys) {
-                    nlohmann::json o = nlohmann::json::object();
-                    if (k.IsMap())
-                        for (auto it = k.begin(); it != k.end(); ++it) o[it->first.Scalar()] = it->second.Scalar();
-                    arr.push_back(o);
-                }
+                else
+                    for (auto k : keys) {
+                        nlohmann::json o = nlohmann::json::object();
+                        if (k.IsMap())
+                            for (auto it = k.begin(); it != k.end(); ++it) o[it->first.Scalar()] = it->second.Scalar();
+                        arr.push_back(o);
+                    }
                 p.jwks_text = nlohmann::json{{"keys", arr}}.dump();
             }
             if (auto pem = j.string("pem")) {
@@ -158,7 +164,8 @@ provider::provider(provider_spec spec, std::size_t workers, asio::io_context* co
         SSL_CTX_set_verify(tls_.get(), SSL_VERIFY_PEER, nullptr);
         if (spec_.jwks_ca.empty()) SSL_CTX_set_default_verify_paths(tls_.get());
         else if (SSL_CTX_load_verify_locations(tls_.get(), spec_.jwks_ca.c_str(), nullptr) != 1)
-            spdlog::error("jwt provider {}: cannot load CA bundle '{}' (changed since the config was checked?): JWKS fetches will fail", spec_.name, spec_.jwks_ca);
+            spdlog::error("jwt provider {}: cannot load CA bundle '{}' (changed since the config was checked?): JWKS fetches will fail",
+                          spec_.name, spec_.jwks_ca);
     }
 }
 
@@ -252,7 +259,8 @@ std::optional<parsed_url> parse_http_url(const std::string& url) {
 }
 
 template <class Stream>
-asio::awaitable<void> get_over(Stream& stream, const parsed_url& u, std::function<void(bool, std::string, std::string, std::string)>& done) {
+asio::awaitable<void> get_over(Stream& stream, const parsed_url& u,
+                               std::function<void(bool, std::string, std::string, std::string)>& done) {
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     req.set(http::field::host, u.host);
     req.set(http::field::accept, "application/json");
@@ -328,9 +336,10 @@ void provider::fetch() {
         last_refetch_request_ = std::chrono::steady_clock::now();
     }
     auto self = shared_from_this();
-    asio::co_spawn(*control_, http_get(self, spec_.jwks_url, tls_, [self](bool ok, std::string body, std::string cc, std::string err) {
-        self->fetch_done(ok, body, cc, err);
-    }), asio::detached);
+    asio::co_spawn(*control_,
+                   http_get(self, spec_.jwks_url, tls_,
+                            [self](bool ok, std::string body, std::string cc, std::string err) { self->fetch_done(ok, body, cc, err); }),
+                   asio::detached);
 }
 
 void provider::fetch_done(bool ok, const std::string& body, const std::string& cache_control, const std::string& error) {
@@ -379,7 +388,9 @@ nlohmann::json provider::status() const {
     const std::string buf = last_fetch_.time_since_epoch().count() ? util::iso_utc(last_fetch_) : std::string();
     return {{"name", spec_.name},
             {"issuer", spec_.issuer},
-            {"source", !spec_.jwks_url.empty() ? spec_.jwks_url : !spec_.jwks_file.empty() ? spec_.jwks_file : std::string("inline")},
+            {"source", !spec_.jwks_url.empty()    ? spec_.jwks_url
+                       : !spec_.jwks_file.empty() ? spec_.jwks_file
+                                                  : std::string("inline")},
             {"algorithms", algs},
             {"keys", keys},
             {"last_fetch", buf},
@@ -399,8 +410,9 @@ std::shared_ptr<provider> get_provider(const provider_spec& spec, std::size_t wo
 }
 
 const char* provider::result_name(std::size_t i) {
-    static const char* names[k_results] = {"ok", "missing", "multiple", "malformed", "algorithm", "crit", "unknown_kid", "signature",
-                                           "expired", "not_yet_valid", "lifetime", "issuer", "audience", "claim", "header_value", "forbidden"};
+    static const char* names[k_results] = {"ok",          "missing",   "multiple",     "malformed",     "algorithm", "crit",
+                                           "unknown_kid", "signature", "expired",      "not_yet_valid", "lifetime",  "issuer",
+                                           "audience",    "claim",     "header_value", "forbidden"};
     return names[i];
 }
 

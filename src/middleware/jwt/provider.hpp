@@ -19,8 +19,12 @@
 #include "gatehouse/config/diagnostics.hpp"
 #include "middleware/jwt/jose.hpp"
 
-namespace YAML { class Node; }
-namespace boost::asio { class io_context; }
+namespace YAML {
+class Node;
+}
+namespace boost::asio {
+class io_context;
+}
 
 namespace gatehouse::middleware::jwt {
 
@@ -83,7 +87,7 @@ public:
         for (auto& c : counters_) n += c.v[result].load(std::memory_order_relaxed);
         return n;
     }
-    void start();                    // begins fetching (URL sources), control thread
+    void start();  // begins fetching (URL sources), control thread
 
 private:
     void set_keys(std::vector<verify_key> keys, std::string source);

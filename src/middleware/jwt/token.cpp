@@ -84,14 +84,17 @@ void split_scopes(const json& v, std::vector<std::string>& granted) {
 bool audience_matches(const json& p, const std::vector<std::string>& audiences) {
     auto it = p.find("aud");
     if (it == p.end()) return false;
-    auto one = [&](const json& v) { return v.is_string() && std::find(audiences.begin(), audiences.end(), v.get_ref<const std::string&>()) != audiences.end(); };
+    auto one = [&](const json& v) {
+        return v.is_string() && std::find(audiences.begin(), audiences.end(), v.get_ref<const std::string&>()) != audiences.end();
+    };
     if (!it->is_array()) return one(*it);
     return std::any_of(it->begin(), it->end(), one);
 }
 
 bool claim_matches(const json& v, const std::string& value) {
     if (v.is_string()) return v.get_ref<const std::string&>() == value;
-    if (v.is_array()) return std::any_of(v.begin(), v.end(), [&](const json& e) { return e.is_string() && e.get_ref<const std::string&>() == value; });
+    if (v.is_array())
+        return std::any_of(v.begin(), v.end(), [&](const json& e) { return e.is_string() && e.get_ref<const std::string&>() == value; });
     return v.dump() == value;
 }
 
@@ -186,7 +189,8 @@ failure check_claims(std::string_view payload_text, const claim_rules& rules, st
         for (auto& need : rules.scopes)
             if (std::find(granted.begin(), granted.end(), need) == granted.end()) out.forbidden = true;
     }
-    if (auto it = p.find("sub"); it != p.end() && it->is_string() && http::valid_field_value(it->get_ref<const std::string&>())) out.subject = it->get<std::string>();
+    if (auto it = p.find("sub"); it != p.end() && it->is_string() && http::valid_field_value(it->get_ref<const std::string&>()))
+        out.subject = it->get<std::string>();
     for (auto& [k, v] : p.items())
         if (v.is_string() || v.is_number() || v.is_boolean()) out.claims.emplace_back(k, claim_text(v));
     for (auto& [claim, header] : rules.claims_to_headers) {

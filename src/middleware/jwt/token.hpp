@@ -16,7 +16,23 @@
 namespace gatehouse::middleware::jwt {
 
 // Why a token was refused. The enumerators map 1:1 onto provider::result_name (none = ok).
-enum class failure { none, missing, multiple, malformed, alg, crit, unknown_kid, signature, expired, not_yet_valid, lifetime, issuer, audience, claim, header_value };
+enum class failure {
+    none,
+    missing,
+    multiple,
+    malformed,
+    alg,
+    crit,
+    unknown_kid,
+    signature,
+    expired,
+    not_yet_valid,
+    lifetime,
+    issuer,
+    audience,
+    claim,
+    header_value
+};
 const char* describe(failure f);
 
 struct token_parts {
@@ -24,7 +40,7 @@ struct token_parts {
     std::string payload_text;        // decoded, not yet parsed
     std::string signature;           // decoded
     alg algorithm = alg::HS256;
-    std::string kid;                 // empty when the header has none
+    std::string kid;  // empty when the header has none
 };
 
 // Splits and decodes a compact JWS; checks the header (a JSON object without duplicate members,
@@ -45,8 +61,8 @@ struct claim_rules {
     std::string issuer;
     std::vector<std::string> audiences;
     bool require_expiration = true;
-    std::int64_t clock_skew = 60;                // seconds
-    std::optional<std::int64_t> max_lifetime;    // seconds
+    std::int64_t clock_skew = 60;              // seconds
+    std::optional<std::int64_t> max_lifetime;  // seconds
     std::vector<std::string> scopes;
     std::vector<std::pair<std::string, std::string>> claims;             // required claim = value
     std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim -> header

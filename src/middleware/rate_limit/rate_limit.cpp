@@ -187,14 +187,14 @@ private:
 
     static std::optional<std::string_view> value_of(const request_context& ctx, const key_part& p) {
         switch (p.what) {
-        case key_part::kind::client_ip: return ctx.client_address;
-        case key_part::kind::route: return ctx.route;
-        case key_part::kind::consumer:
-            if (ctx.subject.empty()) return std::nullopt;
-            return std::string_view(ctx.subject);
-        case key_part::kind::header: return ctx.header(p.name);
-        case key_part::kind::claim: return ctx.claim(p.name);
-        case key_part::kind::query: return router::query_param(ctx.query, p.name);
+            case key_part::kind::client_ip: return ctx.client_address;
+            case key_part::kind::route: return ctx.route;
+            case key_part::kind::consumer:
+                if (ctx.subject.empty()) return std::nullopt;
+                return std::string_view(ctx.subject);
+            case key_part::kind::header: return ctx.header(p.name);
+            case key_part::kind::claim: return ctx.claim(p.name);
+            case key_part::kind::query: return router::query_param(ctx.query, p.name);
         }
         return std::nullopt;
     }
@@ -286,14 +286,12 @@ private:
 
     verdict store_failed(request_context& ctx, local_reply& reply, decision& st, const keys_scratch& k) const {
         switch (spec_.fallback) {
-        case on_error::local: return finish(ctx, reply, st, decide_local(std::chrono::steady_clock::now(), k, st), result_fallback);
-        case on_error::allow:
-            count(ctx, k, result_fallback);
-            return verdict::next;  // no figures to report: no RateLimit fields
-        case on_error::deny:
-            count(ctx, k, result_fallback);
-            reply = {spec_.status, "rate limit store unavailable", {}};
-            return verdict::reply;
+            case on_error::local: return finish(ctx, reply, st, decide_local(std::chrono::steady_clock::now(), k, st), result_fallback);
+            case on_error::allow: count(ctx, k, result_fallback); return verdict::next;  // no figures to report: no RateLimit fields
+            case on_error::deny:
+                count(ctx, k, result_fallback);
+                reply = {spec_.status, "rate limit store unavailable", {}};
+                return verdict::reply;
         }
         return verdict::next;
     }
@@ -315,7 +313,8 @@ private:
     }
 
     void count(const request_context& ctx, const keys_scratch& k, result_kind kind) const {
-        for (std::size_t j = 0; j < k.n; ++j) states_[k.limit[j]]->decisions[ctx.worker % states_[k.limit[j]]->decisions.size()].v[kind].add();
+        for (std::size_t j = 0; j < k.n; ++j)
+            states_[k.limit[j]]->decisions[ctx.worker % states_[k.limit[j]]->decisions.size()].v[kind].add();
     }
 
     rate_limit_spec spec_;
@@ -336,8 +335,9 @@ std::shared_ptr<const middleware> rate_limit_spec::build(build_services& s, conf
         p.emission = std::chrono::duration_cast<std::chrono::nanoseconds>(l.period).count() / l.count;
         auto burst = l.burst < 0 ? l.count - 1 : l.burst;
         p.tolerance = burst * p.emission;
-        std::string identity = owner + "|" + l.name + "|" + std::to_string(l.count) + "/" + std::to_string(l.period.count()) + "|" + std::to_string(burst) +
-                               "|" + l.key_text + "|" + std::to_string(l.max_keys) + "|" + store_name + "|" + std::to_string(s.workers);
+        std::string identity = owner + "|" + l.name + "|" + std::to_string(l.count) + "/" + std::to_string(l.period.count()) + "|" +
+                               std::to_string(burst) + "|" + l.key_text + "|" + std::to_string(l.max_keys) + "|" + store_name + "|" +
+                               std::to_string(s.workers);
         states.push_back(limit_states.get(identity, [&] {
             auto st = std::make_shared<limit_state>(l.max_keys, s.workers);
             st->owner = owner;
@@ -407,7 +407,8 @@ std::optional<limit_spec> parse_limit(const YAML::Node& n, const std::string& pa
     if (!r.ok()) return std::nullopt;
     limit_spec l;
     bool ok = true;
-    if (auto v = r.string("name"); v && !v->empty() && valid_header_value(*v) && v->find('"') == std::string::npos && v->find('\\') == std::string::npos)
+    if (auto v = r.string("name");
+        v && !v->empty() && valid_header_value(*v) && v->find('"') == std::string::npos && v->find('\\') == std::string::npos)
         l.name = *v;
     else {
         d.error(mark(n), path + ".name", "required: a name without quotes or control characters (it is sent in RateLimit-Policy)");
@@ -441,7 +442,8 @@ std::optional<limit_spec> parse_limit(const YAML::Node& n, const std::string& pa
     return l;
 }
 
-std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node& root) {
+std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                               const YAML::Node& root) {
     auto spec = std::make_shared<rate_limit_spec>();
     config::map_reader r(n, path, d, {"limits", "store", "on_store_error", "status", "headers"});
     if (!r.ok()) return nullptr;
@@ -512,8 +514,14 @@ nlohmann::json status(std::optional<std::string_view> key) {
     nlohmann::json limits = nlohmann::json::array();
     const auto now = util::ns_of(std::chrono::steady_clock::now());
     for (auto& l : all_limits()) {
-        nlohmann::json j{{"route", l->owner}, {"limit", l->name}, {"rate", l->rate}, {"burst", l->burst}, {"key", l->key},
-                         {"store", l->store}, {"keys_tracked", l->table.size()}, {"max_keys", l->table.max_keys()},
+        nlohmann::json j{{"route", l->owner},
+                         {"limit", l->name},
+                         {"rate", l->rate},
+                         {"burst", l->burst},
+                         {"key", l->key},
+                         {"store", l->store},
+                         {"keys_tracked", l->table.size()},
+                         {"max_keys", l->table.max_keys()},
                          {"key_cap_hits", l->table.cap_hits()}};
         std::uint64_t d[3] = {0, 0, 0};
         for (auto& w : l->decisions)
@@ -527,7 +535,9 @@ nlohmann::json status(std::optional<std::string_view> key) {
                 tat = local_table::get(sh, *key);
             }
             auto r = gcra_check(tat, now, l->params);
-            nlohmann::json k{{"key", *key}, {"tracked", tat > now}, {"remaining", r.allowed ? r.remaining + 1 : 0},
+            nlohmann::json k{{"key", *key},
+                             {"tracked", tat > now},
+                             {"remaining", r.allowed ? r.remaining + 1 : 0},
                              {"reset_seconds", ceil_seconds(r.allowed ? r.reset - l->params.emission : r.reset)}};
             if (l->store != "local") k["note"] = "the local table: with the Redis store up, the shared state is in Redis";
             j["state"] = k;
@@ -541,17 +551,20 @@ nlohmann::json status(std::optional<std::string_view> key) {
 
 void add_metrics(observability::metrics& m) {
     using sample = observability::metrics::sample;
-    m.add_counter_family("gatehouse_rate_limit_decisions_total", "Rate-limit decisions by route, limit and result (fallback: decided without the shared store)", [] {
-        std::vector<sample> out;
-        static const char* names[3] = {"allowed", "limited", "fallback"};
-        for (auto& l : all_limits()) {
-            std::uint64_t d[3] = {0, 0, 0};
-            for (auto& w : l->decisions)
-                for (int i = 0; i < 3; ++i) d[i] += w.v[i].get();
-            for (int i = 0; i < 3; ++i) out.push_back({{{"route", l->owner}, {"limit", l->name}, {"result", names[i]}}, static_cast<double>(d[i])});
-        }
-        return out;
-    });
+    m.add_counter_family(
+        "gatehouse_rate_limit_decisions_total",
+        "Rate-limit decisions by route, limit and result (fallback: decided without the shared store)", [] {
+            std::vector<sample> out;
+            static const char* names[3] = {"allowed", "limited", "fallback"};
+            for (auto& l : all_limits()) {
+                std::uint64_t d[3] = {0, 0, 0};
+                for (auto& w : l->decisions)
+                    for (int i = 0; i < 3; ++i) d[i] += w.v[i].get();
+                for (int i = 0; i < 3; ++i)
+                    out.push_back({{{"route", l->owner}, {"limit", l->name}, {"result", names[i]}}, static_cast<double>(d[i])});
+            }
+            return out;
+        });
     m.add_gauge_family("gatehouse_rate_limit_keys", "Keys tracked in the local table of each limit", [] {
         std::vector<sample> out;
         for (auto& l : all_limits()) out.push_back({{{"route", l->owner}, {"limit", l->name}}, static_cast<double>(l->table.size())});
@@ -574,24 +587,26 @@ void add_metrics(observability::metrics& m) {
         }
         return out;
     });
-    m.add_gauge_family("gatehouse_redis_store_shared", "1 while every worker uses the store, 0 while any is in fallback (breaker open)", [] {
-        std::vector<sample> out;
-        for (auto& s : redis::all_stores()) out.push_back({{{"store", s->spec().name}}, s->all_available() ? 1.0 : 0.0});
-        return out;
-    });
-    m.add_histogram_family("gatehouse_redis_command_duration_seconds", "Time from queueing a Redis command to its reply (answered commands)", [] {
-        std::vector<observability::metrics::histogram_sample> out;
-        for (auto& s : redis::all_stores()) {
-            auto& st = s->stats();
-            observability::metrics::histogram_sample h;
-            h.labels = {{"store", s->spec().name}};
-            h.bounds.assign(redis::store_stats::k_bounds.begin(), redis::store_stats::k_bounds.end());
-            for (auto& c : st.latency) h.counts.push_back(c.load());
-            h.sum = static_cast<double>(st.latency_sum_us.load()) * 1e-6;
-            out.push_back(std::move(h));
-        }
-        return out;
-    });
+    m.add_gauge_family("gatehouse_redis_store_shared", "1 while every worker uses the store, 0 while any is in fallback (breaker open)",
+                       [] {
+                           std::vector<sample> out;
+                           for (auto& s : redis::all_stores()) out.push_back({{{"store", s->spec().name}}, s->all_available() ? 1.0 : 0.0});
+                           return out;
+                       });
+    m.add_histogram_family("gatehouse_redis_command_duration_seconds",
+                           "Time from queueing a Redis command to its reply (answered commands)", [] {
+                               std::vector<observability::metrics::histogram_sample> out;
+                               for (auto& s : redis::all_stores()) {
+                                   auto& st = s->stats();
+                                   observability::metrics::histogram_sample h;
+                                   h.labels = {{"store", s->spec().name}};
+                                   h.bounds.assign(redis::store_stats::k_bounds.begin(), redis::store_stats::k_bounds.end());
+                                   for (auto& c : st.latency) h.counts.push_back(c.load());
+                                   h.sum = static_cast<double>(st.latency_sum_us.load()) * 1e-6;
+                                   out.push_back(std::move(h));
+                               }
+                               return out;
+                           });
 }
 
 void register_rate_limit() {

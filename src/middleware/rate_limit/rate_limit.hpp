@@ -18,7 +18,9 @@
 
 #include "observability/stats.hpp"
 
-namespace gatehouse::observability { class metrics; }
+namespace gatehouse::observability {
+class metrics;
+}
 
 namespace gatehouse::middleware::rate_limit {
 
