@@ -344,34 +344,30 @@ asio::awaitable<bool> client_connection::send_full(const middleware::full_respon
     co_return ok && !close;
 }
 
-void client_connection::run_response_chain(int status) {
-    medit_.status = status;
-    // Reverse order: the route's chain from its end, then the listener's; indices as in run_chain.
+// The chain in reverse order, each middleware selected: the route's from its end, then the
+// listener's (indices as in run_chain).
+template <class F>
+void client_connection::each_in_reverse(F&& f) {
     const std::size_t first_route = listener_chain_ ? listener_chain_->size() : 0;
     if (route_chain_)
         for (std::size_t i = route_chain_->size(); i-- > 0;) {
             mctx_.select(first_route + i);
-            (*route_chain_)[i]->on_response_headers(mctx_, medit_);
+            f(*(*route_chain_)[i]);
         }
     if (listener_chain_)
         for (std::size_t i = listener_chain_->size(); i-- > 0;) {
             mctx_.select(i);
-            (*listener_chain_)[i]->on_response_headers(mctx_, medit_);
+            f(*(*listener_chain_)[i]);
         }
 }
 
+void client_connection::run_response_chain(int status) {
+    medit_.status = status;
+    each_in_reverse([this](const middleware::middleware& m) { m.on_response_headers(mctx_, medit_); });
+}
+
 void client_connection::run_trailer_chain(middleware::trailer_edit& edit) {
-    const std::size_t first_route = listener_chain_ ? listener_chain_->size() : 0;
-    if (route_chain_)
-        for (std::size_t i = route_chain_->size(); i-- > 0;) {
-            mctx_.select(first_route + i);
-            (*route_chain_)[i]->on_response_trailers(mctx_, edit);
-        }
-    if (listener_chain_)
-        for (std::size_t i = listener_chain_->size(); i-- > 0;) {
-            mctx_.select(i);
-            (*listener_chain_)[i]->on_response_trailers(mctx_, edit);
-        }
+    each_in_reverse([this, &edit](const middleware::middleware& m) { m.on_response_trailers(mctx_, edit); });
 }
 
 asio::awaitable<void> client_connection::fail_head(int status, std::string_view message) {

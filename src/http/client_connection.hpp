@@ -152,6 +152,8 @@ private:
     // chunked body's decoder, or null) as the response chain leaves them.
     void append_last_chunk(std::string& out, const body_decoder<false>* dec);
     void run_trailer_chain(middleware::trailer_edit& edit);
+    template <class F>
+    void each_in_reverse(F&& f);
     bool is_identity_header(std::string_view name) const {
         const auto& t = tls_ctx_->config();
         return (!t.subject_header.empty() && iequals(name, t.subject_header)) || (!t.sans_header.empty() && iequals(name, t.sans_header)) ||
