@@ -13,7 +13,7 @@
 // The exception is a hang-up whose edge came before this read: a FIN or a reset that arrived
 // with the last data. Our build of the reactor (src/asio_patch/.../epoll_reactor.ipp) registers
 // EPOLLRDHUP and remembers a hang-up event, so a socket that saw one is never treated as
-// drained (found the hard way: docs/benchmarks.md, "Reads that know when they drained the
+// drained (found the hard way: docs/benchmarks-history.md, "Reads that know when they drained the
 // socket").
 //
 // It is a buffer type of our own, so the specialisation below changes no other code's reads.

@@ -6,7 +6,7 @@
 // Why: a worker that keeps up with its load goes idle between events, and each idle -> busy
 // transition costs a context switch on its core plus a cross-core wake-up (an IPI) paid by
 // whoever sent the bytes. On this machine's VM that is ~5 us of the worker's CPU per sleep, and
-// at 50 keep-alive connections the worker slept 0.85 times per request (docs/benchmarks.md,
+// at 50 keep-alive connections the worker slept 0.85 times per request (docs/benchmarks-history.md,
 // session 12). While it naps it is on no wait queue, so peers that send to it wake nobody; after
 // the nap one epoll_wait returns several events. NIC drivers do the same with interrupt
 // coalescing (ethtool rx-usecs, NAPI's gro_flush_timeout).
