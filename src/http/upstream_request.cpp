@@ -61,7 +61,14 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
     note_call(ur);
     release_kept_body(ur);  // no resend from here on
     if (err) co_return co_await fail_upstream(ur, err);
-    bool keep = resp_.status == 101 ? co_await tunnel(ur, route) : co_await relay_response(ur);
+    // Not a conditional expression over two co_awaits: GCC 12 may run both branches.
+    bool keep = false;
+    if (resp_.status == 101) {
+        ur.call->record_answer();  // the tunnel's lifetime is not the upstream's response time
+        keep = co_await tunnel(ur, route);
+    } else {
+        keep = co_await relay_response(ur);
+    }
     ur.call->finish(false);  // a no-op unless the relay was cut
     upstream_ms_ = ur.call->elapsed_ms();
     co_return keep;
@@ -237,7 +244,9 @@ asio::awaitable<upstream_error> client_connection::send_request(upstream_request
         ur.sent_continue = true;
         if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return upstream_error{failure::client_gone};
     }
-    auto err = ur.framing == body_framing::content_length ? co_await send_sized_body(ur, uc) : co_await send_chunked_body(ur, uc);
+    upstream_error err;  // not a conditional expression over two co_awaits (GCC 12)
+    if (ur.framing == body_framing::content_length) err = co_await send_sized_body(ur, uc);
+    else err = co_await send_chunked_body(ur, uc);
     if (!err) ur.body_done = true;
     co_return err;
 }

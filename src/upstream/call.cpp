@@ -84,8 +84,12 @@ void call::retarget(std::shared_ptr<cluster_state> cluster) {
 }
 
 void call::finish(bool reusable) {
-    if (!recorded_) record_metrics();
+    record_answer();
     lease_.done(reusable);
+}
+
+void call::record_answer() {
+    if (!recorded_) record_metrics();
 }
 
 void call::record_metrics() {
@@ -137,9 +141,9 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         else err = co_await wait_for_endpoint();
         if (!err && !lease_pooled(attempt > 0)) err = co_await connect_upstream();
         if (!err) {
+            sent_ = net::clock::now();  // the upstream's time runs from the request's start
             err = co_await sender.send(*lease_.conn, try_timeout_);
             if (err) lease_.done(false);
-            else sent_ = net::clock::now();
         }
         if (!err) err = co_await read_response_head(sender);
         if (err && err.stale_connection && o_.replayable && !resent_) {

@@ -102,6 +102,8 @@ public:
     void finish(bool reusable);
     // Gives the connection up without recording anything yet (a failed call, a tunnel).
     void drop_connection() { lease_.done(false); }
+    // Records the answer's upstream metrics now (once): a 101 before its tunnel runs.
+    void record_answer();
 
     const upstream::cluster& def() const { return cluster_->def(); }
     int attempts() const { return attempts_; }
