@@ -21,7 +21,7 @@ void client_connection::start_background(const router::compiled_route& r) {
     auto& o = sr.options;
     o.timeout = r.config.timeout.value_or(snap_->config.limits.request_timeout);
     o.replayable = true;
-    o.is_head = req_.method == "HEAD";
+    o.is_head = head_request_;
     o.random = w_.random();
     o.limits = snap_->scan_limits;
     if (const auto& retry = r.config.retry) {

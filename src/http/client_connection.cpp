@@ -196,7 +196,7 @@ asio::awaitable<bool> client_connection::write_client(std::string_view a, std::s
 
 asio::awaitable<bool> client_connection::send_error(int status, std::string_view message, bool close, header_list extra) {
     out_.clear();
-    bool head_only = req_.method == "HEAD";
+    bool head_only = head_request_;
     status_ = status;
     append_error_response(out_, status, message, request_id_, persistence_for(close, req_.version), head_only, extra);
     bool ok = co_await write_client(out_);
@@ -219,6 +219,7 @@ void client_connection::begin_request() {
     upstream_attempts_ = 0;
     has_trace_ = new_trace_ = false;
     req_.method = {};
+    head_request_ = false;
     request_id_ = {};
     listener_chain_ = route_chain_ = nullptr;
     mctx_.reset();
@@ -290,7 +291,7 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
                 run_response_chain(mreply_.status);
                 bool ok = false;
                 if (mreply_.full) {
-                    ok = co_await send_full(*mreply_.full, close, req_.method == "HEAD");
+                    ok = co_await send_full(*mreply_.full, close, head_request_);
                 } else {
                     std::erase_if(mreply_.headers, [this](const auto& h) { return medit_.removes(h.first); });
                     for (auto& h : medit_.add) mreply_.headers.emplace_back(std::string(h.first), h.second);
@@ -298,7 +299,7 @@ asio::awaitable<bool> client_connection::run_chain(const router::compiled_route&
                     out_.clear();
                     status_ = mreply_.status;
                     append_error_response(out_, mreply_.status, mreply_.message, request_id_, persistence_for(close, req_.version),
-                                          req_.method == "HEAD", mreply_.headers);
+                                          head_request_, mreply_.headers);
                     ok = co_await write_client(out_);
                 }
                 if (mctx_.wants_background() && !mctx_.has_body) start_background(r);
@@ -559,6 +560,7 @@ client_connection::request_check client_connection::check_request(std::size_t he
     auto head = buf_.data().substr(0, head_len);
     bytes_in_ = head_len;
     auto err = scan_request(head, snap_->scan_limits, req_);
+    head_request_ = req_.method == "HEAD";
     note_request(err);
     refusal_.extra = {};
     if (err) {
@@ -684,7 +686,7 @@ asio::awaitable<bool> client_connection::respond_with(const config::respond_conf
         }
     }
     out_ += head_end(persistence_for(close, req_.version));
-    bool head_only = req_.method == "HEAD";
+    bool head_only = head_request_;
     bool ok = co_await write_client(out_, head_only ? std::string_view{} : std::string_view(rc.body));
     co_return ok && !close;
 }

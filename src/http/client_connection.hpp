@@ -194,6 +194,9 @@ private:
     util::ip_address peer_;
     std::string peer_text_;
     bool trusted_peer_ = false;
+    // The request is a HEAD (noted when its head is scanned: req_'s views die once the body is
+    // read, and an answer may be written after that).
+    bool head_request_ = false;
 
     // Per request, for metrics, the access log and tracing.
     net::clock::time_point req_start_{};

@@ -83,7 +83,7 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     ur.timeout = o.timeout;
     ur.idle_timeout = route.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout);
     choose_hash_key(def, o);
-    ur.is_head = req_.method == "HEAD";
+    ur.is_head = head_request_;
     ur.framing = req_.framing;
     ur.content_length = req_.content_length;
     ur.expect_continue = req_.expect_continue;
