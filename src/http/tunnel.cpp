@@ -46,8 +46,18 @@ struct tunnel_link {
 
 std::int64_t tunnels_active() { return g_tunnels.load(std::memory_order_relaxed); }
 
+// A tunnel counts from the moment the switch is decided, before its 101 reaches the client (a
+// client that reads the gauge after the 101 sees itself), until it ends, whichever way.
+struct tunnel_count {
+    tunnel_count() { g_tunnels.fetch_add(1, std::memory_order_relaxed); }
+    ~tunnel_count() { g_tunnels.fetch_sub(1, std::memory_order_relaxed); }
+    tunnel_count(const tunnel_count&) = delete;
+    tunnel_count& operator=(const tunnel_count&) = delete;
+};
+
 asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const router::compiled_route& route) {
     auto& uc = ur.call->conn();
+    const tunnel_count counted;
     build_interim_head(resp_);  // status line and end-to-end fields
     std::string_view proto = upgrade_;
     for (auto& f : resp_.fields)
@@ -69,7 +79,6 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         buf_.consume(buf_.size());
         if (uec) co_return false;
     }
-    g_tunnels.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr failure;
     if (!io_.secure() && !uc.io.secure()) {
         // Plain both ways: the reactor moves the bytes (plain_tunnel.hpp) and the tunnel keeps
@@ -82,7 +91,6 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
     } else {
         failure = co_await pump_both_ways(ur, idle);
     }
-    g_tunnels.fetch_sub(1, std::memory_order_relaxed);
     ur.call->drop_connection();  // a tunnelled connection is never pooled
     if (failure) std::rethrow_exception(failure);
     co_return false;  // nor is the client's: it was the tunnel
