@@ -285,6 +285,9 @@ void client_connection::append_last_chunk(std::string& out, const body_decoder<f
     if (dec) fields = dec->trailer_fields();
     middleware::trailer_edit edit;
     edit.fields = fields;
+    // A body filter (compression) changed the bytes: a digest of the upstream's no longer holds.
+    if (medit_.body)
+        for (std::string_view digest : {"content-digest", "repr-digest", "digest", "content-md5"}) edit.remove.push_back(digest);
     run_trailer_chain(edit);
     if (edit.remove.empty()) out += lines;
     else

@@ -96,6 +96,23 @@ class Compress(GatewayTestCase):
                     self.assertNotIn("content-length", r.headers)
                     self.assertEqual(decode(coding, r.body), b"x" * n)
 
+    def test_trailers_pass_but_a_digest_of_the_uncompressed_bytes_does_not(self):
+        s = connect(self.gw.port)
+        try:
+            for accept, coding in (("gzip", "gzip"), ("identity", None)):
+                s.sendall(f"GET /download?bytes=5000&type=text/plain&chunked=1&trailers=1 HTTP/1.1\r\nHost: t\r\n"
+                          f"Accept-Encoding: {accept}\r\n\r\n".encode())
+                r = read_response(s.makefile("rb"))
+                self.assertEqual(r.headers.get("content-encoding"), coding)
+                self.assertEqual(decode(coding, r.body), b"x" * 5000)
+                self.assertEqual(r.trailers.get("x-checksum"), "sum-5000")
+                if coding:
+                    self.assertNotIn("content-digest", r.trailers)  # it described the bytes before compression
+                else:
+                    self.assertEqual(r.trailers.get("content-digest"), "sha-256=:x:")
+        finally:
+            s.close()
+
     def test_negotiation_follows_q_values_then_the_operators_order(self):
         cases = [
             ("gzip;q=0.5, br;q=0.8", "br"),

@@ -311,7 +311,7 @@ class Upstream:
                         await writer.drain()
                     if chunked and not close:
                         # &trailers=1: trailers after the last chunk, as a gRPC server sends them
-                        tr = b"X-Checksum: sum-%d\r\nGrpc-Status: 0\r\nContent-Type: text/x\r\n" % n if q.get("trailers") == "1" else b""
+                        tr = b"X-Checksum: sum-%d\r\nGrpc-Status: 0\r\nContent-Type: text/x\r\nContent-Digest: sha-256=:x:\r\n" % n if q.get("trailers") == "1" else b""
                         writer.write(b"0\r\n" + tr + b"\r\n")
                     await writer.drain()
                     if close:
