@@ -3,8 +3,6 @@
 // (upstream/subrequest.hpp: admitted, retried and counted like any proxied request); its
 // response (head, and a body up to a limit) is handed to the middleware's handler. A cache
 // refreshes a stale entry this way (stale-while-revalidate) without a client waiting.
-#include <algorithm>
-
 #include "http/client_connection.hpp"
 #include "upstream/subrequest.hpp"
 
@@ -18,18 +16,9 @@ void client_connection::start_background(const router::compiled_route& r) {
     upstream::subrequest sr;
     sr.request = up_head_;
     sr.max_body = std::max<std::size_t>(1, mctx_.background_max_body());
-    auto& o = sr.options;
-    o.timeout = r.config.timeout.value_or(snap_->config.limits.request_timeout);
-    o.replayable = true;
-    o.is_head = head_request_;
-    o.random = w_.random();
-    o.limits = snap_->scan_limits;
-    if (const auto& retry = r.config.retry) {
-        o.retry = &*retry;
-        sr.keep = snap_;  // the retry policy lives in the snapshot, which a reload may drop meanwhile
-        o.retry_stats = snap_->retry_counts[r.index].get();
-        o.retryable = std::find(retry->methods.begin(), retry->methods.end(), req_.method) != retry->methods.end();
-    }
+    sr.options = call_options_for(r);
+    sr.options.replayable = true;  // no body: the head is all there is
+    sr.keep = snap_;               // the retry policy lives in the snapshot, which a reload may drop meanwhile
     const auto request_time = std::chrono::system_clock::now();
     upstream::start_subrequest(w_.ioc(), w_.cluster_for(*snap_, chosen_upstream_), std::move(sr),
                                [handler = std::move(handler), request_time](upstream::subresponse&& resp) {

@@ -106,6 +106,7 @@ private:
     // upstream_request.cpp: the upstream request as phases
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
     int prepare_upstream(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);  // 0 or a 4xx
+    upstream::call_options call_options_for(const router::compiled_route& r);
     void choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const;
     bool start_chunked_decoder(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);
     void note_upgrade(const router::compiled_route& r, bool has_body);

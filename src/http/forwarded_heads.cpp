@@ -162,12 +162,12 @@ void client_connection::forward_request_fields(forwarded_claims& claims) {
             case 6:
                 if (iequals(n, "expect")) continue;
                 break;
-            case 10:
+            case 10:  // a tracestate belonged to no trace we continue
                 if (new_trace_ && iequals(n, "tracestate")) continue;
-                break;  // it belonged to no trace we continue
-            case 11:
+                break;
+            case 11:  // replaced below
                 if (iequals(n, "traceparent")) continue;
-                break;  // replaced below
+                break;
             case 12:
                 if (iequals(n, "x-request-id")) continue;
                 break;

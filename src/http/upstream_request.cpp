@@ -5,6 +5,7 @@
 // stays flat whatever their size.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 
@@ -78,8 +79,7 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     const auto& limits = snap_->config.limits;
     auto cluster = w_.cluster_for(*snap_, chosen_upstream_ = choose_upstream(route));
     const auto& def = cluster->def();
-    upstream::call_options o;
-    o.timeout = route.config.timeout.value_or(limits.request_timeout);
+    auto o = call_options_for(route);  // before req_'s views die
     ur.timeout = o.timeout;
     ur.idle_timeout = route.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout);
     choose_hash_key(def, o);
@@ -93,24 +93,31 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     ur.body_done = !ur.has_body;
     if (ur.framing == body_framing::chunked && !start_chunked_decoder(ur, route, head_len)) return 400;
     note_upgrade(route, ur.has_body);
-    const bool method_retried = route.config.retry && std::find(route.config.retry->methods.begin(), route.config.retry->methods.end(),
-                                                                req_.method) != route.config.retry->methods.end();
     build_upstream_head(route);
     buf_.consume(head_len);  // from here on req_'s views are dead
     ur.replayable = !ur.has_body || (ur.framing == body_framing::content_length && !ur.expect_continue &&
                                      ur.content_length <= k_replay_limit && ur.content_length <= buf_.size());
+    if (o.retryable) o.retryable = ur.replayable && (!ur.has_body || ur.content_length <= o.retry->buffer_body);
+    o.replayable = ur.replayable;
+    o.allow_switch = !upgrade_.empty();
+    ur.call.emplace(std::move(cluster), o, resp_);
+    return 0;
+}
+
+// What every call of this request starts from: the route's timeout and retry policy (retryable:
+// the policy retries this method; the body may still forbid it), HEAD, the scanner's limits.
+upstream::call_options client_connection::call_options_for(const router::compiled_route& route) {
+    upstream::call_options o;
+    o.timeout = route.config.timeout.value_or(snap_->config.limits.request_timeout);
+    o.is_head = head_request_;
+    o.random = w_.random();
+    o.limits = snap_->scan_limits;
     if (const auto& retry = route.config.retry) {
         o.retry = &*retry;
         o.retry_stats = snap_->retry_counts[route.index].get();
-        o.retryable = method_retried && ur.replayable && (!ur.has_body || ur.content_length <= retry->buffer_body);
+        o.retryable = std::find(retry->methods.begin(), retry->methods.end(), req_.method) != retry->methods.end();
     }
-    o.replayable = ur.replayable;
-    o.is_head = ur.is_head;
-    o.allow_switch = !upgrade_.empty();
-    o.random = w_.random();
-    o.limits = snap_->scan_limits;
-    ur.call.emplace(std::move(cluster), o, resp_);
-    return 0;
+    return o;
 }
 
 // ring_hash: the key the endpoint is chosen by (the client's address, or a field's value).

@@ -89,10 +89,7 @@ void call::finish(bool reusable) {
 }
 
 void call::record_answer() {
-    if (!recorded_) record_metrics();
-}
-
-void call::record_metrics() {
+    if (recorded_) return;
     recorded_ = true;
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(net::clock::now() - sent_).count();
     elapsed_ms_ = static_cast<double>(ns) / 1e6;

@@ -124,7 +124,6 @@ private:
     bool lease_pooled(bool fresh);
     boost::asio::awaitable<upstream_error> connect_upstream();
     boost::asio::awaitable<upstream_error> read_response_head(request_sender& sender);
-    void record_metrics();
 
     std::shared_ptr<cluster_state> cluster_;
     call_options o_;

@@ -2,8 +2,9 @@
 // gatehouse's extension and trailer bounds), fed the way the proxy feeds it: a head, then the
 // body in pieces as reads deliver them. The first input bytes choose the piece sizes. The
 // decoded bytes, the verdict and where it stopped must not depend on how the body was split:
-// once in one piece, once in the chosen pieces.
-#include <boost/asio/buffer.hpp>
+// once in one piece, once in the chosen pieces. So must the trailers kept, and each of them must
+// be a field gatehouse may send: a token name (no '_' in a request's), a clean value, none of the
+// names no trailer may carry.
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ namespace {
 
 struct outcome {
     std::string decoded;
+    std::string trailers;  // the kept trailer lines, once done
     bool done = false;
     bool failed = false;
     std::size_t consumed = 0;  // body bytes taken before done or the error
@@ -30,8 +32,9 @@ outcome decode(std::string_view body, const std::vector<std::size_t>& pieces) {
     dec.header_limit(static_cast<std::uint32_t>(head.size() + 1));
     dec.body_limit(1 << 20);
     dec.sink = &o.decoded;
+    dec.trailer_limits(100, 8192);
     boost::beast::error_code ec;
-    dec.put(boost::asio::buffer(head.data(), head.size()), ec);
+    dec.feed(head, ec);
     FUZZ_CHECK(!ec && dec.is_header_done());
     dec.eager(true);
     std::string buf;  // what has arrived and is not yet consumed, as the connection's buffer
@@ -43,7 +46,7 @@ outcome decode(std::string_view body, const std::vector<std::size_t>& pieces) {
         buf.append(body.substr(at, n));
         at += n;
         ec = {};
-        auto used = dec.put(boost::asio::buffer(buf.data(), buf.size()), ec);
+        auto used = dec.feed(buf, ec);
         FUZZ_CHECK(used <= buf.size());
         buf.erase(0, used);
         o.consumed += used;
@@ -53,6 +56,14 @@ outcome decode(std::string_view body, const std::vector<std::size_t>& pieces) {
         }
     }
     o.done = dec.is_done();
+    if (o.done) {
+        o.trailers = dec.trailer_lines();
+        for (auto& f : dec.trailer_fields()) {
+            FUZZ_CHECK(!gatehouse::http::field_name_problem(f.name, IsRequest));
+            FUZZ_CHECK(gatehouse::http::valid_field_value(f.value));
+            FUZZ_CHECK(!gatehouse::http::is_forbidden_trailer(f.name));
+        }
+    }
     return o;
 }
 
@@ -72,7 +83,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // quoted string runs past the line end and it has the whole line, and refuses it when the
     // bytes come one at a time (found by this target; either way nothing of it is forwarded).
     FUZZ_CHECK(whole.done == split.done);
-    if (whole.done) FUZZ_CHECK(whole.decoded == split.decoded && whole.consumed == split.consumed && !whole.failed && !split.failed);
+    if (whole.done)
+        FUZZ_CHECK(whole.decoded == split.decoded && whole.trailers == split.trailers && whole.consumed == split.consumed &&
+                   !whole.failed && !split.failed);
     const auto& shorter = whole.decoded.size() <= split.decoded.size() ? whole.decoded : split.decoded;
     const auto& longer = whole.decoded.size() <= split.decoded.size() ? split.decoded : whole.decoded;
     FUZZ_CHECK(longer.compare(0, shorter.size(), shorter) == 0);

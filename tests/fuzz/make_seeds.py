@@ -65,6 +65,8 @@ bodies = {
     "simple": "5\r\nhello\r\n0\r\n\r\n",
     "ext": "5;name=value;q=\"quoted\"\r\nhello\r\nA\r\n0123456789\r\n0\r\n\r\n",
     "trailer": "3\r\nabc\r\n0\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n",
+    "trailer_mixed": "1\r\na\r\n0\r\nGrpc-Status: 0\r\nContent-Type: x\r\nBad_Name: y\r\n\r\n",
+    "trailer_folded": "1\r\na\r\n0\r\nX-A: a\r\n b\r\nX-B:\r\n  c\r\n\r\n",
     "upper": "1F\r\n" + "x" * 31 + "\r\n0\r\n\r\n",
     "bad_size": "fffffffffffffffff\r\nx\r\n",
     "bare_lf": "5\nhello\n0\n\n",
