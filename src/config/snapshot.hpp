@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
-#include "http/head.hpp"
+#include "http1/head.hpp"
 #include "router/route_table.hpp"
 #include "upstream/cluster.hpp"
 #include "gatehouse/middleware/middleware.hpp"
@@ -40,7 +40,7 @@ struct snapshot {
     config::gateway_config config;
     std::unique_ptr<router::route_table> routes;
     std::vector<std::shared_ptr<const cluster>> clusters;
-    http::scan_limits scan_limits;
+    http1::scan_limits scan_limits;
 
     // Observability, resolved at build time (null when metrics or the access log are off).
     std::vector<std::shared_ptr<observability::route_stats>> route_stats;  // by compiled_route::index

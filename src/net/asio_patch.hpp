@@ -3,7 +3,7 @@
 // 1.81). CMakeLists.txt decides and defines GATEHOUSE_ASIO_PATCHED for everything that links
 // Asio: 1 only against Boost 1.81 with the epoll backend; any other Boost gets Asio's stock
 // reactor, a configure-time warning, and the fallbacks below the same check (net/edge_read.hpp,
-// http/plain_tunnel.cpp). The checks here keep a hand-set definition from compiling our
+// http1/plain_tunnel.cpp). The checks here keep a hand-set definition from compiling our
 // specialisations of Asio's private internals against a version they were not written for
 // (docs/architecture.md, "Upgrading Boost").
 #include <boost/asio/detail/config.hpp>

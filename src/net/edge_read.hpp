@@ -33,7 +33,7 @@ namespace gatehouse::net {
 
 // A one-buffer sequence of a type of its own: Asio's operation templates take the buffer type as
 // a parameter, so a distinct type lets us specialise one operation's perform (here and in
-// http/plain_tunnel.cpp) without touching any other read.
+// http1/plain_tunnel.cpp) without touching any other read.
 template <class Tag>
 struct tagged_buffer {
     boost::asio::mutable_buffer buf;

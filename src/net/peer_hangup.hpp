@@ -3,7 +3,7 @@
 // (a FIN, a reset or an error has been reported for the socket). Our build of Asio's epoll
 // reactor (src/asio_patch/.../epoll_reactor.ipp) sets it before it performs an operation, from
 // the mark it keeps per descriptor (GATEHOUSE_HUNG_UP). An operation that takes a short read for
-// "the socket is drained, wait for its next edge" (http/plain_tunnel.cpp) must not do so after a
+// "the socket is drained, wait for its next edge" (http1/plain_tunnel.cpp) must not do so after a
 // hang-up: the FIN's edge may have come with the data just read, and no other edge follows.
 // With Asio's stock reactor (net/asio_patch.hpp) nothing sets it, and such operations read until
 // EAGAIN.

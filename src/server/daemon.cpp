@@ -38,7 +38,7 @@
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
-#include "http/tunnel.hpp"
+#include "http1/tunnel.hpp"
 #include "router/route_table.hpp"
 
 namespace gatehouse::server {
@@ -125,7 +125,7 @@ public:
             return std::vector<observability::metrics::sample>{{{}, static_cast<double>(middleware::basic_auth_hash_queue())}};
         });
         metrics_->add_gauge_family("gatehouse_tunnels_active", "Upgraded connections (WebSocket, ...) open now", [] {
-            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(http::tunnels_active())}};
+            return std::vector<observability::metrics::sample>{{{}, static_cast<double>(http1::tunnels_active())}};
         });
         metrics_->add_counter_family(
             "gatehouse_mirror_requests_total", "Mirrored request copies by route and result (skipped: body not all in hand)", [] {

@@ -17,7 +17,7 @@
 #include "observability/trace_context.hpp"
 #include "server/listen_socket.hpp"
 
-#include "http/session.hpp"
+#include "http1/session.hpp"
 
 namespace gatehouse::server {
 
@@ -211,7 +211,7 @@ void worker::start_accept(const std::shared_ptr<listener_state>& l) {
             // dropping it would reset a client whose request may be on its way. It gets its
             // request answered (with Connection: close while draining).
             if (l->admit(snap_->config.limits.max_connections)) {
-                http::start_session(*this, l, std::move(sock), l->peer);
+                http1::start_session(*this, l, std::move(sock), l->peer);
             } else {
                 // Over a max_connections limit: closed at once (HTTP-EDGE-CASES #61), counted.
                 if (l->stats) l->stats->at(id_).rejected.add();

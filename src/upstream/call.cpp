@@ -29,7 +29,7 @@ constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 
 // `Keep-Alive: timeout=N` (RFC 2068 §19.7.1, still sent by Node.js, Apache, ...): the upstream
 // closes idle connections after N seconds; reuse them for a little less than that.
-std::optional<net::clock::duration> keep_alive_timeout(const http::response_head& r) {
+std::optional<net::clock::duration> keep_alive_timeout(const http1::response_head& r) {
     for (auto& f : r.fields) {
         if (!http::iequals(f.name, "keep-alive")) continue;
         auto v = f.value;
@@ -55,9 +55,9 @@ std::uint64_t mix(std::uint64_t x) {
 
 }  // namespace
 
-asio::awaitable<interim_result> request_sender::interim(const http::response_head&) { co_return interim_result::dropped; }
+asio::awaitable<interim_result> request_sender::interim(const http1::response_head&) { co_return interim_result::dropped; }
 
-call::call(std::shared_ptr<cluster_state> cluster, const call_options& o, http::response_head& head)
+call::call(std::shared_ptr<cluster_state> cluster, const call_options& o, http1::response_head& head)
     : cluster_(std::move(cluster)), o_(o), head_(head) {
     until_ = net::clock::now() + o_.timeout;
     try_timeout_ = o_.timeout;

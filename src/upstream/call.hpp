@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "gatehouse/config/config.hpp"
-#include "http/head.hpp"
+#include "http1/head.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "net/deadlines.hpp"
 #include "upstream/health.hpp"
@@ -56,7 +56,7 @@ public:
     // Writes head and body on `uc`, each write within `timeout`.
     virtual boost::asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) = 0;
     // A 1xx before the final answer. Once one was passed on, the call is not retried.
-    virtual boost::asio::awaitable<interim_result> interim(const http::response_head& head);
+    virtual boost::asio::awaitable<interim_result> interim(const http1::response_head& head);
 
 protected:
     ~request_sender() = default;
@@ -73,13 +73,13 @@ struct call_options {
     bool has_key = false;                         // hash_key is set (ring_hash)
     std::uint64_t hash_key = 0;
     std::uint64_t random = 0;  // seeds the backoff's jitter
-    http::scan_limits limits;  // for the response head
+    http1::scan_limits limits;  // for the response head
 };
 
 class call {
 public:
     // `head`: where the response head goes (the caller's, so its field vector is reused).
-    call(std::shared_ptr<cluster_state> cluster, const call_options& o, http::response_head& head);
+    call(std::shared_ptr<cluster_state> cluster, const call_options& o, http1::response_head& head);
     call(const call&) = delete;
     call& operator=(const call&) = delete;
     ~call();
@@ -94,7 +94,7 @@ public:
     void retarget(std::shared_ptr<cluster_state> cluster);
 
     // After run() succeeded: the response head, its length in conn().buf, the connection.
-    const http::response_head& head() const { return head_; }
+    const http1::response_head& head() const { return head_; }
     std::size_t head_len() const { return head_len_; }
     upstream_connection& conn() { return *lease_.conn; }
     // The response is over: the connection goes back to the pool when `reusable`, and the
@@ -127,7 +127,7 @@ private:
 
     std::shared_ptr<cluster_state> cluster_;
     call_options o_;
-    http::response_head& head_;
+    http1::response_head& head_;
     std::size_t head_len_ = 0;
     lease lease_;
     std::size_t ep_ = k_no_endpoint;

@@ -87,9 +87,9 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
     std::string got;
     char buf[4096];
     response_head_reader reader;
-    http::response_head head;
+    http1::response_head head;
     for (;;) {
-        auto p = reader.next(got, http::scan_limits{}, false, head);
+        auto p = reader.next(got, http1::scan_limits{}, false, head);
         if (p == response_head_reader::progress::done && head.status >= 200) break;
         if (p == response_head_reader::progress::done) {  // an interim answer: the final one follows
             got.erase(0, reader.head_len());

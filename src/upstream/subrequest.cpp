@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
-#include "http/body_decoder.hpp"
+#include "http1/body_decoder.hpp"
 
 namespace gatehouse::upstream {
 
@@ -30,12 +30,12 @@ private:
 };
 
 // The response body after its head (already consumed from uc.buf), into `out` up to `max_body`.
-asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_head& head, std::size_t max_body,
+asio::awaitable<bool> read_body(upstream_connection& uc, const http1::response_head& head, std::size_t max_body,
                                 net::clock::duration timeout, std::string& out) {
-    if (head.framing == http::body_framing::none) co_return true;
-    if (head.framing == http::body_framing::content_length && head.content_length > max_body) co_return false;
-    std::optional<http::body_decoder<false>> dec;
-    if (head.framing == http::body_framing::chunked) {
+    if (head.framing == http1::body_framing::none) co_return true;
+    if (head.framing == http1::body_framing::content_length && head.content_length > max_body) co_return false;
+    std::optional<http1::body_decoder<false>> dec;
+    if (head.framing == http1::body_framing::chunked) {
         dec.emplace();
         dec->sink = &out;
         dec->body_limit(max_body);
@@ -58,7 +58,7 @@ asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_he
             out.append(d.data(), d.size());
             uc.buf.consume(d.size());
             if (out.size() > max_body) co_return false;
-            if (head.framing == http::body_framing::content_length && out.size() >= head.content_length) {
+            if (head.framing == http1::body_framing::content_length && out.size() >= head.content_length) {
                 out.resize(static_cast<std::size_t>(head.content_length));
                 co_return true;
             }
@@ -66,14 +66,14 @@ asio::awaitable<bool> read_body(upstream_connection& uc, const http::response_he
         auto [ptr, room] = uc.buf.prepare(16384);
         uc.timer.arm(timeout);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);
-        if (ec) co_return (ec == asio::error::eof && head.framing == http::body_framing::until_close);
+        if (ec) co_return (ec == asio::error::eof && head.framing == http1::body_framing::until_close);
         uc.buf.commit(n);
     }
 }
 
 asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
     subresponse out;
-    http::response_head head;
+    http1::response_head head;
     call c(std::move(cluster), r.options, head);
     buffered_sender sender(r.request);
     out.error = co_await c.run(sender);
@@ -85,7 +85,7 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
         out.ok = true;  // no co_await in a short-circuited operand: GCC 12 evaluates it anyway
         if (r.max_body != 0) out.ok = co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
         const bool whole = r.max_body != 0 && out.ok;
-        c.finish(whole && head.keep_alive && head.framing != http::body_framing::until_close && uc.buf.empty());
+        c.finish(whole && head.keep_alive && head.framing != http1::body_framing::until_close && uc.buf.empty());
     }
     done(std::move(out));
 }

@@ -4,11 +4,12 @@
 #include <string>
 
 #include "cache/policy.hpp"
-#include "http/head.hpp"
+#include "http1/head.hpp"
 #include "fuzz_check.hpp"
 
 using namespace gatehouse::cache;
 using namespace gatehouse::http;
+using namespace gatehouse::http1;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     gatehouse::fuzz::input in{gatehouse::fuzz::as_text(data, size)};

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "http/body_decoder.hpp"
+#include "http1/body_decoder.hpp"
 
-using gatehouse::http::body_decoder;
+using gatehouse::http1::body_decoder;
 
 namespace {
 
@@ -61,7 +61,7 @@ outcome decode(std::string_view body, const std::vector<std::size_t>& pieces) {
         for (auto& f : dec.trailer_fields()) {
             FUZZ_CHECK(!gatehouse::http::field_name_problem(f.name, IsRequest));
             FUZZ_CHECK(gatehouse::http::valid_field_value(f.value));
-            FUZZ_CHECK(!gatehouse::http::is_forbidden_trailer(f.name));
+            FUZZ_CHECK(!gatehouse::http1::is_forbidden_trailer(f.name));
         }
     }
     return o;

@@ -11,7 +11,7 @@
 
 #include "fuzz_check.hpp"
 #include "middleware/jwt/token.hpp"
-#include "http/head.hpp"
+#include "http1/head.hpp"
 
 using namespace gatehouse::middleware::jwt;
 using gatehouse::http::valid_field_value;

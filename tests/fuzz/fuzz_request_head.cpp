@@ -1,13 +1,13 @@
-// The request head scanner (src/http/head_scanner.cpp), differentially: a head it accepts is
+// The request head scanner (src/http1/head_scanner.cpp), differentially: a head it accepts is
 // written out again the way gatehouse forwards fields (name ": " value CRLF) and scanned a second
 // time; both scans must agree on everything routing and framing depend on. A scanner that read
 // a head one way and would forward it another is a smuggling bug.
 #include <string>
 
 #include "fuzz_check.hpp"
-#include "http/head.hpp"
+#include "http1/head.hpp"
 
-using namespace gatehouse::http;
+using namespace gatehouse::http1;
 
 namespace {
 

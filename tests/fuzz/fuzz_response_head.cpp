@@ -4,9 +4,9 @@
 #include <string>
 
 #include "fuzz_check.hpp"
-#include "http/head.hpp"
+#include "http1/head.hpp"
 
-using namespace gatehouse::http;
+using namespace gatehouse::http1;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     gatehouse::fuzz::input in{gatehouse::fuzz::as_text(data, size)};

@@ -251,7 +251,7 @@ def tunnels_active(gw):
 
 
 class TunnelEdges(unittest.TestCase):
-    """Plain tunnels move their bytes inside the reactor's operations (src/http/plain_tunnel.cpp): backpressure,
+    """Plain tunnels move their bytes inside the reactor's operations (src/http1/plain_tunnel.cpp): backpressure,
     hang-ups that come with the last bytes, idle time and many tunnels at once."""
 
     def gateway(self, behaviour, extra=""):

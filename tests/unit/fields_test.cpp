@@ -6,15 +6,15 @@
 #include <vector>
 
 #include "gatehouse/http/fields.hpp"
-#include "http/body_decoder.hpp"
-#include "http/head.hpp"
+#include "http1/body_decoder.hpp"
+#include "http1/head.hpp"
 
 using namespace gatehouse;
 
 TEST(FieldList, SeesTheScannersRecordsAsFields) {
     std::string head = "GET / HTTP/1.1\r\nHost: a\r\nX-One:  1 \r\nx-two: 2\r\n\r\n";
-    http::request_head req;
-    ASSERT_FALSE(http::scan_request(head, {}, req));
+    http1::request_head req;
+    ASSERT_FALSE(http1::scan_request(head, {}, req));
     http::field_list list = req.fields;
     ASSERT_EQ(list.size(), 3u);
     std::vector<std::string> seen;
@@ -45,7 +45,7 @@ struct decoded {
 // A chunked request body after a head that says so, fed in one piece.
 decoded decode(std::string_view chunked, std::size_t max_fields = 100, std::size_t max_bytes = 8192) {
     decoded out;
-    http::body_decoder<true> dec;
+    http1::body_decoder<true> dec;
     dec.sink = &out.body;
     dec.trailer_limits(max_fields, max_bytes);
     std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -83,6 +83,6 @@ TEST(Trailers, RefusedAsHeaderFieldsWouldBe) {
 
 TEST(Trailers, ForbiddenNames) {
     for (auto n : {"Content-Length", "transfer-encoding", "HOST", "te", "Trailer", "connection", "Content-Encoding"})
-        EXPECT_TRUE(http::is_forbidden_trailer(n)) << n;
-    for (auto n : {"grpc-status", "X-Checksum", "Server-Timing"}) EXPECT_FALSE(http::is_forbidden_trailer(n)) << n;
+        EXPECT_TRUE(http1::is_forbidden_trailer(n)) << n;
+    for (auto n : {"grpc-status", "X-Checksum", "Server-Timing"}) EXPECT_FALSE(http1::is_forbidden_trailer(n)) << n;
 }

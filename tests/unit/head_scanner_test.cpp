@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "http/head.hpp"
+#include "http1/head.hpp"
 
-using namespace gatehouse::http;
+using namespace gatehouse::http1;
 
 namespace {
 

@@ -96,6 +96,13 @@ bool valid_field_value(std::string_view v);
 // Does the comma-separated list `list` contain `token` (case-insensitive)?
 bool list_contains(std::string_view list, std::string_view token);
 
+// Fields no trailer may carry (framing, routing, connection management, content metadata; RFC
+// 9110 §6.5.1): dropped from received trailers, never forwarded.
+bool is_forbidden_trailer(std::string_view name);
+
+// Idempotent methods per RFC 9110 §9.2.2.
+bool is_idempotent(std::string_view method);
+
 // The value of cookie `name` in the Cookie fields, or nullopt.
 std::optional<std::string_view> find_cookie(field_list fields, std::string_view name);
 

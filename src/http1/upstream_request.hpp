@@ -6,11 +6,11 @@
 #include <optional>
 #include <memory>
 
-#include "http/body_decoder.hpp"
-#include "http/client_connection.hpp"
+#include "http1/body_decoder.hpp"
+#include "http1/client_connection.hpp"
 #include "upstream/call.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 struct upstream_request final : upstream::request_sender {
     explicit upstream_request(client_connection& c) : conn(c) {}
@@ -38,4 +38,4 @@ struct upstream_request final : upstream::request_sender {
     boost::asio::awaitable<upstream::interim_result> interim(const response_head& head) override;
 };
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

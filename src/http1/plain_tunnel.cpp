@@ -1,4 +1,4 @@
-#include "http/plain_tunnel.hpp"
+#include "http1/plain_tunnel.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,21 +18,21 @@
 #include "net/peer_hangup.hpp"
 #include "net/raw_syscalls.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 // The buffer type of a direction's read operation: its one buffer points at the direction
 // (plain_tunnel.cpp's `direction`), and its perform moves the bytes (below).
 using tunnel_read = net::tagged_buffer<struct tunnel_read_tag>;
 namespace tunnel_detail {
 boost::asio::detail::reactor_op::status perform(void* direction);
 }
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1
 
 namespace boost::asio::detail {
 // Called by the reactor when the source socket has an edge (and once when the operation
 // starts): "not done" keeps the operation queued for the next edge.
 template <>
-inline reactor_op::status reactive_socket_recv_op_base<gatehouse::http::tunnel_read>::do_perform(reactor_op* base) {
-    return gatehouse::http::tunnel_detail::perform(static_cast<reactive_socket_recv_op_base*>(base)->buffers_.buf.data());
+inline reactor_op::status reactive_socket_recv_op_base<gatehouse::http1::tunnel_read>::do_perform(reactor_op* base) {
+    return gatehouse::http1::tunnel_detail::perform(static_cast<reactive_socket_recv_op_base*>(base)->buffers_.buf.data());
 }
 }  // namespace boost::asio::detail
 #else
@@ -40,7 +40,7 @@ inline reactor_op::status reactive_socket_recv_op_base<gatehouse::http::tunnel_r
 #include <boost/asio/this_coro.hpp>
 #endif  // GATEHOUSE_ASIO_PATCHED
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -227,4 +227,4 @@ asio::awaitable<tunnel_bytes> run_plain_tunnel(tcp::socket& client, tcp::socket&
 }
 #endif  // GATEHOUSE_ASIO_PATCHED
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

@@ -9,13 +9,13 @@
 #include <charconv>
 #include <string_view>
 
-#include "http/error_reply.hpp"
+#include "http1/error_reply.hpp"
 #include "upstream/load_balancer.hpp"
-#include "http/body_decoder.hpp"
-#include "http/client_connection.hpp"
+#include "http1/body_decoder.hpp"
+#include "http1/client_connection.hpp"
 #include "observability/trace_context.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 using namespace std::string_view_literals;
 
@@ -347,4 +347,4 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
     out_ += "\r\n"sv;
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

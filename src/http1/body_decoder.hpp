@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "http/head.hpp"
+#include "http1/head.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 template <bool IsRequest>
 class body_decoder : public boost::beast::http::basic_parser<IsRequest> {
@@ -104,4 +104,4 @@ private:
     std::vector<trailer_entry> trailer_index_;
 };
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

@@ -6,15 +6,15 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 
-#include "http/error_reply.hpp"
+#include "http1/error_reply.hpp"
 #include "gatehouse/router/path.hpp"
-#include "http/client_connection.hpp"
-#include "http/session.hpp"
+#include "http1/client_connection.hpp"
+#include "http1/session.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
 #include "util/text.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 void start_session(session_host& w, std::shared_ptr<net::listener_state> l, tcp::socket sock, const tcp::endpoint& peer) {
     auto conn = std::make_unique<client_connection>(w, std::move(l), std::move(sock), peer);
@@ -720,4 +720,4 @@ asio::awaitable<bool> client_connection::redirect(const router::compiled_route& 
     co_return ok && !close;
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

@@ -9,9 +9,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
-#include "http/client_connection.hpp"
+#include "http1/client_connection.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 struct idle_connection {
     explicit idle_connection(client_connection& c)
@@ -90,4 +90,4 @@ void client_connection::park(std::unique_ptr<client_connection> self) {
     });
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

@@ -11,7 +11,10 @@
 
 #include "gatehouse/http/fields.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
+
+// The HTTP/1 codec works in terms of the protocol-neutral fields and host interface of http/.
+using namespace gatehouse::http;
 
 // A field as the scanner found it: the field, and its whole line as received (CRLF included),
 // which the HTTP/1 writer copies when the field passes unchanged. Empty for fields from
@@ -91,11 +94,5 @@ private:
     std::size_t n_ = 0;
     bool overflow_ = false;  // more names than fit: ask the list itself
 };
-// Fields no trailer may carry (framing, routing, connection management, content metadata; RFC
-// 9110 §6.5.1): dropped from received trailers, never forwarded.
-bool is_forbidden_trailer(std::string_view name);
 
-// Idempotent methods per RFC 9110 §9.2.2.
-bool is_idempotent(std::string_view method);
-
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

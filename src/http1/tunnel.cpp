@@ -8,12 +8,12 @@
 #include <atomic>
 #include <exception>
 
-#include "http/client_connection.hpp"
-#include "http/tunnel.hpp"
-#include "http/plain_tunnel.hpp"
-#include "http/upstream_request.hpp"
+#include "http1/client_connection.hpp"
+#include "http1/tunnel.hpp"
+#include "http1/plain_tunnel.hpp"
+#include "http1/upstream_request.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 namespace {
 std::atomic<std::int64_t> g_tunnels{0};
@@ -155,4 +155,4 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
     }
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

@@ -9,17 +9,17 @@
 #include <charconv>
 #include <string_view>
 
-#include "http/error_reply.hpp"
+#include "http1/error_reply.hpp"
 #include "upstream/load_balancer.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
-#include "http/body_decoder.hpp"
-#include "http/client_connection.hpp"
-#include "http/upstream_request.hpp"
+#include "http1/body_decoder.hpp"
+#include "http1/client_connection.hpp"
+#include "http1/upstream_request.hpp"
 #include "http/mirror.hpp"
 #include "observability/log_limit.hpp"
 #include "upstream/pool.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 using namespace std::string_view_literals;
 using upstream::failure;
@@ -640,4 +640,4 @@ asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& u
     }
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

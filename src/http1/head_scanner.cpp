@@ -7,10 +7,10 @@
 #include <emmintrin.h>
 #endif
 
-#include "http/head.hpp"
+#include "http1/head.hpp"
 #include "util/text.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 namespace {
 
@@ -293,51 +293,11 @@ scan_error check_transfer_encoding(std::string_view te) {
 
 }  // namespace
 
-bool is_token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return is_tchar(c); });
-}
-
-const char* field_name_problem(std::string_view name, bool request) {
-    const auto classes = name_classes(name);
-    if (name.empty() || (classes & k_not_token)) return "not a header name (letters, digits and !#$%&'*+-.^_`|~)";
-    if (request && (classes & k_underscore))
-        return "underscores in request header names are refused (400) by gatehouse, so this could never match; use '-'";
-    return nullptr;
-}
-
-bool iequals_same_length(const char* a, const char* b, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-        if (x != y && (x | 0x20) != (y | 0x20)) return false;
-        if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z')) return false;
-    }
-    return true;
-}
-
-bool list_contains(std::string_view list, std::string_view token) {
-    bool found = false;
-    for_each_element(list, [&](std::string_view el) { found = found || iequals(el, token); });
-    return found;
-}
-
 connection_names::connection_names(std::string_view connection) : raw_(connection) {
     for_each_element(connection, [&](std::string_view el) {
         if (n_ < std::size(names_)) names_[n_++] = el;
         else overflow_ = true;
     });
-}
-
-bool is_forbidden_trailer(std::string_view n) {
-    static constexpr std::string_view k_forbidden[] = {
-        "content-length",   "transfer-encoding", "host",         "connection",    "keep-alive", "te", "trailer", "upgrade",
-        "proxy-connection", "content-encoding",  "content-type", "content-range", "expect"};
-    for (auto f : k_forbidden)
-        if (iequals(n, f)) return true;
-    return false;
-}
-
-bool is_idempotent(std::string_view m) {
-    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
 std::size_t find_head_end(std::string_view buf, std::size_t from) {
@@ -530,6 +490,52 @@ scan_error scan_response(std::string_view head, const scan_limits& limits, bool 
         out.keep_alive = false;
     }
     return {};
+}
+
+}  // namespace gatehouse::http1
+
+// The protocol-neutral field grammar (gatehouse/http/fields.hpp): defined here, beside the
+// scanner's tables it shares.
+namespace gatehouse::http {
+
+bool is_token(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return http1::is_tchar(c); });
+}
+
+const char* field_name_problem(std::string_view name, bool request) {
+    const auto classes = http1::name_classes(name);
+    if (name.empty() || (classes & http1::k_not_token)) return "not a header name (letters, digits and !#$%&'*+-.^_`|~)";
+    if (request && (classes & http1::k_underscore))
+        return "underscores in request header names are refused (400) by gatehouse, so this could never match; use '-'";
+    return nullptr;
+}
+
+bool iequals_same_length(const char* a, const char* b, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+        if (x != y && (x | 0x20) != (y | 0x20)) return false;
+        if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z')) return false;
+    }
+    return true;
+}
+
+bool list_contains(std::string_view list, std::string_view token) {
+    bool found = false;
+    http1::for_each_element(list, [&](std::string_view el) { found = found || iequals(el, token); });
+    return found;
+}
+
+bool is_forbidden_trailer(std::string_view n) {
+    static constexpr std::string_view k_forbidden[] = {
+        "content-length",   "transfer-encoding", "host",         "connection",    "keep-alive", "te", "trailer", "upgrade",
+        "proxy-connection", "content-encoding",  "content-type", "content-range", "expect"};
+    for (auto f : k_forbidden)
+        if (iequals(n, f)) return true;
+    return false;
+}
+
+bool is_idempotent(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
 std::optional<std::string_view> find_cookie(field_list fields, std::string_view name) {

@@ -15,7 +15,7 @@
 
 #include "net/deadlines.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 struct tunnel_bytes {
     std::size_t to_upstream = 0;
@@ -28,4 +28,4 @@ struct tunnel_bytes {
 boost::asio::awaitable<tunnel_bytes> run_plain_tunnel(boost::asio::ip::tcp::socket& client, boost::asio::ip::tcp::socket& upstream,
                                                       net::clock::duration idle);
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

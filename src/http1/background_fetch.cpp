@@ -3,10 +3,10 @@
 // (upstream/subrequest.hpp: admitted, retried and counted like any proxied request); its
 // response (head, and a body up to a limit) is handed to the middleware's handler. A cache
 // refreshes a stale entry this way (stale-while-revalidate) without a client waiting.
-#include "http/client_connection.hpp"
+#include "http1/client_connection.hpp"
 #include "upstream/subrequest.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 void client_connection::start_background(const router::compiled_route& r) {
     auto handler = mctx_.take_background();
@@ -33,4 +33,4 @@ void client_connection::start_background(const router::compiled_route& r) {
                                });
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

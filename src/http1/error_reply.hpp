@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 std::string_view reason_phrase(int status);
 
@@ -31,4 +31,4 @@ void append_json_escaped(std::string& out, std::string_view s);
 // "HTTP/1.1 <status> <reason>" (no line end).
 void append_status_line(std::string& out, int status);
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

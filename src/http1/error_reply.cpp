@@ -1,8 +1,8 @@
-#include "http/error_reply.hpp"
+#include "http1/error_reply.hpp"
 
 #include "util/json_escape.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 std::string_view reason_phrase(int status) {
     switch (status) {
@@ -92,4 +92,4 @@ void append_error_response(std::string& out, int status, std::string_view messag
     if (!head_only) out += body;
 }
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1

@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "http/error_reply.hpp"
-#include "http/head.hpp"
+#include "http1/error_reply.hpp"
+#include "http1/head.hpp"
 #include "router/route_table.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "gatehouse/util/net.hpp"
@@ -24,7 +24,7 @@
 #include "http/session_host.hpp"
 #include "net/listener_state.hpp"
 
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 
 using net::io_buffer;
 using net::transport;
@@ -36,13 +36,13 @@ constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 enum class io_status { ok, eof, timeout, error, full };
 
 struct upstream_request;
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1
 namespace gatehouse::upstream {
 struct upstream_connection;
 struct cluster;
 struct call_options;
 }  // namespace gatehouse::upstream
-namespace gatehouse::http {
+namespace gatehouse::http1 {
 template <bool IsRequest>
 class body_decoder;
 struct idle_connection;
@@ -225,4 +225,4 @@ private:
     const config::snapshot::chain* route_chain_ = nullptr;
 };
 
-}  // namespace gatehouse::http
+}  // namespace gatehouse::http1
