@@ -9,18 +9,18 @@
 namespace gatehouse::http1 {
 
 void client_connection::start_background(const router::compiled_route& r) {
-    auto handler = mctx_.take_background();
+    auto handler = ex_.mctx.take_background();
     if (!handler || r.config.respond || r.config.redirect) return;
     chosen_upstream_ = choose_upstream(r);
     build_upstream_head(r);
     upstream::subrequest sr;
     sr.request = up_head_;
-    sr.max_body = std::max<std::size_t>(1, mctx_.background_max_body());
+    sr.max_body = std::max<std::size_t>(1, ex_.mctx.background_max_body());
     sr.options = call_options_for(r);
     sr.options.replayable = true;  // no body: the head is all there is
-    sr.keep = snap_;               // the retry policy lives in the snapshot, which a reload may drop meanwhile
+    sr.keep = ex_.snap;               // the retry policy lives in the snapshot, which a reload may drop meanwhile
     const auto request_time = std::chrono::system_clock::now();
-    upstream::start_subrequest(w_.ioc(), w_.cluster_for(*snap_, chosen_upstream_), std::move(sr),
+    upstream::start_subrequest(w_.ioc(), w_.cluster_for(*ex_.snap, chosen_upstream_), std::move(sr),
                                [handler = std::move(handler), request_time](upstream::subresponse&& resp) {
                                    middleware::background_response out;
                                    out.ok = resp.ok;

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "http1/error_reply.hpp"
+#include "http1/status_line.hpp"
 #include "http1/head.hpp"
 #include "router/route_table.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
@@ -21,6 +21,7 @@
 #include "gatehouse/middleware/middleware.hpp"
 #include "tls/server_context.hpp"
 #include "net/deadlines.hpp"
+#include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "net/listener_state.hpp"
 
@@ -52,7 +53,7 @@ struct tunnel_link;  // tunnel.cpp
 // idle_connection it became).
 void connection_ended(session_host& w, net::listener_state& l);
 
-class client_connection {
+class client_connection final : public http::downstream {
 public:
     client_connection(session_host& w, std::shared_ptr<net::listener_state> l, tcp::socket s, const tcp::endpoint& peer);
     // An idle connection whose client sent again (idle_connection.cpp): the session resumes.
@@ -76,32 +77,30 @@ private:
     void release_idle_memory();
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
     asio::awaitable<bool> handle_request(std::size_t head_len);
-    enum class request_check { route, refused, asterisk, to_https };
-    request_check check_request(std::size_t head_len, bool& close);
+    using header_list = http::exchange::extra_fields;
+    bool check_request(std::size_t head_len);
+    http::request_head neutral_head() const;
     struct refusal {
         int status = 0;
         std::string_view reason;  // a literal
         header_list extra;
     } refusal_;
-    void note_request(const scan_error& err);
-    asio::awaitable<bool> answer_options_asterisk(bool close);
-    asio::awaitable<bool> redirect_to_https(bool close);
+    // An error answer; `close`: the connection closes after it (in stages: linger()).
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close, header_list extra = {});
-    asio::awaitable<bool> respond_direct(const router::compiled_route& r, bool close);
-    asio::awaitable<bool> respond_with(const config::respond_config& rc, bool close);
-    asio::awaitable<bool> redirect(const router::compiled_route& r, bool close);
     asio::awaitable<void> fail_head(int status, std::string_view message);
-    // Runs the route's middleware chain; false when a middleware answered (the reply was sent,
-    // `keep` says whether the connection stays open).
-    asio::awaitable<bool> run_chain(const router::compiled_route& r, bool close, bool& keep);
-    void run_response_chain(int status);
-    asio::awaitable<bool> send_full(const middleware::full_response& r, bool close, bool head_only);
     // After a middleware's reply: the request the chain asked for in the background
     // (request_context::request_in_background), sent to the route's upstream (background_fetch.cpp).
     void start_background(const router::compiled_route& r);
-    std::string_view real_client() const;
-    void begin_request();
-    void complete_request();  // metrics and access log, once per answered request
+
+    // The downstream stream of the current request (response_writer.cpp): the exchange's local
+    // replies and interim responses in HTTP/1.1 framing.
+    const http::connection_facts& facts() const override { return facts_; }
+    asio::awaitable<bool> send_interim(const http::response_head& head) override;
+    asio::awaitable<bool> send_head(const http::response_head& head, bool end_stream) override;
+    asio::awaitable<bool> send_data(std::string_view data, bool end_stream) override;
+    void note_facts();  // facts_ from what the connection knows (after the TLS handshake)
+    http::connection_facts facts_;
+    bool must_close_ = false;  // the connection closes after the current response
 
     // upstream_request.cpp: the upstream request as phases
     asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
@@ -144,24 +143,19 @@ private:
     void append_upstream_request_line(const router::compiled_route& r);
     void forward_request_fields(forwarded_claims& claims);
     void append_gatehouse_fields(const forwarded_claims& claims);
-    // The response chain on the upstream's head (medit_); before build_client_head.
-    void run_head_chain(const response_head& resp);
     // `filtered_length`: the length of a body filtered whole (a middleware's body filter).
     void build_client_head(const response_head& resp, bool chunked_to_client, bool close, std::optional<std::size_t> filtered_length = {});
     void build_interim_head(const response_head& resp);
     // The last chunk of a response to the client with its trailers: the upstream's (`dec`: its
     // chunked body's decoder, or null) as the response chain leaves them.
     void append_last_chunk(std::string& out, const body_decoder<false>* dec);
-    void run_trailer_chain(middleware::trailer_edit& edit);
-    template <class F>
-    void each_in_reverse(F&& f);
     bool is_identity_header(std::string_view name) const {
         const auto& t = tls_ctx_->config();
         return (!t.subject_header.empty() && iequals(name, t.subject_header)) || (!t.sans_header.empty() && iequals(name, t.sans_header)) ||
                (!t.fingerprint_header.empty() && iequals(name, t.fingerprint_header));
     }
     bool removed_by_middleware(std::string_view name) const {
-        for (auto& r : mctx_.removed_headers())
+        for (auto& r : ex_.mctx.removed_headers())
             if (iequals(r, name)) return true;
         return false;
     }
@@ -180,18 +174,12 @@ private:
     static constexpr auto k_lingering_timeout = std::chrono::seconds(5);
     net::deadline dl_;
     io_buffer buf_;
-    std::shared_ptr<const config::snapshot> snap_;
     request_head req_;
     response_head resp_;
-    std::string path_;      // normalised (and rewritten) path
-    std::string host_buf_;  // normalised host when it needed lower-casing
     std::string out_;       // heads we write to the client
     std::string up_head_;   // the head we write to the upstream
     std::string body_out_;  // decoded chunk data waiting to be re-framed
     std::string plain_;     // decoded body bytes on their way into a body filter
-    char rid_buf_[32];
-    std::string rid_store_;
-    std::string_view request_id_;
     util::ip_address peer_;
     std::string peer_text_;
     bool trusted_peer_ = false;
@@ -199,30 +187,8 @@ private:
     // read, and an answer may be written after that).
     bool head_request_ = false;
 
-    // Per request, for metrics, the access log and tracing.
-    net::clock::time_point req_start_{};
-    int status_ = 0;
-    std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
-    const router::compiled_route* route_ = nullptr;
-    std::size_t method_slot_ = 0;
-    bool log_this_ = false;
-    std::string log_method_, log_host_, log_path_, log_query_, log_agent_;
-    std::string_view upstream_name_;  // a view into the snapshot's cluster
-    std::string upstream_addr_;       // the endpoint (which may leave the set before the log line)
-    double upstream_ms_ = -1;
-    int upstream_status_ = 0;        // the upstream's own status, when one came
-    std::string_view error_source_;  // who made an error answer (access log)
-    int upstream_attempts_ = 0;
-    bool has_trace_ = false, new_trace_ = false;
-    char trace_id_[32];
-    std::uint8_t trace_flags_ = 0;
-
-    // The middleware chain of the current request.
-    middleware::request_context mctx_;
-    middleware::local_reply mreply_;
-    middleware::response_edit medit_;
-    const config::snapshot::chain* listener_chain_ = nullptr;
-    const config::snapshot::chain* route_chain_ = nullptr;
+    // The current request, from its head to its last byte (src/http/exchange.hpp).
+    http::exchange ex_{w_, *listener_, *this};
 };
 
 }  // namespace gatehouse::http1

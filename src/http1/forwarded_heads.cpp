@@ -9,7 +9,7 @@
 #include <charconv>
 #include <string_view>
 
-#include "http1/error_reply.hpp"
+#include "http1/status_line.hpp"
 #include "upstream/load_balancer.hpp"
 #include "http1/body_decoder.hpp"
 #include "http1/client_connection.hpp"
@@ -109,15 +109,15 @@ void client_connection::build_upstream_head(const router::compiled_route& r) {
 // routes[].rewrite on the normalised path.
 void client_connection::rewrite_path(const router::compiled_route& r) {
     const auto& rw = r.config.rewrite;
-    if (rw && rw->strip_prefix && path_.starts_with(*rw->strip_prefix)) {
-        path_.erase(0, rw->strip_prefix->size());
-        if (path_.empty() || path_.front() != '/') path_.insert(path_.begin(), '/');
+    if (rw && rw->strip_prefix && ex_.path.starts_with(*rw->strip_prefix)) {
+        ex_.path.erase(0, rw->strip_prefix->size());
+        if (ex_.path.empty() || ex_.path.front() != '/') ex_.path.insert(ex_.path.begin(), '/');
     } else if (rw && rw->replace_prefix && r.config.match.path_kind == config::path_match::prefix) {
-        std::string rest = path_.substr(r.config.match.path.size());
-        path_ = *rw->replace_prefix;
-        if (!rest.empty() && rest.front() == '/' && !path_.empty() && path_.back() == '/') rest.erase(0, 1);
-        path_ += rest;
-        if (path_.empty()) path_.push_back('/');  // not = "/": GCC 12 -O3 false -Wrestrict
+        std::string rest = ex_.path.substr(r.config.match.path.size());
+        ex_.path = *rw->replace_prefix;
+        if (!rest.empty() && rest.front() == '/' && !ex_.path.empty() && ex_.path.back() == '/') rest.erase(0, 1);
+        ex_.path += rest;
+        if (ex_.path.empty()) ex_.path.push_back('/');  // not = "/": GCC 12 -O3 false -Wrestrict
     }
 }
 
@@ -125,12 +125,12 @@ void client_connection::rewrite_path(const router::compiled_route& r) {
 void client_connection::append_upstream_request_line(const router::compiled_route& r) {
     up_head_ += req_.method;
     up_head_ += ' ';
-    up_head_ += path_;
+    up_head_ += ex_.path;
     if (req_.has_query) {
-        if (mctx_.removed_query_params().empty()) {
+        if (ex_.mctx.removed_query_params().empty()) {
             up_head_ += '?';
             up_head_ += req_.query;
-        } else if (auto q = router::without_query_params(req_.query, mctx_.removed_query_params()); !q.empty()) {
+        } else if (auto q = router::without_query_params(req_.query, ex_.mctx.removed_query_params()); !q.empty()) {
             up_head_ += '?';  // a credential taken from the query stays here (api_key, jwt)
             up_head_ += q;
         }
@@ -139,7 +139,7 @@ void client_connection::append_upstream_request_line(const router::compiled_rout
     const auto& rw = r.config.rewrite;
     if (rw && rw->host) up_head_ += *rw->host;
     else if (!req_.host.empty()) up_head_ += req_.host;
-    else up_head_ += snap_->clusters[chosen_upstream_]->name;  // an HTTP/1.0 client sent none
+    else up_head_ += ex_.snap->clusters[chosen_upstream_]->name;  // an HTTP/1.0 client sent none
     up_head_ += "\r\n"sv;
 }
 
@@ -163,7 +163,7 @@ void client_connection::forward_request_fields(forwarded_claims& claims) {
                 if (iequals(n, "expect")) continue;
                 break;
             case 10:  // a tracestate belonged to no trace we continue
-                if (new_trace_ && iequals(n, "tracestate")) continue;
+                if (ex_.new_trace && iequals(n, "tracestate")) continue;
                 break;
             case 11:  // replaced below
                 if (iequals(n, "traceparent")) continue;
@@ -216,7 +216,7 @@ void client_connection::append_gatehouse_fields(const forwarded_claims& claims) 
             append_field(up_head_, t.sans_header, client_id_.sans);
         if (!t.fingerprint_header.empty()) append_field(up_head_, t.fingerprint_header, client_id_.fingerprint);
     }
-    for (auto& [k, v] : mctx_.added_headers())
+    for (auto& [k, v] : ex_.mctx.added_headers())
         if (middleware::valid_header_value(v)) append_field(up_head_, k, v);
     // TE is hop-by-hop: only "trailers" goes on, with the connection option it needs (RFC 9110
     // §10.1.4).
@@ -239,15 +239,15 @@ void client_connection::append_gatehouse_fields(const forwarded_claims& claims) 
         up_head_ += claims.xfh.empty() ? req_.host : claims.xfh;
     }
     up_head_ += "\r\nX-Request-Id: "sv;
-    up_head_ += request_id_;
+    up_head_ += ex_.request_id;
     up_head_ += "\r\n"sv;
-    if (has_trace_) {
+    if (ex_.has_trace) {
         // The same trace, a new parent: this hop is a span of its own.
         char span[16];
         observability::random_hex(
             span, 16, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
         up_head_ += "traceparent: "sv;
-        observability::append_traceparent(up_head_, trace_id_, span, trace_flags_);
+        observability::append_traceparent(up_head_, ex_.trace_id, span, ex_.trace_flags);
         up_head_ += "\r\n"sv;
     }
     if (req_.framing == body_framing::content_length) {
@@ -276,7 +276,7 @@ void client_connection::build_interim_head(const response_head& resp) {
 void client_connection::append_last_chunk(std::string& out, const body_decoder<false>* dec) {
     out += "0\r\n"sv;
     const std::string_view lines = dec ? dec->trailer_lines() : std::string_view{};
-    if (!route_chain_ && !listener_chain_) {
+    if (!ex_.route_chain && !ex_.listener_chain) {
         out += lines;  // validated by the decoder, passed on as they are
         out += "\r\n"sv;
         return;
@@ -286,9 +286,9 @@ void client_connection::append_last_chunk(std::string& out, const body_decoder<f
     middleware::trailer_edit edit;
     edit.fields = fields;
     // A body filter (compression) changed the bytes: a digest of the upstream's no longer holds.
-    if (medit_.body)
+    if (ex_.medit.body)
         for (std::string_view digest : {"content-digest", "repr-digest", "digest", "content-md5"}) edit.remove.push_back(digest);
-    run_trailer_chain(edit);
+    ex_.run_trailer_chain(edit);
     if (edit.remove.empty()) out += lines;
     else
         for (auto& f : fields)
@@ -298,30 +298,23 @@ void client_connection::append_last_chunk(std::string& out, const body_decoder<f
     out += "\r\n"sv;
 }
 
-void client_connection::run_head_chain(const response_head& resp) {
-    if (!route_chain_ && !listener_chain_) return;
-    medit_.fields = resp.fields;
-    run_response_chain(resp.status);
-    medit_.fields = {};
-}
-
 void client_connection::build_client_head(const response_head& resp, bool chunked_to_client, bool close,
                                           std::optional<std::size_t> filtered_length) {
-    status_ = resp.status;
+    ex_.status = resp.status;
     out_.clear();
     append_response_line(out_, resp);
-    const bool chain = route_chain_ || listener_chain_;
+    const bool chain = ex_.route_chain || ex_.listener_chain;
     const connection_names nominated(resp.connection);
     field_copier fields(out_);
     for (auto& f : resp.fields) {
         if (is_hop_by_hop(f.name)) continue;
-        if (chain && !medit_.remove.empty() && medit_.removes(f.name)) continue;
+        if (chain && !ex_.medit.remove.empty() && ex_.medit.removes(f.name)) continue;
         if (f.name.size() == 14 && iequals(f.name, "content-length")) continue;
         if (nominated.contains(f.name)) continue;
         fields.keep(f);
     }
     fields.flush();
-    if (medit_.body) {
+    if (ex_.medit.body) {
         // The filter decides the length: known when the body was filtered whole, else chunked.
         if (filtered_length) {
             out_ += "Content-Length: "sv;
@@ -339,7 +332,7 @@ void client_connection::build_client_head(const response_head& resp, bool chunke
         out_ += "Transfer-Encoding: chunked\r\n"sv;
     }
     if (chain) {
-        for (auto& [k, v] : medit_.add)
+        for (auto& [k, v] : ex_.medit.add)
             if (middleware::valid_header_value(v)) append_field(out_, k, v);
     }
     if (close) out_ += "Connection: close\r\n"sv;

@@ -64,18 +64,18 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         if (f.name.size() == 7 && iequals(f.name, "upgrade")) proto = f.value;
     std::string upgrade = "Connection: upgrade\r\nUpgrade: " + std::string(proto) + "\r\n";
     out_.insert(out_.size() - 2, upgrade);
-    status_ = 101;
+    ex_.status = 101;
     uc.buf.consume(ur.call->head_len());
     const auto idle = route.config.tunnel_idle_timeout;
     dl_.arm(idle);
     auto [wec, wn] = co_await io_.write(out_, uc.buf.data());
-    bytes_out_ += wn;
+    ex_.bytes_out += wn;
     uc.buf.consume(uc.buf.size());
     if (wec) co_return false;
     if (!buf_.empty()) {  // the client's first bytes, sent behind its request head
         uc.timer.arm(idle);
         auto [uec, un] = co_await uc.io.write(buf_.data(), {});
-        bytes_in_ += buf_.size();
+        ex_.bytes_in += buf_.size();
         buf_.consume(buf_.size());
         if (uec) co_return false;
     }
@@ -86,8 +86,8 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         dl_.disarm();
         uc.timer.disarm();
         auto moved = co_await run_plain_tunnel(sock_, uc.socket, idle);
-        bytes_in_ += moved.to_upstream;
-        bytes_out_ += moved.to_client;
+        ex_.bytes_in += moved.to_upstream;
+        ex_.bytes_out += moved.to_client;
     } else {
         failure = co_await pump_both_ways(ur, idle);
     }
@@ -132,7 +132,7 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
         auto [ec, n] = co_await io_.read_some(ptr, room);
         if (ec || n == 0 || link.ended) co_return;
         buf_.commit(n);
-        bytes_in_ += n;
+        ex_.bytes_in += n;
         rearm(uc, idle);
         auto [wec, wn] = co_await uc.io.write(buf_.data(), {});  // plain: at once if the socket takes it
         buf_.consume(buf_.size());
@@ -149,7 +149,7 @@ asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, ne
         uc.buf.commit(n);
         rearm(uc, idle);
         auto [wec, wn] = co_await io_.write(uc.buf.data(), {});
-        bytes_out_ += wn;
+        ex_.bytes_out += wn;
         uc.buf.consume(uc.buf.size());
         if (wec || link.ended) co_return;
     }

@@ -9,7 +9,7 @@
 #include <charconv>
 #include <string_view>
 
-#include "http1/error_reply.hpp"
+#include "http1/status_line.hpp"
 #include "upstream/load_balancer.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "http1/body_decoder.hpp"
@@ -55,9 +55,11 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
             release_kept_body(ur);
             note_call(ur);
             note_local_error(ur, err);
-            co_return co_await respond_with(*route.config.fallback->respond, !ur.client_keep_alive || !ur.body_done);
+            must_close_ = !ur.client_keep_alive || !ur.body_done;
+            bool ok = co_await ex_.send_respond(*route.config.fallback->respond);
+            co_return ok && !must_close_;
         }
-        ur.call->retarget(w_.cluster_for(*snap_, route.fallback_index));
+        ur.call->retarget(w_.cluster_for(*ex_.snap, route.fallback_index));
     }
     note_call(ur);
     release_kept_body(ur);  // no resend from here on
@@ -71,13 +73,13 @@ asio::awaitable<bool> client_connection::proxy(const router::compiled_route& rou
         keep = co_await relay_response(ur);
     }
     ur.call->finish(false);  // a no-op unless the relay was cut
-    upstream_ms_ = ur.call->elapsed_ms();
+    ex_.upstream_ms = ur.call->elapsed_ms();
     co_return keep;
 }
 
 int client_connection::prepare_upstream(upstream_request& ur, const router::compiled_route& route, std::size_t head_len) {
-    const auto& limits = snap_->config.limits;
-    auto cluster = w_.cluster_for(*snap_, chosen_upstream_ = choose_upstream(route));
+    const auto& limits = ex_.snap->config.limits;
+    auto cluster = w_.cluster_for(*ex_.snap, chosen_upstream_ = choose_upstream(route));
     const auto& def = cluster->def();
     auto o = call_options_for(route);  // before req_'s views die
     ur.timeout = o.timeout;
@@ -108,13 +110,13 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
 // the policy retries this method; the body may still forbid it), HEAD, the scanner's limits.
 upstream::call_options client_connection::call_options_for(const router::compiled_route& route) {
     upstream::call_options o;
-    o.timeout = route.config.timeout.value_or(snap_->config.limits.request_timeout);
+    o.timeout = route.config.timeout.value_or(ex_.snap->config.limits.request_timeout);
     o.is_head = head_request_;
     o.random = w_.random();
-    o.limits = snap_->scan_limits;
+    o.limits = ex_.snap->scan_limits;
     if (const auto& retry = route.config.retry) {
         o.retry = &*retry;
-        o.retry_stats = snap_->retry_counts[route.index].get();
+        o.retry_stats = ex_.snap->retry_counts[route.index].get();
         o.retryable = std::find(retry->methods.begin(), retry->methods.end(), req_.method) != retry->methods.end();
     }
     return o;
@@ -139,7 +141,7 @@ void client_connection::choose_hash_key(const upstream::cluster& def, upstream::
 // Beast decodes the chunked body; it must see the head first (our scanner has already been
 // stricter than it about the head). false: it refused the head.
 bool client_connection::start_chunked_decoder(upstream_request& ur, const router::compiled_route& route, std::size_t head_len) {
-    const auto& limits = snap_->config.limits;
+    const auto& limits = ex_.snap->config.limits;
     ur.req_decoder.emplace();
     ur.req_decoder->header_limit(static_cast<std::uint32_t>(head_len + 1));
     ur.req_decoder->body_limit(route.config.max_body_bytes.value_or(limits.max_body_bytes));
@@ -168,7 +170,7 @@ void client_connection::note_upgrade(const router::compiled_route& route, bool h
 
 // routes[].mirror: a copy to the shadow upstream for `percent` of the requests (http/mirror.cpp).
 void client_connection::maybe_mirror(const upstream_request& ur, const router::compiled_route& route) {
-    const auto& counts = snap_->mirror_counts[route.index];
+    const auto& counts = ex_.snap->mirror_counts[route.index];
     if (!counts || static_cast<double>(w_.random() % 10000) >= route.config.mirror->percent * 100) return;
     if (!ur.replayable) {  // the body is not all here: it is streamed to the one real upstream only
         counts->skipped.fetch_add(1, std::memory_order_relaxed);
@@ -181,8 +183,8 @@ void client_connection::maybe_mirror(const upstream_request& ur, const router::c
     o.replayable = true;
     o.is_head = ur.is_head;
     o.random = w_.random();
-    o.limits = snap_->scan_limits;
-    start_mirror(w_.ioc(), w_.cluster_for(*snap_, route.mirror_index), std::move(copy), o, counts);
+    o.limits = ex_.snap->scan_limits;
+    start_mirror(w_.ioc(), w_.cluster_for(*ex_.snap, route.mirror_index), std::move(copy), o, counts);
 }
 
 // The route's upstream, or one of its split by weight: at random, or by the sticky key's hash
@@ -239,9 +241,9 @@ asio::awaitable<upstream_error> client_connection::send_request(upstream_request
     if (ur.replayable) ur.kept = early.size();  // stays in buf_ until the response head is in
     else {
         buf_.consume(early.size());
-        bytes_in_ += early.size();
+        ex_.bytes_in += early.size();
     }
-    upstream_name_ = ur.call->def().name;
+    ex_.upstream_name = ur.call->def().name;
     if (!ur.has_body || ur.body_done) co_return upstream_error{};
     if (ur.framing == body_framing::content_length && ur.early == ur.content_length) {
         ur.body_done = true;
@@ -263,7 +265,7 @@ asio::awaitable<upstream_error> client_connection::send_request(upstream_request
 // body_min_rate bytes received (Apache's mod_reqtimeout), so a trickle that never pauses long
 // enough for the idle deadline still ends (HTTP-EDGE-CASES.md: slow POST).
 asio::awaitable<io_status> client_connection::read_body(upstream_request& ur) {
-    const auto& limits = snap_->config.limits;
+    const auto& limits = ex_.snap->config.limits;
     auto timeout = limits.body_timeout;
     if (limits.body_min_rate != 0) {
         if (ur.body_start == net::clock::time_point{}) ur.body_start = net::clock::now();
@@ -292,7 +294,7 @@ asio::awaitable<upstream_error> client_connection::send_sized_body(upstream_requ
         auto [ec, n] = co_await uc.io.write(chunk);
         if (ec) co_return upstream_error{failure::write};
         buf_.consume(chunk.size());
-        bytes_in_ += chunk.size();
+        ex_.bytes_in += chunk.size();
         remaining -= chunk.size();
     }
     co_return upstream_error{};
@@ -305,7 +307,7 @@ asio::awaitable<upstream_error> client_connection::send_chunked_body(upstream_re
         boost::beast::error_code ec;
         std::size_t used = buf_.empty() ? 0 : dec.feed(buf_.data(), ec);
         buf_.consume(used);
-        bytes_in_ += used;
+        ex_.bytes_in += used;
         if (buf_.empty() && !dec.is_done() && !ec) ec = boost::beast::http::error::need_more;
         if (ec && ec != boost::beast::http::error::need_more) {
             if (ec == boost::beast::http::error::body_limit) co_return upstream_error{failure::body_too_large};
@@ -341,7 +343,7 @@ asio::awaitable<upstream_error> client_connection::send_chunked_body(upstream_re
 
 void client_connection::release_kept_body(upstream_request& ur) {
     buf_.consume(ur.kept);
-    bytes_in_ += ur.kept;
+    ex_.bytes_in += ur.kept;
     ur.kept = 0;
 }
 
@@ -350,8 +352,8 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
     release_kept_body(ur);
     if (err.kind == failure::client_gone) {
         // nginx's 499: recorded and logged as such, with the client as the error's source.
-        status_ = 499;
-        error_source_ = "client";
+        ex_.status = 499;
+        ex_.error_source = "client";
         if (listener_->stats) listener_->stats->at(w_.id()).aborts_request.add();
         co_return false;
     }
@@ -361,11 +363,15 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
     // The chain sees gatehouse's own answer: it may add fields (CORS, Cache-Status, RateLimit)
     // or send another answer instead (a cache's stale entry under stale-if-error).
     std::vector<std::pair<std::string, std::string>> extra;
-    if (route_chain_ || listener_chain_) {
-        medit_.fields = {};
-        run_response_chain(err.status());
-        if (medit_.replace) co_return co_await send_full(*medit_.replace, close, ur.is_head);
-        for (auto& [k, v] : medit_.add)
+    if (ex_.route_chain || ex_.listener_chain) {
+        ex_.medit.fields = {};
+        ex_.run_response_chain(err.status());
+        if (ex_.medit.replace) {
+            must_close_ = close;
+            bool ok = co_await ex_.send_full(*ex_.medit.replace);
+            co_return ok && !close;
+        }
+        for (auto& [k, v] : ex_.medit.add)
             if (middleware::valid_header_value(v)) extra.emplace_back(std::string(k), v);
     }
     const auto& name = ur.call->def().name;
@@ -392,28 +398,28 @@ asio::awaitable<bool> client_connection::fail_upstream(upstream_request& ur, con
 
 // What the access log says about the call's tries.
 void client_connection::note_call(const upstream_request& ur) {
-    upstream_attempts_ = ur.call->attempts();
-    if (auto ep = ur.call->endpoint(); !ep.empty()) upstream_addr_.assign(ep);
+    ex_.upstream_attempts = ur.call->attempts();
+    if (auto ep = ur.call->endpoint(); !ep.empty()) ex_.upstream_addr.assign(ep);
 }
 
 // What the access log and metrics say about an answer gatehouse made instead of the upstream.
 void client_connection::note_local_error(upstream_request& ur, const upstream_error& err) {
-    upstream_name_ = ur.call->def().name;
-    error_source_ = err.local() ? "gatehouse" : err.from_client() ? "client" : "upstream_failure";
+    ex_.upstream_name = ur.call->def().name;
+    ex_.error_source = err.local() ? "gatehouse" : err.from_client() ? "client" : "upstream_failure";
 }
 
 // Phase 5: the response, streamed to the client; the connection goes back to the pool only if
 // the response was complete and clean. Its upstream metrics are recorded however it ends.
 asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     auto& uc = ur.call->conn();
-    upstream_status_ = resp_.status;
-    if (resp_.status >= 400) error_source_ = "upstream";
+    ex_.upstream_status = resp_.status;
+    if (resp_.status >= 400) ex_.error_source = "upstream";
     const auto resp_framing = resp_.framing;
-    run_head_chain(resp_);
-    if (medit_.replace) co_return co_await relay_replacement(ur);
-    auto* tap = ur.is_head ? nullptr : medit_.tap;
+    ex_.run_response_chain(resp_.status, resp_.fields);
+    if (ex_.medit.replace) co_return co_await relay_replacement(ur);
+    auto* tap = ur.is_head ? nullptr : ex_.medit.tap;
     // A body filter (compression) re-frames the body: chunked to HTTP/1.1, close-delimited to 1.0.
-    const bool filtered = medit_.body != nullptr && !ur.is_head;
+    const bool filtered = ex_.medit.body != nullptr && !ur.is_head;
     const bool delimited = filtered || resp_framing == body_framing::chunked || resp_framing == body_framing::until_close;
     const bool chunked_to_client = delimited && ur.version == 11;
     const bool close = !ur.client_keep_alive || w_.draining() || (delimited && ur.version == 10);
@@ -452,7 +458,7 @@ bool client_connection::start_response_decoder(upstream_request& ur, std::option
     dec->header_limit(static_cast<std::uint32_t>(ur.call->head_len() + 1));
     dec->body_limit(boost::none);
     dec->sink = filtered ? &plain_ : &body_out_;
-    dec->trailer_limits(snap_->config.limits.max_headers, snap_->config.limits.max_header_bytes);
+    dec->trailer_limits(ex_.snap->config.limits.max_headers, ex_.snap->config.limits.max_header_bytes);
     boost::beast::error_code ec;
     dec->feed(uc.buf.data().substr(0, ur.call->head_len()), ec);
     if (ec || !dec->is_header_done()) return false;
@@ -467,13 +473,13 @@ bool client_connection::copy_whole_response(upstream_request& ur, bool filtered,
     auto& uc = ur.call->conn();
     auto body = resp_.framing == body_framing::none ? std::string_view{}
                                                     : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
-    if (auto* tap = ur.is_head ? nullptr : medit_.tap) {
+    if (auto* tap = ur.is_head ? nullptr : ex_.medit.tap) {
         tap->data(body);
         tap->end();
     }
     if (filtered) {
         body_out_.clear();
-        if (!medit_.body->filter(body, true, body_out_)) return false;
+        if (!ex_.medit.body->filter(body, true, body_out_)) return false;
         close = !ur.client_keep_alive || w_.draining();
         build_client_head(resp_, false, close, body_out_.size());
         out_ += body_out_;
@@ -496,14 +502,16 @@ asio::awaitable<bool> client_connection::relay_replacement(upstream_request& ur)
     if (whole) uc.buf.consume(resp_.framing == body_framing::none ? 0 : static_cast<std::size_t>(resp_.content_length));
     ur.call->finish(whole && resp_.keep_alive && uc.buf.empty());
     const bool close = !ur.client_keep_alive || w_.draining();
-    co_return co_await send_full(*medit_.replace, close, ur.is_head);
+    must_close_ = close;
+    bool ok = co_await ex_.send_full(*ex_.medit.replace);
+    co_return ok && !close;
 }
 
 asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) {
     auto& uc = ur.call->conn();
     std::uint64_t remaining = resp_.content_length;
     auto first = uc.buf.data().substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(remaining, uc.buf.size())));
-    auto* tap = ur.is_head ? nullptr : medit_.tap;
+    auto* tap = ur.is_head ? nullptr : ex_.medit.tap;
     if (tap) tap->data(first);
     if (!co_await write_client(out_, first)) co_return false;
     uc.buf.consume(first.size());
@@ -526,7 +534,7 @@ asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) 
 // chunked or until_close: decode (or pass through) and re-frame for this client.
 asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client) {
     auto& uc = ur.call->conn();
-    auto* tap = ur.is_head ? nullptr : medit_.tap;
+    auto* tap = ur.is_head ? nullptr : ex_.medit.tap;
     bool head_written = false;
     for (;;) {
         body_out_.clear();
@@ -582,7 +590,7 @@ asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& 
 // the filter yields goes out chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
 asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client) {
     auto& uc = ur.call->conn();
-    auto* filter = medit_.body;
+    auto* filter = ex_.medit.body;
     const bool sized = resp_.framing == body_framing::content_length;
     std::uint64_t remaining = sized ? resp_.content_length : 0;
     bool head_written = false, eof = false;
@@ -608,7 +616,7 @@ asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& u
             remaining -= sized ? used : 0;
             done = sized ? remaining == 0 : eof;
         }
-        if (medit_.tap && !in.empty()) medit_.tap->data(in);
+        if (ex_.medit.tap && !in.empty()) ex_.medit.tap->data(in);
         body_out_.clear();
         const bool ok = filter->filter(in, done, body_out_);
         uc.buf.consume(used);

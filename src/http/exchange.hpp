@@ -1,0 +1,141 @@
+#pragma once
+// One request, whatever codec brought it: what belongs to it (the snapshot, the route, the
+// middleware's request context and response edits, the access log's record, the trace) and the
+// protocol-neutral phases it goes through: note the head → route → request chain → local reply
+// | upstream → response chain → complete (on_complete, metrics, access log). Replies gatehouse
+// makes itself (errors in the JSON shape, `respond`, `redirect`, OPTIONS *, a middleware's whole
+// response) are built here as a response head and a body, and written by the downstream stream:
+// each codec has one response writer.
+//
+// A codec owns one exchange per stream and reuses it from request to request (the strings and
+// vectors keep their capacity). The HTTP/1.1 codec drives the phases itself for now and runs
+// the upstream phase with its own relay (src/http1/upstream_request.cpp).
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/snapshot.hpp"
+#include "gatehouse/http/message.hpp"
+#include "gatehouse/http/stream.hpp"
+#include "gatehouse/middleware/middleware.hpp"
+#include "net/deadlines.hpp"
+#include "router/route_table.hpp"
+
+namespace gatehouse::net {
+struct listener_state;
+}
+
+namespace gatehouse::http {
+
+class session_host;
+
+class exchange {
+public:
+    exchange(session_host& w, const net::listener_state& listener, downstream& d);
+    exchange(const exchange&) = delete;
+    exchange& operator=(const exchange&) = delete;
+
+    // A new request: the previous one's state is cleared, the clock starts.
+    void begin();
+    // The head arrived (scanned or not: `valid` false when the codec refused it): the snapshot
+    // to use, the request id (the client's when sane, else a new one), the trace (continued or
+    // started), the method's metric slot and the access log's copies. `raw_target`: what the log
+    // shows as the path until routing normalises it.
+    void note_head(const request_head& head, bool valid, std::string_view raw_target);
+    // The request's path normalised into `path`; a reason when it cannot be (a 400).
+    const char* normalise_path();
+    // What comes after a noted head: routed, and answered here unless it goes upstream:
+    // OPTIONS *, a redirect-only listener's HTTPS redirect, no route (404), a body larger than
+    // the route allows (413), the chain (a middleware's reply), `respond`, `redirect`.
+    // upstream: the route's upstream phase is next (`route` is set, the chain has run);
+    // answered: the reply went out when `written`.
+    enum class next { answered, upstream };
+    boost::asio::awaitable<next> serve(bool& written);
+    // The route for the request (null when none matches); also set as `route`.
+    const router::compiled_route* find_route();
+    // The request body is larger than the route allows (a 413 before anything is read).
+    bool body_too_large() const;
+    // The route's middleware chain (the listener's first). false: a middleware answered, and
+    // its reply has been written (`written` says whether the write went).
+    boost::asio::awaitable<bool> run_chain(bool& written);
+    // Metrics, access log and on_complete: once per request, however it ended.
+    void complete();
+
+    // Replies gatehouse makes itself. Each returns whether the client got it.
+    using extra_fields = std::span<const std::pair<std::string, std::string>>;
+    boost::asio::awaitable<bool> send_error(int status, std::string_view message, extra_fields extra = {});
+    boost::asio::awaitable<bool> send_respond(const config::respond_config& rc);
+    boost::asio::awaitable<bool> send_redirect(const config::redirect_config& rc);
+    boost::asio::awaitable<bool> send_https_redirect();
+    boost::asio::awaitable<bool> send_options_asterisk();
+    boost::asio::awaitable<bool> send_full(const middleware::full_response& r);
+
+    // The response chain, in reverse order, on a response head: gatehouse's own (`fields`
+    // empty) or the upstream's.
+    bool has_chain() const { return listener_chain || route_chain; }
+    void run_response_chain(int status, field_list fields = {});
+    void run_trailer_chain(middleware::trailer_edit& edit);
+
+    // The client's address for policy: the peer, or what a trusted proxy says it forwarded for.
+    std::string_view real_client() const;
+    const connection_facts& facts() const { return d_.facts(); }
+    session_host& host() const { return w_; }
+
+    // The request (the codec's views: see request_head).
+    request_head req;
+    std::shared_ptr<const config::snapshot> snap;
+    std::string path;      // normalised (and rewritten, once proxied)
+    std::string host_buf;  // the host lower-cased when it needed it
+    const router::compiled_route* route = nullptr;
+    std::string_view request_id;
+
+    // The middleware chain of the request.
+    middleware::request_context mctx;
+    middleware::local_reply mreply;
+    middleware::response_edit medit;
+    const config::snapshot::chain* listener_chain = nullptr;
+    const config::snapshot::chain* route_chain = nullptr;
+
+    // For metrics, the access log and tracing.
+    net::clock::time_point start{};
+    int status = 0;  // the status the client got (0: none yet; 499: it left)
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::size_t method_slot = 0;
+    bool log_this = false;
+    std::string log_method, log_host, log_path, log_query, log_agent;
+    std::string_view upstream_name;  // a view into the snapshot's cluster
+    std::string upstream_addr;       // the endpoint (which may leave the set before the log line)
+    double upstream_ms = -1;
+    int upstream_status = 0;        // the upstream's own status, when one came
+    std::string_view error_source;  // who made an error answer (access log)
+    int upstream_attempts = 0;
+    bool has_trace = false, new_trace = false;
+    char trace_id[32];
+    std::uint8_t trace_flags = 0;
+
+private:
+    template <class F>
+    void each_in_reverse(F&& f);
+    void note_fields(const request_head& head, std::string_view& user_agent);
+    void write_log(std::uint64_t ns);
+    boost::asio::awaitable<bool> send_chain_reply();
+    // The reply under construction: its fields (views into what lives until it is written) and body.
+    void reply_start(int status);
+    void reply_field(std::string_view name, std::string_view value) { reply_fields_.push_back({name, value}); }
+    void reply_chain_fields();  // what the response chain added (valid values only)
+    boost::asio::awaitable<bool> reply_send(std::string_view body, bool has_body);
+    void error_body(int status, std::string_view message);
+
+    session_host& w_;
+    const net::listener_state& listener_;
+    downstream& d_;
+    char rid_buf_[32];
+    std::string rid_store_;
+    std::vector<field> reply_fields_;
+    std::string reply_body_, reply_scratch_;
+    int reply_status_ = 0;
+};
+
+}  // namespace gatehouse::http

@@ -1,0 +1,90 @@
+// The middleware chain of a request: the request phase in order (the listener's chain, then the
+// route's), a middleware's reply, and the response and trailer phases in reverse order.
+#include <chrono>
+
+#include "http/exchange.hpp"
+#include "http/session_host.hpp"
+#include "net/listener_state.hpp"
+
+namespace gatehouse::http {
+
+boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
+    const auto& r = *route;
+    route_chain = r.index < snap->route_chains.size() ? &snap->route_chains[r.index] : nullptr;
+    if (!r.config.middleware_replace && !snap->listener_chains.empty()) {
+        auto it = snap->listener_chains.find(listener_.cfg.name);
+        if (it != snap->listener_chains.end()) listener_chain = &it->second;
+    }
+    if ((!route_chain || route_chain->empty()) && !listener_chain) co_return true;
+    mctx.method = req.method;
+    mctx.host = req.authority;
+    mctx.path = path;
+    mctx.query = req.query;
+    mctx.client_address = real_client();
+    mctx.secure = facts().secure;
+    mctx.has_body = req.has_body;
+    mctx.fields = req.fields;
+    mctx.worker = w_.id();
+    mctx.ioc = &w_.ioc();
+    mctx.now = std::chrono::system_clock::now();
+    mctx.mono = std::chrono::steady_clock::now();
+    mctx.route = r.config.name;
+    mctx.request_id = request_id;
+    mctx.deadline = mctx.mono + r.config.timeout.value_or(snap->config.limits.request_timeout);
+    std::size_t index = 0;
+    for (const auto* chain : {listener_chain, route_chain}) {
+        if (!chain) continue;
+        for (auto& m : *chain) {
+            mctx.select(index++);
+            auto v = m->on_request(mctx, mreply);
+            if (v == middleware::verdict::suspend) v = co_await m->on_request_async(mctx, mreply);
+            if (v == middleware::verdict::reply) {
+                written = co_await send_chain_reply();
+                co_return false;
+            }
+        }
+    }
+    co_return true;
+}
+
+// A middleware answered: its whole response, or an error in the core's shape with its fields;
+// the response chain sees it first (response fields such as WWW-Authenticate ride on it).
+boost::asio::awaitable<bool> exchange::send_chain_reply() {
+    run_response_chain(mreply.status);
+    if (mreply.full) co_return co_await send_full(*mreply.full);
+    std::erase_if(mreply.headers, [this](const auto& h) { return medit.removes(h.first); });
+    for (auto& h : medit.add) mreply.headers.emplace_back(std::string(h.first), h.second);
+    std::erase_if(mreply.headers, [](const auto& h) { return !middleware::valid_header_value(h.second); });
+    co_return co_await send_error(mreply.status, mreply.message, mreply.headers);
+}
+
+// The chain in reverse order, each middleware selected: the route's from its end, then the
+// listener's (indices as in run_chain).
+template <class F>
+void exchange::each_in_reverse(F&& f) {
+    const std::size_t first_route = listener_chain ? listener_chain->size() : 0;
+    if (route_chain)
+        for (std::size_t i = route_chain->size(); i-- > 0;) {
+            mctx.select(first_route + i);
+            f(*(*route_chain)[i]);
+        }
+    if (listener_chain)
+        for (std::size_t i = listener_chain->size(); i-- > 0;) {
+            mctx.select(i);
+            f(*(*listener_chain)[i]);
+        }
+}
+
+void exchange::run_response_chain(int s, field_list fields) {
+    if (!has_chain()) return;
+    medit.status = s;
+    medit.fields = fields;
+    each_in_reverse([this](const middleware::middleware& m) { m.on_response_headers(mctx, medit); });
+    medit.fields = {};
+}
+
+void exchange::run_trailer_chain(middleware::trailer_edit& edit) {
+    each_in_reverse([this, &edit](const middleware::middleware& m) { m.on_response_trailers(mctx, edit); });
+}
+
+}  // namespace gatehouse::http

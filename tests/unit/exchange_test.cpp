@@ -1,0 +1,363 @@
+// The exchange in process: a request handed over as a protocol-neutral head, served through a
+// recording downstream stream on a real worker (its snapshot, its random request ids). These are
+// the tests any codec's requests must pass unchanged: routing, the middleware's verdicts and
+// gatehouse's own replies, written as a response head and body whatever the wire.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/snapshot.hpp"
+#include "gatehouse/config/config.hpp"
+#include "http/exchange.hpp"
+#include "net/listener_state.hpp"
+#include "server/worker.hpp"
+
+namespace {
+
+using namespace gatehouse;
+namespace asio = boost::asio;
+
+// A downstream stream that keeps what it is asked to send.
+class recording_stream final : public http::downstream {
+public:
+    http::connection_facts facts_;
+    struct response {
+        int status = 0;
+        std::vector<std::pair<std::string, std::string>> fields;
+        std::optional<std::uint64_t> content_length;
+        std::string body;
+        bool ended = false;
+        std::optional<std::string> field(std::string_view name) const {
+            for (auto& [k, v] : fields)
+                if (http::iequals(k, name)) return v;
+            return std::nullopt;
+        }
+    };
+    std::vector<response> interims;
+    std::optional<response> final;
+    int heads = 0;
+
+    const http::connection_facts& facts() const override { return facts_; }
+    asio::awaitable<bool> send_interim(const http::response_head& head) override {
+        interims.push_back(copy(head));
+        co_return true;
+    }
+    asio::awaitable<bool> send_head(const http::response_head& head, bool end_stream) override {
+        ++heads;
+        final = copy(head);
+        final->ended = end_stream;
+        co_return true;
+    }
+    asio::awaitable<bool> send_data(std::string_view data, bool end_stream) override {
+        EXPECT_TRUE(final && !final->ended) << "data before the head or after the end";
+        final->body += data;
+        final->ended = end_stream;
+        co_return true;
+    }
+
+private:
+    static response copy(const http::response_head& head) {
+        response r;
+        r.status = head.status;
+        for (auto& f : head.fields) r.fields.emplace_back(std::string(f.name), std::string(f.value));
+        r.content_length = head.content_length;
+        return r;
+    }
+};
+
+// A request as a codec would hand it over.
+struct request {
+    std::string method = "GET", authority = "example.com", path = "/", query;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::optional<std::uint64_t> content_length;
+};
+
+std::shared_ptr<const config::snapshot> build(const std::string& yaml) {
+    auto loaded = config::load_string(yaml, "exchange.yaml");
+    for (auto& d : loaded.diags.all()) ADD_FAILURE() << d.to_string();
+    if (!loaded.config) return nullptr;
+    config::diagnostics diags("exchange.yaml");
+    auto snap = config::build_snapshot(std::move(*loaded.config), 1, diags);
+    for (auto& d : diags.all()) ADD_FAILURE() << d.to_string();
+    return snap;
+}
+
+class Exchange : public ::testing::Test {
+protected:
+    void load(const std::string& yaml) {
+        snap_ = build(yaml);
+        ASSERT_TRUE(snap_);
+        worker_ = std::make_unique<server::worker>(0, snap_);
+        listener_ = std::make_unique<net::listener_state>(asio::ip::tcp::acceptor(worker_->ioc()), snap_->config.listeners.at(0), "test",
+                                                          nullptr, nullptr);
+        stream_.facts_.peer = "127.0.0.1";
+        stream_.facts_.protocol = "HTTP/2";
+        ex_ = std::make_unique<http::exchange>(*worker_, *listener_, stream_);
+    }
+
+    // Runs the request through the exchange; the response it wrote, or nullopt when it goes upstream.
+    std::optional<recording_stream::response> serve(const request& r) {
+        stream_.final.reset();
+        stream_.heads = 0;
+        std::vector<http::field> fields;
+        for (auto& [k, v] : r.fields) fields.push_back({k, v});
+        http::request_head head;
+        head.method = r.method;
+        head.scheme = "http";
+        head.authority = r.authority;
+        head.path = r.path;
+        head.query = r.query;
+        head.has_query = !r.query.empty();
+        head.fields = fields;
+        head.has_body = r.content_length.has_value();
+        head.content_length = r.content_length;
+        ex_->begin();
+        ex_->note_head(head, true, {});
+        if (r.path != "*") {
+            if (const char* why = ex_->normalise_path()) {
+                ADD_FAILURE() << why;
+                return std::nullopt;
+            }
+        }
+        std::optional<http::exchange::next> next;
+        bool written = false;
+        asio::co_spawn(
+            worker_->ioc(), [&]() -> asio::awaitable<void> { next = co_await ex_->serve(written); }, asio::detached);
+        worker_->ioc().run();
+        worker_->ioc().restart();
+        EXPECT_TRUE(next.has_value()) << "the exchange did not finish";
+        std::optional<recording_stream::response> out;
+        if (next == http::exchange::next::answered) {
+            EXPECT_TRUE(written);
+            EXPECT_EQ(stream_.heads, 1);
+            EXPECT_TRUE(stream_.final && stream_.final->ended);
+            out = stream_.final;
+        }
+        last_status_ = ex_->status;
+        ex_->complete();
+        return out;
+    }
+
+    nlohmann::json error_json(const recording_stream::response& r) {
+        EXPECT_EQ(r.field("content-type"), "application/json");
+        EXPECT_EQ(r.content_length, r.body.size());
+        return nlohmann::json::parse(r.body);
+    }
+
+    std::shared_ptr<const config::snapshot> snap_;
+    std::unique_ptr<server::worker> worker_;
+    std::unique_ptr<net::listener_state> listener_;
+    recording_stream stream_;
+    std::unique_ptr<http::exchange> ex_;
+    int last_status_ = 0;
+};
+
+const char* k_routes = R"(
+listeners: [{ name: public, listen: 127.0.0.1:0 }]
+routes:
+  - name: hello
+    match: { path: /hello, methods: [GET, HEAD] }
+    respond: { status: 200, body: "hello\n", content_type: text/plain, headers: { X-Kind: greeting } }
+  - name: moved
+    match: { path_prefix: /old }
+    redirect: { status: 301, path: /new }
+  - name: away
+    match: { path_prefix: /away }
+    redirect: { status: 308, scheme: https, host: other.example, port: 8443, strip_query: true }
+  - name: small
+    match: { path_prefix: /upload }
+    max_body_bytes: 10
+    upstream: u
+  - name: proxied
+    match: { path_prefix: /api/ }
+    upstream: u
+upstreams:
+  - name: u
+    discovery: { static: [127.0.0.1:9] }
+)";
+
+TEST_F(Exchange, RoutesToTheConfiguredReply) {
+    load(k_routes);
+    auto r = serve({.path = "/hello"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello\n");
+    EXPECT_EQ(r->content_length, 6u);
+    EXPECT_EQ(r->field("content-type"), "text/plain");
+    EXPECT_EQ(r->field("x-kind"), "greeting");
+    EXPECT_EQ(r->field("x-request-id")->size(), 32u);  // a fresh request id
+}
+
+TEST_F(Exchange, KeepsASaneClientRequestId) {
+    load(k_routes);
+    auto r = serve({.path = "/hello", .fields = {{"X-Request-Id", "abc-123"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->field("x-request-id"), "abc-123");
+    r = serve({.path = "/hello", .fields = {{"X-Request-Id", "bad id with spaces"}}});
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->field("x-request-id"), "bad id with spaces");
+}
+
+TEST_F(Exchange, NoRouteIsA404InTheJsonShape) {
+    load(k_routes);
+    auto r = serve({.path = "/nowhere", .fields = {{"X-Request-Id", "rid-1"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    auto j = error_json(*r);
+    EXPECT_EQ(j["status"], 404);
+    EXPECT_EQ(j["error"], "no route matches the request");
+    EXPECT_EQ(j["request_id"], "rid-1");
+    // A method the route does not take is no match either.
+    EXPECT_EQ(serve({.method = "POST", .path = "/hello"})->status, 404);
+}
+
+TEST_F(Exchange, RedirectsKeepOrReplaceTheRequestParts) {
+    load(k_routes);
+    auto r = serve({.authority = "example.com:8080", .path = "/old/page", .query = "a=1"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 301);
+    EXPECT_EQ(r->field("location"), "http://example.com:8080/new?a=1");
+    EXPECT_EQ(r->content_length, 0u);
+    r = serve({.path = "/away/x", .query = "a=1"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 308);
+    EXPECT_EQ(r->field("location"), "https://other.example:8443/away/x");
+}
+
+TEST_F(Exchange, TheNormalisedPathIsRouted) {
+    load(k_routes);
+    auto r = serve({.path = "/x/../hello"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(Exchange, OptionsAsteriskAnswersForTheServer) {
+    load(k_routes);
+    auto r = serve({.method = "OPTIONS", .path = "*"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->field("allow"));
+    EXPECT_EQ(r->content_length, 0u);
+}
+
+TEST_F(Exchange, ABodyOverTheRoutesLimitIs413BeforeAnythingIsRead) {
+    load(k_routes);
+    auto r = serve({.method = "POST", .path = "/upload", .content_length = 11});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(error_json(*r)["status"], 413);
+    // Within the limit, the request goes upstream.
+    EXPECT_FALSE(serve({.method = "POST", .path = "/upload", .content_length = 10}));
+}
+
+TEST_F(Exchange, AProxiedRouteGoesUpstreamWithItsChainRun) {
+    load(k_routes);
+    EXPECT_FALSE(serve({.path = "/api/users"}));
+    EXPECT_EQ(stream_.heads, 0);
+}
+
+TEST_F(Exchange, ARedirectOnlyListenerSendsEveryRequestToHttps) {
+    load(R"(
+listeners: [{ name: public, listen: 127.0.0.1:0, redirect_https: { port: 8443 } }]
+routes: [{ name: r, respond: { status: 200 } }]
+)");
+    auto r = serve({.authority = "example.com:8080", .path = "/a/b", .query = "q=1"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 308);
+    EXPECT_EQ(r->field("location"), "https://example.com:8443/a/b?q=1");
+    r = serve({.authority = "", .path = "/a"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+}
+
+const char* k_middleware = R"(
+listeners: [{ name: public, listen: 127.0.0.1:0 }]
+routes:
+  - name: keyed
+    match: { path: /keyed }
+    respond: { status: 200, body: ok }
+    middleware:
+      - api_key: { keys: [{ consumer: alice, sha256: 72ee9d4355ccb9d3a4c9dbf37382e38e75c1b1a225b5bd1f729ee91bbda30c20 }] }
+  - name: local-only
+    match: { path: /local }
+    respond: { status: 200, body: ok }
+    middleware:
+      - ip_filter: { allow: [10.0.0.0/8] }
+  - name: limited
+    match: { path: /limited }
+    respond: { status: 200, body: ok }
+    middleware:
+      - rate_limit: { limits: [{ name: per-client, key: client_ip, rate: 2/m, burst: 1 }] }
+  - name: browser
+    match: { path: /browser }
+    respond: { status: 200, body: ok }
+    middleware:
+      - cors: { allow_origins: [https://app.example.com], allow_methods: [GET, PUT] }
+      - headers: { response: { set: { X-Frame-Options: DENY }, remove: [X-Kind] } }
+)";
+
+TEST_F(Exchange, AMiddlewaresReplyIsWrittenInTheErrorShapeWithItsFields) {
+    load(k_middleware);
+    auto r = serve({.path = "/keyed"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(error_json(*r)["status"], 401);
+    r = serve({.path = "/keyed", .fields = {{"X-API-Key", "wrong"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    r = serve({.path = "/keyed", .fields = {{"X-API-Key", "alice-key"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+}
+
+TEST_F(Exchange, AnIpFilterRefusesByTheClientsAddress) {
+    load(k_middleware);
+    auto r = serve({.path = "/local"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403);
+    stream_.facts_.peer = "10.1.2.3";
+    r = serve({.path = "/local"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(Exchange, ARateLimitAnswers429WithRetryAfterOnceTheBurstIsSpent) {
+    load(k_middleware);
+    std::vector<int> statuses;
+    std::optional<recording_stream::response> last;
+    for (int i = 0; i < 3; ++i) {
+        last = serve({.path = "/limited"});
+        ASSERT_TRUE(last);
+        statuses.push_back(last->status);
+    }
+    EXPECT_EQ(statuses, (std::vector<int>{200, 200, 429}));
+    EXPECT_TRUE(last->field("retry-after"));
+    EXPECT_TRUE(last->field("ratelimit-policy"));
+}
+
+TEST_F(Exchange, TheResponseChainEditsGatehousesOwnReplies) {
+    load(k_middleware);
+    // A preflight: answered by cors itself, 204 without a body or a length.
+    auto r = serve({.method = "OPTIONS",
+                    .path = "/browser",
+                    .fields = {{"Origin", "https://app.example.com"}, {"Access-Control-Request-Method", "PUT"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 204);
+    EXPECT_FALSE(r->content_length);
+    EXPECT_TRUE(r->body.empty());
+    EXPECT_EQ(r->field("access-control-allow-origin"), "https://app.example.com");
+    // An actual request: the response chain adds to the route's own reply.
+    r = serve({.path = "/browser", .fields = {{"Origin", "https://app.example.com"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->field("access-control-allow-origin"), "https://app.example.com");
+    EXPECT_EQ(r->field("x-frame-options"), "DENY");
+}
+
+}  // namespace
