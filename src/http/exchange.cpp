@@ -98,17 +98,37 @@ void exchange::note_fields(const request_head& head, std::string_view& user_agen
 
 const char* exchange::normalise_path() { return router::normalize_path(req.path, path); }
 
-// Not conditional expressions over co_awaits, and one co_await per branch (GCC 12).
+// What the request gets before any I/O: decided in a plain function, so each answer below is
+// one co_await in its own branch (GCC 12 miscompiles co_await in the conditions of an if-else
+// chain: the frame lost `this`).
+exchange::answer exchange::decide() {
+    if (req.path == "*") return answer::options;
+    if (listener_.cfg.https_redirect_port) return answer::to_https;
+    if (!find_route()) return answer::no_route;
+    if (body_too_large()) return answer::too_large;
+    return answer::chain;
+}
+
 boost::asio::awaitable<exchange::next> exchange::serve(bool& written) {
-    if (req.path == "*") written = co_await send_options_asterisk();
-    else if (listener_.cfg.https_redirect_port) written = co_await send_https_redirect();
-    else if (!find_route()) written = co_await send_error(404, "no route matches the request");
-    else if (body_too_large()) written = co_await send_error(413, "request body too large");
-    else if (!co_await run_chain(written)) co_return next::answered;
-    else if (route->config.respond) written = co_await send_respond(*route->config.respond);
-    else if (route->config.redirect) written = co_await send_redirect(*route->config.redirect);
-    else co_return next::upstream;
-    co_return next::answered;
+    switch (decide()) {
+        case answer::options: written = co_await send_options_asterisk(); co_return next::answered;
+        case answer::to_https: written = co_await send_https_redirect(); co_return next::answered;
+        case answer::no_route: written = co_await send_error(404, "no route matches the request"); co_return next::answered;
+        case answer::too_large: written = co_await send_error(413, "request body too large"); co_return next::answered;
+        case answer::chain: break;
+    }
+    const bool go_on = co_await run_chain(written);
+    if (!go_on) co_return next::answered;
+    const auto& rc = route->config;
+    if (rc.respond) {
+        written = co_await send_respond(*rc.respond);
+        co_return next::answered;
+    }
+    if (rc.redirect) {
+        written = co_await send_redirect(*rc.redirect);
+        co_return next::answered;
+    }
+    co_return next::upstream;
 }
 
 const router::compiled_route* exchange::find_route() {

@@ -116,6 +116,8 @@ public:
     std::uint8_t trace_flags = 0;
 
 private:
+    enum class answer { options, to_https, no_route, too_large, chain };
+    answer decide();
     template <class F>
     void each_in_reverse(F&& f);
     void note_fields(const request_head& head, std::string_view& user_agent);

@@ -18,7 +18,7 @@ void client_connection::start_background(const router::compiled_route& r) {
     sr.max_body = std::max<std::size_t>(1, ex_.mctx.background_max_body());
     sr.options = call_options_for(r);
     sr.options.replayable = true;  // no body: the head is all there is
-    sr.keep = ex_.snap;               // the retry policy lives in the snapshot, which a reload may drop meanwhile
+    sr.keep = ex_.snap;            // the retry policy lives in the snapshot, which a reload may drop meanwhile
     const auto request_time = std::chrono::system_clock::now();
     upstream::start_subrequest(w_.ioc(), w_.cluster_for(*ex_.snap, chosen_upstream_), std::move(sr),
                                [handler = std::move(handler), request_time](upstream::subresponse&& resp) {

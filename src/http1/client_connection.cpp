@@ -270,7 +270,6 @@ asio::awaitable<void> client_connection::loop() {
     }
 }
 
-
 // One request, its head complete in buf_: checked (check_request), then served by the
 // exchange: answered there, or proxied (upstream_request.cpp). The head's views live until
 // prepare_upstream, or until the answer is written (buf_ keeps the head until then).
@@ -331,6 +330,5 @@ http::request_head client_connection::neutral_head() const {
     if (req_.framing == body_framing::content_length) h.content_length = req_.content_length;
     return h;
 }
-
 
 }  // namespace gatehouse::http1

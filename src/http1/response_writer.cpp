@@ -57,7 +57,7 @@ asio::awaitable<bool> client_connection::send_head(const http::response_head& he
 
 asio::awaitable<bool> client_connection::send_data(std::string_view data, bool end_stream) {
     if (head_request_) data = {};  // RFC 9110 §9.3.2: the head a GET would have had, no content
-    (void)end_stream;  // the head said how the body ends (Content-Length)
+    (void)end_stream;              // the head said how the body ends (Content-Length)
     if (out_.empty() && data.empty()) co_return true;
     bool ok = co_await write_client(out_, data);
     out_.clear();

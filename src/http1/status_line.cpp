@@ -1,6 +1,5 @@
 #include "http1/status_line.hpp"
 
-
 namespace gatehouse::http1 {
 
 std::string_view reason_phrase(int status) {

@@ -19,7 +19,7 @@ struct request_head {
     std::string_view path;       // the origin-form path as received (undecoded, not normalised); "*" for OPTIONS *
     std::string_view query;      // without the '?'
     bool has_query = false;
-    field_list fields;           // the request's fields (no pseudo-fields)
+    field_list fields;  // the request's fields (no pseudo-fields)
     bool has_body = false;
     std::optional<std::uint64_t> content_length;  // the body's length when the client declared it
 };

@@ -12,12 +12,12 @@ namespace gatehouse::http {
 
 // What the exchange may know about the connection a request came on.
 struct connection_facts {
-    std::string_view peer;          // the client's address, as text
-    bool trusted_proxy = false;     // the peer is one of the listener's trusted_proxies
-    std::string_view protocol;      // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
-    bool secure = false;            // TLS
-    std::string_view tls_version;   // when secure
-    bool client_verified = false;   // a client certificate was verified (listener tls.client_auth)
+    std::string_view peer;         // the client's address, as text
+    bool trusted_proxy = false;    // the peer is one of the listener's trusted_proxies
+    std::string_view protocol;     // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
+    bool secure = false;           // TLS
+    std::string_view tls_version;  // when secure
+    bool client_verified = false;  // a client certificate was verified (listener tls.client_auth)
     std::string_view client_subject, client_sans, client_fingerprint;
 };
 
