@@ -98,37 +98,41 @@ void exchange::note_fields(const request_head& head, std::string_view& user_agen
 
 const char* exchange::normalise_path() { return router::normalize_path(req.path, path); }
 
-// What the request gets before any I/O: decided in a plain function, so each answer below is
-// one co_await in its own branch (GCC 12 miscompiles co_await in the conditions of an if-else
-// chain: the frame lost `this`).
+// What the request gets, decided before any I/O: a plain function, so a proxied request
+// without a chain costs no coroutine frame here (and each answer below is one co_await in its
+// own branch: GCC 12 miscompiles co_await in the conditions of an if-else chain).
 exchange::answer exchange::decide() {
     if (req.path == "*") return answer::options;
     if (listener_.cfg.https_redirect_port) return answer::to_https;
     if (!find_route()) return answer::no_route;
     if (body_too_large()) return answer::too_large;
-    return answer::chain;
+    if (select_chain()) return answer::chain;
+    return after_chain();
 }
 
-boost::asio::awaitable<exchange::next> exchange::serve(bool& written) {
-    switch (decide()) {
-        case answer::options: written = co_await send_options_asterisk(); co_return next::answered;
-        case answer::to_https: written = co_await send_https_redirect(); co_return next::answered;
-        case answer::no_route: written = co_await send_error(404, "no route matches the request"); co_return next::answered;
-        case answer::too_large: written = co_await send_error(413, "request body too large"); co_return next::answered;
-        case answer::chain: break;
+exchange::answer exchange::after_chain() const {
+    if (route->config.respond) return answer::respond;
+    if (route->config.redirect) return answer::redirect;
+    return answer::upstream;
+}
+
+boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) {
+    if (a == answer::chain) {
+        const bool go_on = co_await run_chain(written);
+        if (!go_on) co_return next::answered;
+        a = after_chain();
     }
-    const bool go_on = co_await run_chain(written);
-    if (!go_on) co_return next::answered;
-    const auto& rc = route->config;
-    if (rc.respond) {
-        written = co_await send_respond(*rc.respond);
-        co_return next::answered;
+    switch (a) {
+        case answer::options: written = co_await send_options_asterisk(); break;
+        case answer::to_https: written = co_await send_https_redirect(); break;
+        case answer::no_route: written = co_await send_error(404, "no route matches the request"); break;
+        case answer::too_large: written = co_await send_error(413, "request body too large"); break;
+        case answer::respond: written = co_await send_respond(*route->config.respond); break;
+        case answer::redirect: written = co_await send_redirect(*route->config.redirect); break;
+        case answer::chain:
+        case answer::upstream: co_return next::upstream;
     }
-    if (rc.redirect) {
-        written = co_await send_redirect(*rc.redirect);
-        co_return next::answered;
-    }
-    co_return next::upstream;
+    co_return next::answered;
 }
 
 const router::compiled_route* exchange::find_route() {

@@ -20,6 +20,7 @@
 #include "gatehouse/http/message.hpp"
 #include "gatehouse/http/stream.hpp"
 #include "gatehouse/middleware/middleware.hpp"
+#include "http/forwarded_request.hpp"
 #include "net/deadlines.hpp"
 #include "router/route_table.hpp"
 
@@ -46,19 +47,24 @@ public:
     void note_head(const request_head& head, bool valid, std::string_view raw_target);
     // The request's path normalised into `path`; a reason when it cannot be (a 400).
     const char* normalise_path();
-    // What comes after a noted head: routed, and answered here unless it goes upstream:
-    // OPTIONS *, a redirect-only listener's HTTPS redirect, no route (404), a body larger than
-    // the route allows (413), the chain (a middleware's reply), `respond`, `redirect`.
-    // upstream: the route's upstream phase is next (`route` is set, the chain has run);
+    // What comes after a noted head, decided without I/O (the route is found, the chain
+    // selected): OPTIONS *, a redirect-only listener's HTTPS redirect, no route (404), a body
+    // larger than the route allows (413), the chain, the route's `respond` or `redirect`, or
+    // its upstream. Anything but `upstream` is then served: the chain runs (a middleware may
+    // answer), and a reply is written. next::upstream: the route's upstream phase is next;
     // answered: the reply went out when `written`.
+    enum class answer { options, to_https, no_route, too_large, chain, respond, redirect, upstream };
+    answer decide();
     enum class next { answered, upstream };
-    boost::asio::awaitable<next> serve(bool& written);
+    boost::asio::awaitable<next> serve(answer a, bool& written);
     // The route for the request (null when none matches); also set as `route`.
     const router::compiled_route* find_route();
     // The request body is larger than the route allows (a 413 before anything is read).
     bool body_too_large() const;
-    // The route's middleware chain (the listener's first). false: a middleware answered, and
-    // its reply has been written (`written` says whether the write went).
+    // The route's middleware chain (the listener's first): selected (false: there is none), then
+    // run. run_chain returns false when a middleware answered, and its reply has been written
+    // (`written` says whether the write went).
+    bool select_chain();
     boost::asio::awaitable<bool> run_chain(bool& written);
     // Metrics, access log and on_complete: once per request, however it ended.
     void complete();
@@ -77,6 +83,19 @@ public:
     bool has_chain() const { return listener_chain || route_chain; }
     void run_response_chain(int status, field_list fields = {});
     void run_trailer_chain(middleware::trailer_edit& edit);
+
+    // The request as it goes upstream (forwarding.cpp): `path` rewritten per the route, the
+    // client's fields that pass and gatehouse's. `cluster_name`: the Host when the client sent
+    // none; `upgrade`: the Upgrade value the route lets through (empty: none). Valid until the
+    // request's head views die.
+    const forwarded_request& forward(const router::compiled_route& r, std::string_view cluster_name, std::string_view upgrade);
+
+    // A relayed response head as it goes to the client (forwarding.cpp): the upstream's fields
+    // without hop-by-hop ones, those its Connection field names, Content-Length (the codec
+    // frames the body) and what the response chain removed; then what the chain added (the
+    // chain has run). `status` is what the client gets. An interim (1xx) head: end-to-end fields only.
+    const response_head& relayed_head(int status, std::string_view reason, field_list fields, std::optional<std::uint64_t> content_length);
+    const response_head& relayed_interim(int status, std::string_view reason, field_list fields);
 
     // The client's address for policy: the peer, or what a trusted proxy says it forwarded for.
     std::string_view real_client() const;
@@ -116,8 +135,7 @@ public:
     std::uint8_t trace_flags = 0;
 
 private:
-    enum class answer { options, to_https, no_route, too_large, chain };
-    answer decide();
+    answer after_chain() const;
     template <class F>
     void each_in_reverse(F&& f);
     void note_fields(const request_head& head, std::string_view& user_agent);
@@ -129,6 +147,19 @@ private:
     void reply_chain_fields();  // what the response chain added (valid values only)
     boost::asio::awaitable<bool> reply_send(std::string_view body, bool has_body);
     void error_body(int status, std::string_view message);
+
+    struct forwarded_claims;
+    void rewrite_path(const router::compiled_route& r);
+    void keep_client_fields(forwarded_claims& claims);
+    void add_gatehouse_fields(const forwarded_claims& claims);
+    bool removed_by_middleware(std::string_view name) const;
+    bool is_identity_field(std::string_view name) const;
+    forwarded_request forwarded_;
+    void keep_upstream_fields(field_list fields, bool chain_edits);
+    response_head relayed_;
+    std::vector<std::uint32_t> relayed_kept_;
+    std::vector<field> relayed_added_;
+    std::string query_buf_, xff_, traceparent_;
 
     session_host& w_;
     const net::listener_state& listener_;

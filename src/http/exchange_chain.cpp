@@ -8,14 +8,19 @@
 
 namespace gatehouse::http {
 
-boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
+bool exchange::select_chain() {
     const auto& r = *route;
     route_chain = r.index < snap->route_chains.size() ? &snap->route_chains[r.index] : nullptr;
+    if (route_chain && route_chain->empty()) route_chain = nullptr;
     if (!r.config.middleware_replace && !snap->listener_chains.empty()) {
         auto it = snap->listener_chains.find(listener_.cfg.name);
-        if (it != snap->listener_chains.end()) listener_chain = &it->second;
+        if (it != snap->listener_chains.end() && !it->second.empty()) listener_chain = &it->second;
     }
-    if ((!route_chain || route_chain->empty()) && !listener_chain) co_return true;
+    return has_chain();
+}
+
+boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
+    const auto& r = *route;
     mctx.method = req.method;
     mctx.host = req.authority;
     mctx.path = path;

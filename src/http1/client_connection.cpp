@@ -276,7 +276,13 @@ asio::awaitable<void> client_connection::loop() {
 asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     if (!check_request(head_len)) co_return co_await send_error(refusal_.status, refusal_.reason, true, refusal_.extra);
     bool written = false;
-    if (co_await ex_.serve(written) == http::exchange::next::upstream) co_return co_await proxy(*ex_.route, head_len);
+    const auto answer = ex_.decide();
+    bool upstream = answer == http::exchange::answer::upstream;
+    if (!upstream) {
+        const auto next = co_await ex_.serve(answer, written);
+        upstream = next == http::exchange::next::upstream;
+    }
+    if (upstream) co_return co_await proxy(*ex_.route, head_len);
     if (ex_.route && ex_.mctx.wants_background() && !ex_.req.has_body) start_background(*ex_.route);
     buf_.consume(head_len);
     // A body left unread: the connection closes in stages, so the answer is not lost to a reset.

@@ -98,6 +98,9 @@ private:
     asio::awaitable<bool> send_interim(const http::response_head& head) override;
     asio::awaitable<bool> send_head(const http::response_head& head, bool end_stream) override;
     asio::awaitable<bool> send_data(std::string_view data, bool end_stream) override;
+    // The head into out_ (held back: it goes out with the first body bytes); an interim head.
+    void compose_head(const http::response_head& head, bool end_stream);
+    void compose_interim(const http::response_head& head);
     void note_facts();  // facts_ from what the connection knows (after the TLS handshake)
     http::connection_facts facts_;
     bool must_close_ = false;  // the connection closes after the current response
@@ -131,34 +134,19 @@ private:
     void release_kept_body(upstream_request& ur);
     asio::awaitable<bool> relay_response(upstream_request& ur);
     bool start_response_decoder(upstream_request& ur, std::optional<body_decoder<false>>& dec, bool filtered);
-    bool copy_whole_response(upstream_request& ur, bool filtered, bool chunked_to_client, bool& close);
+    bool copy_whole_response(upstream_request& ur, bool filtered, bool& close);
     asio::awaitable<bool> relay_sized_body(upstream_request& ur);
     asio::awaitable<bool> relay_replacement(upstream_request& ur);
     asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     asio::awaitable<bool> relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
-    // proxy.cpp: the heads
+    // forwarded_heads.cpp: the heads
     void build_upstream_head(const router::compiled_route& r);
-    struct forwarded_claims;
-    void rewrite_path(const router::compiled_route& r);
-    void append_upstream_request_line(const router::compiled_route& r);
-    void forward_request_fields(forwarded_claims& claims);
-    void append_gatehouse_fields(const forwarded_claims& claims);
     // `filtered_length`: the length of a body filtered whole (a middleware's body filter).
-    void build_client_head(const response_head& resp, bool chunked_to_client, bool close, std::optional<std::size_t> filtered_length = {});
+    void build_client_head(const response_head& resp, bool close, std::optional<std::size_t> filtered_length = {});
     void build_interim_head(const response_head& resp);
     // The last chunk of a response to the client with its trailers: the upstream's (`dec`: its
     // chunked body's decoder, or null) as the response chain leaves them.
     void append_last_chunk(std::string& out, const body_decoder<false>* dec);
-    bool is_identity_header(std::string_view name) const {
-        const auto& t = tls_ctx_->config();
-        return (!t.subject_header.empty() && iequals(name, t.subject_header)) || (!t.sans_header.empty() && iequals(name, t.sans_header)) ||
-               (!t.fingerprint_header.empty() && iequals(name, t.fingerprint_header));
-    }
-    bool removed_by_middleware(std::string_view name) const {
-        for (auto& r : ex_.mctx.removed_headers())
-            if (iequals(r, name)) return true;
-        return false;
-    }
 
     session_host& w_;
     std::shared_ptr<net::listener_state> listener_;

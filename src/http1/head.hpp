@@ -75,24 +75,5 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
 // Scans a complete response head. `request_method_head` makes the body empty whatever it says.
 scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out);
 
-// The names a Connection field lists (RFC 9110 §7.6.1: each names a hop-by-hop field), split
-// once per message: asking list_contains for every forwarded field cost ~1,100 instructions a
-// request (callgrind, 5-byte proxying).
-class connection_names {
-public:
-    explicit connection_names(std::string_view connection);
-    bool contains(std::string_view field) const {
-        if (overflow_) return list_contains(raw_, field);
-        for (std::size_t i = 0; i < n_; ++i)
-            if (names_[i].size() == field.size() && iequals_same_length(names_[i].data(), field.data(), field.size())) return true;
-        return false;
-    }
-
-private:
-    std::string_view raw_;
-    std::string_view names_[6];
-    std::size_t n_ = 0;
-    bool overflow_ = false;  // more names than fit: ask the list itself
-};
 
 }  // namespace gatehouse::http1

@@ -293,12 +293,6 @@ scan_error check_transfer_encoding(std::string_view te) {
 
 }  // namespace
 
-connection_names::connection_names(std::string_view connection) : raw_(connection) {
-    for_each_element(connection, [&](std::string_view el) {
-        if (n_ < std::size(names_)) names_[n_++] = el;
-        else overflow_ = true;
-    });
-}
 
 std::size_t find_head_end(std::string_view buf, std::size_t from) {
     from = from >= 3 ? from - 3 : 0;
@@ -517,6 +511,24 @@ bool iequals_same_length(const char* a, const char* b, std::size_t n) {
         if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z')) return false;
     }
     return true;
+}
+
+connection_names::connection_names(std::string_view connection) : raw_(connection) {
+    http1::for_each_element(connection, [&](std::string_view el) {
+        if (n_ < std::size(names_)) names_[n_++] = el;
+        else overflow_ = true;
+    });
+}
+
+bool is_hop_by_hop(std::string_view n) {
+    switch (n.size()) {
+        case 2: return iequals(n, "te");
+        case 7: return iequals(n, "trailer") || iequals(n, "upgrade");
+        case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
+        case 16: return iequals(n, "proxy-connection");
+        case 17: return iequals(n, "transfer-encoding");
+        default: return false;
+    }
 }
 
 bool list_contains(std::string_view list, std::string_view token) {

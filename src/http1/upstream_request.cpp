@@ -434,11 +434,11 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     if (resp_framing == body_framing::none ||
         (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
         bool close_after = close;
-        if (!copy_whole_response(ur, filtered, chunked_to_client, close_after))
+        if (!copy_whole_response(ur, filtered, close_after))
             co_return co_await send_error(502, "response body filter failed", true);
         co_return co_await write_client(out_) && !close_after;
     }
-    build_client_head(resp_, chunked_to_client, close);
+    build_client_head(resp_, close);
     // Not a conditional expression over the three co_awaits: GCC 12 miscompiles that shape
     // (more than one branch ran and the head went out twice).
     auto* dec = resp_decoder ? &*resp_decoder : nullptr;
@@ -469,7 +469,7 @@ bool client_connection::start_response_decoder(upstream_request& ur, std::option
 // The whole response is in the upstream buffer: head and body into out_ (through the body filter
 // when there is one: its length is known then, so an HTTP/1.0 client keeps its connection too),
 // and the upstream connection goes back to the pool. false: the filter failed.
-bool client_connection::copy_whole_response(upstream_request& ur, bool filtered, bool chunked_to_client, bool& close) {
+bool client_connection::copy_whole_response(upstream_request& ur, bool filtered, bool& close) {
     auto& uc = ur.call->conn();
     auto body = resp_.framing == body_framing::none ? std::string_view{}
                                                     : uc.buf.data().substr(0, static_cast<std::size_t>(resp_.content_length));
@@ -481,10 +481,10 @@ bool client_connection::copy_whole_response(upstream_request& ur, bool filtered,
         body_out_.clear();
         if (!ex_.medit.body->filter(body, true, body_out_)) return false;
         close = !ur.client_keep_alive || w_.draining();
-        build_client_head(resp_, false, close, body_out_.size());
+        build_client_head(resp_, close, body_out_.size());
         out_ += body_out_;
     } else {
-        build_client_head(resp_, chunked_to_client, close);
+        build_client_head(resp_, close);
         out_.append(body.data(), body.size());
     }
     uc.buf.consume(body.size());

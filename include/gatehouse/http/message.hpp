@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "gatehouse/http/fields.hpp"
 
@@ -24,11 +25,16 @@ struct request_head {
     std::optional<std::uint64_t> content_length;  // the body's length when the client declared it
 };
 
-// A response head. Fields are written in order; the codec adds its own framing (HTTP/1.1
-// Content-Length or Transfer-Encoding and Connection, HTTP/2 END_STREAM).
+// A response head. Fields are written in order, then `added`; the codec adds its own framing
+// (HTTP/1.1 Content-Length or Transfer-Encoding and Connection, HTTP/2 END_STREAM).
 struct response_head {
     int status = 0;
+    std::string_view reason;  // a relayed HTTP/1 response's own reason phrase (HTTP/1.1 only); empty: the standard one
     field_list fields;
+    // The indices of `fields` to send, in order (a relayed response: what the forwarding policy
+    // keeps of the upstream's); null: all of them.
+    const std::vector<std::uint32_t>* kept = nullptr;
+    field_list added;
     std::optional<std::uint64_t> content_length;  // the body's length when known before it is sent
 };
 
