@@ -159,7 +159,7 @@ private:
     response_head relayed_;
     std::vector<std::uint32_t> relayed_kept_;
     std::vector<field> relayed_added_;
-    std::string query_buf_, xff_, traceparent_;
+    std::string query_buf_, traceparent_;
 
     session_host& w_;
     const net::listener_state& listener_;

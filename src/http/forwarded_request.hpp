@@ -19,12 +19,16 @@ struct forwarded_request {
     std::string_view path;   // normalised, rewritten
     std::string_view query;  // without the parameters middleware took
     bool has_query = false;
-    std::string_view authority;         // Host / :authority upstream
-    field_list source;                  // the client's fields
-    std::vector<std::uint32_t> kept;    // indices into `source` of those that pass, in order
-    std::vector<field> added;           // gatehouse's, after the kept ones
-    std::string_view upgrade;           // an Upgrade value the route lets through, or empty
-    bool te_trailers = false;           // the client takes trailers (TE: trailers)
+    std::string_view authority;       // Host / :authority upstream
+    field_list source;                // the client's fields
+    std::vector<std::uint32_t> kept;  // indices into `source` of those that pass, in order
+    std::vector<field> added;         // gatehouse's (identity, middleware's), after the kept ones
+    // Then what gatehouse always sets: X-Forwarded-For (a trusted proxy's claim, then the peer),
+    // X-Forwarded-Proto, X-Forwarded-Host (empty: none), X-Request-Id, traceparent (empty: none).
+    std::string_view forwarded_for_claim, peer, forwarded_proto, forwarded_host;
+    std::string_view request_id, traceparent;
+    std::string_view upgrade;  // an Upgrade value the route lets through, or empty
+    bool te_trailers = false;  // the client takes trailers (TE: trailers)
     bool has_body = false;
     std::optional<std::uint64_t> content_length;  // else, with a body: its length is not known
 };

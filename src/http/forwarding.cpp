@@ -36,12 +36,16 @@ forwarded_kind forwarded_header(std::string_view n) {
     return forwarded_kind::none;
 }
 
-// The value of the (last) Connection field: the names it lists are hop-by-hop.
-std::string_view connection_value(field_list fields) {
-    std::string_view v;
-    for (auto& f : fields)
-        if (f.name.size() == 10 && iequals(f.name, "connection")) v = f.value;
-    return v;
+// A field the Connection field names is hop-by-hop too (RFC 9110 §7.6.1). The Connection field
+// is met in the same pass that keeps fields (the last one counts, as the HTTP/1 scanner has it),
+// so the kept indices are filtered afterwards, and only when it names something.
+bool is_connection(std::string_view n) { return n.size() == 10 && iequals(n, "connection"); }
+
+void drop_nominated(std::vector<std::uint32_t>& kept, field_list fields, std::string_view connection) {
+    if (connection.empty()) return;
+    const connection_names nominated(connection);
+    if (nominated.names_nothing_else()) return;
+    std::erase_if(kept, [&](std::uint32_t i) { return nominated.contains(fields[i].name); });
 }
 
 }  // namespace
@@ -67,7 +71,9 @@ const forwarded_request& exchange::forward(const router::compiled_route& r, std:
         f.has_query = !f.query.empty();
     }
     const auto& rw = r.config.rewrite;
-    f.authority = rw && rw->host ? std::string_view(*rw->host) : !req.authority.empty() ? req.authority : cluster_name;  // an HTTP/1.0 client may send none
+    f.authority = rw && rw->host           ? std::string_view(*rw->host)
+                  : !req.authority.empty() ? req.authority
+                                           : cluster_name;  // an HTTP/1.0 client may send none
     f.source = req.fields;
     f.upgrade = upgrade;
     f.has_body = req.has_body;
@@ -100,13 +106,14 @@ void exchange::keep_client_fields(forwarded_claims& claims) {
     auto& f = forwarded_;
     f.kept.clear();
     f.te_trailers = false;
-    const connection_names nominated(connection_value(req.fields));
     const bool trusted = facts().trusted_proxy;
+    std::string_view connection;
     std::uint32_t i = 0;
     for (auto it = req.fields.begin(); it != req.fields.end(); ++it, ++i) {
         auto n = it->name;
         if (is_hop_by_hop(n)) {
             if (n.size() == 2 && list_contains(it->value, "trailers")) f.te_trailers = true;
+            if (is_connection(n)) connection = it->value;
             continue;
         }
         if (replaced_by_gatehouse(n, new_trace)) continue;
@@ -128,11 +135,11 @@ void exchange::keep_client_fields(forwarded_claims& claims) {
                 continue;
             }
         }
-        if (nominated.contains(n)) continue;  // hop-by-hop by the client's Connection field
         if (removed_by_middleware(n)) continue;
         if (is_identity_field(n)) continue;  // only gatehouse vouches for a client certificate
         f.kept.push_back(i);
     }
+    drop_nominated(f.kept, req.fields, connection);
 }
 
 bool exchange::removed_by_middleware(std::string_view name) const {
@@ -148,30 +155,28 @@ bool exchange::is_identity_field(std::string_view name) const {
            (!t->fingerprint_header.empty() && iequals(name, t->fingerprint_header));
 }
 
-// What gatehouse adds: the verified client certificate's identity, middleware's fields,
-// X-Forwarded-*, the request id, the trace.
+// What gatehouse adds: the verified client certificate's identity, middleware's fields, and
+// what it always sets (X-Forwarded-*, the request id, the trace).
 void exchange::add_gatehouse_fields(const forwarded_claims& claims) {
     auto& added = forwarded_.added;
     added.clear();
     const auto& c = facts();
     if (c.client_verified && listener_.cfg.tls) {
         const auto& t = *listener_.cfg.tls;
-        if (!t.subject_header.empty() && middleware::valid_header_value(c.client_subject)) added.push_back({t.subject_header, c.client_subject});
+        if (!t.subject_header.empty() && middleware::valid_header_value(c.client_subject))
+            added.push_back({t.subject_header, c.client_subject});
         if (!t.sans_header.empty() && middleware::valid_header_value(c.client_sans)) added.push_back({t.sans_header, c.client_sans});
         if (!t.fingerprint_header.empty()) added.push_back({t.fingerprint_header, c.client_fingerprint});
     }
     for (auto& [k, v] : mctx.added_headers())
         if (middleware::valid_header_value(v)) added.push_back({k, v});
-    xff_.clear();
-    if (!claims.xff.empty()) {
-        xff_ += claims.xff;
-        xff_ += ", ";
-    }
-    xff_ += c.peer;
-    added.push_back({"X-Forwarded-For", xff_});
-    added.push_back({"X-Forwarded-Proto", !claims.xfp.empty() ? claims.xfp : c.secure ? std::string_view("https") : std::string_view("http")});
-    if (!req.authority.empty() || !claims.xfh.empty()) added.push_back({"X-Forwarded-Host", claims.xfh.empty() ? req.authority : claims.xfh});
-    added.push_back({"X-Request-Id", request_id});
+    auto& f = forwarded_;
+    f.forwarded_for_claim = claims.xff;
+    f.peer = c.peer;
+    f.forwarded_proto = !claims.xfp.empty() ? claims.xfp : c.secure ? std::string_view("https") : std::string_view("http");
+    f.forwarded_host = !claims.xfh.empty() ? claims.xfh : req.authority;
+    f.request_id = request_id;
+    f.traceparent = {};
     if (has_trace) {
         // The same trace, a new parent: this hop is a span of its own.
         char span[16];
@@ -179,11 +184,12 @@ void exchange::add_gatehouse_fields(const forwarded_claims& claims) {
             span, 16, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
         traceparent_.clear();
         observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
-        added.push_back({"traceparent", traceparent_});
+        f.traceparent = traceparent_;
     }
 }
 
-const response_head& exchange::relayed_head(int s, std::string_view reason, field_list fields, std::optional<std::uint64_t> content_length) {
+const response_head& exchange::relayed_head(int s, std::string_view reason, field_list fields,
+                                            std::optional<std::uint64_t> content_length) {
     status = s;
     keep_upstream_fields(fields, has_chain());
     relayed_added_.clear();
@@ -203,17 +209,20 @@ const response_head& exchange::relayed_interim(int s, std::string_view reason, f
 
 void exchange::keep_upstream_fields(field_list fields, bool chain_edits) {
     relayed_kept_.clear();
-    const connection_names nominated(connection_value(fields));
     const bool removals = chain_edits && !medit.remove.empty();
+    std::string_view connection;
     std::uint32_t i = 0;
     for (auto it = fields.begin(); it != fields.end(); ++it, ++i) {
         auto n = it->name;
-        if (is_hop_by_hop(n)) continue;
+        if (is_hop_by_hop(n)) {
+            if (is_connection(n)) connection = it->value;
+            continue;
+        }
         if (removals && medit.removes(n)) continue;
         if (n.size() == 14 && iequals(n, "content-length")) continue;
-        if (nominated.contains(n)) continue;
         relayed_kept_.push_back(i);
     }
+    drop_nominated(relayed_kept_, fields, connection);
 }
 
 }  // namespace gatehouse::http

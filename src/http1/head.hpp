@@ -75,5 +75,4 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
 // Scans a complete response head. `request_method_head` makes the body empty whatever it says.
 scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out);
 
-
 }  // namespace gatehouse::http1

@@ -293,7 +293,6 @@ scan_error check_transfer_encoding(std::string_view te) {
 
 }  // namespace
 
-
 std::size_t find_head_end(std::string_view buf, std::size_t from) {
     from = from >= 3 ? from - 3 : 0;
     const char* d = buf.data();

@@ -37,6 +37,26 @@ void append_request_head(std::string& out, const http::forwarded_request& f) {
     } else if (f.te_trailers) {
         out += "Connection: te\r\nTE: trailers\r\n"sv;
     }
+    out += "X-Forwarded-For: "sv;
+    if (!f.forwarded_for_claim.empty()) {
+        out += f.forwarded_for_claim;
+        out += ", "sv;
+    }
+    out += f.peer;
+    out += "\r\nX-Forwarded-Proto: "sv;
+    out += f.forwarded_proto;
+    if (!f.forwarded_host.empty()) {
+        out += "\r\nX-Forwarded-Host: "sv;
+        out += f.forwarded_host;
+    }
+    out += "\r\nX-Request-Id: "sv;
+    out += f.request_id;
+    out += "\r\n"sv;
+    if (!f.traceparent.empty()) {
+        out += "traceparent: "sv;
+        out += f.traceparent;
+        out += "\r\n"sv;
+    }
     if (f.content_length) {
         char digits[24];
         auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *f.content_length);

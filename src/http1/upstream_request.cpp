@@ -434,8 +434,7 @@ asio::awaitable<bool> client_connection::relay_response(upstream_request& ur) {
     if (resp_framing == body_framing::none ||
         (resp_framing == body_framing::content_length && resp_.content_length <= std::min<std::uint64_t>(k_copy_limit, uc.buf.size()))) {
         bool close_after = close;
-        if (!copy_whole_response(ur, filtered, close_after))
-            co_return co_await send_error(502, "response body filter failed", true);
+        if (!copy_whole_response(ur, filtered, close_after)) co_return co_await send_error(502, "response body filter failed", true);
         co_return co_await write_client(out_) && !close_after;
     }
     build_client_head(resp_, close);
