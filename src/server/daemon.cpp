@@ -27,6 +27,7 @@
 #include "server/check.hpp"
 #include "server/handover.hpp"
 #include "server/listen_socket.hpp"
+#include "server/sd_notify.hpp"
 #include "config/snapshot.hpp"
 #include "server/worker.hpp"
 #include "tls/ticket_keys.hpp"
@@ -222,6 +223,9 @@ public:
         flush_access_logs();
         rotate_tickets();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
+        // After a binary upgrade systemd already counts the service as started, and the process
+        // that handed over announces this one as the main pid (start_handover_server).
+        if (!inherited) notify_ready_when_upstreams_are();
         watch_memory();  // after "ready": its first verdict may be an error line about memory
         control_.run();
         for (auto& w : workers_) w->stop();
@@ -363,6 +367,22 @@ private:
         // destroyed here, outside the lock: they flush and join their writer threads
     }
 
+    // READY=1 for systemd (Type=notify) once the process is ready as /-/ready defines it:
+    // listeners bound, the first config serving, and service discovery answered for every
+    // upstream a route uses (or its first_timeout passed). Checked every 100 ms until then.
+    void notify_ready_when_upstreams_are() {
+        if (!notify_.active() || draining_) return;
+        if (ready_ && discovery_->ready(used_upstreams(current_->config))) {
+            notify_.send(sd_notify::ready(fmt::format("serving config generation {} on {} listener(s), {} worker(s)", generation_,
+                                                      listeners_.size(), workers_.size())));
+            return;
+        }
+        notify_timer_.expires_after(std::chrono::milliseconds(100));
+        notify_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) notify_ready_when_upstreams_are();
+        });
+    }
+
     void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
         auto key = "admin:" + listen_key(a.listen);
         int fd = -1;
@@ -393,7 +413,15 @@ private:
                     if (admin_) out.push_back({admin_key_, admin_->native_handle()});
                     return out;
                 },
-                [this] { begin_drain("binary upgrade", std::chrono::milliseconds(0)); });
+                [this](pid_t next) {
+                    // Sent while this process is still the main pid, the only one systemd hears
+                    // with NotifyAccess=main; no STOPPING=1: the service goes on in `next`.
+                    if (next > 0)
+                        notify_.send(
+                            sd_notify::main_pid(next, fmt::format("binary upgrade: pid {} serves, pid {} drains", next, ::getpid())));
+                    handed_over_ = true;
+                    begin_drain("binary upgrade", std::chrono::milliseconds(0));
+                });
             spdlog::info("binary upgrade socket at {}", opts_.upgrade_socket);
         } catch (const std::exception& e) {
             spdlog::error("cannot serve the upgrade socket {}: {}", opts_.upgrade_socket, e.what());
@@ -416,8 +444,11 @@ private:
         // touched, not changed (the config and every file it refers to)
         if (trigger == "file" && content && fingerprint(*content, *current_) == last_content_) return {};
         reload_record rec{generation_ + 1, std::chrono::system_clock::now(), trigger, false, {}};
+        notify_.send(sd_notify::reloading(sd_notify::monotonic_usec(), "reloading the config (" + trigger + ")"));
         auto fail = [&](std::string text) {
             spdlog::error("config reload ({}) rejected; generation {} keeps serving:\n{}", trigger, generation_, text);
+            notify_.send(sd_notify::ready(fmt::format("config reload ({}) failed: {}; generation {} keeps serving", trigger,
+                                                      text.substr(0, text.find('\n')), generation_)));
             rec.error = text;
             record(rec);
             last_content_ = fingerprint(content.value_or(std::string()), *current_);  // do not retry the same broken files on every event
@@ -487,7 +518,11 @@ private:
         // request sees the new routes. Nobody waits here: the last worker's confirmation (or a
         // 2 s timer) completes it.
         auto pending = std::make_shared<std::size_t>(workers_.size());
-        auto done = std::make_shared<std::function<void()>>(std::move(installed));
+        // READY=1 once every worker serves the new generation (or the 2 s timer gave up waiting).
+        auto done = std::make_shared<std::function<void()>>([this, gen = generation_, installed = std::move(installed)] {
+            notify_.send(sd_notify::ready(fmt::format("serving config generation {}", gen)));
+            if (installed) installed();
+        });
         auto timer = std::make_shared<asio::steady_timer>(control_, std::chrono::seconds(2));
         auto gen = generation_;
         timer->async_wait([done, gen](boost::system::error_code ec) {
@@ -544,6 +579,7 @@ private:
         });
         spdlog::info("draining ({}): not ready; accepting for {} ms more, then in-flight requests have {} ms", why, delay.count(),
                      drain_.timeout.count());
+        if (!handed_over_) notify_.send(sd_notify::stopping("draining (" + why + ")"));
         for (auto& w : workers_) w->post_soft_drain();
         drain_timer_.expires_after(delay);
         drain_timer_.async_wait([this](boost::system::error_code e) {
@@ -574,6 +610,7 @@ private:
         flush_timer_.cancel();
         ticket_timer_.cancel();
         memory_timer_.cancel();
+        notify_timer_.cancel();
         if (admin_) admin_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
@@ -783,6 +820,9 @@ private:
     std::size_t running_ = 0;
     bool ready_ = false;
     bool draining_ = false;
+    bool handed_over_ = false;  // a binary upgrade's successor serves now
+    sd_notify::notifier notify_ = sd_notify::notifier::from_environment();
+    asio::steady_timer notify_timer_{control_};
     config::drain_config drain_{};
 };
 
