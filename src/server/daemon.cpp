@@ -1,7 +1,9 @@
 #include "server/daemon.hpp"
 
 #include <sched.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -9,6 +11,8 @@
 #include <csignal>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <cstring>
+#include <filesystem>
 #include <deque>
 #include <set>
 #include <map>
@@ -94,6 +98,8 @@ public:
         : opts_(std::move(o)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_), flush_timer_(control_) {}
 
     int run() {
+        signals_.add(SIGUSR2);
+        signals_.add(SIGCHLD);
         // Like nginx: a write to a closed pipe or socket (a log reader gone, a peer reset under a
         // library that does not pass MSG_NOSIGNAL) fails with EPIPE instead of killing the daemon.
         std::signal(SIGPIPE, SIG_IGN);
@@ -428,6 +434,63 @@ private:
         }
     }
 
+    // SIGUSR2: a binary upgrade started from inside. The binary now at the path this process was
+    // started from runs with the same arguments and environment as a child of this one, so it
+    // is in the same control group: systemd accepts the MAINPID= this process sends at the
+    // handover only for a process of its own unit. The child takes the sockets over as any
+    // upgrade does; descriptors other than 0-2 are not inherited.
+    void start_successor() {
+        if (opts_.upgrade_socket.empty() || draining_ || successor_ > 0) {
+            spdlog::warn("SIGUSR2 ignored: {}",
+                         opts_.upgrade_socket.empty() ? "a binary upgrade needs --upgrade-socket" : "draining, or an upgrade is under way");
+            return;
+        }
+        std::string path = executable_path();
+        std::vector<std::string> args = opts_.arguments;
+        std::vector<char*> argv{path.data()};
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t files;
+        posix_spawn_file_actions_init(&files);
+        posix_spawn_file_actions_addclosefrom_np(&files, 3);
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        pid_t pid = 0;
+        const int rc = posix_spawn(&pid, path.c_str(), &files, &attr, argv.data(), environ);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&files);
+        if (rc != 0) {
+            spdlog::error("binary upgrade: cannot start {}: {}", path, std::strerror(rc));
+            return;
+        }
+        successor_ = pid;
+        spdlog::info("binary upgrade: started {} as pid {}", path, pid);
+    }
+
+    // The path of this binary when it started, even if the file was replaced since.
+    static std::string executable_path() {
+        std::string p = std::filesystem::read_symlink("/proc/self/exe").string();
+        constexpr std::string_view deleted = " (deleted)";
+        if (p.size() > deleted.size() && p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
+            p.resize(p.size() - deleted.size());
+        return p;
+    }
+
+    void reap_successor() {
+        int status = 0;
+        for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+            if (pid != successor_) continue;
+            successor_ = 0;
+            if (!handed_over_)
+                spdlog::error("binary upgrade: pid {} exited ({} {}) before serving; this process keeps serving", pid,
+                              WIFEXITED(status) ? "status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        }
+    }
+
     void record(reload_record r) {
         reloads_.push_front(std::move(r));
         while (reloads_.size() > 32) reloads_.pop_back();
@@ -552,6 +615,10 @@ private:
         if (ec) return;
         if (sig == SIGHUP) {
             reload("signal");
+        } else if (sig == SIGUSR2) {
+            start_successor();
+        } else if (sig == SIGCHLD) {
+            reap_successor();
         } else if (draining_) {
             spdlog::warn("second signal: stopping now");
             control_.stop();
@@ -821,6 +888,7 @@ private:
     bool ready_ = false;
     bool draining_ = false;
     bool handed_over_ = false;  // a binary upgrade's successor serves now
+    pid_t successor_ = 0;       // started by SIGUSR2, until it exits
     sd_notify::notifier notify_ = sd_notify::notifier::from_environment();
     asio::steady_timer notify_timer_{control_};
     config::drain_config drain_{};

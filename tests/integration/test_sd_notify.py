@@ -3,6 +3,7 @@ binary started with NOTIFY_SOCKET naming a datagram socket this test owns. Every
 receive with a socket timeout as its upper bound; the sender of each datagram is checked with
 SO_PASSCRED, as systemd does for NotifyAccess=main."""
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -59,6 +60,25 @@ def notify_env(name):
         yield
     finally:
         del os.environ["NOTIFY_SOCKET"]
+
+
+def wait_for_child(pid):
+    """The exit status of an adopted child (this process is its subreaper), within NET_TIMEOUT."""
+    deadline = time.monotonic() + NET_TIMEOUT
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)  # polling a state the process reaches on its own; bounded
+    raise AssertionError(f"pid {pid} did not exit")
+
+
+def stop_orphan(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 RESPOND = "routes: [{ name: hello, match: { path: / }, respond: { status: 200, body: \"hi\\n\" } }]\n"
@@ -162,6 +182,46 @@ class Notify(unittest.TestCase):
         msg, pid = self.notify.receive()
         self.assertEqual((msg.get("STOPPING"), pid), ("1", new.proc.pid))
         self.assertEqual(new.wait(), 0)
+
+    def test_sigusr2_starts_the_new_binary_inside_the_service(self):
+        # systemd is the subreaper of its services: so is this test, so that the new process,
+        # orphaned when the old one exits, becomes its child and can be waited for
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_CHILD_SUBREAPER = 36
+        self.assertEqual(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0)
+        self.addCleanup(libc.prctl, PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        d = tempfile.mkdtemp(prefix="gatehouse-notify-usr2-")
+        old = self.start(RESPOND, args=["--upgrade-socket", os.path.join(d, "upgrade.sock")])
+        msg, _ = self.notify.receive()
+        self.assertEqual(msg.get("READY"), "1", msg)
+
+        old.signal(signal.SIGUSR2)
+        msg, pid = self.notify.receive()
+        self.assertEqual(pid, old.proc.pid)
+        new_pid = int(msg["MAINPID"])
+        self.addCleanup(stop_orphan, new_pid)  # before old.stop (LIFO): the log pipe closes then
+        # started by the old process (same control group), from the same binary, same arguments
+        with open(f"/proc/{new_pid}/stat") as f:
+            self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[1]), old.proc.pid)
+        self.assertEqual(os.path.realpath(f"/proc/{new_pid}/exe"), os.path.realpath(old.proc.args[0]))
+        with open(f"/proc/{new_pid}/cmdline", "rb") as f:
+            self.assertEqual(f.read().split(b"\0")[1:-1], [a.encode() for a in old.proc.args[1:]])
+        self.assertEqual(old.wait(), 0)
+        self.assertTrue(old.has_log(f"started .* as pid {new_pid}"))
+        self.assertEqual(request(old.port, path="/").status, 200)  # the same socket, now the new one's
+
+        os.kill(new_pid, signal.SIGTERM)
+        msg, pid = self.notify.receive()
+        self.assertEqual((msg.get("STOPPING"), pid), ("1", new_pid))
+        self.assertEqual(wait_for_child(new_pid), 0)
+
+    def test_sigusr2_without_upgrade_socket_is_ignored(self):
+        gw = self.start(RESPOND)
+        self.notify.receive()
+        gw.signal(signal.SIGUSR2)
+        self.assertTrue(gw.wait_for_log("SIGUSR2 ignored"))
+        self.assertEqual(request(gw.port, path="/").status, 200)
+        self.assertFalse(self.notify.queued())
 
     def test_without_notify_socket_nothing_is_sent(self):
         gw = Gatehouse(RESPOND).start()
