@@ -25,6 +25,8 @@ LEVEL is one of trace, debug, info, warn, error (default info).
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (so does a change of the file).
 --upgrade-socket PATH: binary upgrade. A gatehouse started with the same PATH while another one
 serves it takes over its listening sockets, and the old one drains and exits (docs/operations.md).
+SIGUSR2 (with --upgrade-socket) starts that new gatehouse itself: the binary now at this one's
+path, same arguments (what systemd needs: systemctl kill -s SIGUSR2 --kill-whom=main gatehouse).
 )";
 
 int check(const std::string& path) {
@@ -38,6 +40,7 @@ int check(const std::string& path) {
 int main(int argc, char** argv) {
     gatehouse::server::daemon_options opts;
     opts.config_path = "config/gatehouse.yaml";
+    opts.arguments.assign(argv + 1, argv + argc);
     std::string level = "info";
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];

@@ -1,7 +1,9 @@
 #include "server/daemon.hpp"
 
 #include <sched.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -9,6 +11,8 @@
 #include <csignal>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <cstring>
+#include <filesystem>
 #include <deque>
 #include <set>
 #include <map>
@@ -27,6 +31,7 @@
 #include "server/check.hpp"
 #include "server/handover.hpp"
 #include "server/listen_socket.hpp"
+#include "server/sd_notify.hpp"
 #include "config/snapshot.hpp"
 #include "server/worker.hpp"
 #include "tls/ticket_keys.hpp"
@@ -93,6 +98,8 @@ public:
         : opts_(std::move(o)), signals_(control_, SIGINT, SIGTERM, SIGHUP), drain_timer_(control_), flush_timer_(control_) {}
 
     int run() {
+        signals_.add(SIGUSR2);
+        signals_.add(SIGCHLD);
         // Like nginx: a write to a closed pipe or socket (a log reader gone, a peer reset under a
         // library that does not pass MSG_NOSIGNAL) fails with EPIPE instead of killing the daemon.
         std::signal(SIGPIPE, SIG_IGN);
@@ -222,6 +229,9 @@ public:
         flush_access_logs();
         rotate_tickets();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
+        // After a binary upgrade systemd already counts the service as started, and the process
+        // that handed over announces this one as the main pid (start_handover_server).
+        if (!inherited) notify_ready_when_upstreams_are();
         watch_memory();  // after "ready": its first verdict may be an error line about memory
         control_.run();
         for (auto& w : workers_) w->stop();
@@ -363,6 +373,22 @@ private:
         // destroyed here, outside the lock: they flush and join their writer threads
     }
 
+    // READY=1 for systemd (Type=notify) once the process is ready as /-/ready defines it:
+    // listeners bound, the first config serving, and service discovery answered for every
+    // upstream a route uses (or its first_timeout passed). Checked every 100 ms until then.
+    void notify_ready_when_upstreams_are() {
+        if (!notify_.active() || draining_) return;
+        if (ready_ && discovery_->ready(used_upstreams(current_->config))) {
+            notify_.send(sd_notify::ready(fmt::format("serving config generation {} on {} listener(s), {} worker(s)", generation_,
+                                                      listeners_.size(), workers_.size())));
+            return;
+        }
+        notify_timer_.expires_after(std::chrono::milliseconds(100));
+        notify_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) notify_ready_when_upstreams_are();
+        });
+    }
+
     void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
         auto key = "admin:" + listen_key(a.listen);
         int fd = -1;
@@ -393,10 +419,75 @@ private:
                     if (admin_) out.push_back({admin_key_, admin_->native_handle()});
                     return out;
                 },
-                [this] { begin_drain("binary upgrade", std::chrono::milliseconds(0)); });
+                [this](pid_t next) {
+                    // Sent while this process is still the main pid, the only one systemd hears
+                    // with NotifyAccess=main; no STOPPING=1: the service goes on in `next`.
+                    if (next > 0)
+                        notify_.send(
+                            sd_notify::main_pid(next, fmt::format("binary upgrade: pid {} serves, pid {} drains", next, ::getpid())));
+                    handed_over_ = true;
+                    begin_drain("binary upgrade", std::chrono::milliseconds(0));
+                });
             spdlog::info("binary upgrade socket at {}", opts_.upgrade_socket);
         } catch (const std::exception& e) {
             spdlog::error("cannot serve the upgrade socket {}: {}", opts_.upgrade_socket, e.what());
+        }
+    }
+
+    // SIGUSR2: a binary upgrade started from inside. The binary now at the path this process was
+    // started from runs with the same arguments and environment as a child of this one, so it
+    // is in the same control group: systemd accepts the MAINPID= this process sends at the
+    // handover only for a process of its own unit. The child takes the sockets over as any
+    // upgrade does; descriptors other than 0-2 are not inherited.
+    void start_successor() {
+        if (opts_.upgrade_socket.empty() || draining_ || successor_ > 0) {
+            spdlog::warn("SIGUSR2 ignored: {}",
+                         opts_.upgrade_socket.empty() ? "a binary upgrade needs --upgrade-socket" : "draining, or an upgrade is under way");
+            return;
+        }
+        std::string path = executable_path();
+        std::vector<std::string> args = opts_.arguments;
+        std::vector<char*> argv{path.data()};
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t files;
+        posix_spawn_file_actions_init(&files);
+        posix_spawn_file_actions_addclosefrom_np(&files, 3);
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        pid_t pid = 0;
+        const int rc = posix_spawn(&pid, path.c_str(), &files, &attr, argv.data(), environ);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&files);
+        if (rc != 0) {
+            spdlog::error("binary upgrade: cannot start {}: {}", path, std::strerror(rc));
+            return;
+        }
+        successor_ = pid;
+        spdlog::info("binary upgrade: started {} as pid {}", path, pid);
+    }
+
+    // The path of this binary when it started, even if the file was replaced since.
+    static std::string executable_path() {
+        std::string p = std::filesystem::read_symlink("/proc/self/exe").string();
+        constexpr std::string_view deleted = " (deleted)";
+        if (p.size() > deleted.size() && p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
+            p.resize(p.size() - deleted.size());
+        return p;
+    }
+
+    void reap_successor() {
+        int status = 0;
+        for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+            if (pid != successor_) continue;
+            successor_ = 0;
+            if (!handed_over_)
+                spdlog::error("binary upgrade: pid {} exited ({} {}) before serving; this process keeps serving", pid,
+                              WIFEXITED(status) ? "status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         }
     }
 
@@ -416,8 +507,11 @@ private:
         // touched, not changed (the config and every file it refers to)
         if (trigger == "file" && content && fingerprint(*content, *current_) == last_content_) return {};
         reload_record rec{generation_ + 1, std::chrono::system_clock::now(), trigger, false, {}};
+        notify_.send(sd_notify::reloading(sd_notify::monotonic_usec(), "reloading the config (" + trigger + ")"));
         auto fail = [&](std::string text) {
             spdlog::error("config reload ({}) rejected; generation {} keeps serving:\n{}", trigger, generation_, text);
+            notify_.send(sd_notify::ready(fmt::format("config reload ({}) failed: {}; generation {} keeps serving", trigger,
+                                                      text.substr(0, text.find('\n')), generation_)));
             rec.error = text;
             record(rec);
             last_content_ = fingerprint(content.value_or(std::string()), *current_);  // do not retry the same broken files on every event
@@ -487,7 +581,11 @@ private:
         // request sees the new routes. Nobody waits here: the last worker's confirmation (or a
         // 2 s timer) completes it.
         auto pending = std::make_shared<std::size_t>(workers_.size());
-        auto done = std::make_shared<std::function<void()>>(std::move(installed));
+        // READY=1 once every worker serves the new generation (or the 2 s timer gave up waiting).
+        auto done = std::make_shared<std::function<void()>>([this, gen = generation_, installed = std::move(installed)] {
+            notify_.send(sd_notify::ready(fmt::format("serving config generation {}", gen)));
+            if (installed) installed();
+        });
         auto timer = std::make_shared<asio::steady_timer>(control_, std::chrono::seconds(2));
         auto gen = generation_;
         timer->async_wait([done, gen](boost::system::error_code ec) {
@@ -517,6 +615,10 @@ private:
         if (ec) return;
         if (sig == SIGHUP) {
             reload("signal");
+        } else if (sig == SIGUSR2) {
+            start_successor();
+        } else if (sig == SIGCHLD) {
+            reap_successor();
         } else if (draining_) {
             spdlog::warn("second signal: stopping now");
             control_.stop();
@@ -544,6 +646,7 @@ private:
         });
         spdlog::info("draining ({}): not ready; accepting for {} ms more, then in-flight requests have {} ms", why, delay.count(),
                      drain_.timeout.count());
+        if (!handed_over_) notify_.send(sd_notify::stopping("draining (" + why + ")"));
         for (auto& w : workers_) w->post_soft_drain();
         drain_timer_.expires_after(delay);
         drain_timer_.async_wait([this](boost::system::error_code e) {
@@ -574,6 +677,7 @@ private:
         flush_timer_.cancel();
         ticket_timer_.cancel();
         memory_timer_.cancel();
+        notify_timer_.cancel();
         if (admin_) admin_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
@@ -783,6 +887,10 @@ private:
     std::size_t running_ = 0;
     bool ready_ = false;
     bool draining_ = false;
+    bool handed_over_ = false;  // a binary upgrade's successor serves now
+    pid_t successor_ = 0;       // started by SIGUSR2, until it exits
+    sd_notify::notifier notify_ = sd_notify::notifier::from_environment();
+    asio::steady_timer notify_timer_{control_};
     config::drain_config drain_{};
 };
 

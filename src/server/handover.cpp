@@ -22,7 +22,7 @@ constexpr const char* k_magic = "gatehouse-handover 1";
 }  // namespace
 
 handover_server::handover_server(asio::io_context& ioc, std::string path, std::function<std::vector<inherited_socket>()> sockets,
-                                 std::function<void()> on_handed_over)
+                                 std::function<void(pid_t)> on_handed_over)
     : path_(std::move(path)), acceptor_(ioc), sockets_(std::move(sockets)), on_handed_over_(std::move(on_handed_over)) {
     ::unlink(path_.c_str());  // a stale socket file of ours, or the previous generation's
     acceptor_.open();
@@ -70,8 +70,11 @@ void handover_server::accept() {
             std::istream is(buf.get());
             std::getline(is, line);
             if (!e && line == "serving") {
-                spdlog::info("binary upgrade: the new process is serving; draining this one");
-                on_handed_over_();
+                ucred peer{};
+                socklen_t len = sizeof peer;
+                if (::getsockopt(conn->native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) peer.pid = 0;
+                spdlog::info("binary upgrade: the new process is serving (pid {}); draining this one", peer.pid);
+                on_handed_over_(peer.pid);
                 return;
             }
             spdlog::warn("binary upgrade: the new process did not start; this one keeps serving");

@@ -2,6 +2,8 @@
 // Binary upgrade without downtime: the running process hands its listening sockets to the next
 // one over a Unix socket (SCM_RIGHTS), then drains. The sockets never close, so connections
 // waiting in their accept queues are not reset (closing a SO_REUSEPORT socket would reset them).
+#include <sys/types.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <functional>
@@ -17,11 +19,12 @@ struct inherited_socket {
 };
 
 // The running side: serves `path`; gives the sockets from `sockets()` to whoever asks, and calls
-// `on_handed_over()` once the new process confirms it is serving.
+// `on_handed_over(pid)` once the new process confirms it is serving (its pid from SO_PEERCRED,
+// 0 if unknown: systemd hears it as the new MAINPID).
 class handover_server {
 public:
     handover_server(boost::asio::io_context& ioc, std::string path, std::function<std::vector<inherited_socket>()> sockets,
-                    std::function<void()> on_handed_over);
+                    std::function<void(pid_t)> on_handed_over);
     ~handover_server();
 
 private:
@@ -29,7 +32,7 @@ private:
     std::string path_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
     std::function<std::vector<inherited_socket>()> sockets_;
-    std::function<void()> on_handed_over_;
+    std::function<void(pid_t)> on_handed_over_;
 };
 
 // The new side, at start-up and blocking: the sockets of the process serving `path`, or nullopt
