@@ -29,6 +29,7 @@
 #include "server/listen_socket.hpp"
 #include "config/snapshot.hpp"
 #include "server/worker.hpp"
+#include "server/worker_count.hpp"
 #include "tls/ticket_keys.hpp"
 #include "observability/access_log.hpp"
 #include "observability/metrics.hpp"
@@ -101,7 +102,14 @@ public:
         if (loaded.config) warn_unsupported(*loaded.config, loaded.diags);  // as `gatehouse check` does
         log_diagnostics(loaded.diags);
         if (!loaded.config) return 1;
-        unsigned n = loaded.config->workers ? loaded.config->workers : cpus_available();
+        unsigned n = loaded.config->workers;
+        if (n) {
+            spdlog::info("workers: {} (configured)", n);
+        } else {
+            auto choice = auto_workers(cpus_available());
+            n = choice.workers;
+            spdlog::info("workers: {} ({})", n, choice.why);
+        }
         metrics_ = std::make_unique<observability::metrics>(n);
         metrics_workers_ = n;
         current_metrics_enabled_ = loaded.config->metrics.enabled;
