@@ -42,7 +42,7 @@ struct admin_server::impl {
                 self->handler(*req, reply);
             } catch (const std::exception& e) {
                 spdlog::error("admin {} {}: {}", req->method, req->target, e.what());
-                reply({500, "application/json", std::string("{\"error\":\"internal error\"}")});
+                reply({500, "application/json", std::string("{\"error\":\"internal error\"}"), {}});
             }
         }
     };
@@ -57,13 +57,15 @@ struct admin_server::impl {
             auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec) break;
             auto req = parser.release();
-            admin_request ar{std::string(req.method_string()), std::string(req.target()), req.body()};
+            admin_request ar{std::string(req.method_string()), std::string(req.target()), req.body(),
+                             std::string(req[http::field::authorization])};
             call_handler call{self, &ar};
             admin_response out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(admin_response)>(std::move(call),
                                                                                                                     asio::use_awaitable);
             http::response<http::string_body> res{static_cast<http::status>(out.status), 11};
             res.set(http::field::content_type, out.content_type);
             res.set(http::field::cache_control, "no-store");
+            for (auto& [name, value] : out.headers) res.set(name, value);
             res.body() = std::move(out.body);
             res.keep_alive(req.keep_alive());
             res.prepare_payload();

@@ -1,11 +1,14 @@
 #pragma once
-// The admin listener's transport (default 127.0.0.1:9901), served from the control thread with
-// Beast. What each path answers lives in admin_api.cpp.
+// The transport of the admin listener (default 127.0.0.1:9901) and of the probes listener,
+// served from the control thread with Beast. What each path answers is the handler's business
+// (the daemon's handle_admin and handle_probes; JSON views in admin_api.cpp).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace gatehouse::admin {
 
@@ -13,12 +16,14 @@ struct admin_request {
     std::string method;
     std::string target;
     std::string body;
+    std::string authorization;  // the Authorization field, if any (admin.auth)
 };
 
 struct admin_response {
     int status = 200;
     std::string content_type = "application/json";
     std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;  // more fields: Allow, WWW-Authenticate
 };
 
 // Answers by calling the reply once, now or later (the control thread must never wait for a

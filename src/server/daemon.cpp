@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "admin/admin_api.hpp"
+#include "admin/admin_auth.hpp"
 #include "discovery/manager.hpp"
 #include "util/time.hpp"
 #include "upstream/health_check.hpp"
@@ -201,6 +202,7 @@ public:
                 open_listener(l, std::move(fds));
             }
             if (cfg.admin.enabled) start_admin(cfg.admin, inherited_fds);
+            if (cfg.probes) start_probes(*cfg.probes, inherited_fds);
         } catch (const std::exception& e) {
             spdlog::error("{}", e.what());
             if (inherited) inherited->abandon();
@@ -371,22 +373,37 @@ private:
         // destroyed here, outside the lock: they flush and join their writer threads
     }
 
-    void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
-        auto key = "admin:" + listen_key(a.listen);
+    // The admin and probes listeners: one admin_server each, on a socket inherited from the
+    // previous process (binary upgrade) or opened here.
+    std::unique_ptr<admin::admin_server> start_control_listener(const std::string& what, const config::host_port& listen,
+                                                                std::map<std::string, std::vector<int>>& inherited, std::string& key,
+                                                                admin::admin_handler handler) {
+        key = what + ":" + listen_key(listen);
         int fd = -1;
         if (auto it = inherited.find(key); it != inherited.end() && !it->second.empty()) {
             fd = it->second.front();
             it->second.erase(it->second.begin());
         } else {
-            fd = open_listen_socket(a.listen, false);
+            fd = open_listen_socket(listen, false);
         }
-        admin_key_ = key;
-        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd),
-                                                       [this](const admin::admin_request& r, admin::admin_reply reply) {
-                                                           handle_admin(r, std::move(reply));
-                                                       });
-        admin_->start();
-        spdlog::info("admin listening on {}:{}", a.listen.host, admin_->port());
+        auto server = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), std::move(handler));
+        server->start();
+        spdlog::info("{} listening on {}:{}", what, listen.host, server->port());
+        return server;
+    }
+
+    void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
+        admin_ = start_control_listener("admin", a.listen, inherited, admin_key_,
+                                        [this](const admin::admin_request& r, admin::admin_reply reply) {
+                                            handle_admin(r, std::move(reply));
+                                        });
+    }
+
+    void start_probes(const config::probes_config& p, std::map<std::string, std::vector<int>>& inherited) {
+        probes_ = start_control_listener("probes", p.listen, inherited, probes_key_,
+                                         [this](const admin::admin_request& r, admin::admin_reply reply) {
+                                             handle_probes(r, std::move(reply));
+                                         });
     }
 
     void start_handover_server() {
@@ -399,6 +416,7 @@ private:
                     for (auto& [key, e] : listeners_)
                         for (int fd : e.fds) out.push_back({key, fd});
                     if (admin_) out.push_back({admin_key_, admin_->native_handle()});
+                    if (probes_) out.push_back({probes_key_, probes_->native_handle()});
                     return out;
                 },
                 [this] { begin_drain("binary upgrade", std::chrono::milliseconds(0)); });
@@ -462,7 +480,10 @@ private:
             spdlog::warn("config reload: a change of 'workers' takes effect at the next restart");
         if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) ||
             snap->config.admin.enabled != current_->config.admin.enabled)
-            spdlog::warn("config reload: a change of 'admin' takes effect at the next restart");
+            spdlog::warn("config reload: a change of 'admin.listen' or 'admin.enabled' takes effect at the next restart");
+        if (snap->config.probes.has_value() != current_->config.probes.has_value() ||
+            (snap->config.probes && listen_key(snap->config.probes->listen) != listen_key(current_->config.probes->listen)))
+            spdlog::warn("config reload: a change of 'probes' takes effect at the next restart");
 
         // Commit.
         ++generation_;
@@ -583,45 +604,79 @@ private:
         ticket_timer_.cancel();
         memory_timer_.cancel();
         if (admin_) admin_->stop();
+        if (probes_) probes_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
         control_.stop();
     }
 
+    static admin::admin_response text_reply(int status, std::string body) { return {status, "text/plain", std::move(body), {}}; }
+
+    static admin::admin_response method_not_allowed(std::string allow) {
+        auto r = text_reply(405, "method not allowed: use " + allow + "\n");
+        r.headers.emplace_back("Allow", std::move(allow));
+        return r;
+    }
+
+    // /-/healthy and /-/ready, alike on the admin and the probes listener and never behind the
+    // token: what an orchestrator's probes ask. Nothing for any other path.
+    std::optional<admin::admin_response> probe_answer(const admin::admin_request& r, std::string_view path) {
+        if (!admin::is_probe_path(path)) return std::nullopt;
+        if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
+        if (path == "/-/healthy") return text_reply(200, "ok\n");
+        if (!ready_) return text_reply(503, "not ready\n");
+        if (!discovery_->ready(used_upstreams(current_->config))) return text_reply(503, "not ready: waiting for service discovery\n");
+        return text_reply(200, "ready\n");
+    }
+
+    void handle_probes(const admin::admin_request& r, admin::admin_reply reply) {
+        const auto path = r.target.substr(0, r.target.find('?'));
+        if (auto a = probe_answer(r, path)) return reply(std::move(*a));
+        reply(text_reply(404, "not found: this listener serves /-/healthy and /-/ready only\n"));
+    }
+
+    // admin.auth: every other endpoint wants the bearer token of the current config (a rotated
+    // token file is a reload like a rotated certificate, so the new token counts at once).
+    std::optional<admin::admin_response> refuse_unauthorized(const admin::admin_request& r) {
+        const auto& auth = current_->config.admin.auth;
+        if (!auth || admin::bearer_matches(r.authorization, auth->token)) return std::nullopt;
+        auto out = text_reply(401, "unauthorized: send Authorization: Bearer <the token of admin.auth.token_file>\n");
+        // RFC 6750 section 3: no error code when no credentials were sent.
+        out.headers.emplace_back("WWW-Authenticate", r.authorization.empty() ? "Bearer realm=\"gatehouse admin\""
+                                                                             : "Bearer realm=\"gatehouse admin\", error=\"invalid_token\"");
+        spdlog::debug("admin {} {}: refused, {} bearer token", r.method, r.target, r.authorization.empty() ? "no" : "a wrong");
+        return out;
+    }
+
     void handle_admin(const admin::admin_request& r, admin::admin_reply reply) {
         auto path = r.target.substr(0, r.target.find('?'));
         auto json_reply = [](const json& j, int status = 200) {
-            return admin::admin_response{status, "application/json", j.dump(2) + "\n"};
+            return admin::admin_response{status, "application/json", j.dump(2) + "\n", {}};
         };
-        auto text = [](int status, std::string body) { return admin::admin_response{status, "text/plain", std::move(body)}; };
+        if (auto a = probe_answer(r, path)) return reply(std::move(*a));
+        if (auto a = refuse_unauthorized(r)) return reply(std::move(*a));
         bool get = r.method == "GET" || r.method == "HEAD";
-        if (path == "/-/healthy") return reply(get ? text(200, "ok\n") : text(405, "method not allowed\n"));
-        if (path == "/-/ready") {
-            if (!get) return reply(text(405, "method not allowed\n"));
-            if (!ready_) return reply(text(503, "not ready\n"));
-            if (!discovery_->ready(used_upstreams(current_->config))) return reply(text(503, "not ready: waiting for service discovery\n"));
-            return reply(text(200, "ready\n"));
-        }
         if (path == "/-/test/worker-exception" && test_hooks_ && r.method == "POST") {
             workers_.front()->post_fault_for_tests();
-            return reply(text(202, "injected\n"));
+            return reply(text_reply(202, "injected\n"));
         }
         if (path == "/-/reload") {
-            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            if (r.method != "POST") return reply(method_not_allowed("POST"));
             auto err = reload("admin", [this, reply, json_reply] { reply(json_reply({{"result", "ok"}, {"generation", generation_}})); });
             if (!err.empty()) reply(json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400));
             return;
         }
         if (path == "/cache/purge") {
-            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            if (r.method != "POST") return reply(method_not_allowed("POST"));
             std::string error;
             auto result = middleware::cache::purge(r.body, error);
             if (!result) return reply(json_reply({{"error", error}}, 400));
             spdlog::info("cache purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
             return reply(json_reply(*result));
         }
-        if (!get) return reply(text(405, "method not allowed\n"));
-        if (path == "/metrics") return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()});
+        if (!get) return reply(method_not_allowed("GET, HEAD"));
+        if (path == "/metrics")
+            return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape(), {}});
         if (path == "/jwt/providers") return reply(json_reply(middleware::jwt::providers_status()));
         if (path == "/rate_limits") {
             std::optional<std::string> key;
@@ -775,6 +830,8 @@ private:
     std::map<std::string, listener_entry> listeners_;
     std::unique_ptr<admin::admin_server> admin_;
     std::string admin_key_;
+    std::unique_ptr<admin::admin_server> probes_;  // probes.listen: /-/healthy and /-/ready only
+    std::string probes_key_;
     std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<discovery::manager> discovery_;
     std::unique_ptr<upstream::health_checker> health_checker_;  // active checks, on this thread

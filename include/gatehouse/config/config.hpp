@@ -18,9 +18,23 @@ namespace gatehouse::config {
 
 using namespace std::chrono_literals;
 
+// admin.auth: a bearer token for every admin endpoint but /-/healthy and /-/ready.
+struct admin_auth_config {
+    std::string token_file;  // read at load (a trailing newline dropped); watched like certificates
+    std::string token;       // its content: compared in constant time (src/admin/admin_auth.hpp)
+};
+
 struct admin_config {
     host_port listen{"127.0.0.1", 9901};
     bool enabled = true;
+    std::optional<admin_auth_config> auth;
+};
+
+// probes: a listener that serves only /-/healthy and /-/ready (Kubernetes probes reach it while
+// the admin API stays on loopback or behind its token).
+struct probes_config {
+    host_port listen;
+    source_mark mark;  // of probes.listen
 };
 
 struct tls_certificate_config {
@@ -327,6 +341,7 @@ struct gateway_config {
     unsigned workers = 0;  // 0 = auto
     event_loop_config event_loop;
     admin_config admin;
+    std::optional<probes_config> probes;
     reload_config reload;
     std::vector<listener_config> listeners;
     limits_config limits;
