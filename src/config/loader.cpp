@@ -107,19 +107,28 @@ struct loader {
     }
 
     void admin(const YAML::Node& n) {
-        map_reader r(n, "admin", d, {"listen", "enabled", "auth"});
+        map_reader r(n, "admin", d, {"listen", "enabled", "auth", "tls"});
         if (!r.ok()) return;
         auto listen = address(r, "listen", true);
         if (listen) cfg.admin.listen = *listen;
         if (auto e = r.boolean("enabled")) cfg.admin.enabled = *e;
         if (r.has("auth")) admin_auth(r.get("auth"), r.child_path("auth"));
+        if (r.has("tls")) {
+            cfg.admin.tls = tls(r.get("tls"), r.child_path("tls"));
+            const auto& t = cfg.admin.tls;
+            if (t && (!t->subject_header.empty() || !t->sans_header.empty() || !t->fingerprint_header.empty()))
+                r.error("tls", "identity_headers: the admin API forwards nothing");
+        }
         r.finish();
+        // A verified client certificate (admin.tls.client_ca) is authentication too.
+        const bool mtls = cfg.admin.tls && !cfg.admin.tls->client_ca.empty();
         auto ip = util::ip_address::parse(cfg.admin.listen.host);
         auto loop4 = util::cidr::parse("127.0.0.0/8"), loop6 = util::cidr::parse("::1/128");
-        if (listen && !r.has("auth") && ip && !loop4->contains(*ip) && !loop6->contains(*ip))
+        if (listen && !r.has("auth") && !mtls && ip && !loop4->contains(*ip) && !loop6->contains(*ip))
             d.warning(mark_of(r.get("listen")), "admin.listen",
                       "the admin API is reachable from outside this host without authentication; anyone who can reach it "
-                      "can reload and read config (set admin.auth.token_file, and probes.listen for health checks)");
+                      "can reload and read config (set admin.auth.token_file or admin.tls.client_ca, and probes.listen for "
+                      "health checks)");
     }
 
     // admin.auth.token_file: the token is the file's content less its trailing newline; read

@@ -161,6 +161,7 @@ public:
         last_content_ = fingerprint(content.value_or(std::string()), *snap);
         const auto& cfg = snap->config;
         current_ = snap;
+        admin_tls_ = snap->admin_tls;
         drain_ = cfg.drain;
 
         // A binary upgrade: inherit the listening sockets of the process serving the socket.
@@ -377,7 +378,7 @@ private:
     // previous process (binary upgrade) or opened here.
     std::unique_ptr<admin::admin_server> start_control_listener(const std::string& what, const config::host_port& listen,
                                                                 std::map<std::string, std::vector<int>>& inherited, std::string& key,
-                                                                admin::admin_handler handler) {
+                                                                admin::admin_handler handler, admin::admin_tls_source tls = {}) {
         key = what + ":" + listen_key(listen);
         int fd = -1;
         if (auto it = inherited.find(key); it != inherited.end() && !it->second.empty()) {
@@ -386,17 +387,19 @@ private:
         } else {
             fd = open_listen_socket(listen, false);
         }
-        auto server = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), std::move(handler));
+        const bool https = static_cast<bool>(tls);
+        auto server = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), std::move(handler), std::move(tls));
         server->start();
-        spdlog::info("{} listening on {}:{}", what, listen.host, server->port());
+        spdlog::info("{} listening on {}:{}{}", what, listen.host, server->port(), https ? " (HTTPS)" : "");
         return server;
     }
 
     void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
-        admin_ = start_control_listener("admin", a.listen, inherited, admin_key_,
-                                        [this](const admin::admin_request& r, admin::admin_reply reply) {
-                                            handle_admin(r, std::move(reply));
-                                        });
+        admin::admin_tls_source tls;
+        if (a.tls) tls = [this] { return admin_tls_; };
+        admin_ = start_control_listener(
+            "admin", a.listen, inherited, admin_key_,
+            [this](const admin::admin_request& r, admin::admin_reply reply) { handle_admin(r, std::move(reply)); }, std::move(tls));
     }
 
     void start_probes(const config::probes_config& p, std::map<std::string, std::vector<int>>& inherited) {
@@ -479,8 +482,10 @@ private:
         if (snap->config.workers != current_->config.workers)
             spdlog::warn("config reload: a change of 'workers' takes effect at the next restart");
         if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) ||
-            snap->config.admin.enabled != current_->config.admin.enabled)
-            spdlog::warn("config reload: a change of 'admin.listen' or 'admin.enabled' takes effect at the next restart");
+            snap->config.admin.enabled != current_->config.admin.enabled ||
+            snap->config.admin.tls.has_value() != current_->config.admin.tls.has_value())
+            spdlog::warn(
+                "config reload: a change of 'admin.listen', 'admin.enabled' or whether 'admin.tls' is set takes effect at the next restart");
         if (snap->config.probes.has_value() != current_->config.probes.has_value() ||
             (snap->config.probes && listen_key(snap->config.probes->listen) != listen_key(current_->config.probes->listen)))
             spdlog::warn("config reload: a change of 'probes' takes effect at the next restart");
@@ -488,6 +493,7 @@ private:
         // Commit.
         ++generation_;
         current_ = snap;
+        if (snap->admin_tls && admin_tls_) admin_tls_ = snap->admin_tls;  // a new certificate or client CA
         current_metrics_enabled_ = metrics_on;
         drain_ = snap->config.drain;
         for (auto it = listeners_.begin(); it != listeners_.end();) {
@@ -637,9 +643,14 @@ private:
 
     // admin.auth: every other endpoint wants the bearer token of the current config (a rotated
     // token file is a reload like a rotated certificate, so the new token counts at once).
+    // admin.tls.client_ca: a verified client certificate authorises as the token does (over a
+    // listener started with TLS; with client_auth: require every connection has one).
     std::optional<admin::admin_response> refuse_unauthorized(const admin::admin_request& r) {
         const auto& auth = current_->config.admin.auth;
-        if (!auth || admin::bearer_matches(r.authorization, auth->token)) return std::nullopt;
+        const bool mtls = admin_tls_ && !admin_tls_->config().client_ca.empty();
+        if (!auth && !mtls) return std::nullopt;
+        if (r.client_verified || (auth && admin::bearer_matches(r.authorization, auth->token))) return std::nullopt;
+        if (!auth) return text_reply(403, "forbidden: a client certificate that admin.tls.client_ca verifies is required\n");
         auto out = text_reply(401, "unauthorized: send Authorization: Bearer <the token of admin.auth.token_file>\n");
         // RFC 6750 section 3: no error code when no credentials were sent.
         out.headers.emplace_back("WWW-Authenticate", r.authorization.empty() ? "Bearer realm=\"gatehouse admin\""
@@ -830,7 +841,8 @@ private:
     std::map<std::string, listener_entry> listeners_;
     std::unique_ptr<admin::admin_server> admin_;
     std::string admin_key_;
-    std::unique_ptr<admin::admin_server> probes_;  // probes.listen: /-/healthy and /-/ready only
+    std::shared_ptr<const tls::server_context> admin_tls_;  // admin.tls as the admin listener started (reloads renew it)
+    std::unique_ptr<admin::admin_server> probes_;           // probes.listen: /-/healthy and /-/ready only
     std::string probes_key_;
     std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<discovery::manager> discovery_;

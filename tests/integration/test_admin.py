@@ -5,10 +5,13 @@ only the probes. `workers: auto`'s log line says how many workers and why."""
 import os
 import re
 import signal
+import socket
+import ssl
 import tempfile
 import unittest
 
-from harness import Gatehouse, request, wait_until
+from harness import NET_TIMEOUT, Gatehouse, read_response, request, wait_until
+from pki import Pki
 
 TOKEN = "s3cr3t-admin-token-0123456789abcdef"
 ROUTES = "routes: [{ name: hello, match: { path: /hello }, respond: { status: 200, body: hi } }]\n"
@@ -165,6 +168,76 @@ class Probes(unittest.TestCase):
             self.assertEqual(gw.admin("GET", "/-/ready")[0], 503)
             gw.signal(signal.SIGTERM)  # a second signal stops at once
             self.assertEqual(gw.wait(), 0)
+
+
+def https_get(port, path, ca, cert=None, token=None):
+    """A request over TLS (a client certificate when `cert` names one of the PKI's pairs)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert + ".pem", cert + ".key")
+    raw = socket.create_connection(("127.0.0.1", port), timeout=NET_TIMEOUT)
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n{auth}\r\n".encode())
+        return read_response(s.makefile("rb"))
+
+
+class AdminMutualTls(unittest.TestCase):
+    def test_a_verified_client_certificate_authorises_and_nothing_else_does(self):
+        pki = Pki()
+        with Gatehouse(f"""
+            admin:
+              listen: 127.0.0.1:0
+              tls:
+                certificates: [{{ cert: {pki.path('local.pem')}, key: {pki.path('local.key')} }}]
+                client_ca: {pki.path('ca.pem')}
+            {ROUTES}
+        """) as gw:
+            self.assertTrue(gw.has_log(r"admin listening on 127\.0\.0\.1:\d+ \(HTTPS\)"))
+            ca = pki.path("ca.pem")
+            r = https_get(gw.admin_port, "/config", ca, cert=pki.path("client1"))
+            self.assertEqual(r.status, 200, r.body)
+            self.assertTrue(r.json()["config"]["admin"]["tls"])
+            self.assertEqual(https_get(gw.admin_port, "/-/ready", ca, cert=pki.path("client1")).status, 200)
+            # without a client certificate the handshake is refused (TLS 1.3: seen at the first read)
+            with self.assertRaises((ssl.SSLError, ConnectionError, AttributeError, ValueError)):
+                r = https_get(gw.admin_port, "/config", ca)
+                if r is None:
+                    raise ConnectionError("closed without a response")
+            # a certificate from another CA is refused too
+            other = Pki()
+            with self.assertRaises((ssl.SSLError, ConnectionError, AttributeError, ValueError)):
+                r = https_get(gw.admin_port, "/config", ca, cert=other.path("client1"))
+                if r is None:
+                    raise ConnectionError("closed without a response")
+            # plain HTTP gets no answer
+            self.assertIsNone(request_or_none(gw.admin_port, "/config"))
+
+    def test_optional_client_certificates_leave_the_token_as_the_other_way_in(self):
+        pki = Pki()
+        with Gatehouse(f"""
+            admin:
+              listen: 127.0.0.1:0
+              auth: {{ token_file: {token_file()} }}
+              tls:
+                certificates: [{{ cert: {pki.path('local.pem')}, key: {pki.path('local.key')} }}]
+                client_ca: {pki.path('ca.pem')}
+                client_auth: optional
+            {ROUTES}
+        """) as gw:
+            ca = pki.path("ca.pem")
+            self.assertEqual(https_get(gw.admin_port, "/config", ca, cert=pki.path("client1")).status, 200)
+            self.assertEqual(https_get(gw.admin_port, "/config", ca, token=TOKEN).status, 200)
+            self.assertEqual(https_get(gw.admin_port, "/config", ca).status, 401)
+            self.assertEqual(https_get(gw.admin_port, "/config", ca, token="wrong").status, 401)
+            self.assertEqual(https_get(gw.admin_port, "/-/healthy", ca).status, 200)
+
+
+def request_or_none(port, path):
+    try:
+        return request(port, path=path, host="admin")
+    except (ConnectionError, ValueError, IndexError):
+        return None
 
 
 class Workers(unittest.TestCase):

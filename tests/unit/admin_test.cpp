@@ -149,3 +149,18 @@ TEST(AdminBearer, OnlyTheProbePathsAreOpen) {
     EXPECT_FALSE(admin::is_probe_path("/-/ready/"));
     EXPECT_FALSE(admin::is_probe_path("/metrics"));
 }
+
+TEST(AdminTlsConfig, ClientCaCountsAsAuthAndIdentityHeadersAreRefused) {
+    const std::string tls = "tls: { certificates: [{ cert: /x/admin.pem, key: /x/admin.key }]";
+    auto mtls = load("admin: { listen: 0.0.0.0:9901, " + tls + ", client_ca: /x/ca.pem } }\n" + k_rest);
+    ASSERT_TRUE(mtls.config) << all(mtls);
+    ASSERT_TRUE(mtls.config->admin.tls);
+    EXPECT_EQ(mtls.config->admin.tls->client_ca, "/x/ca.pem");
+    EXPECT_EQ(all(mtls).find("reachable from outside"), std::string::npos) << all(mtls);
+    auto https_only = load("admin: { listen: 0.0.0.0:9901, " + tls + " } }\n" + k_rest);
+    ASSERT_TRUE(https_only.config) << all(https_only);
+    EXPECT_NE(all(https_only).find("reachable from outside this host without authentication"), std::string::npos) << all(https_only);
+    auto headers = load("admin: { " + tls + ", client_ca: /x/ca.pem, identity_headers: { subject: x-s } } }\n" + k_rest);
+    EXPECT_FALSE(headers.config);
+    EXPECT_NE(all(headers).find("admin.tls: identity_headers: the admin API forwards nothing"), std::string::npos) << all(headers);
+}
