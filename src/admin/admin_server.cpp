@@ -74,6 +74,13 @@ struct admin_server::impl {
             res.body() = std::move(out.body);
             res.keep_alive(req.keep_alive());
             res.prepare_payload();
+            if (req.method() == http::verb::head) {
+                // The length a GET would get, and no body: one sent after a HEAD's head would be
+                // read as the next response on a keep-alive connection.
+                const auto length = res.body().size();
+                res.body().clear();
+                res.content_length(length);
+            }
             beast::get_lowest_layer(stream).expires_after(30s);
             auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
             if (wec || !res.keep_alive()) break;

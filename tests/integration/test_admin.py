@@ -10,7 +10,7 @@ import ssl
 import tempfile
 import unittest
 
-from harness import NET_TIMEOUT, Gatehouse, read_response, request, wait_until
+from harness import NET_TIMEOUT, Gatehouse, connect, read_response, request, wait_until
 from pki import Pki
 
 TOKEN = "s3cr3t-admin-token-0123456789abcdef"
@@ -180,6 +180,28 @@ def https_get(port, path, ca, cert=None, token=None):
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n{auth}\r\n".encode())
         return read_response(s.makefile("rb"))
+
+
+class Head(unittest.TestCase):
+    def test_head_gets_the_length_and_no_body_on_a_kept_alive_connection(self):
+        with Gatehouse(f"""
+            probes: {{ listen: 127.0.0.1:0 }}
+            {ROUTES}
+        """) as gw:
+            for port in (gw.admin_port, gw.probes_port):
+                with self.subTest(port=port):
+                    s = connect(port)
+                    try:
+                        s.sendall(b"HEAD /-/ready HTTP/1.1\r\nHost: a\r\n\r\nGET /-/ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                        f = s.makefile("rb")
+                        head = read_response(f, head_request=True)
+                        self.assertEqual(head.status, 200)
+                        self.assertEqual(head.headers["content-length"], "6")
+                        self.assertEqual(head.body, b"")
+                        get = read_response(f)
+                        self.assertEqual((get.status, get.body), (200, b"ready\n"))
+                    finally:
+                        s.close()
 
 
 class AdminMutualTls(unittest.TestCase):
