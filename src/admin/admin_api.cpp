@@ -101,7 +101,11 @@ void redact_secrets(json& j) {
 json config_to_json(const config::gateway_config& c) {
     json j;
     j["workers"] = c.workers ? json(c.workers) : json("auto");
-    j["admin"] = {{"listen", addr(c.admin.listen)}, {"enabled", c.admin.enabled}};
+    j["admin"] = {{"listen", addr(c.admin.listen)},
+                  {"enabled", c.admin.enabled},
+                  {"auth", c.admin.auth ? "bearer" : "none"},
+                  {"tls", c.admin.tls.has_value()}};
+    if (c.probes) j["probes"] = {{"listen", addr(c.probes->listen)}};
     j["reload"] = {{"watch", c.reload.watch}, {"debounce", config::format_duration(c.reload.debounce)}};
     j["event_loop"] = {{"batch_wait", std::to_string(c.event_loop.batch_wait.count()) + "us"}};
     json ls = json::array();

@@ -34,14 +34,18 @@ bool valid_host_pattern(std::string_view h, bool allow_wildcard) {
                        [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']'; });
 }
 
+std::string addr_text(const host_port& hp) {
+    return (hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
+}
+
 struct loader {
     diagnostics& d;
     gateway_config cfg;
     YAML::Node root_;
 
     void top(const YAML::Node& root) {
-        std::vector<std::string> keys{"workers", "admin",     "reload",     "listeners", "limits",  "drain",
-                                      "routes",  "upstreams", "access_log", "metrics",   "tracing", "event_loop"};
+        std::vector<std::string> keys{"workers", "admin",     "probes",     "reload",  "listeners", "limits",    "drain",
+                                      "routes",  "upstreams", "access_log", "metrics", "tracing",   "event_loop"};
         for (auto& s : config_section_names()) keys.push_back(s);
         root_ = root;
         map_reader r(root, "", d, keys);
@@ -53,6 +57,7 @@ struct loader {
             else if (auto n = r.integer("workers", 1, 256)) cfg.workers = static_cast<unsigned>(*n);
         }
         if (r.has("admin")) admin(r.get("admin"));
+        if (r.has("probes")) probes(r.get("probes"));
         if (r.has("reload")) reload(r.get("reload"));
         if (r.has("access_log")) access_log(r.get("access_log"));
         if (r.has("metrics")) {
@@ -102,17 +107,65 @@ struct loader {
     }
 
     void admin(const YAML::Node& n) {
-        map_reader r(n, "admin", d, {"listen", "enabled"});
+        map_reader r(n, "admin", d, {"listen", "enabled", "auth", "tls"});
         if (!r.ok()) return;
-        if (auto a = address(r, "listen", true)) {
-            cfg.admin.listen = *a;
-            auto ip = util::ip_address::parse(a->host);
-            auto loop4 = util::cidr::parse("127.0.0.0/8"), loop6 = util::cidr::parse("::1/128");
-            if (ip && !loop4->contains(*ip) && !loop6->contains(*ip))
-                d.warning(mark_of(r.get("listen")), "admin.listen",
-                          "the admin API is reachable from outside this host; anyone who can reach it can reload and read config");
-        }
+        auto listen = address(r, "listen", true);
+        if (listen) cfg.admin.listen = *listen;
         if (auto e = r.boolean("enabled")) cfg.admin.enabled = *e;
+        if (r.has("auth")) admin_auth(r.get("auth"), r.child_path("auth"));
+        if (r.has("tls")) {
+            cfg.admin.tls = tls(r.get("tls"), r.child_path("tls"));
+            const auto& t = cfg.admin.tls;
+            if (t && (!t->subject_header.empty() || !t->sans_header.empty() || !t->fingerprint_header.empty()))
+                r.error("tls", "identity_headers: the admin API forwards nothing");
+        }
+        r.finish();
+        // A verified client certificate (admin.tls.client_ca) is authentication too.
+        const bool mtls = cfg.admin.tls && !cfg.admin.tls->client_ca.empty();
+        auto ip = util::ip_address::parse(cfg.admin.listen.host);
+        auto loop4 = util::cidr::parse("127.0.0.0/8"), loop6 = util::cidr::parse("::1/128");
+        if (listen && !r.has("auth") && !mtls && ip && !loop4->contains(*ip) && !loop6->contains(*ip))
+            d.warning(mark_of(r.get("listen")), "admin.listen",
+                      "the admin API is reachable from outside this host without authentication; anyone who can reach it "
+                      "can reload and read config (set admin.auth.token_file or admin.tls.client_ca, and probes.listen for "
+                      "health checks)");
+    }
+
+    // admin.auth.token_file: the token is the file's content less its trailing newline; read
+    // here so that `check` and a reload refuse a missing or empty file at the key's position.
+    void admin_auth(const YAML::Node& n, const std::string& path) {
+        map_reader r(n, path, d, {"token_file"});
+        if (!r.ok()) return;
+        auto file = r.string("token_file");
+        if (!file) {
+            if (!r.has("token_file")) d.error(mark_of(n), path + ".token_file", "required (a file holding the bearer token)");
+            r.finish();
+            return;
+        }
+        admin_auth_config a;
+        a.token_file = *file;
+        auto text = file->empty() ? std::nullopt : util::read_file(*file);
+        if (!text) {
+            r.error("token_file", "cannot read '" + *file + "'");
+        } else {
+            std::string_view token(*text);
+            while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.remove_suffix(1);
+            if (token.empty()) r.error("token_file", "'" + *file + "' is empty: it must hold the bearer token");
+            else if (!std::all_of(token.begin(), token.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; }))
+                r.error("token_file", "'" + *file + "': the token must be one line of printable ASCII without spaces");
+            else if (token.size() < 16)
+                r.error("token_file", "'" + *file + "': the token is shorter than 16 characters (openssl rand -hex 32 makes a good one)");
+            else a.token = std::string(token);
+        }
+        cfg.admin.auth = std::move(a);
+        r.finish();
+    }
+
+    void probes(const YAML::Node& n) {
+        map_reader r(n, "probes", d, {"listen"});
+        if (!r.ok()) return;
+        if (auto a = address(r, "listen", true)) cfg.probes = probes_config{*a, mark_of(r.get("listen"))};
+        else if (!r.has("listen")) d.error(mark_of(n), "probes.listen", "required (for example 0.0.0.0:8081)");
         r.finish();
     }
 
@@ -779,6 +832,14 @@ struct loader {
     }
 
     void check_references() {
+        if (cfg.probes && cfg.probes->listen.port != 0) {
+            const auto& p = cfg.probes->listen;
+            auto same = [&](const host_port& a) { return a.port == p.port && a.host == p.host; };
+            if (cfg.admin.enabled && same(cfg.admin.listen))
+                d.error(cfg.probes->mark, "probes.listen", "the admin listener already uses " + addr_text(p));
+            for (auto& l : cfg.listeners)
+                if (same(l.listen)) d.error(cfg.probes->mark, "probes.listen", "listener '" + l.name + "' already uses " + addr_text(p));
+        }
         std::vector<std::string> names;
         for (auto& u : cfg.upstreams) names.push_back(u.name);
         std::set<std::string> used;

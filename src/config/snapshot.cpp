@@ -61,6 +61,15 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         for (auto& f : ctx->watched_files()) snap->watched_files.push_back(f);
         snap->tls[l.name] = std::move(ctx);
     }
+    // The admin token file is watched like a certificate: a change reloads, and the new token
+    // counts once the reload is in (the loader has read and checked it).
+    if (cfg.admin.auth) snap->watched_files.push_back(cfg.admin.auth->token_file);
+    if (cfg.admin.tls) {
+        if (auto ctx = tls::server_context::build(*cfg.admin.tls, "admin.tls", diags)) {
+            for (auto& f : ctx->watched_files()) snap->watched_files.push_back(f);
+            snap->admin_tls = std::move(ctx);
+        }
+    }
     for (auto& l : cfg.listeners)
         if (!l.middleware.empty()) snap->listener_chains[l.name] = build_chain(l.middleware);
     if (services.metrics) {

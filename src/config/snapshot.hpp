@@ -56,6 +56,7 @@ struct snapshot {
     std::unordered_map<std::string, chain> listener_chains;                           // by listener name (defaults)
     std::vector<std::string> watched_files;                                           // files middleware and TLS read: changes reload
     std::unordered_map<std::string, std::shared_ptr<const tls::server_context>> tls;  // by listener name
+    std::shared_ptr<const tls::server_context> admin_tls;                             // admin.tls
 };
 
 // What a snapshot build may draw on besides the config; all optional (`gatehouse check` has none).

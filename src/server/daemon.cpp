@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "admin/admin_api.hpp"
+#include "admin/admin_auth.hpp"
 #include "discovery/manager.hpp"
 #include "util/time.hpp"
 #include "upstream/health_check.hpp"
@@ -34,6 +35,7 @@
 #include "server/sd_notify.hpp"
 #include "config/snapshot.hpp"
 #include "server/worker.hpp"
+#include "server/worker_count.hpp"
 #include "tls/ticket_keys.hpp"
 #include "observability/access_log.hpp"
 #include "observability/metrics.hpp"
@@ -108,7 +110,14 @@ public:
         if (loaded.config) warn_unsupported(*loaded.config, loaded.diags);  // as `gatehouse check` does
         log_diagnostics(loaded.diags);
         if (!loaded.config) return 1;
-        unsigned n = loaded.config->workers ? loaded.config->workers : cpus_available();
+        unsigned n = loaded.config->workers;
+        if (n) {
+            spdlog::info("workers: {} (configured)", n);
+        } else {
+            auto choice = auto_workers(cpus_available());
+            n = choice.workers;
+            spdlog::info("workers: {} ({})", n, choice.why);
+        }
         metrics_ = std::make_unique<observability::metrics>(n);
         metrics_workers_ = n;
         current_metrics_enabled_ = loaded.config->metrics.enabled;
@@ -159,6 +168,7 @@ public:
         last_content_ = fingerprint(content.value_or(std::string()), *snap);
         const auto& cfg = snap->config;
         current_ = snap;
+        admin_tls_ = snap->admin_tls;
         drain_ = cfg.drain;
 
         // A binary upgrade: inherit the listening sockets of the process serving the socket.
@@ -200,6 +210,7 @@ public:
                 open_listener(l, std::move(fds));
             }
             if (cfg.admin.enabled) start_admin(cfg.admin, inherited_fds);
+            if (cfg.probes) start_probes(*cfg.probes, inherited_fds);
         } catch (const std::exception& e) {
             spdlog::error("{}", e.what());
             if (inherited) inherited->abandon();
@@ -389,22 +400,39 @@ private:
         });
     }
 
-    void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
-        auto key = "admin:" + listen_key(a.listen);
+    // The admin and probes listeners: one admin_server each, on a socket inherited from the
+    // previous process (binary upgrade) or opened here.
+    std::unique_ptr<admin::admin_server> start_control_listener(const std::string& what, const config::host_port& listen,
+                                                                std::map<std::string, std::vector<int>>& inherited, std::string& key,
+                                                                admin::admin_handler handler, admin::admin_tls_source tls = {}) {
+        key = what + ":" + listen_key(listen);
         int fd = -1;
         if (auto it = inherited.find(key); it != inherited.end() && !it->second.empty()) {
             fd = it->second.front();
             it->second.erase(it->second.begin());
         } else {
-            fd = open_listen_socket(a.listen, false);
+            fd = open_listen_socket(listen, false);
         }
-        admin_key_ = key;
-        admin_ = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd),
-                                                       [this](const admin::admin_request& r, admin::admin_reply reply) {
-                                                           handle_admin(r, std::move(reply));
-                                                       });
-        admin_->start();
-        spdlog::info("admin listening on {}:{}", a.listen.host, admin_->port());
+        const bool https = static_cast<bool>(tls);
+        auto server = std::make_unique<admin::admin_server>(control_, fd, is_ipv6_socket(fd), std::move(handler), std::move(tls));
+        server->start();
+        spdlog::info("{} listening on {}:{}{}", what, listen.host, server->port(), https ? " (HTTPS)" : "");
+        return server;
+    }
+
+    void start_admin(const config::admin_config& a, std::map<std::string, std::vector<int>>& inherited) {
+        admin::admin_tls_source tls;
+        if (a.tls) tls = [this] { return admin_tls_; };
+        admin_ = start_control_listener(
+            "admin", a.listen, inherited, admin_key_,
+            [this](const admin::admin_request& r, admin::admin_reply reply) { handle_admin(r, std::move(reply)); }, std::move(tls));
+    }
+
+    void start_probes(const config::probes_config& p, std::map<std::string, std::vector<int>>& inherited) {
+        probes_ = start_control_listener("probes", p.listen, inherited, probes_key_,
+                                         [this](const admin::admin_request& r, admin::admin_reply reply) {
+                                             handle_probes(r, std::move(reply));
+                                         });
     }
 
     void start_handover_server() {
@@ -417,6 +445,7 @@ private:
                     for (auto& [key, e] : listeners_)
                         for (int fd : e.fds) out.push_back({key, fd});
                     if (admin_) out.push_back({admin_key_, admin_->native_handle()});
+                    if (probes_) out.push_back({probes_key_, probes_->native_handle()});
                     return out;
                 },
                 [this](pid_t next) {
@@ -547,12 +576,18 @@ private:
         if (snap->config.workers != current_->config.workers)
             spdlog::warn("config reload: a change of 'workers' takes effect at the next restart");
         if (!(listen_key(snap->config.admin.listen) == listen_key(current_->config.admin.listen)) ||
-            snap->config.admin.enabled != current_->config.admin.enabled)
-            spdlog::warn("config reload: a change of 'admin' takes effect at the next restart");
+            snap->config.admin.enabled != current_->config.admin.enabled ||
+            snap->config.admin.tls.has_value() != current_->config.admin.tls.has_value())
+            spdlog::warn(
+                "config reload: a change of 'admin.listen', 'admin.enabled' or whether 'admin.tls' is set takes effect at the next restart");
+        if (snap->config.probes.has_value() != current_->config.probes.has_value() ||
+            (snap->config.probes && listen_key(snap->config.probes->listen) != listen_key(current_->config.probes->listen)))
+            spdlog::warn("config reload: a change of 'probes' takes effect at the next restart");
 
         // Commit.
         ++generation_;
         current_ = snap;
+        if (snap->admin_tls && admin_tls_) admin_tls_ = snap->admin_tls;  // a new certificate or client CA
         current_metrics_enabled_ = metrics_on;
         drain_ = snap->config.drain;
         for (auto it = listeners_.begin(); it != listeners_.end();) {
@@ -679,45 +714,84 @@ private:
         memory_timer_.cancel();
         notify_timer_.cancel();
         if (admin_) admin_->stop();
+        if (probes_) probes_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
         control_.stop();
     }
 
+    static admin::admin_response text_reply(int status, std::string body) { return {status, "text/plain", std::move(body), {}}; }
+
+    static admin::admin_response method_not_allowed(std::string allow) {
+        auto r = text_reply(405, "method not allowed: use " + allow + "\n");
+        r.headers.emplace_back("Allow", std::move(allow));
+        return r;
+    }
+
+    // /-/healthy and /-/ready, alike on the admin and the probes listener and never behind the
+    // token: what an orchestrator's probes ask. Nothing for any other path.
+    std::optional<admin::admin_response> probe_answer(const admin::admin_request& r, std::string_view path) {
+        if (!admin::is_probe_path(path)) return std::nullopt;
+        if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
+        if (path == "/-/healthy") return text_reply(200, "ok\n");
+        if (!ready_) return text_reply(503, "not ready\n");
+        if (!discovery_->ready(used_upstreams(current_->config))) return text_reply(503, "not ready: waiting for service discovery\n");
+        return text_reply(200, "ready\n");
+    }
+
+    void handle_probes(const admin::admin_request& r, admin::admin_reply reply) {
+        const auto path = r.target.substr(0, r.target.find('?'));
+        if (auto a = probe_answer(r, path)) return reply(std::move(*a));
+        reply(text_reply(404, "not found: this listener serves /-/healthy and /-/ready only\n"));
+    }
+
+    // admin.auth: every other endpoint wants the bearer token of the current config (a rotated
+    // token file is a reload like a rotated certificate, so the new token counts at once).
+    // admin.tls.client_ca: a verified client certificate authorises as the token does (over a
+    // listener started with TLS; with client_auth: require every connection has one).
+    std::optional<admin::admin_response> refuse_unauthorized(const admin::admin_request& r) {
+        const auto& auth = current_->config.admin.auth;
+        const bool mtls = admin_tls_ && !admin_tls_->config().client_ca.empty();
+        if (!auth && !mtls) return std::nullopt;
+        if (r.client_verified || (auth && admin::bearer_matches(r.authorization, auth->token))) return std::nullopt;
+        if (!auth) return text_reply(403, "forbidden: a client certificate that admin.tls.client_ca verifies is required\n");
+        auto out = text_reply(401, "unauthorized: send Authorization: Bearer <the token of admin.auth.token_file>\n");
+        // RFC 6750 section 3: no error code when no credentials were sent.
+        out.headers.emplace_back("WWW-Authenticate", r.authorization.empty() ? "Bearer realm=\"gatehouse admin\""
+                                                                             : "Bearer realm=\"gatehouse admin\", error=\"invalid_token\"");
+        spdlog::debug("admin {} {}: refused, {} bearer token", r.method, r.target, r.authorization.empty() ? "no" : "a wrong");
+        return out;
+    }
+
     void handle_admin(const admin::admin_request& r, admin::admin_reply reply) {
         auto path = r.target.substr(0, r.target.find('?'));
         auto json_reply = [](const json& j, int status = 200) {
-            return admin::admin_response{status, "application/json", j.dump(2) + "\n"};
+            return admin::admin_response{status, "application/json", j.dump(2) + "\n", {}};
         };
-        auto text = [](int status, std::string body) { return admin::admin_response{status, "text/plain", std::move(body)}; };
+        if (auto a = probe_answer(r, path)) return reply(std::move(*a));
+        if (auto a = refuse_unauthorized(r)) return reply(std::move(*a));
         bool get = r.method == "GET" || r.method == "HEAD";
-        if (path == "/-/healthy") return reply(get ? text(200, "ok\n") : text(405, "method not allowed\n"));
-        if (path == "/-/ready") {
-            if (!get) return reply(text(405, "method not allowed\n"));
-            if (!ready_) return reply(text(503, "not ready\n"));
-            if (!discovery_->ready(used_upstreams(current_->config))) return reply(text(503, "not ready: waiting for service discovery\n"));
-            return reply(text(200, "ready\n"));
-        }
         if (path == "/-/test/worker-exception" && test_hooks_ && r.method == "POST") {
             workers_.front()->post_fault_for_tests();
-            return reply(text(202, "injected\n"));
+            return reply(text_reply(202, "injected\n"));
         }
         if (path == "/-/reload") {
-            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            if (r.method != "POST") return reply(method_not_allowed("POST"));
             auto err = reload("admin", [this, reply, json_reply] { reply(json_reply({{"result", "ok"}, {"generation", generation_}})); });
             if (!err.empty()) reply(json_reply({{"result", "rejected"}, {"generation", generation_}, {"error", err}}, 400));
             return;
         }
         if (path == "/cache/purge") {
-            if (r.method != "POST") return reply(text(405, "use POST\n"));
+            if (r.method != "POST") return reply(method_not_allowed("POST"));
             std::string error;
             auto result = middleware::cache::purge(r.body, error);
             if (!result) return reply(json_reply({{"error", error}}, 400));
             spdlog::info("cache purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
             return reply(json_reply(*result));
         }
-        if (!get) return reply(text(405, "method not allowed\n"));
-        if (path == "/metrics") return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()});
+        if (!get) return reply(method_not_allowed("GET, HEAD"));
+        if (path == "/metrics")
+            return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape(), {}});
         if (path == "/jwt/providers") return reply(json_reply(middleware::jwt::providers_status()));
         if (path == "/rate_limits") {
             std::optional<std::string> key;
@@ -871,6 +945,9 @@ private:
     std::map<std::string, listener_entry> listeners_;
     std::unique_ptr<admin::admin_server> admin_;
     std::string admin_key_;
+    std::shared_ptr<const tls::server_context> admin_tls_;  // admin.tls as the admin listener started (reloads renew it)
+    std::unique_ptr<admin::admin_server> probes_;           // probes.listen: /-/healthy and /-/ready only
+    std::string probes_key_;
     std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<discovery::manager> discovery_;
     std::unique_ptr<upstream::health_checker> health_checker_;  // active checks, on this thread

@@ -37,6 +37,7 @@ class Gatehouse:
         self.cond = threading.Condition()
         self.ports = {}
         self.admin_port = None
+        self.probes_port = None
         self.proc = None
 
     @staticmethod
@@ -73,6 +74,9 @@ class Gatehouse:
         m = re.search(r"admin listening on [^\s]+:(\d+)", self.log())
         if m:
             self.admin_port = int(m.group(1))
+        m = re.search(r"probes listening on [^\s]+:(\d+)", self.log())
+        if m:
+            self.probes_port = int(m.group(1))
         self.port = self.ports.get("public") or next(iter(self.ports.values()))
         return self
 
@@ -102,12 +106,13 @@ class Gatehouse:
                 self.cond.wait(left)
         return True
 
-    def admin(self, method, path, body=b""):
-        """(status, parsed JSON or text) from the admin listener."""
+    def admin(self, method, path, body=b"", token=None):
+        """(status, parsed JSON or text) from the admin listener; `token`: sent as a bearer token."""
         import json as _json
         s = connect(self.admin_port)
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
         try:
-            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n{auth}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             r = read_response(s.makefile("rb"))
         finally:
             s.close()

@@ -18,11 +18,6 @@ namespace gatehouse::config {
 
 using namespace std::chrono_literals;
 
-struct admin_config {
-    host_port listen{"127.0.0.1", 9901};
-    bool enabled = true;
-};
-
 struct tls_certificate_config {
     std::string cert;  // PEM chain, leaf first
     std::string key;   // PEM private key
@@ -40,6 +35,26 @@ struct listener_tls_config {
     std::string fingerprint_header;
     duration handshake_timeout = 10s;
     source_mark mark;
+};
+
+// admin.auth: a bearer token for every admin endpoint but /-/healthy and /-/ready.
+struct admin_auth_config {
+    std::string token_file;  // read at load (a trailing newline dropped); watched like certificates
+    std::string token;       // its content: compared in constant time (src/admin/admin_auth.hpp)
+};
+
+struct admin_config {
+    host_port listen{"127.0.0.1", 9901};
+    bool enabled = true;
+    std::optional<admin_auth_config> auth;
+    std::optional<listener_tls_config> tls;  // HTTPS; with client_ca a verified client certificate also authorises
+};
+
+// probes: a listener that serves only /-/healthy and /-/ready (Kubernetes probes reach it while
+// the admin API stays on loopback or behind its token).
+struct probes_config {
+    host_port listen;
+    source_mark mark;  // of probes.listen
 };
 
 struct listener_config {
@@ -327,6 +342,7 @@ struct gateway_config {
     unsigned workers = 0;  // 0 = auto
     event_loop_config event_loop;
     admin_config admin;
+    std::optional<probes_config> probes;
     reload_config reload;
     std::vector<listener_config> listeners;
     limits_config limits;
