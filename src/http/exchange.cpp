@@ -210,6 +210,15 @@ void exchange::complete() {
     snap.reset();
 }
 
+void exchange::release_memory() {
+    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_}) std::string().swap(*str);
+    decltype(reply_fields_)().swap(reply_fields_);
+    decltype(forwarded_.kept)().swap(forwarded_.kept);
+    decltype(forwarded_.added)().swap(forwarded_.added);
+    decltype(relayed_kept_)().swap(relayed_kept_);
+    decltype(relayed_added_)().swap(relayed_added_);
+}
+
 void exchange::write_log(std::uint64_t ns) {
     observability::request_log_entry e;
     e.time = std::chrono::system_clock::now();

@@ -68,6 +68,8 @@ public:
     boost::asio::awaitable<bool> run_chain(bool& written);
     // Metrics, access log and on_complete: once per request, however it ended.
     void complete();
+    // Between requests, on a connection idle long enough: what the exchange's buffers hold goes.
+    void release_memory();
 
     // Replies gatehouse makes itself. Each returns whether the client got it.
     using extra_fields = std::span<const std::pair<std::string, std::string>>;

@@ -180,7 +180,8 @@ asio::awaitable<io_status> client_connection::wait_released(net::clock::duration
 
 void client_connection::release_idle_memory() {
     buf_.release();
-    for (auto* s : {&out_, &up_head_, &body_out_, &plain_, &ex_.path, &ex_.host_buf}) std::string().swap(*s);
+    for (auto* s : {&out_, &up_head_, &body_out_, &plain_}) std::string().swap(*s);
+    ex_.release_memory();
     decltype(req_.fields)().swap(req_.fields);
     decltype(resp_.fields)().swap(resp_.fields);
     io_.release_idle_memory();
