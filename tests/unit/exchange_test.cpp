@@ -104,24 +104,27 @@ protected:
     }
 
     // Runs the request through the exchange; the response it wrote, or nullopt when it goes upstream.
-    std::optional<recording_stream::response> serve(const request& r) {
+    // keep_open: the exchange is not completed (the test goes on with its upstream phase).
+    std::optional<recording_stream::response> serve(const request& r, bool keep_open = false) {
         stream_.final.reset();
         stream_.heads = 0;
-        std::vector<http::field> fields;
-        for (auto& [k, v] : r.fields) fields.push_back({k, v});
+        request_ = r;  // the exchange's views point into it until complete()
+        auto& fields = fields_;
+        fields.clear();
+        for (auto& [k, v] : request_.fields) fields.push_back({k, v});
         http::request_head head;
-        head.method = r.method;
+        head.method = request_.method;
         head.scheme = "http";
-        head.authority = r.authority;
-        head.path = r.path;
-        head.query = r.query;
-        head.has_query = !r.query.empty();
+        head.authority = request_.authority;
+        head.path = request_.path;
+        head.query = request_.query;
+        head.has_query = !request_.query.empty();
         head.fields = fields;
-        head.has_body = r.content_length.has_value();
-        head.content_length = r.content_length;
+        head.has_body = request_.content_length.has_value();
+        head.content_length = request_.content_length;
         ex_->begin();
         ex_->note_head(head, true, {});
-        if (r.path != "*") {
+        if (request_.path != "*") {
             if (const char* why = ex_->normalise_path()) {
                 ADD_FAILURE() << why;
                 return std::nullopt;
@@ -147,7 +150,7 @@ protected:
             out = stream_.final;
         }
         last_status_ = ex_->status;
-        ex_->complete();
+        if (!keep_open) ex_->complete();
         return out;
     }
 
@@ -162,6 +165,8 @@ protected:
     std::unique_ptr<net::listener_state> listener_;
     recording_stream stream_;
     std::unique_ptr<http::exchange> ex_;
+    request request_;
+    std::vector<http::field> fields_;
     int last_status_ = 0;
 };
 
@@ -366,6 +371,85 @@ TEST_F(Exchange, TheResponseChainEditsGatehousesOwnReplies) {
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->field("access-control-allow-origin"), "https://app.example.com");
     EXPECT_EQ(r->field("x-frame-options"), "DENY");
+}
+
+const char* k_forwarding = R"(
+listeners: [{ name: public, listen: 127.0.0.1:0, trusted_proxies: [10.0.0.0/8] }]
+routes:
+  - name: api
+    match: { path_prefix: /api }
+    rewrite: { strip_prefix: /api }
+    upstream: u
+    middleware:
+      - headers: { request: { set: { X-Gateway-Route: "${route}" }, remove: [X-Debug] } }
+upstreams:
+  - name: u
+    discovery: { static: [127.0.0.1:9] }
+)";
+
+// The forwarding policy on a neutral request: what the upstream codec gets to write.
+TEST_F(Exchange, TheForwardingPolicyKeepsEndToEndFieldsAndAddsGatehouses) {
+    load(k_forwarding);
+    stream_.facts_.peer = "10.1.1.1";  // a trusted proxy
+    stream_.facts_.trusted_proxy = true;
+    request r{.path = "/api/users",
+              .query = "a=1",
+              .fields = {{"Accept", "*/*"},
+                         {"Connection", "keep-alive, X-Hop"},
+                         {"X-Hop", "dropped: named by Connection"},
+                         {"Keep-Alive", "timeout=5"},
+                         {"TE", "trailers, deflate"},
+                         {"X-Forwarded-For", "192.0.2.7"},
+                         {"X-Debug", "removed by middleware"},
+                         {"X-Request-Id", "rid-7"},
+                         {"Content-Length", "0"},
+                         {"Cookie", "a=b"}}};
+    EXPECT_FALSE(serve(r, /*keep_open=*/true));
+    const auto& f = ex_->forward(*ex_->route, "u", {});
+    EXPECT_EQ(f.method, "GET");
+    EXPECT_EQ(f.path, "/users");  // strip_prefix
+    EXPECT_EQ(f.query, "a=1");
+    EXPECT_EQ(f.authority, "example.com");
+    std::vector<std::string> kept;
+    for (auto i : f.kept) kept.emplace_back(f.source[i].name);
+    EXPECT_EQ(kept, (std::vector<std::string>{"Accept", "Cookie"}));
+    EXPECT_TRUE(f.te_trailers);
+    EXPECT_EQ(f.forwarded_for_claim, "192.0.2.7");
+    EXPECT_EQ(f.peer, "10.1.1.1");
+    EXPECT_EQ(f.forwarded_proto, "http");
+    EXPECT_EQ(f.request_id, "rid-7");
+    ASSERT_EQ(f.added.size(), 1u);
+    EXPECT_TRUE(http::iequals(f.added[0].name, "X-Gateway-Route")) << f.added[0].name;
+    EXPECT_EQ(f.added[0].value, "api");
+    ex_->complete();
+}
+
+TEST_F(Exchange, ForwardingClaimsOfAnUntrustedPeerAreDropped) {
+    load(k_forwarding);
+    request r{.path = "/api/x", .fields = {{"X-Forwarded-For", "192.0.2.7"}, {"X-Forwarded-Proto", "https"}, {"Forwarded", "for=1.2.3.4"}}};
+    EXPECT_FALSE(serve(r, true));
+    const auto& f = ex_->forward(*ex_->route, "u", {});
+    EXPECT_TRUE(f.kept.empty());
+    EXPECT_EQ(f.forwarded_for_claim, "");
+    EXPECT_EQ(f.forwarded_proto, "http");
+    ex_->complete();
+}
+
+// A relayed response head: hop-by-hop fields, those its Connection field names and
+// Content-Length (the codec frames the body) do not reach the client.
+TEST_F(Exchange, ARelayedResponseKeepsEndToEndFields) {
+    load(k_forwarding);
+    EXPECT_FALSE(serve({.path = "/api/x"}, true));
+    std::vector<http::field> up = {{"Content-Type", "text/plain"},   {"Connection", "close, X-Up"}, {"X-Up", "1"},
+                                   {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"},       {"ETag", "\"v1\""}};
+    const auto& h = ex_->relayed_head(200, "OK", up, 5);
+    ASSERT_TRUE(h.kept);
+    std::vector<std::string> kept;
+    for (auto i : *h.kept) kept.emplace_back(h.fields[i].name);
+    EXPECT_EQ(kept, (std::vector<std::string>{"Content-Type", "ETag"}));
+    EXPECT_EQ(h.content_length, 5u);
+    EXPECT_EQ(ex_->status, 200);
+    ex_->complete();
 }
 
 }  // namespace
