@@ -1,4 +1,4 @@
-// Chunked body decoding through the real decoder (src/http/body_decoder.hpp, Beast's parser with
+// Chunked body decoding through the real decoder (src/http1/body_decoder.hpp, Beast's parser with
 // gatehouse's extension and trailer bounds), fed the way the proxy feeds it: a head, then the
 // body in pieces as reads deliver them. The first input bytes choose the piece sizes. The
 // decoded bytes, the verdict and where it stopped must not depend on how the body was split:

@@ -1,5 +1,5 @@
 // Protocol-neutral fields (include/gatehouse/http/fields.hpp) and the chunked decoder's
-// trailers (src/http/body_decoder.hpp).
+// trailers (src/http1/body_decoder.hpp).
 #include <gtest/gtest.h>
 
 #include <string>
