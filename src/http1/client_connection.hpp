@@ -137,6 +137,7 @@ private:
     bool copy_whole_response(upstream_request& ur, bool filtered, bool& close);
     asio::awaitable<bool> relay_sized_body(upstream_request& ur);
     asio::awaitable<bool> relay_replacement(upstream_request& ur);
+    void frame_for_client(bool head_written, bool done, const body_decoder<false>* dec, bool chunked_to_client);
     asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     asio::awaitable<bool> relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
     // forwarded_heads.cpp: the heads

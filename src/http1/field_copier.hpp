@@ -1,6 +1,8 @@
 #pragma once
 // HTTP/1 field lines as gatehouse writes them: one written out, and field_copier, which passes
 // lines on as they arrived (a request's or a response's), one copy per run of consecutive lines.
+#include <charconv>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,6 +15,15 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
     out += name;
     out += ": "sv;
     out += value;
+    out += "\r\n"sv;
+}
+
+inline void append_content_length(std::string& out, std::uint64_t n) {
+    using namespace std::string_view_literals;
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    out += "Content-Length: "sv;
+    out.append(digits, end);
     out += "\r\n"sv;
 }
 

@@ -58,11 +58,7 @@ void append_request_head(std::string& out, const http::forwarded_request& f) {
         out += "\r\n"sv;
     }
     if (f.content_length) {
-        char digits[24];
-        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *f.content_length);
-        out += "Content-Length: "sv;
-        out.append(digits, end);
-        out += "\r\n"sv;
+        append_content_length(out, *f.content_length);
     } else if (f.has_body) {
         out += "Transfer-Encoding: chunked\r\n"sv;
     }

@@ -56,11 +56,7 @@ void client_connection::compose_head(const http::response_head& h, bool end_stre
     out_.clear();
     append_head(out_, h);
     if (h.content_length) {
-        char digits[24];
-        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *h.content_length);
-        out_ += "Content-Length: "sv;
-        out_.append(digits, end);
-        out_ += "\r\n"sv;
+        append_content_length(out_, *h.content_length);
     } else if (!end_stream && req_.version == 11) {
         out_ += "Transfer-Encoding: chunked\r\n"sv;
     }

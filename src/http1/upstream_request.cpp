@@ -530,6 +530,18 @@ asio::awaitable<bool> client_connection::relay_sized_body(upstream_request& ur) 
     co_return true;
 }
 
+// What goes to the client next, in out_ (the held head, until it was written) and body_out_
+// (the piece, chunk-framed for an HTTP/1.1 client, and the last chunk with trailers at the end).
+void client_connection::frame_for_client(bool head_written, bool done, const body_decoder<false>* dec, bool chunked_to_client) {
+    out_.resize(head_written ? 0 : out_.size());
+    if (!body_out_.empty() && chunked_to_client) {
+        append_hex(out_, body_out_.size());
+        out_ += "\r\n"sv;
+        body_out_ += "\r\n"sv;
+    }
+    if (done && chunked_to_client) append_last_chunk(body_out_, dec);
+}
+
 // chunked or until_close: decode (or pass through) and re-frame for this client.
 asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client) {
     auto& uc = ur.call->conn();
@@ -554,13 +566,7 @@ asio::awaitable<bool> client_connection::relay_delimited_body(upstream_request& 
             uc.buf.consume(d.size());
         }
         if (tap && !body_out_.empty()) tap->data(body_out_);
-        out_.resize(head_written ? 0 : out_.size());
-        if (!body_out_.empty() && chunked_to_client) {
-            append_hex(out_, body_out_.size());
-            out_ += "\r\n"sv;
-            body_out_ += "\r\n"sv;
-        }
-        if (done && chunked_to_client) append_last_chunk(body_out_, dec);
+        frame_for_client(head_written, done, dec, chunked_to_client);
         if (!out_.empty() || !body_out_.empty()) {
             if (!co_await write_client(out_, body_out_)) co_return false;
             head_written = true;
@@ -620,13 +626,7 @@ asio::awaitable<bool> client_connection::relay_filtered_body(upstream_request& u
         const bool ok = filter->filter(in, done, body_out_);
         uc.buf.consume(used);
         if (!ok) co_return false;
-        out_.resize(head_written ? 0 : out_.size());
-        if (!body_out_.empty() && chunked_to_client) {
-            append_hex(out_, body_out_.size());
-            out_ += "\r\n"sv;
-            body_out_ += "\r\n"sv;
-        }
-        if (done && chunked_to_client) append_last_chunk(body_out_, dec);
+        frame_for_client(head_written, done, dec, chunked_to_client);
         if (!out_.empty() || !body_out_.empty()) {
             if (!co_await write_client(out_, body_out_)) co_return false;
             head_written = true;
