@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -112,6 +113,10 @@ struct admin_server::impl {
             auto [ec, sock] = co_await self->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) {
                 if (!self->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+                // Out of descriptors (EMFILE) with a connection pending: retrying at once spins a
+                // core (test_limits_and_faults caught it); wait a little, as the workers do.
+                asio::steady_timer pause(self->acceptor.get_executor(), std::chrono::milliseconds(100));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
             asio::co_spawn(self->acceptor.get_executor(), session(self, std::move(sock)), asio::detached);
