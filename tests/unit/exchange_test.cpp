@@ -44,15 +44,31 @@ public:
     std::vector<response> interims;
     std::optional<response> final;
     int heads = 0;
+    bool was_reset = false;
+    std::vector<std::pair<std::string, std::string>> trailers_sent;
+    // The request body the client sends, in pieces, and its trailers.
+    std::vector<std::string> body_pieces;
+    std::vector<http::field> body_trailers;
+    std::size_t body_next = 0;
+    std::string body_buf;
 
     const http::connection_facts& facts() const override { return facts_; }
-    asio::awaitable<bool> send_interim(const http::response_head& head) override {
-        interims.push_back(copy(head));
-        co_return true;
+    std::string_view body_ready() override { return body_buf; }
+    void consume_body(std::size_t n) override { body_buf.erase(0, n); }
+    asio::awaitable<http::body_status> read_body() override {
+        if (body_next < body_pieces.size()) body_buf += body_pieces[body_next++];
+        co_return http::body_status::ok;
     }
-    asio::awaitable<bool> send_head(const http::response_head& head, bool end_stream) override {
+    bool body_done() const override { return body_next == body_pieces.size(); }
+    http::trailers request_trailers() const override { return body_trailers; }
+    asio::awaitable<http::interim_outcome> send_interim(const http::response_head& head) override {
+        interims.push_back(copy(head));
+        co_return http::interim_outcome::sent;
+    }
+    asio::awaitable<bool> send_head(const http::response_head& head, std::string_view data, bool end_stream) override {
         ++heads;
         final = copy(head);
+        final->body = data;
         final->ended = end_stream;
         co_return true;
     }
@@ -62,12 +78,24 @@ public:
         final->ended = end_stream;
         co_return true;
     }
+    asio::awaitable<bool> send_trailers(const http::trailers& t) override {
+        EXPECT_TRUE(final && !final->ended) << "trailers before the head or after the end";
+        for (auto& f : t) trailers_sent.emplace_back(std::string(f.name), std::string(f.value));
+        final->ended = true;
+        co_return true;
+    }
+    void reset() override { was_reset = true; }
 
 private:
     static response copy(const http::response_head& head) {
         response r;
         r.status = head.status;
-        for (auto& f : head.fields) r.fields.emplace_back(std::string(f.name), std::string(f.value));
+        if (head.kept) {
+            for (auto i : *head.kept) r.fields.emplace_back(std::string(head.fields[i].name), std::string(head.fields[i].value));
+        } else {
+            for (auto& f : head.fields) r.fields.emplace_back(std::string(f.name), std::string(f.value));
+        }
+        for (auto& f : head.added) r.fields.emplace_back(std::string(f.name), std::string(f.value));
         r.content_length = head.content_length;
         return r;
     }
