@@ -164,7 +164,8 @@ class Rendered:
         self.assertEqual(len(results), len(self.objects))
         bad = [f"{r['apiVersion']} {r['kind']} {r['name']}:\n    " + "\n    ".join(r["errors"])
                for r in results if r["errors"]]
-        self.assertEqual(bad, [], f"{self.rel}: objects the Kubernetes schemas reject:\n" + "\n".join(bad))
+        if bad:
+            self.fail(f"{self.rel}: objects the Kubernetes schemas reject:\n" + "\n".join(bad))
 
     def test_the_config_passes_gatehouse_check(self):
         with tempfile.TemporaryDirectory(prefix="gatehouse-k8s-") as d:
@@ -175,7 +176,8 @@ class Rendered:
         out = (r.stdout + r.stderr).replace(d + "/", "")
         self.assertEqual(r.returncode, 0, f"{self.rel}: gatehouse check rejects ConfigMap {CONFIG_MAP}:\n{out}")
         warnings = [line for line in out.splitlines() if ": warning:" in line]
-        self.assertEqual(warnings, [], f"{self.rel}: gatehouse check warns about ConfigMap {CONFIG_MAP}")
+        if warnings:
+            self.fail(f"{self.rel}: gatehouse check warns about ConfigMap {CONFIG_MAP}:\n" + "\n".join(warnings))
 
     def test_every_container_has_cpu_and_memory_requests_and_limits(self):
         for w, spec, _ in pod_templates(self.objects):
@@ -418,16 +420,19 @@ class KubernetesRedisOverlay(Rendered, unittest.TestCase):
         self.assertEqual(used, {s["name"] for s in stores},
                          f"{self.rel}: every rate_limit should use the redis store, and the store be used")
         del config["redis"]
-        self.assertEqual(config, base_config, f"{self.rel}: apart from redis and rate_limit, the overlay's "
-                                              f"gatehouse.yaml must equal the base's (copy the change over)")
+        self.maxDiff = None
+        self.assertEqual(yaml.safe_dump(config, sort_keys=False), yaml.safe_dump(base_config, sort_keys=False),
+                         f"{self.rel}: apart from redis and rate_limit, the overlay's gatehouse.yaml must equal "
+                         f"the base's (deploy/kubernetes/base/gatehouse.yaml; copy the change over)")
 
     def test_the_redis_store_is_the_redis_service(self):
         services = {s["metadata"]["name"]: s for s in self.find("Service")}
+        names = sorted(services)
         for store in self.config()["redis"]:
             addresses = store["address"] if isinstance(store["address"], list) else [store["address"]]
             for a in addresses:
                 host, port = host_of(a), port_of(a)
-                self.assertIn(host, services, f"{self.rel}: redis address {a}: no Service {host!r} is rendered")
+                self.assertIn(host, names, f"{self.rel}: redis address {a}: no Service {host!r} is rendered")
                 self.assertIn(port, [p["port"] for p in services[host]["spec"]["ports"]],
                               f"{self.rel}: redis address {a}: Service {host} has no port {port}")
         # only gatehouse's pods may connect to Redis
