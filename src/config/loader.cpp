@@ -233,7 +233,9 @@ struct loader {
         std::set<std::string> names, addrs;
         for (std::size_t i = 0; i < n.size(); ++i) {
             std::string path = "listeners[" + std::to_string(i) + "]";
-            map_reader r(n[i], path, d, {"name", "listen", "trusted_proxies", "middleware", "tls", "redirect_https", "max_connections"});
+            map_reader r(n[i], path, d,
+                         {"name", "listen", "trusted_proxies", "middleware", "tls", "redirect_https", "max_connections", "protocols",
+                          "http2"});
             if (!r.ok()) continue;
             listener_config l;
             l.mark = mark_of(n[i]);
@@ -253,8 +255,16 @@ struct loader {
                 }
             }
             if (auto v = r.integer("max_connections", 1, 10'000'000)) l.max_connections = static_cast<std::uint64_t>(*v);
+            protocols(r, l);
+            if (r.has("http2")) http2(r.get("http2"), r.child_path("http2"), l.http2);
             if (r.has("middleware")) l.middleware = middleware_list_of(r.get("middleware"), r.child_path("middleware"));
             if (r.has("tls")) l.tls = tls(r.get("tls"), r.child_path("tls"));
+            if (l.tls) {
+                l.tls->alpn.clear();
+                if (l.h2 && l.h2_first) l.tls->alpn.push_back("h2");
+                if (l.http1) l.tls->alpn.push_back("http/1.1");
+                if (l.h2 && !l.h2_first) l.tls->alpn.push_back("h2");
+            }
             if (r.has("redirect_https")) {
                 map_reader h(r.get("redirect_https"), r.child_path("redirect_https"), d, {"port", "status"});
                 if (auto p = h.integer("port", 1, 65535)) l.https_redirect_port = static_cast<std::uint16_t>(*p);
@@ -271,6 +281,48 @@ struct loader {
             cfg.listeners.push_back(std::move(l));
         }
         if (n.size() == 0) d.error(mark_of(n), "listeners", "at least one listener is required");
+    }
+
+    // listeners[].protocols: [h2, http1] (the default), [http1], [h2], [http1, h2].
+    void protocols(map_reader& r, listener_config& l) {
+        auto list = r.string_list("protocols");
+        if (!list) return;
+        l.h2 = l.http1 = false;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const auto& p = (*list)[i];
+            bool& on = p == "h2" ? l.h2 : l.http1;
+            if (p != "h2" && p != "http1") r.error("protocols", "unknown protocol '" + p + "' (h2 or http1)");
+            else if (on) r.error("protocols", "'" + p + "' listed twice");
+            else {
+                on = true;
+                if (i == 0) l.h2_first = p == "h2";
+            }
+        }
+        if (!l.h2 && !l.http1) r.error("protocols", "at least one protocol (h2, http1) is required");
+    }
+
+    void http2(const YAML::Node& n, const std::string& path, http2_config& h) {
+        map_reader r(n, path, d,
+                     {"max_concurrent_streams", "initial_stream_window", "connection_window", "max_frame_size", "stream_idle_timeout",
+                      "max_requests_per_connection"});
+        if (!r.ok()) return;
+        if (auto v = r.integer("max_concurrent_streams", 1, 10000)) h.max_concurrent_streams = static_cast<std::uint32_t>(*v);
+        if (auto v = r.size_value("initial_stream_window")) {
+            if (*v < 1024 || *v > 0x7fffffff) r.error("initial_stream_window", "must be between 1KiB and 2GiB - 1");
+            else h.initial_stream_window = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = r.size_value("connection_window")) {
+            if (*v < 65535 || *v > 0x7fffffff) r.error("connection_window", "must be between 65535 bytes and 2GiB - 1");
+            else h.connection_window = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = r.size_value("max_frame_size")) {
+            if (*v < 16384 || *v > 16777215) r.error("max_frame_size", "must be between 16KiB and 16MiB - 1 (RFC 9113 §6.5.2)");
+            else h.max_frame_size = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = r.duration_value("stream_idle_timeout")) h.stream_idle_timeout = *v;
+        if (auto v = r.integer("max_requests_per_connection", 0, 1'000'000'000))
+            h.max_requests_per_connection = static_cast<std::uint64_t>(*v);
+        r.finish();
     }
 
     std::optional<listener_tls_config> tls(const YAML::Node& n, const std::string& path) {

@@ -247,6 +247,7 @@ void exchange::write_log(std::uint64_t ns) {
     e.user_agent = log_agent;
     e.jwt_subject = mctx.subject;
     e.tls_version = facts().tls_version;
+    e.protocol = facts().protocol;
     snap->access_log->write(w_.id(), e);
 }
 

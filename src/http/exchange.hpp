@@ -179,6 +179,11 @@ private:
         exchange& ex_;
     };
     void prepare_call(const router::compiled_route& r);
+    bool buffers_body(const router::compiled_route& r) const;
+    boost::asio::awaitable<void> buffer_body();
+    void start_call();
+    upstream::call_options call_opts_;
+    std::shared_ptr<upstream::cluster_state> call_cluster_;
     upstream::call_options call_options_for(const router::compiled_route& r);
     void choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const;
     void note_upgrade(const router::compiled_route& r);

@@ -35,6 +35,10 @@ bool falls_back(const upstream_error& err) {
 asio::awaitable<bool> exchange::proxy() {
     const auto& r = *route;
     prepare_call(r);
+    // A small body a retry or the mirror would send again is read whole first (HTTP/1.1 has it
+    // with the head as a rule; an HTTP/2 stream's DATA comes after its HEADERS).
+    if (buffers_body(r)) co_await buffer_body();
+    start_call();
     if (r.mirror_index != static_cast<std::size_t>(-1)) maybe_mirror(r);
     upstream_error err;
     for (bool fell_back = false;;) {
@@ -78,8 +82,7 @@ void exchange::end_call() {
     call_.reset();
 }
 
-// The cluster (a split's choice), the call's options, the head as it goes upstream, and
-// whether the body can be sent again (retries, the keep-alive race).
+// The cluster (a split's choice), the call's options, the head as it goes upstream.
 void exchange::prepare_call(const router::compiled_route& r) {
     const auto& limits = snap->config.limits;
     chosen_upstream_ = choose_upstream(r);
@@ -91,11 +94,30 @@ void exchange::prepare_call(const router::compiled_route& r) {
     note_upgrade(r);
     sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, upgrade_));
     // From here on the request head's views may die (the body is read).
+    call_opts_ = o;
+    call_cluster_ = std::move(cluster);
+}
+
+// Whether the body is read whole before the first try: its length is known and small, it is
+// not all here yet, and a retry of this method or the route's mirror would need it again.
+bool exchange::buffers_body(const router::compiled_route& r) const {
+    if (!req.has_body || !req.content_length || *req.content_length > k_replay_limit || d_.body_done()) return false;
+    return call_opts_.retryable || r.mirror_index != static_cast<std::size_t>(-1);
+}
+
+asio::awaitable<void> exchange::buffer_body() {
+    auto st = body_status::ok;
+    while (st == body_status::ok && !d_.body_done()) st = co_await d_.read_body();  // an error: the call finds out when it sends
+}
+
+// The call, once it is known whether the body can be sent again (retries, the keep-alive race).
+void exchange::start_call() {
+    auto& o = call_opts_;
     sender_.keep_body_up_to(k_replay_limit);
     if (o.retryable) o.retryable = sender_.replayable() && (!req.has_body || req.content_length.value_or(0) <= o.retry->buffer_body);
     o.replayable = sender_.replayable();
     o.allow_switch = !upgrade_.empty();
-    call_.emplace(std::move(cluster), o, up_head_);
+    call_.emplace(std::move(call_cluster_), o, up_head_);
 }
 
 // What every call of this request starts from: the route's timeout and retry policy (retryable:

@@ -48,7 +48,10 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
         upstream::response_body::piece p;
         auto st = body.take(p);
         if (st == upstream::response_body::state::need_more) {
-            if (head && !co_await d_.send_head(*head, {}, false)) co_return false;
+            if (head) {  // no co_await in an operand of && (GCC 12)
+                const bool ok = co_await d_.send_head(*head, {}, false);
+                if (!ok) co_return false;
+            }
             head = nullptr;
             st = co_await body.read();
             if (st == upstream::response_body::state::ok) continue;
@@ -79,7 +82,10 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
             head = nullptr;
         }
         if (!p.last) continue;
-        if (!end && !co_await d_.send_trailers(t)) co_return false;
+        if (!end) {
+            const bool ok = co_await d_.send_trailers(t);
+            if (!ok) co_return false;
+        }
         break;
     }
     if (tap) tap->end();

@@ -11,6 +11,7 @@
 #include "http1/body_decoder.hpp"
 #include "http1/client_connection.hpp"
 #include "http1/session.hpp"
+#include "http2/connection.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
 #include "util/text.hpp"
@@ -87,8 +88,11 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
     try {
         bool secured = true;
         if (self->tls_ctx_ && !self->io_.secure()) secured = co_await self->handshake();  // not when resumed
-        if (secured) {
+        if (secured && self->alpn_h2()) {
+            co_await self->serve_h2();
+        } else if (secured) {
             co_await self->loop();
+            if (self->h2_) co_await self->serve_h2();  // h2c: the HTTP/2 preface came first
             if (self->park_) {
                 park(std::move(self));
                 co_return;
@@ -101,6 +105,23 @@ asio::awaitable<void> client_connection::serve(std::unique_ptr<client_connection
     }
     boost::system::error_code ec;
     self->sock_.close(ec);
+}
+
+// TLS: the handshake chose h2 (the listener offers it by ALPN).
+bool client_connection::alpn_h2() const {
+    if (!io_.secure()) return false;
+    const unsigned char* p = nullptr;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(io_.ssl(), &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
+}
+
+// The connection speaks HTTP/2 from here on (src/http2/); it lends its socket, transport,
+// deadline and what it read.
+asio::awaitable<void> client_connection::serve_h2() {
+    dl_.disarm();
+    http2::connection_parts parts{w_, listener_, sock_, io_, dl_, buf_, facts_};
+    co_await http2::serve(std::move(parts));
 }
 
 asio::awaitable<void> client_connection::linger() {
@@ -264,6 +285,19 @@ asio::awaitable<void> client_connection::loop() {
                 co_return;
             }
             if (st != io_status::ok) co_return;
+        }
+        if (buf_.data().starts_with(http2::k_preface.substr(0, 18))) {
+            // h2c with prior knowledge (RFC 9113 §3.3): the client's preface, not a request.
+            if (listener_->cfg.h2) {
+                h2_ = true;
+                co_return;
+            }
+            co_await fail_head(505, "HTTP/2 is not offered on this listener");
+            co_return;
+        }
+        if (!listener_->cfg.http1) {
+            co_await fail_head(505, "only HTTP/2 is served on this listener");
+            co_return;
         }
         if (head_end - std::min(head_end, buf_.data().find('\n')) > limits.max_header_bytes) {
             co_await fail_head(431, "request header fields too large");

@@ -148,6 +148,9 @@ private:
     std::string tls_version_;
     asio::awaitable<bool> handshake();
     asio::awaitable<void> linger();  // the staged close after an error answer (serve())
+    bool alpn_h2() const;
+    asio::awaitable<void> serve_h2();
+    bool h2_ = false;  // the client sent the HTTP/2 preface
     bool linger_ = false;
     static constexpr auto k_lingering_time = std::chrono::seconds(30);
     static constexpr auto k_lingering_timeout = std::chrono::seconds(5);

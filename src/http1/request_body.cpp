@@ -92,13 +92,12 @@ body_status client_connection::decode_body() {
 
 asio::awaitable<body_status> client_connection::read_body() {
     drop_head();
+    const auto before = body_ready().size();
     for (;;) {
         if (body_error_ != body_status::ok) co_return body_error_;
-        if (req_decoder_ && !buf_.empty() && !req_decoder_->is_done())
-            if (auto st = decode_body(); st != body_status::ok) co_return st;
-        if (!body_ready().empty() || body_done()) co_return body_status::ok;
+        if (body_done() || body_ready().size() > before) co_return body_status::ok;
         // The client waits for a go-ahead before it sends the body (RFC 9110 §10.1.1).
-        if (req_.expect_continue && !sent_continue_ && req_.version >= 11) {
+        if (req_.expect_continue && !sent_continue_ && req_.version >= 11 && before == 0) {
             sent_continue_ = true;
             if (!co_await write_client("HTTP/1.1 100 Continue\r\n\r\n")) co_return body_status::gone;
         }
@@ -106,6 +105,7 @@ asio::awaitable<body_status> client_connection::read_body() {
         if (st == io_status::timeout) co_return body_status::timeout;
         if (st == io_status::full) co_return body_status::bad;  // a chunk header larger than the buffer
         if (st != io_status::ok) co_return body_status::gone;
+        if (req_decoder_ && !req_decoder_->is_done()) decode_body();
     }
 }
 

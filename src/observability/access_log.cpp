@@ -167,6 +167,7 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
                     iv = static_cast<std::uint64_t>(e.upstream_attempts);
                 }
                 break;
+            case 22: text = e.protocol; break;
             default: kind = none;
         }
         if (json) {

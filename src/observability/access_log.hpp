@@ -33,6 +33,7 @@ struct request_log_entry {
     int upstream_status = 0;           // the upstream's own status (0: none came)
     std::string_view error_source;     // who made an error answer: "gatehouse", "upstream", "client" (empty: no error)
     int upstream_attempts = 0;         // tries sent to the upstream (1 + retries)
+    std::string_view protocol;         // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
 };
 
 class access_log {

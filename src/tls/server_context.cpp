@@ -43,17 +43,21 @@ std::vector<std::string> names_of(X509* cert) {
     return out;
 }
 
-int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void*) {
-    // Only HTTP/1.1 is spoken; a client that offers something else gets no ALPN answer.
-    for (unsigned int i = 0; i < inlen;) {
-        unsigned int len = in[i];
-        if (i + 1 + len > inlen) break;
-        if (len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
-            *out = in + i + 1;
-            *outlen = static_cast<unsigned char>(len);
-            return SSL_TLSEXT_ERR_OK;
+// The first of the listener's protocols (`arg`: its ALPN names in order of preference) that
+// the client offers; a client that offers none of them gets no ALPN answer (HTTP/1.1 then).
+int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void* arg) {
+    const auto& ours = *static_cast<const std::vector<std::string>*>(arg);
+    for (const auto& name : ours) {
+        for (unsigned int i = 0; i < inlen;) {
+            unsigned int len = in[i];
+            if (i + 1 + len > inlen) break;
+            if (len == name.size() && std::memcmp(in + i + 1, name.data(), len) == 0) {
+                *out = in + i + 1;
+                *outlen = static_cast<unsigned char>(len);
+                return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + len;
         }
-        i += 1 + len;
     }
     return SSL_TLSEXT_ERR_NOACK;
 }
@@ -160,7 +164,7 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
                 SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | (cfg.client_auth_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
             }
         }
-        SSL_CTX_set_alpn_select_cb(ctx.get(), alpn_select, nullptr);
+        SSL_CTX_set_alpn_select_cb(ctx.get(), alpn_select, const_cast<std::vector<std::string>*>(&sc->cfg_.alpn));
         // Session IDs are per context; tickets (below) are what most clients resume with.
         SSL_CTX_set_session_id_context(ctx.get(), reinterpret_cast<const unsigned char*>("gatehouse"), 9);
         use_shared_ticket_keys(ctx.get());

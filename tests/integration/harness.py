@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "upstream"))
 from upstream import Upstream  # noqa: E402
 
+PROTOCOL = os.environ.get("GATEHOUSE_TEST_PROTOCOL", "http1")
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(HERE, "..", "..", "build", "gatehouse"))
 # A safety net so a broken gateway fails a test instead of hanging it; never a synchronisation.
 NET_TIMEOUT = 20
@@ -288,6 +289,11 @@ def read_response(f, head_request=False):
 
 
 def request(port, method="GET", path="/", headers=None, body=None, host="test.local"):
+    """One request on a new connection: HTTP/1.1, or HTTP/2 with prior knowledge when the suite
+    runs with GATEHOUSE_TEST_PROTOCOL=h2 (CTest's integration_h2.* pass: the same tests over h2)."""
+    if PROTOCOL == "h2":
+        from h2client import h2_request
+        return h2_request(port, method, path, headers, body, host)
     s = connect(port)
     try:
         hdrs = {"Host": host, "Connection": "close"}
@@ -299,6 +305,11 @@ def request(port, method="GET", path="/", headers=None, body=None, host="test.lo
         return read_response(s.makefile("rb"), head_request=(method == "HEAD"))
     finally:
         s.close()
+
+
+def http1_only(why):
+    """A test of HTTP/1.1's own semantics (hop-by-hop fields, framing): not run in the h2 pass."""
+    return unittest.skipIf(PROTOCOL == "h2", why)
 
 
 def upstreams_yaml(upstreams):

@@ -255,8 +255,8 @@ class Jwt(unittest.TestCase):
 
     def test_forward_authorization(self):
         tok = self.token()
-        h = dict(self.call("/forward/echo", tok).json()["headers"])
-        self.assertEqual(h["Authorization"], f"Bearer {tok}")
+        h = {k.lower(): v for k, v in self.call("/forward/echo", tok).json()["headers"]}
+        self.assertEqual(h["authorization"], f"Bearer {tok}")
 
     def test_remote_jwks_rotation_and_outage(self):
         tok1 = self.t.sign("ES256", self.rot1["private"], {"sub": "r", "exp": now() + 300})

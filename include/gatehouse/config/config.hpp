@@ -34,6 +34,8 @@ struct listener_tls_config {
     std::string sans_header;
     std::string fingerprint_header;
     duration handshake_timeout = 10s;
+    // What ALPN offers, in order of preference: the listener's protocols (set by the loader).
+    std::vector<std::string> alpn{"h2", "http/1.1"};
     source_mark mark;
 };
 
@@ -57,8 +59,23 @@ struct probes_config {
     source_mark mark;  // of probes.listen
 };
 
+// listeners[].http2: the HTTP/2 codec's settings for this listener.
+struct http2_config {
+    std::uint32_t max_concurrent_streams = 100;
+    std::uint32_t initial_stream_window = 64 * 1024;  // each stream's receive window (request bodies)
+    std::uint32_t connection_window = 1024 * 1024;    // the connection's receive window
+    std::uint32_t max_frame_size = 16 * 1024;         // the largest frame the peer may send
+    duration stream_idle_timeout = std::chrono::minutes(5);  // no byte either way on a stream this long -> RST_STREAM
+    std::uint64_t max_requests_per_connection = 0;           // 0 = no limit; N -> GOAWAY after N streams
+};
+
 struct listener_config {
     std::string name;
+    // Application protocols, in order of preference (TLS: offered by ALPN in this order; plain:
+    // h2 = h2c with prior knowledge). Default [h2, http1].
+    bool h2 = true, http1 = true;
+    bool h2_first = true;
+    http2_config http2;
     std::optional<listener_tls_config> tls;
     std::optional<std::uint16_t> https_redirect_port;  // redirect_https: every request -> https://host:port
     int https_redirect_status = 308;
@@ -330,7 +347,8 @@ inline const std::vector<std::string>& access_log_field_names() {
                                                 "jwt_subject",
                                                 "upstream_status",
                                                 "error_source",
-                                                "upstream_attempts"};
+                                                "upstream_attempts",
+                                                "protocol"};
     return names;
 }
 

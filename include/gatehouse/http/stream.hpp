@@ -44,8 +44,9 @@ public:
     // consumed bytes. The first call ends the request head's views (request_head).
     virtual std::string_view body_ready() = 0;
     virtual void consume_body(std::size_t n) = 0;
-    // Waits until more of the body is ready or its end has arrived (HTTP/1.1 sends 100 Continue
-    // first when the client asked for it and nothing was answered yet).
+    // Waits until more of the body than body_ready() holds now is ready, or its end has arrived
+    // (HTTP/1.1 sends 100 Continue first when the client asked for it and nothing was answered
+    // yet).
     virtual boost::asio::awaitable<body_status> read_body() = 0;
     // The whole body has arrived (what is left of it is body_ready()).
     virtual bool body_done() const = 0;

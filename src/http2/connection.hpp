@@ -1,0 +1,92 @@
+#pragma once
+// One HTTP/2 client connection (RFC 9113), through libnghttp2 (framing, HPACK, flow-control
+// accounting, the protocol's state machines): a reader feeds what arrives to the session, a
+// writer sends what the session has to send, coalesced into one write, and each request is a
+// stream (stream.hpp) driving its own exchange as a coroutine on the connection's worker.
+// Flow control is backpressure: automatic window updates are off, and a stream's window is
+// credited only for request body bytes the exchange has consumed (sent on upstream).
+//
+// The HTTP/1.1 connection hands its socket over (http1/client_connection.cpp): after a TLS
+// handshake that chose h2, or on a plain listener when the client's first bytes are the HTTP/2
+// preface (h2c with prior knowledge). It keeps owning them; this runs inside its serve().
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "gatehouse/http/stream.hpp"
+#include "net/deadlines.hpp"
+#include "net/io_buffer.hpp"
+#include "net/listener_state.hpp"
+#include "net/transport.hpp"
+
+namespace gatehouse::http {
+class session_host;
+}
+
+namespace gatehouse::http2 {
+
+class stream;
+
+// What the HTTP/1.1 connection lends: the socket and its transport (plain or TLS), its deadline,
+// what was read already (the preface), the facts of the connection.
+struct connection_parts {
+    http::session_host& host;
+    std::shared_ptr<net::listener_state> listener;
+    boost::asio::ip::tcp::socket& socket;
+    net::transport& io;
+    net::deadline& deadline;
+    net::io_buffer& buf;
+    http::connection_facts facts;
+};
+
+// Serves the connection until it ends (the client's GOAWAY or close, an error, idle, drain).
+boost::asio::awaitable<void> serve(connection_parts parts);
+
+// The client connection preface's first line, as an HTTP/1 reader sees it.
+inline constexpr std::string_view k_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+class connection {
+public:
+    explicit connection(connection_parts parts);
+    ~connection();
+    connection(const connection&) = delete;
+    boost::asio::awaitable<void> run();
+
+    // For streams.
+    http::session_host& host() { return p_.host; }
+    net::listener_state& listener() { return *p_.listener; }
+    const http::connection_facts& facts() const { return p_.facts; }
+    nghttp2_session* session() { return session_; }
+    void kick();                  // the session may have something to send: the writer looks
+    void stream_done(stream& s);  // its coroutine ended
+
+private:
+    friend struct callbacks;
+    bool start_session();
+    boost::asio::awaitable<void> reader();
+    boost::asio::awaitable<void> writer();
+    boost::asio::awaitable<void> write_frames();
+    void helper_done();                     // the writer or the ticker ended
+    boost::asio::awaitable<void> ticker();  // drain, idle and stream idle timeouts, once a second
+    void tick();
+    void end(std::uint32_t error_code);  // GOAWAY, then the connection closes once its streams are done
+    stream* find(std::int32_t id);
+
+    connection_parts p_;
+    nghttp2_session* session_ = nullptr;
+    std::map<std::int32_t, std::shared_ptr<stream>> streams_;
+    std::size_t running_ = 0;  // stream coroutines not yet finished
+    std::uint64_t started_ = 0;
+    std::string out_;
+    boost::asio::steady_timer wake_writer_, wake_done_, tick_timer_;
+    int helpers_ = 0;  // the writer and the ticker, until they end
+    bool closing_ = false, goaway_sent_ = false, dead_ = false;
+    net::clock::time_point idle_since_{};
+};
+
+}  // namespace gatehouse::http2

@@ -1,0 +1,277 @@
+"""HTTP/2 for clients (RFC 9113): h2c with prior knowledge and h2 over TLS (ALPN), each stream an
+exchange with every feature of the HTTP/1.1 path; flow control as backpressure; a client's
+RST_STREAM cancels the upstream call; protocol errors refused per stream. The client is Debian's
+python3-h2 (h2client.py), independent of the nghttp2 inside gatehouse, plus curl and nghttp."""
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import unittest
+
+from h2client import H2Client, StreamReset, h2_request
+from harness import Gatehouse, connect, read_to_close, request, upstream
+from pki import Pki
+
+
+class H2c(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.addClassCleanup(cls.up.stop)
+        cls.gw = Gatehouse("""
+            listeners:
+              - name: public
+                listen: 127.0.0.1:0
+                http2: { initial_stream_window: 16KiB, max_concurrent_streams: 8 }
+              - name: h1only
+                listen: 127.0.0.1:0
+                protocols: [http1]
+            routes:
+              - name: local
+                match: { path: /local }
+                respond: { status: 200, body: "local answer" }
+              - name: small
+                match: { path_prefix: /small }
+                upstream: u
+                limits: { max_body_bytes: 1KiB }
+              - name: all
+                upstream: u
+                middleware: [ { headers: { response: { add: { X-Via-Chain: "yes" } } } } ]
+        """, upstreams={"u": [cls.up]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+        cls.port = cls.gw.ports["public"]
+
+    def test_a_local_reply(self):
+        r = h2_request(self.port, path="/local")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"local answer")
+        self.assertEqual(r.headers["content-length"], "12")
+        self.assertIn("x-request-id", r.headers)
+
+    def test_a_proxied_request_goes_upstream_as_http11(self):
+        r = h2_request(self.port, path="/echo?a=1", headers={"accept": "text/plain", "cookie": "a=1"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["x-via-chain"], "yes")  # the route's middleware ran
+        echo = r.json()
+        self.assertEqual(echo["target"], "/echo?a=1")
+        sent = {k.lower(): v for k, v in echo["headers"]}
+        self.assertEqual(sent["host"], "test.local")  # :authority is the host
+        self.assertEqual(sent["accept"], "text/plain")
+        self.assertEqual(sent["x-forwarded-proto"], "http")
+        self.assertIn("x-request-id", sent)
+
+    def test_cookie_crumbs_are_joined_for_the_http1_upstream(self):
+        c = H2Client(self.port)
+        try:
+            sid = c.conn.get_next_available_stream_id()
+            c.streams[sid] = {"headers": None, "data": [], "trailers": {}, "ended": False, "reset": None, "interims": []}
+            c.conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "test.local"), (":path", "/echo"),
+                                      ("cookie", "a=1"), ("cookie", "b=2")], end_stream=True)
+            c.flush()
+            sent = [(k.lower(), v) for k, v in c.response(sid).json()["headers"]]
+            self.assertEqual([v for k, v in sent if k == "cookie"], ["a=1; b=2"])
+        finally:
+            c.close()
+
+    def test_many_streams_on_one_connection(self):
+        c = H2Client(self.port)
+        try:
+            ids = [c.send_request(path=f"/echo?n={i}") for i in range(6)]
+            for i, sid in enumerate(ids):
+                r = c.response(sid)
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.json()["target"], f"/echo?n={i}")
+        finally:
+            c.close()
+
+    def test_a_request_body_larger_than_the_window_arrives_whole(self):
+        body = os.urandom(300 * 1024)  # about 19 stream windows of 16 KiB: each credited as it went upstream
+        r = h2_request(self.port, method="POST", path="/upload", body=body)
+        self.assertEqual(r.status, 200)
+        import hashlib
+        self.assertEqual(r.json(), {"received": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+
+    def test_a_body_without_a_length_goes_upstream_chunked(self):
+        c = H2Client(self.port)
+        try:
+            sid = c.send_request(method="POST", path="/echo", end=False)
+            c.send_body(sid, b"abc", end=False)
+            c.send_body(sid, b"def", end=True)
+            echo = c.response(sid).json()
+            self.assertEqual(echo["body"], "abcdef")
+            self.assertIn(("Transfer-Encoding", "chunked"), [tuple(p) for p in echo["headers"]])
+        finally:
+            c.close()
+
+    def test_a_large_response_streams_through(self):
+        r = h2_request(self.port, path="/download?bytes=2000000&pattern=1")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.body), 2000000)
+        self.assertEqual(r.headers["content-length"], "2000000")
+
+    def test_upstream_trailers_reach_the_client(self):
+        r = h2_request(self.port, path="/download?bytes=1000&chunked=1&trailers=1")
+        self.assertEqual(len(r.body), 1000)
+        self.assertNotIn("content-length", r.headers)
+        self.assertEqual(r.trailers.get("x-checksum"), "sum-1000")
+        self.assertEqual(r.trailers.get("grpc-status"), "0")
+
+    def test_interim_responses_are_passed_on(self):
+        c = H2Client(self.port)
+        try:
+            r = c.request(path="/echo?interim=103")
+            self.assertEqual(r.status, 200)
+            self.assertEqual([i[":status"] for i in r.interims], ["103"])
+        finally:
+            c.close()
+
+    def test_a_body_over_the_routes_limit_is_413(self):
+        r = h2_request(self.port, method="POST", path="/small", body=b"x" * 4096)
+        self.assertEqual(r.status, 413)
+
+    def test_a_reset_stream_cancels_its_upstream_request(self):
+        c = H2Client(self.port)
+        try:
+            before = self.up.stats.closed
+            hung = c.send_request(path="/hang")
+            self.assertTrue(self.up.wait_for(lambda st: "/hang" in st.paths))
+            c.reset(hung)
+            # The upstream sees its connection close (the call is cancelled, not run to its end)...
+            self.assertTrue(self.up.wait_for(lambda st: st.closed > before))
+            # ...and the connection's other streams go on.
+            self.assertEqual(c.request(path="/local").status, 200)
+        finally:
+            c.close()
+
+    def test_protocol_errors_reset_the_stream_only(self):
+        c = H2Client(self.port, validate=False)
+        try:
+            for bad in ([("connection", "keep-alive")], [("te", "gzip")], [("x-bad", "a\rb")], [("transfer-encoding", "chunked")]):
+                sid = c.conn.get_next_available_stream_id()
+                c.streams[sid] = {"headers": None, "data": [], "trailers": {}, "ended": False, "reset": None, "interims": []}
+                c.conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "test.local"), (":path", "/echo")] + bad,
+                                    end_stream=True)
+                c.flush()
+                with self.assertRaises(StreamReset, msg=str(bad)) as e:
+                    c.response(sid)
+                self.assertEqual(e.exception.code, 1)  # PROTOCOL_ERROR
+            self.assertEqual(c.request(path="/local").status, 200)  # the connection goes on
+        finally:
+            c.close()
+
+    def test_authority_and_host_must_agree(self):
+        c = H2Client(self.port, validate=False)
+        try:
+            self.assertEqual(c.request(path="/echo", headers={"host": "other.example"}).status, 400)
+            self.assertEqual(c.request(path="/echo", headers={"host": "test.local"}).status, 200)
+        finally:
+            c.close()
+
+    def test_a_head_over_the_limit_is_431(self):
+        r = h2_request(self.port, path="/echo", headers={"x-big": "v" * 20000})
+        self.assertEqual(r.status, 431)
+
+    def test_more_streams_than_advertised_are_refused(self):
+        c = H2Client(self.port)
+        try:
+            ids = [c.send_request(path="/hang") for _ in range(9)]  # max_concurrent_streams: 8
+            c.pump()
+            while c.streams[ids[-1]]["reset"] is None and c.pump():
+                pass
+            self.assertEqual(c.streams[ids[-1]]["reset"], 7)  # REFUSED_STREAM
+        finally:
+            c.close()
+
+    def test_curl_and_nghttp_speak_to_it(self):
+        out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "-", "-w", "\\n%{http_version}",
+                              f"http://127.0.0.1:{self.port}/local"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout, "local answer\n2")
+        out = subprocess.run(["nghttp", "-n", "-s", f"http://127.0.0.1:{self.port}/echo"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_an_http1_only_listener_refuses_the_preface(self):
+        s = connect(self.gw.ports["h1only"])
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        self.assertIn(b" 505 ", read_to_close(s))
+        self.assertEqual(request(self.gw.ports["h1only"], path="/local").status, 200)
+
+
+
+class H2AccessLog(unittest.TestCase):
+    def test_the_access_log_says_which_protocol(self):
+        d = tempfile.mkdtemp(prefix="gatehouse-log-")
+        path = os.path.join(d, "access.log")
+        gw = Gatehouse(f"""
+            access_log: {{ path: {path}, fields: [user_agent, protocol, status] }}
+            routes: [{{ name: local, respond: {{ status: 204 }} }}]
+        """).start()
+        try:
+            h2_request(gw.port, path="/", headers={"user-agent": "h2-marker"})
+            request(gw.port, path="/", headers={"User-Agent": "h1-marker"})
+        finally:
+            gw.stop()  # a graceful stop flushes the log
+        with open(path) as f:
+            lines = [json.loads(line) for line in f.read().splitlines()]
+        self.assertIn({"user_agent": "h2-marker", "protocol": "HTTP/2", "status": 204}, lines)
+        self.assertIn({"user_agent": "h1-marker", "protocol": "HTTP/1.1", "status": 204}, lines)
+
+
+class H2Tls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = Pki()
+        cls.up = upstream("u")
+        cls.addClassCleanup(cls.up.stop)
+        p = cls.pki.path
+        cls.gw = Gatehouse(f"""
+            listeners:
+              - name: public
+                listen: 127.0.0.1:0
+                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}] }}
+              - name: h1first
+                listen: 127.0.0.1:0
+                protocols: [http1, h2]
+                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}] }}
+              - name: h1only
+                listen: 127.0.0.1:0
+                protocols: [http1]
+                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}] }}
+            routes: [{{ name: all, upstream: u }}]
+        """, upstreams={"u": [cls.up]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+
+    def ctx(self):
+        return ssl.create_default_context(cafile=self.pki.path("ca.pem"))
+
+    def alpn(self, listener, offer):
+        ctx = self.ctx()
+        ctx.set_alpn_protocols(offer)
+        with ctx.wrap_socket(connect(self.gw.ports[listener]), server_hostname="a.example.com") as s:
+            return s.selected_alpn_protocol()
+
+    def test_alpn_follows_the_listeners_order(self):
+        self.assertEqual(self.alpn("public", ["http/1.1", "h2"]), "h2")
+        self.assertEqual(self.alpn("h1first", ["h2", "http/1.1"]), "http/1.1")
+        self.assertEqual(self.alpn("h1first", ["h2"]), "h2")
+        self.assertIsNone(self.alpn("h1only", ["h2"]))
+
+    def test_a_request_over_h2_with_tls(self):
+        c = H2Client(self.gw.ports["public"], tls=self.ctx(), server_hostname="a.example.com")
+        try:
+            r = c.request(path="/echo", host="a.example.com")
+            self.assertEqual(r.status, 200)
+            sent = {k.lower(): v for k, v in r.json()["headers"]}
+            self.assertEqual(sent["x-forwarded-proto"], "https")
+        finally:
+            c.close()
+
+    def test_curl_negotiates_h2(self):
+        out = subprocess.run(["curl", "-s", "--http2", "--cacert", self.pki.path("ca.pem"), "--resolve",
+                              f"a.example.com:{self.gw.ports['public']}:127.0.0.1", "-o", "/dev/null", "-w", "%{http_version}",
+                              f"https://a.example.com:{self.gw.ports['public']}/echo"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout, "2")
+
+
+if __name__ == "__main__":
+    unittest.main()
