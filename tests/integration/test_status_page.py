@@ -127,7 +127,8 @@ class StatusPage(unittest.TestCase):
               - {{ name: {json.dumps(XSS_SCRIPT)}, match: {{ path: /s }}, respond: {{ status: 200 }} }}
               - {{ name: {json.dumps(XSS_IMG)}, match: {{ path: /i }}, respond: {{ status: 503 }} }}
         """
-        cls.gw = Gatehouse(cls.config, upstreams={"api": ([cls.api_up], checks), "flaky": ([cls.flaky_up], checks)}).start()
+        api_extra = checks + "\ncircuit_breaker: { failure_rate: 50%, window: 10s, min_requests: 20 }\noutlier_detection: { consecutive_5xx: 5 }"
+        cls.gw = Gatehouse(cls.config, upstreams={"api": ([cls.api_up], api_extra), "flaky": ([cls.flaky_up], checks)}).start()
         cls.addClassCleanup(cls.gw.stop)
         cls.url = f"http://127.0.0.1:{cls.gw.admin_port}/status?refresh={REFRESH}"
 
@@ -158,6 +159,9 @@ class StatusPage(unittest.TestCase):
             self.assertTrue(b.wait(f"document.querySelector({json.dumps(selector)})?.dataset.health === 'healthy'"),
                             b.eval(text_of("article[data-upstream]")))
         self.assertIn("closed", b.eval(text_of("article[data-upstream='api'] .facts dd"))[1])  # the breaker
+        api_endpoint = b.eval(text_of("article[data-upstream='api'] tr[data-endpoint] td"))
+        self.assertEqual(api_endpoint[2], "0")  # ejections (outlier detection is on)
+        self.assertRegex(api_endpoint[3], r"^\d+ of \d+ \(\d+ idle\)$")  # pool use
         self.assertEqual(b.eval(text_of("tr[data-limit] td"))[:3], ["api", "per-client", "1000/s"])
         self.assertTrue(b.wait("document.querySelector('tr[data-cache-route=\"catalog\"]')"))
         certificate = b.eval(text_of("tr[data-certificate] td"))

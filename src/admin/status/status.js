@@ -45,12 +45,12 @@
   }
 
   function show(id, ...content) {
-    document.querySelector("#" + id + " > .body").replaceChildren(...content);
+    document.querySelector("#" + id + " > .body").replaceChildren(...content.filter((c) => c !== null && c !== undefined && c !== ""));
   }
 
   const num = (n) => (n === undefined || n === null ? "—" : Number(n).toLocaleString("en"));
   const rate = (r) => (r === null ? "—" : r < 10 ? r.toFixed(2) : r.toFixed(1));
-  const percent = (part, whole) => (whole > 0 ? ((100 * part) / whole).toFixed(1) + " %" : "—");
+  const percent = (part, whole) => (whole > 0 ? ((100 * part) / whole).toFixed(1) + "\u00a0%" : "—");
 
   function bytes(n) {
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -89,7 +89,7 @@
           num(l.rejected), num(l.tls_handshake_failures)],
         { listener: l.name });
     });
-    show("listeners", table(["Listener", "Address", "", "Open", "Accepted/s", "Rejected", "TLS failures"], rows, "No listeners."));
+    show("listeners", table(["Listener", "Address", "Protocol", "Open", "Accepted/s", "Rejected", "TLS failures"], rows, "No listeners."));
   }
 
   function routeCells(r, p, dt) {
@@ -127,7 +127,8 @@
     const health = el("td", null, badge(state, kind));
     if (h.slow_start_weight !== undefined) health.append(" slow start " + Math.round(100 * h.slow_start_weight) + " %");
     const check = h.last_check_seconds_ago === undefined ? "—"
-      : "status " + h.last_status + (h.last_error ? ", " + h.last_error : "") + ", " + h.last_check_seconds_ago.toFixed(1) + " s ago";
+      : (h.last_status ? "status " + h.last_status : "no answer") + (h.last_error ? ", " + h.last_error : "") + ", " +
+        h.last_check_seconds_ago.toFixed(1) + " s ago";
     const pool = el("td", null, num(e.connections) + " of " + num(poolMax) + " (" + num(e.idle) + " idle)");
     return row([e.address, health, h.ejections === undefined ? "—" : num(h.ejections), pool, num(e.in_flight), check],
       { endpoint: e.address, health: state });
@@ -177,11 +178,11 @@
       num(s.commands.timeout)], { store: s.name }));
     show("rate-limits",
       table(["Route", "Limit", "Rate", "Burst", "Key", "Store", "Keys", "Allowed", "Limited", "Fallback"], rows, "No rate limits."),
-      stores.length ? table(["Store", "Addresses", "Mode", "OK", "Errors", "Timeouts"], stores, "") : "");
+      stores.length ? table(["Store", "Addresses", "Mode", "OK", "Errors", "Timeouts"], stores, "") : null);
   }
 
   function drawCache(c) {
-    const facts = el("p", null, num(c.entries) + " entries, " + bytes(c.bytes) + " of " + bytes(c.max_bytes) + ", hit ratio " +
+    const facts = el("p", null, num(c.entries) + (c.entries === 1 ? " entry, " : " entries, ") + bytes(c.bytes) + " of " + bytes(c.max_bytes) + ", hit ratio " +
       (100 * c.hit_ratio).toFixed(1) + " %, " + num(c.evictions) + " evictions, " + num(c.purges) + " purges");
     const results = ["hit", "miss", "stale", "revalidated", "bypass", "coalesced"];
     const rows = Object.entries(c.routes).map(([name, r]) => row([name, ...results.map((k) => num(r[k]))], { cacheRoute: name }));
@@ -198,12 +199,17 @@
   }
 
   function drawReloads(rl) {
-    const rows = rl.attempts.slice(0, 10).map((a) => {
+    // A rejected reload's diagnostics get a row of their own, the table's full width.
+    const rows = rl.attempts.slice(0, 10).flatMap((a) => {
+      const data = { generation: String(a.generation), result: a.result };
       const result = el("td", null, badge(a.result, a.result === "ok" ? "ok" : "bad"));
-      const error = el("td", null, a.error ? el("pre", "diagnostic", a.error) : "");
-      return row([a.time, a.trigger, result, num(a.generation), error], { generation: String(a.generation), result: a.result });
+      const attempt = row([a.time.replace("T", " "), a.trigger, result, num(a.generation)], data);
+      if (!a.error) return [attempt];
+      const error = el("td", "diagnostics", el("pre", "diagnostic", a.error));
+      error.colSpan = 4;
+      return [attempt, row([error], data)];
     });
-    show("reloads", table(["Time", "Trigger", "Result", "Generation", "Diagnostics"], rows, "No reloads yet."));
+    show("reloads", table(["Time", "Trigger", "Result", "Generation"], rows, "No reloads yet."));
   }
 
   // ---- the poll --------------------------------------------------------------------------

@@ -45,6 +45,24 @@ async function open({ url, width = 1280, height = 900 }) {
   return { status: r.status(), headers: r.headers() };
 }
 
+// Polls an expression every 50 ms until it is truthy or the deadline passes. Not
+// page.waitForFunction: that compiles the expression inside the page, which the page's own
+// Content-Security-Policy (no 'unsafe-eval') refuses; evaluate goes through the DevTools protocol.
+async function waitFor(js, timeout) {
+  const deadline = Date.now() + timeout;
+  let last = null;
+  for (;;) {
+    try {
+      if (await page.evaluate(js)) return { ok: true };
+      last = null;
+    } catch (e) {
+      last = String(e); // e.g. a navigation in between: try again
+    }
+    if (Date.now() >= deadline) return { ok: false, error: "not true within " + timeout + " ms: " + js + (last ? " (" + last + ")" : "") };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function run(cmd) {
   switch (cmd.op) {
     case "open":
@@ -52,12 +70,7 @@ async function run(cmd) {
     case "eval":
       return { value: await page.evaluate(cmd.js) };
     case "wait":
-      try {
-        await page.waitForFunction(cmd.js, null, { timeout: cmd.timeout || 20000, polling: 50 });
-        return { ok: true };
-      } catch (e) {
-        return { ok: false, error: String(e) };
-      }
+      return waitFor(cmd.js, cmd.timeout || 20000);
     case "fill":
       await page.fill(cmd.selector, cmd.value);
       return {};
