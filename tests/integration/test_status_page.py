@@ -197,6 +197,8 @@ class StatusPage(unittest.TestCase):
                 self.assertEqual(got.headers.get("content-security-policy"), CSP)
                 self.assertEqual(got.headers.get("x-content-type-options"), "nosniff")
         self.assertEqual(request(self.gw.admin_port, method="POST", path="/status", host="admin").status, 405)
+        stats = request(self.gw.admin_port, path="/stats", host="admin")  # JSON with markup in names: never sniffed as HTML
+        self.assertEqual((stats.headers["content-type"], stats.headers.get("x-content-type-options")), ("application/json", "nosniff"))
         # every table filled under the policy: no inline script or style was needed, nothing was refused
         self.assertTrue(self.browser.wait("document.querySelectorAll('section > .body > *').length >= 7"))
         self.assertEqual(self.browser.call("events")["violations"], [])
