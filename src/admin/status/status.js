@@ -153,7 +153,7 @@
     const facts = el("dl", "facts",
       el("dt", null, "Discovery"), el("dd", null, discoveryText(u.discovery)),
       el("dt", null, "Breaker"), el("dd", null, breakerBadge(b),
-        b ? " " + (100 * b.failure_rate).toFixed(1) + " % of " + b.window_requests + " failed" : null),
+        b ? " " + b.window_failures + " of " + b.window_requests + " tries failed in the window" : null),
       el("dt", null, "In flight"), el("dd", null, num(u.in_flight.requests) + " requests, " + num(u.in_flight.pending) +
         " pending, " + num(u.in_flight.connections) + " connections"),
       el("dt", null, "Failures"), el("dd", null, failures));
