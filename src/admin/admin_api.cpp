@@ -10,11 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string addr(const config::host_port& hp) {
-    bool v6 = hp.host.find(':') != std::string::npos;
-    return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
-}
-
 const char* lb_name(config::lb_policy p) {
     switch (p) {
         case config::lb_policy::round_robin: return "round_robin";
@@ -87,6 +82,11 @@ bool secret_key(const std::string& k) {
 
 }  // namespace
 
+std::string address_text(const config::host_port& hp) {
+    bool v6 = hp.host.find(':') != std::string::npos;
+    return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
+}
+
 void redact_secrets(json& j) {
     if (j.is_object()) {
         for (auto& [k, v] : j.items()) {
@@ -101,18 +101,18 @@ void redact_secrets(json& j) {
 json config_to_json(const config::gateway_config& c) {
     json j;
     j["workers"] = c.workers ? json(c.workers) : json("auto");
-    j["admin"] = {{"listen", addr(c.admin.listen)},
+    j["admin"] = {{"listen", address_text(c.admin.listen)},
                   {"enabled", c.admin.enabled},
                   {"auth", c.admin.auth ? "bearer" : "none"},
                   {"tls", c.admin.tls.has_value()}};
-    if (c.probes) j["probes"] = {{"listen", addr(c.probes->listen)}};
+    if (c.probes) j["probes"] = {{"listen", address_text(c.probes->listen)}};
     j["reload"] = {{"watch", c.reload.watch}, {"debounce", config::format_duration(c.reload.debounce)}};
     j["event_loop"] = {{"batch_wait", std::to_string(c.event_loop.batch_wait.count()) + "us"}};
     json ls = json::array();
     for (auto& l : c.listeners) {
         json tp = json::array();
         for (auto& t : l.trusted_proxies) tp.push_back(t.base.to_string() + "/" + std::to_string(t.prefix_len));
-        ls.push_back({{"name", l.name}, {"listen", addr(l.listen)}, {"trusted_proxies", tp}});
+        ls.push_back({{"name", l.name}, {"listen", address_text(l.listen)}, {"trusted_proxies", tp}});
     }
     j["listeners"] = ls;
     auto& lim = c.limits;

@@ -8,6 +8,8 @@
 
 namespace gatehouse::admin {
 
+// "host:port", "[v6]:port".
+std::string address_text(const config::host_port& hp);
 nlohmann::json config_to_json(const config::gateway_config& cfg);
 nlohmann::json routes_to_json(const router::route_table& table);
 // Replaces the values of secret-looking keys, recursively.

@@ -71,6 +71,8 @@ struct admin_server::impl {
             http::response<http::string_body> res{static_cast<http::status>(out.status), 11};
             res.set(http::field::content_type, out.content_type);
             res.set(http::field::cache_control, "no-store");
+            // JSON that holds config names (markup, maybe) is never to be read as HTML.
+            res.set("X-Content-Type-Options", "nosniff");
             for (auto& [name, value] : out.headers) res.set(name, value);
             res.body() = std::move(out.body);
             res.keep_alive(req.keep_alive());

@@ -26,6 +26,8 @@
 #include "upstream/health_check.hpp"
 #include "upstream/health_report.hpp"
 #include "admin/admin_server.hpp"
+#include "admin/status_api.hpp"
+#include "admin/status_page.hpp"
 #include "gatehouse/config/config.hpp"
 #include "util/file_watcher.hpp"
 #include "util/read_file.hpp"
@@ -769,6 +771,8 @@ private:
             return admin::admin_response{status, "application/json", j.dump(2) + "\n", {}};
         };
         if (auto a = probe_answer(r, path)) return reply(std::move(*a));
+        // The page holds no data, so it answers without the token (its fetches send one).
+        if (auto a = admin::status_page_answer(r.method, path)) return reply(std::move(*a));
         if (auto a = refuse_unauthorized(r)) return reply(std::move(*a));
         bool get = r.method == "GET" || r.method == "HEAD";
         if (path == "/-/test/worker-exception" && test_hooks_ && r.method == "POST") {
@@ -807,6 +811,7 @@ private:
         }
         if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
         if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
+        if (path == "/stats") return reply(json_reply(stats_body()));
         if (path == "/upstreams") return upstreams_json([reply, json_reply](json j) { reply(json_reply(j)); });
         if (path == "/reloads") {
             json attempts = json::array();
@@ -823,8 +828,22 @@ private:
         reply(json_reply({{"error", "not found"},
                           {"endpoints",
                            {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache",
-                            "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads"}}},
+                            "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads", "/stats", "/status"}}},
                          404));
+    }
+
+    // GET /stats (for the status page): the listeners as they run, with the port bound.
+    json stats_body() {
+        std::vector<admin::listener_view> views;
+        for (auto& l : current_->config.listeners) {
+            auto it = listeners_.find(listen_key(l.listen));
+            if (it == listeners_.end()) continue;
+            admin::listener_view v{l.name, l.listen, it->second.open->load(), listener_stats(l).get(), nullptr};
+            v.listen.port = it->second.port;
+            if (auto t = current_->tls.find(l.name); t != current_->tls.end()) v.tls = t->second.get();
+            views.push_back(std::move(v));
+        }
+        return admin::stats_to_json(*current_, views, std::chrono::system_clock::now());
     }
 
     static std::set<std::string> used_upstreams(const config::gateway_config& c) {

@@ -181,6 +181,27 @@ std::shared_ptr<const server_context> server_context::build(const config::listen
     return sc;
 }
 
+namespace {
+
+std::chrono::system_clock::time_point time_of(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return {};
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+std::vector<server_context::certificate_info> server_context::certificates() const {
+    std::vector<certificate_info> out;
+    for (std::size_t i = 0; i < contexts_.size(); ++i) {
+        X509* leaf = SSL_CTX_get0_certificate(contexts_[i].get());
+        if (!leaf) continue;
+        out.push_back({i < cfg_.certificates.size() ? cfg_.certificates[i].cert : std::string(), names_of(leaf),
+                       time_of(X509_get0_notBefore(leaf)), time_of(X509_get0_notAfter(leaf))});
+    }
+    return out;
+}
+
 peer_identity client_identity(SSL* ssl) {
     peer_identity id;
     X509* cert = SSL_get0_peer_certificate(ssl);

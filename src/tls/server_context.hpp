@@ -4,6 +4,7 @@
 // Built on the control thread at snapshot build time and shared, immutable, by every worker.
 #include <openssl/ssl.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ public:
     // The SSL_CTX for a server name (SNI), or null for "use the default".
     SSL_CTX* for_name(std::string_view name) const;
     std::vector<std::string> watched_files() const;
+
+    // What the admin API shows of each loaded certificate (the leaf), in config order.
+    struct certificate_info {
+        std::string file;
+        std::vector<std::string> names;  // DNS names, or the CN when there are none
+        std::chrono::system_clock::time_point not_before, not_after;
+    };
+    std::vector<certificate_info> certificates() const;
 
 private:
     config::listener_tls_config cfg_;
