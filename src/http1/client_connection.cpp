@@ -323,7 +323,16 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         const auto next = co_await ex_.serve(answer, written);
         upstream = next == http::exchange::next::upstream;
     }
-    if (upstream) co_return co_await proxy(head_len);
+    if (upstream) {  // the exchange's upstream phase, the body pulled from buf_ (request_body.cpp)
+        if (!start_body(head_len)) co_return co_await send_error(400, "malformed request head", true);
+        must_close_ = !req_.keep_alive || w_.draining();
+        const bool complete = co_await ex_.proxy();
+        drop_head();
+        if (ex_.switched()) co_return co_await tunnel_upstream();
+        // A body left unread: the connection closes in stages, so the answer is not lost to a reset.
+        linger_ = complete && must_close_ && !body_consumed();
+        co_return complete && !must_close_;
+    }
     if (ex_.route && ex_.mctx.wants_background() && !ex_.req.has_body) ex_.start_background();
     buf_.consume(head_len);
     // A body left unread: the connection closes in stages, so the answer is not lost to a reset.
@@ -331,21 +340,11 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     co_return written && !must_close_;
 }
 
-// The exchange's upstream phase, the body pulled from buf_ (request_body.cpp); a 101 opens the
-// tunnel. The connection goes on when the response was whole and the body read to its end.
-asio::awaitable<bool> client_connection::proxy(std::size_t head_len) {
-    if (!start_body(head_len)) co_return co_await send_error(400, "malformed request head", true);
-    must_close_ = !req_.keep_alive || w_.draining();
-    const bool complete = co_await ex_.proxy();
-    drop_head();
-    if (ex_.switched()) {
-        const bool keep = co_await tunnel(ex_.upstream_call(), *ex_.route);
-        ex_.end_call();
-        co_return keep;
-    }
-    // A body left unread: the connection closes in stages, so the answer is not lost to a reset.
-    linger_ = complete && must_close_ && !body_consumed();
-    co_return complete && !must_close_;
+// After a 101: the tunnel, on the exchange's upstream call.
+asio::awaitable<bool> client_connection::tunnel_upstream() {
+    const bool keep = co_await tunnel(ex_.upstream_call(), *ex_.route);
+    ex_.end_call();
+    co_return keep;
 }
 
 // Everything before routing that needs no I/O: the scan, what the exchange notes of the head,

@@ -81,7 +81,7 @@ private:
     bool after_write(boost::system::error_code ec, std::size_t n);
     void frame_data(std::string_view& data, bool end_stream);  // chunk framing into out_
     asio::awaitable<bool> handle_request(std::size_t head_len);
-    asio::awaitable<bool> proxy(std::size_t head_len);
+    asio::awaitable<bool> tunnel_upstream();
     using header_list = http::exchange::extra_fields;
     bool check_request(std::size_t head_len);
     http::request_head neutral_head() const;

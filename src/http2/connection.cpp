@@ -87,6 +87,7 @@ struct callbacks {
         auto s = std::move(it->second);
         c.streams_.erase(it);
         s->closed(error_code);
+        c.count_close(error_code);
         return 0;
     }
 };
@@ -109,6 +110,19 @@ stream* connection::find(std::int32_t id) {
 }
 
 void connection::kick() { wake_writer_.cancel(); }
+
+// Rapid Reset (CVE-2023-44487) and MadeYouReset (CVE-2025-8671): streams reset by either side
+// cost the upstream work they started; once resets outpace completed streams by more than a
+// burst, the connection is told to calm down and ends.
+void connection::count_close(std::uint32_t error_code) {
+    if (error_code == NGHTTP2_NO_ERROR) ++completed_;
+    else ++resets_;
+    if (resets_ > completed_ + k_reset_burst && !closing_) {
+        spdlog::warn("HTTP/2 connection from {}: {} streams reset, {} completed: GOAWAY ENHANCE_YOUR_CALM", p_.facts.peer, resets_,
+                     completed_);
+        end(NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+}
 
 void connection::stream_done(stream&) {
     --running_;
@@ -254,15 +268,25 @@ void connection::tick() {
     if (p_.host.draining() && !closing_) end(NGHTTP2_NO_ERROR);
     const auto idle = p_.listener->cfg.http2.stream_idle_timeout;
     const auto now = net::clock::now();
-    for (auto& [id, s] : streams_)
-        if (now - s->last_activity() > idle) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    for (auto& [id, s] : streams_) {
+        if (now - s->last_activity() <= idle) continue;
+        // Reset, and its work cancelled now: a client that stopped reading may never let the
+        // RST_STREAM out, and its upstream connection must not wait for that.
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        if (s->running()) s->cancel().emit(asio::cancellation_type::terminal);
+    }
     kick();
 }
 
+// GOAWAY. NO_ERROR (a drain): streams in flight finish, new ones are refused, then the
+// connection closes. An error (an attack): the session ends once the GOAWAY is out, and the
+// streams still running are cancelled with it.
 void connection::end(std::uint32_t error_code) {
     closing_ = true;
     if (!goaway_sent_) {
-        nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_), error_code, nullptr, 0);
+        const auto last = nghttp2_session_get_last_proc_stream_id(session_);
+        if (error_code == NGHTTP2_NO_ERROR) nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last, error_code, nullptr, 0);
+        else nghttp2_session_terminate_session2(session_, last, error_code);
         goaway_sent_ = true;
     }
     kick();

@@ -76,6 +76,9 @@ private:
     void tick();
     void end(std::uint32_t error_code);  // GOAWAY, then the connection closes once its streams are done
     stream* find(std::int32_t id);
+    void count_close(std::uint32_t error_code);
+    static constexpr std::uint64_t k_reset_burst = 100;
+    std::uint64_t resets_ = 0, completed_ = 0;
 
     connection_parts p_;
     nghttp2_session* session_ = nullptr;

@@ -63,25 +63,27 @@ void response_body::finish_whole() {
     finish();
 }
 
-asio::awaitable<response_body::state> response_body::read() {
+std::pair<char*, std::size_t> response_body::room() {
     auto& uc = c_->conn();
     uc.buf.consume(given_);
     given_ = 0;
     const bool sized = c_->head().framing == body_framing::content_length;
     const std::size_t most = sized ? static_cast<std::size_t>(std::min<std::uint64_t>(65536, remaining_)) : 16384;
     auto [ptr, room] = uc.buf.prepare(most);
-    if (room == 0) co_return state::cut;
     uc.timer.arm(idle_);
-    auto [ec, n] = co_await uc.io.read_some(ptr, std::min(room, most));
+    return {ptr, std::min(room, most)};
+}
+
+response_body::state response_body::read_done(boost::system::error_code ec, std::size_t n) {
     if (ec) {
-        if (!dec_ && !sized && ec == asio::error::eof) {
+        if (!dec_ && c_->head().framing == body_framing::until_close && ec == asio::error::eof) {
             ended_ = true;  // the end of a close-delimited body
-            co_return state::ok;
+            return state::ok;
         }
-        co_return state::cut;  // truncated: the caller must not fabricate an end
+        return state::cut;  // truncated: the caller must not fabricate an end
     }
-    uc.buf.commit(n);
-    co_return state::ok;
+    c_->conn().buf.commit(n);
+    return state::ok;
 }
 
 response_body::state response_body::take(piece& p) {

@@ -48,9 +48,13 @@ public:
     };
     enum class state { ok, need_more, cut, malformed };
     state take(piece& p);
-    // More bytes from the upstream into the buffer (the connection's idle deadline armed):
-    // ok, or cut when the body was truncated.
-    boost::asio::awaitable<state> read();
+    // More bytes from the upstream into the buffer, in three steps so that the caller's
+    // coroutine reads itself (one frame fewer per read): room() arms the idle deadline and gives
+    // the space (empty: the buffer is full, the body is cut), the caller reads into it from
+    // transport(), and read_done() says what came of it: ok, or cut when the body was truncated.
+    std::pair<char*, std::size_t> room();
+    net::transport& transport() { return c_->conn().io; }
+    state read_done(boost::system::error_code ec, std::size_t n);
     // The upstream's trailers (a chunked body's, once it ended).
     http::field_list trailers();
     // Bytes of the body are here already (no wait before the first piece).

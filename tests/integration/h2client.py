@@ -28,8 +28,12 @@ class ConnectionEnded(Exception):
 
 
 class H2Client:
-    def __init__(self, port, tls=None, server_hostname="test.local", validate=True, window=None):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=NET_TIMEOUT)
+    def __init__(self, port, tls=None, server_hostname="test.local", validate=True, window=None, rcvbuf=None):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: it sets the TCP window
+        raw.settimeout(NET_TIMEOUT)
+        raw.connect(("127.0.0.1", port))
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             tls.set_alpn_protocols(["h2"])

@@ -4,6 +4,7 @@ RST_STREAM cancels the upstream call; protocol errors refused per stream. The cl
 python3-h2 (h2client.py), independent of the nghttp2 inside gatehouse, plus curl and nghttp."""
 import json
 import os
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -215,6 +216,31 @@ class H2AccessLog(unittest.TestCase):
             lines = [json.loads(line) for line in f.read().splitlines()]
         self.assertIn({"user_agent": "h2-marker", "protocol": "HTTP/2", "status": 204}, lines)
         self.assertIn({"user_agent": "h1-marker", "protocol": "HTTP/1.1", "status": 204}, lines)
+
+
+class H2Drain(unittest.TestCase):
+    def test_a_drain_sends_goaway_and_streams_in_flight_finish(self):
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse("""
+            drain: { timeout: 10s }
+            routes: [{ name: all, upstream: u }]
+        """, upstreams={"u": [up]}).start()
+        self.addCleanup(gw.stop)
+        # nghttp: a client that goes on reading its streams after a GOAWAY, as RFC 9113 §6.8 has it.
+        client = subprocess.Popen(["nghttp", "-v", f"http://127.0.0.1:{gw.port}/delay?ms=1000"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            self.assertTrue(up.wait_for(lambda st: "/delay?ms=1000" in st.paths))
+            gw.signal(signal.SIGTERM)
+            out, _ = client.communicate(timeout=30)
+        finally:
+            client.kill()
+        self.assertRegex(out, r"recv GOAWAY frame .*\n.*error_code=NO_ERROR")
+        self.assertIn(":status: 200", out)  # the stream in flight completed after the GOAWAY
+        self.assertLess(out.index("recv GOAWAY"), out.index(":status: 200"))
+        self.assertEqual(client.returncode, 0, out)
+        self.assertEqual(gw.wait(), 0)
 
 
 class H2Tls(unittest.TestCase):
