@@ -22,10 +22,14 @@
 #include "gatehouse/middleware/middleware.hpp"
 #include "http/forwarded_request.hpp"
 #include "net/deadlines.hpp"
+#include "observability/tracing.hpp"
 #include "router/route_table.hpp"
 
 namespace gatehouse::net {
 struct listener_state;
+}
+namespace gatehouse::upstream {
+struct call_options;
 }
 
 namespace gatehouse::http {
@@ -134,9 +138,21 @@ public:
     int upstream_attempts = 0;
     bool has_trace = false, new_trace = false;
     char trace_id[32];
+    char trace_parent[16];  // the client's parent id, when it sent a traceparent
     std::uint8_t trace_flags = 0;
 
+    // Tracing (exchange_trace.cpp): the SERVER span of a sampled request, and the CLIENT spans of
+    // its upstream call (`o.trace`, the traceparent in `upstream_head` carrying their ids).
+    void trace_upstream(upstream::call_options& o, std::string& upstream_head, std::string_view upstream);
+
 private:
+    void start_server_span();
+    void end_server_span();
+    void note_client_span(const char (&span_id)[16]);
+    bool tracing_ = false;  // the request is sampled and its spans recorded
+    observability::span_record server_span_;
+    observability::client_spans client_spans_;
+
     answer after_chain() const;
     template <class F>
     void each_in_reverse(F&& f);

@@ -102,6 +102,7 @@ int client_connection::prepare_upstream(upstream_request& ur, const router::comp
     if (o.retryable) o.retryable = ur.replayable && (!ur.has_body || ur.content_length <= o.retry->buffer_body);
     o.replayable = ur.replayable;
     o.allow_switch = !upgrade_.empty();
+    ex_.trace_upstream(o, up_head_, cluster->def().name);
     ur.call.emplace(std::move(cluster), o, resp_);
     return 0;
 }

@@ -45,6 +45,7 @@
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
+#include "observability/otlp_exporter.hpp"
 #include "http1/tunnel.hpp"
 #include "router/route_table.hpp"
 
@@ -159,6 +160,7 @@ public:
             for (auto& l : access_logs_) d += l->dropped();
             return d;
         });
+        add_tracing_metrics();
         config::diagnostics diags(opts_.config_path);
         auto snap = build_snapshot(std::move(*loaded.config), ++generation_, diags, services(current_metrics_enabled_));
         if (!snap) {
@@ -168,6 +170,7 @@ public:
         last_content_ = fingerprint(content.value_or(std::string()), *snap);
         const auto& cfg = snap->config;
         current_ = snap;
+        exporter_->use(snap->tracer);
         admin_tls_ = snap->admin_tls;
         drain_ = cfg.drain;
 
@@ -238,6 +241,7 @@ public:
         ready_ = true;
         record({generation_, std::chrono::system_clock::now(), "start", true, {}});
         flush_access_logs();
+        exporter_->start();
         rotate_tickets();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
         // After a binary upgrade systemd already counts the service as started, and the process
@@ -297,6 +301,7 @@ private:
         snapshot_services s;
         s.metrics = metrics_enabled ? metrics_.get() : nullptr;
         s.access_log = [this](const config::access_log_config& c) { return access_log_for(c); };
+        s.tracer = [this](const config::otlp_config& c) { return tracer_for(c); };
         s.middleware.workers = metrics_workers_;
         s.middleware.control = &control_;
         return s;
@@ -316,6 +321,27 @@ private:
         auto l = std::make_shared<observability::access_log>(c, metrics_workers_);
         access_logs_.push_back(l);
         return l;
+    }
+
+    // The same tracing.otlp settings keep the same span rings (and what they hold); changed ones
+    // get new rings, which the exporter drains after the old ones.
+    std::shared_ptr<observability::tracer> tracer_for(const config::otlp_config& c) {
+        if (last_tracer_ && last_tracer_->identity() == observability::tracer::identity_of(c)) return last_tracer_;
+        return last_tracer_ = std::make_shared<observability::tracer>(c, metrics_workers_);
+    }
+
+    void add_tracing_metrics() {
+        exporter_ = std::make_shared<observability::otlp_exporter>(control_);
+        auto family = [this](const char* name, const char* help, std::uint64_t (observability::otlp_exporter::*get)() const) {
+            metrics_->add_counter_family(name, help, [this, get] {
+                return std::vector<observability::metrics::sample>{{{}, static_cast<double>(((*exporter_).*get)())}};
+            });
+        };
+        family("gatehouse_tracing_spans_exported_total", "Spans the OTLP collector accepted", &observability::otlp_exporter::exported);
+        family("gatehouse_tracing_spans_dropped_total", "Spans dropped: a worker's span queue was full, or their export failed",
+               &observability::otlp_exporter::dropped);
+        family("gatehouse_tracing_export_failures_total", "OTLP export requests that failed (connect, timeout, non-2xx)",
+               &observability::otlp_exporter::failures);
     }
 
     // Access log writers buffer; lines reach the file at least once a second.
@@ -587,6 +613,7 @@ private:
         // Commit.
         ++generation_;
         current_ = snap;
+        exporter_->use(snap->tracer);
         if (snap->admin_tls && admin_tls_) admin_tls_ = snap->admin_tls;  // a new certificate or client CA
         current_metrics_enabled_ = metrics_on;
         drain_ = snap->config.drain;
@@ -951,6 +978,8 @@ private:
     std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<discovery::manager> discovery_;
     std::unique_ptr<upstream::health_checker> health_checker_;  // active checks, on this thread
+    std::shared_ptr<observability::otlp_exporter> exporter_;    // tracing.otlp, on this thread
+    std::shared_ptr<observability::tracer> last_tracer_;
     std::unique_ptr<handover_server> handover_;
     std::shared_ptr<const snapshot> current_;
     std::string last_content_;
