@@ -44,7 +44,10 @@ void exchange::start_server_span() {
     c.has_parent = true;
     c.kind = observability::span_kind::client;
     c.method.assign(req.method);
+    client_spans_.reset();
     client_spans_.ring = nullptr;  // set when an upstream call is traced
+    client_spans_.wall_base_ns = s.start_ns;
+    client_spans_.steady_base = start;
     client_spans_.span_hex = nullptr;
 }
 

@@ -88,12 +88,16 @@ void put_bytes(std::string& out, unsigned field, std::string_view b) {
 void put_hex_id(std::string& out, unsigned field, const char* hex, std::size_t digits) {
     tag(out, field, wire_len);
     append_varint(out, digits / 2);
-    for (std::size_t i = 0; i < digits; i += 2) out += static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1]));
+    char bytes[16];
+    for (std::size_t i = 0; i < digits; i += 2) bytes[i / 2] = static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1]));
+    out.append(bytes, digits / 2);
 }
 
 void put_fixed(std::string& out, unsigned field, std::uint64_t v, int bytes) {
     tag(out, field, bytes == 8 ? wire_fixed64 : wire_fixed32);
-    for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);  // little-endian
+    char buf[8];
+    for (int i = 0; i < bytes; ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);  // little-endian
+    out.append(buf, static_cast<std::size_t>(bytes));
 }
 
 void put_varint_field(std::string& out, unsigned field, std::uint64_t v) {
@@ -109,21 +113,35 @@ void put_message(std::string& out, unsigned field, std::string& scratch, F&& bod
     put_bytes(out, field, scratch);
 }
 
-// A KeyValue as field `field` of the enclosing message (Span.attributes, Resource.attributes).
+std::size_t varint_size(std::uint64_t v) {
+    std::size_t n = 1;
+    for (; v >= 0x80; v >>= 7) ++n;
+    return n;
+}
+
+std::size_t bytes_field_size(std::size_t len) { return 1 + varint_size(len) + len; }  // field numbers < 16: one tag byte
+
+// A KeyValue as field `field` of the enclosing message (Span.attributes, Resource.attributes),
+// its lengths computed first so that it is written straight into `out`.
 void put_text_attribute(std::string& out, unsigned field, std::string_view key, std::string_view value) {
-    std::string any, kv;
-    put_bytes(any, k_any_string, value);
-    put_bytes(kv, k_kv_key, key);
-    put_bytes(kv, k_kv_value, any);
-    put_bytes(out, field, kv);
+    const auto any = bytes_field_size(value.size());
+    tag(out, field, wire_len);
+    append_varint(out, bytes_field_size(key.size()) + bytes_field_size(any));
+    put_bytes(out, k_kv_key, key);
+    tag(out, k_kv_value, wire_len);
+    append_varint(out, any);
+    put_bytes(out, k_any_string, value);
 }
 
 void put_int_attribute(std::string& out, unsigned field, std::string_view key, std::int64_t value) {
-    std::string any, kv;
-    put_varint_field(any, k_any_int, static_cast<std::uint64_t>(value));
-    put_bytes(kv, k_kv_key, key);
-    put_bytes(kv, k_kv_value, any);
-    put_bytes(out, field, kv);
+    const auto v = static_cast<std::uint64_t>(value);
+    const auto any = 1 + varint_size(v);
+    tag(out, field, wire_len);
+    append_varint(out, bytes_field_size(key.size()) + bytes_field_size(any));
+    put_bytes(out, k_kv_key, key);
+    tag(out, k_kv_value, wire_len);
+    append_varint(out, any);
+    put_varint_field(out, k_any_int, v);
 }
 
 void put_span(std::string& out, const span_record& s) {
@@ -219,15 +237,16 @@ void json_span(std::string& out, const span_record& s) {
 }  // namespace
 
 void append_varint(std::string& out, std::uint64_t v) {
-    while (v >= 0x80) {
-        out += static_cast<char>((v & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out += static_cast<char>(v);
+    char buf[10];
+    std::size_t n = 0;
+    for (; v >= 0x80; v >>= 7) buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    buf[n++] = static_cast<char>(v);
+    out.append(buf, n);
 }
 
 void encode_otlp_protobuf(std::span<const span_record* const> spans, const attribute_list& resource, std::string& out) {
     std::string resource_spans, part, scratch;
+    part.reserve(256 + spans.size() * 320);
     for (auto& [k, v] : resource) put_text_attribute(part, k_resource_attributes, k, v);
     put_bytes(resource_spans, k_rs_resource, part);
     part.clear();
@@ -237,6 +256,7 @@ void encode_otlp_protobuf(std::span<const span_record* const> spans, const attri
     });
     for (const auto* s : spans) put_message(part, k_ss_spans, scratch, [s](std::string& m) { put_span(m, *s); });
     put_bytes(resource_spans, k_rs_scope_spans, part);
+    out.reserve(out.size() + resource_spans.size() + 16);
     put_bytes(out, k_request_resource_spans, resource_spans);
 }
 

@@ -54,8 +54,9 @@ void client_spans::begin_try() {
         if (span_hex) std::memcpy(span_hex, record.span_id, 16);
     }
     record.resend = tries_++;
-    record.start_ns = unix_now_ns();
     started_ = std::chrono::steady_clock::now();
+    record.start_ns = wall_base_ns +
+                      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(started_ - steady_base).count());
     in_try_ = true;
 }
 

@@ -82,6 +82,10 @@ std::uint64_t unix_now_ns();
 // its own id over it (`span_hex`: the 16 digits in the request bytes) before it is sent.
 class client_spans {
 public:
+    void reset() {  // a new request (the exchange keeps this object from request to request)
+        tries_ = 0;
+        in_try_ = false;
+    }
     void begin_try();
     void end_try(std::string_view error_type, int status, std::string_view endpoint);
     bool in_try() const { return in_try_; }
@@ -91,6 +95,9 @@ public:
     span_ring* ring = nullptr;
     std::uint64_t (*random)(void*) = nullptr;
     void* random_state = nullptr;
+    // The SERVER span's start on both clocks: a try's Unix times come from one steady clock read.
+    std::uint64_t wall_base_ns = 0;
+    std::chrono::steady_clock::time_point steady_base{};
 
 private:
     int tries_ = 0;

@@ -205,6 +205,13 @@ TEST(ClientSpans, EachTryHasItsOwnIdAndTheRequestCarriesIt) {
     EXPECT_EQ(ring.at(1).resend, 1);
     EXPECT_EQ(ring.at(1).peer_address, "::1");
     EXPECT_EQ(ring.at(1).peer_port, 8081);
+    // The next request on the connection: its first try is a first try again.
+    c.reset();
+    std::memcpy(c.record.span_id, "1111111111111111", 16);
+    c.begin_try();
+    c.end_try("", 204, "127.0.0.1:80");
+    EXPECT_EQ(std::string_view(ring.at(2).span_id, 16), "1111111111111111");
+    EXPECT_EQ(ring.at(2).resend, 0);
 }
 
 TEST(OtlpProtobuf, VarintsAsTheSpecificationWritesThem) {
