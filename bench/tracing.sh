@@ -16,7 +16,7 @@ start_upstream $UP
 # that the collector steals as little as possible from wrk and the upstream); its log counts them.
 mkdir -p "$work/sink"
 { nginx_conf_head sink; cat <<CONF
-  log_format n '\$request_length'; client_max_body_size 64m; client_body_buffer_size 1m;
+  log_format n '\$content_length'; client_max_body_size 64m; client_body_buffer_size 1m;
   server { listen 127.0.0.1:$SINK; location = /v1/traces { access_log $work/sink/exports.log n; return 200; } }
 }
 CONF

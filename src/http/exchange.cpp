@@ -17,6 +17,7 @@ namespace gatehouse::http {
 
 exchange::exchange(session_host& w, const net::listener_state& listener, downstream& d) : w_(w), listener_(listener), d_(d) {
     reply_fields_.reserve(8);
+    up_head_.fields.reserve(24);
 }
 
 void exchange::begin() {
@@ -222,6 +223,9 @@ void exchange::release_memory() {
     decltype(forwarded_.added)().swap(forwarded_.added);
     decltype(relayed_kept_)().swap(relayed_kept_);
     decltype(relayed_added_)().swap(relayed_added_);
+    for (auto* str : {&relay_buf_, &filter_buf_}) std::string().swap(*str);
+    decltype(up_head_.fields)().swap(up_head_.fields);
+    sender_.release_memory();
 }
 
 void exchange::write_log(std::uint64_t ns) {

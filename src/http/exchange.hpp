@@ -8,10 +8,12 @@
 // each codec has one response writer.
 //
 // A codec owns one exchange per stream and reuses it from request to request (the strings and
-// vectors keep their capacity). The HTTP/1.1 codec drives the phases itself for now and runs
-// the upstream phase with its own relay (src/http1/upstream_request.cpp).
+// vectors keep their capacity). The upstream phase (proxy.cpp, relay.cpp) sends the request
+// through an upstream::call and relays the response through the downstream stream; only a
+// protocol switch (101) goes back to the codec, which runs the tunnel.
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,12 +26,14 @@
 #include "net/deadlines.hpp"
 #include "observability/tracing.hpp"
 #include "router/route_table.hpp"
+#include "upstream/streamed_request.hpp"
 
 namespace gatehouse::net {
 struct listener_state;
 }
 namespace gatehouse::upstream {
 struct call_options;
+class response_body;
 }
 
 namespace gatehouse::http {
@@ -70,6 +74,20 @@ public:
     // (`written` says whether the write went).
     bool select_chain();
     boost::asio::awaitable<bool> run_chain(bool& written);
+    // The upstream phase (proxy.cpp, relay.cpp), after decide() or serve() said upstream: the
+    // request goes to the route's upstream with its body, and the response (or gatehouse's
+    // answer when the call failed, or the route's fallback) to the client. Returns whether the
+    // client got a whole response. After a 101, switched() holds: the codec runs the tunnel on
+    // upstream_call() and ends it with end_call().
+    boost::asio::awaitable<bool> proxy();
+    bool switched() const { return call_ && status == 101; }
+    upstream::call& upstream_call() { return *call_; }
+    std::string_view upgrade() const { return upgrade_; }
+    void end_call();
+    // After a middleware's reply: the request the chain asked for in the background
+    // (request_context::request_in_background), sent to the route's upstream (background.cpp).
+    void start_background();
+
     // Metrics, access log and on_complete: once per request, however it ended.
     void complete();
     // Between requests, on a connection idle long enough: what the exchange's buffers hold goes.
@@ -141,11 +159,10 @@ public:
     char trace_parent[16];  // the client's parent id, when it sent a traceparent
     std::uint8_t trace_flags = 0;
 
-    // Tracing (exchange_trace.cpp): the SERVER span of a sampled request, and the CLIENT spans of
-    // its upstream call (`o.trace`, the traceparent in `upstream_head` carrying their ids).
-    void trace_upstream(upstream::call_options& o, std::string& upstream_head, std::string_view upstream);
-
 private:
+    // Tracing (exchange_trace.cpp): the SERVER span of a sampled request, and the CLIENT spans of
+    // its upstream call (`o.trace`; the traceparent in `upstream_head` carries their ids).
+    void trace_upstream(upstream::call_options& o, std::span<char> upstream_head, std::string_view upstream);
     void start_server_span();
     void end_server_span();
     void note_client_span(const char (&span_id)[16]);
@@ -166,6 +183,45 @@ private:
     boost::asio::awaitable<bool> reply_send(std::string_view body, bool has_body);
     void error_body(int status, std::string_view message);
 
+    // The upstream phase.
+    class proxied_request final : public upstream::streamed_request {
+    public:
+        proxied_request(exchange& ex, downstream& d) : streamed_request(d), ex_(ex) {}
+        boost::asio::awaitable<upstream::interim_result> interim(const upstream::response_head& head) override;
+
+    private:
+        exchange& ex_;
+    };
+    void prepare_call(const router::compiled_route& r);
+    upstream::call_options call_options_for(const router::compiled_route& r);
+    void choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const;
+    void note_upgrade(const router::compiled_route& r);
+    std::size_t choose_upstream(const router::compiled_route& r);
+    void maybe_mirror(const router::compiled_route& r);
+    void note_call();
+    void note_local_error(const upstream::upstream_error& err);
+    boost::asio::awaitable<bool> fail_upstream(const upstream::upstream_error& err);
+    std::string failure_message(const upstream::upstream_error& err);
+    boost::asio::awaitable<bool> relay();
+    boost::asio::awaitable<bool> relay_body(upstream::response_body& body);
+    struct whole_response {
+        const response_head* head = nullptr;
+        std::string_view data;
+    };
+    whole_response prepare_whole(upstream::response_body& body, std::string_view bytes);
+    boost::asio::awaitable<bool> relay_replacement(upstream::response_body& body);
+    const trailers& response_trailers(upstream::response_body& body);
+    upstream::response_head up_head_;  // the upstream's (its field vector reused)
+    std::optional<upstream::call> call_;
+    std::size_t chosen_upstream_ = 0;
+    std::string upgrade_;  // the Upgrade value of a request the route lets through (else empty)
+    net::clock::duration relay_idle_{};
+    bool is_head_ = false;
+    std::string relay_buf_, filter_buf_;  // decoded body pieces; a body filter's output
+    trailers trailers_view_;
+    std::vector<field> trailer_out_;
+    std::vector<std::pair<std::string, std::string>> trailer_added_, fail_fields_;
+
     struct forwarded_claims;
     void rewrite_path(const router::compiled_route& r);
     void keep_client_fields(forwarded_claims& claims);
@@ -182,6 +238,7 @@ private:
     session_host& w_;
     const net::listener_state& listener_;
     downstream& d_;
+    proxied_request sender_{*this, d_};
     char rid_buf_[32];
     std::string rid_store_;
     std::vector<field> reply_fields_;

@@ -30,9 +30,8 @@ boost::asio::awaitable<bool> exchange::reply_send(std::string_view body, bool ha
     head.status = reply_status_;
     head.fields = reply_fields_;
     if (!bodiless && has_body) head.content_length = body.size();
-    if (bodiless || !has_body || body.empty()) co_return co_await d_.send_head(head, true);
-    if (!co_await d_.send_head(head, false)) co_return false;
-    co_return co_await d_.send_data(body, true);
+    if (bodiless || !has_body) body = {};
+    co_return co_await d_.send_head(head, body, true);
 }
 
 void exchange::error_body(int s, std::string_view message) {

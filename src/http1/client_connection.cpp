@@ -8,6 +8,7 @@
 
 #include "http1/status_line.hpp"
 #include "gatehouse/router/path.hpp"
+#include "http1/body_decoder.hpp"
 #include "http1/client_connection.hpp"
 #include "http1/session.hpp"
 #include "observability/access_log.hpp"
@@ -46,9 +47,7 @@ void client_connection::prepare() {
     // Sizes a typical request reaches anyway: one allocation each now instead of a doubling
     // series during the first request (heaptrack: ~20 allocations per new connection before).
     req_.fields.reserve(24);
-    resp_.fields.reserve(24);
     out_.reserve(512);
-    up_head_.reserve(1024);
     note_facts();
 }
 
@@ -180,21 +179,26 @@ asio::awaitable<io_status> client_connection::wait_released(net::clock::duration
 
 void client_connection::release_idle_memory() {
     buf_.release();
-    for (auto* s : {&out_, &up_head_, &body_out_, &plain_}) std::string().swap(*s);
+    for (auto* s : {&out_, &body_out_}) std::string().swap(*s);
     ex_.release_memory();
     decltype(req_.fields)().swap(req_.fields);
-    decltype(resp_.fields)().swap(resp_.fields);
     io_.release_idle_memory();
 }
 
-asio::awaitable<bool> client_connection::write_client(std::string_view a, std::string_view b) {
-    dl_.arm(ex_.snap ? ex_.snap->config.limits.idle_timeout : std::chrono::seconds(60));
-    auto [ec, n] = co_await io_.write(a, b);
+void client_connection::before_write() { dl_.arm(ex_.snap ? ex_.snap->config.limits.idle_timeout : std::chrono::seconds(60)); }
+
+bool client_connection::after_write(boost::system::error_code ec, std::size_t n) {
     ex_.bytes_out += n;
     // The client left mid-response (a reset, a closed socket); a write cut by our own deadline
     // (a client that stopped reading) is gatehouse's decision, not counted here.
     if (ec && !dl_.fired() && ex_.status != 0 && listener_->stats) listener_->stats->at(w_.id()).aborts_response.add();
-    co_return !ec;
+    return !ec;
+}
+
+asio::awaitable<bool> client_connection::write_client(std::string_view a, std::string_view b) {
+    before_write();
+    auto [ec, n] = co_await io_.write(a, b);
+    co_return after_write(ec, n);
 }
 
 asio::awaitable<bool> client_connection::send_error(int status, std::string_view message, bool close, header_list extra) {
@@ -272,9 +276,11 @@ asio::awaitable<void> client_connection::loop() {
 }
 
 // One request, its head complete in buf_: checked (check_request), then served by the
-// exchange: answered there, or proxied (upstream_request.cpp). The head's views live until
-// prepare_upstream, or until the answer is written (buf_ keeps the head until then).
+// exchange: answered there, or proxied (its upstream phase, src/http/proxy.cpp). The head's
+// views live until the exchange first reads the body, or until the answer is written (buf_
+// keeps the head until then).
 asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
+    proxied_ = false;
     if (!check_request(head_len)) co_return co_await send_error(refusal_.status, refusal_.reason, true, refusal_.extra);
     bool written = false;
     const auto answer = ex_.decide();
@@ -283,12 +289,29 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         const auto next = co_await ex_.serve(answer, written);
         upstream = next == http::exchange::next::upstream;
     }
-    if (upstream) co_return co_await proxy(*ex_.route, head_len);
-    if (ex_.route && ex_.mctx.wants_background() && !ex_.req.has_body) start_background(*ex_.route);
+    if (upstream) co_return co_await proxy(head_len);
+    if (ex_.route && ex_.mctx.wants_background() && !ex_.req.has_body) ex_.start_background();
     buf_.consume(head_len);
     // A body left unread: the connection closes in stages, so the answer is not lost to a reset.
     linger_ = written && must_close_ && ex_.req.has_body;
     co_return written && !must_close_;
+}
+
+// The exchange's upstream phase, the body pulled from buf_ (request_body.cpp); a 101 opens the
+// tunnel. The connection goes on when the response was whole and the body read to its end.
+asio::awaitable<bool> client_connection::proxy(std::size_t head_len) {
+    if (!start_body(head_len)) co_return co_await send_error(400, "malformed request head", true);
+    must_close_ = !req_.keep_alive || w_.draining();
+    const bool complete = co_await ex_.proxy();
+    drop_head();
+    if (ex_.switched()) {
+        const bool keep = co_await tunnel(ex_.upstream_call(), *ex_.route);
+        ex_.end_call();
+        co_return keep;
+    }
+    // A body left unread: the connection closes in stages, so the answer is not lost to a reset.
+    linger_ = complete && must_close_ && !body_consumed();
+    co_return complete && !must_close_;
 }
 
 // Everything before routing that needs no I/O: the scan, what the exchange notes of the head,

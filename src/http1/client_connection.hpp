@@ -1,7 +1,8 @@
 #pragma once
-// One HTTP/1.1 client connection: the request loop and local answers (client_connection.cpp),
-// the proxied request (upstream_request.cpp, through an upstream::call), the heads it forwards
-// (forwarded_heads.cpp) and tunnels (tunnel.cpp). Private to src/http.
+// One HTTP/1.1 client connection: the request loop (client_connection.cpp), the downstream
+// stream of its current request (the request body: request_body.cpp; the response:
+// response_writer.cpp), idle parking (idle_connection.cpp) and tunnels (tunnel.cpp). The
+// exchange (src/http/) runs each request. Private to src/http1.
 #include <exception>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -36,12 +37,10 @@ constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 
 enum class io_status { ok, eof, timeout, error, full };
 
-struct upstream_request;
 }  // namespace gatehouse::http1
 namespace gatehouse::upstream {
 struct upstream_connection;
-struct cluster;
-struct call_options;
+class call;
 }  // namespace gatehouse::upstream
 namespace gatehouse::http1 {
 template <bool IsRequest>
@@ -76,7 +75,13 @@ private:
     asio::awaitable<io_status> wait_released(net::clock::duration idle_timeout);
     void release_idle_memory();
     asio::awaitable<bool> write_client(std::string_view a, std::string_view b = {});
+    // What goes with a write to the client: its deadline armed (before), its bytes and a client
+    // that left mid-response counted (after).
+    void before_write();
+    bool after_write(boost::system::error_code ec, std::size_t n);
+    void frame_data(std::string_view& data, bool end_stream);  // chunk framing into out_
     asio::awaitable<bool> handle_request(std::size_t head_len);
+    asio::awaitable<bool> proxy(std::size_t head_len);
     using header_list = http::exchange::extra_fields;
     bool check_request(std::size_t head_len);
     http::request_head neutral_head() const;
@@ -88,16 +93,15 @@ private:
     // An error answer; `close`: the connection closes after it (in stages: linger()).
     asio::awaitable<bool> send_error(int status, std::string_view message, bool close, header_list extra = {});
     asio::awaitable<void> fail_head(int status, std::string_view message);
-    // After a middleware's reply: the request the chain asked for in the background
-    // (request_context::request_in_background), sent to the route's upstream (background_fetch.cpp).
-    void start_background(const router::compiled_route& r);
 
     // The downstream stream of the current request (response_writer.cpp): the exchange's local
     // replies and interim responses in HTTP/1.1 framing.
     const http::connection_facts& facts() const override { return facts_; }
-    asio::awaitable<bool> send_interim(const http::response_head& head) override;
-    asio::awaitable<bool> send_head(const http::response_head& head, bool end_stream) override;
+    asio::awaitable<http::interim_outcome> send_interim(const http::response_head& head) override;
+    asio::awaitable<bool> send_head(const http::response_head& head, std::string_view data, bool end_stream) override;
     asio::awaitable<bool> send_data(std::string_view data, bool end_stream) override;
+    asio::awaitable<bool> send_trailers(const http::trailers& t) override;
+    void reset() override;
     // The head into out_ (held back: it goes out with the first body bytes); an interim head.
     void compose_head(const http::response_head& head, bool end_stream);
     void compose_interim(const http::response_head& head);
@@ -105,49 +109,35 @@ private:
     http::connection_facts facts_;
     bool must_close_ = false;  // the connection closes after the current response
 
-    // upstream_request.cpp: the upstream request as phases
-    asio::awaitable<bool> proxy(const router::compiled_route& r, std::size_t head_len);
-    int prepare_upstream(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);  // 0 or a 4xx
-    upstream::call_options call_options_for(const router::compiled_route& r);
-    void choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const;
-    bool start_chunked_decoder(upstream_request& ur, const router::compiled_route& r, std::size_t head_len);
-    void note_upgrade(const router::compiled_route& r, bool has_body);
-    std::size_t choose_upstream(const router::compiled_route& r);
-    void maybe_mirror(const upstream_request& ur, const router::compiled_route& r);
-    std::string upgrade_;  // the Upgrade value of a request a route lets through (else empty)
+    // request_body.cpp: the request body as the exchange pulls it (sized or chunked), with
+    // limits.body_timeout and body_min_rate, and 100 Continue when the client waits for it.
+    std::string_view body_ready() override;
+    void consume_body(std::size_t n) override;
+    asio::awaitable<http::body_status> read_body() override;
+    bool body_done() const override;
+    http::trailers request_trailers() const override;
+    bool start_body(std::size_t head_len);  // before the exchange's upstream phase; false: a chunked head Beast refused
+    void drop_head();                       // the request head leaves buf_ (its views die)
+    bool body_consumed() const;             // the whole body was read (or there is none)
+    asio::awaitable<io_status> read_more_body();
+    http::body_status decode_body();
+    std::size_t head_left_ = 0;    // the request head, still at the front of buf_
+    std::uint64_t body_left_ = 0;  // a sized body: bytes not consumed yet
+    std::uint64_t body_read_ = 0;  // read from the client after the head (limits.body_min_rate)
+    net::clock::time_point body_start_{};
+    bool proxied_ = false;                             // the exchange's upstream phase runs: persistence follows the body
+    bool sent_continue_ = false;                       // 100 Continue went to the client
+    std::unique_ptr<body_decoder<true>> req_decoder_;  // a chunked request body's
+    std::vector<field_view> req_trailers_;
+    http::body_status body_error_ = http::body_status::ok;  // what decoding the chunked body found
     // tunnel.cpp: after a 101, bytes both ways until either side closes or both idle too long.
-    asio::awaitable<bool> tunnel(upstream_request& ur, const router::compiled_route& r);
-    asio::awaitable<std::exception_ptr> pump_both_ways(upstream_request& ur, net::clock::duration idle);
-    asio::awaitable<void> pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
+    asio::awaitable<bool> tunnel(upstream::call& call, const router::compiled_route& r);
+    asio::awaitable<std::exception_ptr> pump_both_ways(upstream::call& call, net::clock::duration idle);
+    asio::awaitable<void> pump_to_upstream(upstream::call& call, net::clock::duration idle, tunnel_link& link);
     void rearm(upstream::upstream_connection& uc, net::clock::duration idle);  // both sockets' idle deadlines
-    asio::awaitable<void> pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link);
-    std::size_t chosen_upstream_ = 0;
-    // upstream_request.cpp: the client's side of the upstream call (upstream_request is its sender)
-    friend struct upstream_request;
-    void note_call(const upstream_request& ur);
-    void note_local_error(upstream_request& ur, const upstream::upstream_error& err);
-    asio::awaitable<upstream::upstream_error> send_request(upstream_request& ur, upstream::upstream_connection& uc);
-    asio::awaitable<upstream::upstream_error> send_sized_body(upstream_request& ur, upstream::upstream_connection& uc);
-    asio::awaitable<io_status> read_body(upstream_request& ur);
-    asio::awaitable<upstream::upstream_error> send_chunked_body(upstream_request& ur, upstream::upstream_connection& uc);
-    asio::awaitable<bool> fail_upstream(upstream_request& ur, const upstream::upstream_error& err);
-    void release_kept_body(upstream_request& ur);
-    asio::awaitable<bool> relay_response(upstream_request& ur);
-    bool start_response_decoder(upstream_request& ur, std::optional<body_decoder<false>>& dec, bool filtered);
-    bool copy_whole_response(upstream_request& ur, bool filtered, bool& close);
-    asio::awaitable<bool> relay_sized_body(upstream_request& ur);
-    asio::awaitable<bool> relay_replacement(upstream_request& ur);
-    void frame_for_client(bool head_written, bool done, const body_decoder<false>* dec, bool chunked_to_client);
-    asio::awaitable<bool> relay_delimited_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
-    asio::awaitable<bool> relay_filtered_body(upstream_request& ur, body_decoder<false>* dec, bool chunked_to_client);
-    // forwarded_heads.cpp: the heads
-    void build_upstream_head(const router::compiled_route& r);
-    // `filtered_length`: the length of a body filtered whole (a middleware's body filter).
-    void build_client_head(const response_head& resp, bool close, std::optional<std::size_t> filtered_length = {});
-    void build_interim_head(const response_head& resp);
-    // The last chunk of a response to the client with its trailers: the upstream's (`dec`: its
-    // chunked body's decoder, or null) as the response chain leaves them.
-    void append_last_chunk(std::string& out, const body_decoder<false>* dec);
+    asio::awaitable<void> pump_to_client(upstream::call& call, net::clock::duration idle, tunnel_link& link);
+    // response_writer.cpp: how the current response's body is framed for the client.
+    bool chunked_out_ = false;  // chunked (an HTTP/1.1 client, a body of unknown length)
 
     session_host& w_;
     std::shared_ptr<net::listener_state> listener_;
@@ -164,11 +154,8 @@ private:
     net::deadline dl_;
     io_buffer buf_;
     request_head req_;
-    response_head resp_;
-    std::string out_;       // heads we write to the client
-    std::string up_head_;   // the head we write to the upstream
-    std::string body_out_;  // decoded chunk data waiting to be re-framed
-    std::string plain_;     // decoded body bytes on their way into a body filter
+    std::string out_;       // heads we write to the client (and chunk framing)
+    std::string body_out_;  // a chunked request body, decoded
     util::ip_address peer_;
     std::string peer_text_;
     bool trusted_peer_ = false;

@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "http1/body_decoder.hpp"
 #include "http1/client_connection.hpp"
 
 namespace gatehouse::http1 {

@@ -11,7 +11,8 @@
 #include "http1/client_connection.hpp"
 #include "http1/tunnel.hpp"
 #include "http1/plain_tunnel.hpp"
-#include "http1/upstream_request.hpp"
+#include "upstream/call.hpp"
+#include "upstream/pool.hpp"
 
 namespace gatehouse::http1 {
 
@@ -55,17 +56,18 @@ struct tunnel_count {
     tunnel_count& operator=(const tunnel_count&) = delete;
 };
 
-asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const router::compiled_route& route) {
-    auto& uc = ur.call->conn();
+asio::awaitable<bool> client_connection::tunnel(upstream::call& call, const router::compiled_route& route) {
+    auto& uc = call.conn();
     const tunnel_count counted;
-    build_interim_head(resp_);  // status line and end-to-end fields
-    std::string_view proto = upgrade_;
-    for (auto& f : resp_.fields)
+    const auto& h = call.head();
+    compose_interim(ex_.relayed_interim(h.status, h.reason, h.fields));  // status line and end-to-end fields
+    std::string_view proto = ex_.upgrade();
+    for (auto& f : h.fields)
         if (f.name.size() == 7 && iequals(f.name, "upgrade")) proto = f.value;
     std::string upgrade = "Connection: upgrade\r\nUpgrade: " + std::string(proto) + "\r\n";
     out_.insert(out_.size() - 2, upgrade);
     ex_.status = 101;
-    uc.buf.consume(ur.call->head_len());
+    uc.buf.consume(call.head_len());
     const auto idle = route.config.tunnel_idle_timeout;
     dl_.arm(idle);
     auto [wec, wn] = co_await io_.write(out_, uc.buf.data());
@@ -89,26 +91,26 @@ asio::awaitable<bool> client_connection::tunnel(upstream_request& ur, const rout
         ex_.bytes_in += moved.to_upstream;
         ex_.bytes_out += moved.to_client;
     } else {
-        failure = co_await pump_both_ways(ur, idle);
+        failure = co_await pump_both_ways(call, idle);
     }
-    ur.call->drop_connection();  // a tunnelled connection is never pooled
+    call.drop_connection();  // a tunnelled connection is never pooled
     if (failure) std::rethrow_exception(failure);
     co_return false;  // nor is the client's: it was the tunnel
 }
 
 // TLS on either side: one coroutine per direction.
-asio::awaitable<std::exception_ptr> client_connection::pump_both_ways(upstream_request& ur, net::clock::duration idle) {
-    auto& uc = ur.call->conn();
+asio::awaitable<std::exception_ptr> client_connection::pump_both_ways(upstream::call& call, net::clock::duration idle) {
+    auto& uc = call.conn();
     rearm(uc, idle);
     tunnel_link link(sock_, uc.socket);
-    asio::co_spawn(sock_.get_executor(), pump_to_client(ur, idle, link), [&link](std::exception_ptr e) {
+    asio::co_spawn(sock_.get_executor(), pump_to_client(call, idle, link), [&link](std::exception_ptr e) {
         if (e) link.failure = e;
         link.to_client_done = true;
         link.end();
         link.to_client_finished.cancel();
     });
     try {
-        co_await pump_to_upstream(ur, idle, link);
+        co_await pump_to_upstream(call, idle, link);
     } catch (...) {  // the other coroutine uses `link`: wait for it before leaving
         link.failure = std::current_exception();
     }
@@ -125,8 +127,8 @@ void client_connection::rearm(upstream::upstream_connection& uc, net::clock::dur
     uc.timer.arm_until(until);
 }
 
-asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
-    auto& uc = ur.call->conn();
+asio::awaitable<void> client_connection::pump_to_upstream(upstream::call& call, net::clock::duration idle, tunnel_link& link) {
+    auto& uc = call.conn();
     for (;;) {
         auto [ptr, room] = buf_.prepare(16384);
         auto [ec, n] = co_await io_.read_some(ptr, room);
@@ -140,8 +142,8 @@ asio::awaitable<void> client_connection::pump_to_upstream(upstream_request& ur, 
     }
 }
 
-asio::awaitable<void> client_connection::pump_to_client(upstream_request& ur, net::clock::duration idle, tunnel_link& link) {
-    auto& uc = ur.call->conn();
+asio::awaitable<void> client_connection::pump_to_client(upstream::call& call, net::clock::duration idle, tunnel_link& link) {
+    auto& uc = call.conn();
     for (;;) {
         auto [ptr, room] = uc.buf.prepare(16384);
         auto [ec, n] = co_await uc.io.read_some(ptr, room);

@@ -245,19 +245,22 @@ void append_varint(std::string& out, std::uint64_t v) {
 }
 
 void encode_otlp_protobuf(std::span<const span_record* const> spans, const attribute_list& resource, std::string& out) {
-    std::string resource_spans, part, scratch;
-    part.reserve(256 + spans.size() * 320);
-    for (auto& [k, v] : resource) put_text_attribute(part, k_resource_attributes, k, v);
-    put_bytes(resource_spans, k_rs_resource, part);
-    part.clear();
-    put_message(part, k_ss_scope, scratch, [](std::string& m) {
+    // The spans are written once, into `scope` (a ScopeSpans' content); the enclosing messages'
+    // lengths are computed from it, so the bulk is copied only into `out`.
+    std::string res, scope, scratch;
+    for (auto& [k, v] : resource) put_text_attribute(res, k_resource_attributes, k, v);
+    scope.reserve(64 + spans.size() * 320);
+    put_message(scope, k_ss_scope, scratch, [](std::string& m) {
         put_bytes(m, k_scope_name, "gatehouse");
         put_bytes(m, k_scope_version, GATEHOUSE_VERSION);
     });
-    for (const auto* s : spans) put_message(part, k_ss_spans, scratch, [s](std::string& m) { put_span(m, *s); });
-    put_bytes(resource_spans, k_rs_scope_spans, part);
-    out.reserve(out.size() + resource_spans.size() + 16);
-    put_bytes(out, k_request_resource_spans, resource_spans);
+    for (const auto* s : spans) put_message(scope, k_ss_spans, scratch, [s](std::string& m) { put_span(m, *s); });
+    const auto resource_spans = bytes_field_size(res.size()) + bytes_field_size(scope.size());  // ResourceSpans' length
+    out.reserve(out.size() + resource_spans + 16);
+    tag(out, k_request_resource_spans, wire_len);
+    append_varint(out, resource_spans);
+    put_bytes(out, k_rs_resource, res);
+    put_bytes(out, k_rs_scope_spans, scope);
 }
 
 void encode_otlp_json(std::span<const span_record* const> spans, const attribute_list& resource, std::string& out) {

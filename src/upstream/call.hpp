@@ -30,6 +30,9 @@ namespace gatehouse::upstream {
 struct retry_counts;
 struct attempt_outcome;
 
+// An upstream's response head (upstreams speak HTTP/1.1 today).
+using response_head = http1::response_head;
+
 // One place in an upstream's in-flight count (limits, retry budget), given back when it ends.
 // The counter belongs to the upstream's health, which the call's cluster keeps alive: a slot is
 // reset before the call moves to another cluster (retarget).

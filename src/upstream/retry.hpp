@@ -2,7 +2,7 @@
 // Policies over the typed errors of an upstream attempt (DESIGN §9): what an attempt's outcome
 // is in the terms operators configure (`failure:` of a breaker, `on:` of a retry), whether it
 // is a failure for an endpoint's outlier detection, and the retry rules that need no I/O:
-// the backoff and the budget. The request path (http1/upstream_request.cpp) applies them.
+// the backoff and the budget. The upstream call (call.cpp) applies them.
 #include <array>
 #include <atomic>
 #include <chrono>

@@ -6,6 +6,10 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -44,15 +48,31 @@ public:
     std::vector<response> interims;
     std::optional<response> final;
     int heads = 0;
+    bool was_reset = false;
+    std::vector<std::pair<std::string, std::string>> trailers_sent;
+    // The request body the client sends, in pieces, and its trailers.
+    std::vector<std::string> body_pieces;
+    std::vector<http::field> body_trailers;
+    std::size_t body_next = 0;
+    std::string body_buf;
 
     const http::connection_facts& facts() const override { return facts_; }
-    asio::awaitable<bool> send_interim(const http::response_head& head) override {
-        interims.push_back(copy(head));
-        co_return true;
+    std::string_view body_ready() override { return body_buf; }
+    void consume_body(std::size_t n) override { body_buf.erase(0, n); }
+    asio::awaitable<http::body_status> read_body() override {
+        if (body_next < body_pieces.size()) body_buf += body_pieces[body_next++];
+        co_return http::body_status::ok;
     }
-    asio::awaitable<bool> send_head(const http::response_head& head, bool end_stream) override {
+    bool body_done() const override { return body_next == body_pieces.size(); }
+    http::trailers request_trailers() const override { return body_trailers; }
+    asio::awaitable<http::interim_outcome> send_interim(const http::response_head& head) override {
+        interims.push_back(copy(head));
+        co_return http::interim_outcome::sent;
+    }
+    asio::awaitable<bool> send_head(const http::response_head& head, std::string_view data, bool end_stream) override {
         ++heads;
         final = copy(head);
+        final->body = data;
         final->ended = end_stream;
         co_return true;
     }
@@ -62,12 +82,24 @@ public:
         final->ended = end_stream;
         co_return true;
     }
+    asio::awaitable<bool> send_trailers(const http::trailers& t) override {
+        EXPECT_TRUE(final && !final->ended) << "trailers before the head or after the end";
+        for (auto& f : t) trailers_sent.emplace_back(std::string(f.name), std::string(f.value));
+        final->ended = true;
+        co_return true;
+    }
+    void reset() override { was_reset = true; }
 
 private:
     static response copy(const http::response_head& head) {
         response r;
         r.status = head.status;
-        for (auto& f : head.fields) r.fields.emplace_back(std::string(f.name), std::string(f.value));
+        if (head.kept) {
+            for (auto i : *head.kept) r.fields.emplace_back(std::string(head.fields[i].name), std::string(head.fields[i].value));
+        } else {
+            for (auto& f : head.fields) r.fields.emplace_back(std::string(f.name), std::string(f.value));
+        }
+        for (auto& f : head.added) r.fields.emplace_back(std::string(f.name), std::string(f.value));
         r.content_length = head.content_length;
         return r;
     }
@@ -78,6 +110,7 @@ struct request {
     std::string method = "GET", authority = "example.com", path = "/", query;
     std::vector<std::pair<std::string, std::string>> fields;
     std::optional<std::uint64_t> content_length;
+    bool chunked = false;  // a body of unknown length (its pieces and trailers: recording_stream)
 };
 
 std::shared_ptr<const config::snapshot> build(const std::string& yaml) {
@@ -120,7 +153,7 @@ protected:
         head.query = request_.query;
         head.has_query = !request_.query.empty();
         head.fields = fields;
-        head.has_body = request_.content_length.has_value();
+        head.has_body = request_.content_length.has_value() || request_.chunked;
         head.content_length = request_.content_length;
         ex_->begin();
         ex_->note_head(head, true, {});
@@ -450,6 +483,181 @@ TEST_F(Exchange, ARelayedResponseKeepsEndToEndFields) {
     EXPECT_EQ(h.content_length, 5u);
     EXPECT_EQ(ex_->status, 200);
     ex_->complete();
+}
+
+// A real upstream on a loopback port, scripted: each connection it accepts reads one request to
+// its end (the head, then a Content-Length body, or chunks to the last one) and gets the next
+// reply's bytes (an empty reply: the connection closes unanswered).
+class scripted_upstream {
+public:
+    explicit scripted_upstream(asio::io_context& ioc) : acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {}
+    unsigned short port() const { return acceptor_.local_endpoint().port(); }
+    // Its socket goes on listening on another event loop.
+    void move_to(asio::io_context& ioc) {
+        auto fd = acceptor_.release();
+        acceptor_ = asio::ip::tcp::acceptor(ioc, asio::ip::tcp::v4(), fd);
+    }
+    std::vector<std::string> replies;
+    std::vector<std::string> requests;
+    asio::awaitable<void> run() {
+        for (std::size_t i = 0; i < replies.size(); ++i) {
+            auto sock = co_await acceptor_.async_accept(asio::use_awaitable);
+            requests.push_back(co_await read_request(sock));
+            if (!replies[i].empty()) co_await asio::async_write(sock, asio::buffer(replies[i]), asio::use_awaitable);
+            boost::system::error_code ec;
+            sock.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        }
+    }
+
+private:
+    static bool whole(const std::string& r) {
+        auto end = r.find("\r\n\r\n");
+        if (end == std::string::npos) return false;
+        auto head = r.substr(0, end + 4), body = r.substr(end + 4);
+        if (head.find("Transfer-Encoding: chunked") != std::string::npos)
+            return (body.starts_with("0\r\n") || body.find("\r\n0\r\n") != std::string::npos) && body.ends_with("\r\n\r\n");
+        auto cl = head.find("Content-Length: ");
+        return cl == std::string::npos || body.size() >= std::stoul(head.substr(cl + 16));
+    }
+    asio::awaitable<std::string> read_request(asio::ip::tcp::socket& sock) {
+        std::string r;
+        char buf[4096];
+        while (!whole(r)) {
+            auto n = co_await sock.async_read_some(asio::buffer(buf), asio::use_awaitable);
+            r.append(buf, n);
+        }
+        co_return r;
+    }
+    asio::ip::tcp::acceptor acceptor_;
+};
+
+// The upstream phase in process: the exchange's request goes to a real upstream on loopback,
+// its response back through the recording stream.
+class ExchangeProxy : public Exchange {
+protected:
+    void start(const std::string& routes_extra) {
+        up_ = std::make_unique<scripted_upstream>(ioc_probe_);
+        port_ = up_->port();
+        load(R"(
+listeners: [{ name: public, listen: 127.0.0.1:0 }]
+routes:
+  - name: r
+    match: { path_prefix: / }
+    upstream: u
+)" + routes_extra +
+             R"(
+upstreams:
+  - name: u
+    discovery: { static: [127.0.0.1:)" +
+             std::to_string(port_) + "] }\n");
+        up_->move_to(worker_->ioc());  // the upstream answers on the worker's own event loop
+        // What discovery would publish (the daemon's job; posted to the worker's loop).
+        auto set = std::make_shared<discovery::endpoint_set>();
+        set->version = 1;
+        set->endpoints.push_back({.address = "127.0.0.1", .port = port_, .source = "static"});
+        worker_->post_endpoints("u", set);
+        worker_->ioc().poll();
+        worker_->ioc().restart();
+    }
+    // Runs the exchange's upstream phase to its end; whether the client got a whole response.
+    bool proxy(const request& r) {
+        EXPECT_FALSE(serve(r, true).has_value()) << "answered before the upstream";
+        asio::co_spawn(worker_->ioc(), up_->run(), asio::detached);
+        std::optional<bool> done;
+        asio::co_spawn(worker_->ioc(), ex_->proxy(), [&](std::exception_ptr e, bool complete) {
+            if (e) std::rethrow_exception(e);
+            done = complete;
+            worker_->ioc().stop();
+        });
+        worker_->ioc().run();
+        worker_->ioc().restart();
+        EXPECT_TRUE(done.has_value()) << "the upstream phase did not end";
+        ex_->complete();
+        return done.value_or(false);
+    }
+    asio::io_context ioc_probe_;
+    std::unique_ptr<scripted_upstream> up_;
+    unsigned short port_ = 0;
+};
+
+TEST_F(ExchangeProxy, RelaysTheUpstreamsResponse) {
+    start("");
+    up_->replies = {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Up: 1\r\nConnection: keep-alive, x-up\r\n\r\nhello"};
+    ASSERT_TRUE(proxy({.path = "/a/b", .query = "q=1", .fields = {{"Accept", "text/plain"}}}));
+    ASSERT_EQ(up_->requests.size(), 1u);
+    const auto& sent = up_->requests[0];
+    EXPECT_TRUE(sent.starts_with("GET /a/b?q=1 HTTP/1.1\r\nHost: example.com\r\n")) << sent;
+    EXPECT_NE(sent.find("Accept: text/plain\r\n"), std::string::npos) << sent;
+    EXPECT_NE(sent.find("X-Forwarded-For: 127.0.0.1\r\n"), std::string::npos) << sent;
+    ASSERT_TRUE(stream_.final);
+    EXPECT_EQ(stream_.final->status, 200);
+    EXPECT_EQ(stream_.final->body, "hello");
+    EXPECT_EQ(stream_.final->content_length, 5u);
+    EXPECT_TRUE(stream_.final->ended);
+    EXPECT_FALSE(stream_.final->field("x-up")) << "named by the upstream's Connection field";
+    EXPECT_EQ(last_status_, 0);  // complete() notes the status; the exchange's own is reset per request
+    EXPECT_EQ(ex_->upstream_status, 200);
+}
+
+TEST_F(ExchangeProxy, RetriesOnAnotherTryAndSaysSo) {
+    start("    retry: { attempts: 1, on: [503] }\n");
+    up_->replies = {"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"};
+    stream_.body_buf = "body";  // all of it came with the head: it can be sent again
+    ASSERT_TRUE(proxy({.method = "PUT", .content_length = 4}));
+    ASSERT_EQ(up_->requests.size(), 2u);
+    for (auto& r : up_->requests) EXPECT_TRUE(r.starts_with("PUT / HTTP/1.1\r\n") && r.ends_with("\r\n\r\nbody")) << r;
+    ASSERT_TRUE(stream_.final);
+    EXPECT_EQ(stream_.final->status, 200);
+    EXPECT_EQ(stream_.final->body, "ok");
+    EXPECT_EQ(ex_->upstream_attempts, 2);
+}
+
+TEST_F(ExchangeProxy, TrailersPassBothWays) {
+    start("");
+    stream_.body_pieces = {"abc", "defg"};
+    stream_.body_trailers = {{"x-checksum", "42"}};
+    up_->replies = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Result: done\r\n\r\n"};
+    ASSERT_TRUE(proxy({.method = "POST", .fields = {{"TE", "trailers"}}, .chunked = true}));
+    ASSERT_EQ(up_->requests.size(), 1u);
+    const auto& sent = up_->requests[0];
+    EXPECT_NE(sent.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << sent;
+    EXPECT_NE(sent.find("TE: trailers\r\n"), std::string::npos) << sent;
+    EXPECT_TRUE(sent.ends_with("\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\nx-checksum: 42\r\n\r\n")) << sent;
+    ASSERT_TRUE(stream_.final);
+    EXPECT_EQ(stream_.final->body, "hello");
+    EXPECT_FALSE(stream_.final->content_length);
+    EXPECT_TRUE(stream_.final->ended);
+    ASSERT_EQ(stream_.trailers_sent.size(), 1u);
+    EXPECT_EQ(stream_.trailers_sent[0], (std::pair<std::string, std::string>{"X-Result", "done"}));
+}
+
+TEST_F(ExchangeProxy, ALargeBodyStreamsThroughWhole) {
+    start("");
+    up_->replies = {"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + std::string(300000, 'x')};
+    ASSERT_TRUE(proxy({}));
+    ASSERT_TRUE(stream_.final);
+    EXPECT_EQ(stream_.final->content_length, 300000u);
+    EXPECT_EQ(stream_.final->body, std::string(300000, 'x'));
+    EXPECT_TRUE(stream_.final->ended);
+    EXPECT_FALSE(stream_.was_reset);
+}
+
+TEST_F(ExchangeProxy, ACutResponseResetsTheStream) {
+    start("");
+    up_->replies = {"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nonly this"};
+    EXPECT_FALSE(proxy({}));
+    EXPECT_TRUE(stream_.was_reset);
+    ASSERT_TRUE(stream_.final);
+    EXPECT_FALSE(stream_.final->ended) << "a cut body must never look whole";
+}
+
+TEST_F(ExchangeProxy, AFailedCallIsAnsweredByGatehouse) {
+    start("");
+    up_->replies = {""};  // the connection closes unanswered
+    EXPECT_TRUE(proxy({}));
+    ASSERT_TRUE(stream_.final);
+    EXPECT_EQ(stream_.final->status, 502);
+    EXPECT_EQ(error_json(*stream_.final)["status"], 502);
 }
 
 }  // namespace

@@ -3,24 +3,26 @@
 // (upstream/subrequest.hpp: admitted, retried and counted like any proxied request); its
 // response (head, and a body up to a limit) is handed to the middleware's handler. A cache
 // refreshes a stale entry this way (stale-while-revalidate) without a client waiting.
-#include "http1/client_connection.hpp"
+#include "http/exchange.hpp"
+#include "http/session_host.hpp"
 #include "upstream/subrequest.hpp"
 
-namespace gatehouse::http1 {
+namespace gatehouse::http {
 
-void client_connection::start_background(const router::compiled_route& r) {
-    auto handler = ex_.mctx.take_background();
-    if (!handler || r.config.respond || r.config.redirect) return;
+void exchange::start_background() {
+    auto handler = mctx.take_background();
+    const auto& r = *route;
+    if (!handler || r.config.respond || r.config.redirect || req.has_body) return;
     chosen_upstream_ = choose_upstream(r);
-    build_upstream_head(r);
+    sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, {}));
     upstream::subrequest sr;
-    sr.request = up_head_;
-    sr.max_body = std::max<std::size_t>(1, ex_.mctx.background_max_body());
+    sr.request = sender_.head();
+    sr.max_body = std::max<std::size_t>(1, mctx.background_max_body());
     sr.options = call_options_for(r);
     sr.options.replayable = true;  // no body: the head is all there is
-    sr.keep = ex_.snap;            // the retry policy lives in the snapshot, which a reload may drop meanwhile
+    sr.keep = snap;                // the retry policy lives in the snapshot, which a reload may drop meanwhile
     const auto request_time = std::chrono::system_clock::now();
-    upstream::start_subrequest(w_.ioc(), w_.cluster_for(*ex_.snap, chosen_upstream_), std::move(sr),
+    upstream::start_subrequest(w_.ioc(), w_.cluster_for(*snap, chosen_upstream_), std::move(sr),
                                [handler = std::move(handler), request_time](upstream::subresponse&& resp) {
                                    middleware::background_response out;
                                    out.ok = resp.ok;
@@ -33,4 +35,4 @@ void client_connection::start_background(const router::compiled_route& r) {
                                });
 }
 
-}  // namespace gatehouse::http1
+}  // namespace gatehouse::http

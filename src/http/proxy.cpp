@@ -1,0 +1,255 @@
+// The upstream phase of an exchange: the request prepared for its upstream (the cluster, the
+// call's options, the head the forwarding policy leaves, whether its body can be sent again),
+// sent through an upstream::call (upstream/call.cpp: admission, endpoints, retries, outcomes)
+// with the body pulled from the downstream stream (upstream/streamed_request.cpp), and the
+// response relayed (relay.cpp). A call that fails is answered with gatehouse's own error, or
+// with the route's fallback. Nothing here knows how the client's bytes were framed.
+#include <algorithm>
+#include <string>
+
+#include "http/exchange.hpp"
+#include "http/mirror.hpp"
+#include "http/session_host.hpp"
+#include "net/listener_state.hpp"
+#include "upstream/load_balancer.hpp"
+#include "upstream/pool.hpp"
+
+namespace gatehouse::http {
+
+namespace asio = boost::asio;
+using upstream::failure;
+using upstream::upstream_error;
+
+namespace {
+
+// A request body this small that arrived whole with its head is kept until the response head
+// is in, so the request can be resent on a fresh connection.
+constexpr std::uint64_t k_replay_limit = 64 * 1024;
+
+bool falls_back(const upstream_error& err) {
+    return err.kind == failure::breaker_open || err.kind == failure::no_endpoint || err.kind == failure::no_healthy;
+}
+
+}  // namespace
+
+asio::awaitable<bool> exchange::proxy() {
+    const auto& r = *route;
+    prepare_call(r);
+    if (r.mirror_index != static_cast<std::size_t>(-1)) maybe_mirror(r);
+    upstream_error err;
+    for (bool fell_back = false;;) {
+        err = call_->admit();
+        if (!err) err = co_await call_->tries(sender_);
+        // fallback: the breaker is open or no endpoint is usable; never after bytes were sent.
+        if (!falls_back(err) || !r.config.fallback || fell_back) break;
+        fell_back = true;
+        if (r.fallback_index == static_cast<std::size_t>(-1)) break;
+        call_->retarget(w_.cluster_for(*snap, r.fallback_index));
+    }
+    note_call();
+    sender_.release();  // no resend from here on
+    if (err && falls_back(err) && r.config.fallback && r.fallback_index == static_cast<std::size_t>(-1)) {
+        note_local_error(err);
+        co_return co_await send_respond(*r.config.fallback->respond);
+    }
+    if (err) co_return co_await fail_upstream(err);
+    if (call_->head().status == 101) {
+        call_->record_answer();  // the tunnel's lifetime is not the upstream's response time
+        upstream_status = status = 101;
+        co_return true;  // the codec runs the tunnel (switched())
+    }
+    bool complete = co_await relay();
+    end_call();
+    co_return complete;
+}
+
+// A 1xx before the final answer goes on to the client with its end-to-end fields, if the
+// client can take it.
+asio::awaitable<upstream::interim_result> exchange::proxied_request::interim(const upstream::response_head& head) {
+    auto sent = co_await ex_.d_.send_interim(ex_.relayed_interim(head.status, head.reason, head.fields));
+    if (sent == interim_outcome::gone) co_return upstream::interim_result::caller_gone;
+    co_return sent == interim_outcome::sent ? upstream::interim_result::passed : upstream::interim_result::dropped;
+}
+
+void exchange::end_call() {
+    if (!call_) return;
+    call_->finish(false);  // a no-op unless the relay was cut
+    upstream_ms = call_->elapsed_ms();
+    call_.reset();
+}
+
+// The cluster (a split's choice), the call's options, the head as it goes upstream, and
+// whether the body can be sent again (retries, the keep-alive race).
+void exchange::prepare_call(const router::compiled_route& r) {
+    const auto& limits = snap->config.limits;
+    chosen_upstream_ = choose_upstream(r);
+    auto cluster = w_.cluster_for(*snap, chosen_upstream_);
+    auto o = call_options_for(r);
+    choose_hash_key(cluster->def(), o);
+    relay_idle_ = r.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout);
+    is_head_ = req.method == "HEAD";
+    note_upgrade(r);
+    sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, upgrade_));
+    trace_upstream(o, sender_.head_bytes(), cluster->def().name);
+    // From here on the request head's views may die (the body is read).
+    sender_.keep_body_up_to(k_replay_limit);
+    if (o.retryable) o.retryable = sender_.replayable() && (!req.has_body || req.content_length.value_or(0) <= o.retry->buffer_body);
+    o.replayable = sender_.replayable();
+    o.allow_switch = !upgrade_.empty();
+    call_.emplace(std::move(cluster), o, up_head_);
+}
+
+// What every call of this request starts from: the route's timeout and retry policy (retryable:
+// the policy retries this method; the body may still forbid it), HEAD, the scanner's limits.
+upstream::call_options exchange::call_options_for(const router::compiled_route& r) {
+    upstream::call_options o;
+    o.timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
+    o.is_head = req.method == "HEAD";
+    o.random = w_.random();
+    o.limits = snap->scan_limits;
+    if (const auto& retry = r.config.retry) {
+        o.retry = &*retry;
+        o.retry_stats = snap->retry_counts[r.index].get();
+        o.retryable = std::find(retry->methods.begin(), retry->methods.end(), req.method) != retry->methods.end();
+    }
+    return o;
+}
+
+// ring_hash: the key the endpoint is chosen by (the client's address, or a field's value).
+void exchange::choose_hash_key(const upstream::cluster& def, upstream::call_options& o) const {
+    if (def.lb.policy != config::lb_policy::ring_hash) return;
+    if (def.lb.hash_on == config::lb_config::hash_source::client_ip) {
+        o.hash_key = upstream::hash64(facts().peer);
+        o.has_key = true;
+        return;
+    }
+    for (auto& f : req.fields)
+        if (iequals(f.name, def.lb.hash_header)) {
+            o.hash_key = upstream::hash64(f.value);
+            o.has_key = true;
+            return;
+        }
+}
+
+// RFC 9110 §7.8: the client asks to switch; on a route that allows the protocol the request goes
+// on with Connection: upgrade, and the tunnel opens only on a 101 (upgrade_ keeps the value).
+void exchange::note_upgrade(const router::compiled_route& r) {
+    upgrade_.clear();
+    if (r.config.upgrades.empty() || req.has_body) return;
+    std::string_view upgrade;
+    bool asked = false;
+    for (auto& f : req.fields) {
+        if (f.name.size() == 7 && iequals(f.name, "upgrade") && upgrade.empty()) upgrade = f.value;
+        if (f.name.size() == 10 && iequals(f.name, "connection") && list_contains(f.value, "upgrade")) asked = true;
+    }
+    if (!asked || upgrade.empty()) return;
+    auto proto = upgrade.substr(0, upgrade.find_first_of("/, \t"));
+    for (auto& allowed : r.config.upgrades)
+        if (iequals(proto, allowed)) upgrade_.assign(upgrade);
+}
+
+// routes[].mirror: a copy to the shadow upstream for `percent` of the requests (http/mirror.cpp).
+void exchange::maybe_mirror(const router::compiled_route& r) {
+    const auto& counts = snap->mirror_counts[r.index];
+    if (!counts || static_cast<double>(w_.random() % 10000) >= r.config.mirror->percent * 100) return;
+    if (!sender_.replayable()) {  // the body is not all here: it is streamed to the one real upstream only
+        counts->skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    std::string copy(sender_.head());
+    if (req.has_body) copy += d_.body_ready();
+    upstream::call_options o;  // no retries: a shadow gets one try (and the move past a failed connect)
+    o.timeout = call_options_for(r).timeout;
+    o.replayable = true;
+    o.is_head = is_head_;
+    o.random = w_.random();
+    o.limits = snap->scan_limits;
+    start_mirror(w_.ioc(), w_.cluster_for(*snap, r.mirror_index), std::move(copy), o, counts);
+}
+
+// The route's upstream, or one of its split by weight: at random, or by the sticky key's hash
+// (the same key lands on the same upstream while the weights stay).
+std::size_t exchange::choose_upstream(const router::compiled_route& r) {
+    if (r.split.empty()) return r.upstream_index;
+    const auto total = r.split.back().second;
+    std::optional<std::string_view> key;
+    const auto& on = r.config.split_on;
+    if (on.from == config::split_key::kind::header) {
+        for (auto& f : req.fields)
+            if (iequals(f.name, on.name)) {
+                key = f.value;
+                break;
+            }
+    } else if (on.from == config::split_key::kind::cookie) {
+        key = find_cookie(req.fields, on.name);
+    }
+    const std::uint64_t point = (key ? upstream::hash64(*key) : w_.random()) % total;
+    for (auto& [index, cumulative] : r.split)
+        if (point < cumulative) return index;
+    return r.split.back().first;
+}
+
+// What the access log says about the call's tries.
+void exchange::note_call() {
+    upstream_attempts = call_->attempts();
+    upstream_name = call_->def().name;
+    if (auto ep = call_->endpoint(); !ep.empty()) upstream_addr.assign(ep);
+}
+
+// What the access log and metrics say about an answer gatehouse made instead of the upstream.
+void exchange::note_local_error(const upstream_error& err) {
+    upstream_name = call_->def().name;
+    error_source = err.local() ? "gatehouse" : err.from_client() ? "client" : "upstream_failure";
+}
+
+asio::awaitable<bool> exchange::fail_upstream(const upstream_error& err) {
+    call_->drop_connection();
+    if (err.kind == failure::client_gone) {
+        // nginx's 499: recorded and logged as such, with the client as the error's source.
+        status = 499;
+        error_source = "client";
+        if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
+        end_call();
+        co_return false;
+    }
+    note_local_error(err);
+    // The chain sees gatehouse's own answer: it may add fields (CORS, Cache-Status, RateLimit)
+    // or send another answer instead (a cache's stale entry under stale-if-error).
+    fail_fields_.clear();
+    if (has_chain()) {
+        medit.fields = {};
+        run_response_chain(err.status());
+        if (medit.replace) {
+            end_call();
+            co_return co_await send_full(*medit.replace);
+        }
+        for (auto& [k, v] : medit.add)
+            if (middleware::valid_header_value(v)) fail_fields_.emplace_back(std::string(k), v);
+    }
+    auto message = failure_message(err);
+    end_call();
+    co_return co_await send_error(err.status(), message, fail_fields_);
+}
+
+// The error's text for the client (and Retry-After while a breaker stays open).
+std::string exchange::failure_message(const upstream_error& err) {
+    const auto& name = call_->def().name;
+    switch (err.kind) {
+        case failure::no_endpoint: return "no endpoints available for upstream '" + name + "'";
+        case failure::no_healthy: return "no healthy endpoint for upstream '" + name + "'";
+        case failure::over_limit:
+            return "upstream '" + name + "' is at its limit " + upstream::to_string(static_cast<upstream::limit_kind>(err.limit));
+        case failure::breaker_open: {
+            // Retry-After: the time the breaker stays open, rounded up to whole seconds.
+            auto* b = call_->def().health->breaker();
+            auto left = b ? b->open_left(net::clock::now()) : std::chrono::nanoseconds(0);
+            auto secs = std::max<std::int64_t>(
+                1, std::chrono::duration_cast<std::chrono::seconds>(left + std::chrono::nanoseconds(999'999'999)).count());
+            fail_fields_.emplace_back("Retry-After", std::to_string(secs));
+            return "upstream '" + name + "' is unavailable (circuit breaker open)";
+        }
+        default: return std::string(err.message());
+    }
+}
+
+}  // namespace gatehouse::http

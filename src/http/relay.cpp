@@ -1,0 +1,146 @@
+// The upstream's response relayed to the downstream stream: the response chain on its head
+// (a middleware may answer instead, or filter and tap the body), then the head and the body
+// piece by piece (upstream/response_body.cpp decodes the upstream's framing; the downstream
+// frames it for its client), then the trailers. A response that is already whole in the
+// upstream's buffer is written from there in one write with its head.
+#include "http/exchange.hpp"
+#include "upstream/response_body.hpp"
+
+namespace gatehouse::http {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::uint64_t k_copy_limit = 8 * 1024;  // larger bodies are written from the upstream's buffer
+}
+
+asio::awaitable<bool> exchange::relay() {
+    auto& c = *call_;
+    const auto& h = c.head();
+    upstream_status = h.status;
+    if (h.status >= 400) error_source = "upstream";
+    run_response_chain(h.status, h.fields);
+    const auto& limits = snap->config.limits;
+    upstream::response_body body;
+    const bool started = body.start(c, relay_buf_, relay_idle_, limits.max_headers, limits.max_header_bytes);
+    if (medit.replace) co_return co_await relay_replacement(body);
+    if (!started) co_return co_await send_error(502, "invalid upstream response");
+    if (auto whole = body.whole(k_copy_limit)) {
+        auto out = prepare_whole(body, *whole);
+        if (!out.head) co_return co_await send_error(502, "response body filter failed");
+        const bool ok = co_await d_.send_head(*out.head, out.data, true);
+        body.finish_whole();  // the response was whole: the connection goes on, whatever the client did
+        co_return ok;
+    }
+    co_return co_await relay_body(body);
+}
+
+// The body as it comes: through a middleware's tap and filter (compression), to the client; the
+// head goes with the first piece, or alone when the body keeps it waiting (before a read moves
+// the buffer its views point into).
+asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
+    const auto& h = call_->head();
+    auto* tap = is_head_ ? nullptr : medit.tap;
+    auto* filter = is_head_ ? nullptr : medit.body;
+    // A body filter's output has a length of its own (also when a HEAD's body is not filtered).
+    const response_head* head = &relayed_head(h.status, h.reason, h.fields, medit.body ? std::nullopt : body.length());
+    for (;;) {
+        upstream::response_body::piece p;
+        auto st = body.take(p);
+        if (st == upstream::response_body::state::need_more) {
+            if (head && !co_await d_.send_head(*head, {}, false)) co_return false;
+            head = nullptr;
+            st = co_await body.read();
+            if (st == upstream::response_body::state::ok) continue;
+        }
+        if (st != upstream::response_body::state::ok) {
+            // Cut or malformed: the client never takes what it got for the whole response.
+            if (st == upstream::response_body::state::malformed && head) co_await send_error(502, "invalid upstream response");
+            d_.reset();
+            co_return false;
+        }
+        if (tap && !p.data.empty()) tap->data(p.data);
+        std::string_view out = p.data;
+        if (filter) {
+            filter_buf_.clear();
+            if (!filter->filter(p.data, p.last, filter_buf_)) {
+                d_.reset();
+                co_return false;
+            }
+            out = filter_buf_;
+        }
+        const trailers& t = p.last ? response_trailers(body) : trailers_view_;
+        const bool end = p.last && t.empty();
+        if (head || !out.empty() || end) {
+            bool ok = false;  // not a conditional expression over two co_awaits (GCC 12)
+            if (head) ok = co_await d_.send_head(*head, out, end);
+            else ok = co_await d_.send_data(out, end);
+            if (!ok) co_return false;
+            head = nullptr;
+        }
+        if (!p.last) continue;
+        if (!end && !co_await d_.send_trailers(t)) co_return false;
+        break;
+    }
+    if (tap) tap->end();
+    body.finish();
+    co_return true;
+}
+
+// The upstream's trailers as the response chain leaves them. A body filter changed the bytes:
+// a digest of the upstream's no longer holds.
+const trailers& exchange::response_trailers(upstream::response_body& body) {
+    trailers_view_ = body.trailers();  // (empty when there are none)
+    if (!has_chain() && !medit.body) return trailers_view_;
+    middleware::trailer_edit edit;
+    edit.fields = trailers_view_;
+    if (medit.body)
+        for (std::string_view digest : {"content-digest", "repr-digest", "digest", "content-md5"}) edit.remove.push_back(digest);
+    if (has_chain()) run_trailer_chain(edit);
+    trailer_out_.clear();
+    trailer_added_ = std::move(edit.add);
+    for (auto& f : trailers_view_)
+        if (!edit.removes(f.name)) trailer_out_.push_back(f);
+    for (auto& [k, v] : trailer_added_)
+        if (!field_name_problem(k, false) && !is_forbidden_trailer(k) && middleware::valid_header_value(v)) trailer_out_.push_back({k, v});
+    trailers_view_ = trailer_out_;
+    return trailers_view_;
+}
+
+// The whole response is in the upstream's buffer (a small one, which one write takes): through
+// the tap, and the body filter when there is one (its length is known then). No head: the
+// filter failed.
+exchange::whole_response exchange::prepare_whole(upstream::response_body& body, std::string_view bytes) {
+    const auto& h = call_->head();
+    auto* tap = is_head_ ? nullptr : medit.tap;
+    auto* filter = is_head_ ? nullptr : medit.body;
+    if (tap) {
+        tap->data(bytes);
+        tap->end();
+    }
+    auto length = medit.body ? std::nullopt : body.length();
+    whole_response out;
+    out.data = bytes;
+    if (filter) {
+        filter_buf_.clear();
+        const bool ok = filter->filter(bytes, true, filter_buf_);
+        if (!ok) {
+            body.finish_whole();
+            return out;
+        }
+        length = filter_buf_.size();
+        out.data = filter_buf_;
+    }
+    out.head = &relayed_head(h.status, h.reason, h.fields, length);
+    return out;
+}
+
+// A middleware answers instead of the upstream (a stored response after a 304): the upstream's
+// body is dropped (its connection is kept only when there was none, or all of it is here).
+asio::awaitable<bool> exchange::relay_replacement(upstream::response_body& body) {
+    if (body.whole(UINT64_MAX)) body.finish_whole();
+    else call_->finish(false);
+    co_return co_await send_full(*medit.replace);
+}
+
+}  // namespace gatehouse::http

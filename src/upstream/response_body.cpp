@@ -1,0 +1,137 @@
+// The upstream response's body, piece by piece (response_body.hpp).
+#include "upstream/response_body.hpp"
+
+#include "http1/body_decoder.hpp"
+#include "observability/log_limit.hpp"
+
+namespace gatehouse::upstream {
+
+namespace asio = boost::asio;
+using http1::body_framing;
+
+response_body::response_body() = default;
+response_body::~response_body() = default;
+
+bool response_body::start(call& c, std::string& decoded, net::clock::duration idle, std::size_t max_trailer_fields,
+                          std::size_t max_trailer_bytes) {
+    c_ = &c;
+    decoded_ = &decoded;
+    idle_ = idle;
+    const auto& h = c.head();
+    remaining_ = h.framing == body_framing::content_length ? h.content_length : 0;
+    ended_ = h.framing == body_framing::none;
+    auto& uc = c.conn();
+    const auto head = uc.buf.data().substr(0, c.head_len());
+    uc.buf.consume(c.head_len());  // moves no bytes: the head's views stay valid
+    if (h.framing != body_framing::chunked) return true;
+    // Beast decodes the chunked body; it must see the head first.
+    dec_ = std::make_unique<http1::body_decoder<false>>();
+    dec_->header_limit(static_cast<std::uint32_t>(c.head_len() + 1));
+    dec_->body_limit(boost::none);
+    dec_->sink = decoded_;
+    dec_->trailer_limits(max_trailer_fields, max_trailer_bytes);
+    boost::beast::error_code ec;
+    dec_->feed(head, ec);
+    if (ec || !dec_->is_header_done()) return false;
+    dec_->eager(true);
+    return true;
+}
+
+std::optional<std::uint64_t> response_body::length() const {
+    const auto& h = c_->head();
+    if (h.framing == body_framing::content_length ||
+        (h.framing == body_framing::none && h.has_content_length && h.status >= 200 && h.status != 204))
+        return h.content_length;
+    return std::nullopt;
+}
+
+bool response_body::bodiless() const { return c_->head().framing == body_framing::none; }
+
+std::optional<std::string_view> response_body::whole(std::uint64_t limit) const {
+    const auto& h = c_->head();
+    if (h.framing == body_framing::none) return std::string_view{};
+    auto& buf = c_->conn().buf;
+    if (h.framing != body_framing::content_length || h.content_length > std::min<std::uint64_t>(limit, buf.size())) return std::nullopt;
+    return buf.data().substr(0, static_cast<std::size_t>(h.content_length));
+}
+
+void response_body::finish_whole() {
+    auto& buf = c_->conn().buf;
+    if (c_->head().framing == body_framing::content_length) buf.consume(static_cast<std::size_t>(c_->head().content_length));
+    remaining_ = 0;
+    ended_ = true;
+    finish();
+}
+
+asio::awaitable<response_body::state> response_body::read() {
+    auto& uc = c_->conn();
+    uc.buf.consume(given_);
+    given_ = 0;
+    const bool sized = c_->head().framing == body_framing::content_length;
+    const std::size_t most = sized ? static_cast<std::size_t>(std::min<std::uint64_t>(65536, remaining_)) : 16384;
+    auto [ptr, room] = uc.buf.prepare(most);
+    if (room == 0) co_return state::cut;
+    uc.timer.arm(idle_);
+    auto [ec, n] = co_await uc.io.read_some(ptr, std::min(room, most));
+    if (ec) {
+        if (!dec_ && !sized && ec == asio::error::eof) {
+            ended_ = true;  // the end of a close-delimited body
+            co_return state::ok;
+        }
+        co_return state::cut;  // truncated: the caller must not fabricate an end
+    }
+    uc.buf.commit(n);
+    co_return state::ok;
+}
+
+response_body::state response_body::take(piece& p) {
+    auto& uc = c_->conn();
+    uc.buf.consume(given_);
+    given_ = 0;
+    p = {};
+    if (dec_) {
+        decoded_->clear();
+        boost::beast::error_code ec;
+        std::size_t used = uc.buf.empty() ? 0 : dec_->feed(uc.buf.data(), ec);
+        uc.buf.consume(used);
+        if (ec && ec != boost::beast::http::error::need_more) {
+            observability::warn_limited(c_->def().name, "upstream {}: malformed chunked response body", c_->def().name);
+            return state::malformed;
+        }
+        p.last = ended_ = dec_->is_done();
+        p.data = *decoded_;
+        return p.last || !p.data.empty() ? state::ok : state::need_more;
+    }
+    if (c_->head().framing == body_framing::content_length) {
+        if (remaining_ != 0 && uc.buf.empty()) return state::need_more;
+        given_ = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, uc.buf.size()));
+        remaining_ -= given_;
+        p.data = uc.buf.data().substr(0, given_);
+        p.last = ended_ = remaining_ == 0;
+        return state::ok;
+    }
+    // Close-delimited.
+    if (!ended_ && uc.buf.empty()) return state::need_more;
+    given_ = uc.buf.size();
+    p.data = uc.buf.data();
+    p.last = ended_;
+    return state::ok;
+}
+
+http::field_list response_body::trailers() {
+    if (!dec_ || !ended_) return {};
+    trailers_ = dec_->trailer_fields();
+    return http::field_list(std::span<const http1::field_view>(trailers_));
+}
+
+bool response_body::buffered() const { return ended_ || !c_->conn().buf.empty(); }
+
+void response_body::finish() {
+    auto& uc = c_->conn();
+    uc.buf.consume(given_);
+    given_ = 0;
+    const auto& h = c_->head();
+    c_->finish(ended_ && h.framing != body_framing::until_close && h.keep_alive && uc.buf.empty());
+}
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,49 @@
+#pragma once
+// A request streamed from a downstream stream to an HTTP/1.1 upstream: the call's request_sender
+// for a proxied request. The head is written from the forwarding policy's forwarded_request
+// (http1/request_writer.cpp: the client's field lines as they arrived when it spoke HTTP/1),
+// the body pulled from the downstream (http::downstream::body_ready/read_body) and framed for
+// the upstream: as it came when its length is known, else chunked with the client's trailers.
+// A body that is all in hand can stay there until the response head is in, so that a failed
+// try can send it again (replayable).
+#include <span>
+#include <string>
+
+#include "gatehouse/http/stream.hpp"
+#include "http/forwarded_request.hpp"
+#include "upstream/call.hpp"
+
+namespace gatehouse::upstream {
+
+class streamed_request : public request_sender {
+public:
+    explicit streamed_request(http::downstream& d) : d_(d) {}
+    streamed_request(const streamed_request&) = delete;
+
+    // A new request: its head, written once for every try.
+    void start(const http::forwarded_request& f);
+    std::string_view head() const { return head_; }
+    std::span<char> head_bytes() { return head_; }  // tracing writes each try's span id into its traceparent
+    // The request's body is all here (or there is none) and is kept until release(): the call
+    // may send it again.
+    bool replayable() const { return replayable_; }
+    // Whether it is, decided before the first try (`limit`: the largest body kept).
+    void keep_body_up_to(std::uint64_t limit);
+    // No resend from here on: a kept body is consumed.
+    void release();
+    bool body_sent() const { return body_sent_; }  // the whole body went upstream
+    void release_memory();
+
+    boost::asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override;
+
+private:
+    boost::asio::awaitable<upstream_error> send_rest(upstream_connection& uc);
+    boost::asio::awaitable<upstream_error> write(upstream_connection& uc, std::string_view a, std::string_view b = {});
+    http::downstream& d_;
+    std::string head_, frame_;
+    net::clock::duration timeout_{};
+    std::uint64_t length_ = 0;  // the body's declared length
+    bool has_body_ = false, chunked_ = false, replayable_ = false, body_sent_ = false;
+};
+
+}  // namespace gatehouse::upstream
