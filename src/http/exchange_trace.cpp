@@ -56,7 +56,8 @@ void exchange::note_client_span(const char (&span_id)[16]) { std::memcpy(client_
 void exchange::trace_upstream(upstream::call_options& o, std::span<char> upstream_head, std::string_view upstream) {
     if (!tracing_) return;
     static constexpr std::string_view k_field = "\r\ntraceparent: 00-";
-    const auto at = std::string_view(upstream_head.data(), upstream_head.size()).find(k_field);
+    // From the end: traceparent is among the last fields the request writer adds.
+    const auto at = std::string_view(upstream_head.data(), upstream_head.size()).rfind(k_field);
     client_spans_.span_hex = at == std::string_view::npos ? nullptr : upstream_head.data() + at + k_field.size() + 33;
     client_spans_.ring = &snap->tracer->ring(w_.id());
     client_spans_.random = &random_of;
