@@ -15,6 +15,25 @@ namespace gatehouse::http {
 
 namespace {
 std::uint64_t random_of(void* w) { return static_cast<session_host*>(w)->random(); }
+
+// The span id's 16 digits in the traceparent line of a request head (null: none). The request
+// writer puts that line last but for the body's framing field: looked for there first.
+char* span_id_in(std::span<char> head, std::string_view traceparent) {
+    static constexpr std::string_view k_name = "traceparent: ";
+    const std::string_view h(head.data(), head.size());
+    const auto line = k_name.size() + traceparent.size() + 2;
+    auto at = std::string_view::npos;
+    for (std::size_t end = h.size() >= 2 ? h.size() - 2 : 0, i = 0; i < 2 && end >= line + 3; ++i) {
+        if (h.compare(end - line, k_name.size(), k_name) == 0) {
+            at = end - line;
+            break;
+        }
+        end = h.rfind('\n', end - 3) + 1;  // the line before
+    }
+    if (at == std::string_view::npos) at = h.rfind(k_name);
+    if (at == std::string_view::npos || traceparent.size() != 55 || h.compare(at + k_name.size(), 55, traceparent) != 0) return nullptr;
+    return head.data() + at + k_name.size() + 36;  // after "00-" and the trace id's 32 digits and '-'
+}
 }  // namespace
 
 void exchange::start_server_span() {
@@ -55,10 +74,7 @@ void exchange::note_client_span(const char (&span_id)[16]) { std::memcpy(client_
 
 void exchange::trace_upstream(upstream::call_options& o, std::span<char> upstream_head, std::string_view upstream) {
     if (!tracing_) return;
-    static constexpr std::string_view k_field = "\r\ntraceparent: 00-";
-    // From the end: traceparent is among the last fields the request writer adds.
-    const auto at = std::string_view(upstream_head.data(), upstream_head.size()).rfind(k_field);
-    client_spans_.span_hex = at == std::string_view::npos ? nullptr : upstream_head.data() + at + k_field.size() + 33;
+    client_spans_.span_hex = span_id_in(upstream_head, traceparent_);
     client_spans_.ring = &snap->tracer->ring(w_.id());
     client_spans_.random = &random_of;
     client_spans_.random_state = &w_;

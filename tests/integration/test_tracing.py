@@ -61,8 +61,10 @@ class Tracing(unittest.TestCase):
             routes:
               - {{ name: api, match: {{ path_prefix: /api }}, rewrite: {{ strip_prefix: /api }}, upstream: u }}
               - {{ name: broken, match: {{ path_prefix: /broken }}, upstream: dead }}
+              - {{ name: half, match: {{ path_prefix: /half }}, rewrite: {{ strip_prefix: /half }}, upstream: half }}
         """) + tracing_yaml(cls.receiver.endpoint, encoding=cls.encoding)
-        cls.gw = Gatehouse(config, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{cls.dead_port}"]}).start()
+        cls.gw = Gatehouse(config, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{cls.dead_port}"],
+                                                 "half": [f"127.0.0.1:{cls.dead_port}", cls.up]}).start()
         cls.addClassCleanup(cls.gw.stop)
 
     def get(self, path, headers=None):
@@ -135,6 +137,23 @@ class Tracing(unittest.TestCase):
         self.assertEqual(clients[0]["attributes"]["error.type"], "connect")
         self.assertEqual(clients[0]["attributes"]["network.peer.port"], self.dead_port)
         self.assertEqual(clients[0]["parent_span_id"], server["span_id"])
+
+    def test_a_second_try_sends_its_own_span_id(self):
+        # Round robin over a dead and a live endpoint: a connect failure moves to the other one.
+        for _ in range(6):
+            r, seen = self.get("/half/echo")
+            self.assertEqual(r.status, 200)
+            _, trace, parent, _ = seen["traceparent"].split("-")
+            spans = self.receiver.wait_for_trace(trace, 2)
+            clients = sorted((s for s in spans if s["kind"] == 3), key=lambda s: s["start"])
+            if len(clients) < 2:
+                continue
+            self.assertEqual(clients[0]["attributes"]["error.type"], "connect")
+            self.assertEqual(clients[1]["attributes"]["http.request.resend_count"], 1)
+            self.assertEqual(parent, clients[1]["span_id"])  # the try that reached the upstream
+            self.assertNotEqual(clients[0]["span_id"], clients[1]["span_id"])
+            return
+        self.fail("no request met the dead endpoint first")
 
     def test_export_carries_the_configured_headers_and_is_counted(self):
         r, seen = self.get("/api/echo")
