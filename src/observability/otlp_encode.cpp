@@ -75,7 +75,15 @@ std::string span_name(const span_record& s) {
     return n;
 }
 
-int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+// Two lower-case hex digits to their byte, by table: ids are most of a span's bytes to convert.
+struct hex_pairs {
+    std::uint8_t value[256];
+    constexpr hex_pairs() : value{} {
+        for (int c = 0; c < 256; ++c)
+            value[c] = static_cast<std::uint8_t>((c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : 0);
+    }
+};
+constexpr hex_pairs k_hex{};
 
 // --- protobuf -----------------------------------------------------------------------------
 // Every message's length is computed first, so the request is written in one pass into a buffer
@@ -116,7 +124,9 @@ struct pb_writer {
     }
     void hex_id(unsigned field, const char* hex, std::size_t digits) {
         length(field, digits / 2);
-        for (std::size_t i = 0; i < digits; i += 2) *p++ = static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1]));
+        for (std::size_t i = 0; i < digits; i += 2)
+            *p++ = static_cast<char>(k_hex.value[static_cast<unsigned char>(hex[i])] << 4 |
+                                     k_hex.value[static_cast<unsigned char>(hex[i + 1])]);
     }
     // A KeyValue as field `field` of the enclosing message (Span.attributes, Resource.attributes).
     void text_kv(unsigned field, std::string_view k, std::string_view v) {
