@@ -82,6 +82,34 @@ void exchange::trace_upstream(upstream::call_options& o, std::span<char> upstrea
     o.trace = &client_spans_;
 }
 
+namespace {
+// A subrequest outlives its exchange: its CLIENT span and the rings it goes to live with it.
+struct subrequest_spans {
+    std::shared_ptr<observability::tracer> tracer;
+    observability::client_spans spans;
+};
+}  // namespace
+
+std::shared_ptr<const void> exchange::trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream) {
+    if (!tracing_) return {};
+    auto s = std::make_shared<subrequest_spans>();
+    s->tracer = snap->tracer;
+    auto& c = s->spans;
+    c.record = client_spans_.record;  // the trace, the SERVER span as parent, the method
+    c.record.upstream.assign(upstream);
+    observability::hex16(w_.random(), c.record.span_id);
+    // Its own span id in its copy's traceparent. The copy moves into the subrequest: a later try
+    // (the move past a failed connect) records its own id without rewriting it (span_hex null).
+    if (auto* hex = span_id_in(request, traceparent_)) std::memcpy(hex, c.record.span_id, 16);
+    c.ring = &s->tracer->ring(w_.id());
+    c.random = &random_of;
+    c.random_state = &w_;
+    c.wall_base_ns = client_spans_.wall_base_ns;
+    c.steady_base = client_spans_.steady_base;
+    o.trace = &c;
+    return s;
+}
+
 void exchange::end_server_span() {
     tracing_ = false;
     auto& s = server_span_;

@@ -164,7 +164,8 @@ void exchange::maybe_mirror(const router::compiled_route& r) {
     o.is_head = is_head_;
     o.random = w_.random();
     o.limits = snap->scan_limits;
-    start_mirror(w_.ioc(), w_.cluster_for(*snap, r.mirror_index), std::move(copy), o, counts);
+    auto traced = trace_subrequest(o, copy, snap->clusters[r.mirror_index]->name);
+    start_mirror(w_.ioc(), w_.cluster_for(*snap, r.mirror_index), std::move(copy), o, counts, std::move(traced));
 }
 
 // The route's upstream, or one of its split by weight: at random, or by the sticky key's hash

@@ -53,6 +53,8 @@ class Tracing(unittest.TestCase):
         cls.addClassCleanup(cls.receiver.stop)
         cls.up = upstream("u")
         cls.addClassCleanup(cls.up.stop)
+        cls.shadow = upstream("shadow")
+        cls.addClassCleanup(cls.shadow.stop)
         dead = socket.socket()
         dead.bind(("127.0.0.1", 0))
         cls.dead_port = dead.getsockname()[1]
@@ -62,9 +64,10 @@ class Tracing(unittest.TestCase):
               - {{ name: api, match: {{ path_prefix: /api }}, rewrite: {{ strip_prefix: /api }}, upstream: u }}
               - {{ name: broken, match: {{ path_prefix: /broken }}, upstream: dead }}
               - {{ name: half, match: {{ path_prefix: /half }}, rewrite: {{ strip_prefix: /half }}, upstream: half }}
+              - {{ name: mirrored, match: {{ path_prefix: /mirrored }}, upstream: u, mirror: {{ upstream: shadow, percent: 100 }} }}
         """) + tracing_yaml(cls.receiver.endpoint, encoding=cls.encoding)
         cls.gw = Gatehouse(config, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{cls.dead_port}"],
-                                                 "half": [f"127.0.0.1:{cls.dead_port}", cls.up]}).start()
+                                                 "half": [f"127.0.0.1:{cls.dead_port}", cls.up], "shadow": [cls.shadow]}).start()
         cls.addClassCleanup(cls.gw.stop)
 
     def get(self, path, headers=None):
@@ -154,6 +157,19 @@ class Tracing(unittest.TestCase):
             self.assertNotEqual(clients[0]["span_id"], clients[1]["span_id"])
             return
         self.fail("no request met the dead endpoint first")
+
+    def test_a_mirrored_copy_has_its_own_client_span(self):
+        r, seen = self.get("/mirrored/echo")
+        _, trace, parent, _ = seen["traceparent"].split("-")
+        spans = self.receiver.wait_for_trace(trace, 3)
+        server = [s for s in spans if s["kind"] == 2][0]
+        clients = {s["attributes"]["gatehouse.upstream"]: s for s in spans if s["kind"] == 3}
+        self.assertEqual(set(clients), {"u", "shadow"})
+        self.assertEqual(clients["shadow"]["parent_span_id"], server["span_id"])
+        self.assertEqual(parent, clients["u"]["span_id"])
+        shadow_heads = [h for h in self.shadow.stats.requests_raw if trace.encode() in h]
+        self.assertEqual(len(shadow_heads), 1)
+        self.assertIn(f"traceparent: 00-{trace}-{clients['shadow']['span_id']}-01".encode(), shadow_heads[0])
 
     def test_export_carries_the_configured_headers_and_is_counted(self):
         r, seen = self.get("/api/echo")
