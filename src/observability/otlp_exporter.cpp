@@ -84,7 +84,7 @@ asio::awaitable<void> post_export(std::shared_ptr<otlp_exporter> self, tcp::endp
 
 }  // namespace
 
-otlp_exporter::otlp_exporter(asio::io_context& control) : control_(control), timer_(control) {}
+otlp_exporter::otlp_exporter(asio::io_context& control) : control_(control), timer_(control), flush_timer_(control) {}
 
 otlp_exporter::~otlp_exporter() {
     if (resolver_) resolver_->shutdown();
@@ -104,9 +104,29 @@ void otlp_exporter::use(std::shared_ptr<tracer> t) {
 
 void otlp_exporter::start() { tick(); }
 
-void otlp_exporter::stop() {
-    stopped_ = true;
+void otlp_exporter::flush(std::function<void()> done) {
+    flushing_ = true;
+    flushed_ = std::move(done);
+    flush_timer_.expires_after(current_ ? current_->settings().timeout : config::duration(std::chrono::seconds(5)));
+    flush_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->finish_flush();
+    });
+    if (!in_flight_) continue_flush();
+}
+
+void otlp_exporter::continue_flush() {
+    for (auto& s : sources_)
+        if (maybe_export(s, std::chrono::steady_clock::now())) return;
+    finish_flush();
+}
+
+void otlp_exporter::finish_flush() {
+    if (!flushed_) return;
+    auto done = std::move(flushed_);
+    flushed_ = nullptr;
     timer_.cancel();
+    flush_timer_.cancel();
+    done();
 }
 
 std::uint64_t otlp_exporter::dropped() const {
@@ -117,7 +137,7 @@ std::uint64_t otlp_exporter::dropped() const {
 }
 
 void otlp_exporter::tick() {
-    if (stopped_) return;
+    if (flushing_) return;
     const auto now = std::chrono::steady_clock::now();
     for (auto& s : sources_)
         if (!in_flight_ && maybe_export(s, now)) break;
@@ -146,7 +166,7 @@ bool otlp_exporter::maybe_export(source& s, std::chrono::steady_clock::time_poin
         s.last_export = now;  // the delay counts from when a span is waiting
         return false;
     }
-    if (pending < c.max_batch && now - s.last_export < c.delay && !stopped_) return false;
+    if (pending < c.max_batch && now - s.last_export < c.delay && !flushing_) return false;
     s.last_export = now;
     batch_.clear();
     std::vector<std::size_t> taken;
@@ -207,10 +227,10 @@ void otlp_exporter::export_done(bool ok, std::size_t spans, const std::string& w
         failed_spans_.fetch_add(spans, std::memory_order_relaxed);
         warn_limited("otlp-export", "tracing: export of {} span(s) failed: {}", spans, why);
     }
+    if (flushing_) return continue_flush();
     // More than a batch waiting: the next one at once rather than at the next tick.
-    if (!stopped_)
-        for (auto& s : sources_)
-            if (maybe_export(s, std::chrono::steady_clock::now())) break;
+    for (auto& s : sources_)
+        if (maybe_export(s, std::chrono::steady_clock::now())) break;
 }
 
 }  // namespace gatehouse::observability

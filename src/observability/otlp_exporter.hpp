@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,7 +29,9 @@ public:
     // snapshot uses them and they are empty.
     void use(std::shared_ptr<tracer> t);
     void start();
-    void stop();
+    // Before the process exits (every worker gone): what the rings hold is exported, batch after
+    // batch, for at most the current settings' timeout; then `done` runs.
+    void flush(std::function<void()> done);
 
     std::uint64_t exported() const { return exported_.load(std::memory_order_relaxed); }  // spans the collector accepted
     std::uint64_t dropped() const;                                                        // queue full or export failed
@@ -45,13 +48,16 @@ private:
     void tick();
     bool maybe_export(source& s, std::chrono::steady_clock::time_point now);
     void send(const config::otlp_config& c, std::string request, std::size_t spans);
+    void continue_flush();
+    void finish_flush();
 
     boost::asio::io_context& control_;
-    boost::asio::steady_timer timer_;
+    boost::asio::steady_timer timer_, flush_timer_;
+    std::function<void()> flushed_;
     std::vector<source> sources_;  // [0] is the current one when there is one
     std::shared_ptr<tracer> current_;
     std::shared_ptr<discovery::dns::resolver> resolver_;
-    bool in_flight_ = false, stopped_ = false;
+    bool in_flight_ = false, flushing_ = false;
     std::uint64_t retired_dropped_ = 0;
     std::atomic<std::uint64_t> exported_{0}, failed_spans_{0}, failures_{0}, retired_dropped_pub_{0};
     std::vector<const span_record*> batch_;

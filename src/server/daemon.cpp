@@ -744,7 +744,7 @@ private:
         if (probes_) probes_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
-        control_.stop();
+        exporter_->flush([this] { control_.stop(); });  // the last spans, within tracing.otlp.timeout
     }
 
     static admin::admin_response text_reply(int status, std::string body) { return {status, "text/plain", std::move(body), {}}; }
