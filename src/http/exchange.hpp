@@ -163,8 +163,10 @@ private:
     // Tracing (exchange_trace.cpp): the SERVER span of a sampled request, and the CLIENT spans of
     // its upstream call (`o.trace`; the traceparent in `upstream_head` carries their ids).
     void trace_upstream(upstream::call_options& o, std::span<char> upstream_head, std::string_view upstream);
-    // A subrequest's copy of the request (the mirror): its CLIENT span, owned by what is returned.
-    std::shared_ptr<const void> trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream);
+    // A subrequest's copy of the request (the mirror, a background refresh): its CLIENT span,
+    // owned by what is returned (null when the request is not traced), which also keeps `also`.
+    std::shared_ptr<const void> trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream,
+                                                 std::shared_ptr<const void> also = {});
     void start_server_span();
     void end_server_span();
     void note_client_span(const char (&span_id)[16]);

@@ -85,14 +85,17 @@ void exchange::trace_upstream(upstream::call_options& o, std::span<char> upstrea
 namespace {
 // A subrequest outlives its exchange: its CLIENT span and the rings it goes to live with it.
 struct subrequest_spans {
+    std::shared_ptr<const void> also;
     std::shared_ptr<observability::tracer> tracer;
     observability::client_spans spans;
 };
 }  // namespace
 
-std::shared_ptr<const void> exchange::trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream) {
+std::shared_ptr<const void> exchange::trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream,
+                                                       std::shared_ptr<const void> also) {
     if (!tracing_) return {};
     auto s = std::make_shared<subrequest_spans>();
+    s->also = std::move(also);
     s->tracer = snap->tracer;
     auto& c = s->spans;
     c.record = client_spans_.record;  // the trace, the SERVER span as parent, the method

@@ -65,6 +65,7 @@ class Tracing(unittest.TestCase):
               - {{ name: broken, match: {{ path_prefix: /broken }}, upstream: dead }}
               - {{ name: half, match: {{ path_prefix: /half }}, rewrite: {{ strip_prefix: /half }}, upstream: half }}
               - {{ name: mirrored, match: {{ path_prefix: /mirrored }}, upstream: u, mirror: {{ upstream: shadow, percent: 100 }} }}
+              - {{ name: cached, match: {{ path_prefix: /cached }}, upstream: u, middleware: [{{ cache: {{ default_ttl: 0s }} }}] }}
         """) + tracing_yaml(cls.receiver.endpoint, encoding=cls.encoding)
         cls.gw = Gatehouse(config, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{cls.dead_port}"],
                                                  "half": [f"127.0.0.1:{cls.dead_port}", cls.up], "shadow": [cls.shadow]}).start()
@@ -170,6 +171,22 @@ class Tracing(unittest.TestCase):
         shadow_heads = [h for h in self.shadow.stats.requests_raw if trace.encode() in h]
         self.assertEqual(len(shadow_heads), 1)
         self.assertIn(f"traceparent: 00-{trace}-{clients['shadow']['span_id']}-01".encode(), shadow_heads[0])
+
+    def test_a_background_refresh_has_its_own_client_span(self):
+        self.up.files["/cached/swr"] = (200, b"fresh", "Cache-Control: max-age=0, stale-while-revalidate=600\r\n")
+        self.assertEqual(request(self.gw.port, path="/cached/swr").status, 200)  # fills the entry
+        incoming = "00-44444444444444444444444444444444-00f067aa0ba902b7-01"
+        r = request(self.gw.port, path="/cached/swr", headers={"traceparent": incoming})  # stale: served, refreshed behind
+        self.assertEqual(r.body, b"fresh")
+        spans = self.receiver.wait_for_trace("44444444444444444444444444444444", 2)
+        server = [s for s in spans if s["kind"] == 2][0]
+        client = [s for s in spans if s["kind"] == 3][0]
+        self.assertEqual(server["parent_span_id"], "00f067aa0ba902b7")
+        self.assertEqual(client["parent_span_id"], server["span_id"])
+        self.assertEqual(client["attributes"]["http.response.status_code"], 200)
+        refresh = [h for h in self.up.stats.requests_raw if b"44444444444444444444444444444444" in h]
+        self.assertEqual(len(refresh), 1)
+        self.assertIn(f"-{client['span_id']}-01".encode(), refresh[0])
 
     def test_export_carries_the_configured_headers_and_is_counted(self):
         r, seen = self.get("/api/echo")
