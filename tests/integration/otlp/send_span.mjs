@@ -1,6 +1,6 @@
 // Sends one span through the official OpenTelemetry JS SDK and its OTLP/HTTP protobuf exporter
 // to the URL given, then prints the span's ids as JSON: the tests' receiver must decode it.
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
@@ -16,7 +16,7 @@ const parent = tracer.startSpan("parent", { kind: SpanKind.SERVER });
 const span = tracer.startSpan(
   "GET",
   { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET", "http.response.status_code": 503, "retry": true, "ratio": 0.5 } },
-  (await import("@opentelemetry/api")).trace.setSpan((await import("@opentelemetry/api")).context.active(), parent),
+  trace.setSpan(context.active(), parent),
 );
 span.setStatus({ code: SpanStatusCode.ERROR, message: "upstream failed" });
 span.end();
