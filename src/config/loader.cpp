@@ -9,6 +9,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
 #include "config/resilience_loader.hpp"
+#include "config/tracing_loader.hpp"
 #include "yaml_reader.hpp"
 #include "util/read_file.hpp"
 #include "util/text.hpp"
@@ -76,11 +77,7 @@ struct loader {
             }
             e.finish();
         }
-        if (r.has("tracing")) {
-            map_reader t(r.get("tracing"), "tracing", d, {"generate"});
-            if (auto g = t.boolean("generate")) cfg.tracing.generate = *g;
-            t.finish();
-        }
+        if (r.has("tracing")) read_tracing(r.get("tracing"), d, cfg.tracing);
         listeners(r.get("listeners"));
         if (r.has("limits")) limits(r.get("limits"));
         if (r.has("drain")) drain(r.get("drain"));

@@ -84,6 +84,7 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
             diags.error({}, "access_log.path", std::string("cannot open the access log: ") + e.what());
         }
     }
+    if (services.tracer && cfg.tracing.otlp) snap->tracer = services.tracer(*cfg.tracing.otlp);
     snap->config = std::move(cfg);
     if (diags.has_errors()) return nullptr;
     return snap;

@@ -22,6 +22,7 @@ class server_context;
 namespace gatehouse::observability {
 class metrics;
 class access_log;
+class tracer;
 }  // namespace gatehouse::observability
 
 namespace gatehouse::http {
@@ -49,6 +50,7 @@ struct snapshot {
     std::shared_ptr<observability::route_stats> unmatched_stats;
     std::vector<std::shared_ptr<observability::upstream_stats>> cluster_stats;  // by cluster index
     std::shared_ptr<observability::access_log> access_log;
+    std::shared_ptr<observability::tracer> tracer;  // tracing.otlp: where sampled spans go (null: none)
 
     // Middleware chains, built from the specs in the config.
     using chain = std::vector<std::shared_ptr<const middleware::middleware>>;
@@ -63,6 +65,7 @@ struct snapshot {
 struct snapshot_services {
     observability::metrics* metrics = nullptr;
     std::function<std::shared_ptr<observability::access_log>(const config::access_log_config&)> access_log;
+    std::function<std::shared_ptr<observability::tracer>(const config::otlp_config&)> tracer;
     middleware::build_services middleware;
 };
 

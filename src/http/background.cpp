@@ -21,6 +21,7 @@ void exchange::start_background() {
     sr.options = call_options_for(r);
     sr.options.replayable = true;  // no body: the head is all there is
     sr.keep = snap;                // the retry policy lives in the snapshot, which a reload may drop meanwhile
+    if (auto traced = trace_subrequest(sr.options, sr.request, snap->clusters[chosen_upstream_]->name, snap)) sr.keep = std::move(traced);
     const auto request_time = std::chrono::system_clock::now();
     upstream::start_subrequest(w_.ioc(), w_.cluster_for(*snap, chosen_upstream_), std::move(sr),
                                [handler = std::move(handler), request_time](upstream::subresponse&& resp) {

@@ -10,6 +10,7 @@
 #include "net/listener_state.hpp"
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
+#include "observability/tracing.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::http {
@@ -32,7 +33,7 @@ void exchange::begin() {
     upstream_status = 0;
     error_source = {};
     upstream_attempts = 0;
-    has_trace = new_trace = false;
+    has_trace = new_trace = tracing_ = false;
     req = {};
     request_id = {};
     listener_chain = route_chain = nullptr;
@@ -64,9 +65,11 @@ void exchange::note_head(const request_head& head, bool valid, std::string_view 
     if (!has_trace && snap->config.tracing.generate) {
         observability::random_hex(
             trace_id, 32, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
-        trace_flags = 0;
+        const double ratio = snap->config.tracing.sample;  // parent-based: only traces we start are ours to sample
+        trace_flags = ratio >= 1.0 || observability::sample_new_trace(ratio, w_.random()) ? 1 : 0;
         has_trace = new_trace = true;
     }
+    if (has_trace && (trace_flags & 1) && snap->tracer) start_server_span();
     method_slot = observability::method_slot(head.method);
     if (snap->access_log && snap->access_log->sampled(w_.random())) {
         log_this = true;
@@ -88,6 +91,7 @@ void exchange::note_fields(const request_head& head, std::string_view& user_agen
             observability::trace_context tc;
             if (observability::parse_traceparent(f.value, tc)) {
                 std::memcpy(trace_id, tc.trace_id, 32);
+                std::memcpy(trace_parent, tc.parent_id, 16);
                 trace_flags = tc.flags;
                 has_trace = true;
             }
@@ -192,6 +196,7 @@ void exchange::complete() {
     }
     mctx.end_states();
     listener_chain = route_chain = nullptr;
+    if (tracing_) end_server_span();
     if (status != 0) {
         auto ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(net::clock::now() - start).count());
         observability::route_stats* stats = nullptr;

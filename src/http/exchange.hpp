@@ -13,6 +13,7 @@
 // protocol switch (101) goes back to the codec, which runs the tunnel.
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "gatehouse/middleware/middleware.hpp"
 #include "http/forwarded_request.hpp"
 #include "net/deadlines.hpp"
+#include "observability/tracing.hpp"
 #include "router/route_table.hpp"
 #include "upstream/streamed_request.hpp"
 
@@ -30,6 +32,7 @@ namespace gatehouse::net {
 struct listener_state;
 }
 namespace gatehouse::upstream {
+struct call_options;
 class response_body;
 }
 
@@ -153,9 +156,24 @@ public:
     int upstream_attempts = 0;
     bool has_trace = false, new_trace = false;
     char trace_id[32];
+    char trace_parent[16];  // the client's parent id, when it sent a traceparent
     std::uint8_t trace_flags = 0;
 
 private:
+    // Tracing (exchange_trace.cpp): the SERVER span of a sampled request, and the CLIENT spans of
+    // its upstream call (`o.trace`; the traceparent in `upstream_head` carries their ids).
+    void trace_upstream(upstream::call_options& o, std::span<char> upstream_head, std::string_view upstream);
+    // A subrequest's copy of the request (the mirror, a background refresh): its CLIENT span,
+    // owned by what is returned (null when the request is not traced), which also keeps `also`.
+    std::shared_ptr<const void> trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream,
+                                                 std::shared_ptr<const void> also = {});
+    void start_server_span();
+    void end_server_span();
+    void note_client_span(const char (&span_id)[16]);
+    bool tracing_ = false;  // the request is sampled and its spans recorded
+    observability::span_record server_span_;
+    observability::client_spans client_spans_;
+
     answer after_chain() const;
     template <class F>
     void each_in_reverse(F&& f);

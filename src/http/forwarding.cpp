@@ -182,6 +182,7 @@ void exchange::add_gatehouse_fields(const forwarded_claims& claims) {
         char span[16];
         observability::random_hex(
             span, 16, [](void* w) { return static_cast<session_host*>(w)->random(); }, &w_);
+        if (tracing_) note_client_span(span);  // the id of the first try's CLIENT span
         traceparent_.clear();
         observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
         f.traceparent = traceparent_;

@@ -31,12 +31,13 @@ std::shared_ptr<mirror_counts> mirror_counts_for(const std::string& route) {
 std::vector<std::shared_ptr<mirror_counts>> all_mirror_counts() { return registry.all(); }
 
 void start_mirror(asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request,
-                  const upstream::call_options& o, std::shared_ptr<mirror_counts> counts) {
+                  const upstream::call_options& o, std::shared_ptr<mirror_counts> counts, std::shared_ptr<const void> keep) {
     // The shadow's answer is ignored: its head tells us it took the request. Then the connection
     // closes, whatever the body was.
     upstream::subrequest r;
     r.request = std::move(request);
     r.options = o;
+    r.keep = std::move(keep);
     upstream::start_subrequest(ioc, std::move(cluster), std::move(r), [counts = std::move(counts)](upstream::subresponse&& resp) {
         (resp.ok ? counts->sent : counts->failed).fetch_add(1, std::memory_order_relaxed);
     });

@@ -25,7 +25,8 @@ struct mirror_counts {
 std::shared_ptr<mirror_counts> mirror_counts_for(const std::string& route);
 std::vector<std::shared_ptr<mirror_counts>> all_mirror_counts();
 
+// `keep`: what the options point into (the copy's CLIENT span when the request is traced).
 void start_mirror(boost::asio::io_context& ioc, std::shared_ptr<upstream::cluster_state> cluster, std::string request,
-                  const upstream::call_options& o, std::shared_ptr<mirror_counts> counts);
+                  const upstream::call_options& o, std::shared_ptr<mirror_counts> counts, std::shared_ptr<const void> keep = {});
 
 }  // namespace gatehouse::http

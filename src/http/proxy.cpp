@@ -93,6 +93,7 @@ void exchange::prepare_call(const router::compiled_route& r) {
     is_head_ = req.method == "HEAD";
     note_upgrade(r);
     sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, upgrade_));
+    trace_upstream(o, sender_.head_bytes(), cluster->def().name);
     // From here on the request head's views may die (the body is read).
     call_opts_ = o;
     call_cluster_ = std::move(cluster);
@@ -185,7 +186,8 @@ void exchange::maybe_mirror(const router::compiled_route& r) {
     o.is_head = is_head_;
     o.random = w_.random();
     o.limits = snap->scan_limits;
-    start_mirror(w_.ioc(), w_.cluster_for(*snap, r.mirror_index), std::move(copy), o, counts);
+    auto traced = trace_subrequest(o, copy, snap->clusters[r.mirror_index]->name);
+    start_mirror(w_.ioc(), w_.cluster_for(*snap, r.mirror_index), std::move(copy), o, counts, std::move(traced));
 }
 
 // The route's upstream, or one of its split by weight: at random, or by the sticky key's hash

@@ -47,6 +47,7 @@
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
+#include "observability/otlp_exporter.hpp"
 #include "http1/tunnel.hpp"
 #include "router/route_table.hpp"
 
@@ -161,6 +162,7 @@ public:
             for (auto& l : access_logs_) d += l->dropped();
             return d;
         });
+        add_tracing_metrics();
         config::diagnostics diags(opts_.config_path);
         auto snap = build_snapshot(std::move(*loaded.config), ++generation_, diags, services(current_metrics_enabled_));
         if (!snap) {
@@ -170,6 +172,7 @@ public:
         last_content_ = fingerprint(content.value_or(std::string()), *snap);
         const auto& cfg = snap->config;
         current_ = snap;
+        exporter_->use(snap->tracer);
         admin_tls_ = snap->admin_tls;
         drain_ = cfg.drain;
 
@@ -240,6 +243,7 @@ public:
         ready_ = true;
         record({generation_, std::chrono::system_clock::now(), "start", true, {}});
         flush_access_logs();
+        exporter_->start();
         rotate_tickets();
         spdlog::info("gatehouse {} ready: {} worker(s), config generation {}", GATEHOUSE_VERSION, workers_.size(), generation_);
         // After a binary upgrade systemd already counts the service as started, and the process
@@ -299,6 +303,7 @@ private:
         snapshot_services s;
         s.metrics = metrics_enabled ? metrics_.get() : nullptr;
         s.access_log = [this](const config::access_log_config& c) { return access_log_for(c); };
+        s.tracer = [this](const config::otlp_config& c) { return tracer_for(c); };
         s.middleware.workers = metrics_workers_;
         s.middleware.control = &control_;
         return s;
@@ -318,6 +323,27 @@ private:
         auto l = std::make_shared<observability::access_log>(c, metrics_workers_);
         access_logs_.push_back(l);
         return l;
+    }
+
+    // The same tracing.otlp settings keep the same span rings (and what they hold); changed ones
+    // get new rings, which the exporter drains after the old ones.
+    std::shared_ptr<observability::tracer> tracer_for(const config::otlp_config& c) {
+        if (last_tracer_ && last_tracer_->identity() == observability::tracer::identity_of(c)) return last_tracer_;
+        return last_tracer_ = std::make_shared<observability::tracer>(c, metrics_workers_);
+    }
+
+    void add_tracing_metrics() {
+        exporter_ = std::make_shared<observability::otlp_exporter>(control_);
+        auto family = [this](const char* name, const char* help, std::uint64_t (observability::otlp_exporter::*get)() const) {
+            metrics_->add_counter_family(name, help, [this, get] {
+                return std::vector<observability::metrics::sample>{{{}, static_cast<double>(((*exporter_).*get)())}};
+            });
+        };
+        family("gatehouse_tracing_spans_exported_total", "Spans the OTLP collector accepted", &observability::otlp_exporter::exported);
+        family("gatehouse_tracing_spans_dropped_total", "Spans dropped: a worker's span queue was full, or their export failed",
+               &observability::otlp_exporter::dropped);
+        family("gatehouse_tracing_export_failures_total", "OTLP export requests that failed (connect, timeout, non-2xx)",
+               &observability::otlp_exporter::failures);
     }
 
     // Access log writers buffer; lines reach the file at least once a second.
@@ -589,6 +615,7 @@ private:
         // Commit.
         ++generation_;
         current_ = snap;
+        exporter_->use(snap->tracer);
         if (snap->admin_tls && admin_tls_) admin_tls_ = snap->admin_tls;  // a new certificate or client CA
         current_metrics_enabled_ = metrics_on;
         drain_ = snap->config.drain;
@@ -719,7 +746,7 @@ private:
         if (probes_) probes_->stop();
         if (discovery_) discovery_->stop_all();
         if (health_checker_) health_checker_->stop_all();
-        control_.stop();
+        exporter_->flush([this] { control_.stop(); });  // the last spans, within tracing.otlp.timeout
     }
 
     static admin::admin_response text_reply(int status, std::string body) { return {status, "text/plain", std::move(body), {}}; }
@@ -970,6 +997,8 @@ private:
     std::unique_ptr<util::file_watcher> watcher_;
     std::unique_ptr<discovery::manager> discovery_;
     std::unique_ptr<upstream::health_checker> health_checker_;  // active checks, on this thread
+    std::shared_ptr<observability::otlp_exporter> exporter_;    // tracing.otlp, on this thread
+    std::shared_ptr<observability::tracer> last_tracer_;
     std::unique_ptr<handover_server> handover_;
     std::shared_ptr<const snapshot> current_;
     std::string last_content_;

@@ -15,6 +15,7 @@
 #include <charconv>
 
 #include "observability/log_limit.hpp"
+#include "observability/tracing.hpp"
 #include "upstream/connect.hpp"
 #include "upstream/response_head_reader.hpp"
 #include "upstream/retry.hpp"
@@ -97,6 +98,11 @@ void call::record_answer() {
         stats->requests[observability::code_slot(head_.status)].add();
         stats->duration.observe(static_cast<std::uint64_t>(ns));
     }
+    end_try_span({});
+}
+
+void call::end_try_span(const upstream_error& err) {
+    if (o_.trace) o_.trace->end_try(err ? failure_name(err.kind) : "", err ? 0 : head_.status, endpoint());
 }
 
 // Before any endpoint is picked: the breaker (fast 503 while open; half_open lets a few probes
@@ -131,6 +137,7 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
     unsigned retries = 0;
     for (int attempt = 0;; ++attempt) {
         try_timeout_ = try_timeout();
+        if (o_.trace) o_.trace->begin_try();
         // The first two phases finish without suspending in the common case (an endpoint has
         // room, a pooled connection is idle): no coroutine frame for them then.
         upstream_error err;
@@ -145,6 +152,7 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         if (!err) err = co_await read_response_head(sender);
         if (err && err.stale_connection && o_.replayable && !resent_) {
             resent_ = true;  // the keep-alive race: once more on a fresh connection, not a retry
+            end_try_span(err);
             lease_.done(false);
             continue;
         }
@@ -155,9 +163,11 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         const bool wants = retry ? matches(retry->on, outcome) : err.nothing_sent() && attempt == 0 && cluster_->size() > 1;
         if (!wants || !may_retry(retries, outcome)) {
             retry_slot_.reset();
-            if (!err) recorded_ = false;  // an answer: its metrics are recorded when it ends
+            if (!err) recorded_ = false;  // an answer: its metrics (and its span) are recorded when it ends
+            else end_try_span(err);
             co_return err;
         }
+        end_try_span(err);
         lease_.done(false);  // a response we do not relay is not read: its connection closes
         avoid_ = ep_;        // elsewhere when there is an elsewhere
         if (retry) co_await backoff_before(retries);

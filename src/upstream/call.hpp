@@ -21,6 +21,10 @@
 #include "upstream/health.hpp"
 #include "upstream/pool.hpp"
 
+namespace gatehouse::observability {
+class client_spans;
+}
+
 namespace gatehouse::upstream {
 
 struct retry_counts;
@@ -75,8 +79,9 @@ struct call_options {
     bool allow_switch = false;                    // a 101 is an answer (an upgrade the route allows)
     bool has_key = false;                         // hash_key is set (ring_hash)
     std::uint64_t hash_key = 0;
-    std::uint64_t random = 0;  // seeds the backoff's jitter
-    http1::scan_limits limits;  // for the response head
+    std::uint64_t random = 0;                      // seeds the backoff's jitter
+    observability::client_spans* trace = nullptr;  // a sampled request: a CLIENT span per try
+    http1::scan_limits limits;                     // for the response head
 };
 
 class call {
@@ -120,6 +125,7 @@ private:
     boost::asio::awaitable<upstream_error> try_upstream(request_sender& sender);
     net::clock::duration try_timeout() const;
     void record_outcome(const attempt_outcome& o);
+    void end_try_span(const upstream_error& err);
     bool may_retry(unsigned retries, const attempt_outcome& o);
     boost::asio::awaitable<void> backoff_before(unsigned retries);
     std::optional<upstream_error> pick_endpoint(int attempt);

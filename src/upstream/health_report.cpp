@@ -19,22 +19,6 @@ steady_time now() { return std::chrono::steady_clock::now(); }
 constexpr failure k_failures[] = {failure::no_endpoint, failure::pool_full, failure::breaker_open, failure::over_limit,
                                   failure::no_healthy,  failure::connect,   failure::tls,          failure::write,
                                   failure::closed,      failure::timeout,   failure::framing};
-const char* failure_name(failure f) {
-    switch (f) {
-        case failure::no_endpoint: return "no_endpoint";
-        case failure::pool_full: return "pool_full";
-        case failure::breaker_open: return "breaker_open";
-        case failure::over_limit: return "over_limit";
-        case failure::no_healthy: return "no_healthy";
-        case failure::connect: return "connect";
-        case failure::tls: return "tls";
-        case failure::write: return "write";
-        case failure::closed: return "closed";
-        case failure::timeout: return "timeout";
-        case failure::framing: return "invalid_response";
-        default: return "other";
-    }
-}
 
 // One object per upstream name: the current snapshot's (an older one may still be held by a
 // request in flight, and must not show up as a duplicate series).

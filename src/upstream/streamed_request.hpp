@@ -6,6 +6,7 @@
 // the upstream: as it came when its length is known, else chunked with the client's trailers.
 // A body that is all in hand can stay there until the response head is in, so that a failed
 // try can send it again (replayable).
+#include <span>
 #include <string>
 
 #include "gatehouse/http/stream.hpp"
@@ -22,6 +23,7 @@ public:
     // A new request: its head, written once for every try.
     void start(const http::forwarded_request& f);
     std::string_view head() const { return head_; }
+    std::span<char> head_bytes() { return head_; }  // tracing writes each try's span id into its traceparent
     // The request's body is all here (or there is none) and is kept until release(): the call
     // may send it again.
     bool replayable() const { return replayable_; }

@@ -323,12 +323,14 @@ class TraceContext(GatewayTestCase):
         self.assertEqual(h["tracestate"], "vendor=abc")
 
     def test_starts_a_trace_when_absent_or_invalid(self):
+        # Sampled (flag 01) by default (tracing.sample: 100%, the OpenTelemetry SDK's default):
+        # a trace gatehouse starts is recorded downstream too. test_tracing covers other ratios.
         a = self.upstream_headers({})["traceparent"]
         b = self.upstream_headers({})["traceparent"]
-        self.assertRegex(a, r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")
+        self.assertRegex(a, r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
         self.assertNotEqual(a.split("-")[1], b.split("-")[1])
         h = self.upstream_headers({"traceparent": "00-XYZ-nope-01", "tracestate": "orphan=1"})
-        self.assertRegex(h["traceparent"], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$")
+        self.assertRegex(h["traceparent"], r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
         self.assertNotIn("tracestate", h)  # it belonged to a trace we could not continue
 
 

@@ -320,8 +320,23 @@ struct event_loop_config {
     source_mark batch_wait_mark;                // where batch_wait was set (line 0: the default)
 };
 
+// tracing.otlp: where sampled spans go (OTLP/HTTP, docs/observability.md "Tracing").
+struct otlp_config {
+    std::string endpoint;  // http://host:port/path as written
+    std::string host, port, target;
+    enum class encoding_kind { protobuf, json } encoding = encoding_kind::protobuf;
+    std::vector<std::pair<std::string, std::string>> headers;   // ${VAR} resolved at load
+    std::vector<std::pair<std::string, std::string>> resource;  // resource attributes
+    duration timeout = std::chrono::seconds(5);
+    std::size_t max_queue = 2048;              // spans held per worker before new ones are dropped
+    std::size_t max_batch = 512;               // spans per export request
+    duration delay = std::chrono::seconds(5);  // the longest a span waits for its export
+};
+
 struct tracing_config {
     bool generate = true;  // start a trace (W3C traceparent) when the client sent none
+    double sample = 1.0;   // share of new traces sampled (flag 01); a client's flag is honoured
+    std::optional<otlp_config> otlp;
 };
 
 // Every field the access log knows, in the default order.

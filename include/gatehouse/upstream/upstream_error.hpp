@@ -29,6 +29,24 @@ enum class failure : std::uint8_t {
     trailers,        // trailers over their limit (431)
 };
 
+// The failure as metrics, logs and spans name it (gatehouse_upstream_failures_total's reason).
+constexpr const char* failure_name(failure f) {
+    switch (f) {
+        case failure::no_endpoint: return "no_endpoint";
+        case failure::pool_full: return "pool_full";
+        case failure::breaker_open: return "breaker_open";
+        case failure::over_limit: return "over_limit";
+        case failure::no_healthy: return "no_healthy";
+        case failure::connect: return "connect";
+        case failure::tls: return "tls";
+        case failure::write: return "write";
+        case failure::closed: return "closed";
+        case failure::timeout: return "timeout";
+        case failure::framing: return "invalid_response";
+        default: return "other";
+    }
+}
+
 struct upstream_error {
     failure kind = failure::none;
     // Nothing of the response was received and the connection was a reused keep-alive one:
