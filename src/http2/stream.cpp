@@ -320,7 +320,7 @@ asio::awaitable<bool> stream::wait_sent() {
 
 ssize_t stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
     const std::size_t n = std::min(length, pending_.size());
-    std::memcpy(buf, pending_.data(), n);
+    if (n != 0) std::memcpy(buf, pending_.data(), n);
     ex_.bytes_out += n;
     pending_.remove_prefix(n);
     last_activity_ = net::clock::now();

@@ -2,6 +2,7 @@
 normal client on another connection served all the while (RFC 9113; CVE-2023-44487 Rapid
 Reset, CVE-2025-8671 MadeYouReset, CVE-2024-27316's CONTINUATION floods, HPACK bombs,
 CVE-2019-9512/9515 PING and SETTINGS floods, zero-window readers, h2→h1 smuggling)."""
+import os
 import socket
 import struct
 import unittest
@@ -9,6 +10,7 @@ import unittest
 from h2client import H2Client, StreamReset, h2_request
 from harness import Gatehouse, connect, upstream
 
+SANITIZED = os.environ.get("GATEHOUSE_SANITIZED", "") in ("1", "ON", "TRUE", "true")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -118,7 +120,7 @@ class Attacks(unittest.TestCase):
                 pass  # refused at the frame layer: also fine
         finally:
             c.close()
-        self.assertLess(self.gw.rss_peak_kb(), 200 * 1024)
+        self.assertLess(self.gw.rss_peak_kb(), (800 if SANITIZED else 200) * 1024)  # flat: nowhere near 100 copies of the bomb per stream
         self.assert_unharmed()
 
     def test_a_ping_flood_from_a_client_that_does_not_read_ends_the_connection(self):
