@@ -67,11 +67,12 @@ std::pair<char*, std::size_t> response_body::room() {
     auto& uc = c_->conn();
     uc.buf.consume(given_);
     given_ = 0;
+    // A sized body asks for 64 KiB of room whatever is left of it: the buffer grows once, and
+    // later responses on this connection then arrive whole with their head in one read.
     const bool sized = c_->head().framing == body_framing::content_length;
-    const std::size_t most = sized ? static_cast<std::size_t>(std::min<std::uint64_t>(65536, remaining_)) : 16384;
-    auto [ptr, room] = uc.buf.prepare(most);
+    auto [ptr, room] = uc.buf.prepare(sized ? 65536 : 16384);
     uc.timer.arm(idle_);
-    return {ptr, std::min(room, most)};
+    return {ptr, sized ? static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining_)) : room};
 }
 
 response_body::state response_body::read_done(boost::system::error_code ec, std::size_t n) {
