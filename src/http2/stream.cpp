@@ -249,6 +249,11 @@ void stream::build_nv(const http::response_head& h, bool with_status, bool end_s
         auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *h.content_length);
         add_nv("content-length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
     }
+    point_nv();
+}
+
+// The name/value pointers into nv_store_, once it stopped growing.
+void stream::point_nv() {
     auto* p = reinterpret_cast<std::uint8_t*>(nv_store_.data());
     for (auto& nv : nv_) {
         nv.name = p;
@@ -333,13 +338,7 @@ ssize_t stream::read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* 
                 nv_.clear();
                 nv_store_.clear();
                 for (auto& [k, v] : trailer_out_) add_nv(k, v);
-                auto* p = reinterpret_cast<std::uint8_t*>(nv_store_.data());
-                for (auto& nv : nv_) {
-                    nv.name = p;
-                    p += nv.namelen;
-                    nv.value = p;
-                    p += nv.valuelen;
-                }
+                point_nv();
                 nghttp2_submit_trailer(c_.session(), id_, nv_.data(), nv_.size());
             }
         } else if (n == 0) {

@@ -58,6 +58,7 @@ private:
     http::request_head neutral_head();
     void build_nv(const http::response_head& h, bool with_status, bool end_stream);
     void add_nv(std::string_view name, std::string_view value);
+    void point_nv();
     boost::asio::awaitable<bool> wait_sent();
     void wake();
     boost::asio::awaitable<void> wait();
