@@ -212,9 +212,26 @@ asio::awaitable<void> connection::reader() {
         else p_.deadline.disarm();
         auto [ptr, room] = buf.prepare(16384);
         auto [ec, n] = co_await p_.io.read_some(ptr, room);
-        if (ec) co_return;
+        if (ec) {
+            // Idle past limits.idle_timeout (or a drain) with no stream open: a GOAWAY says the
+            // close is orderly, written here (the writer has nothing else to send).
+            if (idle && p_.deadline.fired() && !goaway_sent_) co_await say_goaway();
+            co_return;
+        }
         buf.commit(n);
     }
+}
+
+asio::awaitable<void> connection::say_goaway() {
+    goaway_sent_ = closing_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR, nullptr, 0);
+    std::string out;
+    const std::uint8_t* data = nullptr;
+    for (auto n = nghttp2_session_mem_send(session_, &data); n > 0; n = nghttp2_session_mem_send(session_, &data))
+        out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    if (out.empty()) co_return;
+    p_.deadline.arm(std::chrono::seconds(1));  // a peer that does not read gets no more than this
+    co_await p_.io.write(out);
 }
 
 asio::awaitable<void> connection::writer() {

@@ -71,8 +71,9 @@ private:
     boost::asio::awaitable<void> reader();
     boost::asio::awaitable<void> writer();
     boost::asio::awaitable<void> write_frames();
-    void helper_done();                     // the writer or the ticker ended
-    boost::asio::awaitable<void> ticker();  // drain, idle and stream idle timeouts, once a second
+    void helper_done();                         // the writer or the ticker ended
+    boost::asio::awaitable<void> say_goaway();  // GOAWAY NO_ERROR now, from the reader (idle)
+    boost::asio::awaitable<void> ticker();      // drain, idle and stream idle timeouts, once a second
     void tick();
     void end(std::uint32_t error_code);  // GOAWAY, then the connection closes once its streams are done
     stream* find(std::int32_t id);

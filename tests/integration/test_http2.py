@@ -199,6 +199,23 @@ class H2c(unittest.TestCase):
 
 
 
+class H2Idle(unittest.TestCase):
+    def test_an_idle_connection_gets_goaway_then_closes(self):
+        gw = Gatehouse("""
+            limits: { idle_timeout: 1s }
+            routes: [{ name: local, respond: { status: 204 } }]
+        """).start()
+        self.addCleanup(gw.stop)
+        c = H2Client(gw.port)
+        try:
+            self.assertEqual(c.request(path="/").status, 204)
+            while c.pump():  # until gatehouse closes the idle connection
+                pass
+            self.assertEqual(c.goaway[0] if c.goaway else None, 0)  # GOAWAY NO_ERROR before the close
+        finally:
+            c.close()
+
+
 class H2AccessLog(unittest.TestCase):
     def test_the_access_log_says_which_protocol(self):
         d = tempfile.mkdtemp(prefix="gatehouse-log-")
