@@ -47,12 +47,13 @@ json route_traffic_json(const observability::route_stats* stats) {
     // code_label is the code ("404") or its class ("5xx"): the first digit is the class either way.
     std::array<std::uint64_t, 6> by_class{};
     for (auto& shard : stats->shards)
-        for (auto& by_code : shard.requests)
-            for (std::size_t slot = 0; slot < by_code.size(); ++slot)
-                if (auto n = by_code[slot].get()) {
-                    const char first = observability::code_label(slot).front();
-                    by_class[first >= '1' && first <= '5' ? first - '0' : 0] += n;
-                }
+        for (auto& by_method : shard.requests)
+            for (auto& by_code : by_method)
+                for (std::size_t slot = 0; slot < by_code.size(); ++slot)
+                    if (auto n = by_code[slot].get()) {
+                        const char first = observability::code_label(slot).front();
+                        by_class[first >= '1' && first <= '5' ? first - '0' : 0] += n;
+                    }
     std::uint64_t total = 0;
     for (auto n : by_class) total += n;
     json responses = json::object();

@@ -301,7 +301,7 @@ struct loader {
     void http2(const YAML::Node& n, const std::string& path, http2_config& h) {
         map_reader r(n, path, d,
                      {"max_concurrent_streams", "initial_stream_window", "connection_window", "max_frame_size", "stream_idle_timeout",
-                      "max_requests_per_connection"});
+                      "max_requests_per_connection", "websocket"});
         if (!r.ok()) return;
         if (auto v = r.integer("max_concurrent_streams", 1, 10000)) h.max_concurrent_streams = static_cast<std::uint32_t>(*v);
         if (auto v = r.size_value("initial_stream_window")) {
@@ -319,6 +319,7 @@ struct loader {
         if (auto v = r.duration_value("stream_idle_timeout")) h.stream_idle_timeout = *v;
         if (auto v = r.integer("max_requests_per_connection", 0, 1'000'000'000))
             h.max_requests_per_connection = static_cast<std::uint64_t>(*v);
+        if (auto v = r.boolean("websocket")) h.websocket = *v;
         r.finish();
     }
 

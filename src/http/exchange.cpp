@@ -33,6 +33,7 @@ void exchange::begin() {
     upstream_status = 0;
     error_source = {};
     upstream_attempts = 0;
+    needs_switch = false;
     has_trace = new_trace = tracing_ = false;
     req = {};
     request_id = {};
@@ -204,7 +205,7 @@ void exchange::complete() {
         else if (!route) stats = snap->unmatched_stats.get();
         if (stats) {
             auto& sh = stats->at(w_.id());
-            sh.requests[method_slot][observability::code_slot(status)].add();
+            sh.requests[observability::protocol_slot(facts().protocol)][method_slot][observability::code_slot(status)].add();
             sh.duration.observe(ns);
             sh.request_bytes.add(bytes_in);
             sh.response_bytes.add(bytes_out);

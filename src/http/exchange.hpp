@@ -81,6 +81,9 @@ public:
     // upstream_call() and ends it with end_call().
     boost::asio::awaitable<bool> proxy();
     bool switched() const { return call_ && status == 101; }
+    // The client can only take a switch (an HTTP/2 extended CONNECT, RFC 8441): any other 2xx
+    // from the upstream would read as an open tunnel to it, so it is a 502. Reset by begin().
+    bool needs_switch = false;
     upstream::call& upstream_call() { return *call_; }
     std::string_view upgrade() const { return upgrade_; }
     void end_call();

@@ -62,6 +62,13 @@ asio::awaitable<bool> exchange::proxy() {
         upstream_status = status = 101;
         co_return true;  // the codec runs the tunnel (switched())
     }
+    if (needs_switch && call_->head().status / 100 == 2) {
+        upstream_status = call_->head().status;
+        error_source = "upstream_failure";
+        call_->drop_connection();
+        end_call();
+        co_return co_await send_error(502, "the upstream did not switch protocols");
+    }
     bool complete = co_await relay();
     end_call();
     co_return complete;

@@ -47,14 +47,8 @@ struct tunnel_link {
 
 std::int64_t tunnels_active() { return g_tunnels.load(std::memory_order_relaxed); }
 
-// A tunnel counts from the moment the switch is decided, before its 101 reaches the client (a
-// client that reads the gauge after the 101 sees itself), until it ends, whichever way.
-struct tunnel_count {
-    tunnel_count() { g_tunnels.fetch_add(1, std::memory_order_relaxed); }
-    ~tunnel_count() { g_tunnels.fetch_sub(1, std::memory_order_relaxed); }
-    tunnel_count(const tunnel_count&) = delete;
-    tunnel_count& operator=(const tunnel_count&) = delete;
-};
+tunnel_count::tunnel_count() { g_tunnels.fetch_add(1, std::memory_order_relaxed); }
+tunnel_count::~tunnel_count() { g_tunnels.fetch_sub(1, std::memory_order_relaxed); }
 
 asio::awaitable<bool> client_connection::tunnel(upstream::call& call, const router::compiled_route& route) {
     auto& uc = call.conn();

@@ -42,6 +42,11 @@ struct callbacks {
         return 0;
     }
 
+    static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+        if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) of(user).meter_.productive();
+        return 0;
+    }
+
     static int frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
         auto& c = of(user);
         auto* s = c.find(frame->hd.stream_id);
@@ -124,6 +129,19 @@ void connection::count_close(std::uint32_t error_code) {
     }
 }
 
+// A flood of frames that carry no work (frame_meter.hpp): GOAWAY ENHANCE_YOUR_CALM, and nothing
+// more of what the client sends is processed.
+bool connection::flooded(std::string_view bytes) {
+    meter_.feed(bytes);
+    if (!meter_.flooded()) return false;
+    if (!closing_) {
+        spdlog::warn("HTTP/2 connection from {}: {} control frames against {} carrying work: GOAWAY ENHANCE_YOUR_CALM", p_.facts.peer,
+                     meter_.control(), meter_.productive_count());
+        end(NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    return true;
+}
+
 void connection::stream_done(stream&) {
     --running_;
     kick();
@@ -136,6 +154,7 @@ bool connection::start_session() {
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, callbacks::begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, callbacks::header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, callbacks::frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, callbacks::frame_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, callbacks::data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, callbacks::stream_close);
     nghttp2_option* opt = nullptr;
@@ -154,8 +173,9 @@ bool connection::start_session() {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_stream_window},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2.max_frame_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(limits.max_header_bytes)},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // RFC 8441: WebSocket over HTTP/2
     };
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv));
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv) - (h2.websocket ? 0 : 1));
     nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, static_cast<std::int32_t>(h2.connection_window));
     return true;
 }
@@ -196,7 +216,7 @@ asio::awaitable<void> connection::reader() {
     for (;;) {
         if (!buf.empty()) {
             auto d = buf.data();
-            auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(d.data()), d.size());
+            const auto rv = flooded(d) ? 0 : nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(d.data()), d.size());
             buf.consume(d.size());
             kick();
             if (rv < 0) {
@@ -205,7 +225,7 @@ asio::awaitable<void> connection::reader() {
             }
         }
         if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) co_return;
-        if (closing_ && streams_.empty()) co_return;
+        if (closing_ && streams_.empty() && !nghttp2_session_want_write(session_)) co_return;  // else the GOAWAY goes first
         const bool idle = streams_.empty();
         p_.deadline.set_idle(idle);  // a drain or the idle timeout may end a connection with no stream
         if (idle) p_.deadline.arm(p_.host.current()->config.limits.idle_timeout);
@@ -286,7 +306,7 @@ void connection::tick() {
     const auto idle = p_.listener->cfg.http2.stream_idle_timeout;
     const auto now = net::clock::now();
     for (auto& [id, s] : streams_) {
-        if (now - s->last_activity() <= idle) continue;
+        if (now - s->last_activity() <= s->idle_limit(idle)) continue;
         // Reset, and its work cancelled now: a client that stopped reading may never let the
         // RST_STREAM out, and its upstream connection must not wait for that.
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);

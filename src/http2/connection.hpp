@@ -19,6 +19,7 @@
 #include <string>
 
 #include "gatehouse/http/stream.hpp"
+#include "http2/frame_meter.hpp"
 #include "net/deadlines.hpp"
 #include "net/io_buffer.hpp"
 #include "net/listener_state.hpp"
@@ -80,6 +81,8 @@ private:
     void count_close(std::uint32_t error_code);
     static constexpr std::uint64_t k_reset_burst = 100;
     std::uint64_t resets_ = 0, completed_ = 0;
+    bool flooded(std::string_view bytes);  // counts the client's frames (frame_meter.hpp)
+    frame_meter meter_;
 
     connection_parts p_;
     nghttp2_session* session_ = nullptr;

@@ -30,8 +30,9 @@ const http::connection_facts& stream::facts() const { return c_.facts(); }
 
 void stream::wake() { wake_.cancel(); }
 
+// The timer never expires; wake() cancels every wait on it, so both directions of a tunnel can
+// wait at once.
 asio::awaitable<void> stream::wait() {
-    wake_.expires_at(asio::steady_timer::time_point::max());
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
@@ -83,7 +84,8 @@ bool stream::add_field(std::string_view name, std::string_view value, bool trail
 
 const char* stream::check_head() {
     if (method_.empty() || (method_ != "CONNECT" && (scheme_.empty() || path_.empty()))) return "malformed request head";
-    if (method_ == "CONNECT") return "CONNECT is not supported";
+    if (!protocol_.empty() && (!extended_ || scheme_.empty() || path_.empty() || authority_.empty())) return "malformed extended CONNECT";
+    if (method_ == "CONNECT" && !extended_) return "CONNECT is not supported";
     for (auto& [k, v] : raw_)
         if (k == "host") {
             if (authority_.empty()) authority_ = v;
@@ -94,14 +96,17 @@ const char* stream::check_head() {
 }
 
 void stream::head_done() {
+    extended_ = method_ == "CONNECT" && !protocol_.empty() && c_.listener().cfg.http2.websocket;
     fields_.clear();
-    for (auto& [k, v] : raw_) fields_.push_back({k, v});
+    for (auto& [k, v] : raw_)
+        if (!extended_ || k != "sec-websocket-key") fields_.push_back({k, v});
     if (!cookie_.empty()) fields_.push_back({"cookie", cookie_});
+    if (extended_) add_upgrade_fields();
 }
 
 http::request_head stream::neutral_head() {
     http::request_head h;
-    h.method = method_;
+    h.method = extended_ ? std::string_view("GET") : std::string_view(method_);  // the Upgrade it becomes upstream
     h.scheme = scheme_;
     h.authority = authority_;
     std::string_view target = path_;
@@ -118,7 +123,7 @@ http::request_head stream::neutral_head() {
             auto [p, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), n);
             if (ec == std::errc() && p == f.value.data() + f.value.size()) h.content_length = n;
         }
-    h.has_body = !request_ended_ || h.content_length.value_or(0) > 0;
+    h.has_body = !extended_ && (!request_ended_ || h.content_length.value_or(0) > 0);  // a tunnel's DATA is no body
     return h;
 }
 
@@ -204,6 +209,10 @@ asio::awaitable<void> stream::serve_request() {
     }
     bool written = false;
     const auto answer = ex_.decide();
+    if (extended_ && ex_.route && !allows_tunnel(*ex_.route)) {
+        co_await ex_.send_error(403, "this route does not tunnel the protocol asked for");
+        co_return;
+    }
     bool upstream = answer == http::exchange::answer::upstream;
     if (!upstream) {
         const auto next = co_await ex_.serve(answer, written);
@@ -213,9 +222,12 @@ asio::awaitable<void> stream::serve_request() {
         if (ex_.route && ex_.mctx.wants_background() && !ex_.req.has_body) ex_.start_background();
         co_return;
     }
-    body_limit_ = ex_.route->config.max_body_bytes.value_or(limits.max_body_bytes);
+    if (!extended_) body_limit_ = ex_.route->config.max_body_bytes.value_or(limits.max_body_bytes);
+    ex_.needs_switch = extended_;
     co_await ex_.proxy();
-    if (ex_.switched()) reset();  // no tunnel over HTTP/2 here (RFC 8441 is not offered)
+    if (!ex_.switched()) co_return;
+    if (extended_) co_await tunnel();
+    else reset();  // a 101 to a request that did not ask for a tunnel (RFC 9113 §8.6)
 }
 
 void stream::add_nv(std::string_view name, std::string_view value) {
@@ -237,6 +249,7 @@ void stream::build_nv(const http::response_head& h, bool with_status, bool end_s
     }
     auto one = [&](const http::field& f) {
         if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "content-length")) return;
+        if (tunnelling_ && http::iequals(f.name, "sec-websocket-accept")) return;  // RFC 8441 §5: not used
         add_nv(f.name, f.value);
     };
     if (h.kept)

@@ -13,7 +13,12 @@
 #include <vector>
 
 #include "http/exchange.hpp"
+#include "router/route_table.hpp"
 #include "net/deadlines.hpp"
+
+namespace gatehouse::upstream {
+struct upstream_connection;
+}
 
 namespace gatehouse::http2 {
 
@@ -36,6 +41,9 @@ public:
     std::int32_t id() const { return id_; }
     bool running() const { return running_; }
     net::clock::time_point last_activity() const { return last_activity_; }
+    // How long the stream may go without a byte either way: the listener's stream_idle_timeout,
+    // or the route's tunnel_idle_timeout once it carries a tunnel.
+    net::clock::duration idle_limit(net::clock::duration stream_idle) const { return tunnelling_ ? tunnel_idle_ : stream_idle; }
     // nghttp2's data source: what send_data offered, copied into DATA frames.
     ssize_t read_data(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
 
@@ -60,6 +68,13 @@ private:
     void add_nv(std::string_view name, std::string_view value);
     void point_nv();
     boost::asio::awaitable<bool> wait_sent();
+    // RFC 8441 extended CONNECT (stream_tunnel.cpp): the request goes upstream as an HTTP/1.1
+    // Upgrade, and after its 101 the stream's DATA frames carry the tunnel's bytes both ways.
+    bool allows_tunnel(const router::compiled_route& r) const;
+    void add_upgrade_fields();
+    boost::asio::awaitable<void> tunnel();
+    boost::asio::awaitable<void> pump_to_client(upstream::upstream_connection& uc);
+    boost::asio::awaitable<void> pump_to_upstream(upstream::upstream_connection& uc);
     void wake();
     boost::asio::awaitable<void> wait();
 
@@ -76,6 +91,10 @@ private:
     int refuse_ = 0;  // 431: the head is over the limits; 400: malformed
     const char* refuse_reason_ = "";
     bool pseudo_done_ = false;
+    bool extended_ = false;  // CONNECT with :protocol (RFC 8441)
+    std::string ws_key_;     // the Sec-WebSocket-Key gatehouse sends upstream for it
+    bool tunnelling_ = false, tunnel_ended_ = false;
+    net::clock::duration tunnel_idle_{};
     // The request body.
     std::string body_;
     std::uint64_t body_received_ = 0, body_limit_ = 0;

@@ -201,7 +201,7 @@ void process_metrics(std::vector<MetricFamily>& out) {
 std::string metrics::scrape() const {
     std::vector<MetricFamily> fams = registry_->Collect();
 
-    auto requests = family("gatehouse_http_requests_total", "HTTP requests answered, by route, method and status code",
+    auto requests = family("gatehouse_http_requests_total", "HTTP requests answered, by route, method, status code and protocol",
                            MetricType::Counter);
     auto duration = family("gatehouse_http_request_duration_seconds",
                            "Time from the first byte of the request head to the last byte of the response", MetricType::Histogram);
@@ -209,15 +209,19 @@ std::string metrics::scrape() const {
     auto resp_bytes = family("gatehouse_http_response_bytes_total", "Bytes sent to clients (heads and bodies)", MetricType::Counter);
     for (auto& [name, r] : routes_) {
         bool any = false;
-        for (std::size_t m = 0; m < k_methods.size(); ++m)
-            for (std::size_t c = 0; c < k_code_slots; ++c) {
-                std::uint64_t n = 0;
-                for (auto& s : r->shards) n += s.requests[m][c].get();
-                if (!n) continue;
-                any = true;
-                requests.metric.push_back(value_metric({{"code", code_label(c)}, {"method", std::string(k_methods[m])}, {"route", name}},
-                                                       static_cast<double>(n), MetricType::Counter));
-            }
+        for (std::size_t p = 0; p < k_protocols.size(); ++p)
+            for (std::size_t m = 0; m < k_methods.size(); ++m)
+                for (std::size_t c = 0; c < k_code_slots; ++c) {
+                    std::uint64_t n = 0;
+                    for (auto& s : r->shards) n += s.requests[p][m][c].get();
+                    if (!n) continue;
+                    any = true;
+                    requests.metric.push_back(value_metric({{"code", code_label(c)},
+                                                            {"method", std::string(k_methods[m])},
+                                                            {"protocol", std::string(k_protocols[p])},
+                                                            {"route", name}},
+                                                           static_cast<double>(n), MetricType::Counter));
+                }
         if (!any) continue;
         duration.metric.push_back(histogram_metric({{"route", name}}, r->shards, &route_shard::duration));
         std::uint64_t in = 0, out = 0;

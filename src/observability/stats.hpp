@@ -25,6 +25,10 @@ inline constexpr std::array<std::string_view, 10> k_methods{"GET",   "HEAD",    
                                                             "PATCH", "OPTIONS", "TRACE", "CONNECT", "OTHER"};
 std::size_t method_slot(std::string_view method);
 
+// The client's protocol as a bounded label (HTTP/1.0 counts as HTTP/1.1).
+inline constexpr std::array<std::string_view, 2> k_protocols{"HTTP/1.1", "HTTP/2"};
+inline std::size_t protocol_slot(std::string_view protocol) { return protocol == "HTTP/2" ? 1 : 0; }
+
 // Status codes as a bounded label: the registered codes by value, others by class ("5xx").
 inline constexpr std::array<int, 49> k_codes{100, 101, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 307, 308, 400,
                                              401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
@@ -49,7 +53,7 @@ struct histogram_shard {
 };
 
 struct alignas(64) route_shard {
-    std::array<std::array<counter, k_code_slots>, k_methods.size()> requests;
+    std::array<std::array<std::array<counter, k_code_slots>, k_methods.size()>, k_protocols.size()> requests;
     histogram_shard duration;
     counter request_bytes, response_bytes;
 };

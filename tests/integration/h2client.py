@@ -28,7 +28,7 @@ class ConnectionEnded(Exception):
 
 
 class H2Client:
-    def __init__(self, port, tls=None, server_hostname="test.local", validate=True, window=None, rcvbuf=None):
+    def __init__(self, port, tls=None, server_hostname="test.local", validate=True, window=None, rcvbuf=None, session=None):
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: it sets the TCP window
@@ -37,7 +37,7 @@ class H2Client:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             tls.set_alpn_protocols(["h2"])
-            raw = tls.wrap_socket(raw, server_hostname=server_hostname)
+            raw = tls.wrap_socket(raw, server_hostname=server_hostname, session=session)
             if raw.selected_alpn_protocol() != "h2":
                 raise RuntimeError(f"ALPN chose {raw.selected_alpn_protocol()!r}")
         self.sock = raw
@@ -101,10 +101,26 @@ class H2Client:
             data = b""
         if not data:
             return False
-        for ev in self.conn.receive_data(data):
+        for ev in self.conn.receive_data(self.without_goaway(data)):
             self.handle(ev)
         self.flush()
         return True
+
+    def without_goaway(self, data):
+        """The server's frames minus GOAWAY, which is noted here: python-h2 closes its state machine on a
+        GOAWAY and would refuse the frames of the streams the server still finishes (RFC 9113 §6.8)."""
+        self.inbuf = getattr(self, "inbuf", b"") + data
+        out = []
+        while len(self.inbuf) >= 9:
+            n = int.from_bytes(self.inbuf[:3], "big")
+            if len(self.inbuf) < 9 + n:
+                break
+            fr, self.inbuf = self.inbuf[:9 + n], self.inbuf[9 + n:]
+            if fr[3] == 7:
+                self.goaway = (int.from_bytes(fr[13:17], "big"), int.from_bytes(fr[9:13], "big") & 0x7FFFFFFF)
+                continue
+            out.append(fr)
+        return b"".join(out)
 
     def handle(self, ev):
         st = self.streams.get(getattr(ev, "stream_id", None))

@@ -235,6 +235,27 @@ class H2AccessLog(unittest.TestCase):
         self.assertIn({"user_agent": "h1-marker", "protocol": "HTTP/1.1", "status": 204}, lines)
 
 
+class H2Metrics(unittest.TestCase):
+    def test_request_metrics_say_which_protocol(self):
+        gw = Gatehouse("routes: [{ name: local, respond: { status: 204 } }]").start()
+        self.addCleanup(gw.stop)
+
+        def count(protocol):
+            text = gw.admin("GET", "/metrics")[1]
+            line = f'gatehouse_http_requests_total{{code="204",method="GET",protocol="{protocol}",route="local"}} '
+            return sum(float(l[len(line):]) for l in text.splitlines() if l.startswith(line))
+
+        for _ in range(3):
+            h2_request(gw.port, path="/")
+        request(gw.port, path="/")
+        # A stream is counted just after its last frame goes out: scrape until it shows (bounded).
+        for _ in range(100):
+            if count("HTTP/2") == 3 and count("HTTP/1.1") == 1:
+                break
+        self.assertEqual(count("HTTP/2"), 3)
+        self.assertEqual(count("HTTP/1.1"), 1)
+
+
 class H2Drain(unittest.TestCase):
     def test_a_drain_sends_goaway_and_streams_in_flight_finish(self):
         up = upstream("u")
@@ -271,7 +292,13 @@ class H2Tls(unittest.TestCase):
             listeners:
               - name: public
                 listen: 127.0.0.1:0
-                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}] }}
+                tls: {{ certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}, {{ cert: {p('wild.pem')}, key: {p('wild.key')} }}] }}
+              - name: mtls
+                listen: 127.0.0.1:0
+                tls:
+                  certificates: [{{ cert: {p('ab.pem')}, key: {p('ab.key')} }}]
+                  client_ca: {p('ca.pem')}
+                  identity_headers: {{ subject: X-Client-Subject, sans: X-Client-SANs }}
               - name: h1first
                 listen: 127.0.0.1:0
                 protocols: [http1, h2]
@@ -308,6 +335,35 @@ class H2Tls(unittest.TestCase):
             self.assertEqual(sent["x-forwarded-proto"], "https")
         finally:
             c.close()
+
+    def h2(self, listener, name="a.example.com", ctx=None, session=None):
+        c = H2Client(self.gw.ports[listener], tls=ctx or self.ctx(), server_hostname=name, session=session)
+        self.addCleanup(c.close)
+        return c
+
+    def test_sni_picks_the_certificate_over_h2(self):
+        for name, cn in (("a.example.com", "a.example.com"), ("x.wild.example.com", "*.wild.example.com")):
+            c = self.h2("public", name)
+            self.assertEqual(dict(x[0] for x in c.sock.getpeercert()["subject"])["commonName"], cn)
+            self.assertEqual(c.request(path="/echo", host=name).status, 200)
+
+    def test_mtls_identity_fields_reach_the_upstream_over_h2(self):
+        ctx = self.ctx()
+        ctx.load_cert_chain(self.pki.path("client1.pem"), self.pki.path("client1.key"))
+        r = self.h2("mtls", ctx=ctx).request(path="/echo", host="a.example.com", headers={"x-client-subject": "forged"})
+        self.assertEqual(r.status, 200)
+        h = r.json()["headers"]
+        self.assertEqual([v for k, v in h if k.lower() == "x-client-subject"], ["/CN=alice"])  # the forged one is gone
+        self.assertEqual([v for k, v in h if k.lower() == "x-client-sans"], ["alice.clients.example.com"])
+
+    def test_tls_sessions_resume_over_h2(self):
+        ctx = self.ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the session is there right after the handshake
+        first = self.h2("public", ctx=ctx)
+        self.assertEqual(first.request(path="/echo", host="a.example.com").status, 200)
+        again = self.h2("public", ctx=ctx, session=first.sock.session)
+        self.assertTrue(again.sock.session_reused)
+        self.assertEqual(again.request(path="/echo", host="a.example.com").status, 200)
 
     def test_curl_negotiates_h2(self):
         out = subprocess.run(["curl", "-s", "--http2", "--cacert", self.pki.path("ca.pem"), "--resolve",

@@ -1,7 +1,8 @@
 """The HTTP/2 attacks of the last years, each sent at a real gatehouse, each refused, with a
 normal client on another connection served all the while (RFC 9113; CVE-2023-44487 Rapid
 Reset, CVE-2025-8671 MadeYouReset, CVE-2024-27316's CONTINUATION floods, HPACK bombs,
-CVE-2019-9512/9515 PING and SETTINGS floods, zero-window readers, h2→h1 smuggling)."""
+CVE-2019-9512/9515/9516/9518 PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty-frame and unknown-frame
+floods, zero-window readers, h2→h1 smuggling)."""
 import os
 import socket
 import struct
@@ -135,6 +136,56 @@ class Attacks(unittest.TestCase):
         self.assertTrue(ended or connection_ends(s), "the connection was ended")
         s.close()
         self.assert_unharmed()
+
+    def flood(self, s, one, total=3000, chunk=100):
+        """Sends total frames made by one(i), in chunks each followed by a PING whose ACK says the
+        server read the chunk (so it never closes with bytes of ours unread); returns the error
+        code of the GOAWAY that ends it, or None."""
+        s.settimeout(20)
+        for start in range(0, total, chunk):
+            marker = struct.pack(">Q", (1 << 63) | start)
+            try:
+                s.sendall(b"".join(one(start + j) for j in range(chunk)) + frame(6, 0, 0, marker))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the GOAWAY may already be on its way: read it
+            got = read_frames(s, lambda t, f, sid, p: t == 7 or (t == 6 and f & 1 and p == marker))
+            if got is None:
+                return None
+            if got[0] == 7:
+                return int.from_bytes(got[3][4:8], "big")
+        return None
+
+    def assert_calmed(self, one, opener=b""):
+        s = self.raw()
+        try:
+            if opener:
+                s.sendall(opener)
+            self.assertEqual(self.flood(s, one), 0xB, "GOAWAY ENHANCE_YOUR_CALM")
+        finally:
+            s.close()
+        self.assert_unharmed()
+
+    def test_a_settings_flood_ends_the_connection_with_enhance_your_calm(self):
+        self.assert_calmed(lambda i: frame(4, 0, 0, struct.pack(">HI", 3, 100)))  # MAX_CONCURRENT_STREAMS, each to be ACKed
+
+    def test_a_ping_flood_from_a_client_that_reads_ends_the_connection(self):
+        self.assert_calmed(lambda i: frame(6, 0, 0, struct.pack(">Q", i)))
+
+    def test_a_priority_flood_ends_the_connection(self):
+        self.assert_calmed(lambda i: frame(2, 0, 3, struct.pack(">IB", 0, 15)))
+
+    def test_a_window_update_flood_ends_the_connection(self):
+        self.assert_calmed(lambda i: frame(8, 0, 0, struct.pack(">I", 1)))
+
+    def test_an_empty_data_flood_ends_the_connection(self):
+        import sys
+        sys.path.append("/usr/lib/python3/dist-packages")
+        import hpack
+        block = hpack.Encoder().encode([(":method", "POST"), (":scheme", "http"), (":authority", "x"), (":path", "/echo")])
+        self.assert_calmed(lambda i: frame(0, 0, 1), opener=frame(1, 4, 1, block))  # HEADERS, END_HEADERS, no END_STREAM
+
+    def test_a_flood_of_unknown_extension_frames_ends_the_connection(self):
+        self.assert_calmed(lambda i: frame(0xFA, 0, 0, b"x"))
 
     def test_a_client_that_stops_reading_is_reset_and_frees_its_upstream(self):
         c = H2Client(self.port, rcvbuf=4096)

@@ -29,7 +29,9 @@ def parse_metrics(text):
 
 
 def sample(metrics, name, **labels):
-    return metrics.get((name, frozenset(labels.items())), 0.0)
+    """The sum of the series of `name` whose labels include `labels` (others, like protocol, summed over)."""
+    want = set(labels.items())
+    return sum(v for (n, l), v in metrics.items() if n == name and want <= l)
 
 
 class Metrics(GatewayTestCase):

@@ -279,16 +279,109 @@ class Load:
             t.join(30)
 
 
+class H2Load(Load):
+    """The same over HTTP/2 (h2c): each thread keeps a connection with four streams in flight at a
+    time. A stream the server refused (REFUSED_STREAM) or never processed (above the GOAWAY's last
+    stream id) is retried on a new connection, as RFC 9113 §8.7 lets every client do; anything
+    else is a failure."""
+
+    def run(self, _keep_alive):
+        from h2client import H2Client
+        c = None
+        while not self.stop_flag:
+            try:
+                if c is None or c.goaway is not None:
+                    if c:
+                        c.close()
+                    c = H2Client(self.port)
+                self.batch(c)
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                with self.lock:
+                    self.failures += 1
+                    self.errors.append(repr(e))
+                if c:
+                    c.close()
+                c = None
+        if c:
+            c.close()
+
+    def batch(self, c):
+        from h2client import ConnectionEnded, StreamReset
+        sids, send_failed = [], False
+        try:
+            for _ in range(4):
+                sids.append(c.send_request(path="/a", host="a"))
+        except OSError:
+            # The server closed after its GOAWAY and the streams it took (a drained process):
+            # what was not sent is retried; what was sent is judged by the GOAWAY, read below.
+            send_failed = True
+        for sid in sids:
+            try:
+                r = c.response(sid)
+            except StreamReset as e:
+                if e.code != 7:
+                    raise
+                continue  # refused: never processed, retried
+            except (ConnectionEnded, ConnectionError, OSError):
+                if (c.goaway is not None and sid > c.goaway[1]) or (send_failed and c.goaway is None):
+                    continue  # never processed, retried
+                raise
+            if r.status != 200:
+                raise ConnectionError(f"status {r.status}")
+            with self.lock:
+                self.ok += 1
+        if send_failed and c.goaway is None:
+            c.goaway = (0, 0)  # gone either way: the next batch reconnects
+
+
+def upgradable_gateway():
+    """A gatehouse with two workers on a fixed port, ready for a binary upgrade: (process, upgrade socket, port)."""
+    d = tempfile.mkdtemp(prefix="gatehouse-upgrade-")
+    sock_path = os.path.join(d, "upgrade.sock")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    text = config(ROUTE_A, extra=f"listeners: [{{ name: public, listen: 127.0.0.1:{port} }}]\nadmin: {{ listen: 127.0.0.1:0 }}\n")
+    return Gatehouse(text, workers=2, args=["--upgrade-socket", sock_path]).start(), sock_path, port
+
+
+class H2InFlight(unittest.TestCase):
+    def test_reloads_under_h2_load_fail_no_stream(self):
+        gw = Gatehouse(config(ROUTE_A)).start()
+        self.addCleanup(gw.stop)
+        with H2Load(gw.port) as load:
+            for i in range(5):
+                before = load.ok
+                while load.ok < before + 200 and not load.failures:
+                    time.sleep(0.01)  # pacing only: wait until the load is flowing
+                gw.write_config(Gatehouse.render(config(ROUTE_A + ("\n" + ROUTE_B if i % 2 == 0 else ""))))
+                self.assertEqual(gw.reload()[0], 200)
+        self.assertEqual(load.failures, 0, load.errors[:5])
+        self.assertGreater(load.ok, 1000)
+
+    def test_binary_upgrade_under_h2_load_fails_no_stream(self):
+        old, sock_path, port = upgradable_gateway()
+        new = None
+        try:
+            with H2Load(port) as load:
+                while load.ok < 500 and not load.failures:
+                    time.sleep(0.01)  # pacing only: wait until the load is flowing
+                new = Gatehouse(None, config_path=old.config_path, args=["--upgrade-socket", sock_path]).start()
+                self.assertEqual(old.wait(), 0)  # drained (its h2 connections told GOAWAY) and gone
+                before = load.ok
+                while load.ok < before + 500 and not load.failures:
+                    time.sleep(0.01)
+            self.assertEqual(load.failures, 0, load.errors[:5])
+        finally:
+            old.stop()
+            if new:
+                new.stop()
+
+
 class BinaryUpgrade(unittest.TestCase):
     def test_handover_under_load_fails_no_request(self):
-        d = tempfile.mkdtemp(prefix="gatehouse-upgrade-")
-        sock_path = os.path.join(d, "upgrade.sock")
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        text = config(ROUTE_A, extra=f"listeners: [{{ name: public, listen: 127.0.0.1:{port} }}]\nadmin: {{ listen: 127.0.0.1:0 }}\n")
-        old = Gatehouse(text, workers=2, args=["--upgrade-socket", sock_path]).start()
+        old, sock_path, port = upgradable_gateway()
         new = None
         try:
             with Load(port) as load:

@@ -358,5 +358,142 @@ class TunnelEdges(unittest.TestCase):
         self.assertTrue(wait_until(lambda: tunnels_active(gw) == 0))
 
 
+def ws_frame(payload, opcode=1):
+    """A client's WebSocket frame (masked, RFC 6455 §5.2)."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_parse(buf):
+    """A server's frame from the front of buf: (opcode, payload, rest), or None while incomplete."""
+    if len(buf) < 2:
+        return None
+    n, at = buf[1] & 0x7F, 2
+    if n == 126:
+        n, at = struct.unpack(">H", buf[2:4])[0], 4
+    elif n == 127:
+        n, at = struct.unpack(">Q", buf[2:10])[0], 10
+    if len(buf) < at + n:
+        return None
+    return buf[0] & 0x0F, buf[at:at + n], buf[at + n:]
+
+
+class H2WebSocket:
+    """One WebSocket over an HTTP/2 stream (RFC 8441), on an H2Client connection."""
+
+    def __init__(self, client, path="/ws/chat"):
+        self.c, self.buf = client, b""
+        while 8 not in client.remote_settings:  # SETTINGS_ENABLE_CONNECT_PROTOCOL
+            if not client.pump():
+                raise ConnectionError("closed before the server's SETTINGS")
+        self.sid = client.send_request("CONNECT", path, headers={":protocol": "websocket", "sec-websocket-version": "13"}, end=False)
+        self.st = client.streams[self.sid]
+        while self.st["headers"] is None and self.st["reset"] is None and not self.st["ended"]:
+            if not client.pump():
+                break
+
+    @property
+    def status(self):
+        return int(self.st["headers"][":status"]) if self.st["headers"] else None
+
+    def send(self, payload, opcode=1):
+        self.c.send_body(self.sid, ws_frame(payload, opcode), end=False)  # as the windows allow
+
+    def recv(self):
+        while True:
+            self.buf += b"".join(self.st["data"])
+            self.st["data"].clear()
+            got = ws_parse(self.buf)
+            if got:
+                self.buf = got[2]
+                return got[1]
+            if self.st["ended"] or self.st["reset"] is not None or not self.c.pump():
+                return None
+
+
+class WebSocketOverHttp2(unittest.TestCase):
+    """RFC 8441: the client's extended CONNECT on an HTTP/2 stream, tunnelled to the upstream as an
+    HTTP/1.1 Upgrade; the stream's DATA frames carry the WebSocket frames both ways."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.append(os.path.dirname(__file__))
+        cls.ws = EchoServer()
+        cls.addClassCleanup(cls.ws.stop)
+        cls.http = upstream("http")
+        cls.addClassCleanup(cls.http.stop)
+        cls.gw = Gatehouse("""
+            listeners:
+              - { name: public, listen: 127.0.0.1:0 }
+              - { name: nows, listen: 127.0.0.1:0, http2: { websocket: false } }
+            routes:
+              - { name: ws, match: { path_prefix: /ws }, upstream: ws, websocket: true, tunnel_idle_timeout: 30s }
+              - { name: notws, match: { path_prefix: /http-ws }, upstream: http, websocket: true }
+              - { name: plain, upstream: http }
+        """, upstreams={"ws": [f"127.0.0.1:{cls.ws.port}"], "http": [cls.http]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+        cls.port = cls.gw.ports["public"]
+
+    def client(self, port=None):
+        from h2client import H2Client
+        c = H2Client(port or self.port)
+        self.addCleanup(c.close)
+        return c
+
+    def test_frames_flow_both_ways_and_the_tunnel_is_counted(self):
+        c = self.client()
+        ws = H2WebSocket(c)
+        self.assertEqual(ws.status, 200)
+        self.assertNotIn("sec-websocket-accept", ws.st["headers"])
+        for i in range(20):
+            ws.send(b"hello %d" % i)
+            self.assertEqual(ws.recv(), b"echo:hello %d" % i)
+        big = b"\x00\x01binary" * 20000  # 200 KB: more than the stream's windows, both ways
+        ws.send(big, opcode=2)
+        self.assertEqual(ws.recv(), b"echo:" + big)
+        self.assertEqual(tunnels_active(self.gw), 1)
+        # A plain request on the same connection goes on beside the tunnel.
+        self.assertEqual(c.request("GET", "/plain").status, 200)
+        # The client's close frame, then END_STREAM: the server closes, the stream ends.
+        ws.send(struct.pack(">H", 1000), opcode=8)
+        c.conn.end_stream(ws.sid)
+        c.flush()
+        while ws.recv() is not None:
+            pass
+        self.assertTrue(ws.st["ended"] or ws.st["reset"] is not None)
+        self.assertTrue(wait_until(lambda: tunnels_active(self.gw) == 0))
+
+    def test_two_websockets_on_one_connection_keep_their_frames_apart(self):
+        c = self.client()
+        a, b = H2WebSocket(c), H2WebSocket(c)
+        self.assertEqual((a.status, b.status), (200, 200))
+        a.send(b"to a")
+        b.send(b"to b")
+        self.assertEqual(b.recv(), b"echo:to b")
+        self.assertEqual(a.recv(), b"echo:to a")
+
+    def test_a_route_without_websocket_refuses_the_connect(self):
+        ws = H2WebSocket(self.client(), path="/other")
+        self.assertEqual(ws.status, 403)
+
+    def test_an_upstream_that_does_not_switch_is_a_502(self):
+        ws = H2WebSocket(self.client(), path="/http-ws/x")  # a plain HTTP server: it answers the GET with a 200
+        self.assertEqual(ws.status, 502)
+
+    def test_a_listener_can_turn_it_off(self):
+        c = self.client(self.gw.ports["nows"])
+        while not c.remote_settings:
+            self.assertTrue(c.pump())
+        self.assertEqual(c.remote_settings.get(8, 0), 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -82,11 +82,17 @@ TEST(Labels, MethodsAndCodesAreBounded) {
 TEST(Metrics, ShardsAreSummedAtScrape) {
     metrics m(2);
     auto r = m.route("users");
-    r->at(0).requests[method_slot("GET")][code_slot(200)].add(3);
-    r->at(1).requests[method_slot("GET")][code_slot(200)].add(4);
+    r->at(0).requests[0][method_slot("GET")][code_slot(200)].add(3);
+    r->at(1).requests[0][method_slot("GET")][code_slot(200)].add(4);
+    r->at(1).requests[protocol_slot("HTTP/2")][method_slot("GET")][code_slot(200)].add(2);
     r->at(1).duration.observe(2'000'000);  // 2 ms
     auto text = m.scrape();
-    EXPECT_NE(text.find("gatehouse_http_requests_total{code=\"200\",method=\"GET\",route=\"users\"} 7"), std::string::npos) << text;
+    EXPECT_NE(text.find("gatehouse_http_requests_total{code=\"200\",method=\"GET\",protocol=\"HTTP/1.1\",route=\"users\"} 7"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("gatehouse_http_requests_total{code=\"200\",method=\"GET\",protocol=\"HTTP/2\",route=\"users\"} 2"),
+              std::string::npos)
+        << text;
     EXPECT_NE(text.find("gatehouse_http_request_duration_seconds_bucket{route=\"users\",le=\"0.0025\"} 1"), std::string::npos) << text;
     EXPECT_NE(text.find("gatehouse_http_request_duration_seconds_bucket{route=\"users\",le=\"0.001\"} 0"), std::string::npos) << text;
     EXPECT_EQ(m.route("users"), r);  // same name, same counters (they survive reloads)

@@ -35,7 +35,7 @@ std::shared_ptr<const config::snapshot> build(const std::string& yaml, observabi
 }
 
 void count(observability::route_stats& s, std::size_t worker, std::string_view method, int status, std::uint64_t n) {
-    s.at(worker).requests[observability::method_slot(method)][observability::code_slot(status)].add(n);
+    s.at(worker).requests[0][observability::method_slot(method)][observability::code_slot(status)].add(n);
 }
 
 }  // namespace

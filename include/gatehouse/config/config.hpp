@@ -67,6 +67,7 @@ struct http2_config {
     std::uint32_t max_frame_size = 16 * 1024;         // the largest frame the peer may send
     duration stream_idle_timeout = std::chrono::minutes(5);  // no byte either way on a stream this long -> RST_STREAM
     std::uint64_t max_requests_per_connection = 0;           // 0 = no limit; N -> GOAWAY after N streams
+    bool websocket = true;  // offer RFC 8441 extended CONNECT (routes with websocket: true tunnel it)
 };
 
 struct listener_config {
