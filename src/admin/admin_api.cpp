@@ -17,6 +17,7 @@ const char* lb_name(config::lb_policy p) {
         case config::lb_policy::random: return "random";
         case config::lb_policy::least_request: return "least_request";
         case config::lb_policy::ring_hash: return "ring_hash";
+        case config::lb_policy::peak_ewma: return "peak_ewma";
     }
     return "?";
 }

@@ -748,13 +748,13 @@ struct loader {
     void load_balancer(map_reader& parent, lb_config& lb) {
         auto n = parent.get("load_balancer");
         std::string path = parent.child_path("load_balancer");
-        static const std::vector<std::string> policies{"round_robin", "weighted", "random", "least_request", "ring_hash"};
+        static const std::vector<std::string> policies{"round_robin", "weighted", "random", "least_request", "ring_hash", "peak_ewma"};
         auto set_policy = [&](const std::string& p, const YAML::Node& at) {
             auto it = std::find(policies.begin(), policies.end(), p);
             if (it == policies.end()) {
                 std::string msg = "unknown load balancer '" + p + "'";
                 if (auto g = did_you_mean(p, policies); !g.empty()) msg += " (did you mean '" + g + "'?)";
-                d.error(mark_of(at), path, msg + "; one of round_robin, weighted, random, least_request, ring_hash");
+                d.error(mark_of(at), path, msg + "; one of round_robin, weighted, random, least_request, ring_hash, peak_ewma");
                 return;
             }
             lb.policy = static_cast<lb_policy>(it - policies.begin());
@@ -764,10 +764,15 @@ struct loader {
             if (lb.policy == lb_policy::ring_hash) lb.hash_on = lb_config::hash_source::client_ip;
             return;
         }
-        map_reader r(n, path, d, {"policy", "hash_on"});
+        map_reader r(n, path, d, {"policy", "hash_on", "decay"});
         if (!r.ok()) return;
         if (auto p = r.string("policy")) set_policy(*p, r.get("policy"));
         else d.error(mark_of(n), path + ".policy", "required");
+        if (auto t = r.duration_value("decay")) {
+            if (lb.policy != lb_policy::peak_ewma) r.error("decay", "only peak_ewma uses decay");
+            else if (t->count() <= 0) r.error("decay", "must be positive");
+            else lb.decay = *t;
+        }
         if (r.has("hash_on")) {
             if (lb.policy != lb_policy::ring_hash) r.error("hash_on", "only ring_hash uses hash_on");
             auto h = r.get("hash_on");

@@ -137,6 +137,8 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
     unsigned retries = 0;
     for (int attempt = 0;; ++attempt) {
         try_timeout_ = try_timeout();
+        try_ep_ = nullptr;
+        const auto try_start = net::clock::now();
         if (o_.trace) o_.trace->begin_try();
         // The first two phases finish without suspending in the common case (an endpoint has
         // room, a pooled connection is idle): no coroutine frame for them then.
@@ -158,6 +160,7 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         }
         const attempt_outcome outcome{err.kind, err ? 0 : head_.status};
         record_outcome(outcome);
+        if (try_ep_ && def().lb.policy == config::lb_policy::peak_ewma && !err.from_client()) note_latency(err, try_start);
         // Without a retry policy, a connect failure still moves on to another endpoint once:
         // nothing was sent.
         const bool wants = retry ? matches(retry->on, outcome) : err.nothing_sent() && attempt == 0 && cluster_->size() > 1;
@@ -173,6 +176,15 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         if (retry) co_await backoff_before(retries);
         ++retries;
     }
+}
+
+// peak_ewma: what this try took, to its response head (from the request's start) or to its
+// failure (from the try's start, and never less than a second: a refused connect is not fast).
+void call::note_latency(const upstream_error& err, net::clock::time_point try_start) {
+    const auto now = net::clock::now();
+    double ns = std::chrono::duration<double, std::nano>(now - (err ? try_start : sent_)).count();
+    if (err) ns = std::max(ns, 1e9);
+    try_ep_->latency.observe(ns, now, std::chrono::duration<double, std::nano>(def().lb.decay).count());
 }
 
 // This try's timeout: per_try_timeout if set, within what is left of the call's.
@@ -286,6 +298,7 @@ bool call::lease_pooled(bool fresh) {
     lease_.conn = cluster_->acquire(ep_, fresh);
     if (!lease_.conn) return false;  // over limits.max_connections: connect_upstream says so
     if (last_ep_ != lease_.conn->ep) last_ep_ = lease_.conn->ep;
+    try_ep_ = lease_.conn->ep.get();
     ep_health_ = lease_.conn->ep->health;
     return lease_.conn->reused;
 }

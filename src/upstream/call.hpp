@@ -147,6 +147,8 @@ private:
     circuit_breaker* probe_ = nullptr;  // this call is a half_open probe
     std::shared_ptr<endpoint_health> ep_health_;
     std::shared_ptr<endpoint_state> last_ep_;
+    endpoint_state* try_ep_ = nullptr;  // this try's endpoint, once it has a connection
+    void note_latency(const upstream_error& err, net::clock::time_point try_start);
     bool resent_ = false;
     bool interim_passed_ = false;
     bool recorded_ = true;  // no answer to record yet

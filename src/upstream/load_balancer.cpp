@@ -1,6 +1,7 @@
 #include "upstream/load_balancer.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace gatehouse::upstream {
 
@@ -50,6 +51,37 @@ std::uint64_t balancer_state::next_random() {
     return rng_ * 2685821657736338717ull;
 }
 
+void latency_estimate::observe(double rtt_ns, clock::time_point now, double decay_ns) {
+    const double decayed = estimate(now, decay_ns);
+    if (rtt_ns > decayed) {
+        cost_ns = rtt_ns;  // the peak: a slower answer counts at once
+    } else {
+        const double elapsed = std::chrono::duration<double, std::nano>(now - at).count();
+        const double w = std::exp(-std::max(elapsed, 0.0) / decay_ns);
+        cost_ns = decayed * w + rtt_ns * (1 - w);
+    }
+    at = now;
+}
+
+double latency_estimate::estimate(clock::time_point now, double decay_ns) const {
+    if (cost_ns == 0) return 0;
+    const double elapsed = std::chrono::duration<double, std::nano>(now - at).count();
+    return cost_ns * std::exp(-std::max(elapsed, 0.0) / decay_ns);
+}
+
+// Power of two choices: two different random usable endpoints, the one with the lower load wins
+// (two draws of the same endpoint would compare it with itself: a third of the picks among three,
+// unbalanced).
+template <class Load>
+std::size_t balancer_state::two_choices(std::span<const endpoint_load> eps, Load load) {
+    const auto n = eps.size();
+    const auto first = next_random() % n;
+    auto a = first_usable_from(eps, first);
+    if (a == k_no_endpoint) return a;
+    auto b = n > 1 ? first_usable_from(eps, (first + 1 + next_random() % (n - 1)) % n) : a;
+    return load(b) < load(a) ? b : a;
+}
+
 std::size_t balancer_state::first_usable_from(std::span<const endpoint_load> eps, std::size_t start) const {
     for (std::size_t k = 0; k < eps.size(); ++k) {
         auto i = (start + k) % eps.size();
@@ -94,17 +126,18 @@ std::size_t balancer_state::pick(std::span<const endpoint_load> eps, const hash_
             }
             return k_no_endpoint;
         }
-        case config::lb_policy::least_request: {
-            // Power of two choices: two different random endpoints, the one with fewer
-            // outstanding requests relative to its weight wins (two draws of the same endpoint
-            // would compare it with itself: a third of the picks among three, unbalanced).
-            const auto n = eps.size();
-            const auto first = next_random() % n;
-            auto a = first_usable_from(eps, first);
-            if (a == k_no_endpoint) return a;
-            auto b = n > 1 ? first_usable_from(eps, (first + 1 + next_random() % (n - 1)) % n) : a;
-            auto load = [&](std::size_t i) { return static_cast<double>(eps[i].inflight + 1) / eps[i].weight; };
-            return load(b) < load(a) ? b : a;
+        case config::lb_policy::least_request:  // fewer outstanding requests relative to the weight
+            return two_choices(eps, [&](std::size_t i) { return static_cast<double>(eps[i].inflight + 1) / eps[i].weight; });
+        case config::lb_policy::peak_ewma: {
+            // The decayed peak latency times the outstanding requests (+1): a slow replica, or one
+            // whose queue grows, stops taking a share it cannot serve. An endpoint not measured
+            // yet counts as 1 µs, so it is tried.
+            const auto now = latency_estimate::clock::now();
+            const double decay = std::chrono::duration<double, std::nano>(cfg_.decay).count();
+            return two_choices(eps, [&](std::size_t i) {
+                const double cost = eps[i].latency ? eps[i].latency->estimate(now, decay) : 0;
+                return std::max(cost, 1000.0) * (eps[i].inflight + 1) / eps[i].weight;
+            });
         }
         case config::lb_policy::ring_hash: {
             if (!has_key || !ring || ring->empty()) return first_usable_from(eps, next_random() % eps.size());

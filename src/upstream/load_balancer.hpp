@@ -2,6 +2,7 @@
 // Load-balancing policies. The ring is immutable and built with the snapshot; balancer_state is
 // one worker's mutable cursor (round-robin position, smooth-weighted counters, random state), so
 // picking an endpoint never touches memory another worker writes.
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -15,10 +16,23 @@ namespace gatehouse::upstream {
 
 constexpr std::size_t k_no_endpoint = static_cast<std::size_t>(-1);
 
+// Peak EWMA (Finagle's and Linkerd's latency-aware balancing): an endpoint's latency estimate
+// jumps at once to an observation slower than itself and moves toward faster ones, and the whole
+// estimate decays toward zero with time constant `decay` (an endpoint not chosen for a while is
+// tried again). One per endpoint and worker: no sharing.
+struct latency_estimate {
+    using clock = std::chrono::steady_clock;
+    double cost_ns = 0;
+    clock::time_point at{};
+    void observe(double rtt_ns, clock::time_point now, double decay_ns);
+    double estimate(clock::time_point now, double decay_ns) const;
+};
+
 struct endpoint_load {
     std::uint32_t weight = 1;
-    std::uint32_t inflight = 0;  // requests this worker has outstanding on the endpoint
-    bool usable = true;          // false when its pool is full
+    std::uint32_t inflight = 0;                 // requests this worker has outstanding on the endpoint
+    bool usable = true;                         // false when its pool is full
+    const latency_estimate* latency = nullptr;  // peak_ewma
 };
 
 // Consistent hashing: each endpoint owns 160 x weight points on a 64-bit ring, placed by its key
@@ -49,6 +63,8 @@ public:
 private:
     std::uint64_t next_random();
     std::size_t first_usable_from(std::span<const endpoint_load> eps, std::size_t start) const;
+    template <class Load>
+    std::size_t two_choices(std::span<const endpoint_load> eps, Load load);
 
     config::lb_config cfg_;
     std::size_t rr_ = 0;

@@ -75,6 +75,7 @@ std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avo
         for (std::size_t i = 0; i < eps_.size(); ++i) {
             auto& e = *eps_[i];
             loads_[i].inflight = e.inflight;
+            loads_[i].latency = &e.latency;
             loads_[i].usable = in_group_[i] && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
         }
         return lb_.pick(loads_, &ring_, key, has_key);
@@ -96,6 +97,7 @@ std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avo
     for (std::size_t i = 0; i < eps_.size(); ++i) {
         auto& e = *eps_[i];
         loads_[i].inflight = e.inflight;
+        loads_[i].latency = &e.latency;
         loads_[i].usable = in_group_[i] && (panic || healthy_[i]) && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
         double f = health.weight_factor(*e.health, now);
         ramping |= f < 1.0;

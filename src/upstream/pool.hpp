@@ -35,6 +35,7 @@ struct endpoint_state {
     std::vector<std::unique_ptr<upstream_connection>> idle;
     std::uint32_t open = 0;                   // idle + leased
     std::uint32_t inflight = 0;               // leased
+    latency_estimate latency;                 // peak_ewma: this worker's view of the endpoint's latency
     std::shared_ptr<endpoint_health> health;  // shared by every worker (outlier ejection, checks, slow start)
     bool removed = false;                     // no longer in the set: leased connections close on release
 };

@@ -1,6 +1,7 @@
 """Load balancing policies end to end (issue #14 §7): three real upstreams, requests through the
 real binary, counted at each upstream. weighted is exact (smooth weighted round robin), random
-follows the weights within wide statistical bounds, least_request keeps held requests even."""
+follows the weights within wide statistical bounds, least_request keeps held requests even,
+peak_ewma keeps traffic off a slow replica."""
 import threading
 import time
 import unittest
@@ -21,12 +22,14 @@ class Balancing(unittest.TestCase):
               - {{ name: weighted, match: {{ path_prefix: /w/ }}, upstream: weighted }}
               - {{ name: random, match: {{ path_prefix: /r/ }}, upstream: random }}
               - {{ name: least, match: {{ path_prefix: /stream }}, upstream: least }}
+              - {{ name: ewma, match: {{ path_prefix: /e/ }}, upstream: ewma }}
             upstreams:
               - {{ name: weighted, discovery: {{ static: {eps} }}, load_balancer: weighted }}
               - {{ name: random, discovery: {{ static: {eps} }}, load_balancer: random }}
               - name: least
                 discovery: {{ static: [{{ address: "127.0.0.1:{a}", weight: 2 }}, 127.0.0.1:{b}] }}
                 load_balancer: least_request
+              - {{ name: ewma, discovery: {{ static: {eps} }}, load_balancer: {{ policy: peak_ewma, decay: 30s }} }}
         """).start()
         cls.addClassCleanup(cls.gw.stop)
 
@@ -65,6 +68,20 @@ class Balancing(unittest.TestCase):
             self.assertEqual(read_response(s.makefile("rb")).status, 200)
             s.close()
         self.assertEqual(held, [20, 10, 0])
+
+    def test_peak_ewma_keeps_traffic_off_a_slow_replica(self):
+        # b answers every request 300 ms late. Once it has been measured (its first request),
+        # two random choices always include a fast endpoint, whose estimate is far lower.
+        self.ups[1].fail_all = "slow:300"
+        try:
+            for i in range(60):
+                self.assertEqual(request(self.gw.port, path=f"/e/{i}").status, 200)
+        finally:
+            self.ups[1].fail_all = None
+        a, b, c = self.counts("/e/")
+        self.assertLessEqual(b, 2, (a, b, c))  # round robin would send it 20
+        self.assertGreater(a, 15, (a, b, c))
+        self.assertGreater(c, 15, (a, b, c))
 
     def wait_arrived(self, n):
         """The upstreams have seen n held requests (each is counted as it arrives)."""

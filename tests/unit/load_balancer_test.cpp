@@ -81,3 +81,42 @@ TEST(LoadBalancer, RingHashSkipsUnusableEndpoint) {
     eps[a].usable = false;
     EXPECT_EQ(s.pick(eps, &r, key, true), 1 - a);
 }
+
+TEST(LoadBalancer, PeakEwmaJumpsToASlowAnswerAndForgetsIt) {
+    using clock = upstream::latency_estimate::clock;
+    const double decay = 10e9;  // 10 s
+    upstream::latency_estimate e;
+    const auto t0 = clock::now();
+    e.observe(1e6, t0, decay);  // 1 ms
+    EXPECT_DOUBLE_EQ(e.estimate(t0, decay), 1e6);
+    e.observe(100e6, t0 + std::chrono::milliseconds(1), decay);  // one slow answer: the peak at once
+    EXPECT_DOUBLE_EQ(e.estimate(t0 + std::chrono::milliseconds(1), decay), 100e6);
+    e.observe(1e6, t0 + std::chrono::milliseconds(2), decay);  // a fast one right after moves it little
+    EXPECT_GT(e.estimate(t0 + std::chrono::milliseconds(2), decay), 99e6);
+    // Unobserved for one time constant: e^-1 of it.
+    EXPECT_NEAR(e.estimate(t0 + std::chrono::milliseconds(2) + std::chrono::seconds(10), decay), 100e6 / 2.718281828, 0.2e6);
+}
+
+TEST(LoadBalancer, PeakEwmaStaysOffTheSlowEndpointAndWeighsQueues) {
+    config::lb_config c = policy(config::lb_policy::peak_ewma);
+    upstream::balancer_state s(c, 3, 7);
+    const auto now = upstream::latency_estimate::clock::now();
+    const double decay = std::chrono::duration<double, std::nano>(c.decay).count();
+    std::vector<upstream::latency_estimate> lat(3);
+    lat[0].observe(2e6, now, decay);
+    lat[1].observe(200e6, now, decay);  // the slow replica
+    lat[2].observe(2e6, now, decay);
+    std::vector<endpoint_load> eps(3);
+    for (std::size_t i = 0; i < 3; ++i) eps[i].latency = &lat[i];
+    std::map<std::size_t, int> n;
+    for (int i = 0; i < 1000; ++i) ++n[s.pick(eps, nullptr, 0, false)];
+    EXPECT_EQ(n[1], 0);  // two distinct choices: a fast one is always among them
+    EXPECT_GT(n[0], 350);
+    EXPECT_GT(n[2], 350);
+    // A queue on one fast endpoint: 2 ms x (150 + 1) is more than the slow one's 200 ms x 1.
+    eps[0].inflight = 150;
+    n.clear();
+    for (int i = 0; i < 1000; ++i) ++n[s.pick(eps, nullptr, 0, false)];
+    EXPECT_EQ(n[0], 0);
+    EXPECT_GT(n[1], 0);
+}

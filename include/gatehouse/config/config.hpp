@@ -214,10 +214,11 @@ struct route_config {
     source_mark mark;
 };
 
-enum class lb_policy { round_robin, weighted, random, least_request, ring_hash };
+enum class lb_policy { round_robin, weighted, random, least_request, ring_hash, peak_ewma };
 
 struct lb_config {
     lb_policy policy = lb_policy::round_robin;
+    duration decay = 10s;  // peak_ewma: the time constant over which a latency estimate forgets
     enum class hash_source { client_ip, header } hash_on = hash_source::client_ip;
     std::string hash_header;  // lower-cased
 };
