@@ -453,3 +453,23 @@ TEST(MiddlewareCallSpans, ADetachedCallGoesToTheControlRingUnderTheSameParent) {
     EXPECT_EQ(r.end_ns - r.start_ns, 5'000'000u);
     EXPECT_FALSE(r.error);
 }
+
+TEST(MiddlewareCallSpans, ABackgroundCallIsARootSpanOnlyWhenTheRuleForNewTracesSamplesIt) {
+    auto t = std::make_shared<observability::tracer>(config::otlp_config{}, 1);
+    observability::set_background_tracing(t, false, 1.0);  // generate: false: only clients start traces
+    EXPECT_FALSE(observability::background_recorder());
+    observability::set_background_tracing(t, true, 0.0);  // sample: 0%
+    EXPECT_FALSE(observability::background_recorder());
+    observability::set_background_tracing(nullptr, true, 1.0);  // no export configured
+    EXPECT_FALSE(observability::background_recorder());
+    observability::set_background_tracing(t, true, 1.0);
+    auto record = observability::background_recorder();
+    ASSERT_TRUE(record);
+    middleware::client_call c;
+    c.operation = "GET";
+    c.start = c.end = std::chrono::steady_clock::now();
+    record(c);
+    ASSERT_EQ(t->control_ring().available(), 1u);
+    EXPECT_FALSE(t->control_ring().at(0).has_parent);  // the root of a trace of its own
+    observability::set_background_tracing(nullptr, false, 0.0);
+}
