@@ -80,11 +80,15 @@ asio::awaitable<void> post_over_tls(tcp::socket& sock, const export_target& to, 
         why = "TLS: cannot create a session";
         co_return;
     }
-    SSL_set_tlsext_host_name(ssl, to.server_name.c_str());
     boost::system::error_code ip_ec;
     asio::ip::make_address(to.server_name, ip_ec);
-    if (ip_ec) SSL_set1_host(ssl, to.server_name.c_str());
-    else X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), to.server_name.c_str());  // an IP literal: its SAN
+    if (ip_ec) {
+        SSL_set_tlsext_host_name(ssl, to.server_name.c_str());
+        SSL_set1_host(ssl, to.server_name.c_str());
+    } else {
+        // An IP literal: no SNI (RFC 6066 §3), and the certificate must name the address.
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), to.server_name.c_str());
+    }
     asio::ssl::stream<tcp::socket&> tls(sock, ssl);
     auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, nothrow_awaitable);
     if (hec) {
@@ -232,6 +236,10 @@ void otlp_exporter::send(const tracer& t, std::string request, std::size_t spans
     to.timeout = c.timeout;
     to.tls = t.tls();
     to.server_name = c.tls_sni.empty() ? c.host : c.tls_sni;
+    if (c.https && !to.tls) {  // never fall back to plain text for an https:// endpoint
+        export_done(false, spans, "TLS: no client context (OpenSSL could not create one)");
+        return;
+    }
     boost::system::error_code ec;
     auto ip = asio::ip::make_address(c.host, ec);
     if (!ec) {

@@ -374,7 +374,9 @@ class MiddlewareCalls(unittest.TestCase):
         """) + tracing_yaml(cls.receiver.endpoint)
         cls.gw = Gatehouse(config, upstreams={"u": [cls.up]}).start()
         cls.addClassCleanup(cls.gw.stop)
-        cls.idp.wait_for(lambda st: st.requests > 0, 10)  # the first fetch, in the background at start
+        # The first fetch, in the background at start, has ended: a test's refetch is its own, not
+        # a share of that one.
+        assert wait_until(lambda: cls.provider_status()["last_result"].startswith("ok"), 15)
 
     @classmethod
     def serve_jwks(cls, keys, status=200):
@@ -416,8 +418,9 @@ class MiddlewareCalls(unittest.TestCase):
         self.assertEqual((eval_["name"], eval_["status_code"]), ("EVAL", 0))
         self.assertEqual({evalsha["parent_span_id"], eval_["parent_span_id"]}, {server["span_id"]})
 
-    def provider_status(self):
-        _, providers = self.gw.admin("GET", "/jwt/providers")
+    @classmethod
+    def provider_status(cls):
+        _, providers = cls.gw.admin("GET", "/jwt/providers")
         return next(p for p in providers if p["name"] == "remote")
 
     def jwks_spans(self, spans):
@@ -504,8 +507,8 @@ class HttpsExport(WithUpstream):
         sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other.key",
            "-out", "other-ca.pem", "-days", "30", "-subj", "/CN=another CA", cwd=cls.pki.dir)
 
-    def export_through(self, tls):
-        receiver = Receiver(tls=(self.pki.path("local.pem"), self.pki.path("local.key")), tls_host="127.0.0.1")
+    def export_through(self, tls, cert="local"):
+        receiver = Receiver(tls=(self.pki.path(f"{cert}.pem"), self.pki.path(f"{cert}.key")), tls_host="127.0.0.1")
         self.addCleanup(receiver.stop)
         up = self.upstream()
         gw = Gatehouse("routes: [{ name: all, upstream: u }]\n" + tracing_yaml(receiver.endpoint, tls=tls), upstreams={"u": [up]}).start()
@@ -519,6 +522,13 @@ class HttpsExport(WithUpstream):
         self.assertEqual({s["kind"] for s in spans}, {2, 3})
         self.assertEqual(receiver.requests[-1][1].get("authorization"), f"Bearer {TOKEN}")
         self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_tracing_spans_exported_total") >= 2))
+        self.assertEqual(metric(gw, "gatehouse_tracing_export_failures_total"), 0)
+
+    def test_an_endpoint_given_by_ip_is_checked_against_the_certificates_ip_address(self):
+        self.pki.issue("ip", "collector", "subjectAltName=IP:127.0.0.1")
+        receiver, gw = self.export_through(f"{{ ca: {self.pki.path('ca.pem')} }}", cert="ip")  # no sni: the address is the name
+        seen = dict(request(gw.port, path="/echo").json()["headers"])
+        self.assertEqual(len(receiver.wait_for_trace(seen["traceparent"].split("-")[1], 2)), 2)
         self.assertEqual(metric(gw, "gatehouse_tracing_export_failures_total"), 0)
 
     def assert_refused(self, tls, why):

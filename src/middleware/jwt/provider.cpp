@@ -279,7 +279,9 @@ void provider::fetch_done(jwks_fetch_result r) {
         keys = keys_from_jwks(r.body, errors);
         if (keys.empty()) why = errors.empty() ? "no keys" : errors.front();
     }
-    trace_fetch(r, r.ok ? (keys.empty() ? std::string_view("invalid_jwks") : std::string_view()) : std::string_view(r.error_type));
+    std::string_view error_type = r.error_type;
+    if (r.ok && keys.empty()) error_type = "invalid_jwks";  // a 200 without a usable key
+    trace_fetch(r, error_type);
     if (!keys.empty()) {
         set_keys(std::move(keys), spec_.jwks_url);
         wake_fetch_waiters();
