@@ -1,7 +1,9 @@
 """OTLP/HTTP trace export through the real binary to a real OTLP receiver (otlp_receiver.py):
 SERVER and CLIENT spans, their links to the client's and the upstream's traceparent, HTTP
 semantic-convention attributes, parent-based sampling, both encodings, a dead or slow collector,
-the drop counter, and the receiver's own honesty against the official OpenTelemetry JS exporter."""
+the drop counter, the CLIENT spans of middleware calls (a real redis-server, a real JWKS server),
+export over TLS to a receiver whose certificate pki.py made (and refused when it does not verify),
+and the receiver's own honesty against the official OpenTelemetry JS exporter."""
 import base64
 import hashlib
 import hmac
