@@ -1,6 +1,7 @@
 #include "config/tracing_loader.hpp"
 
 #include <cstdlib>
+#include <fstream>
 
 #include "config/resilience_loader.hpp"
 #include "util/text.hpp"
@@ -38,32 +39,42 @@ bool expand_env(const std::string& in, std::string& out, std::string& missing) {
 
 namespace {
 
-// http://host[:port][/path]; https is refused (no TLS client for the exporter yet).
+// http(s)://host[:port][/path].
 bool read_endpoint(map_reader& r, otlp_config& o) {
     auto s = r.string("endpoint");
     if (!s) return false;
     o.endpoint = *s;
-    if (s->starts_with("https://")) {
-        r.error("endpoint", "https:// is not supported for OTLP export yet: use http:// (a collector or agent on the host or in the pod)");
+    o.https = s->starts_with("https://");
+    if (!o.https && !s->starts_with("http://")) {
+        r.error("endpoint", "expected an http:// or https:// URL, such as http://otel-collector:4318/v1/traces");
         return false;
     }
-    if (!s->starts_with("http://")) {
-        r.error("endpoint", "expected an http:// URL, such as http://otel-collector:4318/v1/traces");
-        return false;
-    }
-    auto rest = s->substr(7);
+    auto rest = s->substr(o.https ? 8 : 7);
     auto slash = rest.find('/');
     auto authority = rest.substr(0, slash);
     o.target = slash == std::string::npos ? "/v1/traces" : rest.substr(slash);
     const auto host = util::host_without_port(authority);
     o.host = std::string(host);
     if (!o.host.empty() && o.host.front() == '[') o.host = o.host.substr(1, o.host.size() - 2);
-    o.port = host.size() < authority.size() ? authority.substr(host.size() + 1) : std::string("80");
+    o.port = host.size() < authority.size() ? authority.substr(host.size() + 1) : std::string(o.https ? "443" : "80");
     if (o.host.empty() || o.port.empty() || o.port.find_first_not_of("0123456789") != std::string::npos) {
-        r.error("endpoint", "expected http://host:port/path, found '" + *s + "'");
+        r.error("endpoint", "expected http(s)://host:port/path, found '" + *s + "'");
         return false;
     }
     return true;
+}
+
+// tls: { ca, sni } for an https:// endpoint, in the style of upstreams[].tls.
+void read_tls(map_reader& parent, otlp_config& o) {
+    map_reader t(parent.get("tls"), parent.child_path("tls"), parent.diags(), {"ca", "sni"});
+    if (!t.ok()) return;
+    if (!o.https && !o.endpoint.empty()) parent.error("tls", "tls applies to an https:// endpoint only");
+    if (auto v = t.string("ca")) {
+        o.tls_ca = *v;
+        if (!std::ifstream(*v).good()) t.error("ca", "cannot read '" + *v + "'");
+    }
+    if (auto v = t.string("sni")) o.tls_sni = *v;
+    t.finish();
 }
 
 // A mapping of strings (headers, resource attributes), with ${VAR} resolved when `env`.
@@ -103,7 +114,7 @@ void read_batch(map_reader& parent, otlp_config& o) {
 }
 
 void read_otlp(map_reader& t, otlp_config& o) {
-    map_reader r(t.get("otlp"), t.child_path("otlp"), t.diags(), {"endpoint", "encoding", "headers", "timeout", "batch", "resource"});
+    map_reader r(t.get("otlp"), t.child_path("otlp"), t.diags(), {"endpoint", "encoding", "headers", "timeout", "batch", "resource", "tls"});
     if (!r.ok()) return;
     if (!r.has("endpoint")) t.error("otlp", "otlp.endpoint is required");
     else read_endpoint(r, o);
@@ -119,6 +130,7 @@ void read_otlp(map_reader& t, otlp_config& o) {
         else o.timeout = *v;
     }
     if (r.has("batch")) read_batch(r, o);
+    if (r.has("tls")) read_tls(r, o);
     r.finish();
 }
 

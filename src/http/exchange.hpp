@@ -24,7 +24,7 @@
 #include "gatehouse/middleware/middleware.hpp"
 #include "http/forwarded_request.hpp"
 #include "net/deadlines.hpp"
-#include "observability/tracing.hpp"
+#include "observability/call_spans.hpp"
 #include "router/route_table.hpp"
 #include "upstream/streamed_request.hpp"
 
@@ -176,6 +176,7 @@ private:
     bool tracing_ = false;  // the request is sampled and its spans recorded
     observability::span_record server_span_;
     observability::client_spans client_spans_;
+    observability::call_spans call_spans_;  // the chain's external calls (mctx.trace)
 
     answer after_chain() const;
     template <class F>

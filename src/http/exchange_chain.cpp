@@ -35,6 +35,7 @@ boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
     mctx.mono = std::chrono::steady_clock::now();
     mctx.route = r.config.name;
     mctx.request_id = request_id;
+    mctx.trace = tracing_ ? &call_spans_ : nullptr;
     mctx.deadline = mctx.mono + r.config.timeout.value_or(snap->config.limits.request_timeout);
     std::size_t index = 0;
     for (const auto* chain : {listener_chain, route_chain}) {

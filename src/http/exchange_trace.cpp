@@ -68,6 +68,8 @@ void exchange::start_server_span() {
     client_spans_.wall_base_ns = s.start_ns;
     client_spans_.steady_base = start;
     client_spans_.span_hex = nullptr;
+    observability::call_spans::request_trace rt{trace_id, s.span_id, snap->tracer.get(), w_.id(), &random_of, &w_, s.start_ns, start};
+    call_spans_.arm(rt);
 }
 
 void exchange::note_client_span(const char (&span_id)[16]) { std::memcpy(client_spans_.record.span_id, span_id, 16); }

@@ -59,17 +59,27 @@ void each_attribute(const span_record& s, Text&& text, Int&& integer) {
         return;
     }
     if (!s.upstream.empty()) text("gatehouse.upstream", s.upstream);
-    if (!s.peer_address.empty()) {
+    if (!s.db_system.empty()) text("db.system.name", s.db_system);
+    if (!s.db_operation.empty()) text("db.operation.name", s.db_operation);
+    if (!s.url_full.empty()) text("url.full", s.url_full);
+    if (!s.server_address.empty()) {
+        text("server.address", s.server_address);
+        if (s.server_port) integer("server.port", s.server_port);
+    } else if (!s.peer_address.empty()) {
         text("server.address", s.peer_address);
         integer("server.port", s.peer_port);
+    }
+    if (!s.peer_address.empty()) {
         text("network.peer.address", s.peer_address);
         integer("network.peer.port", s.peer_port);
     }
     if (s.resend) integer("http.request.resend_count", s.resend);
 }
 
-// The span's name (semantic conventions): "{method} {route}" for the SERVER span, "{method}" for a CLIENT one.
+// The span's name (semantic conventions): "{method} {route}" for the SERVER span, "{method}" for
+// an HTTP CLIENT one, "{db.operation.name}" (else "{db.system.name}") for a database call.
 std::string span_name(const span_record& s) {
+    if (!s.db_system.empty()) return s.db_operation.empty() ? s.db_system : s.db_operation;
     std::string n = s.method.empty() ? std::string("HTTP") : s.method;
     if (s.kind == span_kind::server && !s.route.empty()) n += ' ' + s.route;
     return n;

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -25,6 +29,14 @@ namespace {
 
 constexpr auto k_tick = std::chrono::milliseconds(100);
 constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
+
+// Where one export goes.
+struct export_target {
+    tcp::endpoint ep;
+    std::chrono::steady_clock::duration timeout;
+    std::shared_ptr<ssl_ctx_st> tls;  // https://: the tracer's context; null: plain HTTP
+    std::string server_name;          // https://: SNI and the name verified
+};
 
 std::string request_head(const config::otlp_config& c, std::size_t body_size) {
     std::string h = "POST " + c.target + " HTTP/1.1\r\nHost: " + c.host + ':' + c.port + "\r\nContent-Type: ";
@@ -46,32 +58,63 @@ int status_of(std::string_view head) {
     return s;
 }
 
-// One POST on a fresh connection; the timer closes the socket when `timeout` passes.
-asio::awaitable<void> post_export(std::shared_ptr<otlp_exporter> self, tcp::endpoint ep, std::string request,
-                                  std::chrono::steady_clock::duration timeout, std::size_t spans) {
-    auto ex = co_await asio::this_coro::executor;
-    auto sock = std::make_shared<tcp::socket>(ex);
-    asio::steady_timer deadline(ex, timeout);
-    deadline.async_wait([sock](boost::system::error_code ec) {
-        boost::system::error_code ignored;
-        if (!ec) sock->close(ignored);
-    });
-    std::string why;
-    int status = 0;
-    auto [cec] = co_await sock->async_connect(ep, nothrow_awaitable);
-    if (cec) why = "connect: " + cec.message();
-    if (why.empty()) {
-        auto [wec, wn] = co_await asio::async_write(*sock, asio::buffer(request), nothrow_awaitable);
-        if (wec) why = "write: " + wec.message();
-    }
-    std::string response;
+// Writes the request and reads the response head; `why` says what failed (empty: nothing).
+template <class Stream>
+asio::awaitable<void> post_over(Stream& stream, const std::string& request, std::string& response, std::string& why) {
+    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(request), nothrow_awaitable);
+    if (wec) why = "write: " + wec.message();
     while (why.empty() && response.find("\r\n\r\n") == std::string::npos && response.size() < 65536) {
         char buf[4096];
-        auto [rec, rn] = co_await sock->async_read_some(asio::buffer(buf), nothrow_awaitable);
+        auto [rec, rn] = co_await stream.async_read_some(asio::buffer(buf), nothrow_awaitable);
         response.append(buf, rn);
         if (rec) why = response.empty() ? "read: " + rec.message() : std::string();
         if (rec) break;
     }
+}
+
+// The TLS handshake (SNI and the name verified: tls.sni, else the host) and the POST over it.
+asio::awaitable<void> post_over_tls(tcp::socket& sock, const export_target& to, const std::string& request, std::string& response,
+                                    std::string& why) {
+    SSL* ssl = SSL_new(to.tls.get());
+    if (!ssl) {
+        why = "TLS: cannot create a session";
+        co_return;
+    }
+    boost::system::error_code ip_ec;
+    asio::ip::make_address(to.server_name, ip_ec);
+    if (ip_ec) {
+        SSL_set_tlsext_host_name(ssl, to.server_name.c_str());
+        SSL_set1_host(ssl, to.server_name.c_str());
+    } else {
+        // An IP literal: no SNI (RFC 6066 §3), and the certificate must name the address.
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), to.server_name.c_str());
+    }
+    asio::ssl::stream<tcp::socket&> tls(sock, ssl);
+    auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, nothrow_awaitable);
+    if (hec) {
+        why = "TLS: " + hec.message();
+        if (auto v = SSL_get_verify_result(ssl); v != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(v) + ")";
+        co_return;
+    }
+    co_await post_over(tls, request, response, why);
+    // No close_notify wait: the response head is all we need and the socket closes next.
+}
+
+// One POST on a fresh connection; the timer closes the socket when `timeout` passes.
+asio::awaitable<void> post_export(std::shared_ptr<otlp_exporter> self, export_target to, std::string request, std::size_t spans) {
+    auto ex = co_await asio::this_coro::executor;
+    auto sock = std::make_shared<tcp::socket>(ex);
+    asio::steady_timer deadline(ex, to.timeout);
+    deadline.async_wait([sock](boost::system::error_code ec) {
+        boost::system::error_code ignored;
+        if (!ec) sock->close(ignored);
+    });
+    std::string why, response;
+    int status = 0;
+    auto [cec] = co_await sock->async_connect(to.ep, nothrow_awaitable);
+    if (cec) why = "connect: " + cec.message();
+    if (why.empty() && to.tls) co_await post_over_tls(*sock, to, request, response, why);
+    else if (why.empty()) co_await post_over(*sock, request, response, why);
     deadline.cancel();
     if (why.empty()) {
         status = status_of(response);
@@ -181,18 +224,27 @@ bool otlp_exporter::maybe_export(source& s, std::chrono::steady_clock::time_poin
     for (std::size_t i = 0; i < taken.size(); ++i) s.t->rings()[i]->release(taken[i]);
     const auto spans = batch_.size();
     batch_.clear();
-    send(c, request_head(c, body.size()) + body, spans);
+    send(*s.t, request_head(c, body.size()) + body, spans);
     return true;
 }
 
-void otlp_exporter::send(const config::otlp_config& c, std::string request, std::size_t spans) {
+void otlp_exporter::send(const tracer& t, std::string request, std::size_t spans) {
+    const auto& c = t.settings();
     in_flight_ = true;
+    export_target to;
+    to.ep.port(static_cast<std::uint16_t>(std::stoul(c.port)));
+    to.timeout = c.timeout;
+    to.tls = t.tls();
+    to.server_name = c.tls_sni.empty() ? c.host : c.tls_sni;
+    if (c.https && !to.tls) {  // never fall back to plain text for an https:// endpoint
+        export_done(false, spans, "TLS: no client context (OpenSSL could not create one)");
+        return;
+    }
     boost::system::error_code ec;
-    const auto port = static_cast<std::uint16_t>(std::stoul(c.port));
     auto ip = asio::ip::make_address(c.host, ec);
     if (!ec) {
-        asio::co_spawn(control_, post_export(shared_from_this(), tcp::endpoint(ip, port), std::move(request), c.timeout, spans),
-                       asio::detached);
+        to.ep.address(ip);
+        asio::co_spawn(control_, post_export(shared_from_this(), std::move(to), std::move(request), spans), asio::detached);
         return;
     }
     if (!resolver_) {
@@ -203,9 +255,8 @@ void otlp_exporter::send(const config::otlp_config& c, std::string request, std:
             return;
         }
     }
-    auto timeout = c.timeout;
     resolver_->lookup(c.host, discovery::dns::family::any,
-                      [self = shared_from_this(), request = std::move(request), port, timeout,
+                      [self = shared_from_this(), request = std::move(request), to = std::move(to),
                        spans](std::string error, std::vector<discovery::dns::address> addresses) mutable {
                           boost::system::error_code ec;
                           auto ip = addresses.empty() ? asio::ip::address{} : asio::ip::make_address(addresses.front().ip, ec);
@@ -213,8 +264,8 @@ void otlp_exporter::send(const config::otlp_config& c, std::string request, std:
                               self->export_done(false, spans, "DNS: " + (error.empty() ? std::string("no address") : error));
                               return;
                           }
-                          asio::co_spawn(self->control_, post_export(self, tcp::endpoint(ip, port), std::move(request), timeout, spans),
-                                         asio::detached);
+                          to.ep.address(ip);
+                          asio::co_spawn(self->control_, post_export(self, std::move(to), std::move(request), spans), asio::detached);
                       });
 }
 

@@ -4,7 +4,8 @@
 // one batch and POSTs it to the OTLP/HTTP endpoint. One export at a time, asynchronous, bounded
 // by otlp.timeout: a slow or dead collector fills the rings (whose overflow is dropped and
 // counted), never a worker. Host names are resolved through c-ares (discovery/dns), never a
-// blocking getaddrinfo.
+// blocking getaddrinfo; an https:// endpoint gets an asynchronous TLS handshake on the same loop,
+// its certificate verified (a failure is a failed export, counted like any other).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
@@ -47,7 +48,7 @@ private:
     };
     void tick();
     bool maybe_export(source& s, std::chrono::steady_clock::time_point now);
-    void send(const config::otlp_config& c, std::string request, std::size_t spans);
+    void send(const tracer& t, std::string request, std::size_t spans);
     void continue_flush();
     void finish_flush();
 

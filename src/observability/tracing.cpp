@@ -3,9 +3,27 @@
 #include <charconv>
 #include <cstring>
 
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
 #include "observability/trace_context.hpp"
 
 namespace gatehouse::observability {
+
+namespace {
+// The exporter's TLS client: TLS 1.2 or later, the collector's certificate verified against
+// tls.ca (or the system store); the name is checked per connection (otlp_exporter.cpp).
+std::shared_ptr<ssl_ctx_st> otlp_tls_context(const config::otlp_config& c) {
+    std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+    if (!ctx) return ctx;
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    if (c.tls_ca.empty()) SSL_CTX_set_default_verify_paths(ctx.get());
+    else if (SSL_CTX_load_verify_locations(ctx.get(), c.tls_ca.c_str(), nullptr) != 1)
+        spdlog::error("tracing: cannot load the CA bundle '{}' for {}: exports will fail verification", c.tls_ca, c.endpoint);
+    return ctx;
+}
+}  // namespace
 
 span_ring::span_ring(std::size_t capacity)
     : slots_(new span_record[capacity == 0 ? 1 : capacity]), capacity_(capacity == 0 ? 1 : capacity) {}
@@ -24,8 +42,10 @@ bool span_ring::push(const span_record& r) {
     return true;
 }
 
-tracer::tracer(const config::otlp_config& settings, unsigned workers) : settings_(settings), identity_(identity_of(settings)) {
-    for (unsigned i = 0; i < (workers == 0 ? 1 : workers); ++i) rings_.push_back(std::make_unique<span_ring>(settings.max_queue));
+tracer::tracer(const config::otlp_config& settings, unsigned workers)
+    : settings_(settings), identity_(identity_of(settings)), workers_(workers == 0 ? 1 : workers) {
+    for (unsigned i = 0; i < workers_ + 1; ++i) rings_.push_back(std::make_unique<span_ring>(settings.max_queue));
+    if (settings.https) tls_ = otlp_tls_context(settings);
 }
 
 std::uint64_t tracer::dropped() const {
@@ -38,10 +58,12 @@ std::string tracer::identity_of(const config::otlp_config& c) {
     std::string id = c.endpoint + '\n' + (c.encoding == config::otlp_config::encoding_kind::json ? "json" : "protobuf");
     for (auto& [k, v] : c.headers) id += '\n' + k + ':' + v;
     for (auto& [k, v] : c.resource) id += '\n' + k + '=' + v;
+    if (c.https) id += "\ntls " + c.tls_ca + ' ' + c.tls_sni;
     id += '\n' + std::to_string(c.timeout.count()) + ' ' + std::to_string(c.max_queue) + ' ' + std::to_string(c.max_batch) + ' ' +
           std::to_string(c.delay.count());
     return id;
 }
+
 
 std::uint64_t unix_now_ns() {
     return static_cast<std::uint64_t>(

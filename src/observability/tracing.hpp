@@ -13,6 +13,8 @@
 
 #include "gatehouse/config/config.hpp"
 
+struct ssl_ctx_st;
+
 namespace gatehouse::observability {
 
 enum class span_kind : std::uint8_t { server = 2, client = 3 };  // OTLP Span.SpanKind
@@ -29,6 +31,9 @@ struct span_record {
     int resend = 0;                          // http.request.resend_count (CLIENT: the try's number)
     std::uint16_t server_port = 0, peer_port = 0;
     std::string method, route, url_path, url_query, url_scheme, server_address, client_address, peer_address, upstream, error_type;
+    // A middleware's external call (CLIENT): a database command (db_system set) or an HTTP GET
+    // (url_full). A CLIENT span's server.address is server_address when set, else peer_address.
+    std::string db_system, db_operation, url_full;
 };
 
 // Single producer (a worker), single consumer (the exporter). The consumer reads slots in place
@@ -54,20 +59,26 @@ private:
 };
 
 // The rings of one exporter configuration, one per worker; shared by the snapshots that use it.
-class tracer {
+class tracer : public std::enable_shared_from_this<tracer> {
 public:
     tracer(const config::otlp_config& settings, unsigned workers);
-    span_ring& ring(unsigned worker) { return *rings_[worker % rings_.size()]; }
+    span_ring& ring(unsigned worker) { return *rings_[worker % workers_]; }
+    // The control thread's own ring (its only producer): spans of calls made there (JWKS fetches).
+    span_ring& control_ring() { return *rings_.back(); }
     const std::vector<std::unique_ptr<span_ring>>& rings() const { return rings_; }
     const config::otlp_config& settings() const { return settings_; }
     std::uint64_t dropped() const;
     static std::string identity_of(const config::otlp_config& c);
     const std::string& identity() const { return identity_; }
+    // An https:// endpoint: the TLS client context (its trust loaded once, here); else null.
+    const std::shared_ptr<ssl_ctx_st>& tls() const { return tls_; }
 
 private:
     config::otlp_config settings_;
+    std::shared_ptr<ssl_ctx_st> tls_;
     std::string identity_;
-    std::vector<std::unique_ptr<span_ring>> rings_;
+    unsigned workers_;
+    std::vector<std::unique_ptr<span_ring>> rings_;  // one per worker, then the control thread's
 };
 
 // Parent-based sampling of a new trace: `ratio` of them, by the top 53 bits of `random`.

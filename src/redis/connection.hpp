@@ -22,6 +22,8 @@ public:
     connection(boost::asio::io_context& ioc, const store_spec& spec, store_stats& stats, std::atomic<bool>& open_flag);
     boost::asio::awaitable<result> call(std::string command, std::chrono::steady_clock::time_point until);
     bool available() const { return !open_; }
+    // The address in use, or the one the next connect tries.
+    const address& current_address() const { return spec_.addresses[address_ % spec_.addresses.size()]; }
     boost::asio::io_context& ioc() { return ioc_; }
     void close();  // on this connection's thread
 

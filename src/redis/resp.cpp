@@ -111,4 +111,19 @@ parse_status parse(std::string_view in, value& out, std::size_t& used) {
 void append_command(std::string& out, std::initializer_list<std::string_view> args) { append_all(out, args, args.size()); }
 void append_command(std::string& out, const std::vector<std::string_view>& args) { append_all(out, args, args.size()); }
 
+std::string_view command_name(std::string_view command) {
+    // "*<n>\r\n$<len>\r\n<name>\r\n..."
+    auto bulk = command.find("\r\n$");
+    if (!command.starts_with('*') || bulk == std::string_view::npos) return {};
+    auto eol = command.find("\r\n", bulk + 3);
+    if (eol == std::string_view::npos) return {};
+    std::size_t len = 0;
+    for (char c : command.substr(bulk + 3, eol - bulk - 3)) {
+        if (c < '0' || c > '9') return {};
+        len = len * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (eol + 2 + len > command.size()) return {};
+    return command.substr(eol + 2, len);
+}
+
 }  // namespace gatehouse::redis

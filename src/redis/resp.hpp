@@ -29,5 +29,7 @@ parse_status parse(std::string_view in, value& out, std::size_t& used);
 // Appends one command as an array of bulk strings.
 void append_command(std::string& out, std::initializer_list<std::string_view> args);
 void append_command(std::string& out, const std::vector<std::string_view>& args);
+// The first argument of an encoded command ("EVALSHA"), empty when it is not one.
+std::string_view command_name(std::string_view command);
 
 }  // namespace gatehouse::redis

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "config/yaml_reader.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 #include "gatehouse/config/units.hpp"
 #include "redis/connection.hpp"
 #include "util/identity_registry.hpp"
@@ -133,6 +134,37 @@ store::~store() {
         }
 }
 
+namespace {
+// error.type of a command: the error's prefix for a Redis error reply ("NOSCRIPT", "WRONGTYPE"),
+// else what went wrong on our side; empty when it succeeded. Low cardinality by construction.
+std::string_view error_type_of(const result& r) {
+    switch (r.st) {
+        case result::status::ok: break;
+        case result::status::timeout: return "timeout";
+        case result::status::unavailable: return "unavailable";  // the breaker is open: not sent
+        case result::status::error: return "connection";
+    }
+    if (!r.reply.is_error()) return {};
+    std::string_view t = r.reply.text;
+    t = t.substr(0, t.find(' '));
+    return t.empty() || t.size() > 32 ? std::string_view("redis_error") : t;
+}
+}  // namespace
+
+// The command's CLIENT span (OpenTelemetry database conventions for Redis).
+void store::record_call(middleware::call_tracer& trace, const result& r, std::string_view operation, const address& to,
+                        std::chrono::steady_clock::time_point started) {
+    middleware::client_call call;
+    call.db_system = "redis";
+    call.operation = operation;
+    call.server_address = to.unix_path.empty() ? std::string_view(to.host) : std::string_view(to.unix_path);
+    call.server_port = to.unix_path.empty() ? to.port : 0;
+    call.error_type = error_type_of(r);
+    call.start = started;
+    call.end = std::chrono::steady_clock::now();
+    trace.record(call);
+}
+
 connection& store::conn_for(std::size_t worker, asio::io_context& ioc) {
     auto& w = workers_[worker % workers_.size()];
     if (w.conns.empty())
@@ -143,13 +175,22 @@ connection& store::conn_for(std::size_t worker, asio::io_context& ioc) {
 }
 
 asio::awaitable<result> store::call(std::size_t worker, asio::io_context& ioc, std::string command,
-                                    std::chrono::steady_clock::time_point until) {
+                                    std::chrono::steady_clock::time_point until, middleware::call_tracer* trace) {
     auto& c = conn_for(worker, ioc);
+    const auto started = std::chrono::steady_clock::now();
+    // What the span needs, taken before the command moves and the connection may move on to
+    // its next address.
+    const address* to = trace ? &c.current_address() : nullptr;
+    const std::string operation = trace ? std::string(command_name(command)) : std::string();
+    result r;
     if (!c.available()) {
         stats_.unavailable.fetch_add(1, std::memory_order_relaxed);
-        co_return result{result::status::unavailable, {}, "breaker open"};
+        r = result{result::status::unavailable, {}, "breaker open"};
+    } else {
+        r = co_await c.call(std::move(command), until);
     }
-    co_return co_await c.call(std::move(command), until);
+    if (trace) record_call(*trace, r, operation, *to, started);
+    co_return r;
 }
 
 bool store::available(std::size_t worker) const {

@@ -16,11 +16,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gatehouse/config/diagnostics.hpp"
 #include "redis/resp.hpp"
 
+namespace gatehouse::middleware {
+class call_tracer;
+}
 namespace boost::asio {
 class io_context;
 }
@@ -76,9 +80,10 @@ public:
 
     // On worker `worker`'s thread only: runs one command (an encoded RESP array) on one of that
     // worker's connections, waiting at most until `until` and never longer than `timeout`.
-    // status::unavailable at once when the breaker is open.
+    // status::unavailable at once when the breaker is open. With `trace` (a traced request), the
+    // command is a CLIENT span of that request (docs/observability.md, "Tracing").
     boost::asio::awaitable<result> call(std::size_t worker, boost::asio::io_context& ioc, std::string command,
-                                        std::chrono::steady_clock::time_point until);
+                                        std::chrono::steady_clock::time_point until, middleware::call_tracer* trace = nullptr);
     // On worker `worker`'s thread: false while its breaker is open (callers fall back at once).
     bool available(std::size_t worker) const;
     // "shared" while every worker that has talked to Redis can, else "fallback" (any thread).
@@ -87,6 +92,8 @@ public:
 
 private:
     connection& conn_for(std::size_t worker, boost::asio::io_context& ioc);
+    static void record_call(middleware::call_tracer& trace, const result& r, std::string_view operation, const address& to,
+                            std::chrono::steady_clock::time_point started);
     store_spec spec_;
     store_stats stats_;
     struct alignas(64) worker_conns {

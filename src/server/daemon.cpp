@@ -47,6 +47,7 @@
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
 #include "http/mirror.hpp"
+#include "observability/call_spans.hpp"
 #include "observability/otlp_exporter.hpp"
 #include "http1/tunnel.hpp"
 #include "router/route_table.hpp"
@@ -173,6 +174,7 @@ public:
         const auto& cfg = snap->config;
         current_ = snap;
         exporter_->use(snap->tracer);
+        observability::set_background_tracing(snap->tracer, snap->config.tracing.generate, snap->config.tracing.sample);
         admin_tls_ = snap->admin_tls;
         drain_ = cfg.drain;
 
@@ -616,6 +618,7 @@ private:
         ++generation_;
         current_ = snap;
         exporter_->use(snap->tracer);
+        observability::set_background_tracing(snap->tracer, snap->config.tracing.generate, snap->config.tracing.sample);
         if (snap->admin_tls && admin_tls_) admin_tls_ = snap->admin_tls;  // a new certificate or client CA
         current_metrics_enabled_ = metrics_on;
         drain_ = snap->config.drain;

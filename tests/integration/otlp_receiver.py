@@ -7,6 +7,7 @@ import gzip
 import importlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -94,7 +95,9 @@ def _spans_from_json(body):
 
 
 class Receiver:
-    def __init__(self, status=200):
+    """`tls=(cert, key)`: served over HTTPS (the endpoint then names the host `tls_host`)."""
+
+    def __init__(self, status=200, tls=None, tls_host="localhost"):
         self.spans = []
         self.requests = []  # (path, headers, content type)
         self.errors = []
@@ -155,6 +158,13 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}/v1/traces"
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            # A failed handshake (a client that refuses the certificate) raises an OSError in
+            # accept, which socketserver ignores: the receiver serves on.
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.endpoint = f"https://{tls_host}:{self.port}/v1/traces"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):

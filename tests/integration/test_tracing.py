@@ -1,7 +1,12 @@
 """OTLP/HTTP trace export through the real binary to a real OTLP receiver (otlp_receiver.py):
 SERVER and CLIENT spans, their links to the client's and the upstream's traceparent, HTTP
 semantic-convention attributes, parent-based sampling, both encodings, a dead or slow collector,
-the drop counter, and the receiver's own honesty against the official OpenTelemetry JS exporter."""
+the drop counter, the CLIENT spans of middleware calls (a real redis-server, a real JWKS server),
+export over TLS to a receiver whose certificate pki.py made (and refused when it does not verify),
+and the receiver's own honesty against the official OpenTelemetry JS exporter."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -13,6 +18,8 @@ import unittest
 
 from harness import Gatehouse, connect, read_response, request, upstream, wait_until
 from otlp_receiver import Receiver
+from pki import Pki, sh
+from services import Redis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "t0ken-for-the-collector"
@@ -20,7 +27,7 @@ os.environ["GATEHOUSE_TEST_OTLP_TOKEN"] = TOKEN  # named by every config below a
 
 
 def tracing_yaml(endpoint, sample="100%", encoding="protobuf", batch="{ max_queue: 2048, max_batch: 512, delay: 100ms }",
-                 timeout="5s"):
+                 timeout="5s", tls=None):
     return textwrap.dedent(f"""
         tracing:
           sample: {sample}
@@ -31,7 +38,7 @@ def tracing_yaml(endpoint, sample="100%", encoding="protobuf", batch="{ max_queu
             timeout: {timeout}
             batch: {batch}
             resource: {{ service.name: gatehouse, deployment.environment: test }}
-    """)
+    """) + (f"    tls: {tls}\n" if tls else "")
 
 
 def metric(gw, name):
@@ -306,6 +313,242 @@ class Reload(WithUpstream):
             seen = dict(request(gw.port, path="/echo").json()["headers"])
             b.wait_for_trace(seen["traceparent"].split("-")[1], 2)
             self.assertEqual(b.requests[-1][2], "application/json")
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Hs256Key:
+    """A symmetric JWK (kty oct) and HS256 tokens signed with it: the JWKS server's keys."""
+
+    def __init__(self, kid):
+        self.kid, self.secret = kid, os.urandom(64)
+        self.jwk = {"kty": "oct", "kid": kid, "alg": "HS256", "k": b64(self.secret)}
+
+    def token(self):
+        head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": self.kid}).encode())
+        body = b64(json.dumps({"sub": "s", "exp": int(time.time()) + 300}).encode())
+        sig = hmac.new(self.secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{b64(sig)}"
+
+
+def traced(trace_id):
+    return {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+
+
+UNSAMPLED = {"traceparent": "00-0000000000000000000000000000000a-00f067aa0ba902b7-00"}
+
+
+class MiddlewareCalls(unittest.TestCase):
+    """The external calls middleware make, as CLIENT spans: the shared rate limiter's commands to a
+    real redis-server, the JWT middleware's JWKS fetches from a real HTTP server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.receiver = Receiver()
+        cls.addClassCleanup(cls.receiver.stop)
+        cls.redis = Redis().start()
+        cls.addClassCleanup(cls.redis.cleanup)
+        cls.up = upstream("u")
+        cls.addClassCleanup(cls.up.stop)
+        cls.idp = upstream("idp")
+        cls.addClassCleanup(cls.idp.stop)
+        cls.k1, cls.k3 = Hs256Key("k1"), Hs256Key("k3")
+        cls.serve_jwks([cls.k1])
+        cls.jwks_url = f"http://127.0.0.1:{cls.idp.port}/jwks.json"
+        config = textwrap.dedent(f"""
+            redis:
+              - {{ name: shared, address: 127.0.0.1:{cls.redis.port}, timeout: 2s }}
+            jwt_providers:
+              - name: remote
+                jwks: {{ url: "{cls.jwks_url}", refetch_interval: 100ms, kid_wait: 10s }}
+            routes:
+              - name: limited
+                match: {{ path_prefix: /limited }}
+                upstream: u
+                middleware:
+                  - rate_limit: {{ limits: [{{ name: per-client, key: client_ip, rate: 1000/s, burst: 1000 }}], store: shared }}
+              - name: remote
+                match: {{ path_prefix: /remote }}
+                upstream: u
+                middleware: [{{ jwt: {{ provider: remote }} }}]
+        """) + tracing_yaml(cls.receiver.endpoint)
+        cls.gw = Gatehouse(config, upstreams={"u": [cls.up]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+        # The first fetch, in the background at start, has ended: a test's refetch is its own, not
+        # a share of that one.
+        assert wait_until(lambda: cls.provider_status()["last_result"].startswith("ok"), 15)
+
+    @classmethod
+    def serve_jwks(cls, keys, status=200):
+        body = json.dumps({"keys": [k.jwk for k in keys]}).encode()
+        cls.idp.files["/jwks.json"] = (status, body, "Content-Type: application/json\r\nCache-Control: max-age=300\r\n")
+
+    def trace_of(self, trace_id, path, count, headers=None, status=200):
+        r = request(self.gw.port, path=path, headers={**traced(trace_id), **(headers or {})})
+        self.assertEqual(r.status, status)
+        spans = self.receiver.wait_for_trace(trace_id, count)
+        server = [s for s in spans if s["kind"] == 2]
+        self.assertEqual(len(server), 1)
+        return server[0], [s for s in spans if s["kind"] == 3]
+
+    def redis_spans(self, clients):
+        return sorted((s for s in clients if s["attributes"].get("db.system.name") == "redis"), key=lambda s: s["start"])
+
+    def test_a_redis_command_is_a_client_span_of_the_request(self):
+        self.assertEqual(request(self.gw.port, path="/limited/a", headers=UNSAMPLED).status, 200)  # the script is cached
+        server, clients = self.trace_of("55555555555555555555555555555555", "/limited/a", 3)
+        [cmd] = self.redis_spans(clients)
+        self.assertEqual(cmd["parent_span_id"], server["span_id"])
+        self.assertEqual(cmd["name"], "EVALSHA")
+        self.assertEqual(cmd["status_code"], 0)
+        self.assertEqual(cmd["attributes"], {"db.system.name": "redis", "db.operation.name": "EVALSHA",
+                                             "server.address": "127.0.0.1", "server.port": self.redis.port})
+        self.assertLessEqual(server["start"], cmd["start"])
+        self.assertLessEqual(cmd["start"], cmd["end"])
+        self.assertLessEqual(cmd["end"], server["end"])
+
+    def test_a_flushed_script_is_an_error_span_then_an_eval(self):
+        self.assertEqual(request(self.gw.port, path="/limited/b", headers=UNSAMPLED).status, 200)
+        self.redis.command("SCRIPT", "FLUSH")  # as after a Redis restart: EVALSHA answers NOSCRIPT
+        server, clients = self.trace_of("56565656565656565656565656565656", "/limited/b", 4)
+        evalsha, eval_ = self.redis_spans(clients)
+        self.assertEqual((evalsha["name"], evalsha["status_code"]), ("EVALSHA", 2))
+        self.assertEqual(evalsha["attributes"]["error.type"], "NOSCRIPT")
+        self.assertEqual(evalsha["status_message"], "NOSCRIPT")
+        self.assertEqual((eval_["name"], eval_["status_code"]), ("EVAL", 0))
+        self.assertEqual({evalsha["parent_span_id"], eval_["parent_span_id"]}, {server["span_id"]})
+
+    @classmethod
+    def provider_status(cls):
+        _, providers = cls.gw.admin("GET", "/jwt/providers")
+        return next(p for p in providers if p["name"] == "remote")
+
+    def jwks_spans(self, spans):
+        return [s for s in spans if s["attributes"].get("url.full") == self.jwks_url]
+
+    def test_a_jwks_refetch_for_a_request_is_its_child(self):
+        rotated = Hs256Key("rotated")
+        self.serve_jwks([self.k1, rotated])  # a token with the new kid waits for the refetch
+        server, clients = self.trace_of("66666666666666666666666666666666", "/remote/x", 3,
+                                        {"Authorization": f"Bearer {rotated.token()}"})
+        [fetch] = self.jwks_spans(clients)
+        self.assertEqual(fetch["parent_span_id"], server["span_id"])
+        self.assertEqual(fetch["name"], "GET")
+        self.assertEqual(fetch["status_code"], 0)
+        a = fetch["attributes"]
+        self.assertEqual(a["http.request.method"], "GET")
+        self.assertEqual(a["http.response.status_code"], 200)
+        self.assertEqual((a["server.address"], a["server.port"]), ("127.0.0.1", self.idp.port))
+        self.assertEqual((a["network.peer.address"], a["network.peer.port"]), ("127.0.0.1", self.idp.port))
+        self.assertNotIn("error.type", a)
+        self.assertLessEqual(fetch["start"], fetch["end"])
+
+    def test_a_failed_refetch_is_an_error_span(self):
+        self.serve_jwks([], status=500)
+        try:
+            server, clients = self.trace_of("77777777777777777777777777777777", "/remote/x", 2,
+                                            {"Authorization": f"Bearer {self.k3.token()}"}, status=401)
+            spans = self.receiver.wait_for(lambda spans: self.jwks_spans(s for s in spans if s["trace_id"] == server["trace_id"]))
+        finally:
+            self.serve_jwks([self.k1])
+            # The retry after the failure (in the background, 1 s later) succeeds: a later test's
+            # refetch finds the provider settled, not racing that retry.
+            self.assertTrue(wait_until(lambda: not self.provider_status()["last_result"].startswith("failed"), 15))
+        [fetch] = spans
+        self.assertEqual(fetch["parent_span_id"], server["span_id"])
+        self.assertEqual(fetch["status_code"], 2)
+        self.assertEqual(fetch["attributes"]["error.type"], "500")
+        self.assertEqual(fetch["attributes"]["http.response.status_code"], 500)
+
+    def test_the_fetch_at_start_is_a_root_span_of_its_own(self):
+        # Not made for a request: a trace of its own, as tracing.generate and tracing.sample (100%) start one.
+        roots = self.receiver.wait_for(lambda spans: [s for s in self.jwks_spans(spans) if s["parent_span_id"] == ""])
+        self.assertEqual(roots[0]["kind"], 3)
+        self.assertEqual(self.receiver.of_trace(roots[0]["trace_id"]), [roots[0]])
+
+
+class RedisDown(unittest.TestCase):
+    def test_a_failed_redis_command_is_an_error_span_and_the_request_still_served(self):
+        receiver = Receiver()
+        self.addCleanup(receiver.stop)
+        redis = Redis().start()
+        self.addCleanup(redis.cleanup)
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        config = textwrap.dedent(f"""
+            redis:
+              - {{ name: shared, address: 127.0.0.1:{redis.port}, timeout: 500ms }}
+            routes:
+              - name: limited
+                upstream: u
+                middleware:
+                  - rate_limit: {{ limits: [{{ name: c, key: client_ip, rate: 100/s, burst: 100 }}], store: shared, on_store_error: local }}
+        """) + tracing_yaml(receiver.endpoint)
+        with Gatehouse(config, upstreams={"u": [up]}) as gw:
+            self.assertEqual(request(gw.port, path="/a", headers=UNSAMPLED).status, 200)  # connected, script cached
+            redis.stop()
+            trace = "88888888888888888888888888888888"
+            self.assertEqual(request(gw.port, path="/a", headers=traced(trace)).status, 200)  # the local fallback
+            spans = receiver.wait_for_trace(trace, 3)
+            server = [s for s in spans if s["kind"] == 2][0]
+            [cmd] = [s for s in spans if s["attributes"].get("db.system.name") == "redis"]
+            self.assertEqual(cmd["parent_span_id"], server["span_id"])
+            self.assertEqual(cmd["status_code"], 2)
+            self.assertIn(cmd["attributes"]["error.type"], ("connection", "timeout"))
+
+
+class HttpsExport(WithUpstream):
+    """tracing.otlp.endpoint https://: the collector's certificate verified against tls.ca."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = Pki()
+        # A CA that did not sign the receiver's certificate.
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other.key",
+           "-out", "other-ca.pem", "-days", "30", "-subj", "/CN=another CA", cwd=cls.pki.dir)
+
+    def export_through(self, tls, cert="local"):
+        receiver = Receiver(tls=(self.pki.path(f"{cert}.pem"), self.pki.path(f"{cert}.key")), tls_host="127.0.0.1")
+        self.addCleanup(receiver.stop)
+        up = self.upstream()
+        gw = Gatehouse("routes: [{ name: all, upstream: u }]\n" + tracing_yaml(receiver.endpoint, tls=tls), upstreams={"u": [up]}).start()
+        self.addCleanup(gw.stop)
+        return receiver, gw
+
+    def test_spans_reach_a_collector_whose_certificate_the_configured_ca_verifies(self):
+        receiver, gw = self.export_through(f"{{ ca: {self.pki.path('ca.pem')}, sni: localhost }}")
+        seen = dict(request(gw.port, path="/echo").json()["headers"])
+        spans = receiver.wait_for_trace(seen["traceparent"].split("-")[1], 2)
+        self.assertEqual({s["kind"] for s in spans}, {2, 3})
+        self.assertEqual(receiver.requests[-1][1].get("authorization"), f"Bearer {TOKEN}")
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_tracing_spans_exported_total") >= 2))
+        self.assertEqual(metric(gw, "gatehouse_tracing_export_failures_total"), 0)
+
+    def test_an_endpoint_given_by_ip_is_checked_against_the_certificates_ip_address(self):
+        self.pki.issue("ip", "collector", "subjectAltName=IP:127.0.0.1")
+        receiver, gw = self.export_through(f"{{ ca: {self.pki.path('ca.pem')} }}", cert="ip")  # no sni: the address is the name
+        seen = dict(request(gw.port, path="/echo").json()["headers"])
+        self.assertEqual(len(receiver.wait_for_trace(seen["traceparent"].split("-")[1], 2)), 2)
+        self.assertEqual(metric(gw, "gatehouse_tracing_export_failures_total"), 0)
+
+    def assert_refused(self, tls, why):
+        receiver, gw = self.export_through(tls)
+        for _ in range(3):
+            self.assertEqual(request(gw.port, path="/echo").status, 200)
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_tracing_export_failures_total") >= 1))
+        self.assertTrue(wait_until(lambda: metric(gw, "gatehouse_tracing_spans_dropped_total") >= 6))
+        self.assertTrue(gw.wait_for_log(r"tracing: export of \d+ span\(s\) failed: TLS: .*" + why))
+        self.assertEqual(request(gw.port, path="/echo").status, 200)  # serving on
+        self.assertEqual(receiver.spans, [])
+        self.assertEqual(metric(gw, "gatehouse_tracing_spans_exported_total"), 0)
+
+    def test_a_certificate_another_ca_signed_fails_the_export_and_is_counted(self):
+        self.assert_refused(f"{{ ca: {self.pki.path('other-ca.pem')}, sni: localhost }}", "certificate verify failed")
+
+    def test_a_certificate_for_another_name_fails_the_export(self):
+        self.assert_refused(f"{{ ca: {self.pki.path('ca.pem')}, sni: other.example.com }}", "certificate verify failed")
 
 
 class ReceiverHonesty(unittest.TestCase):

@@ -159,3 +159,12 @@ TEST(Resp, CommandEncoding) {
     redis::append_command(out, {"SET", "k", ""});
     EXPECT_EQ(out, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
 }
+
+TEST(Resp, CommandNameForItsSpan) {
+    std::string out;
+    redis::append_command(out, {"EVALSHA", "0123", "1", "k"});
+    EXPECT_EQ(redis::command_name(out), "EVALSHA");
+    EXPECT_EQ(redis::command_name("*1\r\n$7\r\nEVAL"), "");  // cut short
+    EXPECT_EQ(redis::command_name("+OK\r\n"), "");
+    EXPECT_EQ(redis::command_name(""), "");
+}

@@ -10,6 +10,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "observability/otlp_encode.hpp"
+#include "observability/call_spans.hpp"
 #include "observability/tracing.hpp"
 
 using namespace gatehouse;
@@ -339,7 +340,28 @@ TEST(TracingConfig, ReadsTheExporterAndResolvesEnvironmentReferences) {
     EXPECT_EQ(t.otlp->resource[1].first, "deployment.environment");
 }
 
-TEST(TracingConfig, UnsetVariableHttpsAndBadEncodingAreErrorsWithPositions) {
+TEST(TracingConfig, HttpsEndpointWithItsTlsKeys) {
+    ::setenv("GATEHOUSE_TEST_OTLP_TOKEN", "x", 1);
+    auto r = load_tracing("https://collector.example.com/v1/traces\n    tls: { sni: otel.internal }");
+    ASSERT_TRUE(r.config) << r.diags.to_string();
+    const auto& o = *r.config->tracing.otlp;
+    EXPECT_TRUE(o.https);
+    EXPECT_EQ(o.host, "collector.example.com");
+    EXPECT_EQ(o.port, "443");  // the https default
+    EXPECT_EQ(o.tls_sni, "otel.internal");
+    EXPECT_EQ(o.tls_ca, "");  // the system store
+    r = load_tracing("https://collector:4318\n    tls: { ca: /nonexistent/ca.pem, verify: false }");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(r.diags.to_string().find("tracing.otlp.tls.ca: cannot read '/nonexistent/ca.pem'"), std::string::npos)
+        << r.diags.to_string();
+    EXPECT_NE(r.diags.to_string().find("unknown key 'verify'"), std::string::npos) << r.diags.to_string();
+    r = load_tracing("http://collector:4318\n    tls: { sni: x }");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(r.diags.to_string().find("tracing.otlp.tls: tls applies to an https:// endpoint only"), std::string::npos)
+        << r.diags.to_string();
+}
+
+TEST(TracingConfig, UnsetVariableSchemeAndBadEncodingAreErrorsWithPositions) {
     ::unsetenv("GATEHOUSE_TEST_OTLP_TOKEN");
     auto r = load_tracing("http://127.0.0.1:4318/v1/traces");
     EXPECT_FALSE(r.config);
@@ -348,11 +370,106 @@ TEST(TracingConfig, UnsetVariableHttpsAndBadEncodingAreErrorsWithPositions) {
               std::string::npos)
         << r.diags.to_string();
     ::setenv("GATEHOUSE_TEST_OTLP_TOKEN", "x", 1);
-    r = load_tracing("https://collector:4318/v1/traces");
+    r = load_tracing("grpc://collector:4317");
     EXPECT_FALSE(r.config);
-    EXPECT_NE(r.diags.to_string().find("t.yaml:7:15: tracing.otlp.endpoint: https:// is not supported"), std::string::npos)
+    EXPECT_NE(r.diags.to_string().find("t.yaml:7:15: tracing.otlp.endpoint: expected an http:// or https:// URL"), std::string::npos)
         << r.diags.to_string();
     r = load_tracing("http://collector:4318", "thrift");
     EXPECT_FALSE(r.config);
     EXPECT_NE(r.diags.to_string().find("tracing.otlp.encoding: expected protobuf or json"), std::string::npos) << r.diags.to_string();
+}
+
+namespace {
+std::uint64_t counting_random(void* state) { return ++*static_cast<std::uint64_t*>(state) * 0x9e3779b97f4a7c15ull; }
+}  // namespace
+
+TEST(MiddlewareCallSpans, ARedisCommandIsADatabaseClientSpanUnderTheServerSpan) {
+    observability::tracer t(config::otlp_config{}, 2);
+    observability::call_spans spans;
+    const char trace[] = "0af7651916cd43dd8448eb211c80319c";
+    const char parent[] = "b7ad6b7169203331";
+    std::uint64_t rng = 0;
+    const auto base = std::chrono::steady_clock::now();
+    const std::uint64_t wall = 1'700'000'000'000'000'000ull;
+    spans.arm({trace, parent, &t, 1, &counting_random, &rng, wall, base});
+    middleware::client_call c;
+    c.db_system = "redis";
+    c.operation = "EVALSHA";
+    c.server_address = "127.0.0.1";
+    c.server_port = 6379;
+    c.error_type = "NOSCRIPT";
+    c.start = base + std::chrono::milliseconds(1);
+    c.end = base + std::chrono::milliseconds(3);
+    spans.record(c);
+    ASSERT_EQ(t.ring(1).available(), 1u);  // the request's worker's ring
+    EXPECT_EQ(t.ring(0).available(), 0u);
+    const auto& r = t.ring(1).at(0);
+    EXPECT_EQ(std::string_view(r.trace_id, 32), trace);
+    EXPECT_EQ(std::string_view(r.parent_id, 16), parent);
+    EXPECT_TRUE(r.has_parent);
+    EXPECT_EQ(r.start_ns, wall + 1'000'000);
+    EXPECT_EQ(r.end_ns, wall + 3'000'000);
+
+    const span_record* batch[] = {&r};
+    std::string body;
+    observability::encode_otlp_json(batch, {}, body);
+    auto span = nlohmann::json::parse(body)["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    EXPECT_EQ(span["name"], "EVALSHA");
+    EXPECT_EQ(span["kind"], 3);
+    EXPECT_EQ(span["status"]["code"], 2);
+    std::map<std::string, nlohmann::json> attrs;
+    for (auto& a : span["attributes"]) attrs[a["key"]] = a["value"];
+    EXPECT_EQ(attrs["db.system.name"]["stringValue"], "redis");
+    EXPECT_EQ(attrs["db.operation.name"]["stringValue"], "EVALSHA");
+    EXPECT_EQ(attrs["server.address"]["stringValue"], "127.0.0.1");
+    EXPECT_EQ(attrs["server.port"]["intValue"], "6379");
+    EXPECT_EQ(attrs["error.type"]["stringValue"], "NOSCRIPT");
+    EXPECT_EQ(attrs.count("http.request.method"), 0u);
+}
+
+TEST(MiddlewareCallSpans, ADetachedCallGoesToTheControlRingUnderTheSameParent) {
+    auto t = std::make_shared<observability::tracer>(config::otlp_config{}, 2);
+    observability::call_spans spans;
+    const char trace[] = "0af7651916cd43dd8448eb211c80319c";
+    const char parent[] = "b7ad6b7169203331";
+    std::uint64_t rng = 0;
+    spans.arm({trace, parent, t.get(), 0, &counting_random, &rng, observability::unix_now_ns(), std::chrono::steady_clock::now()});
+    auto record = spans.detach();
+    middleware::client_call c;
+    c.operation = "GET";
+    c.url = "https://idp.example.com/jwks.json";
+    c.server_address = "idp.example.com";
+    c.server_port = 443;
+    c.status = 200;
+    c.end = std::chrono::steady_clock::now();
+    c.start = c.end - std::chrono::milliseconds(5);
+    record(c);
+    EXPECT_EQ(t->ring(0).available() + t->ring(1).available(), 0u);
+    ASSERT_EQ(t->control_ring().available(), 1u);
+    const auto& r = t->control_ring().at(0);
+    EXPECT_EQ(std::string_view(r.parent_id, 16), parent);
+    EXPECT_EQ(r.method, "GET");
+    EXPECT_EQ(r.url_full, "https://idp.example.com/jwks.json");
+    EXPECT_EQ(r.end_ns - r.start_ns, 5'000'000u);
+    EXPECT_FALSE(r.error);
+}
+
+TEST(MiddlewareCallSpans, ABackgroundCallIsARootSpanOnlyWhenTheRuleForNewTracesSamplesIt) {
+    auto t = std::make_shared<observability::tracer>(config::otlp_config{}, 1);
+    observability::set_background_tracing(t, false, 1.0);  // generate: false: only clients start traces
+    EXPECT_FALSE(observability::background_recorder());
+    observability::set_background_tracing(t, true, 0.0);  // sample: 0%
+    EXPECT_FALSE(observability::background_recorder());
+    observability::set_background_tracing(nullptr, true, 1.0);  // no export configured
+    EXPECT_FALSE(observability::background_recorder());
+    observability::set_background_tracing(t, true, 1.0);
+    auto record = observability::background_recorder();
+    ASSERT_TRUE(record);
+    middleware::client_call c;
+    c.operation = "GET";
+    c.start = c.end = std::chrono::steady_clock::now();
+    record(c);
+    ASSERT_EQ(t->control_ring().available(), 1u);
+    EXPECT_FALSE(t->control_ring().at(0).has_parent);  // the root of a trace of its own
+    observability::set_background_tracing(nullptr, false, 0.0);
 }

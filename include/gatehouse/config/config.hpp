@@ -324,8 +324,11 @@ struct event_loop_config {
 
 // tracing.otlp: where sampled spans go (OTLP/HTTP, docs/observability.md "Tracing").
 struct otlp_config {
-    std::string endpoint;  // http://host:port/path as written
+    std::string endpoint;  // http(s)://host:port/path as written
     std::string host, port, target;
+    bool https = false;
+    std::string tls_ca;   // https: CA bundle the collector's certificate is verified with; default: the system store
+    std::string tls_sni;  // https: server name sent and verified; default: the endpoint's host
     enum class encoding_kind { protobuf, json } encoding = encoding_kind::protobuf;
     std::vector<std::pair<std::string, std::string>> headers;   // ${VAR} resolved at load
     std::vector<std::pair<std::string, std::string>> resource;  // resource attributes

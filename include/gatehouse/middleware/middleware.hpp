@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -64,6 +65,36 @@ struct background_response {
 };
 using background_handler = std::function<void(background_response&&)>;
 
+// An external call a middleware makes (a Redis command, a JWKS fetch), described for its
+// CLIENT span (docs/observability.md, "Tracing"): OpenTelemetry semantic-convention values.
+struct client_call {
+    std::string_view db_system;       // db.system.name ("redis"); empty for an HTTP call
+    std::string_view operation;       // db.operation.name ("EVALSHA"), or the HTTP method ("GET")
+    std::string_view url;             // url.full (HTTP)
+    std::string_view server_address;  // as configured: host name, IP or Unix socket path
+    std::uint16_t server_port = 0;
+    std::string_view peer_address;  // the IP connected to, when known
+    std::uint16_t peer_port = 0;
+    int status = 0;               // http.response.status_code (HTTP; 0: none came)
+    std::string_view error_type;  // why it failed (error.type, status ERROR); empty: it succeeded
+    std::chrono::steady_clock::time_point start, end;
+};
+
+// Where a traced request's middleware records its external calls: each becomes a CLIENT span,
+// child of the request's SERVER span. The core sets request_context::trace for a sampled request
+// (null otherwise: a middleware then records nothing and pays nothing).
+class call_tracer {
+public:
+    // On the request's worker thread: the span goes to that worker's span queue (no lock).
+    virtual void record(const client_call& c) = 0;
+    // For a call made for this request on the control thread (a JWKS refetch): a recorder to
+    // call there, once, after the request may have ended.
+    virtual std::function<void(const client_call&)> detach() = 0;
+
+protected:
+    ~call_tracer() = default;
+};
+
 class request_context {
 public:
     // The request as received; views are valid during on_request / on_request_async only.
@@ -81,6 +112,7 @@ public:
     // the request): what it waits on is cancelled then, and it decides without it (the Redis
     // store's fallback, for instance).
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    call_tracer* trace = nullptr;  // the request is traced: its external calls are spans (see call_tracer)
 
     // This middleware's own state for the current request: a T constructed on first use, the
     // same object in on_request, on_request_async, on_response_headers and on_complete, destroyed
@@ -151,6 +183,7 @@ public:
         route = {};
         request_id = {};
         deadline = std::chrono::steady_clock::time_point::max();
+        trace = nullptr;
         end_states();
     }
     // Destroys every middleware's per-request state (the request is over).

@@ -91,7 +91,7 @@ public:
             w->woken.store(true, std::memory_order_release);
             asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
         });
-        provider_->request_refetch();
+        provider_->request_refetch(ctx.trace ? ctx.trace->detach() : nullptr);
         if (provider_->generation() == start_gen && !w->woken.load(std::memory_order_acquire)) {
             w->timer.expires_at(std::min(ctx.deadline, std::chrono::steady_clock::now() + provider_->spec().kid_wait));
             co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -14,23 +14,17 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
+#include <charconv>
 #include <map>
 
 #include "config/yaml_reader.hpp"
 #include "middleware/common.hpp"
+#include "middleware/jwt/jwks_fetch.hpp"
+#include "observability/call_spans.hpp"
 
 namespace gatehouse::middleware::jwt {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using namespace std::chrono_literals;
 
 std::string provider_spec::identity() const {
@@ -210,10 +204,13 @@ void provider::start() {
     if (!spec_.jwks_url.empty() && control_) fetch();
 }
 
-void provider::request_refetch() {
+void provider::request_refetch(std::function<void(const client_call&)> trace) {
     if (spec_.jwks_url.empty() || !control_) return;
-    asio::post(*control_, [self = shared_from_this()] {
+    asio::post(*control_, [self = shared_from_this(), trace = std::move(trace)]() mutable {
         auto now = std::chrono::steady_clock::now();
+        // The next fetch is for the first traced request that asks for it; one in flight was
+        // started for another reason (and keeps its span).
+        if (!self->fetching_ && !self->next_trace_) self->next_trace_ = std::move(trace);
         if (self->fetching_ || self->refetch_pending_) return;
         auto earliest = self->last_refetch_request_ + self->spec_.refetch_interval;
         if (now < earliest) {
@@ -236,98 +233,6 @@ void provider::schedule(duration after) {
     });
 }
 
-namespace {
-struct parsed_url {
-    std::string host, port, target;
-    bool https = false;
-};
-std::optional<parsed_url> parse_http_url(const std::string& url) {
-    parsed_url u;
-    std::string rest;
-    if (url.starts_with("http://")) rest = url.substr(7);
-    else if (url.starts_with("https://")) {
-        rest = url.substr(8);
-        u.https = true;
-    } else return std::nullopt;
-    auto slash = rest.find('/');
-    auto authority = rest.substr(0, slash);
-    u.target = slash == std::string::npos ? "/" : rest.substr(slash);
-    const auto host = util::host_without_port(authority);
-    u.host = std::string(host);
-    u.port = host.size() < authority.size() ? authority.substr(host.size() + 1) : std::string(u.https ? "443" : "80");
-    return u;
-}
-
-template <class Stream>
-asio::awaitable<void> get_over(Stream& stream, const parsed_url& u,
-                               std::function<void(bool, std::string, std::string, std::string)>& done) {
-    http::request<http::empty_body> req{http::verb::get, u.target, 11};
-    req.set(http::field::host, u.host);
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "gatehouse");
-    auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
-    if (wec) {
-        done(false, {}, {}, "write: " + wec.message());
-        co_return;
-    }
-    beast::flat_buffer buf;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(1 << 20);  // a JWKS larger than 1 MiB is refused
-    auto [rdec, rn] = co_await http::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
-    if (rdec) {
-        done(false, {}, {}, "read: " + rdec.message());
-        co_return;
-    }
-    auto& res = parser.get();
-    if (res.result_int() != 200) {
-        done(false, {}, {}, "HTTP " + std::to_string(res.result_int()));
-        co_return;
-    }
-    done(true, res.body(), std::string(res[http::field::cache_control]), {});
-}
-
-// One GET; calls back on the control thread with (ok, body, cache-control, error).
-asio::awaitable<void> http_get(std::shared_ptr<provider> self, std::string url, std::shared_ptr<SSL_CTX> tls,
-                               std::function<void(bool, std::string, std::string, std::string)> done) {
-    auto u = parse_http_url(url);
-    if (!u) {
-        done(false, {}, {}, "bad URL");
-        co_return;
-    }
-    auto ex = co_await asio::this_coro::executor;
-    asio::ip::tcp::resolver resolver(ex);
-    auto [rec, results] = co_await resolver.async_resolve(u->host, u->port, asio::as_tuple(asio::use_awaitable));
-    if (rec) {
-        done(false, {}, {}, "resolve: " + rec.message());
-        co_return;
-    }
-    beast::tcp_stream stream(ex);
-    stream.expires_after(5s);
-    auto [cec, ep] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
-    if (cec) {
-        done(false, {}, {}, "connect: " + cec.message());
-        co_return;
-    }
-    if (!u->https) {
-        co_await get_over(stream, *u, done);
-    } else {
-        SSL* ssl = SSL_new(tls.get());
-        SSL_set_tlsext_host_name(ssl, u->host.c_str());
-        SSL_set1_host(ssl, u->host.c_str());
-        asio::ssl::stream<beast::tcp_stream&> tls_stream(stream, ssl);
-        auto [hec] = co_await tls_stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-        if (hec) {
-            done(false, {}, {}, "TLS: " + hec.message());
-            co_return;
-        }
-        co_await get_over(tls_stream, *u, done);
-    }
-    beast::error_code ec;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    (void)self;
-}
-}  // namespace
-
 void provider::fetch() {
     if (fetching_) return;
     fetching_ = true;
@@ -336,32 +241,59 @@ void provider::fetch() {
         last_refetch_request_ = std::chrono::steady_clock::now();
     }
     auto self = shared_from_this();
-    asio::co_spawn(*control_,
-                   http_get(self, spec_.jwks_url, tls_,
-                            [self](bool ok, std::string body, std::string cc, std::string err) { self->fetch_done(ok, body, cc, err); }),
+    fetch_trace_ = std::move(next_trace_);  // the request it is for (null: the background's own)
+    next_trace_ = nullptr;
+    fetch_started_ = std::chrono::steady_clock::now();
+    asio::co_spawn(*control_, fetch_jwks(spec_.jwks_url, tls_, [self](jwks_fetch_result r) { self->fetch_done(std::move(r)); }),
                    asio::detached);
 }
 
-void provider::fetch_done(bool ok, const std::string& body, const std::string& cache_control, const std::string& error) {
+// The fetch's CLIENT span: a child of the request that asked for it, else (a refresh, the first
+// fetch, a retry) a trace of its own when the tracing rule samples one (docs/observability.md).
+void provider::trace_fetch(const jwks_fetch_result& r, std::string_view error_type) {
+    auto record = fetch_trace_ ? std::move(fetch_trace_) : observability::background_recorder();
+    fetch_trace_ = nullptr;
+    if (!record) return;
+    client_call call;
+    call.operation = "GET";
+    call.url = spec_.jwks_url;
+    call.server_address = r.host;
+    std::uint16_t port = 0;
+    std::from_chars(r.port.data(), r.port.data() + r.port.size(), port);
+    call.server_port = port;
+    call.peer_address = r.peer_address;
+    call.peer_port = r.peer_port;
+    call.status = r.status;
+    call.error_type = error_type;
+    call.start = fetch_started_;
+    call.end = std::chrono::steady_clock::now();
+    record(call);
+}
+
+void provider::fetch_done(jwks_fetch_result r) {
     fetching_ = false;
-    std::string why = error;
-    if (ok) {
-        std::vector<std::string> errors;
-        auto keys = keys_from_jwks(body, errors);
-        if (!keys.empty()) {
-            set_keys(std::move(keys), spec_.jwks_url);
-            wake_fetch_waiters();
-            for (auto& e : errors) spdlog::warn("jwt provider {}: {}: {}", spec_.name, spec_.jwks_url, e);
-            backoff_ = 1s;
-            duration next = spec_.cache_duration;
-            if (auto p = cache_control.find("max-age="); p != std::string::npos) {
-                long v = std::strtol(cache_control.c_str() + p + 8, nullptr, 10);
-                if (v > 0) next = std::chrono::seconds(v);
-            }
-            schedule(std::max<duration>(1s, next * 8 / 10));  // refresh before the keys expire
-            return;
+    std::string why = r.error;
+    std::vector<std::string> errors;
+    std::vector<verify_key> keys;
+    if (r.ok) {
+        keys = keys_from_jwks(r.body, errors);
+        if (keys.empty()) why = errors.empty() ? "no keys" : errors.front();
+    }
+    std::string_view error_type = r.error_type;
+    if (r.ok && keys.empty()) error_type = "invalid_jwks";  // a 200 without a usable key
+    trace_fetch(r, error_type);
+    if (!keys.empty()) {
+        set_keys(std::move(keys), spec_.jwks_url);
+        wake_fetch_waiters();
+        for (auto& e : errors) spdlog::warn("jwt provider {}: {}: {}", spec_.name, spec_.jwks_url, e);
+        backoff_ = 1s;
+        duration next = spec_.cache_duration;
+        if (auto p = r.cache_control.find("max-age="); p != std::string::npos) {
+            long v = std::strtol(r.cache_control.c_str() + p + 8, nullptr, 10);
+            if (v > 0) next = std::chrono::seconds(v);
         }
-        why = errors.empty() ? "no keys" : errors.front();
+        schedule(std::max<duration>(1s, next * 8 / 10));  // refresh before the keys expire
+        return;
     }
     {
         std::lock_guard lock(mu_);

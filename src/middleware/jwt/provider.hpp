@@ -17,7 +17,9 @@
 #include <openssl/ssl.h>
 
 #include "gatehouse/config/diagnostics.hpp"
+#include "gatehouse/middleware/middleware.hpp"
 #include "middleware/jwt/jose.hpp"
+#include "middleware/jwt/jwks_fetch.hpp"
 
 namespace YAML {
 class Node;
@@ -68,8 +70,9 @@ public:
     // same worker calls keys() again.
     const key_set& keys(std::size_t worker);
     std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
-    // An unknown kid: ask for a refetch (rate-limited; any thread).
-    void request_refetch();
+    // An unknown kid: ask for a refetch (rate-limited; any thread). `trace`: the asking request's
+    // recorder (call_tracer::detach), for the fetch's CLIENT span.
+    void request_refetch(std::function<void(const client_call&)> trace = {});
     // Calls `wake` once (from the control thread) when the next fetch has ended, with new keys
     // or not; a request waiting for a rotated key waits for that event, not on a polling timer.
     void notify_after_fetch(std::function<void()> wake);
@@ -93,7 +96,8 @@ private:
     void set_keys(std::vector<verify_key> keys, std::string source);
     void fetch();
     void schedule(duration after);
-    void fetch_done(bool ok, const std::string& body, const std::string& cache_control, const std::string& error);
+    void fetch_done(jwks_fetch_result r);
+    void trace_fetch(const jwks_fetch_result& r, std::string_view error_type);
 
     provider_spec spec_;
     boost::asio::io_context* control_;
@@ -113,6 +117,9 @@ private:
     duration backoff_{std::chrono::seconds(1)};
     bool fetching_ = false;
     bool refetch_pending_ = false;
+    // Control thread: the span recorder of the fetch in flight and of the next one (null: none).
+    std::function<void(const client_call&)> fetch_trace_, next_trace_;
+    std::chrono::steady_clock::time_point fetch_started_{};
     struct fetch_state;
     std::unique_ptr<fetch_state> fetch_;
     std::shared_ptr<ssl_ctx_st> tls_;  // for an https:// JWKS URL

@@ -112,11 +112,11 @@ public:
         auto& keys = scratch_[ctx.worker];
         build_keys(ctx, keys);  // the same keys: the request's views are still valid
         std::string cmd = evalsha(ctx, keys, true);
-        auto r = co_await store_->call(ctx.worker, *ctx.ioc, std::move(cmd), ctx.deadline);
+        auto r = co_await store_->call(ctx.worker, *ctx.ioc, std::move(cmd), ctx.deadline, ctx.trace);
         if (r.ok() && r.reply.is_error() && r.reply.text.starts_with("NOSCRIPT")) {
             // Redis restarted or was flushed: send the script itself (it is cached again).
             cmd = evalsha(ctx, scratch_[ctx.worker], false);
-            r = co_await store_->call(ctx.worker, *ctx.ioc, std::move(cmd), ctx.deadline);
+            r = co_await store_->call(ctx.worker, *ctx.ioc, std::move(cmd), ctx.deadline, ctx.trace);
         }
         auto& k = scratch_[ctx.worker];
         build_keys(ctx, k);  // another request on this worker may have used the scratch meanwhile
