@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "router/path_template.hpp"
+
 namespace gatehouse::router {
 
 std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
@@ -34,7 +36,7 @@ std::string without_query_params(std::string_view query, const std::vector<std::
     return out;
 }
 
-bool compiled_route::matches(const request_view& r) const {
+bool compiled_route::matches(const request_view& r, path_variables& vars) const {
     const auto& m = config.match;
     switch (m.path_kind) {
         case config::path_match::none: break;
@@ -47,6 +49,7 @@ bool compiled_route::matches(const request_view& r) const {
         case config::path_match::regex:
             if (!RE2::FullMatch(re2::StringPiece(r.path.data(), r.path.size()), *regex)) return false;
             break;
+        case config::path_match::path_template: break;  // last: see below
     }
     if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), r.method) == m.methods.end()) return false;
     for (auto& [name, value] : m.headers) {
@@ -62,7 +65,9 @@ bool compiled_route::matches(const request_view& r) const {
         auto v = query_param(r.query, name);
         if (!v || (value && *v != *value)) return false;
     }
-    return true;
+    // The template last, so that it captures only for the route that wins: `vars` stays empty
+    // for every other route, and a request to a route without a template pays nothing.
+    return m.path_kind != config::path_match::path_template || match_path_template(m.segments, r.path, vars);
 }
 
 route_table::route_table(const std::vector<config::route_config>& routes) {
@@ -95,23 +100,23 @@ route_table::route_table(const std::vector<config::route_config>& routes) {
 
 route_table::~route_table() = default;
 
-const compiled_route* route_table::first_match(const host_group& g, const request_view& r) const {
+const compiled_route* route_table::first_match(const host_group& g, const request_view& r, path_variables& vars) const {
     for (auto i : g.routes)
-        if (routes_[i].matches(r)) return &routes_[i];
+        if (routes_[i].matches(r, vars)) return &routes_[i];
     return nullptr;
 }
 
-const compiled_route* route_table::match(const request_view& r) const {
+const compiled_route* route_table::match(const request_view& r, path_variables& vars) const {
     if (!exact_.empty()) {
         auto it = std::lower_bound(exact_.begin(), exact_.end(), r.host,
                                    [](const host_group& g, std::string_view h) { return g.host < h; });
         if (it != exact_.end() && it->host == r.host)
-            if (auto* m = first_match(*it, r)) return m;
+            if (auto* m = first_match(*it, r, vars)) return m;
     }
     for (auto& g : wildcard_)
         if (r.host.size() > g.host.size() && r.host.ends_with(g.host))
-            if (auto* m = first_match(g, r)) return m;
-    return first_match(any_, r);
+            if (auto* m = first_match(g, r, vars)) return m;
+    return first_match(any_, r, vars);
 }
 
 std::vector<const compiled_route*> route_table::precedence_order() const {

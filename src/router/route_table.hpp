@@ -10,6 +10,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
+#include "gatehouse/router/path_variables.hpp"
 
 namespace re2 {
 class RE2;
@@ -35,7 +36,8 @@ struct compiled_route {
     std::size_t mirror_index = static_cast<std::size_t>(-1);    // the mirror's cluster (snapshot builder)
     std::size_t fallback_index = static_cast<std::size_t>(-1);  // fallback.upstream's cluster (snapshot builder)
 
-    bool matches(const request_view& r) const;  // every matcher except host
+    // Every matcher except host; a path_template's variables into `vars` (emptied when it does not match).
+    bool matches(const request_view& r, path_variables& vars) const;
 };
 
 class route_table {
@@ -45,7 +47,13 @@ public:
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
-    const compiled_route* match(const request_view& r) const;
+    // The first route that accepts the request. `vars`, empty on entry, gets what the route's
+    // path_template captured (views into r.path); it stays empty for a route without one.
+    const compiled_route* match(const request_view& r, path_variables& vars) const;
+    const compiled_route* match(const request_view& r) const {
+        path_variables ignored;
+        return match(r, ignored);
+    }
     // Routes in the order match() considers them (for the admin API and docs).
     std::vector<const compiled_route*> precedence_order() const;
     std::vector<compiled_route>& routes() { return routes_; }
@@ -56,7 +64,7 @@ private:
         std::string host;  // exact host, or the wildcard suffix including the leading '.'
         std::vector<std::size_t> routes;
     };
-    const compiled_route* first_match(const host_group& g, const request_view& r) const;
+    const compiled_route* first_match(const host_group& g, const request_view& r, path_variables& vars) const;
 
     std::vector<compiled_route> routes_;
     std::vector<host_group> exact_;     // sorted by host for binary search
