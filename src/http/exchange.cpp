@@ -141,8 +141,8 @@ boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) 
 }
 
 const router::compiled_route* exchange::find_route() {
-    router::request_view view{req.method, router::normalize_host(req.authority, host_buf), path, req.query, req.fields};
-    route = snap->routes->match(view, mctx.path_vars);
+    router::request_view view{req.method, router::normalize_host(req.authority, host_buf), path, req.query, req.fields, &mctx.path_vars};
+    route = snap->routes->match(view);
     if (log_this) {
         log_path = path;  // the normalised path, before any rewrite
         if (route && !route->config.access_log) log_this = false;

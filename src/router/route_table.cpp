@@ -36,21 +36,11 @@ std::string without_query_params(std::string_view query, const std::vector<std::
     return out;
 }
 
-bool compiled_route::matches(const request_view& r, path_variables& vars) const {
-    const auto& m = config.match;
-    switch (m.path_kind) {
-        case config::path_match::none: break;
-        case config::path_match::exact:
-            if (r.path != m.path) return false;
-            break;
-        case config::path_match::prefix:
-            if (!r.path.starts_with(m.path)) return false;
-            break;
-        case config::path_match::regex:
-            if (!RE2::FullMatch(re2::StringPiece(r.path.data(), r.path.size()), *regex)) return false;
-            break;
-        case config::path_match::path_template: break;  // last: see below
-    }
+namespace {
+
+// The matchers after the path: methods, headers, query. Inlined in both places: a route without
+// a template must not pay a call for the template's sake.
+[[gnu::always_inline]] inline bool rest_matches(const config::match_config& m, const request_view& r) {
     if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), r.method) == m.methods.end()) return false;
     for (auto& [name, value] : m.headers) {
         bool found = false;
@@ -65,9 +55,42 @@ bool compiled_route::matches(const request_view& r, path_variables& vars) const 
         auto v = query_param(r.query, name);
         if (!v || (value && *v != *value)) return false;
     }
-    // The template last, so that it captures only for the route that wins: `vars` stays empty
-    // for every other route, and a request to a route without a template pays nothing.
-    return m.path_kind != config::path_match::path_template || match_path_template(m.segments, r.path, vars);
+    return true;
+}
+
+}  // namespace
+
+bool compiled_route::matches(const request_view& r) const {
+    const auto& m = config.match;
+    switch (m.path_kind) {
+        case config::path_match::none: break;
+        case config::path_match::exact:
+            if (r.path != m.path) return false;
+            break;
+        case config::path_match::prefix:
+            if (!r.path.starts_with(m.path)) return false;
+            break;
+        case config::path_match::regex:
+            if (!RE2::FullMatch(re2::StringPiece(r.path.data(), r.path.size()), *regex)) return false;
+            break;
+        case config::path_match::path_template: return template_matches(r);
+    }
+    return rest_matches(m, r);
+}
+
+// What a template captured stays only when its route wins: a route after it that does not
+// capture must not see this one's variables.
+bool compiled_route::template_matches(const request_view& r) const {
+    if (!r.vars) {
+        path_variables ignored;
+        request_view with = r;
+        with.vars = &ignored;
+        return template_matches(with);
+    }
+    if (!match_path_template(config.match.segments, r.path, *r.vars)) return false;
+    if (rest_matches(config.match, r)) return true;
+    r.vars->clear();
+    return false;
 }
 
 route_table::route_table(const std::vector<config::route_config>& routes) {
@@ -100,23 +123,23 @@ route_table::route_table(const std::vector<config::route_config>& routes) {
 
 route_table::~route_table() = default;
 
-const compiled_route* route_table::first_match(const host_group& g, const request_view& r, path_variables& vars) const {
+const compiled_route* route_table::first_match(const host_group& g, const request_view& r) const {
     for (auto i : g.routes)
-        if (routes_[i].matches(r, vars)) return &routes_[i];
+        if (routes_[i].matches(r)) return &routes_[i];
     return nullptr;
 }
 
-const compiled_route* route_table::match(const request_view& r, path_variables& vars) const {
+const compiled_route* route_table::match(const request_view& r) const {
     if (!exact_.empty()) {
         auto it = std::lower_bound(exact_.begin(), exact_.end(), r.host,
                                    [](const host_group& g, std::string_view h) { return g.host < h; });
         if (it != exact_.end() && it->host == r.host)
-            if (auto* m = first_match(*it, r, vars)) return m;
+            if (auto* m = first_match(*it, r)) return m;
     }
     for (auto& g : wildcard_)
         if (r.host.size() > g.host.size() && r.host.ends_with(g.host))
-            if (auto* m = first_match(g, r, vars)) return m;
-    return first_match(any_, r, vars);
+            if (auto* m = first_match(g, r)) return m;
+    return first_match(any_, r);
 }
 
 std::vector<const compiled_route*> route_table::precedence_order() const {

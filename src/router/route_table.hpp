@@ -24,6 +24,9 @@ struct request_view {
     std::string_view path;   // normalised
     std::string_view query;  // raw, without '?'
     http::field_list headers;
+    // Where a path_template route that wins puts its variables (views into `path`); null when
+    // the caller does not want them. Left as it was for a route without a template.
+    path_variables* vars = nullptr;
 };
 
 struct compiled_route {
@@ -36,8 +39,10 @@ struct compiled_route {
     std::size_t mirror_index = static_cast<std::size_t>(-1);    // the mirror's cluster (snapshot builder)
     std::size_t fallback_index = static_cast<std::size_t>(-1);  // fallback.upstream's cluster (snapshot builder)
 
-    // Every matcher except host; a path_template's variables into `vars` (emptied when it does not match).
-    bool matches(const request_view& r, path_variables& vars) const;
+    bool matches(const request_view& r) const;  // every matcher except host
+
+private:
+    bool template_matches(const request_view& r) const;
 };
 
 class route_table {
@@ -47,13 +52,8 @@ public:
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
-    // The first route that accepts the request. `vars`, empty on entry, gets what the route's
-    // path_template captured (views into r.path); it stays empty for a route without one.
-    const compiled_route* match(const request_view& r, path_variables& vars) const;
-    const compiled_route* match(const request_view& r) const {
-        path_variables ignored;
-        return match(r, ignored);
-    }
+    // The first route that accepts the request; what its path_template captured in *r.vars.
+    const compiled_route* match(const request_view& r) const;
     // Routes in the order match() considers them (for the admin API and docs).
     std::vector<const compiled_route*> precedence_order() const;
     std::vector<compiled_route>& routes() { return routes_; }
@@ -64,7 +64,7 @@ private:
         std::string host;  // exact host, or the wildcard suffix including the leading '.'
         std::vector<std::size_t> routes;
     };
-    const compiled_route* first_match(const host_group& g, const request_view& r, path_variables& vars) const;
+    const compiled_route* first_match(const host_group& g, const request_view& r) const;
 
     std::vector<compiled_route> routes_;
     std::vector<host_group> exact_;     // sorted by host for binary search
