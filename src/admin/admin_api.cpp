@@ -29,6 +29,7 @@ json match_json(const config::match_config& m) {
         case config::path_match::exact: j["path"] = m.path; break;
         case config::path_match::prefix: j["path_prefix"] = m.path; break;
         case config::path_match::regex: j["path_regex"] = m.path; break;
+        case config::path_match::path_template: j["path_template"] = m.path; break;
         case config::path_match::none: break;
     }
     if (!m.methods.empty()) j["methods"] = m.methods;
@@ -52,6 +53,7 @@ json route_json(const config::route_config& r) {
         json rw = json::object();
         if (r.rewrite->strip_prefix) rw["strip_prefix"] = *r.rewrite->strip_prefix;
         if (r.rewrite->replace_prefix) rw["replace_prefix"] = *r.rewrite->replace_prefix;
+        if (r.rewrite->path) rw["path"] = *r.rewrite->path;
         if (r.rewrite->host) rw["host"] = *r.rewrite->host;
         j["rewrite"] = rw;
     }

@@ -8,6 +8,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
+#include "config/path_template.hpp"
 #include "config/resilience_loader.hpp"
 #include "config/tracing_loader.hpp"
 #include "yaml_reader.hpp"
@@ -418,7 +419,7 @@ struct loader {
     }
 
     void match(const YAML::Node& n, const std::string& path, match_config& m) {
-        map_reader r(n, path, d, {"host", "path", "path_prefix", "path_regex", "methods", "headers", "query"});
+        map_reader r(n, path, d, {"host", "path", "path_prefix", "path_regex", "path_template", "methods", "headers", "query"});
         if (!r.ok()) return;
         if (auto h = r.string("host")) {
             auto host = util::ascii_lower(*h);
@@ -427,8 +428,10 @@ struct loader {
             else m.host = host;
         }
         int kinds = 0;
-        for (auto [key, kind] :
-             {std::pair{"path", path_match::exact}, {"path_prefix", path_match::prefix}, {"path_regex", path_match::regex}}) {
+        for (auto [key, kind] : {std::pair{"path", path_match::exact},
+                                 {"path_prefix", path_match::prefix},
+                                 {"path_regex", path_match::regex},
+                                 {"path_template", path_match::path_template}}) {
             auto v = r.string(key);
             if (!v) continue;
             ++kinds;
@@ -439,8 +442,13 @@ struct loader {
                 RE2 re(*v, RE2::Quiet);
                 if (!re.ok()) r.error(key, "invalid regular expression: " + re.error());
             }
+            if (kind == path_match::path_template && v->starts_with('/')) {
+                std::string error;
+                if (auto segs = parse_path_template(*v, error)) m.segments = std::move(*segs);
+                else r.error(key, error);
+            }
         }
-        if (kinds > 1) d.error(mark_of(n), path, "use only one of path, path_prefix and path_regex");
+        if (kinds > 1) d.error(mark_of(n), path, "use only one of path, path_prefix, path_regex and path_template");
         if (auto ms = r.string_list("methods")) {
             for (auto& me : *ms) {
                 if (!is_token(me) || me != [&] {
@@ -587,7 +595,7 @@ struct loader {
     }
 
     std::optional<rewrite_config> rewrite(const YAML::Node& n, const std::string& path, const match_config& m) {
-        map_reader r(n, path, d, {"strip_prefix", "replace_prefix", "host"});
+        map_reader r(n, path, d, {"strip_prefix", "replace_prefix", "path", "host"});
         if (!r.ok()) return std::nullopt;
         rewrite_config rw;
         rw.strip_prefix = r.string("strip_prefix");
@@ -601,6 +609,16 @@ struct loader {
                 r.error("replace_prefix", "must not contain spaces or control characters");
         }
         if (rw.strip_prefix && rw.replace_prefix) d.error(mark_of(n), path, "use strip_prefix or replace_prefix, not both");
+        if (auto p = r.string("path")) {
+            const auto variables = template_variables(m.segments);
+            std::string error;
+            if (rw.strip_prefix || rw.replace_prefix)
+                r.error("path", "replaces the whole path: use it without strip_prefix and replace_prefix");
+            else if (auto parts = parse_rewrite_path(*p, &variables, error)) {
+                rw.path = *p;
+                rw.path_parts = std::move(*parts);
+            } else r.error("path", error);
+        }
         if (auto h = r.string("host")) {
             if (!valid_host_pattern(*h, false)) r.error("host", "not a host name: '" + *h + "'");
             else rw.host = *h;

@@ -142,7 +142,7 @@ boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) 
 }
 
 const router::compiled_route* exchange::find_route() {
-    router::request_view view{req.method, router::normalize_host(req.authority, host_buf), path, req.query, req.fields};
+    router::request_view view{req.method, router::normalize_host(req.authority, host_buf), path, req.query, req.fields, &mctx.path_vars};
     route = snap->routes->match(view);
     if (log_this) {
         log_path = path;  // the normalised path, before any rewrite
@@ -187,6 +187,7 @@ void exchange::complete() {
     // (its per-request state, route and request_id), never a dangling view.
     mctx.method = mctx.host = mctx.path = mctx.query = mctx.client_address = {};
     mctx.fields = {};
+    mctx.path_vars.clear();
     std::size_t index = 0;
     for (const auto* chain : {listener_chain, route_chain}) {
         if (!chain) continue;
@@ -218,7 +219,7 @@ void exchange::complete() {
 }
 
 void exchange::release_memory() {
-    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_}) std::string().swap(*str);
+    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_}) std::string().swap(*str);
     decltype(reply_fields_)().swap(reply_fields_);
     decltype(forwarded_.kept)().swap(forwarded_.kept);
     decltype(forwarded_.added)().swap(forwarded_.added);

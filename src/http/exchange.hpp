@@ -247,6 +247,7 @@ private:
     std::vector<std::uint32_t> relayed_kept_;
     std::vector<field> relayed_added_;
     std::string query_buf_, traceparent_;
+    std::string rewrite_buf_;  // rewrite.path is built here: the variables it uses are views into `path`
 
     session_host& w_;
     const net::listener_state& listener_;

@@ -96,6 +96,13 @@ void exchange::rewrite_path(const router::compiled_route& r) {
         if (!rest.empty() && rest.front() == '/' && !path.empty() && path.back() == '/') rest.erase(0, 1);
         path += rest;
         if (path.empty()) path.push_back('/');  // not = "/": GCC 12 -O3 false -Wrestrict
+    } else if (rw && rw->path) {
+        rewrite_buf_.clear();
+        for (const auto& part : rw->path_parts)
+            if (!part.variable) rewrite_buf_ += part.text;
+            else if (auto v = mctx.path_vars.find(part.text)) rewrite_buf_ += *v;  // a segment or the rest: no '..', no "%2F"
+        path.assign(rewrite_buf_);
+        mctx.path_vars.clear();  // its views into `path` now see the rewritten text
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "config/path_template.hpp"
 #include "router/route_table.hpp"
 #include "util/read_file.hpp"
 #include "util/text.hpp"
@@ -128,6 +129,18 @@ std::string owner_of(const std::string& path, const YAML::Node& root) {
             return (section[0] == 'l' ? "listener:" : "") + list[idx]["name"].Scalar();
     }
     return path;
+}
+
+std::optional<std::vector<std::string>> route_path_variables(const std::string& path, const YAML::Node& root) {
+    if (!path.starts_with("routes[")) return std::nullopt;
+    auto idx = std::strtoul(path.c_str() + 7, nullptr, 10);
+    auto list = root["routes"];
+    if (!list.IsSequence() || idx >= list.size()) return std::nullopt;
+    auto t = list[idx]["match"]["path_template"];
+    if (!t || !t.IsScalar()) return std::vector<std::string>{};
+    std::string ignored;  // a bad template is reported by the route loader
+    auto segments = config::parse_path_template(t.Scalar(), ignored);
+    return segments ? config::template_variables(*segments) : std::vector<std::string>{};
 }
 
 }  // namespace gatehouse::middleware

@@ -36,6 +36,11 @@ void add_vary(response_edit& edit, std::string_view token);
 // the route's name; listeners as "listener:NAME"): metric labels, identities.
 std::string owner_of(const std::string& path, const YAML::Node& root);
 
+// The variables of the match.path_template of the route a middleware path belongs to (empty
+// when the route has none), for checking {path.NAME} references at load; nullopt when the
+// middleware is not on a route (a listener's chain serves routes with different templates).
+std::optional<std::vector<std::string>> route_path_variables(const std::string& path, const YAML::Node& root);
+
 using util::sha256_hex;
 // A field name middleware settings may use: http::field_name_problem(s, true) finds nothing
 // (a token without '_', which requests may not carry through gatehouse).

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "router/path_template.hpp"
+
 namespace gatehouse::router {
 
 std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
@@ -34,20 +36,11 @@ std::string without_query_params(std::string_view query, const std::vector<std::
     return out;
 }
 
-bool compiled_route::matches(const request_view& r) const {
-    const auto& m = config.match;
-    switch (m.path_kind) {
-        case config::path_match::none: break;
-        case config::path_match::exact:
-            if (r.path != m.path) return false;
-            break;
-        case config::path_match::prefix:
-            if (!r.path.starts_with(m.path)) return false;
-            break;
-        case config::path_match::regex:
-            if (!RE2::FullMatch(re2::StringPiece(r.path.data(), r.path.size()), *regex)) return false;
-            break;
-    }
+namespace {
+
+// The matchers after the path: methods, headers, query. Inlined in both places: a route without
+// a template must not pay a call for the template's sake.
+[[gnu::always_inline]] inline bool rest_matches(const config::match_config& m, const request_view& r) {
     if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), r.method) == m.methods.end()) return false;
     for (auto& [name, value] : m.headers) {
         bool found = false;
@@ -63,6 +56,41 @@ bool compiled_route::matches(const request_view& r) const {
         if (!v || (value && *v != *value)) return false;
     }
     return true;
+}
+
+}  // namespace
+
+bool compiled_route::matches(const request_view& r) const {
+    const auto& m = config.match;
+    switch (m.path_kind) {
+        case config::path_match::none: break;
+        case config::path_match::exact:
+            if (r.path != m.path) return false;
+            break;
+        case config::path_match::prefix:
+            if (!r.path.starts_with(m.path)) return false;
+            break;
+        case config::path_match::regex:
+            if (!RE2::FullMatch(re2::StringPiece(r.path.data(), r.path.size()), *regex)) return false;
+            break;
+        case config::path_match::path_template: return template_matches(r);
+    }
+    return rest_matches(m, r);
+}
+
+// What a template captured stays only when its route wins: a route after it that does not
+// capture must not see this one's variables.
+bool compiled_route::template_matches(const request_view& r) const {
+    if (!r.vars) {
+        path_variables ignored;
+        request_view with = r;
+        with.vars = &ignored;
+        return template_matches(with);
+    }
+    if (!match_path_template(config.match.segments, r.path, *r.vars)) return false;
+    if (rest_matches(config.match, r)) return true;
+    r.vars->clear();
+    return false;
 }
 
 route_table::route_table(const std::vector<config::route_config>& routes) {

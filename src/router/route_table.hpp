@@ -10,6 +10,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
+#include "gatehouse/router/path_variables.hpp"
 
 namespace re2 {
 class RE2;
@@ -23,6 +24,9 @@ struct request_view {
     std::string_view path;   // normalised
     std::string_view query;  // raw, without '?'
     http::field_list headers;
+    // Where a path_template route that wins puts its variables (views into `path`); null when
+    // the caller does not want them. Left as it was for a route without a template.
+    path_variables* vars = nullptr;
 };
 
 struct compiled_route {
@@ -36,6 +40,9 @@ struct compiled_route {
     std::size_t fallback_index = static_cast<std::size_t>(-1);  // fallback.upstream's cluster (snapshot builder)
 
     bool matches(const request_view& r) const;  // every matcher except host
+
+private:
+    bool template_matches(const request_view& r) const;
 };
 
 class route_table {
@@ -45,6 +52,7 @@ public:
     route_table(const route_table&) = delete;
     route_table& operator=(const route_table&) = delete;
 
+    // The first route that accepts the request; what its path_template captured in *r.vars.
     const compiled_route* match(const request_view& r) const;
     // Routes in the order match() considers them (for the admin API and docs).
     std::vector<const compiled_route*> precedence_order() const;

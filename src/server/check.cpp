@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "config/snapshot.hpp"
+#include "router/shadowing.hpp"
 
 namespace gatehouse::server {
 
@@ -25,9 +26,20 @@ void warn_unsupported(const config::gateway_config& c, config::diagnostics& d, b
                   "\"Upgrading Boost\")");
 }
 
+void warn_shadowed_routes(const config::gateway_config& c, config::diagnostics& d) {
+    for (auto [j, i] : router::find_shadowed_routes(c.routes)) {
+        const auto &route = c.routes[j], &by = c.routes[i];
+        d.warning(route.mark, "routes[" + std::to_string(j) + "]",
+                  "route '" + route.name + "' can never match: route '" + by.name + "' (routes[" + std::to_string(i) + "] at " +
+                      std::to_string(by.mark.line) + ":" + std::to_string(by.mark.column) +
+                      ") comes first in the same host group and accepts every request it could");
+    }
+}
+
 int check_config(const std::string& path, std::ostream& out, std::ostream& err, bool reactor_patched) {
     auto loaded = config::load_file(path);
     if (loaded.config) warn_unsupported(*loaded.config, loaded.diags, reactor_patched);
+    if (loaded.config) warn_shadowed_routes(*loaded.config, loaded.diags);
     for (auto& d : loaded.diags.all()) err << d.to_string() << '\n';
     if (!loaded.config) return 1;
     config::diagnostics diags(path);

@@ -60,3 +60,26 @@ TEST(Check, AnErrorStillFailsBesideTheWarning) {
     EXPECT_EQ(r.out, "");
     EXPECT_NE(r.err.find("event_loop.nap"), std::string::npos) << r.err;
 }
+
+TEST(Check, AShadowedRouteIsAWarningNamingBothRoutesLineAndColumn) {
+    auto r = check("shadowed.yaml", R"(listeners: [{ name: public, listen: 127.0.0.1:8080 }]
+event_loop: { batch_wait: 0s }
+routes:
+  - name: users
+    match: { path_prefix: /users/ }
+    respond: { status: 200 }
+  - name: user
+    match: { path_template: "/users/{id}", methods: [GET] }
+    respond: { status: 200 }
+  - name: other-host
+    match: { host: api.example.com, path: /users/1 }
+    respond: { status: 200 }
+)",
+                   false);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(
+        r.err,
+        testing::TempDir() +
+            "shadowed.yaml:7:5: routes[1]: warning: route 'user' can never match: route 'users' (routes[0] at 4:5) comes first in the "
+            "same host group and accepts every request it could\n");
+}

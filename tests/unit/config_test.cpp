@@ -299,3 +299,187 @@ TEST(Config, EventLoopBatchWait) {
     EXPECT_FALSE(unknown.config);
     EXPECT_NE(all(unknown).find("event_loop.batch_size: unknown key"), std::string::npos) << all(unknown);
 }
+
+namespace {
+
+// A config with one route per entry of `routes` (YAML text of the route's body), and its diagnostics.
+std::string template_problems(const std::string& routes) {
+    auto r = load(
+        "listeners: [{ name: p, listen: 127.0.0.1:1 }]\nupstreams: [{ name: up, discovery: { static: [127.0.0.1:1] } }]\n"
+        "routes:\n" +
+        routes);
+    return all(r);
+}
+
+}  // namespace
+
+TEST(ConfigPathTemplate, ParsedIntoSegments) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+routes:
+  - { name: t, match: { path_template: "/users/{id}/files/{rest=**}" }, respond: { status: 200 } }
+)");
+    ASSERT_TRUE(r.config) << all(r);
+    const auto& m = r.config->routes[0].match;
+    EXPECT_EQ(m.path_kind, path_match::path_template);
+    ASSERT_EQ(m.segments.size(), 4u);
+    EXPECT_EQ(m.segments[1].what, template_segment::kind::variable);
+    EXPECT_EQ(m.segments[1].text, "id");
+    EXPECT_EQ(m.segments[3].what, template_segment::kind::rest);
+    EXPECT_EQ(m.segments[3].text, "rest");
+}
+
+TEST(ConfigPathTemplate, BadTemplatesAreErrorsAtTheirLineAndColumn) {
+    auto text = template_problems(R"(  - name: a
+    match: { path_template: "/users/{id" }
+    respond: { status: 200 }
+  - name: b
+    match: { path_template: "/users/{id}/x/{id}" }
+    respond: { status: 200 }
+  - name: c
+    match: { path_template: "/files/{p=**}/meta" }
+    respond: { status: 200 }
+  - name: d
+    match: { path_template: "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}" }
+    respond: { status: 200 }
+  - name: e
+    match: { path_template: "/users/x{id}" }
+    respond: { status: 200 }
+  - name: f
+    match: { path_template: "/a/{p=*}" }
+    respond: { status: 200 }
+  - name: g
+    match: { path_template: "/a//b" }
+    respond: { status: 200 }
+  - name: h
+    match: { path_template: "/a/../b" }
+    respond: { status: 200 }
+  - name: i
+    match: { path_template: "/%7euser/{id}" }
+    respond: { status: 200 }
+  - name: j
+    match: { path_template: "users/{id}" }
+    respond: { status: 200 }
+  - name: k
+    match: { path_template: "/{1st}" }
+    respond: { status: 200 }
+)");
+    EXPECT_NE(text.find("test.yaml:5:29: routes[0].match.path_template: '{id': a variable takes a whole segment"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("test.yaml:8:29: routes[1].match.path_template: variable 'id' is defined twice"), std::string::npos) << text;
+    EXPECT_NE(text.find("test.yaml:11:29: routes[2].match.path_template: {p=**} must be the last segment"), std::string::npos) << text;
+    EXPECT_NE(text.find("test.yaml:14:29: routes[3].match.path_template: more than 8 variables"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[4].match.path_template: 'x{id}': a variable takes a whole segment"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[5].match.path_template: '{p=*}': a variable is {name} (one segment) or {name=**}"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("routes[6].match.path_template: an empty segment ('//')"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[7].match.path_template: '.' and '..' segments"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[8].match.path_template: literal segment '%7euser'"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[9].match.path_template: must start with '/'"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[10].match.path_template: '{1st}': a variable name is letters"), std::string::npos) << text;
+}
+
+TEST(ConfigPathTemplate, OnlyOnePathMatcher) {
+    auto text = template_problems(R"(  - { name: a, match: { path: /a, path_template: "/a/{x}" }, respond: { status: 200 } }
+)");
+    EXPECT_NE(text.find("use only one of path, path_prefix, path_regex and path_template"), std::string::npos) << text;
+}
+
+TEST(ConfigPathTemplate, RewritePathReferencesTheTemplatesVariables) {
+    auto r = load(R"(listeners: [{ name: p, listen: 127.0.0.1:1 }]
+upstreams: [{ name: up, discovery: { static: [127.0.0.1:1] } }]
+routes:
+  - name: ok
+    match: { path_template: "/users/{id}/{rest=**}" }
+    rewrite: { path: "/v2/users/{path.id}/x/{path.rest}" }
+    upstream: up
+)");
+    ASSERT_TRUE(r.config) << all(r);
+    const auto& parts = r.config->routes[0].rewrite->path_parts;
+    ASSERT_EQ(parts.size(), 4u);
+    EXPECT_EQ(parts[0].text, "/v2/users/");
+    EXPECT_TRUE(parts[1].variable);
+    EXPECT_EQ(parts[1].text, "id");
+    EXPECT_EQ(parts[3].text, "rest");
+}
+
+TEST(ConfigPathTemplate, RewritePathErrors) {
+    auto text = template_problems(R"(  - name: a
+    match: { path_template: "/users/{id}" }
+    rewrite: { path: "/v2/{path.idd}" }
+    upstream: up
+  - name: b
+    match: { path_prefix: /users/ }
+    rewrite: { path: "/v2/{path.id}" }
+    upstream: up
+  - name: c
+    match: { path_template: "/users/{id}" }
+    rewrite: { path: "/v2/{id}" }
+    upstream: up
+  - name: d
+    match: { path_prefix: /users/ }
+    rewrite: { path: /fixed, strip_prefix: /users }
+    upstream: up
+  - name: e
+    match: { path_template: "/users/{id}" }
+    rewrite: { path: "v2/{path.id}" }
+    upstream: up
+)");
+    EXPECT_NE(text.find("test.yaml:6:22: routes[0].rewrite.path: {path.idd}: the route's match.path_template has no variable 'idd' "
+                        "(did you mean {path.id}?)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("routes[1].rewrite.path: {path.id}: the route has no match.path_template"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[2].rewrite.path: '{id}': a reference is {path.NAME}"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[3].rewrite.path: replaces the whole path"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[4].rewrite.path: must start with '/'"), std::string::npos) << text;
+}
+
+TEST(ConfigPathTemplate, HeaderRulesAndRateLimitKeysReferenceTheRoutesVariables) {
+    auto good = template_problems(R"(  - name: a
+    match: { path_template: "/users/{id}" }
+    upstream: up
+    middleware:
+      - headers: { request: { set: { x-user: "u-{path.id}" } }, response: { set: { x-user: "{path.id}" } } }
+      - rate_limit: { limits: [{ name: per-user, rate: 10/s, key: [{ path: id }, client_ip] }] }
+)");
+    EXPECT_EQ(good, "");
+    auto text = template_problems(R"(  - name: a
+    match: { path_template: "/users/{id}" }
+    upstream: up
+    middleware:
+      - headers: { request: { set: { x-user: "{path.user}" } } }
+      - rate_limit: { limits: [{ name: per-user, rate: 10/s, key: { path: uid } }] }
+      - headers: { request: { set: { x-user: "${path.id}" } } }
+  - name: b
+    match: { path_prefix: /x }
+    upstream: up
+    middleware:
+      - headers: { request: { set: { x-user: "{path.id}" } } }
+)");
+    EXPECT_NE(text.find("test.yaml:8:46: routes[0].middleware[0].headers.request.set.x-user: {path.user}: the route's "
+                        "match.path_template has no variable 'user'"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("routes[0].middleware[1].rate_limit.limits[0].key.path: {path.uid}: the route's match.path_template has no "
+                        "variable 'uid'"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("${path.id}: path variables are written {path.id}, without '$'"), std::string::npos) << text;
+    EXPECT_NE(text.find("routes[1].middleware[0].headers.request.set.x-user: {path.id}: the route has no match.path_template"),
+              std::string::npos)
+        << text;
+}
+
+TEST(ConfigPathTemplate, PathVariablesInAListenersChainAreRefused) {
+    auto r = load(R"(listeners:
+  - name: q
+    listen: 127.0.0.1:2
+    middleware: [{ headers: { request: { set: { x-user: "{path.id}" } } } }]
+upstreams: [{ name: up, discovery: { static: [127.0.0.1:1] } }]
+routes: [{ name: a, match: { path_template: "/u/{id}" }, upstream: up }]
+)");
+    EXPECT_NE(all(r).find("listeners[0].middleware[0].headers.request.set.x-user: {path.id}: path variables exist only on a route "
+                          "with match.path_template"),
+              std::string::npos)
+        << all(r);
+}

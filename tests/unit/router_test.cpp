@@ -2,6 +2,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "router/route_table.hpp"
+#include "router/shadowing.hpp"
 
 using namespace gatehouse;
 
@@ -95,4 +96,163 @@ TEST(Router, WithoutQueryParams) {
     EXPECT_EQ(router::without_query_params("keys=1&akey=2&key=", key), "keys=1&akey=2");
     EXPECT_EQ(router::without_query_params("a=1&&b=2", key), "a=1&b=2");  // empty pairs dropped too
     EXPECT_EQ(router::without_query_params("a=1", {}), "a=1");
+}
+
+namespace {
+
+// The variables a route captured for a request, as "name=value;...", or "none" when no route.
+std::string captured(const router::route_table& t, std::string_view path, std::string_view method = "GET") {
+    router::path_variables vars;
+    router::request_view v{method, "h", path, {}, {}, &vars};
+    auto* r = t.match(v);
+    if (!r) return "none";
+    std::string out = r->config.name + ":";
+    for (std::size_t i = 0; i < vars.count; ++i) out += std::string(vars.names[i]) + "=" + std::string(vars.values[i]) + ";";
+    return out;
+}
+
+}  // namespace
+
+TEST(PathTemplate, OneSegmentPerVariableLiteralsExact) {
+    router::route_table t(routes_from(R"(
+  - { name: order, match: { path_template: "/users/{id}/orders/{order}" }, respond: { status: 200 } }
+  - { name: user, match: { path_template: "/users/{id}" }, respond: { status: 200 } }
+)"));
+    EXPECT_EQ(captured(t, "/users/42/orders/7"), "order:id=42;order=7;");
+    EXPECT_EQ(captured(t, "/users/42"), "user:id=42;");
+    EXPECT_EQ(captured(t, "/users/a%20b"), "user:id=a%20b;");  // the normalised path's text, escapes kept
+    EXPECT_EQ(captured(t, "/users/42/"), "none");              // a trailing slash is one more (empty) segment
+    EXPECT_EQ(captured(t, "/users/"), "none");                 // a variable is never empty
+    EXPECT_EQ(captured(t, "/users"), "none");
+    EXPECT_EQ(captured(t, "/users/42/orders"), "none");
+    EXPECT_EQ(captured(t, "/users/42/order/7"), "none");
+    EXPECT_EQ(captured(t, "/users/42/orders/7/x"), "none");
+    EXPECT_EQ(captured(t, "/Users/42"), "none");  // literals are exact, case included
+}
+
+TEST(PathTemplate, RestVariableTakesTheRestOfThePathPossiblyEmpty) {
+    router::route_table t(routes_from(R"(
+  - { name: files, match: { path_template: "/files/{bucket}/{key=**}" }, respond: { status: 200 } }
+  - { name: all, match: { path_template: "/{all=**}" }, respond: { status: 200 } }
+)"));
+    EXPECT_EQ(captured(t, "/files/b/a/b/c.txt"), "files:bucket=b;key=a/b/c.txt;");
+    EXPECT_EQ(captured(t, "/files/b/dir/"), "files:bucket=b;key=dir/;");
+    EXPECT_EQ(captured(t, "/files/b/"), "files:bucket=b;key=;");
+    EXPECT_EQ(captured(t, "/files/b"), "files:bucket=b;key=;");
+    EXPECT_EQ(captured(t, "/files"), "all:all=files;");
+    EXPECT_EQ(captured(t, "/"), "all:all=;");
+}
+
+TEST(PathTemplate, RootAndTrailingSlashTemplates) {
+    router::route_table t(routes_from(R"(
+  - { name: root, match: { path_template: "/" }, respond: { status: 200 } }
+  - { name: dir, match: { path_template: "/d/{name}/" }, respond: { status: 200 } }
+)"));
+    EXPECT_EQ(captured(t, "/"), "root:");
+    EXPECT_EQ(captured(t, "/d/x/"), "dir:name=x;");
+    EXPECT_EQ(captured(t, "/d/x"), "none");
+    EXPECT_EQ(captured(t, "/x"), "none");
+}
+
+TEST(PathTemplate, ATemplateThatFailsOnMethodsLeavesNoVariablesForTheRouteThatWins) {
+    router::route_table t(routes_from(R"(
+  - { name: writes, match: { path_template: "/users/{id}", methods: [POST] }, respond: { status: 200 } }
+  - { name: prefix, match: { path_prefix: /users/ }, respond: { status: 200 } }
+)"));
+    EXPECT_EQ(captured(t, "/users/5", "POST"), "writes:id=5;");
+    EXPECT_EQ(captured(t, "/users/5", "GET"), "prefix:");
+    EXPECT_EQ(captured(t, "/other", "GET"), "none");
+}
+
+TEST(PathTemplate, MatchesAtTheBoundOfVariables) {
+    router::route_table t(routes_from(R"(
+  - { name: eight, match: { path_template: "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h=**}" }, respond: { status: 200 } }
+)"));
+    EXPECT_EQ(captured(t, "/1/2/3/4/5/6/7/8/9"), "eight:a=1;b=2;c=3;d=4;e=5;f=6;g=7;h=8/9;");
+}
+
+namespace {
+
+// Which routes check would call shadowed, as "later<-earlier,...".
+std::string shadowed(const std::string& yaml) {
+    auto routes = routes_from(yaml);
+    std::string out;
+    for (auto [route, by] : router::find_shadowed_routes(routes)) {
+        if (!out.empty()) out += ',';
+        out += routes[route].name + "<-" + routes[by].name;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(Shadowing, PrefixCoversLongerPrefixesExactPathsAndTemplates) {
+    EXPECT_EQ(shadowed(R"(
+  - { name: api, match: { path_prefix: /api/ }, respond: { status: 200 } }
+  - { name: users, match: { path_prefix: /api/users }, respond: { status: 200 } }
+  - { name: exact, match: { path: /api/x }, respond: { status: 200 } }
+  - { name: tmpl, match: { path_template: "/api/{v}/items" }, respond: { status: 200 } }
+  - { name: root-exact, match: { path: /api }, respond: { status: 200 } }
+  - { name: other, match: { path_template: "/apix/{v}" }, respond: { status: 200 } }
+)"),
+              "users<-api,exact<-api,tmpl<-api");
+}
+
+TEST(Shadowing, ExactDuplicatesAndTemplatesAgainstTemplates) {
+    EXPECT_EQ(shadowed(R"(
+  - { name: a, match: { path: /x }, respond: { status: 200 } }
+  - { name: a2, match: { path: /x }, respond: { status: 200 } }
+  - { name: t, match: { path_template: "/users/{id}" }, respond: { status: 200 } }
+  - { name: t2, match: { path_template: "/users/{user}" }, respond: { status: 200 } }
+  - { name: lit, match: { path: /users/me }, respond: { status: 200 } }
+  - { name: lit-t, match: { path_template: "/users/me" }, respond: { status: 200 } }
+  - { name: deeper, match: { path_template: "/users/{id}/orders" }, respond: { status: 200 } }
+  - { name: rest, match: { path_template: "/f/{p=**}" }, respond: { status: 200 } }
+  - { name: under-rest, match: { path_template: "/f/{a}/{b=**}" }, respond: { status: 200 } }
+  - { name: f-prefix, match: { path_prefix: /f/x }, respond: { status: 200 } }
+  - { name: f-bare, match: { path: /f }, respond: { status: 200 } }
+  - { name: fg-prefix, match: { path_prefix: /fg }, respond: { status: 200 } }
+)"),
+              "a2<-a,t2<-t,lit<-t,lit-t<-t,under-rest<-rest,f-prefix<-rest,f-bare<-rest");
+}
+
+TEST(Shadowing, MethodsHeadersAndQueryAsFarAsDecidable) {
+    EXPECT_EQ(shadowed(R"(
+  - { name: get, match: { path_prefix: /, methods: [GET, HEAD] }, respond: { status: 200 } }
+  - { name: get-only, match: { path: /a, methods: [GET] }, respond: { status: 200 } }
+  - { name: post, match: { path: /a, methods: [POST] }, respond: { status: 200 } }
+  - { name: any-method, match: { path: /b }, respond: { status: 200 } }
+)"),
+              "get-only<-get");
+    EXPECT_EQ(shadowed(R"(
+  - { name: v2, match: { path_prefix: /, headers: { x-version: "2" }, query: { debug: ~ } }, respond: { status: 200 } }
+  - { name: v2-more, match: { path: /a, headers: { x-version: "2", x-b: "1" }, query: { debug: "1" } }, respond: { status: 200 } }
+  - { name: v3, match: { path: /a, headers: { x-version: "3" }, query: { debug: ~ } }, respond: { status: 200 } }
+  - { name: no-query, match: { path: /a, headers: { x-version: "2" } }, respond: { status: 200 } }
+)"),
+              "v2-more<-v2");
+}
+
+TEST(Shadowing, OnlyWithinAHostGroupAndRegexOnlyAgainstFixedPaths) {
+    EXPECT_EQ(shadowed(R"(
+  - { name: catch-all, match: { host: a.example.com }, respond: { status: 200 } }
+  - { name: other-host, match: { host: b.example.com, path: /x }, respond: { status: 200 } }
+  - { name: no-host, match: { path: /x }, respond: { status: 200 } }
+  - { name: same-host, match: { host: a.example.com, path_regex: "/r.*" }, respond: { status: 200 } }
+  - { name: re, match: { path_regex: "/items/[0-9]+" }, respond: { status: 200 } }
+  - { name: fixed, match: { path: /items/42 }, respond: { status: 200 } }
+  - { name: fixed-no, match: { path: /items/x }, respond: { status: 200 } }
+  - { name: prefix-under-re, match: { path_prefix: /items/ }, respond: { status: 200 } }
+)"),
+              "same-host<-catch-all,fixed<-re");
+}
+
+TEST(Shadowing, ATemplateBeforeAPrefixCoversItOnlyWhenItTakesTheRest) {
+    EXPECT_EQ(shadowed(R"(
+  - { name: t, match: { path_template: "/a/{x}/{rest=**}" }, respond: { status: 200 } }
+  - { name: p1, match: { path_prefix: /a/b/ }, respond: { status: 200 } }
+  - { name: p2, match: { path_prefix: /a/b }, respond: { status: 200 } }
+  - { name: p3, match: { path_prefix: /a/ }, respond: { status: 200 } }
+)"),
+              "p1<-t,p2<-t");
 }

@@ -107,12 +107,27 @@ struct drain_config {
     duration timeout = 30s;  // then in-flight requests get this long
 };
 
-enum class path_match { none, exact, prefix, regex };
+enum class path_match { none, exact, prefix, regex, path_template };
+
+// One segment of match.path_template ("/users/{id}/files/{rest=**}"), parsed at load
+// (src/config/path_template.cpp).
+struct template_segment {
+    enum class kind : std::uint8_t { literal, variable, rest } what = kind::literal;
+    std::string text;  // the literal segment, or the variable's name
+};
+
+// A piece of a value that refers to path variables (rewrite.path): literal text, or the name
+// of a variable of the route's template.
+struct template_part {
+    bool variable = false;
+    std::string text;
+};
 
 struct match_config {
     std::optional<std::string> host;  // "api.example.com" or "*.example.com" (lower-cased)
     path_match path_kind = path_match::none;
-    std::string path;  // exact path, prefix or regex source
+    std::string path;  // exact path, prefix, regex or template source
+    std::vector<template_segment> segments;  // path_template, parsed
     std::vector<std::string> methods;
     std::vector<std::pair<std::string, std::string>> headers;               // name lower-cased, exact value
     std::vector<std::pair<std::string, std::optional<std::string>>> query;  // value or presence
@@ -121,6 +136,8 @@ struct match_config {
 struct rewrite_config {
     std::optional<std::string> strip_prefix;
     std::optional<std::string> replace_prefix;  // replaces the matched path_prefix
+    std::optional<std::string> path;            // the whole path, with {path.NAME} references (as configured)
+    std::vector<template_part> path_parts;      // ... parsed
     std::optional<std::string> host;
 };
 

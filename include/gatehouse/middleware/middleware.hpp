@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gatehouse/http/fields.hpp"
+#include "gatehouse/router/path_variables.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -104,6 +105,9 @@ public:
     std::string_view route;       // the matched route's name (valid until on_complete)
     std::string_view request_id;  // X-Request-Id as sent upstream and in error bodies (valid until on_complete)
     http::field_list fields;
+    // What the route's match.path_template captured ({path.NAME}): views into `path`, valid
+    // during on_request / on_request_async only, like it. Empty for other routes.
+    router::path_variables path_vars;
     std::size_t worker = 0;                      // index of the worker thread (for per-worker state)
     boost::asio::io_context* ioc = nullptr;      // the worker's io_context (for timers while suspended)
     std::chrono::system_clock::time_point now;   // wall clock at chain start (token expiry, dates)
@@ -180,6 +184,7 @@ public:
         claims.clear();
         background_ = nullptr;
         fields = {};
+        path_vars.clear();
         route = {};
         request_id = {};
         deadline = std::chrono::steady_clock::time_point::max();

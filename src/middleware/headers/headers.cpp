@@ -1,7 +1,9 @@
 // headers: rules that set, add and remove header fields on the request sent upstream and on the
 // response sent to the client. Values may use ${client_ip}, ${request_id}, ${host} and ${route},
-// checked at config load. `set` replaces every field of that name (the client's or the
-// upstream's), `add` appends one more, `remove` drops them all.
+// and {path.NAME} for a variable of the route's match.path_template, checked at config load.
+// `set` replaces every field of that name (the client's or the upstream's), `add` appends one
+// more, `remove` drops them all.
+#include "config/path_template.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
@@ -14,7 +16,7 @@ namespace {
 
 // A value with variables, split at config load into literal and variable parts.
 struct value_template {
-    enum class var { none, client_ip, request_id, host, route };
+    enum class var { none, client_ip, request_id, host, route, path };  // path: text is the variable's name
     std::vector<std::pair<var, std::string>> parts;
     bool constant() const {
         for (auto& [v, text] : parts)
@@ -24,7 +26,7 @@ struct value_template {
     // Needs a view that is gone once on_request returns (the rest live until on_complete).
     bool uses_request_views() const {
         for (auto& [v, text] : parts)
-            if (v == var::client_ip || v == var::host) return true;
+            if (v == var::client_ip || v == var::host || v == var::path) return true;
         return false;
     }
     std::string expand(const request_context& ctx) const {
@@ -40,15 +42,28 @@ struct value_template {
                 case var::request_id: out += ctx.request_id; break;
                 case var::host: out += ctx.host; break;
                 case var::route: out += ctx.route; break;
+                case var::path:
+                    if (auto value = ctx.path_vars.find(text)) out += *value;
+                    break;
             }
     }
 };
 
-std::optional<value_template> parse_template(const std::string& text, std::string& error) {
+// `path_vars`: the route's template variables (null: not on a route). A '{' that does not start
+// {path. is literal, as it was before path variables existed.
+std::optional<value_template> parse_template(const std::string& text, const std::vector<std::string>* path_vars, std::string& error) {
     value_template t;
     std::size_t i = 0;
     while (i < text.size()) {
         auto at = text.find("${", i);
+        auto ref = text.find("{path.", i);
+        if (ref != std::string::npos && (at == std::string::npos || ref < at)) {
+            if (ref > i) t.parts.emplace_back(value_template::var::none, text.substr(i, ref - i));
+            auto name = config::parse_path_reference(text, ref, path_vars, i, error);
+            if (!name) return std::nullopt;
+            t.parts.emplace_back(value_template::var::path, std::move(*name));
+            continue;
+        }
         if (at == std::string::npos) {
             t.parts.emplace_back(value_template::var::none, text.substr(i));
             break;
@@ -65,7 +80,10 @@ std::optional<value_template> parse_template(const std::string& text, std::strin
         else if (name == "request_id") v = value_template::var::request_id;
         else if (name == "host") v = value_template::var::host;
         else if (name == "route") v = value_template::var::route;
-        else {
+        else if (name.starts_with("path.")) {
+            error = "${" + name + "}: path variables are written {" + name + "}, without '$'";
+            return std::nullopt;
+        } else {
             error = "unknown variable ${" + name + "}";
             if (auto g = config::did_you_mean(name, {"client_ip", "request_id", "host", "route"}); !g.empty())
                 error += " (did you mean ${" + g + "}?)";
@@ -160,7 +178,8 @@ std::shared_ptr<const middleware> headers_spec::build(build_services&, config::d
     return std::make_shared<headers>(*this);
 }
 
-void parse_side(const YAML::Node& n, const std::string& path, config::diagnostics& d, side& out) {
+void parse_side(const YAML::Node& n, const std::string& path, config::diagnostics& d, const std::vector<std::string>* path_vars,
+                side& out) {
     config::map_reader r(n, path, d, {"set", "add", "remove"});
     if (!r.ok()) return;
     for (auto [key, what] : {std::pair{"set", rule::op::set}, std::pair{"add", rule::op::add}}) {
@@ -186,7 +205,7 @@ void parse_side(const YAML::Node& n, const std::string& path, config::diagnostic
                 continue;
             }
             std::string error;
-            auto t = parse_template(it->second.Scalar(), error);
+            auto t = parse_template(it->second.Scalar(), path_vars, error);
             if (!t) {
                 d.error(mark(it->second), p, error);
                 continue;
@@ -211,12 +230,15 @@ void parse_side(const YAML::Node& n, const std::string& path, config::diagnostic
     r.finish();
 }
 
-std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d, const YAML::Node&) {
+std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                               const YAML::Node& root) {
     auto spec = std::make_shared<headers_spec>();
     config::map_reader r(n, path, d, {"request", "response"});
     if (!r.ok()) return nullptr;
-    if (r.has("request")) parse_side(r.get("request"), r.child_path("request"), d, spec->request);
-    if (r.has("response")) parse_side(r.get("response"), r.child_path("response"), d, spec->response);
+    const auto path_vars = route_path_variables(path, root);
+    const auto* vars = path_vars ? &*path_vars : nullptr;
+    if (r.has("request")) parse_side(r.get("request"), r.child_path("request"), d, vars, spec->request);
+    if (r.has("response")) parse_side(r.get("response"), r.child_path("response"), d, vars, spec->response);
     if (!r.has("request") && !r.has("response")) d.error(mark(n), path, "needs request, response or both");
     r.finish();
     return spec;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "config/path_template.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
 #include "router/route_table.hpp"
 #include "middleware/common.hpp"
@@ -30,7 +31,7 @@ namespace {
 constexpr std::size_t k_max_limits = 8;
 
 struct key_part {
-    enum class kind { client_ip, consumer, route, header, claim, query } what = kind::client_ip;
+    enum class kind { client_ip, consumer, route, header, claim, query, path } what = kind::client_ip;
     std::string name;
 };
 
@@ -195,6 +196,7 @@ private:
             case key_part::kind::header: return ctx.header(p.name);
             case key_part::kind::claim: return ctx.claim(p.name);
             case key_part::kind::query: return router::query_param(ctx.query, p.name);
+            case key_part::kind::path: return ctx.path_vars.find(p.name);
         }
         return std::nullopt;
     }
@@ -355,7 +357,9 @@ std::shared_ptr<const middleware> rate_limit_spec::build(build_services& s, conf
     return std::make_shared<rate_limiter>(*this, std::move(states), std::move(st), s.workers);
 }
 
-std::optional<key_part> parse_key_part(const YAML::Node& n, const std::string& path, config::diagnostics& d) {
+// `path_vars`: the route's template variables, for { path: NAME } (null: not on a route).
+std::optional<key_part> parse_key_part(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                       const std::vector<std::string>* path_vars) {
     if (n.IsScalar()) {
         auto v = n.Scalar();
         if (v == "client_ip") return key_part{key_part::kind::client_ip, {}};
@@ -375,14 +379,22 @@ std::optional<key_part> parse_key_part(const YAML::Node& n, const std::string& p
             }
             if (k == "claim") return key_part{key_part::kind::claim, name};
             if (k == "query") return key_part{key_part::kind::query, name};
+            if (k == "path") {
+                std::string ref = "{path." + name + "}", error;
+                std::size_t end = 0;
+                if (config::parse_path_reference(ref, 0, path_vars, end, error)) return key_part{key_part::kind::path, name};
+                d.error(mark(it->second), path + ".path", error);
+                return std::nullopt;
+            }
         }
     }
-    d.error(mark(n), path, "expected client_ip, consumer, route, { header: NAME }, { claim: NAME } or { query: NAME }");
+    d.error(mark(n), path, "expected client_ip, consumer, route, { header: NAME }, { claim: NAME }, { query: NAME } or { path: NAME }");
     return std::nullopt;
 }
 
 // One part, or a list of parts (a composite key).
-std::optional<std::vector<key_part>> parse_key(const YAML::Node& n, const std::string& path, config::diagnostics& d) {
+std::optional<std::vector<key_part>> parse_key(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                               const std::vector<std::string>* path_vars) {
     std::vector<key_part> out;
     if (n.IsSequence()) {
         if (n.size() == 0) {
@@ -390,19 +402,20 @@ std::optional<std::vector<key_part>> parse_key(const YAML::Node& n, const std::s
             return std::nullopt;
         }
         for (std::size_t i = 0; i < n.size(); ++i) {
-            auto p = parse_key_part(n[i], path + "[" + std::to_string(i) + "]", d);
+            auto p = parse_key_part(n[i], path + "[" + std::to_string(i) + "]", d, path_vars);
             if (!p) return std::nullopt;
             out.push_back(*p);
         }
         return out;
     }
-    auto p = parse_key_part(n, path, d);
+    auto p = parse_key_part(n, path, d, path_vars);
     if (!p) return std::nullopt;
     out.push_back(*p);
     return out;
 }
 
-std::optional<limit_spec> parse_limit(const YAML::Node& n, const std::string& path, config::diagnostics& d) {
+std::optional<limit_spec> parse_limit(const YAML::Node& n, const std::string& path, config::diagnostics& d,
+                                      const std::vector<std::string>* path_vars) {
     config::map_reader r(n, path, d, {"name", "key", "rate", "burst", "max_keys"});
     if (!r.ok()) return std::nullopt;
     limit_spec l;
@@ -429,7 +442,7 @@ std::optional<limit_spec> parse_limit(const YAML::Node& n, const std::string& pa
     if (auto b = r.integer("burst", 0, 1'000'000'000)) l.burst = *b;
     if (auto m = r.integer("max_keys", 1, 100'000'000)) l.max_keys = static_cast<std::size_t>(*m);
     if (r.has("key")) {
-        auto parts = parse_key(r.get("key"), r.child_path("key"), d);
+        auto parts = parse_key(r.get("key"), r.child_path("key"), d, path_vars);
         if (!parts) ok = false;
         else l.key = *parts;
         l.key_text = YAML::Dump(r.get("key"));
@@ -453,9 +466,10 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     } else {
         auto list = r.get("limits");
         std::set<std::string> names;
+        const auto path_vars = route_path_variables(path, root);
         for (std::size_t i = 0; i < list.size(); ++i) {
             auto p = r.child_path("limits") + "[" + std::to_string(i) + "]";
-            if (auto l = parse_limit(list[i], p, d)) {
+            if (auto l = parse_limit(list[i], p, d, path_vars ? &*path_vars : nullptr)) {
                 if (!names.insert(l->name).second) d.error(mark(list[i]), p + ".name", "duplicate limit name '" + l->name + "'");
                 spec->limits.push_back(std::move(*l));
             }
