@@ -43,6 +43,13 @@ def window_update(stream_id, increment):
     return frame(WINDOW_UPDATE, 0, stream_id, struct.pack(">I", increment))
 
 
+def hpack_raw(name, value):
+    """A literal field without indexing or Huffman, any octets in its value (RFC 7541 §6.2.2)."""
+    n, v = name.encode(), value.encode("latin1")
+    assert len(n) < 127 and len(v) < 127
+    return bytes([0x00, len(n)]) + n + bytes([len(v)]) + v
+
+
 def request_fields(path="/local", method="GET", extra=()):
     return [(":method", method), (":scheme", "http"), (":authority", "test.local"), (":path", path), *extra]
 
@@ -299,6 +306,23 @@ class Frames(unittest.TestCase):
     def test_a_table_size_update_over_the_limit_is_a_compression_error(self):
         c = self.conn()
         c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\x3f\xe2\x1f" + c.block(c.request_fields())))  # 4097 > 4096
+        self.assert_connection_error(c, COMPRESSION_ERROR)
+
+    def test_index_zero_is_a_compression_error(self):
+        c = self.conn()
+        c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\x80" + c.block(c.request_fields())))  # RFC 7541 §6.1
+        self.assert_connection_error(c, COMPRESSION_ERROR)
+
+    def test_a_table_size_update_after_a_field_is_a_compression_error(self):
+        c = self.conn()
+        c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, c.block(c.request_fields()) + b"\x20"))  # RFC 7541 §4.2
+        self.assert_connection_error(c, COMPRESSION_ERROR)
+
+    def test_huffman_padding_that_is_not_eos_bits_is_a_compression_error(self):
+        c = self.conn()
+        # A literal "x-a" with a Huffman value of one byte 0x00: "0" (5 bits) then 3 zero bits of
+        # padding, which must be the EOS prefix (all ones): RFC 7541 §5.2.
+        c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, c.block(c.request_fields()) + b"\x00\x03x-a\x81\x00"))
         self.assert_connection_error(c, COMPRESSION_ERROR)
 
     def test_a_header_block_split_over_continuation_frames_is_accepted(self):
@@ -655,6 +679,30 @@ class Frames(unittest.TestCase):
         c.send(frame(DATA, 0, sid, b"x"), frame(CONTINUATION, END_HEADERS, sid, c.block([("x-late", "1")])))
         self.assert_connection_error(c, PROTOCOL_ERROR)
 
+    # What a server must accept (h2spec's "generic" cases).
+    def test_padded_frames_and_a_priority_in_headers_are_accepted(self):
+        c = self.conn()
+        sid = c.sid()
+        block = c.block(request_fields("/echo", "POST"))
+        c.send(frame(HEADERS, END_HEADERS | PADDED | PRIORITY_FLAG, sid, b"\x03" + struct.pack(">IB", 0, 200) + block + b"\0\0\0"),
+               frame(DATA, PADDED, sid, b"\x02" + b"hello" + b"\0\0"), frame(DATA, END_STREAM | PADDED, sid, b"\x00"))
+        status, body = c.response(sid)
+        self.assertEqual(status, 200)
+        self.assertIn(b"hello", body)  # the echo of what arrived, padding stripped
+        self.assertNotIn(b"\0", body)
+
+    def test_a_head_request_has_no_body(self):
+        c = self.conn()
+        self.assertEqual(c.response(c.request(method="HEAD")), (200, b""))
+
+    def test_a_request_with_trailers_is_accepted(self):
+        c = self.conn()
+        sid = c.request(path="/echo", method="POST", extra=[("te", "trailers")], end_stream=False)
+        c.send(frame(DATA, 0, sid, b"body"), frame(HEADERS, END_STREAM | END_HEADERS, sid, c.block([("x-checksum", "abc")])))
+        status, body = c.response(sid)
+        self.assertEqual(status, 200)
+        self.assertIn(b"body", body)
+
     # §8.1 HTTP message framing.
     def test_a_second_headers_without_end_stream_is_a_protocol_error(self):
         c = self.conn()
@@ -722,6 +770,29 @@ class Frames(unittest.TestCase):
                             ("transfer-encoding", "chunked"), ("upgrade", "h2c"), ("te", "gzip")):
             with self.subTest(name=name):
                 self.refused_head(request_fields() + [(name, value)])
+
+    def test_a_name_nghttp2_allows_and_gatehouse_refuses_resets_the_stream_and_nothing_goes_upstream(self):
+        # An underscore in a request field name is valid HTTP/2 but refused by gatehouse's own
+        # field rules (stream::add_field): the stream is reset, the request never forwarded.
+        c = self.conn()
+        self.assertEqual(c.response(c.request(path="/echo-warm"))[0], 200)  # a pooled upstream connection ready
+        sid = c.request(path="/echo-underscore", extra=[("x_a", "1")])
+        self.assertEqual(c.response(sid), ("reset", PROTOCOL_ERROR))
+        self.assert_alive(c)
+        self.assertNotIn("/echo-underscore", self.up.stats.paths)
+
+    def test_a_path_or_authority_the_http1_reader_refuses_is_a_400_and_never_forwarded(self):
+        # nghttp2 lets a fragment through :path and a ',' through :authority; gatehouse's HTTP/1
+        # reader refuses both, so HTTP/2 must not forward them either (found by fuzz_h2_connection).
+        for path, authority in (("/echo-frag#x", "test.local"), ("/echo-comma", "test.,local"), ("/echo-obs\x80", "test.local")):
+            with self.subTest(path=path, authority=authority):
+                c = self.conn()
+                sid = c.sid()
+                block = c.block([(":method", "GET"), (":scheme", "http"), (":authority", authority)]) + hpack_raw(":path", path)
+                c.send(frame(HEADERS, END_STREAM | END_HEADERS, sid, block))
+                self.assertEqual(c.response(sid)[0], 400)
+                self.assert_alive(c)
+                self.assertFalse([p for p in self.up.stats.paths if p.startswith(path[:9])])
 
     def test_te_trailers_is_allowed(self):
         c = self.conn()
