@@ -201,9 +201,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string wire = input.starts_with(http2::k_preface.substr(0, 18)) ? std::string() : std::string(http2::k_preface);
     wire.append(input);
 
+    // Connected on the event loop: libFuzzer's timer signal interrupts a blocking connect (EINTR).
     tcp::socket client(*f.ioc), server(*f.ioc);
-    client.connect(f.front->local_endpoint());
-    f.front->accept(server);
+    boost::system::error_code cec, aec;
+    bool connected = false, accepted = false;
+    client.async_connect(f.front->local_endpoint(), [&](boost::system::error_code ec) {
+        cec = ec;
+        connected = true;
+    });
+    f.front->async_accept(server, [&](boost::system::error_code ec) {
+        aec = ec;
+        accepted = true;
+    });
+    while (!(connected && accepted)) f.ioc->run_one();
+    FUZZ_CHECK(!cec && !aec);
     server.set_option(tcp::no_delay(true));
     client.set_option(tcp::no_delay(true));
     bool wrote = false, read = false, served = false;
