@@ -83,6 +83,8 @@ bool merge_content_length(std::string_view value, bool& seen, std::uint64_t& out
     return ok && any;
 }
 
+}  // namespace
+
 // Host = uri-host [ ":" port ], strictly: reg-name of letters, digits, '-', '.', '_', '~', or an
 // IPv6 literal; never '/', '\', '@', '..', spaces, controls or obs-text.
 bool valid_host(std::string_view h) {
@@ -122,6 +124,8 @@ bool valid_host(std::string_view h) {
 bool valid_target_chars(std::string_view t) {
     return std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; });
 }
+
+namespace {
 
 #if defined(__SSE2__)
 // Where a clean field line ends: the index of the first byte of p[0, n) that no field line may

@@ -279,7 +279,12 @@ asio::awaitable<void> connection::write_frames() {
             }
             continue;
         }
-        if (closing_ && streams_.empty() && goaway_sent_) {
+        // Closed once our GOAWAY is out and no stream is left, or once nghttp2 is done with the
+        // session: after the GOAWAY of a connection error it wants neither to read nor to write,
+        // and RFC 9113 §5.4.1 says the TCP connection then closes (the reader would wait for the
+        // client's next bytes or the idle timeout).
+        const bool over = !nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_);
+        if (over || (closing_ && streams_.empty() && goaway_sent_)) {
             boost::system::error_code ignored;
             p_.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
             p_.socket.cancel(ignored);

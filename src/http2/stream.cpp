@@ -8,6 +8,7 @@
 
 #include "gatehouse/http/fields.hpp"
 #include "http/session_host.hpp"
+#include "http1/head.hpp"
 #include "http2/connection.hpp"
 
 namespace gatehouse::http2 {
@@ -92,6 +93,11 @@ const char* stream::check_head() {
             else if (!http::iequals(authority_, v)) return ":authority and host disagree";
         }
     if (path_[0] != '/' && !(path_ == "*" && method_ == "OPTIONS")) return "malformed request target";
+    // The HTTP/1 reader's rules for the target and the host: nghttp2 lets a fragment, obs-text
+    // and a ',' through :path and :authority, and an upstream must never read a target or a
+    // host other than the ones gatehouse routed on (nor one its own reader would refuse).
+    if (!http1::valid_target_chars(path_)) return "malformed request target";
+    if (!authority_.empty() && !http1::valid_host(authority_)) return "invalid :authority";
     return nullptr;
 }
 

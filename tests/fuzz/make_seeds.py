@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpus (tests/fuzz/corpus/<target>/): a few valid and a few broken inputs per
 target, so the fuzzers start from the shapes gatehouse really sees. Run once; the output is
-checked in (small). Needs python3-cryptography for the JWT/JWKS seeds."""
-import base64, hashlib, hmac, json, os, pathlib, shutil
+checked in (small). Needs python3-cryptography for the JWT/JWKS seeds.
+    python3 tests/fuzz/make_seeds.py [TARGET...]   (only those targets' seeds; default all)"""
+import base64, hashlib, hmac, json, os, pathlib, struct, sys
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -11,7 +12,12 @@ here = pathlib.Path(__file__).resolve().parent
 root = here.parent.parent
 
 
+only = set(sys.argv[1:])  # the JWT/JWKS keys are random: regenerate only what changed
+
+
 def write(target, name, data):
+    if only and target not in only:
+        return
     d = here / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
     (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
@@ -141,5 +147,64 @@ write("etcd", "value_json", "\x02" + '{"address": "[::1]:9000", "priority": 1, "
 write("etcd", "value_plain", "\x02" + " 10.1.2.3:443\n")
 
 for f in sorted((root / "config" / "examples").glob("*.yaml")) + [root / "config" / "gatehouse.yaml"]:
-    shutil.copy(f, here / "corpus" / "config" / f.name)
+    write("config", f.name, f.read_bytes())
 write("config", "broken", "listeners:\n  - address: 127.0.0.1:0\nroutes:\n  - match: {path_prefix: /}\n    upstream: nope\n")
+
+# HTTP/2 (fuzz_h2_connection): whole client byte streams, frames and HPACK written by hand
+# (literal fields without Huffman, a few static-table indexes) so nothing else is needed.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_literal(name, value, prefix=0x00):  # 0x00 without indexing, 0x40 with incremental indexing
+    name, value = name.encode(), value.encode()
+    return bytes([prefix, len(name)]) + name + bytes([len(value)]) + value
+
+
+def h2_head(method, path, extra=(), authority="test.local"):
+    block = {"GET": b"\x82", "POST": b"\x83"}.get(method) or hpack_literal(":method", method)
+    block += b"\x86" + hpack_literal(":authority", authority, 0x40) + hpack_literal(":path", path)
+    return block + b"".join(hpack_literal(k, v) for k, v in extra)
+
+
+def h2_settings(**kv):
+    ids = {"push": 2, "streams": 3, "window": 4, "frame": 5, "connect": 8}
+    return h2_frame(4, 0, 0, b"".join(struct.pack(">HI", ids[k], v) for k, v in kv.items()))
+
+
+END_STREAM, END_HEADERS = 0x1, 0x4
+start = PREFACE + h2_settings() + h2_frame(4, 1, 0)
+body = b"hello world"
+write("h2_connection", "get_local", start + h2_frame(1, END_STREAM | END_HEADERS, 1, h2_head("GET", "/local")))
+write("h2_connection", "post_body", start + h2_frame(1, END_HEADERS, 1, h2_head("POST", "/echo", [("content-length", "11")]))
+      + h2_frame(0, 0, 1, body[:5]) + h2_frame(0, END_STREAM, 1, body[5:]))
+write("h2_connection", "post_hang_reset", start + h2_frame(1, END_HEADERS, 1, h2_head("POST", "/hang"))
+      + b"".join(h2_frame(0, 0, 1, b"x" * 1000) for _ in range(5)) + h2_frame(3, 0, 1, struct.pack(">I", 8)))
+write("h2_connection", "streams", start + h2_frame(1, END_STREAM | END_HEADERS, 1, h2_head("GET", "/local"))
+      + h2_frame(1, END_STREAM | END_HEADERS, 3, h2_head("GET", "/x?q=1", [("cookie", "a=1"), ("cookie", "b=2"), ("accept", "*/*")]))
+      + h2_frame(1, END_HEADERS, 5, h2_head("POST", "/small")) + h2_frame(0, END_STREAM, 5, b"y" * 200))
+write("h2_connection", "trailers", start + h2_frame(1, END_HEADERS, 1, h2_head("POST", "/echo", [("te", "trailers")]))
+      + h2_frame(0, 0, 1, body) + h2_frame(1, END_STREAM | END_HEADERS, 1, hpack_literal("x-checksum", "abc")))
+block = h2_head("GET", "/continued", [("x-a", "1"), ("x-b", "2")])
+write("h2_connection", "continuation", start + h2_frame(1, END_STREAM, 1, block[:5]) + h2_frame(9, 0, 1, block[5:12])
+      + h2_frame(9, END_HEADERS, 1, block[12:]))
+write("h2_connection", "control", PREFACE + h2_settings(window=1, frame=16384, push=0, streams=10) + h2_frame(6, 0, 0, b"12345678")
+      + h2_frame(8, 0, 0, struct.pack(">I", 1000)) + h2_frame(1, END_STREAM | END_HEADERS, 1, h2_head("GET", "/local"))
+      + h2_frame(2, 0, 3, struct.pack(">IB", 1, 15)) + h2_frame(8, 0, 1, struct.pack(">I", 100))
+      + h2_frame(0x20, 0, 0, b"unknown") + h2_frame(7, 0, 0, struct.pack(">II", 1, 0)))
+write("h2_connection", "bad_fields", start
+      + h2_frame(1, END_STREAM | END_HEADERS, 1, h2_head("GET", "/a", [("X-Upper", "1")]))
+      + h2_frame(1, END_STREAM | END_HEADERS, 3, b"\x82\x86" + hpack_literal("x-a", "1") + hpack_literal(":path", "/b"))
+      + h2_frame(1, END_STREAM | END_HEADERS, 5, h2_head("GET", "/c", [("transfer-encoding", "chunked")]))
+      + h2_frame(1, END_STREAM | END_HEADERS, 7, h2_head("GET", "/d", [("host", "other.example")]))
+      + h2_frame(1, END_STREAM | END_HEADERS, 9, h2_head("GET", "")))
+write("h2_connection", "hpack_dynamic", start + h2_frame(1, END_STREAM | END_HEADERS, 1, b"\x3f\xe1\x1f" + h2_head("GET", "/a", [("x-t", "v")]))
+      + h2_frame(1, END_STREAM | END_HEADERS, 3, b"\x82\x86\xbe\x04\x02/b"))  # :authority from the dynamic table
+write("h2_connection", "length_mismatch", start + h2_frame(1, END_HEADERS, 1, h2_head("POST", "/echo", [("content-length", "3")]))
+      + h2_frame(0, END_STREAM, 1, b"abcdef"))
+write("h2_connection", "extended_connect", start + h2_frame(1, END_HEADERS, 1, hpack_literal(":method", "CONNECT")
+      + hpack_literal(":protocol", "websocket") + b"\x86" + hpack_literal(":authority", "test.local") + hpack_literal(":path", "/ws")))
+write("h2_connection", "no_preface", h2_settings() + h2_frame(1, END_STREAM | END_HEADERS, 1, h2_head("GET", "/local")))

@@ -4,7 +4,8 @@
 # inputs. New interesting inputs go to build-fuzz/corpus/<target>/ (kept between runs, never
 # into the tree); a crash, leak or timeout leaves its input in build-fuzz/artifacts/ and fails
 # the run. Prints one line per target: executions, coverage, corpus size, findings.
-#   bash tests/fuzz/run.sh [SECONDS] [TARGET...]     (TARGET "core": all but config, no daemon build)
+#   bash tests/fuzz/run.sh [SECONDS] [TARGET...]     (TARGET "core": those without the daemon build;
+#                                                     "daemon": config and h2_connection)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}; shift || true
@@ -19,12 +20,16 @@ if ! command -v clang++ >/dev/null; then
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEHOUSE_FUZZ=ON -DGATEHOUSE_WERROR=ON >/dev/null
 
-# Targets: the arguments ("core" = every target that builds without the daemon), default all.
-core=$(sed -n 's/^set(GATEHOUSE_FUZZ_CORE_TARGETS \([a-z_ ]*\))$/\1/p' tests/fuzz/CMakeLists.txt)
-(($# == 0)) && set -- core config
+# Targets: the arguments ("core" = every target that builds without the daemon, "daemon" = the
+# others), default all.
+core=$(sed -n 's/^set(GATEHOUSE_FUZZ_CORE_TARGETS \([a-z0-9_ ]*\))$/\1/p' tests/fuzz/CMakeLists.txt)
+daemon=$(sed -n 's/^set(GATEHOUSE_FUZZ_DAEMON_TARGETS \([a-z0-9_ ]*\))$/\1/p' tests/fuzz/CMakeLists.txt)
+(($# == 0)) && set -- core daemon
 targets=()
 for t in "$@"; do
-  if [ "$t" = core ]; then read -r -a more <<<"$core"; targets+=("${more[@]}"); else targets+=($t); fi
+  if [ "$t" = core ]; then read -r -a more <<<"$core"; targets+=("${more[@]}")
+  elif [ "$t" = daemon ]; then read -r -a more <<<"$daemon"; targets+=("${more[@]}")
+  else targets+=($t); fi
 done
 cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 mkdir -p "$build/artifacts" "$build/logs"
