@@ -16,6 +16,7 @@
 #   CASES="h2c-small tls-small" ROUNDS=5 bash bench/h2.sh
 #   H2LOAD_STREAMS=1 bash bench/h2.sh                 # -m1 instead of -m10
 #   CONTENDERS="gatehouse nginx" bash bench/h2.sh
+#   BASELINE=/tmp/old/build/gatehouse CONTENDERS="gatehouse baseline" bash bench/h2.sh   # an older build too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -26,8 +27,8 @@ command -v h2load >/dev/null && command -v h2o >/dev/null || {
 }
 bench_setup
 UP=19601
-declare -A h2c=([gatehouse]=19680 [nginx]=19681 [haproxy]=19682 [h2o]=19683)
-declare -A tls=([gatehouse]=19690 [nginx]=19691 [haproxy]=19692 [h2o]=19693)
+declare -A h2c=([gatehouse]=19680 [nginx]=19681 [haproxy]=19682 [h2o]=19683 [baseline]=19684)
+declare -A tls=([gatehouse]=19690 [nginx]=19691 [haproxy]=19692 [h2o]=19693 [baseline]=19694)
 start_upstream $UP
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
   -subj /CN=bench.local -addext subjectAltName=DNS:bench.local 2>/dev/null
@@ -36,18 +37,23 @@ chmod 644 "$work/key.pem" "$work/cert.pem" "$work/both.pem"
 
 # gatehouse: a plain listener (protocols [h2, http1], the default: h2c by prior knowledge) and a
 # TLS one (ALPN h2, http/1.1); listeners[].http2 at its defaults (100 streams).
-cat > "$work/gatehouse.yaml" <<CONF
+# start_h2_gatehouse NAME BIN
+start_h2_gatehouse() {
+  cat > "$work/$1.yaml" <<CONF
 workers: 1
 admin: { enabled: false }
 listeners:
-  - { name: h2c, listen: 127.0.0.1:${h2c[gatehouse]}, protocols: [h2, http1] }
-  - { name: tls, listen: 127.0.0.1:${tls[gatehouse]}, protocols: [h2, http1], tls: { certificates: [{ cert: $work/cert.pem, key: $work/key.pem }] } }
+  - { name: h2c, listen: 127.0.0.1:${h2c[$1]}, protocols: [h2, http1] }
+  - { name: tls, listen: 127.0.0.1:${tls[$1]}, protocols: [h2, http1], tls: { certificates: [{ cert: $work/cert.pem, key: $work/key.pem }] } }
 routes: [{ name: all, upstream: up }]
 upstreams: [{ name: up, discovery: { static: [127.0.0.1:$UP] } }]
 CONF
-taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/gatehouse.yaml" --log-level warn &
-pids+=($!)
-pid_gatehouse=$!
+  taskset -c "$PROXY_CORE" "$2" --config "$work/$1.yaml" --log-level warn &
+  pids+=($!)
+  eval "pid_$1=\$!"
+}
+start_h2_gatehouse gatehouse "$GATEHOUSE"
+[ -z "${BASELINE:-}" ] || start_h2_gatehouse baseline "$BASELINE"
 
 # nginx: `http2` on both listeners (h2c: prior knowledge only), keepalive_requests raised (in
 # nginx_conf_head: 1,000,000; since 1.19.7 it bounds the streams of an h2 connection too). Up to
@@ -115,12 +121,13 @@ taskset -c "$PROXY_CORE" h2o -c "$work/h2o/h2o.conf" &
 pids+=($!)
 pid_h2o=$!
 
-wait_for_ports $UP "${h2c[gatehouse]}" "${h2c[nginx]}" "${h2c[h2o]}"
-for port in "${tls[@]}"; do
-  for _ in $(seq 100); do curl -skf --http2 -o /dev/null "https://127.0.0.1:$port/small" && break; sleep 0.1; done
+contenders=(${CONTENDERS:-gatehouse nginx haproxy h2o ${BASELINE:+baseline}})
+wait_for_ports $UP
+for n in "${contenders[@]}"; do
+  for _ in $(seq 100); do curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:${h2c[$n]}/small" && break; sleep 0.1; done
+  for _ in $(seq 100); do curl -skf --http2 -o /dev/null "https://127.0.0.1:${tls[$n]}/small" && break; sleep 0.1; done
 done
 pid_nginx=$(nginx_worker_pid)
-contenders=(${CONTENDERS:-gatehouse nginx haproxy h2o})
 for n in "${contenders[@]}"; do
   eval "[ -n \"\${pid_$n:-}\" ]" || { echo "no process for $n" >&2; exit 1; }
 done
