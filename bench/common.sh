@@ -122,11 +122,27 @@ wait_for_ports() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# h2load_run PORT PATH: one h2load run (nghttp2-client) on the load core, its output rewritten in
+# the lines measure reads from wrk: h2load prints no percentiles, so p50 and p99 come from its
+# per-request log (elapsed µs, third column). H2LOAD_STREAMS [10]: streams per connection (-m).
+h2load_run() {
+  local port=$1 path=$2 log="$work/h2load.log" out
+  out=$(taskset -c "$LOAD_CORE" h2load -t1 -c"$CONNECTIONS" -m"${H2LOAD_STREAMS:-10}" -D"$DURATION" --log-file="$log" \
+    "${SCHEME:-http}://127.0.0.1:$port$path")
+  grep -Eq '^Application protocol: h2c?$' <<<"$out" || echo "h2load: not HTTP/2: $(grep -m1 -i 'protocol' <<<"$out")" >&2
+  awk '/^finished in/ {gsub(",", "", $4); print "Requests/sec:", $4}
+       /^requests:/ {print $8, "requests in"; if ($10 + $12 + $14 > 0) print "Socket errors: failed", $10, "errored", $12, "timeout", $14}
+       /^status codes:/ {if ($5 + $7 + $9 > 0) print "Non-2xx or 3xx responses:", $5 + $7 + $9}' <<<"$out"
+  cut -f3 "$log" | sort -n | awk '{ v[NR] = $1 } END {
+    if (NR) { printf "50%% %.3fms\n99%% %.3fms\n", v[int(NR * 0.50) + (NR * 0.50 > int(NR * 0.50))] / 1000, v[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))] / 1000 } }'
+  rm -f "$log"
+}
+
 # measure NAME PID PORT PATH ROUND: one wrk run; appends a row to $results and prints it.
 # Optional: WRK_HEADER (one request header), SCHEME (https), LABEL (summary group instead of PATH),
 # LOAD=full_handshakes (HTTPS with a full TLS handshake per request, bench/tls_handshake_load.cpp,
 # instead of wrk, which resumes sessions), LOAD=websocket (WebSocket echo round trips,
-# bench/ws_echo.cpp; WS_PAYLOAD bytes per message).
+# bench/ws_echo.cpp; WS_PAYLOAD bytes per message), LOAD=h2load (HTTP/2, h2load_run above).
 measure() {
   local name=$1 pid=$2 port=$3 path=$4 round=$5 t0 t1 out
   local extra=()
@@ -136,6 +152,8 @@ measure() {
     out=$(taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_tls_load" 127.0.0.1 "$port" "$path" "$CONNECTIONS" "$DURATION")
   elif [ "${LOAD:-wrk}" = websocket ]; then  # a "request" is one message echoed (bench/ws_echo.cpp)
     out=$(taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_ws_echo" client 127.0.0.1 "$port" "$path" "$CONNECTIONS" "$DURATION" "${WS_PAYLOAD:-64}")
+  elif [ "${LOAD:-wrk}" = h2load ]; then  # HTTP/2 (h2c by prior knowledge, or TLS with ALPN h2)
+    out=$(h2load_run "$port" "$path")
   else
     out=$(taskset -c "$LOAD_CORE" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "${SCHEME:-http}://127.0.0.1:$port$path")
   fi

@@ -4,9 +4,13 @@
 # (default 10,000), sends one request on each (so every buffer a request needs was allocated),
 # reads the answer and leaves them idle. Printed: the proxy process's RSS growth per connection
 # (KiB), measured against its RSS after the warm-up.
+# HTTP/2 over TLS (issue 28), KINDS h2 and h2req: each connection negotiates h2 by ALPN, sends the
+# preface and SETTINGS and acknowledges the server's (h2req: then one GET /small, answered), then
+# nothing more.
 #
 #   bash bench/idle_connections.sh          # N=10000 (or what the fd hard limit allows)
 #   N=2000 bash bench/idle_connections.sh
+#   KINDS=h2 bash bench/idle_connections.sh # KINDS [plain tls h2]; also h2req
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -16,7 +20,7 @@ bench_setup
 hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=1048576
 N=${N:-$(( hard < 22400 ? (hard - 2000) / 2 : 10000 ))}
 ulimit -n "$hard"
-UP=19201; GH=19280; NG=19281; HA=19282; GHS=19283; NGS=19284; HAS=19285
+UP=19201; GH=19280; NG=19281; HA=19282; GHS=19283; NGS=19284; HAS=19285; GHH=19286; NGH=19287; HAH=19288
 start_upstream $UP
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
   -subj /CN=bench 2>/dev/null
@@ -30,7 +34,7 @@ events { worker_connections $((N * 2 + 100)); }
 http {
   access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server { listen 127.0.0.1:$NG; listen 127.0.0.1:$NGS ssl; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
+  server { listen 127.0.0.1:$NG; listen 127.0.0.1:$NGS ssl; listen 127.0.0.1:$NGH ssl http2; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 CONF
@@ -52,6 +56,7 @@ defaults
 frontend fe
   bind 127.0.0.1:$HA
   bind 127.0.0.1:$HAS ssl crt $work/both.pem
+  bind 127.0.0.1:$HAH ssl crt $work/both.pem alpn h2
   default_backend be
 backend be
   server s1 127.0.0.1:$UP
@@ -67,6 +72,7 @@ limits: { idle_timeout: 300s }
 listeners:
   - { name: plain, listen: 127.0.0.1:$GH }
   - { name: tls, listen: 127.0.0.1:$GHS, tls: { certificates: [{ cert: $work/cert.pem, key: $work/key.pem }] } }
+  - { name: h2, listen: 127.0.0.1:$GHH, protocols: [h2], tls: { certificates: [{ cert: $work/cert.pem, key: $work/key.pem }] } }
 routes: [{ name: all, upstream: up }]
 upstreams: [{ name: up, discovery: { static: [127.0.0.1:$UP] } }]
 CONF
@@ -78,14 +84,15 @@ pid_nginx=$(nginx_worker_pid)
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# idle NAME PID PORT [--tls]: RSS growth per idle connection, KiB
+# idle NAME PID PORT KIND: RSS growth per idle connection, KiB
 idle() {
-  local name=$1 pid=$2 port=$3 tls=${4:-}
-  python3 bench/idle_clients.py "$port" 50 $tls < <(sleep 2) > /dev/null  # warm-up: pools, TLS contexts, first allocations
-  local before after fifo="$work/hold.$name$tls"
+  local name=$1 pid=$2 port=$3 kind=$4 flags=()
+  case $kind in tls) flags=(--tls) ;; h2) flags=(--tls --h2) ;; h2req) flags=(--tls --h2-request) ;; esac
+  python3 bench/idle_clients.py "$port" 50 "${flags[@]}" < <(sleep 2) > /dev/null  # warm-up: pools, TLS contexts, first allocations
+  local before after fifo="$work/hold.$name.$kind"
   before=$(rss "$pid")
   mkfifo "$fifo"
-  taskset -c "$LOAD_CORE" python3 bench/idle_clients.py "$port" "$N" $tls < "$fifo" > "$work/idle.out" &
+  taskset -c "$LOAD_CORE" python3 bench/idle_clients.py "$port" "$N" "${flags[@]}" < "$fifo" > "$work/idle.out" &
   local client=$!
   exec 9> "$fifo"
   while ! grep -q '^idle' "$work/idle.out" 2>/dev/null; do sleep 0.2; kill -0 $client 2>/dev/null || { echo "client failed" >&2; exit 1; }; done
@@ -94,21 +101,18 @@ idle() {
   exec 9>&-
   wait $client || true
   rm -f "$fifo"
-  awk -v n="$name" -v t="${tls:+tls}" -v b="$before" -v a="$after" -v N="$N" \
-    'BEGIN { printf "%-10s %-6s RSS %7d -> %7d KiB   %6.2f KiB per idle connection\n", n, (t ? t : "plain"), b, a, (a - b) / N }' | tee -a "$results"
+  awk -v n="$name" -v t="$kind" -v b="$before" -v a="$after" -v N="$N" \
+    'BEGIN { printf "%-10s %-6s RSS %7d -> %7d KiB   %6.2f KiB per idle connection\n", n, t, b, a, (a - b) / N }' | tee -a "$results"
 }
 
 # KINDS="tls" measures TLS alone: a proxy's TLS figure after the plain round may reuse heap the
 # plain connections left behind, so each order is worth a look.
-echo "$N idle keep-alive connections, one request each first"
-for kind in ${KINDS:-plain tls}; do
-  if [ "$kind" = plain ]; then
-    idle gatehouse "$pid_gatehouse" $GH
-    idle nginx "$pid_nginx" $NG
-    idle haproxy "$pid_haproxy" $HA
-  else
-    idle gatehouse "$pid_gatehouse" $GHS --tls
-    idle nginx "$pid_nginx" $NGS --tls
-    idle haproxy "$pid_haproxy" $HAS --tls
-  fi
+echo "$N idle keep-alive connections (plain, tls, h2req: one request each first; h2: none); load $(cut -d' ' -f1-3 /proc/loadavg)"
+for kind in ${KINDS:-plain tls h2}; do
+  case $kind in
+    plain) idle gatehouse "$pid_gatehouse" $GH plain; idle nginx "$pid_nginx" $NG plain; idle haproxy "$pid_haproxy" $HA plain ;;
+    tls) idle gatehouse "$pid_gatehouse" $GHS tls; idle nginx "$pid_nginx" $NGS tls; idle haproxy "$pid_haproxy" $HAS tls ;;
+    h2 | h2req) idle gatehouse "$pid_gatehouse" $GHH "$kind"; idle nginx "$pid_nginx" $NGH "$kind"; idle haproxy "$pid_haproxy" $HAH "$kind" ;;
+    *) echo "unknown kind $kind (plain, tls, h2, h2req)" >&2; exit 1 ;;
+  esac
 done
