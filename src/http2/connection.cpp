@@ -93,6 +93,7 @@ struct callbacks {
         c.streams_.erase(it);
         s->closed(error_code);
         c.count_close(error_code);
+        c.arm_idle();
         return 0;
     }
 };
@@ -146,6 +147,16 @@ void connection::stream_done(stream&) {
     --running_;
     kick();
     wake_done_.cancel();
+    arm_idle();
+}
+
+// The last stream ended while the reader waits for frames (armed for a connection with streams
+// open, i.e. not at all): limits.idle_timeout counts from now, as for a connection that never
+// opened a stream; the reader says GOAWAY when it fires.
+void connection::arm_idle() {
+    if (!streams_.empty() || running_ > 0 || closing_ || dead_) return;
+    p_.deadline.set_idle(true);
+    p_.deadline.arm(p_.host.current()->config.limits.idle_timeout);
 }
 
 bool connection::start_session() {
@@ -230,12 +241,25 @@ asio::awaitable<void> connection::reader() {
         p_.deadline.set_idle(idle);  // a drain or the idle timeout may end a connection with no stream
         if (idle) p_.deadline.arm(p_.host.current()->config.limits.idle_timeout);
         else p_.deadline.disarm();
+        if (idle && buf.empty() && out_.empty() && p_.io.quiet()) {
+            // No stream and nothing buffered: wait for the next frame holding no read buffer, as
+            // an idle HTTP/1 connection does (the read buffer, TLS's record buffer, the writer's
+            // coalescing buffer: ~50 KiB of an idle h2 connection otherwise).
+            buf.release();
+            std::string().swap(out_);
+            p_.io.release_idle_memory();
+            auto [wec] = co_await p_.io.wait_readable();
+            if (wec) {
+                if (p_.deadline.fired() && !goaway_sent_) co_await say_goaway();
+                co_return;
+            }
+        }
         auto [ptr, room] = buf.prepare(16384);
         auto [ec, n] = co_await p_.io.read_some(ptr, room);
         if (ec) {
             // Idle past limits.idle_timeout (or a drain) with no stream open: a GOAWAY says the
             // close is orderly, written here (the writer has nothing else to send).
-            if (idle && p_.deadline.fired() && !goaway_sent_) co_await say_goaway();
+            if (streams_.empty() && p_.deadline.fired() && !goaway_sent_) co_await say_goaway();
             co_return;
         }
         buf.commit(n);

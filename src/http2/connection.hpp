@@ -65,6 +65,7 @@ public:
     nghttp2_session* session() { return session_; }
     void kick();                  // the session may have something to send: the writer looks
     void stream_done(stream& s);  // its coroutine ended
+    void arm_idle();              // no stream left: the idle timeout runs
 
 private:
     friend struct callbacks;

@@ -215,6 +215,35 @@ class H2Idle(unittest.TestCase):
         finally:
             c.close()
 
+    def test_a_connection_quiet_after_its_last_stream_gets_goaway_at_the_idle_timeout(self):
+        # The client sends its request and nothing more (no ACK, no WINDOW_UPDATE): the idle
+        # timeout must run from the end of the last stream, not only from the connection's start.
+        import struct
+        import hpack  # python3-hpack: its path was added by h2client
+        gw = Gatehouse("""
+            limits: { idle_timeout: 1s }
+            routes: [{ name: local, respond: { status: 204 } }]
+        """).start()
+        self.addCleanup(gw.stop)
+
+        def frame(ftype, flags, sid, payload=b""):
+            return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+        block = hpack.Encoder().encode([(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/")])
+        s = connect(gw.port)
+        s.settimeout(20)
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0) + frame(1, 5, 1, block))
+        got = read_to_close(s)
+        s.close()
+        types = []
+        while len(got) >= 9:
+            n = int.from_bytes(got[:3], "big")
+            types.append((got[3], got[9:9 + n]))
+            got = got[9 + n:]
+        self.assertIn(1, [t for t, _ in types])  # the response HEADERS
+        goaways = [p for t, p in types if t == 7]
+        self.assertEqual(len(goaways), 1)
+        self.assertEqual(int.from_bytes(goaways[0][4:8], "big"), 0)  # NO_ERROR, then the close
+
 
 class H2AccessLog(unittest.TestCase):
     def test_the_access_log_says_which_protocol(self):
