@@ -9,6 +9,7 @@
 #   BASELINE=/tmp/old/build/gatehouse bash bench/callgrind.sh # and an older build, with the ratio
 #   N1=2000 N2=10000 PATHS=/small bash bench/callgrind.sh
 #   CG_KEEP=/tmp/cg bash bench/callgrind.sh                   # keep the callgrind files (callgrind_annotate)
+#   H2=1 bash bench/callgrind.sh                              # HTTP/2 clients (h2load, h2c, 10 x 10 streams)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -35,7 +36,11 @@ CONF
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/cg.yaml" --log-level warn 2>/dev/null &
   pid=$!
   for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
-  ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+  if [ -n "${H2:-}" ]; then  # HTTP/2 (h2c by prior knowledge): 10 connections x 10 streams
+    h2load -c 10 -m 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+  else
+    ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+  fi
   kill -TERM "$pid"
   wait "$pid" || true
   [ -z "${CG_KEEP:-}" ] || cp "$out" "$CG_KEEP/$bin_name${path//\//-}-$n.out"

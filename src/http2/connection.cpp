@@ -28,7 +28,7 @@ struct callbacks {
             return 0;
         }
         ++c.started_;
-        c.streams_.emplace(frame->hd.stream_id, std::make_shared<stream>(c, frame->hd.stream_id));
+        c.streams_.add(frame->hd.stream_id, c.new_stream(frame->hd.stream_id));
         return 0;
     }
 
@@ -55,7 +55,7 @@ struct callbacks {
             if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) s->end_of_request();
             s->head_done();
             ++c.running_;
-            auto self = c.streams_.at(frame->hd.stream_id);
+            auto self = *c.streams_.find(frame->hd.stream_id);
             asio::co_spawn(c.p_.host.ioc(), run_stream(c, std::move(self)),
                            asio::bind_cancellation_slot(s->cancel().slot(), asio::detached));
             return 0;
@@ -87,10 +87,8 @@ struct callbacks {
 
     static int stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code, void* user) {
         auto& c = of(user);
-        auto it = c.streams_.find(id);
-        if (it == c.streams_.end()) return 0;
-        auto s = std::move(it->second);
-        c.streams_.erase(it);
+        auto s = c.streams_.take(id);
+        if (!s) return 0;
         s->closed(error_code);
         c.count_close(error_code);
         c.arm_idle();
@@ -111,11 +109,29 @@ connection::~connection() {
 }
 
 stream* connection::find(std::int32_t id) {
-    auto it = streams_.find(id);
-    return it == streams_.end() ? nullptr : it->second.get();
+    auto* s = streams_.find(id);
+    return s ? s->get() : nullptr;
 }
 
 void connection::kick() { wake_writer_.cancel(); }
+
+// Stream objects (each with its exchange, strings and vectors at their capacity) are kept for the
+// connection's next streams: building and destroying one per stream was ~9 % of an h2c request's
+// CPU (perf, benchmarks.md). At most k_spare_streams wait; an idle connection gives them back.
+std::shared_ptr<stream> connection::new_stream(std::int32_t id) {
+    std::unique_ptr<stream> s;
+    if (spare_.empty()) {
+        s = std::make_unique<stream>(*this, id);
+    } else {
+        s = std::move(spare_.back());
+        spare_.pop_back();
+        s->recycle(id);
+    }
+    return std::shared_ptr<stream>(s.release(), [this](stream* done) {
+        if (spare_.size() < k_spare_streams && !dead_) spare_.emplace_back(done);
+        else delete done;
+    });
+}
 
 // Rapid Reset (CVE-2023-44487) and MadeYouReset (CVE-2025-8671): streams reset by either side
 // cost the upstream work they started; once resets outpace completed streams by more than a
@@ -238,6 +254,7 @@ asio::awaitable<void> connection::reader() {
         if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) co_return;
         if (closing_ && streams_.empty() && !nghttp2_session_want_write(session_)) co_return;  // else the GOAWAY goes first
         const bool idle = streams_.empty();
+        if (idle) spare_.clear();  // an idle connection holds no stream objects
         p_.deadline.set_idle(idle);  // a drain or the idle timeout may end a connection with no stream
         if (idle) p_.deadline.arm(p_.host.current()->config.limits.idle_timeout);
         else p_.deadline.disarm();

@@ -14,9 +14,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gatehouse/http/stream.hpp"
 #include "http2/frame_meter.hpp"
@@ -51,6 +51,36 @@ boost::asio::awaitable<void> serve(connection_parts parts);
 // The client connection preface's first line, as an HTTP/1 reader sees it.
 inline constexpr std::string_view k_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+// The connection's open streams: few (max_concurrent_streams), found by a linear scan; the
+// vector keeps its capacity, so opening a stream allocates nothing here (a std::map allocated a
+// node per stream).
+class stream_table {
+public:
+    using entry = std::pair<std::int32_t, std::shared_ptr<stream>>;
+    void add(std::int32_t id, std::shared_ptr<stream> s) { v_.emplace_back(id, std::move(s)); }
+    std::shared_ptr<stream>* find(std::int32_t id) {
+        for (auto& e : v_)
+            if (e.first == id) return &e.second;
+        return nullptr;
+    }
+    std::shared_ptr<stream> take(std::int32_t id) {
+        for (std::size_t i = 0; i < v_.size(); ++i)
+            if (v_[i].first == id) {
+                auto s = std::move(v_[i].second);
+                if (i + 1 != v_.size()) v_[i] = std::move(v_.back());
+                v_.pop_back();
+                return s;
+            }
+        return nullptr;
+    }
+    bool empty() const { return v_.empty(); }
+    auto begin() { return v_.begin(); }
+    auto end() { return v_.end(); }
+
+private:
+    std::vector<entry> v_;
+};
+
 class connection {
 public:
     explicit connection(connection_parts parts);
@@ -64,6 +94,7 @@ public:
     const http::connection_facts& facts() const { return p_.facts; }
     nghttp2_session* session() { return session_; }
     void kick();                  // the session may have something to send: the writer looks
+    std::shared_ptr<stream> new_stream(std::int32_t id);  // a spare one when there is one
     void stream_done(stream& s);  // its coroutine ended
     void arm_idle();              // no stream left: the idle timeout runs
 
@@ -87,7 +118,9 @@ private:
 
     connection_parts p_;
     nghttp2_session* session_ = nullptr;
-    std::map<std::int32_t, std::shared_ptr<stream>> streams_;
+    static constexpr std::size_t k_spare_streams = 16;
+    std::vector<std::unique_ptr<stream>> spare_;  // before streams_: it outlives the streams' return
+    stream_table streams_;
     std::size_t running_ = 0;  // stream coroutines not yet finished
     std::uint64_t started_ = 0;
     std::string out_;

@@ -27,6 +27,31 @@ stream::stream(connection& c, std::int32_t id)
 
 stream::~stream() = default;
 
+void stream::recycle(std::int32_t id) {
+    id_ = id;
+    raw_.clear();
+    for (auto* s : {&method_, &scheme_, &authority_, &path_, &protocol_, &cookie_, &ws_key_, &body_, &nv_store_}) s->clear();
+    fields_.clear();
+    trailers_.clear();
+    trailer_store_.clear();
+    trailer_view_ = {};
+    head_bytes_ = 0;
+    refuse_ = 0;
+    refuse_reason_ = "";
+    pseudo_done_ = extended_ = tunnelling_ = tunnel_ended_ = false;
+    tunnel_idle_ = {};
+    body_received_ = body_limit_ = 0;
+    request_ended_ = too_large_ = false;
+    nv_.clear();
+    pending_ = {};
+    data_end_ = submitted_ = deferred_ = trailers_wanted_ = false;
+    trailer_out_.clear();
+    closed_ = running_ = false;
+    close_code_ = 0;
+    last_activity_ = net::clock::now();
+    ex_.begin();
+}
+
 const http::connection_facts& stream::facts() const { return c_.facts(); }
 
 void stream::wake() { wake_.cancel(); }

@@ -29,6 +29,9 @@ public:
     stream(connection& c, std::int32_t id);
     ~stream();
     stream(const stream&) = delete;
+    // For the connection's next stream (connection::new_stream): every per-stream member back to
+    // its start, the strings and vectors keeping their capacity.
+    void recycle(std::int32_t id);
 
     // The head, as nghttp2 decodes it (on_header): false refuses the stream (a protocol error).
     bool add_field(std::string_view name, std::string_view value, bool trailer);
