@@ -80,8 +80,10 @@ class Balancing(unittest.TestCase):
             self.ups[1].fail_all = None
         a, b, c = self.counts("/e/")
         self.assertLessEqual(b, 2, (a, b, c))  # round robin would send it 20
-        self.assertGreater(a, 15, (a, b, c))
-        self.assertGreater(c, 15, (a, b, c))
+        # The two fast ones share the rest, not necessarily evenly: a momentary peak on one keeps
+        # some of its traffic on the other until it decays (that is the policy).
+        self.assertEqual(a + b + c, 60)
+        self.assertGreater(min(a, c), 0, (a, b, c))
 
     def wait_arrived(self, n):
         """The upstreams have seen n held requests (each is counted as it arrives)."""
