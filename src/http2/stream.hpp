@@ -84,8 +84,16 @@ private:
     connection& c_;
     std::int32_t id_;
     http::exchange ex_;
-    // The request head: every field as received (names lower-case), then views for the exchange.
-    std::vector<std::pair<std::string, std::string>> raw_;
+    // The request head: every field as received (names lower-case), their bytes in one string
+    // that keeps its capacity from stream to stream (a string pair per field cost two
+    // allocations for any value past 15 bytes), then views for the exchange (head_done).
+    struct raw_field {
+        std::uint32_t at, name_len, value_len;
+    };
+    std::string raw_bytes_;
+    std::vector<raw_field> raw_;
+    std::string_view raw_name(const raw_field& f) const { return std::string_view(raw_bytes_).substr(f.at, f.name_len); }
+    std::string_view raw_value(const raw_field& f) const { return std::string_view(raw_bytes_).substr(f.at + f.name_len, f.value_len); }
     std::string method_, scheme_, authority_, path_, protocol_, cookie_;
     std::vector<http::field> fields_, trailers_;
     std::vector<std::pair<std::string, std::string>> trailer_store_;

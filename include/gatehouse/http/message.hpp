@@ -32,7 +32,7 @@ struct response_head {
     std::string_view reason;  // a relayed HTTP/1 response's own reason phrase (HTTP/1.1 only); empty: the standard one
     field_list fields;
     // The indices of `fields` to send, in order (a relayed response: what the forwarding policy
-    // keeps of the upstream's); null: all of them.
+    // keeps of the upstream's, never a hop-by-hop field nor Content-Length); null: all of them.
     const std::vector<std::uint32_t>* kept = nullptr;
     field_list added;
     std::optional<std::uint64_t> content_length;  // the body's length when known before it is sent
