@@ -113,7 +113,14 @@ stream* connection::find(std::int32_t id) {
     return s ? s->get() : nullptr;
 }
 
-void connection::kick() { wake_writer_.cancel(); }
+// Only a waiting writer is woken: a cancel takes the reactor's timer lock and queue even when
+// nothing waits, and kick() runs for every stream event; a writer that is busy looks at the
+// session again after its write anyway.
+void connection::kick() {
+    if (!writer_waiting_) return;
+    writer_waiting_ = false;
+    wake_writer_.cancel();
+}
 
 // Stream objects (each with its exchange, strings and vectors at their capacity) are kept for the
 // connection's next streams: building and destroying one per stream was ~9 % of an h2c request's
@@ -331,7 +338,9 @@ asio::awaitable<void> connection::write_frames() {
             p_.socket.cancel(ignored);
         }
         wake_writer_.expires_at(asio::steady_timer::time_point::max());
+        writer_waiting_ = true;
         co_await wake_writer_.async_wait(nothrow);
+        writer_waiting_ = false;
         if (dead_ && running_ == 0) co_return;
     }
 }

@@ -127,6 +127,7 @@ private:
     boost::asio::steady_timer wake_writer_, wake_done_, tick_timer_;
     int helpers_ = 0;  // the writer and the ticker, until they end
     bool closing_ = false, goaway_sent_ = false, dead_ = false;
+    bool writer_waiting_ = false;  // the writer waits on wake_writer_ (kick() cancels it only then)
     net::clock::time_point idle_since_{};
 };
 

@@ -48,6 +48,7 @@ void stream::recycle(std::int32_t id) {
     data_end_ = submitted_ = deferred_ = trailers_wanted_ = false;
     trailer_out_.clear();
     closed_ = running_ = false;
+    waiters_ = 0;
     close_code_ = 0;
     last_activity_ = net::clock::now();
     ex_.begin();
@@ -55,12 +56,17 @@ void stream::recycle(std::int32_t id) {
 
 const http::connection_facts& stream::facts() const { return c_.facts(); }
 
-void stream::wake() { wake_.cancel(); }
+void stream::wake() {
+    if (waiters_ == 0) return;  // a cancel with nobody waiting still takes the reactor's timer lock
+    wake_.cancel();
+}
 
 // The timer never expires; wake() cancels every wait on it, so both directions of a tunnel can
 // wait at once.
 asio::awaitable<void> stream::wait() {
+    ++waiters_;
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+    --waiters_;
 }
 
 // RFC 9113 §8.2 and §8.3: pseudo-fields first, each once, only the request's; our field rules

@@ -120,6 +120,7 @@ private:
     std::uint32_t close_code_ = 0;
     net::clock::time_point last_activity_;
     boost::asio::steady_timer wake_;
+    int waiters_ = 0;  // coroutines waiting on wake_ (wake() cancels only when there are some)
     boost::asio::cancellation_signal cancel_;
 };
 
