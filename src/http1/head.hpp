@@ -72,11 +72,6 @@ std::size_t find_head_end(std::string_view buf, std::size_t from);
 // Scans a complete request head (ending in CRLFCRLF) into `out`.
 scan_error scan_request(std::string_view head, const scan_limits& limits, request_head& out);
 
-// The scanner's rules for a Host value and a request target's octets, for the HTTP/2 codec too
-// (:authority, :path): what one protocol refuses the other must not forward.
-bool valid_host(std::string_view h);
-bool valid_target_chars(std::string_view t);
-
 // Scans a complete response head. `request_method_head` makes the body empty whatever it says.
 scan_error scan_response(std::string_view head, const scan_limits& limits, bool request_method_head, response_head& out);
 

@@ -87,44 +87,6 @@ bool merge_content_length(std::string_view value, bool& seen, std::uint64_t& out
 
 // Host = uri-host [ ":" port ], strictly: reg-name of letters, digits, '-', '.', '_', '~', or an
 // IPv6 literal; never '/', '\', '@', '..', spaces, controls or obs-text.
-bool valid_host(std::string_view h) {
-    if (h.empty() || h.size() > 255) return false;
-    std::string_view name = h, port;
-    if (h.front() == '[') {
-        auto close = h.find(']');
-        if (close == std::string_view::npos) return false;
-        auto inner = h.substr(1, close - 1);
-        if (inner.empty() ||
-            !std::all_of(inner.begin(), inner.end(), [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; }))
-            return false;
-        auto rest = h.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') return false;
-            port = rest.substr(1);
-        }
-        name = {};
-    } else {
-        auto colon = h.find(':');
-        if (colon != std::string_view::npos) {
-            name = h.substr(0, colon);
-            port = h.substr(colon + 1);
-            if (port.empty()) return false;
-        }
-        if (name.empty() || name.find("..") != std::string_view::npos) return false;
-        if (!std::all_of(name.begin(), name.end(),
-                         [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }))
-            return false;
-    }
-    if (!port.empty() && (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })))
-        return false;
-    return true;
-}
-
-// Target octets: visible ASCII except '#'; the path syntax proper is checked by normalisation.
-bool valid_target_chars(std::string_view t) {
-    return std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; });
-}
-
 namespace {
 
 #if defined(__SSE2__)
@@ -352,7 +314,7 @@ scan_error scan_request_line(std::string_view line, request_head& out) {
              version[6] == '.' && std::isdigit(static_cast<unsigned char>(version[7])))
         return {505, "HTTP version not supported"};
     else return {400, "malformed request line"};
-    if (out.target.empty() || !valid_target_chars(out.target)) return {400, "invalid request target"};
+    if (out.target.empty() || !http::valid_target_chars(out.target)) return {400, "invalid request target"};
     return {};
 }
 
@@ -375,7 +337,7 @@ scan_error scan_target(const field_facts& f, request_head& out) {
         auto rest = t.substr(scheme_len);
         auto slash = rest.find_first_of("/?");
         auto authority = rest.substr(0, slash);
-        if (authority.find('@') != std::string_view::npos || !valid_host(authority)) return {400, "invalid authority in request target"};
+        if (authority.find('@') != std::string_view::npos || !http::valid_host(authority)) return {400, "invalid authority in request target"};
         if (f.host_count == 0 || !iequals(authority, f.host)) return {400, "request target authority does not match Host"};
         t = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
         if (t.front() == '?') return {400, "invalid request target"};
@@ -437,7 +399,7 @@ scan_error scan_request(std::string_view head, const scan_limits& limits, reques
     // Host: exactly one on HTTP/1.1; at most one on 1.0.
     if (f.host_count > 1) return {400, "more than one Host header"};
     if (f.host_count == 0 && out.version == 11) return {400, "missing Host header"};
-    if (f.host_count == 1 && !valid_host(f.host)) return {400, "invalid Host header"};
+    if (f.host_count == 1 && !http::valid_host(f.host)) return {400, "invalid Host header"};
     out.host = f.host;
     if (auto e = scan_target(f, out)) return e;
     return scan_request_framing(f, out);
@@ -589,6 +551,45 @@ bool valid_field_value(std::string_view v) {
     for (; i < v.size(); ++i)
         if (bad_byte(static_cast<unsigned char>(v[i]))) return false;
     return true;
+}
+
+
+bool valid_host(std::string_view h) {
+    if (h.empty() || h.size() > 255) return false;
+    std::string_view name = h, port;
+    if (h.front() == '[') {
+        auto close = h.find(']');
+        if (close == std::string_view::npos) return false;
+        auto inner = h.substr(1, close - 1);
+        if (inner.empty() ||
+            !std::all_of(inner.begin(), inner.end(), [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; }))
+            return false;
+        auto rest = h.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') return false;
+            port = rest.substr(1);
+        }
+        name = {};
+    } else {
+        auto colon = h.find(':');
+        if (colon != std::string_view::npos) {
+            name = h.substr(0, colon);
+            port = h.substr(colon + 1);
+            if (port.empty()) return false;
+        }
+        if (name.empty() || name.find("..") != std::string_view::npos) return false;
+        if (!std::all_of(name.begin(), name.end(),
+                         [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }))
+            return false;
+    }
+    if (!port.empty() && (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })))
+        return false;
+    return true;
+}
+
+// Target octets: visible ASCII except '#'; the path syntax proper is checked by normalisation.
+bool valid_target_chars(std::string_view t) {
+    return std::all_of(t.begin(), t.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; });
 }
 
 }  // namespace gatehouse::http

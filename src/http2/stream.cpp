@@ -9,7 +9,6 @@
 
 #include "gatehouse/http/fields.hpp"
 #include "http/session_host.hpp"
-#include "http1/head.hpp"
 #include "http2/connection.hpp"
 
 namespace gatehouse::http2 {
@@ -130,8 +129,8 @@ const char* stream::check_head() {
     // The HTTP/1 reader's rules for the target and the host: nghttp2 lets a fragment, obs-text
     // and a ',' through :path and :authority, and an upstream must never read a target or a
     // host other than the ones gatehouse routed on (nor one its own reader would refuse).
-    if (!http1::valid_target_chars(path_)) return "malformed request target";
-    if (!authority_.empty() && !http1::valid_host(authority_)) return "invalid :authority";
+    if (!http::valid_target_chars(path_)) return "malformed request target";
+    if (!authority_.empty() && !http::valid_host(authority_)) return "invalid :authority";
     return nullptr;
 }
 

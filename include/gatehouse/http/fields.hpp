@@ -105,6 +105,11 @@ const char* field_name_problem(std::string_view name, bool request);
 // eight bytes at a time). For values from config, claims, certificates and middleware.
 bool valid_field_value(std::string_view v);
 
+// The rules for a Host value (or :authority) and a request target's octets (or :path), one
+// set for every codec: what one protocol refuses the other must not forward.
+bool valid_host(std::string_view h);
+bool valid_target_chars(std::string_view t);  // visible ASCII except '#'
+
 // Does the comma-separated list `list` contain `token` (case-insensitive)?
 bool list_contains(std::string_view list, std::string_view token);
 
