@@ -82,6 +82,11 @@ void exchange::note_head(const request_head& head, bool valid, std::string_view 
     }
 }
 
+void exchange::note_client_method(std::string_view method) {
+    method_slot = observability::method_slot(method);
+    if (log_this) log_method.assign(method);
+}
+
 // The request id, the trace and the User-Agent from the request's fields.
 void exchange::note_fields(const request_head& head, std::string_view& user_agent) {
     for (auto& f : head.fields) {

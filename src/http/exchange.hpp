@@ -53,6 +53,9 @@ public:
     // started), the method's metric slot and the access log's copies. `raw_target`: what the log
     // shows as the path until routing normalises it.
     void note_head(const request_head& head, bool valid, std::string_view raw_target);
+    // The method the client sent, for the metrics and the log, where the head routed and sent
+    // upstream says another (an HTTP/2 WebSocket: CONNECT with :protocol, a GET Upgrade upstream).
+    void note_client_method(std::string_view method);
     // The request's path normalised into `path`; a reason when it cannot be (a 400).
     const char* normalise_path();
     // What comes after a noted head, decided without I/O (the route is found, the chain

@@ -232,6 +232,7 @@ asio::awaitable<void> stream::serve_request() {
     const auto& limits = c_.host().current()->config.limits;
     const char* problem = refuse_ ? refuse_reason_ : check_head();
     ex_.note_head(neutral_head(), problem == nullptr, path_);
+    if (extended_) ex_.note_client_method(method_);  // logged as CONNECT, routed as the GET it becomes
     ex_.bytes_in += head_bytes_;  // the head as decoded (RFC 9113's accounting), not its HPACK size
     if (problem) {
         co_await ex_.send_error(refuse_ ? refuse_ : 400, problem);

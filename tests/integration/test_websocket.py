@@ -470,6 +470,9 @@ class WebSocketOverHttp2(unittest.TestCase):
             pass
         self.assertTrue(ws.st["ended"] or ws.st["reset"] is not None)
         self.assertTrue(wait_until(lambda: tunnels_active(self.gw) == 0))
+        # Counted as what the client sent and got: CONNECT, 200 (the HTTP/1 Upgrade is GET, 101).
+        line = re.compile(r'^gatehouse_http_requests_total\{code="200",method="CONNECT",protocol="HTTP/2",route="ws"\} [1-9]', re.M)
+        self.assertTrue(wait_until(lambda: line.search(self.gw.admin("GET", "/metrics")[1])))
 
     def test_two_websockets_on_one_connection_keep_their_frames_apart(self):
         c = self.client()
