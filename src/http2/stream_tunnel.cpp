@@ -129,7 +129,11 @@ asio::awaitable<void> stream::pump_to_upstream(upstream::upstream_connection& uc
         if (request_ended_ && body_.empty() && !half_closed) {
             half_closed = true;
             boost::system::error_code ignored;
-            if (!uc.io.secure()) uc.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+            // TLS: close_notify, which ends only our direction (the upstream's reads see the
+            // end, its answer still comes); the TCP connection stays open for it and for TLS's
+            // own records.
+            if (uc.io.secure()) uc.io.close_notify();
+            else uc.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
         }
         co_await wait();
     }

@@ -419,6 +419,55 @@ class H2WebSocket:
                 return None
 
 
+class HalfCloseTlsUpstream:
+    """A TLS server that answers a WebSocket Upgrade with its 101, echoes what it reads until the
+    client's side ends (close_notify, then the TCP half-close), then sends b"bye" and closes: it
+    shows whether the end of the client's stream reached the upstream."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(raw,), daemon=True).start()
+
+    def _one(self, raw):
+        import base64
+        try:
+            c = self.ctx.wrap_socket(raw, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            key = re.search(rb"(?i)sec-websocket-key: *(\S+)", head).group(1)
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            while True:
+                try:
+                    got = c.recv(65536)
+                except ssl.SSLEOFError:
+                    got = b""
+                if not got:
+                    break
+                c.sendall(got)
+            c.sendall(b"bye")
+            c.unwrap().close()  # its close_notify: a clean end the tunnel turns into END_STREAM
+        except (OSError, AttributeError):
+            raw.close()
+
+    def stop(self):
+        self.sock.close()
+
+
 class WebSocketOverHttp2(unittest.TestCase):
     """RFC 8441: the client's extended CONNECT on an HTTP/2 stream, tunnelled to the upstream as an
     HTTP/1.1 Upgrade; the stream's DATA frames carry the WebSocket frames both ways."""
@@ -490,6 +539,33 @@ class WebSocketOverHttp2(unittest.TestCase):
     def test_an_upstream_that_does_not_switch_is_a_502(self):
         ws = H2WebSocket(self.client(), path="/http-ws/x")  # a plain HTTP server: it answers the GET with a 200
         self.assertEqual(ws.status, 502)
+
+    def test_the_clients_end_of_stream_reaches_a_tls_upstream(self):
+        # END_STREAM half-closes the upstream side of the tunnel: over TLS with close_notify (the
+        # upstream may still answer), so the tunnel does not wait for the idle timeout.
+        pki = Pki()
+        self.addCleanup(shutil.rmtree, pki.dir, True)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki.path("local.pem"), pki.path("local.key"))
+        up = HalfCloseTlsUpstream(ctx)
+        self.addCleanup(up.stop)
+        gw = Gatehouse(f"""
+            routes: [{{ name: ws, upstream: ws, websocket: true, tunnel_idle_timeout: 60s }}]
+            upstreams:
+              - {{ name: ws, discovery: {{ static: ["127.0.0.1:{up.port}"] }}, tls: {{ sni: localhost, ca: {pki.path('ca.pem')} }} }}
+        """).start()
+        self.addCleanup(gw.stop)
+        c = self.client(gw.port)
+        ws = H2WebSocket(c, path="/t")
+        self.assertEqual(ws.status, 200)
+        c.send_body(ws.sid, b"ping", end=True)
+        got = b""
+        while not ws.st["ended"] and ws.st["reset"] is None and c.pump():
+            got += b"".join(ws.st["data"])
+            ws.st["data"].clear()
+        got += b"".join(ws.st["data"])
+        self.assertEqual(got, b"pingbye")
+        self.assertTrue(ws.st["ended"])
 
     def test_a_listener_can_turn_it_off(self):
         c = self.client(self.gw.ports["nows"])
