@@ -31,20 +31,7 @@ const std::unordered_set<std::string_view> k_single = {
 const std::unordered_set<std::string_view> k_array = {"prefixItems", "allOf", "anyOf", "oneOf"};
 const std::unordered_set<std::string_view> k_object = {"properties", "patternProperties", "$defs", "dependentSchemas"};
 
-std::string escape_token(std::string_view t) {
-    std::string r;
-    for (char c : t) {
-        if (c == '~')
-            r += "~0";
-        else if (c == '/')
-            r += "~1";
-        else
-            r += c;
-    }
-    return r;
-}
-
-std::string child(const std::string& ptr, std::string_view token) { return ptr + "/" + escape_token(token); }
+std::string child(const std::string& ptr, std::string_view token) { return ptr + "/" + escape_pointer_token(token); }
 std::string child(const std::string& ptr, std::size_t index) { return ptr + "/" + std::to_string(index); }
 
 std::optional<std::uint64_t> non_negative_integer(const json& v) {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "openapi/schema_node.hpp"
+#include "openapi/uri.hpp"
 
 namespace gatehouse::openapi {
 namespace {
@@ -81,19 +82,6 @@ bool is_multiple(const json& v, double m) {
     return std::fabs(q - std::round(q)) < 1e-9 * std::max(1.0, std::fabs(q));
 }
 
-std::string append_token(std::string p, std::string_view t) {
-    p += '/';
-    for (char c : t) {
-        if (c == '~')
-            p += "~0";
-        else if (c == '/')
-            p += "~1";
-        else
-            p += c;
-    }
-    return p;
-}
-
 }  // namespace
 
 struct schema_set::evaluator {
@@ -110,7 +98,7 @@ struct schema_set::evaluator {
 
     std::string pointer() const {
         std::string p;
-        for (auto& s : path) p = s.is_index ? p + "/" + std::to_string(s.index) : append_token(std::move(p), s.name);
+        for (auto& s : path) (p += '/') += s.is_index ? std::to_string(s.index) : escape_pointer_token(s.name);
         return p;
     }
     bool fail(std::string_view keyword, std::string detail) {

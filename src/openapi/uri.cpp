@@ -132,4 +132,18 @@ std::string percent_decode(std::string_view s) {
     return out;
 }
 
+std::string escape_pointer_token(std::string_view name) {
+    std::string r;
+    r.reserve(name.size());
+    for (char c : name) {
+        if (c == '~')
+            r += "~0";
+        else if (c == '/')
+            r += "~1";
+        else
+            r += c;
+    }
+    return r;
+}
+
 }  // namespace gatehouse::openapi

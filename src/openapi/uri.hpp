@@ -15,4 +15,7 @@ std::pair<std::string_view, std::string_view> split_fragment(std::string_view ur
 // A JSON pointer fragment as written in a URI: %XX decoded.
 std::string percent_decode(std::string_view s);
 
+// A JSON pointer's reference token for `name` ('~' as "~0", '/' as "~1").
+std::string escape_pointer_token(std::string_view name);
+
 }  // namespace gatehouse::openapi

@@ -46,6 +46,7 @@
 #include "middleware/basic_auth/basic_auth.hpp"
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
+#include "middleware/openapi/openapi.hpp"
 #include "http/mirror.hpp"
 #include "observability/call_spans.hpp"
 #include "observability/otlp_exporter.hpp"
@@ -132,6 +133,7 @@ public:
         });
         middleware::rate_limit::add_metrics(*metrics_);
         middleware::cache::add_metrics(*metrics_);
+        middleware::openapi_mw::add_metrics(*metrics_);
         metrics_->add_counter_family("gatehouse_memory_rejections_total",
                                      "Requests answered 503 while resident memory was above limits.max_memory", [] {
                                          return std::vector<observability::metrics::sample>{
