@@ -77,8 +77,10 @@ bool is_multiple(const json& v, double m) {
                                         : static_cast<long double>(v.get<std::int64_t>());
         return std::fmod(i, static_cast<long double>(m)) == 0;
     }
-    double q = v.get<double>() / m;
-    if (!std::isfinite(q)) return false;
+    double d = v.get<double>();
+    double q = d / m;
+    // A quotient past double's range: an integral value is a multiple of 1/n (0.5, 0.25).
+    if (!std::isfinite(q)) return std::floor(d) == d && std::floor(1 / m) == 1 / m;
     return std::fabs(q - std::round(q)) < 1e-9 * std::max(1.0, std::fabs(q));
 }
 
