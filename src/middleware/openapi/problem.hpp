@@ -23,7 +23,7 @@ struct problem {
         std::string detail;
     };
     int status = 400;
-    std::string title = "Request does not match the API description";
+    std::string_view title = "Request does not match the API description";  // a literal
     std::vector<error> errors;
 
     void add_parameter(const gatehouse::openapi::parameter& p, const std::string& keyword, const std::string& detail);
