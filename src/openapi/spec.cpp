@@ -41,7 +41,8 @@ void normalise_3_0(json& j) {
             n->erase(nl);
             if (nullable) {
                 if (auto t = n->find("type"); t != n->end() && t->is_string()) *t = json::array({*t, "null"});
-                if (auto e = n->find("enum"); e != n->end() && e->is_array() && !e->contains(nullptr)) e->push_back(nullptr);
+                if (auto e = n->find("enum"); e != n->end() && e->is_array() && std::find(e->begin(), e->end(), json(nullptr)) == e->end())
+                    e->push_back(nullptr);
             }
         }
         for (auto [ex, bound] : {std::pair{"exclusiveMaximum", "maximum"}, std::pair{"exclusiveMinimum", "minimum"}}) {

@@ -39,7 +39,12 @@ const loaded_spec& load(const std::string& path) {
     if (!s.api && !s.errors.empty() && s.content == content) return s;
     s.content = std::move(content);
     s.errors.clear();
-    s.api = gatehouse::openapi::load_api_spec(path, s.errors);
+    try {  // control plane: a library exception is a diagnostic, never a crash of `check` or a reload
+        s.api = gatehouse::openapi::load_api_spec(path, s.errors);
+    } catch (const std::exception& e) {
+        s.api = nullptr;
+        s.errors.push_back(path + ": " + e.what());
+    }
     return s;
 }
 
