@@ -123,6 +123,8 @@ struct loader {
     located follow(located at);
     void read_parameter(located p, operation& op);
     void read_body(located b, operation& op);
+    std::vector<media_type> read_content(const located& owner);
+    void read_responses(const located& o, operation& op);
     void read_operation(const located& item, const std::string& method, path_item& pi);
     std::optional<std::uint32_t> compile(const spec_document& d, const std::string& pointer);
     void run();
@@ -263,16 +265,35 @@ void loader::read_body(located at, operation& op) {
     if (auto rq = b.node->find("required"); rq != b.node->end() && rq->is_boolean()) op.body_required = rq->get<bool>();
     auto content = b.node->find("content");
     if (content == b.node->end() || !content->is_object()) return error(*b.doc, b.pointer, "a request body needs content");
+    op.body = read_content(b);
+}
+
+// A content map's media types, JSON ones with their schema compiled (other media types, forms or
+// binary, are matched but their bodies not checked).
+std::vector<media_type> loader::read_content(const located& owner) {
+    std::vector<media_type> out;
+    auto content = owner.node->find("content");
+    if (content == owner.node->end() || !content->is_object()) return out;
     for (auto it = content->begin(); it != content->end(); ++it) {
         media_type m;
         m.type = util::ascii_lower(it.key());
         if (it->is_object() && it->contains("schema")) {
             bool json_type = m.type == "application/json" || m.type.ends_with("+json") || m.type == "*/*" ||
                              m.type == "application/*";
-            if (json_type) m.schema = compile(*b.doc, b.pointer + "/content/" + escape_pointer_token(it.key()) + "/schema");
-            // Other media types (forms, binary) are accepted without a body check.
+            if (json_type) m.schema = compile(*owner.doc, owner.pointer + "/content/" + escape_pointer_token(it.key()) + "/schema");
         }
-        op.body.push_back(std::move(m));
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+void loader::read_responses(const located& o, operation& op) {
+    auto rs = o.node->find("responses");
+    if (rs == o.node->end() || !rs->is_object()) return;
+    for (auto it = rs->begin(); it != rs->end(); ++it) {
+        auto r = follow({&*it, o.doc, o.pointer + "/responses/" + escape_pointer_token(it.key())});
+        if (!r.node || !r.node->is_object()) continue;
+        op.responses.push_back({it.key(), read_content(r)});
     }
 }
 
@@ -292,6 +313,7 @@ void loader::read_operation(const located& item, const std::string& method, path
             read_parameter({&(*ps)[i], level->doc, level->pointer + "/parameters/" + std::to_string(i)}, op);
     }
     if (auto rb = o.node->find("requestBody"); rb != o.node->end()) read_body({&*rb, o.doc, o.pointer + "/requestBody"}, op);
+    read_responses(o, op);
     for (auto& par : op.parameters) {
         if (par.in != param_in::path) continue;
         bool declared = std::any_of(pi.segments.begin(), pi.segments.end(), [&](const config::template_segment& s) {
@@ -374,6 +396,19 @@ void loader::run() {
 }
 
 }  // namespace
+
+const response_spec* operation::response_for(int status) const {
+    auto code = std::to_string(status);
+    std::string range = code.substr(0, 1) + "XX";
+    const response_spec* in_range = nullptr;
+    const response_spec* fallback = nullptr;
+    for (auto& r : responses) {
+        if (r.code == code) return &r;
+        if (r.code == range) in_range = &r;
+        if (r.code == "default") fallback = &r;
+    }
+    return in_range ? in_range : fallback;
+}
 
 const path_item* api_spec::find_path(std::string_view path, router::path_variables& vars) const {
     for (auto& p : paths)

@@ -38,12 +38,22 @@ struct media_type {
     std::optional<std::uint32_t> schema;
 };
 
+// What an operation answers with one status code ("200"), a range ("2XX") or "default".
+struct response_spec {
+    std::string code;
+    std::vector<media_type> content;
+};
+
 struct operation {
     std::string method;  // upper case
     std::vector<parameter> parameters;
     bool has_body = false;
     bool body_required = false;
     std::vector<media_type> body;
+    std::vector<response_spec> responses;
+
+    // The response description for a status: the exact code, then its range, then "default".
+    const response_spec* response_for(int status) const;
 };
 
 struct path_item {

@@ -36,6 +36,11 @@ CONFIG = f"""
         upstream: u
         middleware:
           - openapi: {{ spec: petstore, server_base: /lenient, unmatched: pass, request: {{ body: false }} }}
+      - name: answers
+        match: {{ path_prefix: /r/ }}
+        upstream: u
+        middleware:
+          - openapi: {{ spec: petstore, server_base: /r, response: {{ body: report }} }}
       - name: old
         match: {{ path_prefix: /v0/ }}
         upstream: u
@@ -137,6 +142,30 @@ class Parameters(GatewayTestCase):
                     return float(line.split()[-1])
             return 0
         self.assertGreaterEqual(count(), 1)
+
+
+class Responses(GatewayTestCase):
+    config = CONFIG
+
+    def counts(self):
+        out = {}
+        for line in self.gw.admin("GET", "/metrics")[1].splitlines():
+            if line.startswith("gatehouse_openapi_response_errors_total{") and 'route="answers"' in line:
+                keyword = line.split('keyword="')[1].split('"')[0]
+                out[keyword] = float(line.split()[-1])
+        return out
+
+    def test_responses_reported_not_changed(self):
+        good = request(self.gw.port, path="/r/answers/good")
+        self.assertEqual(good.status, 200)
+        bad = request(self.gw.port, path="/r/answers/bad")
+        self.assertEqual(bad.status, 200, "report: the client gets the response as it is")
+        self.assertEqual(json.loads(bad.body)["method"], "GET")
+        self.assertTrue(wait_until(lambda: self.counts().get("required") == 1 and self.counts().get("const") == 1), self.counts())
+        self.assertTrue(self.gw.wait_for_log(r'route answers: a 200 response does not match the spec: required at "/pets" \(2 errors\)'))
+        self.assertNotIn("GET", self.gw.log().split("does not match the spec")[1].splitlines()[0], "no value in the log")
+        self.assertEqual(request(self.gw.port, path="/r/answers/good").status, 200)
+        self.assertEqual(sum(self.counts().values()), 2, "the matching response counted nothing")
 
 
 class Bodies(GatewayTestCase):

@@ -8,6 +8,7 @@
 #include "middleware/openapi/problem.hpp"
 #include "middleware/registry.hpp"
 #include "openapi/json_limits.hpp"
+#include "observability/log_limit.hpp"
 #include "openapi/uri.hpp"
 #include "util/text.hpp"
 
@@ -17,21 +18,70 @@ namespace {
 
 namespace oa = gatehouse::openapi;
 
-// What on_request found, for on_request_body (the request's views have ended by then).
+// A response body the spec describes, gathered as it is relayed (up to max_body; nothing is held
+// back from the client) and checked at its end (response.body: report): errors are logged and
+// counted, the client gets the response as it is.
+class response_check final : public body_tap {
+public:
+    const oa::schema_set* schemas = nullptr;
+    std::uint32_t schema = 0;
+    const openapi_spec* spec = nullptr;
+    int status = 0;
+
+    void data(std::string_view piece) override {
+        if (over_) return;
+        if (body_.size() + piece.size() > spec->max_body) {
+            over_ = true;
+            std::string().swap(body_);
+            return;
+        }
+        body_.append(piece);
+    }
+    void end() override;
+
+private:
+    std::string body_;
+    bool over_ = false;
+};
+
+// What on_request found, for on_request_body and the response (the request's views have ended
+// by then).
 struct request_state {
     const oa::media_type* media = nullptr;
+    const oa::operation* op = nullptr;  // response.body: report
+    response_check check;
 };
+
+void response_check::end() {
+    if (over_ || body_.empty()) return;  // too large to check, or no body (HEAD, 204)
+    oa::json_refusal why;
+    auto doc = oa::parse_bounded(body_, spec->max_depth, why);
+    if (!doc) {
+        auto keyword = why == oa::json_refusal::too_deep ? "depth" : "syntax";
+        spec->counts->count_response(keyword);
+        observability::warn_limited(spec->counts->route, "openapi: route {}: a {} response's body: {}", spec->counts->route,
+                                    status, keyword);
+        return;
+    }
+    auto r = schemas->validate(schema, *doc, {.max_steps = spec->max_steps, .max_errors = k_max_errors});
+    if (r.valid) return;
+    for (auto& e : r.errors) spec->counts->count_response(e.keyword);
+    auto& first = r.errors.front();
+    observability::warn_limited(spec->counts->route,
+                                "openapi: route {}: a {} response does not match the spec: {} at \"{}\" ({} errors)",
+                                spec->counts->route, status, first.keyword, first.pointer, r.errors.size());
+}
 
 std::string_view media_type_of(std::string_view content_type) {
     auto semi = content_type.find(';');
     return util::trim(content_type.substr(0, semi));
 }
 
-const oa::media_type* match_media(const oa::operation& op, std::string_view content_type) {
+const oa::media_type* match_media(const std::vector<oa::media_type>& types, std::string_view content_type) {
     auto type = util::ascii_lower(media_type_of(content_type));
     const oa::media_type* range = nullptr;
     const oa::media_type* any = nullptr;
-    for (auto& m : op.body) {
+    for (auto& m : types) {
         if (m.type == type) return &m;
         auto slash = m.type.find('/');
         if (m.type == "*/*") any = &m;
@@ -62,7 +112,22 @@ public:
         if (spec_.parameters) check_parameters(ctx, *op, vars, p);
         if (spec_.body && p.errors.empty()) check_body_head(ctx, *op, p);
         if (!p.errors.empty()) return refuse(ctx, reply, p);
+        if (spec_.report_responses) ctx.state<request_state>().op = op;
         return verdict::next;
+    }
+
+    void on_response_headers(request_context& ctx, response_edit& edit) const override {
+        auto* st = ctx.find_state<request_state>();
+        if (!st || !st->op || edit.fields.empty() || edit.tap) return;  // not checked, gatehouse's own answer, or tapped already
+        const oa::response_spec* r = st->op->response_for(edit.status);
+        auto ct = edit.field("content-type");
+        const oa::media_type* m = r && ct ? match_media(r->content, *ct) : nullptr;
+        if (!m || !m->schema) return;
+        st->check.schemas = &spec_.api->schemas;
+        st->check.schema = *m->schema;
+        st->check.spec = &spec_;
+        st->check.status = edit.status;
+        edit.tap = &st->check;
     }
 
     verdict on_request_body(request_context& ctx, std::string_view body, local_reply& reply) const override {
@@ -159,7 +224,7 @@ private:
             return;
         }
         auto ct = ctx.header("content-type");
-        const oa::media_type* m = ct ? match_media(op, *ct) : nullptr;
+        const oa::media_type* m = ct ? match_media(op.body, *ct) : nullptr;
         if (!m) {
             p.status = 415;
             p.title = "The request body's media type is not one the operation accepts";

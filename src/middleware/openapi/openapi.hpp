@@ -28,8 +28,13 @@ inline constexpr std::array<std::string_view, 44> k_keywords = {
 
 struct route_counts {
     std::string route;
-    std::array<std::atomic<std::uint64_t>, k_keywords.size()> by_keyword{};
-    void count(std::string_view keyword);
+    std::array<std::atomic<std::uint64_t>, k_keywords.size()> by_keyword{};  // refused requests
+    std::array<std::atomic<std::uint64_t>, k_keywords.size()> responses{};   // response.body: report
+    void count(std::string_view keyword) { bump(by_keyword, keyword); }
+    void count_response(std::string_view keyword) { bump(responses, keyword); }
+
+private:
+    static void bump(std::array<std::atomic<std::uint64_t>, k_keywords.size()>& a, std::string_view keyword);
 };
 
 struct openapi_spec final : config::middleware_spec {
@@ -37,6 +42,7 @@ struct openapi_spec final : config::middleware_spec {
     std::string server_base;
     bool parameters = true, body = true;
     bool reject_unknown_query = false;
+    bool report_responses = false;  // response: { body: report }
     int unmatched = 404;  // 404, 405, or 0: pass
     std::size_t max_body = 64 * 1024 - 1024;
     std::size_t max_depth = 64;

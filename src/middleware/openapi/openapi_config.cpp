@@ -118,8 +118,11 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     }
     if (r.has("response")) {
         config::map_reader q(r.get("response"), r.child_path("response"), d, {"body"});
-        if (auto v = q.string("body"); v && *v != "off")
-            q.error("body", "only off: response validation (report, enforce) is not implemented yet");
+        if (auto v = q.string("body")) {
+            if (*v == "report") spec->report_responses = true;
+            else if (*v == "enforce") q.error("body", "enforce (a 502 for a response the spec does not allow) is not implemented yet: off or report");
+            else if (*v != "off") q.error("body", "off or report");
+        }
         q.finish();
     }
     if (r.has("unmatched")) {
@@ -152,28 +155,36 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
 
 }  // namespace
 
-void route_counts::count(std::string_view keyword) {
+void route_counts::bump(std::array<std::atomic<std::uint64_t>, k_keywords.size()>& a, std::string_view keyword) {
     for (std::size_t i = 0; i < k_keywords.size(); ++i)
         if (k_keywords[i] == keyword) {
-            by_keyword[i].fetch_add(1, std::memory_order_relaxed);
+            a[i].fetch_add(1, std::memory_order_relaxed);
             return;
         }
-    by_keyword.back().fetch_add(1, std::memory_order_relaxed);  // "other"
+    a.back().fetch_add(1, std::memory_order_relaxed);  // "other"
 }
 
+namespace {
+
+template <class Member>
+std::vector<observability::metrics::sample> samples(Member member) {
+    std::vector<observability::metrics::sample> out;
+    for (auto& c : counts_registry.all())
+        for (std::size_t i = 0; i < k_keywords.size(); ++i)
+            if (auto v = ((*c).*member)[i].load(std::memory_order_relaxed))
+                out.push_back({{{"route", c->route}, {"keyword", std::string(k_keywords[i])}}, static_cast<double>(v)});
+    return out;
+}
+
+}  // namespace
+
 void add_metrics(observability::metrics& m) {
-    using sample = observability::metrics::sample;
     m.add_counter_family("gatehouse_openapi_rejections_total",
                          "Requests refused by the openapi middleware, by route and by the keyword of each error",
-                         [] {
-                             std::vector<sample> out;
-                             for (auto& c : counts_registry.all())
-                                 for (std::size_t i = 0; i < k_keywords.size(); ++i)
-                                     if (auto v = c->by_keyword[i].load(std::memory_order_relaxed))
-                                         out.push_back({{{"route", c->route}, {"keyword", std::string(k_keywords[i])}},
-                                                        static_cast<double>(v)});
-                             return out;
-                         });
+                         [] { return samples(&route_counts::by_keyword); });
+    m.add_counter_family("gatehouse_openapi_response_errors_total",
+                         "Errors in upstream responses that do not match the spec (response.body: report), by route and keyword",
+                         [] { return samples(&route_counts::responses); });
 }
 
 void register_openapi() {
