@@ -122,9 +122,10 @@ struct schema_set::evaluator {
     bool eval(node_id id, const json& v, seen* out);
     // A subschema on a child of `v` (a property or an item): annotations stay with that child.
     bool eval_child(node_id id, const json& v, std::string_view name, std::size_t index, bool is_index) {
-        path.push_back({name, index, is_index});
+        const bool track = quiet == 0;  // the path is only for error pointers
+        if (track) path.push_back({name, index, is_index});
         bool r = eval(id, v, nullptr);
-        path.pop_back();
+        if (track) path.pop_back();
         return r;
     }
     bool quietly(node_id id, const json& v, seen* out) {
@@ -287,10 +288,12 @@ bool schema_set::evaluator::object(const node& n, const json& v, seen* s) {
             }
             if (n.property_names) {
                 json name(key);
-                path.push_back({key, 0, false});
                 bool named = quietly(*n.property_names, name, nullptr);
-                if (!named) ok = fail("propertyNames", "this property name is not allowed");
-                path.pop_back();
+                if (!named) {
+                    path.push_back({key, 0, false});
+                    ok = fail("propertyNames", "this property name is not allowed");
+                    path.pop_back();
+                }
             }
             if (exhausted() || (!ok && !full)) return false;
         }
@@ -340,9 +343,7 @@ bool schema_set::evaluator::array(const node& n, const json& v, seen* s) {
     if (n.contains) {
         std::uint64_t matches = 0;
         for (std::size_t k = 0; k < v.size(); ++k) {
-            path.push_back({{}, k, true});
             bool m = quietly(*n.contains, v[k], nullptr);
-            path.pop_back();
             if (exhausted()) return false;
             if (m) {
                 ++matches;
@@ -426,7 +427,17 @@ bool schema_set::evaluator::applicators(const node& n, const json& v, seen* s) {
     return ok;
 }
 
+// Two passes: a quiet one that stops at the first failure and keeps no instance path (a valid
+// document, the common case, allocates nothing here), then, only for an invalid one, a pass that
+// reports every failure.
 validation_result schema_set::validate(std::uint32_t schema, const json& instance, const eval_limits& limits) const {
+    validation_result quick;
+    {
+        evaluator e{*this, limits, quick};
+        e.quiet = 1;
+        quick.valid = e.eval(schema, instance, nullptr) && !quick.exhausted;
+    }
+    if (quick.valid || limits.max_errors == 0) return quick;
     validation_result r;
     evaluator e{*this, limits, r};
     r.valid = e.eval(schema, instance, nullptr) && !r.exhausted;
