@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "admin/admin_api.hpp"
+#include "admin/openapi_doc.hpp"
 #include "admin/admin_auth.hpp"
 #include "discovery/manager.hpp"
 #include "util/time.hpp"
@@ -843,6 +844,7 @@ private:
         }
         if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
         if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
+        if (path == "/openapi.json") return reply(json_reply(admin::routes_openapi(current_->config)));
         if (path == "/stats") return reply(json_reply(stats_body()));
         if (path == "/upstreams") return upstreams_json([reply, json_reply](json j) { reply(json_reply(j)); });
         if (path == "/reloads") {
@@ -860,7 +862,7 @@ private:
         reply(json_reply({{"error", "not found"},
                           {"endpoints",
                            {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache",
-                            "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads", "/stats", "/status"}}},
+                            "POST /cache/purge", "/config", "/routes", "/openapi.json", "/upstreams", "/reloads", "/stats", "/status"}}},
                          404));
     }
 

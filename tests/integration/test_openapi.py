@@ -234,6 +234,47 @@ class Bodies(GatewayTestCase):
         self.assertEqual(request(self.gw.port, path="/v0/pets?limit=99").status, 200)
 
 
+class AdminDocument(GatewayTestCase):
+    """GET /openapi.json on the admin listener, checked by an independent OpenAPI validator
+    (@seriousme/openapi-schema-validator, pinned in openapi_validator/package-lock.json)."""
+    config = """
+        routes:
+          - name: user
+            match: { path_template: "/users/{id}/files/{rest=**}", methods: [GET, PUT] }
+            upstream: u
+            middleware:
+              - api_key: { keys: [{ consumer: c, sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae }] }
+              - rate_limit: { limits: [{ name: l, key: client_ip, rate: 100/s }] }
+          - name: health
+            match: { path: /healthz }
+            upstream: u
+          - name: rest
+            match: { path_prefix: /api/ }
+            upstream: u
+    """
+
+    def test_generated_document_is_valid_openapi(self):
+        status, doc = self.gw.admin("GET", "/openapi.json")
+        self.assertEqual(status, 200)
+        node_dir = os.path.join(HERE, "openapi_validator")
+        out = subprocess.run(["node", "validate.mjs"], cwd=node_dir, input=json.dumps(doc), capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        verdict = json.loads(out.stdout)
+        self.assertTrue(verdict["valid"], verdict["errors"])
+        self.assertEqual(verdict["version"], "3.1")
+        user = doc["paths"]["/users/{id}/files/{rest}"]
+        self.assertEqual(sorted(k for k in user if not k.startswith("x-")), ["get", "put"])
+        get = user["get"]
+        self.assertEqual(get["x-gatehouse-route"], "user")
+        self.assertEqual([p["name"] for p in get["parameters"]], ["id", "rest"])
+        self.assertEqual(get["security"], [{"api_key": []}])
+        self.assertTrue({"401", "403", "429", "503"} <= set(get["responses"]))
+        self.assertEqual(doc["components"]["securitySchemes"]["api_key"]["type"], "apiKey")
+        self.assertNotIn("401", doc["paths"]["/healthz"]["get"]["responses"])
+        self.assertEqual(doc["paths"]["/api/"]["x-gatehouse-match"], "path_prefix")
+
+
 class Check(unittest.TestCase):
     def check(self, spec_text, name="spec.yaml"):
         d = os.path.join(os.path.dirname(__file__), "..", "..", "build")
