@@ -54,7 +54,7 @@ json error_response(const char* why) {
 
 }  // namespace
 
-json routes_openapi(const config::gateway_config& cfg) {
+json routes_openapi(const config::gateway_config& cfg, const std::vector<std::string>& specs) {
     json paths = json::object();
     json schemes = json::object();
     for (auto& r : cfg.routes) {
@@ -116,6 +116,7 @@ json routes_openapi(const config::gateway_config& cfg) {
                      {{"type", "object"},
                       {"properties", {{"error", {{"type", "string"}}}, {"request_id", {{"type", "string"}}}}}}}}}}}};
     if (!schemes.empty()) doc["components"]["securitySchemes"] = schemes;
+    if (!specs.empty()) doc["x-gatehouse-specs"] = specs;
     return doc;
 }
 

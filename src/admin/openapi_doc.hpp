@@ -9,6 +9,8 @@
 
 namespace gatehouse::admin {
 
-nlohmann::json routes_openapi(const config::gateway_config& cfg);
+// `specs`: the names of the configured specs in use, listed as x-gatehouse-specs (each served
+// at GET /openapi.json?spec=NAME).
+nlohmann::json routes_openapi(const config::gateway_config& cfg, const std::vector<std::string>& specs);
 
 }  // namespace gatehouse::admin

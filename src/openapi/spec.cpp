@@ -436,6 +436,7 @@ std::shared_ptr<const api_spec> load_api_spec(const std::string& path, std::vect
         errors.push_back(first->where("/openapi") + ": /openapi: not an OpenAPI 3.0 or 3.1 document");
         return nullptr;
     }
+    spec->document = first->doc;
     if (spec->version == 30) normalise_3_0(first->doc);
     docs->push_back(std::move(*first));
     int ver = spec->version;

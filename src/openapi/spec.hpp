@@ -64,6 +64,7 @@ struct path_item {
 
 struct api_spec {
     std::string file;
+    json document;     // the spec file as read (before 3.0 normalisation), for GET /openapi.json?spec=NAME
     int version = 31;  // 30 or 31
     schema_set schemas{dialect{.openapi = true}};
     std::vector<path_item> paths;  // literal paths before templated ones

@@ -844,7 +844,7 @@ private:
         }
         if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
         if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
-        if (path == "/openapi.json") return reply(json_reply(admin::routes_openapi(current_->config)));
+        if (path == "/openapi.json") return reply(openapi_document(r.target));
         if (path == "/stats") return reply(json_reply(stats_body()));
         if (path == "/upstreams") return upstreams_json([reply, json_reply](json j) { reply(json_reply(j)); });
         if (path == "/reloads") {
@@ -864,6 +864,22 @@ private:
                            {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache",
                             "POST /cache/purge", "/config", "/routes", "/openapi.json", "/upstreams", "/reloads", "/stats", "/status"}}},
                          404));
+    }
+
+    // GET /openapi.json: generated from the route table, or ?spec=NAME: a configured spec as read.
+    admin::admin_response openapi_document(const std::string& target) {
+        auto specs = middleware::openapi_mw::specs_in_use(current_->config);
+        std::optional<std::string> name;
+        if (auto q = target.find('?'); q != std::string::npos)
+            if (auto n = router::query_param(std::string_view(target).substr(q + 1), "spec")) name = url_decode(*n);
+        if (!name) {
+            std::vector<std::string> names;
+            for (auto& [n, s] : specs) names.push_back(n);
+            return {200, "application/json", admin::routes_openapi(current_->config, names).dump(2) + "\n", {}};
+        }
+        for (auto& [n, s] : specs)
+            if (n == *name) return {200, "application/json", s->document.dump(2, ' ', false, json::error_handler_t::replace) + "\n", {}};
+        return {404, "application/json", json{{"error", "no openapi spec of that name is in use"}}.dump(2) + "\n", {}};
     }
 
     // GET /stats (for the status page): the listeners as they run, with the port bound.

@@ -234,6 +234,34 @@ class Bodies(GatewayTestCase):
         self.assertEqual(request(self.gw.port, path="/v0/pets?limit=99").status, 200)
 
 
+def validate_openapi(test, doc):
+    """The verdict of @seriousme/openapi-schema-validator (tests/integration/openapi_validator)."""
+    out = subprocess.run(["node", "validate.mjs"], cwd=os.path.join(HERE, "openapi_validator"), input=json.dumps(doc),
+                         capture_output=True, text=True, timeout=60)
+    test.assertEqual(out.returncode, 0, out.stderr)
+    return json.loads(out.stdout)
+
+
+class ConfiguredSpecs(GatewayTestCase):
+    config = CONFIG
+
+    def test_configured_specs_served_on_the_admin_listener(self):
+        status, doc = self.gw.admin("GET", "/openapi.json")
+        self.assertEqual(status, 200)
+        self.assertEqual(doc["x-gatehouse-specs"], ["petstore", "petstore30"])
+        self.assertTrue(validate_openapi(self, doc)["valid"])
+        status, spec = self.gw.admin("GET", "/openapi.json?spec=petstore")
+        self.assertEqual(status, 200)
+        self.assertEqual(spec["info"]["title"], "Petstore")
+        self.assertIn("/pets/{petId}", spec["paths"])
+        status, spec30 = self.gw.admin("GET", "/openapi.json?spec=petstore30")
+        self.assertEqual(spec30["components"]["schemas"]["Pet"]["properties"]["tag"]["nullable"], True, "as written, not normalised")
+        verdict = validate_openapi(self, spec30)
+        self.assertTrue(verdict["valid"], verdict["errors"])
+        self.assertEqual(verdict["version"], "3.0")
+        self.assertEqual(self.gw.admin("GET", "/openapi.json?spec=nope")[0], 404)
+
+
 class AdminDocument(GatewayTestCase):
     """GET /openapi.json on the admin listener, checked by an independent OpenAPI validator
     (@seriousme/openapi-schema-validator, pinned in openapi_validator/package-lock.json)."""
@@ -256,11 +284,7 @@ class AdminDocument(GatewayTestCase):
     def test_generated_document_is_valid_openapi(self):
         status, doc = self.gw.admin("GET", "/openapi.json")
         self.assertEqual(status, 200)
-        node_dir = os.path.join(HERE, "openapi_validator")
-        out = subprocess.run(["node", "validate.mjs"], cwd=node_dir, input=json.dumps(doc), capture_output=True,
-                             text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        verdict = json.loads(out.stdout)
+        verdict = validate_openapi(self, doc)
         self.assertTrue(verdict["valid"], verdict["errors"])
         self.assertEqual(verdict["version"], "3.1")
         user = doc["paths"]["/users/{id}/files/{rest}"]

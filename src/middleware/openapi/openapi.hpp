@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "gatehouse/config/config.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
 #include "openapi/spec.hpp"
 
@@ -39,6 +40,7 @@ private:
 
 struct openapi_spec final : config::middleware_spec {
     std::shared_ptr<const gatehouse::openapi::api_spec> api;
+    std::string spec_name;  // its openapi: entry
     std::string server_base;
     bool parameters = true, body = true;
     bool reject_unknown_query = false;
@@ -53,5 +55,9 @@ struct openapi_spec final : config::middleware_spec {
 };
 
 void add_metrics(observability::metrics& m);
+
+// The configured specs the routes of `cfg` use, by name (GET /openapi.json?spec=NAME).
+std::vector<std::pair<std::string, std::shared_ptr<const gatehouse::openapi::api_spec>>> specs_in_use(
+    const config::gateway_config& cfg);
 
 }  // namespace gatehouse::middleware::openapi_mw

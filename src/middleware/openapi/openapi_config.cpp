@@ -93,6 +93,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         for (auto& e : read_section(root["openapi"], "openapi", ignored)) {
             if (e.name != *name) continue;
             found = true;
+            spec->spec_name = e.name;
             spec->watched_files.push_back(e.file);
             auto& s = load(e.file);
             spec->api = s.api;  // its errors are reported once, at the openapi: entry
@@ -185,6 +186,19 @@ void add_metrics(observability::metrics& m) {
     m.add_counter_family("gatehouse_openapi_response_errors_total",
                          "Errors in upstream responses that do not match the spec (response.body: report), by route and keyword",
                          [] { return samples(&route_counts::responses); });
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<const gatehouse::openapi::api_spec>>> specs_in_use(
+    const config::gateway_config& cfg) {
+    std::vector<std::pair<std::string, std::shared_ptr<const gatehouse::openapi::api_spec>>> out;
+    for (auto& r : cfg.routes)
+        for (auto& m : r.middleware) {
+            if (m->type != "openapi") continue;
+            auto& s = static_cast<const openapi_spec&>(*m);
+            bool known = std::any_of(out.begin(), out.end(), [&](auto& p) { return p.first == s.spec_name; });
+            if (s.api && !known) out.emplace_back(s.spec_name, s.api);
+        }
+    return out;
 }
 
 void register_openapi() {
