@@ -44,7 +44,8 @@ start_upstream() {
   { nginx_conf_head up; cat <<CONF
   server { listen 127.0.0.1:$port reuseport; root $work;
     location = /small { default_type text/plain; }
-    location = /16k   { default_type application/octet-stream; } }
+    location = /16k   { default_type application/octet-stream; }
+    location = /post  { return 200 "ok\n"; } }
 }
 CONF
   } > "$work/up/nginx.conf"
@@ -147,6 +148,7 @@ measure() {
   local name=$1 pid=$2 port=$3 path=$4 round=$5 t0 t1 out
   local extra=()
   [ -z "${WRK_HEADER:-}" ] || extra=(-H "$WRK_HEADER")  # e.g. an Authorization header
+  [ -z "${WRK_SCRIPT:-}" ] || extra+=(-s "$WRK_SCRIPT")  # a wrk Lua script (a method and a body)
   t0=$(cpu_ticks "$pid")
   if [ "${LOAD:-wrk}" = full_handshakes ]; then
     out=$(taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_tls_load" 127.0.0.1 "$port" "$path" "$CONNECTIONS" "$DURATION")

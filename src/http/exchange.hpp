@@ -187,6 +187,11 @@ private:
     void note_fields(const request_head& head, std::string_view& user_agent);
     void write_log(std::uint64_t ns);
     boost::asio::awaitable<bool> send_chain_reply();
+    // The chain's body phase (on_request_body) for a request whose chain asked to see the body
+    // (request_context::want_body): the body read whole, unconsumed in the codec's buffer, so the
+    // call sends it as usual. After prepare_call (reading the body ends the head's views).
+    // `answered`: a middleware or the body's size answered, and whether that reply went out.
+    boost::asio::awaitable<bool> run_body_phase(bool& answered);
     // The reply under construction: its fields (views into what lives until it is written) and body.
     void reply_start(int status);
     void reply_field(std::string_view name, std::string_view value) { reply_fields_.push_back({name, value}); }

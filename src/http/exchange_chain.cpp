@@ -53,6 +53,36 @@ boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
     co_return true;
 }
 
+boost::asio::awaitable<bool> exchange::run_body_phase(bool& answered) {
+    answered = false;
+    const std::size_t limit = mctx.body_wanted();
+    auto st = body_status::ok;
+    if (req.has_body && req.content_length && *req.content_length > limit) st = body_status::too_large;
+    while (req.has_body && st == body_status::ok && !d_.body_done() && d_.body_ready().size() <= limit)
+        st = co_await d_.read_body();
+    if (req.has_body && st == body_status::ok && !d_.body_done()) st = body_status::too_large;
+    if (st != body_status::ok) {
+        answered = true;
+        if (st == body_status::gone) co_return false;
+        mreply = st == body_status::too_large ? middleware::local_reply(413, "request body too large")
+                 : st == body_status::timeout ? middleware::local_reply(408, "request body timeout")
+                                              : middleware::local_reply(400, "malformed request body");
+        co_return co_await send_chain_reply();
+    }
+    const std::string_view body = req.has_body ? d_.body_ready() : std::string_view{};
+    std::size_t index = 0;
+    for (const auto* chain : {listener_chain, route_chain}) {
+        if (!chain) continue;
+        for (auto& m : *chain) {
+            mctx.select(index++);
+            if (m->on_request_body(mctx, body, mreply) != middleware::verdict::reply) continue;
+            answered = true;
+            co_return co_await send_chain_reply();
+        }
+    }
+    co_return true;
+}
+
 // A middleware answered: its whole response, or an error in the core's shape with its fields;
 // the response chain sees it first (response fields such as WWW-Authenticate ride on it).
 boost::asio::awaitable<bool> exchange::send_chain_reply() {

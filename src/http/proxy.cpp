@@ -35,6 +35,12 @@ bool falls_back(const upstream_error& err) {
 asio::awaitable<bool> exchange::proxy() {
     const auto& r = *route;
     prepare_call(r);
+    // A middleware that validates the body sees it whole before the call (its size bounded).
+    if (mctx.body_wanted() != 0) {
+        bool answered = false;
+        const bool sent = co_await run_body_phase(answered);
+        if (answered) co_return sent;
+    }
     // A small body a retry or the mirror would send again is read whole first (HTTP/1.1 has it
     // with the head as a rule; an HTTP/2 stream's DATA comes after its HEADERS).
     if (buffers_body(r)) co_await buffer_body();

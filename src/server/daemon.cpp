@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "admin/admin_api.hpp"
+#include "admin/openapi_doc.hpp"
 #include "admin/admin_auth.hpp"
 #include "discovery/manager.hpp"
 #include "util/time.hpp"
@@ -46,6 +47,7 @@
 #include "middleware/basic_auth/basic_auth.hpp"
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
+#include "middleware/openapi/openapi.hpp"
 #include "http/mirror.hpp"
 #include "observability/call_spans.hpp"
 #include "observability/otlp_exporter.hpp"
@@ -132,6 +134,7 @@ public:
         });
         middleware::rate_limit::add_metrics(*metrics_);
         middleware::cache::add_metrics(*metrics_);
+        middleware::openapi_mw::add_metrics(*metrics_);
         metrics_->add_counter_family("gatehouse_memory_rejections_total",
                                      "Requests answered 503 while resident memory was above limits.max_memory", [] {
                                          return std::vector<observability::metrics::sample>{
@@ -841,6 +844,7 @@ private:
         }
         if (path == "/config") return reply(json_reply({{"generation", generation_}, {"config", admin::config_to_json(current_->config)}}));
         if (path == "/routes") return reply(json_reply(admin::routes_to_json(*current_->routes)));
+        if (path == "/openapi.json") return reply(openapi_document(r.target));
         if (path == "/stats") return reply(json_reply(stats_body()));
         if (path == "/upstreams") return upstreams_json([reply, json_reply](json j) { reply(json_reply(j)); });
         if (path == "/reloads") {
@@ -858,8 +862,24 @@ private:
         reply(json_reply({{"error", "not found"},
                           {"endpoints",
                            {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache",
-                            "POST /cache/purge", "/config", "/routes", "/upstreams", "/reloads", "/stats", "/status"}}},
+                            "POST /cache/purge", "/config", "/routes", "/openapi.json", "/upstreams", "/reloads", "/stats", "/status"}}},
                          404));
+    }
+
+    // GET /openapi.json: generated from the route table, or ?spec=NAME: a configured spec as read.
+    admin::admin_response openapi_document(const std::string& target) {
+        auto specs = middleware::openapi_mw::specs_in_use(current_->config);
+        std::optional<std::string> name;
+        if (auto q = target.find('?'); q != std::string::npos)
+            if (auto n = router::query_param(std::string_view(target).substr(q + 1), "spec")) name = url_decode(*n);
+        if (!name) {
+            std::vector<std::string> names;
+            for (auto& [n, s] : specs) names.push_back(n);
+            return {200, "application/json", admin::routes_openapi(current_->config, names).dump(2) + "\n", {}};
+        }
+        for (auto& [n, s] : specs)
+            if (n == *name) return {200, "application/json", s->document.dump(2, ' ', false, json::error_handler_t::replace) + "\n", {}};
+        return {404, "application/json", json{{"error", "no openapi spec of that name is in use"}}.dump(2) + "\n", {}};
     }
 
     // GET /stats (for the status page): the listeners as they run, with the port bound.

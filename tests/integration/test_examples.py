@@ -3,6 +3,7 @@ service (marked below) also serve: started on free ports, ready, and answering. 
 reads at load (FILES) are written to a temporary directory and the example pointed there."""
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -13,9 +14,12 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 SERVES = {"static-upstream.yaml": ("/healthz", 200), "rate-limit.yaml": ("/hello", 200), "edge-middleware.yaml": ("/api/x", 502), "compress.yaml": ("/api/x", 502),
           "fault-tolerance.yaml": ("/api/x", 503), "cache.yaml": ("/catalog/items", 502), "hardening.yaml": ("/healthz", 200),
           "event-loop.yaml": ("/healthz", 200), "admin-auth.yaml": ("/healthz", 200), "tracing-otlp.yaml": ("/healthz", 200),
-          "path-templates.yaml": ("/users/42/orders/7", 502)}
+          "path-templates.yaml": ("/users/42/orders/7", 502), "openapi.yaml": ("/v1/pets?limit=0", 400)}
 # What the files an example names hold here.
 FILES = {"/etc/gatehouse/admin-token": "example-admin-token-0123456789abcdef\n"}
+# Files of config/examples/ an example names by their installed path (the openapi spec and the
+# file its $ref names beside it), copied to the temporary directory under the same relative path.
+EXAMPLE_FILES = {"/etc/gatehouse/openapi/": "openapi"}
 # What the environment variables an example names hold here (tracing-otlp.yaml's ${OTLP_TOKEN}).
 os.environ.setdefault("OTLP_TOKEN", "example-otlp-token")
 
@@ -31,6 +35,11 @@ def example_text(name):
             with open(local, "w") as f:
                 f.write(content)
             text = text.replace(path, local)
+    for path, folder in EXAMPLE_FILES.items():
+        if path in text:
+            local = os.path.join(d, folder)
+            shutil.copytree(os.path.join(EXAMPLES, folder), local)
+            text = text.replace(path, local + "/")
     return d, text
 
 

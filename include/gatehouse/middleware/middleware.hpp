@@ -6,6 +6,7 @@
 // on_request is synchronous: a middleware that needs no I/O decides at once and costs a virtual
 // call. One that must wait (a JWKS refetch, a bcrypt check on a thread pool) returns
 // verdict::suspend and is then awaited through on_request_async.
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
@@ -167,6 +168,13 @@ public:
     // Who the request is from, once an authentication middleware has decided (access log).
     std::string subject;
 
+    // Asks to see the request body whole (on_request_body), up to `max_bytes`: the core holds it
+    // before the upstream call and answers 413 when it is larger. Only bodies up to
+    // k_max_held_body can be held (the codec's buffer and HTTP/2 stream window keep them).
+    static constexpr std::size_t k_max_held_body = 64 * 1024;
+    void want_body(std::size_t max_bytes) { body_wanted_ = std::max(body_wanted_, std::min(max_bytes, k_max_held_body)); }
+    std::size_t body_wanted() const { return body_wanted_; }
+
     // See background_response. At most one per request; only for requests without a body.
     void request_in_background(std::size_t max_body, background_handler h) {
         background_max_body_ = max_body;
@@ -183,6 +191,7 @@ public:
         subject.clear();
         claims.clear();
         background_ = nullptr;
+        body_wanted_ = 0;
         fields = {};
         path_vars.clear();
         route = {};
@@ -220,6 +229,7 @@ private:
     std::size_t current_ = 0;
     background_handler background_;
     std::size_t background_max_body_ = 0;
+    std::size_t body_wanted_ = 0;
 };
 
 // A change to the response body as it streams to the client (compression). Installed by at most
@@ -332,6 +342,11 @@ public:
     // suspend: call on_request_async (only middleware that override it may return this).
     virtual verdict on_request(request_context& ctx, local_reply& reply) const = 0;
     virtual boost::asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const;
+    // With the whole request body, when this middleware asked for it in on_request
+    // (request_context::want_body): after the request phase of the whole chain, before the
+    // upstream call; in chain order. The request's views (method, path, fields) have ended by
+    // then: keep what is needed in the per-request state. Never suspends.
+    virtual verdict on_request_body(request_context&, std::string_view /*body*/, local_reply&) const { return verdict::next; }
     // In reverse order, with the response head about to be sent: the upstream's, a middleware's
     // reply, or gatehouse's own error answer after an upstream failure (fields empty). Never suspends.
     virtual void on_response_headers(request_context&, response_edit&) const {}

@@ -1,0 +1,256 @@
+// The openapi middleware at run time: finds the request's operation in the spec, checks its
+// parameters in on_request, asks for the body when the operation has a JSON schema for it and
+// checks that in on_request_body. Everything is synchronous; a refusal is a 400
+// application/problem+json naming where and which keyword, never the client's value.
+#include "middleware/openapi/openapi.hpp"
+
+#include "middleware/openapi/parameters.hpp"
+#include "middleware/openapi/problem.hpp"
+#include "middleware/registry.hpp"
+#include "openapi/json_limits.hpp"
+#include "observability/log_limit.hpp"
+#include "openapi/uri.hpp"
+#include "util/text.hpp"
+
+namespace gatehouse::middleware::openapi_mw {
+
+namespace {
+
+namespace oa = gatehouse::openapi;
+
+// A response body the spec describes, gathered as it is relayed (up to max_body; nothing is held
+// back from the client) and checked at its end (response.body: report): errors are logged and
+// counted, the client gets the response as it is.
+class response_check final : public body_tap {
+public:
+    const oa::schema_set* schemas = nullptr;
+    std::uint32_t schema = 0;
+    const openapi_spec* spec = nullptr;
+    int status = 0;
+
+    void data(std::string_view piece) override {
+        if (over_) return;
+        if (body_.size() + piece.size() > spec->max_body) {
+            over_ = true;
+            std::string().swap(body_);
+            return;
+        }
+        body_.append(piece);
+    }
+    void end() override;
+
+private:
+    std::string body_;
+    bool over_ = false;
+};
+
+// What on_request found, for on_request_body and the response (the request's views have ended
+// by then).
+struct request_state {
+    const oa::media_type* media = nullptr;
+    const oa::operation* op = nullptr;  // response.body: report
+    response_check check;
+};
+
+void response_check::end() {
+    if (over_ || body_.empty()) return;  // too large to check, or no body (HEAD, 204)
+    oa::json_refusal why;
+    auto doc = oa::parse_bounded(body_, spec->max_depth, why);
+    if (!doc) {
+        auto keyword = why == oa::json_refusal::too_deep ? "depth" : "syntax";
+        spec->counts->count_response(keyword);
+        observability::warn_limited(spec->counts->route, "openapi: route {}: a {} response's body: {}", spec->counts->route,
+                                    status, keyword);
+        return;
+    }
+    auto r = schemas->validate(schema, *doc, {.max_steps = spec->max_steps, .max_errors = k_max_errors});
+    if (r.valid) return;
+    for (auto& e : r.errors) spec->counts->count_response(e.keyword);
+    auto& first = r.errors.front();
+    observability::warn_limited(spec->counts->route,
+                                "openapi: route {}: a {} response does not match the spec: {} at \"{}\" ({} errors)",
+                                spec->counts->route, status, first.keyword, first.pointer, r.errors.size());
+}
+
+std::string_view media_type_of(std::string_view content_type) {
+    auto semi = content_type.find(';');
+    return util::trim(content_type.substr(0, semi));
+}
+
+const oa::media_type* match_media(const std::vector<oa::media_type>& types, std::string_view content_type) {
+    auto type = util::ascii_lower(media_type_of(content_type));
+    const oa::media_type* range = nullptr;
+    const oa::media_type* any = nullptr;
+    for (auto& m : types) {
+        if (m.type == type) return &m;
+        auto slash = m.type.find('/');
+        if (m.type == "*/*") any = &m;
+        else if (m.type.ends_with("/*") && type.compare(0, slash + 1, m.type, 0, slash + 1) == 0) range = &m;
+    }
+    return range ? range : any;
+}
+
+class openapi final : public middleware {
+public:
+    explicit openapi(openapi_spec s) : spec_(std::move(s)) {}
+
+    verdict on_request(request_context& ctx, local_reply& reply) const override {
+        auto path = ctx.path;
+        if (!spec_.server_base.empty()) {
+            if (!path.starts_with(spec_.server_base) ||
+                (path.size() > spec_.server_base.size() && path[spec_.server_base.size()] != '/'))
+                return unmatched(ctx, reply, nullptr);
+            path.remove_prefix(spec_.server_base.size());
+            if (path.empty()) path = "/";
+        }
+        router::path_variables vars;
+        const oa::path_item* item = spec_.api->find_path(path, vars);
+        if (!item) return unmatched(ctx, reply, nullptr);
+        const oa::operation* op = find_operation(*item, ctx.method);
+        if (!op) return unmatched(ctx, reply, item);
+        problem p;
+        if (spec_.parameters) check_parameters(ctx, *op, vars, p);
+        if (spec_.body && p.errors.empty()) check_body_head(ctx, *op, p);
+        if (!p.errors.empty()) return refuse(ctx, reply, p);
+        if (spec_.report_responses) ctx.state<request_state>().op = op;
+        return verdict::next;
+    }
+
+    void on_response_headers(request_context& ctx, response_edit& edit) const override {
+        auto* st = ctx.find_state<request_state>();
+        if (!st || !st->op || edit.fields.empty() || edit.tap) return;  // not checked, gatehouse's own answer, or tapped already
+        const oa::response_spec* r = st->op->response_for(edit.status);
+        auto ct = edit.field("content-type");
+        const oa::media_type* m = r && ct ? match_media(r->content, *ct) : nullptr;
+        if (!m || !m->schema) return;
+        st->check.schemas = &spec_.api->schemas;
+        st->check.schema = *m->schema;
+        st->check.spec = &spec_;
+        st->check.status = edit.status;
+        edit.tap = &st->check;
+    }
+
+    verdict on_request_body(request_context& ctx, std::string_view body, local_reply& reply) const override {
+        auto* st = ctx.find_state<request_state>();
+        if (!st || !st->media) return verdict::next;
+        problem p;
+        oa::json_refusal why;
+        auto doc = oa::parse_bounded(body, spec_.max_depth, why);
+        if (!doc) {
+            p.add_body("", why == oa::json_refusal::too_deep ? "depth" : "syntax",
+                       why == oa::json_refusal::too_deep
+                           ? "nested deeper than " + std::to_string(spec_.max_depth) + " levels"
+                           : "is not JSON");
+            return refuse(ctx, reply, p);
+        }
+        auto r = spec_.api->schemas.validate(*st->media->schema, *doc, {.max_steps = spec_.max_steps, .max_errors = k_max_errors});
+        if (r.valid) return verdict::next;
+        for (auto& e : r.errors) p.add_body(e.pointer, e.keyword, e.detail);
+        return refuse(ctx, reply, p);
+    }
+
+private:
+    static const oa::operation* find_operation(const oa::path_item& item, std::string_view method) {
+        for (auto& op : item.operations)
+            if (op.method == method) return &op;
+        if (method == "HEAD")
+            for (auto& op : item.operations)
+                if (op.method == "GET") return &op;
+        return nullptr;
+    }
+
+    verdict unmatched(request_context& ctx, local_reply& reply, const oa::path_item* item) const {
+        if (spec_.unmatched == 0) return verdict::next;
+        problem p;
+        p.status = spec_.unmatched;
+        p.title = spec_.unmatched == 405 ? "Method not allowed by the API description"
+                                         : "No operation of the API description matches the request";
+        p.add_plain("path", "", "operation", item ? "the path has no operation for this method" : "no path of the API matches");
+        std::vector<std::pair<std::string, std::string>> extra;
+        if (spec_.unmatched == 405 && item) {
+            std::string allow;
+            for (auto& op : item->operations) (allow.empty() ? allow : allow += ", ") += op.method;
+            extra.emplace_back("allow", allow);
+        }
+        return refuse(ctx, reply, p, std::move(extra));
+    }
+
+    void check_parameters(request_context& ctx, const oa::operation& op, const router::path_variables& vars, problem& p) const {
+        std::vector<std::pair<std::string, std::string>> pairs;
+        std::vector<bool> used;
+        bool query_split = false;
+        for (auto& par : op.parameters) {
+            std::optional<json> value;
+            switch (par.in) {
+                case oa::param_in::path:
+                    if (auto v = vars.find(par.name)) value = deserialise_value(par, oa::percent_decode(*v));
+                    break;
+                case oa::param_in::query:
+                    if (!query_split) {
+                        pairs = split_query(ctx.query);
+                        used.assign(pairs.size(), false);
+                        query_split = true;
+                    }
+                    value = deserialise_query(par, pairs, used);
+                    break;
+                case oa::param_in::header:
+                    if (auto v = ctx.header(par.name)) value = deserialise_value(par, *v);
+                    break;
+                case oa::param_in::cookie:
+                    if (auto v = ctx.cookie(par.name)) value = deserialise_value(par, *v);
+                    break;
+            }
+            if (!value) {
+                if (par.required) p.add_parameter(par, "required", "is required");
+                continue;
+            }
+            if (!par.schema) continue;
+            auto r = spec_.api->schemas.validate(*par.schema, *value, {.max_steps = spec_.max_steps, .max_errors = k_max_errors});
+            for (auto& e : r.errors) p.add_parameter(par, e.keyword, e.detail);
+        }
+        if (!spec_.reject_unknown_query) return;
+        if (!query_split) {
+            pairs = split_query(ctx.query);
+            used.assign(pairs.size(), false);
+        }
+        for (std::size_t i = 0; i < pairs.size(); ++i)
+            if (!used[i]) p.add_plain("query", pairs[i].first, "unknown", "is not a parameter of this operation");
+    }
+
+    void check_body_head(request_context& ctx, const oa::operation& op, problem& p) const {
+        if (!op.has_body) return;
+        if (!ctx.has_body) {
+            if (op.body_required) p.add_plain("body", "", "required", "the operation requires a request body");
+            return;
+        }
+        auto ct = ctx.header("content-type");
+        const oa::media_type* m = ct ? match_media(op.body, *ct) : nullptr;
+        if (!m) {
+            p.status = 415;
+            p.title = "The request body's media type is not one the operation accepts";
+            p.add_plain("header", "content-type", "media_type", "is not a media type of the operation's request body");
+            return;
+        }
+        if (!m->schema) return;
+        ctx.state<request_state>().media = m;
+        ctx.want_body(spec_.max_body);
+    }
+
+    verdict refuse(request_context& ctx, local_reply& reply, problem& p,
+                   std::vector<std::pair<std::string, std::string>> extra = {}) const {
+        for (auto& e : p.errors) spec_.counts->count(e.keyword);
+        reply = p.reply(ctx.request_id, std::move(extra));
+        return verdict::reply;
+    }
+
+    openapi_spec spec_;
+};
+
+}  // namespace
+
+std::shared_ptr<const middleware> openapi_spec::build(build_services&, config::diagnostics&) const {
+    if (!api) return nullptr;
+    return std::make_shared<openapi>(*this);
+}
+
+}  // namespace gatehouse::middleware::openapi_mw
