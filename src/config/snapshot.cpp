@@ -1,5 +1,6 @@
 #include "config/snapshot.hpp"
 
+#include "compose/compose_config.hpp"
 #include "http/mirror.hpp"
 
 #include "observability/access_log.hpp"
@@ -22,6 +23,10 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
             upstream::build_cluster(cfg.upstreams[i], "upstreams[" + std::to_string(i) + "]", diags, snap->watched_files));
     snap->routes = std::make_unique<router::route_table>(cfg.routes);
     for (auto& r : snap->routes->routes()) {
+        if (r.config.compose)
+            for (const auto& c : r.config.compose->calls)
+                for (std::size_t i = 0; i < snap->clusters.size(); ++i)
+                    if (snap->clusters[i]->name == c.upstream) r.compose_upstreams.push_back(i);
         if (r.config.upstream.empty()) continue;
         for (std::size_t i = 0; i < snap->clusters.size(); ++i)
             if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;

@@ -84,6 +84,8 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
         uc.buf.consume(c.head_len());
         out.ok = true;  // no co_await in a short-circuited operand: GCC 12 evaluates it anyway
         if (r.max_body != 0) out.ok = co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
+        out.too_large = !out.ok && (out.body.size() > r.max_body ||
+                                    (head.framing == http1::body_framing::content_length && head.content_length > r.max_body));
         const bool whole = r.max_body != 0 && out.ok;
         c.finish(whole && head.keep_alive && head.framing != http1::body_framing::until_close && uc.buf.empty());
     }

@@ -26,6 +26,7 @@ struct subrequest {
 
 struct subresponse {
     bool ok = false;       // a response head came (and its body, within max_body)
+    bool too_large = false;  // the body was larger than max_body
     upstream_error error;  // why not
     int status = 0;
     std::vector<std::pair<std::string, std::string>> fields;
