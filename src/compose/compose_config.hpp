@@ -86,6 +86,7 @@ struct compose_config {
     std::uint64_t max_body = 1 << 20;     // per call
     std::uint64_t max_total = 8 << 20;    // all calls' bodies together
     std::size_t max_depth = 32;           // JSON nesting of a call's response
+    std::uint64_t worker_memory = 64 << 20;  // response bytes all compositions on a worker may hold before new ones get a 503
     bool errors_summary = true;           // "_errors" in a partial answer
     std::vector<call_config> calls;
 };

@@ -236,7 +236,7 @@ struct compose_reader {
 
 std::shared_ptr<const compose_config> read_compose(const YAML::Node& n, const std::string& path, diagnostics& d,
                                                    const std::vector<std::string>& path_variables) {
-    map_reader r(n, path, d, {"max_body", "max_total", "max_depth", "errors", "calls"});
+    map_reader r(n, path, d, {"max_body", "max_total", "max_depth", "worker_memory", "errors", "calls"});
     if (!r.ok()) return nullptr;
     auto cc = std::make_shared<compose_config>();
     if (auto v = r.size_value("max_body")) {
@@ -246,6 +246,10 @@ std::shared_ptr<const compose_config> read_compose(const YAML::Node& n, const st
     if (auto v = r.size_value("max_total")) {
         if (*v == 0 || *v > (256u << 20)) r.error("max_total", "from 1 byte to 256MiB");
         else cc->max_total = *v;
+    }
+    if (auto v = r.size_value("worker_memory")) {
+        if (*v == 0) r.error("worker_memory", "must be positive");
+        else cc->worker_memory = *v;
     }
     if (auto v = r.integer("max_depth", 1, 256)) cc->max_depth = static_cast<std::size_t>(*v);
     if (auto e = r.string("errors")) {

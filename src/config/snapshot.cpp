@@ -1,6 +1,7 @@
 #include "config/snapshot.hpp"
 
 #include "compose/compose_config.hpp"
+#include "http/compose_metrics.hpp"
 #include "http/mirror.hpp"
 
 #include "observability/access_log.hpp"
@@ -56,6 +57,12 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
     for (auto& r : snap->routes->routes())
         snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
+    for (auto& r : snap->routes->routes()) {
+        std::vector<std::string> calls;
+        if (r.config.compose)
+            for (auto& c : r.config.compose->calls) calls.push_back(c.name);
+        snap->compose_counts.push_back(r.config.compose ? http::compose_counts_for(r.config.name, calls) : nullptr);
+    }
     for (auto& r : snap->routes->routes())
         snap->retry_counts.push_back(r.config.retry ? upstream::retry_counts_for(r.config.name) : nullptr);
     for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {

@@ -47,6 +47,7 @@ asio::awaitable<bool> exchange::compose() {
     const auto& r = *route;
     const auto& cfg = *r.config.compose;
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
+    if (composition::worker_bytes() > cfg.worker_memory) co_return co_await send_error(503, "too many compositions in flight");
     auto run = std::make_shared<composition>(*this, r, compose_inputs(), start + timeout);
     const bool wants_body =
         std::any_of(cfg.calls.begin(), cfg.calls.end(), [](auto& c) { return c.body.k == compose::body_config::kind::client; });
@@ -66,6 +67,8 @@ asio::awaitable<bool> exchange::compose() {
     }
     run->abandon();
     upstream_name = "compose";
+    compose_log_ = run->log_field();
+    if (route->index < snap->compose_counts.size() && snap->compose_counts[route->index]) run->record(*snap->compose_counts[route->index]);
     if (const auto* failed = run->failed_required()) co_return co_await send_compose_failure(*run, *failed);
     const auto partial = run->partial_header();
     const auto cache = partial.empty() ? run->cache_control() : std::string("no-store");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "compose/shape.hpp"
+#include "http/compose_metrics.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "observability/trace_context.hpp"
@@ -23,6 +24,14 @@ composition::composition(exchange& ex, const router::compiled_route& r, compose:
       deadline_(deadline),
       outcomes_(cfg_.calls.size()),
       results_(cfg_.calls.size(), nullptr) {}
+
+namespace {
+thread_local std::uint64_t held_by_worker = 0;  // compositions live and die on their worker's thread
+}
+
+composition::~composition() { held_by_worker -= total_bytes_; }
+
+std::uint64_t composition::worker_bytes() { return held_by_worker; }
 
 bool composition::finished() const {
     return std::none_of(outcomes_.begin(), outcomes_.end(), [](auto& o) { return o.st == state::waiting || o.st == state::running; });
@@ -182,6 +191,7 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     if (r.status / 100 != 2) return "status";
     if (r.status == 204) return {};
     total_bytes_ += r.body.size();
+    held_by_worker += r.body.size();
     if (total_bytes_ > cfg_.max_total) return "too_large";
     bool too_deep = false;
     const auto max_depth = static_cast<int>(cfg_.max_depth);
@@ -292,6 +302,18 @@ std::string composition::log_field() const {
         if (o.st != state::ok) out.append(":").append(o.reason);
     }
     return out;
+}
+
+void composition::record(compose_counts& counts) const {
+    const bool all_ok = std::all_of(outcomes_.begin(), outcomes_.end(), [](auto& o) { return o.st == state::ok; });
+    (failed_required() ? counts.failed : all_ok ? counts.complete : counts.partial).fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < outcomes_.size() && i < counts.calls.size(); ++i) {
+        const auto& o = outcomes_[i];
+        if (o.st == state::waiting || o.st == state::running) continue;  // never started: a required call failed first
+        auto& c = counts.calls[i];
+        c.outcomes[call_outcome_slot(o.st == state::ok ? std::string_view{} : o.reason)].fetch_add(1, std::memory_order_relaxed);
+        if (o.ms >= 0) c.observe(o.ms);
+    }
 }
 
 }  // namespace gatehouse::http

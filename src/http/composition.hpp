@@ -29,6 +29,7 @@ struct compiled_route;
 namespace gatehouse::http {
 
 class exchange;
+struct compose_counts;
 
 // What became of one call.
 struct call_outcome {
@@ -49,6 +50,12 @@ struct call_outcome {
 class composition : public std::enable_shared_from_this<composition> {
 public:
     composition(exchange& ex, const router::compiled_route& r, compose::request_inputs inputs, net::clock::time_point deadline);
+    ~composition();
+    composition(const composition&) = delete;
+    composition& operator=(const composition&) = delete;
+
+    // The response bytes the compositions of this worker hold now (compose.worker_memory).
+    static std::uint64_t worker_bytes();
 
     // Starts every call whose dependencies have ended; skips those whose dependency failed.
     void start_ready();
@@ -77,6 +84,8 @@ public:
     std::string cache_control() const;
     // The access log's field: "name:status:ms" for each call, comma-separated.
     std::string log_field() const;
+    // Into the route's metrics (compose_metrics.hpp): the composition's outcome, each call's.
+    void record(compose_counts& counts) const;
 
     boost::asio::steady_timer wake;
 

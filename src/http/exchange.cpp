@@ -221,7 +221,7 @@ void exchange::complete() {
 }
 
 void exchange::release_memory() {
-    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_, &compose_body_}) std::string().swap(*str);
+    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_, &compose_body_, &compose_log_}) std::string().swap(*str);
     decltype(reply_fields_)().swap(reply_fields_);
     decltype(forwarded_.kept)().swap(forwarded_.kept);
     decltype(forwarded_.added)().swap(forwarded_.added);
@@ -257,6 +257,7 @@ void exchange::write_log(std::uint64_t ns) {
     e.jwt_subject = mctx.subject;
     e.tls_version = facts().tls_version;
     e.protocol = facts().protocol;
+    if (route && route->config.compose) e.compose_calls = compose_log_;
     snap->access_log->write(w_.id(), e);
 }
 

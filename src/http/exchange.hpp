@@ -202,6 +202,7 @@ private:
     boost::asio::awaitable<bool> read_compose_body();
     boost::asio::awaitable<bool> send_compose_failure(const composition& run, const compose::call_config& c);
     std::string compose_body_;  // the client's body, for calls with `body: client`
+    std::string compose_log_;   // the access log's compose_calls
 
     // The upstream phase.
     class proxied_request final : public upstream::streamed_request {

@@ -350,5 +350,86 @@ class Composition(unittest.TestCase):
         self.assertEqual(len(self.flaky.received("/flaky")), seen)
 
 
+def metric(text, name, **labels):
+    """The sum of `name`'s samples whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class CompositionObservability(unittest.TestCase):
+    """Metrics by route, call and outcome, the access log's compose_calls and the admin API's
+    call graph, from one composition with an ok call, a failed optional one and a dependent one."""
+
+    def test_metrics_access_log_and_call_graph(self):
+        import os
+        import tempfile
+        up = ScriptedUpstream()
+        self.addCleanup(up.stop)
+        up.script.update({"/a": {"body": {"id": 5}}, "/b": {"status": 500, "body": {}}, "/c/5": {"body": {"c": True}}})
+        log = os.path.join(tempfile.mkdtemp(prefix="gatehouse-compose-log-"), "access.log")
+        gw = Gatehouse(f"""
+            access_log: {{ path: {log}, format: json }}
+            routes:
+              - name: comp
+                match: {{ path: /comp }}
+                compose:
+                  calls:
+                    - {{ name: a, upstream: s, path: /a, into: a }}
+                    - {{ name: b, upstream: s, path: /b, into: b }}
+                    - {{ name: c, upstream: s, path: "/c/{{a.id}}", into: c }}
+              - name: hold
+                match: {{ path: /hold }}
+                compose:
+                  calls:
+                    - {{ name: small, upstream: s, path: /small, into: small }}
+                    - {{ name: held, upstream: s, path: /held, into: held }}
+              - name: probe
+                match: {{ path: /probe }}
+                compose:
+                  worker_memory: 32
+                  calls: [ {{ name: a, upstream: s, path: /a }} ]
+        """, upstreams={"s": [up]}).start()
+        self.addCleanup(gw.stop)
+        r = request(gw.port, path="/comp")
+        self.assertEqual(r.headers["gatehouse-partial"], "b;reason=status")
+        _, text = gw.admin("GET", "/metrics")
+        self.assertEqual(metric(text, "gatehouse_compose_requests_total", route="comp", outcome="partial"), 1)
+        self.assertEqual(metric(text, "gatehouse_compose_requests_total", route="comp", outcome="complete"), 0)
+        self.assertEqual(metric(text, "gatehouse_compose_calls_total", route="comp", call="a", outcome="ok"), 1)
+        self.assertEqual(metric(text, "gatehouse_compose_calls_total", route="comp", call="b", outcome="status"), 1)
+        self.assertEqual(metric(text, "gatehouse_compose_calls_total", route="comp", call="c", outcome="ok"), 1)
+        self.assertEqual(metric(text, "gatehouse_compose_call_duration_seconds_count", route="comp", call="c"), 1)
+        # Every call went through the upstream call unit: the upstream's own metrics count three.
+        self.assertEqual(metric(text, "gatehouse_upstream_requests_total", upstream="s"), 3)
+        status, routes = gw.admin("GET", "/routes")
+        self.assertEqual(status, 200)
+        routes = routes if isinstance(routes, list) else routes["routes"]
+        comp = next(x for x in routes if x["name"] == "comp")["compose"]
+        self.assertEqual([(c["name"], c["after"], c["stage"]) for c in comp["calls"]],
+                         [("a", [], 0), ("b", [], 0), ("c", ["a"], 1)])
+        # compose.worker_memory: while the held composition keeps a's bytes, a new one is a 503.
+        up.script.update({"/small": {"body": {"id": 5, "pad": "x" * 64}}, "/held": {"hold": True, "body": {}}})
+        holder = threading.Thread(target=lambda: request(gw.port, path="/hold"))
+        holder.start()
+        from harness import wait_until
+        self.assertTrue(wait_until(lambda: request(gw.port, path="/probe").status == 503))
+        up.released.set()
+        holder.join(NET_TIMEOUT)
+        self.assertTrue(wait_until(lambda: request(gw.port, path="/probe").status == 200))
+        gw.stop()
+        with open(log) as f:
+            lines = [json.loads(line) for line in f if '"comp"' in line]
+        self.assertEqual(len(lines), 1)
+        calls = lines[0]["compose_calls"].split(",")
+        self.assertEqual([c.split(":")[0] + ":" + c.split(":")[1] for c in calls], ["a:200", "b:500", "c:200"])
+        self.assertTrue(calls[1].endswith(":status"))
+        self.assertEqual(lines[0]["upstream"], "compose")
+
+
 if __name__ == "__main__":
     unittest.main()

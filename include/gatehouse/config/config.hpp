@@ -391,7 +391,8 @@ inline const std::vector<std::string>& access_log_field_names() {
                                                 "upstream_status",
                                                 "error_source",
                                                 "upstream_attempts",
-                                                "protocol"};
+                                                "protocol",
+                                                "compose_calls"};
     return names;
 }
 
