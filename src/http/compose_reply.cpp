@@ -14,6 +14,22 @@ namespace gatehouse::http {
 
 namespace asio = boost::asio;
 
+namespace {
+// The exchange's wait may end by cancellation (an HTTP/2 stream reset by its client): whatever
+// way compose() leaves, the composition lets go of the exchange and cancels the calls still
+// running (after the route's timeout, a required call's failure, or the client's leaving).
+struct abandon_guard {
+    composition* run;
+    void done() {
+        run->abandon(true);
+        run = nullptr;
+    }
+    ~abandon_guard() {
+        if (run) run->abandon(true);
+    }
+};
+}  // namespace
+
 // What the calls' references may read, copied: the request head's views end with its body.
 compose::request_inputs exchange::compose_inputs() const {
     compose::request_inputs in;
@@ -55,6 +71,7 @@ asio::awaitable<bool> exchange::compose() {
         const bool whole = co_await read_compose_body();
         if (!whole) co_return co_await send_error(400, "the request body could not be read");
     }
+    abandon_guard guard{run.get()};
     run->start_ready();
     while (!run->finished() && !run->failed_required()) {
         if (run->take_news()) {
@@ -65,7 +82,7 @@ asio::awaitable<bool> exchange::compose() {
         auto [ec] = co_await run->wake.async_wait(asio::as_tuple(asio::use_awaitable));
         if (!ec) run->time_out();  // the timer ran out: the route's timeout
     }
-    run->abandon();
+    guard.done();
     upstream_name = "compose";
     compose_log_ = run->log_field();
     if (route->index < snap->compose_counts.size() && snap->compose_counts[route->index]) run->record(*snap->compose_counts[route->index]);

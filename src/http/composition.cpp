@@ -123,11 +123,15 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     sr.options = options_for(c);
     sr.max_body = static_cast<std::size_t>(cfg_.max_body);
     sr.keep = keep_;
+    sr.cancel = sent_.emplace_back(in_flight{std::make_shared<boost::asio::cancellation_signal>()}).cancel;
+    const std::size_t unit = sent_.size() - 1;
     const auto& cluster_name = ex_->snap->clusters[route_.compose_upstreams[i]]->name;
     if (auto traced = ex_->trace_subrequest(sr.options, sr.request, cluster_name, keep_)) sr.keep = std::move(traced);
     const std::size_t element = outcomes_[i].next - 1;
     upstream::start_subrequest(ex_->host().ioc(), ex_->host().cluster_for(*ex_->snap, route_.compose_upstreams[i]), std::move(sr),
-                               [self = shared_from_this(), i, element](upstream::subresponse&& r) { self->on_response(i, element, std::move(r)); });
+                               [self = shared_from_this(), i, element, unit](upstream::subresponse&& r) {
+                                   self->on_response(i, element, unit, std::move(r));
+                               });
 }
 
 // The call's request head: gatehouse's forwarding fields (the request id, X-Forwarded-*, its own
@@ -166,7 +170,8 @@ std::string composition::request_text(const call_config& c, const std::string& p
     return out;
 }
 
-void composition::on_response(std::size_t i, std::size_t element, upstream::subresponse&& r) {
+void composition::on_response(std::size_t i, std::size_t element, std::size_t unit, upstream::subresponse&& r) {
+    if (unit < sent_.size()) sent_[unit].ended = true;
     auto& o = outcomes_[i];
     if (o.st != state::running) return;  // it failed (a sibling element, the route's timeout) meanwhile
     --o.running;
@@ -229,6 +234,19 @@ void composition::ended(std::size_t i) {
     o.ms = std::chrono::duration<double, std::milli>(net::clock::now() - o.started).count();
     news_ = true;
     wake.cancel();
+}
+
+void composition::abandon(bool cancel_running) {
+    ex_ = nullptr;
+    if (!cancel_running) return;
+    for (std::size_t i = 0; i < outcomes_.size(); ++i)
+        if (outcomes_[i].st == state::running) fail(i, 0, "cancelled");
+    for (std::size_t u = 0; u < sent_.size(); ++u) {
+        if (sent_[u].ended) continue;
+        sent_[u].ended = true;
+        auto signal = sent_[u].cancel;  // held here: the call it ends may drop its copy
+        signal->emit(boost::asio::cancellation_type::terminal);
+    }
 }
 
 void composition::time_out() {

@@ -68,8 +68,9 @@ public:
     }
     // The route's timeout: calls still running fail with reason timeout (504).
     void time_out();
-    // The exchange stops waiting: nothing more starts and the exchange is never touched again.
-    void abandon() { ex_ = nullptr; }
+    // The exchange stops waiting: nothing more starts, the exchange is never touched again, and
+    // calls still running are cancelled (their connections closed) when `cancel_running`.
+    void abandon(bool cancel_running);
     // A required call that failed (null: none).
     const compose::call_config* failed_required() const;
     const call_outcome& outcome(std::size_t i) const { return outcomes_[i]; }
@@ -95,7 +96,7 @@ private:
     void send(std::size_t i, const std::string& path, const nlohmann::json* body);
     std::string request_text(const compose::call_config& c, const std::string& path, const std::string& body) const;
     upstream::call_options options_for(const compose::call_config& c) const;
-    void on_response(std::size_t i, std::size_t element, upstream::subresponse&& r);
+    void on_response(std::size_t i, std::size_t element, std::size_t unit, upstream::subresponse&& r);
     // The response as JSON, or why it is not acceptable.
     std::string_view accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out);
     void fail(std::size_t i, int status, std::string_view reason);
@@ -111,6 +112,11 @@ private:
     net::clock::time_point deadline_;
     std::vector<call_outcome> outcomes_;
     std::vector<const nlohmann::json*> results_;  // what references read: ok calls' values
+    struct in_flight {
+        std::shared_ptr<boost::asio::cancellation_signal> cancel;
+        bool ended = false;  // its completion came: nothing left to cancel
+    };
+    std::vector<in_flight> sent_;  // one per request sent
     std::uint64_t total_bytes_ = 0;
     bool news_ = false;
 };

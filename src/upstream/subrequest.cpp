@@ -1,6 +1,7 @@
 #include "upstream/subrequest.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -95,7 +96,12 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
 }  // namespace
 
 void start_subrequest(asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
-    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::detached);
+    if (!r.cancel) {
+        asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::detached);
+        return;
+    }
+    auto slot = r.cancel->slot();  // the signal lives in `r`, which the coroutine keeps
+    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::bind_cancellation_slot(slot, asio::detached));
 }
 
 }  // namespace gatehouse::upstream

@@ -9,6 +9,7 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness import Gatehouse, NET_TIMEOUT, request
+from test_observability import parse_metrics, sample
 
 
 class ScriptedUpstream:
@@ -59,6 +60,14 @@ class ScriptedUpstream:
                 s = {"status": 500, "body": {"barrier": "broken"}}
         if s.get("hold"):
             self.released.wait(NET_TIMEOUT)
+        if s.get("until_close"):  # answers nothing; logs ("closed", target) once gatehouse hangs up
+            import select
+            import socket
+            while select.select([h.connection], [], [], NET_TIMEOUT)[0]:
+                if not h.connection.recv(1, socket.MSG_PEEK):
+                    self.record("closed", h.path)
+                    return
+            return
         body = s.get("body", b"")
         if not isinstance(body, bytes):
             body = json.dumps(body, separators=(",", ":")).encode()
@@ -164,6 +173,13 @@ routes:
       calls:
         - { name: a, upstream: users, path: /cc/a, into: a }
         - { name: b, upstream: orders, path: /cc/b, into: b }
+  - name: leaving
+    match: { path: /leaving }
+    timeout: 60s                         # longer than the test waits: only cancellation closes the calls
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /wait/a, into: a }
+        - { name: b, upstream: orders, path: /wait/b, into: b }
   - name: fragile
     match: { path: /fragile }
     compose:
@@ -218,6 +234,8 @@ class Composition(unittest.TestCase):
             "/more/42": {"body": [{"sku": "m1"}]},
         })
         cls.flaky.script["/flaky"] = {"status": 503, "body": {"down": True}}
+        cls.users.script["/wait/a"] = {"until_close": True}
+        cls.orders.script["/wait/b"] = {"until_close": True}
 
     def get(self, path, **kw):
         return request(self.gw.port, path=path, **kw)
@@ -339,6 +357,17 @@ class Composition(unittest.TestCase):
         self.assertEqual(len(set(parents)), 3)
         self.assertNotIn("b7ad6b7169203331", parents)
 
+    def test_a_client_that_leaves_cancels_every_call(self):
+        # An HTTP/2 stream reset while both calls wait: the upstreams see their connections close.
+        from h2client import H2Client
+        from harness import wait_until
+        c = H2Client(self.gw.port)
+        self.addCleanup(c.close)
+        sid = c.send_request(path="/leaving")
+        self.assertTrue(wait_until(lambda: self.users.received("/wait/a") and self.orders.received("/wait/b")))
+        c.reset(sid)
+        self.assertTrue(wait_until(lambda: ("closed", "/wait/a") in self.users.log and ("closed", "/wait/b") in self.orders.log))
+
     def test_an_open_breaker_fails_the_call_fast(self):
         r = self.get("/fragile")
         self.assertEqual(r.headers["gatehouse-partial"], "flaky;reason=status")
@@ -351,14 +380,7 @@ class Composition(unittest.TestCase):
 
 
 def metric(text, name, **labels):
-    """The sum of `name`'s samples whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sample(parse_metrics(text), name, **labels)
 
 
 class CompositionObservability(unittest.TestCase):
