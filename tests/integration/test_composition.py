@@ -180,6 +180,12 @@ routes:
       calls:
         - { name: a, upstream: users, path: /wait/a, into: a }
         - { name: b, upstream: orders, path: /wait/b, into: b }
+  - name: submit
+    match: { path: /submit, methods: [POST] }
+    compose:
+      calls:
+        - { name: save, upstream: orders, method: POST, path: /save, body: client, required: true, into: saved }
+        - { name: who, upstream: users, path: "/who/{header.x-tenant}", into: who }
   - name: fragile
     match: { path: /fragile }
     compose:
@@ -235,6 +241,8 @@ class Composition(unittest.TestCase):
         })
         cls.flaky.script["/flaky"] = {"status": 503, "body": {"down": True}}
         cls.users.script["/wait/a"] = {"until_close": True}
+        cls.orders.script["/save"] = {"status": 201, "body": {"saved": True}}
+        cls.users.script["/who/acme%2F..%2Fx"] = {"body": {"tenant": "acme"}}
         cls.orders.script["/wait/b"] = {"until_close": True}
 
     def get(self, path, **kw):
@@ -340,6 +348,18 @@ class Composition(unittest.TestCase):
         self.assertEqual(answer["audit"], {"logged": True})
         sent = json.loads(self.orders.received("/audit")[-1][3])
         self.assertEqual(sent, {"user": 42, "who": "ops/team", "note": "seen Ada"})
+
+    def test_a_post_call_sends_the_clients_body_and_header_references_are_encoded(self):
+        body = b'{"order": [1, 2, 3]}'
+        r = self.post("/submit", body, {"Content-Type": "application/json", "X-Tenant": "acme/../x"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"saved":{"saved":true},"who":{"tenant":"acme"}}')
+        got = self.orders.received("/save")[-1]
+        self.assertEqual(got[3], body)
+        self.assertEqual(got[2]["content-type"], "application/json")
+
+    def post(self, path, body, headers):
+        return request(self.gw.port, method="POST", path=path, body=body, headers=headers)
 
     def test_cache_control_is_the_most_restrictive_and_cookies_stay(self):
         r = self.get("/caching")
