@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "compose/compose_config.hpp"
+#include "compose/graph.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::admin {
@@ -46,6 +48,26 @@ json match_json(const config::match_config& m) {
     return j;
 }
 
+// A composition's calls and its call graph: each call with what it waits for, and the stages
+// (calls in one stage start together once the stages before it answered).
+json compose_json(const compose::compose_config& cc) {
+    json calls = json::array();
+    std::vector<std::size_t> stage(cc.calls.size(), 0);
+    for (auto i : compose::run_order(cc.calls))
+        for (auto j : cc.calls[i].after) stage[i] = std::max(stage[i], stage[j] + 1);
+    for (std::size_t i = 0; i < cc.calls.size(); ++i) {
+        const auto& c = cc.calls[i];
+        json after = json::array();
+        for (auto j : c.after) after.push_back(cc.calls[j].name);
+        json cj{{"name", c.name}, {"upstream", c.upstream}, {"method", c.method}, {"path", c.path_text},
+                {"required", c.required}, {"after", after}, {"stage", stage[i]}};
+        if (!c.into.empty()) cj["into"] = c.into;
+        if (c.foreach) cj["foreach"] = {{"max", c.foreach->max}, {"concurrency", c.foreach->concurrency}};
+        calls.push_back(std::move(cj));
+    }
+    return {{"calls", calls}, {"max_body", cc.max_body}, {"errors", cc.errors_summary ? "summary" : "none"}};
+}
+
 json route_json(const config::route_config& r) {
     json j{{"name", r.name}, {"match", match_json(r.match)}};
     if (!r.upstream.empty()) j["upstream"] = r.upstream;
@@ -73,6 +95,7 @@ json route_json(const config::route_config& r) {
         if (r.redirect->path) rd["path"] = *r.redirect->path;
         j["redirect"] = rd;
     }
+    if (r.compose) j["compose"] = compose_json(*r.compose);
     if (r.timeout) j["timeout"] = config::format_duration(*r.timeout);
     return j;
 }

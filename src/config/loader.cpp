@@ -8,6 +8,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
+#include "config/compose_loader.hpp"
 #include "config/path_template.hpp"
 #include "config/resilience_loader.hpp"
 #include "config/tracing_loader.hpp"
@@ -496,7 +497,7 @@ struct loader {
             map_reader r(n[i], path, d,
                          {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket",
                           "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware",
-                          "middleware_mode"});
+                          "middleware_mode", "compose"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -522,7 +523,11 @@ struct loader {
                 ++actions;
                 rc.redirect = redirect(r.get("redirect"), r.child_path("redirect"));
             }
-            if (actions != 1) d.error(rc.mark, path, "a route needs exactly one of upstream, upstreams, respond and redirect");
+            if (r.has("compose")) {
+                ++actions;
+                rc.compose = read_compose(r.get("compose"), r.child_path("compose"), d, template_variables(rc.match.segments));
+            }
+            if (actions != 1) d.error(rc.mark, path, "a route needs exactly one of upstream, upstreams, respond, redirect and compose");
             if (r.has("rewrite")) {
                 if (rc.upstream.empty()) r.error("rewrite", "rewrite applies only to routes with an upstream");
                 rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
@@ -576,7 +581,7 @@ struct loader {
                 l.finish();
             }
             if (r.has("retry")) {
-                if (rc.upstream.empty()) r.error("retry", "retry applies only to routes with an upstream");
+                if (rc.upstream.empty() && !rc.compose) r.error("retry", "retry applies only to routes with an upstream or compose");
                 rc.retry = read_retry(r.get("retry"), r.child_path("retry"), d);
             }
             if (r.has("fallback")) {
@@ -918,7 +923,6 @@ struct loader {
         std::set<std::string> used;
         for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
             auto& rc = cfg.routes[i];
-            if (rc.upstream.empty()) continue;
             auto check = [&](const std::string& name, source_mark m, const std::string& where) {
                 used.insert(name);
                 if (std::find(names.begin(), names.end(), name) != names.end()) return;
@@ -926,6 +930,12 @@ struct loader {
                 if (auto g = did_you_mean(name, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
                 d.error(m, where, msg);
             };
+            if (rc.compose)
+                for (std::size_t j = 0; j < rc.compose->calls.size(); ++j)
+                    if (!rc.compose->calls[j].upstream.empty())
+                        check(rc.compose->calls[j].upstream, rc.compose->calls[j].mark,
+                              "routes[" + std::to_string(i) + "].compose.calls[" + std::to_string(j) + "].upstream");
+            if (rc.upstream.empty()) continue;
             if (rc.split.empty()) check(rc.upstream, rc.mark, "routes[" + std::to_string(i) + "].upstream");
             for (std::size_t j = 0; j < rc.split.size(); ++j)
                 check(rc.split[j].upstream, rc.split[j].mark,

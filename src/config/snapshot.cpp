@@ -1,5 +1,7 @@
 #include "config/snapshot.hpp"
 
+#include "compose/compose_config.hpp"
+#include "http/compose_metrics.hpp"
 #include "http/mirror.hpp"
 
 #include "observability/access_log.hpp"
@@ -22,6 +24,10 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
             upstream::build_cluster(cfg.upstreams[i], "upstreams[" + std::to_string(i) + "]", diags, snap->watched_files));
     snap->routes = std::make_unique<router::route_table>(cfg.routes);
     for (auto& r : snap->routes->routes()) {
+        if (r.config.compose)
+            for (const auto& c : r.config.compose->calls)
+                for (std::size_t i = 0; i < snap->clusters.size(); ++i)
+                    if (snap->clusters[i]->name == c.upstream) r.compose_upstreams.push_back(i);
         if (r.config.upstream.empty()) continue;
         for (std::size_t i = 0; i < snap->clusters.size(); ++i)
             if (snap->clusters[i]->name == r.config.upstream) r.upstream_index = i;
@@ -51,6 +57,12 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
     for (auto& r : snap->routes->routes())
         snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
+    for (auto& r : snap->routes->routes()) {
+        std::vector<std::string> calls;
+        if (r.config.compose)
+            for (auto& c : r.config.compose->calls) calls.push_back(c.name);
+        snap->compose_counts.push_back(r.config.compose ? http::compose_counts_for(r.config.name, calls) : nullptr);
+    }
     for (auto& r : snap->routes->routes())
         snap->retry_counts.push_back(r.config.retry ? upstream::retry_counts_for(r.config.name) : nullptr);
     for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {

@@ -27,6 +27,7 @@ class tracer;
 
 namespace gatehouse::http {
 struct mirror_counts;
+struct compose_counts;
 }
 namespace gatehouse::upstream {
 struct retry_counts;
@@ -46,6 +47,7 @@ struct snapshot {
     // Observability, resolved at build time (null when metrics or the access log are off).
     std::vector<std::shared_ptr<observability::route_stats>> route_stats;  // by compiled_route::index
     std::vector<std::shared_ptr<http::mirror_counts>> mirror_counts;       // by compiled_route::index (null: no mirror)
+    std::vector<std::shared_ptr<http::compose_counts>> compose_counts;  // by compiled_route::index (null: no compose)
     std::vector<std::shared_ptr<upstream::retry_counts>> retry_counts;     // by compiled_route::index (null: no retry)
     std::shared_ptr<observability::route_stats> unmatched_stats;
     std::vector<std::shared_ptr<observability::upstream_stats>> cluster_stats;  // by cluster index

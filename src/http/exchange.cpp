@@ -124,6 +124,7 @@ exchange::answer exchange::decide() {
 exchange::answer exchange::after_chain() const {
     if (route->config.respond) return answer::respond;
     if (route->config.redirect) return answer::redirect;
+    if (route->config.compose) return answer::compose;
     return answer::upstream;
 }
 
@@ -140,6 +141,7 @@ boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) 
         case answer::too_large: written = co_await send_error(413, "request body too large"); break;
         case answer::respond: written = co_await send_respond(*route->config.respond); break;
         case answer::redirect: written = co_await send_redirect(*route->config.redirect); break;
+        case answer::compose: written = co_await compose(); break;
         case answer::chain:
         case answer::upstream: co_return next::upstream;
     }
@@ -224,7 +226,7 @@ void exchange::complete() {
 }
 
 void exchange::release_memory() {
-    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_}) std::string().swap(*str);
+    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_, &compose_body_, &compose_log_}) std::string().swap(*str);
     decltype(reply_fields_)().swap(reply_fields_);
     decltype(forwarded_.kept)().swap(forwarded_.kept);
     decltype(forwarded_.added)().swap(forwarded_.added);
@@ -260,6 +262,7 @@ void exchange::write_log(std::uint64_t ns) {
     e.jwt_subject = mctx.subject;
     e.tls_version = facts().tls_version;
     e.protocol = facts().protocol;
+    if (route && route->config.compose) e.compose_calls = compose_log_;
     snap->access_log->write(w_.id(), e);
 }
 

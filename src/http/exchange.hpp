@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "compose/render.hpp"
 #include "config/snapshot.hpp"
 #include "gatehouse/http/message.hpp"
 #include "gatehouse/http/stream.hpp"
@@ -39,6 +40,7 @@ class response_body;
 namespace gatehouse::http {
 
 class session_host;
+class composition;
 
 class exchange {
 public:
@@ -64,7 +66,7 @@ public:
     // its upstream. Anything but `upstream` is then served: the chain runs (a middleware may
     // answer), and a reply is written. next::upstream: the route's upstream phase is next;
     // answered: the reply went out when `written`.
-    enum class answer { options, to_https, no_route, too_large, chain, respond, redirect, upstream };
+    enum class answer { options, to_https, no_route, too_large, chain, respond, redirect, compose, upstream };
     answer decide();
     enum class next { answered, upstream };
     boost::asio::awaitable<next> serve(answer a, bool& written);
@@ -93,6 +95,9 @@ public:
     // After a middleware's reply: the request the chain asked for in the background
     // (request_context::request_in_background), sent to the route's upstream (background.cpp).
     void start_background();
+    // routes[].compose (compose_reply.cpp, composition.hpp): the calls run and their merged
+    // answer goes to the client like a local reply. Returns whether the client got it.
+    boost::asio::awaitable<bool> compose();
 
     // Metrics, access log and on_complete: once per request, however it ended.
     void complete();
@@ -198,6 +203,14 @@ private:
     void reply_chain_fields();  // what the response chain added (valid values only)
     boost::asio::awaitable<bool> reply_send(std::string_view body, bool has_body);
     void error_body(int status, std::string_view message);
+
+    // Composition (compose_reply.cpp).
+    friend class composition;
+    compose::request_inputs compose_inputs() const;
+    boost::asio::awaitable<bool> read_compose_body();
+    boost::asio::awaitable<bool> send_compose_failure(const composition& run, const compose::call_config& c);
+    std::string compose_body_;  // the client's body, for calls with `body: client`
+    std::string compose_log_;   // the access log's compose_calls
 
     // The upstream phase.
     class proxied_request final : public upstream::streamed_request {

@@ -319,7 +319,12 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     bool written = false;
     const auto answer = ex_.decide();
     bool upstream = answer == http::exchange::answer::upstream;
+    bool body_started = false;
     if (!upstream) {
+        // A composition may send the client's body (compose calls with `body: client`): it is
+        // read the way the upstream phase reads it.
+        body_started = ex_.route && ex_.route->config.compose && ex_.req.has_body;
+        if (body_started && !start_body(head_len)) co_return co_await send_error(400, "malformed request head", true);
         const auto next = co_await ex_.serve(answer, written);
         upstream = next == http::exchange::next::upstream;
     }
@@ -334,7 +339,8 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
         co_return complete && !must_close_;
     }
     if (ex_.route && ex_.mctx.wants_background() && !ex_.req.has_body) ex_.start_background();
-    buf_.consume(head_len);
+    if (body_started) drop_head();  // the body may have been read: the head is all that goes
+    else buf_.consume(head_len);
     // A body left unread: the connection closes in stages, so the answer is not lost to a reset.
     linger_ = written && must_close_ && ex_.req.has_body;
     co_return written && !must_close_;

@@ -168,6 +168,7 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
                 }
                 break;
             case 22: text = e.protocol; break;
+            case 23: text = e.compose_calls; break;
             default: kind = none;
         }
         if (json) {

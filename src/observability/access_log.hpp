@@ -34,6 +34,7 @@ struct request_log_entry {
     std::string_view error_source;     // who made an error answer: "gatehouse", "upstream", "client" (empty: no error)
     int upstream_attempts = 0;         // tries sent to the upstream (1 + retries)
     std::string_view protocol;         // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
+    std::string_view compose_calls;    // a composition's calls: "name:status:12ms[:reason],..." (empty: none)
 };
 
 class access_log {

@@ -38,6 +38,7 @@ struct compiled_route {
     std::vector<std::pair<std::size_t, std::uint64_t>> split;
     std::size_t mirror_index = static_cast<std::size_t>(-1);    // the mirror's cluster (snapshot builder)
     std::size_t fallback_index = static_cast<std::size_t>(-1);  // fallback.upstream's cluster (snapshot builder)
+    std::vector<std::size_t> compose_upstreams;                 // each compose call's cluster (snapshot builder)
 
     bool matches(const request_view& r) const;  // every matcher except host
 

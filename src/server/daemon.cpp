@@ -47,6 +47,7 @@
 #include "middleware/basic_auth/basic_auth.hpp"
 #include "server/memory_guard.hpp"
 #include "middleware/cache/cache.hpp"
+#include "http/compose_metrics.hpp"
 #include "middleware/openapi/openapi.hpp"
 #include "http/mirror.hpp"
 #include "observability/call_spans.hpp"
@@ -160,6 +161,7 @@ public:
                 }
                 return out;
             });
+        http::add_compose_metrics(*metrics_);
         metrics_->set_access_log_drops([this] {
             std::lock_guard lock(access_logs_mutex_);
             std::uint64_t d = 0;

@@ -1,6 +1,7 @@
 #include "upstream/subrequest.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -84,6 +85,8 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
         uc.buf.consume(c.head_len());
         out.ok = true;  // no co_await in a short-circuited operand: GCC 12 evaluates it anyway
         if (r.max_body != 0) out.ok = co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
+        out.too_large = !out.ok && (out.body.size() > r.max_body ||
+                                    (head.framing == http1::body_framing::content_length && head.content_length > r.max_body));
         const bool whole = r.max_body != 0 && out.ok;
         c.finish(whole && head.keep_alive && head.framing != http1::body_framing::until_close && uc.buf.empty());
     }
@@ -93,7 +96,12 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
 }  // namespace
 
 void start_subrequest(asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
-    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::detached);
+    if (!r.cancel) {
+        asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::detached);
+        return;
+    }
+    auto slot = r.cancel->slot();  // the signal lives in `r`, which the coroutine keeps
+    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::bind_cancellation_slot(slot, asio::detached));
 }
 
 }  // namespace gatehouse::upstream

@@ -4,6 +4,7 @@
 // refresh (request_context::request_in_background). Being a call, it is admitted by the breaker
 // and limits.max_requests, retried per its options, teaches the breaker and outlier detection,
 // and is counted in the gatehouse_upstream_* metrics like any proxied request.
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
@@ -22,10 +23,14 @@ struct subrequest {
     // body is not read and the connection is not reused.
     std::size_t max_body = 0;
     std::shared_ptr<const void> keep;  // what the options point into (the snapshot of a retry policy)
+    // Optional: emitting it (terminal) ends the call where it waits (connect, send, read); `done`
+    // is then not called. A composition cancels its calls this way when its client goes away.
+    std::shared_ptr<boost::asio::cancellation_signal> cancel;
 };
 
 struct subresponse {
     bool ok = false;       // a response head came (and its body, within max_body)
+    bool too_large = false;  // the body was larger than max_body
     upstream_error error;  // why not
     int status = 0;
     std::vector<std::pair<std::string, std::string>> fields;

@@ -90,7 +90,7 @@ routes:
     match: { path: /y }
 )");
     EXPECT_FALSE(r.config);
-    EXPECT_NE(all(r).find("routes[0]: a route needs exactly one of upstream, upstreams, respond and redirect"), std::string::npos)
+    EXPECT_NE(all(r).find("routes[0]: a route needs exactly one of upstream, upstreams, respond, redirect and compose"), std::string::npos)
         << all(r);
     EXPECT_NE(all(r).find("routes[1]: a route needs exactly one"), std::string::npos) << all(r);
 }

@@ -3,6 +3,7 @@
 // snapshot. Keys are documented in docs/configuration.md; they are a public API.
 #include <bitset>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,6 +14,10 @@
 #include "gatehouse/config/middleware_spec.hpp"
 #include "gatehouse/config/units.hpp"
 #include "gatehouse/util/net.hpp"
+
+namespace gatehouse::compose {
+struct compose_config;
+}
 
 namespace gatehouse::config {
 
@@ -215,6 +220,7 @@ struct route_config {
     std::optional<rewrite_config> rewrite;
     std::optional<respond_config> respond;
     std::optional<redirect_config> redirect;
+    std::shared_ptr<const compose::compose_config> compose;  // routes[].compose (compose/compose_config.hpp)
     std::string upstream;             // with `upstreams:`, the first of them
     std::vector<split_target> split;  // `upstreams:` (empty for a single upstream)
     split_key split_on;               // sticky: the same key, the same upstream (weights permitting)
@@ -385,7 +391,8 @@ inline const std::vector<std::string>& access_log_field_names() {
                                                 "upstream_status",
                                                 "error_source",
                                                 "upstream_attempts",
-                                                "protocol"};
+                                                "protocol",
+                                                "compose_calls"};
     return names;
 }
 

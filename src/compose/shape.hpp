@@ -1,0 +1,20 @@
+#pragma once
+// How a call's response becomes part of the answer (KrakenD's target, allow/deny, mapping and
+// group): select a member, keep/drop/rename fields (of an object, or of each object of an array),
+// then merge into the answer under `into` or at the root. Merging happens in configuration order
+// once every call has ended, so the answer never depends on which response came first.
+#include <nlohmann/json.hpp>
+
+#include "compose/compose_config.hpp"
+
+namespace gatehouse::compose {
+
+// select, then fields. A missing select member gives null.
+nlohmann::json shape(const call_config& c, nlohmann::json response);
+
+// Into the answer (an object): under c.into (append: arrays concatenated, other values added to
+// the array), or each member at the root (a non-object at the root goes under "collection", as
+// KrakenD has it).
+void merge(nlohmann::json& answer, const call_config& c, nlohmann::json value);
+
+}  // namespace gatehouse::compose

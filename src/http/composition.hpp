@@ -1,0 +1,124 @@
+#pragma once
+// One composition (routes[].compose) running for its exchange: the calls started as their
+// dependencies end (independent ones together), each a subrequest through the upstream call
+// unit (upstream/subrequest.hpp: breaker, limits, retries, outlier data, upstream metrics), each
+// response checked (status, size, JSON, depth) and shaped as it arrives, and the answer merged
+// in configuration order once every call has ended. Everything but the exchange's wait is a
+// plain function here; the exchange (composition_reply.cpp) waits on `wake` and sends the answer.
+//
+// Held by a shared_ptr that every call's completion keeps: a call still running when the
+// exchange stops waiting (its route timed out, a required call failed) ends into this object
+// and nothing else.
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compose/compose_config.hpp"
+#include "compose/render.hpp"
+#include "net/deadlines.hpp"
+#include "upstream/subrequest.hpp"
+
+namespace gatehouse::router {
+struct compiled_route;
+}
+
+namespace gatehouse::http {
+
+class exchange;
+struct compose_counts;
+
+// What became of one call.
+struct call_outcome {
+    enum class state : std::uint8_t { waiting, running, ok, failed, skipped };
+    state st = state::waiting;
+    int status = 0;           // the upstream's status, or gatehouse's (502, 503, 504) when none came
+    std::string_view reason;  // why it failed (timeout, connect, status, invalid_json, too_large, dependency, ...)
+    nlohmann::json value;     // the shaped response (foreach: the array of shaped elements)
+    std::string cache_control;
+    net::clock::time_point started{};
+    double ms = -1;
+    // foreach: the elements it runs over, results in their order
+    nlohmann::json elements;
+    std::vector<nlohmann::json> results;
+    std::size_t next = 0, running = 0, ended = 0;
+};
+
+class composition : public std::enable_shared_from_this<composition> {
+public:
+    composition(exchange& ex, const router::compiled_route& r, compose::request_inputs inputs, net::clock::time_point deadline);
+    ~composition();
+    composition(const composition&) = delete;
+    composition& operator=(const composition&) = delete;
+
+    // The response bytes the compositions of this worker hold now (compose.worker_memory).
+    static std::uint64_t worker_bytes();
+
+    // Starts every call whose dependencies have ended; skips those whose dependency failed.
+    void start_ready();
+    bool finished() const;
+    // A call ended since the last look (its wake-up may have come while nobody waited).
+    bool take_news() {
+        const bool n = news_;
+        news_ = false;
+        return n;
+    }
+    // The route's timeout: calls still running fail with reason timeout (504).
+    void time_out();
+    // The exchange stops waiting: nothing more starts, the exchange is never touched again, and
+    // calls still running are cancelled (their connections closed) when `cancel_running`.
+    void abandon(bool cancel_running);
+    // A required call that failed (null: none).
+    const compose::call_config* failed_required() const;
+    const call_outcome& outcome(std::size_t i) const { return outcomes_[i]; }
+    const compose::compose_config& config() const { return cfg_; }
+    net::clock::time_point deadline() const { return deadline_; }
+
+    // The merged answer (config order) with "_errors" when the summary is on and a call failed.
+    std::string answer_body() const;
+    // Gatehouse-Partial: the optional calls that failed, as a structured field list (empty: none).
+    std::string partial_header() const;
+    // The most restrictive Cache-Control of the calls' (empty: none to send).
+    std::string cache_control() const;
+    // The access log's field: "name:status:ms" for each call, comma-separated.
+    std::string log_field() const;
+    // Into the route's metrics (compose_metrics.hpp): the composition's outcome, each call's.
+    void record(compose_counts& counts) const;
+
+    boost::asio::steady_timer wake;
+
+private:
+    void start_call(std::size_t i);
+    void start_element(std::size_t i);
+    void send(std::size_t i, const std::string& path, const nlohmann::json* body);
+    std::string request_text(const compose::call_config& c, const std::string& path, const std::string& body) const;
+    upstream::call_options options_for(const compose::call_config& c) const;
+    void on_response(std::size_t i, std::size_t element, std::size_t unit, upstream::subresponse&& r);
+    // The response as JSON, or why it is not acceptable.
+    std::string_view accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out);
+    void fail(std::size_t i, int status, std::string_view reason);
+    void succeed(std::size_t i, nlohmann::json value);
+    void ended(std::size_t i);
+    compose::render_context context(const nlohmann::json* item) const;
+
+    exchange* ex_;
+    const router::compiled_route& route_;
+    const compose::compose_config& cfg_;
+    std::shared_ptr<const void> keep_;  // the snapshot the route and its config live in
+    compose::request_inputs inputs_;
+    net::clock::time_point deadline_;
+    std::vector<call_outcome> outcomes_;
+    std::vector<const nlohmann::json*> results_;  // what references read: ok calls' values
+    struct in_flight {
+        std::shared_ptr<boost::asio::cancellation_signal> cancel;
+        bool ended = false;  // its completion came: nothing left to cancel
+    };
+    std::vector<in_flight> sent_;  // one per request sent
+    std::uint64_t total_bytes_ = 0;
+    bool news_ = false;
+};
+
+}  // namespace gatehouse::http
