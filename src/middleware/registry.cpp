@@ -17,6 +17,9 @@ void register_rate_limit();
 namespace cache {
 void register_cache();
 }
+namespace ext_authz {
+void register_ext_authz();
+}
 
 // The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
 void register_all() {
@@ -32,6 +35,7 @@ void register_all() {
     jwt::register_jwt();
     rate_limit::register_rate_limit();
     cache::register_cache();
+    ext_authz::register_ext_authz();
 }
 
 }  // namespace gatehouse::middleware
