@@ -13,9 +13,10 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 SERVES = {"static-upstream.yaml": ("/healthz", 200), "rate-limit.yaml": ("/hello", 200), "edge-middleware.yaml": ("/api/x", 502), "compress.yaml": ("/api/x", 502),
           "fault-tolerance.yaml": ("/api/x", 503), "cache.yaml": ("/catalog/items", 502), "hardening.yaml": ("/healthz", 200),
           "event-loop.yaml": ("/healthz", 200), "admin-auth.yaml": ("/healthz", 200), "tracing-otlp.yaml": ("/healthz", 200),
-          "path-templates.yaml": ("/users/42/orders/7", 502)}
+          "path-templates.yaml": ("/users/42/orders/7", 502), "ext-authz.yaml": ("/api/x", 503)}
 # What the files an example names hold here.
-FILES = {"/etc/gatehouse/admin-token": "example-admin-token-0123456789abcdef\n"}
+FILES = {"/etc/gatehouse/admin-token": "example-admin-token-0123456789abcdef\n",
+         "/etc/gatehouse/introspection-secret": "example-introspection-secret\n"}
 # What the environment variables an example names hold here (tracing-otlp.yaml's ${OTLP_TOKEN}).
 os.environ.setdefault("OTLP_TOKEN", "example-otlp-token")
 
