@@ -9,7 +9,6 @@
 #include <array>
 #include <atomic>
 #include <map>
-#include <mutex>
 
 #include "middleware/common.hpp"
 #include "middleware/ext_authz/check_request.hpp"
@@ -59,19 +58,14 @@ struct authz_counts {
 };
 
 util::identity_registry<authz_counts> counts_registry;
-std::mutex keep_mu;
-std::vector<std::shared_ptr<authz_counts>> keep_counts;
 
 std::shared_ptr<authz_counts> counts_for(const std::string& owner, std::size_t workers) {
-    auto c = counts_registry.get(owner + "|" + std::to_string(workers), [&] {
+    return counts_registry.get_kept(owner + "|" + std::to_string(workers), [&] {
         auto r = std::make_shared<authz_counts>();
         r->owner = owner;
         r->workers = std::vector<authz_counts::shard>(std::max<std::size_t>(1, workers));
         return r;
     });
-    std::lock_guard lock(keep_mu);
-    if (std::find(keep_counts.begin(), keep_counts.end(), c) == keep_counts.end()) keep_counts.push_back(c);
-    return c;
 }
 
 // A route's decisions, kept across reloads while everything that shapes them stays the same.

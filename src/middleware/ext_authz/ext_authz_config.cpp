@@ -67,23 +67,13 @@ void parse_introspection(config::map_reader& r, ext_authz_spec& spec) {
     if (auto f = q.string("client_secret_file")) {
         if (is.client_id.empty()) q.error("client_secret_file", "needs client_id");
         if (auto text = read_text_file(*f, q.child_path("client_secret_file"), mark(q.get("client_secret_file")), r.diags())) {
-            is.client_secret = std::string(util::trim(*text));
-            while (!is.client_secret.empty() && (is.client_secret.back() == '\n' || is.client_secret.back() == '\r')) is.client_secret.pop_back();
+            // The first line, as the admin token file is read: a trailing newline is not part of it.
+            is.client_secret = std::string(util::trim(std::string_view(*text).substr(0, text->find_first_of("\r\n"))));
             spec.watched_files.push_back(*f);
         }
     }
     if (auto s = q.string_list("required_scopes")) is.required_scopes = *s;
-    if (q.has("claims_to_headers")) {
-        auto c = q.get("claims_to_headers");
-        if (!c.IsMap()) q.error("claims_to_headers", "expected a mapping of claim to header name");
-        else
-            for (auto it = c.begin(); it != c.end(); ++it) {
-                auto h = it->second.Scalar();
-                if (!is_header_name(h))
-                    r.diags().error(mark(it->second), q.child_path("claims_to_headers") + "." + it->first.Scalar(), "not a header name");
-                else is.claims_to_headers.emplace_back(it->first.Scalar(), util::ascii_lower(h));
-            }
-    }
+    is.claims_to_headers = parse_claims_to_headers(q);
     q.finish();
 }
 
