@@ -125,8 +125,10 @@ public:
             }
             token = *t;
         }
-        auto& st = ctx.state<request_state>();
-        if (!s.cache.enabled) return verdict::suspend;
+        if (!s.cache.enabled) {
+            ctx.state<request_state>();  // an empty key: no cache to join
+            return verdict::suspend;
+        }
         thread_local std::string key;
         key.clear();
         append_key(ctx, s, token, key);
@@ -136,6 +138,7 @@ public:
             return apply(ctx, reply, *found.fresh);
         }
         p_->counts->count(ctx.worker, n_miss);
+        auto& st = ctx.state<request_state>();
         st.key = key;
         st.stale = std::move(found.stale);
         return verdict::suspend;
