@@ -895,6 +895,13 @@ private:
                 if (t.weight > 0) used.insert(t.upstream);
             // (a mirror's upstream does not hold readiness back: its answers are ignored)
         }
+        // Upstreams middleware calls (ext_authz's policy service): their answers decide requests.
+        auto calls = [&used](const config::middleware_list& chain) {
+            for (auto& spec : chain)
+                for (auto& [name, mark] : spec->upstreams) used.insert(name);
+        };
+        for (auto& r : c.routes) calls(r.middleware);
+        for (auto& l : c.listeners) calls(l.middleware);
         return used;
     }
 
