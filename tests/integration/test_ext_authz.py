@@ -375,7 +375,7 @@ routes:
         # endpoint's exp is in the past and gatehouse denies.
         self.assertTrue(wait_until(lambda: request(self.gw.port, "GET", "/x", headers={"Authorization": "Bearer soon"}).status == 401))
         if first == 200:
-            self.assertEqual(self.policy.calls_for("soon"), 2)
+            self.assertGreaterEqual(self.policy.calls_for("soon"), 2)
 
 
 if __name__ == "__main__":

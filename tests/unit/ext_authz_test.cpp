@@ -174,6 +174,8 @@ TEST(ExtAuthzDecide, IntrospectionHonoursActiveExpAndScope) {
     auto ok = decide(answer(200, {}, R"({"active":true,"sub":"alice","scope":"write read","exp":1000030})"), s, now);
     EXPECT_EQ(ok.result, outcome::kind::allow);
     EXPECT_EQ(ok.ttl, seconds(30));  // until exp, under max_ttl
+    auto later = decide(answer(200, {}, R"({"active":true,"scope":"read","exp":1000030})"), s, now + std::chrono::milliseconds(100));
+    EXPECT_EQ(later.ttl, seconds(29));  // never kept past exp
     EXPECT_EQ(ok.subject, "alice");
     ASSERT_EQ(ok.headers.size(), 1u);
     EXPECT_EQ(ok.headers[0].second, "alice");

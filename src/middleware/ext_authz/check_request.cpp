@@ -125,7 +125,8 @@ outcome decide_introspection(const upstream_answer& a, const settings& s, std::c
     if (a.status != 200) return error_outcome();
     auto j = nlohmann::json::parse(a.body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return error_outcome();
-    const auto now_s = std::chrono::duration_cast<seconds>(now.time_since_epoch()).count();
+    // Rounded up: an answer is never kept past its exp.
+    const auto now_s = std::chrono::ceil<seconds>(now.time_since_epoch()).count();
     seconds until_exp = seconds::max();
     if (auto e = j.find("exp"); e != j.end() && e->is_number()) until_exp = seconds(std::max<std::int64_t>(0, e->get<std::int64_t>() - now_s));
     const auto active = j.find("active");
