@@ -949,6 +949,19 @@ struct loader {
                     d.error(rc.fallback->mark, where, "the fallback is the route's own upstream");
             }
         }
+        // Upstreams a middleware calls (ext_authz's policy service).
+        auto check_calls = [&](const middleware_list& chain) {
+            for (auto& spec : chain)
+                for (auto& [name, m] : spec->upstreams) {
+                    used.insert(name);
+                    if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+                    std::string msg = "no upstream named '" + name + "'";
+                    if (auto g = did_you_mean(name, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
+                    d.error(m, spec->path + ".upstream", msg);
+                }
+        };
+        for (auto& rc : cfg.routes) check_calls(rc.middleware);
+        for (auto& l : cfg.listeners) check_calls(l.middleware);
         for (std::size_t i = 0; i < cfg.upstreams.size(); ++i)
             if (!used.count(cfg.upstreams[i].name))
                 d.warning(cfg.upstreams[i].mark, "upstreams[" + std::to_string(i) + "]",

@@ -23,6 +23,7 @@
 #include "gatehouse/http/message.hpp"
 #include "gatehouse/http/stream.hpp"
 #include "gatehouse/middleware/middleware.hpp"
+#include "http/chain_calls.hpp"
 #include "http/forwarded_request.hpp"
 #include "net/deadlines.hpp"
 #include "observability/call_spans.hpp"
@@ -274,6 +275,7 @@ private:
     const net::listener_state& listener_;
     downstream& d_;
     proxied_request sender_{*this, d_};
+    chain_calls chain_calls_{w_, snap};  // mctx.upstream
     char rid_buf_[32];
     std::string rid_store_;
     std::vector<field> reply_fields_;

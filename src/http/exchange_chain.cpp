@@ -36,6 +36,7 @@ boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
     mctx.route = r.config.name;
     mctx.request_id = request_id;
     mctx.trace = tracing_ ? &call_spans_ : nullptr;
+    mctx.upstream = &chain_calls_;
     mctx.deadline = mctx.mono + r.config.timeout.value_or(snap->config.limits.request_timeout);
     std::size_t index = 0;
     for (const auto* chain : {listener_chain, route_chain}) {

@@ -1,7 +1,5 @@
 #include "http/mirror.hpp"
 
-#include <mutex>
-
 #include "upstream/subrequest.hpp"
 #include "util/identity_registry.hpp"
 
@@ -11,21 +9,16 @@ namespace asio = boost::asio;
 
 namespace {
 
-util::identity_registry<mirror_counts> registry;
-std::mutex keep_mu;
-std::vector<std::shared_ptr<mirror_counts>> keep;  // counters live as long as the process
+util::identity_registry<mirror_counts> registry;  // counters live as long as the process (get_kept)
 
 }  // namespace
 
 std::shared_ptr<mirror_counts> mirror_counts_for(const std::string& route) {
-    auto c = registry.get(route, [&] {
+    return registry.get_kept(route, [&] {
         auto m = std::make_shared<mirror_counts>();
         m->route = route;
         return m;
     });
-    std::lock_guard lock(keep_mu);
-    if (std::find(keep.begin(), keep.end(), c) == keep.end()) keep.push_back(c);
-    return c;
 }
 
 std::vector<std::shared_ptr<mirror_counts>> all_mirror_counts() { return registry.all(); }

@@ -100,6 +100,23 @@ std::optional<std::string_view> find_credential(const request_context& ctx, cons
     return first;
 }
 
+std::vector<std::pair<std::string, std::string>> parse_claims_to_headers(config::map_reader& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!r.has("claims_to_headers")) return out;
+    auto c = r.get("claims_to_headers");
+    if (!c.IsMap()) {
+        r.error("claims_to_headers", "expected a mapping of claim to header name");
+        return out;
+    }
+    for (auto it = c.begin(); it != c.end(); ++it) {
+        auto h = it->second.Scalar();
+        if (!is_header_name(h))
+            r.diags().error(config::mark_of(it->second), r.child_path("claims_to_headers") + "." + it->first.Scalar(), "not a header name");
+        else out.emplace_back(it->first.Scalar(), util::ascii_lower(h));
+    }
+    return out;
+}
+
 std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark,
                                           config::diagnostics& d) {
     auto text = util::read_file(path);

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/yaml_reader.hpp"
 #include "gatehouse/config/diagnostics.hpp"
 #include "gatehouse/middleware/middleware.hpp"
 #include "util/digest.hpp"
@@ -45,6 +46,10 @@ using util::sha256_hex;
 // A field name middleware settings may use: http::field_name_problem(s, true) finds nothing
 // (a token without '_', which requests may not carry through gatehouse).
 bool is_header_name(std::string_view s);
+
+// `claims_to_headers: { claim: header-name }` of `r` (jwt, ext_authz's introspection): the pairs,
+// header names lower-cased; a diagnostic for a name that is not a header name.
+std::vector<std::pair<std::string, std::string>> parse_claims_to_headers(config::map_reader& r);
 
 // Reads a whole file; nullopt (and a diagnostic) when it cannot.
 std::optional<std::string> read_text_file(const std::string& path, const std::string& key_path, config::source_mark mark,

@@ -20,6 +20,9 @@ void register_cache();
 namespace openapi_mw {
 void register_openapi();
 }
+namespace ext_authz {
+void register_ext_authz();
+}
 
 // The one list of middleware types: add a line here, and a folder src/middleware/<name>/.
 void register_all() {
@@ -36,6 +39,7 @@ void register_all() {
     rate_limit::register_rate_limit();
     cache::register_cache();
     openapi_mw::register_openapi();
+    ext_authz::register_ext_authz();
 }
 
 }  // namespace gatehouse::middleware

@@ -49,6 +49,7 @@
 #include "middleware/cache/cache.hpp"
 #include "http/compose_metrics.hpp"
 #include "middleware/openapi/openapi.hpp"
+#include "middleware/ext_authz/ext_authz.hpp"
 #include "http/mirror.hpp"
 #include "observability/call_spans.hpp"
 #include "observability/otlp_exporter.hpp"
@@ -136,6 +137,7 @@ public:
         middleware::rate_limit::add_metrics(*metrics_);
         middleware::cache::add_metrics(*metrics_);
         middleware::openapi_mw::add_metrics(*metrics_);
+        middleware::ext_authz::add_metrics(*metrics_);
         metrics_->add_counter_family("gatehouse_memory_rejections_total",
                                      "Requests answered 503 while resident memory was above limits.max_memory", [] {
                                          return std::vector<observability::metrics::sample>{
@@ -828,7 +830,16 @@ private:
             spdlog::info("cache purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
             return reply(json_reply(*result));
         }
+        if (path == "/ext_authz/purge") {
+            if (r.method != "POST") return reply(method_not_allowed("POST"));
+            std::string error;
+            auto result = middleware::ext_authz::purge(r.body, error);
+            if (!result) return reply(json_reply({{"error", error}}, 400));
+            spdlog::info("ext_authz purge from the admin API: {} entries", (*result)["purged"].get<std::size_t>());
+            return reply(json_reply(*result));
+        }
         if (!get) return reply(method_not_allowed("GET, HEAD"));
+        if (path == "/ext_authz") return reply(json_reply(middleware::ext_authz::status()));
         if (path == "/metrics")
             return reply(admin::admin_response{200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape(), {}});
         if (path == "/jwt/providers") return reply(json_reply(middleware::jwt::providers_status()));
@@ -864,7 +875,7 @@ private:
         reply(json_reply({{"error", "not found"},
                           {"endpoints",
                            {"/-/healthy", "/-/ready", "POST /-/reload", "/metrics", "/jwt/providers", "/rate_limits", "/cache",
-                            "POST /cache/purge", "/config", "/routes", "/openapi.json", "/upstreams", "/reloads", "/stats", "/status"}}},
+                            "POST /cache/purge", "/ext_authz", "POST /ext_authz/purge", "/config", "/routes", "/openapi.json", "/upstreams", "/reloads", "/stats", "/status"}}},
                          404));
     }
 
@@ -906,6 +917,13 @@ private:
                 if (t.weight > 0) used.insert(t.upstream);
             // (a mirror's upstream does not hold readiness back: its answers are ignored)
         }
+        // Upstreams middleware calls (ext_authz's policy service): their answers decide requests.
+        auto calls = [&used](const config::middleware_list& chain) {
+            for (auto& spec : chain)
+                for (auto& [name, mark] : spec->upstreams) used.insert(name);
+        };
+        for (auto& r : c.routes) calls(r.middleware);
+        for (auto& l : c.listeners) calls(l.middleware);
         return used;
     }
 

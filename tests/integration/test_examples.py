@@ -15,9 +15,10 @@ SERVES = {"static-upstream.yaml": ("/healthz", 200), "rate-limit.yaml": ("/hello
           "fault-tolerance.yaml": ("/api/x", 503), "cache.yaml": ("/catalog/items", 502), "hardening.yaml": ("/healthz", 200),
           "event-loop.yaml": ("/healthz", 200), "admin-auth.yaml": ("/healthz", 200), "tracing-otlp.yaml": ("/healthz", 200),
           "path-templates.yaml": ("/users/42/orders/7", 502), "openapi.yaml": ("/v1/pets?limit=0", 400),
-          "composition.yaml": ("/dashboard/42", 502)}
+          "composition.yaml": ("/dashboard/42", 502), "ext-authz.yaml": ("/api/x", 503)}
 # What the files an example names hold here.
-FILES = {"/etc/gatehouse/admin-token": "example-admin-token-0123456789abcdef\n"}
+FILES = {"/etc/gatehouse/admin-token": "example-admin-token-0123456789abcdef\n",
+         "/etc/gatehouse/introspection-secret": "example-introspection-secret\n"}
 # Files of config/examples/ an example names by their installed path (the openapi spec and the
 # file its $ref names beside it), copied to the temporary directory under the same relative path.
 EXAMPLE_FILES = {"/etc/gatehouse/openapi/": "openapi"}

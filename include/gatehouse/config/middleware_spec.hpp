@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gatehouse/config/diagnostics.hpp"
@@ -29,6 +30,9 @@ struct middleware_spec {
     std::string path;  // where it was configured, for messages
     source_mark mark;
     std::vector<std::string> watched_files;  // files it reads: a change of one reloads the config
+    // Upstreams it calls (request_context::upstream): the loader checks that each exists and
+    // counts it as used.
+    std::vector<std::pair<std::string, source_mark>> upstreams;
     // Builds the runtime instance (snapshot build time, control thread). May add diagnostics
     // (a key file that does not load) and return null.
     virtual std::shared_ptr<const middleware::middleware> build(middleware::build_services& services, diagnostics& d) const = 0;

@@ -97,6 +97,42 @@ protected:
     ~call_tracer() = default;
 };
 
+// A request a middleware sends to one of the config's upstreams (an authorization service):
+// it goes through the worker's upstream call unit like any proxied request (admitted by the
+// breaker and limits, balanced, not retried, counted in the gatehouse_upstream_*
+// metrics), as HTTP/1.1 with its body in hand. The core adds Host (the upstream's name) and
+// Content-Length.
+struct upstream_request {
+    std::string_view upstream;  // an upstream's name, as the spec declared (middleware_spec::upstreams)
+    std::string_view method = "GET";
+    std::string target;  // origin-form: path and query
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string body;
+    std::chrono::milliseconds timeout{1000};  // the whole call, every try
+    std::size_t max_body = 65536;             // the answer's body is read up to this (more: a failure)
+};
+struct upstream_answer {
+    bool ok = false;         // an answer came, with its body within max_body
+    std::string_view error;  // why not (a literal: "connect", "timeout", ...)
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string body;
+};
+using upstream_answer_handler = std::function<void(upstream_answer&&)>;
+
+// What a middleware calls upstreams through; the core implements it per request on the
+// request's worker (request_context::upstream).
+class upstream_caller {
+public:
+    // Starts the call; `done` runs on the request's worker when it ends, possibly after the
+    // request itself ended (so it must hold nothing of the request). false: the current
+    // snapshot has no such upstream (`done` is not called).
+    virtual bool call(upstream_request r, upstream_answer_handler done) = 0;
+
+protected:
+    ~upstream_caller() = default;
+};
+
 class request_context {
 public:
     // The request as received; views are valid during on_request / on_request_async only.
@@ -118,6 +154,7 @@ public:
     // store's fallback, for instance).
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     call_tracer* trace = nullptr;  // the request is traced: its external calls are spans (see call_tracer)
+    upstream_caller* upstream = nullptr;  // calls to the config's upstreams (see upstream_caller)
 
     // This middleware's own state for the current request: a T constructed on first use, the
     // same object in on_request, on_request_async, on_response_headers and on_complete, destroyed
@@ -198,6 +235,7 @@ public:
         request_id = {};
         deadline = std::chrono::steady_clock::time_point::max();
         trace = nullptr;
+        upstream = nullptr;
         end_states();
     }
     // Destroys every middleware's per-request state (the request is over).

@@ -22,6 +22,7 @@
 #include "middleware/cache/cache_state.hpp"
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
+#include "middleware/timer_waiter.hpp"
 #include "middleware/yaml_reader_access.hpp"
 
 namespace gatehouse::middleware::cache {
@@ -39,17 +40,6 @@ void append_int(std::string& out, std::int64_t v) {
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
     out.append(buf, p);
 }
-
-// A miss waiting for another request's fill of the same key, woken from the leader's thread.
-struct timer_waiter final : waiter, std::enable_shared_from_this<timer_waiter> {
-    explicit timer_waiter(asio::io_context& ioc) : timer(ioc) {}
-    asio::steady_timer timer;
-    std::atomic<bool> woken{false};
-    void wake() override {
-        woken.store(true, std::memory_order_release);
-        asio::post(timer.get_executor(), [self = shared_from_this()] { self->timer.cancel(); });
-    }
-};
 
 class cache_middleware final : public middleware {
 public:

@@ -18,22 +18,17 @@ using gatehouse::cache::store;
 
 namespace {
 
-util::identity_registry<route_counts> counts_registry;
-std::mutex keep_mu;
-std::vector<std::shared_ptr<route_counts>> keep;  // counters live as long as the process
+util::identity_registry<route_counts> counts_registry;  // counters live as long as the process (get_kept)
 
 }  // namespace
 
 std::shared_ptr<route_counts> route_counts_for(const std::string& route, std::size_t workers) {
-    auto c = counts_registry.get(route + "|" + std::to_string(workers), [&] {
+    return counts_registry.get_kept(route + "|" + std::to_string(workers), [&] {
         auto r = std::make_shared<route_counts>();
         r->route = route;
         r->shards = std::vector<route_counts::shard>(std::max<std::size_t>(1, workers));
         return r;
     });
-    std::lock_guard lock(keep_mu);
-    if (std::find(keep.begin(), keep.end(), c) == keep.end()) keep.push_back(c);
-    return c;
 }
 
 std::vector<std::shared_ptr<route_counts>> all_route_counts() { return counts_registry.all(); }

@@ -245,17 +245,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         }
         q.finish();
     }
-    if (r.has("claims_to_headers")) {
-        auto c = r.get("claims_to_headers");
-        if (!c.IsMap()) r.error("claims_to_headers", "expected a mapping of claim to header name");
-        else
-            for (auto it = c.begin(); it != c.end(); ++it) {
-                auto h = it->second.Scalar();
-                if (!is_header_name(h))
-                    d.error(mark(it->second), r.child_path("claims_to_headers") + "." + it->first.Scalar(), "not a header name");
-                else spec->claims_to_headers.emplace_back(it->first.Scalar(), util::ascii_lower(h));
-            }
-    }
+    spec->claims_to_headers = parse_claims_to_headers(r);
     if (auto f = r.boolean("forward_authorization")) spec->forward_authorization = *f;
     if (r.has("cache")) {
         config::map_reader c(r.get("cache"), r.child_path("cache"), d, {"max_entries"});

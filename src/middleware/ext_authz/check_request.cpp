@@ -1,0 +1,256 @@
+#include "middleware/ext_authz/check_request.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+#include "cache/policy.hpp"
+#include "util/base64.hpp"
+#include "util/text.hpp"
+
+namespace gatehouse::middleware::ext_authz {
+
+namespace {
+
+using std::chrono::seconds;
+
+std::string_view scheme_of(const request_context& ctx) { return ctx.secure ? "https" : "http"; }
+
+// Each value of a field the client sent, in order.
+template <class F>
+void each_value(const request_context& ctx, std::string_view name, F&& f) {
+    for (auto& fl : ctx.fields)
+        if (http::iequals(fl.name, name)) f(fl.value);
+}
+
+// A part of the key, length-prefixed: no value can pose as the next part.
+void append_part(std::string& out, std::string_view tag, std::string_view value) {
+    char len[24];
+    auto [end, ec] = std::to_chars(len, len + sizeof len, value.size());
+    out.append(tag).append(len, end).append(":").append(value);
+}
+
+void append_uri(std::string& out, const request_context& ctx) {
+    out.append(ctx.path);
+    if (!ctx.query.empty()) out.append("?").append(ctx.query);
+}
+
+outcome error_outcome() { return {}; }
+
+// The answer's fields named in `names`, with values gatehouse may send.
+std::vector<std::pair<std::string, std::string>> copy_fields(const upstream_answer& a, const std::vector<std::string>& names) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& [n, v] : a.fields)
+        for (auto& want : names)
+            if (http::iequals(n, want) && valid_header_value(v)) out.emplace_back(want, v);
+    return out;
+}
+
+// The answer's Vary names (lower-case); false for Vary: *.
+bool vary_names(const upstream_answer& a, std::vector<std::string>& out) {
+    for (auto& [n, v] : a.fields) {
+        if (!http::iequals(n, "vary")) continue;
+        std::string_view rest = v;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            auto token = util::trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (token.empty()) continue;
+            if (token == "*") return false;
+            auto lower = util::ascii_lower(token);
+            if (std::find(out.begin(), out.end(), lower) == out.end()) out.push_back(std::move(lower));
+        }
+    }
+    return true;
+}
+
+outcome decide_http(const upstream_answer& a, const settings& s) {
+    outcome o;
+    if (a.status >= 200 && a.status < 300) {
+        o.result = outcome::kind::allow;
+        o.headers = copy_fields(a, s.upstream_headers);
+    } else if (a.status >= 400 && a.status < 500) {
+        o.result = outcome::kind::deny;
+        o.status = a.status;
+        o.headers = copy_fields(a, s.deny_headers);
+    } else {
+        return error_outcome();  // 1xx, 3xx, 5xx: the service could not say
+    }
+    if (!s.cache.enabled) return o;
+    std::vector<std::string> names;
+    if (!vary_names(a, names)) return o;  // Vary: * is never reused
+    o.ttl = answer_ttl(a, o.result == outcome::kind::allow, s.cache);
+    for (auto& n : names) o.vary.emplace_back(std::move(n), std::string());
+    return o;
+}
+
+// The space-separated scopes of an introspection answer hold every one required.
+bool has_scopes(std::string_view granted, const std::vector<std::string>& required) {
+    for (auto& r : required) {
+        bool found = false;
+        std::string_view rest = granted;
+        while (!rest.empty() && !found) {
+            auto sp = rest.find(' ');
+            found = rest.substr(0, sp) == r;
+            rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+        }
+        if (!found) return false;
+    }
+    return true;
+}
+
+std::string claim_text(const nlohmann::json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_array()) {
+        std::string out;
+        for (auto& e : v) out += (out.empty() ? "" : " ") + claim_text(e);
+        return out;
+    }
+    return v.dump();
+}
+
+outcome introspection_deny(int status, std::string www_authenticate, const settings& s, seconds until_exp) {
+    outcome o;
+    o.result = outcome::kind::deny;
+    o.status = status;
+    o.headers.emplace_back("www-authenticate", std::move(www_authenticate));
+    if (s.cache.enabled) o.ttl = std::min(s.cache.deny_ttl, until_exp);
+    return o;
+}
+
+// RFC 7662 §2.2: `active` decides; `exp` bounds the answer's life; `scope` is checked against
+// required_scopes (RFC 6750 §3.1 insufficient_scope).
+outcome decide_introspection(const upstream_answer& a, const settings& s, std::chrono::system_clock::time_point now) {
+    if (a.status != 200) return error_outcome();
+    auto j = nlohmann::json::parse(a.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return error_outcome();
+    // Rounded up: an answer is never kept past its exp.
+    const auto now_s = std::chrono::ceil<seconds>(now.time_since_epoch()).count();
+    seconds until_exp = seconds::max();
+    if (auto e = j.find("exp"); e != j.end() && e->is_number()) until_exp = seconds(std::max<std::int64_t>(0, e->get<std::int64_t>() - now_s));
+    const auto active = j.find("active");
+    if (active == j.end() || !active->is_boolean() || !active->get<bool>() || until_exp.count() == 0)
+        return introspection_deny(401, "Bearer realm=\"gatehouse\", error=\"invalid_token\"", s, s.cache.deny_ttl);
+    const auto& is = s.introspection;
+    std::string scope;
+    if (auto sc = j.find("scope"); sc != j.end() && sc->is_string()) scope = sc->get<std::string>();
+    if (!has_scopes(scope, is.required_scopes)) {
+        std::string want;
+        for (auto& r : is.required_scopes) want += (want.empty() ? "" : " ") + r;
+        return introspection_deny(403, "Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"" + want + "\"", s, until_exp);
+    }
+    outcome o;
+    o.result = outcome::kind::allow;
+    for (auto& [claim, header] : is.claims_to_headers)
+        if (auto c = j.find(claim); c != j.end() && !c->is_null())
+            if (auto text = claim_text(*c); valid_header_value(text)) o.headers.emplace_back(header, std::move(text));
+    for (const char* k : {"sub", "username"})
+        if (auto c = j.find(k); o.subject.empty() && c != j.end() && c->is_string()) o.subject = c->get<std::string>();
+    if (s.cache.enabled) {
+        cache::response_directives cc;
+        for (auto& [n, v] : a.fields)
+            if (http::iequals(n, "cache-control")) cache::parse_response_directives(v, cc);
+        if (!cc.no_store) o.ttl = std::min(s.cache.max_ttl, until_exp);
+    }
+    return o;
+}
+
+}  // namespace
+
+void collect_sent_fields(const request_context& ctx, const settings& s, sent_fields& out) {
+    for (auto& name : s.send_headers)
+        each_value(ctx, name, [&](std::string_view v) { out.emplace_back(name, std::string(v)); });
+    out.emplace_back("x-forwarded-method", std::string(ctx.method));
+    std::string uri;
+    append_uri(uri, ctx);
+    out.emplace_back("x-forwarded-uri", std::move(uri));
+    out.emplace_back("x-forwarded-host", std::string(ctx.host));
+    out.emplace_back("x-forwarded-proto", std::string(scheme_of(ctx)));
+    if (!ctx.client_address.empty()) out.emplace_back("x-forwarded-for", std::string(ctx.client_address));
+}
+
+std::string_view vary_value(std::string_view name, std::string_view client_address) {
+    return http::iequals(name, "x-forwarded-for") ? client_address : std::string_view{};
+}
+
+bool answer_applies(const outcome& o, std::string_view client_address) {
+    for (auto& [name, value] : o.vary)
+        if (vary_value(name, client_address) != value) return false;
+    return true;
+}
+
+void append_key(const request_context& ctx, const settings& s, std::string_view token, std::string& out) {
+    if (s.how == mode::oauth2_introspection) {
+        append_part(out, "T", token);
+        return;
+    }
+    append_part(out, "M", ctx.method);
+    append_part(out, "U", ctx.path);
+    append_part(out, "Q", ctx.query);
+    append_part(out, "H", ctx.host);
+    append_part(out, "P", scheme_of(ctx));
+    for (auto& name : s.send_headers) each_value(ctx, name, [&](std::string_view v) { append_part(out, name, v); });
+}
+
+upstream_request build_request(const settings& s, std::string_view token, sent_fields fields) {
+    upstream_request r;
+    r.upstream = s.upstream;
+    r.target = s.path;
+    r.timeout = s.timeout;
+    if (s.how == mode::http) {
+        r.method = "GET";
+        r.fields = std::move(fields);
+        return r;
+    }
+    r.method = "POST";
+    r.fields.emplace_back("content-type", "application/x-www-form-urlencoded");
+    r.fields.emplace_back("accept", "application/json");
+    const auto& is = s.introspection;
+    if (!is.client_id.empty()) {
+        // RFC 6749 §2.3.1: the client id and secret are form-encoded before Basic's base64.
+        std::string creds;
+        append_form_encoded(creds, is.client_id);
+        creds += ':';
+        append_form_encoded(creds, is.client_secret);
+        r.fields.emplace_back("authorization", "Basic " + util::base64_encode(creds));
+    }
+    r.body = "token=";
+    append_form_encoded(r.body, token);
+    r.body += "&token_type_hint=access_token";
+    return r;
+}
+
+outcome decide(const upstream_answer& a, const settings& s, std::chrono::system_clock::time_point now) {
+    if (!a.ok) return error_outcome();
+    return s.how == mode::http ? decide_http(a, s) : decide_introspection(a, s, now);
+}
+
+seconds answer_ttl(const upstream_answer& a, bool allow, const cache_settings& c) {
+    if (!c.enabled) return seconds(0);
+    if (!allow && a.status != 401 && a.status != 403) return seconds(0);
+    cache::response_directives cc;
+    for (auto& [n, v] : a.fields)
+        if (http::iequals(n, "cache-control")) cache::parse_response_directives(v, cc);
+    if (cc.no_store || cc.no_cache || cc.private_) return seconds(0);
+    const auto cap = allow ? c.max_ttl : c.deny_ttl;
+    if (cc.max_age.present && !cc.max_age.invalid) return std::min(cap, seconds(cc.max_age.value));
+    return cap;
+}
+
+void append_form_encoded(std::string& out, std::string_view s) {
+    static constexpr char k_hex[] = "0123456789ABCDEF";
+    for (unsigned char c : s) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else if (c == ' ') {
+            out += '+';
+        } else {
+            out += '%';
+            out += k_hex[c >> 4];
+            out += k_hex[c & 15];
+        }
+    }
+}
+
+}  // namespace gatehouse::middleware::ext_authz

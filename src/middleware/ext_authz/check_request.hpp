@@ -1,0 +1,63 @@
+#pragma once
+// ext_authz as arithmetic, free of I/O: what the check request sends (and so its cache key),
+// and what the service's answer decides, for how long. The middleware (ext_authz.cpp) and the
+// unit tests call these directly.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gatehouse/middleware/middleware.hpp"
+#include "middleware/ext_authz/ext_authz.hpp"
+
+namespace gatehouse::middleware::ext_authz {
+
+// An answer made into what the middleware does, and how long that may be reused.
+struct outcome {
+    enum class kind : std::uint8_t { allow, deny, error };
+    kind result = kind::error;
+    int status = 0;                                            // deny: the status the client gets
+    std::vector<std::pair<std::string, std::string>> headers;  // allow: to the upstream; deny: to the client
+    std::string subject;                                       // who it is (introspection: sub or username)
+    std::chrono::seconds ttl{0};                               // 0: not reused
+    // Fields of the check request the answer depends on beyond the key (its Vary, lower-case),
+    // with the values they had in the request that was asked about.
+    std::vector<std::pair<std::string, std::string>> vary;
+};
+
+// The check request's fields (http mode) in the order they are sent: the listed send_headers
+// the client sent, then X-Forwarded-Method, -Uri, -Host, -Proto and -For (Traefik ForwardAuth's
+// names; nginx auth_request users set the same by hand).
+using sent_fields = std::vector<std::pair<std::string, std::string>>;
+void collect_sent_fields(const request_context& ctx, const settings& s, sent_fields& out);
+// The value of a field the answer's Vary names, as far as the key does not hold it already:
+// only X-Forwarded-For (the client address) is sent and not in the key; any other name is in
+// the key (method, URI, host, scheme, the listed headers) or was not sent, and counts as "".
+std::string_view vary_value(std::string_view name, std::string_view client_address);
+
+// The answer holds for a request from `client_address` (its Vary values are that request's).
+bool answer_applies(const outcome& o, std::string_view client_address);
+
+// The cache key: everything sent that decides the answer, unambiguously framed. http mode: the
+// method, URI, host, scheme and each listed header (the client address only through the
+// answer's Vary); introspection: the token. Appended to `out`.
+void append_key(const request_context& ctx, const settings& s, std::string_view token, std::string& out);
+
+// The check request (its upstream and timeout included). `token`: the bearer token
+// (introspection), `fields`: collect_sent_fields (http).
+upstream_request build_request(const settings& s, std::string_view token, sent_fields fields);
+
+// What an answer decides. `now`: the wall clock (introspection's exp).
+outcome decide(const upstream_answer& a, const settings& s, std::chrono::system_clock::time_point now);
+
+// How long an http-mode answer may be reused: an allow for its Cache-Control max-age capped by
+// max_ttl (max_ttl without one); a 401/403 for max-age capped by deny_ttl (deny_ttl without
+// one); never with no-store, no-cache or private, Vary: *, or for other answers.
+std::chrono::seconds answer_ttl(const upstream_answer& a, bool allow, const cache_settings& c);
+
+// application/x-www-form-urlencoded (the introspection request's token=...).
+void append_form_encoded(std::string& out, std::string_view s);
+
+}  // namespace gatehouse::middleware::ext_authz
