@@ -20,6 +20,7 @@ struct request_inputs {
     string_pairs path_vars, fields, claims;  // fields: lower-case names
     std::string query;                       // as the client sent it (percent-encoded)
     std::string authority, content_type;     // X-Forwarded-Host; the client body's type (body: client)
+    std::string client_address;              // X-Forwarded-For: the client as trusted_proxies decide
 };
 
 struct render_context {

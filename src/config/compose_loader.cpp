@@ -178,6 +178,7 @@ struct compose_reader {
         if (auto f = r.string_list("forward"))
             for (auto& h : *f) {
                 if (auto why = http::field_name_problem(h, true)) r.error("forward", why);
+                else if (http::is_proxy_owned(h)) r.error("forward", "'" + h + "': framing and connection fields are the proxy's");
                 else c.forward.push_back(util::ascii_lower(h));
             }
         if (auto m = r.string("merge")) {

@@ -42,6 +42,7 @@ compose::request_inputs exchange::compose_inputs() const {
     in.claims = mctx.claims;
     in.query = req.query;
     in.authority = req.authority;
+    in.client_address = real_client();
     return in;
 }
 
@@ -65,6 +66,13 @@ asio::awaitable<bool> exchange::compose() {
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
     if (composition::worker_bytes() > cfg.worker_memory) co_return co_await send_error(503, "too many compositions in flight");
     auto run = std::make_shared<composition>(*this, r, compose_inputs(), start + timeout);
+    // A middleware that validates the body (openapi) sees it whole before any call, as on a
+    // proxied route; the head's views end here (the composition copied what it needs).
+    if (mctx.body_wanted() != 0) {
+        bool answered = false;
+        const bool sent = co_await run_body_phase(answered);
+        if (answered) co_return sent;
+    }
     const bool wants_body =
         std::any_of(cfg.calls.begin(), cfg.calls.end(), [](auto& c) { return c.body.k == compose::body_config::kind::client; });
     if (wants_body) {

@@ -21,6 +21,7 @@ composition::composition(exchange& ex, const router::compiled_route& r, compose:
       cfg_(*r.config.compose),
       keep_(ex.snap),
       inputs_(std::move(inputs)),
+      base_options_(ex.call_options_for(r)),
       deadline_(deadline),
       outcomes_(cfg_.calls.size()),
       results_(cfg_.calls.size(), nullptr) {}
@@ -104,7 +105,8 @@ void composition::start_element(std::size_t i) {
 }
 
 upstream::call_options composition::options_for(const call_config& c) const {
-    auto o = ex_->call_options_for(route_);
+    auto o = base_options_;
+    o.random = ex_->host().random();
     const auto left = std::max(deadline_ - net::clock::now(), net::clock::duration(std::chrono::milliseconds(1)));
     o.timeout = std::min<net::clock::duration>(c.timeout ? net::clock::duration(*c.timeout) : left, left);
     o.is_head = c.method == "HEAD";
@@ -150,7 +152,7 @@ std::string composition::request_text(const call_config& c, const std::string& p
         for (const auto& [n, v] : inputs_.fields)
             if (n == name) out.append(n).append(": ").append(v).append("\r\n");
     out.append("X-Request-Id: ").append(ex.request_id).append("\r\n");
-    out.append("X-Forwarded-For: ").append(ex.real_client()).append("\r\n");
+    out.append("X-Forwarded-For: ").append(inputs_.client_address).append("\r\n");
     out.append("X-Forwarded-Proto: ").append(ex.facts().secure ? "https" : "http").append("\r\n");
     if (!inputs_.authority.empty()) out.append("X-Forwarded-Host: ").append(inputs_.authority).append("\r\n");
     if (ex.has_trace) {
@@ -178,9 +180,11 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
     nlohmann::json value;
     const auto why = accept(i, r, value);
     if (!why.empty()) return fail(i, r.ok && r.status / 100 != 2 ? r.status : r.error ? r.error.status() : 502, why);
-    if (r.status == 204) value = nullptr;
+    if (r.status == 204 || r.body.empty()) value = nullptr;
+    std::string cc;  // every answer's, so one element's no-store is not overwritten by the next one's max-age
     for (auto& [n, v] : r.fields)
-        if (iequals(n, "cache-control")) o.cache_control = v;
+        if (iequals(n, "cache-control")) cc = v;
+    o.cache_controls.push_back(std::move(cc));
     value = compose::shape(cfg_.calls[i], std::move(value));
     if (!cfg_.calls[i].foreach) return succeed(i, std::move(value));
     o.results[element] = std::move(value);
@@ -194,7 +198,7 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     if (r.too_large) return "too_large";
     if (!r.ok) return "invalid_body";
     if (r.status / 100 != 2) return "status";
-    if (r.status == 204) return {};
+    if (r.status == 204 || r.body.empty()) return {};  // no body (a HEAD call, an empty 2xx): null
     total_bytes_ += r.body.size();
     held_by_worker += r.body.size();
     if (total_bytes_ > cfg_.max_total) return "too_large";
@@ -294,16 +298,17 @@ std::string composition::cache_control() const {
     long max_age = -1;
     for (const auto& o : outcomes_) {
         if (o.st != state::ok) continue;
-        const auto& cc = o.cache_control;
-        no_store = no_store || cc.find("no-store") != std::string::npos || cc.find("no-cache") != std::string::npos;
-        is_private = is_private || cc.find("private") != std::string::npos;
-        const auto at = cc.find("max-age=");
-        if (at == std::string::npos) {
-            all_fresh = false;
-            continue;
+        for (const auto& cc : o.cache_controls) {
+            no_store = no_store || cc.find("no-store") != std::string::npos || cc.find("no-cache") != std::string::npos;
+            is_private = is_private || cc.find("private") != std::string::npos;
+            const auto at = cc.find("max-age=");
+            if (at == std::string::npos) {
+                all_fresh = false;
+                continue;
+            }
+            const long age = std::max(0L, std::strtol(cc.c_str() + at + 8, nullptr, 10));  // a negative one is stale
+            max_age = max_age < 0 ? age : std::min(max_age, age);
         }
-        const long age = std::strtol(cc.c_str() + at + 8, nullptr, 10);
-        max_age = max_age < 0 ? age : std::min(max_age, age);
     }
     if (no_store) return "no-store";
     if (!all_fresh || max_age < 0) return {};

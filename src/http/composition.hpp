@@ -38,7 +38,7 @@ struct call_outcome {
     int status = 0;           // the upstream's status, or gatehouse's (502, 503, 504) when none came
     std::string_view reason;  // why it failed (timeout, connect, status, invalid_json, too_large, dependency, ...)
     nlohmann::json value;     // the shaped response (foreach: the array of shaped elements)
-    std::string cache_control;
+    std::vector<std::string> cache_controls;  // each answer's Cache-Control ("" when it had none), foreach elements too
     net::clock::time_point started{};
     double ms = -1;
     // foreach: the elements it runs over, results in their order
@@ -109,6 +109,7 @@ private:
     const compose::compose_config& cfg_;
     std::shared_ptr<const void> keep_;  // the snapshot the route and its config live in
     compose::request_inputs inputs_;
+    upstream::call_options base_options_;  // the route's, taken before the client's body is read (the head's views end)
     net::clock::time_point deadline_;
     std::vector<call_outcome> outcomes_;
     std::vector<const nlohmann::json*> results_;  // what references read: ok calls' values

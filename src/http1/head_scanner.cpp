@@ -497,6 +497,10 @@ bool is_hop_by_hop_name(std::string_view n) {
     }
 }
 
+bool is_proxy_owned(std::string_view n) {
+    return is_hop_by_hop(n) || (n.size() == 14 && iequals(n, "content-length")) || (n.size() == 4 && iequals(n, "host"));
+}
+
 bool list_contains(std::string_view list, std::string_view token) {
     bool found = false;
     http1::for_each_element(list, [&](std::string_view el) { found = found || iequals(el, token); });

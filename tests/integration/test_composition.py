@@ -34,6 +34,7 @@ class ScriptedUpstream:
                 outer.handle(self)
 
             do_POST = do_GET
+            do_HEAD = do_GET
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -471,6 +472,70 @@ class CompositionObservability(unittest.TestCase):
         self.assertEqual([c.split(":")[0] + ":" + c.split(":")[1] for c in calls], ["a:200", "b:500", "c:200"])
         self.assertTrue(calls[1].endswith(":status"))
         self.assertEqual(lines[0]["upstream"], "compose")
+
+
+class CompositionEdges(unittest.TestCase):
+    """What a review of the first version found: the client's address and the head's facts are
+    taken before the client's body is read (reading it moves the head's buffer), the answer's
+    Cache-Control weighs every foreach element, and an empty 2xx body is null."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = ScriptedUpstream()
+        cls.addClassCleanup(cls.up.stop)
+        cls.gw = Gatehouse("""
+            listeners: [{ name: public, listen: 127.0.0.1:0, trusted_proxies: [127.0.0.1/32] }]
+            routes:
+              - name: submit
+                match: { path: /submit, methods: [POST] }
+                compose:
+                  calls:
+                    - { name: save, upstream: up, method: POST, path: /save, body: client, into: saved }
+              - name: each
+                match: { path: /each }
+                compose:
+                  calls:
+                    - { name: list, upstream: up, path: /list, into: list }
+                    - { name: item, upstream: up, path: "/item/{item}", foreach: { over: list.ids }, into: items }
+              - name: empty
+                match: { path: /empty }
+                compose:
+                  calls:
+                    - { name: ping, upstream: up, method: HEAD, path: /ping, into: ping }
+                    - { name: blank, upstream: up, path: /blank, into: blank }
+        """, upstreams={"up": [cls.up]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+        cls.up.script.update({
+            "/save": {"body": {"ok": True}},
+            "/list": {"body": {"ids": [1, 2]}, "headers": {"Cache-Control": "max-age=60"}},
+            "/item/1": {"body": {"n": 1}, "headers": {"Cache-Control": "no-store, private"}},
+            "/item/2": {"body": {"n": 2}, "headers": {"Cache-Control": "max-age=3600"}},
+            "/ping": {"body": b""},
+            "/blank": {"body": b""},
+        })
+
+    def test_the_forwarded_client_is_the_one_before_the_body(self):
+        # A body larger than the read buffer's first fill, with CRLFs in it: the forwarded
+        # address must still be the trusted proxy's X-Forwarded-For entry.
+        body = b"\r\nX-Evil: 1\r\n" * 4000
+        r = request(self.gw.port, method="POST", path="/submit", body=body,
+                    headers={"X-Forwarded-For": "203.0.113.7", "Content-Type": "text/plain"})
+        self.assertEqual(r.status, 200, r.body)
+        got = self.up.received("/save")[-1]
+        self.assertEqual(got[2]["x-forwarded-for"], "203.0.113.7")
+        self.assertNotIn("x-evil", got[2])
+        self.assertEqual(got[3], body)
+
+    def test_every_foreach_elements_cache_control_counts(self):
+        r = request(self.gw.port, path="/each")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body)["items"], [{"n": 1}, {"n": 2}])
+        self.assertEqual(r.headers["cache-control"], "no-store")
+
+    def test_an_empty_answer_is_null(self):
+        r = request(self.gw.port, path="/empty")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body), {"blank": None, "ping": None})
 
 
 if __name__ == "__main__":

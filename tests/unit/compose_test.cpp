@@ -256,6 +256,20 @@ TEST(ComposeConfig, ErrorsNameTheLineAndColumn) {
     EXPECT_NE(text.find("colour"), std::string::npos) << text;
 }
 
+TEST(ComposeConfig, ForwardRefusesFramingAndConnectionFields) {
+    auto r = load_routes(R"(  - name: d
+    match: { path: /d }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: "/a", forward: [authorization, Content-Length, transfer-encoding, host] }
+)");
+    EXPECT_FALSE(r.config);
+    const auto text = r.diags.to_string();
+    for (const char* name : {"'Content-Length'", "'transfer-encoding'", "'host'"})
+        EXPECT_NE(text.find(std::string(name) + ": framing and connection fields are the proxy's"), std::string::npos) << text;
+    EXPECT_EQ(text.find("'authorization'"), std::string::npos) << text;
+}
+
 TEST(ComposeConfig, TwoCallsWritingOneRootKeyIsAWarning) {
     auto r = load_routes(R"(  - name: d
     match: { path: /d }

@@ -84,6 +84,21 @@ TEST(ExtAuthzKey, HoldsWhatIsSentAndOnlyThat) {
     EXPECT_NE(key_of(framing, s), key_of(a, s));
 }
 
+TEST(ExtAuthzKey, HeaderNamesThatPrefixEachOtherDoNotCollide) {
+    auto s = http_settings();
+    s.send_headers = {"x", "x1"};
+    request a(fields{{"x", "1:v"}}), b(fields{{"x1", "v"}});
+    EXPECT_NE(key_of(a, s), key_of(b, s));
+}
+
+TEST(ExtAuthzConfig, FramingAndHostFieldsAreNeverCopied) {
+    for (const char* key : {"send_headers", "upstream_headers", "deny_headers"}) {
+        const auto text = load_errors(std::string("{ upstream: policy, path: /a, ") + key + ": [content-length, Host] }");
+        EXPECT_NE(text.find("'content-length': framing and connection fields are the proxy's"), std::string::npos) << key << text;
+        EXPECT_NE(text.find("'Host': framing and connection fields are the proxy's"), std::string::npos) << key << text;
+    }
+}
+
 TEST(ExtAuthzKey, IntrospectionKeysOnTheTokenAlone) {
     auto s = http_settings();
     s.how = mode::oauth2_introspection;

@@ -84,8 +84,14 @@ void run_file(const fs::path& path, tally& t, std::vector<std::string>& refusals
 
 }  // namespace
 
+// The pinned data lives outside the repository (tests/unit/CMakeLists.txt finds it); a build
+// that has none says so loudly instead of failing on a missing directory.
+#define REQUIRE_SUITE()                                                                                          \
+    if (!fs::is_directory(k_suite / "tests" / "draft2020-12"))                                                   \
+    GTEST_SKIP() << "JSON-Schema-Test-Suite not found at " << k_suite << " (configure with GATEHOUSE_TESTDATA_DIR)"
+
 TEST(JsonSchemaSuite, EveryCaseOfEverySupportedKeywordPasses) {
-    ASSERT_TRUE(fs::is_directory(k_suite / "tests" / "draft2020-12")) << k_suite;
+    REQUIRE_SUITE();
     tally t;
     std::vector<std::string> refusals;
     std::vector<fs::path> files;
@@ -101,6 +107,7 @@ TEST(JsonSchemaSuite, EveryCaseOfEverySupportedKeywordPasses) {
 
 // The optional files, for the record (docs/middleware.md lists what differs); not asserted.
 TEST(JsonSchemaSuite, OptionalFilesReport) {
+    REQUIRE_SUITE();
     tally t;
     std::vector<std::string> refusals;
     for (auto& e : fs::directory_iterator(k_suite / "tests" / "draft2020-12" / "optional")) {

@@ -124,6 +124,13 @@ inline bool is_hop_by_hop(std::string_view name) {
     return name.size() <= 17 && ((k_lengths >> name.size()) & 1u) && is_hop_by_hop_name(name);
 }
 
+// Fields only the proxy may write (framing, connection management, the host): Content-Length,
+// Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, Upgrade, TE, Trailer, Host, in any
+// case. Config that copies fields between messages (header rules, a composition's `forward`,
+// ext_authz's header lists) refuses them: a copied Content-Length would desynchronise the
+// connection it goes out on.
+bool is_proxy_owned(std::string_view name);
+
 // The names a Connection field lists (RFC 9110 §7.6.1: each names a hop-by-hop field), split
 // once per message: asking list_contains for every forwarded field cost ~1,100 instructions a
 // request (callgrind, 5-byte proxying). HTTP/1 only in practice (HTTP/2 has no Connection field).

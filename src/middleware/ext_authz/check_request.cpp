@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "cache/policy.hpp"
 #include "util/base64.hpp"
@@ -25,10 +26,14 @@ void each_value(const request_context& ctx, std::string_view name, F&& f) {
 }
 
 // A part of the key, length-prefixed: no value can pose as the next part.
+// The tag and the value each with its length, so no two different lists of parts give the
+// same key (with send_headers [x, x1], "x" + "1..." and "x1" + "..." must differ).
 void append_part(std::string& out, std::string_view tag, std::string_view value) {
     char len[24];
-    auto [end, ec] = std::to_chars(len, len + sizeof len, value.size());
-    out.append(tag).append(len, end).append(":").append(value);
+    auto [end, ec] = std::to_chars(len, len + sizeof len, tag.size());
+    out.append(len, end).append(":").append(tag);
+    auto [vend, vec] = std::to_chars(len, len + sizeof len, value.size());
+    out.append(len, vend).append(":").append(value);
 }
 
 void append_uri(std::string& out, const request_context& ctx) {
@@ -128,7 +133,12 @@ outcome decide_introspection(const upstream_answer& a, const settings& s, std::c
     // Rounded up: an answer is never kept past its exp.
     const auto now_s = std::chrono::ceil<seconds>(now.time_since_epoch()).count();
     seconds until_exp = seconds::max();
-    if (auto e = j.find("exp"); e != j.end() && e->is_number()) until_exp = seconds(std::max<std::int64_t>(0, e->get<std::int64_t>() - now_s));
+    if (auto e = j.find("exp"); e != j.end() && e->is_number()) {
+        // As a double first: a hostile exp (1e300, -1e300) must not overflow a conversion or the
+        // difference; anything past a year from now counts as a year.
+        const double left = std::clamp(e->get<double>() - static_cast<double>(now_s), 0.0, 365.0 * 86400);
+        until_exp = seconds(static_cast<std::int64_t>(std::floor(left)));
+    }
     const auto active = j.find("active");
     if (active == j.end() || !active->is_boolean() || !active->get<bool>() || until_exp.count() == 0)
         return introspection_deny(401, "Bearer realm=\"gatehouse\", error=\"invalid_token\"", s, s.cache.deny_ttl);

@@ -2,6 +2,7 @@
 // a reason for every problem), and the spec that builds the running instance.
 #include <yaml-cpp/yaml.h>
 
+#include "gatehouse/http/fields.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
 #include "middleware/common.hpp"
 #include "middleware/ext_authz/ext_authz.hpp"
@@ -31,7 +32,9 @@ std::vector<std::string> header_names(config::map_reader& r, const std::string& 
     auto node = r.get(key);
     for (std::size_t i = 0; i < list->size(); ++i) {
         const auto& h = (*list)[i];
-        if (!is_header_name(h)) r.diags().error(mark(node[i]), r.child_path(key) + "[" + std::to_string(i) + "]", "not a header name: '" + h + "'");
+        const auto at = r.child_path(key) + "[" + std::to_string(i) + "]";
+        if (!is_header_name(h)) r.diags().error(mark(node[i]), at, "not a header name: '" + h + "'");
+        else if (http::is_proxy_owned(h)) r.diags().error(mark(node[i]), at, "'" + h + "': framing and connection fields are the proxy's");
         else out.push_back(util::ascii_lower(h));
     }
     return out;

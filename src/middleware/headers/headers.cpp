@@ -116,11 +116,7 @@ struct headers_spec final : config::middleware_spec {
 };
 
 // Header names a rule may not touch: framing and connection management belong to the proxy.
-bool reserved(std::string_view name) {
-    for (auto r : {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"})
-        if (name == r) return true;
-    return false;
-}
+bool reserved(std::string_view name) { return http::is_proxy_owned(name); }
 
 struct reached {};  // per-request marker: on_request ran for this request
 
