@@ -93,7 +93,7 @@ struct schema_set::evaluator {
     std::size_t steps = 0;
     std::size_t depth = 0;
     std::size_t quiet = 0;  // inside anyOf/oneOf/not/if/contains: failures are not reported
-    std::vector<path_step> path;
+    std::vector<path_step> path{};
 
     bool reporting() const { return quiet == 0 && result.errors.size() < limits.max_errors; }
     bool exhausted() const { return result.exhausted; }
