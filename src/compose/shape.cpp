@@ -21,8 +21,9 @@ nlohmann::json shape_object(const fields_rule& f, nlohmann::json obj) {
     if (f.rename.empty()) return obj;
     nlohmann::json out = nlohmann::json::object();
     for (auto& [k, v] : obj.items()) {
-        auto it = std::find_if(f.rename.begin(), f.rename.end(), [&](auto& r) { return r.first == k; });
-        out[it == f.rename.end() ? k : it->second] = std::move(v);
+        const std::string& key = k;  // a structured binding is not capturable by clang 14's lambdas
+        auto it = std::find_if(f.rename.begin(), f.rename.end(), [&](auto& r) { return r.first == key; });
+        out[it == f.rename.end() ? key : it->second] = std::move(v);
     }
     return out;
 }

@@ -108,7 +108,6 @@ TEST(JsonSchemaSuite, EveryCaseOfEverySupportedKeywordPasses) {
 // The optional files, for the record (docs/middleware.md lists what differs); not asserted.
 TEST(JsonSchemaSuite, OptionalFilesReport) {
     REQUIRE_SUITE();
-    tally t;
     std::vector<std::string> refusals;
     for (auto& e : fs::directory_iterator(k_suite / "tests" / "draft2020-12" / "optional")) {
         if (!e.is_regular_file()) continue;
