@@ -710,7 +710,7 @@ struct loader {
             std::string path = "upstreams[" + std::to_string(i) + "]";
             map_reader r(n[i], path, d,
                          {"name", "discovery", "load_balancer", "pool", "tls", "limits", "circuit_breaker", "outlier_detection",
-                          "health_check", "slow_start", "panic_threshold"});
+                          "health_check", "slow_start", "panic_threshold", "protocol", "protocol_fallback", "http2"});
             if (!r.ok()) continue;
             upstream_config u;
             u.mark = mark_of(n[i]);
@@ -722,6 +722,7 @@ struct loader {
             if (r.has("load_balancer")) load_balancer(r, u.load_balancer);
             if (r.has("pool")) pool(r.get("pool"), r.child_path("pool"), u.pool);
             read_upstream_resilience(r, u);
+            upstream_protocol_of(r, u);
             if (r.has("tls")) {
                 map_reader t(r.get("tls"), r.child_path("tls"), d, {"sni", "ca", "verify", "client_cert", "client_key"});
                 upstream_tls_config tc;
@@ -816,6 +817,45 @@ struct loader {
             }
         }
         r.finish();
+    }
+
+    // protocol: http1 | h2 | h2c, protocol_fallback, http2: { ... } (the HTTP/2 client's settings).
+    void upstream_protocol_of(map_reader& r, upstream_config& u) {
+        if (auto p = r.string("protocol")) {
+            if (*p == "http1") u.protocol = upstream_protocol::http1;
+            else if (*p == "h2") u.protocol = upstream_protocol::h2;
+            else if (*p == "h2c") u.protocol = upstream_protocol::h2c;
+            else r.error("protocol", "unknown protocol '" + *p + "'; one of http1, h2 (HTTP/2 over TLS), h2c (HTTP/2 over TCP)");
+        }
+        if (u.protocol == upstream_protocol::h2 && !r.has("tls"))
+            r.error("protocol", "h2 is HTTP/2 over TLS: the upstream needs tls: (h2c is HTTP/2 over plain TCP)");
+        if (u.protocol == upstream_protocol::h2c && r.has("tls"))
+            r.error("protocol", "h2c is HTTP/2 over plain TCP: with tls: use protocol: h2");
+        if (auto f = r.boolean("protocol_fallback")) {
+            if (u.protocol != upstream_protocol::h2) r.error("protocol_fallback", "only protocol: h2 negotiates (by ALPN)");
+            u.protocol_fallback = *f;
+        }
+        if (!r.has("http2")) return;
+        if (u.protocol == upstream_protocol::http1) r.error("http2", "applies to protocol: h2 or h2c");
+        map_reader h(r.get("http2"), r.child_path("http2"), d,
+                     {"max_concurrent_streams", "initial_stream_window", "connection_window", "ping_interval", "ping_timeout"});
+        if (!h.ok()) return;
+        auto& o = u.http2;
+        if (auto v = h.integer("max_concurrent_streams", 1, 10000)) o.max_concurrent_streams = static_cast<std::uint32_t>(*v);
+        if (auto v = h.size_value("initial_stream_window")) {
+            if (*v < 1024 || *v > 0x7fffffff) h.error("initial_stream_window", "must be between 1KiB and 2GiB - 1");
+            else o.initial_stream_window = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = h.size_value("connection_window")) {
+            if (*v < 65535 || *v > 0x7fffffff) h.error("connection_window", "must be between 65535 bytes and 2GiB - 1");
+            else o.connection_window = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = h.duration_value("ping_interval")) o.ping_interval = *v;
+        if (auto v = h.duration_value("ping_timeout")) {
+            if (v->count() <= 0) h.error("ping_timeout", "must be greater than zero");
+            else o.ping_timeout = *v;
+        }
+        h.finish();
     }
 
     void pool(const YAML::Node& n, const std::string& path, pool_config& p) {

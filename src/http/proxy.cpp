@@ -105,7 +105,8 @@ void exchange::prepare_call(const router::compiled_route& r) {
     relay_idle_ = r.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout);
     is_head_ = req.method == "HEAD";
     note_upgrade(r);
-    sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, upgrade_));
+    const auto& def = cluster->def();
+    sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, upgrade_), def.multiplexed(), def.tls_ctx != nullptr);
     trace_upstream(o, sender_.head_bytes(), cluster->def().name);
     // From here on the request head's views may die (the body is read).
     call_opts_ = o;

@@ -29,6 +29,7 @@ stream::~stream() = default;
 
 void stream::recycle(std::int32_t id) {
     id_ = id;
+    watcher_ = nullptr;
     raw_.clear();
     for (auto* s : {&raw_bytes_, &method_, &scheme_, &authority_, &path_, &protocol_, &cookie_, &ws_key_, &body_, &nv_store_}) s->clear();
     fields_.clear();
@@ -56,6 +57,7 @@ void stream::recycle(std::int32_t id) {
 const http::connection_facts& stream::facts() const { return c_.facts(); }
 
 void stream::wake() {
+    if (watcher_) watcher_->body_arrived();
     if (waiters_ == 0) return;  // a cancel with nobody waiting still takes the reactor's timer lock
     wake_.cancel();
 }

@@ -56,6 +56,8 @@ public:
     void consume_body(std::size_t n) override;
     boost::asio::awaitable<http::body_status> read_body() override;
     bool body_done() const override { return request_ended_; }
+    bool full_duplex() const override { return true; }
+    void watch_body(http::body_watcher* w) override { watcher_ = w; }
     http::trailers request_trailers() const override { return trailer_view_; }
     boost::asio::awaitable<http::interim_outcome> send_interim(const http::response_head& head) override;
     boost::asio::awaitable<bool> send_head(const http::response_head& head, std::string_view data, bool end_stream) override;
@@ -117,6 +119,7 @@ private:
     bool data_end_ = false, submitted_ = false, deferred_ = false, trailers_wanted_ = false;
     std::vector<std::pair<std::string, std::string>> trailer_out_;
     bool closed_ = false, running_ = false;
+    http::body_watcher* watcher_ = nullptr;  // an HTTP/2 upstream's stream sending the body as it arrives
     std::uint32_t close_code_ = 0;
     net::clock::time_point last_activity_;
     boost::asio::steady_timer wake_;

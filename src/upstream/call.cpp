@@ -79,14 +79,19 @@ void call::retarget(std::shared_ptr<cluster_state> cluster) {
     request_slot_.reset();  // before the cluster (and the counters it keeps) may go
     retry_slot_.reset();
     if (probe_) std::exchange(probe_, nullptr)->abandon_probe();
-    lease_.done(false);
+    release_try(false);
     cluster_ = std::move(cluster);
     avoid_ = k_no_endpoint;
 }
 
 void call::finish(bool reusable) {
     record_answer();
+    release_try(reusable);
+}
+
+void call::release_try(bool reusable) {
     lease_.done(reusable);
+    if (stream_conn_) release_stream();
 }
 
 void call::record_answer() {
@@ -145,17 +150,23 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         upstream_error err;
         if (auto picked = pick_endpoint(attempt)) err = *picked;
         else err = co_await wait_for_endpoint();
-        if (!err && !lease_pooled(attempt > 0)) err = co_await connect_upstream();
-        if (!err) {
-            sent_ = net::clock::now();  // the upstream's time runs from the request's start
-            err = co_await sender.send(*lease_.conn, try_timeout_);
-            if (err) lease_.done(false);
+        if (!err && def().multiplexed()) {
+            err = co_await try_stream(sender);
+        } else {
+            if (!err && !lease_pooled(attempt > 0)) err = co_await connect_upstream();
+            if (!err) {
+                sent_ = net::clock::now();  // the upstream's time runs from the request's start
+                err = co_await sender.send(*lease_.conn, try_timeout_);
+                if (err) lease_.done(false);
+            }
+            if (!err) err = co_await read_response_head(sender);
         }
-        if (!err) err = co_await read_response_head(sender);
         if (err && err.stale_connection && o_.replayable && !resent_) {
-            resent_ = true;  // the keep-alive race: once more on a fresh connection, not a retry
+            // The keep-alive race (or an HTTP/2 stream the upstream refused unprocessed): once
+            // more on a fresh connection, not a retry.
+            resent_ = true;
             end_try_span(err);
-            lease_.done(false);
+            release_try(false);
             continue;
         }
         const attempt_outcome outcome{err.kind, err ? 0 : head_.status};
@@ -171,7 +182,7 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
             co_return err;
         }
         end_try_span(err);
-        lease_.done(false);  // a response we do not relay is not read: its connection closes
+        release_try(false);  // a response we do not relay is not read: its connection closes (its stream is reset)
         avoid_ = ep_;        // elsewhere when there is an elsewhere
         if (retry) co_await backoff_before(retries);
         ++retries;

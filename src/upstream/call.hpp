@@ -29,6 +29,8 @@ namespace gatehouse::upstream {
 
 struct retry_counts;
 struct attempt_outcome;
+class h2_connection;
+struct h2_stream;
 
 // An upstream's response head (upstreams speak HTTP/1.1 today).
 using response_head = http1::response_head;
@@ -62,6 +64,10 @@ class request_sender {
 public:
     // Writes head and body on `uc`, each write within `timeout`.
     virtual boost::asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) = 0;
+    // An HTTP/2 upstream: submits the request as stream `s` on `c` and sends its body (or
+    // arranges for it to go on as it arrives), each wait within `timeout`.
+    virtual boost::asio::awaitable<upstream_error> send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
+                                                               net::clock::duration timeout);
     // A 1xx before the final answer. Once one was passed on, the call is not retried.
     virtual boost::asio::awaitable<interim_result> interim(const http1::response_head& head);
 
@@ -105,11 +111,13 @@ public:
     const http1::response_head& head() const { return head_; }
     std::size_t head_len() const { return head_len_; }
     upstream_connection& conn() { return *lease_.conn; }
+    // An HTTP/2 upstream's answer comes on a stream instead (null for HTTP/1).
+    h2_stream* stream() { return stream_.get(); }
     // The response is over: the connection goes back to the pool when `reusable`, and the
     // upstream metrics of the answer are recorded (once; the destructor does it otherwise).
     void finish(bool reusable);
     // Gives the connection up without recording anything yet (a failed call, a tunnel).
-    void drop_connection() { lease_.done(false); }
+    void drop_connection() { release_try(false); }
     // Records the answer's upstream metrics now (once): a 101 before its tunnel runs.
     void record_answer();
 
@@ -133,12 +141,24 @@ private:
     bool lease_pooled(bool fresh);
     boost::asio::awaitable<upstream_error> connect_upstream();
     boost::asio::awaitable<upstream_error> read_response_head(request_sender& sender);
+    // HTTP/2 upstreams (call_stream.cpp): a stream instead of a leased connection.
+    boost::asio::awaitable<upstream_error> try_stream(request_sender& sender);
+    boost::asio::awaitable<upstream_error> read_stream_head(request_sender& sender);
+    bool stream_head_to_head();
+    upstream_error stream_failure() const;
+    void note_endpoint(const std::shared_ptr<endpoint_state>& ep);
+    // This try's connection (HTTP/1, back to the pool when `reusable`) or stream is given up.
+    void release_try(bool reusable);
+    void release_stream();
 
     std::shared_ptr<cluster_state> cluster_;
     call_options o_;
     http1::response_head& head_;
     std::size_t head_len_ = 0;
     lease lease_;
+    std::shared_ptr<h2_stream> stream_;
+    std::shared_ptr<h2_connection> stream_conn_;
+    std::shared_ptr<endpoint_state> stream_ep_;
     std::size_t ep_ = k_no_endpoint;
     std::size_t avoid_ = k_no_endpoint;
     net::clock::time_point until_{};      // when the call's timeout ends

@@ -18,6 +18,11 @@ struct cluster {
     std::string identity;
     config::lb_config lb;
     config::pool_config pool;
+    config::upstream_protocol protocol = config::upstream_protocol::http1;
+    bool protocol_fallback = false;
+    config::upstream_http2_config http2;
+    // HTTP/2 (h2 or h2c): requests are streams multiplexed over the endpoint's connections.
+    bool multiplexed() const { return protocol != config::upstream_protocol::http1; }
     // TLS to the endpoints (null: plain TCP). The client context is shared by every worker.
     std::shared_ptr<ssl_ctx_st> tls_ctx;
     std::string tls_sni;  // empty: each endpoint's configured host

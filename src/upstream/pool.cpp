@@ -76,7 +76,7 @@ std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avo
             auto& e = *eps_[i];
             loads_[i].inflight = e.inflight;
             loads_[i].latency = &e.latency;
-            loads_[i].usable = in_group_[i] && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
+            loads_[i].usable = in_group_[i] && has_room(e) && i != avoid;
         }
         return lb_.pick(loads_, &ring_, key, has_key);
     }
@@ -98,7 +98,7 @@ std::size_t cluster_state::pick(std::uint64_t key, bool has_key, std::size_t avo
         auto& e = *eps_[i];
         loads_[i].inflight = e.inflight;
         loads_[i].latency = &e.latency;
-        loads_[i].usable = in_group_[i] && (panic || healthy_[i]) && (e.open < def_->pool.max_connections || !e.idle.empty()) && i != avoid;
+        loads_[i].usable = in_group_[i] && (panic || healthy_[i]) && has_room(e) && i != avoid;
         double f = health.weight_factor(*e.health, now);
         ramping |= f < 1.0;
         loads_[i].weight = static_cast<std::uint32_t>(std::max(1.0, 100.0 * f * e.info.weight));
@@ -228,6 +228,7 @@ void cluster_state::drop_idle(const upstream_connection* c, std::uint32_t gen) {
 }
 
 void cluster_state::drop_all_idle(endpoint_state& e) {
+    close_streams(e);
     e.open -= static_cast<std::uint32_t>(e.idle.size());
     gauge_idle(-static_cast<std::int64_t>(e.idle.size()));
     auto idle = std::move(e.idle);  // destroyed after e.idle is empty: their endpoint may be `e` itself
@@ -237,6 +238,7 @@ void cluster_state::drop_all_idle(endpoint_state& e) {
 void cluster_state::sweep(net::clock::time_point now) {
     for (auto& ep : eps_) {
         auto& e = *ep;
+        if (!e.h2.empty()) sweep_streams(e, now);
         std::vector<std::unique_ptr<upstream_connection>> gone;
         std::size_t kept = 0;
         for (auto& c : e.idle) {

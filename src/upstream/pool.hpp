@@ -25,6 +25,7 @@
 namespace gatehouse::upstream {
 
 struct upstream_connection;
+class h2_connection;
 
 struct endpoint_state {
     endpoint_state(discovery::endpoint i, boost::asio::ip::tcp::endpoint a) : info(std::move(i)), address(a), key(info.key()) {}
@@ -33,7 +34,8 @@ struct endpoint_state {
     std::string key;               // "ip:port", for logs and the admin API
     tls_session_slot tls_session;  // before idle: outlives the connections that point to it
     std::vector<std::unique_ptr<upstream_connection>> idle;
-    std::uint32_t open = 0;                   // idle + leased
+    std::vector<std::shared_ptr<h2_connection>> h2;  // HTTP/2 upstreams: the multiplexed connections (opening, up, going away)
+    std::uint32_t open = 0;                   // idle + leased (HTTP/2: every connection in h2)
     std::uint32_t inflight = 0;               // leased
     latency_estimate latency;                 // peak_ewma: this worker's view of the endpoint's latency
     std::shared_ptr<endpoint_health> health;  // shared by every worker (outlier ejection, checks, slow start)
@@ -74,6 +76,7 @@ public:
     void update(std::shared_ptr<const discovery::endpoint_set> set);
     std::size_t size() const { return eps_.size(); }
     endpoint_state& endpoint(std::size_t i) { return *eps_[i]; }
+    const std::shared_ptr<endpoint_state>& endpoint_ptr(std::size_t i) const { return eps_[i]; }
 
     // Picks an endpoint with room for another connection; k_no_endpoint if none. With endpoint
     // health tracked (upstream_health::tracks_endpoints), ejected and unhealthy endpoints are
@@ -94,6 +97,13 @@ public:
     // `fresh` skips the idle list (the retry after a stale keep-alive connection failed).
     std::unique_ptr<upstream_connection> acquire(std::size_t i, bool fresh = false);
     void release(std::unique_ptr<upstream_connection> c, bool reusable);
+    // HTTP/2 upstreams (h2_pool.cpp): a connection to endpoint i with room for one more stream
+    // (the one with the most streams already: the others can go idle), or a new one the caller
+    // opens (`fresh`) while limits.max_connections and pool.max_connections allow; null if not.
+    std::shared_ptr<h2_connection> stream_room(std::size_t i, bool& fresh);
+    // A call's stream on endpoint e is over: its place goes to a waiting call.
+    void stream_released(endpoint_state& e);
+    boost::asio::io_context& ioc() { return ioc_; }
     void sweep(net::clock::time_point now);  // closes connections idle past their limit
     // Every worker tick (100 ms): arms the EOF watch of connections that went idle since the
     // last tick, so an idle connection the upstream closes leaves the pool at once.
@@ -121,6 +131,9 @@ public:
 
 private:
     void watch_idle(upstream_connection& c);
+    bool has_room(const endpoint_state& e) const;  // for one more request (a connection, or a stream)
+    void sweep_streams(endpoint_state& e, net::clock::time_point now);
+    void close_streams(endpoint_state& e);
     void drop_idle(const upstream_connection* c, std::uint32_t gen);
     void drop_all_idle(endpoint_state& e);
     net::clock::duration idle_limit(const upstream_connection& c) const {

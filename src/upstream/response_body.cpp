@@ -1,8 +1,12 @@
 // The upstream response's body, piece by piece (response_body.hpp).
 #include "upstream/response_body.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "http1/body_decoder.hpp"
 #include "observability/log_limit.hpp"
+#include "upstream/h2_connection.hpp"
 
 namespace gatehouse::upstream {
 
@@ -20,6 +24,8 @@ bool response_body::start(call& c, std::string& decoded, net::clock::duration id
     const auto& h = c.head();
     remaining_ = h.framing == body_framing::content_length ? h.content_length : 0;
     ended_ = h.framing == body_framing::none;
+    given_ = 0;
+    if ((s_ = c.stream())) return true;
     auto& uc = c.conn();
     const auto head = uc.buf.data().substr(0, c.head_len());
     uc.buf.consume(c.head_len());  // moves no bytes: the head's views stay valid
@@ -50,12 +56,21 @@ bool response_body::bodiless() const { return c_->head().framing == body_framing
 std::optional<std::string_view> response_body::whole(std::uint64_t limit) const {
     const auto& h = c_->head();
     if (h.framing == body_framing::none) return std::string_view{};
+    if (s_) {
+        if (!s_->ended || s_->body.size() > limit || (h.has_content_length && s_->body.size() != h.content_length)) return std::nullopt;
+        return std::string_view(s_->body);
+    }
     auto& buf = c_->conn().buf;
     if (h.framing != body_framing::content_length || h.content_length > std::min<std::uint64_t>(limit, buf.size())) return std::nullopt;
     return buf.data().substr(0, static_cast<std::size_t>(h.content_length));
 }
 
 void response_body::finish_whole() {
+    if (s_) {
+        ended_ = true;
+        finish();
+        return;
+    }
     auto& buf = c_->conn().buf;
     if (c_->head().framing == body_framing::content_length) buf.consume(static_cast<std::size_t>(c_->head().content_length));
     remaining_ = 0;
@@ -88,6 +103,7 @@ response_body::state response_body::read_done(boost::system::error_code ec, std:
 }
 
 response_body::state response_body::take(piece& p) {
+    if (s_) return take_stream(p);
     auto& uc = c_->conn();
     uc.buf.consume(given_);
     given_ = 0;
@@ -121,15 +137,63 @@ response_body::state response_body::take(piece& p) {
     return state::ok;
 }
 
+// The stream's body: what arrived since the last take, swapped out whole (the reader appends to
+// the stream's string meanwhile); its window is credited when the relay comes back for more.
+response_body::state response_body::take_stream(piece& p) {
+    p = {};
+    if (given_ != 0) {
+        s_->conn->consume(*s_, given_);
+        given_ = 0;
+    }
+    if (!s_->body.empty()) {
+        taken_.clear();
+        std::swap(taken_, s_->body);
+        given_ = taken_.size();
+        if (c_->head().framing == body_framing::content_length) {
+            if (given_ > remaining_) return state::malformed;  // more than its Content-Length said
+            remaining_ -= given_;
+        }
+        p.data = taken_;
+    }
+    if (s_->ended && s_->body.empty()) {
+        if (c_->head().framing == body_framing::content_length && remaining_ != 0) return state::cut;
+        p.last = ended_ = true;
+        return state::ok;
+    }
+    if (!p.data.empty()) return state::ok;
+    return s_->closed ? state::cut : state::need_more;
+}
+
+asio::awaitable<response_body::state> response_body::wait_more() {
+    auto& s = *s_;
+    if (s.closed || s.ended || !s.body.empty()) co_return state::ok;
+    const auto until = net::clock::now() + idle_;
+    s.wake.expires_at(until);
+    ++s.waiters;
+    co_await s.wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    --s.waiters;
+    if (s.closed || s.ended || !s.body.empty()) co_return state::ok;
+    co_return net::clock::now() >= until ? state::cut : state::ok;
+}
+
 http::field_list response_body::trailers() {
+    if (s_) {
+        if (!ended_) return {};
+        const auto& t = s_->trailers.view();
+        return http::field_list(std::span<const http1::field_view>(t));
+    }
     if (!dec_ || !ended_) return {};
     trailers_ = dec_->trailer_fields();
     return http::field_list(std::span<const http1::field_view>(trailers_));
 }
 
-bool response_body::buffered() const { return ended_ || !c_->conn().buf.empty(); }
+bool response_body::buffered() const { return ended_ || (s_ ? !s_->body.empty() : !c_->conn().buf.empty()); }
 
 void response_body::finish() {
+    if (s_) {
+        c_->finish(ended_);
+        return;
+    }
     auto& uc = c_->conn();
     uc.buf.consume(given_);
     given_ = 0;

@@ -55,6 +55,11 @@ public:
     std::pair<char*, std::size_t> room();
     net::transport& transport() { return c_->conn().io; }
     state read_done(boost::system::error_code ec, std::size_t n);
+    // An HTTP/2 upstream's body comes on the call's stream (the connection's reader fills it):
+    // instead of room()/read_done(), the relay waits for more with wait_more() (ok: take again;
+    // cut: the stream was reset or stayed silent past the idle timeout).
+    bool multiplexed() const { return s_ != nullptr; }
+    boost::asio::awaitable<state> wait_more();
     // The upstream's trailers (a chunked body's, once it ended).
     http::field_list trailers();
     // Bytes of the body are here already (no wait before the first piece).
@@ -63,7 +68,10 @@ public:
     void finish();
 
 private:
+    state take_stream(piece& p);
     call* c_ = nullptr;
+    h2_stream* s_ = nullptr;
+    std::string taken_;  // the stream's body handed out (the reader appends to the stream's own meanwhile)
     std::unique_ptr<http1::body_decoder<false>> dec_;
     std::vector<http1::field_view> trailers_;
     std::string* decoded_ = nullptr;

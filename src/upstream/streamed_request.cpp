@@ -11,9 +11,11 @@ namespace gatehouse::upstream {
 namespace asio = boost::asio;
 using namespace std::string_view_literals;
 
-void streamed_request::start(const http::forwarded_request& f) {
+void streamed_request::start(const http::forwarded_request& f, bool h2, bool tls) {
     head_.clear();
-    http1::append_request_head(head_, f);
+    h2_ = h2;
+    if (h2) start_h2(f, tls);
+    else http1::append_request_head(head_, f);
     has_body_ = f.has_body;
     chunked_ = f.has_body && !f.content_length;
     length_ = f.content_length.value_or(0);
@@ -60,8 +62,7 @@ asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, 
     co_return co_await send_rest(uc);
 }
 
-namespace {
-
+// What a failed wait for the client's body means for the call.
 upstream_error from_body(http::body_status st) {
     switch (st) {
         case http::body_status::timeout: return upstream_error{failure::client_timeout};
@@ -72,7 +73,6 @@ upstream_error from_body(http::body_status st) {
     }
 }
 
-}  // namespace
 
 asio::awaitable<upstream_error> streamed_request::send_rest(upstream_connection& uc) {
     for (;;) {

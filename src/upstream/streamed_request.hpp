@@ -6,8 +6,11 @@
 // the upstream: as it came when its length is known, else chunked with the client's trailers.
 // A body that is all in hand can stay there until the response head is in, so that a failed
 // try can send it again (replayable).
+#include <nghttp2/nghttp2.h>
+
 #include <span>
 #include <string>
+#include <vector>
 
 #include "gatehouse/http/stream.hpp"
 #include "http/forwarded_request.hpp"
@@ -15,13 +18,18 @@
 
 namespace gatehouse::upstream {
 
+// What a failed wait for the client's body means for the call.
+upstream_error from_body(http::body_status st);
+
 class streamed_request : public request_sender {
 public:
     explicit streamed_request(http::downstream& d) : d_(d) {}
     streamed_request(const streamed_request&) = delete;
 
-    // A new request: its head, written once for every try.
-    void start(const http::forwarded_request& f);
+    // A new request: its head, written once for every try. An HTTP/2 upstream (`h2`) gets its
+    // fields instead (lower-cased, pseudo-fields first; `tls`: the scheme is https), kept as
+    // "name: value" lines in the same string, submitted on every try (streamed_request_h2.cpp).
+    void start(const http::forwarded_request& f, bool h2 = false, bool tls = false);
     std::string_view head() const { return head_; }
     std::span<char> head_bytes() { return head_; }  // tracing writes each try's span id into its traceparent
     // The request's body is all here (or there is none) and is kept until release(): the call
@@ -35,8 +43,21 @@ public:
     void release_memory();
 
     boost::asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override;
+    boost::asio::awaitable<upstream_error> send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
+                                                       net::clock::duration timeout) override;
 
 private:
+    void start_h2(const http::forwarded_request& f, bool tls);
+    void add_h2(std::string_view name, std::string_view value);
+    void point_nv();
+    boost::asio::awaitable<upstream_error> pump_h2(h2_connection& c, h2_stream& s);
+    boost::asio::awaitable<bool> wait_taken(h2_stream& s);
+    struct nv_span {
+        std::uint32_t name, name_len, value, value_len;
+    };
+    std::vector<nv_span> spans_;
+    std::vector<nghttp2_nv> nv_;
+    bool h2_ = false;
     boost::asio::awaitable<upstream_error> send_rest(upstream_connection& uc);
     boost::asio::awaitable<upstream_error> write(upstream_connection& uc, std::string_view a, std::string_view b = {});
     http::downstream& d_;

@@ -253,6 +253,20 @@ struct pool_config {
     duration connect_timeout = 5s;
 };
 
+// upstreams[].protocol: how requests go to the endpoints. http1: one request at a time per
+// pooled connection; h2: HTTP/2 over TLS (ALPN h2); h2c: HTTP/2 over TCP by prior knowledge. Both
+// HTTP/2 forms multiplex a connection's streams (upstream/h2_connection.hpp).
+enum class upstream_protocol : std::uint8_t { http1, h2, h2c };
+
+// upstreams[].http2: the HTTP/2 client's settings (protocol h2 or h2c).
+struct upstream_http2_config {
+    std::uint32_t max_concurrent_streams = 100;       // our own cap per connection (the peer's SETTINGS may lower it)
+    std::uint32_t initial_stream_window = 64 * 1024;  // each stream's receive window (response bodies)
+    std::uint32_t connection_window = 1024 * 1024;    // the connection's receive window
+    duration ping_interval = std::chrono::seconds(60);  // an idle connection is pinged once after this (0 = never)
+    duration ping_timeout = std::chrono::seconds(10);   // no PING ACK in this time: the connection is closed
+};
+
 struct upstream_tls_config {
     std::string sni;  // server name sent and verified; default: the endpoint's host
     std::string ca;   // CA bundle; default: the system trust store
@@ -309,6 +323,9 @@ struct upstream_config {
     duration first_timeout = 10s;                     // ... at most this long
     lb_config load_balancer;
     pool_config pool;
+    upstream_protocol protocol = upstream_protocol::http1;
+    bool protocol_fallback = false;  // h2: a server that does not pick h2 by ALPN is spoken to in HTTP/1.1
+    upstream_http2_config http2;
     upstream_limits_config limits;
     std::optional<breaker_config> circuit_breaker;
     std::optional<outlier_config> outlier_detection;

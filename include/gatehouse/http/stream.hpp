@@ -34,6 +34,16 @@ enum class body_status {
 // What became of an interim response.
 enum class interim_outcome { sent, dropped, gone };
 
+// Told when more of a request body arrived (or its end, or the stream's end): the HTTP/2
+// upstream's stream, which sends the body as it comes while the response is relayed.
+class body_watcher {
+public:
+    virtual void body_arrived() = 0;
+
+protected:
+    ~body_watcher() = default;
+};
+
 class downstream {
 public:
     virtual const connection_facts& facts() const = 0;
@@ -52,6 +62,11 @@ public:
     virtual bool body_done() const = 0;
     // The request's trailers, once body_done().
     virtual trailers request_trailers() const = 0;
+    // The body arrives without anybody reading (HTTP/2: the connection's reader fills it), so
+    // the request body can go on while the response comes (full duplex: gRPC's bidirectional
+    // streams). watch_body(w): w learns of every arrival until watch_body(nullptr).
+    virtual bool full_duplex() const { return false; }
+    virtual void watch_body(body_watcher*) {}
 
     // A 1xx interim response (103 Early Hints, 100 Continue). A codec drops what its client
     // cannot take (HTTP/1.0; a 100 nobody asked for, or one already sent).

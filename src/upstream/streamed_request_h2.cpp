@@ -1,0 +1,138 @@
+// The proxied request to an HTTP/2 upstream (streamed_request.hpp): the forwarded request's
+// fields as an HTTP/2 header list, and its body as the stream's DATA. A body in hand goes from a
+// copy the stream keeps (a retry may send it again); a client that speaks HTTP/2 too streams
+// it as it arrives while the response comes back (full duplex: gRPC's bidirectional calls);
+// an HTTP/1 client's body is read and handed over piece by piece before the response is read.
+#include "http/forwarded_request.hpp"
+#include "upstream/h2_connection.hpp"
+#include "upstream/streamed_request.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+
+namespace gatehouse::upstream {
+
+namespace asio = boost::asio;
+using namespace std::string_view_literals;
+
+void streamed_request::add_h2(std::string_view name, std::string_view value) {
+    nv_span s{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()), 0,
+              static_cast<std::uint32_t>(value.size())};
+    for (char c : name) head_ += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    head_ += ": "sv;
+    s.value = static_cast<std::uint32_t>(head_.size());
+    head_ += value;
+    head_ += "\r\n"sv;
+    spans_.push_back(s);
+}
+
+// RFC 9113 §8.3.1 and §8.2.2: pseudo-fields first; no Host (it is :authority), nothing
+// connection-specific (the forwarding policy removed those), TE only as "trailers".
+void streamed_request::start_h2(const http::forwarded_request& f, bool tls) {
+    spans_.clear();
+    add_h2(":method", f.method);
+    add_h2(":scheme", tls ? "https"sv : "http"sv);
+    add_h2(":authority", f.authority);
+    std::string path(f.path);
+    if (f.has_query) {
+        path += '?';
+        path += f.query;
+    }
+    add_h2(":path", path);
+    for (auto i : f.kept) add_h2(f.source[i].name, f.source[i].value);
+    for (auto& a : f.added) add_h2(a.name, a.value);
+    if (f.te_trailers) add_h2("te", "trailers");
+    std::string xff;
+    if (!f.forwarded_for_claim.empty()) {
+        xff.assign(f.forwarded_for_claim);
+        xff += ", "sv;
+    }
+    xff += f.peer;
+    add_h2("x-forwarded-for", xff);
+    add_h2("x-forwarded-proto", f.forwarded_proto);
+    if (!f.forwarded_host.empty()) add_h2("x-forwarded-host", f.forwarded_host);
+    add_h2("x-request-id", f.request_id);
+    if (!f.traceparent.empty()) add_h2("traceparent", f.traceparent);
+    if (f.content_length) {
+        char digits[24];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *f.content_length);
+        add_h2("content-length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
+    }
+}
+
+// The header list points into head_, which tracing may have edited in place since start().
+void streamed_request::point_nv() {
+    nv_.clear();
+    auto* base = reinterpret_cast<std::uint8_t*>(head_.data());
+    for (auto& s : spans_)
+        nv_.push_back({base + s.name, base + s.value, s.name_len, s.value_len, NGHTTP2_NV_FLAG_NONE});
+}
+
+asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
+                                                              net::clock::duration timeout) {
+    timeout_ = timeout;
+    point_nv();
+    if (!has_body_) {
+        if (!c.submit(s, nv_, false)) co_return upstream_error{failure::closed, true};
+        co_return upstream_error{};
+    }
+    if (replayable_) {
+        // The body stays in hand until release(); the stream sends its own copy, which outlives
+        // the call (nghttp2 may ask for it after the response head came).
+        s->kept.assign(d_.body_ready());
+        s->pending = s->kept;
+        s->body_end = true;
+        s->set_trailers(d_.request_trailers());
+        body_sent_ = true;
+        if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
+        co_return upstream_error{};
+    }
+    if (d_.full_duplex()) {
+        s->source = &d_;
+        d_.watch_body(s.get());
+        if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
+        co_return upstream_error{};
+    }
+    if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
+    co_return co_await pump_h2(c, *s);
+}
+
+// An HTTP/1 client's body: each piece offered to the stream, consumed from the client once
+// nghttp2 took it into frames (the upstream's window is the backpressure), then the end.
+asio::awaitable<upstream_error> streamed_request::pump_h2(h2_connection& c, h2_stream& s) {
+    for (;;) {
+        auto piece = d_.body_ready();
+        if (!piece.empty()) {
+            s.pending = piece;
+            c.resume(s);
+            const bool taken = co_await wait_taken(s);
+            d_.consume_body(piece.size() - s.pending.size());
+            s.pending = {};
+            if (!taken) co_return s.closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
+            continue;
+        }
+        if (d_.body_done()) break;
+        auto st = co_await d_.read_body();
+        if (st != http::body_status::ok) co_return from_body(st);
+    }
+    s.set_trailers(d_.request_trailers());
+    s.body_end = true;
+    c.resume(s);
+    body_sent_ = true;
+    co_return upstream_error{};
+}
+
+// Until nghttp2 copied the offered piece into frames, the stream closed, or the wait's timeout.
+asio::awaitable<bool> streamed_request::wait_taken(h2_stream& s) {
+    const auto until = net::clock::now() + timeout_;
+    while (!s.pending.empty() && !s.closed && net::clock::now() < until) {
+        s.pump_wake.expires_at(until);
+        ++s.pump_waiters;
+        co_await s.pump_wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        --s.pump_waiters;
+    }
+    co_return s.pending.empty();
+}
+
+}  // namespace gatehouse::upstream
