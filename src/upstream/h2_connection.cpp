@@ -82,6 +82,10 @@ struct h2_callbacks {
             return 0;
         }
         (void)session;
+        if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK) && c.state_ == h2_connection::state::opening) {
+            c.opened(h2_connection::state::up);  // the server's limits are known: streams may go
+            return 0;
+        }
         auto* s = c.find(frame->hd.stream_id);
         if (!s) return 0;
         if (frame->hd.type == NGHTTP2_HEADERS) {
@@ -209,16 +213,30 @@ asio::awaitable<failure> h2_connection::open(cluster_state& cluster) {
             f = failure::tls;
         }
     }
-    uc_.timer.disarm();
     if (f == failure::none && !start_session()) f = failure::connect;
     if (f != failure::none) {
+        uc_.timer.disarm();
         opened(state::dead);
         co_return f;
     }
-    opened(state::up);
+    // Up once the server's SETTINGS came (its SETTINGS_MAX_CONCURRENT_STREAMS above all), within
+    // what is left of connect_timeout: the deadline closes the socket, which ends the reader.
     auto& ioc = static_cast<asio::io_context&>(uc_.socket.get_executor().context());
     asio::co_spawn(ioc, reader(self), asio::detached);
     asio::co_spawn(ioc, writer(self), asio::detached);
+    while (state_ == state::opening) {
+        ++open_waiters_;
+        co_await wake_open_.async_wait(nothrow);
+        --open_waiters_;
+    }
+    const bool late = uc_.timer.fired();
+    uc_.timer.disarm();
+    if (state_ != state::up) {
+        if (auto* st = cluster.stats()) st->connect_failures.add();
+        observability::warn_limited(uc_.ep->key, "upstream {}: no HTTP/2 SETTINGS from {}{}", def_->name, uc_.ep->key,
+                                    late ? " in time" : "");
+        co_return failure::connect;
+    }
     co_return failure::none;
 }
 
@@ -232,7 +250,7 @@ asio::awaitable<bool> h2_connection::wait_open(net::clock::time_point until) {
     // The timer never expires: open() ends within pool.connect_timeout (its deadline cancels the
     // connect and the handshake) and wakes every waiter; `until` bounds only the wait's start.
     auto self = shared_from_this();
-    if (state_ == state::opening && net::clock::now() < until) {
+    while (state_ == state::opening && net::clock::now() < until) {
         ++open_waiters_;
         co_await wake_open_.async_wait(nothrow);
         --open_waiters_;
@@ -364,8 +382,7 @@ asio::awaitable<void> h2_connection::reader([[maybe_unused]] std::shared_ptr<h2_
         }
         if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) break;
     }
-    state_ = state::dead;
-    fail_all();
+    opened(state::dead);
     boost::system::error_code ignored;
     uc_.socket.close(ignored);
     kick();

@@ -57,7 +57,9 @@ std::optional<std::string_view> response_body::whole(std::uint64_t limit) const 
     const auto& h = c_->head();
     if (h.framing == body_framing::none) return std::string_view{};
     if (s_) {
-        if (!s_->ended || s_->body.size() > limit || (h.has_content_length && s_->body.size() != h.content_length)) return std::nullopt;
+        // (not with trailers: the whole-response write has no place for them)
+        if (!s_->ended || s_->trailers.size() != 0 || s_->body.size() > limit || (h.has_content_length && s_->body.size() != h.content_length))
+            return std::nullopt;
         return std::string_view(s_->body);
     }
     auto& buf = c_->conn().buf;

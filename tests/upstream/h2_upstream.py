@@ -236,7 +236,8 @@ class H2Upstream:
         self.ready = threading.Event()
 
     def start(self):
-        threading.Thread(target=self._run, daemon=True).start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
         self.ready.wait(20)
         return self
 
@@ -265,6 +266,8 @@ class H2Upstream:
         if self.loop:
             self.loop.call_soon_threadsafe(self.server.close)
             self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(20)
+            self.loop.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,230 @@
+"""HTTP/2 to upstreams (upstreams[].protocol: h2c | h2): the real gatehouse binary in front of a
+python3-h2 upstream (tests/upstream/h2_upstream.py) that reports what it saw: requests as they
+arrived, connections, streams open at once, resets, pings. Clients speak HTTP/1.1 (raw sockets,
+the harness) and HTTP/2 (tests/integration/h2client.py, python3-h2)."""
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+from harness import BIN, Gatehouse, connect, read_to_close, request
+from h2client import H2Client, StreamReset
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "upstream"))
+from h2_upstream import H2Upstream  # noqa: E402
+from pki import Pki  # noqa: E402
+
+LISTENER = "listeners: [{ name: public, listen: 127.0.0.1:0, protocols: [h2, http1] }]\n"
+
+
+def gateway(up, extra="", routes="routes: [{ name: all, upstream: u }]\n", protocol="h2c", tls=""):
+    cfg = LISTENER + routes + textwrap.dedent(f"""\
+        upstreams:
+          - name: u
+            protocol: {protocol}
+            discovery: {{ static: [127.0.0.1:{up.port}] }}
+        """)
+    for line in textwrap.dedent(tls + extra).strip().splitlines():
+        cfg += "    " + line + "\n"
+    return Gatehouse(cfg).start()
+
+
+def raw(port, data):
+    s = connect(port)
+    try:
+        s.sendall(data)
+        return read_to_close(s)
+    finally:
+        s.close()
+
+
+class H2cUpstream(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = H2Upstream(max_streams=10).start()
+        cls.addClassCleanup(cls.up.stop)
+        cls.gw = gateway(cls.up, extra="pool: { max_connections: 8 }")
+        cls.addClassCleanup(cls.gw.stop)
+        cls.port = cls.gw.ports["public"]
+
+    def test_request_fields_as_an_http2_header_list(self):
+        r = request(self.port, "GET", "/echo?a=1", headers={"X-Mixed-Case": "v"}, host="api.local")
+        self.assertEqual(r.status, 200)
+        seen = r.json()
+        self.assertEqual(seen["method"], "GET")
+        self.assertEqual(seen["path"], "/echo?a=1")
+        self.assertEqual(seen["authority"], "api.local")  # Host became :authority
+        self.assertEqual(seen["scheme"], "http")
+        self.assertEqual(seen["headers"]["x-mixed-case"], "v")  # lower-cased for HTTP/2
+        self.assertNotIn("host", seen["headers"])
+        self.assertNotIn("connection", seen["headers"])
+        self.assertEqual(seen["headers"]["x-forwarded-for"], "127.0.0.1")
+        self.assertIn("x-request-id", seen["headers"])
+
+    def test_sized_and_chunked_bodies_and_request_trailers(self):
+        r = request(self.port, "POST", "/echo", body=b"hello sized body")
+        self.assertEqual(r.json()["body"], "hello sized body")
+        self.assertEqual(r.json()["headers"]["content-length"], "16")
+        out = raw(self.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                             b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-digest: abc\r\n\r\n")
+        seen = json.loads(out.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(seen["body"], "hello world")
+        self.assertEqual(seen["trailers"], {"x-digest": "abc"})
+        self.assertNotIn("transfer-encoding", seen["headers"])
+
+    def test_large_body_both_ways_under_flow_control(self):
+        body = os.urandom(700_000).hex().encode()[:1_000_000]  # larger than every window
+        r = request(self.port, "POST", "/echo", body=body)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"].encode("latin-1"), body)
+
+    def test_response_trailers_reach_http1_and_http2_clients(self):
+        out = raw(self.port, b"GET /stream?n=2 HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"Transfer-Encoding: chunked", out)
+        self.assertTrue(out.endswith(b"\r\n0\r\nx-chunks: 2\r\n\r\n"), out)  # pieces may come coalesced
+        self.assertIn(b"chunk 1\n", out)
+        c = H2Client(self.port)
+        try:
+            r = c.request("GET", "/trailers")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, b"\x00\x00\x00\x00\x02hi")
+            self.assertEqual(r.trailers.get("grpc-status"), "0")
+            self.assertEqual(r.trailers.get("grpc-message"), "ok")
+        finally:
+            c.close()
+
+    def test_upstream_reset_cuts_the_response(self):
+        out = raw(self.port, b"GET /reset HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"7\r\npartial\r\n", out)
+        self.assertFalse(out.endswith(b"0\r\n\r\n"), "a cut body must not get a last chunk")
+        c = H2Client(self.port)
+        try:
+            sid = c.send_request("GET", "/reset")
+            with self.assertRaises(StreamReset):
+                c.response(sid)
+        finally:
+            c.close()
+
+    def test_concurrent_requests_share_few_connections(self):
+        before = self.up.stats.connections
+        with self.up.stats.cond:
+            self.up.stats.max_open = 0
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            statuses = list(pool.map(lambda i: request(self.port, "GET", f"/slow?ms=300&i={i}").status, range(40)))
+        self.assertEqual(statuses, [200] * 40)
+        opened = self.up.stats.connections - before
+        # 40 at once with 10 streams per connection (the upstream's SETTINGS): at least 4
+        # connections, never one per request, never more than pool.max_connections.
+        self.assertLessEqual(opened, 8)
+        self.assertGreater(self.up.stats.max_open, 1, "streams were multiplexed on a connection")
+        self.assertLessEqual(self.up.stats.max_open, 10, "the peer's SETTINGS_MAX_CONCURRENT_STREAMS was respected")
+
+    def test_refused_stream_is_sent_again(self):
+        r = request(self.port, "GET", "/refuse-once?key=get1")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.up.stats.refused["get1"], 2)
+        r = request(self.port, "POST", "/refuse-once?key=post1", body=b"x" * 100)
+        self.assertEqual(r.status, 200, "a refused stream was never processed: even a POST goes again")
+        self.assertEqual(r.json()["body"], "x" * 100)
+
+    def test_goaway_moves_new_requests_to_a_new_connection(self):
+        first = request(self.port, "GET", "/goaway").json()["connection"]
+        after = [request(self.port, "GET", "/echo").json()["connection"] for _ in range(3)]
+        self.assertTrue(all(c != first for c in after), (first, after))
+        self.assertEqual(len(set(after)), 1, "the new connection is reused")
+
+    def test_client_reset_cancels_the_upstream_stream(self):
+        before = self.up.stats.resets
+        c = H2Client(self.port)
+        try:
+            sid = c.send_request("GET", "/hold")
+            self.assertTrue(self.up.stats.wait(lambda s: any(r["path"] == "/hold" for r in s.requests)))
+            c.reset(sid)
+            self.assertTrue(self.up.stats.wait(lambda s: s.resets > before), "the upstream saw the stream reset")
+        finally:
+            c.close()
+
+    def test_full_duplex_body_goes_on_while_the_response_comes(self):
+        c = H2Client(self.port)
+        try:
+            sid = c.send_request("POST", "/duplex", end=False)
+            for word in (b"ping", b"pong", b"done"):
+                c.send_body(sid, word, end=False)
+                while b"".join(c.streams[sid]["data"]).count(word) == 0:
+                    self.assertTrue(c.pump(), "connection closed")
+            c.send_body(sid, b"", end=True)
+            r = c.response(sid)
+            self.assertEqual(r.body, b"pingpongdone")
+        finally:
+            c.close()
+
+
+class H2cPings(unittest.TestCase):
+    def test_idle_connection_pinged_once_per_idle_period(self):
+        up = H2Upstream().start()
+        self.addCleanup(up.stop)
+        gw = gateway(up, extra="http2: { ping_interval: 1s }\npool: { idle_timeout: 30s }")
+        self.addCleanup(gw.stop)
+        self.assertEqual(request(gw.ports["public"], "GET", "/echo").status, 200)
+        self.assertTrue(up.stats.wait(lambda s: s.pings >= 1), "an idle pooled connection is pinged")
+        # One per idle period: a gRPC server's keepalive enforcement counts pings without data.
+        self.assertFalse(up.stats.wait(lambda s: s.pings >= 2, timeout=3))
+        self.assertEqual(request(gw.ports["public"], "GET", "/echo").status, 200)  # the connection stayed usable
+        self.assertEqual(up.stats.connections, 1)
+
+
+class H2OverTls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = Pki()
+
+    def tls_lines(self):
+        return f"tls: {{ ca: {self.pki.path('ca.pem')}, sni: localhost }}\n"
+
+    def test_h2_with_alpn(self):
+        up = H2Upstream(tls=(self.pki.path("local.pem"), self.pki.path("local.key"))).start()
+        self.addCleanup(up.stop)
+        gw = gateway(up, protocol="h2", tls=self.tls_lines())
+        self.addCleanup(gw.stop)
+        r = request(gw.ports["public"], "POST", "/echo", body=b"over tls")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["scheme"], "https")
+        self.assertEqual(r.json()["body"], "over tls")
+
+    def test_server_without_h2_is_refused(self):
+        up = H2Upstream(tls=(self.pki.path("local.pem"), self.pki.path("local.key")), alpn=("http/1.1",)).start()
+        self.addCleanup(up.stop)
+        gw = gateway(up, protocol="h2", tls=self.tls_lines())
+        self.addCleanup(gw.stop)
+        self.assertEqual(request(gw.ports["public"], "GET", "/echo").status, 502)
+        self.assertTrue(gw.wait_for_log("did not choose h2 by ALPN"))
+
+
+class ProtocolConfig(unittest.TestCase):
+    def check(self, upstream_lines):
+        text = LISTENER + "routes: [{ name: all, upstream: u }]\nupstreams:\n  - name: u\n    discovery: { static: [127.0.0.1:9] }\n"
+        text += textwrap.indent(textwrap.dedent(upstream_lines), "    ")
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write(text)
+        self.addCleanup(os.unlink, f.name)
+        return subprocess.run([BIN, "check", f.name], capture_output=True, text=True, timeout=20)
+
+    def test_errors_name_file_line_and_reason(self):
+        out = self.check("protocol: h3\n")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(out.stderr + out.stdout, r"\.yaml:6:\d+: .*unknown protocol 'h3'")
+        out = self.check("protocol: h2\n")
+        self.assertIn("h2 is HTTP/2 over TLS", out.stderr + out.stdout)
+        out = self.check("protocol: h2c\nhttp2: { max_concurrent_streams: 0 }\n")
+        self.assertIn("max_concurrent_streams", out.stderr + out.stdout)
+        out = self.check("http2: { ping_interval: 5s }\n")
+        self.assertIn("applies to protocol: h2 or h2c", out.stderr + out.stdout)
+        self.assertEqual(self.check("protocol: h2c\nhttp2: { max_concurrent_streams: 50, ping_interval: 30s }\n").returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
