@@ -44,7 +44,7 @@ class Stats:
 
     def reset(self):
         with self.lock:
-            self.peers, self.accepted, self.pings, self.goaways, self.calm, self.calls = set(), 0, 0, 0, 0, 0
+            self.peers, self.accepted, self.pings, self.goaways, self.calm, self.calls, self.abandoned = set(), 0, 0, 0, 0, 0, 0
 
     def add(self, **kw):
         with self.lock:
@@ -59,7 +59,8 @@ class Stats:
     def message(self):
         with self.lock:
             return c_pb2.Stats(peers=len(self.peers), connections_accepted=self.accepted, pings_received=self.pings,
-                               goaways_sent=self.goaways, too_many_pings_goaways=self.calm, calls=self.calls)
+                               goaways_sent=self.goaways, too_many_pings_goaways=self.calm, calls=self.calls,
+                               abandoned_sleeps=self.abandoned)
 
 
 STATS = Stats()
@@ -141,6 +142,8 @@ class Control(c_grpc.ControlServicer):
     def Sleep(self, request, context):
         STATS.call(context)
         wait_us(context, request.millis * 1000)
+        if not context.is_active():  # cancelled or past its deadline: the server saw the call end
+            STATS.add(abandoned=1)
         return c_pb2.SleepResponse()
 
     def GetStats(self, request, context):
