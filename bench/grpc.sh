@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# gRPC proxying: gatehouse vs nginx (grpc_pass) vs HAProxy (`proto h2` both sides) in one run, on
+# one gRPC upstream (issue 29, Performance: proxy CPU per call, >= 1.1x nginx, >= 1.0x HAProxy).
+#
+# The load: unary calls with small messages (grpc.testing.TestService/UnaryCall, a 32-byte
+# payload each way) from h2load with gRPC framing: POST of a prebuilt length-prefixed protobuf
+# body (-d), content-type application/grpc, te: trailers; -c50 -m10 (50 connections, 10 streams
+# in flight on each) on the load core. Each proxy: one worker pinned to core 0, h2c on both sides
+# (gatehouse: a listener with protocols [h2, http1], the upstream `protocol: h2c`).
+#
+# The upstream is tests/grpc/server.py (python3-grpcio), UPSTREAM_PROCS processes sharing the
+# port (grpcio binds with SO_REUSEPORT) on the load core: Debian has no fast gRPC server, and this
+# one bounds the calls per second, the same bound for every proxy. The figure compared is
+# therefore the proxy's CPU per call (user+sys from /proc/PID/stat over the calls h2load
+# completed), not req/s. Each proxy answers the python client's interop cases once before the load
+# (a proxy that broke gRPC would not be measured); h2load itself sees only HTTP statuses.
+#
+# gatehouse joins once its config passes `gatehouse check` (upstreams[].protocol, issue 29's
+# transport); until then the run prints it as pending and compares nginx with HAProxy.
+#
+#   bash bench/grpc.sh                          # 10 s runs, 3 rounds
+#   DURATION=5 ROUNDS=1 bash bench/grpc.sh
+#   UPSTREAM_PROCS=4 CONTENDERS="gatehouse nginx" bash bench/grpc.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/common.sh
+command -v h2load >/dev/null && command -v grpc_python_plugin >/dev/null || .ci/install-deps
+bench_setup
+UP=19701
+declare -A port=([gatehouse]=19780 [nginx]=19781 [haproxy]=19782)
+METHOD=/grpc.testing.TestService/UnaryCall
+
+# The upstream: UPSTREAM_PROCS grpcio servers on one port, each says READY when it listens.
+for i in $(seq "${UPSTREAM_PROCS:-3}"); do
+  taskset -c "$LOAD_CORE" python3 tests/grpc/server.py --port $UP --threads 16 > "$work/upstream$i.out" 2>&1 &
+  pids+=($!)
+done
+for i in $(seq "${UPSTREAM_PROCS:-3}"); do
+  for _ in $(seq 200); do grep -q '^READY' "$work/upstream$i.out" && break; sleep 0.1; done
+  grep -q '^READY' "$work/upstream$i.out" || { echo "upstream $i did not start:"; cat "$work/upstream$i.out"; exit 1; } >&2
+done
+
+# The request body: one gRPC message (uncompressed flag, big-endian length, SimpleRequest).
+python3 - "$work/unary.bin" <<'PY'
+import struct, sys
+sys.path.insert(0, "tests/grpc")
+import stubs
+pb = stubs.load().test_pb2
+msg = pb.SimpleRequest(response_size=32, payload=pb.Payload(body=b"\0" * 32)).SerializeToString()
+open(sys.argv[1], "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
+PY
+export H2LOAD_EXTRA="-d $work/unary.bin -H content-type:application/grpc -H te:trailers"
+
+contenders=()
+# gatehouse: h2c by prior knowledge on the listener, h2c to the upstream.
+cat > "$work/gatehouse.yaml" <<CONF
+workers: 1
+admin: { enabled: false }
+listeners: [{ name: bench, listen: 127.0.0.1:${port[gatehouse]}, protocols: [h2, http1] }]
+routes: [{ name: grpc, upstream: up }]
+upstreams: [{ name: up, protocol: h2c, discovery: { static: [127.0.0.1:$UP] } }]
+CONF
+if check=$("$GATEHOUSE" check "$work/gatehouse.yaml" 2>&1); then
+  taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/gatehouse.yaml" --log-level warn &
+  pids+=($!)
+  pid_gatehouse=$!
+  contenders+=(gatehouse)
+else
+  echo "gatehouse: pending (its gRPC config does not pass gatehouse check yet: $check)"
+fi
+
+# nginx: grpc_pass over keep-alive upstream connections (one call per connection at a time:
+# up to 500 in flight, so `keepalive 512`).
+mkdir -p "$work/ng"
+{ nginx_conf_head ng; cat <<CONF
+  upstream up { server 127.0.0.1:$UP; keepalive 512; }
+  server { listen 127.0.0.1:${port[nginx]} http2; client_max_body_size 0;
+    location / { grpc_pass grpc://up; } }
+}
+CONF
+} > "$work/ng/nginx.conf"
+taskset -c "$PROXY_CORE" nginx -c "$work/ng/nginx.conf" -p "$work/ng" &
+pids+=($!)
+contenders+=(nginx)
+
+# HAProxy: HTTP/2 on the bind and to the server (`proto h2`: streams multiplexed on its backend
+# connections), one thread.
+cat > "$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:${port[haproxy]} proto h2
+  default_backend be
+backend be
+  server s1 127.0.0.1:$UP proto h2
+CONF
+taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
+pids+=($!)
+pid_haproxy=$!
+contenders+=(haproxy)
+
+want=(${CONTENDERS:-${contenders[*]}})
+contenders=($(for n in "${want[@]}"; do [[ " ${contenders[*]} " == *" $n "* ]] && echo "$n"; done))
+# Each proxy passes gRPC: the interop cases of a real client, before any load.
+for n in "${contenders[@]}"; do
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/${port[$n]}") 2>/dev/null && break; sleep 0.1; done
+  python3 tests/grpc/client.py --target "127.0.0.1:${port[$n]}" \
+    --cases empty_unary,large_unary,server_streaming,ping_pong,custom_metadata,status_code_and_message >/dev/null \
+    || { echo "$n: the gRPC interop cases fail through it" >&2; exit 1; }
+done
+pid_nginx=$(nginx_worker_pid)
+
+export LOAD=h2load
+for n in "${contenders[@]}"; do DURATION=2 h2load_run "${port[$n]}" "$METHOD" >/dev/null; done  # warm-up: pools
+for round in $(seq "$ROUNDS"); do
+  k=$(( (round - 1) % ${#contenders[@]} ))  # rotate the order each round
+  for n in "${contenders[@]:k}" "${contenders[@]:0:k}"; do
+    LABEL=grpc-unary measure "$n" "$(eval echo \$pid_$n)" "${port[$n]}" "$METHOD" "$round"
+  done
+done
+
+echo
+echo "summary: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); h2load -c$CONNECTIONS -m${H2LOAD_STREAMS:-10} gRPC unary, ${DURATION} s runs, $ROUNDS rounds (medians)"
+echo "the upstream (python3-grpcio x ${UPSTREAM_PROCS:-3}) bounds req/s: compare us/req, the proxy's CPU per call ('per-core' > 1: the first proxy does more calls per core)"
+if [[ " ${contenders[*]} " == *" gatehouse "* ]]; then
+  summarize gatehouse $(for n in "${contenders[@]}"; do [ "$n" = gatehouse ] || echo "$n"; done)
+else
+  summarize haproxy nginx
+  echo "gatehouse: pending"
+fi
