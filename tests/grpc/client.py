@@ -3,7 +3,7 @@
 descriptions (doc/interop-test-descriptions.md) against a target, and a load mode.
 
     python3 tests/grpc/client.py --target 127.0.0.1:PORT [--ca CA.pem --server-name NAME] [--cases a,b]
-    python3 tests/grpc/client.py --target ... --load CALLS --concurrency N [--method unary|sleep] [--sleep-ms M]
+    python3 tests/grpc/client.py --target ... --load CALLS --concurrency N [--method unary|sleep] [--sleep-ms M] [--load-size B]
 
 Prints one JSON object: {case: {"ok": bool, "detail": str}} (cases), or
 {"calls": N, "failed": K, "errors": {status: count}} (load). Exit status 0 when everything passed.
@@ -212,8 +212,9 @@ def run_cases(ch, names):
     return out
 
 
-def run_load(ch, calls, concurrency, method="unary", sleep_ms=0):
-    """`calls` calls, `concurrency` in flight at once, over the one channel; counts the failures by status."""
+def run_load(ch, calls, concurrency, method="unary", sleep_ms=0, size=64):
+    """`calls` calls, `concurrency` in flight at once, over the one channel; counts the failures by
+    status. Unary calls ask for and check a `size`-byte payload."""
     test, control = t_grpc.TestServiceStub(ch), c_grpc.ControlStub(ch)
     errors, lock = {}, threading.Lock()
 
@@ -222,8 +223,8 @@ def run_load(ch, calls, concurrency, method="unary", sleep_ms=0):
             if method == "sleep":
                 control.Sleep(c_pb2.SleepRequest(millis=sleep_ms), timeout=DEADLINE)
             else:
-                r = test.UnaryCall(t_pb2.SimpleRequest(response_size=64, payload=payload(64)), timeout=DEADLINE)
-                check(len(r.payload.body) == 64, "short response")
+                r = test.UnaryCall(t_pb2.SimpleRequest(response_size=size, payload=payload(size)), timeout=DEADLINE)
+                check(len(r.payload.body) == size, f"a response of {len(r.payload.body)} bytes")
         except (grpc.RpcError, Failed) as e:
             key = str(e.code()) if isinstance(e, grpc.RpcError) else str(e)
             with lock:
@@ -244,10 +245,11 @@ def main():
     ap.add_argument("--concurrency", type=int, default=10)
     ap.add_argument("--method", choices=("unary", "sleep"), default="unary")
     ap.add_argument("--sleep-ms", type=int, default=100)
+    ap.add_argument("--load-size", type=int, default=64, help="the unary load's payload bytes each way")
     a = ap.parse_args()
     with channel(a.target, a.ca, a.server_name) as ch:
         if a.load:
-            out = run_load(ch, a.load, a.concurrency, a.method, a.sleep_ms)
+            out = run_load(ch, a.load, a.concurrency, a.method, a.sleep_ms, a.load_size)
             ok = out["failed"] == 0
         else:
             out = run_cases(ch, [c for c in a.cases.split(",") if c])
