@@ -5,6 +5,7 @@ gatehouse.testing.Control (a sleeping method; the server's view of its connectio
 
     python3 tests/grpc/server.py [--port N] [--tls-cert F --tls-key F] [--tap]
                                  [--max-connection-age-ms N [--max-connection-age-grace-ms N]]
+                                 [--max-concurrent-streams N]
 
 Prints "READY <port>" once it listens on 127.0.0.1 (h2c, or TLS with ALPN h2 given a
 certificate). Keepalive enforcement stays at grpcio's defaults (pings without calls: at most one
@@ -44,7 +45,7 @@ class Stats:
 
     def reset(self):
         with self.lock:
-            self.peers, self.accepted, self.pings, self.goaways, self.calm, self.calls, self.abandoned = set(), 0, 0, 0, 0, 0, 0
+            self.peers, self.accepted, self.pings, self.goaways, self.calm, self.calls, self.abandoned, self.refused = set(), 0, 0, 0, 0, 0, 0, 0
 
     def add(self, **kw):
         with self.lock:
@@ -60,7 +61,7 @@ class Stats:
         with self.lock:
             return c_pb2.Stats(peers=len(self.peers), connections_accepted=self.accepted, pings_received=self.pings,
                                goaways_sent=self.goaways, too_many_pings_goaways=self.calm, calls=self.calls,
-                               abandoned_sleeps=self.abandoned)
+                               abandoned_sleeps=self.abandoned, refused_streams=self.refused)
 
 
 STATS = Stats()
@@ -172,8 +173,9 @@ class Health(h_grpc.HealthServicer):
 
 class FrameTap:
     """A TCP relay in front of the gRPC server that reads the HTTP/2 frames going through: counts
-    accepted connections, PINGs from clients (not ACKs) and GOAWAYs from the server, among them
-    ENHANCE_YOUR_CALM (0xb), grpc's answer to too many pings."""
+    accepted connections, PINGs from clients (not ACKs), GOAWAYs from the server, among them
+    ENHANCE_YOUR_CALM (0xb), grpc's answer to too many pings, and the server's RST_STREAM
+    REFUSED_STREAM (streams over its SETTINGS_MAX_CONCURRENT_STREAMS)."""
 
     def __init__(self, public_port, backend_port):
         self.backend_port = backend_port
@@ -220,6 +222,8 @@ class FrameTap:
                     elif not from_client and ftype == 7:
                         code = struct.unpack(">I", buf[13:17])[0]
                         STATS.add(goaways=1, calm=int(code == 0xB))
+                    elif not from_client and ftype == 3 and struct.unpack(">I", buf[9:13])[0] == 0x7:
+                        STATS.add(refused=1)  # RST_STREAM REFUSED_STREAM
                     del buf[:9 + length]
         except OSError:
             pass
@@ -233,6 +237,8 @@ class FrameTap:
 
 def serve(args):
     options = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
+    if args.max_concurrent_streams:
+        options.append(("grpc.max_concurrent_streams", args.max_concurrent_streams))
     if args.max_connection_age_ms:
         options += [("grpc.max_connection_age_ms", args.max_connection_age_ms),
                     ("grpc.max_connection_age_grace_ms", args.max_connection_age_grace_ms)]
@@ -263,6 +269,7 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--tap", action="store_true")
     ap.add_argument("--threads", type=int, default=128)
+    ap.add_argument("--max-concurrent-streams", type=int, default=0, help="SETTINGS_MAX_CONCURRENT_STREAMS (0: grpcio's default, no limit)")
     ap.add_argument("--max-connection-age-ms", type=int, default=0)
     ap.add_argument("--max-connection-age-grace-ms", type=int, default=30000)
     serve(ap.parse_args())

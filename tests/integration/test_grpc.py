@@ -2,7 +2,8 @@
 gRPC's doc/interop-test-descriptions.md from two client stacks (python3-grpcio, @grpc/grpc-js)
 to a python3-grpcio server (tests/grpc), plaintext (h2c) and TLS (ALPN h2) on both sides; and the
 pool cases: many concurrent calls share few upstream connections, a server's GOAWAY mid-load
-fails no call, idle pings do not trip the server's keepalive enforcement.
+fails no call, nor does its stream limit (REFUSED_STREAM), a cancelled call ends on the server,
+idle pings do not trip the server's keepalive enforcement.
 
 The proxy is chosen by GRPC_TEST_PROXY:
   gatehouse (default)  the binary under test: a listener with protocols [h2, http1] and an
@@ -269,6 +270,17 @@ class PoolCases(GrpcTestCase):
         stats = s.server.stats()
         self.assertGreaterEqual(stats.goaways_sent, 1, f"no GOAWAY during the load: {stats}")
         self.assertEqual(out["failed"], 0, f"{out}; server: {stats}")
+
+    def test_server_stream_limit_fails_no_call(self):
+        # The server allows 2 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS);
+        # 20 calls in flight at once: the proxy respects the limit (more connections, or a queue)
+        # and retries any stream the server refused (REFUSED_STREAM: never processed).
+        s = ProxiedServer(self, server_args=["--tap", "--max-concurrent-streams", "2"])
+        s.server.reset_stats()
+        out = s.client("python", "--load", "200", "--concurrency", "20", "--method", "sleep", "--sleep-ms", "20")
+        stats = s.server.stats()
+        self.assertEqual(out["failed"], 0, f"{out}; server: {stats}")
+        self.assertEqual(stats.calls, 200, stats)
 
     def test_cancellation_reaches_the_server(self):
         # A call cancelled by its client (here: its deadline passed; the client resets the
