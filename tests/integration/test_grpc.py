@@ -44,12 +44,15 @@ class GrpcServer:
     """tests/grpc/server.py in a subprocess; `port` once it printed READY."""
 
     def __init__(self, *args):
+        self.log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: grpc's logs never block it
         self.proc = subprocess.Popen([sys.executable, os.path.join(GRPC_DIR, "server.py"), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()  # the server prints READY or exits (EOF)
         if not line.startswith("READY "):
             self.proc.kill()
-            raise RuntimeError("the gRPC test server did not start:\n" + line + self.proc.stderr.read())
+            self.proc.wait()
+            self.log.seek(0)
+            raise RuntimeError("the gRPC test server did not start:\n" + line + self.log.read())
         self.port = int(line.split()[1])
         self.control_channel = stubs.load().grpc.insecure_channel(f"127.0.0.1:{self.port}") if "--tls-cert" not in args else None
 
@@ -69,7 +72,7 @@ class GrpcServer:
         self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.log.close()
 
 
 def wait_listening(port):
@@ -126,14 +129,13 @@ http {{
 }}
 """)
         self.proc = subprocess.Popen(["nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # its log: error.log
         wait_listening(self.port)
         return self
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(NET_TIMEOUT)
-        self.proc.stderr.close()
 
 
 class GatehouseProxy:
