@@ -90,6 +90,7 @@ CONF
 }
 # start_haproxy_proxy PORT UPSTREAM_PORT [DEFAULTS_EXTRA]: HAProxy as a keep-alive reverse proxy,
 # one thread on the proxy core; sets pid_haproxy. DEFAULTS_EXTRA: more lines for "defaults".
+# HAPROXY_BIND, HAPROXY_SERVER: more words for the bind and the server line (e.g. "proto h2").
 start_haproxy_proxy() {
   local port=$1 up=$2 extra=${3:-}
   cat > "$work/haproxy.cfg" <<CONF
@@ -104,10 +105,10 @@ defaults
   http-reuse always
 $extra
 frontend fe
-  bind 127.0.0.1:$port
+  bind 127.0.0.1:$port ${HAPROXY_BIND:-}
   default_backend be
 backend be
-  server s1 127.0.0.1:$up
+  server s1 127.0.0.1:$up ${HAPROXY_SERVER:-}
 CONF
   taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
   pids+=($!)

@@ -20,6 +20,7 @@
 #
 # gatehouse joins once its config passes `gatehouse check` (upstreams[].protocol, issue 29's
 # transport); until then the run prints it as pending and compares nginx with HAProxy.
+# ("per-core" in the summary: the first contender's calls per core-second over the other's.)
 #
 #   bash bench/grpc.sh                          # 10 s runs, 3 rounds
 #   DURATION=5 ROUNDS=1 bash bench/grpc.sh
@@ -94,25 +95,7 @@ contenders+=(nginx)
 
 # HAProxy: HTTP/2 on the bind and to the server (`proto h2`: streams multiplexed on its backend
 # connections), one thread.
-cat > "$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 8192
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:${port[haproxy]} proto h2
-  default_backend be
-backend be
-  server s1 127.0.0.1:$UP proto h2
-CONF
-taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
-pids+=($!)
-pid_haproxy=$!
+HAPROXY_BIND="proto h2" HAPROXY_SERVER="proto h2" start_haproxy_proxy "${port[haproxy]}" $UP
 contenders+=(haproxy)
 
 want=(${CONTENDERS:-${contenders[*]}})
@@ -141,9 +124,7 @@ if [ "$UPSTREAM" = python ]; then
   echo "the upstream (python3-grpcio x ${UPSTREAM_PROCS:-3}) bounds req/s: compare us/req, the proxy's CPU per call"
 fi
 echo "per-core > 1: the first proxy named does more calls per core-second than the other"
-if [[ " ${contenders[*]} " == *" gatehouse "* ]]; then
-  summarize gatehouse $(for n in "${contenders[@]}"; do [ "$n" = gatehouse ] || echo "$n"; done)
-else
-  summarize haproxy nginx
-  echo "gatehouse: pending"
-fi
+# The first contender (gatehouse, when it runs) over each of the others.
+summarize "${contenders[@]}"
+[[ " ${contenders[*]} " == *" gatehouse "* ]] || echo "gatehouse: pending"
+
