@@ -10,6 +10,7 @@ The proxy is chosen by GRPC_TEST_PROXY:
                        upstream with `protocol: h2c` (TLS: a TLS listener, `protocol: h2` + tls).
                        Skipped, loudly, while `gatehouse check` refuses upstreams[].protocol.
   nginx                nginx's grpc_pass: the reference the tests are proven against.
+  haproxy              HAProxy, HTTP/2 on both sides: a second reference, one that multiplexes.
   none                 the clients talk to the server directly.
 GRPC_TEST_IDLE_SECONDS (default 20): how long the keepalive case leaves the proxy's pool idle.
 """
@@ -138,6 +139,48 @@ http {{
         self.proc.wait(NET_TIMEOUT)
 
 
+class HaproxyProxy:
+    """HAProxy with HTTP/2 on both sides (`proto h2` / ALPN h2): calls multiplexed on its backend
+    connections, as gatehouse's pool does."""
+    multiplexes = True
+
+    def start(self, server, client_tls, upstream_tls, pki):
+        self.dir = tempfile.mkdtemp(prefix="gatehouse-grpc-haproxy-")
+        self.port = free_port()
+        if client_tls:
+            with open(os.path.join(self.dir, "both.pem"), "w") as out:
+                for name in ("local.pem", "local.key"):
+                    with open(pki.path(name)) as f:
+                        out.write(f.read())
+            bind = f"ssl crt {self.dir}/both.pem alpn h2"
+        else:
+            bind = "proto h2"
+        srv = f"ssl verify required ca-file {pki.path('ca.pem')} sni str({SERVER_NAME}) alpn h2" if upstream_tls else "proto h2"
+        cfg = os.path.join(self.dir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"""global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:{self.port} {bind}
+  default_backend be
+backend be
+  server s1 127.0.0.1:{server.port} {srv}
+""")
+        self.proc = subprocess.Popen(["haproxy", "-f", cfg, "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port)
+        return self
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(NET_TIMEOUT)
+
+
 class GatehouseProxy:
     """The binary under test: h2c by prior knowledge on a plain listener (protocols [h2, http1]),
     TLS with ALPN h2 on a TLS one; the upstream `protocol: h2c`, or `h2` with tls."""
@@ -172,7 +215,7 @@ class GatehouseProxy:
         self.gw.stop()
 
 
-PROXIES = {"none": NoProxy, "nginx": NginxProxy, "gatehouse": GatehouseProxy}
+PROXIES = {"none": NoProxy, "nginx": NginxProxy, "haproxy": HaproxyProxy, "gatehouse": GatehouseProxy}
 
 
 def run_client(stack, port, client_tls, pki, *extra):
