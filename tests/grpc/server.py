@@ -13,9 +13,11 @@ per 2 h, 2 strikes; then a GOAWAY ENHANCE_YOUR_CALM "too_many_pings"). --tap put
 the public port in front of grpcio (plaintext only): it counts the connections accepted, the
 PINGs clients send and the GOAWAYs the server sends, which Control/GetStats reports.
 --max-connection-age-ms makes grpcio send GOAWAY on every connection that old (mid-load GOAWAY).
+SIGUSR1 (with --tap) cuts every open connection at once without a GOAWAY (a connection failure).
 """
 import argparse
 import os
+import signal
 import socket
 import struct
 import sys
@@ -179,6 +181,7 @@ class FrameTap:
 
     def __init__(self, public_port, backend_port):
         self.backend_port = backend_port
+        self.pairs, self.lock = set(), threading.Lock()  # the open (client, backend) socket pairs
         self.sock = socket.create_server(("127.0.0.1", public_port), backlog=1024)
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self.accept_loop, daemon=True).start()
@@ -194,11 +197,24 @@ class FrameTap:
                 continue
             for s in (client, backend):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.pairs.add((client, backend))
             threading.Thread(target=self.relay, args=(client, backend, True), daemon=True).start()
             threading.Thread(target=self.relay, args=(backend, client, False), daemon=True).start()
 
-    @staticmethod
-    def relay(src, dst, from_client):
+    def drop_all(self, *_):
+        """Cuts every open connection at once, both ways, without a GOAWAY: a connection-level
+        failure under the calls in flight on it (SIGUSR1)."""
+        with self.lock:
+            pairs = list(self.pairs)
+        for pair in pairs:
+            for s in pair:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def relay(self, src, dst, from_client):
         buf = bytearray()
         skip = 24 if from_client else 0  # the client's connection preface
         try:
@@ -233,6 +249,8 @@ class FrameTap:
                     s.shutdown(how)
                 except OSError:
                     pass
+            with self.lock:
+                self.pairs.discard((src, dst) if from_client else (dst, src))
 
 
 def serve(args):
@@ -252,14 +270,17 @@ def serve(args):
         port = server.add_secure_port(f"127.0.0.1:{args.port}", creds)
     elif args.tap:
         backend = server.add_insecure_port("127.0.0.1:0")
-        port = FrameTap(args.port, backend).port
+        tap = FrameTap(args.port, backend)
+        signal.signal(signal.SIGUSR1, tap.drop_all)
+        port = tap.port
     else:
         port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     if not port:
         sys.exit(f"cannot listen on 127.0.0.1:{args.port}")
     server.start()
     print(f"READY {port}", flush=True)
-    server.wait_for_termination()
+    while True:
+        signal.pause()  # the main thread waits for signals (SIGUSR1: the tap's drop_all)
 
 
 def main():

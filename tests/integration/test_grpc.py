@@ -2,7 +2,8 @@
 gRPC's doc/interop-test-descriptions.md from two client stacks (python3-grpcio, @grpc/grpc-js)
 to a python3-grpcio server (tests/grpc), plaintext (h2c) and TLS (ALPN h2) on both sides; and the
 pool cases: many concurrent calls share few upstream connections, a server's GOAWAY mid-load
-fails no call, nor does its stream limit (REFUSED_STREAM), a cancelled call ends on the server,
+fails no call, nor does its stream limit (REFUSED_STREAM), a lost connection fails only its
+calls, a cancelled call ends on the server,
 idle pings do not trip the server's keepalive enforcement.
 
 The proxy is chosen by GRPC_TEST_PROXY:
@@ -16,6 +17,7 @@ GRPC_TEST_IDLE_SECONDS (default 20): how long the keepalive case leaves the prox
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -338,6 +340,24 @@ class PoolCases(GrpcTestCase):
         stats = s.server.stats()
         self.assertEqual(out["failed"], 0, f"{out}; server: {stats}")
         self.assertEqual(stats.calls, 200, stats)
+
+    def test_connection_failure_fails_only_its_calls(self):
+        # The server's connections are cut without a GOAWAY under 10 calls in flight: those calls
+        # fail (UNAVAILABLE: the proxy cannot know whether the server processed them), and the
+        # next calls succeed on a new connection.
+        s = ProxiedServer(self, server_args=["--tap"])
+        s.server.reset_stats()
+        pb = stubs.load()
+        with pb.grpc.insecure_channel(f"127.0.0.1:{s.proxy.port}") as ch:
+            stub = pb.control_pb2_grpc.ControlStub(ch)
+            calls = [stub.Sleep.future(pb.control_pb2.SleepRequest(millis=60000), timeout=NET_TIMEOUT * 3) for _ in range(10)]
+            self.assertTrue(wait_until(lambda: s.server.stats().calls == 10), s.server.stats())
+            s.server.proc.send_signal(signal.SIGUSR1)
+            errors = [c.exception(timeout=NET_TIMEOUT) for c in calls]
+            codes = [e.code() if e else None for e in errors]
+            self.assertEqual(codes, [pb.grpc.StatusCode.UNAVAILABLE] * 10)
+        out = s.client("python", "--load", "100", "--concurrency", "10")
+        self.assertEqual(out["failed"], 0, out)
 
     def test_cancellation_reaches_the_server(self):
         # A call cancelled by its client (here: its deadline passed; the client resets the
