@@ -3,8 +3,8 @@ gRPC's doc/interop-test-descriptions.md from two client stacks (python3-grpcio, 
 to a python3-grpcio server (tests/grpc), plaintext (h2c) and TLS (ALPN h2) on both sides; and the
 pool cases: many concurrent calls share few upstream connections, a server's GOAWAY mid-load
 fails no call, nor does its stream limit (REFUSED_STREAM), a lost connection fails only its
-calls, a cancelled call ends on the server,
-idle pings do not trip the server's keepalive enforcement.
+calls, a cancelled call ends on the server, idle pings do not trip the server's keepalive
+enforcement.
 
 The proxy is chosen by GRPC_TEST_PROXY:
   gatehouse (default)  the binary under test: a listener with protocols [h2, http1] and an
