@@ -90,6 +90,7 @@ CONF
 }
 # start_haproxy_proxy PORT UPSTREAM_PORT [DEFAULTS_EXTRA]: HAProxy as a keep-alive reverse proxy,
 # one thread on the proxy core; sets pid_haproxy. DEFAULTS_EXTRA: more lines for "defaults".
+# HAPROXY_BIND, HAPROXY_SERVER: more words for the bind and the server line (e.g. "proto h2").
 start_haproxy_proxy() {
   local port=$1 up=$2 extra=${3:-}
   cat > "$work/haproxy.cfg" <<CONF
@@ -104,10 +105,10 @@ defaults
   http-reuse always
 $extra
 frontend fe
-  bind 127.0.0.1:$port
+  bind 127.0.0.1:$port ${HAPROXY_BIND:-}
   default_backend be
 backend be
-  server s1 127.0.0.1:$up
+  server s1 127.0.0.1:$up ${HAPROXY_SERVER:-}
 CONF
   taskset -c "$PROXY_CORE" haproxy -f "$work/haproxy.cfg" -q &
   pids+=($!)
@@ -126,9 +127,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # h2load_run PORT PATH: one h2load run (nghttp2-client) on the load core, its output rewritten in
 # the lines measure reads from wrk: h2load prints no percentiles, so p50 and p99 come from its
 # per-request log (elapsed µs, third column). H2LOAD_STREAMS [10]: streams per connection (-m).
+# H2LOAD_EXTRA: more h2load arguments, split at spaces (gRPC: -d BODY -H content-type:application/grpc).
 h2load_run() {
   local port=$1 path=$2 log="$work/h2load.log" out
-  out=$(taskset -c "$LOAD_CORE" h2load -t1 -c"$CONNECTIONS" -m"${H2LOAD_STREAMS:-10}" -D"$DURATION" --log-file="$log" \
+  # shellcheck disable=SC2086  # H2LOAD_EXTRA is a list of words
+  out=$(taskset -c "$LOAD_CORE" h2load -t1 -c"$CONNECTIONS" -m"${H2LOAD_STREAMS:-10}" -D"$DURATION" --log-file="$log" ${H2LOAD_EXTRA:-} \
     "${SCHEME:-http}://127.0.0.1:$port$path")
   grep -Eq '^Application protocol: h2c?$' <<<"$out" || echo "h2load: not HTTP/2: $(grep -m1 -i 'protocol' <<<"$out")" >&2
   awk '/^finished in/ {gsub(",", "", $4); print "Requests/sec:", $4}
