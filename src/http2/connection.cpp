@@ -43,7 +43,11 @@ struct callbacks {
     }
 
     static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-        if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) of(user).meter_.productive();
+        if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
+        auto& c = of(user);
+        c.meter_.productive();
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+            if (auto* s = c.find(frame->hd.stream_id)) s->response_sent();
         return 0;
     }
 

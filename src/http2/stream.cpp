@@ -30,6 +30,7 @@ stream::~stream() = default;
 void stream::recycle(std::int32_t id) {
     id_ = id;
     watcher_ = nullptr;
+    response_sent_ = stop_request_ = false;
     raw_.clear();
     for (auto* s : {&raw_bytes_, &method_, &scheme_, &authority_, &path_, &protocol_, &cookie_, &ws_key_, &body_, &nv_store_}) s->clear();
     fields_.clear();
@@ -189,6 +190,12 @@ void stream::end_of_request() {
     wake();
 }
 
+void stream::response_sent() {
+    response_sent_ = true;
+    if (stop_request_ && !closed_ && !request_ended_) nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
+    stop_request_ = false;
+}
+
 void stream::closed(std::uint32_t error_code) {
     closed_ = true;
     close_code_ = error_code;
@@ -222,8 +229,13 @@ asio::awaitable<void> stream::run() {
         // cancelled (the stream was reset, or the connection ended)
     }
     ex_.end_call();
-    // A request body nobody read: the client is told to stop sending it (RFC 9113 §8.1).
-    if (!closed_ && !request_ended_) nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
+    // A request body nobody read: the client is told to stop sending it (RFC 9113 §8.1), after
+    // the whole response (nghttp2 sends RST_STREAM before DATA still queued; a gRPC client takes
+    // a reset before the trailers for a failed call).
+    if (!closed_ && !request_ended_) {
+        if (response_sent_) nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
+        else stop_request_ = true;
+    }
     if (closed_ && close_code_ != NGHTTP2_NO_ERROR && ex_.status == 0) ex_.status = 499;
     ex_.complete();
     running_ = false;

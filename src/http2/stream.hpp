@@ -39,6 +39,7 @@ public:
     void data(const std::uint8_t* p, std::size_t n);
     void end_of_request();                  // END_STREAM from the client
     void closed(std::uint32_t error_code);  // the stream is gone (reset either way, or done)
+    void response_sent();                   // the response's END_STREAM went out
     boost::asio::awaitable<void> run();     // the request, through the exchange
     boost::asio::cancellation_signal& cancel() { return cancel_; }
     std::int32_t id() const { return id_; }
@@ -117,6 +118,8 @@ private:
     std::string nv_store_;
     std::string_view pending_;  // offered by send_data, not yet taken by read_data
     bool data_end_ = false, submitted_ = false, deferred_ = false, trailers_wanted_ = false;
+    bool response_sent_ = false;  // its END_STREAM went out
+    bool stop_request_ = false;   // RST_STREAM NO_ERROR once it did: the request body is not wanted
     std::vector<std::pair<std::string, std::string>> trailer_out_;
     bool closed_ = false, running_ = false;
     http::body_watcher* watcher_ = nullptr;  // an HTTP/2 upstream's stream sending the body as it arrives
