@@ -150,9 +150,10 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         upstream_error err;
         if (auto picked = pick_endpoint(attempt)) err = *picked;
         else err = co_await wait_for_endpoint();
-        if (!err && def().multiplexed()) {
-            err = co_await try_stream(sender);
-        } else {
+        // An HTTP/2 upstream's try is a stream; an endpoint found to speak only HTTP/1.1
+        // (protocol_fallback) gets a connection of its own, in this very try when it was found now.
+        if (!err && def().multiplexed() && !cluster_->endpoint(ep_).speaks_http1) err = co_await try_stream(sender);
+        if (!err && (!def().multiplexed() || (!stream_ && cluster_->endpoint(ep_).speaks_http1))) {
             if (!err && !lease_pooled(attempt > 0)) err = co_await connect_upstream();
             if (!err) {
                 sent_ = net::clock::now();  // the upstream's time runs from the request's start

@@ -37,6 +37,10 @@ asio::awaitable<upstream_error> call::try_stream(request_sender& sender) {
     note_endpoint(stream_ep_);
     if (fresh) {
         auto f = co_await stream_conn_->open(*cluster_);
+        if (stream_conn_->fell_back()) {
+            release_stream();
+            co_return upstream_error{};  // nothing sent: the try goes on in HTTP/1.1 (try_upstream)
+        }
         if (f != failure::none) co_return upstream_error{f};
     } else if (stream_conn_->opening()) {
         const bool up = co_await stream_conn_->wait_open(net::clock::now() + try_timeout_);

@@ -207,9 +207,14 @@ asio::awaitable<failure> h2_connection::open(cluster_state& cluster) {
         const unsigned char* proto = nullptr;
         unsigned len = 0;
         SSL_get0_alpn_selected(uc_.io.ssl(), &proto, &len);
-        if (std::string_view(reinterpret_cast<const char*>(proto), len) != "h2") {
-            observability::warn_limited(uc_.ep->key, "upstream {}: {} did not choose h2 by ALPN ('{}')", def_->name, uc_.ep->key,
-                                        std::string_view(reinterpret_cast<const char*>(proto), len));
+        const std::string_view chosen(reinterpret_cast<const char*>(proto), len);
+        if (chosen != "h2" && def_->protocol_fallback) {
+            spdlog::info("upstream {}: {} does not speak h2 (ALPN: '{}'); HTTP/1.1 from now on (protocol_fallback)", def_->name,
+                         uc_.ep->key, chosen);
+            uc_.ep->speaks_http1 = fell_back_ = true;
+            f = failure::tls;
+        } else if (chosen != "h2") {
+            observability::warn_limited(uc_.ep->key, "upstream {}: {} did not choose h2 by ALPN ('{}')", def_->name, uc_.ep->key, chosen);
             f = failure::tls;
         }
     }

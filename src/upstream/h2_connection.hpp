@@ -41,6 +41,9 @@ public:
     bool opening() const { return state_ == state::opening; }
     bool up() const { return state_ == state::up && !goaway_ && !closing_; }
     bool dead() const { return state_ == state::dead; }
+    // open() found the server does not speak h2 and the upstream allows HTTP/1.1 instead
+    // (protocol_fallback): the endpoint is marked speaks_http1 and the call goes on in HTTP/1.1.
+    bool fell_back() const { return fell_back_; }
 
     // Room for one more stream (a place is held from reserve() until submit() or unreserve()).
     bool has_room() const;
@@ -89,7 +92,7 @@ private:
     int open_waiters_ = 0;
     bool writer_waiting_ = false;
     state state_ = state::opening;
-    bool goaway_ = false, closing_ = false;
+    bool goaway_ = false, closing_ = false, fell_back_ = false;
     bool pinged_ = false;  // this idle period's PING went out
     bool ping_outstanding_ = false;
     net::clock::time_point idle_since_{}, ping_sent_{};

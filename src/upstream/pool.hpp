@@ -40,6 +40,7 @@ struct endpoint_state {
     latency_estimate latency;                 // peak_ewma: this worker's view of the endpoint's latency
     std::shared_ptr<endpoint_health> health;  // shared by every worker (outlier ejection, checks, slow start)
     bool removed = false;                     // no longer in the set: leased connections close on release
+    bool speaks_http1 = false;                // protocol h2 with protocol_fallback: ALPN chose http/1.1 (this worker's view)
 };
 
 struct upstream_connection {

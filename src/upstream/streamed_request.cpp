@@ -50,8 +50,9 @@ asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, 
     timeout_ = timeout;
     const bool stale = uc.reused;
     std::string_view early = has_body_ && !chunked_ ? d_.body_ready() : std::string_view{};
+    if (h2_) http1_from_fields();  // an h2 upstream's endpoint that fell back to HTTP/1.1
     uc.timer.arm(timeout_);
-    auto [ec, n] = co_await uc.io.write(head_, early);
+    auto [ec, n] = co_await uc.io.write(h2_ ? std::string_view(frame_) : std::string_view(head_), early);
     if (ec) co_return upstream_error{failure::write, stale};
     if (replayable_) {
         body_sent_ = true;  // it stays where it is until release()

@@ -50,6 +50,7 @@ private:
     void start_h2(const http::forwarded_request& f, bool tls);
     void add_h2(std::string_view name, std::string_view value);
     void point_nv();
+    void http1_from_fields();
     boost::asio::awaitable<upstream_error> pump_h2(h2_connection& c, h2_stream& s);
     boost::asio::awaitable<bool> wait_taken(h2_stream& s);
     struct nv_span {

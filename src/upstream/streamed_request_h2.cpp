@@ -61,6 +61,29 @@ void streamed_request::start_h2(const http::forwarded_request& f, bool tls) {
     }
 }
 
+// protocol_fallback: an endpoint of an h2 upstream that speaks only HTTP/1.1 gets the request
+// as an HTTP/1.1 head made from the header list (pseudo-fields to the request line and Host).
+void streamed_request::http1_from_fields() {
+    auto field = [&](const nv_span& s) { return std::string_view(head_).substr(s.name, s.value + s.value_len - s.name); };
+    auto value = [&](const nv_span& s) { return std::string_view(head_).substr(s.value, s.value_len); };
+    frame_.clear();
+    frame_ += value(spans_[0]);
+    frame_ += ' ';
+    frame_ += value(spans_[3]);
+    frame_ += " HTTP/1.1\r\nHost: "sv;
+    frame_ += value(spans_[2]);
+    frame_ += "\r\n"sv;
+    bool te = false;
+    for (std::size_t i = 4; i < spans_.size(); ++i) {
+        frame_ += field(spans_[i]);
+        frame_ += "\r\n"sv;
+        te |= spans_[i].name_len == 2 && head_.compare(spans_[i].name, 2, "te") == 0;
+    }
+    if (te) frame_ += "Connection: te\r\n"sv;
+    if (chunked_) frame_ += "Transfer-Encoding: chunked\r\n"sv;
+    frame_ += "\r\n"sv;
+}
+
 // The header list points into head_, which tracing may have edited in place since start().
 void streamed_request::point_nv() {
     nv_.clear();

@@ -11,7 +11,10 @@ import tempfile
 import textwrap
 import unittest
 
+import ssl
+
 from harness import BIN, Gatehouse, connect, read_to_close, request
+from upstream import Upstream
 from h2client import H2Client, StreamReset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "upstream"))
@@ -202,6 +205,26 @@ class H2OverTls(unittest.TestCase):
         self.addCleanup(gw.stop)
         self.assertEqual(request(gw.ports["public"], "GET", "/echo").status, 502)
         self.assertTrue(gw.wait_for_log("did not choose h2 by ALPN"))
+
+
+    def test_protocol_fallback_speaks_http1_to_a_server_without_h2(self):
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.pki.path("local.pem"), self.pki.path("local.key"))
+        ctx.set_alpn_protocols(["http/1.1"])
+        up = Upstream(name="h1", ssl_context=ctx).start_in_thread()
+        self.addCleanup(up.stop)
+        gw = gateway(up, protocol="h2", tls=self.tls_lines(), extra="protocol_fallback: true")
+        self.addCleanup(gw.stop)
+        for body in (b"first", b"second"):  # the first finds out, the second knows
+            r = request(gw.ports["public"], "POST", "/echo", body=body, headers={"TE": "trailers"})
+            self.assertEqual(r.status, 200)
+            seen = r.json()
+            self.assertEqual(seen["method"], "POST")
+            self.assertEqual(seen["body"], body.decode())
+            names = [k.lower() for k, _ in seen["headers"]]
+            self.assertIn("host", names)
+            self.assertFalse(any(n.startswith(":") for n in names))
+        self.assertTrue(gw.wait_for_log("HTTP/1.1 from now on"))
 
 
 class ProtocolConfig(unittest.TestCase):
