@@ -831,6 +831,8 @@ struct loader {
             r.error("protocol", "h2 is HTTP/2 over TLS: the upstream needs tls: (h2c is HTTP/2 over plain TCP)");
         if (u.protocol == upstream_protocol::h2c && r.has("tls"))
             r.error("protocol", "h2c is HTTP/2 over plain TCP: with tls: use protocol: h2");
+        if (u.health_check && u.health_check->grpc_service && u.protocol == upstream_protocol::http1)
+            r.error("health_check", "grpc health checks need protocol: h2 or h2c");
         if (auto f = r.boolean("protocol_fallback")) {
             if (u.protocol != upstream_protocol::h2) r.error("protocol_fallback", "only protocol: h2 negotiates (by ALPN)");
             u.protocol_fallback = *f;

@@ -87,7 +87,8 @@ outlier_config read_outlier(const YAML::Node& n, const std::string& path, diagno
 health_check_config read_health_check(const YAML::Node& n, const std::string& path, diagnostics& d) {
     health_check_config h;
     map_reader r(n, path, d,
-                 {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status", "host", "start_unhealthy"});
+                 {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status", "host", "start_unhealthy",
+                  "grpc"});
     if (!r.ok()) return h;
     if (auto p = r.string("path")) {
         if (p->empty() || p->front() != '/' || p->find_first_of(" \t\r\n") != std::string::npos)
@@ -121,6 +122,14 @@ health_check_config read_health_check(const YAML::Node& n, const std::string& pa
         else h.host = *v;
     }
     if (auto v = r.boolean("start_unhealthy")) h.start_unhealthy = *v;
+    if (r.has("grpc")) {
+        map_reader g(r.get("grpc"), r.child_path("grpc"), d, {"service"});
+        if (g.ok()) {
+            h.grpc_service = g.string("service").value_or("");  // empty: the server's overall health
+            g.finish();
+        }
+        if (r.has("path") || r.has("expected_status")) r.error("grpc", "a gRPC health check has no path or expected_status");
+    }
     r.finish();
     return h;
 }

@@ -182,7 +182,8 @@ std::string health_identity(const config::upstream_config& u) {
     if (auto& h = u.health_check) {
         id += "|h";
         append_parts(id, h->path, h->interval.count(), h->timeout.count(), h->healthy_threshold, h->unhealthy_threshold, h->host,
-                     static_cast<int>(h->start_unhealthy));
+                     static_cast<int>(h->start_unhealthy), h->grpc_service ? "grpc:" + *h->grpc_service : std::string(),
+                     static_cast<int>(u.protocol));
         for (auto& [lo, hi] : h->expected_status) append_parts(id, lo, hi);
     }
     id += "|s";

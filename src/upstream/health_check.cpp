@@ -14,6 +14,7 @@
 #include "gatehouse/util/net.hpp"
 #include "net/transport.hpp"
 #include "upstream/connect.hpp"
+#include "upstream/health_probe_h2.hpp"
 #include "upstream/response_head_reader.hpp"
 
 namespace gatehouse::upstream {
@@ -51,7 +52,8 @@ bool expected(const config::health_check_config& hc, int status) {
     return false;
 }
 
-// One check: connect, TLS if the upstream has it, GET, the response head; all within `timeout`.
+// One check: connect, TLS if the upstream has it, GET (HTTP/2 upstreams: health_probe_h2.cpp),
+// the response head; all within `timeout`.
 asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discovery::endpoint ep) {
     const auto& hc = *def->health->health_check();
     auto ex = co_await asio::this_coro::executor;
@@ -78,6 +80,13 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
     if (def->tls_ctx) {
         auto hec = co_await io.handshake(new_upstream_ssl(*def, ep), false);  // io owns the SSL from here
         if (hec) co_return fail("TLS: " + hec.message());
+    }
+    if (def->multiplexed()) {
+        auto r = co_await h2_probe(io, hc, host, def->tls_ctx != nullptr);
+        if (!r.ok) co_return fail(std::move(r.error));
+        deadline.cancel();
+        const bool ok = hc.grpc_service || expected(hc, r.status);
+        co_return probe_result{ok, r.status, ok ? std::string() : "status " + std::to_string(r.status)};
     }
     std::string req = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
                       "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";

@@ -313,6 +313,7 @@ struct health_check_config {
     std::vector<std::pair<int, int>> expected_status{{200, 399}};
     std::string host;  // Host header; default: the endpoint's host
     bool start_unhealthy = false;
+    std::optional<std::string> grpc_service;  // grpc: { service: NAME }: grpc.health.v1.Health/Check instead of GET path
 };
 
 struct upstream_config {
