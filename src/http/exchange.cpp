@@ -37,6 +37,7 @@ void exchange::begin() {
     has_trace = new_trace = tracing_ = false;
     req = {};
     request_id = {};
+    grpc_protocol = grpc::protocol::none;
     listener_chain = route_chain = nullptr;
     mctx.reset();
     medit.add.clear();
@@ -87,7 +88,7 @@ void exchange::note_client_method(std::string_view method) {
     if (log_this) log_method.assign(method);
 }
 
-// The request id, the trace and the User-Agent from the request's fields.
+// The request id, the trace, the gRPC protocol and the User-Agent from the request's fields.
 void exchange::note_fields(const request_head& head, std::string_view& user_agent) {
     for (auto& f : head.fields) {
         if (f.name.size() == 12 && iequals(f.name, "x-request-id") && sane_request_id(f.value)) {
@@ -101,6 +102,8 @@ void exchange::note_fields(const request_head& head, std::string_view& user_agen
                 trace_flags = tc.flags;
                 has_trace = true;
             }
+        } else if (f.name.size() == 12 && iequals(f.name, "content-type")) {
+            grpc_protocol = grpc::classify_content_type(f.value);
         } else if (f.name.size() == 10 && iequals(f.name, "user-agent")) {
             user_agent = f.value;
         }

@@ -44,6 +44,8 @@ struct callbacks {
 
     static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
         if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) of(user).meter_.productive();
+        if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            if (auto* s = of(user).find(frame->hd.stream_id)) s->sent_final_headers();
         return 0;
     }
 

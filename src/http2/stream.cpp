@@ -44,7 +44,7 @@ void stream::recycle(std::int32_t id) {
     request_ended_ = too_large_ = false;
     nv_.clear();
     pending_ = {};
-    data_end_ = submitted_ = deferred_ = trailers_wanted_ = false;
+    data_end_ = submitted_ = deferred_ = trailers_wanted_ = final_headers_sent_ = false;
     trailer_out_.clear();
     closed_ = running_ = false;
     waiters_ = 0;
@@ -354,7 +354,9 @@ asio::awaitable<bool> stream::send_head(const http::response_head& head, std::st
     if (nghttp2_submit_response(c_.session(), id_, nv_.data(), nv_.size(), bodiless ? nullptr : &prd) != 0) co_return false;
     last_activity_ = net::clock::now();
     c_.kick();
-    co_return co_await wait_sent();
+    if (!bodiless) co_return co_await wait_sent();
+    while (!final_headers_sent_ && !closed_) co_await wait();
+    co_return final_headers_sent_;
 }
 
 asio::awaitable<bool> stream::send_data(std::string_view data, bool end_stream) {

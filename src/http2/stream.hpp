@@ -38,6 +38,13 @@ public:
     void head_done();  // END_HEADERS of the request head: the exchange starts (start())
     void data(const std::uint8_t* p, std::size_t n);
     void end_of_request();                  // END_STREAM from the client
+    // A HEADERS frame that ends the stream went out: a bodiless head (gRPC's Trailers-Only, a
+    // 204) waits for it, or the RST_STREAM(NO_ERROR) that stops an unread request body could go
+    // out before it and nghttp2 would drop the head.
+    void sent_final_headers() {
+        final_headers_sent_ = true;
+        wake();
+    }
     void closed(std::uint32_t error_code);  // the stream is gone (reset either way, or done)
     boost::asio::awaitable<void> run();     // the request, through the exchange
     boost::asio::cancellation_signal& cancel() { return cancel_; }
@@ -115,6 +122,7 @@ private:
     std::string nv_store_;
     std::string_view pending_;  // offered by send_data, not yet taken by read_data
     bool data_end_ = false, submitted_ = false, deferred_ = false, trailers_wanted_ = false;
+    bool final_headers_sent_ = false;
     std::vector<std::pair<std::string, std::string>> trailer_out_;
     bool closed_ = false, running_ = false;
     std::uint32_t close_code_ = 0;

@@ -1,0 +1,114 @@
+"""gRPC requests answered by gatehouse itself get gRPC answers: HTTP 200 and Trailers-Only
+(grpc-status and grpc-message in a HEADERS frame that ends the stream), whatever made the answer:
+no route (UNIMPLEMENTED), an upstream that cannot be reached (UNAVAILABLE), a JWT denial
+(UNAUTHENTICATED), a rate limit (RESOURCE_EXHAUSTED). The client is Debian's python3-h2 over h2c."""
+import base64
+import json
+import os
+import socket
+import struct
+import tempfile
+import unittest
+
+from h2client import h2_request
+from harness import Gatehouse, request
+
+
+def grpc_frame(message=b"", flags=0):
+    return struct.pack(">BI", flags, len(message)) + message
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+GRPC = {"content-type": "application/grpc", "te": "trailers"}
+
+
+class GrpcLocalAnswers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="gatehouse-grpc-")
+        jwks = os.path.join(cls.dir, "jwks.json")
+        secret = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        with open(jwks, "w") as f:
+            json.dump({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": secret}]}, f)
+        cls.gw = Gatehouse(f"""
+            jwt_providers:
+              - name: main
+                jwks: {{ file: {jwks} }}
+            routes:
+              - name: down
+                match: {{ path_prefix: /down.Svc/ }}
+                upstream: down
+              - name: secured
+                match: {{ path_prefix: /secured.Svc/ }}
+                upstream: down
+                middleware: [{{ jwt: {{ provider: main }} }}]
+              - name: limited
+                match: {{ path_prefix: /limited.Svc/ }}
+                upstream: down
+                middleware:
+                  - rate_limit: {{ limits: [{{ name: calls, key: client_ip, rate: 1/m, burst: 1 }}] }}
+                  - ip_filter: {{ deny: [127.0.0.0/8] }}
+            upstreams:
+              - name: down
+                discovery: {{ static: [127.0.0.1:{closed_port()}] }}
+        """).start()
+        cls.addClassCleanup(cls.gw.stop)
+        cls.port = cls.gw.ports["public"]
+
+    def call(self, path, headers=None):
+        r = h2_request(self.port, "POST", path, dict(GRPC, **(headers or {})), grpc_frame(b"\x08\x01"))
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.headers["content-type"].startswith("application/grpc"))
+        self.assertEqual(r.body, b"")
+        self.assertEqual(r.trailers, {}, "Trailers-Only: the status is in the head")
+        return r
+
+    def test_no_route_is_unimplemented(self):
+        r = self.call("/nowhere.Svc/Method")
+        self.assertEqual(r.headers["grpc-status"], "12")
+        self.assertEqual(r.headers["grpc-message"], "no route matches the request")
+
+    def test_an_unreachable_upstream_is_unavailable(self):
+        r = self.call("/down.Svc/Method")
+        self.assertEqual(r.headers["grpc-status"], "14")
+        self.assertIn("grpc-message", r.headers)
+
+    def test_a_jwt_denial_is_unauthenticated(self):
+        r = self.call("/secured.Svc/Method")
+        self.assertEqual(r.headers["grpc-status"], "16")
+        self.assertIn("www-authenticate", r.headers)
+        r = self.call("/secured.Svc/Method", {"authorization": "Bearer not.a.token"})
+        self.assertEqual(r.headers["grpc-status"], "16")
+
+    def test_a_rate_limit_is_resource_exhausted(self):
+        # Calls within the limit reach ip_filter, which refuses them (PERMISSION_DENIED); once the
+        # burst is spent (a few calls), the limit answers.
+        statuses = [self.call("/limited.Svc/Method").headers["grpc-status"] for _ in range(5)]
+        self.assertEqual(statuses[0], "7")
+        self.assertEqual(statuses[-1], "8", statuses)
+        r = self.call("/limited.Svc/Method")
+        self.assertEqual(r.headers["grpc-status"], "8")
+        self.assertIn("retry-after", r.headers)
+
+    def test_an_http11_grpc_web_client_gets_a_framed_head(self):
+        r = request(self.port, "POST", "/nowhere.Svc/M", {"Content-Type": "application/grpc-web+proto"}, grpc_frame())
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["content-type"], "application/grpc-web+proto")
+        self.assertEqual(r.headers["content-length"], "0")
+        self.assertEqual(r.headers["grpc-status"], "12")
+
+    def test_other_requests_keep_the_json_errors(self):
+        r = h2_request(self.port, "POST", "/nowhere.Svc/Method", {"content-type": "application/json"}, b"{}")
+        self.assertEqual(r.status, 404)
+        self.assertEqual(r.json()["status"], 404)
+
+
+if __name__ == "__main__":
+    unittest.main()
