@@ -61,6 +61,15 @@ std::optional<status_code> parse_status_field(std::string_view value) {
     return static_cast<status_code>(n);
 }
 
+int status_in(http::field_list fields) {
+    for (auto& f : fields) {
+        if (f.name.size() != 11 || !http::iequals(f.name, "grpc-status")) continue;
+        auto c = parse_status_field(f.value);
+        return static_cast<int>(c.value_or(status_code::unknown));
+    }
+    return -1;
+}
+
 status_code from_http_status(int s) {
     if (s >= 200 && s < 300) return status_code::ok;
     switch (s) {

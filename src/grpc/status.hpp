@@ -6,6 +6,8 @@
 #include <optional>
 #include <string_view>
 
+#include "gatehouse/http/fields.hpp"
+
 namespace gatehouse::grpc {
 
 enum class status_code : int {
@@ -39,6 +41,9 @@ std::optional<status_code> from_config_name(std::string_view name);
 // spaces or leading zeros. An unknown number is UNKNOWN to a client (statuscodes.md), and the
 // caller may treat it so.
 std::optional<status_code> parse_status_field(std::string_view value);
+// The status a head carries in its grpc-status field (a Trailers-Only response's head, or
+// trailers); -1 when there is none, UNKNOWN's 2 for a value that is no status.
+int status_in(http::field_list fields);
 // "14": what a grpc-status field carries.
 std::string_view status_field(status_code c);
 

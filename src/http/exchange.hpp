@@ -149,6 +149,8 @@ public:
     // The gRPC protocol the request speaks (its content-type): gatehouse's own answers to it are
     // gRPC answers (Trailers-Only), and policies see the gRPC status.
     grpc::protocol grpc_protocol = grpc::protocol::none;
+    std::optional<std::chrono::milliseconds> grpc_timeout;  // the client's grpc-timeout, when valid
+    int grpc_status = -1;  // what the client's call ended with (metrics, access log); -1: not known yet
 
     // The middleware chain of the request.
     middleware::request_context mctx;
@@ -196,6 +198,7 @@ private:
     void each_in_reverse(F&& f);
     void note_fields(const request_head& head, std::string_view& user_agent);
     void write_log(std::uint64_t ns);
+    int final_grpc_status();
     boost::asio::awaitable<bool> send_chain_reply();
     // The chain's body phase (on_request_body) for a request whose chain asked to see the body
     // (request_context::want_body): the body read whole, unconsumed in the codec's buffer, so the

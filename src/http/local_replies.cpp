@@ -53,7 +53,9 @@ void exchange::error_body(int s, std::string_view message) {
 void exchange::grpc_error_head(int s, std::string_view message) {
     reply_start(200);
     reply_field("Content-Type", grpc::reply_content_type(grpc_protocol));
-    reply_field("grpc-status", grpc::status_field(grpc::from_http_status(s)));
+    const auto code = grpc::from_http_status(s);
+    grpc_status = static_cast<int>(code);
+    reply_field("grpc-status", grpc::status_field(code));
     reply_scratch_.clear();
     grpc::append_message_encoded(reply_scratch_, message);
     reply_field("grpc-message", reply_scratch_);

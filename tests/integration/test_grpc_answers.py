@@ -110,5 +110,33 @@ class GrpcLocalAnswers(unittest.TestCase):
         self.assertEqual(r.json()["status"], 404)
 
 
+class GrpcObservability(unittest.TestCase):
+    def test_metrics_and_the_access_log_carry_the_grpc_status(self):
+        d = tempfile.mkdtemp(prefix="gatehouse-grpc-log-")
+        log = os.path.join(d, "access.log")
+        gw = Gatehouse(f"""
+            access_log: {{ path: {log}, fields: [path, status, grpc_status] }}
+            routes:
+              - name: down
+                match: {{ path_prefix: /down.Svc/ }}
+                upstream: down
+            upstreams:
+              - name: down
+                discovery: {{ static: [127.0.0.1:{closed_port()}] }}
+        """).start()
+        try:
+            for _ in range(2):
+                h2_request(gw.ports["public"], "POST", "/down.Svc/M", GRPC, grpc_frame())
+            h2_request(gw.ports["public"], "POST", "/down.Svc/M", {"content-type": "application/json"}, b"{}")
+            text = gw.admin("GET", "/metrics")[1]
+            self.assertIn('gatehouse_grpc_responses_total{grpc_status="unavailable",route="down"} 2', text)
+            self.assertNotIn('grpc_status="ok"', text)
+        finally:
+            gw.stop()  # a graceful stop flushes the log
+        with open(log) as f:
+            lines = [json.loads(line) for line in f.read().splitlines()]
+        self.assertEqual([(e["status"], e["grpc_status"]) for e in lines], [(200, 14), (200, 14), (502, None)])
+
+
 if __name__ == "__main__":
     unittest.main()

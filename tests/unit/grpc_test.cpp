@@ -6,6 +6,9 @@
 #include "grpc/message.hpp"
 #include "grpc/status.hpp"
 #include "grpc/timeout.hpp"
+#include "gatehouse/config/config.hpp"
+#include "upstream/breaker.hpp"
+#include "upstream/retry.hpp"
 
 using namespace gatehouse::grpc;
 using namespace std::chrono_literals;
@@ -102,4 +105,90 @@ TEST(GrpcMessage, DecodesAndKeepsBrokenEscapes) {
     EXPECT_EQ(decode_message(encode_message(special)), special);
     EXPECT_EQ(decode_message("%zz%4"), "%zz%4");
     EXPECT_EQ(decode_message("%4a"), "J");
+}
+
+// Policies know gRPC: retry `on:` and breaker `failure:` take gRPC status names and match the
+// status of a Trailers-Only answer.
+namespace {
+
+gatehouse::config::load_result load_policies(const std::string& route_extra, const std::string& upstream_extra) {
+    const std::string y = "listeners: [{ name: p, listen: 127.0.0.1:8080 }]\nroutes:\n  - name: r\n    upstream: u\n" +
+                          route_extra + "upstreams:\n  - name: u\n    discovery: { static: [127.0.0.1:1] }\n" + upstream_extra;
+    return gatehouse::config::load_string(y, "grpc.yaml");
+}
+
+}  // namespace
+
+TEST(GrpcPolicies, RetryAndBreakerTakeGrpcStatusNames) {
+    auto r = load_policies("    retry: { on: [unavailable, resource_exhausted, 503] }\n",
+                           "    circuit_breaker: { failure: [deadline_exceeded, connect_failure] }\n");
+    ASSERT_TRUE(r.config) << r.diags.to_string();
+    const auto& on = r.config->routes[0].retry->on;
+    EXPECT_TRUE(on.has_grpc_status(14));
+    EXPECT_TRUE(on.has_grpc_status(8));
+    EXPECT_FALSE(on.has_grpc_status(4));
+    EXPECT_TRUE(on.has_status(503));
+    const auto& failure = r.config->upstreams[0].circuit_breaker->failure;
+    EXPECT_TRUE(failure.has_grpc_status(4));
+    EXPECT_FALSE(failure.has_grpc_status(14));
+}
+
+TEST(GrpcPolicies, TheDefaultBreakerCountsUnavailable) {
+    auto r = load_policies("", "    circuit_breaker: { failure_rate: 50% }\n");
+    ASSERT_TRUE(r.config) << r.diags.to_string();
+    const auto& failure = r.config->upstreams[0].circuit_breaker->failure;
+    EXPECT_TRUE(failure.has_grpc_status(14));
+    EXPECT_FALSE(failure.has_grpc_status(5));
+    EXPECT_TRUE(gatehouse::upstream::names_grpc_statuses(failure));
+}
+
+TEST(GrpcPolicies, MisspelledOrPointlessNamesAreRefusedWithTheirPlace) {
+    auto r = load_policies("    retry: { on: [unavailible] }\n", "");
+    EXPECT_FALSE(r.config);
+    const auto text = r.diags.to_string();
+    EXPECT_NE(text.find("grpc.yaml:5"), std::string::npos) << text;
+    EXPECT_NE(text.find("did you mean 'unavailable'"), std::string::npos) << text;
+    r = load_policies("", "    circuit_breaker: { failure: [ok] }\n");  // a success is never a failure
+    EXPECT_FALSE(r.config);
+    r = load_policies("", "    circuit_breaker: { failure: [UNAVAILABLE] }\n");  // the config's spelling only
+    EXPECT_FALSE(r.config);
+}
+
+TEST(GrpcPolicies, OutcomesMatchTheGrpcStatusOfTheHead) {
+    using gatehouse::upstream::attempt_outcome;
+    using gatehouse::upstream::failure;
+    gatehouse::config::outcome_set on;
+    on.grpc_statuses = 1u << 14;
+    EXPECT_TRUE(gatehouse::upstream::matches(on, attempt_outcome{failure::none, 200, 14}));
+    EXPECT_FALSE(gatehouse::upstream::matches(on, attempt_outcome{failure::none, 200, 8}));
+    EXPECT_FALSE(gatehouse::upstream::matches(on, attempt_outcome{failure::none, 200, -1}));
+    EXPECT_FALSE(gatehouse::upstream::matches(on, attempt_outcome{failure::none, 200}));
+    on.any_5xx = true;  // kinds, statuses and gRPC statuses together
+    EXPECT_TRUE(gatehouse::upstream::matches(on, attempt_outcome{failure::none, 503}));
+}
+
+TEST(GrpcPolicies, TheStatusIsReadFromAHeadsFields) {
+    std::vector<gatehouse::http::field> head = {{"content-type", "application/grpc"}, {"Grpc-Status", "14"}, {"grpc-message", "down"}};
+    EXPECT_EQ(status_in(head), 14);
+    head[1].value = "99";
+    EXPECT_EQ(status_in(head), 2);  // no status: UNKNOWN
+    head.erase(head.begin() + 1);
+    EXPECT_EQ(status_in(head), -1);
+}
+
+TEST(GrpcPolicies, ABreakerOpensOnUnavailableAnswers) {
+    gatehouse::config::breaker_config c;
+    c.min_requests = 2;
+    c.failure_rate = 0.5;
+    c.failure.grpc_statuses = 1u << 14;
+    gatehouse::upstream::circuit_breaker b(c);
+    const auto t = gatehouse::upstream::circuit_breaker::time_point(1000s);
+    using gatehouse::upstream::attempt_outcome;
+    using gatehouse::upstream::failure;
+    const attempt_outcome unavailable{failure::none, 200, 14};
+    const attempt_outcome ok{failure::none, 200, 0};
+    b.record(t, gatehouse::upstream::matches(b.config().failure, ok), false);
+    EXPECT_EQ(b.state(), gatehouse::upstream::breaker_state::closed);
+    b.record(t, gatehouse::upstream::matches(b.config().failure, unavailable), false);
+    EXPECT_EQ(b.state(), gatehouse::upstream::breaker_state::open);
 }
