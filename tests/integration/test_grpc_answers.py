@@ -5,25 +5,17 @@ no route (UNIMPLEMENTED), an upstream that cannot be reached (UNAVAILABLE), a JW
 import base64
 import json
 import os
-import socket
 import struct
 import tempfile
 import unittest
 
 from h2client import h2_request
-from harness import Gatehouse, request
+from harness import Gatehouse, request, upstream
+from services import free_port  # nothing listens there: a refused connect
 
 
 def grpc_frame(message=b"", flags=0):
     return struct.pack(">BI", flags, len(message)) + message
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 GRPC = {"content-type": "application/grpc", "te": "trailers"}
@@ -57,7 +49,7 @@ class GrpcLocalAnswers(unittest.TestCase):
                   - ip_filter: {{ deny: [127.0.0.0/8] }}
             upstreams:
               - name: down
-                discovery: {{ static: [127.0.0.1:{closed_port()}] }}
+                discovery: {{ static: [127.0.0.1:{free_port()}] }}
         """).start()
         cls.addClassCleanup(cls.gw.stop)
         cls.port = cls.gw.ports["public"]
@@ -110,6 +102,51 @@ class GrpcLocalAnswers(unittest.TestCase):
         self.assertEqual(r.json()["status"], 404)
 
 
+class GrpcDeadlines(unittest.TestCase):
+    """A gRPC call's deadline: the client's grpc-timeout and the route's grpc.max_stream_duration,
+    not the route's timeout (which would cut long streams). The upstream answers after 1.5 s."""
+    @classmethod
+    def setUpClass(cls):
+        cls.up = upstream("u")
+        cls.addClassCleanup(cls.up.stop)
+        cls.gw = Gatehouse("""
+            routes:
+              - name: short
+                match: { path_prefix: /short/ }
+                rewrite: { strip_prefix: /short }
+                upstream: u
+                timeout: 100ms
+              - name: bounded
+                match: { path_prefix: /bounded/ }
+                rewrite: { strip_prefix: /bounded }
+                upstream: u
+                grpc: { max_stream_duration: 100ms }
+        """, upstreams={"u": [cls.up]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+        cls.port = cls.gw.ports["public"]
+
+    def call(self, path, headers=None):
+        return h2_request(self.port, "POST", path, dict(GRPC, **(headers or {})), grpc_frame())
+
+    def test_the_route_timeout_does_not_cut_a_grpc_call(self):
+        r = self.call("/short/delay?ms=1500")
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("grpc-status", r.headers)  # the upstream's own answer, relayed
+        # Any other request on the route still has the route's timeout.
+        self.assertEqual(h2_request(self.port, "POST", "/short/delay?ms=1500", {"content-type": "application/json"}, b"{}").status, 504)
+
+    def test_the_clients_grpc_timeout_is_the_deadline(self):
+        r = self.call("/short/delay?ms=1500", {"grpc-timeout": "100m"})
+        self.assertEqual((r.status, r.headers.get("grpc-status")), (200, "4"))  # DEADLINE_EXCEEDED
+
+    def test_max_stream_duration_bounds_a_call(self):
+        r = self.call("/bounded/delay?ms=1500")
+        self.assertEqual((r.status, r.headers.get("grpc-status")), (200, "4"))
+        # A malformed grpc-timeout is ignored: the route's limit holds.
+        r = self.call("/bounded/delay?ms=1500", {"grpc-timeout": "10s"})
+        self.assertEqual(r.headers.get("grpc-status"), "4")
+
+
 class GrpcObservability(unittest.TestCase):
     def test_metrics_and_the_access_log_carry_the_grpc_status(self):
         d = tempfile.mkdtemp(prefix="gatehouse-grpc-log-")
@@ -122,7 +159,7 @@ class GrpcObservability(unittest.TestCase):
                 upstream: down
             upstreams:
               - name: down
-                discovery: {{ static: [127.0.0.1:{closed_port()}] }}
+                discovery: {{ static: [127.0.0.1:{free_port()}] }}
         """).start()
         try:
             for _ in range(2):

@@ -6,6 +6,8 @@
 #include "grpc/message.hpp"
 #include "grpc/status.hpp"
 #include "grpc/timeout.hpp"
+#include "grpc/web.hpp"
+#include "util/base64.hpp"
 #include "gatehouse/config/config.hpp"
 #include "upstream/breaker.hpp"
 #include "upstream/retry.hpp"
@@ -191,4 +193,75 @@ TEST(GrpcPolicies, ABreakerOpensOnUnavailableAnswers) {
     EXPECT_EQ(b.state(), gatehouse::upstream::breaker_state::closed);
     b.record(t, gatehouse::upstream::matches(b.config().failure, unavailable), false);
     EXPECT_EQ(b.state(), gatehouse::upstream::breaker_state::open);
+}
+
+// gRPC-Web's byte transformations (PROTOCOL-WEB.md), checked against util::base64 (an
+// implementation of its own) at every split of the input.
+namespace {
+
+std::string frame(std::string_view message, char flag = 0) {
+    std::string f(1, flag);
+    const auto n = static_cast<std::uint32_t>(message.size());
+    for (int shift = 24; shift >= 0; shift -= 8) f += static_cast<char>(n >> shift & 0xff);
+    return f + std::string(message);
+}
+
+}  // namespace
+
+TEST(GrpcWeb, TextRequestsDecodeAcrossEverySplit) {
+    const std::string body = frame("hello") + frame(std::string("\0\xff\x10 binary", 10));
+    const std::string encoded = gatehouse::util::base64_encode(body);
+    for (std::size_t cut = 0; cut <= encoded.size(); ++cut) {
+        web_request_decoder d(true);
+        std::string out;
+        ASSERT_TRUE(d.feed(std::string_view(encoded).substr(0, cut), out));
+        ASSERT_TRUE(d.feed(std::string_view(encoded).substr(cut), out));
+        EXPECT_TRUE(d.complete());
+        EXPECT_EQ(out, body) << "cut at " << cut;
+    }
+}
+
+TEST(GrpcWeb, ConcatenatedPaddedChunksDecodeAndGarbageDoesNot) {
+    web_request_decoder d(true);
+    std::string out;
+    const std::string a = frame("a"), b = frame("bc");  // 6 and 7 bytes: both padded
+    ASSERT_TRUE(d.feed(gatehouse::util::base64_encode(a) + gatehouse::util::base64_encode(b), out));
+    EXPECT_EQ(out, a + b);
+    web_request_decoder bad(true);
+    EXPECT_FALSE(bad.feed("ab*d", out));
+    web_request_decoder early_pad(true);
+    EXPECT_FALSE(early_pad.feed("a===", out));
+    web_request_decoder data_after_pad(true);
+    EXPECT_FALSE(data_after_pad.feed("ab=c", out));
+    web_request_decoder partial(true);
+    EXPECT_TRUE(partial.feed("YWJ", out));
+    EXPECT_FALSE(partial.complete());
+    web_request_decoder binary(false);
+    out.clear();
+    EXPECT_TRUE(binary.feed("as it is", out));
+    EXPECT_EQ(out, "as it is");
+}
+
+TEST(GrpcWeb, TheTrailersBecomeTheFinalFrame) {
+    web_response_encoder e(false);
+    std::string out;
+    e.data(frame("reply"), out);
+    std::vector<gatehouse::http::field> trailers = {{"Grpc-Status", "0"}, {"grpc-message", "fine"}};
+    e.end(trailers, out);
+    EXPECT_EQ(out, frame("reply") + frame("grpc-status:0\r\ngrpc-message:fine\r\n", '\x80'));
+}
+
+TEST(GrpcWeb, TextResponsesEncodeInWholeGroupsAcrossPieces) {
+    const std::string body = frame("one") + frame("streamed message two");
+    std::vector<gatehouse::http::field> trailers = {{"grpc-status", "0"}};
+    const std::string whole = body + frame("grpc-status:0\r\n", '\x80');
+    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+        web_response_encoder e(true);
+        std::string out;
+        e.data(std::string_view(body).substr(0, cut), out);
+        EXPECT_EQ(out.size() % 4, 0u);  // only whole groups go out before the end
+        e.data(std::string_view(body).substr(cut), out);
+        e.end(trailers, out);
+        EXPECT_EQ(gatehouse::util::base64_decode(out), whole) << "cut at " << cut;
+    }
 }
