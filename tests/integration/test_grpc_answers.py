@@ -147,6 +147,26 @@ class GrpcDeadlines(unittest.TestCase):
         self.assertEqual(r.headers.get("grpc-status"), "4")
 
 
+class GrpcIsNeverCompressed(unittest.TestCase):
+    def test_compress_passes_a_grpc_response_by(self):
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse("""
+            routes:
+              - name: all
+                upstream: u
+                middleware: [{ compress: { types: [application/*], min_bytes: 0 } }]
+        """, upstreams={"u": [up]}).start()
+        self.addCleanup(gw.stop)
+        port = gw.ports["public"]
+        for kind, encoded in (("application/grpc", False), ("application/grpc-web%2Bproto", False), ("application/json", True)):
+            r = h2_request(port, "POST", f"/download?bytes=4000&type={kind}", dict(GRPC, **{"accept-encoding": "gzip"}), grpc_frame())
+            self.assertEqual(r.status, 200)
+            self.assertEqual("content-encoding" in r.headers, encoded, kind)
+            if not encoded:
+                self.assertEqual(len(r.body), 4000)
+
+
 class GrpcObservability(unittest.TestCase):
     def test_metrics_and_the_access_log_carry_the_grpc_status(self):
         d = tempfile.mkdtemp(prefix="gatehouse-grpc-log-")
