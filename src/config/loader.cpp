@@ -497,7 +497,7 @@ struct loader {
             map_reader r(n[i], path, d,
                          {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket",
                           "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware",
-                          "middleware_mode", "compose"});
+                          "middleware_mode", "compose", "grpc"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -579,6 +579,15 @@ struct loader {
                     else rc.timeout = *t;
                 }
                 l.finish();
+            }
+            if (r.has("grpc")) {
+                map_reader g(r.get("grpc"), r.child_path("grpc"), d, {"max_stream_duration"});
+                if (rc.upstream.empty()) r.error("grpc", "grpc applies only to routes with an upstream");
+                if (auto t = g.duration_value("max_stream_duration")) {
+                    if (t->count() < 0) g.error("max_stream_duration", "must be 0 (no limit) or positive");
+                    else rc.grpc_max_stream_duration = *t;
+                }
+                g.finish();
             }
             if (r.has("retry")) {
                 if (rc.upstream.empty() && !rc.compose) r.error("retry", "retry applies only to routes with an upstream or compose");

@@ -4,11 +4,22 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "grpc/status.hpp"
+
 namespace gatehouse::config {
 
 namespace {
 
 const std::vector<std::string> k_outcome_names{"connect_failure", "reset", "timeout", "invalid_response", "5xx"};
+// Every name an outcome list takes, for "did you mean".
+const std::vector<std::string>& all_outcome_names() {
+    static const std::vector<std::string> names = [] {
+        auto v = k_outcome_names;
+        for (int c = 1; c < grpc::k_status_count; ++c) v.emplace_back(grpc::config_name(static_cast<grpc::status_code>(c)));
+        return v;
+    }();
+    return names;
+}
 const std::vector<std::string> k_methods{"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH", "TRACE"};
 
 std::optional<std::pair<int, int>> status_range(const std::string& s) {
@@ -38,6 +49,8 @@ breaker_config read_breaker(const YAML::Node& n, const std::string& path, diagno
     breaker_config b;
     b.failure.kinds = outcome_set::connect_failure | outcome_set::reset | outcome_set::timeout | outcome_set::invalid_response;
     b.failure.any_5xx = true;
+    // A gRPC server's 503 is HTTP 200 with grpc-status UNAVAILABLE (14).
+    b.failure.grpc_statuses = 1u << static_cast<int>(grpc::status_code::unavailable);
     map_reader r(n, path, d,
                  {"failure_rate", "window", "min_requests", "consecutive_failures", "open_for", "half_open_requests", "failure"});
     if (!r.ok()) return b;
@@ -169,9 +182,14 @@ bool read_outcomes(map_reader& r, const std::string& key, outcome_set& out) {
                 set.statuses.set(static_cast<std::size_t>(rg->first - 400));
                 continue;
             }
+            if (auto g = grpc::from_config_name(item); g && *g != grpc::status_code::ok) {
+                set.grpc_statuses |= 1u << static_cast<int>(*g);
+                continue;
+            }
             std::string msg = "unknown outcome '" + item + "'";
-            if (auto g = did_you_mean(item, k_outcome_names); !g.empty()) msg += " (did you mean '" + g + "'?)";
-            r.error(key, msg + "; one of connect_failure, reset, timeout, invalid_response, 5xx or a status 400..599");
+            if (auto g = did_you_mean(item, all_outcome_names()); !g.empty()) msg += " (did you mean '" + g + "'?)";
+            r.error(key, msg + "; one of connect_failure, reset, timeout, invalid_response, 5xx, a status 400..599 or a gRPC "
+                             "status (unavailable, resource_exhausted, deadline_exceeded, ...)");
             ok = false;
             continue;
         }

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "gatehouse/router/path.hpp"
+#include "grpc/status.hpp"
+#include "grpc/timeout.hpp"
 #include "http/session_host.hpp"
 #include "net/listener_state.hpp"
 #include "observability/access_log.hpp"
@@ -37,6 +39,9 @@ void exchange::begin() {
     has_trace = new_trace = tracing_ = false;
     req = {};
     request_id = {};
+    grpc_protocol = grpc::protocol::none;
+    grpc_timeout.reset();
+    grpc_status = -1;
     listener_chain = route_chain = nullptr;
     mctx.reset();
     medit.add.clear();
@@ -87,7 +92,7 @@ void exchange::note_client_method(std::string_view method) {
     if (log_this) log_method.assign(method);
 }
 
-// The request id, the trace and the User-Agent from the request's fields.
+// The request id, the trace, the gRPC protocol and the User-Agent from the request's fields.
 void exchange::note_fields(const request_head& head, std::string_view& user_agent) {
     for (auto& f : head.fields) {
         if (f.name.size() == 12 && iequals(f.name, "x-request-id") && sane_request_id(f.value)) {
@@ -101,6 +106,10 @@ void exchange::note_fields(const request_head& head, std::string_view& user_agen
                 trace_flags = tc.flags;
                 has_trace = true;
             }
+        } else if (f.name.size() == 12 && iequals(f.name, "content-type")) {
+            grpc_protocol = grpc::classify_content_type(f.value);
+        } else if (f.name.size() == 12 && iequals(f.name, "grpc-timeout")) {
+            grpc_timeout = grpc::parse_timeout(f.value);
         } else if (f.name.size() == 10 && iequals(f.name, "user-agent")) {
             user_agent = f.value;
         }
@@ -216,6 +225,7 @@ void exchange::complete() {
             sh.requests[observability::protocol_slot(facts().protocol)][method_slot][observability::code_slot(status)].add();
             sh.duration.observe(ns);
             sh.request_bytes.add(bytes_in);
+            if (grpc_protocol != grpc::protocol::none) sh.grpc_statuses[static_cast<std::size_t>(final_grpc_status())].add();
             sh.response_bytes.add(bytes_out);
         }
         if (log_this && snap->access_log) write_log(ns);
@@ -223,6 +233,18 @@ void exchange::complete() {
     status = 0;
     req = {};
     snap.reset();
+}
+
+// A gRPC call's status when neither a head nor trailers carried one: the client left
+// (CANCELLED), an HTTP error the client maps (grpc's http-grpc-status-mapping.md), or a 200
+// without a status (a cut stream: UNKNOWN).
+int exchange::final_grpc_status() {
+    if (grpc_status < 0) {
+        if (status == 499) grpc_status = static_cast<int>(grpc::status_code::cancelled);
+        else if (status != 200) grpc_status = static_cast<int>(grpc::from_http_status(status));
+        else grpc_status = static_cast<int>(grpc::status_code::unknown);
+    }
+    return grpc_status;
 }
 
 void exchange::release_memory() {
@@ -258,6 +280,7 @@ void exchange::write_log(std::uint64_t ns) {
     e.upstream_status = upstream_status;
     e.error_source = error_source;
     e.upstream_attempts = upstream_attempts;
+    if (grpc_protocol != grpc::protocol::none) e.grpc_status = final_grpc_status();
     e.user_agent = log_agent;
     e.jwt_subject = mctx.subject;
     e.tls_version = facts().tls_version;

@@ -23,6 +23,7 @@
 #include "gatehouse/http/message.hpp"
 #include "gatehouse/http/stream.hpp"
 #include "gatehouse/middleware/middleware.hpp"
+#include "grpc/content_type.hpp"
 #include "http/chain_calls.hpp"
 #include "http/forwarded_request.hpp"
 #include "net/deadlines.hpp"
@@ -145,6 +146,11 @@ public:
     std::string host_buf;  // the host lower-cased when it needed it
     const router::compiled_route* route = nullptr;
     std::string_view request_id;
+    // The gRPC protocol the request speaks (its content-type): gatehouse's own answers to it are
+    // gRPC answers (Trailers-Only), and policies see the gRPC status.
+    grpc::protocol grpc_protocol = grpc::protocol::none;
+    std::optional<std::chrono::milliseconds> grpc_timeout;  // the client's grpc-timeout, when valid
+    int grpc_status = -1;  // what the client's call ended with (metrics, access log); -1: not known yet
 
     // The middleware chain of the request.
     middleware::request_context mctx;
@@ -192,6 +198,7 @@ private:
     void each_in_reverse(F&& f);
     void note_fields(const request_head& head, std::string_view& user_agent);
     void write_log(std::uint64_t ns);
+    int final_grpc_status();
     boost::asio::awaitable<bool> send_chain_reply();
     // The chain's body phase (on_request_body) for a request whose chain asked to see the body
     // (request_context::want_body): the body read whole, unconsumed in the codec's buffer, so the
@@ -204,6 +211,8 @@ private:
     void reply_chain_fields();  // what the response chain added (valid values only)
     boost::asio::awaitable<bool> reply_send(std::string_view body, bool has_body);
     void error_body(int status, std::string_view message);
+    // A gRPC request's error: HTTP 200, Trailers-Only (grpc-status and grpc-message in the head).
+    void grpc_error_head(int status, std::string_view message);
 
     // Composition (compose_reply.cpp).
     friend class composition;

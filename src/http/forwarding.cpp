@@ -4,6 +4,7 @@
 // upstream's codec writes. The same for every codec the request came by.
 #include <string_view>
 
+#include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "net/listener_state.hpp"
@@ -199,6 +200,7 @@ void exchange::add_gatehouse_fields(const forwarded_claims& claims) {
 const response_head& exchange::relayed_head(int s, std::string_view reason, field_list fields,
                                             std::optional<std::uint64_t> content_length) {
     status = s;
+    if (grpc_protocol != grpc::protocol::none) grpc_status = grpc::status_in(fields);  // Trailers-Only
     keep_upstream_fields(fields, has_chain());
     relayed_added_.clear();
     if (has_chain())

@@ -1,9 +1,11 @@
 // Replies gatehouse makes itself, as a response head and a body for the downstream stream to
-// write: errors in one stable JSON shape {"error": "...", "status": N, "request_id": "..."},
-// `respond`, `redirect`, the HTTPS redirect of a redirect-only listener, OPTIONS *, and a
-// middleware's whole response (a cache hit).
+// write: errors in one stable JSON shape {"error": "...", "status": N, "request_id": "..."}
+// (gRPC's Trailers-Only on a gRPC request), `respond`, `redirect`, the HTTPS redirect of a
+// redirect-only listener, OPTIONS *, and a middleware's whole response (a cache hit).
 #include <charconv>
 
+#include "grpc/message.hpp"
+#include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "net/listener_state.hpp"
 #include "util/json_escape.hpp"
@@ -45,7 +47,27 @@ void exchange::error_body(int s, std::string_view message) {
     reply_body_ += "\"}\n";
 }
 
+// grpc's doc/http-grpc-status-mapping.md and PROTOCOL-HTTP2.md: a gRPC client reads the status
+// from grpc-status, so the answer is a 200 whose head ends the stream (Trailers-Only), in the
+// content-type of the request's protocol (a gRPC-Web client reads the same fields from the head).
+void exchange::grpc_error_head(int s, std::string_view message) {
+    reply_start(200);
+    reply_field("Content-Type", grpc::reply_content_type(grpc_protocol));
+    const auto code = grpc::from_http_status(s);
+    grpc_status = static_cast<int>(code);
+    reply_field("grpc-status", grpc::status_field(code));
+    reply_scratch_.clear();
+    grpc::append_message_encoded(reply_scratch_, message);
+    reply_field("grpc-message", reply_scratch_);
+}
+
 boost::asio::awaitable<bool> exchange::send_error(int s, std::string_view message, extra_fields extra) {
+    if (grpc_protocol != grpc::protocol::none) {
+        grpc_error_head(s, message);
+        if (!request_id.empty()) reply_field("X-Request-Id", request_id);
+        for (auto& [k, v] : extra) reply_field(k, v);
+        co_return co_await reply_send({}, true);  // Content-Length: 0 frames it for HTTP/1.1
+    }
     reply_start(s);
     const bool no_content = s == 204 || s == 304;  // a CORS preflight answer, for instance
     if (!no_content) {

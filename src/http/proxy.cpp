@@ -26,6 +26,15 @@ namespace {
 // is in, so the request can be resent on a fresh connection.
 constexpr std::uint64_t k_replay_limit = 64 * 1024;
 
+// A gRPC call's total limit: the route's grpc.max_stream_duration (0: none), shortened by the
+// client's grpc-timeout. "None" is a year: the call's deadline is a time point. Streams are then
+// bounded by idle timeouts only (upstream_idle_timeout, body_timeout, the HTTP/2 stream's).
+net::clock::duration grpc_call_timeout(const config::route_config& r, std::optional<std::chrono::milliseconds> client) {
+    net::clock::duration limit = r.grpc_max_stream_duration;
+    if (client && (limit.count() == 0 || *client < limit)) limit = *client;
+    return limit.count() == 0 ? std::chrono::hours(24 * 365) : limit;
+}
+
 bool falls_back(const upstream_error& err) {
     return err.kind == failure::breaker_open || err.kind == failure::no_endpoint || err.kind == failure::no_healthy;
 }
@@ -139,7 +148,8 @@ void exchange::start_call() {
 // the policy retries this method; the body may still forbid it), HEAD, the scanner's limits.
 upstream::call_options exchange::call_options_for(const router::compiled_route& r) {
     upstream::call_options o;
-    o.timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
+    o.timeout = grpc_protocol == grpc::protocol::none ? r.config.timeout.value_or(snap->config.limits.request_timeout)
+                                                      : grpc_call_timeout(r.config, grpc_timeout);
     o.is_head = req.method == "HEAD";
     o.random = w_.random();
     o.limits = snap->scan_limits;

@@ -3,6 +3,9 @@
 // piece by piece (upstream/response_body.cpp decodes the upstream's framing; the downstream
 // frames it for its client), then the trailers. A response that is already whole in the
 // upstream's buffer is written from there in one write with its head.
+#include <algorithm>
+
+#include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "upstream/response_body.hpp"
 
@@ -106,6 +109,7 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
 // a digest of the upstream's no longer holds.
 const trailers& exchange::response_trailers(upstream::response_body& body) {
     trailers_view_ = body.trailers();  // (empty when there are none)
+    if (grpc_protocol != grpc::protocol::none) grpc_status = std::max(grpc_status, grpc::status_in(trailers_view_));
     if (!has_chain() && !medit.body) return trailers_view_;
     middleware::trailer_edit edit;
     edit.fields = trailers_view_;

@@ -169,6 +169,13 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
                 break;
             case 22: text = e.protocol; break;
             case 23: text = e.compose_calls; break;
+            case 24:
+                if (e.grpc_status < 0) kind = none;
+                else {
+                    kind = num_int;
+                    iv = static_cast<std::uint64_t>(e.grpc_status);
+                }
+                break;
             default: kind = none;
         }
         if (json) {

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "grpc/status.hpp"
+
 namespace gatehouse::observability {
 
 using prometheus::ClientMetric;
@@ -196,6 +198,21 @@ void process_metrics(std::vector<MetricFamily>& out) {
         static_cast<double>(mi.arena + mi.hblkhd));
 }
 
+// gRPC calls by route and status (the config's spelling: unavailable, ...): 17 values at most.
+MetricFamily grpc_responses(const std::map<std::string, std::shared_ptr<route_stats>>& routes) {
+    auto fam = family("gatehouse_grpc_responses_total", "gRPC calls answered, by route and gRPC status", MetricType::Counter);
+    for (auto& [name, r] : routes)
+        for (std::size_t c = 0; c < grpc::k_status_count; ++c) {
+            std::uint64_t n = 0;
+            for (auto& s : r->shards) n += s.grpc_statuses[c].get();
+            if (!n) continue;
+            fam.metric.push_back(value_metric({{"grpc_status", std::string(grpc::config_name(static_cast<grpc::status_code>(c)))},
+                                               {"route", name}},
+                                              static_cast<double>(n), MetricType::Counter));
+        }
+    return fam;
+}
+
 }  // namespace
 
 std::string metrics::scrape() const {
@@ -233,6 +250,7 @@ std::string metrics::scrape() const {
         resp_bytes.metric.push_back(value_metric({{"route", name}}, static_cast<double>(out), MetricType::Counter));
     }
     for (auto* f : {&requests, &duration, &req_bytes, &resp_bytes}) fams.push_back(std::move(*f));
+    fams.push_back(grpc_responses(routes_));
 
     auto conns = family("gatehouse_downstream_connections", "Open client connections, by listener", MetricType::Gauge);
     auto conns_total = family("gatehouse_downstream_connections_total", "Accepted client connections, by listener", MetricType::Counter);

@@ -56,6 +56,7 @@ struct alignas(64) route_shard {
     std::array<std::array<std::array<counter, k_code_slots>, k_methods.size()>, k_protocols.size()> requests;
     histogram_shard duration;
     counter request_bytes, response_bytes;
+    std::array<counter, 17> grpc_statuses;  // gRPC requests by status (gatehouse_grpc_responses_total)
 };
 
 struct alignas(64) upstream_shard {

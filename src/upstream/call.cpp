@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "grpc/status.hpp"
 #include "observability/log_limit.hpp"
 #include "observability/tracing.hpp"
 #include "upstream/connect.hpp"
@@ -170,7 +171,8 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
             release_try(false);
             continue;
         }
-        const attempt_outcome outcome{err.kind, err ? 0 : head_.status};
+        attempt_outcome outcome{err.kind, err ? 0 : head_.status};
+        if (!err && wants_grpc_status(retry)) outcome.grpc_status = grpc::status_in(head_.fields);
         record_outcome(outcome);
         if (try_ep_ && def().lb.policy == config::lb_policy::peak_ewma && !err.from_client()) note_latency(err, try_start);
         // Without a retry policy, a connect failure still moves on to another endpoint once:
@@ -204,6 +206,13 @@ net::clock::duration call::try_timeout() const {
     auto left = until_ - net::clock::now();
     if (o_.retry && o_.retry->per_try_timeout) left = std::min<net::clock::duration>(left, *o_.retry->per_try_timeout);
     return std::max<net::clock::duration>(left, std::chrono::milliseconds(1));
+}
+
+// A Trailers-Only gRPC answer's status is read from the head only when the retry policy or the
+// breaker names gRPC statuses.
+bool call::wants_grpc_status(const config::retry_config* retry) const {
+    const auto* b = def().health->breaker();
+    return (retry && names_grpc_statuses(retry->on)) || (b && names_grpc_statuses(b->config().failure));
 }
 
 // The breaker and the endpoint's outlier detection learn what a try came to (local refusals

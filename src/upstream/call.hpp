@@ -133,6 +133,7 @@ private:
     boost::asio::awaitable<upstream_error> try_upstream(request_sender& sender);
     net::clock::duration try_timeout() const;
     void record_outcome(const attempt_outcome& o);
+    bool wants_grpc_status(const config::retry_config* retry) const;
     void end_try_span(const upstream_error& err);
     bool may_retry(unsigned retries, const attempt_outcome& o);
     boost::asio::awaitable<void> backoff_before(unsigned retries);

@@ -18,7 +18,7 @@ std::uint8_t outcome_kind(failure f) {
 }
 
 bool matches(const config::outcome_set& set, const attempt_outcome& o) {
-    if (o.kind == failure::none) return set.has_status(o.status);
+    if (o.kind == failure::none) return set.has_status(o.status) || set.has_grpc_status(o.grpc_status);
     return (set.kinds & outcome_kind(o.kind)) != 0;
 }
 

@@ -17,11 +17,15 @@
 
 namespace gatehouse::upstream {
 
-// One attempt's result: an error before a response head, or the response status.
+// One attempt's result: an error before a response head, or the response status (and the gRPC
+// status when the head carries one: a Trailers-Only answer).
 struct attempt_outcome {
     failure kind = failure::none;
-    int status = 0;  // when kind is none
+    int status = 0;        // when kind is none
+    int grpc_status = -1;  // when kind is none and the head has grpc-status (and a policy asks)
 };
+// A policy names gRPC statuses, so a try's head is read for one (only then: it costs a scan).
+inline bool names_grpc_statuses(const config::outcome_set& set) { return set.grpc_statuses != 0; }
 
 // The outcome_set kind an error belongs to (0 when none: local or the client's).
 std::uint8_t outcome_kind(failure f);

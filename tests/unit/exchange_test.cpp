@@ -660,4 +660,58 @@ TEST_F(ExchangeProxy, AFailedCallIsAnsweredByGatehouse) {
     EXPECT_EQ(error_json(*stream_.final)["status"], 502);
 }
 
+// gRPC requests get gRPC answers from gatehouse: HTTP 200, Trailers-Only (grpc-status and
+// grpc-message in a head that ends the stream), in the request's protocol's content-type.
+void expect_trailers_only(const recording_stream::response& r, std::string_view grpc_status,
+                          std::string_view content_type = "application/grpc") {
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.field("content-type"), content_type);
+    EXPECT_EQ(r.field("grpc-status"), grpc_status);
+    EXPECT_TRUE(r.field("grpc-message"));
+    EXPECT_TRUE(r.body.empty());
+    EXPECT_EQ(r.content_length, 0u);
+    EXPECT_TRUE(r.ended);
+}
+
+TEST_F(Exchange, AGrpcRequestWithoutARouteIsUnimplemented) {
+    load(k_routes);
+    auto r = serve({.method = "POST", .path = "/pkg.Svc/Method", .fields = {{"Content-Type", "application/grpc+proto"}}});
+    ASSERT_TRUE(r);
+    expect_trailers_only(*r, "12");
+    EXPECT_EQ(r->field("grpc-message"), "no route matches the request");
+    EXPECT_TRUE(r->field("x-request-id"));
+}
+
+TEST_F(Exchange, MiddlewareDenialsOfGrpcRequestsAreGrpcStatuses) {
+    load(k_middleware);
+    const std::pair<std::string, std::string> grpc_ct{"Content-Type", "application/grpc"};
+    auto r = serve({.path = "/keyed", .fields = {grpc_ct}});
+    ASSERT_TRUE(r);
+    expect_trailers_only(*r, "16");  // UNAUTHENTICATED
+    r = serve({.path = "/local", .fields = {grpc_ct}});
+    ASSERT_TRUE(r);
+    expect_trailers_only(*r, "7");  // PERMISSION_DENIED
+    for (int i = 0; i < 2; ++i) serve({.path = "/limited", .fields = {grpc_ct}});
+    r = serve({.path = "/limited", .fields = {grpc_ct}});
+    ASSERT_TRUE(r);
+    expect_trailers_only(*r, "8");  // RESOURCE_EXHAUSTED
+    EXPECT_TRUE(r->field("retry-after"));
+    // A gRPC-Web client gets the same fields in its own content-type.
+    r = serve({.path = "/keyed", .fields = {{"Content-Type", "application/grpc-web-text"}}});
+    ASSERT_TRUE(r);
+    expect_trailers_only(*r, "16", "application/grpc-web-text+proto");
+    // Any other request keeps the JSON shape.
+    r = serve({.path = "/keyed", .fields = {{"Content-Type", "application/json"}}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+}
+
+TEST_F(ExchangeProxy, AFailedGrpcCallIsUnavailable) {
+    start("");
+    up_->replies = {""};  // the connection closes unanswered: a 502
+    EXPECT_TRUE(proxy({.method = "POST", .fields = {{"Content-Type", "application/grpc"}}}));
+    ASSERT_TRUE(stream_.final);
+    expect_trailers_only(*stream_.final, "14");
+}
+
 }  // namespace

@@ -181,7 +181,8 @@ struct mirror_config {
 };
 
 // What an upstream attempt ended with, as the breaker's `failure:` and a retry's `on:` name it:
-// transport failures by kind, and response statuses (one code, or every 5xx).
+// transport failures by kind, response statuses (one code, or every 5xx), and the gRPC statuses
+// of Trailers-Only answers (grpc-status in the response head; bit n: code n).
 struct outcome_set {
     enum kind : std::uint8_t { connect_failure = 1, reset = 2, timeout = 4, invalid_response = 8 };
     std::uint8_t kinds = 0;
@@ -191,6 +192,8 @@ struct outcome_set {
         return (any_5xx && s >= 500 && s <= 599) || (s >= 400 && s <= 599 && statuses[static_cast<std::size_t>(s - 400)]);
     }
     bool has_kind(kind k) const { return (kinds & k) != 0; }
+    std::uint32_t grpc_statuses = 0;
+    bool has_grpc_status(int code) const { return code >= 0 && code < 32 && (grpc_statuses >> code & 1u) != 0; }
 };
 
 // routes[].retry: which failed attempts are tried again, how often, how fast and how many at once.
@@ -230,6 +233,10 @@ struct route_config {
     std::optional<duration> timeout;                // `timeout` or limits.request_timeout: overrides limits.request_timeout
     std::optional<std::uint64_t> max_body_bytes;    // limits.max_body_bytes: overrides the global one
     std::optional<duration> upstream_idle_timeout;  // limits.upstream_idle_timeout: overrides the global one
+    // grpc.max_stream_duration: the total limit of a gRPC call on the route (0: none), in place of
+    // `timeout`, which would cut long streams; a client's grpc-timeout shortens it.
+    duration grpc_max_stream_duration{0};
+    bool grpc_web = false;  // gRPC-Web requests are translated to gRPC for the upstream
     std::optional<retry_config> retry;
     std::optional<fallback_config> fallback;
     middleware_list middleware;       // runs after the listener's list, or instead of it
@@ -410,7 +417,8 @@ inline const std::vector<std::string>& access_log_field_names() {
                                                 "error_source",
                                                 "upstream_attempts",
                                                 "protocol",
-                                                "compose_calls"};
+                                                "compose_calls",
+                                                "grpc_status"};
     return names;
 }
 

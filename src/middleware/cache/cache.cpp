@@ -19,6 +19,7 @@
 #include "cache/key.hpp"
 #include "cache/store.hpp"
 #include "gatehouse/config/middleware_spec.hpp"
+#include "grpc/content_type.hpp"
 #include "middleware/cache/cache_state.hpp"
 #include "middleware/common.hpp"
 #include "middleware/registry.hpp"
@@ -41,6 +42,13 @@ void append_int(std::string& out, std::int64_t v) {
     out.append(buf, p);
 }
 
+// A gRPC (or gRPC-Web) call, by its content-type.
+bool grpc_request(const request_context& ctx) {
+    for (auto& f : ctx.fields)
+        if (f.name.size() == 12 && http::iequals(f.name, "content-type")) return grpc::is_grpc(f.value);
+    return false;
+}
+
 class cache_middleware final : public middleware {
 public:
     explicit cache_middleware(const cache_spec& s) : spec_(s), counts_(route_counts_for(s.owner, s.workers)) {}
@@ -49,6 +57,11 @@ public:
         auto& st = ctx.state<request_state>();
         st.request_time = ctx.now;
         const bool get = ctx.method == "GET", head = ctx.method == "HEAD";
+        if (!get && !head && grpc_request(ctx)) {  // a call, not a resource: nothing to store or invalidate
+            st.fwd = forward::bypass;
+            st.outcome = result::bypass;
+            return verdict::next;
+        }
         if (!get && !head) {
             st.fwd = forward::method;
             st.outcome = result::bypass;

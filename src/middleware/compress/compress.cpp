@@ -7,6 +7,7 @@
 // upstream's representation), Content-Length goes (the core frames the body) and Accept-Ranges
 // goes (byte ranges of the compressed form are not offered).
 #include "gatehouse/config/middleware_spec.hpp"
+#include "grpc/content_type.hpp"
 #include "middleware/common.hpp"
 #include "middleware/compress/coding.hpp"
 #include "middleware/compress/encoder.hpp"
@@ -96,6 +97,7 @@ private:
         if (edit.status < 200 || edit.status == 204 || edit.status == 206 || edit.status == 304) return false;
         auto type = edit.field("content-type");
         if (!type || !listed(*type)) return false;
+        if (grpc::is_grpc(*type)) return false;  // gRPC compresses per message (grpc-encoding), never the stream
         if (auto ce = edit.field("content-encoding"); ce && !util::trim(*ce).empty()) return false;
         if (edit.field("content-range")) return false;
         for (auto& f : edit.fields)
