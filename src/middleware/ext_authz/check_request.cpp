@@ -8,6 +8,7 @@
 
 #include "cache/policy.hpp"
 #include "util/base64.hpp"
+#include "util/digest.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::middleware::ext_authz {
@@ -171,6 +172,9 @@ outcome decide_introspection(const upstream_answer& a, const settings& s, std::c
 void collect_sent_fields(const request_context& ctx, const settings& s, sent_fields& out) {
     for (auto& name : s.send_headers)
         each_value(ctx, name, [&](std::string_view v) { out.emplace_back(name, std::string(v)); });
+    const bool listed = std::find(s.send_headers.begin(), s.send_headers.end(), "content-type") != s.send_headers.end();
+    if (s.send_body.enabled && ctx.has_body && !listed)
+        if (auto ct = ctx.header("content-type")) out.emplace_back("content-type", std::string(*ct));
     out.emplace_back("x-forwarded-method", std::string(ctx.method));
     std::string uri;
     append_uri(uri, ctx);
@@ -203,14 +207,20 @@ void append_key(const request_context& ctx, const settings& s, std::string_view 
     for (auto& name : s.send_headers) each_value(ctx, name, [&](std::string_view v) { append_part(out, name, v); });
 }
 
-upstream_request build_request(const settings& s, std::string_view token, sent_fields fields) {
+void append_body_key(std::string_view body, std::string& out) {
+    char hex[64];
+    append_part(out, "B", util::sha256_hex(body, hex));
+}
+
+upstream_request build_request(const settings& s, std::string_view token, sent_fields fields, std::optional<std::string_view> body) {
     upstream_request r;
     r.upstream = s.upstream;
     r.target = s.path;
     r.timeout = s.timeout;
     if (s.how == mode::http) {
-        r.method = "GET";
+        r.method = body ? "POST" : "GET";
         r.fields = std::move(fields);
+        if (body) r.body.assign(*body);
         return r;
     }
     r.method = "POST";
