@@ -161,15 +161,23 @@ def echoed(resp):
     return {k.lower(): v for k, v in resp.json()["headers"]}
 
 
-class ExtAuthzHttp(unittest.TestCase):
+class PolicyTestCase(unittest.TestCase):
+    """A policy service, the test upstream u and a gateway with `config_text`, shared by the class."""
+    config_text = config()
+    workers = 1
+
     @classmethod
     def setUpClass(cls):
         cls.policy = Policy()
         cls.addClassCleanup(cls.policy.stop)
         cls.up = upstream("u")
         cls.addClassCleanup(cls.up.stop)
-        cls.gw = Gatehouse(config(), workers=2, upstreams={"u": [cls.up], "policy": [cls.policy]}).start()
+        cls.gw = Gatehouse(cls.config_text, workers=cls.workers, upstreams={"u": [cls.up], "policy": [cls.policy]}).start()
         cls.addClassCleanup(cls.gw.stop)
+
+
+class ExtAuthzHttp(PolicyTestCase):
+    workers = 2
 
     def test_hundred_identical_requests_make_one_call(self):
         for _ in range(100):
@@ -307,19 +315,11 @@ BODY_ROUTES = """
 """
 
 
-class ExtAuthzBody(unittest.TestCase):
+class ExtAuthzBody(PolicyTestCase):
     """send_body: the client's body goes to the policy service (POST, its Content-Type), is part
     of the cache key, bounded by max (413, or its first max bytes with allow_partial); the allow
     answer's headers still reach the upstream, which gets the whole body."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.policy = Policy()
-        cls.addClassCleanup(cls.policy.stop)
-        cls.up = upstream("u")
-        cls.addClassCleanup(cls.up.stop)
-        cls.gw = Gatehouse(config(extra_routes=BODY_ROUTES), upstreams={"u": [cls.up], "policy": [cls.policy]}).start()
-        cls.addClassCleanup(cls.gw.stop)
+    config_text = config(extra_routes=BODY_ROUTES)
 
     def post(self, path, body, ctype="application/json"):
         return request(self.gw.port, "POST", path, headers={"Content-Type": ctype}, body=body)
