@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     p.json_content = (how / 56) & 1;
     p.types = in.byte() & 0x7f;
     p.item_types = in.byte() & 0x7f;
-    const auto name_len = std::min<std::size_t>(in.byte() % 8, in.rest.size());
+    const std::size_t wanted = in.byte() % 8;  // before rest.size(): an argument's order of evaluation is unspecified
+    const auto name_len = std::min(wanted, in.rest.size());
     p.name = std::string(in.rest.substr(0, name_len));
     in.rest.remove_prefix(name_len);
     if (p.name.empty()) p.name = "id";

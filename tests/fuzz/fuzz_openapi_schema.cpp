@@ -14,7 +14,8 @@ using namespace gatehouse;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     fuzz::input in{fuzz::as_text(data, size)};
     const bool openapi = in.byte() & 1;
-    const std::size_t split = std::min<std::size_t>(static_cast<std::size_t>(in.byte()) * 4, in.rest.size());
+    const std::size_t wanted = static_cast<std::size_t>(in.byte()) * 4;  // before rest.size() (unspecified order)
+    const std::size_t split = std::min(wanted, in.rest.size());
     auto schema_doc = openapi::json::parse(in.rest.substr(0, split), nullptr, false);
     if (schema_doc.is_discarded()) return 0;
     openapi::schema_set set(openapi::dialect{.openapi = openapi});
