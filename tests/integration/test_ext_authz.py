@@ -312,6 +312,12 @@ BODY_ROUTES = """
     upstream: u
     middleware:
       - ext_authz: { upstream: policy, path: /authorize, send_body: { max: 1KiB, allow_partial: true }, upstream_headers: [x-user] }
+  - name: both
+    match: { path_prefix: /v1/ }
+    upstream: u
+    middleware:
+      - ext_authz: { upstream: policy, path: /authorize, send_body: { max: 64, allow_partial: true }, upstream_headers: [x-user] }
+      - openapi: { spec: petstore, server_base: /v1 }
 """
 
 
@@ -319,7 +325,7 @@ class ExtAuthzBody(PolicyTestCase):
     """send_body: the client's body goes to the policy service (POST, its Content-Type), is part
     of the cache key, bounded by max (413, or its first max bytes with allow_partial); the allow
     answer's headers still reach the upstream, which gets the whole body."""
-    config_text = config(extra_routes=BODY_ROUTES)
+    config_text = f"openapi: [{{ name: petstore, spec: {HERE}/openapi/petstore-3.1.yaml }}]\n" + config(extra_routes=BODY_ROUTES)
 
     def post(self, path, body, ctype="application/json"):
         return request(self.gw.port, "POST", path, headers={"Content-Type": ctype}, body=body)
@@ -353,6 +359,18 @@ class ExtAuthzBody(PolicyTestCase):
         self.assertEqual(r.status, 413)
         self.assertEqual(self.policy.calls_for("/body/big"), 0)
         self.assertEqual(self.post("/body/big", b"x" * (16 * 1024)).status, 200)
+
+    def test_with_openapi_on_the_route_both_see_the_body(self):
+        # ext_authz wants the first 64 bytes, openapi the whole body: the body is read whole, the
+        # policy gets its 64, the validator and the upstream everything.
+        pet = json.dumps({"name": "Rex", "tag": "t" * 20, "photos": ["https://a.example/1", "https://a.example/2"]}).encode()
+        r = self.post("/v1/pets", pet)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.bodies_for("/v1/pets"), [pet[:64]])
+        self.assertEqual(r.json()["body"], pet.decode())
+        self.assertEqual(echoed(r)["x-user"], "body-64")
+        bad = json.dumps({"name": "Rex", "tag": "t" * 20, "photos": ["http://a.example/1"]}).encode()
+        self.assertEqual(self.post("/v1/pets", bad).status, 400, "allowed by the policy, refused by the spec")
 
     def test_allow_partial_sends_the_first_max_bytes(self):
         body = bytes(str(list(range(2000))), "ascii")
