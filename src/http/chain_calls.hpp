@@ -10,14 +10,17 @@
 namespace gatehouse::http {
 
 class session_host;
+class exchange;
 
 class chain_calls final : public middleware::upstream_caller {
 public:
-    // `snap`: the exchange's snapshot of the current request (read at each call).
-    chain_calls(session_host& w, const std::shared_ptr<const config::snapshot>& snap) : w_(w), snap_(snap) {}
+    // `snap`: the exchange's snapshot of the current request (read at each call). A call of a
+    // traced request is a CLIENT span of it, its traceparent sent (as composition's calls).
+    chain_calls(exchange& ex, session_host& w, const std::shared_ptr<const config::snapshot>& snap) : ex_(ex), w_(w), snap_(snap) {}
     bool call(middleware::upstream_request r, middleware::upstream_answer_handler done) override;
 
 private:
+    exchange& ex_;
     session_host& w_;
     const std::shared_ptr<const config::snapshot>& snap_;
 };

@@ -48,7 +48,7 @@ compose::request_inputs exchange::compose_inputs() const {
 
 // The client's body, whole, for calls with `body: client` (the route's max_body_bytes bounds it).
 asio::awaitable<bool> exchange::read_compose_body() {
-    compose_body_.clear();
+    compose_body_ = held_body_;  // what a body phase took from the codec already (its first part, or all)
     if (!req.has_body) co_return true;
     for (;;) {
         auto ready = d_.body_ready();

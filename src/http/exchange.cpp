@@ -49,8 +49,12 @@ void exchange::begin() {
     medit.fields = {};
     medit.body = nullptr;
     medit.tap = nullptr;
+    medit.check = nullptr;
     medit.replace.reset();
     mreply.full.reset();
+    held_body_.clear();
+    for (auto* str : {&held_body_, &checked_body_})  // a large checked body is not kept per connection
+        if (str->capacity() > 64 * 1024) std::string().swap(*str);
 }
 
 namespace {
@@ -248,7 +252,7 @@ int exchange::final_grpc_status() {
 }
 
 void exchange::release_memory() {
-    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_, &compose_body_, &compose_log_}) std::string().swap(*str);
+    for (auto* str : {&path, &host_buf, &reply_body_, &reply_scratch_, &query_buf_, &traceparent_, &rewrite_buf_, &compose_body_, &compose_log_, &held_body_, &checked_body_, &checked_head_.store}) std::string().swap(*str);
     decltype(reply_fields_)().swap(reply_fields_);
     decltype(forwarded_.kept)().swap(forwarded_.kept);
     decltype(forwarded_.added)().swap(forwarded_.added);

@@ -183,6 +183,7 @@ private:
     void trace_upstream(upstream::call_options& o, std::span<char> upstream_head, std::string_view upstream);
     // A subrequest's copy of the request (the mirror, a background refresh): its CLIENT span,
     // owned by what is returned (null when the request is not traced), which also keeps `also`.
+    void retrace_upstream_head();  // after the upstream head changed (add_late_fields)
     std::shared_ptr<const void> trace_subrequest(upstream::call_options& o, std::string& request, std::string_view upstream,
                                                  std::shared_ptr<const void> also = {});
     void start_server_span();
@@ -205,6 +206,11 @@ private:
     // call sends it as usual. After prepare_call (reading the body ends the head's views).
     // `answered`: a middleware or the body's size answered, and whether that reply went out.
     boost::asio::awaitable<bool> run_body_phase(bool& answered);
+    boost::asio::awaitable<body_status> gather_body(std::size_t limit, bool partial, std::string_view& body);
+    std::string held_body_;  // the body (or its first part) a body phase took from the codec
+    // Upstream fields the body phase added (from mctx.added_headers()[from]): into the upstream
+    // head, written already by prepare_call.
+    void add_late_fields(std::size_t from);
     // The reply under construction: its fields (views into what lives until it is written) and body.
     void reply_start(int status);
     void reply_field(std::string_view name, std::string_view value) { reply_fields_.push_back({name, value}); }
@@ -216,6 +222,7 @@ private:
 
     // Composition (compose_reply.cpp).
     friend class composition;
+    friend class chain_calls;  // a traced request's chain calls are CLIENT spans (trace_subrequest)
     compose::request_inputs compose_inputs() const;
     boost::asio::awaitable<bool> read_compose_body();
     boost::asio::awaitable<bool> send_compose_failure(const composition& run, const compose::call_config& c);
@@ -253,6 +260,17 @@ private:
         std::string_view data;
     };
     whole_response prepare_whole(upstream::response_body& body, std::string_view bytes);
+    whole_response prepare_whole(int status, std::string_view reason, field_list fields, std::optional<std::uint64_t> length,
+                                 std::string_view bytes);
+    boost::asio::awaitable<bool> relay_checked(upstream::response_body& body);
+    void copy_response_head(const upstream::response_head& h);
+    struct {
+        int status = 0;
+        std::string_view reason;
+        std::string store;
+    } checked_head_;  // a body_check's response: the head, owned while its body is gathered
+    std::vector<field> checked_fields_;
+    std::string checked_body_;
     boost::asio::awaitable<bool> relay_replacement(upstream::response_body& body);
     const trailers& response_trailers(upstream::response_body& body);
     upstream::response_head up_head_;  // the upstream's (its field vector reused)
@@ -284,7 +302,7 @@ private:
     const net::listener_state& listener_;
     downstream& d_;
     proxied_request sender_{*this, d_};
-    chain_calls chain_calls_{w_, snap};  // mctx.upstream
+    chain_calls chain_calls_{*this, w_, snap};  // mctx.upstream
     char rid_buf_[32];
     std::string rid_store_;
     std::vector<field> reply_fields_;

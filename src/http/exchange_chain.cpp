@@ -54,14 +54,40 @@ boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
     co_return true;
 }
 
+// The body a body phase sees, up to `limit` (see request_context::want_body): in place while
+// the codec holds it all (a small body that came with its head: nothing copied), else taken
+// from the codec into held_body_ as it comes (the codec's buffer and the HTTP/2 stream window
+// stay small) and handed to the upstream call's sender, which sends it before the rest.
+boost::asio::awaitable<body_status> exchange::gather_body(std::size_t limit, bool partial, std::string_view& body) {
+    if (req.content_length && *req.content_length > limit && !partial) co_return body_status::too_large;
+    held_body_.clear();
+    for (;;) {
+        const auto ready = d_.body_ready();
+        if (held_body_.empty() && (d_.body_done() || (partial && ready.size() >= limit))) {
+            if (ready.size() > limit && !partial) co_return body_status::too_large;
+            body = ready.substr(0, std::min(ready.size(), limit));
+            co_return body_status::ok;
+        }
+        const auto take = partial ? std::min(ready.size(), limit - held_body_.size()) : ready.size();
+        if (!partial && held_body_.size() + take > limit) co_return body_status::too_large;
+        held_body_.append(ready.substr(0, take));
+        d_.consume_body(take);
+        const bool whole = d_.body_done() && d_.body_ready().empty();
+        if (whole || (partial && held_body_.size() == limit)) {
+            sender_.hold(held_body_, whole);
+            body = held_body_;
+            co_return body_status::ok;
+        }
+        const auto st = co_await d_.read_body();
+        if (st != body_status::ok) co_return st;
+    }
+}
+
 boost::asio::awaitable<bool> exchange::run_body_phase(bool& answered) {
     answered = false;
-    const std::size_t limit = mctx.body_wanted();
+    std::string_view body;
     auto st = body_status::ok;
-    if (req.has_body && req.content_length && *req.content_length > limit) st = body_status::too_large;
-    while (req.has_body && st == body_status::ok && !d_.body_done() && d_.body_ready().size() <= limit)
-        st = co_await d_.read_body();
-    if (req.has_body && st == body_status::ok && !d_.body_done()) st = body_status::too_large;
+    if (req.has_body) st = co_await gather_body(mctx.body_wanted(), mctx.body_partial(), body);
     if (st != body_status::ok) {
         answered = true;
         if (st == body_status::gone) co_return false;
@@ -70,17 +96,20 @@ boost::asio::awaitable<bool> exchange::run_body_phase(bool& answered) {
                                               : middleware::local_reply(400, "malformed request body");
         co_return co_await send_chain_reply();
     }
-    const std::string_view body = req.has_body ? d_.body_ready() : std::string_view{};
+    const std::size_t added_before = mctx.added_headers().size();
     std::size_t index = 0;
     for (const auto* chain : {listener_chain, route_chain}) {
         if (!chain) continue;
         for (auto& m : *chain) {
             mctx.select(index++);
-            if (m->on_request_body(mctx, body, mreply) != middleware::verdict::reply) continue;
+            auto v = m->on_request_body(mctx, body, mreply);
+            if (v == middleware::verdict::suspend) v = co_await m->on_request_body_async(mctx, body, mreply);
+            if (v != middleware::verdict::reply) continue;
             answered = true;
             co_return co_await send_chain_reply();
         }
     }
+    if (mctx.added_headers().size() > added_before) add_late_fields(added_before);
     co_return true;
 }
 

@@ -84,6 +84,10 @@ void exchange::trace_upstream(upstream::call_options& o, std::span<char> upstrea
     o.trace = &client_spans_;
 }
 
+void exchange::retrace_upstream_head() {
+    if (tracing_ && client_spans_.span_hex) client_spans_.span_hex = span_id_in(sender_.head_bytes(), traceparent_);
+}
+
 namespace {
 // A subrequest outlives its exchange: its CLIENT span and the rings it goes to live with it.
 struct subrequest_spans {

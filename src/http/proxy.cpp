@@ -122,6 +122,17 @@ void exchange::prepare_call(const router::compiled_route& r) {
     call_cluster_ = std::move(cluster);
 }
 
+// Fields a middleware added in the body phase (ext_authz with send_body): prepare_call wrote the
+// upstream head already; they go in before its end (a composition's calls take no middleware
+// fields). The traced try's span id moved with the head's bytes.
+void exchange::add_late_fields(std::size_t from) {
+    if (route->config.compose) return;
+    const auto& added = mctx.added_headers();
+    for (std::size_t i = from; i < added.size(); ++i)
+        if (middleware::valid_header_value(added[i].second)) sender_.add_field(added[i].first, added[i].second);
+    retrace_upstream_head();
+}
+
 // Whether the body is read whole before the first try: its length is known and small, it is
 // not all here yet, and a retry of this method or the route's mirror would need it again.
 bool exchange::buffers_body(const router::compiled_route& r) const {
@@ -203,7 +214,7 @@ void exchange::maybe_mirror(const router::compiled_route& r) {
         return;
     }
     std::string copy(sender_.head());
-    if (req.has_body) copy += d_.body_ready();
+    if (req.has_body) copy += sender_.kept_body();
     upstream::call_options o;  // no retries: a shadow gets one try (and the move past a failed connect)
     o.timeout = call_options_for(r).timeout;
     o.replayable = true;

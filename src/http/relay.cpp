@@ -28,9 +28,13 @@ asio::awaitable<bool> exchange::relay() {
     const bool started = body.start(c, relay_buf_, relay_idle_, limits.max_headers, limits.max_header_bytes);
     if (medit.replace) co_return co_await relay_replacement(body);
     if (!started) co_return co_await send_error(502, "invalid upstream response");
+    if (medit.check && !is_head_ && !body.bodiless()) co_return co_await relay_checked(body);
     if (auto whole = body.whole(k_copy_limit)) {
         auto out = prepare_whole(body, *whole);
-        if (!out.head) co_return co_await send_error(502, "response body filter failed");
+        if (!out.head) {
+            body.finish_whole();
+            co_return co_await send_error(502, "response body filter failed");
+        }
         const bool ok = co_await d_.send_head(*out.head, out.data, true);
         body.finish_whole();  // the response was whole: the connection goes on, whatever the client did
         co_return ok;
@@ -131,27 +135,102 @@ const trailers& exchange::response_trailers(upstream::response_body& body) {
 // filter failed.
 exchange::whole_response exchange::prepare_whole(upstream::response_body& body, std::string_view bytes) {
     const auto& h = call_->head();
+    return prepare_whole(h.status, h.reason, h.fields, body.length(), bytes);
+}
+
+exchange::whole_response exchange::prepare_whole(int status, std::string_view reason, field_list fields,
+                                                 std::optional<std::uint64_t> length, std::string_view bytes) {
     auto* tap = is_head_ ? nullptr : medit.tap;
     auto* filter = is_head_ ? nullptr : medit.body;
     if (tap) {
         tap->data(bytes);
         tap->end();
     }
-    auto length = medit.body ? std::nullopt : body.length();
+    if (medit.body) length = std::nullopt;
     whole_response out;
     out.data = bytes;
     if (filter) {
         filter_buf_.clear();
         const bool ok = filter->filter(bytes, true, filter_buf_);
-        if (!ok) {
-            body.finish_whole();
-            return out;
-        }
+        if (!ok) return out;
         length = filter_buf_.size();
         out.data = filter_buf_;
     }
-    out.head = &relayed_head(h.status, h.reason, h.fields, length);
+    out.head = &relayed_head(status, reason, fields, length);
     return out;
+}
+
+// A middleware decides on the whole body before anything is sent (body_check): the body
+// gathered up to its max_bytes (a small one is in the upstream's buffer already; else the
+// head's fields are copied first, as reading moves the buffer they point into), then sent as
+// one whole response, or a 502 instead.
+asio::awaitable<bool> exchange::relay_checked(upstream::response_body& body) {
+    auto& check = *medit.check;
+    const auto& h = call_->head();
+    if (auto whole = body.whole(check.max_bytes())) {
+        if (!check.accept(*whole)) {
+            body.finish_whole();
+            co_return co_await send_error(502, check.refusal());
+        }
+        auto out = prepare_whole(body, *whole);
+        bool ok = false;
+        if (out.head) ok = co_await d_.send_head(*out.head, out.data, true);
+        body.finish_whole();
+        if (!out.head) co_return co_await send_error(502, "response body filter failed");
+        co_return ok;
+    }
+    copy_response_head(h);
+    checked_body_.clear();
+    for (;;) {
+        upstream::response_body::piece p;
+        auto st = body.take(p);
+        if (st == upstream::response_body::state::need_more) {
+            auto [ptr, room] = body.room();
+            st = upstream::response_body::state::cut;
+            if (room != 0) {
+                auto [ec, n] = co_await body.transport().read_some(ptr, room);
+                st = body.read_done(ec, n);
+            }
+            if (st == upstream::response_body::state::ok) continue;
+        }
+        // Cut, malformed or too large: the upstream's connection is not reused (no finish()).
+        if (st != upstream::response_body::state::ok) co_return co_await send_error(502, "invalid upstream response");
+        if (checked_body_.size() + p.data.size() > check.max_bytes()) co_return co_await send_error(502, check.refusal());
+        checked_body_.append(p.data);
+        if (p.last) break;
+    }
+    const trailers& t = response_trailers(body);
+    if (!check.accept(checked_body_)) {
+        body.finish();
+        co_return co_await send_error(502, check.refusal());
+    }
+    auto out = prepare_whole(checked_head_.status, checked_head_.reason, checked_fields_, checked_body_.size(), checked_body_);
+    if (!out.head) {
+        body.finish();
+        co_return co_await send_error(502, "response body filter failed");
+    }
+    bool ok = co_await d_.send_head(*out.head, out.data, t.empty());
+    if (ok && !t.empty()) ok = co_await d_.send_trailers(t);
+    body.finish();
+    co_return ok;
+}
+
+// The upstream's status line and fields in checked_head_/checked_fields_, owned.
+void exchange::copy_response_head(const upstream::response_head& h) {
+    std::size_t size = h.reason.size();
+    for (auto& f : h.fields) size += f.name.size() + f.value.size();
+    auto& store = checked_head_.store;
+    store.clear();
+    store.reserve(size);  // no reallocation below: the views stay put
+    auto keep = [&store](std::string_view v) {
+        const auto at = store.size();
+        store.append(v);
+        return std::string_view(store).substr(at, v.size());
+    };
+    checked_head_.status = h.status;
+    checked_head_.reason = keep(h.reason);
+    checked_fields_.clear();
+    for (auto& f : h.fields) checked_fields_.push_back({keep(f.name), keep(f.value)});
 }
 
 // A middleware answers instead of the upstream (a stored response after a 304): the upstream's

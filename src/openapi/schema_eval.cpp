@@ -27,12 +27,20 @@ struct seen {
         all_items = all_items || o.all_items;
         contained.insert(contained.end(), o.contained.begin(), o.contained.end());
     }
+    // For unevaluatedProperties/unevaluatedItems: what was seen made searchable in one pass
+    // (sorted names; a bitmap of the items `contains` matched), so that asking about each of
+    // the instance's members is logarithmic or constant, never a scan per member.
+    void index(std::size_t item_count) {
+        std::sort(properties.begin(), properties.end());
+        contained_map.assign(item_count, false);
+        for (auto k : contained)
+            if (k < item_count) contained_map[k] = true;
+    }
     bool has_property(std::string_view name) const {
-        return all_properties || std::find(properties.begin(), properties.end(), name) != properties.end();
+        return all_properties || std::binary_search(properties.begin(), properties.end(), name);
     }
-    bool has_item(std::size_t i) const {
-        return all_items || i < items || std::find(contained.begin(), contained.end(), i) != contained.end();
-    }
+    bool has_item(std::size_t i) const { return all_items || i < items || (i < contained_map.size() && contained_map[i]); }
+    std::vector<bool> contained_map;  // index()
 };
 
 // A step of the instance path, for error pointers.
@@ -299,6 +307,8 @@ bool schema_set::evaluator::object(const node& n, const json& v, seen* s) {
         }
     }
     if (n.unevaluated_properties && ok) {
+        if (!spend(s->properties.size() + 1)) return false;  // the index: one pass (and a sort) over what was seen
+        s->index(0);
         for (auto it = v.begin(); it != v.end(); ++it) {
             if (s->has_property(it.key())) continue;
             if (!eval_child(*n.unevaluated_properties, *it, it.key(), 0, false)) {
@@ -356,6 +366,8 @@ bool schema_set::evaluator::array(const node& n, const json& v, seen* s) {
             ok = fail("maxContains", "too many items match the schema's contains");
     }
     if (n.unevaluated_items && ok) {
+        if (!spend(s->contained.size() + 1)) return false;  // the index: one pass over what `contains` matched
+        s->index(v.size());
         for (std::size_t k = 0; k < v.size(); ++k) {
             if (s->has_item(k)) continue;
             if (!eval_child(*n.unevaluated_items, v[k], {}, k, true)) {

@@ -21,15 +21,33 @@ void streamed_request::start(const http::forwarded_request& f, bool h2, bool tls
     length_ = f.content_length.value_or(0);
     replayable_ = false;
     body_sent_ = !has_body_;
+    holding_ = held_whole_ = false;
+    held_ = {};
+}
+
+void streamed_request::add_field(std::string_view name, std::string_view value) {
+    std::string line;
+    http1::append_field(line, name, value);
+    head_.insert(head_.size() - 2, line);
+}
+
+void streamed_request::hold(std::string_view prefix, bool whole) {
+    holding_ = true;
+    held_ = prefix;
+    held_whole_ = whole;
 }
 
 void streamed_request::keep_body_up_to(std::uint64_t limit) {
+    if (holding_) {
+        replayable_ = !has_body_ || (!chunked_ && held_whole_ && length_ <= limit && held_.size() == length_);
+        return;
+    }
     replayable_ = !has_body_ || (!chunked_ && length_ <= limit && d_.body_done() && d_.body_ready().size() == length_);
 }
 
 void streamed_request::release() {
     if (!replayable_ || !has_body_) return;
-    d_.consume_body(d_.body_ready().size());
+    if (!holding_) d_.consume_body(d_.body_ready().size());
     replayable_ = false;
 }
 
@@ -49,6 +67,7 @@ asio::awaitable<upstream_error> streamed_request::write(upstream_connection& uc,
 asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, net::clock::duration timeout) {
     timeout_ = timeout;
     const bool stale = uc.reused;
+    if (holding_) co_return co_await send_held(uc, stale);
     std::string_view early = has_body_ && !chunked_ ? d_.body_ready() : std::string_view{};
     if (h2_) http1_from_fields();  // an h2 upstream's endpoint that fell back to HTTP/1.1
     uc.timer.arm(timeout_);
@@ -74,6 +93,27 @@ upstream_error from_body(http::body_status st) {
     }
 }
 
+
+// A held body (hold()): the head with the held bytes (one chunk when the body goes chunked),
+// then what the downstream still has, if anything.
+asio::awaitable<upstream_error> streamed_request::send_held(upstream_connection& uc, bool stale) {
+    std::string_view first = held_;
+    if (chunked_ && !held_.empty()) {
+        frame_.clear();
+        char hex[20];
+        auto [end, ec] = std::to_chars(hex, hex + sizeof hex, held_.size(), 16);
+        frame_.append(hex, end).append("\r\n"sv).append(held_).append("\r\n"sv);
+        first = frame_;
+    }
+    uc.timer.arm(timeout_);
+    auto [ec, n] = co_await uc.io.write(head_, first);
+    if (ec) co_return upstream_error{failure::write, stale};
+    if (replayable_ || !has_body_) {
+        body_sent_ = true;
+        co_return upstream_error{};
+    }
+    co_return co_await send_rest(uc);
+}
 
 asio::awaitable<upstream_error> streamed_request::send_rest(upstream_connection& uc) {
     for (;;) {

@@ -31,6 +31,8 @@ public:
     // "name: value" lines in the same string, submitted on every try (streamed_request_h2.cpp).
     void start(const http::forwarded_request& f, bool h2 = false, bool tls = false);
     std::string_view head() const { return head_; }
+    // A field added to the head after start() (before the empty line that ends it).
+    void add_field(std::string_view name, std::string_view value);
     std::span<char> head_bytes() { return head_; }  // tracing writes each try's span id into its traceparent
     // The request's body is all here (or there is none) and is kept until release(): the call
     // may send it again.
@@ -39,6 +41,12 @@ public:
     void keep_body_up_to(std::uint64_t limit);
     // No resend from here on: a kept body is consumed.
     void release();
+    // The body's first bytes were taken from the downstream already (a middleware's body phase
+    // held it: request_context::want_body): `prefix` (alive until the call ends) goes first, then
+    // what the downstream still has. `whole`: the prefix is all of it. After start().
+    void hold(std::string_view prefix, bool whole);
+    // The body as it can be sent again (replayable()): the held one, or the downstream's.
+    std::string_view kept_body() const { return holding_ ? held_ : d_.body_ready(); }
     bool body_sent() const { return body_sent_; }  // the whole body went upstream
     void release_memory();
 
@@ -60,12 +68,15 @@ private:
     std::vector<nghttp2_nv> nv_;
     bool h2_ = false;
     boost::asio::awaitable<upstream_error> send_rest(upstream_connection& uc);
+    boost::asio::awaitable<upstream_error> send_held(upstream_connection& uc, bool stale);
     boost::asio::awaitable<upstream_error> write(upstream_connection& uc, std::string_view a, std::string_view b = {});
     http::downstream& d_;
     std::string head_, frame_;
+    std::string_view held_;
     net::clock::duration timeout_{};
     std::uint64_t length_ = 0;  // the body's declared length
     bool has_body_ = false, chunked_ = false, replayable_ = false, body_sent_ = false;
+    bool holding_ = false, held_whole_ = false;
 };
 
 }  // namespace gatehouse::upstream

@@ -25,6 +25,7 @@ class Policy:
         self.lock = threading.Lock()
         self.calls = {}
         self.seen = []
+        self.bodies = []
         self.gate = threading.Event()
         self.tokens = {}
         self.conns = []
@@ -72,6 +73,15 @@ class Policy:
                     self.answer(500, {})
 
             def do_POST(self):
+                if self.path.startswith("/authorize"):  # send_body: the client's body decides
+                    raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                    uri = self.headers.get("X-Forwarded-Uri", "")
+                    policy.count(uri, dict(self.headers.items()))
+                    with policy.lock:
+                        policy.bodies.append((uri, raw))
+                    if b"deny" in raw:
+                        return self.answer(403, {"WWW-Authenticate": 'Bearer error="body"'})
+                    return self.answer(200, {"Cache-Control": "max-age=60", "X-User": f"body-{len(raw)}"})
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
                 form = urllib.parse.parse_qs(body)
                 token = form.get("token", [""])[0]
@@ -151,15 +161,23 @@ def echoed(resp):
     return {k.lower(): v for k, v in resp.json()["headers"]}
 
 
-class ExtAuthzHttp(unittest.TestCase):
+class PolicyTestCase(unittest.TestCase):
+    """A policy service, the test upstream u and a gateway with `config_text`, shared by the class."""
+    config_text = config()
+    workers = 1
+
     @classmethod
     def setUpClass(cls):
         cls.policy = Policy()
         cls.addClassCleanup(cls.policy.stop)
         cls.up = upstream("u")
         cls.addClassCleanup(cls.up.stop)
-        cls.gw = Gatehouse(config(), workers=2, upstreams={"u": [cls.up], "policy": [cls.policy]}).start()
+        cls.gw = Gatehouse(cls.config_text, workers=cls.workers, upstreams={"u": [cls.up], "policy": [cls.policy]}).start()
         cls.addClassCleanup(cls.gw.stop)
+
+
+class ExtAuthzHttp(PolicyTestCase):
+    workers = 2
 
     def test_hundred_identical_requests_make_one_call(self):
         for _ in range(100):
@@ -275,6 +293,92 @@ class ExtAuthzHttp(unittest.TestCase):
         self.assertIn('gatehouse_ext_authz_cache_lookups_total{route="all",result="hit"}', text)
         self.assertIn("gatehouse_ext_authz_call_duration_seconds_bucket", text)
         self.assertIn('upstream="policy"', text)  # an ordinary upstream: its calls are in the upstream metrics
+
+
+BODY_ROUTES = """
+  - name: body
+    match: { path_prefix: /body }
+    upstream: u
+    middleware:
+      - ext_authz:
+          upstream: policy
+          path: /authorize
+          send_body: { max: 16KiB }
+          upstream_headers: [x-user]
+          deny_headers: [www-authenticate]
+          cache: { max_ttl: 60s }
+  - name: partial
+    match: { path_prefix: /partial }
+    upstream: u
+    middleware:
+      - ext_authz: { upstream: policy, path: /authorize, send_body: { max: 1KiB, allow_partial: true }, upstream_headers: [x-user] }
+  - name: both
+    match: { path_prefix: /v1/ }
+    upstream: u
+    middleware:
+      - ext_authz: { upstream: policy, path: /authorize, send_body: { max: 64, allow_partial: true }, upstream_headers: [x-user] }
+      - openapi: { spec: petstore, server_base: /v1 }
+"""
+
+
+class ExtAuthzBody(PolicyTestCase):
+    """send_body: the client's body goes to the policy service (POST, its Content-Type), is part
+    of the cache key, bounded by max (413, or its first max bytes with allow_partial); the allow
+    answer's headers still reach the upstream, which gets the whole body."""
+    config_text = f"openapi: [{{ name: petstore, spec: {HERE}/openapi/petstore-3.1.yaml }}]\n" + config(extra_routes=BODY_ROUTES)
+
+    def post(self, path, body, ctype="application/json"):
+        return request(self.gw.port, "POST", path, headers={"Content-Type": ctype}, body=body)
+
+    def bodies_for(self, uri):
+        with self.policy.lock:
+            return [b for u, b in self.policy.bodies if u == uri]
+
+    def test_the_body_is_sent_and_decides(self):
+        body = b'{"amount": 12, "to": "bob"}'
+        r = self.post("/body/pay", body)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["body"], body.decode(), "the upstream gets the whole body")
+        self.assertEqual(echoed(r)["x-user"], f"body-{len(body)}", "an answer in the body phase still adds its headers")
+        self.assertEqual(self.bodies_for("/body/pay"), [body])
+        sent = {k.lower(): v for k, v in self.policy.headers_for("/body/pay")[0].items()}
+        self.assertEqual(sent["content-type"], "application/json")
+        self.assertEqual(sent["x-forwarded-method"], "POST")
+        denied = self.post("/body/pay", b'{"deny": true}')
+        self.assertEqual(denied.status, 403)
+        self.assertEqual(denied.headers.get("www-authenticate"), 'Bearer error="body"')
+
+    def test_the_body_is_part_of_the_key(self):
+        for _ in range(3):
+            self.assertEqual(self.post("/body/key", b"one").status, 200)
+        self.assertEqual(self.post("/body/key", b"two").status, 200)
+        self.assertEqual(self.bodies_for("/body/key"), [b"one", b"two"])
+
+    def test_a_body_past_max_is_413_before_any_call(self):
+        r = self.post("/body/big", b"x" * (16 * 1024 + 1))
+        self.assertEqual(r.status, 413)
+        self.assertEqual(self.policy.calls_for("/body/big"), 0)
+        self.assertEqual(self.post("/body/big", b"x" * (16 * 1024)).status, 200)
+
+    def test_with_openapi_on_the_route_both_see_the_body(self):
+        # ext_authz wants the first 64 bytes, openapi the whole body: the body is read whole, the
+        # policy gets its 64, the validator and the upstream everything.
+        pet = json.dumps({"name": "Rex", "tag": "t" * 20, "photos": ["https://a.example/1", "https://a.example/2"]}).encode()
+        r = self.post("/v1/pets", pet)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.bodies_for("/v1/pets"), [pet[:64]])
+        self.assertEqual(r.json()["body"], pet.decode())
+        self.assertEqual(echoed(r)["x-user"], "body-64")
+        bad = json.dumps({"name": "Rex", "tag": "t" * 20, "photos": ["http://a.example/1"]}).encode()
+        self.assertEqual(self.post("/v1/pets", bad).status, 400, "allowed by the policy, refused by the spec")
+
+    def test_allow_partial_sends_the_first_max_bytes(self):
+        body = bytes(str(list(range(2000))), "ascii")
+        r = self.post("/partial/p", body)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.bodies_for("/partial/p"), [body[:1024]])
+        self.assertEqual(r.json()["body"], body.decode(), "the upstream gets the whole body")
+        self.assertEqual(echoed(r)["x-user"], "body-1024")
 
 
 class ExtAuthzServiceDown(unittest.TestCase):

@@ -11,7 +11,7 @@ import subprocess
 import unittest
 import urllib.parse
 
-from harness import BIN, Gatehouse, GatewayTestCase, request, upstream, wait_until  # noqa: F401
+from harness import BIN, Gatehouse, GatewayTestCase, http1_only, request, upstream, wait_until  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPECS = os.path.join(HERE, "openapi")
@@ -41,6 +41,16 @@ CONFIG = f"""
         upstream: u
         middleware:
           - openapi: {{ spec: petstore, server_base: /r, response: {{ body: report }} }}
+      - name: enforced
+        match: {{ path_prefix: /e/ }}
+        upstream: u
+        middleware:
+          - openapi: {{ spec: petstore, server_base: /e, response: {{ body: enforce }}, max_body: 512KiB }}
+      - name: big
+        match: {{ path_prefix: /big/ }}
+        upstream: u
+        middleware:
+          - openapi: {{ spec: petstore, server_base: /big, max_body: 1MiB }}
       - name: old
         match: {{ path_prefix: /v0/ }}
         upstream: u
@@ -117,6 +127,15 @@ class Parameters(GatewayTestCase):
         self.assertEqual([e["keyword"] for e in problem(self, self.get("/v1/pets/7/photos/a,b"))], ["type"])  # no leading '.'
         self.assertEqual([e["keyword"] for e in problem(self, self.get("/v1/grid/;x=a;y=2"))], ["pattern"])
 
+    def test_a_repeated_scalar_is_refused_as_such(self):
+        # Not an array: which of the two values counts? (Before, it became [] and a schema
+        # without `type` let it through.)
+        errors = problem(self, self.get("/v1/pets?cursor=1&cursor=x"))
+        self.assertEqual([(e["in"], e["name"], e["keyword"]) for e in errors], [("query", "cursor", "repeated")])
+        self.assertEqual([e["keyword"] for e in problem(self, self.get("/v1/pets?limit=1&limit=2"))], ["repeated"])
+        self.assertEqual([e["keyword"] for e in problem(self, self.get("/v1/pets?ids=1&ids=2"))], ["repeated"])
+        self.assertEqual(self.get("/v1/pets?cursor=x&tags=a&tags=b").status, 200, "an exploded array takes repeats")
+
     def test_unknown_query_parameters_as_configured(self):
         self.assertEqual(self.get("/v1/pets?limit=1&other=1").status, 200)
         errors = problem(self, self.get("/strict/pets?limit=1&other=1"))
@@ -166,6 +185,45 @@ class Responses(GatewayTestCase):
         self.assertNotIn("GET", self.gw.log().split("does not match the spec")[1].splitlines()[0], "no value in the log")
         self.assertEqual(request(self.gw.port, path="/r/answers/good").status, 200)
         self.assertEqual(sum(self.counts().values()), 2, "the matching response counted nothing")
+
+
+class EnforcedResponses(GatewayTestCase):
+    """response: { body: enforce }: the response is held until its body is judged; one the spec
+    does not allow, or larger than max_body, is a 502 (logged and counted); a good one arrives
+    whole and unchanged, also when it took many reads."""
+    config = CONFIG
+
+    def counts(self):
+        out = {}
+        for line in self.gw.admin("GET", "/metrics")[1].splitlines():
+            if line.startswith("gatehouse_openapi_response_errors_total{") and 'route="enforced"' in line:
+                out[line.split('keyword="')[1].split('"')[0]] = float(line.split()[-1])
+        return out
+
+    def test_a_matching_response_passes_unchanged(self):
+        r = request(self.gw.port, path="/e/answers/good")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body)["path"], "/e/answers/good")
+        big = json.dumps(list(range(60000))).encode()  # ~400 KB: many reads from the upstream
+        self.up.files["/e/big"] = (200, big, "Content-Type: application/json\r\nX-Kept: yes\r\n")
+        r = request(self.gw.port, path="/e/big")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, big)
+        self.assertEqual(r.headers.get("x-kept"), "yes", "the upstream's fields survive the wait")
+
+    def test_a_mismatch_is_a_502(self):
+        r = request(self.gw.port, path="/e/answers/bad")
+        self.assertEqual(r.status, 502)
+        self.assertNotIn(b'"method"', r.body, "nothing of the upstream's body reaches the client")
+        self.assertTrue(wait_until(lambda: self.counts().get("required", 0) >= 1), self.counts())
+        self.up.files["/e/big"] = (200, json.dumps(list(range(60000)) + ["x"]).encode(), "Content-Type: application/json\r\n")
+        self.assertEqual(request(self.gw.port, path="/e/big").status, 502)
+        self.assertEqual(request(self.gw.port, path="/e/answers/good").status, 200, "the connection after a 502 still serves")
+
+    def test_a_response_past_max_body_is_a_502(self):
+        self.up.files["/e/big"] = (200, json.dumps(list(range(100000))).encode(), "Content-Type: application/json\r\n")
+        self.assertEqual(request(self.gw.port, path="/e/big").status, 502)
+        self.assertTrue(wait_until(lambda: self.counts().get("max_body", 0) >= 1), self.counts())
 
 
 class Bodies(GatewayTestCase):
@@ -221,6 +279,29 @@ class Bodies(GatewayTestCase):
         self.assertEqual(self.post("/v1/trees", b"[" * 100000).status, 413)
         self.assertEqual(self.post("/v1/trees", b"[[[[]]]]").status, 200)
         self.assertEqual(self.post("/v1/pets", b" " * (200 * 1024)).status, 413)
+
+    def test_bodies_past_64k_are_validated_whole(self):
+        # max_body: 1MiB: the body is taken from the connection as it comes (HTTP/1.1's buffer
+        # and an HTTP/2 stream's window are 64 KiB) and validated whole; the upstream gets it all.
+        good = json.dumps("ab" * 300000).encode()
+        r = self.post("/big/words", good)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(json.loads(r.body)["body_length"], len(good))
+        errors = problem(self, self.post("/big/words", json.dumps("ab" * 300000 + "c").encode()))
+        self.assertEqual([(e["pointer"], e["keyword"]) for e in errors], [("", "pattern")])
+        self.assertEqual(self.post("/big/words", json.dumps("a" * (1024 * 1024)).encode()).status, 413)
+
+    @http1_only("chunked framing is HTTP/1.1's")
+    def test_a_chunked_body_past_64k_is_validated_and_sent_whole(self):
+        good = json.dumps("ab" * 200000).encode()
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(good[i:i + 10000]), good[i:i + 10000]) for i in range(0, len(good), 10000)) + b"0\r\n\r\n"
+        r = self.post("/big/words", chunked, headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(json.loads(r.body)["body_length"], len(good))
+        bad = json.dumps("ab" * 200000 + "c").encode()
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(bad[i:i + 10000]), bad[i:i + 10000]) for i in range(0, len(bad), 10000)) + b"0\r\n\r\n"
+        r = self.post("/big/words", chunked, headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        self.assertEqual(r.status, 400)
 
     def test_openapi_3_0_normalised(self):
         ok = {"name": "Rex", "tag": None, "weight": 1, "owner": {"id": 1}}

@@ -62,6 +62,8 @@ class Tracing(unittest.TestCase):
         cls.addClassCleanup(cls.up.stop)
         cls.shadow = upstream("shadow")
         cls.addClassCleanup(cls.shadow.stop)
+        cls.pdp = upstream("pdp")
+        cls.addClassCleanup(cls.pdp.stop)
         dead = socket.socket()
         dead.bind(("127.0.0.1", 0))
         cls.dead_port = dead.getsockname()[1]
@@ -73,9 +75,15 @@ class Tracing(unittest.TestCase):
               - {{ name: half, match: {{ path_prefix: /half }}, rewrite: {{ strip_prefix: /half }}, upstream: half }}
               - {{ name: mirrored, match: {{ path_prefix: /mirrored }}, upstream: u, mirror: {{ upstream: shadow, percent: 100 }} }}
               - {{ name: cached, match: {{ path_prefix: /cached }}, upstream: u, middleware: [{{ cache: {{ default_ttl: 0s }} }}] }}
+              - name: authz
+                match: {{ path_prefix: /authz }}
+                rewrite: {{ strip_prefix: /authz }}
+                upstream: u
+                middleware: [{{ ext_authz: {{ upstream: pdp, path: /echo }} }}]
         """) + tracing_yaml(cls.receiver.endpoint, encoding=cls.encoding)
         cls.gw = Gatehouse(config, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{cls.dead_port}"],
-                                                 "half": [f"127.0.0.1:{cls.dead_port}", cls.up], "shadow": [cls.shadow]}).start()
+                                                 "half": [f"127.0.0.1:{cls.dead_port}", cls.up], "shadow": [cls.shadow],
+                                                 "pdp": [cls.pdp]}).start()
         cls.addClassCleanup(cls.gw.stop)
 
     def get(self, path, headers=None):
@@ -178,6 +186,22 @@ class Tracing(unittest.TestCase):
         shadow_heads = [h for h in self.shadow.stats.requests_raw if trace.encode() in h]
         self.assertEqual(len(shadow_heads), 1)
         self.assertIn(f"traceparent: 00-{trace}-{clients['shadow']['span_id']}-01".encode(), shadow_heads[0])
+
+    def test_an_ext_authz_check_has_its_own_client_span(self):
+        r, seen = self.get("/authz/echo")
+        self.assertEqual(r.status, 200)
+        _, trace, parent, _ = seen["traceparent"].split("-")
+        spans = self.receiver.wait_for_trace(trace, 3)
+        server = [s for s in spans if s["kind"] == 2][0]
+        clients = {s["attributes"]["gatehouse.upstream"]: s for s in spans if s["kind"] == 3}
+        self.assertEqual(set(clients), {"u", "pdp"})
+        self.assertEqual(clients["pdp"]["parent_span_id"], server["span_id"])
+        self.assertEqual(clients["pdp"]["attributes"]["http.response.status_code"], 200)
+        self.assertEqual(parent, clients["u"]["span_id"])
+        self.assertNotEqual(clients["pdp"]["span_id"], clients["u"]["span_id"])
+        checks = [h for h in self.pdp.stats.requests_raw if trace.encode() in h]
+        self.assertEqual(len(checks), 1)
+        self.assertIn(f"traceparent: 00-{trace}-{clients['pdp']['span_id']}-01".encode(), checks[0])
 
     def test_a_background_refresh_has_its_own_client_span(self):
         self.up.files["/cached/swr"] = (200, b"fresh", "Cache-Control: max-age=0, stale-while-revalidate=600\r\n")

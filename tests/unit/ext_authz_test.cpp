@@ -129,6 +129,31 @@ TEST(ExtAuthzRequest, SendsListedHeadersAndForwardedFacts) {
     for (auto& [k, v] : req.fields) EXPECT_NE(k, "cookie");
 }
 
+TEST(ExtAuthzRequest, SendBodyPostsTheBodyWithItsContentTypeAndKeysOnItsDigest) {
+    auto s = http_settings();
+    s.send_body.enabled = true;
+    request r(fields{{"Content-Type", "application/json"}, {"Authorization", "Bearer x"}});
+    r.ctx.method = "POST";
+    r.ctx.has_body = true;
+    sent_fields f;
+    collect_sent_fields(r.ctx, s, f);
+    auto req = build_request(s, {}, f, std::string_view(R"({"a":1})"));
+    EXPECT_EQ(req.method, "POST");
+    EXPECT_EQ(req.body, R"({"a":1})");
+    std::size_t content_types = 0;
+    for (auto& [k, v] : req.fields) content_types += k == "content-type" && v == "application/json";
+    EXPECT_EQ(content_types, 1u);
+    EXPECT_EQ(build_request(s, {}, f).method, "GET") << "no body: asked as before";
+    // The body's digest is a part of its own: another body is another key, the same body the same.
+    std::string k1 = key_of(r, s), k2 = k1, k3 = k1;
+    append_body_key("one", k1);
+    append_body_key("two", k2);
+    append_body_key("one", k3);
+    EXPECT_NE(k1, k2);
+    EXPECT_EQ(k1, k3);
+    EXPECT_EQ(k1.find("one"), std::string::npos) << "a digest, not the body";
+}
+
 TEST(ExtAuthzRequest, IntrospectionPostsTheFormEncodedTokenWithBasicCredentials) {
     auto s = http_settings();
     s.how = mode::oauth2_introspection;
@@ -307,6 +332,11 @@ TEST(ExtAuthzConfig, ValidAndItsErrors) {
     EXPECT_NE(load_errors("{ upstream: policy, introspection: { client_id: x } }").find("only with mode: oauth2_introspection"),
               std::string::npos);
     EXPECT_NE(load_errors("{ upstream: policy, mode: oauth2_introspection, send_headers: [a], introspection: {} }").find("not with mode"),
+              std::string::npos);
+    EXPECT_EQ(load_errors("{ upstream: policy, send_body: { max: 1MiB, allow_partial: true } }"), "");
+    EXPECT_NE(load_errors("{ upstream: policy, send_body: { max: 0 } }").find("between 1 and"), std::string::npos);
+    EXPECT_NE(load_errors("{ upstream: policy, send_body: { size: 1KiB } }").find("size"), std::string::npos);
+    EXPECT_NE(load_errors("{ upstream: policy, mode: oauth2_introspection, send_body: {}, introspection: {} }").find("not with mode"),
               std::string::npos);
     // file:line:col
     EXPECT_NE(load_errors("{ upstream: policy, timeout: 0s }").find("test.yaml:7:"), std::string::npos);

@@ -114,6 +114,31 @@ TEST(JsonSchema, StepBudgetBoundsQuadraticKeywords) {
     EXPECT_TRUE(c.set.validate(*c.id, a, {.max_steps = 20'000'000, .max_errors = 20}).valid);
 }
 
+TEST(JsonSchema, UnevaluatedItemsNextToContainsChargedToTheBudget) {
+    // Every item matches each `contains: true` (free to evaluate): what unevaluatedItems then
+    // looks up is indexed in one pass, and that pass is paid for. Before, each item was a scan
+    // of every match (quadratic) and the steps budget never saw it.
+    auto c = compile(R"j({"allOf": [{"contains": true}, {"contains": true}], "unevaluatedItems": false})j");
+    ASSERT_TRUE(c.id);
+    json a = json::array();
+    for (int i = 0; i < 20000; ++i) a.push_back(i);
+    auto r = c.set.validate(*c.id, a, {.max_steps = 10'000, .max_errors = 20});
+    EXPECT_FALSE(r.valid);
+    EXPECT_TRUE(r.exhausted);
+    EXPECT_EQ(r.errors.at(0).keyword, "budget");
+    EXPECT_TRUE(c.set.validate(*c.id, a, {.max_steps = 1'000'000, .max_errors = 20}).valid);
+    auto p = compile(R"j({"allOf": [{"patternProperties": {"^k": true}}], "unevaluatedProperties": false})j");
+    ASSERT_TRUE(p.id);
+    json o = json::object();
+    for (int i = 0; i < 20000; ++i) o["k" + std::to_string(i)] = i;
+    EXPECT_FALSE(p.set.validate(*p.id, o, {.max_steps = 10'000, .max_errors = 20}).valid);
+    EXPECT_TRUE(p.set.validate(*p.id, o, {.max_steps = 1'000'000, .max_errors = 20}).valid);
+    o["x"] = 1;
+    auto bad = p.set.validate(*p.id, o, {.max_steps = 1'000'000, .max_errors = 20});
+    ASSERT_FALSE(bad.valid);
+    EXPECT_EQ(bad.errors.at(0).pointer, "/x");
+}
+
 TEST(JsonSchema, ErrorsNameThePointerAndKeywordNeverTheValue) {
     auto c = compile(R"j({"type": "object", "required": ["id", "name"],
         "properties": {"id": {"type": "integer", "minimum": 1},

@@ -202,4 +202,22 @@ TEST(OpenApiParameters, StylesDeserialisedAndCoerced) {
     EXPECT_FALSE(mw::deserialise_query(missing, pairs, used));
     EXPECT_EQ(used, (std::vector<bool>{true, true, true, true, false}));
     EXPECT_EQ(pairs[4].second, "a b");
+
+    // A scalar (or a non-exploded array, or JSON content) given twice has no one value: reported
+    // as repeated, never deserialised into something a schema without `type` lets through.
+    auto twice = mw::split_query("id=1&id=x&list=1,2&list=3&one=5");
+    std::vector<bool> used2(twice.size());
+    bool repeated = false;
+    auto untyped = query_param("id", param_style::form, true, 0);
+    EXPECT_EQ(*mw::deserialise_query(untyped, twice, used2, &repeated), json());
+    EXPECT_TRUE(repeated);
+    auto list = query_param("list", param_style::form, false, t_array, t_integer);
+    mw::deserialise_query(list, twice, used2, &repeated);
+    EXPECT_TRUE(repeated);
+    auto exploded = query_param("id", param_style::form, true, t_array, t_integer);
+    EXPECT_EQ(*mw::deserialise_query(exploded, twice, used2, &repeated), json::parse(R"([1, "x"])"));
+    EXPECT_FALSE(repeated);
+    auto one = query_param("one", param_style::form, true, t_integer);
+    EXPECT_EQ(*mw::deserialise_query(one, twice, used2, &repeated), json(5));
+    EXPECT_FALSE(repeated);
 }

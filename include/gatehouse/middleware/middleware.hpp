@@ -205,12 +205,20 @@ public:
     // Who the request is from, once an authentication middleware has decided (access log).
     std::string subject;
 
-    // Asks to see the request body whole (on_request_body), up to `max_bytes`: the core holds it
-    // before the upstream call and answers 413 when it is larger. Only bodies up to
-    // k_max_held_body can be held (the codec's buffer and HTTP/2 stream window keep them).
-    static constexpr std::size_t k_max_held_body = 64 * 1024;
-    void want_body(std::size_t max_bytes) { body_wanted_ = std::max(body_wanted_, std::min(max_bytes, k_max_held_body)); }
+    // Asks to see the request body (on_request_body), up to `max_bytes` (at most
+    // k_max_held_body): the core reads it before the upstream call (in place when the codec has
+    // it all, else into the exchange's memory, so the codec's buffer and the HTTP/2 stream window
+    // do not bound it) and answers 413 when it is larger. `partial`: a larger body is no error,
+    // its first `max_bytes` are seen (Envoy ext_authz's allow_partial_message); the whole body
+    // still goes upstream. With several askers the largest size counts, and one that wants the
+    // whole body makes a larger one a 413.
+    static constexpr std::size_t k_max_held_body = 16 * 1024 * 1024;
+    void want_body(std::size_t max_bytes, bool partial = false) {
+        body_wanted_ = std::max(body_wanted_, std::min(max_bytes, k_max_held_body));
+        body_whole_ = body_whole_ || !partial;
+    }
     std::size_t body_wanted() const { return body_wanted_; }
+    bool body_partial() const { return !body_whole_; }
 
     // See background_response. At most one per request; only for requests without a body.
     void request_in_background(std::size_t max_body, background_handler h) {
@@ -229,6 +237,7 @@ public:
         claims.clear();
         background_ = nullptr;
         body_wanted_ = 0;
+        body_whole_ = false;
         fields = {};
         path_vars.clear();
         route = {};
@@ -268,6 +277,7 @@ private:
     background_handler background_;
     std::size_t background_max_body_ = 0;
     std::size_t body_wanted_ = 0;
+    bool body_whole_ = false;
 };
 
 // A change to the response body as it streams to the client (compression). Installed by at most
@@ -293,6 +303,22 @@ public:
     virtual void data(std::string_view piece) = 0;
     // The whole body went through. Not called when the response was cut (on_complete follows).
     virtual void end() = 0;
+};
+
+// Decides on the whole response body before any of the response goes to the client (openapi's
+// response: { body: enforce }). Set by at most one middleware from on_response_headers, living
+// in its per-request state; only with upstream responses that have a body. The core holds the
+// response back and gathers its body (decoded, before any body_filter) up to max_bytes(): a
+// larger one, one that is cut, or one accept() refuses is answered with a 502 instead (the
+// upstream's connection is closed unless its body was read whole).
+class body_check {
+public:
+    virtual ~body_check() = default;
+    virtual std::size_t max_bytes() const = 0;
+    // The whole body. false: the client gets a 502 (see refusal()).
+    virtual bool accept(std::string_view body) = 0;
+    // Why a body was refused (the 502's message): too large, or what accept() found.
+    virtual std::string_view refusal() const = 0;
 };
 
 // The response head about to go to the client, as middleware may change it (on_response_headers).
@@ -341,6 +367,7 @@ struct response_edit {
     std::vector<std::string_view> remove;  // every field of that name is dropped (not ours in `add`)
     body_filter* body = nullptr;           // see body_filter; only with upstream responses
     body_tap* tap = nullptr;               // see body_tap; only with upstream responses
+    body_check* check = nullptr;           // see body_check; only with upstream responses
     // Sent instead of what the head belongs to (the upstream's response, whose body is then
     // dropped, or gatehouse's own error answer); `add` and `remove` apply to it.
     std::optional<full_response> replace;
@@ -383,8 +410,11 @@ public:
     // With the whole request body, when this middleware asked for it in on_request
     // (request_context::want_body): after the request phase of the whole chain, before the
     // upstream call; in chain order. The request's views (method, path, fields) have ended by
-    // then: keep what is needed in the per-request state. Never suspends.
+    // then: keep what is needed in the per-request state. suspend: call on_request_body_async
+    // with the same body (only middleware that override it may return this). Upstream fields
+    // added here (add_upstream_header) still go upstream; removals must be made in on_request.
     virtual verdict on_request_body(request_context&, std::string_view /*body*/, local_reply&) const { return verdict::next; }
+    virtual boost::asio::awaitable<verdict> on_request_body_async(request_context& ctx, std::string_view body, local_reply& reply) const;
     // In reverse order, with the response head about to be sent: the upstream's, a middleware's
     // reply, or gatehouse's own error answer after an upstream failure (fields empty). Never suspends.
     virtual void on_response_headers(request_context&, response_edit&) const {}

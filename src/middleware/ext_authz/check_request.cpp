@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 #include "cache/policy.hpp"
 #include "util/base64.hpp"
+#include "util/digest.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::middleware::ext_authz {
@@ -25,15 +27,20 @@ void each_value(const request_context& ctx, std::string_view name, F&& f) {
         if (http::iequals(fl.name, name)) f(fl.value);
 }
 
-// A part of the key, length-prefixed: no value can pose as the next part.
-// The tag and the value each with its length, so no two different lists of parts give the
-// same key (with send_headers [x, x1], "x" + "1..." and "x1" + "..." must differ).
+// A part of the key, length-prefixed: no value can pose as the next part. The tag and the value
+// each with its length (4 bytes as they are in memory: the key never leaves the process), so no
+// two different lists of parts give the same key (with send_headers [x, x1], "x" + "1..." and
+// "x1" + "..." must differ). One resize and two copies: this runs on every request.
 void append_part(std::string& out, std::string_view tag, std::string_view value) {
-    char len[24];
-    auto [end, ec] = std::to_chars(len, len + sizeof len, tag.size());
-    out.append(len, end).append(":").append(tag);
-    auto [vend, vec] = std::to_chars(len, len + sizeof len, value.size());
-    out.append(len, vend).append(":").append(value);
+    const auto at = out.size();
+    out.resize(at + 8 + tag.size() + value.size());
+    char* p = out.data() + at;
+    for (auto piece : {tag, value}) {
+        const auto n = static_cast<std::uint32_t>(piece.size());
+        std::memcpy(p, &n, 4);
+        if (n) std::memcpy(p + 4, piece.data(), n);
+        p += 4 + n;
+    }
 }
 
 void append_uri(std::string& out, const request_context& ctx) {
@@ -171,6 +178,9 @@ outcome decide_introspection(const upstream_answer& a, const settings& s, std::c
 void collect_sent_fields(const request_context& ctx, const settings& s, sent_fields& out) {
     for (auto& name : s.send_headers)
         each_value(ctx, name, [&](std::string_view v) { out.emplace_back(name, std::string(v)); });
+    const bool listed = std::find(s.send_headers.begin(), s.send_headers.end(), "content-type") != s.send_headers.end();
+    if (s.send_body.enabled && ctx.has_body && !listed)
+        if (auto ct = ctx.header("content-type")) out.emplace_back("content-type", std::string(*ct));
     out.emplace_back("x-forwarded-method", std::string(ctx.method));
     std::string uri;
     append_uri(uri, ctx);
@@ -203,14 +213,20 @@ void append_key(const request_context& ctx, const settings& s, std::string_view 
     for (auto& name : s.send_headers) each_value(ctx, name, [&](std::string_view v) { append_part(out, name, v); });
 }
 
-upstream_request build_request(const settings& s, std::string_view token, sent_fields fields) {
+void append_body_key(std::string_view body, std::string& out) {
+    char hex[64];
+    append_part(out, "B", util::sha256_hex(body, hex));
+}
+
+upstream_request build_request(const settings& s, std::string_view token, sent_fields fields, std::optional<std::string_view> body) {
     upstream_request r;
     r.upstream = s.upstream;
     r.target = s.path;
     r.timeout = s.timeout;
     if (s.how == mode::http) {
-        r.method = "GET";
+        r.method = body ? "POST" : "GET";
         r.fields = std::move(fields);
+        if (body) r.body.assign(*body);
         return r;
     }
     r.method = "POST";

@@ -31,6 +31,7 @@ struct outcome {
 // the client sent, then X-Forwarded-Method, -Uri, -Host, -Proto and -For (Traefik ForwardAuth's
 // names; nginx auth_request users set the same by hand).
 using sent_fields = std::vector<std::pair<std::string, std::string>>;
+// With send_body, the client's Content-Type goes too (unless send_headers lists it already).
 void collect_sent_fields(const request_context& ctx, const settings& s, sent_fields& out);
 // The value of a field the answer's Vary names, as far as the key does not hold it already:
 // only X-Forwarded-For (the client address) is sent and not in the key; any other name is in
@@ -45,9 +46,14 @@ bool answer_applies(const outcome& o, std::string_view client_address);
 // answer's Vary); introspection: the token. Appended to `out`.
 void append_key(const request_context& ctx, const settings& s, std::string_view token, std::string& out);
 
+// The body's part of the cache key (send_body): a digest of what is sent. Appended to `out`.
+void append_body_key(std::string_view body, std::string& out);
+
 // The check request (its upstream and timeout included). `token`: the bearer token
-// (introspection), `fields`: collect_sent_fields (http).
-upstream_request build_request(const settings& s, std::string_view token, sent_fields fields);
+// (introspection), `fields`: collect_sent_fields (http). `body` (send_body, a request with a
+// body): sent as the check request's body, with POST.
+upstream_request build_request(const settings& s, std::string_view token, sent_fields fields,
+                               std::optional<std::string_view> body = std::nullopt);
 
 // What an answer decides. `now`: the wall clock (introspection's exp).
 outcome decide(const upstream_answer& a, const settings& s, std::chrono::system_clock::time_point now);

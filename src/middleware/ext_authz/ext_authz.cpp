@@ -85,6 +85,7 @@ std::string identity_of(const settings& s) {
     }
     for (auto& sc : s.introspection.required_scopes) id += "|s:" + sc;
     for (auto& [c, h] : s.introspection.claims_to_headers) id += "|c:" + c + "=" + h;
+    if (s.send_body.enabled) id += "|b:" + std::to_string(s.send_body.max) + (s.send_body.allow_partial ? "p" : "");
     id += "|" + util::sha256_hex(s.introspection.client_id + ":" + s.introspection.client_secret);
     return id;
 }
@@ -125,6 +126,7 @@ public:
             }
             token = *t;
         }
+        if (s.send_body.enabled && s.how == mode::http && ctx.has_body) return defer_to_body(ctx, s);
         if (!s.cache.enabled) {
             ctx.state<request_state>();  // an empty key: no cache to join
             return verdict::suspend;
@@ -132,16 +134,22 @@ public:
         thread_local std::string key;
         key.clear();
         append_key(ctx, s, token, key);
-        auto found = p_->home->cache.find(key, ctx.client_address, ctx.mono);
-        if (found.fresh) {
-            p_->counts->count(ctx.worker, n_hit);
-            return apply(ctx, reply, *found.fresh);
-        }
-        p_->counts->count(ctx.worker, n_miss);
-        auto& st = ctx.state<request_state>();
-        st.key = key;
-        st.stale = std::move(found.stale);
-        return verdict::suspend;
+        return look_up(ctx, reply, key, ctx.client_address);
+    }
+
+    // send_body: asked once the body is here (its digest is part of the key).
+    verdict on_request_body(request_context& ctx, std::string_view body, local_reply& reply) const override {
+        auto* st = ctx.find_state<request_state>();
+        if (!st || !st->deferred) return verdict::next;
+        st->body = body.substr(0, p_->s.send_body.max);
+        if (!p_->s.cache.enabled) return verdict::suspend;
+        append_body_key(st->body, st->key);
+        return look_up(ctx, reply, st->key, st->client);
+    }
+
+    // The same wait as a miss in on_request (no frame of its own: on_request_async's).
+    asio::awaitable<verdict> on_request_body_async(request_context& ctx, std::string_view, local_reply& reply) const override {
+        return on_request_async(ctx, reply);
     }
 
     asio::awaitable<verdict> on_request_async(request_context& ctx, local_reply& reply) const override {
@@ -149,7 +157,7 @@ public:
         const bool coalesce = p_->s.cache.enabled;
         auto result = co_await ask(ctx, st.key, coalesce);
         // Another request led the call and the answer varies on what differs between the two.
-        const bool foreign = !answer_applies(*result, ctx.client_address);
+        const bool foreign = !answer_applies(*result, st.deferred ? std::string_view(st.client) : ctx.client_address);
         if (foreign) result = co_await ask(ctx, st.key, false);
         if (result->result != outcome::kind::error) co_return apply(ctx, reply, *result);
         if (st.stale) {
@@ -166,7 +174,38 @@ private:
     struct request_state {
         std::string key;
         std::shared_ptr<const outcome> stale;
+        // send_body: what on_request saw, for the body phase (the request's views end before it).
+        sent_fields fields;
+        std::string client;
+        std::string_view body;  // the body phase's (valid until the call is made)
+        bool deferred = false;
     };
+
+    // send_body with a body: the check waits for it. The key's head part, the fields sent and
+    // the client's address are taken now.
+    verdict defer_to_body(request_context& ctx, const settings& s) const {
+        auto& st = ctx.state<request_state>();
+        st.deferred = true;
+        st.client.assign(ctx.client_address);
+        collect_sent_fields(ctx, s, st.fields);
+        if (s.cache.enabled) append_key(ctx, s, {}, st.key);
+        ctx.want_body(s.send_body.max, s.send_body.allow_partial);
+        return verdict::next;
+    }
+
+    // The cache's answer for `key` (a hit applies it), or a miss that suspends.
+    verdict look_up(request_context& ctx, local_reply& reply, const std::string& key, std::string_view client) const {
+        auto found = p_->home->cache.find(key, client, ctx.mono);
+        if (found.fresh) {
+            p_->counts->count(ctx.worker, n_hit);
+            return apply(ctx, reply, *found.fresh);
+        }
+        p_->counts->count(ctx.worker, n_miss);
+        auto& st = ctx.state<request_state>();
+        if (&st.key != &key) st.key = key;
+        st.stale = std::move(found.stale);
+        return verdict::suspend;
+    }
 
     verdict apply(request_context& ctx, local_reply& reply, const outcome& o) const {
         if (o.result == outcome::kind::allow) {
@@ -206,18 +245,26 @@ private:
 
     void start_call(request_context& ctx, const std::string& key, const std::shared_ptr<flight>& f) const {
         const auto& s = p_->s;
+        auto* st = ctx.find_state<request_state>();
+        const bool deferred = st && st->deferred;
         sent_fields fields;
         std::string_view token;
-        if (s.how == mode::http) collect_sent_fields(ctx, s, fields);
-        else if (auto t = find_credential(ctx, k_bearer)) token = *t;
-        auto req = build_request(s, token, std::move(fields));
+        std::optional<std::string_view> body;
+        if (deferred) {
+            fields = st->fields;
+            body = st->body;
+        } else if (s.how == mode::http) {
+            collect_sent_fields(ctx, s, fields);
+        } else if (auto t = find_credential(ctx, k_bearer)) {
+            token = *t;
+        }
+        auto req = build_request(s, token, std::move(fields), body);
         auto p = p_;
         const auto start = clock::now();
-        auto done = [p, key, f, client = std::string(ctx.client_address), start](upstream_answer&& a) {
-            p->finished(key, f, client, start, std::move(a));
-        };
+        std::string client(deferred ? std::string_view(st->client) : ctx.client_address);
+        auto done = [p, key, f, client, start](upstream_answer&& a) { p->finished(key, f, client, start, std::move(a)); };
         if (ctx.upstream && ctx.upstream->call(std::move(req), std::move(done))) return;
-        p_->finished(key, f, ctx.client_address, start, upstream_answer{});  // no such upstream: an error
+        p_->finished(key, f, client, start, upstream_answer{});  // no such upstream: an error
     }
 
     std::shared_ptr<const shared_parts> p_;

@@ -34,6 +34,15 @@ struct cache_settings {
     std::size_t max_entries = 100000;
 };
 
+// send_body: the client's request body goes to the policy service too (Envoy's
+// with_request_body): up to `max` bytes; a larger body is a 413, or with allow_partial its first
+// `max` bytes are sent (the whole body still goes upstream).
+struct body_settings {
+    bool enabled = false;
+    std::size_t max = 8 * 1024;
+    bool allow_partial = false;
+};
+
 struct introspection_settings {
     std::string client_id, client_secret;  // HTTP Basic to the endpoint (RFC 7662 §2.1); none when empty
     std::vector<std::string> required_scopes;
@@ -45,6 +54,7 @@ struct settings {
     std::string upstream;                   // the policy service
     std::string path = "/";                 // where on it
     std::vector<std::string> send_headers;  // lower-case; http mode
+    body_settings send_body;                // http mode
     std::vector<std::string> upstream_headers, deny_headers;  // lower-case
     std::chrono::milliseconds timeout{200};
     bool allow_on_error = false;

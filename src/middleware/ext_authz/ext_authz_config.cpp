@@ -61,6 +61,19 @@ void parse_cache(config::map_reader& r, settings& s) {
     c.finish();
 }
 
+void parse_send_body(config::map_reader& r, settings& s) {
+    config::map_reader b(r.get("send_body"), r.child_path("send_body"), r.diags(), {"max", "allow_partial"});
+    if (!b.ok()) return;
+    s.send_body.enabled = true;
+    if (auto v = b.size_value("max")) {
+        if (*v == 0 || *v > request_context::k_max_held_body)
+            b.error("max", "between 1 and " + std::to_string(request_context::k_max_held_body) + " bytes (the body is held while the service is asked)");
+        else s.send_body.max = *v;
+    }
+    if (auto v = b.boolean("allow_partial")) s.send_body.allow_partial = *v;
+    b.finish();
+}
+
 void parse_introspection(config::map_reader& r, ext_authz_spec& spec) {
     config::map_reader q(r.get("introspection"), r.child_path("introspection"), r.diags(),
                          {"client_id", "client_secret_file", "required_scopes", "claims_to_headers"});
@@ -86,7 +99,7 @@ void check_mode_keys(config::map_reader& r, mode how) {
         if (r.has("introspection")) r.error("introspection", "only with mode: oauth2_introspection");
         return;
     }
-    for (const char* k : {"send_headers", "upstream_headers", "deny_headers"})
+    for (const char* k : {"send_headers", "send_body", "upstream_headers", "deny_headers"})
         if (r.has(k)) r.error(k, "not with mode: oauth2_introspection (the token is what is sent; claims_to_headers copies the answer)");
     if (!r.has("introspection")) r.diags().error(mark(r.get("mode")), r.child_path("introspection"), "required with mode: oauth2_introspection");
 }
@@ -95,8 +108,8 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     auto spec = std::make_shared<ext_authz_spec>();
     auto& s = spec->s;
     config::map_reader r(n, path, d,
-                         {"upstream", "mode", "path", "send_headers", "upstream_headers", "deny_headers", "timeout", "on_error", "cache",
-                          "introspection"});
+                         {"upstream", "mode", "path", "send_headers", "send_body", "upstream_headers", "deny_headers", "timeout", "on_error",
+                          "cache", "introspection"});
     if (!r.ok()) return nullptr;
     if (auto u = r.string("upstream")) {
         s.upstream = *u;
@@ -125,6 +138,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         else if (*e != "deny") r.error("on_error", "expected deny (503) or allow");
     }
     if (r.has("cache")) parse_cache(r, s);
+    if (r.has("send_body")) parse_send_body(r, s);
     check_mode_keys(r, s.how);
     if (s.how == mode::oauth2_introspection && r.has("introspection")) parse_introspection(r, *spec);
     s.owner = owner_of(path, root);

@@ -18,10 +18,12 @@ namespace {
 
 namespace oa = gatehouse::openapi;
 
-// A response body the spec describes, gathered as it is relayed (up to max_body; nothing is held
-// back from the client) and checked at its end (response.body: report): errors are logged and
-// counted, the client gets the response as it is.
-class response_check final : public body_tap {
+// A response body the spec describes, checked whole at its end. response.body: report: a tap,
+// gathered as it is relayed (up to max_body; nothing is held back from the client), errors
+// logged and counted, the client gets the response as it is. enforce: a check, the core holds
+// the response until its body is judged; one that does not match (or is larger than max_body)
+// is logged, counted and answered with a 502.
+class response_check final : public body_tap, public body_check {
 public:
     const oa::schema_set* schemas = nullptr;
     std::uint32_t schema = 0;
@@ -37,39 +39,53 @@ public:
         }
         body_.append(piece);
     }
-    void end() override;
+    void end() override {
+        if (!over_ && !body_.empty()) judge(body_);  // too large to check, or no body (HEAD, 204)
+    }
+
+    std::size_t max_bytes() const override { return spec->max_body; }
+    bool accept(std::string_view body) override {
+        judged_ = true;
+        return body.empty() || judge(body);
+    }
+    std::string_view refusal() const override {
+        if (judged_) return "the upstream's response does not match the API description";
+        spec->counts->count_response("max_body");
+        return "the upstream's response body is larger than the openapi middleware's max_body";
+    }
 
 private:
+    bool judge(std::string_view body) const;
     std::string body_;
-    bool over_ = false;
+    bool over_ = false, judged_ = false;
 };
 
 // What on_request found, for on_request_body and the response (the request's views have ended
 // by then).
 struct request_state {
     const oa::media_type* media = nullptr;
-    const oa::operation* op = nullptr;  // response.body: report
+    const oa::operation* op = nullptr;  // response.body: report, enforce
     response_check check;
 };
 
-void response_check::end() {
-    if (over_ || body_.empty()) return;  // too large to check, or no body (HEAD, 204)
+bool response_check::judge(std::string_view body) const {
     oa::json_refusal why;
-    auto doc = oa::parse_bounded(body_, spec->max_depth, why);
+    auto doc = oa::parse_bounded(body, spec->max_depth, why);
     if (!doc) {
         auto keyword = why == oa::json_refusal::too_deep ? "depth" : "syntax";
         spec->counts->count_response(keyword);
         observability::warn_limited(spec->counts->route, "openapi: route {}: a {} response's body: {}", spec->counts->route,
                                     status, keyword);
-        return;
+        return false;
     }
     auto r = schemas->validate(schema, *doc, {.max_steps = spec->max_steps, .max_errors = k_max_errors});
-    if (r.valid) return;
+    if (r.valid) return true;
     for (auto& e : r.errors) spec->counts->count_response(e.keyword);
     auto& first = r.errors.front();
     observability::warn_limited(spec->counts->route,
                                 "openapi: route {}: a {} response does not match the spec: {} at \"{}\" ({} errors)",
                                 spec->counts->route, status, first.keyword, first.pointer, r.errors.size());
+    return false;
 }
 
 std::string_view media_type_of(std::string_view content_type) {
@@ -118,7 +134,8 @@ public:
 
     void on_response_headers(request_context& ctx, response_edit& edit) const override {
         auto* st = ctx.find_state<request_state>();
-        if (!st || !st->op || edit.fields.empty() || edit.tap) return;  // not checked, gatehouse's own answer, or tapped already
+        if (!st || !st->op || edit.fields.empty()) return;  // not checked, or gatehouse's own answer
+        if (spec_.enforce_responses ? edit.check != nullptr : edit.tap != nullptr) return;  // another middleware's already
         const oa::response_spec* r = st->op->response_for(edit.status);
         auto ct = edit.field("content-type");
         const oa::media_type* m = r && ct ? match_media(r->content, *ct) : nullptr;
@@ -127,7 +144,8 @@ public:
         st->check.schema = *m->schema;
         st->check.spec = &spec_;
         st->check.status = edit.status;
-        edit.tap = &st->check;
+        if (spec_.enforce_responses) edit.check = &st->check;
+        else edit.tap = &st->check;
     }
 
     verdict on_request_body(request_context& ctx, std::string_view body, local_reply& reply) const override {
@@ -181,6 +199,7 @@ private:
         bool query_split = false;
         for (auto& par : op.parameters) {
             std::optional<json> value;
+            bool repeated = false;
             switch (par.in) {
                 case oa::param_in::path:
                     if (auto v = vars.find(par.name)) value = deserialise_value(par, oa::percent_decode(*v));
@@ -191,7 +210,7 @@ private:
                         used.assign(pairs.size(), false);
                         query_split = true;
                     }
-                    value = deserialise_query(par, pairs, used);
+                    value = deserialise_query(par, pairs, used, &repeated);
                     break;
                 case oa::param_in::header:
                     if (auto v = ctx.header(par.name)) value = deserialise_value(par, *v);
@@ -202,6 +221,10 @@ private:
             }
             if (!value) {
                 if (par.required) p.add_parameter(par, "required", "is required");
+                continue;
+            }
+            if (repeated) {
+                p.add_parameter(par, "repeated", "is given more than once; it takes one value");
                 continue;
             }
             if (!par.schema) continue;

@@ -19,18 +19,18 @@ namespace gatehouse::middleware::openapi_mw {
 
 // The keywords a rejection is counted by (gatehouse_openapi_rejections_total{route,keyword}):
 // a fixed set, so the label is bounded.
-inline constexpr std::array<std::string_view, 44> k_keywords = {
+inline constexpr std::array<std::string_view, 46> k_keywords = {
     "type", "const", "enum", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
     "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "contains", "minContains",
     "maxContains", "maxProperties", "minProperties", "required", "dependentRequired", "propertyNames", "false",
     "anyOf", "oneOf", "not", "depth", "budget", "schema", "unknown", "syntax", "media_type", "operation",
     "unevaluatedProperties", "unevaluatedItems", "additionalProperties", "if", "then", "else", "allOf",
-    "dependentSchemas", "prefixItems", "items", "other"};
+    "dependentSchemas", "prefixItems", "items", "repeated", "max_body", "other"};
 
 struct route_counts {
     std::string route;
     std::array<std::atomic<std::uint64_t>, k_keywords.size()> by_keyword{};  // refused requests
-    std::array<std::atomic<std::uint64_t>, k_keywords.size()> responses{};   // response.body: report
+    std::array<std::atomic<std::uint64_t>, k_keywords.size()> responses{};   // response.body: report, enforce
     void count(std::string_view keyword) { bump(by_keyword, keyword); }
     void count_response(std::string_view keyword) { bump(responses, keyword); }
 
@@ -44,9 +44,10 @@ struct openapi_spec final : config::middleware_spec {
     std::string server_base;
     bool parameters = true, body = true;
     bool reject_unknown_query = false;
-    bool report_responses = false;  // response: { body: report }
+    bool report_responses = false;   // response: { body: report } (or enforce)
+    bool enforce_responses = false;  // response: { body: enforce }: a 502 instead
     int unmatched = 404;  // 404, 405, or 0: pass
-    std::size_t max_body = 64 * 1024 - 1024;
+    std::size_t max_body = 1024 * 1024;
     std::size_t max_depth = 64;
     std::size_t max_steps = 100'000;
     std::shared_ptr<route_counts> counts;

@@ -121,8 +121,8 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
         config::map_reader q(r.get("response"), r.child_path("response"), d, {"body"});
         if (auto v = q.string("body")) {
             if (*v == "report") spec->report_responses = true;
-            else if (*v == "enforce") q.error("body", "enforce (a 502 for a response the spec does not allow) is not implemented yet: off or report");
-            else if (*v != "off") q.error("body", "off or report");
+            else if (*v == "enforce") spec->report_responses = spec->enforce_responses = true;
+            else if (*v != "off") q.error("body", "off, report or enforce");
         }
         q.finish();
     }
@@ -137,7 +137,7 @@ std::shared_ptr<config::middleware_spec> parse(const YAML::Node& n, const std::s
     if (auto v = r.size_value("max_body")) {
         if (*v == 0 || *v > request_context::k_max_held_body)
             r.error("max_body", "between 1 and " + std::to_string(request_context::k_max_held_body) +
-                                    " bytes: the body is held in the connection's buffer while it is validated");
+                                    " bytes: the body is held in memory while it is validated");
         else spec->max_body = *v;
     }
     if (auto v = r.integer("max_depth", 1, 512)) spec->max_depth = static_cast<std::size_t>(*v);

@@ -127,7 +127,8 @@ json deserialise_value(const parameter& p, std::string_view text) {
 }
 
 std::optional<json> deserialise_query(const parameter& p, const std::vector<std::pair<std::string, std::string>>& pairs,
-                                      std::vector<bool>& used) {
+                                      std::vector<bool>& used, bool* repeated) {
+    if (repeated) *repeated = false;
     if (p.style == param_style::deep_object) {  // name[k]=v
         json o = json::object();
         bool any = false;
@@ -150,6 +151,12 @@ std::optional<json> deserialise_query(const parameter& p, const std::vector<std:
     }
     if (hits.empty()) return std::nullopt;
     for (auto i : hits) used[i] = true;
+    // Only an exploded array takes its name more than once; anything else given twice is
+    // ambiguous (which value counts?) and refused as such, whatever its schema says.
+    if (hits.size() > 1 && !((p.types & oa::t_array) && p.explode && !p.json_content)) {
+        if (repeated) *repeated = true;
+        return json();
+    }
     if (p.json_content) return deserialise_value(p, pairs[hits.front()].second);
     if ((p.types & oa::t_array) && p.explode) {
         json a = json::array();
@@ -158,7 +165,6 @@ std::optional<json> deserialise_query(const parameter& p, const std::vector<std:
     }
     const std::string& text = pairs[hits.front()].second;
     char sep = p.style == param_style::space_delimited ? ' ' : p.style == param_style::pipe_delimited ? '|' : ',';
-    if (hits.size() > 1 && !(p.types & oa::t_array)) return json::array();  // repeated scalar: the schema's type says no
     return structured(p, text, sep, false);
 }
 

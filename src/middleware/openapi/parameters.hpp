@@ -22,9 +22,10 @@ std::vector<std::pair<std::string, std::string>> split_query(std::string_view qu
 json deserialise_value(const gatehouse::openapi::parameter& p, std::string_view text);
 
 // A query parameter from all pairs: nullopt when it is absent. `used` marks the pairs it took
-// (for unknown-parameter checks).
+// (for unknown-parameter checks). `repeated` (when given): the name came more than once and
+// the parameter is not an exploded array, so no one value is its value (null is returned).
 std::optional<json> deserialise_query(const gatehouse::openapi::parameter& p,
                                       const std::vector<std::pair<std::string, std::string>>& pairs,
-                                      std::vector<bool>& used);
+                                      std::vector<bool>& used, bool* repeated = nullptr);
 
 }  // namespace gatehouse::middleware::openapi_mw
