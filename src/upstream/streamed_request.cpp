@@ -26,6 +26,10 @@ void streamed_request::start(const http::forwarded_request& f, bool h2, bool tls
 }
 
 void streamed_request::add_field(std::string_view name, std::string_view value) {
+    if (h2_) {
+        add_h2(name, value);
+        return;
+    }
     std::string line;
     http1::append_field(line, name, value);
     head_.insert(head_.size() - 2, line);
@@ -69,9 +73,8 @@ asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, 
     const bool stale = uc.reused;
     if (holding_) co_return co_await send_held(uc, stale);
     std::string_view early = has_body_ && !chunked_ ? d_.body_ready() : std::string_view{};
-    if (h2_) http1_from_fields();  // an h2 upstream's endpoint that fell back to HTTP/1.1
     uc.timer.arm(timeout_);
-    auto [ec, n] = co_await uc.io.write(h2_ ? std::string_view(frame_) : std::string_view(head_), early);
+    auto [ec, n] = co_await uc.io.write(http1_head(), early);
     if (ec) co_return upstream_error{failure::write, stale};
     if (replayable_) {
         body_sent_ = true;  // it stays where it is until release()
@@ -106,7 +109,7 @@ asio::awaitable<upstream_error> streamed_request::send_held(upstream_connection&
         first = frame_;
     }
     uc.timer.arm(timeout_);
-    auto [ec, n] = co_await uc.io.write(head_, first);
+    auto [ec, n] = co_await uc.io.write(http1_head(), first);
     if (ec) co_return upstream_error{failure::write, stale};
     if (replayable_ || !has_body_) {
         body_sent_ = true;

@@ -58,7 +58,10 @@ private:
     void start_h2(const http::forwarded_request& f, bool tls);
     void add_h2(std::string_view name, std::string_view value);
     void point_nv();
-    void http1_from_fields();
+    // The HTTP/1.1 head: head_, or for an h2 upstream's endpoint that fell back to HTTP/1.1 one
+    // made from the header list (h1_head_).
+    std::string_view http1_head();
+    std::string h1_head_;
     boost::asio::awaitable<upstream_error> pump_h2(h2_connection& c, h2_stream& s);
     boost::asio::awaitable<bool> wait_taken(h2_stream& s);
     struct nv_span {

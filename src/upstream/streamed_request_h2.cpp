@@ -63,25 +63,28 @@ void streamed_request::start_h2(const http::forwarded_request& f, bool tls) {
 
 // protocol_fallback: an endpoint of an h2 upstream that speaks only HTTP/1.1 gets the request
 // as an HTTP/1.1 head made from the header list (pseudo-fields to the request line and Host).
-void streamed_request::http1_from_fields() {
+std::string_view streamed_request::http1_head() {
+    if (!h2_) return head_;
     auto field = [&](const nv_span& s) { return std::string_view(head_).substr(s.name, s.value + s.value_len - s.name); };
     auto value = [&](const nv_span& s) { return std::string_view(head_).substr(s.value, s.value_len); };
-    frame_.clear();
-    frame_ += value(spans_[0]);
-    frame_ += ' ';
-    frame_ += value(spans_[3]);
-    frame_ += " HTTP/1.1\r\nHost: "sv;
-    frame_ += value(spans_[2]);
-    frame_ += "\r\n"sv;
+    auto& out = h1_head_;
+    out.clear();
+    out += value(spans_[0]);
+    out += ' ';
+    out += value(spans_[3]);
+    out += " HTTP/1.1\r\nHost: "sv;
+    out += value(spans_[2]);
+    out += "\r\n"sv;
     bool te = false;
     for (std::size_t i = 4; i < spans_.size(); ++i) {
-        frame_ += field(spans_[i]);
-        frame_ += "\r\n"sv;
+        out += field(spans_[i]);
+        out += "\r\n"sv;
         te |= spans_[i].name_len == 2 && head_.compare(spans_[i].name, 2, "te") == 0;
     }
-    if (te) frame_ += "Connection: te\r\n"sv;
-    if (chunked_) frame_ += "Transfer-Encoding: chunked\r\n"sv;
-    frame_ += "\r\n"sv;
+    if (te) out += "Connection: te\r\n"sv;
+    if (chunked_) out += "Transfer-Encoding: chunked\r\n"sv;
+    out += "\r\n"sv;
+    return out;
 }
 
 // The header list points into head_, which tracing may have edited in place since start().
@@ -100,16 +103,24 @@ asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, 
         if (!c.submit(s, nv_, false)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
     }
-    if (replayable_) {
+    if (replayable_ || (holding_ && held_whole_)) {
         // The body stays in hand until release(); the stream sends its own copy, which outlives
         // the call (nghttp2 may ask for it after the response head came).
-        s->kept.assign(d_.body_ready());
+        s->kept.assign(kept_body());
         s->pending = s->kept;
         s->body_end = true;
         s->set_trailers(d_.request_trailers());
         body_sent_ = true;
         if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
+    }
+    if (holding_) {  // a middleware's body phase took the first bytes: those, then the rest
+        if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
+        s->pending = held_;
+        c.resume(*s);
+        const bool taken = co_await wait_taken(*s);
+        if (!taken) co_return s->closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
+        co_return co_await pump_h2(c, *s);
     }
     if (d_.full_duplex()) {
         s->source = &d_;
