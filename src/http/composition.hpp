@@ -68,6 +68,12 @@ public:
     }
     // The route's timeout: calls still running fail with reason timeout (504).
     void time_out();
+    // The client went away (an HTTP/1.1 close noticed while the calls run): the wait ends.
+    void client_left() {
+        client_gone_ = true;
+        wake.cancel();
+    }
+    bool client_gone() const { return client_gone_; }
     // The exchange stops waiting: nothing more starts, the exchange is never touched again, and
     // calls still running are cancelled (their connections closed) when `cancel_running`.
     void abandon(bool cancel_running);
@@ -120,6 +126,7 @@ private:
     std::vector<in_flight> sent_;  // one per request sent
     std::uint64_t total_bytes_ = 0;
     bool news_ = false;
+    bool client_gone_ = false;
 };
 
 }  // namespace gatehouse::http

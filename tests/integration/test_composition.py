@@ -72,6 +72,19 @@ class ScriptedUpstream:
         body = s.get("body", b"")
         if not isinstance(body, bytes):
             body = json.dumps(body, separators=(",", ":")).encode()
+        if s.get("drip"):  # the whole answer a byte at a time, s["drip"] ms apart: ("closed", target) if gatehouse hangs up
+            import time
+            wire = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            try:
+                for i in range(len(wire)):
+                    h.wfile.write(wire[i:i + 1])
+                    h.wfile.flush()
+                    time.sleep(s["drip"] / 1000)
+            except OSError:
+                self.record("closed", h.path)
+                return
+            self.record("sent", h.path)
+            return
         try:
             h.send_response(s.get("status", 200))
             h.send_header("Content-Type", s.get("type", "application/json"))
@@ -181,6 +194,20 @@ routes:
       calls:
         - { name: a, upstream: users, path: /wait/a, into: a }
         - { name: b, upstream: orders, path: /wait/b, into: b }
+  - name: leaving-h1
+    match: { path: /leaving-h1 }
+    timeout: 60s
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /gone/a, into: a }
+        - { name: b, upstream: orders, path: /gone/b, into: b }
+  - name: dripping
+    match: { path: /dripping }
+    timeout: 60s                         # longer than the test waits: only the call's own timeout ends it
+    compose:
+      calls:
+        - { name: quick, upstream: users, path: "/base", into: quick }
+        - { name: slow, upstream: orders, path: "/drip", into: slow, timeout: 500ms }
   - name: submit
     match: { path: /submit, methods: [POST] }
     compose:
@@ -245,6 +272,10 @@ class Composition(unittest.TestCase):
         cls.orders.script["/save"] = {"status": 201, "body": {"saved": True}}
         cls.users.script["/who/acme%2F..%2Fx"] = {"body": {"tenant": "acme"}}
         cls.orders.script["/wait/b"] = {"until_close": True}
+        cls.users.script["/gone/a"] = {"until_close": True}
+        cls.orders.script["/gone/b"] = {"until_close": True}
+        # 100 ms a byte, about 30 s in all: each read comes well within the call's 500 ms
+        cls.orders.script["/drip"] = {"drip": 100, "body": {"pad": "x" * 200}}
 
     def get(self, path, **kw):
         return request(self.gw.port, path=path, **kw)
@@ -388,6 +419,28 @@ class Composition(unittest.TestCase):
         self.assertTrue(wait_until(lambda: self.users.received("/wait/a") and self.orders.received("/wait/b")))
         c.reset(sid)
         self.assertTrue(wait_until(lambda: ("closed", "/wait/a") in self.users.log and ("closed", "/wait/b") in self.orders.log))
+
+    def test_an_http1_client_that_leaves_cancels_every_call(self):
+        # The client closes its HTTP/1.1 connection while both calls wait: no write to it is
+        # pending, yet the upstreams see their connections close.
+        import socket
+        from harness import wait_until
+        c = socket.create_connection(("127.0.0.1", self.gw.port))
+        c.sendall(b"GET /leaving-h1 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        self.assertTrue(wait_until(lambda: self.users.received("/gone/a") and self.orders.received("/gone/b")))
+        c.close()
+        self.assertTrue(wait_until(lambda: ("closed", "/gone/a") in self.users.log and ("closed", "/gone/b") in self.orders.log))
+
+    def test_a_calls_timeout_bounds_the_whole_call(self):
+        # The upstream trickles its answer a byte per 100 ms: every read is quick, the whole
+        # takes about 30 s. The call's 500 ms timeout ends it (the route's 60 s does not matter).
+        from harness import wait_until
+        r = self.get("/dripping")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["gatehouse-partial"], "slow;reason=timeout")
+        self.assertEqual(r.body, b'{"_errors":{"slow":{"reason":"timeout","status":504}},"quick":{"ok":true}}')
+        self.assertTrue(wait_until(lambda: ("closed", "/drip") in self.orders.log))
+        self.assertNotIn(("sent", "/drip"), self.orders.log)
 
     def test_an_open_breaker_fails_the_call_fast(self):
         r = self.get("/fragile")
