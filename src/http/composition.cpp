@@ -120,13 +120,24 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     std::string body_text;
     if (body) body_text = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     else if (c.body.k == compose::body_config::kind::client) body_text = ex_->compose_body_;
+    std::string url;
+    if (c.cache) {
+        url = cache_url(i, path);
+        if (answer_from_cache(i, outcomes_[i].next - 1, url)) return;
+    }
     upstream::subrequest sr;
     sr.request = request_text(c, path, body_text);
     sr.options = options_for(c);
     sr.max_body = static_cast<std::size_t>(cfg_.max_body);
     sr.keep = keep_;
-    sr.cancel = sent_.emplace_back(in_flight{std::make_shared<boost::asio::cancellation_signal>()}).cancel;
+    auto& sent = sent_.emplace_back();
+    sent.cancel = std::make_shared<boost::asio::cancellation_signal>();
+    sr.cancel = sent.cancel;
     const std::size_t unit = sent_.size() - 1;
+    if (c.cache) {
+        sent.cache_url = std::move(url);
+        sent.request_time = std::chrono::system_clock::now();
+    }
     const auto& cluster_name = ex_->snap->clusters[route_.compose_upstreams[i]]->name;
     if (auto traced = ex_->trace_subrequest(sr.options, sr.request, cluster_name, keep_)) sr.keep = std::move(traced);
     const std::size_t element = outcomes_[i].next - 1;
@@ -185,6 +196,7 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
     for (auto& [n, v] : r.fields)
         if (iequals(n, "cache-control")) cc = v;
     o.cache_controls.push_back(std::move(cc));
+    if (unit < sent_.size() && !sent_[unit].cache_url.empty()) keep_in_cache(i, sent_[unit].cache_url, sent_[unit].request_time, r);
     value = compose::shape(cfg_.calls[i], std::move(value));
     if (!cfg_.calls[i].foreach) return succeed(i, std::move(value));
     o.results[element] = std::move(value);

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -109,6 +110,14 @@ private:
     void succeed(std::size_t i, nlohmann::json value);
     void ended(std::size_t i);
     compose::render_context context(const nlohmann::json* item) const;
+    // `cache: true` (compose_cache.cpp): the call's URL in the store's form, the fields its request
+    // sends (for the answers' Vary), a fresh stored answer given as the call's (posted, as a call
+    // ends), and a storable answer kept.
+    std::string cache_url(std::size_t i, std::string_view path) const;
+    std::vector<http::field> sent_fields(const compose::call_config& c) const;
+    bool answer_from_cache(std::size_t i, std::size_t element, const std::string& url);
+    void keep_in_cache(std::size_t i, const std::string& url, std::chrono::system_clock::time_point request_time,
+                       upstream::subresponse& r);  // takes r.body
 
     exchange* ex_;
     const router::compiled_route& route_;
@@ -122,6 +131,8 @@ private:
     struct in_flight {
         std::shared_ptr<boost::asio::cancellation_signal> cancel;
         bool ended = false;  // its completion came: nothing left to cancel
+        std::string cache_url;  // `cache: true`: where its answer is stored (empty: not cached)
+        std::chrono::system_clock::time_point request_time{};
     };
     std::vector<in_flight> sent_;  // one per request sent
     std::uint64_t total_bytes_ = 0;

@@ -208,6 +208,13 @@ routes:
       calls:
         - { name: quick, upstream: users, path: "/base", into: quick }
         - { name: slow, upstream: orders, path: "/drip", into: slow, timeout: 500ms }
+  - name: cached
+    match: { path: /cached }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /cached/a, into: a, cache: true }
+        - { name: b, upstream: orders, path: /cached/b, into: b }
+        - { name: c, upstream: recs, path: /cached/c, into: c, cache: true }
   - name: submit
     match: { path: /submit, methods: [POST] }
     compose:
@@ -272,6 +279,9 @@ class Composition(unittest.TestCase):
         cls.orders.script["/save"] = {"status": 201, "body": {"saved": True}}
         cls.users.script["/who/acme%2F..%2Fx"] = {"body": {"tenant": "acme"}}
         cls.orders.script["/wait/b"] = {"until_close": True}
+        cls.users.script["/cached/a"] = {"body": {"a": 1}, "headers": {"Cache-Control": "max-age=60"}}
+        cls.orders.script["/cached/b"] = {"body": {"b": 2}, "headers": {"Cache-Control": "max-age=60"}}
+        cls.recs.script["/cached/c"] = {"body": {"c": 3}, "headers": {"Cache-Control": "no-store"}}
         cls.users.script["/gone/a"] = {"until_close": True}
         cls.orders.script["/gone/b"] = {"until_close": True}
         # 100 ms a byte, about 30 s in all: each read comes well within the call's 500 ms
@@ -441,6 +451,18 @@ class Composition(unittest.TestCase):
         self.assertEqual(r.body, b'{"_errors":{"slow":{"reason":"timeout","status":504}},"quick":{"ok":true}}')
         self.assertTrue(wait_until(lambda: ("closed", "/drip") in self.orders.log))
         self.assertNotIn(("sent", "/drip"), self.orders.log)
+
+    def test_a_cached_call_reaches_its_upstream_once(self):
+        # a: cache: true and max-age=60 (stored); b: not cached; c: cache: true but no-store.
+        first = self.get("/cached")
+        second = self.get("/cached")
+        for r in (first, second):
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.body, b'{"a":{"a":1},"b":{"b":2},"c":{"c":3}}')
+        self.assertEqual(len(self.users.received("/cached/a")), 1)
+        self.assertEqual(len(self.orders.received("/cached/b")), 2)
+        self.assertEqual(len(self.recs.received("/cached/c")), 2)
+        self.assertEqual(second.headers["cache-control"], "no-store")  # c's no-store still wins
 
     def test_an_open_breaker_fails_the_call_fast(self):
         r = self.get("/fragile")
