@@ -615,3 +615,84 @@ class CompositionEdges(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CompositionClaimsAndQuietErrors(unittest.TestCase):
+    """{claim.X} references from a token the route's jwt middleware verified (signed by an
+    independent implementation: test_jwt's Tokens), in a path and a JSON body; `errors: none`."""
+
+    @classmethod
+    def setUpClass(cls):
+        import os
+        import shutil
+        import tempfile
+        from test_jwt import Tokens
+        cls.t = Tokens()
+        cls.addClassCleanup(cls.t.close)
+        cls.key = cls.t.keypair("ES256", "k1")
+        d = tempfile.mkdtemp(prefix="gatehouse-compose-jwt-")
+        cls.addClassCleanup(shutil.rmtree, d, True)
+        jwks = os.path.join(d, "jwks.json")
+        with open(jwks, "w") as f:
+            json.dump({"keys": [cls.key["public"]]}, f)
+        cls.users, cls.orders = ScriptedUpstream(), ScriptedUpstream()
+        for u in (cls.users, cls.orders):
+            cls.addClassCleanup(u.stop)
+        cls.users.script.update({"/profile/u%2F42": {"body": {"plan": "pro"}}, "/base": {"body": {"ok": True}}})
+        cls.orders.script.update({"/audit": {"body": {"logged": True}}, "/broken": {"status": 500, "body": {"leak": "x"}}})
+        cls.gw = Gatehouse(f"""
+jwt_providers: [{{ name: main, jwks: {{ file: {jwks} }} }}]
+routes:
+  - name: me
+    match: {{ path: /me }}
+    middleware: [ {{ jwt: {{ provider: main }} }} ]
+    compose:
+      calls:
+        - {{ name: profile, upstream: users, path: "/profile/{{claim.sub}}", into: profile }}
+        - name: audit
+          upstream: orders
+          method: POST
+          path: /audit
+          body: {{ who: "{{claim.sub}}", tenant: "{{claim.tenant}}", note: "for {{claim.tenant}}" }}
+          into: audit
+  - name: quiet
+    match: {{ path: /quiet }}
+    compose:
+      errors: none
+      calls:
+        - {{ name: ok, upstream: users, path: /base, into: ok }}
+        - {{ name: broken, upstream: orders, path: /broken, into: broken }}
+""", upstreams={"users": [cls.users], "orders": [cls.orders]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+
+    def token(self, **claims):
+        import time
+        c = {"sub": "u/42", "tenant": "acme", "roles": ["reader", "writer"], "exp": int(time.time()) + 300}
+        c.update(claims)
+        return self.t.sign("ES256", self.key["private"], c)
+
+    def test_claims_reach_the_path_encoded_and_the_body_typed(self):
+        r = request(self.gw.port, path="/me", headers={"Authorization": f"Bearer {self.token()}"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"audit":{"logged":true},"profile":{"plan":"pro"}}')
+        self.assertTrue(self.users.received("/profile/u%2F42"))  # the '/' cannot add a segment
+        sent = json.loads(self.orders.received("/audit")[-1][3])
+        self.assertEqual(sent, {"who": "u/42", "tenant": "acme", "note": "for acme"})
+
+    def test_no_token_no_call(self):
+        before = len(self.users.log) + len(self.orders.log)
+        r = request(self.gw.port, path="/me")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(len(self.users.log) + len(self.orders.log), before)
+
+    def test_a_missing_claim_fails_the_call_as_a_reference(self):
+        r = request(self.gw.port, path="/me", headers={"Authorization": f"Bearer {self.token(tenant=None)}"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["gatehouse-partial"], "audit;reason=reference")
+
+    def test_errors_none_keeps_the_summary_out(self):
+        r = request(self.gw.port, path="/quiet")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["gatehouse-partial"], "broken;reason=status")
+        self.assertEqual(r.headers["cache-control"], "no-store")
+        self.assertEqual(r.body, b'{"ok":{"ok":true}}')
