@@ -118,7 +118,7 @@ asio::awaitable<bool> exchange::compose() {
         run_response_chain(200);
         reply_chain_fields();
     }
-    reply_body_ = run->answer_body();
+    reply_body_ = run->take_answer_body();
     co_return co_await reply_send(reply_body_, true);
 }
 

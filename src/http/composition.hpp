@@ -85,7 +85,8 @@ public:
     net::clock::time_point deadline() const { return deadline_; }
 
     // The merged answer (config order) with "_errors" when the summary is on and a call failed.
-    std::string answer_body() const;
+    // Once: the calls' values move into it.
+    std::string take_answer_body();
     // Gatehouse-Partial: the optional calls that failed, as a structured field list (empty: none).
     std::string partial_header() const;
     // The most restrictive Cache-Control of the calls' (empty: none to send).

@@ -74,15 +74,17 @@ asio::awaitable<bool> read_body(upstream_connection& uc, const http1::response_h
 
 // The call's overall deadline (options.timeout bounds the whole call, not each read: an upstream
 // trickling a byte per read would otherwise keep it alive): a timer that emits the terminal
-// cancellation the coroutine is bound to. The caller's own signal (subrequest::cancel) is passed on
-// to it. Shared by the coroutine, its completion and the timer's handler.
+// cancellation the coroutine is bound to, on the caller's signal (subrequest::cancel) or one of
+// its own. Shared by the coroutine, its completion and the timer's handler.
 struct call_state {
-    call_state(asio::io_context& ioc, subrequest_done d) : timer(ioc), done(std::move(d)) {}
+    call_state(asio::io_context& ioc, subrequest_done d, std::shared_ptr<asio::cancellation_signal> s)
+        : timer(ioc), signal(s ? std::move(s) : std::make_shared<asio::cancellation_signal>()), done(std::move(d)) {}
     asio::steady_timer timer;
-    asio::cancellation_signal signal;
+    std::shared_ptr<asio::cancellation_signal> signal;
     subrequest_done done;
     bool expired = false;  // the deadline passed: the call ends as a timeout
     bool answered = false;  // done ran
+    bool over = false;      // the coroutine ended
     void answer(subresponse&& r) {
         answered = true;
         timer.cancel();
@@ -121,27 +123,25 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
 }  // namespace
 
 void start_subrequest(asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
-    auto st = std::make_shared<call_state>(ioc, std::move(done));
-    if (r.cancel) {  // the caller's cancellation ends the call without an answer
-        std::weak_ptr<call_state> weak = st;
-        r.cancel->slot().assign([weak](asio::cancellation_type t) {
-            if (auto s = weak.lock()) s->signal.emit(t);
-        });
-    }
+    // The caller's cancellation (not `expired`) ends the call without an answer.
+    auto st = std::make_shared<call_state>(ioc, std::move(done), std::move(r.cancel));
     if (r.options.timeout > net::clock::duration::zero()) {
         st->timer.expires_after(r.options.timeout);
         st->timer.async_wait([weak = std::weak_ptr<call_state>(st)](boost::system::error_code ec) {
             auto s = weak.lock();
-            if (ec || !s || s->answered) return;
+            if (ec || !s || s->answered || s->over) return;
             s->expired = true;
-            s->signal.emit(asio::cancellation_type::terminal);
+            auto signal = s->signal;  // held here: the call it ends may drop the state
+            signal->emit(asio::cancellation_type::terminal);
         });
     }
-    auto slot = st->signal.slot();
+    auto slot = st->signal->slot();
     asio::co_spawn(ioc, run(std::move(cluster), std::move(r), st),
                    asio::bind_cancellation_slot(slot, [st](const std::exception_ptr&) {
                        // Cancelled where it waited: by the deadline, an answer (a timeout);
                        // by the caller, none.
+                       st->over = true;  // nothing to cancel any more: the signal may outlive the coroutine
+                       st->timer.cancel();
                        if (!st->answered && st->expired) st->answer(timed_out());
                    }));
 }
