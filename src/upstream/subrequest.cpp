@@ -106,6 +106,7 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
     out.error = co_await c.run(sender);
     if (!out.error) {
         out.status = head.status;
+        out.fields.reserve(head.fields.size());
         for (auto& f : head.fields) out.fields.emplace_back(std::string(f.name), std::string(f.value));
         auto& uc = c.conn();
         uc.buf.consume(c.head_len());
