@@ -265,11 +265,15 @@ TEST(DecisionCache, EvictsLeastRecentlyUsedWithinItsBound) {
     EXPECT_EQ(c.size(), 0u);
 }
 
+namespace {
+// A waiter that counts its wake-ups.
+struct counting : gatehouse::cache::waiter {
+    int woken = 0;
+    void wake() override { ++woken; }
+};
+}  // namespace
+
 TEST(DecisionCache, OneFlightPerKeyWakesEveryWaiterWithItsResult) {
-    struct counting : gatehouse::cache::waiter {
-        int woken = 0;
-        void wake() override { ++woken; }
-    };
     decision_cache c(100);
     const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
     const auto timeout = seconds(1);
@@ -295,10 +299,6 @@ TEST(DecisionCache, OneFlightPerKeyWakesEveryWaiterWithItsResult) {
 }
 
 TEST(DecisionCache, AFlightOlderThanTheTimeoutIsNotJoined) {
-    struct counting : gatehouse::cache::waiter {
-        int woken = 0;
-        void wake() override { ++woken; }
-    };
     decision_cache c(100);
     const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
     const auto timeout = std::chrono::milliseconds(200);
