@@ -215,6 +215,11 @@ routes:
         - { name: a, upstream: users, path: /cached/a, into: a, cache: true }
         - { name: b, upstream: orders, path: /cached/b, into: b }
         - { name: c, upstream: recs, path: /cached/c, into: c, cache: true }
+  - name: cached-only
+    match: { path: /cached-only }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /cached/only, into: a, cache: true }
   - name: submit
     match: { path: /submit, methods: [POST] }
     compose:
@@ -280,6 +285,7 @@ class Composition(unittest.TestCase):
         cls.users.script["/who/acme%2F..%2Fx"] = {"body": {"tenant": "acme"}}
         cls.orders.script["/wait/b"] = {"until_close": True}
         cls.users.script["/cached/a"] = {"body": {"a": 1}, "headers": {"Cache-Control": "max-age=60"}}
+        cls.users.script["/cached/only"] = {"body": {"only": 1}, "headers": {"Cache-Control": "max-age=60", "ETag": '"v1"'}}
         cls.orders.script["/cached/b"] = {"body": {"b": 2}, "headers": {"Cache-Control": "max-age=60"}}
         cls.recs.script["/cached/c"] = {"body": {"c": 3}, "headers": {"Cache-Control": "no-store"}}
         cls.users.script["/gone/a"] = {"until_close": True}
@@ -463,6 +469,17 @@ class Composition(unittest.TestCase):
         self.assertEqual(len(self.orders.received("/cached/b")), 2)
         self.assertEqual(len(self.recs.received("/cached/c")), 2)
         self.assertEqual(second.headers["cache-control"], "no-store")  # c's no-store still wins
+
+    def test_a_stored_answer_gives_what_is_left_of_its_lifetime(self):
+        import re
+        first = self.get("/cached-only")
+        second = self.get("/cached-only")
+        self.assertEqual(first.headers["cache-control"], "max-age=60")
+        self.assertEqual(second.body, b'{"a":{"only":1}}')
+        m = re.fullmatch(r"max-age=(\d+)", second.headers["cache-control"])
+        self.assertIsNotNone(m, second.headers["cache-control"])
+        self.assertLessEqual(int(m.group(1)), 60)
+        self.assertEqual(len(self.users.received("/cached/only")), 1)
 
     def test_an_open_breaker_fails_the_call_fast(self):
         r = self.get("/fragile")
