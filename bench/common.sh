@@ -34,17 +34,20 @@ http {
 CONF
 }
 
-# start_upstream PORT: /small (5 bytes) and /16k
+# start_upstream PORT: /small (5 bytes), /16k, and /a.json, /b.json, /c.json (small JSON
+# documents, the calls of bench/compose.sh)
 start_upstream() {
   local port=$1
   head -c 16384 /dev/zero | tr '\0' 'x' > "$work/16k"
   printf 'hello' > "$work/small"
-  chmod 644 "$work/16k" "$work/small"
+  for doc in a b c; do printf '{"%s":{"id":42,"name":"doc %s","tags":["x","y"]}}' "$doc" "$doc" > "$work/$doc.json"; done
+  chmod 644 "$work/16k" "$work/small" "$work"/*.json
   mkdir -p "$work/up"
   { nginx_conf_head up; cat <<CONF
   server { listen 127.0.0.1:$port reuseport; root $work;
     location = /small { default_type text/plain; }
     location = /16k   { default_type application/octet-stream; }
+    location ~ ^/[abc]\.json$ { default_type application/json; }
     location = /post  { return 200 "ok\n"; } }
 }
 CONF
@@ -55,7 +58,8 @@ CONF
 
 # start_gatehouse NAME PORT UPSTREAM_PORT [extra YAML]: one worker on the proxy core
 # (the binary is $GATEHOUSE, or $BIN for this call, e.g. an older build to compare against;
-# ROUTE_EXTRA: more keys for the one route, e.g. ", websocket: true"). Start it with its final
+# ROUTE_EXTRA: more keys for the one route, e.g. ", websocket: true"; ROUTES_BEFORE: routes
+# (block-style list items, each line indented two spaces) matched before it). Start it with its final
 # config: a background job killed before its exec runs the EXIT trap (bench_cleanup) in the
 # forked shell and takes the other processes of the benchmark with it.
 start_gatehouse() {
@@ -64,7 +68,8 @@ start_gatehouse() {
 workers: 1
 admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$port }]
-routes: [{ name: all, upstream: up${ROUTE_EXTRA:-} }]
+routes:
+${ROUTES_BEFORE:-}  - { name: all, upstream: up${ROUTE_EXTRA:-} }
 upstreams: [{ name: up, discovery: { static: [127.0.0.1:$up] } }]
 $extra
 CONF

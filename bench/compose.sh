@@ -2,11 +2,12 @@
 # Composition (routes[].compose) against the client making the same calls itself through
 # gatehouse: CPU microseconds of the gatehouse process per delivered upstream call.
 #
-# One gatehouse worker on core 0; wrk and the upstream (an nginx serving three small JSON
-# documents) on core 1. "compose" is a route whose 3 independent calls make one merged answer
-# (one wrk request = 3 calls); "proxy" is a plain route the client would call 3 times (one wrk
-# request = 1 call). Printed: us/req of each run, then us per delivered call and their ratio
-# (proxy / compose: how many times less CPU a call costs inside a composition). Loopback only.
+# One gatehouse worker on core 0; wrk and the upstream (bench/common.sh's nginx, whose /a.json,
+# /b.json and /c.json are small JSON documents) on core 1. "compose" is a route whose 3
+# independent calls make one merged answer (one wrk request = 3 calls); "proxy" is the plain
+# route the client would call 3 times (one wrk request = 1 call). Printed: us/req of each run,
+# then us per delivered call and their ratio (proxy / compose: how many times less CPU a call
+# costs inside a composition). Loopback only.
 #
 #   bash bench/compose.sh                # defaults: 10 s runs, 50 connections, 3 rounds
 #   DURATION=5 ROUNDS=1 bash bench/compose.sh
@@ -15,37 +16,15 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 bench_setup
 UP=19001; GH=19080
-
-for doc in a b c; do printf '{"%s":{"id":42,"name":"doc %s","tags":["x","y"]}}' "$doc" "$doc" > "$work/$doc.json"; done
-printf 'hello' > "$work/small"
-chmod 644 "$work"/*.json "$work/small"
-mkdir -p "$work/up"
-{ nginx_conf_head up; cat <<CONF
-  server { listen 127.0.0.1:$UP reuseport; root $work; default_type application/json;
-    location = /small { default_type text/plain; } }
-}
-CONF
-} > "$work/up/nginx.conf"
-taskset -c "$LOAD_CORE" nginx -c "$work/up/nginx.conf" -p "$work/up" &
-pids+=($!)
-
-cat > "$work/gatehouse.yaml" <<CONF
-workers: 1
-admin: { enabled: false }
-listeners: [{ name: bench, listen: 127.0.0.1:$GH }]
-routes:
-  - name: compose
+start_upstream $UP
+ROUTES_BEFORE='  - name: compose
     match: { path: /compose }
     compose:
       calls:
         - { name: a, upstream: up, path: /a.json, into: a }
         - { name: b, upstream: up, path: /b.json, into: b }
         - { name: c, upstream: up, path: /c.json, into: c }
-  - { name: all, upstream: up }
-upstreams: [{ name: up, discovery: { static: [127.0.0.1:$UP] } }]
-CONF
-taskset -c "$PROXY_CORE" "$GATEHOUSE" --config "$work/gatehouse.yaml" --log-level warn &
-pids+=($!); pid_gatehouse=$!
+' start_gatehouse gatehouse $GH $UP
 wait_for_ports $UP $GH
 curl -sf "http://127.0.0.1:$GH/compose" >/dev/null || { echo "the composition route does not answer 200" >&2; exit 1; }
 

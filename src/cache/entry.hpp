@@ -54,6 +54,9 @@ std::shared_ptr<entry> make_entry(std::string url, std::string extras, int statu
 std::shared_ptr<entry> refreshed(const entry& old, http::field_list fields_304, const freshness_settings& s, sys_time request_time,
                                  sys_time response_time);
 
+// Fresh at `now` (§4.2): younger than its lifetime and not no-cache. No request directives.
+inline bool fresh_at(const entry& e, sys_time now) { return current_age(e.age, now) < e.lifetime && !e.no_cache; }
+
 // Is a field kept in a stored head?
 bool stored_field(std::string_view name, http::field_list fields);
 

@@ -237,4 +237,14 @@ std::vector<std::shared_ptr<const entry>> store::entries() {
     return out;
 }
 
+bool store_response(std::string url, std::string extras, whole_response r, http::field_list request_fields, const storing& how) {
+    auto facts = examine(r.status, r.fields, how.authorized, how.cache_authorized, how.fresh);
+    if (facts.not_storable || r.body.size() > store::instance().settings().max_entry_bytes) return false;
+    auto e = make_entry(std::move(url), std::move(extras), r.status, r.fields, request_fields, facts, how.fresh, r.request_time, r.response_time);
+    e->body = std::make_shared<const std::string>(std::move(r.body));
+    e->compute_bytes();
+    store::instance().insert(std::move(e));
+    return true;
+}
+
 }  // namespace gatehouse::cache

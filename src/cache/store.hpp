@@ -159,4 +159,20 @@ private:
     store_stats stats_;
 };
 
+// A whole response in hand (a background refresh, a composition's call with `cache: true`): stored
+// when RFC 9111 allows it (examine) and it fits max_entry_bytes. `request_fields`: what the
+// request sent, for the response's Vary values. True when it was stored.
+struct whole_response {
+    int status = 0;
+    http::field_list fields;
+    std::string body;
+    sys_time request_time{}, response_time{};
+};
+struct storing {
+    bool authorized = false;        // the request carried Authorization
+    bool cache_authorized = false;  // such responses may be stored at all
+    freshness_settings fresh;
+};
+bool store_response(std::string url, std::string extras, whole_response r, http::field_list request_fields, const storing& how);
+
 }  // namespace gatehouse::cache

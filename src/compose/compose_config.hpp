@@ -78,6 +78,7 @@ struct call_config {
     std::vector<std::string> forward;  // client fields passed on (lower-case)
     body_config body;
     std::optional<foreach_config> foreach;
+    bool cache = false;  // answers go through the response cache (src/cache/) with the upstream's freshness
     std::vector<std::size_t> after;  // the calls whose responses it references (their indices)
     config::source_mark mark;
 };

@@ -86,7 +86,7 @@ std::optional<reference> parse_reference(std::string_view text, std::string& err
     steps->erase(steps->begin());
     r.steps = std::move(*steps);
     if (r.from == source::call && r.steps.empty()) {
-        error = "'{" + std::string(text) + "}' names a whole response: reference a field ({" + head + ".FIELD})";
+        error = "'{" + std::string(text) + "}' names a whole response: reference a field ({" + r.name + ".FIELD})";  // `head` died with the erase
         return std::nullopt;
     }
     return r;

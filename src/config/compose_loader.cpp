@@ -188,7 +188,10 @@ struct compose_reader {
         }
         if (r.has("body")) body(r, c);
         if (r.has("foreach")) foreach(r.get("foreach"), r.child_path("foreach"), c);
-        if (auto cache = r.boolean("cache"); cache && *cache) r.error("cache", "not supported yet: calls are not cached");
+        if (auto cache = r.boolean("cache")) {
+            c.cache = *cache;
+            if (c.cache && c.method != "GET") r.error("cache", "only GET calls are cached (the response cache stores GET answers)");
+        }
         r.finish();
         return c;
     }

@@ -7,6 +7,8 @@
 
 #include "http/composition.hpp"
 #include "http/exchange.hpp"
+#include "http/session_host.hpp"
+#include "net/listener_state.hpp"
 #include "util/json_escape.hpp"
 #include "util/text.hpp"
 
@@ -80,8 +82,11 @@ asio::awaitable<bool> exchange::compose() {
         if (!whole) co_return co_await send_error(400, "the request body could not be read");
     }
     abandon_guard guard{run.get()};
+    d_.watch_gone([weak = std::weak_ptr<composition>(run)] {
+        if (auto r = weak.lock()) r->client_left();
+    });
     run->start_ready();
-    while (!run->finished() && !run->failed_required()) {
+    while (!run->finished() && !run->failed_required() && !run->client_gone()) {
         if (run->take_news()) {
             run->start_ready();
             continue;
@@ -90,10 +95,17 @@ asio::awaitable<bool> exchange::compose() {
         auto [ec] = co_await run->wake.async_wait(asio::as_tuple(asio::use_awaitable));
         if (!ec) run->time_out();  // the timer ran out: the route's timeout
     }
+    d_.unwatch_gone();
     guard.done();
     upstream_name = "compose";
     compose_log_ = run->log_field();
     if (route->index < snap->compose_counts.size() && snap->compose_counts[route->index]) run->record(*snap->compose_counts[route->index]);
+    if (run->client_gone()) {  // nginx's 499, as for a proxied request whose client left
+        status = 499;
+        error_source = "client";
+        if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
+        co_return false;
+    }
     if (const auto* failed = run->failed_required()) co_return co_await send_compose_failure(*run, *failed);
     const auto partial = run->partial_header();
     const auto cache = partial.empty() ? run->cache_control() : std::string("no-store");
@@ -106,7 +118,7 @@ asio::awaitable<bool> exchange::compose() {
         run_response_chain(200);
         reply_chain_fields();
     }
-    reply_body_ = run->answer_body();
+    reply_body_ = run->take_answer_body();
     co_return co_await reply_send(reply_body_, true);
 }
 

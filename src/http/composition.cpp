@@ -8,6 +8,7 @@
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "observability/trace_context.hpp"
+#include "openapi/json_limits.hpp"
 
 namespace gatehouse::http {
 
@@ -120,13 +121,24 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     std::string body_text;
     if (body) body_text = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     else if (c.body.k == compose::body_config::kind::client) body_text = ex_->compose_body_;
+    std::string url;
+    if (c.cache) {
+        url = cache_url(i, path);
+        if (answer_from_cache(i, outcomes_[i].next - 1, url)) return;
+    }
     upstream::subrequest sr;
     sr.request = request_text(c, path, body_text);
     sr.options = options_for(c);
     sr.max_body = static_cast<std::size_t>(cfg_.max_body);
     sr.keep = keep_;
-    sr.cancel = sent_.emplace_back(in_flight{std::make_shared<boost::asio::cancellation_signal>()}).cancel;
+    auto& sent = sent_.emplace_back();
+    sent.cancel = std::make_shared<boost::asio::cancellation_signal>();
+    sr.cancel = sent.cancel;
     const std::size_t unit = sent_.size() - 1;
+    if (c.cache) {
+        sent.cache_url = std::move(url);
+        sent.request_time = std::chrono::system_clock::now();
+    }
     const auto& cluster_name = ex_->snap->clusters[route_.compose_upstreams[i]]->name;
     if (auto traced = ex_->trace_subrequest(sr.options, sr.request, cluster_name, keep_)) sr.keep = std::move(traced);
     const std::size_t element = outcomes_[i].next - 1;
@@ -185,6 +197,7 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
     for (auto& [n, v] : r.fields)
         if (iequals(n, "cache-control")) cc = v;
     o.cache_controls.push_back(std::move(cc));
+    if (unit < sent_.size() && !sent_[unit].cache_url.empty()) keep_in_cache(i, sent_[unit].cache_url, sent_[unit].request_time, r);
     value = compose::shape(cfg_.calls[i], std::move(value));
     if (!cfg_.calls[i].foreach) return succeed(i, std::move(value));
     o.results[element] = std::move(value);
@@ -202,17 +215,13 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     total_bytes_ += r.body.size();
     held_by_worker += r.body.size();
     if (total_bytes_ > cfg_.max_total) return "too_large";
-    bool too_deep = false;
-    const auto max_depth = static_cast<int>(cfg_.max_depth);
-    out = nlohmann::json::parse(
-        r.body,
-        [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-            too_deep = too_deep || depth > max_depth;
-            return !too_deep;
-        },
-        false);
-    if (too_deep) return "too_deep";
-    if (out.is_discarded()) return "invalid_json";
+    // The depth in one pass over the bytes, then the plain parser: the parser with a callback
+    // costs three times as much (callgrind: 13 k instructions for a 50-byte document).
+    openapi::json_refusal why;
+    auto doc = openapi::parse_bounded(r.body, cfg_.max_depth, why);
+    if (why == openapi::json_refusal::too_deep) return "too_deep";
+    if (!doc) return "invalid_json";
+    out = std::move(*doc);
     return {};
 }
 
@@ -264,13 +273,14 @@ void composition::time_out() {
     }
 }
 
-std::string composition::answer_body() const {
+std::string composition::take_answer_body() {
     auto answer = nlohmann::json::object();
     auto errors = nlohmann::json::object();
     for (std::size_t i = 0; i < outcomes_.size(); ++i) {
-        const auto& o = outcomes_[i];
+        auto& o = outcomes_[i];
         if (o.st == state::ok) {
-            compose::merge(answer, cfg_.calls[i], o.value);
+            results_[i] = nullptr;
+            compose::merge(answer, cfg_.calls[i], std::move(o.value));  // moved, not copied: nothing reads it after
             continue;
         }
         auto& e = errors[cfg_.calls[i].name];

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,6 +69,12 @@ public:
     }
     // The route's timeout: calls still running fail with reason timeout (504).
     void time_out();
+    // The client went away (an HTTP/1.1 close noticed while the calls run): the wait ends.
+    void client_left() {
+        client_gone_ = true;
+        wake.cancel();
+    }
+    bool client_gone() const { return client_gone_; }
     // The exchange stops waiting: nothing more starts, the exchange is never touched again, and
     // calls still running are cancelled (their connections closed) when `cancel_running`.
     void abandon(bool cancel_running);
@@ -78,7 +85,8 @@ public:
     net::clock::time_point deadline() const { return deadline_; }
 
     // The merged answer (config order) with "_errors" when the summary is on and a call failed.
-    std::string answer_body() const;
+    // Once: the calls' values move into it.
+    std::string take_answer_body();
     // Gatehouse-Partial: the optional calls that failed, as a structured field list (empty: none).
     std::string partial_header() const;
     // The most restrictive Cache-Control of the calls' (empty: none to send).
@@ -103,6 +111,14 @@ private:
     void succeed(std::size_t i, nlohmann::json value);
     void ended(std::size_t i);
     compose::render_context context(const nlohmann::json* item) const;
+    // `cache: true` (compose_cache.cpp): the call's URL in the store's form, the fields its request
+    // sends (for the answers' Vary), a fresh stored answer given as the call's (posted, as a call
+    // ends), and a storable answer kept.
+    std::string cache_url(std::size_t i, std::string_view path) const;
+    std::vector<http::field> sent_fields(const compose::call_config& c) const;
+    bool answer_from_cache(std::size_t i, std::size_t element, const std::string& url);
+    void keep_in_cache(std::size_t i, const std::string& url, std::chrono::system_clock::time_point request_time,
+                       upstream::subresponse& r);  // takes r.body
 
     exchange* ex_;
     const router::compiled_route& route_;
@@ -116,10 +132,13 @@ private:
     struct in_flight {
         std::shared_ptr<boost::asio::cancellation_signal> cancel;
         bool ended = false;  // its completion came: nothing left to cancel
+        std::string cache_url;  // `cache: true`: where its answer is stored (empty: not cached)
+        std::chrono::system_clock::time_point request_time{};
     };
     std::vector<in_flight> sent_;  // one per request sent
     std::uint64_t total_bytes_ = 0;
     bool news_ = false;
+    bool client_gone_ = false;
 };
 
 }  // namespace gatehouse::http

@@ -59,6 +59,7 @@ void connection_ended(session_host& w, net::listener_state& l) {
 }
 
 client_connection::~client_connection() {
+    unwatch_gone();
     if (listener_) connection_ended(w_, *listener_);  // else an idle_connection holds its counts
 }
 

@@ -102,6 +102,10 @@ private:
     asio::awaitable<bool> send_data(std::string_view data, bool end_stream) override;
     asio::awaitable<bool> send_trailers(const http::trailers& t) override;
     void reset() override;
+    // The client's close while a composition waits (client_gone.cpp).
+    void watch_gone(std::function<void()> gone) override;
+    void unwatch_gone() override;
+    std::shared_ptr<bool> watching_;  // the watch's handler runs only while it is true
     // The head into out_ (held back: it goes out with the first body bytes); an interim head.
     void compose_head(const http::response_head& head, bool end_stream);
     void compose_interim(const http::response_head& head);

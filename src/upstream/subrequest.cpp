@@ -3,7 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
@@ -72,7 +72,33 @@ asio::awaitable<bool> read_body(upstream_connection& uc, const http1::response_h
     }
 }
 
-asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
+// The call's overall deadline (options.timeout bounds the whole call, not each read: an upstream
+// trickling a byte per read would otherwise keep it alive): a timer that emits the terminal
+// cancellation the coroutine is bound to, on the caller's signal (subrequest::cancel) or one of
+// its own. Shared by the coroutine, its completion and the timer's handler.
+struct call_state {
+    call_state(asio::io_context& ioc, subrequest_done d, std::shared_ptr<asio::cancellation_signal> s)
+        : timer(ioc), signal(s ? std::move(s) : std::make_shared<asio::cancellation_signal>()), done(std::move(d)) {}
+    asio::steady_timer timer;
+    std::shared_ptr<asio::cancellation_signal> signal;
+    subrequest_done done;
+    bool expired = false;  // the deadline passed: the call ends as a timeout
+    bool answered = false;  // done ran
+    bool over = false;      // the coroutine ended
+    void answer(subresponse&& r) {
+        answered = true;
+        timer.cancel();
+        done(std::move(r));
+    }
+};
+
+subresponse timed_out() {
+    subresponse out;
+    out.error = upstream_error{failure::timeout};
+    return out;
+}
+
+asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, std::shared_ptr<call_state> st) {
     subresponse out;
     http1::response_head head;
     call c(std::move(cluster), r.options, head);
@@ -80,6 +106,7 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
     out.error = co_await c.run(sender);
     if (!out.error) {
         out.status = head.status;
+        out.fields.reserve(head.fields.size());
         for (auto& f : head.fields) out.fields.emplace_back(std::string(f.name), std::string(f.value));
         auto& uc = c.conn();
         uc.buf.consume(c.head_len());
@@ -87,21 +114,37 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
         if (r.max_body != 0) out.ok = co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
         out.too_large = !out.ok && (out.body.size() > r.max_body ||
                                     (head.framing == http1::body_framing::content_length && head.content_length > r.max_body));
-        const bool whole = r.max_body != 0 && out.ok;
+        const bool whole = r.max_body != 0 && out.ok && !st->expired;
         c.finish(whole && head.keep_alive && head.framing != http1::body_framing::until_close && uc.buf.empty());
     }
-    done(std::move(out));
+    if (st->expired) out = timed_out();  // what the cancelled wait left is no answer
+    st->answer(std::move(out));
 }
 
 }  // namespace
 
 void start_subrequest(asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
-    if (!r.cancel) {
-        asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::detached);
-        return;
+    // The caller's cancellation (not `expired`) ends the call without an answer.
+    auto st = std::make_shared<call_state>(ioc, std::move(done), std::move(r.cancel));
+    if (r.options.timeout > net::clock::duration::zero()) {
+        st->timer.expires_after(r.options.timeout);
+        st->timer.async_wait([weak = std::weak_ptr<call_state>(st)](boost::system::error_code ec) {
+            auto s = weak.lock();
+            if (ec || !s || s->answered || s->over) return;
+            s->expired = true;
+            auto signal = s->signal;  // held here: the call it ends may drop the state
+            signal->emit(asio::cancellation_type::terminal);
+        });
     }
-    auto slot = r.cancel->slot();  // the signal lives in `r`, which the coroutine keeps
-    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), std::move(done)), asio::bind_cancellation_slot(slot, asio::detached));
+    auto slot = st->signal->slot();
+    asio::co_spawn(ioc, run(std::move(cluster), std::move(r), st),
+                   asio::bind_cancellation_slot(slot, [st](const std::exception_ptr&) {
+                       // Cancelled where it waited: by the deadline, an answer (a timeout);
+                       // by the caller, none.
+                       st->over = true;  // nothing to cancel any more: the signal may outlive the coroutine
+                       st->timer.cancel();
+                       if (!st->answered && st->expired) st->answer(timed_out());
+                   }));
 }
 
 }  // namespace gatehouse::upstream

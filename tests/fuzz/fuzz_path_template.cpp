@@ -13,7 +13,8 @@ using namespace gatehouse;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     fuzz::input in{fuzz::as_text(data, size)};
-    const std::size_t split = std::min<std::size_t>(in.byte(), in.rest.size());
+    const std::size_t first = in.byte();  // before rest.size(): the arguments' order is unspecified
+    const std::size_t split = std::min<std::size_t>(first, in.rest.size());
     const auto text = in.rest.substr(0, split);
     std::string error, path;
     auto segments = config::parse_path_template(text, error);

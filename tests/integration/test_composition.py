@@ -72,6 +72,19 @@ class ScriptedUpstream:
         body = s.get("body", b"")
         if not isinstance(body, bytes):
             body = json.dumps(body, separators=(",", ":")).encode()
+        if s.get("drip"):  # the whole answer a byte at a time, s["drip"] ms apart: ("closed", target) if gatehouse hangs up
+            import time
+            wire = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            try:
+                for i in range(len(wire)):
+                    h.wfile.write(wire[i:i + 1])
+                    h.wfile.flush()
+                    time.sleep(s["drip"] / 1000)
+            except OSError:
+                self.record("closed", h.path)
+                return
+            self.record("sent", h.path)
+            return
         try:
             h.send_response(s.get("status", 200))
             h.send_header("Content-Type", s.get("type", "application/json"))
@@ -181,6 +194,32 @@ routes:
       calls:
         - { name: a, upstream: users, path: /wait/a, into: a }
         - { name: b, upstream: orders, path: /wait/b, into: b }
+  - name: leaving-h1
+    match: { path: /leaving-h1 }
+    timeout: 60s
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /gone/a, into: a }
+        - { name: b, upstream: orders, path: /gone/b, into: b }
+  - name: dripping
+    match: { path: /dripping }
+    timeout: 60s                         # longer than the test waits: only the call's own timeout ends it
+    compose:
+      calls:
+        - { name: quick, upstream: users, path: "/base", into: quick }
+        - { name: slow, upstream: orders, path: "/drip", into: slow, timeout: 500ms }
+  - name: cached
+    match: { path: /cached }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /cached/a, into: a, cache: true }
+        - { name: b, upstream: orders, path: /cached/b, into: b }
+        - { name: c, upstream: recs, path: /cached/c, into: c, cache: true }
+  - name: cached-only
+    match: { path: /cached-only }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /cached/only, into: a, cache: true }
   - name: submit
     match: { path: /submit, methods: [POST] }
     compose:
@@ -245,6 +284,14 @@ class Composition(unittest.TestCase):
         cls.orders.script["/save"] = {"status": 201, "body": {"saved": True}}
         cls.users.script["/who/acme%2F..%2Fx"] = {"body": {"tenant": "acme"}}
         cls.orders.script["/wait/b"] = {"until_close": True}
+        cls.users.script["/cached/a"] = {"body": {"a": 1}, "headers": {"Cache-Control": "max-age=60"}}
+        cls.users.script["/cached/only"] = {"body": {"only": 1}, "headers": {"Cache-Control": "max-age=60", "ETag": '"v1"'}}
+        cls.orders.script["/cached/b"] = {"body": {"b": 2}, "headers": {"Cache-Control": "max-age=60"}}
+        cls.recs.script["/cached/c"] = {"body": {"c": 3}, "headers": {"Cache-Control": "no-store"}}
+        cls.users.script["/gone/a"] = {"until_close": True}
+        cls.orders.script["/gone/b"] = {"until_close": True}
+        # 100 ms a byte, about 30 s in all: each read comes well within the call's 500 ms
+        cls.orders.script["/drip"] = {"drip": 100, "body": {"pad": "x" * 200}}
 
     def get(self, path, **kw):
         return request(self.gw.port, path=path, **kw)
@@ -388,6 +435,51 @@ class Composition(unittest.TestCase):
         self.assertTrue(wait_until(lambda: self.users.received("/wait/a") and self.orders.received("/wait/b")))
         c.reset(sid)
         self.assertTrue(wait_until(lambda: ("closed", "/wait/a") in self.users.log and ("closed", "/wait/b") in self.orders.log))
+
+    def test_an_http1_client_that_leaves_cancels_every_call(self):
+        # The client closes its HTTP/1.1 connection while both calls wait: no write to it is
+        # pending, yet the upstreams see their connections close.
+        import socket
+        from harness import wait_until
+        c = socket.create_connection(("127.0.0.1", self.gw.port))
+        c.sendall(b"GET /leaving-h1 HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        self.assertTrue(wait_until(lambda: self.users.received("/gone/a") and self.orders.received("/gone/b")))
+        c.close()
+        self.assertTrue(wait_until(lambda: ("closed", "/gone/a") in self.users.log and ("closed", "/gone/b") in self.orders.log))
+
+    def test_a_calls_timeout_bounds_the_whole_call(self):
+        # The upstream trickles its answer a byte per 100 ms: every read is quick, the whole
+        # takes about 30 s. The call's 500 ms timeout ends it (the route's 60 s does not matter).
+        from harness import wait_until
+        r = self.get("/dripping")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["gatehouse-partial"], "slow;reason=timeout")
+        self.assertEqual(r.body, b'{"_errors":{"slow":{"reason":"timeout","status":504}},"quick":{"ok":true}}')
+        self.assertTrue(wait_until(lambda: ("closed", "/drip") in self.orders.log))
+        self.assertNotIn(("sent", "/drip"), self.orders.log)
+
+    def test_a_cached_call_reaches_its_upstream_once(self):
+        # a: cache: true and max-age=60 (stored); b: not cached; c: cache: true but no-store.
+        first = self.get("/cached")
+        second = self.get("/cached")
+        for r in (first, second):
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.body, b'{"a":{"a":1},"b":{"b":2},"c":{"c":3}}')
+        self.assertEqual(len(self.users.received("/cached/a")), 1)
+        self.assertEqual(len(self.orders.received("/cached/b")), 2)
+        self.assertEqual(len(self.recs.received("/cached/c")), 2)
+        self.assertEqual(second.headers["cache-control"], "no-store")  # c's no-store still wins
+
+    def test_a_stored_answer_gives_what_is_left_of_its_lifetime(self):
+        import re
+        first = self.get("/cached-only")
+        second = self.get("/cached-only")
+        self.assertEqual(first.headers["cache-control"], "max-age=60")
+        self.assertEqual(second.body, b'{"a":{"only":1}}')
+        m = re.fullmatch(r"max-age=(\d+)", second.headers["cache-control"])
+        self.assertIsNotNone(m, second.headers["cache-control"])
+        self.assertLessEqual(int(m.group(1)), 60)
+        self.assertEqual(len(self.users.received("/cached/only")), 1)
 
     def test_an_open_breaker_fails_the_call_fast(self):
         r = self.get("/fragile")
@@ -540,3 +632,84 @@ class CompositionEdges(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CompositionClaimsAndQuietErrors(unittest.TestCase):
+    """{claim.X} references from a token the route's jwt middleware verified (signed by an
+    independent implementation: test_jwt's Tokens), in a path and a JSON body; `errors: none`."""
+
+    @classmethod
+    def setUpClass(cls):
+        import os
+        import shutil
+        import tempfile
+        from test_jwt import Tokens
+        cls.t = Tokens()
+        cls.addClassCleanup(cls.t.close)
+        cls.key = cls.t.keypair("ES256", "k1")
+        d = tempfile.mkdtemp(prefix="gatehouse-compose-jwt-")
+        cls.addClassCleanup(shutil.rmtree, d, True)
+        jwks = os.path.join(d, "jwks.json")
+        with open(jwks, "w") as f:
+            json.dump({"keys": [cls.key["public"]]}, f)
+        cls.users, cls.orders = ScriptedUpstream(), ScriptedUpstream()
+        for u in (cls.users, cls.orders):
+            cls.addClassCleanup(u.stop)
+        cls.users.script.update({"/profile/u%2F42": {"body": {"plan": "pro"}}, "/base": {"body": {"ok": True}}})
+        cls.orders.script.update({"/audit": {"body": {"logged": True}}, "/broken": {"status": 500, "body": {"leak": "x"}}})
+        cls.gw = Gatehouse(f"""
+jwt_providers: [{{ name: main, jwks: {{ file: {jwks} }} }}]
+routes:
+  - name: me
+    match: {{ path: /me }}
+    middleware: [ {{ jwt: {{ provider: main }} }} ]
+    compose:
+      calls:
+        - {{ name: profile, upstream: users, path: "/profile/{{claim.sub}}", into: profile }}
+        - name: audit
+          upstream: orders
+          method: POST
+          path: /audit
+          body: {{ who: "{{claim.sub}}", tenant: "{{claim.tenant}}", note: "for {{claim.tenant}}" }}
+          into: audit
+  - name: quiet
+    match: {{ path: /quiet }}
+    compose:
+      errors: none
+      calls:
+        - {{ name: ok, upstream: users, path: /base, into: ok }}
+        - {{ name: broken, upstream: orders, path: /broken, into: broken }}
+""", upstreams={"users": [cls.users], "orders": [cls.orders]}).start()
+        cls.addClassCleanup(cls.gw.stop)
+
+    def token(self, **claims):
+        import time
+        c = {"sub": "u/42", "tenant": "acme", "roles": ["reader", "writer"], "exp": int(time.time()) + 300}
+        c.update(claims)
+        return self.t.sign("ES256", self.key["private"], c)
+
+    def test_claims_reach_the_path_encoded_and_the_body_typed(self):
+        r = request(self.gw.port, path="/me", headers={"Authorization": f"Bearer {self.token()}"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"audit":{"logged":true},"profile":{"plan":"pro"}}')
+        self.assertTrue(self.users.received("/profile/u%2F42"))  # the '/' cannot add a segment
+        sent = json.loads(self.orders.received("/audit")[-1][3])
+        self.assertEqual(sent, {"who": "u/42", "tenant": "acme", "note": "for acme"})
+
+    def test_no_token_no_call(self):
+        before = len(self.users.log) + len(self.orders.log)
+        r = request(self.gw.port, path="/me")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(len(self.users.log) + len(self.orders.log), before)
+
+    def test_a_missing_claim_fails_the_call_as_a_reference(self):
+        r = request(self.gw.port, path="/me", headers={"Authorization": f"Bearer {self.token(tenant=None)}"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["gatehouse-partial"], "audit;reason=reference")
+
+    def test_errors_none_keeps_the_summary_out(self):
+        r = request(self.gw.port, path="/quiet")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["gatehouse-partial"], "broken;reason=status")
+        self.assertEqual(r.headers["cache-control"], "no-store")
+        self.assertEqual(r.body, b'{"ok":{"ok":true}}')

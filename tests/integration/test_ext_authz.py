@@ -29,6 +29,7 @@ class Policy:
         self.gate = threading.Event()
         self.tokens = {}
         self.conns = []
+        self.drips_cut = 0  # dripped answers gatehouse hung up on
         self.client = ("gatehouse", "s3cret")
         policy = self
 
@@ -57,6 +58,17 @@ class Policy:
                 kind = uri.split("/")[1] if uri.count("/") >= 1 else ""
                 if kind == "hold":
                     policy.gate.wait(20)
+                if kind == "drip":  # an allow a byte per 100 ms (about 10 s): counts the close if gatehouse hangs up
+                    wire = b"HTTP/1.1 200 OK\r\nX-User: slow\r\nX-Pad: " + b"p" * 60 + b"\r\nContent-Length: 0\r\n\r\n"
+                    try:
+                        for i in range(len(wire)):
+                            self.wfile.write(wire[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    except OSError:
+                        with policy.lock:
+                            policy.drips_cut += 1
+                    return
                 if kind in ("allow", "hold"):
                     self.answer(200, {"Cache-Control": "max-age=60", "X-User": "alice", "X-Roles": "admin", "X-Other": "no"})
                 elif kind == "short":
@@ -411,6 +423,22 @@ class ExtAuthzServiceDown(unittest.TestCase):
         self.assertEqual(set(statuses[:-1]), {200})
         self.assertGreaterEqual(status_of(gw)["cache"]["stale"], 1)  # served stale while the service was down
         self.assertEqual(request(gw.port, "GET", "/open/x").status, 200)  # on_error: allow
+
+
+class ExtAuthzTimeout(unittest.TestCase):
+    """The policy call's timeout bounds the whole call: a service that trickles its answer a byte
+    at a time (each read quick, the whole slow) is cut off at the timeout."""
+
+    def test_a_trickling_policy_is_cut_at_the_timeout(self):
+        policy = Policy()
+        self.addCleanup(policy.stop)
+        up = upstream("u")
+        self.addCleanup(up.stop)
+        gw = Gatehouse(config(timeout="300ms"), upstreams={"u": [up], "policy": [policy]}).start()
+        self.addCleanup(gw.stop)
+        self.assertEqual(request(gw.port, "GET", "/drip/a").status, 503)  # on_error: deny
+        self.assertTrue(wait_until(lambda: policy.drips_cut >= 1))
+        self.assertEqual(up.stats.requests, 0)
 
 
 class ExtAuthzIntrospection(unittest.TestCase):

@@ -291,3 +291,25 @@ TEST(ComposeConfig, ARouteHasOneTarget) {
     EXPECT_FALSE(r.config);
     EXPECT_NE(r.diags.to_string().find("exactly one of upstream, upstreams, respond, redirect and compose"), std::string::npos);
 }
+
+TEST(ComposeConfig, OnlyGetCallsAreCached) {
+    auto r = load_routes(R"(  - name: d
+    match: { path: /d }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: "/a", cache: true }
+        - { name: b, upstream: orders, path: "/b", method: POST, cache: true }
+)");
+    EXPECT_FALSE(r.config);
+    const auto text = r.diags.to_string();
+    EXPECT_NE(text.find("test.yaml:9:73: routes[0].compose.calls[1].cache: only GET calls are cached"), std::string::npos) << text;
+    EXPECT_EQ(text.find("calls[0].cache"), std::string::npos) << text;
+    auto ok = load_routes(R"(  - name: d
+    match: { path: /d }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: "/a", cache: true }
+)");
+    ASSERT_TRUE(ok.config) << ok.diags.to_string();
+    EXPECT_TRUE(ok.config->routes[0].compose->calls[0].cache);
+}

@@ -290,17 +290,23 @@ TEST(DecisionCache, EvictsLeastRecentlyUsedWithinItsBound) {
     EXPECT_EQ(c.size(), 0u);
 }
 
+namespace {
+// A waiter that counts its wake-ups.
+struct counting : gatehouse::cache::waiter {
+    int woken = 0;
+    void wake() override { ++woken; }
+};
+}  // namespace
+
 TEST(DecisionCache, OneFlightPerKeyWakesEveryWaiterWithItsResult) {
-    struct counting : gatehouse::cache::waiter {
-        int woken = 0;
-        void wake() override { ++woken; }
-    };
     decision_cache c(100);
+    const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+    const auto timeout = seconds(1);
     auto w1 = std::make_shared<counting>(), w2 = std::make_shared<counting>(), w3 = std::make_shared<counting>();
     bool lead1 = false, lead2 = true, lead3 = true;
-    auto f1 = c.join("k", w1, lead1);
-    auto f2 = c.join("k", w2, lead2);
-    auto f3 = c.join("k", w3, lead3);
+    auto f1 = c.join("k", w1, lead1, t0, timeout);
+    auto f2 = c.join("k", w2, lead2, t0, timeout);
+    auto f3 = c.join("k", w3, lead3, t0, timeout);
     EXPECT_TRUE(lead1);
     EXPECT_FALSE(lead2);
     EXPECT_EQ(f1, f2);
@@ -313,8 +319,37 @@ TEST(DecisionCache, OneFlightPerKeyWakesEveryWaiterWithItsResult) {
     EXPECT_EQ(w3->woken, 0);
     EXPECT_EQ(f2->result, r);
     bool lead = false;
-    c.join("k", w1, lead);  // the flight ended: the next miss leads a new one
+    c.join("k", w1, lead, t0, timeout);  // the flight ended: the next miss leads a new one
     EXPECT_TRUE(lead);
+}
+
+TEST(DecisionCache, AFlightOlderThanTheTimeoutIsNotJoined) {
+    decision_cache c(100);
+    const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+    const auto timeout = std::chrono::milliseconds(200);
+    auto w1 = std::make_shared<counting>(), w2 = std::make_shared<counting>(), w3 = std::make_shared<counting>();
+    bool lead1 = false, lead2 = true, lead3 = false;
+    auto old = c.join("k", w1, lead1, t0, timeout);
+    auto same = c.join("k", w2, lead2, t0 + std::chrono::milliseconds(199), timeout);  // still within its timeout
+    auto fresh = c.join("k", w3, lead3, t0 + timeout, timeout);                       // its call should have ended
+    EXPECT_TRUE(lead1);
+    EXPECT_FALSE(lead2);
+    EXPECT_EQ(same, old);
+    EXPECT_TRUE(lead3);
+    EXPECT_NE(fresh, old);
+    auto r = std::make_shared<outcome>();
+    r->result = outcome::kind::allow;
+    c.end("k", old, r);  // the old call ends late: its waiters wake, the fresh flight stays under the key
+    EXPECT_EQ(w1->woken, 1);
+    EXPECT_EQ(w2->woken, 1);
+    EXPECT_EQ(w3->woken, 0);
+    bool lead4 = true;
+    auto w4 = std::make_shared<counting>();
+    EXPECT_EQ(c.join("k", w4, lead4, t0 + timeout, timeout), fresh);
+    EXPECT_FALSE(lead4);
+    c.end("k", fresh, r);
+    EXPECT_EQ(w3->woken, 1);
+    EXPECT_EQ(w4->woken, 1);
 }
 
 TEST(ExtAuthzConfig, ValidAndItsErrors) {

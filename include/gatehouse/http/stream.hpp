@@ -4,6 +4,7 @@
 // implements it per stream. Everything protocol-specific (framing, persistence, flow control)
 // happens behind it.
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <string_view>
 
 #include "gatehouse/http/message.hpp"
@@ -84,6 +85,14 @@ public:
     // what it got for a whole response. HTTP/1.1 closes the connection without a last chunk;
     // HTTP/2 resets the stream.
     virtual void reset() = 0;
+
+    // While the exchange waits with no read or write on the client pending (a composition's
+    // calls run): `gone` runs, on the connection's thread, once the client closes its connection.
+    // HTTP/1.1 over plain TCP watches the socket; HTTP/2 needs nothing (a stream reset cancels
+    // the exchange's wait) and TLS is not watched (a close_notify is bytes to read, not told apart
+    // from a pipelined request). unwatch_gone() ends the watch before the next read or write.
+    virtual void watch_gone(std::function<void()> gone) { (void)gone; }
+    virtual void unwatch_gone() {}
 
 protected:
     ~downstream() = default;

@@ -203,7 +203,7 @@ private:
     // What an entry may be used for by this request (§4.2, §4.2.4, RFC 5861, §5.2.1).
     use judge(const entry& e, const request_directives& rcc, sys_time now) const {
         const auto age = current_age(e.age, now);
-        const bool fresh = age < e.lifetime && !e.no_cache;
+        const bool fresh = fresh_at(e, now);
         const bool validator = e.has_validator();
         if (rcc.no_cache) return validator ? use::revalidate : use::miss;
         if (fresh) {
@@ -268,24 +268,14 @@ private:
         // The request's fields as they were, for the Vary values of a replacing response.
         auto fields = std::make_shared<request_work>();
         fields->keep_request_fields(ctx.fields);
-        auto s = spec_.fresh;
-        bool authorized = ctx.header("authorization").has_value(), cache_authorized = spec_.cache_authorized;
+        const storing how{ctx.header("authorization").has_value(), spec_.cache_authorized, spec_.fresh};
         auto max_entry = store::instance().settings().max_entry_bytes;
-        ctx.request_in_background(max_entry, [e, key, url, extras, fields, s, authorized, cache_authorized](background_response&& r) {
+        ctx.request_in_background(max_entry, [e, key, url, extras, fields, how](background_response&& r) {
             if (r.ok) {
                 std::vector<http::field> views;
                 for (auto& [n, v] : r.fields) views.push_back({n, v});
-                if (r.status == 304) {
-                    store::instance().insert(refreshed(*e, views, s, r.request_time, r.response_time));
-                } else {
-                    auto facts = examine(r.status, views, authorized, cache_authorized, s);
-                    if (!facts.not_storable) {
-                        auto fresh = make_entry(url, extras, r.status, views, fields->fields, facts, s, r.request_time, r.response_time);
-                        fresh->body = std::make_shared<const std::string>(std::move(r.body));
-                        fresh->compute_bytes();
-                        store::instance().insert(std::move(fresh));
-                    }
-                }
+                if (r.status == 304) store::instance().insert(refreshed(*e, views, how.fresh, r.request_time, r.response_time));
+                else store_response(url, extras, {r.status, views, std::move(r.body), r.request_time, r.response_time}, fields->fields, how);
             }
             store::instance().end_refresh(key);
         });

@@ -58,12 +58,18 @@ void decision_cache::insert(std::string_view key, std::shared_ptr<const outcome>
     }
 }
 
-std::shared_ptr<flight> decision_cache::join(std::string_view key, std::shared_ptr<gatehouse::cache::waiter> w, bool& leader) {
+std::shared_ptr<flight> decision_cache::join(std::string_view key, std::shared_ptr<gatehouse::cache::waiter> w, bool& leader, steady_time now,
+                                             std::chrono::steady_clock::duration max_age) {
     auto& s = shard_of(key);
     std::lock_guard lock(s.mu);
     auto it = s.flights.find(key);
-    leader = it == s.flights.end();
-    if (leader) it = s.flights.emplace(std::string(key), std::make_shared<flight>()).first;
+    leader = it == s.flights.end() || it->second->started + max_age <= now;
+    if (leader) {
+        auto f = std::make_shared<flight>();
+        f->started = now;
+        if (it == s.flights.end()) it = s.flights.emplace(std::string(key), std::move(f)).first;
+        else it->second = std::move(f);  // the old call's end() finds another flight under the key and leaves it
+    }
     it->second->waiters.push_back(std::move(w));
     return it->second;
 }

@@ -28,6 +28,7 @@ using steady_time = std::chrono::steady_clock::time_point;
 struct flight {
     std::vector<std::shared_ptr<gatehouse::cache::waiter>> waiters;  // under the shard lock
     std::shared_ptr<const outcome> result;                          // set before the waiters are woken
+    steady_time started{};                                          // when its call began
 };
 
 class decision_cache {
@@ -43,8 +44,11 @@ public:
     // Keeps `o` for its ttl (an allow `stale_for` longer, for when the service fails).
     void insert(std::string_view key, std::shared_ptr<const outcome> o, steady_time now, std::chrono::seconds stale_for);
 
-    // Joins the flight of `key` as `w`, or starts one (`leader` true) that `w` waits on too.
-    std::shared_ptr<flight> join(std::string_view key, std::shared_ptr<gatehouse::cache::waiter> w, bool& leader);
+    // Joins the flight of `key` as `w`, or starts one (`leader` true) that `w` waits on too. A
+    // flight that began `max_age` or more before `now` is not joined (its call should have ended
+    // by its timeout): a fresh one replaces it for the key, the old one's waiters stay with it.
+    std::shared_ptr<flight> join(std::string_view key, std::shared_ptr<gatehouse::cache::waiter> w, bool& leader, steady_time now,
+                                 std::chrono::steady_clock::duration max_age);
     // The call ended: `result` goes to the flight, which leaves the key, and its waiters are woken.
     void end(std::string_view key, const std::shared_ptr<flight>& f, std::shared_ptr<const outcome> result);
     // A waiter gave up (its deadline).

@@ -225,7 +225,7 @@ private:
         std::shared_ptr<flight> f;
         bool leader = true;
         if (coalesce) {
-            f = p_->home->cache.join(key, w, leader);
+            f = p_->home->cache.join(key, w, leader, clock::now(), p_->s.timeout);
         } else {
             f = std::make_shared<flight>();
             f->waiters.push_back(w);
