@@ -300,20 +300,25 @@ struct loader {
         if (!l.h2 && !l.http1) r.error("protocols", "at least one protocol (h2, http1) is required");
     }
 
+    // HTTP/2 flow-control windows (listeners[].http2 and upstreams[].http2): RFC 9113 §6.9.2's bounds.
+    static void windows(map_reader& r, std::uint32_t& stream, std::uint32_t& connection) {
+        if (auto v = r.size_value("initial_stream_window")) {
+            if (*v < 1024 || *v > 0x7fffffff) r.error("initial_stream_window", "must be between 1KiB and 2GiB - 1");
+            else stream = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = r.size_value("connection_window")) {
+            if (*v < 65535 || *v > 0x7fffffff) r.error("connection_window", "must be between 65535 bytes and 2GiB - 1");
+            else connection = static_cast<std::uint32_t>(*v);
+        }
+    }
+
     void http2(const YAML::Node& n, const std::string& path, http2_config& h) {
         map_reader r(n, path, d,
                      {"max_concurrent_streams", "initial_stream_window", "connection_window", "max_frame_size", "stream_idle_timeout",
                       "max_requests_per_connection", "websocket"});
         if (!r.ok()) return;
         if (auto v = r.integer("max_concurrent_streams", 1, 10000)) h.max_concurrent_streams = static_cast<std::uint32_t>(*v);
-        if (auto v = r.size_value("initial_stream_window")) {
-            if (*v < 1024 || *v > 0x7fffffff) r.error("initial_stream_window", "must be between 1KiB and 2GiB - 1");
-            else h.initial_stream_window = static_cast<std::uint32_t>(*v);
-        }
-        if (auto v = r.size_value("connection_window")) {
-            if (*v < 65535 || *v > 0x7fffffff) r.error("connection_window", "must be between 65535 bytes and 2GiB - 1");
-            else h.connection_window = static_cast<std::uint32_t>(*v);
-        }
+        windows(r, h.initial_stream_window, h.connection_window);
         if (auto v = r.size_value("max_frame_size")) {
             if (*v < 16384 || *v > 16777215) r.error("max_frame_size", "must be between 16KiB and 16MiB - 1 (RFC 9113 §6.5.2)");
             else h.max_frame_size = static_cast<std::uint32_t>(*v);
@@ -853,14 +858,7 @@ struct loader {
         if (!h.ok()) return;
         auto& o = u.http2;
         if (auto v = h.integer("max_concurrent_streams", 1, 10000)) o.max_concurrent_streams = static_cast<std::uint32_t>(*v);
-        if (auto v = h.size_value("initial_stream_window")) {
-            if (*v < 1024 || *v > 0x7fffffff) h.error("initial_stream_window", "must be between 1KiB and 2GiB - 1");
-            else o.initial_stream_window = static_cast<std::uint32_t>(*v);
-        }
-        if (auto v = h.size_value("connection_window")) {
-            if (*v < 65535 || *v > 0x7fffffff) h.error("connection_window", "must be between 65535 bytes and 2GiB - 1");
-            else o.connection_window = static_cast<std::uint32_t>(*v);
-        }
+        windows(h, o.initial_stream_window, o.connection_window);
         if (auto v = h.duration_value("ping_interval")) o.ping_interval = *v;
         if (auto v = h.duration_value("ping_timeout")) {
             if (v->count() <= 0) h.error("ping_timeout", "must be greater than zero");

@@ -36,6 +36,7 @@ std::optional<std::uint64_t> parse_scaled(std::string_view text, std::initialize
 }  // namespace
 
 std::optional<duration> parse_duration(std::string_view text) {
+    if (text == "0") return duration(0);  // zero needs no unit (`max_stream_duration: 0`, `ping_interval: 0`)
     constexpr std::uint64_t cap = 10ull * 365 * 24 * 3600 * 1000;  // ten years in ms
     auto ms = parse_scaled(text, {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}, cap);
     if (!ms) return std::nullopt;

@@ -202,6 +202,18 @@ bool h2_connection::has_room() const {
 
 asio::awaitable<failure> h2_connection::open(cluster_state& cluster) {
     auto self = shared_from_this();
+    // An opener cancelled on the way (its client left) leaves no connection stuck opening: the
+    // calls waiting for it and the pool see it dead.
+    struct settle {
+        h2_connection& c;
+        ~settle() {
+            if (c.state_ != state::opening) return;
+            c.opened(state::dead);
+            boost::system::error_code ignored;
+            c.uc_.socket.close(ignored);  // the reader ends
+            c.kick();                     // and the writer
+        }
+    } guard{*this};
     auto f = co_await open_connection(cluster, uc_);
     if (f == failure::none && uc_.io.secure()) {
         const unsigned char* proto = nullptr;

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "http1/body_decoder.hpp"
+#include "upstream/subrequest_h2.hpp"
 
 namespace gatehouse::upstream {
 
@@ -15,19 +16,24 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Writes the buffered request: the head and body in one write, as often as the call asks.
+// Writes the buffered request: the head and body in one write, as often as the call asks. An
+// HTTP/2 upstream gets it as a stream: the head's fields as a header list (subrequest_h2.cpp).
 class buffered_sender final : public request_sender {
 public:
-    explicit buffered_sender(const std::string& r) : request_(r) {}
+    buffered_sender(const std::string& r, bool tls) : request_(r), tls_(tls) {}
     asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override {
         const bool stale = uc.reused;
         uc.timer.arm(timeout);
         auto [ec, n] = co_await uc.io.write(request_, {});
         co_return ec ? upstream_error{failure::write, stale} : upstream_error{};
     }
+    asio::awaitable<upstream_error> send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s, net::clock::duration) override {
+        co_return submit_buffered(c, s, request_, tls_);
+    }
 
 private:
     const std::string& request_;
+    bool tls_;
 };
 
 // The response body after its head (already consumed from uc.buf), into `out` up to `max_body`.
@@ -102,20 +108,27 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
     subresponse out;
     http1::response_head head;
     call c(std::move(cluster), r.options, head);
-    buffered_sender sender(r.request);
+    buffered_sender sender(r.request, c.def().tls_ctx != nullptr);
     out.error = co_await c.run(sender);
     if (!out.error) {
         out.status = head.status;
         out.fields.reserve(head.fields.size());
         for (auto& f : head.fields) out.fields.emplace_back(std::string(f.name), std::string(f.value));
-        auto& uc = c.conn();
-        uc.buf.consume(c.head_len());
-        out.ok = true;  // no co_await in a short-circuited operand: GCC 12 evaluates it anyway
-        if (r.max_body != 0) out.ok = co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
-        out.too_large = !out.ok && (out.body.size() > r.max_body ||
-                                    (head.framing == http1::body_framing::content_length && head.content_length > r.max_body));
-        const bool whole = r.max_body != 0 && out.ok && !st->expired;
-        c.finish(whole && head.keep_alive && head.framing != http1::body_framing::until_close && uc.buf.empty());
+        if (auto* stream = c.stream()) {  // an HTTP/2 upstream's answer
+            out.ok = true;
+            if (r.max_body != 0) out.ok = co_await read_stream_body(*stream, r.max_body, r.options.timeout, out.body);
+            out.too_large = !out.ok && out.body.size() > r.max_body;
+            c.finish(true);
+        } else {
+            auto& uc = c.conn();
+            uc.buf.consume(c.head_len());
+            out.ok = true;  // no co_await in a short-circuited operand: GCC 12 evaluates it anyway
+            if (r.max_body != 0) out.ok = co_await read_body(uc, head, r.max_body, r.options.timeout, out.body);
+            out.too_large = !out.ok && (out.body.size() > r.max_body ||
+                                        (head.framing == http1::body_framing::content_length && head.content_length > r.max_body));
+            const bool whole = r.max_body != 0 && out.ok && !st->expired;
+            c.finish(whole && head.keep_alive && head.framing != http1::body_framing::until_close && uc.buf.empty());
+        }
     }
     if (st->expired) out = timed_out();  // what the cancelled wait left is no answer
     st->answer(std::move(out));

@@ -13,7 +13,7 @@ import unittest
 
 import ssl
 
-from harness import BIN, Gatehouse, connect, read_to_close, request
+from harness import BIN, Gatehouse, raw_exchange as raw, request
 from upstream import Upstream
 from h2client import H2Client, StreamReset
 
@@ -34,15 +34,6 @@ def gateway(up, extra="", routes="routes: [{ name: all, upstream: u }]\n", proto
     for line in textwrap.dedent(tls + extra).strip().splitlines():
         cfg += "    " + line + "\n"
     return Gatehouse(cfg).start()
-
-
-def raw(port, data):
-    s = connect(port)
-    try:
-        s.sendall(data)
-        return read_to_close(s)
-    finally:
-        s.close()
 
 
 class H2cUpstream(unittest.TestCase):
@@ -164,6 +155,31 @@ class H2cUpstream(unittest.TestCase):
             self.assertEqual(r.body, b"pingpongdone")
         finally:
             c.close()
+
+
+class SubrequestsOverH2(unittest.TestCase):
+    def test_composition_calls_go_as_streams(self):
+        up = H2Upstream().start()
+        self.addCleanup(up.stop)
+        routes = textwrap.dedent("""\
+            routes:
+              - name: dash
+                match: { path_template: "/dash/{id}" }
+                compose:
+                  calls:
+                    - { name: a, upstream: u, path: "/echo?id={path.id}", into: a }
+                    - { name: b, upstream: u, path: "/echo?from={a.path}", into: b }
+            """)
+        gw = gateway(up, routes=routes)
+        self.addCleanup(gw.stop)
+        r = request(gw.ports["public"], "GET", "/dash/7")
+        self.assertEqual(r.status, 200, r.body)
+        doc = r.json()
+        self.assertEqual(doc["a"]["path"], "/echo?id=7")
+        self.assertEqual(doc["a"]["method"], "GET")
+        self.assertEqual(doc["b"]["path"], "/echo?from=%2Fecho%3Fid%3D7")
+        self.assertIn("x-request-id", doc["a"]["headers"])
+        self.assertEqual(doc["a"]["connection"], doc["b"]["connection"], "both calls on one pooled HTTP/2 connection")
 
 
 class H2cPings(unittest.TestCase):
