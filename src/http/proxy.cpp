@@ -213,7 +213,7 @@ void exchange::maybe_mirror(const router::compiled_route& r) {
         counts->skipped.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    std::string copy(sender_.head());
+    std::string copy(sender_.http1_head());  // (the primary may be an HTTP/2 upstream: its head is a header list)
     if (req.has_body) copy += sender_.kept_body();
     upstream::call_options o;  // no retries: a shadow gets one try (and the move past a failed connect)
     o.timeout = call_options_for(r).timeout;

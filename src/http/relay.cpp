@@ -185,11 +185,15 @@ asio::awaitable<bool> exchange::relay_checked(upstream::response_body& body) {
         upstream::response_body::piece p;
         auto st = body.take(p);
         if (st == upstream::response_body::state::need_more) {
-            auto [ptr, room] = body.room();
-            st = upstream::response_body::state::cut;
-            if (room != 0) {
-                auto [ec, n] = co_await body.transport().read_some(ptr, room);
-                st = body.read_done(ec, n);
+            if (body.multiplexed()) {
+                st = co_await body.wait_more();  // an HTTP/2 upstream's stream
+            } else {
+                auto [ptr, room] = body.room();
+                st = upstream::response_body::state::cut;
+                if (room != 0) {
+                    auto [ec, n] = co_await body.transport().read_some(ptr, room);
+                    st = body.read_done(ec, n);
+                }
             }
             if (st == upstream::response_body::state::ok) continue;
         }

@@ -30,7 +30,7 @@ stream::~stream() = default;
 void stream::recycle(std::int32_t id) {
     id_ = id;
     watcher_ = nullptr;
-    response_sent_ = stop_request_ = false;
+    response_sent_ = stop_request_ = unread_ = false;
     raw_.clear();
     for (auto* s : {&raw_bytes_, &method_, &scheme_, &authority_, &path_, &protocol_, &cookie_, &ws_key_, &body_, &nv_store_}) s->clear();
     fields_.clear();
@@ -173,7 +173,9 @@ void stream::data(const std::uint8_t* p, std::size_t n) {
     last_activity_ = net::clock::now();
     body_received_ += n;
     ex_.bytes_in += n;
-    if (body_limit_ && body_received_ > body_limit_) {
+    if (unread_) {
+        nghttp2_session_consume(c_.session(), id_, n);  // nobody reads it any more: the window goes on
+    } else if (body_limit_ && body_received_ > body_limit_) {
         too_large_ = true;
         nghttp2_session_consume(c_.session(), id_, n);  // dropped: the window goes on
     } else {
@@ -233,8 +235,12 @@ asio::awaitable<void> stream::run() {
     // the whole response (nghttp2 sends RST_STREAM before DATA still queued; a gRPC client takes
     // a reset before the trailers for a failed call).
     if (!closed_ && !request_ended_) {
-        if (response_sent_) nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
+        if (response_sent_ || !submitted_) nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
         else stop_request_ = true;
+        // Nobody reads the body from here on: what came and what still comes is credited.
+        if (!body_.empty()) nghttp2_session_consume(c_.session(), id_, body_.size());
+        body_.clear();
+        unread_ = true;
     }
     if (closed_ && close_code_ != NGHTTP2_NO_ERROR && ex_.status == 0) ex_.status = 499;
     ex_.complete();

@@ -120,6 +120,7 @@ private:
     bool data_end_ = false, submitted_ = false, deferred_ = false, trailers_wanted_ = false;
     bool response_sent_ = false;  // its END_STREAM went out
     bool stop_request_ = false;   // RST_STREAM NO_ERROR once it did: the request body is not wanted
+    bool unread_ = false;         // the exchange is over: request DATA is credited as it comes
     std::vector<std::pair<std::string, std::string>> trailer_out_;
     bool closed_ = false, running_ = false;
     http::body_watcher* watcher_ = nullptr;  // an HTTP/2 upstream's stream sending the body as it arrives

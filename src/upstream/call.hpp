@@ -18,6 +18,7 @@
 #include "http1/head.hpp"
 #include "gatehouse/upstream/upstream_error.hpp"
 #include "net/deadlines.hpp"
+#include "upstream/h2_stream.hpp"
 #include "upstream/health.hpp"
 #include "upstream/pool.hpp"
 
@@ -159,6 +160,7 @@ private:
     lease lease_;
     std::shared_ptr<h2_stream> stream_;
     std::shared_ptr<h2_connection> stream_conn_;
+    h2_fields interim_fields_;  // an interim head's, while it is passed on
     std::shared_ptr<endpoint_state> stream_ep_;
     std::size_t ep_ = k_no_endpoint;
     std::size_t avoid_ = k_no_endpoint;

@@ -58,15 +58,23 @@ asio::awaitable<upstream_error> call::read_stream_head(request_sender& sender) {
     auto& s = *stream_;
     const auto until = net::clock::now() + try_timeout_;
     for (;;) {
-        if (s.head_ready) {
-            const bool final = s.final_head;
+        if (s.head_ready && s.final_head) {
             if (!stream_head_to_head()) co_return upstream_error{failure::framing};
-            if (final) co_return upstream_error{};
+            co_return upstream_error{};
+        }
+        if (s.head_ready) {
+            // An interim head, taken out of the stream before it is passed on: the final head
+            // may arrive while the client takes this one, into the stream's own fields.
+            std::swap(interim_fields_, s.fields);
+            s.fields.clear();
+            s.head_ready = false;
+            head_.status = s.status;
+            head_.version = 20;
+            head_.reason = {};
+            head_.fields = interim_fields_.view();
             auto r = co_await sender.interim(head_);
             if (r == interim_result::caller_gone) co_return upstream_error{failure::client_gone};
             if (r == interim_result::passed) interim_passed_ = true;
-            s.fields.clear();
-            s.head_ready = false;
             continue;
         }
         if (s.closed) co_return stream_failure();
@@ -115,12 +123,12 @@ bool call::stream_head_to_head() {
 }
 
 void call::release_stream() {
+    if (stream_ && stream_->source) {  // before anything else: the client's stream must not call a gone stream
+        stream_->source->watch_body(nullptr);
+        stream_->source = nullptr;
+    }
     if (stream_ && stream_->id < 0) stream_.reset();  // never submitted: its place is still reserved
     if (stream_) {
-        if (stream_->source) {
-            stream_->source->watch_body(nullptr);
-            stream_->source = nullptr;
-        }
         stream_conn_->abandon(*stream_);
         stream_.reset();
     } else {

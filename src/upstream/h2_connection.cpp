@@ -102,7 +102,7 @@ struct h2_callbacks {
 
     static int data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len, void* user) {
         auto* s = of(user).find(id);
-        if (!s) {
+        if (!s || s->abandoned) {
             nghttp2_session_consume(session, id, len);  // nobody takes it: the windows go on
             return 0;
         }
@@ -168,6 +168,7 @@ void h2_stream::body_arrived() {
 void h2_stream::set_trailers(const http::trailers& t) {
     out_trailers.clear();
     for (auto& f : t) {
+        if (http::is_hop_by_hop(f.name) || http::iequals(f.name, "host") || http::iequals(f.name, "content-length")) continue;
         std::string name(f.name);
         for (auto& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
         out_trailers.emplace_back(std::move(name), std::string(f.value));
@@ -248,6 +249,10 @@ asio::awaitable<failure> h2_connection::open(cluster_state& cluster) {
     }
     const bool late = uc_.timer.fired();
     uc_.timer.disarm();
+    if (state_ == state::up && closing_) {  // closed while it opened (close())
+        nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+        kick();
+    }
     if (state_ != state::up) {
         if (auto* st = cluster.stats()) st->connect_failures.add();
         observability::warn_limited(uc_.ep->key, "upstream {}: no HTTP/2 SETTINGS from {}{}", def_->name, uc_.ep->key,
@@ -302,15 +307,20 @@ bool h2_connection::start_session() {
     return true;
 }
 
+// A stream's reserved place becomes the stream once submitted; a stream that could not be
+// submitted keeps it until the call gives it up (release_stream: unreserve).
 bool h2_connection::submit(std::shared_ptr<h2_stream> s, const std::vector<nghttp2_nv>& nv, bool has_body) {
-    if (reserved_ > 0) --reserved_;
-    if (state_ != state::up || goaway_) return false;
+    if (state_ != state::up || goaway_ || closing_) return false;
     nghttp2_data_provider prd;
     prd.source.ptr = s.get();
     prd.read_callback = h2_callbacks::read_body;
     s->body_open = has_body;
     const auto id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), has_body ? &prd : nullptr, nullptr);
-    if (id < 0) return false;
+    if (id < 0) {
+        goaway_ = true;  // no stream ids left (2^31 used), or the session refuses: no more streams here
+        return false;
+    }
+    --reserved_;
     s->id = id;
     s->conn = shared_from_this();
     streams_.emplace_back(id, std::move(s));
@@ -332,12 +342,18 @@ void h2_connection::resume(h2_stream& s) {
     kick();
 }
 
+// Whatever of the body nobody took is credited (the connection's window would shrink by it for
+// good: a connection whose window is gone sends no DATA on any stream), and so is what still
+// arrives until the RST_STREAM went out.
 void h2_connection::abandon(h2_stream& s) {
     s.pending = {};  // nothing the caller owns is read from here on
     s.body_end = true;
-    if (s.closed || state_ != state::up || s.id < 0) return;
-    if (!s.ended || s.body_open) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
-    else if (!s.body.empty() || s.given) nghttp2_session_consume(session_, s.id, s.body.size());
+    s.abandoned = true;
+    if (state_ != state::up || s.id < 0) return;
+    if (!s.body.empty() || s.handed != 0) consume(s, s.body.size() + s.handed);
+    s.body.clear();
+    s.handed = 0;
+    if (!s.closed && (!s.ended || s.body_open)) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
     kick();
 }
 
@@ -406,14 +422,17 @@ asio::awaitable<void> h2_connection::reader([[maybe_unused]] std::shared_ptr<h2_
 }
 
 asio::awaitable<void> h2_connection::writer([[maybe_unused]] std::shared_ptr<h2_connection> self) {
+    bool failed = false;
     while (state_ != state::dead) {
         out_.clear();
         while (out_.size() < 65536) {
             const std::uint8_t* data = nullptr;
             auto n = nghttp2_session_mem_send(session_, &data);
+            if (n < 0) failed = true;  // fatal (out of memory, a callback's failure): the connection ends
             if (n <= 0) break;
             out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
         }
+        if (failed) break;
         if (!out_.empty()) {
             auto [ec, n] = co_await uc_.io.write(out_);
             if (ec) break;
@@ -430,9 +449,12 @@ asio::awaitable<void> h2_connection::writer([[maybe_unused]] std::shared_ptr<h2_
     uc_.socket.cancel(ignored);  // the reader ends
 }
 
+// GOAWAY, and the writer ends the connection once no stream is left. A connection still opening
+// says it once it is up (the pool no longer ticks it: nothing else would close it).
 void h2_connection::close() {
-    if (closing_ || state_ != state::up) return;
+    if (closing_) return;
     closing_ = true;
+    if (state_ != state::up) return;
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
     kick();
 }

@@ -21,7 +21,7 @@ std::shared_ptr<h2_connection> cluster_state::stream_room(std::size_t i, bool& f
     fresh = false;
     const auto before = e.h2.size();
     std::erase_if(e.h2, [](auto& c) { return c->dead(); });
-    e.open -= static_cast<std::uint32_t>(before - e.h2.size());
+    e.open -= static_cast<std::uint32_t>(before - e.h2.size());  // (the caller itself takes the room)
     std::shared_ptr<h2_connection> best;
     for (auto& c : e.h2) {
         if (!c->has_room()) continue;
@@ -55,7 +55,9 @@ void cluster_state::sweep_streams(endpoint_state& e, net::clock::time_point now)
         if (c->opening() || !c->tick(now)) e.h2[kept++] = std::move(c);
         else --e.open;
     }
+    const bool freed = kept < e.h2.size();
     e.h2.resize(kept);
+    if (freed) wake_one();  // a call queued for room may open a connection in its place
 }
 
 // The endpoint left the set (or the upstream the snapshot): GOAWAY on each connection; streams

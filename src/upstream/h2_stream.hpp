@@ -68,7 +68,8 @@ struct h2_stream final : http::body_watcher {
     bool header_error = false; // a field nghttp2 or we refused: the stream was reset
     std::uint32_t error_code = 0;  // RST_STREAM's (or the connection's) code
     std::string body;          // DATA received and not yet consumed
-    std::size_t given = 0;     // of body: handed to the relay, consumed (and credited) at its next take
+    std::size_t handed = 0;    // taken out of `body` by the relay, credited at its next take (or when abandoned)
+    bool abandoned = false;    // the call let it go: DATA still arriving is credited at once
 
     // The request body: taken from `source` as it arrives (a full-duplex client stream: the body
     // goes on while the response comes), or offered as `pending` views (a body in hand, or the

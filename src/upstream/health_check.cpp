@@ -81,7 +81,15 @@ asio::awaitable<probe_result> probe(std::shared_ptr<const cluster> def, discover
         auto hec = co_await io.handshake(new_upstream_ssl(*def, ep), false);  // io owns the SSL from here
         if (hec) co_return fail("TLS: " + hec.message());
     }
-    if (def->multiplexed()) {
+    // An h2 upstream's endpoint whose ALPN answer was not h2 (protocol_fallback) gets HTTP/1.1.
+    bool h2 = def->multiplexed();
+    if (h2 && io.secure()) {
+        const unsigned char* proto = nullptr;
+        unsigned len = 0;
+        SSL_get0_alpn_selected(io.ssl(), &proto, &len);
+        h2 = std::string_view(reinterpret_cast<const char*>(proto), len) == "h2";
+    }
+    if (h2) {
         auto r = co_await h2_probe(io, hc, host, def->tls_ctx != nullptr);
         if (!r.ok) co_return fail(std::move(r.error));
         deadline.cancel();

@@ -143,14 +143,14 @@ response_body::state response_body::take(piece& p) {
 // the stream's string meanwhile); its window is credited when the relay comes back for more.
 response_body::state response_body::take_stream(piece& p) {
     p = {};
-    if (given_ != 0) {
-        s_->conn->consume(*s_, given_);
-        given_ = 0;
+    if (s_->handed != 0) {
+        s_->conn->consume(*s_, s_->handed);
+        s_->handed = 0;
     }
     if (!s_->body.empty()) {
         taken_.clear();
         std::swap(taken_, s_->body);
-        given_ = taken_.size();
+        given_ = s_->handed = taken_.size();
         if (c_->head().framing == body_framing::content_length) {
             if (given_ > remaining_) return state::malformed;  // more than its Content-Length said
             remaining_ -= given_;
@@ -193,7 +193,8 @@ bool response_body::buffered() const { return ended_ || (s_ ? !s_->body.empty() 
 
 void response_body::finish() {
     if (s_) {
-        c_->finish(ended_);
+        given_ = 0;
+        c_->finish(ended_);  // (abandon credits what was handed out and not yet credited)
         return;
     }
     auto& uc = c_->conn();

@@ -31,6 +31,9 @@ public:
     // "name: value" lines in the same string, submitted on every try (streamed_request_h2.cpp).
     void start(const http::forwarded_request& f, bool h2 = false, bool tls = false);
     std::string_view head() const { return head_; }
+    // The request as an HTTP/1.1 head: head(), or for an HTTP/2 upstream one made from the header
+    // list (an endpoint that fell back to HTTP/1.1, the mirror's copy).
+    std::string_view http1_head();
     // A field added to the head after start() (before the empty line that ends it).
     void add_field(std::string_view name, std::string_view value);
     std::span<char> head_bytes() { return head_; }  // tracing writes each try's span id into its traceparent
@@ -58,9 +61,6 @@ private:
     void start_h2(const http::forwarded_request& f, bool tls);
     void add_h2(std::string_view name, std::string_view value);
     void point_nv();
-    // The HTTP/1.1 head: head_, or for an h2 upstream's endpoint that fell back to HTTP/1.1 one
-    // made from the header list (h1_head_).
-    std::string_view http1_head();
     std::string h1_head_;
     boost::asio::awaitable<upstream_error> pump_h2(h2_connection& c, h2_stream& s);
     boost::asio::awaitable<bool> wait_taken(h2_stream& s);

@@ -157,6 +157,32 @@ class H2cUpstream(unittest.TestCase):
             c.close()
 
 
+class H2cWindows(unittest.TestCase):
+    def test_connection_window_is_credited_for_every_response(self):
+        """With a 64 KiB connection window, 40 responses of ~20 KB (whole ones, piece by piece,
+        cut ones, abandoned ones) on one connection: a byte left uncredited would stall it."""
+        up = H2Upstream().start()
+        self.addCleanup(up.stop)
+        gw = gateway(up, extra="http2: { connection_window: 65535, initial_stream_window: 16KiB }\npool: { max_connections: 1 }")
+        self.addCleanup(gw.stop)
+        port = gw.ports["public"]
+        big = b"x" * 20000
+        for i in range(10):
+            self.assertEqual(request(port, "POST", "/echo", body=big).status, 200)  # piece by piece
+            self.assertEqual(request(port, "GET", "/echo").status, 200)  # whole
+            self.assertIn(b"partial", raw(port, b"GET /reset HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            c = H2Client(port, window=1024)  # a client that reads little: its response is abandoned
+            try:
+                sid = c.send_request("POST", "/echo", body=big, headers={"content-length": str(len(big))})
+                while c.streams[sid]["headers"] is None:
+                    self.assertTrue(c.pump())
+                c.reset(sid)
+            finally:
+                c.close()
+        self.assertEqual(request(port, "POST", "/echo", body=big).json()["body"], big.decode())
+        self.assertEqual(up.stats.connections, 1)
+
+
 class SubrequestsOverH2(unittest.TestCase):
     def test_composition_calls_go_as_streams(self):
         up = H2Upstream().start()
