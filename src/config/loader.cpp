@@ -502,7 +502,7 @@ struct loader {
             map_reader r(n[i], path, d,
                          {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket",
                           "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware",
-                          "middleware_mode", "compose", "grpc"});
+                          "middleware_mode", "compose", "grpc", "grpc_web"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -593,6 +593,10 @@ struct loader {
                     else rc.grpc_max_stream_duration = *t;
                 }
                 g.finish();
+            }
+            if (auto w = r.boolean("grpc_web")) {
+                if (rc.upstream.empty()) r.error("grpc_web", "grpc_web applies only to routes with an upstream");
+                rc.grpc_web = *w;
             }
             if (r.has("retry")) {
                 if (rc.upstream.empty() && !rc.compose) r.error("retry", "retry applies only to routes with an upstream or compose");

@@ -29,6 +29,7 @@
 #include "net/deadlines.hpp"
 #include "observability/call_spans.hpp"
 #include "router/route_table.hpp"
+#include "http/grpc_web_body.hpp"
 #include "upstream/streamed_request.hpp"
 
 namespace gatehouse::net {
@@ -302,6 +303,15 @@ private:
     const net::listener_state& listener_;
     downstream& d_;
     proxied_request sender_{*this, d_};
+    // gRPC-Web translated to gRPC (routes[].grpc_web, grpc_web.cpp): the request's content-type
+    // and (text mode) body, the response's content-type and body with the trailers in it.
+    bool grpc_web_ = false;
+    std::string web_content_type_, web_buf_;
+    grpc_web_body web_body_;
+    std::optional<grpc::web_response_encoder> web_out_;
+    void translate_grpc_web(forwarded_request& f);
+    void grpc_web_head(field_list fields);
+    std::string_view grpc_web_piece(std::string_view data, bool last, const trailers& t);
     chain_calls chain_calls_{*this, w_, snap};  // mctx.upstream
     char rid_buf_[32];
     std::string rid_store_;

@@ -82,6 +82,7 @@ const forwarded_request& exchange::forward(const router::compiled_route& r, std:
     forwarded_claims claims;
     keep_client_fields(claims);
     add_gatehouse_fields(claims);
+    if (grpc_web_) translate_grpc_web(f);
     return f;
 }
 
@@ -206,6 +207,10 @@ const response_head& exchange::relayed_head(int s, std::string_view reason, fiel
     if (has_chain())
         for (auto& [k, v] : medit.add)
             if (middleware::valid_header_value(v)) relayed_added_.push_back({k, v});
+    if (web_out_) {
+        grpc_web_head(fields);
+        content_length.reset();  // the body gains the trailers' frame (and base64 in text mode)
+    }
     relayed_ = {s, reason, fields, &relayed_kept_, relayed_added_, content_length};
     return relayed_;
 }

@@ -115,7 +115,13 @@ void exchange::prepare_call(const router::compiled_route& r) {
     is_head_ = req.method == "HEAD";
     note_upgrade(r);
     const auto& def = cluster->def();
+    grpc_web_ = r.config.grpc_web && (grpc_protocol == grpc::protocol::web || grpc_protocol == grpc::protocol::web_text);
+    web_out_.reset();
     sender_.start(forward(r, snap->clusters[chosen_upstream_]->name, upgrade_), def.multiplexed(), def.tls_ctx != nullptr);
+    if (grpc_web_ && grpc_protocol == grpc::protocol::web_text) {
+        web_body_.attach(d_);
+        sender_.body_from(web_body_);
+    }
     trace_upstream(o, sender_.head_bytes(), cluster->def().name);
     // From here on the request head's views may die (the body is read).
     call_opts_ = o;

@@ -29,7 +29,11 @@ asio::awaitable<bool> exchange::relay() {
     if (medit.replace) co_return co_await relay_replacement(body);
     if (!started) co_return co_await send_error(502, "invalid upstream response");
     if (medit.check && !is_head_ && !body.bodiless()) co_return co_await relay_checked(body);
-    if (auto whole = body.whole(k_copy_limit)) {
+    if (grpc_web_) web_out_.emplace(grpc_protocol == grpc::protocol::web_text);
+    // (gRPC-Web: only a Trailers-Only answer, all in its head, goes whole)
+    auto whole = body.whole(k_copy_limit);
+    if (whole && web_out_ && !whole->empty()) whole.reset();
+    if (whole) {
         auto out = prepare_whole(body, *whole);
         if (!out.head) {
             body.finish_whole();
@@ -89,7 +93,8 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
             out = filter_buf_;
         }
         const trailers& t = p.last ? response_trailers(body) : trailers_view_;
-        const bool end = p.last && t.empty();
+        if (web_out_) out = grpc_web_piece(out, p.last, t);  // the trailers become the body's last frame
+        const bool end = p.last && (t.empty() || web_out_);
         if (head || !out.empty() || end) {
             bool ok = false;  // not a conditional expression over two co_awaits (GCC 12)
             if (head) ok = co_await d_.send_head(*head, out, end);
@@ -107,6 +112,15 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
     if (tap) tap->end();
     body.finish();
     co_return true;
+}
+
+// gRPC-Web (routes[].grpc_web): a piece of the gRPC response body as the gRPC-Web client takes
+// it (base64 in text mode), and at the end the trailers as a last frame of the body.
+std::string_view exchange::grpc_web_piece(std::string_view data, bool last, const trailers& t) {
+    web_buf_.clear();
+    web_out_->data(data, web_buf_);
+    if (last) web_out_->end(t, web_buf_);
+    return web_buf_;
 }
 
 // The upstream's trailers as the response chain leaves them. A body filter changed the bytes:

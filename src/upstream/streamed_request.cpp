@@ -13,6 +13,7 @@ using namespace std::string_view_literals;
 
 void streamed_request::start(const http::forwarded_request& f, bool h2, bool tls) {
     head_.clear();
+    d_ = &client_;
     h2_ = h2;
     if (h2) start_h2(f, tls);
     else http1::append_request_head(head_, f);
@@ -46,12 +47,12 @@ void streamed_request::keep_body_up_to(std::uint64_t limit) {
         replayable_ = !has_body_ || (!chunked_ && held_whole_ && length_ <= limit && held_.size() == length_);
         return;
     }
-    replayable_ = !has_body_ || (!chunked_ && length_ <= limit && d_.body_done() && d_.body_ready().size() == length_);
+    replayable_ = !has_body_ || (!chunked_ && length_ <= limit && d_->body_done() && d_->body_ready().size() == length_);
 }
 
 void streamed_request::release() {
     if (!replayable_ || !has_body_) return;
-    if (!holding_) d_.consume_body(d_.body_ready().size());
+    if (!holding_) d_->consume_body(d_->body_ready().size());
     replayable_ = false;
 }
 
@@ -72,7 +73,7 @@ asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, 
     timeout_ = timeout;
     const bool stale = uc.reused;
     if (holding_) co_return co_await send_held(uc, stale);
-    std::string_view early = has_body_ && !chunked_ ? d_.body_ready() : std::string_view{};
+    std::string_view early = has_body_ && !chunked_ ? d_->body_ready() : std::string_view{};
     uc.timer.arm(timeout_);
     auto [ec, n] = co_await uc.io.write(http1_head(), early);
     if (ec) co_return upstream_error{failure::write, stale};
@@ -80,7 +81,7 @@ asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, 
         body_sent_ = true;  // it stays where it is until release()
         co_return upstream_error{};
     }
-    if (!early.empty()) d_.consume_body(early.size());
+    if (!early.empty()) d_->consume_body(early.size());
     if (body_sent_) co_return upstream_error{};
     co_return co_await send_rest(uc);
 }
@@ -120,7 +121,7 @@ asio::awaitable<upstream_error> streamed_request::send_held(upstream_connection&
 
 asio::awaitable<upstream_error> streamed_request::send_rest(upstream_connection& uc) {
     for (;;) {
-        auto piece = d_.body_ready();
+        auto piece = d_->body_ready();
         if (!piece.empty()) {
             upstream_error err;
             if (chunked_) {
@@ -136,16 +137,16 @@ asio::awaitable<upstream_error> streamed_request::send_rest(upstream_connection&
                 err = co_await write(uc, piece);
             }
             if (err) co_return err;
-            d_.consume_body(piece.size());
+            d_->consume_body(piece.size());
             continue;
         }
-        if (d_.body_done()) break;
-        auto st = co_await d_.read_body();
+        if (d_->body_done()) break;
+        auto st = co_await d_->read_body();
         if (st != http::body_status::ok) co_return from_body(st);
     }
     if (chunked_) {  // the last chunk, with the client's trailers (validated by its codec)
         frame_.assign("0\r\n"sv);
-        for (auto& f : d_.request_trailers()) http1::append_field(frame_, f.name, f.value);
+        for (auto& f : d_->request_trailers()) http1::append_field(frame_, f.name, f.value);
         frame_ += "\r\n"sv;
         if (auto err = co_await write(uc, frame_)) co_return err;
     }

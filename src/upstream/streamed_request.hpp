@@ -23,8 +23,11 @@ upstream_error from_body(http::body_status st);
 
 class streamed_request : public request_sender {
 public:
-    explicit streamed_request(http::downstream& d) : d_(d) {}
+    explicit streamed_request(http::downstream& d) : client_(d), d_(&d) {}
     streamed_request(const streamed_request&) = delete;
+    // Where the request body comes from: the client's stream (the default, and after start()),
+    // or an adapter over it (a gRPC-Web text body, base64-decoded as it arrives).
+    void body_from(http::downstream& d) { d_ = &d; }
 
     // A new request: its head, written once for every try. An HTTP/2 upstream (`h2`) gets its
     // fields instead (lower-cased, pseudo-fields first; `tls`: the scheme is https), kept as
@@ -49,7 +52,7 @@ public:
     // what the downstream still has. `whole`: the prefix is all of it. After start().
     void hold(std::string_view prefix, bool whole);
     // The body as it can be sent again (replayable()): the held one, or the downstream's.
-    std::string_view kept_body() const { return holding_ ? held_ : d_.body_ready(); }
+    std::string_view kept_body() const { return holding_ ? held_ : d_->body_ready(); }
     bool body_sent() const { return body_sent_; }  // the whole body went upstream
     void release_memory();
 
@@ -73,7 +76,8 @@ private:
     boost::asio::awaitable<upstream_error> send_rest(upstream_connection& uc);
     boost::asio::awaitable<upstream_error> send_held(upstream_connection& uc, bool stale);
     boost::asio::awaitable<upstream_error> write(upstream_connection& uc, std::string_view a, std::string_view b = {});
-    http::downstream& d_;
+    http::downstream& client_;
+    http::downstream* d_;
     std::string head_, frame_;
     std::string_view held_;
     net::clock::duration timeout_{};

@@ -109,7 +109,7 @@ asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, 
         s->kept.assign(kept_body());
         s->pending = s->kept;
         s->body_end = true;
-        s->set_trailers(d_.request_trailers());
+        s->set_trailers(d_->request_trailers());
         body_sent_ = true;
         if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
@@ -122,9 +122,9 @@ asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, 
         if (!taken) co_return s->closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
         co_return co_await pump_h2(c, *s);
     }
-    if (d_.full_duplex()) {
-        s->source = &d_;
-        d_.watch_body(s.get());
+    if (d_->full_duplex()) {
+        s->source = d_;
+        d_->watch_body(s.get());
         if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
     }
@@ -136,21 +136,21 @@ asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, 
 // nghttp2 took it into frames (the upstream's window is the backpressure), then the end.
 asio::awaitable<upstream_error> streamed_request::pump_h2(h2_connection& c, h2_stream& s) {
     for (;;) {
-        auto piece = d_.body_ready();
+        auto piece = d_->body_ready();
         if (!piece.empty()) {
             s.pending = piece;
             c.resume(s);
             const bool taken = co_await wait_taken(s);
-            d_.consume_body(piece.size() - s.pending.size());
+            d_->consume_body(piece.size() - s.pending.size());
             s.pending = {};
             if (!taken) co_return s.closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
             continue;
         }
-        if (d_.body_done()) break;
-        auto st = co_await d_.read_body();
+        if (d_->body_done()) break;
+        auto st = co_await d_->read_body();
         if (st != http::body_status::ok) co_return from_body(st);
     }
-    s.set_trailers(d_.request_trailers());
+    s.set_trailers(d_->request_trailers());
     s.body_end = true;
     c.resume(s);
     body_sent_ = true;
