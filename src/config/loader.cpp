@@ -962,6 +962,18 @@ struct loader {
         }
     }
 
+    // gRPC-Web is translated to gRPC, which needs HTTP/2 to the upstream (every one of a split).
+    void check_grpc_web(const route_config& rc, const std::string& where) {
+        auto speaks_h2 = [&](const std::string& name) {
+            for (auto& u : cfg.upstreams)
+                if (u.name == name) return u.protocol != upstream_protocol::http1;
+            return true;  // unknown: reported as such
+        };
+        bool ok = rc.split.empty() ? speaks_h2(rc.upstream) : true;
+        for (auto& s : rc.split) ok = ok && speaks_h2(s.upstream);
+        if (!ok) d.error(rc.mark, where, "grpc_web needs an upstream with protocol: h2c or h2 (gRPC is HTTP/2)");
+    }
+
     void check_references() {
         if (cfg.probes && cfg.probes->listen.port != 0) {
             const auto& p = cfg.probes->listen;
@@ -993,6 +1005,7 @@ struct loader {
             for (std::size_t j = 0; j < rc.split.size(); ++j)
                 check(rc.split[j].upstream, rc.split[j].mark,
                       "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
+            if (rc.grpc_web) check_grpc_web(rc, "routes[" + std::to_string(i) + "].grpc_web");
             if (rc.mirror && !rc.mirror->upstream.empty())
                 check(rc.mirror->upstream, rc.mirror->mark, "routes[" + std::to_string(i) + "].mirror.upstream");
             if (rc.fallback && !rc.fallback->upstream.empty()) {

@@ -4,7 +4,8 @@
 // 4-character group; padded chunks may be concatenated), and the gRPC response body made a
 // gRPC-Web one: the messages as they are, the trailers as a final length-prefixed frame with
 // flag 0x80 ("name:value\r\n" lines), all base64-encoded in text mode in 3-byte groups across
-// pieces (padding only at the end). The exchange wires them in (not yet: docs/configuration.md).
+// pieces (padding only at the end). The exchange wires them in for routes with grpc_web: true
+// (http/grpc_web.cpp, grpc_web_body.cpp, relay.cpp).
 #include <cstdint>
 #include <string>
 #include <string_view>

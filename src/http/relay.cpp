@@ -5,6 +5,7 @@
 // upstream's buffer is written from there in one write with its head.
 #include <algorithm>
 
+#include "grpc/content_type.hpp"
 #include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "upstream/response_body.hpp"
@@ -15,6 +16,14 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::uint64_t k_copy_limit = 8 * 1024;  // larger bodies are written from the upstream's buffer
+
+// A gRPC answer (its content-type) is made a gRPC-Web one (routes[].grpc_web); any other passes
+// as it came.
+bool grpc_answer(field_list fields) {
+    for (auto& f : fields)
+        if (iequals(f.name, "content-type")) return grpc::is_grpc(f.value);
+    return false;
+}
 }
 
 asio::awaitable<bool> exchange::relay() {
@@ -29,7 +38,7 @@ asio::awaitable<bool> exchange::relay() {
     if (medit.replace) co_return co_await relay_replacement(body);
     if (!started) co_return co_await send_error(502, "invalid upstream response");
     if (medit.check && !is_head_ && !body.bodiless()) co_return co_await relay_checked(body);
-    if (grpc_web_) web_out_.emplace(grpc_protocol == grpc::protocol::web_text);
+    if (grpc_web_ && grpc_answer(h.fields)) web_out_.emplace(grpc_protocol == grpc::protocol::web_text);
     // (gRPC-Web: only a Trailers-Only answer, all in its head, goes whole)
     auto whole = body.whole(k_copy_limit);
     if (whole && web_out_ && !whole->empty()) whole.reset();

@@ -3,12 +3,14 @@ gRPC-Web in binary and text (base64) modes to the python3-grpcio test server beh
 upstream; curl and a raw client; unary and server streaming; gatehouse's own answers."""
 import base64
 import os
+import re
 import struct
 import subprocess
 import sys
+import tempfile
 import unittest
 
-from harness import Gatehouse, request
+from harness import BIN, Gatehouse, NET_TIMEOUT, connect, request
 from test_grpc import GrpcServer, MISSING
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +48,16 @@ class GrpcWeb(unittest.TestCase):
         cls.addClassCleanup(cls.server.stop)
         cfg = ("listeners: [{ name: public, listen: 127.0.0.1:0, protocols: [h2, http1] }]\n"
                "routes:\n"
-               "  - { name: web, match: { path_prefix: /grpc.testing.TestService/ }, upstream: grpc, grpc_web: true }\n"
+               "  - name: web\n"
+               "    match: { path_prefix: /grpc.testing.TestService/ }\n"
+               "    upstream: grpc\n"
+               "    grpc_web: true\n"
+               "    middleware:\n"
+               "      - cors:\n"
+               "          allow_origins: [https://app.example.com]\n"
+               "          allow_methods: [POST]\n"
+               "          allow_headers: [Content-Type, X-Grpc-Web, X-User-Agent, Grpc-Timeout]\n"
+               "          expose_headers: [Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin]\n"
                "upstreams:\n"
                f"  - name: grpc\n    protocol: h2c\n    discovery: {{ static: [127.0.0.1:{cls.server.port}] }}\n")
         cls.gw = Gatehouse(cfg).start()
@@ -124,6 +135,99 @@ class GrpcWeb(unittest.TestCase):
         r = request(self.port, "POST", "/no.Such/Method", body=self.unary(1), headers={"Content-Type": BINARY})
         self.assertEqual(r.status, 200)
         self.assertEqual({k.lower(): v for k, v in r.headers.items()}.get("grpc-status"), "12")
+
+    def test_server_streaming_text_over_h2_with_curl(self):
+        params = [self.pb.test_pb2.ResponseParameters(size=n) for n in (1, 2000, 70000)]
+        msg = self.pb.test_pb2.StreamingOutputCallRequest(response_parameters=params).SerializeToString()
+        out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-D", "-", "-o", "/dev/stdout",
+                              "-H", f"content-type: {TEXT}", "--data-binary", "@-",
+                              f"http://127.0.0.1:{self.port}/grpc.testing.TestService/StreamingOutputCall"],
+                             input=base64.b64encode(frame(msg)), capture_output=True, timeout=NET_TIMEOUT)
+        head, _, body = out.stdout.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/2 200"), head)
+        self.assertIn(b"content-type: " + TEXT.encode(), head)
+        got = frames(base64.b64decode(body))  # one base64 text: padding only at its very end
+        self.assertEqual([f for f, _ in got], [0, 0, 0, 0x80])
+        sizes = [len(self.pb.test_pb2.StreamingOutputCallResponse.FromString(p).payload.body) for _, p in got[:3]]
+        self.assertEqual(sizes, [1, 2000, 70000])
+        self.assertEqual(trailers_of(got[3][1]).get("grpc-status"), "0")
+
+    def test_two_calls_on_one_http1_connection_with_a_raw_client(self):
+        s = connect(self.port)
+        try:
+            f = s.makefile("rb")
+            for size in (5, 9):
+                body = self.unary(size)
+                s.sendall(b"POST /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: test.local\r\n"
+                          b"Content-Type: " + BINARY.encode() + b"\r\nX-Grpc-Web: 1\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                status = f.readline()
+                self.assertTrue(status.startswith(b"HTTP/1.1 200"), status)
+                fields = {}
+                for line in iter(f.readline, b"\r\n"):
+                    k, v = line.decode().split(":", 1)
+                    fields[k.lower()] = v.strip()
+                self.assertEqual(fields.get("content-type"), BINARY)
+                self.assertEqual(fields.get("transfer-encoding"), "chunked")  # the trailers' frame added
+                data = b""
+                while True:
+                    n = int(f.readline().split(b";")[0], 16)
+                    data += f.read(n)
+                    f.readline()
+                    if n == 0:
+                        break
+                got = frames(data)
+                self.assertEqual([fl for fl, _ in got], [0, 0x80])
+                self.assertEqual(len(self.pb.test_pb2.SimpleResponse.FromString(got[0][1]).payload.body), size)
+        finally:
+            s.close()
+
+    def test_cors_preflight_and_the_status_fields_exposed(self):
+        r = request(self.port, "OPTIONS", "/grpc.testing.TestService/UnaryCall",
+                    headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+                             "Access-Control-Request-Headers": "content-type,x-grpc-web"})
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.headers.get("access-control-allow-origin"), "https://app.example.com")
+        self.assertIn("x-grpc-web", r.headers.get("access-control-allow-headers", "").lower())
+        r = request(self.port, "POST", "/grpc.testing.TestService/UnaryCall", body=self.unary(3),
+                    headers={"Content-Type": BINARY, "Origin": "https://app.example.com"})
+        self.check_unary(r, 3, False)
+        self.assertEqual(r.headers.get("access-control-allow-origin"), "https://app.example.com")
+        self.assertIn("grpc-status", r.headers.get("access-control-expose-headers", "").lower())
+
+    def test_the_status_in_the_trailer_frame_counts_in_metrics(self):
+        def count():
+            m = re.search(r'gatehouse_grpc_responses_total\{grpc_status="out_of_range",route="web"\} (\d+)',
+                          self.gw.admin("GET", "/metrics")[1])
+            return int(m.group(1)) if m else 0
+        before = count()
+        # A message, then the error: the status travels in the trailers (the body's last frame).
+        params = [self.pb.test_pb2.ResponseParameters(size=4)]
+        status = self.pb.test_pb2.EchoStatus(code=11, message="past the end")
+        msg = self.pb.test_pb2.StreamingOutputCallRequest(response_parameters=params, response_status=status)
+        r = request(self.port, "POST", "/grpc.testing.TestService/StreamingOutputCall",
+                    body=frame(msg.SerializeToString()), headers={"Content-Type": BINARY})
+        got = frames(r.body)
+        self.assertEqual([f for f, _ in got], [0, 0x80])
+        self.assertEqual(trailers_of(got[1][1]).get("grpc-status"), "11")
+        self.assertEqual(count(), before + 1)
+
+
+class GrpcWebConfig(unittest.TestCase):
+    def test_grpc_web_needs_an_http2_upstream(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("listeners: [{ name: public, listen: 127.0.0.1:0 }]\n"
+                    "routes:\n"
+                    "  - name: web\n"
+                    "    match: { path_prefix: /svc/ }\n"
+                    "    upstream: plain\n"
+                    "    grpc_web: true\n"
+                    "upstreams:\n"
+                    "  - { name: plain, discovery: { static: [127.0.0.1:9] } }\n")
+        out = subprocess.run([BIN, "check", f.name], capture_output=True, text=True, timeout=NET_TIMEOUT)
+        os.unlink(f.name)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(out.stdout + out.stderr, r":3:\d+: .*grpc_web needs an upstream with protocol: h2c or h2")
 
 
 if __name__ == "__main__":
