@@ -102,6 +102,7 @@ void exchange::end_call() {
     call_->finish(false);  // a no-op unless the relay was cut
     upstream_ms = call_->elapsed_ms();
     call_.reset();
+    sender_.call_ended();
 }
 
 // The cluster (a split's choice), the call's options, the head as it goes upstream.

@@ -163,7 +163,7 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
             }
             if (!err) err = co_await read_response_head(sender);
         }
-        if (err && err.stale_connection && o_.replayable && !resent_) {
+        if (err && err.stale_connection && (o_.replayable || sender.resendable()) && !resent_) {
             // The keep-alive race (or an HTTP/2 stream the upstream refused unprocessed): once
             // more on a fresh connection, not a retry.
             resent_ = true;

@@ -71,6 +71,9 @@ public:
                                                                net::clock::duration timeout);
     // A 1xx before the final answer. Once one was passed on, the call is not retried.
     virtual boost::asio::awaitable<interim_result> interim(const http1::response_head& head);
+    // The last try's stream was refused unprocessed and its streamed body can go again (a copy of
+    // what was sent is kept): the call resends it as it resends a replayable request.
+    virtual bool resendable() const { return false; }
 
 protected:
     ~request_sender() = default;

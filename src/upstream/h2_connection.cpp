@@ -89,6 +89,7 @@ struct h2_callbacks {
         auto* s = c.find(frame->hd.stream_id);
         if (!s) return 0;
         if (frame->hd.type == NGHTTP2_HEADERS) {
+            s->processed();
             if (!s->final_head) {
                 s->head_ready = true;
                 s->final_head = s->status >= 200 || s->status == 101;
@@ -116,25 +117,29 @@ struct h2_callbacks {
         return 0;
     }
 
-    // The request body: what the stream's source (the client's stream, as it arrives) or its
-    // pending view (a body in hand, or the piece the sender offered) has, copied into DATA frames.
+    // The request body: the stream's pending view (a body in hand, the piece the sender offered,
+    // a refused stream's copy sent again), then what its source (the client's stream, as it
+    // arrives) has, copied into DATA frames.
     static ssize_t read_body(nghttp2_session* session, std::int32_t id, std::uint8_t* buf, std::size_t length, std::uint32_t* flags,
                              nghttp2_data_source* source, void*) {
         auto& s = *static_cast<h2_stream*>(source->ptr);
-        std::size_t n = 0;
-        if (s.source) {
+        std::size_t n = std::min(length, s.pending.size());
+        if (n != 0) std::memcpy(buf, s.pending.data(), n);
+        s.pending.remove_prefix(n);
+        if (s.source && s.pending.empty() && n < length) {
             const auto piece = s.source->body_ready();
-            n = std::min(length, piece.size());
-            if (n != 0) {
-                std::memcpy(buf, piece.data(), n);
-                s.source->consume_body(n);  // the client's window opens by what went on
+            const auto m = std::min(length - n, piece.size());
+            if (m != 0) {
+                std::memcpy(buf + n, piece.data(), m);
+                s.source->consume_body(m);  // the client's window opens by what went on
+                n += m;
             }
+        }
+        s.keep_sent(buf, n);
+        if (s.source) {
             if (n != 0 || !s.source->body_done()) return more(s, n);
             s.set_trailers(s.source->request_trailers());
         } else {
-            n = std::min(length, s.pending.size());
-            if (n != 0) std::memcpy(buf, s.pending.data(), n);
-            s.pending.remove_prefix(n);
             if (!s.pending.empty()) return more(s, n);
             s.notify();  // the sender waits for its piece to be taken
             if (!s.body_end) return more(s, n);

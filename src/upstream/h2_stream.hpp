@@ -84,6 +84,23 @@ struct h2_stream final : http::body_watcher {
     std::vector<std::pair<std::string, std::string>> out_trailers;
     void set_trailers(const http::trailers& t);  // lower-cased copies (HTTP/2 field names)
     std::uint64_t sent_bytes = 0;
+    // A streamed body's bytes as they went into DATA frames, kept until the upstream's first head
+    // (`keep_resend`, set by the sender): a stream refused unprocessed (REFUSED_STREAM, above a
+    // GOAWAY's last id) goes again on another, from this copy and then from the client. A copy
+    // that would outgrow k_resend_limit is dropped (that call fails with the refused stream).
+    static constexpr std::size_t k_resend_limit = 64 * 1024;
+    std::string resend;
+    bool keep_resend = false;
+    void keep_sent(const std::uint8_t* p, std::size_t n) {
+        if (!keep_resend || n == 0) return;
+        if (resend.size() + n > k_resend_limit) return processed();
+        resend.append(reinterpret_cast<const char*>(p), n);
+    }
+    void processed() {  // the upstream answered (or the copy outgrew its limit): no resend
+        keep_resend = false;
+        std::string().swap(resend);
+    }
+    bool resendable() const { return refused && keep_resend; }
 
     // Waits: the call or the relay on `wake` (with a deadline), the pump on `pump_wake`.
     boost::asio::steady_timer wake, pump_wake;

@@ -14,6 +14,7 @@ using namespace std::string_view_literals;
 void streamed_request::start(const http::forwarded_request& f, bool h2, bool tls) {
     head_.clear();
     d_ = &client_;
+    streamed_on_.reset();
     h2_ = h2;
     if (h2) start_h2(f, tls);
     else http1::append_request_head(head_, f);

@@ -55,10 +55,12 @@ public:
     std::string_view kept_body() const { return holding_ ? held_ : d_->body_ready(); }
     bool body_sent() const { return body_sent_; }  // the whole body went upstream
     void release_memory();
+    void call_ended() { streamed_on_.reset(); }  // no resend from here on
 
     boost::asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override;
     boost::asio::awaitable<upstream_error> send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
                                                        net::clock::duration timeout) override;
+    bool resendable() const override;
 
 private:
     void start_h2(const http::forwarded_request& f, bool tls);
@@ -67,6 +69,8 @@ private:
     std::string h1_head_;
     boost::asio::awaitable<upstream_error> pump_h2(h2_connection& c, h2_stream& s);
     boost::asio::awaitable<bool> wait_taken(h2_stream& s);
+    boost::asio::awaitable<upstream_error> offer(h2_connection& c, h2_stream& s, std::string_view piece);
+    std::shared_ptr<h2_stream> streamed_on_;  // the last stream a streamed body went on (its copy: resendable())
     struct nv_span {
         std::uint32_t name, name_len, value, value_len;
     };

@@ -114,22 +114,41 @@ asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, 
         if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
     }
-    if (holding_) {  // a middleware's body phase took the first bytes: those, then the rest
-        if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
-        s->pending = held_;
-        c.resume(*s);
-        const bool taken = co_await wait_taken(*s);
-        if (!taken) co_return s->closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
-        co_return co_await pump_h2(c, *s);
-    }
-    if (d_->full_duplex()) {
+    // A streamed body: after a refused stream, what went on it first (a copy), then the rest.
+    if (resendable()) s->kept = std::move(streamed_on_->resend);
+    streamed_on_ = s;
+    s->keep_resend = true;
+    if (d_->full_duplex() && !holding_) {
+        s->pending = s->kept;
         s->source = d_;
         d_->watch_body(s.get());
         if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
     }
     if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
+    // A middleware's body phase took the first bytes (holding_): those, then the rest; a resend
+    // starts from its copy, which holds them.
+    const auto first = !s->kept.empty() ? std::string_view(s->kept) : holding_ ? held_ : std::string_view{};
+    if (!first.empty()) {
+        auto err = co_await offer(c, *s, first);
+        if (err) co_return err;
+    }
     co_return co_await pump_h2(c, *s);
+}
+
+bool streamed_request::resendable() const {
+    return streamed_on_ && streamed_on_->resendable();
+}
+
+// A piece of the body the stream copies into DATA frames before the client's next one.
+asio::awaitable<upstream_error> streamed_request::offer(h2_connection& c, h2_stream& s, std::string_view piece) {
+    s.pending = piece;
+    c.resume(s);
+    const bool taken = co_await wait_taken(s);
+    s.pending = {};
+    if (taken) co_return upstream_error{};
+    if (s.refused) co_return upstream_error{failure::closed, true};
+    co_return s.closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
 }
 
 // An HTTP/1 client's body: each piece offered to the stream, consumed from the client once
@@ -143,8 +162,9 @@ asio::awaitable<upstream_error> streamed_request::pump_h2(h2_connection& c, h2_s
             const bool taken = co_await wait_taken(s);
             d_->consume_body(piece.size() - s.pending.size());
             s.pending = {};
-            if (!taken) co_return s.closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
-            continue;
+            if (taken) continue;
+            if (s.refused) co_return upstream_error{failure::closed, true};  // sent again from its copy
+            co_return s.closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
         }
         if (d_->body_done()) break;
         auto st = co_await d_->read_body();

@@ -306,10 +306,6 @@ class PoolCases(GrpcTestCase):
         self.assertLessEqual(stats.connections_accepted, 4, stats)
         self.assertGreaterEqual(stats.connections_accepted, 1, stats)
 
-    @unittest.skipIf(os.environ.get("GATEHOUSE_SANITIZED") == "1",
-                     "known gap (issue 29): a call whose request body was streaming when the server's GOAWAY refused its "
-                     "stream is not resent (the body is not kept for a resend yet); the sanitizer build's slowness "
-                     "makes that race frequent. The plain build runs this test.")
     def test_goaway_mid_load_fails_no_call(self):
         # Every upstream connection gets a GOAWAY once 300 ms old (grpcio's max_connection_age),
         # in-flight calls finish within the 10 s grace: the proxy moves new calls to a new connection.

@@ -13,7 +13,7 @@ import unittest
 
 import ssl
 
-from harness import BIN, Gatehouse, raw_exchange as raw, request
+from harness import BIN, Gatehouse, connect, raw_exchange as raw, read_response, request
 from upstream import Upstream
 from h2client import H2Client, StreamReset
 
@@ -124,6 +124,34 @@ class H2cUpstream(unittest.TestCase):
         r = request(self.port, "POST", "/refuse-once?key=post1", body=b"x" * 100)
         self.assertEqual(r.status, 200, "a refused stream was never processed: even a POST goes again")
         self.assertEqual(r.json()["body"], "x" * 100)
+
+    def test_refused_stream_with_a_streaming_http1_body_goes_again_from_its_copy(self):
+        # A chunked body (never replayable as a whole): its first piece goes on, the upstream
+        # refuses the stream unprocessed; the call sends again what went, then the rest.
+        s = connect(self.port)
+        try:
+            s.sendall(b"POST /refuse-early?key=h1 HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"6\r\nfirst-\r\n")
+            self.assertTrue(self.up.stats.wait(lambda st: "h1" in st.refused), "the stream was refused")
+            s.sendall(b"4\r\nrest\r\n0\r\n\r\n")
+            r = read_response(s.makefile("rb"))
+        finally:
+            s.close()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"], "first-rest")
+
+    def test_refused_stream_with_a_full_duplex_h2_body_goes_again_from_its_copy(self):
+        c = H2Client(self.port)
+        try:
+            sid = c.send_request("POST", "/refuse-early?key=h2", end=False)
+            c.send_body(sid, b"first-", end=False)
+            self.assertTrue(self.up.stats.wait(lambda st: "h2" in st.refused), "the stream was refused")
+            c.send_body(sid, b"rest", end=True)
+            r = c.response(sid)
+        finally:
+            c.close()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body"], "first-rest")
 
     def test_goaway_moves_new_requests_to_a_new_connection(self):
         first = request(self.port, "GET", "/goaway").json()["connection"]

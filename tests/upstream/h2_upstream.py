@@ -11,6 +11,8 @@ Paths:
   /status/NNN         that status, no body
   /duplex             the response head at once, then every DATA chunk echoed back as it comes
   /refuse-once?key=K  RST_STREAM REFUSED_STREAM the first time K is seen, then /echo
+  /refuse-early?key=K RST_STREAM REFUSED_STREAM at the first DATA the first time K is seen (a
+                      body still streaming), then /echo
   /goaway             answers, and sends GOAWAY (last stream id = this one) on its connection
   /reset              a head and one chunk, then RST_STREAM INTERNAL_ERROR
   /hold               never answers (until the stream is reset: counted in resets)
@@ -110,6 +112,8 @@ class Connection:
                 self.h2.send_headers(ev.stream_id, [(":status", "200"), ("content-type", "application/octet-stream")])
         elif isinstance(ev, h2.events.DataReceived):
             self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            if self.refuse_early(ev.stream_id):
+                return
             if ev.stream_id in self.duplex:
                 self.h2.send_data(ev.stream_id, ev.data)
             elif ev.stream_id in self.bodies:
@@ -130,6 +134,22 @@ class Connection:
         elif isinstance(ev, h2.events.WindowUpdated):
             for e in self.flow.values():
                 e.set()
+
+    def refuse_early(self, sid):
+        head = self.heads.get(sid)
+        url = urllib.parse.urlsplit(head[":path"]) if head else None
+        if not url or url.path != "/refuse-early":
+            return False
+        key = dict(urllib.parse.parse_qsl(url.query)).get("key", "")
+        st = self.server.stats
+        with st.cond:
+            if key in st.refused:
+                return False
+            st.refused[key] = 1
+            st.cond.notify_all()
+        self.h2.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+        self.finish(sid)
+        return True
 
     def finish(self, sid):
         self.heads.pop(sid, None)
