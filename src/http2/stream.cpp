@@ -176,6 +176,10 @@ void stream::data(const std::uint8_t* p, std::size_t n) {
     if (unread_) {
         nghttp2_session_consume(c_.session(), id_, n);  // nobody reads it any more: the window goes on
     } else if (body_limit_ && body_received_ > body_limit_) {
+        // A body sent on as it arrives (full duplex to an HTTP/2 upstream) cannot be answered
+        // with a 413 once under way: the stream is reset, which cancels the call and resets the
+        // upstream's stream (never an END_STREAM on a cut body).
+        if (!too_large_ && watcher_ && !closed_) nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
         too_large_ = true;
         nghttp2_session_consume(c_.session(), id_, n);  // dropped: the window goes on
     } else {

@@ -56,7 +56,7 @@ public:
     std::string_view body_ready() override { return body_; }
     void consume_body(std::size_t n) override;
     boost::asio::awaitable<http::body_status> read_body() override;
-    bool body_done() const override { return request_ended_; }
+    bool body_done() const override { return request_ended_ && !too_large_; }  // a cut body never is
     bool full_duplex() const override { return true; }
     void watch_body(http::body_watcher* w) override { watcher_ = w; }
     http::trailers request_trailers() const override { return trailer_view_; }

@@ -185,6 +185,29 @@ class H2cUpstream(unittest.TestCase):
             c.close()
 
 
+class H2cBodyLimit(unittest.TestCase):
+    def test_a_full_duplex_body_over_the_limit_resets_both_streams(self):
+        # The body goes on as it arrives; past max_body_bytes the call ends with resets both ways,
+        # never an END_STREAM that would make the upstream take a cut body for a whole one.
+        up = H2Upstream().start()
+        self.addCleanup(up.stop)
+        gw = gateway(up, routes="routes: [{ name: all, upstream: u, limits: { max_body_bytes: 100 } }]\n")
+        self.addCleanup(gw.stop)
+        before = up.stats.resets
+        c = H2Client(gw.ports["public"])
+        try:
+            sid = c.send_request("POST", "/duplex", end=False)
+            c.send_body(sid, b"a" * 60, end=False)
+            while b"".join(c.streams[sid]["data"]) != b"a" * 60:
+                self.assertTrue(c.pump(), "connection closed")
+            c.send_body(sid, b"b" * 60, end=True)
+            with self.assertRaises(StreamReset):
+                c.response(sid)
+        finally:
+            c.close()
+        self.assertTrue(up.stats.wait(lambda s: s.resets > before), "the upstream's stream was reset")
+
+
 class H2cWindows(unittest.TestCase):
     def test_connection_window_is_credited_for_every_response(self):
         """With a 64 KiB connection window, 40 responses of ~20 KB (whole ones, piece by piece,
