@@ -136,7 +136,11 @@ std::string_view exchange::grpc_web_piece(std::string_view data, bool last, cons
 // a digest of the upstream's no longer holds.
 const trailers& exchange::response_trailers(upstream::response_body& body) {
     trailers_view_ = body.trailers();  // (empty when there are none)
-    if (grpc_protocol != grpc::protocol::none) grpc_status = std::max(grpc_status, grpc::status_in(trailers_view_));
+    if (grpc_protocol != grpc::protocol::none) {
+        const int in_trailers = grpc::status_in(trailers_view_);
+        grpc_status = std::max(grpc_status, in_trailers);
+        call_->grpc_ended(in_trailers);  // the breaker learns it (upstream/call.cpp)
+    }
     if (!has_chain() && !medit.body) return trailers_view_;
     middleware::trailer_edit edit;
     edit.fields = trailers_view_;

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "grpc/content_type.hpp"
 #include "grpc/status.hpp"
 #include "observability/log_limit.hpp"
 #include "observability/tracing.hpp"
@@ -86,6 +87,7 @@ void call::retarget(std::shared_ptr<cluster_state> cluster) {
 }
 
 void call::finish(bool reusable) {
+    grpc_ended(-1);
     record_answer();
     release_try(reusable);
 }
@@ -173,7 +175,10 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         }
         attempt_outcome outcome{err.kind, err ? 0 : head_.status};
         if (!err && wants_grpc_status(retry)) outcome.grpc_status = grpc::status_in(head_.fields);
-        record_outcome(outcome);
+        ++attempts_;
+        // A gRPC answer's status in its trailers (not Trailers-Only): learnt at the end (grpc_ended).
+        grpc_outcome_due_ = !err && outcome.grpc_status < 0 && head_.status == 200 && wants_grpc_status(nullptr) && grpc_answer();
+        if (!grpc_outcome_due_) record_outcome(outcome);
         if (try_ep_ && def().lb.policy == config::lb_policy::peak_ewma && !err.from_client()) note_latency(err, try_start);
         // Without a retry policy, a connect failure still moves on to another endpoint once:
         // nothing was sent.
@@ -217,8 +222,22 @@ bool call::wants_grpc_status(const config::retry_config* retry) const {
 
 // The breaker and the endpoint's outlier detection learn what a try came to (local refusals
 // and the client's own failures teach them nothing).
+// The status a gRPC answer's trailers carried (-1: none, the stream was cut), for the breaker
+// and outlier detection; a call that ends without it counts as the 200 it was.
+void call::grpc_ended(int grpc_status) {
+    if (!std::exchange(grpc_outcome_due_, false)) return;
+    attempt_outcome o{failure::none, head_.status};
+    o.grpc_status = grpc_status;
+    record_outcome(o);
+}
+
+bool call::grpc_answer() const {
+    for (auto& f : head_.fields)
+        if (http::iequals(f.name, "content-type")) return grpc::is_grpc(f.value);
+    return false;
+}
+
 void call::record_outcome(const attempt_outcome& o) {
-    ++attempts_;
     auto& h = *def().health;
     if (o.kind != failure::none) h.count_failure(o.kind);
     if (o.kind != failure::none && outcome_kind(o.kind) == 0) return;

@@ -120,6 +120,9 @@ public:
     // The response is over: the connection goes back to the pool when `reusable`, and the
     // upstream metrics of the answer are recorded (once; the destructor does it otherwise).
     void finish(bool reusable);
+    // A gRPC answer ended with this status in its trailers: the breaker and outlier detection
+    // learn it (when they name gRPC statuses) as they learn a Trailers-Only head's. Before finish().
+    void grpc_ended(int grpc_status);
     // Gives the connection up without recording anything yet (a failed call, a tunnel).
     void drop_connection() { release_try(false); }
     // Records the answer's upstream metrics now (once): a 101 before its tunnel runs.
@@ -178,6 +181,8 @@ private:
     bool resent_ = false;
     bool interim_passed_ = false;
     bool recorded_ = true;  // no answer to record yet
+    bool grpc_outcome_due_ = false;  // the answer's outcome waits for its trailers' gRPC status
+    bool grpc_answer() const;
     int attempts_ = 0;
     net::clock::time_point sent_{};
     double elapsed_ms_ = -1;

@@ -384,6 +384,31 @@ class PoolCases(GrpcTestCase):
             self.assertEqual(stats.connections_accepted, 1, stats)
 
 
+@unittest.skipIf(PROXY != "gatehouse", "gatehouse's own circuit breaker")
+class GrpcBreaker(GrpcTestCase):
+    def test_breaker_opens_on_unavailable_and_answers_trailers_only(self):
+        # The server answers UNAVAILABLE (grpc-status 14 in a Trailers-Only head, HTTP 200): the
+        # breaker counts it as a failure by its gRPC status, opens after 3 in a row, and then
+        # gatehouse answers the calls itself (UNAVAILABLE) without the server seeing them.
+        s = ProxiedServer(self, server_args=["--tap"], gatehouse_upstream=(
+            "circuit_breaker: { consecutive_failures: 3, failure_rate: 100%, min_requests: 1000, open_for: 10m, failure: [unavailable] }"))
+        s.server.reset_stats()
+        pb = stubs.load()
+        failing = pb.test_pb2.SimpleRequest(response_status=pb.test_pb2.EchoStatus(code=14, message="down for now"))
+        with pb.grpc.insecure_channel(f"127.0.0.1:{s.proxy.port}") as ch:
+            stub = pb.test_pb2_grpc.TestServiceStub(ch)
+            for _ in range(3):
+                with self.assertRaises(pb.grpc.RpcError) as e:
+                    stub.UnaryCall(failing, timeout=NET_TIMEOUT)
+                self.assertEqual((e.exception.code(), e.exception.details()), (pb.grpc.StatusCode.UNAVAILABLE, "down for now"))
+            self.assertEqual(s.server.stats().calls, 3)
+            with self.assertRaises(pb.grpc.RpcError) as e:
+                stub.UnaryCall(pb.test_pb2.SimpleRequest(), timeout=NET_TIMEOUT)  # would succeed upstream
+            self.assertEqual(e.exception.code(), pb.grpc.StatusCode.UNAVAILABLE)
+            self.assertNotEqual(e.exception.details(), "down for now", "gatehouse's own answer")
+            self.assertEqual(s.server.stats().calls, 3, "the open breaker kept the call from the server")
+
+
 @unittest.skipIf(MISSING, f"the gRPC stack is missing: {MISSING}")
 class TapSelfCheck(unittest.TestCase):
     """The keepalive case can fail: pings without calls, sent by a raw HTTP/2 client straight to
