@@ -10,6 +10,8 @@
 #   N1=2000 N2=10000 PATHS=/small bash bench/callgrind.sh
 #   CG_KEEP=/tmp/cg bash bench/callgrind.sh                   # keep the callgrind files (callgrind_annotate)
 #   H2=1 bash bench/callgrind.sh                              # HTTP/2 clients (h2load, h2c, 10 x 10 streams)
+#   GRPC=1 bash bench/callgrind.sh                            # gRPC unary calls as in bench/grpc.sh:
+#       h2load's calls (h2c, 10 x 10 streams) to bench/grpc_responder.cpp over an h2c upstream
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -19,8 +21,20 @@ command -v valgrind >/dev/null && command -v ab >/dev/null || {
 }
 bench_setup
 UP=19101; GH=19180
-start_upstream $UP
-wait_for_ports $UP
+if [ -n "${GRPC:-}" ]; then
+  [ -x "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" ] || .ci/build build
+  command -v h2load >/dev/null || .ci/install-deps
+  "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32 > "$work/responder.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q '^READY' "$work/responder.out" && break; sleep 0.1; done
+  grpc_unary_load "$work/unary.bin"
+  PATHS=${PATHS:-/grpc.testing.TestService/UnaryCall}
+  H2=1
+  listener_extra=", protocols: [h2, http1]" upstream_extra=", protocol: h2c"
+else
+  start_upstream $UP
+  wait_for_ports $UP
+fi
 
 # instructions BIN PATH N: total user-space instructions of a gatehouse run serving N requests.
 instructions() {
@@ -28,22 +42,23 @@ instructions() {
   cat > "$work/cg.yaml" <<CONF
 workers: 1
 admin: { enabled: false }
-listeners: [{ name: bench, listen: 127.0.0.1:$GH }]
+listeners: [{ name: bench, listen: 127.0.0.1:$GH${listener_extra:-} }]
 routes: [{ name: all, upstream: up }]
-upstreams: [{ name: up, discovery: { static: [127.0.0.1:$UP] } }]
+upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }]
 CONF
   rm -f "$out"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/cg.yaml" --log-level warn 2>/dev/null &
   pid=$!
   for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
   if [ -n "${H2:-}" ]; then  # HTTP/2 (h2c by prior knowledge): 10 connections x 10 streams
-    h2load -c 10 -m 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+    # shellcheck disable=SC2086  # H2LOAD_EXTRA is a list of words (GRPC=1: the call's body and headers)
+    h2load -c 10 -m 10 -n "$n" ${H2LOAD_EXTRA:-} "http://127.0.0.1:$GH$path" >/dev/null
   else
     ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
   fi
   kill -TERM "$pid"
   wait "$pid" || true
-  [ -z "${CG_KEEP:-}" ] || cp "$out" "$CG_KEEP/$bin_name${path//\//-}-$n.out"
+  [ -z "${CG_KEEP:-}" ] || cp "$out" "$CG_KEEP/$bin_name${path//[\/.]/-}-$n.out"
   awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }
 

@@ -129,6 +129,21 @@ wait_for_ports() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# grpc_unary_load FILE: writes one gRPC request message to FILE (uncompressed flag, big-endian
+# length, a grpc.testing.SimpleRequest with a 32-byte payload asking for 32 bytes back) and sets
+# H2LOAD_EXTRA so that h2load sends it as a gRPC unary call (bench/grpc.sh, GRPC=1 callgrind.sh).
+grpc_unary_load() {
+  python3 - "$1" <<'PY'
+import struct, sys
+sys.path.insert(0, "tests/grpc")
+import stubs
+pb = stubs.load().test_pb2
+msg = pb.SimpleRequest(response_size=32, payload=pb.Payload(body=b"\0" * 32)).SerializeToString()
+open(sys.argv[1], "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
+PY
+  export H2LOAD_EXTRA="-d $1 -H content-type:application/grpc -H te:trailers"
+}
+
 # h2load_run PORT PATH: one h2load run (nghttp2-client) on the load core, its output rewritten in
 # the lines measure reads from wrk: h2load prints no percentiles, so p50 and p99 come from its
 # per-request log (elapsed µs, third column). H2LOAD_STREAMS [10]: streams per connection (-m).

@@ -50,16 +50,7 @@ else
   start_grpc_server upstream "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32
 fi
 
-# The request body: one gRPC message (uncompressed flag, big-endian length, SimpleRequest).
-python3 - "$work/unary.bin" <<'PY'
-import struct, sys
-sys.path.insert(0, "tests/grpc")
-import stubs
-pb = stubs.load().test_pb2
-msg = pb.SimpleRequest(response_size=32, payload=pb.Payload(body=b"\0" * 32)).SerializeToString()
-open(sys.argv[1], "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
-PY
-export H2LOAD_EXTRA="-d $work/unary.bin -H content-type:application/grpc -H te:trailers"
+grpc_unary_load "$work/unary.bin"
 
 contenders=()
 # gatehouse: h2c by prior knowledge on the listener, h2c to the upstream.

@@ -33,6 +33,16 @@ TEST(Path, MergesSlashesAndRemovesDotSegments) {
     EXPECT_EQ(norm("/a/..b/c"), "/a/..b/c");
 }
 
+TEST(Path, LeavesANormalPathAsItIs) {
+    EXPECT_EQ(norm("/grpc.testing.TestService/UnaryCall"), "/grpc.testing.TestService/UnaryCall");
+    EXPECT_EQ(norm("/a/b/"), "/a/b/");
+    EXPECT_EQ(norm("/a./b.."), "/a./b..");
+    EXPECT_EQ(norm("/.well-known/x"), "/.well-known/x");
+    EXPECT_EQ(norm("/a/.b/.."), "/a/");
+    EXPECT_EQ(norm("/a/b//"), "/a/b/");
+    EXPECT_EQ(norm("a/b").substr(0, 4), "ERR:");
+}
+
 TEST(Path, DecodedDotsAreRemovedOnceOnly) {
     EXPECT_EQ(norm("/a/%2e%2e/admin"), "/admin");
     EXPECT_EQ(norm("/a/%252e%252e/admin"), "/a/%252e%252e/admin");
