@@ -35,6 +35,7 @@ asio::awaitable<bool> exchange::relay() {
     const auto& limits = snap->config.limits;
     upstream::response_body body;
     const bool started = body.start(c, relay_buf_, relay_idle_, limits.max_headers, limits.max_header_bytes);
+    if (grpc_protocol != grpc::protocol::none) body.bound(start + call_opts_.timeout);
     if (medit.replace) co_return co_await relay_replacement(body);
     if (!started) co_return co_await send_error(502, "invalid upstream response");
     if (medit.check && !is_head_ && !body.bodiless()) co_return co_await relay_checked(body);
@@ -75,6 +76,7 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
             head = nullptr;
             if (body.multiplexed()) {
                 st = co_await body.wait_more();  // an HTTP/2 upstream's stream
+                if (st == upstream::response_body::state::expired) co_return co_await end_past_duration();
             } else {
                 auto [ptr, room] = body.room();
                 st = upstream::response_body::state::cut;
@@ -121,6 +123,19 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
     if (tap) tap->end();
     body.finish();
     co_return true;
+}
+
+// A gRPC call past its limit (max_stream_duration, the client's grpc-timeout) once its answer is
+// under way: DEADLINE_EXCEEDED in trailers (the body's last frame for gRPC-Web); the upstream's
+// stream is reset as the call ends unfinished.
+asio::awaitable<bool> exchange::end_past_duration() {
+    grpc_status = static_cast<int>(grpc::status_code::deadline_exceeded);
+    error_source = "gatehouse";
+    const http1::field_view fields[] = {{{"grpc-status", grpc::status_field(grpc::status_code::deadline_exceeded)}},
+                                        {{"grpc-message", "stream duration limit reached"}}};
+    const trailers t{std::span<const http1::field_view>(fields)};
+    if (web_out_) co_return co_await d_.send_data(grpc_web_piece({}, true, t), true);
+    co_return co_await d_.send_trailers(t);
 }
 
 // gRPC-Web (routes[].grpc_web): a piece of the gRPC response body as the gRPC-Web client takes

@@ -169,13 +169,16 @@ response_body::state response_body::take_stream(piece& p) {
 asio::awaitable<response_body::state> response_body::wait_more() {
     auto& s = *s_;
     if (s.closed || s.ended || !s.body.empty()) co_return state::ok;
-    const auto until = net::clock::now() + idle_;
+    const auto now = net::clock::now();
+    if (now >= deadline_) co_return state::expired;
+    const auto until = deadline_ - now > idle_ ? now + idle_ : deadline_;
     s.wake.expires_at(until);
     ++s.waiters;
     co_await s.wake.async_wait(asio::as_tuple(asio::use_awaitable));
     --s.waiters;
     if (s.closed || s.ended || !s.body.empty()) co_return state::ok;
-    co_return net::clock::now() >= until ? state::cut : state::ok;
+    if (net::clock::now() < until) co_return state::ok;
+    co_return until == deadline_ ? state::expired : state::cut;
 }
 
 http::field_list response_body::trailers() {

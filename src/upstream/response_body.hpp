@@ -46,7 +46,8 @@ public:
         std::string_view data;
         bool last = false;
     };
-    enum class state { ok, need_more, cut, malformed };
+    // expired: an HTTP/2 stream's body went past bound()'s deadline.
+    enum class state { ok, need_more, cut, malformed, expired };
     state take(piece& p);
     // More bytes from the upstream into the buffer, in three steps so that the caller's
     // coroutine reads itself (one frame fewer per read): room() arms the idle deadline and gives
@@ -59,6 +60,9 @@ public:
     // instead of room()/read_done(), the relay waits for more with wait_more() (ok: take again;
     // cut: the stream was reset or stayed silent past the idle timeout).
     bool multiplexed() const { return s_ != nullptr; }
+    // The whole body ends by `deadline` (a gRPC call's max_stream_duration or grpc-timeout):
+    // wait_more() says expired past it.
+    void bound(net::clock::time_point deadline) { deadline_ = deadline; }
     boost::asio::awaitable<state> wait_more();
     // The upstream's trailers (a chunked body's, once it ended).
     http::field_list trailers();
@@ -76,6 +80,7 @@ private:
     std::vector<http1::field_view> trailers_;
     std::string* decoded_ = nullptr;
     net::clock::duration idle_{};
+    net::clock::time_point deadline_ = net::clock::time_point::max();
     std::uint64_t remaining_ = 0;  // sized: not given out yet
     std::size_t given_ = 0;        // of the buffer: the last piece, consumed at the next call
     bool ended_ = false;

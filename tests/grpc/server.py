@@ -115,6 +115,9 @@ class TestService(t_grpc.TestServiceServicer):
         STATS.call(context)
         for p in request.response_parameters:
             wait_us(context, p.interval_us)
+            if not context.is_active():  # cancelled or reset while it waited: the server saw the call end
+                STATS.add(abandoned=1)
+                return
             yield t_pb2.StreamingOutputCallResponse(payload=payload(p.size))
         apply_status(context, request.response_status)
 

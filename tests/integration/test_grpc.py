@@ -409,6 +409,32 @@ class GrpcBreaker(GrpcTestCase):
             self.assertEqual(s.server.stats().calls, 3, "the open breaker kept the call from the server")
 
 
+@unittest.skipIf(PROXY != "gatehouse", "gatehouse's own route setting")
+class GrpcStreamDuration(GrpcTestCase):
+    def test_max_stream_duration_ends_a_server_stream_under_way(self):
+        # Five messages a second apart on a route whose calls may last 1 s: the head and the first
+        # message went, then the call ends with DEADLINE_EXCEEDED in its trailers.
+        server = GrpcServer("--tap")
+        self.addCleanup(server.stop)
+        gw = Gatehouse("listeners: [{ name: public, listen: 127.0.0.1:0, protocols: [h2, http1] }]\n"
+                       "routes: [{ name: grpc, upstream: grpc, grpc: { max_stream_duration: 1s } }]\n"
+                       f"upstreams: [{{ name: grpc, protocol: h2c, discovery: {{ static: [127.0.0.1:{server.port}] }} }}]\n").start()
+        self.addCleanup(gw.stop)
+        pb = stubs.load()
+        params = [pb.test_pb2.ResponseParameters(size=1, interval_us=0 if i == 0 else 1_000_000) for i in range(5)]
+        got = []
+        with pb.grpc.insecure_channel(f"127.0.0.1:{gw.port}") as ch:
+            stub = pb.test_pb2_grpc.TestServiceStub(ch)
+            with self.assertRaises(pb.grpc.RpcError) as e:
+                for m in stub.StreamingOutputCall(pb.test_pb2.StreamingOutputCallRequest(response_parameters=params)):
+                    got.append(m)
+        self.assertEqual(e.exception.code(), pb.grpc.StatusCode.DEADLINE_EXCEEDED, e.exception.details())
+        self.assertGreaterEqual(len(got), 1, "the answer was under way")
+        self.assertLess(len(got), 5)
+        # The upstream's stream was reset: the server's wait between messages ends early.
+        self.assertTrue(wait_until(lambda: server.stats().abandoned_sleeps >= 1), server.stats())
+
+
 @unittest.skipIf(MISSING, f"the gRPC stack is missing: {MISSING}")
 class TapSelfCheck(unittest.TestCase):
     """The keepalive case can fail: pings without calls, sent by a raw HTTP/2 client straight to
