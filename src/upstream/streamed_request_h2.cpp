@@ -152,9 +152,12 @@ asio::awaitable<upstream_error> streamed_request::offer(h2_connection& c, h2_str
 }
 
 // An HTTP/1 client's body: each piece offered to the stream, consumed from the client once
-// nghttp2 took it into frames (the upstream's window is the backpressure), then the end.
+// nghttp2 took it into frames (the upstream's window is the backpressure), then the end. An
+// upstream that answered wholly (or answered and reset the stream) before the body ended stops
+// the pump: its answer is the call's (the rest of the body stays unread).
 asio::awaitable<upstream_error> streamed_request::pump_h2(h2_connection& c, h2_stream& s) {
     for (;;) {
+        if (s.final_head && (s.ended || s.closed)) co_return upstream_error{};
         auto piece = d_->body_ready();
         if (!piece.empty()) {
             s.pending = piece;
@@ -164,6 +167,7 @@ asio::awaitable<upstream_error> streamed_request::pump_h2(h2_connection& c, h2_s
             s.pending = {};
             if (taken) continue;
             if (s.refused) co_return upstream_error{failure::closed, true};  // sent again from its copy
+            if (s.final_head) co_return upstream_error{};                     // answered early
             co_return s.closed ? upstream_error{failure::write} : upstream_error{failure::timeout};
         }
         if (d_->body_done()) break;

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import unittest
 
 import ssl
@@ -152,6 +153,28 @@ class H2cUpstream(unittest.TestCase):
             c.close()
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json()["body"], "first-rest")
+
+    def test_an_early_answer_stops_an_http1_clients_upload(self):
+        # The upstream answers 413 before reading the body and resets the stream (NO_ERROR): the
+        # pump, waiting for window, stops; the answer is the call's, not a failed write (502).
+        s = connect(self.port)
+        body = b"x" * (1 << 20)
+        sender = threading.Thread(target=lambda: self._send_quietly(
+            s, b"POST /reject HTTP/1.1\r\nHost: test.local\r\nContent-Length: %d\r\n\r\n" % len(body) + body))
+        sender.start()
+        try:
+            r = read_response(s.makefile("rb"))
+        finally:
+            s.close()
+            sender.join()
+        self.assertEqual(r.status, 413)
+
+    @staticmethod
+    def _send_quietly(s, data):
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the gateway closed the connection after the answer
 
     def test_goaway_moves_new_requests_to_a_new_connection(self):
         first = request(self.port, "GET", "/goaway").json()["connection"]

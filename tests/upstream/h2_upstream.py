@@ -13,6 +13,7 @@ Paths:
   /refuse-once?key=K  RST_STREAM REFUSED_STREAM the first time K is seen, then /echo
   /refuse-early?key=K RST_STREAM REFUSED_STREAM at the first DATA the first time K is seen (a
                       body still streaming), then /echo
+  /reject             413 at once, before any of the body, then RST_STREAM NO_ERROR (stop sending)
   /goaway             answers, and sends GOAWAY (last stream id = this one) on its connection
   /reset              a head and one chunk, then RST_STREAM INTERNAL_ERROR
   /hold               never answers (until the stream is reset: counted in resets)
@@ -107,6 +108,11 @@ class Connection:
             with st.cond:
                 st.max_open = max(st.max_open, self.open_streams())
             path = self.heads[ev.stream_id][":path"]
+            if path == "/reject":
+                self.h2.send_headers(ev.stream_id, [(":status", "413"), ("content-length", "0")], end_stream=True)
+                self.h2.reset_stream(ev.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+                self.finish(ev.stream_id)
+                return
             if path.startswith("/duplex"):
                 self.duplex.add(ev.stream_id)
                 self.h2.send_headers(ev.stream_id, [(":status", "200"), ("content-type", "application/octet-stream")])
