@@ -962,16 +962,27 @@ struct loader {
         }
     }
 
-    // gRPC-Web is translated to gRPC, which needs HTTP/2 to the upstream (every one of a split).
-    void check_grpc_web(const route_config& rc, const std::string& where) {
-        auto speaks_h2 = [&](const std::string& name) {
+    // Whether every upstream of the route (each of a split) speaks HTTP/2 (`h2`), or each HTTP/1.1.
+    bool route_speaks(const route_config& rc, bool h2) const {
+        auto speaks = [&](const std::string& name) {
             for (auto& u : cfg.upstreams)
-                if (u.name == name) return u.protocol != upstream_protocol::http1;
+                if (u.name == name) return (u.protocol != upstream_protocol::http1) == h2;
             return true;  // unknown: reported as such
         };
-        bool ok = rc.split.empty() ? speaks_h2(rc.upstream) : true;
-        for (auto& s : rc.split) ok = ok && speaks_h2(s.upstream);
-        if (!ok) d.error(rc.mark, where, "grpc_web needs an upstream with protocol: h2c or h2 (gRPC is HTTP/2)");
+        bool ok = rc.split.empty() ? speaks(rc.upstream) : true;
+        for (auto& s : rc.split) ok = ok && speaks(s.upstream);
+        return ok;
+    }
+
+    // gRPC-Web is translated to gRPC, which needs HTTP/2 to the upstream; an upgrade (WebSocket)
+    // is tunnelled over an HTTP/1.1 connection (extended CONNECT to upstreams is not built).
+    void check_protocol_needs(const route_config& rc, std::size_t i) {
+        const auto where = "routes[" + std::to_string(i) + "]";
+        if (rc.grpc_web && !route_speaks(rc, true))
+            d.error(rc.mark, where + ".grpc_web", "grpc_web needs an upstream with protocol: h2c or h2 (gRPC is HTTP/2)");
+        if (!rc.upgrades.empty() && !route_speaks(rc, false))
+            d.error(rc.mark, where + (rc.upgrades.front() == "websocket" ? ".websocket" : ".upgrade"),
+                    "upgrades (WebSocket) need an upstream with protocol: http1 (the tunnel is an HTTP/1.1 Upgrade)");
     }
 
     void check_references() {
@@ -1005,7 +1016,7 @@ struct loader {
             for (std::size_t j = 0; j < rc.split.size(); ++j)
                 check(rc.split[j].upstream, rc.split[j].mark,
                       "routes[" + std::to_string(i) + "].upstreams[" + std::to_string(j) + "].name");
-            if (rc.grpc_web) check_grpc_web(rc, "routes[" + std::to_string(i) + "].grpc_web");
+            check_protocol_needs(rc, i);
             if (rc.mirror && !rc.mirror->upstream.empty())
                 check(rc.mirror->upstream, rc.mirror->mark, "routes[" + std::to_string(i) + "].mirror.upstream");
             if (rc.fallback && !rc.fallback->upstream.empty()) {

@@ -208,6 +208,21 @@ class H2cUpstream(unittest.TestCase):
             c.close()
 
 
+class H2Config(unittest.TestCase):
+    def test_websocket_routes_need_an_http1_upstream(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("listeners: [{ name: public, listen: 127.0.0.1:0 }]\n"
+                    "routes:\n"
+                    "  - name: ws\n"
+                    "    upstream: u\n"
+                    "    websocket: true\n"
+                    "upstreams: [{ name: u, protocol: h2c, discovery: { static: [127.0.0.1:9] } }]\n")
+        self.addCleanup(os.unlink, f.name)
+        out = subprocess.run([BIN, "check", f.name], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertRegex(out.stdout + out.stderr, r":3:\d+: routes\[0\]\.websocket: upgrades \(WebSocket\) need an upstream with protocol: http1")
+
+
 class H2cBodyLimit(unittest.TestCase):
     def test_a_full_duplex_body_over_the_limit_resets_both_streams(self):
         # The body goes on as it arrives; past max_body_bytes the call ends with resets both ways,
