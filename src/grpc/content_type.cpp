@@ -47,4 +47,10 @@ std::string_view reply_content_type(protocol p) {
     return {};
 }
 
+bool is_grpc_answer(http::field_list fields) {
+    for (auto& f : fields)
+        if (http::iequals(f.name, "content-type")) return is_grpc(f.value);
+    return false;
+}
+
 }  // namespace gatehouse::grpc

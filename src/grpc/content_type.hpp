@@ -5,6 +5,8 @@
 // base64) modes. Parameters after ';' are allowed; the media type is case-insensitive.
 #include <string_view>
 
+#include "gatehouse/http/fields.hpp"
+
 namespace gatehouse::grpc {
 
 enum class protocol : unsigned char { none, grpc, web, web_text };
@@ -18,5 +20,8 @@ std::string_view reply_content_type(protocol p);
 inline bool is_grpc(std::string_view content_type) {
     return classify_content_type(content_type) != protocol::none;
 }
+
+// Whether a head's content-type is a gRPC one (an answer gatehouse treats as gRPC).
+bool is_grpc_answer(http::field_list fields);
 
 }  // namespace gatehouse::grpc

@@ -42,6 +42,8 @@ void exchange::begin() {
     grpc_protocol = grpc::protocol::none;
     grpc_timeout.reset();
     grpc_status = -1;
+    grpc_web_ = false;
+    web_out_.reset();
     listener_chain = route_chain = nullptr;
     mctx.reset();
     medit.add.clear();

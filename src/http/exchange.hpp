@@ -312,7 +312,7 @@ private:
     void translate_grpc_web(forwarded_request& f);
     void grpc_web_head(field_list fields);
     std::string_view grpc_web_piece(std::string_view data, bool last, const trailers& t);
-    boost::asio::awaitable<bool> end_past_duration();
+    boost::asio::awaitable<bool> end_past_duration(const response_head* unsent, bool at_boundary);
     chain_calls chain_calls_{*this, w_, snap};  // mctx.upstream
     char rid_buf_[32];
     std::string rid_store_;

@@ -61,9 +61,11 @@ boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
 boost::asio::awaitable<body_status> exchange::gather_body(std::size_t limit, bool partial, std::string_view& body) {
     if (req.content_length && *req.content_length > limit && !partial) co_return body_status::too_large;
     held_body_.clear();
+    // (a gRPC-Web text body: decoded, as the upstream gets it)
+    downstream& src = grpc_web_ && grpc_protocol == grpc::protocol::web_text ? static_cast<downstream&>(web_body_) : d_;
     for (;;) {
-        const auto ready = d_.body_ready();
-        if (held_body_.empty() && (d_.body_done() || (partial && ready.size() >= limit))) {
+        const auto ready = src.body_ready();
+        if (held_body_.empty() && (src.body_done() || (partial && ready.size() >= limit))) {
             if (ready.size() > limit && !partial) co_return body_status::too_large;
             body = ready.substr(0, std::min(ready.size(), limit));
             co_return body_status::ok;
@@ -71,14 +73,14 @@ boost::asio::awaitable<body_status> exchange::gather_body(std::size_t limit, boo
         const auto take = partial ? std::min(ready.size(), limit - held_body_.size()) : ready.size();
         if (!partial && held_body_.size() + take > limit) co_return body_status::too_large;
         held_body_.append(ready.substr(0, take));
-        d_.consume_body(take);
-        const bool whole = d_.body_done() && d_.body_ready().empty();
+        src.consume_body(take);
+        const bool whole = src.body_done() && src.body_ready().empty();
         if (whole || (partial && held_body_.size() == limit)) {
             sender_.hold(held_body_, whole);
             body = held_body_;
             co_return body_status::ok;
         }
-        const auto st = co_await d_.read_body();
+        const auto st = co_await src.read_body();
         if (st != body_status::ok) co_return st;
     }
 }

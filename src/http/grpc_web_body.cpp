@@ -25,8 +25,8 @@ std::string_view grpc_web_body::body_ready() {
 // More decoded bytes than now, or the end (a piece of base64 may decode to nothing yet: a group
 // split across reads). Base64 that is not, or that ends inside a group, is a bad body (400).
 boost::asio::awaitable<body_status> grpc_web_body::read_body() {
-    pull();
     const auto before = decoded_.size();
+    pull();
     for (;;) {
         if (bad_) co_return body_status::bad;
         if (decoded_.size() > before) co_return body_status::ok;

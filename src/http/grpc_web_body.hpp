@@ -18,7 +18,10 @@ public:
     std::string_view body_ready() override;
     void consume_body(std::size_t n) override { decoded_.erase(0, n); }
     boost::asio::awaitable<body_status> read_body() override;
-    bool body_done() const override { return client_->body_done() && client_->body_ready().empty(); }
+    // Done only when all of it decoded well: a bad or cut body is reported by read_body().
+    bool body_done() const override {
+        return client_->body_done() && client_->body_ready().empty() && decoded_.empty() && !bad_ && decoder_.complete();
+    }
     trailers request_trailers() const override { return client_->request_trailers(); }
     boost::asio::awaitable<interim_outcome> send_interim(const response_head& h) override { return client_->send_interim(h); }
     boost::asio::awaitable<bool> send_head(const response_head& h, std::string_view d, bool end) override {

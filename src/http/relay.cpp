@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "grpc/content_type.hpp"
+#include "grpc/frames.hpp"
 #include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "upstream/response_body.hpp"
@@ -16,14 +17,6 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::uint64_t k_copy_limit = 8 * 1024;  // larger bodies are written from the upstream's buffer
-
-// A gRPC answer (its content-type) is made a gRPC-Web one (routes[].grpc_web); any other passes
-// as it came.
-bool grpc_answer(field_list fields) {
-    for (auto& f : fields)
-        if (iequals(f.name, "content-type")) return grpc::is_grpc(f.value);
-    return false;
-}
 }
 
 asio::awaitable<bool> exchange::relay() {
@@ -35,11 +28,14 @@ asio::awaitable<bool> exchange::relay() {
     const auto& limits = snap->config.limits;
     upstream::response_body body;
     const bool started = body.start(c, relay_buf_, relay_idle_, limits.max_headers, limits.max_header_bytes);
-    if (grpc_protocol != grpc::protocol::none) body.bound(start + call_opts_.timeout);
+    // A gRPC answer: bounded by the call's limit as a whole; made a gRPC-Web one for such a client
+    // (routes[].grpc_web); any other answer passes as it came.
+    const bool grpc_answer = grpc_protocol != grpc::protocol::none && grpc::is_grpc_answer(h.fields);
+    if (grpc_answer && !h.has_content_length) body.bound(start + call_opts_.timeout);
+    if (grpc_web_ && grpc_answer) web_out_.emplace(grpc_protocol == grpc::protocol::web_text);
     if (medit.replace) co_return co_await relay_replacement(body);
     if (!started) co_return co_await send_error(502, "invalid upstream response");
     if (medit.check && !is_head_ && !body.bodiless()) co_return co_await relay_checked(body);
-    if (grpc_web_ && grpc_answer(h.fields)) web_out_.emplace(grpc_protocol == grpc::protocol::web_text);
     // (gRPC-Web: only a Trailers-Only answer, all in its head, goes whole)
     auto whole = body.whole(k_copy_limit);
     if (whole && web_out_ && !whole->empty()) whole.reset();
@@ -65,6 +61,7 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
     auto* filter = is_head_ ? nullptr : medit.body;
     // A body filter's output has a length of its own (also when a HEAD's body is not filtered).
     const response_head* head = &relayed_head(h.status, h.reason, h.fields, medit.body ? std::nullopt : body.length());
+    grpc::message_boundary messages;  // a gRPC answer cut at its limit ends on a message boundary
     for (;;) {
         upstream::response_body::piece p;
         auto st = body.take(p);
@@ -76,7 +73,6 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
             head = nullptr;
             if (body.multiplexed()) {
                 st = co_await body.wait_more();  // an HTTP/2 upstream's stream
-                if (st == upstream::response_body::state::expired) co_return co_await end_past_duration();
             } else {
                 auto [ptr, room] = body.room();
                 st = upstream::response_body::state::cut;
@@ -87,6 +83,7 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
             }
             if (st == upstream::response_body::state::ok) continue;
         }
+        if (st == upstream::response_body::state::expired) co_return co_await end_past_duration(head, messages.at_boundary());
         if (st != upstream::response_body::state::ok) {
             // Cut or malformed: the client never takes what it got for the whole response.
             if (st == upstream::response_body::state::malformed && head) co_await send_error(502, "invalid upstream response");
@@ -94,6 +91,7 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
             co_return false;
         }
         if (tap && !p.data.empty()) tap->data(p.data);
+        if (grpc_protocol != grpc::protocol::none) messages.feed(p.data);
         std::string_view out = p.data;
         if (filter) {
             filter_buf_.clear();
@@ -125,17 +123,25 @@ asio::awaitable<bool> exchange::relay_body(upstream::response_body& body) {
     co_return true;
 }
 
-// A gRPC call past its limit (max_stream_duration, the client's grpc-timeout) once its answer is
-// under way: DEADLINE_EXCEEDED in trailers (the body's last frame for gRPC-Web); the upstream's
-// stream is reset as the call ends unfinished.
-asio::awaitable<bool> exchange::end_past_duration() {
+// A gRPC answer past its call's limit (max_stream_duration, the client's grpc-timeout): a
+// Trailers-Only DEADLINE_EXCEEDED when its head has not gone yet; else DEADLINE_EXCEEDED in
+// trailers (the body's last frame for gRPC-Web) when the last message went whole, or a reset
+// (mid-message, trailers would be read as its rest). The upstream's stream is reset as the call
+// ends unfinished.
+asio::awaitable<bool> exchange::end_past_duration(const response_head* unsent, bool at_boundary) {
+    if (unsent) co_return co_await send_error(504, "stream duration limit reached");
     grpc_status = static_cast<int>(grpc::status_code::deadline_exceeded);
     error_source = "gatehouse";
+    if (!at_boundary) {
+        d_.reset();
+        co_return false;
+    }
     const http1::field_view fields[] = {{{"grpc-status", grpc::status_field(grpc::status_code::deadline_exceeded)}},
                                         {{"grpc-message", "stream duration limit reached"}}};
     const trailers t{std::span<const http1::field_view>(fields)};
-    if (web_out_) co_return co_await d_.send_data(grpc_web_piece({}, true, t), true);
-    co_return co_await d_.send_trailers(t);
+    if (!web_out_) co_return co_await d_.send_trailers(t);
+    const auto last = grpc_web_piece({}, true, t);
+    co_return co_await d_.send_data(last, true);
 }
 
 // gRPC-Web (routes[].grpc_web): a piece of the gRPC response body as the gRPC-Web client takes

@@ -112,12 +112,12 @@ asio::awaitable<body_status> client_connection::read_body() {
 // More of the request body: limits.body_timeout is the longest pause between two reads, and
 // limits.body_min_rate bounds the whole body: it may take body_timeout plus one second per
 // body_min_rate bytes received (Apache's mod_reqtimeout), so a trickle that never pauses long
-// enough for the idle deadline still ends (HTTP-EDGE-CASES.md: slow POST). Not for gRPC(-Web)
-// calls, whose request streams may send little for long.
+// enough for the idle deadline still ends (HTTP-EDGE-CASES.md: slow POST). (HTTP/1.1 only: no
+// gRPC client streams over it, and a client's content-type must not lift it.)
 asio::awaitable<io_status> client_connection::read_more_body() {
     const auto& limits = ex_.snap->config.limits;
     auto timeout = limits.body_timeout;
-    if (limits.body_min_rate != 0 && ex_.grpc_protocol == grpc::protocol::none) {  // a gRPC stream may be quiet
+    if (limits.body_min_rate != 0) {
         if (body_start_ == net::clock::time_point{}) body_start_ = net::clock::now();
         auto earned = std::chrono::duration_cast<net::clock::duration>(
             std::chrono::duration<double>(static_cast<double>(body_read_) / static_cast<double>(limits.body_min_rate)));

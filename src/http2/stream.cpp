@@ -188,6 +188,16 @@ void stream::data(const std::uint8_t* p, std::size_t n) {
     wake();
 }
 
+// A body already past max_body_bytes when the upstream's stream starts watching it (it came
+// while the call connected, or before a refused stream's resend) resets the stream as it would
+// have had it come later.
+void stream::watch_body(http::body_watcher* w) {
+    watcher_ = w;
+    if (!w || !too_large_ || closed_) return;
+    nghttp2_submit_rst_stream(c_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+    c_.kick();
+}
+
 void stream::end_of_request() {
     request_ended_ = true;
     trailers_.clear();

@@ -58,7 +58,7 @@ public:
     boost::asio::awaitable<http::body_status> read_body() override;
     bool body_done() const override { return request_ended_ && !too_large_; }  // a cut body never is
     bool full_duplex() const override { return true; }
-    void watch_body(http::body_watcher* w) override { watcher_ = w; }
+    void watch_body(http::body_watcher* w) override;
     http::trailers request_trailers() const override { return trailer_view_; }
     boost::asio::awaitable<http::interim_outcome> send_interim(const http::response_head& head) override;
     boost::asio::awaitable<bool> send_head(const http::response_head& head, std::string_view data, bool end_stream) override;

@@ -177,7 +177,9 @@ asio::awaitable<upstream_error> call::try_upstream(request_sender& sender) {
         if (!err && wants_grpc_status(retry)) outcome.grpc_status = grpc::status_in(head_.fields);
         ++attempts_;
         // A gRPC answer's status in its trailers (not Trailers-Only): learnt at the end (grpc_ended).
-        grpc_outcome_due_ = !err && outcome.grpc_status < 0 && head_.status == 200 && wants_grpc_status(nullptr) && grpc_answer();
+        // (A half-open probe is decided at the head: a long stream must not hold the breaker half-open.)
+        grpc_outcome_due_ = !err && !probe_ && outcome.grpc_status < 0 && head_.status == 200 && wants_grpc_status(nullptr) &&
+                            grpc::is_grpc_answer(head_.fields);
         if (!grpc_outcome_due_) record_outcome(outcome);
         if (try_ep_ && def().lb.policy == config::lb_policy::peak_ewma && !err.from_client()) note_latency(err, try_start);
         // Without a retry policy, a connect failure still moves on to another endpoint once:
@@ -220,8 +222,6 @@ bool call::wants_grpc_status(const config::retry_config* retry) const {
     return (retry && names_grpc_statuses(retry->on)) || (b && names_grpc_statuses(b->config().failure));
 }
 
-// The breaker and the endpoint's outlier detection learn what a try came to (local refusals
-// and the client's own failures teach them nothing).
 // The status a gRPC answer's trailers carried (-1: none, the stream was cut), for the breaker
 // and outlier detection; a call that ends without it counts as the 200 it was.
 void call::grpc_ended(int grpc_status) {
@@ -231,12 +231,8 @@ void call::grpc_ended(int grpc_status) {
     record_outcome(o);
 }
 
-bool call::grpc_answer() const {
-    for (auto& f : head_.fields)
-        if (http::iequals(f.name, "content-type")) return grpc::is_grpc(f.value);
-    return false;
-}
-
+// The breaker and the endpoint's outlier detection learn what a try came to (local refusals
+// and the client's own failures teach them nothing).
 void call::record_outcome(const attempt_outcome& o) {
     auto& h = *def().health;
     if (o.kind != failure::none) h.count_failure(o.kind);

@@ -182,7 +182,6 @@ private:
     bool interim_passed_ = false;
     bool recorded_ = true;  // no answer to record yet
     bool grpc_outcome_due_ = false;  // the answer's outcome waits for its trailers' gRPC status
-    bool grpc_answer() const;
     int attempts_ = 0;
     net::clock::time_point sent_{};
     double elapsed_ms_ = -1;

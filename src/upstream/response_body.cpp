@@ -105,6 +105,7 @@ response_body::state response_body::read_done(boost::system::error_code ec, std:
 }
 
 response_body::state response_body::take(piece& p) {
+    if (s_ && deadline_ != net::clock::time_point::max() && net::clock::now() >= deadline_) return state::expired;  // a flood too
     if (s_) return take_stream(p);
     auto& uc = c_->conn();
     uc.buf.consume(given_);

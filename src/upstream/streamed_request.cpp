@@ -72,6 +72,9 @@ asio::awaitable<upstream_error> streamed_request::write(upstream_connection& uc,
 // the rest of the body as it comes.
 asio::awaitable<upstream_error> streamed_request::send(upstream_connection& uc, net::clock::duration timeout) {
     timeout_ = timeout;
+    // A refused HTTP/2 stream's resend that lands on an endpoint found to speak HTTP/1.1 only
+    // (protocol_fallback): its first bytes are in the stream's copy, not here. Not sent.
+    if (resendable()) co_return upstream_error{failure::write};
     const bool stale = uc.reused;
     if (holding_) co_return co_await send_held(uc, stale);
     std::string_view early = has_body_ && !chunked_ ? d_->body_ready() : std::string_view{};

@@ -128,8 +128,10 @@ asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, 
     if (!c.submit(s, nv_, true)) co_return upstream_error{failure::closed, true};
     // A middleware's body phase took the first bytes (holding_): those, then the rest; a resend
     // starts from its copy, which holds them.
-    const auto first = !s->kept.empty() ? std::string_view(s->kept) : holding_ ? held_ : std::string_view{};
-    if (!first.empty()) {
+    // (the copy is a prefix of the held bytes and what followed them: the held ones it lacks go next)
+    const std::string_view held = holding_ ? std::string_view(held_).substr(std::min(s->kept.size(), held_.size())) : std::string_view{};
+    for (const auto first : {std::string_view(s->kept), held}) {
+        if (first.empty()) continue;
         auto err = co_await offer(c, *s, first);
         if (err) co_return err;
     }

@@ -246,6 +246,24 @@ class H2cBodyLimit(unittest.TestCase):
         self.assertTrue(up.stats.wait(lambda s: s.resets > before), "the upstream's stream was reset")
 
 
+    def test_a_body_over_the_limit_before_the_call_started_resets_too(self):
+        # The whole body (over the limit) came with the head, before the upstream's stream was
+        # there to watch it: still no END_STREAM on a cut body (a reset or a 413, never the echo).
+        up = H2Upstream().start()
+        self.addCleanup(up.stop)
+        gw = gateway(up, routes="routes: [{ name: all, upstream: u, limits: { max_body_bytes: 100 } }]\n")
+        self.addCleanup(gw.stop)
+        c = H2Client(gw.ports["public"])
+        try:
+            sid = c.send_request("POST", "/duplex", body=b"z" * 5000)
+            try:
+                self.assertEqual(c.response(sid).status, 413)
+            except StreamReset:
+                pass
+        finally:
+            c.close()
+
+
 class H2cWindows(unittest.TestCase):
     def test_connection_window_is_credited_for_every_response(self):
         """With a 64 KiB connection window, 40 responses of ~20 KB (whole ones, piece by piece,
