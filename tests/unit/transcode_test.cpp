@@ -7,9 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gatehouse/config/config.hpp"
 #include "transcode/http_template.hpp"
 #include "transcode/request_fields.hpp"
 #include "transcode/service_set.hpp"
+#include "transcode/transcode_config.hpp"
 #include "transcode/translate.hpp"
 #include "util/read_file.hpp"
 
@@ -276,4 +278,51 @@ TEST(TranscodeResponse, DetailsOfUnknownTypesKeepTheirTypeUrl) {
     const auto body = json::parse(error_body(*set, 3, "m", status, print_options{}));
     ASSERT_EQ(body["details"].size(), 1u);
     EXPECT_EQ(body["details"][0]["@type"], url);
+}
+
+namespace {
+
+gatehouse::config::load_result load_transcode(const std::string& transcode, const std::string& protocol = "h2c") {
+    return gatehouse::config::load_string(
+        "listeners: [{ name: p, listen: 127.0.0.1:1 }]\n"
+        "upstreams: [{ name: books, protocol: " + protocol + ", discovery: { static: [127.0.0.1:1] } }]\n"
+        "routes:\n"
+        "  - name: rest\n"
+        "    upstream: books\n"
+        "    grpc_transcode:\n" + transcode,
+        "test.yaml");
+}
+
+}  // namespace
+
+TEST(TranscodeConfig, LoadsTheSetAndItsOptions) {
+    const auto r = load_transcode("      descriptor_set: " GATEHOUSE_BOOKSTORE_PB "\n      services: [bookstore.Bookstore]\n"
+                                  "      print: { preserve_proto_field_names: true }\n      passthrough_unmatched: true\n");
+    ASSERT_TRUE(r.config) << r.diags.to_string();
+    const auto& t = *r.config->routes[0].grpc_transcode;
+    EXPECT_TRUE(t.print.preserve_proto_field_names);
+    EXPECT_FALSE(t.print.add_whitespace);
+    EXPECT_TRUE(t.passthrough_unmatched);
+    EXPECT_FALSE(t.ignore_unknown_query_parameters);
+    ASSERT_TRUE(t.loaded);
+    EXPECT_EQ(t.loaded->bindings().size(), 15u);
+}
+
+TEST(TranscodeConfig, ErrorsPointAtTheKey) {
+    auto r = load_transcode("      descriptor_set: /nonexistent.pb\n      services: [bookstore.Bookstore]\n");
+    EXPECT_FALSE(r.config);
+    EXPECT_NE(r.diags.to_string().find("test.yaml:7:23: routes[0].grpc_transcode.descriptor_set: cannot read the descriptor set /nonexistent.pb"),
+              std::string::npos)
+        << r.diags.to_string();
+    r = load_transcode("      descriptor_set: " GATEHOUSE_BOOKSTORE_PB "\n      services: [bookstore.Nope]\n");
+    EXPECT_NE(r.diags.to_string().find("test.yaml:8:17: routes[0].grpc_transcode.services: the service bookstore.Nope is not in the descriptor set"),
+              std::string::npos)
+        << r.diags.to_string();
+    r = load_transcode("      descriptor_set: " GATEHOUSE_BOOKSTORE_PB "\n      services: [bookstore.Bookstore]\n", "http1");
+    EXPECT_NE(r.diags.to_string().find("routes[0].grpc_transcode: the upstream 'books' speaks HTTP/1.1"), std::string::npos)
+        << r.diags.to_string();
+    r = load_transcode("      descriptor_set: " GATEHOUSE_BOOKSTORE_PB "\n      services: [bookstore.Bookstore]\n      typo: 1\n");
+    EXPECT_NE(r.diags.to_string().find("typo"), std::string::npos) << r.diags.to_string();
+    r = load_transcode("      services: [bookstore.Bookstore]\n");
+    EXPECT_NE(r.diags.to_string().find("grpc_transcode.descriptor_set: required"), std::string::npos) << r.diags.to_string();
 }

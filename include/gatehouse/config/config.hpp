@@ -423,7 +423,8 @@ inline const std::vector<std::string>& access_log_field_names() {
                                                 "upstream_attempts",
                                                 "protocol",
                                                 "compose_calls",
-                                                "grpc_status"};
+                                                "grpc_status",
+                                                "grpc_method"};
     return names;
 }
 
