@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The REST-to-gRPC translation tests' gRPC service (tests/grpc/protos/bookstore.proto), served by
 python3-grpcio on 127.0.0.1 (h2c). Every method answers from what it was sent, so a test sees
-what the translated request carried; SearchBooks returns its request as JSON in `query`.
+what the translated request carried; SearchBooks returns its request as JSON in `query` and
+as the name of its last book.
 
     python3 tests/grpc/bookstore.py [--port N] [--descriptor-set OUT.pb]
 
@@ -108,8 +109,9 @@ def serve(port):
 
         def SearchBooks(self, request, context):
             count()
-            query = json_format.MessageToJson(request, preserving_proto_field_names=True, indent=None)
-            return pb.SearchBooksResponse(books=[pb.Book(title=t) for t in request.tags], query=query)
+            query = json_format.MessageToJson(request, preserving_proto_field_name=True, indent=None, sort_keys=True)
+            # A book per tag, and last one whose name is the request as the server saw it (JSON).
+            return pb.SearchBooksResponse(books=[pb.Book(title=t) for t in request.tags] + [pb.Book(name=query)], query=query)
 
         def StreamBooks(self, request, context):
             count()
