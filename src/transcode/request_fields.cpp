@@ -11,6 +11,26 @@ namespace gatehouse::transcode {
 namespace pb = google::protobuf;
 namespace {
 
+// Protobuf strings are UTF-8 (and JSON text is): a value that is not is refused, not mangled.
+bool valid_utf8(std::string_view v) {
+    for (std::size_t i = 0; i < v.size();) {
+        const auto c = static_cast<unsigned char>(v[i]);
+        const std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+        if (n == 4 || v.size() - i <= n) return false;  // a stray continuation byte, or cut short
+        std::uint32_t cp = n == 0 ? c : c & (0x3fu >> n);
+        for (std::size_t k = 1; k <= n; ++k) {
+            const auto cc = static_cast<unsigned char>(v[i + k]);
+            if ((cc >> 6) != 0x2) return false;
+            cp = (cp << 6) | (cc & 0x3fu);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF.
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 bool all_digits(std::string_view v) {
     if (v.starts_with('-')) v.remove_prefix(1);
     if (v.empty() || v.size() > 10) return false;
@@ -66,6 +86,10 @@ set_result set_text_field(nlohmann::json& root, const pb::Descriptor* type, std:
                           std::string& error) {
     field_chain chain;
     if (!resolve_field_path(type, path, chain, error)) return set_result::unknown_field;
+    if (!valid_utf8(value)) {
+        error = "the value of '" + std::string(path) + "' is not UTF-8";
+        return set_result::bad_value;
+    }
     const auto& leaf = *chain.back();
     if (leaf.is_map()) {
         error = leaf.name() + " is a map: a path or query value cannot set it";

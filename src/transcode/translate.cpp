@@ -40,11 +40,11 @@ bool to_json(const service_set& set, const std::string& full_name, const std::st
 // A response_body field picked out of the whole response's JSON.
 std::string pick_field(const binding& b, const std::string& whole, const print_options& print) {
     const auto* field = find_field(b.method->output_type(), b.response_body);
-    auto doc = nlohmann::json::parse(whole);
+    auto doc = nlohmann::json::parse(whole, nullptr, false);
     const auto key = print.preserve_proto_field_names ? field->name() : field->json_name();
-    const auto it = doc.find(key);
-    const nlohmann::json value = it == doc.end() ? nlohmann::json() : *it;
-    return value.dump(print.add_whitespace ? 1 : -1);
+    const auto it = doc.is_object() ? doc.find(key) : doc.end();
+    const nlohmann::json value = doc.is_object() && it != doc.end() ? *it : nlohmann::json();
+    return value.dump(print.add_whitespace ? 1 : -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // The type URLs of a google.rpc.Status's details (field 3, each an Any whose field 1 is the URL),
@@ -113,7 +113,7 @@ bool encode_request(const service_set& set, const binding& b, const bound_values
         for (const auto& [path, value] : values) {
             if (set_text_field(root, type, path, value, error) != set_result::ok) return false;
         }
-        json = root.dump();
+        json = root.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // values were checked: UTF-8
     }
     pb::util::JsonParseOptions options;
     std::string message;
@@ -209,7 +209,8 @@ std::string error_body(const service_set& set, int grpc_code, std::string_view m
             for (auto& url : detail_types(status_details)) doc["details"].push_back({{"@type", std::move(url)}});
         }
     }
-    return doc.dump(print.add_whitespace ? 1 : -1);
+    // grpc-message is the server's text: not UTF-8 is replaced, never thrown on.
+    return doc.dump(print.add_whitespace ? 1 : -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace gatehouse::transcode

@@ -200,6 +200,12 @@ TEST(TranscodeRequest, QueryParametersIntoNestedAndRepeatedFields) {
     EXPECT_EQ(request_json("GET", "/v1/search?filter=x").substr(0, 6), "error:");
     EXPECT_EQ(request_json("GET", "/v1/search?tags=%zz").substr(0, 6), "error:");
     EXPECT_EQ(request_json("GET", "/v1/search?filter.minYear=abc").substr(0, 6), "error:");
+    // Not UTF-8 (a lone byte, an overlong '/', a surrogate): refused, never thrown on.
+    EXPECT_EQ(request_json("GET", "/v1/search?tags=%ff"), "error: query parameter 'tags': the value of 'tags' is not UTF-8");
+    EXPECT_EQ(request_json("GET", "/v1/search?tags=%C0%AF").substr(0, 6), "error:");
+    EXPECT_EQ(request_json("GET", "/v1/search?tags=%ED%A0%80").substr(0, 6), "error:");
+    EXPECT_EQ(request_json("GET", "/v1/search?tags=%E2%82%AC"), canonical(R"(SearchBooks {"tags":["\u20ac"]})"));
+    EXPECT_EQ(request_json("GET", "/v1/shelves/1/books/2?x=%ff").substr(0, 6), "error:");
 }
 
 TEST(TranscodeRequest, BadBodiesAndUnknownFieldsAreErrors) {
