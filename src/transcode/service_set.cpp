@@ -6,10 +6,11 @@
 #include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <google/protobuf/util/type_resolver.h>
+#include <google/protobuf/type.pb.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
-#include <map>
 #include <set>
+#include <unordered_map>
 
 #include "transcode/field_path.hpp"
 #include "util/read_file.hpp"
@@ -20,6 +21,50 @@ namespace {
 
 constexpr int k_http_extension = 72295728;  // google.api.http on google.protobuf.MethodOptions
 constexpr std::string_view k_type_prefix = "type.googleapis.com";
+
+// The TypeResolver the JSON conversions ask: every type of the set resolved once at load (the
+// pool's resolver builds each google.protobuf.Type from its descriptor again on every call, and
+// every translated call asks for its types anew). Read-only once built, so every worker shares it.
+class resolved_types final : public pb::util::TypeResolver {
+public:
+    explicit resolved_types(std::unique_ptr<pb::util::TypeResolver> inner) : inner_(std::move(inner)) {}
+
+    pb::util::Status ResolveMessageType(const std::string& url, pb::Type* type) override {
+        if (const auto it = messages_.find(url); it != messages_.end()) {
+            *type = it->second;
+            return {};
+        }
+        return inner_->ResolveMessageType(url, type);
+    }
+    pb::util::Status ResolveEnumType(const std::string& url, pb::Enum* type) override {
+        if (const auto it = enums_.find(url); it != enums_.end()) {
+            *type = it->second;
+            return {};
+        }
+        return inner_->ResolveEnumType(url, type);
+    }
+
+    void add_file(const pb::FileDescriptor& f) {
+        for (int i = 0; i < f.message_type_count(); ++i) add_message(*f.message_type(i));
+        for (int i = 0; i < f.enum_type_count(); ++i) add_enum(*f.enum_type(i));
+    }
+
+private:
+    void add_message(const pb::Descriptor& d) {
+        const auto url = type_url(d.full_name());
+        if (inner_->ResolveMessageType(url, &messages_[url]).ok() == false) messages_.erase(url);
+        for (int i = 0; i < d.nested_type_count(); ++i) add_message(*d.nested_type(i));
+        for (int i = 0; i < d.enum_type_count(); ++i) add_enum(*d.enum_type(i));
+    }
+    void add_enum(const pb::EnumDescriptor& e) {
+        const auto url = type_url(e.full_name());
+        if (inner_->ResolveEnumType(url, &enums_[url]).ok() == false) enums_.erase(url);
+    }
+
+    std::unique_ptr<pb::util::TypeResolver> inner_;
+    std::unordered_map<std::string, pb::Type> messages_;
+    std::unordered_map<std::string, pb::Enum> enums_;
+};
 
 class collect_errors : public pb::DescriptorPool::ErrorCollector {
 public:
@@ -222,8 +267,14 @@ bool service_set::build(std::string_view bytes, const std::vector<std::string>& 
         }
         if (names.count("google/rpc/status.proto") == 0) files.push_back(rpc_status_file());
     }
+    std::vector<std::string> file_names;
+    for (const auto& f : files) file_names.push_back(f.name());
     if (!build_files(*pool_, std::move(files), error)) return false;
-    resolver_.reset(pb::util::NewTypeResolverForDescriptorPool(std::string(k_type_prefix), pool_.get()));
+    auto resolver = std::make_unique<resolved_types>(
+        std::unique_ptr<pb::util::TypeResolver>(pb::util::NewTypeResolverForDescriptorPool(std::string(k_type_prefix), pool_.get())));
+    for (const auto& name : file_names)
+        if (const auto* f = pool_->FindFileByName(name)) resolver->add_file(*f);
+    resolver_ = std::move(resolver);
 
     const auto* rule_type = pool_->FindMessageTypeByName("google.api.HttpRule");
     pb::DynamicMessageFactory factory(pool_.get());
