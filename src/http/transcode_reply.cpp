@@ -13,6 +13,7 @@
 #include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
+#include "observability/trace_context.hpp"
 #include "transcode/transcode_config.hpp"
 #include "upstream/subrequest.hpp"
 #include "util/base64.hpp"
@@ -41,11 +42,13 @@ std::string_view field_of(const std::vector<std::pair<std::string, std::string>>
 
 // The request head and body of the call: POST /package.Service/Method over HTTP/2 (the
 // subrequest turns the head into a header list), the message length-prefixed.
+// `traceparent`: the call's own (empty: the request is not traced).
 std::string grpc_request_text(std::string_view grpc_path, std::string_view authority, std::string_view request_id,
-                              std::string_view framed) {
+                              std::string_view traceparent, std::string_view framed) {
     std::string out;
-    out.reserve(192 + grpc_path.size() + framed.size());
+    out.reserve(256 + grpc_path.size() + framed.size());
     out.append("POST ").append(grpc_path).append(" HTTP/1.1\r\nHost: ").append(authority);
+    if (!traceparent.empty()) out.append("\r\ntraceparent: ").append(traceparent);
     out.append("\r\ncontent-type: application/grpc\r\nte: trailers\r\nX-Request-Id: ").append(request_id);
     out.append("\r\ncontent-length: ").append(std::to_string(framed.size())).append("\r\n\r\n");
     out.append(framed);
@@ -86,12 +89,19 @@ asio::awaitable<bool> exchange::transcode() {
 
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
     upstream::subrequest sr;
-    sr.request = grpc_request_text(b.grpc_path, upstream_name, request_id, framed);
+    if (has_trace) {  // the call's traceparent; trace_subrequest gives it its CLIENT span's id
+        char span[16];
+        observability::hex16(host().random(), span);
+        traceparent_.clear();
+        observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
+    }
+    sr.request = grpc_request_text(b.grpc_path, upstream_name, request_id, has_trace ? std::string_view(traceparent_) : std::string_view{}, framed);
     sr.options = call_options_for(r);
     sr.options.timeout = timeout;
     sr.options.replayable = true;  // the whole request is in hand
     sr.max_body = static_cast<std::size_t>(r.config.max_body_bytes.value_or(snap->config.limits.max_body_bytes));
     sr.keep = snap;
+    if (auto traced = trace_subrequest(sr.options, sr.request, upstream_name, snap)) sr.keep = std::move(traced);
     auto call = std::make_shared<pending_call>(host().ioc());
     sr.cancel = call->cancel;
     upstream::start_subrequest(host().ioc(), host().cluster_for(*snap, r.upstream_index), std::move(sr),
