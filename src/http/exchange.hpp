@@ -37,6 +37,7 @@ namespace gatehouse::transcode {
 struct binding;
 }
 namespace gatehouse::upstream {
+struct subrequest;
 struct subresponse;
 }
 
@@ -248,6 +249,7 @@ private:
 
     // REST to gRPC (transcode_reply.cpp).
     void match_transcode();
+    upstream::subrequest transcode_subrequest(std::string_view framed, net::clock::duration timeout);
     boost::asio::awaitable<bool> send_transcode_error(int http_status, int grpc_code, std::string_view message,
                                                       std::string_view details = {});
     boost::asio::awaitable<bool> send_transcoded(const upstream::subresponse& r);

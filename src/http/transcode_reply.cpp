@@ -13,6 +13,7 @@
 #include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
+#include "net/listener_state.hpp"
 #include "observability/trace_context.hpp"
 #include "transcode/transcode_config.hpp"
 #include "upstream/subrequest.hpp"
@@ -61,6 +62,28 @@ void exchange::match_transcode() {
     transcode_binding = route->config.grpc_transcode->loaded->match(req.method, path, transcode_values_);
 }
 
+// The call's subrequest: the message framed in a gRPC request head to the route's upstream, the
+// route's call options (retries by the REST method), a traced request's CLIENT span.
+upstream::subrequest exchange::transcode_subrequest(std::string_view framed, net::clock::duration timeout) {
+    const auto& r = *route;
+    upstream::subrequest sr;
+    if (has_trace) {  // the call's traceparent; trace_subrequest gives it its CLIENT span's id
+        char span[16];
+        observability::hex16(host().random(), span);
+        traceparent_.clear();
+        observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
+    }
+    const auto traceparent = has_trace ? std::string_view(traceparent_) : std::string_view{};
+    sr.request = grpc_request_text(transcode_binding->grpc_path, upstream_name, request_id, traceparent, framed);
+    sr.options = call_options_for(r);
+    sr.options.timeout = timeout;
+    sr.options.replayable = true;  // the whole request is in hand
+    sr.max_body = static_cast<std::size_t>(r.config.max_body_bytes.value_or(snap->config.limits.max_body_bytes));
+    sr.keep = snap;
+    if (auto traced = trace_subrequest(sr.options, sr.request, upstream_name, snap)) sr.keep = std::move(traced);
+    return sr;
+}
+
 asio::awaitable<bool> exchange::transcode() {
     const auto& r = *route;
     const auto& cfg = *r.config.grpc_transcode;
@@ -88,20 +111,7 @@ asio::awaitable<bool> exchange::transcode() {
         co_return co_await send_transcode_error(400, static_cast<int>(grpc::status_code::invalid_argument), error);
 
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
-    upstream::subrequest sr;
-    if (has_trace) {  // the call's traceparent; trace_subrequest gives it its CLIENT span's id
-        char span[16];
-        observability::hex16(host().random(), span);
-        traceparent_.clear();
-        observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
-    }
-    sr.request = grpc_request_text(b.grpc_path, upstream_name, request_id, has_trace ? std::string_view(traceparent_) : std::string_view{}, framed);
-    sr.options = call_options_for(r);
-    sr.options.timeout = timeout;
-    sr.options.replayable = true;  // the whole request is in hand
-    sr.max_body = static_cast<std::size_t>(r.config.max_body_bytes.value_or(snap->config.limits.max_body_bytes));
-    sr.keep = snap;
-    if (auto traced = trace_subrequest(sr.options, sr.request, upstream_name, snap)) sr.keep = std::move(traced);
+    auto sr = transcode_subrequest(framed, timeout);
     auto call = std::make_shared<pending_call>(host().ioc());
     sr.cancel = call->cancel;
     upstream::start_subrequest(host().ioc(), host().cluster_for(*snap, r.upstream_index), std::move(sr),
@@ -127,6 +137,7 @@ asio::awaitable<bool> exchange::transcode() {
     if (call->client_gone && !call->answer) {  // nginx's 499, as for a proxied request whose client left
         status = 499;
         error_source = "client";
+        if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
         co_return false;
     }
     if (!call->answer) {
