@@ -234,7 +234,9 @@ void exchange::complete() {
             sh.requests[observability::protocol_slot(facts().protocol)][method_slot][observability::code_slot(status)].add();
             sh.duration.observe(ns);
             sh.request_bytes.add(bytes_in);
-            if (grpc_protocol != grpc::protocol::none || transcode_binding) sh.grpc_statuses[static_cast<std::size_t>(final_grpc_status())].add();
+            // A translated request counts once its call answered (or was refused before it): not a
+            // cache hit that made no call.
+            if (grpc_protocol != grpc::protocol::none || (transcode_binding && grpc_status >= 0)) sh.grpc_statuses[static_cast<std::size_t>(final_grpc_status())].add();
             sh.response_bytes.add(bytes_out);
         }
         if (log_this && snap->access_log) write_log(ns);
@@ -289,7 +291,7 @@ void exchange::write_log(std::uint64_t ns) {
     e.upstream_status = upstream_status;
     e.error_source = error_source;
     e.upstream_attempts = upstream_attempts;
-    if (grpc_protocol != grpc::protocol::none || transcode_binding) e.grpc_status = final_grpc_status();
+    if (grpc_protocol != grpc::protocol::none || (transcode_binding && grpc_status >= 0)) e.grpc_status = final_grpc_status();
     if (transcode_binding) e.grpc_method = transcode_binding->grpc_path;
     e.user_agent = log_agent;
     e.jwt_subject = mctx.subject;

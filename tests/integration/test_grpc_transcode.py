@@ -210,6 +210,15 @@ class TranscodeTest(unittest.TestCase):
         self.assertIn("hit", second.headers.get("cache-status", ""), second.headers)
         self.assertEqual(self.server_calls(), before)
 
+    def test_metrics_count_translated_calls_by_grpc_status(self):
+        self.assertEqual(call(self.port, "POST", "/v1/fail", {"code": 6, "message": "exists"})[0], 409)
+        status, text = self.gw.admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        text = text.decode() if isinstance(text, bytes) else text
+        self.assertRegex(text, r'gatehouse_grpc_responses_total\{(?=[^}]*route="bookstore")(?=[^}]*grpc_status="already_exists")[^}]*\} [1-9]')
+        # A cache hit made no call: no gRPC status counted for it.
+        self.assertNotRegex(text, r'gatehouse_grpc_responses_total\{(?=[^}]*route="cached")(?=[^}]*grpc_status="unknown")')
+
     def test_access_log_names_the_route_and_the_grpc_method(self):
         self.assertEqual(call(self.port, "GET", "/v1/shelves/12")[0], 200)
 
