@@ -9,6 +9,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/http/fields.hpp"
 #include "config/compose_loader.hpp"
+#include "config/transcode_loader.hpp"
 #include "config/path_template.hpp"
 #include "config/resilience_loader.hpp"
 #include "config/tracing_loader.hpp"
@@ -502,7 +503,7 @@ struct loader {
             map_reader r(n[i], path, d,
                          {"name", "match", "rewrite", "respond", "redirect", "upstream", "upstreams", "split_on", "mirror", "websocket",
                           "upgrade", "tunnel_idle_timeout", "timeout", "limits", "retry", "fallback", "access_log", "middleware",
-                          "middleware_mode", "compose", "grpc", "grpc_web"});
+                          "middleware_mode", "compose", "grpc", "grpc_web", "grpc_transcode"});
             if (!r.ok()) continue;
             route_config rc;
             rc.mark = mark_of(n[i]);
@@ -533,6 +534,10 @@ struct loader {
                 rc.compose = read_compose(r.get("compose"), r.child_path("compose"), d, template_variables(rc.match.segments));
             }
             if (actions != 1) d.error(rc.mark, path, "a route needs exactly one of upstream, upstreams, respond, redirect and compose");
+            if (r.has("grpc_transcode")) {
+                if (rc.upstream.empty() || r.has("upstreams")) r.error("grpc_transcode", "grpc_transcode needs the route's upstream: one, of protocol h2c or h2");
+                rc.grpc_transcode = read_grpc_transcode(r.get("grpc_transcode"), r.child_path("grpc_transcode"), d);
+            }
             if (r.has("rewrite")) {
                 if (rc.upstream.empty()) r.error("rewrite", "rewrite applies only to routes with an upstream");
                 rc.rewrite = rewrite(r.get("rewrite"), r.child_path("rewrite"), rc.match);
@@ -983,6 +988,9 @@ struct loader {
         if (!rc.upgrades.empty() && !route_speaks(rc, false))
             d.error(rc.mark, where + (rc.upgrades.front() == "websocket" ? ".websocket" : ".upgrade"),
                     "upgrades (WebSocket) need an upstream with protocol: http1 (the tunnel is an HTTP/1.1 Upgrade)");
+        if (rc.grpc_transcode && !route_speaks(rc, true))  // it makes gRPC calls
+            d.error(rc.grpc_transcode->mark, where + ".grpc_transcode",
+                    "the upstream '" + rc.upstream + "' speaks HTTP/1.1: gRPC calls need protocol h2c or h2");
     }
 
     void check_references() {

@@ -9,6 +9,7 @@
 #include "upstream/cluster.hpp"
 #include "upstream/retry.hpp"
 #include "observability/metrics.hpp"
+#include "transcode/transcode_config.hpp"
 
 namespace gatehouse::config {
 
@@ -55,6 +56,10 @@ std::shared_ptr<const snapshot> build_snapshot(config::gateway_config cfg, std::
         return c;
     };
     for (auto& r : snap->routes->routes()) snap->route_chains.push_back(build_chain(r.config.middleware));
+    // A grpc_transcode descriptor set is watched like a certificate: a change reloads the config,
+    // which loads the set again (a set that no longer loads fails the reload: the old rules serve).
+    for (auto& r : snap->routes->routes())
+        if (r.config.grpc_transcode) snap->watched_files.push_back(r.config.grpc_transcode->descriptor_set);
     for (auto& r : snap->routes->routes())
         snap->mirror_counts.push_back(r.config.mirror ? http::mirror_counts_for(r.config.name) : nullptr);
     for (auto& r : snap->routes->routes()) {

@@ -13,6 +13,7 @@
 #include "observability/access_log.hpp"
 #include "observability/trace_context.hpp"
 #include "observability/tracing.hpp"
+#include "transcode/transcode_config.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::http {
@@ -44,6 +45,7 @@ void exchange::begin() {
     grpc_status = -1;
     grpc_web_ = false;
     web_out_.reset();
+    transcode_binding = nullptr;
     listener_chain = route_chain = nullptr;
     mctx.reset();
     medit.add.clear();
@@ -131,6 +133,7 @@ exchange::answer exchange::decide() {
     if (req.path == "*") return answer::options;
     if (listener_.cfg.https_redirect_port) return answer::to_https;
     if (!find_route()) return answer::no_route;
+    if (route->config.grpc_transcode) match_transcode();
     if (body_too_large()) return answer::too_large;
     if (select_chain()) return answer::chain;
     return after_chain();
@@ -140,6 +143,7 @@ exchange::answer exchange::after_chain() const {
     if (route->config.respond) return answer::respond;
     if (route->config.redirect) return answer::redirect;
     if (route->config.compose) return answer::compose;
+    if (route->config.grpc_transcode && (transcode_binding || !route->config.grpc_transcode->passthrough_unmatched)) return answer::transcode;
     return answer::upstream;
 }
 
@@ -157,6 +161,7 @@ boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) 
         case answer::respond: written = co_await send_respond(*route->config.respond); break;
         case answer::redirect: written = co_await send_redirect(*route->config.redirect); break;
         case answer::compose: written = co_await compose(); break;
+        case answer::transcode: written = co_await transcode(); break;
         case answer::chain:
         case answer::upstream: co_return next::upstream;
     }
@@ -231,7 +236,9 @@ void exchange::complete() {
             sh.requests[observability::protocol_slot(facts().protocol)][method_slot][observability::code_slot(status)].add();
             sh.duration.observe(ns);
             sh.request_bytes.add(bytes_in);
-            if (grpc_protocol != grpc::protocol::none) sh.grpc_statuses[static_cast<std::size_t>(final_grpc_status())].add();
+            // A translated request counts once its call answered (or was refused before it): not a
+            // cache hit that made no call.
+            if (grpc_protocol != grpc::protocol::none || (transcode_binding && grpc_status >= 0)) sh.grpc_statuses[static_cast<std::size_t>(final_grpc_status())].add();
             sh.response_bytes.add(bytes_out);
         }
         if (log_this && snap->access_log) write_log(ns);
@@ -286,7 +293,8 @@ void exchange::write_log(std::uint64_t ns) {
     e.upstream_status = upstream_status;
     e.error_source = error_source;
     e.upstream_attempts = upstream_attempts;
-    if (grpc_protocol != grpc::protocol::none) e.grpc_status = final_grpc_status();
+    if (grpc_protocol != grpc::protocol::none || (transcode_binding && grpc_status >= 0)) e.grpc_status = final_grpc_status();
+    if (transcode_binding) e.grpc_method = transcode_binding->grpc_path;
     e.user_agent = log_agent;
     e.jwt_subject = mctx.subject;
     e.tls_version = facts().tls_version;

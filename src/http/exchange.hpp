@@ -29,8 +29,17 @@
 #include "net/deadlines.hpp"
 #include "observability/call_spans.hpp"
 #include "router/route_table.hpp"
+#include "transcode/http_template.hpp"
 #include "http/grpc_web_body.hpp"
 #include "upstream/streamed_request.hpp"
+
+namespace gatehouse::transcode {
+struct binding;
+}
+namespace gatehouse::upstream {
+struct subrequest;
+struct subresponse;
+}
 
 namespace gatehouse::net {
 struct listener_state;
@@ -69,7 +78,7 @@ public:
     // its upstream. Anything but `upstream` is then served: the chain runs (a middleware may
     // answer), and a reply is written. next::upstream: the route's upstream phase is next;
     // answered: the reply went out when `written`.
-    enum class answer { options, to_https, no_route, too_large, chain, respond, redirect, compose, upstream };
+    enum class answer { options, to_https, no_route, too_large, chain, respond, redirect, compose, transcode, upstream };
     answer decide();
     enum class next { answered, upstream };
     boost::asio::awaitable<next> serve(answer a, bool& written);
@@ -101,6 +110,14 @@ public:
     // routes[].compose (compose_reply.cpp, composition.hpp): the calls run and their merged
     // answer goes to the client like a local reply. Returns whether the client got it.
     boost::asio::awaitable<bool> compose();
+    // routes[].grpc_transcode (transcode_reply.cpp): the REST request made one gRPC call to the
+    // route's upstream, its answer (or error) to the client as JSON. Returns whether the client
+    // got it.
+    boost::asio::awaitable<bool> transcode();
+    // The google.api.http binding the request matched (set by decide(); null: none), and the
+    // body the exchange reads itself (a composition's or a translated call's).
+    const transcode::binding* transcode_binding = nullptr;
+    bool reads_body_itself() const { return route && (route->config.compose || transcode_binding); }
 
     // Metrics, access log and on_complete: once per request, however it ended.
     void complete();
@@ -229,6 +246,14 @@ private:
     boost::asio::awaitable<bool> send_compose_failure(const composition& run, const compose::call_config& c);
     std::string compose_body_;  // the client's body, for calls with `body: client`
     std::string compose_log_;   // the access log's compose_calls
+
+    // REST to gRPC (transcode_reply.cpp).
+    void match_transcode();
+    upstream::subrequest transcode_subrequest(std::string_view framed, net::clock::duration timeout);
+    boost::asio::awaitable<bool> send_transcode_error(int http_status, int grpc_code, std::string_view message,
+                                                      std::string_view details = {});
+    boost::asio::awaitable<bool> send_transcoded(const upstream::subresponse& r);
+    transcode::bound_values transcode_values_;
 
     // The upstream phase.
     class proxied_request final : public upstream::streamed_request {

@@ -322,9 +322,10 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     bool upstream = answer == http::exchange::answer::upstream;
     bool body_started = false;
     if (!upstream) {
-        // A composition may send the client's body (compose calls with `body: client`): it is
-        // read the way the upstream phase reads it.
-        body_started = ex_.route && ex_.route->config.compose && ex_.req.has_body;
+        // A composition may send the client's body (compose calls with `body: client`), a
+        // translated gRPC call sends it as its message: it is read the way the upstream phase
+        // reads it.
+        body_started = ex_.reads_body_itself() && ex_.req.has_body;
         if (body_started && !start_body(head_len)) co_return co_await send_error(400, "malformed request head", true);
         const auto next = co_await ex_.serve(answer, written);
         upstream = next == http::exchange::next::upstream;

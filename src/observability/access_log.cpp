@@ -176,6 +176,7 @@ void access_log::format(const request_log_entry& e, const std::vector<int>& fiel
                     iv = static_cast<std::uint64_t>(e.grpc_status);
                 }
                 break;
+            case 25: text = e.grpc_method; break;
             default: kind = none;
         }
         if (json) {

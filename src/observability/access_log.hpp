@@ -35,6 +35,7 @@ struct request_log_entry {
     int upstream_attempts = 0;         // tries sent to the upstream (1 + retries)
     std::string_view protocol;         // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
     std::string_view compose_calls;    // a composition's calls: "name:status:12ms[:reason],..." (empty: none)
+    std::string_view grpc_method;       // a translated call's gRPC method ("/pkg.Service/Method"; empty: none)
     int grpc_status = -1;              // a gRPC request's status (trailers, a Trailers-Only head, or mapped); -1: not gRPC
 };
 

@@ -118,6 +118,8 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
             out.ok = true;
             if (r.max_body != 0) out.ok = co_await read_stream_body(*stream, r.max_body, r.options.timeout, out.body);
             out.too_large = !out.ok && out.body.size() > r.max_body;
+            if (out.ok && stream->ended)
+                for (auto& f : stream->trailers.view()) out.trailers.emplace_back(std::string(f.name), std::string(f.value));
             c.finish(true);
         } else {
             auto& uc = c.conn();

@@ -35,6 +35,9 @@ struct subresponse {
     int status = 0;
     std::vector<std::pair<std::string, std::string>> fields;
     std::string body;
+    // An HTTP/2 upstream's trailers (grpc-status and grpc-message of a gRPC call), once the body
+    // was read whole.
+    std::vector<std::pair<std::string, std::string>> trailers;
 };
 using subrequest_done = std::function<void(subresponse&&)>;
 

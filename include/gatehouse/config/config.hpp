@@ -18,6 +18,9 @@
 namespace gatehouse::compose {
 struct compose_config;
 }
+namespace gatehouse::transcode {
+struct transcode_config;
+}
 
 namespace gatehouse::config {
 
@@ -224,6 +227,8 @@ struct route_config {
     std::optional<respond_config> respond;
     std::optional<redirect_config> redirect;
     std::shared_ptr<const compose::compose_config> compose;  // routes[].compose (compose/compose_config.hpp)
+    // routes[].grpc_transcode (transcode/transcode_config.hpp): REST requests to the upstream as gRPC calls
+    std::shared_ptr<const transcode::transcode_config> grpc_transcode;
     std::string upstream;             // with `upstreams:`, the first of them
     std::vector<split_target> split;  // `upstreams:` (empty for a single upstream)
     split_key split_on;               // sticky: the same key, the same upstream (weights permitting)
@@ -418,7 +423,8 @@ inline const std::vector<std::string>& access_log_field_names() {
                                                 "upstream_attempts",
                                                 "protocol",
                                                 "compose_calls",
-                                                "grpc_status"};
+                                                "grpc_status",
+                                                "grpc_method"};
     return names;
 }
 

@@ -1,0 +1,222 @@
+// routes[].grpc_transcode in the exchange: after the route's chain ran once, the REST request
+// (its google.api.http binding, matched in decide()) becomes one gRPC call to the route's
+// upstream, made as a subrequest (so the upstream's breaker, retries, limits and timeouts apply);
+// the exchange waits on one timer (the call's end, or the route's timeout), then answers the
+// client like a local reply: the response message as JSON, or a gRPC error as its HTTP status
+// with {code, message, details}. A server-streaming method's messages come as one JSON array
+// once the call ended (the subrequest reads the answer whole).
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "grpc/message.hpp"
+#include "grpc/status.hpp"
+#include "http/exchange.hpp"
+#include "http/session_host.hpp"
+#include "net/listener_state.hpp"
+#include "observability/trace_context.hpp"
+#include "transcode/transcode_config.hpp"
+#include "upstream/subrequest.hpp"
+#include "util/base64.hpp"
+
+namespace gatehouse::http {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// The call in flight: its answer once it came, the timer the exchange waits on, and the signal
+// that ends it when the route's timeout ran out or the client left first.
+struct pending_call {
+    explicit pending_call(asio::io_context& ioc) : wake(ioc) {}
+    asio::steady_timer wake;
+    std::optional<upstream::subresponse> answer;
+    bool client_gone = false;
+    std::shared_ptr<asio::cancellation_signal> cancel = std::make_shared<asio::cancellation_signal>();
+};
+
+std::string_view field_of(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name) {
+    for (const auto& [n, v] : fields)
+        if (iequals(n, name)) return v;
+    return {};
+}
+
+// The request head and body of the call: POST /package.Service/Method over HTTP/2 (the
+// subrequest turns the head into a header list), the message length-prefixed.
+// `traceparent`: the call's own (empty: the request is not traced).
+std::string grpc_request_text(std::string_view grpc_path, std::string_view authority, std::string_view request_id,
+                              std::string_view traceparent, std::string_view framed) {
+    std::string out;
+    out.reserve(256 + grpc_path.size() + framed.size());
+    out.append("POST ").append(grpc_path).append(" HTTP/1.1\r\nHost: ").append(authority);
+    if (!traceparent.empty()) out.append("\r\ntraceparent: ").append(traceparent);
+    out.append("\r\ncontent-type: application/grpc\r\nte: trailers\r\nX-Request-Id: ").append(request_id);
+    out.append("\r\ncontent-length: ").append(std::to_string(framed.size())).append("\r\n\r\n");
+    out.append(framed);
+    return out;
+}
+
+}  // namespace
+
+void exchange::match_transcode() {
+    transcode_binding = route->config.grpc_transcode->loaded->match(req.method, path, transcode_values_);
+}
+
+// The call's subrequest: the message framed in a gRPC request head to the route's upstream, the
+// route's call options (retries by the REST method), a traced request's CLIENT span.
+upstream::subrequest exchange::transcode_subrequest(std::string_view framed, net::clock::duration timeout) {
+    const auto& r = *route;
+    upstream::subrequest sr;
+    if (has_trace) {  // the call's traceparent; trace_subrequest gives it its CLIENT span's id
+        char span[16];
+        observability::hex16(host().random(), span);
+        traceparent_.clear();
+        observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
+    }
+    const auto traceparent = has_trace ? std::string_view(traceparent_) : std::string_view{};
+    sr.request = grpc_request_text(transcode_binding->grpc_path, upstream_name, request_id, traceparent, framed);
+    sr.options = call_options_for(r);
+    sr.options.timeout = timeout;
+    sr.options.replayable = true;  // the whole request is in hand
+    sr.max_body = static_cast<std::size_t>(r.config.max_body_bytes.value_or(snap->config.limits.max_body_bytes));
+    sr.keep = snap;
+    if (auto traced = trace_subrequest(sr.options, sr.request, upstream_name, snap)) sr.keep = std::move(traced);
+    return sr;
+}
+
+asio::awaitable<bool> exchange::transcode() {
+    const auto& r = *route;
+    const auto& cfg = *r.config.grpc_transcode;
+    upstream_name = snap->clusters[r.upstream_index]->name;
+    if (transcode_binding == nullptr) {
+        std::string message = "no google.api.http rule of the route's services matches ";
+        message.append(req.method).append(" ").append(path);
+        co_return co_await send_transcode_error(404, static_cast<int>(grpc::status_code::not_found), message);
+    }
+    const auto& b = *transcode_binding;
+    // The head's views end once the body is read (an HTTP/1 client's buffer moves on): the query
+    // is copied first.
+    const std::string query(req.query);
+    // A middleware that validates the body (openapi) sees it whole first, as on a proxied route.
+    if (mctx.body_wanted() != 0) {
+        bool answered = false;
+        const bool sent = co_await run_body_phase(answered);
+        if (answered) co_return sent;
+    }
+    const bool whole = co_await read_compose_body();
+    if (!whole) co_return co_await send_transcode_error(400, static_cast<int>(grpc::status_code::invalid_argument), "the request body could not be read");
+    std::string framed, error;
+    if (!transcode::encode_request(*cfg.loaded, b, transcode_values_, query, compose_body_, cfg.ignore_unknown_query_parameters, framed,
+                                   error))
+        co_return co_await send_transcode_error(400, static_cast<int>(grpc::status_code::invalid_argument), error);
+
+    const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
+    auto sr = transcode_subrequest(framed, timeout);
+    auto call = std::make_shared<pending_call>(host().ioc());
+    sr.cancel = call->cancel;
+    upstream::start_subrequest(host().ioc(), host().cluster_for(*snap, r.upstream_index), std::move(sr),
+                               [call](upstream::subresponse&& answer) {
+                                   call->answer = std::move(answer);
+                                   call->wake.cancel();
+                               });
+    d_.watch_gone([weak = std::weak_ptr<pending_call>(call)] {
+        if (auto c = weak.lock()) {
+            c->client_gone = true;
+            c->wake.cancel();
+        }
+    });
+    const auto deadline = start + timeout;
+    bool timed_out = false;
+    while (!call->answer && !call->client_gone && !timed_out) {
+        call->wake.expires_at(deadline);
+        auto [ec] = co_await call->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+        timed_out = !ec;
+    }
+    d_.unwatch_gone();
+    if (!call->answer) call->cancel->emit(asio::cancellation_type::terminal);
+    if (call->client_gone && !call->answer) {  // nginx's 499, as for a proxied request whose client left
+        status = 499;
+        error_source = "client";
+        if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
+        co_return false;
+    }
+    if (!call->answer) {
+        error_source = "upstream_failure";
+        co_return co_await send_transcode_error(504, static_cast<int>(grpc::status_code::deadline_exceeded), "the gRPC call timed out");
+    }
+    co_return co_await send_transcoded(*call->answer);
+}
+
+// The call's answer to the client: grpc-status from the trailers (or a Trailers-Only head).
+asio::awaitable<bool> exchange::send_transcoded(const upstream::subresponse& r) {
+    const auto& cfg = *route->config.grpc_transcode;
+    if (!r.ok || r.error) {
+        error_source = "upstream_failure";
+        const int s = r.error ? r.error.status() : 502;
+        const auto code = s == 504 ? grpc::status_code::deadline_exceeded : grpc::status_code::unavailable;
+        std::string message = "the gRPC call failed: ";
+        if (r.too_large) message += "the answer is too large";
+        else if (r.error) message += r.error.message();
+        else message += "no answer";
+        co_return co_await send_transcode_error(s, static_cast<int>(code), message);
+    }
+    upstream_status = r.status;
+    auto code_text = field_of(r.trailers, "grpc-status");
+    const auto& where = code_text.empty() ? r.fields : r.trailers;
+    if (code_text.empty()) code_text = field_of(r.fields, "grpc-status");
+    if (r.status != 200 || code_text.empty()) {
+        error_source = "upstream_failure";
+        std::string why = "the gRPC answer has no grpc-status";
+        if (r.status != 200) why = "the upstream answered HTTP " + std::to_string(r.status) + ", not gRPC";
+        co_return co_await send_transcode_error(502, static_cast<int>(grpc::status_code::unknown), why);
+    }
+    const auto parsed = grpc::parse_status_field(code_text);
+    grpc_status = static_cast<int>(parsed.value_or(grpc::status_code::unknown));
+    if (grpc_status != 0) {
+        error_source = "upstream";
+        const auto message = grpc::decode_message(field_of(where, "grpc-message"));
+        // grpc-status-details-bin is base64 without padding as gRPC sends it: padded here.
+        std::string details_text(field_of(where, "grpc-status-details-bin"));
+        while (details_text.size() % 4 != 0) details_text += '=';
+        const std::string details = util::base64_decode(details_text).value_or(std::string());
+        const int http_status = transcode::http_status_of(grpc_status);
+        co_return co_await send_transcode_error(http_status, grpc_status, message, details);
+    }
+    std::string error;
+    if (!transcode::decode_response(*cfg.loaded, *transcode_binding, r.body, cfg.print, reply_body_, error)) {
+        error_source = "upstream_failure";
+        const std::string why = "the gRPC answer does not decode: " + error;
+        co_return co_await send_transcode_error(502, static_cast<int>(grpc::status_code::internal), why);
+    }
+    reply_start(200);
+    reply_field("Content-Type", "application/json");
+    if (has_chain()) {
+        // The chain sees the answer as an upstream's (a cache stores it: its fields and, through
+        // its tap, the body), so a translated GET is cached like any JSON response.
+        run_response_chain(200, reply_fields_);
+        if (medit.tap) {
+            medit.tap->data(reply_body_);
+            medit.tap->end();
+        }
+        reply_chain_fields();
+    }
+    reply_field("X-Request-Id", request_id);
+    co_return co_await reply_send(reply_body_, true);
+}
+
+asio::awaitable<bool> exchange::send_transcode_error(int http_status, int grpc_code, std::string_view message, std::string_view details) {
+    const auto& cfg = *route->config.grpc_transcode;
+    if (grpc_status < 0) grpc_status = grpc_code;
+    if (error_source.empty()) error_source = "gatehouse";
+    reply_body_ = transcode::error_body(*cfg.loaded, grpc_code, message, details, cfg.print);
+    reply_start(http_status);
+    reply_field("Content-Type", "application/json");
+    reply_field("X-Request-Id", request_id);
+    if (has_chain()) {
+        run_response_chain(http_status);
+        reply_chain_fields();
+    }
+    co_return co_await reply_send(reply_body_, true);
+}
+
+}  // namespace gatehouse::http

@@ -1,0 +1,216 @@
+#include "transcode/translate.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "transcode/field_path.hpp"
+#include "transcode/request_fields.hpp"
+#include "transcode/service_set.hpp"
+
+namespace gatehouse::transcode {
+namespace pb = google::protobuf;
+namespace {
+
+void append_frame_header(std::string& out, std::size_t length) {
+    out += '\0';
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((length >> shift) & 0xff);
+}
+
+// The JSON of `bytes` as a message of `full_name`.
+bool to_json(const service_set& set, const std::string& full_name, const std::string& bytes, const print_options& print, std::string& json,
+             std::string& error) {
+    pb::util::JsonPrintOptions options;
+    options.add_whitespace = print.add_whitespace;
+    options.always_print_primitive_fields = print.always_print_primitive_fields;
+    options.preserve_proto_field_names = print.preserve_proto_field_names;
+    json.clear();
+    const auto status = pb::util::BinaryToJsonString(&set.resolver(), type_url(full_name), bytes, &json, options);
+    if (!status.ok()) {
+        error = std::string(status.message());
+        return false;
+    }
+    return true;
+}
+
+// A response_body field picked out of the whole response's JSON.
+std::string pick_field(const binding& b, const std::string& whole, const print_options& print) {
+    const auto* field = find_field(b.method->output_type(), b.response_body);
+    auto doc = nlohmann::json::parse(whole, nullptr, false);
+    const auto key = print.preserve_proto_field_names ? field->name() : field->json_name();
+    const auto it = doc.is_object() ? doc.find(key) : doc.end();
+    const nlohmann::json value = doc.is_object() && it != doc.end() ? *it : nlohmann::json();
+    return value.dump(print.add_whitespace ? 1 : -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The type URLs of a google.rpc.Status's details (field 3, each an Any whose field 1 is the URL),
+// read from the wire without resolving them.
+std::vector<std::string> detail_types(std::string_view status) {
+    std::vector<std::string> urls;
+    pb::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(status.data()), static_cast<int>(status.size()));
+    while (const auto tag = in.ReadTag()) {
+        if (tag != ((3u << 3) | 2u)) {
+            if (!pb::internal::WireFormatLite::SkipField(&in, tag)) break;
+            continue;
+        }
+        std::string any;
+        std::uint32_t length = 0;
+        if (!in.ReadVarint32(&length) || !in.ReadString(&any, static_cast<int>(length))) break;
+        pb::io::CodedInputStream inner(reinterpret_cast<const std::uint8_t*>(any.data()), static_cast<int>(any.size()));
+        std::string url;
+        while (const auto t = inner.ReadTag()) {
+            std::uint32_t n = 0;
+            if (t == ((1u << 3) | 2u) && inner.ReadVarint32(&n) && inner.ReadString(&url, static_cast<int>(n))) break;
+            if (!pb::internal::WireFormatLite::SkipField(&inner, t)) break;
+        }
+        urls.push_back(std::move(url));
+    }
+    return urls;
+}
+
+}  // namespace
+
+bool encode_request(const service_set& set, const binding& b, const bound_values& values, std::string_view query, std::string_view body,
+                    bool ignore_unknown_query, std::string& framed, std::string& error) {
+    const auto* type = b.method->input_type();
+    std::string json;
+    const bool only_body = b.body == "*" && values.empty() && query.empty();
+    if (only_body) {
+        json.assign(body.empty() ? std::string_view("{}") : body);
+    } else {
+        auto root = nlohmann::json::object();
+        if (!map_query(root, type, query, ignore_unknown_query, error)) return false;
+        if (!b.body.empty() && !body.empty()) {
+            auto doc = nlohmann::json::parse(body, nullptr, false);
+            if (doc.is_discarded()) {
+                error = "the body is not JSON";
+                return false;
+            }
+            if (b.body == "*") {
+                if (!doc.is_object()) {
+                    error = "the body is no JSON object";
+                    return false;
+                }
+                for (auto& [k, v] : doc.items()) root[k] = std::move(v);
+            } else {
+                // body: "book" (a field of the request; resolved at load)
+                auto* node = &root;
+                std::size_t start = 0;
+                for (;;) {
+                    const auto dot = b.body.find('.', start);
+                    node = &(*node)[b.body.substr(start, dot == std::string::npos ? std::string::npos : dot - start)];
+                    if (dot == std::string::npos) break;
+                    if (!node->is_object()) *node = nlohmann::json::object();
+                    start = dot + 1;
+                }
+                *node = std::move(doc);
+            }
+        }
+        for (const auto& [path, value] : values) {
+            if (set_text_field(root, type, path, value, error) != set_result::ok) return false;
+        }
+        json = root.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // values were checked: UTF-8
+    }
+    pb::util::JsonParseOptions options;
+    std::string message;
+    const auto status = pb::util::JsonToBinaryString(&set.resolver(), type_url(type->full_name()), json, &message, options);
+    if (!status.ok()) {
+        error = std::string(status.message());
+        return false;
+    }
+    framed.clear();
+    framed.reserve(5 + message.size());
+    append_frame_header(framed, message.size());
+    framed += message;
+    return true;
+}
+
+bool decode_response(const service_set& set, const binding& b, std::string_view frames, const print_options& print, std::string& json,
+                     std::string& error) {
+    const auto& type = b.method->output_type()->full_name();
+    std::string message, one;
+    std::size_t count = 0;
+    json.clear();
+    if (b.server_streaming) json += '[';
+    while (!frames.empty()) {
+        if (frames.size() < 5) {
+            error = "a gRPC message is cut short";
+            return false;
+        }
+        const auto* p = reinterpret_cast<const unsigned char*>(frames.data());
+        if (p[0] != 0) {
+            error = "a gRPC message is compressed (flag " + std::to_string(p[0]) + ")";
+            return false;
+        }
+        const std::size_t length = (std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4];
+        if (frames.size() - 5 < length) {
+            error = "a gRPC message is cut short";
+            return false;
+        }
+        message.assign(frames.substr(5, length));
+        frames.remove_prefix(5 + length);
+        if (!to_json(set, type, message, print, one, error)) return false;
+        if (!b.response_body.empty()) one = pick_field(b, one, print);
+        if (b.server_streaming) {
+            if (count > 0) json += ',';
+            json += one;
+        } else if (count > 0) {
+            error = "a unary method answered with more than one message";
+            return false;
+        } else {
+            json = std::move(one);
+        }
+        ++count;
+    }
+    if (b.server_streaming) {
+        json += ']';
+    } else if (count == 0) {
+        error = "a unary method answered with no message";
+        return false;
+    }
+    return true;
+}
+
+int http_status_of(int grpc_code) {
+    switch (grpc_code) {
+        case 0: return 200;
+        case 1: return 499;   // CANCELLED
+        case 3: return 400;   // INVALID_ARGUMENT
+        case 4: return 504;   // DEADLINE_EXCEEDED
+        case 5: return 404;   // NOT_FOUND
+        case 6: return 409;   // ALREADY_EXISTS
+        case 7: return 403;   // PERMISSION_DENIED
+        case 8: return 429;   // RESOURCE_EXHAUSTED
+        case 9: return 400;   // FAILED_PRECONDITION
+        case 10: return 409;  // ABORTED
+        case 11: return 400;  // OUT_OF_RANGE
+        case 12: return 501;  // UNIMPLEMENTED
+        case 14: return 503;  // UNAVAILABLE
+        case 16: return 401;  // UNAUTHENTICATED
+        default: return 500;  // UNKNOWN, INTERNAL, DATA_LOSS, anything else
+    }
+}
+
+std::string error_body(const service_set& set, int grpc_code, std::string_view message, std::string_view status_details,
+                       const print_options& print) {
+    nlohmann::json doc = {{"code", grpc_code}, {"message", std::string(message)}, {"details", nlohmann::json::array()}};
+    if (!status_details.empty()) {
+        print_options plain = print;
+        plain.add_whitespace = false;
+        std::string json, error;
+        if (to_json(set, "google.rpc.Status", std::string(status_details), plain, json, error)) {
+            auto status = nlohmann::json::parse(json, nullptr, false);
+            if (status.is_object() && status.contains("details")) doc["details"] = std::move(status["details"]);
+        } else {
+            for (auto& url : detail_types(status_details)) doc["details"].push_back({{"@type", std::move(url)}});
+        }
+    }
+    // grpc-message is the server's text: not UTF-8 is replaced, never thrown on.
+    return doc.dump(print.add_whitespace ? 1 : -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace gatehouse::transcode
