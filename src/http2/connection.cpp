@@ -21,7 +21,11 @@ struct callbacks {
 
     static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
         auto& c = of(user);
-        if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+        if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {  // trailers: activity, once for the block
+            if (auto* s = c.find(frame->hd.stream_id)) s->touch();
+            return 0;
+        }
         const auto& h2 = c.p_.listener->cfg.http2;
         if (c.closing_ || (h2.max_requests_per_connection && c.started_ >= h2.max_requests_per_connection)) {
             nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
