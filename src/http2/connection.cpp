@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 
 #include "http/session_host.hpp"
+#include "net/h2_mem.hpp"
 #include "http2/stream.hpp"
 
 namespace gatehouse::http2 {
@@ -205,7 +206,7 @@ bool connection::start_session() {
     const auto& h2 = p_.listener->cfg.http2;
     nghttp2_option_set_max_outbound_ack(opt, 1000);  // SETTINGS/PING floods: ACKs the peer does not read
     nghttp2_option_set_max_settings(opt, 32);
-    const int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+    const int rv = nghttp2_session_server_new3(&session_, cb, this, opt, net::h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return false;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "http/session_host.hpp"
+#include "net/h2_mem.hpp"
 #include "observability/log_limit.hpp"
 #include "upstream/connect.hpp"
 
@@ -297,7 +298,7 @@ bool h2_connection::start_session() {
     nghttp2_option_new(&opt);
     nghttp2_option_set_no_auto_window_update(opt, 1);  // windows are credited as the relay takes the body
     nghttp2_option_set_peer_max_concurrent_streams(opt, 100);  // until the server's SETTINGS say otherwise
-    const int rv = nghttp2_session_client_new2(&session_, cb, this, opt);
+    const int rv = nghttp2_session_client_new3(&session_, cb, this, opt, net::h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return false;
