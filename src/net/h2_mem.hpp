@@ -7,8 +7,29 @@
 // on another thread (shutdown) goes to that thread's list, which is correct too.
 #include <nghttp2/nghttp2.h>
 
+#include <cstddef>
+#include <new>
+
 namespace gatehouse::net {
 
 nghttp2_mem* h2_mem();
+
+// The same free lists as a standard allocator (the control blocks of the upstream's pooled
+// streams: upstream/h2_connection.cpp).
+template <class T>
+struct h2_allocator {
+    using value_type = T;
+    h2_allocator() = default;
+    template <class U>
+    h2_allocator(const h2_allocator<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        auto* m = h2_mem();
+        if (void* p = m->malloc(n * sizeof(T), m->mem_user_data)) return static_cast<T*>(p);
+        throw std::bad_alloc();
+    }
+    void deallocate(T* p, std::size_t) noexcept { h2_mem()->free(p, h2_mem()->mem_user_data); }
+    template <class U>
+    bool operator==(const h2_allocator<U>&) const noexcept { return true; }
+};
 
 }  // namespace gatehouse::net

@@ -29,6 +29,9 @@ public:
         spans_.clear();
         views_.clear();
     }
+    void release_memory() {  // a head that was far larger than usual gives its memory back
+        if (bytes_.capacity() > 16 * 1024) std::string().swap(bytes_);
+    }
     void add(std::string_view name, std::string_view value) {
         spans_.push_back({static_cast<std::uint32_t>(bytes_.size()), static_cast<std::uint32_t>(name.size()),
                           static_cast<std::uint32_t>(value.size())});
@@ -53,6 +56,9 @@ struct h2_stream final : http::body_watcher {
     explicit h2_stream(boost::asio::io_context& ioc)
         : wake(ioc, boost::asio::steady_timer::time_point::max()), pump_wake(ioc, boost::asio::steady_timer::time_point::max()) {}
     h2_stream(const h2_stream&) = delete;
+    // Back to a new stream's state for the next request on its connection (h2_connection::
+    // new_stream), keeping the buffers' capacity up to a limit.
+    void reset();
 
     std::shared_ptr<h2_connection> conn;
     std::int32_t id = -1;
