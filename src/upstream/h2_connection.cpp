@@ -188,6 +188,7 @@ void h2_stream::reset() {
     pending = {};
     kept.clear();
     if (kept.capacity() > keep) std::string().swap(kept);
+    head.clear();
     body_end = deferred = body_open = false;
     out_trailers.clear();
     sent_bytes = 0;

@@ -84,6 +84,10 @@ struct h2_stream final : http::body_watcher {
     void body_arrived() override;
     std::string_view pending;  // offered, not yet copied into DATA frames
     std::string kept;          // a body in hand, copied: it outlives the call's hold on the client's
+    // The request's header list as submitted: nghttp2 points into it (NGHTTP2_NV_FLAG_NO_COPY_*)
+    // until the HEADERS frame is written or dropped unsent; the connection holds the stream
+    // until then (its close callback comes after either).
+    std::string head;
     bool body_end = false;     // the last piece is offered (with trailers when `out_trailers` has any)
     bool deferred = false;     // nghttp2 asked for data we had not: resume when some is offered
     bool body_open = false;    // the request has a body that is still going out

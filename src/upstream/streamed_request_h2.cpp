@@ -98,10 +98,30 @@ void streamed_request::point_nv() {
         nv_.push_back({base + s.name, base + s.value, s.name_len, s.value_len, NGHTTP2_NV_FLAG_NONE});
 }
 
+namespace {
+
+// The header list moved onto the stream's own copy of its bytes, which nghttp2 then need not
+// copy (NO_COPY): the sender's head may change for the next try or go with the call while the
+// HEADERS frame still waits in the session's queue; the stream stays with the connection until
+// that frame is written or dropped (an RST_STREAM before it cancels it unsent).
+void pin_nv(std::vector<nghttp2_nv>& nv, std::string_view from, std::string& to) {
+    to.assign(from);
+    const auto* old_base = reinterpret_cast<const std::uint8_t*>(from.data());
+    auto* base = reinterpret_cast<std::uint8_t*>(to.data());
+    for (auto& f : nv) {
+        f.name = base + (f.name - old_base);
+        f.value = base + (f.value - old_base);
+        f.flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    }
+}
+
+}  // namespace
+
 asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
                                                               net::clock::duration timeout) {
     timeout_ = timeout;
     point_nv();
+    pin_nv(nv_, head_, s->head);
     if (!has_body_) {
         if (!c.submit(s, nv_, false)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
