@@ -112,6 +112,10 @@ void pin_nv(std::vector<nghttp2_nv>& nv, std::string_view from, std::string& to)
         f.name = base + (f.name - old_base);
         f.value = base + (f.value - old_base);
         f.flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+        // Values unique to every request stay out of the HPACK table (an insert and an eviction
+        // each time for nothing): it keeps the repeated ones.
+        const std::string_view name(reinterpret_cast<const char*>(f.name), f.namelen);
+        if (name == "x-request-id"sv || name == "traceparent"sv) f.flags |= NGHTTP2_NV_FLAG_NO_INDEX;
     }
 }
 
