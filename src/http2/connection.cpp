@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 
 #include "http/session_host.hpp"
+#include "net/h2_mem.hpp"
 #include "http2/stream.hpp"
 
 namespace gatehouse::http2 {
@@ -21,7 +22,11 @@ struct callbacks {
 
     static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
         auto& c = of(user);
-        if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+        if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {  // trailers: activity, once for the block
+            if (auto* s = c.find(frame->hd.stream_id)) s->touch();
+            return 0;
+        }
         const auto& h2 = c.p_.listener->cfg.http2;
         if (c.closing_ || (h2.max_requests_per_connection && c.started_ >= h2.max_requests_per_connection)) {
             nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
@@ -201,7 +206,7 @@ bool connection::start_session() {
     const auto& h2 = p_.listener->cfg.http2;
     nghttp2_option_set_max_outbound_ack(opt, 1000);  // SETTINGS/PING floods: ACKs the peer does not read
     nghttp2_option_set_max_settings(opt, 32);
-    const int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+    const int rv = nghttp2_session_server_new3(&session_, cb, this, opt, net::h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return false;

@@ -74,9 +74,9 @@ asio::awaitable<void> stream::wait() {
 // RFC 9113 §8.2 and §8.3: pseudo-fields first, each once, only the request's; our field rules
 // on every name and value (nghttp2 checks them too); connection-specific fields refused; the
 // head's size counted as it is decoded (limits.max_header_bytes, max_headers), so an HPACK
-// bomb costs no memory beyond the limit.
+// bomb costs no memory beyond the limit. The clock is read once per header block (begin_headers:
+// the stream's start or touch()), not per field.
 bool stream::add_field(std::string_view name, std::string_view value, bool trailer) {
-    last_activity_ = net::clock::now();
     const auto& limits = c_.host().current()->config.limits;
     head_bytes_ += name.size() + value.size() + 32;  // RFC 9113 §6.5.2's accounting
     if (head_bytes_ > limits.max_header_bytes || raw_.size() + trailers_.size() >= limits.max_headers) {

@@ -45,6 +45,7 @@ public:
     std::int32_t id() const { return id_; }
     bool running() const { return running_; }
     net::clock::time_point last_activity() const { return last_activity_; }
+    void touch() { last_activity_ = net::clock::now(); }  // a header block began (trailers)
     // How long the stream may go without a byte either way: the listener's stream_idle_timeout,
     // or the route's tunnel_idle_timeout once it carries a tunnel.
     net::clock::duration idle_limit(net::clock::duration stream_idle) const { return tunnelling_ ? tunnel_idle_ : stream_idle; }

@@ -46,7 +46,7 @@ asio::awaitable<upstream_error> call::try_stream(request_sender& sender) {
         const bool up = co_await stream_conn_->wait_open(net::clock::now() + try_timeout_);
         if (!up) co_return upstream_error{failure::connect};
     }
-    stream_ = std::make_shared<h2_stream>(cluster_->ioc());
+    stream_ = stream_conn_->new_stream(cluster_->ioc());
     sent_ = net::clock::now();  // the upstream's time runs from the request's start
     auto err = co_await sender.send_stream(*stream_conn_, stream_, try_timeout_);
     if (!err) err = co_await read_stream_head(sender);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "http/session_host.hpp"
+#include "net/h2_mem.hpp"
 #include "observability/log_limit.hpp"
 #include "upstream/connect.hpp"
 
@@ -170,6 +171,59 @@ void h2_stream::body_arrived() {
     if (conn) conn->resume(*this);
 }
 
+void h2_stream::reset() {
+    constexpr std::size_t keep = 64 * 1024;  // a buffer that grew past this gives its memory back
+    id = -1;
+    status = 0;
+    fields.clear();
+    trailers.clear();
+    fields.release_memory();
+    trailers.release_memory();
+    head_ready = final_head = ended = closed = refused = header_error = abandoned = false;
+    error_code = 0;
+    body.clear();
+    if (body.capacity() > keep) std::string().swap(body);
+    handed = 0;
+    source = nullptr;
+    pending = {};
+    kept.clear();
+    if (kept.capacity() > keep) std::string().swap(kept);
+    head.clear();
+    body_end = deferred = body_open = false;
+    out_trailers.clear();
+    sent_bytes = 0;
+    processed();
+    wake.expires_at(boost::asio::steady_timer::time_point::max());
+    pump_wake.expires_at(boost::asio::steady_timer::time_point::max());
+    waiters = pump_waiters = 0;
+}
+
+struct stream_recycler {
+    void operator()(h2_stream* s) const noexcept { h2_connection::recycle(s); }
+};
+
+std::shared_ptr<h2_stream> h2_connection::new_stream(asio::io_context& ioc) {
+    std::unique_ptr<h2_stream> s;
+    if (!spares_.empty()) {
+        s = std::move(spares_.back());
+        spares_.pop_back();
+    } else {
+        s = std::make_unique<h2_stream>(ioc);
+    }
+    s->conn = shared_from_this();
+    return std::shared_ptr<h2_stream>(s.release(), stream_recycler{}, net::h2_allocator<h2_stream>{});
+}
+
+// The stream's last owner let go: a spare for the connection's next request (the connection
+// may go with this, its spares with it).
+void h2_connection::recycle(h2_stream* raw) noexcept {
+    std::unique_ptr<h2_stream> s(raw);
+    auto c = std::move(s->conn);
+    if (!c || c->state_ == state::dead || c->spares_.size() >= k_spares) return;
+    s->reset();
+    c->spares_.push_back(std::move(s));
+}
+
 void h2_stream::set_trailers(const http::trailers& t) {
     out_trailers.clear();
     for (auto& f : t) {
@@ -297,7 +351,7 @@ bool h2_connection::start_session() {
     nghttp2_option_new(&opt);
     nghttp2_option_set_no_auto_window_update(opt, 1);  // windows are credited as the relay takes the body
     nghttp2_option_set_peer_max_concurrent_streams(opt, 100);  // until the server's SETTINGS say otherwise
-    const int rv = nghttp2_session_client_new2(&session_, cb, this, opt);
+    const int rv = nghttp2_session_client_new3(&session_, cb, this, opt, net::h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return false;

@@ -54,6 +54,9 @@ public:
     // A request: its fields (pseudo-fields first), its body from the stream's source or pending
     // view when `has_body`. False: the session refused it (the stream is closed, not refused).
     bool submit(std::shared_ptr<h2_stream> s, const std::vector<nghttp2_nv>& nv, bool has_body);
+    // A stream for a request on this connection: a spare one (its buffers' capacity kept) when
+    // there is one. The last owner to let go gives it back to the connection (recycle).
+    std::shared_ptr<h2_stream> new_stream(boost::asio::io_context& ioc);
     // The relay took n bytes of the stream's body: its window (and the connection's) opens by that.
     void consume(h2_stream& s, std::size_t n);
     // More request body was offered: nghttp2 asks for it again.
@@ -81,6 +84,10 @@ private:
     h2_stream* find(std::int32_t id);
     void stream_closed(std::int32_t id, std::uint32_t code);
     void opened(state s);
+    static void recycle(h2_stream* s) noexcept;
+    friend struct stream_recycler;
+    static constexpr std::size_t k_spares = 128;
+    std::vector<std::unique_ptr<h2_stream>> spares_;
 
     upstream_connection uc_;  // the socket, its transport, deadline and read buffer, the endpoint
     std::shared_ptr<const cluster> def_;

@@ -29,6 +29,9 @@ public:
         spans_.clear();
         views_.clear();
     }
+    void release_memory() {  // a head that was far larger than usual gives its memory back
+        if (bytes_.capacity() > 16 * 1024) std::string().swap(bytes_);
+    }
     void add(std::string_view name, std::string_view value) {
         spans_.push_back({static_cast<std::uint32_t>(bytes_.size()), static_cast<std::uint32_t>(name.size()),
                           static_cast<std::uint32_t>(value.size())});
@@ -53,6 +56,9 @@ struct h2_stream final : http::body_watcher {
     explicit h2_stream(boost::asio::io_context& ioc)
         : wake(ioc, boost::asio::steady_timer::time_point::max()), pump_wake(ioc, boost::asio::steady_timer::time_point::max()) {}
     h2_stream(const h2_stream&) = delete;
+    // Back to a new stream's state for the next request on its connection (h2_connection::
+    // new_stream), keeping the buffers' capacity up to a limit.
+    void reset();
 
     std::shared_ptr<h2_connection> conn;
     std::int32_t id = -1;
@@ -78,6 +84,10 @@ struct h2_stream final : http::body_watcher {
     void body_arrived() override;
     std::string_view pending;  // offered, not yet copied into DATA frames
     std::string kept;          // a body in hand, copied: it outlives the call's hold on the client's
+    // The request's header list as submitted: nghttp2 points into it (NGHTTP2_NV_FLAG_NO_COPY_*)
+    // until the HEADERS frame is written or dropped unsent; the connection holds the stream
+    // until then (its close callback comes after either).
+    std::string head;
     bool body_end = false;     // the last piece is offered (with trailers when `out_trailers` has any)
     bool deferred = false;     // nghttp2 asked for data we had not: resume when some is offered
     bool body_open = false;    // the request has a body that is still going out

@@ -16,14 +16,16 @@ namespace gatehouse::upstream {
 namespace asio = boost::asio;
 using namespace std::string_view_literals;
 
+// The name appended whole (an HTTP/2 client's are lower-case already, RFC 9113 §8.2.1), then
+// lower-cased in place.
 void streamed_request::add_h2(std::string_view name, std::string_view value) {
-    nv_span s{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()), 0,
-              static_cast<std::uint32_t>(value.size())};
-    for (char c : name) head_ += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    head_ += ": "sv;
-    s.value = static_cast<std::uint32_t>(head_.size());
-    head_ += value;
-    head_ += "\r\n"sv;
+    const auto at = head_.size();
+    nv_span s{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
+              static_cast<std::uint32_t>(at + name.size() + 2), static_cast<std::uint32_t>(value.size())};
+    head_.append(name);
+    for (auto i = at; i < at + name.size(); ++i)
+        if (head_[i] >= 'A' && head_[i] <= 'Z') head_[i] = static_cast<char>(head_[i] + 32);
+    head_.append(": "sv).append(value).append("\r\n"sv);
     spans_.push_back(s);
 }
 
@@ -34,22 +36,23 @@ void streamed_request::start_h2(const http::forwarded_request& f, bool tls) {
     add_h2(":method", f.method);
     add_h2(":scheme", tls ? "https"sv : "http"sv);
     add_h2(":authority", f.authority);
-    std::string path(f.path);
-    if (f.has_query) {
-        path += '?';
-        path += f.query;
-    }
-    add_h2(":path", path);
+    // The last field's value goes on with `a` and `b` (no temporary string for the joined value).
+    auto extend_last = [&](std::string_view a, std::string_view b) {
+        head_.resize(head_.size() - 2);
+        head_.append(a).append(b).append("\r\n"sv);
+        spans_.back().value_len += static_cast<std::uint32_t>(a.size() + b.size());
+    };
+    add_h2(":path", f.path);
+    if (f.has_query) extend_last("?"sv, f.query);
     for (auto i : f.kept) add_h2(f.source[i].name, f.source[i].value);
     for (auto& a : f.added) add_h2(a.name, a.value);
     if (f.te_trailers) add_h2("te", "trailers");
-    std::string xff;
-    if (!f.forwarded_for_claim.empty()) {
-        xff.assign(f.forwarded_for_claim);
-        xff += ", "sv;
+    if (f.forwarded_for_claim.empty()) {
+        add_h2("x-forwarded-for", f.peer);
+    } else {
+        add_h2("x-forwarded-for", f.forwarded_for_claim);
+        extend_last(", "sv, f.peer);
     }
-    xff += f.peer;
-    add_h2("x-forwarded-for", xff);
     add_h2("x-forwarded-proto", f.forwarded_proto);
     if (!f.forwarded_host.empty()) add_h2("x-forwarded-host", f.forwarded_host);
     add_h2("x-request-id", f.request_id);
@@ -95,10 +98,34 @@ void streamed_request::point_nv() {
         nv_.push_back({base + s.name, base + s.value, s.name_len, s.value_len, NGHTTP2_NV_FLAG_NONE});
 }
 
+namespace {
+
+// The header list moved onto the stream's own copy of its bytes, which nghttp2 then need not
+// copy (NO_COPY): the sender's head may change for the next try or go with the call while the
+// HEADERS frame still waits in the session's queue; the stream stays with the connection until
+// that frame is written or dropped (an RST_STREAM before it cancels it unsent).
+void pin_nv(std::vector<nghttp2_nv>& nv, std::string_view from, std::string& to) {
+    to.assign(from);
+    const auto* old_base = reinterpret_cast<const std::uint8_t*>(from.data());
+    auto* base = reinterpret_cast<std::uint8_t*>(to.data());
+    for (auto& f : nv) {
+        f.name = base + (f.name - old_base);
+        f.value = base + (f.value - old_base);
+        f.flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+        // Values unique to every request stay out of the HPACK table (an insert and an eviction
+        // each time for nothing): it keeps the repeated ones.
+        const std::string_view name(reinterpret_cast<const char*>(f.name), f.namelen);
+        if (name == "x-request-id"sv || name == "traceparent"sv) f.flags |= NGHTTP2_NV_FLAG_NO_INDEX;
+    }
+}
+
+}  // namespace
+
 asio::awaitable<upstream_error> streamed_request::send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
                                                               net::clock::duration timeout) {
     timeout_ = timeout;
     point_nv();
+    pin_nv(nv_, head_, s->head);
     if (!has_body_) {
         if (!c.submit(s, nv_, false)) co_return upstream_error{failure::closed, true};
         co_return upstream_error{};
