@@ -77,6 +77,7 @@ void block_free(void* p, void*) {
     if (!p) return;
     const auto c = class_at(p);
     if (c == k_unpooled || t_gone || t_lists.count[c] >= k_keep) return std::free(static_cast<unsigned char*>(p) - k_header);
+    (void)&t_drain;  // a thread that only frees (blocks from another thread) drains its list at exit too
     auto* b = static_cast<free_block*>(p);
     b->next = t_lists.head[c];
     t_lists.head[c] = b;
