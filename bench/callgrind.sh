@@ -12,6 +12,8 @@
 #   H2=1 bash bench/callgrind.sh                              # HTTP/2 clients (h2load, h2c, 10 x 10 streams)
 #   GRPC=1 bash bench/callgrind.sh                            # gRPC unary calls as in bench/grpc.sh:
 #       h2load's calls (h2c, 10 x 10 streams) to bench/grpc_responder.cpp over an h2c upstream
+#   COMPOSE=1 bash bench/callgrind.sh                         # /compose as in bench/compose.sh: one
+#       request = a composition of three calls (/a.json, /b.json, /c.json merged under into)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -20,7 +22,7 @@ command -v valgrind >/dev/null && command -v ab >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind apache2-utils >/dev/null
 }
 bench_setup
-UP=19101; GH=19180
+UP=${UP_PORT:-19101}; GH=${GH_PORT:-19180}  # other ports: two runs side by side
 if [ -n "${GRPC:-}" ]; then
   [ -x "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" ] || .ci/build build
   command -v h2load >/dev/null || .ci/install-deps
@@ -35,6 +37,13 @@ else
   start_upstream $UP
   wait_for_ports $UP
 fi
+compose_route=""
+if [ -n "${COMPOSE:-}" ]; then
+  PATHS=${PATHS:-/compose}
+  compose_route="{ name: compose, match: { path: /compose }, compose: { calls: [
+    { name: a, upstream: up, path: /a.json, into: a }, { name: b, upstream: up, path: /b.json, into: b },
+    { name: c, upstream: up, path: /c.json, into: c } ] } }, "
+fi
 
 # instructions BIN PATH N: total user-space instructions of a gatehouse run serving N requests.
 instructions() {
@@ -43,7 +52,7 @@ instructions() {
 workers: 1
 admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$GH${listener_extra:-} }]
-routes: [{ name: all, upstream: up }]
+routes: [${compose_route}{ name: all, upstream: up }]
 upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }]
 CONF
   rm -f "$out"

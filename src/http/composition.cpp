@@ -9,6 +9,7 @@
 #include "http/session_host.hpp"
 #include "observability/trace_context.hpp"
 #include "openapi/json_limits.hpp"
+#include "util/json_check.hpp"
 
 namespace gatehouse::http {
 
@@ -193,6 +194,7 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
     const auto why = accept(i, r, value);
     if (!why.empty()) return fail(i, r.ok && r.status / 100 != 2 ? r.status : r.error ? r.error.status() : 502, why);
     if (r.status == 204 || r.body.empty()) value = nullptr;
+    if (cfg_.calls[i].spliced && outcomes_[i].whole.empty()) outcomes_[i].whole = "null";
     std::string cc;  // every answer's, so one element's no-store is not overwritten by the next one's max-age
     for (auto& [n, v] : r.fields)
         if (iequals(n, "cache-control")) cc = v;
@@ -206,7 +208,6 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
 }
 
 std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out) {
-    (void)i;
     if (r.error) return upstream::failure_name(r.error.kind);
     if (r.too_large) return "too_large";
     if (!r.ok) return "invalid_body";
@@ -215,6 +216,7 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     total_bytes_ += r.body.size();
     held_by_worker += r.body.size();
     if (total_bytes_ > cfg_.max_total) return "too_large";
+    if (cfg_.calls[i].spliced) return accept_whole(i, r);
     // The depth in one pass over the bytes, then the plain parser: the parser with a callback
     // costs three times as much (callgrind: 13 k instructions for a 50-byte document).
     openapi::json_refusal why;
@@ -222,6 +224,18 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     if (why == openapi::json_refusal::too_deep) return "too_deep";
     if (!doc) return "invalid_json";
     out = std::move(*doc);
+    return {};
+}
+
+std::string_view composition::accept_whole(std::size_t i, upstream::subresponse& r) {
+    const auto checked = util::check_json(r.body, cfg_.max_depth);
+    if (checked.result == util::json_check::too_deep) return "too_deep";
+    if (checked.result != util::json_check::ok) return "invalid_json";
+    auto& whole = outcomes_[i].whole;
+    if (checked.loose)
+        util::append_minified(whole, r.body);
+    else
+        whole = std::move(r.body);
     return {};
 }
 
@@ -276,19 +290,63 @@ void composition::time_out() {
 std::string composition::take_answer_body() {
     auto answer = nlohmann::json::object();
     auto errors = nlohmann::json::object();
+    std::vector<std::pair<std::string_view, const std::string*>> spliced;  // into, bytes
     for (std::size_t i = 0; i < outcomes_.size(); ++i) {
         auto& o = outcomes_[i];
-        if (o.st == state::ok) {
+        const auto& c = cfg_.calls[i];
+        if (o.st == state::ok && c.spliced) {
+            answer.erase(c.into);  // the later call wins, as merge() has it
+            spliced.emplace_back(c.into, &o.whole);
+        } else if (o.st == state::ok) {
             results_[i] = nullptr;
-            compose::merge(answer, cfg_.calls[i], std::move(o.value));  // moved, not copied: nothing reads it after
-            continue;
+            compose::merge(answer, c, std::move(o.value));  // moved, not copied: nothing reads it after
+            std::erase_if(spliced, [&](auto& s) { return answer.contains(s.first); });
+        } else {
+            auto& e = errors[c.name];
+            if (o.status != 0) e["status"] = o.status;
+            e["reason"] = o.reason;
         }
-        auto& e = errors[cfg_.calls[i].name];
-        if (o.status != 0) e["status"] = o.status;
-        e["reason"] = o.reason;
     }
     if (cfg_.errors_summary && !errors.empty()) answer["_errors"] = std::move(errors);
-    return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (spliced.empty()) return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return with_spliced(answer, spliced);
+}
+
+// The answer's members in the order nlohmann's object keeps them (sorted by name), the spliced
+// calls' bytes among them: the same document as without splicing, but that a spliced value keeps
+// the upstream's member order and escapes (the same JSON value, written as it came).
+std::string composition::with_spliced(const nlohmann::json& answer, std::vector<std::pair<std::string_view, const std::string*>>& spliced) {
+    std::sort(spliced.begin(), spliced.end());
+    std::size_t size = 2 + answer.size() * 16;
+    for (const auto& s : spliced) size += s.first.size() + s.second->size() + 4;
+    std::string out;
+    out.reserve(size);
+    out += '{';
+    const auto member = [&](std::string_view name) {
+        if (out.size() > 1) out += ',';
+        const bool plain = std::all_of(name.begin(), name.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+        if (plain) {
+            out.append(1, '"').append(name).append("\":");
+            return;
+        }
+        out += nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // escaped as nlohmann does (UTF-8 kept)
+        out += ':';
+    };
+    auto next = spliced.begin();
+    for (const auto& [name, value] : answer.items()) {
+        for (; next != spliced.end() && next->first < name; ++next) {
+            member(next->first);
+            out += *next->second;
+        }
+        member(name);
+        out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    for (; next != spliced.end(); ++next) {
+        member(next->first);
+        out += *next->second;
+    }
+    out += '}';
+    return out;
 }
 
 std::string composition::partial_header() const {

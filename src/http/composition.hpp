@@ -39,6 +39,7 @@ struct call_outcome {
     int status = 0;           // the upstream's status, or gatehouse's (502, 503, 504) when none came
     std::string_view reason;  // why it failed (timeout, connect, status, invalid_json, too_large, dependency, ...)
     nlohmann::json value;     // the shaped response (foreach: the array of shaped elements)
+    std::string whole;        // a spliced call's answer: its checked JSON, without whitespace
     std::vector<std::string> cache_controls;  // each answer's Cache-Control ("" when it had none), foreach elements too
     net::clock::time_point started{};
     double ms = -1;
@@ -107,6 +108,8 @@ private:
     void on_response(std::size_t i, std::size_t element, std::size_t unit, upstream::subresponse&& r);
     // The response as JSON, or why it is not acceptable.
     std::string_view accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out);
+    std::string_view accept_whole(std::size_t i, upstream::subresponse& r);  // a spliced call's: checked, kept as bytes
+    static std::string with_spliced(const nlohmann::json& answer, std::vector<std::pair<std::string_view, const std::string*>>& spliced);
     void fail(std::size_t i, int status, std::string_view reason);
     void succeed(std::size_t i, nlohmann::json value);
     void ended(std::size_t i);

@@ -232,6 +232,22 @@ routes:
       calls:
         - { name: flaky, upstream: flaky, path: /flaky, into: flaky }
         - { name: steady, upstream: users, path: /base, into: steady }
+  - name: spliced
+    match: { path: /spliced }
+    compose:
+      max_depth: 8
+      calls:
+        - { name: pretty, upstream: users, path: /pretty, into: p }
+        - { name: root, upstream: orders, path: /root-object }
+        - { name: again, upstream: recs, path: /pretty-too, into: m }
+        - { name: deep, upstream: users, path: /deep, into: d }
+        - { name: bad, upstream: orders, path: /bad-utf8, into: x }
+  - name: spliced-first-root
+    match: { path: /spliced-first-root }
+    compose:
+      calls:
+        - { name: root, upstream: orders, path: /root-object }
+        - { name: pretty, upstream: users, path: /pretty, into: p }
 """
 
 
@@ -258,6 +274,8 @@ class Composition(unittest.TestCase):
             "/must/html": {"body": b"<html>not json</html>", "type": "text/html"},
             "/must/big": {"body": b"[" + b"1," * 700000 + b"1]"},
             "/cc/a": {"body": {"a": 1}, "headers": {"Cache-Control": "public, max-age=60", "Set-Cookie": "a=1"}},
+            "/pretty": {"body": b'\xef\xbb\xbf{ "z" : [1, 2.50],\n\t"a": "\\u00e9 \xc3\xa9 \\" x" }\r\n'},
+            "/deep": {"body": b"[" * 9 + b"]" * 9},
         })
         cls.orders.script.update({
             "/orders?user=42": {"body": [{"id": 1}, {"id": 2}]},
@@ -304,6 +322,27 @@ class Composition(unittest.TestCase):
         self.assertEqual(r.body, b'{"items":[{"sku":"r1"},{"sku":"r2"},{"sku":"m1"}],'
                                  b'"orders":[{"id":1},{"id":2}],"plan":"pro","since":2019,'
                                  b'"user":{"contact":"ada@example.com","id":42,"name":"Ada"}}')
+
+    def test_answers_taken_whole_are_checked_and_passed_as_their_bytes(self):
+        # Calls under an `into` of their own, not shaped, read by no other call: their answers go
+        # into the merged one as they came, checked as JSON (BOM and whitespace dropped, members
+        # and escapes as the upstream wrote them), among the root-merged call's members in
+        # nlohmann's (sorted) order, later calls winning a key as in any merge.
+        self.orders.script["/root-object"] = {"body": {"p": "root", "m": 1, "b": True}}
+        self.recs.script["/pretty-too"] = {"body": b'  [ {"k": null}, true ]  '}
+        self.orders.script["/bad-utf8"] = {"body": b'{"s": "\xed\xa0\x80"}'}
+        r = request(self.gw.port, path="/spliced")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"_errors":{"bad":{"reason":"invalid_json","status":502},'
+                                 b'"deep":{"reason":"too_deep","status":502}},'
+                                 b'"b":true,"m":[{"k":null},true],"p":"root"}')
+        self.assertEqual(r.headers["gatehouse-partial"], "deep;reason=too_deep, bad;reason=invalid_json")
+        # The root call's "p" was written after the first call's: swap their order of arrival in
+        # the list and the spliced bytes win.
+        r = request(self.gw.port, path="/spliced-first-root")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"b":true,"m":1,"p":{"z":[1,2.50],"a":"\\u00e9 \xc3\xa9 \\" x"}}')
+        self.assertEqual(json.loads(r.body)["p"], {"z": [1, 2.5], "a": "\u00e9 \u00e9 \" x"})
 
     def test_client_fields_go_only_where_listed(self):
         self.get("/dashboard/42", headers={"Authorization": "Bearer t", "Cookie": "c=1"})
