@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cache/entry.hpp"
 #include "compose/shape.hpp"
 #include "http/compose_metrics.hpp"
 #include "http/exchange.hpp"
@@ -122,13 +123,15 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     std::string body_text;
     if (body) body_text = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     else if (c.body.k == compose::body_config::kind::client) body_text = ex_->compose_body_;
-    std::string url;
-    if (c.cache) {
-        url = cache_url(i, path);
-        if (answer_from_cache(i, outcomes_[i].next - 1, url)) return;
-    }
+    send_request(i, outcomes_[i].next - 1, path, body_text, true);
+}
+
+void composition::send_request(std::size_t i, std::size_t element, const std::string& path, const std::string& body, bool may_wait) {
+    const auto& c = cfg_.calls[i];
+    cache_plan plan;
+    if (c.cache && consult_cache(i, element, path, body, may_wait, plan) != cache_step::send) return;
     upstream::subrequest sr;
-    sr.request = request_text(c, path, body_text);
+    sr.request = request_text(c, path, body, plan.stale.get());
     sr.options = options_for(c);
     sr.max_body = static_cast<std::size_t>(cfg_.max_body);
     sr.keep = keep_;
@@ -137,21 +140,22 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     sr.cancel = sent.cancel;
     const std::size_t unit = sent_.size() - 1;
     if (c.cache) {
-        sent.cache_url = std::move(url);
+        sent.cache_url = std::move(plan.url);
+        sent.stale = std::move(plan.stale);
         sent.request_time = std::chrono::system_clock::now();
     }
     const auto& cluster_name = ex_->snap->clusters[route_.compose_upstreams[i]]->name;
     if (auto traced = ex_->trace_subrequest(sr.options, sr.request, cluster_name, keep_)) sr.keep = std::move(traced);
-    const std::size_t element = outcomes_[i].next - 1;
     upstream::start_subrequest(ex_->host().ioc(), ex_->host().cluster_for(*ex_->snap, route_.compose_upstreams[i]), std::move(sr),
-                               [self = shared_from_this(), i, element, unit](upstream::subresponse&& r) {
+                               [self = shared_from_this(), i, element, unit, lead = std::move(plan.lead)](upstream::subresponse&& r) {
                                    self->on_response(i, element, unit, std::move(r));
                                });
 }
 
 // The call's request head: gatehouse's forwarding fields (the request id, X-Forwarded-*, its own
 // traceparent span), the client fields `forward` lists, and the body's framing.
-std::string composition::request_text(const call_config& c, const std::string& path, const std::string& body) const {
+std::string composition::request_text(const call_config& c, const std::string& path, const std::string& body,
+                                      const cache::entry* validators) const {
     auto& ex = *ex_;
     std::string out;
     out.reserve(256 + body.size());
@@ -168,6 +172,10 @@ std::string composition::request_text(const call_config& c, const std::string& p
     out.append("X-Forwarded-For: ").append(inputs_.client_address).append("\r\n");
     out.append("X-Forwarded-Proto: ").append(ex.facts().secure ? "https" : "http").append("\r\n");
     if (!inputs_.authority.empty()) out.append("X-Forwarded-Host: ").append(inputs_.authority).append("\r\n");
+    if (validators) {  // revalidating a stale stored answer (RFC 9111 §4.3.1)
+        if (!validators->etag.empty()) out.append("If-None-Match: ").append(validators->etag).append("\r\n");
+        if (!validators->last_modified.empty()) out.append("If-Modified-Since: ").append(validators->last_modified).append("\r\n");
+    }
     if (ex.has_trace) {
         char span[16];
         observability::hex16(ex.host().random(), span);
@@ -190,6 +198,8 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
     auto& o = outcomes_[i];
     if (o.st != state::running) return;  // it failed (a sibling element, the route's timeout) meanwhile
     --o.running;
+    if (unit < sent_.size() && sent_[unit].stale) revalidated(i, unit, r);
+    if (unit < sent_.size() && !sent_[unit].cache_url.empty()) ++o.cache[static_cast<std::size_t>(call_cache::miss)];
     nlohmann::json value;
     const auto why = accept(i, r, value);
     if (!why.empty()) return fail(i, r.ok && r.status / 100 != 2 ? r.status : r.error ? r.error.status() : 502, why);
@@ -403,6 +413,8 @@ void composition::record(compose_counts& counts) const {
         if (o.st == state::waiting || o.st == state::running) continue;  // never started: a required call failed first
         auto& c = counts.calls[i];
         c.outcomes[call_outcome_slot(o.st == state::ok ? std::string_view{} : o.reason)].fetch_add(1, std::memory_order_relaxed);
+        for (std::size_t k = 0; k < o.cache.size(); ++k)
+            if (o.cache[k] != 0) c.cache[k].fetch_add(o.cache[k], std::memory_order_relaxed);
         if (o.ms >= 0) c.observe(o.ms);
     }
 }

@@ -8,7 +8,7 @@ import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Gatehouse, NET_TIMEOUT, request
+from harness import Gatehouse, NET_TIMEOUT, request, wait_until
 from test_observability import parse_metrics, sample
 
 
@@ -61,6 +61,16 @@ class ScriptedUpstream:
                 s = {"status": 500, "body": {"barrier": "broken"}}
         if s.get("hold"):
             self.released.wait(NET_TIMEOUT)
+        if s.get("gate"):  # a threading.Event of the test's
+            s["gate"].wait(NET_TIMEOUT)
+        if s.get("etag") and h.headers.get("If-None-Match") == s["etag"]:  # a conditional request that matches
+            h.send_response(304)
+            h.send_header("ETag", s["etag"])
+            for k, v in s.get("headers", {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            self.record("sent", h.path)
+            return
         if s.get("until_close"):  # answers nothing; logs ("closed", target) once gatehouse hangs up
             import select
             import socket
@@ -242,6 +252,16 @@ routes:
         - { name: again, upstream: recs, path: /pretty-too, into: m }
         - { name: deep, upstream: users, path: /deep, into: d }
         - { name: bad, upstream: orders, path: /bad-utf8, into: x }
+  - name: coalesce
+    match: { path: /coalesce }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /slow-cached, into: a, cache: true }
+  - name: revalidate
+    match: { path: /revalidate }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /etagged, into: a, cache: true }
   - name: spliced-first-root
     match: { path: /spliced-first-root }
     compose:
@@ -508,6 +528,42 @@ class Composition(unittest.TestCase):
         self.assertEqual(len(self.orders.received("/cached/b")), 2)
         self.assertEqual(len(self.recs.received("/cached/c")), 2)
         self.assertEqual(second.headers["cache-control"], "no-store")  # c's no-store still wins
+
+    def cache_metric(self, result):
+        return metric(self.gw.admin("GET", "/metrics")[1], "gatehouse_compose_call_cache_total", route="coalesce" if result != "revalidated" else "revalidate", call="a", result=result)
+
+    def test_concurrent_misses_of_a_cached_call_wait_for_the_first(self):
+        import threading
+        gate = threading.Event()
+        self.users.script["/slow-cached"] = {"gate": gate, "body": {"v": 1}, "headers": {"Cache-Control": "max-age=60"}}
+        results = []
+        first = threading.Thread(target=lambda: results.append(self.get("/coalesce")))
+        first.start()
+        self.assertTrue(wait_until(lambda: len(self.users.received("/slow-cached")) == 1))
+        second = threading.Thread(target=lambda: results.append(self.get("/coalesce")))
+        second.start()
+        self.assertTrue(wait_until(lambda: self.gw.admin("GET", "/cache")[1]["waiting"] == 1))  # the second joined the first's fill
+        gate.set()
+        first.join()
+        second.join()
+        self.assertEqual([r.status for r in results], [200, 200])
+        self.assertEqual([r.body for r in results], [b"{\"a\":{\"v\":1}}"] * 2)
+        self.assertEqual(len(self.users.received("/slow-cached")), 1)
+        self.assertEqual(self.cache_metric("miss"), 1)
+        self.assertEqual(self.cache_metric("coalesced"), 1)
+
+    def test_a_stale_cached_answer_is_revalidated(self):
+        self.users.script["/etagged"] = {"body": {"v": 2}, "etag": '"e1"', "headers": {"Cache-Control": "max-age=0", "ETag": '"e1"'}}
+        first = self.get("/revalidate")
+        second = self.get("/revalidate")
+        for r in (first, second):
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.body, b'{"a":{"v":2}}')
+        seen = self.users.received("/etagged")
+        self.assertEqual(len(seen), 2)
+        self.assertNotIn("if-none-match", seen[0][2])
+        self.assertEqual(seen[1][2].get("if-none-match"), '"e1"')  # the second asked with the stored validator, got a 304
+        self.assertEqual(self.cache_metric("revalidated"), 1)
 
     def test_a_stored_answer_gives_what_is_left_of_its_lifetime(self):
         import re
