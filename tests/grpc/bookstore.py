@@ -54,7 +54,23 @@ def serve(port):
     pb, pb_grpc = m["bookstore_pb2"], m["bookstore_pb2_grpc"]
     status_pb2, details_pb2 = m["google.rpc.status_pb2"], m["google.rpc.error_details_pb2"]
     lock = threading.Lock()
-    calls = {"n": 0}
+    calls = {"n": 0, "abandoned": 0}
+    holds = {}  # StreamBooksRequest.hold -> the event Release sets
+
+    def hold_event(key):
+        with lock:
+            return holds.setdefault(key, threading.Event())
+
+    def held(request, context):
+        """Waits for Release (True) or the call's end: a cancelled call is counted (False)."""
+        event = hold_event(request.hold)
+        context.add_callback(event.set)  # a cancellation ends the wait too
+        event.wait(60)
+        if context.is_active():
+            return True
+        with lock:
+            calls["abandoned"] += 1
+        return False
 
     def count():
         with lock:
@@ -116,7 +132,16 @@ def serve(port):
         def StreamBooks(self, request, context):
             count()
             for i in range(request.count):
+                if request.hold and i == request.hold_after and not held(request, context):
+                    return
                 yield pb.Book(id=i + 1, shelf=request.shelf, title=f"stream {i + 1}")
+            if request.fail_code:
+                context.set_code(next(c for c in grpc.StatusCode if c.value[0] == request.fail_code))
+                context.set_details(f"failed after {request.count}")
+
+        def Release(self, request, context):
+            hold_event(request.hold).set()
+            return empty_pb2.Empty()
 
         def EchoTypes(self, request, context):
             count()
@@ -137,7 +162,7 @@ def serve(port):
 
         def Stats(self, request, context):
             with lock:
-                return pb.StatsResponse(calls=calls["n"])
+                return pb.StatsResponse(calls=calls["n"], abandoned=calls["abandoned"])
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_BookstoreServicer_to_server(Bookstore(), server)
