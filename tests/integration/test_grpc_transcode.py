@@ -353,52 +353,6 @@ class TranscodeTest(unittest.TestCase):
                          ("bookstore", "bookstore", "/bookstore.Bookstore/GetShelf", 0, 200))
 
 
-class StreamingGet:
-    """A GET over HTTP/1.1 whose chunked answer is read chunk by chunk, as it arrives."""
-
-    def __init__(self, port, path):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=NET_TIMEOUT)
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        self.buf, self.body = b"", b""
-        lines = self._until(b"\r\n\r\n").decode().split("\r\n")
-        self.status = int(lines[0].split()[1])
-        self.headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-
-    def _fill(self, n):
-        while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("the gateway closed the connection mid-answer")
-            self.buf += data
-
-    def _until(self, sep):
-        while sep not in self.buf:
-            self._fill(len(self.buf) + 1)
-        out, self.buf = self.buf.split(sep, 1)
-        return out
-
-    def chunk(self):
-        """The next chunk's data (b"" at the end)."""
-        size = int(self._until(b"\r\n").split(b";")[0], 16)
-        self._fill(size + 2)
-        data, self.buf = self.buf[:size], self.buf[size + 2:]
-        self.body += data
-        return data
-
-    def read_until(self, needle):
-        while needle not in self.body:
-            if not self.chunk():
-                raise AssertionError(f"the answer ended without {needle!r}: {self.body!r}")
-
-    def rest(self):
-        while self.chunk():
-            pass
-        return self.body
-
-    def close(self):
-        self.sock.close()
-
-
 @unittest.skipIf(MISSING, f"the gRPC test stack is missing: {MISSING}")
 class DescriptorReloadTest(unittest.TestCase):
     """The descriptor file is watched like a certificate: a new set's rules apply without a
