@@ -166,10 +166,13 @@ asio::awaitable<bool> exchange::end_transcoded(bool head_sent, int http_status, 
 // transcode_json_ to the client: with the answer's head the first time (with its length when it
 // is the whole answer).
 asio::awaitable<bool> exchange::send_transcoded_piece(bool& head_sent, bool end) {
-    if (medit.tap) medit.tap->data(transcode_json_);
-    if (head_sent) co_return co_await d_.send_data(transcode_json_, end);
+    if (head_sent) {
+        if (medit.tap) medit.tap->data(transcode_json_);
+        co_return co_await d_.send_data(transcode_json_, end);
+    }
     head_sent = true;
-    transcoded_head();
+    transcoded_head();  // (the response chain runs here: a cache's tap comes with it)
+    if (medit.tap) medit.tap->data(transcode_json_);
     response_head head;
     head.status = reply_status_;
     head.fields = reply_fields_;

@@ -61,16 +61,20 @@ def serve(port):
         with lock:
             return holds.setdefault(key, threading.Event())
 
-    def held(request, context):
-        """Waits for Release (True) or the call's end: a cancelled call is counted (False)."""
-        event = hold_event(request.hold)
-        context.add_callback(event.set)  # a cancellation ends the wait too
-        event.wait(60)
-        if context.is_active():
-            return True
-        with lock:
-            calls["abandoned"] += 1
-        return False
+    def watch_hold(request, context):
+        """A held stream's end: counted as abandoned unless it ran to its end (done()); the hold's
+        wait ends with it. grpcio runs the callbacks when the call ends, also when it was
+        cancelled while the generator was not running (which then never resumes)."""
+        state = {"done": False}
+
+        def ended():
+            hold_event(request.hold).set()
+            if not state["done"]:
+                with lock:
+                    calls["abandoned"] += 1
+        if not context.add_callback(ended):  # over already
+            ended()
+        return lambda: state.update(done=True)
 
     def count():
         with lock:
@@ -131,10 +135,14 @@ def serve(port):
 
         def StreamBooks(self, request, context):
             count()
+            done = watch_hold(request, context) if request.hold else (lambda: None)
             for i in range(request.count):
-                if request.hold and i == request.hold_after and not held(request, context):
-                    return
+                if request.hold and i == request.hold_after:
+                    hold_event(request.hold).wait(60)  # Release, or the call's end
+                    if not context.is_active():
+                        return
                 yield pb.Book(id=i + 1, shelf=request.shelf, title=f"stream {i + 1}")
+            done()
             if request.fail_code:
                 context.set_code(next(c for c in grpc.StatusCode if c.value[0] == request.fail_code))
                 context.set_details(f"failed after {request.count}")
