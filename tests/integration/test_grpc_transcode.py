@@ -49,6 +49,14 @@ routes:
       services: [bookstore.Bookstore]
     middleware:
       - cache: {{ default_ttl: 60s }}
+  - name: cached-stream
+    match: {{ path_prefix: /v1/shelves/88/ }}
+    upstream: bookstore
+    grpc_transcode:
+      descriptor_set: {pb}
+      services: [bookstore.Bookstore]
+    middleware:
+      - cache: {{ default_ttl: 60s }}
   - name: slow
     match: {{ path_prefix: /v1/shelves/77/ }}
     upstream: bookstore
@@ -318,6 +326,21 @@ class TranscodeTest(unittest.TestCase):
         self.assertEqual((status, body), (200, {"path": "cached.txt"}))
         self.assertIn("hit", second.headers.get("cache-status", ""), second.headers)
         self.assertEqual(self.server_calls(), before)
+
+    def test_a_streamed_answer_is_cached_whole_and_a_failed_one_not(self):
+        path = "/v1/shelves/88/books:stream?count=3"
+        status, body, first = call(self.port, "GET", path)
+        self.assertEqual((status, [b["title"] for b in body]), (200, ["stream 1", "stream 2", "stream 3"]))
+        before = self.server_calls()
+        status, again, second = call(self.port, "GET", path)
+        self.assertIn("hit", second.headers.get("cache-status", ""), second.headers)
+        self.assertEqual((status, again), (200, body))
+        self.assertEqual(self.server_calls(), before)
+        failed = "/v1/shelves/88/books:stream?count=1&fail_code=14"
+        self.assertEqual(call(self.port, "GET", failed)[1][-1]["error"]["code"], 14)
+        status, body, r = call(self.port, "GET", failed)
+        self.assertNotIn("hit", r.headers.get("cache-status", ""), r.headers)
+        self.assertEqual(self.server_calls(), before + 2)
 
     def test_metrics_count_translated_calls_by_grpc_status(self):
         self.assertEqual(call(self.port, "POST", "/v1/fail", {"code": 6, "message": "exists"})[0], 409)
