@@ -12,6 +12,8 @@
 #   H2=1 bash bench/callgrind.sh                              # HTTP/2 clients (h2load, h2c, 10 x 10 streams)
 #   GRPC=1 bash bench/callgrind.sh                            # gRPC unary calls as in bench/grpc.sh:
 #       h2load's calls (h2c, 10 x 10 streams) to bench/grpc_responder.cpp over an h2c upstream
+#   TRANSCODE=1 bash bench/callgrind.sh                       # the same calls made as REST (POST
+#       /v1/unary with the request as JSON, routes[].grpc_transcode as in bench/grpc_transcode.sh)
 #   COMPOSE=1 bash bench/callgrind.sh                         # /compose as in bench/compose.sh: one
 #       request = a composition of three calls (/a.json, /b.json, /c.json merged under into)
 set -euo pipefail
@@ -23,6 +25,8 @@ command -v valgrind >/dev/null && command -v ab >/dev/null || {
 }
 bench_setup
 UP=${UP_PORT:-19101}; GH=${GH_PORT:-19180}  # other ports: two runs side by side
+[ -z "${TRANSCODE:-}" ] || GRPC=1
+ready=()  # curl's arguments for the request that says gatehouse serves (a GET of the path)
 if [ -n "${GRPC:-}" ]; then
   [ -x "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" ] || .ci/build build
   command -v h2load >/dev/null || .ci/install-deps
@@ -33,6 +37,15 @@ if [ -n "${GRPC:-}" ]; then
   PATHS=${PATHS:-/grpc.testing.TestService/UnaryCall}
   H2=1
   listener_extra=", protocols: [h2, http1]" upstream_extra=", protocol: h2c"
+  if [ -n "${TRANSCODE:-}" ]; then
+    GOOGLEAPIS=${GATEHOUSE_GOOGLEAPIS_DIR:-/usr/share/gocode/src/github.com/grpc-ecosystem/grpc-gateway/third_party/googleapis}
+    protoc --include_imports --descriptor_set_out="$work/bench.pb" -I bench -I tests/grpc/protos -I "$GOOGLEAPIS" grpc_transcode.proto
+    echo '{"responseSize":32,"payload":{"body":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}' > "$work/unary.json"
+    export H2LOAD_EXTRA="-d $work/unary.json -H content-type:application/json"
+    PATHS=/v1/unary
+    route_extra=", grpc_transcode: { descriptor_set: $work/bench.pb, services: [gatehouse.bench.Unary] }"
+    ready=(--http2-prior-knowledge -H content-type:application/json --data-binary "@$work/unary.json")
+  fi
 else
   start_upstream $UP
   wait_for_ports $UP
@@ -52,13 +65,13 @@ instructions() {
 workers: 1
 admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$GH${listener_extra:-} }]
-routes: [${compose_route}{ name: all, upstream: up }]
+routes: [${compose_route}{ name: all, upstream: up${route_extra:-} }]
 upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }]
 CONF
   rm -f "$out"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/cg.yaml" --log-level warn 2>/dev/null &
   pid=$!
-  for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
+  for _ in $(seq 300); do curl -sf -o /dev/null "${ready[@]}" "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
   if [ -n "${H2:-}" ]; then  # HTTP/2 (h2c by prior knowledge): 10 connections x 10 streams
     # shellcheck disable=SC2086  # H2LOAD_EXTRA is a list of words (GRPC=1: the call's body and headers)
     h2load -c 10 -m 10 -n "$n" ${H2LOAD_EXTRA:-} "http://127.0.0.1:$GH$path" >/dev/null

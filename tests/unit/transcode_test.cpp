@@ -247,6 +247,40 @@ TEST(TranscodeResponse, UnaryStreamingAndResponseBody) {
     (void)shelf;
 }
 
+TEST(TranscodeResponse, AStreamBecomesArrayElementsAsEachMessageCompletes) {
+    print_options print;
+    const auto& b = binding_of("StreamBooks");
+    const auto one = frame(message_bytes("bookstore.Book", R"({"id":"1","title":"first"})"));
+    const auto two = frame(message_bytes("bookstore.Book", R"({"id":"2"})"));
+    response_stream stream(*bookstore(), b, print, 1024);
+    std::string json, error;
+    // A message cut across pieces (inside its prefix, then inside its bytes) comes out whole.
+    ASSERT_TRUE(stream.feed(one.substr(0, 3), json, error)) << error;
+    EXPECT_EQ(json, "");
+    EXPECT_FALSE(stream.at_boundary());
+    ASSERT_TRUE(stream.feed(one.substr(3, 4), json, error)) << error;
+    EXPECT_EQ(json, "");
+    ASSERT_TRUE(stream.feed(one.substr(7) + two.substr(0, 6), json, error)) << error;
+    EXPECT_EQ(json, R"([{"id":"1","title":"first"})");
+    EXPECT_EQ(stream.messages(), 1u);
+    json.clear();
+    ASSERT_TRUE(stream.feed(two.substr(6), json, error)) << error;
+    EXPECT_EQ(json, R"(,{"id":"2"})");
+    EXPECT_TRUE(stream.at_boundary());
+    EXPECT_EQ(stream.messages(), 2u);
+}
+
+TEST(TranscodeResponse, AStreamRefusesMessagesOverItsLimitBeforeHoldingThem) {
+    print_options print;
+    response_stream stream(*bookstore(), binding_of("StreamBooks"), print, 16);
+    std::string json, error;
+    const auto big = frame(message_bytes("bookstore.Book", R"({"title":"a title longer than sixteen bytes"})"));
+    EXPECT_FALSE(stream.feed(big.substr(0, 5), json, error));
+    EXPECT_NE(error.find("larger than 16"), std::string::npos) << error;
+    response_stream compressed(*bookstore(), binding_of("StreamBooks"), print, 0);
+    EXPECT_FALSE(compressed.feed(std::string("\x01\0\0\0\0", 5), json, error));
+}
+
 TEST(TranscodeResponse, ErrorsMapToHttpWithDetails) {
     EXPECT_EQ(http_status_of(0), 200);
     EXPECT_EQ(http_status_of(3), 400);
