@@ -255,6 +255,9 @@ private:
                                                       std::string_view details = {});
     boost::asio::awaitable<bool> send_transcoded(const upstream::subresponse& r);
     void transcoded_head();
+    // A piece of a translated answer through the chain's body filter (compression), when it set
+    // one: `out` views the filter's output (or `in`). false: the filter failed (the stream is reset).
+    bool filtered_reply(std::string_view in, bool last, std::string_view& out);
     boost::asio::awaitable<bool> send_call_failure(const upstream::upstream_error& err, bool too_large);
     boost::asio::awaitable<bool> send_not_grpc(int http_status);
     int note_grpc_status(std::string_view code_text);

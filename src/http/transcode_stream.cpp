@@ -166,18 +166,21 @@ asio::awaitable<bool> exchange::end_transcoded(bool head_sent, int http_status, 
 // transcode_json_ to the client: with the answer's head the first time (with its length when it
 // is the whole answer).
 asio::awaitable<bool> exchange::send_transcoded_piece(bool& head_sent, bool end) {
+    std::string_view out;
     if (head_sent) {
         if (medit.tap) medit.tap->data(transcode_json_);
-        co_return co_await d_.send_data(transcode_json_, end);
+        if (!filtered_reply(transcode_json_, end, out)) co_return false;
+        co_return co_await d_.send_data(out, end);
     }
     head_sent = true;
     transcoded_head();  // (the response chain runs here: a cache's tap comes with it)
     if (medit.tap) medit.tap->data(transcode_json_);
+    if (!filtered_reply(transcode_json_, end, out)) co_return false;
     response_head head;
     head.status = reply_status_;
     head.fields = reply_fields_;
-    if (end) head.content_length = transcode_json_.size();
-    co_return co_await d_.send_head(head, transcode_json_, end);
+    if (end) head.content_length = out.size();
+    co_return co_await d_.send_head(head, out, end);
 }
 
 }  // namespace gatehouse::http
