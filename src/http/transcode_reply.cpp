@@ -159,7 +159,7 @@ asio::awaitable<bool> exchange::send_transcoded(const upstream::subresponse& r) 
     if (r.status != 200 || code_text.empty()) co_return co_await send_not_grpc(r.status);
     if (note_grpc_status(code_text) != 0) {
         const auto failure = grpc_failure_of(field_of(where, "grpc-message"), field_of(where, "grpc-status-details-bin"));
-        co_return co_await send_transcode_error(transcode::http_status_of(grpc_status), grpc_status, failure.message, failure.details);
+        co_return co_await send_transcode_error(grpc::to_http_status(grpc_status), grpc_status, failure.message, failure.details);
     }
     std::string error;
     if (!transcode::decode_response(*cfg.loaded, *transcode_binding, r.body, cfg.print, reply_body_, error)) {

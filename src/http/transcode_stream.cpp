@@ -62,7 +62,7 @@ asio::awaitable<bool> exchange::transcode_stream(upstream::subrequest sr) {
             if (sent && medit.tap) medit.tap->end();
         } else {
             const auto f = grpc_failure_of(value_of(h.fields, "grpc-message"), value_of(h.fields, "grpc-status-details-bin"));
-            sent = co_await send_transcode_error(transcode::http_status_of(grpc_status), grpc_status, f.message, f.details);
+            sent = co_await send_transcode_error(grpc::to_http_status(grpc_status), grpc_status, f.message, f.details);
         }
     } else {
         const auto& limits = snap->config.limits;
@@ -133,7 +133,7 @@ asio::awaitable<bool> exchange::end_transcoded_stream(response_body& body, bool 
     call_->grpc_ended(code);
     if (code != 0) {
         const auto f = grpc_failure_of(value_of(t, "grpc-message"), value_of(t, "grpc-status-details-bin"));
-        co_return co_await end_transcoded(head_sent, transcode::http_status_of(code), code, f.message, f.details);
+        co_return co_await end_transcoded(head_sent, grpc::to_http_status(code), code, f.message, f.details);
     }
     transcode_json_ += stream.messages() == 0 ? "[]" : "]";
     const bool ok = co_await send_transcoded_piece(head_sent, true);

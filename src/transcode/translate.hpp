@@ -53,9 +53,6 @@ private:
     std::string partial_, message_, one_;
 };
 
-// The HTTP status of a gRPC status code, as grpc-gateway and Envoy map google.rpc.Code.
-int http_status_of(int grpc_code);
-
 // The JSON body of a gRPC error: {"code", "message", "details"}; the details from the bytes of
 // grpc-status-details-bin (a google.rpc.Status, base64-decoded already; empty: none). Details of
 // types the set does not know are given as their "@type" alone.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/config/config.hpp"
+#include "grpc/status.hpp"
 #include "transcode/http_template.hpp"
 #include "transcode/request_fields.hpp"
 #include "transcode/service_set.hpp"
@@ -282,15 +283,15 @@ TEST(TranscodeResponse, AStreamRefusesMessagesOverItsLimitBeforeHoldingThem) {
 }
 
 TEST(TranscodeResponse, ErrorsMapToHttpWithDetails) {
-    EXPECT_EQ(http_status_of(0), 200);
-    EXPECT_EQ(http_status_of(3), 400);
-    EXPECT_EQ(http_status_of(5), 404);
-    EXPECT_EQ(http_status_of(7), 403);
-    EXPECT_EQ(http_status_of(8), 429);
-    EXPECT_EQ(http_status_of(12), 501);
-    EXPECT_EQ(http_status_of(14), 503);
-    EXPECT_EQ(http_status_of(16), 401);
-    EXPECT_EQ(http_status_of(13), 500);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(0), 200);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(3), 400);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(5), 404);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(7), 403);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(8), 429);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(12), 501);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(14), 503);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(16), 401);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(13), 500);
     print_options print;
     const auto status = message_bytes(
         "google.rpc.Status",
