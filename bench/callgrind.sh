@@ -30,9 +30,7 @@ ready=()  # curl's arguments for the request that says gatehouse serves (a GET o
 if [ -n "${GRPC:-}" ]; then
   [ -x "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" ] || .ci/build build
   command -v h2load >/dev/null || .ci/install-deps
-  "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32 > "$work/responder.out" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do grep -q '^READY' "$work/responder.out" && break; sleep 0.1; done
+  start_grpc_server responder "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32
   grpc_unary_load "$work/unary.bin"
   PATHS=${PATHS:-/grpc.testing.TestService/UnaryCall}
   H2=1

@@ -25,10 +25,7 @@ UP=19711
 PORT=19790
 GOOGLEAPIS=${GATEHOUSE_GOOGLEAPIS_DIR:-/usr/share/gocode/src/github.com/grpc-ecosystem/grpc-gateway/third_party/googleapis}
 
-taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32 > "$work/upstream.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do grep -q '^READY' "$work/upstream.out" && break; sleep 0.1; done
-grep -q '^READY' "$work/upstream.out" || { echo "the responder did not start:"; cat "$work/upstream.out"; exit 1; } >&2
+start_grpc_server upstream "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32
 
 protoc --include_imports --descriptor_set_out="$work/bench.pb" -I bench -I tests/grpc/protos -I "$GOOGLEAPIS" grpc_transcode.proto
 # The two request bodies: the gRPC message and the same request as JSON.
