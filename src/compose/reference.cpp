@@ -156,24 +156,4 @@ void append_encoded(std::string& out, std::string_view value) {
     }
 }
 
-std::string percent_decoded(std::string_view v) {
-    std::string out;
-    out.reserve(v.size());
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
-            out += static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2]));
-            i += 2;
-        } else {
-            out += v[i];
-        }
-    }
-    return out;
-}
-
 }  // namespace gatehouse::compose

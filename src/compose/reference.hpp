@@ -31,7 +31,5 @@ std::optional<std::string> scalar_text(const nlohmann::json& v);
 // characters stay, so '/', '?', '&', '#', '%' and '..' (as "%2E%2E") cannot change the request.
 void append_encoded(std::string& out, std::string_view value);
 
-// Percent-decodes a query value ('+' stays '+'); malformed escapes are kept as they are.
-std::string percent_decoded(std::string_view v);
 
 }  // namespace gatehouse::compose

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compose/reference.hpp"
+#include "util/percent.hpp"
 
 namespace gatehouse::compose {
 
@@ -20,8 +21,8 @@ std::optional<std::string> query_value(std::string_view q, std::string_view name
         auto pair = q.substr(0, amp);
         q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
         auto eq = pair.find('=');
-        if (percent_decoded(pair.substr(0, eq)) != name) continue;
-        return eq == std::string_view::npos ? std::string() : percent_decoded(pair.substr(eq + 1));
+        if (util::percent_decoded(pair.substr(0, eq)) != name) continue;
+        return eq == std::string_view::npos ? std::string() : util::percent_decoded(pair.substr(eq + 1));
     }
     return std::nullopt;
 }

@@ -1,17 +1,8 @@
 #include "grpc/message.hpp"
 
+#include "util/percent.hpp"
+
 namespace gatehouse::grpc {
-
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-}  // namespace
 
 void append_message_encoded(std::string& out, std::string_view message) {
     constexpr char hex[] = "0123456789ABCDEF";
@@ -39,8 +30,8 @@ std::string decode_message(std::string_view field) {
     out.reserve(field.size());
     for (std::size_t i = 0; i < field.size(); ++i) {
         if (field[i] == '%' && i + 2 < field.size()) {
-            const int hi = hex_value(field[i + 1]);
-            const int lo = hex_value(field[i + 2]);
+            const int hi = util::hex_value(field[i + 1]);
+            const int lo = util::hex_value(field[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out += static_cast<char>(hi * 16 + lo);
                 i += 2;

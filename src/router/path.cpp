@@ -1,16 +1,11 @@
 #include "gatehouse/router/path.hpp"
 
+#include "util/percent.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::router {
 
 namespace {
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 bool unreserved(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 }
@@ -40,7 +35,7 @@ const char* normalize_path(std::string_view raw, std::string& out) {
         char c = raw[i];
         if (c == '%') {
             if (i + 2 >= raw.size()) return "incomplete percent-escape in path";
-            int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
+            int hi = util::hex_value(raw[i + 1]), lo = util::hex_value(raw[i + 2]);
             if (hi < 0 || lo < 0) return "invalid percent-escape in path";
             auto v = static_cast<unsigned char>(hi * 16 + lo);
             if (v == 0) return "escaped NUL in path";

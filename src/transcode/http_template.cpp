@@ -1,4 +1,5 @@
 #include "transcode/http_template.hpp"
+#include "util/percent.hpp"
 
 #include <algorithm>
 
@@ -123,37 +124,7 @@ private:
     http_template out_;
 };
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 }  // namespace
-
-bool percent_decode(std::string_view in, bool keep_slash, bool plus_is_space, std::string& out) {
-    out.clear();
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '%') {
-            out += plus_is_space && in[i] == '+' ? ' ' : in[i];
-            continue;
-        }
-        if (i + 2 >= in.size()) return false;
-        const int hi = hex_value(in[i + 1]);
-        const int lo = hex_value(in[i + 2]);
-        if (hi < 0 || lo < 0) return false;
-        const char c = static_cast<char>(hi * 16 + lo);
-        if (keep_slash && c == '/') {
-            out.append(in.substr(i, 3));
-        } else {
-            out += c;
-        }
-        i += 2;
-    }
-    return true;
-}
 
 std::size_t http_template::literal_count() const {
     return static_cast<std::size_t>(std::count_if(segments.begin(), segments.end(), [](const segment& s) { return s.what == kind::literal; }));
@@ -197,7 +168,7 @@ bool match_http_template(const http_template& t, std::string_view path, bound_va
         }
         std::string value;
         const bool single = last - v.first == 1 && !(rest && v.last == t.segments.size());
-        if (!percent_decode(raw, !single, false, value)) return false;
+        if (!util::percent_decode(raw, !single, false, value)) return false;
         out.emplace_back(v.field_path, std::move(value));
     }
     return true;

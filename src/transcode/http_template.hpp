@@ -48,8 +48,5 @@ using bound_values = std::vector<std::pair<std::string, std::string>>;
 // A path that fails to percent-decode does not match.
 bool match_http_template(const http_template& t, std::string_view path, bound_values& out);
 
-// Strict percent-decoding: false for a '%' without two hex digits (a 400, not a guess). With
-// keep_slash "%2F" stays encoded; with plus_is_space '+' is a space (a query's form encoding).
-bool percent_decode(std::string_view in, bool keep_slash, bool plus_is_space, std::string& out);
 
 }  // namespace gatehouse::transcode

@@ -6,6 +6,7 @@
 
 #include "transcode/field_path.hpp"
 #include "transcode/http_template.hpp"
+#include "util/percent.hpp"
 
 namespace gatehouse::transcode {
 namespace pb = google::protobuf;
@@ -130,8 +131,8 @@ bool map_query(nlohmann::json& root, const pb::Descriptor* type, std::string_vie
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         if (pair.empty()) continue;
         const auto eq = pair.find('=');
-        if (!percent_decode(pair.substr(0, eq), false, true, key) ||
-            !percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), false, true, value)) {
+        if (!util::percent_decode(pair.substr(0, eq), false, true, key) ||
+            !util::percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), false, true, value)) {
             error = "a query parameter has a malformed %-escape";
             return false;
         }

@@ -11,6 +11,7 @@
 #include "compose/reference.hpp"
 #include "compose/render.hpp"
 #include "fuzz_check.hpp"
+#include "util/percent.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::compose;
@@ -26,7 +27,7 @@ void check_encoding(std::string_view value) {
         FUZZ_CHECK((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~' ||
                    c == '.' || c == '%');
     FUZZ_CHECK(enc != "." && enc != "..");
-    FUZZ_CHECK(percent_decoded(enc) == value);
+    FUZZ_CHECK(util::percent_decoded(enc) == value);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "compose/reference.hpp"
 #include "compose/shape.hpp"
 #include "gatehouse/config/config.hpp"
+#include "util/percent.hpp"
 
 using namespace gatehouse::compose;
 using nlohmann::json;
@@ -93,7 +94,7 @@ TEST(ComposeReference, SubstitutedValuesCannotAddSegments) {
     out.clear();
     append_encoded(out, "a.b-c_d~42");
     EXPECT_EQ(out, "a.b-c_d~42");
-    EXPECT_EQ(percent_decoded("a%2Fb%zz"), "a/b%zz");
+    EXPECT_EQ(gatehouse::util::percent_decoded("a%2Fb%zz"), "a/b%zz");
 }
 
 TEST(ComposeGraph, ReferencesMakeDependenciesInConfigOrder) {
