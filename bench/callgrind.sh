@@ -12,6 +12,9 @@
 #   H2=1 bash bench/callgrind.sh                              # HTTP/2 clients (h2load, h2c, 10 x 10 streams)
 #   GRPC=1 bash bench/callgrind.sh                            # gRPC unary calls as in bench/grpc.sh:
 #       h2load's calls (h2c, 10 x 10 streams) to bench/grpc_responder.cpp over an h2c upstream
+#   OPENAPI=1 bash bench/callgrind.sh                         # POST /post?v=3 as in bench/openapi.sh:
+#       the openapi middleware checks a query parameter, a header and a 10-property JSON body
+#   OPENAPI=plain bash bench/callgrind.sh                     # the same POSTs without the middleware
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -35,6 +38,18 @@ else
   start_upstream $UP
   wait_for_ports $UP
 fi
+route_extra="" top_extra="" ab_extra=()
+if [ -n "${OPENAPI:-}" ]; then  # the spec and body of bench/openapi.sh
+  PATHS=${PATHS:-/post?v=3}
+  sed -n "/^cat > \"\$work\/spec.yaml\" <<'SPEC'/,/^SPEC/p" bench/openapi.sh | sed '1d;$d' > "$work/spec.yaml"
+  printf '%s' '{"id":17,"name":"Rex","email":"rex@example.com","age":4,"active":true,"tags":["a","bb"],' \
+    '"score":9.5,"kind":"dog","created":"2026-12-07T10:00:00Z","note":null}' > "$work/post.json"
+  ab_extra=(-p "$work/post.json" -T application/json -H "X-Tenant: acme")
+  if [ "$OPENAPI" != plain ]; then
+    route_extra=", middleware: [{ openapi: { spec: bench } }]"
+    top_extra="openapi: [{ name: bench, spec: $work/spec.yaml }]"
+  fi
+fi
 
 # instructions BIN PATH N: total user-space instructions of a gatehouse run serving N requests.
 instructions() {
@@ -43,18 +58,19 @@ instructions() {
 workers: 1
 admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$GH${listener_extra:-} }]
-routes: [{ name: all, upstream: up }]
+routes: [{ name: all, upstream: up${route_extra} }]
 upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }]
+$top_extra
 CONF
   rm -f "$out"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/cg.yaml" --log-level warn 2>/dev/null &
   pid=$!
-  for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
+  for _ in $(seq 300); do curl -sf -o /dev/null ${OPENAPI:+-d @$work/post.json -H content-type:application/json -H x-tenant:acme} "http://127.0.0.1:$GH$path" && break; sleep 0.1; done
   if [ -n "${H2:-}" ]; then  # HTTP/2 (h2c by prior knowledge): 10 connections x 10 streams
     # shellcheck disable=SC2086  # H2LOAD_EXTRA is a list of words (GRPC=1: the call's body and headers)
     h2load -c 10 -m 10 -n "$n" ${H2LOAD_EXTRA:-} "http://127.0.0.1:$GH$path" >/dev/null
   else
-    ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+    ab -q -k -c 10 -n "$n" "${ab_extra[@]}" "http://127.0.0.1:$GH$path" >/dev/null
   fi
   kill -TERM "$pid"
   wait "$pid" || true

@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "json/tape.hpp"
+
 namespace re2 {
 class RE2;
 }
@@ -89,6 +91,9 @@ public:
     std::optional<std::uint32_t> compile(const std::string& uri, std::string_view pointer,
                                          std::vector<schema_diagnostic>& diagnostics);
 
+    // `instance` as parsed from a client's text (json/tape.hpp), or an nlohmann/json value (a
+    // parameter's, copied into a tape first).
+    validation_result validate(std::uint32_t schema, json_tape::value instance, const eval_limits& limits = {}) const;
     validation_result validate(std::uint32_t schema, const json& instance, const eval_limits& limits = {}) const;
 
     struct node;

@@ -303,10 +303,10 @@ void schema_set::compiler::compile_keyword(node& n, std::string_view key, const 
             add(v);
         }
     } else if (key == "const") {
-        n.const_value = v;
+        n.const_value = json_tape::tape::from(v);
     } else if (key == "enum") {
         if (!v.is_array()) return fail("must be an array");
-        n.enum_values = std::vector<json>(v.begin(), v.end());
+        n.enum_values = json_tape::tape::from(v);
     } else if (key == "multipleOf") {
         number(n.multiple_of);
         if (n.multiple_of && !(*n.multiple_of > 0)) fail("must be greater than 0");

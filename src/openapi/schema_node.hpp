@@ -25,8 +25,8 @@ struct schema_set::node {
     std::string pointer;  // where it came from (diagnostics, error reports)
 
     std::uint8_t types = 0;  // 0: no `type`
-    std::optional<json> const_value;
-    std::optional<std::vector<json>> enum_values;
+    std::optional<json_tape::tape> const_value;
+    std::optional<json_tape::tape> enum_values;  // an array
     std::optional<double> multiple_of, maximum, exclusive_maximum, minimum, exclusive_minimum;
     std::optional<std::uint64_t> max_length, min_length, max_items, min_items, max_contains, min_contains,
         max_properties, min_properties;

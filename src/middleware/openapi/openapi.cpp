@@ -7,7 +7,7 @@
 #include "middleware/openapi/parameters.hpp"
 #include "middleware/openapi/problem.hpp"
 #include "middleware/registry.hpp"
-#include "openapi/json_limits.hpp"
+#include "json/tape.hpp"
 #include "observability/log_limit.hpp"
 #include "openapi/uri.hpp"
 #include "util/text.hpp"
@@ -69,16 +69,16 @@ struct request_state {
 };
 
 bool response_check::judge(std::string_view body) const {
-    oa::json_refusal why;
-    auto doc = oa::parse_bounded(body, spec->max_depth, why);
-    if (!doc) {
-        auto keyword = why == oa::json_refusal::too_deep ? "depth" : "syntax";
+    json_tape::tape doc;
+    json_tape::refusal why;
+    if (!doc.parse(body, spec->max_depth, why)) {
+        auto keyword = why == json_tape::refusal::too_deep ? "depth" : "syntax";
         spec->counts->count_response(keyword);
         observability::warn_limited(spec->counts->route, "openapi: route {}: a {} response's body: {}", spec->counts->route,
                                     status, keyword);
         return false;
     }
-    auto r = schemas->validate(schema, *doc, {.max_steps = spec->max_steps, .max_errors = k_max_errors});
+    auto r = schemas->validate(schema, doc.root(), {.max_steps = spec->max_steps, .max_errors = k_max_errors});
     if (r.valid) return true;
     for (auto& e : r.errors) spec->counts->count_response(e.keyword);
     auto& first = r.errors.front();
@@ -152,16 +152,16 @@ public:
         auto* st = ctx.find_state<request_state>();
         if (!st || !st->media) return verdict::next;
         problem p;
-        oa::json_refusal why;
-        auto doc = oa::parse_bounded(body, spec_.max_depth, why);
-        if (!doc) {
-            p.add_body("", why == oa::json_refusal::too_deep ? "depth" : "syntax",
-                       why == oa::json_refusal::too_deep
+        json_tape::tape doc;
+        json_tape::refusal why;
+        if (!doc.parse(body, spec_.max_depth, why)) {
+            p.add_body("", why == json_tape::refusal::too_deep ? "depth" : "syntax",
+                       why == json_tape::refusal::too_deep
                            ? "nested deeper than " + std::to_string(spec_.max_depth) + " levels"
                            : "is not JSON");
             return refuse(ctx, reply, p);
         }
-        auto r = spec_.api->schemas.validate(*st->media->schema, *doc, {.max_steps = spec_.max_steps, .max_errors = k_max_errors});
+        auto r = spec_.api->schemas.validate(*st->media->schema, doc.root(), {.max_steps = spec_.max_steps, .max_errors = k_max_errors});
         if (r.valid) return verdict::next;
         for (auto& e : r.errors) p.add_body(e.pointer, e.keyword, e.detail);
         return refuse(ctx, reply, p);
