@@ -15,6 +15,8 @@
 #   OPENAPI=1 bash bench/callgrind.sh                         # POST /post?v=3 as in bench/openapi.sh:
 #       the openapi middleware checks a query parameter, a header and a 10-property JSON body
 #   OPENAPI=plain bash bench/callgrind.sh                     # the same POSTs without the middleware
+#   CG_PORT=29180 CG_UPSTREAM_PORT=29101 bash bench/callgrind.sh  # ports of its own (reuseport: two runs
+#       on the same ports would share each other's requests silently)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -23,7 +25,7 @@ command -v valgrind >/dev/null && command -v ab >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind apache2-utils >/dev/null
 }
 bench_setup
-UP=19101; GH=19180
+UP=${CG_UPSTREAM_PORT:-19101}; GH=${CG_PORT:-19180}  # other ports when two runs share a machine
 if [ -n "${GRPC:-}" ]; then
   [ -x "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" ] || .ci/build build
   command -v h2load >/dev/null || .ci/install-deps

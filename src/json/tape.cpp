@@ -13,21 +13,16 @@ namespace {
 // sorted index once (so that a client's 100,000-member object costs n log n, never n^2).
 constexpr std::size_t k_scan_members = 16;
 
-// One container being filled: where it starts, where its member names start in the name stack,
-// and how many values it holds so far.
-struct frame {
-    std::uint32_t pos;
-    std::uint32_t key_base;
-    std::uint32_t count;
-    bool object;
-};
-
 }  // namespace
 
 // Appends elements and closes containers; shared by the parser and tape::from.
 class builder {
 public:
-    explicit builder(tape& t) : t_(t) {}
+    using frame = tape::open_container;
+    explicit builder(tape& t) : t_(t), stack_(t.open_), names_(t.names_) {
+        stack_.clear();
+        names_.clear();
+    }
 
     std::uint32_t push(kind k) {
         t_.elements_.emplace_back();
@@ -49,8 +44,8 @@ public:
         e.box.end = static_cast<std::uint32_t>(t_.elements_.size());
         e.count = f.count;
         if (f.object) {
-            finish_object(f.pos, f.key_base);
-            names_.resize(f.key_base);
+            finish_object(f.pos, f.name_base);
+            names_.resize(f.name_base);
         }
     }
     frame* top() { return stack_.empty() ? nullptr : &stack_.back(); }
@@ -63,14 +58,23 @@ private:
         const std::size_t n = names_.size() - base;
         std::uint32_t live = static_cast<std::uint32_t>(n);
         if (n <= k_scan_members) {
-            for (std::size_t i = 0; i < n; ++i) {
-                auto a = t_.string_at(names[i]);
-                for (std::size_t j = i + 1; j < n; ++j) {
-                    if (t_.elements_[names[j]].count != a.size() || t_.string_at(names[j]) != a) continue;
-                    t_.elements_[names[i]].flags |= k_shadowed;
-                    --live;
-                    break;
+            // A name is compared with the earlier ones only when its length and ends collide
+            // with one of theirs in a 64-bit filter (rarely, for distinct names).
+            std::uint64_t filter = 0;
+            for (std::size_t j = 0; j < n; ++j) {
+                auto b = t_.string_at(names[j]);
+                std::uint64_t bit = b.empty() ? 1 : std::uint64_t(1) << ((b.size() * 7 + static_cast<unsigned char>(b.front()) * 3 +
+                                                                           static_cast<unsigned char>(b.back())) & 63);
+                if (filter & bit) {
+                    for (std::size_t i = 0; i < j; ++i) {
+                        if (t_.elements_[names[i]].flags & k_shadowed) continue;
+                        if (t_.string_at(names[i]) != b) continue;
+                        t_.elements_[names[i]].flags |= k_shadowed;  // the later one counts
+                        --live;
+                        break;
+                    }
                 }
+                filter |= bit;
             }
             t_.elements_[pos].count = live;
             return;
@@ -94,8 +98,8 @@ private:
     }
 
     tape& t_;
-    std::vector<frame> stack_;
-    std::vector<std::uint32_t> names_;  // member names of the open objects
+    std::vector<frame>& stack_;
+    std::vector<std::uint32_t>& names_;
 };
 
 // The strict parser: one pass, no recursion.
@@ -380,7 +384,7 @@ struct parser {
             }
             // After a value: the next one, or the ends of containers.
             for (;;) {
-                frame* f = b.top();
+                builder::frame* f = b.top();
                 if (!f) {
                     ws();
                     if (p != end) return false;
@@ -413,10 +417,21 @@ bool tape::parse(std::string_view text, std::size_t max_depth, refusal& why) {
         return false;
     }
     elements_.reserve(text.size() / 8 + 4);
+    open_.reserve(16);
+    names_.reserve(64);
     parser ps(*this, text);
     if (ps.run(max_depth, why)) return true;
     elements_.clear();
     return false;
+}
+
+void tape::shrink(std::size_t bytes) {
+    auto over = [bytes](const auto& v) { return v.capacity() * sizeof(v[0]) > bytes; };
+    if (over(elements_)) std::vector<element>().swap(elements_);
+    if (over(index_)) std::vector<std::uint32_t>().swap(index_);
+    if (over(open_)) std::vector<open_container>().swap(open_);
+    if (over(names_)) std::vector<std::uint32_t>().swap(names_);
+    if (decoded_.capacity() > bytes) std::string().swap(decoded_);
 }
 
 namespace {

@@ -113,13 +113,27 @@ public:
     }
     const std::vector<std::uint32_t>& sorted_members() const { return index_; }
 
+    // Gives back buffers grown past `bytes` by a large document (a tape reused per thread keeps
+    // what a typical one needs, so parsing allocates nothing).
+    void shrink(std::size_t bytes);
+
 private:
     friend class builder;
     friend struct parser;
+    // A container being filled: where it starts, where its member names start in names_, and
+    // how many values it holds so far.
+    struct open_container {
+        std::uint32_t pos;
+        std::uint32_t name_base;
+        std::uint32_t count;
+        bool object;
+    };
     std::string_view text_;
     std::string decoded_;
     std::vector<element> elements_;
     std::vector<std::uint32_t> index_;  // name positions of large objects, sorted by name
+    std::vector<open_container> open_;  // while building
+    std::vector<std::uint32_t> names_;  // while building: member names of the open objects
 };
 
 inline kind value::type() const { return t_->at(i_).what; }

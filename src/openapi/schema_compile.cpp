@@ -215,6 +215,26 @@ std::shared_ptr<const re2::RE2> schema_set::compiler::regex(const json& v, const
     return re;
 }
 
+namespace {
+
+// For the evaluator's one pass over an object's members (schema_node.hpp).
+void index_required(schema_set::node& n) {
+    n.property_required_bits.assign(n.properties.size(), 0);
+    n.required_mask = 0;
+    n.required_by_properties = !n.required.empty() && n.required.size() <= 64;
+    for (std::size_t j = 0; j < n.required.size() && n.required_by_properties; ++j) {
+        auto i = n.find_property_index(n.required[j]);
+        if (i == schema_set::node::k_no_property) {
+            n.required_by_properties = false;
+        } else {
+            if (!n.property_required_bits[i]) n.property_required_bits[i] = std::uint64_t(1) << j;
+            n.required_mask |= n.property_required_bits[i];
+        }
+    }
+}
+
+}  // namespace
+
 std::optional<node_id> schema_set::compiler::compile(const json& s, const place& at, std::size_t depth) {
     if (auto c = set.compiled_.find(&s); c != set.compiled_.end()) return c->second;
     if (depth > k_max_schema_depth) {
@@ -250,7 +270,9 @@ std::optional<node_id> schema_set::compiler::compile(const json& s, const place&
         compile_keyword(n, it.key(), *it, here, kat, depth, ok);
     }
     if (!ok) return std::nullopt;
-    std::sort(n.properties.begin(), n.properties.end());
+    std::sort(n.properties.begin(), n.properties.end(),
+              [](const auto& x, const auto& y) { return node::property_order(x.first, y.first); });
+    index_required(n);
     n.wants_annotations = n.unevaluated_items || n.unevaluated_properties;
     set.nodes_[id] = std::move(n);
     return id;

@@ -4,6 +4,7 @@
 // properties and items were evaluated) are gathered only below a node that has
 // unevaluatedProperties/unevaluatedItems.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "openapi/schema_node.hpp"
@@ -14,6 +15,9 @@ namespace {
 
 using json_tape::kind;
 using json_tape::value;
+
+// Objects up to this many members have their properties found once per evaluation (object()).
+constexpr std::size_t k_cached_members = 32;
 
 // What an in-place evaluation saw of the instance it ran on (for unevaluated*).
 struct seen {
@@ -145,6 +149,7 @@ struct schema_set::evaluator {
         return r;
     }
 
+    bool keywords(const node& n, value v, seen* s);  // eval() once the node is known
     bool assertions(const node& n, value v);
     bool numeric(const node& n, value v);
     bool object(const node& n, value v, seen* s);
@@ -167,16 +172,25 @@ bool schema_set::evaluator::eval(node_id id, value v, seen* out) {
         return false;
     }
     ++depth;
-    seen local;
-    seen* s = (out || n.wants_annotations) ? &local : nullptr;
+    bool ok;
+    if (out || n.wants_annotations) {  // only then: a valid document allocates nothing here
+        seen local;
+        ok = keywords(n, v, &local);
+        if (ok && out && !exhausted()) out->merge(local);
+    } else {
+        ok = keywords(n, v, nullptr);
+    }
+    --depth;
+    if (exhausted()) return false;
+    return ok;
+}
+
+bool schema_set::evaluator::keywords(const node& n, value v, seen* s) {
     bool full = reporting();  // keep going after a failure to report every one
     bool ok = assertions(n, v);
     if (ok || full) ok = applicators(n, v, s) && ok;
     if ((ok || full) && v.is_object()) ok = object(n, v, s) && ok;
     if ((ok || full) && v.is_array()) ok = array(n, v, s) && ok;
-    --depth;
-    if (exhausted()) return false;
-    if (ok && out) out->merge(local);
     return ok;
 }
 
@@ -248,12 +262,26 @@ bool schema_set::evaluator::object(const node& n, value v, seen* s) {
         ok = fail("maxProperties", "must have at most " + std::to_string(*n.max_properties) + " properties");
     if (n.min_properties && v.size() < *n.min_properties)
         ok = fail("minProperties", "must have at least " + std::to_string(*n.min_properties) + " properties");
-    for (auto& r : n.required) {
-        if (!v.contains(r)) {
-            path.push_back({r, 0, false});
-            ok = fail("required", "is required");
-            path.pop_back();
-            if (!full) return false;
+    // Quietly (the first pass of a valid document), `required` comes from one pass over the
+    // members that finds each one's property once, for the property loop below too.
+    std::array<std::size_t, k_cached_members> cached;
+    const bool use_cache = !full && n.required_by_properties && v.size() <= k_cached_members;
+    if (use_cache) {
+        std::uint64_t bits = 0;
+        std::size_t k = 0;
+        for (auto it = v.members(); !it.done(); it.next(), ++k) {
+            cached[k] = n.find_property_index(it.key());
+            if (cached[k] != node::k_no_property) bits |= n.property_required_bits[cached[k]];
+        }
+        if (bits != n.required_mask) return false;
+    } else {
+        for (auto& r : n.required) {
+            if (!v.contains(r)) {
+                path.push_back({r, 0, false});
+                ok = fail("required", "is required");
+                path.pop_back();
+                if (!full) return false;
+            }
         }
     }
     for (auto& [name, deps] : n.dependent_required) {
@@ -279,10 +307,14 @@ bool schema_set::evaluator::object(const node& n, value v, seen* s) {
     bool per_property = !n.properties.empty() || !n.pattern_properties.empty() || n.additional_properties ||
                         n.property_names;
     if (per_property) {
-        for (auto it = v.members(); !it.done(); it.next()) {
+        std::size_t k = 0;
+        for (auto it = v.members(); !it.done(); it.next(), ++k) {
             const std::string_view key = it.key();
             bool matched = false;
-            if (auto p = n.find_property(key)) {
+            const node_id* p = nullptr;
+            if (use_cache) p = cached[k] == node::k_no_property ? nullptr : &n.properties[cached[k]].second;
+            else p = n.find_property(key);
+            if (p) {
                 matched = true;
                 if (!eval_child(*p, it.value(), key, 0, false)) ok = false;
                 if (s) s->properties.push_back(key);

@@ -35,7 +35,12 @@ struct schema_set::node {
     std::vector<std::string> required;
     std::vector<std::pair<std::string, std::vector<std::string>>> dependent_required;
 
-    std::vector<std::pair<std::string, node_id>> properties;  // sorted by name
+    std::vector<std::pair<std::string, node_id>> properties;  // sorted by property_order
+    // `required` answered in the pass over the members that finds their properties, when every
+    // required name is a property (and there are at most 64): each property's bit, and all bits.
+    std::vector<std::uint64_t> property_required_bits;  // parallel to properties
+    std::uint64_t required_mask = 0;
+    bool required_by_properties = false;
     std::vector<std::pair<std::shared_ptr<const re2::RE2>, node_id>> pattern_properties;
     std::optional<node_id> additional_properties, property_names, unevaluated_properties;
     std::vector<std::pair<std::string, node_id>> dependent_schemas;
@@ -49,11 +54,20 @@ struct schema_set::node {
     // unevaluatedProperties/Items: this node's in-place subschemas report what they evaluated.
     bool wants_annotations = false;
 
-    const node_id* find_property(std::string_view name) const {
+    // Shorter names first, then bytes: most comparisons of a lookup are of two lengths.
+    static bool property_order(std::string_view a, std::string_view b) {
+        return a.size() != b.size() ? a.size() < b.size() : a < b;
+    }
+    static constexpr std::size_t k_no_property = std::size_t(-1);
+    std::size_t find_property_index(std::string_view name) const {
         auto it = std::lower_bound(properties.begin(), properties.end(), name,
-                                   [](const auto& p, std::string_view n) { return p.first < n; });
-        if (it == properties.end() || it->first != name) return nullptr;
-        return &it->second;
+                                   [](const auto& p, std::string_view n) { return property_order(p.first, n); });
+        if (it == properties.end() || it->first != name) return k_no_property;
+        return static_cast<std::size_t>(it - properties.begin());
+    }
+    const node_id* find_property(std::string_view name) const {
+        auto i = find_property_index(name);
+        return i == k_no_property ? nullptr : &properties[i].second;
     }
 };
 

@@ -4,6 +4,9 @@
 // application/problem+json naming where and which keyword, never the client's value.
 #include "middleware/openapi/openapi.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include "middleware/openapi/parameters.hpp"
 #include "middleware/openapi/problem.hpp"
 #include "middleware/registry.hpp"
@@ -68,8 +71,24 @@ struct request_state {
     response_check check;
 };
 
+// The tape a body is parsed into, one per worker thread and reused (parsing and validating never
+// suspend), keeping at most k_kept_tape_bytes of buffers between documents.
+constexpr std::size_t k_kept_tape_bytes = 256 * 1024;
+
+json_tape::tape& worker_tape() {
+    thread_local json_tape::tape tape;
+    return tape;
+}
+
+// Shrinks the worker's tape when a large document grew it, on every way out.
+struct tape_lease {
+    json_tape::tape& doc = worker_tape();
+    ~tape_lease() { doc.shrink(k_kept_tape_bytes); }
+};
+
 bool response_check::judge(std::string_view body) const {
-    json_tape::tape doc;
+    tape_lease lease;
+    auto& doc = lease.doc;
     json_tape::refusal why;
     if (!doc.parse(body, spec->max_depth, why)) {
         auto keyword = why == json_tape::refusal::too_deep ? "depth" : "syntax";
@@ -94,14 +113,24 @@ std::string_view media_type_of(std::string_view content_type) {
 }
 
 const oa::media_type* match_media(const std::vector<oa::media_type>& types, std::string_view content_type) {
-    auto type = util::ascii_lower(media_type_of(content_type));
+    auto given = media_type_of(content_type);
+    std::array<char, 128> lowered;  // a media type this short needs no allocation
+    std::string owned;
+    std::string_view type;
+    if (given.size() <= lowered.size()) {
+        std::transform(given.begin(), given.end(), lowered.begin(), [](char c) { return util::ascii_lower(c); });
+        type = {lowered.data(), given.size()};
+    } else {
+        owned = util::ascii_lower(given);
+        type = owned;
+    }
     const oa::media_type* range = nullptr;
     const oa::media_type* any = nullptr;
     for (auto& m : types) {
         if (m.type == type) return &m;
         auto slash = m.type.find('/');
         if (m.type == "*/*") any = &m;
-        else if (m.type.ends_with("/*") && type.compare(0, slash + 1, m.type, 0, slash + 1) == 0) range = &m;
+        else if (m.type.ends_with("/*") && type.substr(0, slash + 1) == std::string_view(m.type).substr(0, slash + 1)) range = &m;
     }
     return range ? range : any;
 }
@@ -152,7 +181,8 @@ public:
         auto* st = ctx.find_state<request_state>();
         if (!st || !st->media) return verdict::next;
         problem p;
-        json_tape::tape doc;
+        tape_lease lease;
+        auto& doc = lease.doc;
         json_tape::refusal why;
         if (!doc.parse(body, spec_.max_depth, why)) {
             p.add_body("", why == json_tape::refusal::too_deep ? "depth" : "syntax",
