@@ -1,9 +1,11 @@
 #include "json/tape.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 namespace gatehouse::json_tape {
@@ -208,10 +210,29 @@ struct parser {
         return true;
     }
 
+    // Skips to the first quote, backslash, control or non-ASCII byte (which the byte loop of
+    // string() then looks at), 8 bytes at a time; the last few bytes are the byte loop's.
+    void skip_plain() {
+        constexpr std::uint64_t ones = 0x0101010101010101, high = 0x8080808080808080;
+        while (end - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            auto zero = [](std::uint64_t v) { return (v - ones) & ~v & high; };
+            std::uint64_t special = zero(w ^ (ones * '"')) | zero(w ^ (ones * '\\')) | ((w - ones * 0x20) & ~w & high) | (w & high);
+            if (special) {  // the lowest flagged byte is a real one (a borrow only flags above it)
+                if constexpr (std::endian::native == std::endian::little) p += std::countr_zero(special) / 8;
+                return;
+            }
+            p += 8;
+        }
+    }
+
     // A string at p (its opening quote); its element pushed.
     bool string() {
         const char* start = ++p;
         while (p < end) {
+            skip_plain();
+            if (p == end) break;
             auto c = static_cast<unsigned char>(*p);
             if (c == '"') {
                 auto pos = b.push(kind::string);
@@ -490,9 +511,17 @@ void copy(builder& b, std::string& decoded, const nlohmann::json& v) {
 
 tape tape::from(const nlohmann::json& v) {
     tape t;
-    builder b(t);
-    copy(b, t.decoded_, v);
+    t.assign(v);
     return t;
+}
+
+void tape::assign(const nlohmann::json& v) {
+    text_ = {};
+    decoded_.clear();
+    elements_.clear();
+    index_.clear();
+    builder b(*this);
+    copy(b, decoded_, v);
 }
 
 bool value::find(std::string_view name, value& out) const {

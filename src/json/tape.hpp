@@ -97,6 +97,7 @@ public:
     bool parse(std::string_view text, std::size_t max_depth, refusal& why);
     // A copy of an nlohmann/json value (strings copied into the tape).
     static tape from(const nlohmann::json& v);
+    void assign(const nlohmann::json& v);  // the same into this tape, reusing its buffers
 
     value root() const { return value(this, 0); }
     bool empty() const { return elements_.empty(); }

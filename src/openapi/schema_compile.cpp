@@ -217,8 +217,10 @@ std::shared_ptr<const re2::RE2> schema_set::compiler::regex(const json& v, const
 
 namespace {
 
-// For the evaluator's one pass over an object's members (schema_node.hpp).
+// The property table, and `required` for the evaluator's one pass over an object's members
+// (schema_node.hpp).
 void index_required(schema_set::node& n) {
+    n.index_properties();
     n.property_required_bits.assign(n.properties.size(), 0);
     n.required_mask = 0;
     n.required_by_properties = !n.required.empty() && n.required.size() <= 64;
@@ -270,10 +272,10 @@ std::optional<node_id> schema_set::compiler::compile(const json& s, const place&
         compile_keyword(n, it.key(), *it, here, kat, depth, ok);
     }
     if (!ok) return std::nullopt;
-    std::sort(n.properties.begin(), n.properties.end(),
-              [](const auto& x, const auto& y) { return node::property_order(x.first, y.first); });
+    std::sort(n.properties.begin(), n.properties.end());
     index_required(n);
     n.wants_annotations = n.unevaluated_items || n.unevaluated_properties;
+    n.has_applicators = n.ref || !n.all_of.empty() || !n.any_of.empty() || !n.one_of.empty() || n.not_ || n.if_;
     set.nodes_[id] = std::move(n);
     return id;
 }

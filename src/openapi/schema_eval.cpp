@@ -188,7 +188,7 @@ bool schema_set::evaluator::eval(node_id id, value v, seen* out) {
 bool schema_set::evaluator::keywords(const node& n, value v, seen* s) {
     bool full = reporting();  // keep going after a failure to report every one
     bool ok = assertions(n, v);
-    if (ok || full) ok = applicators(n, v, s) && ok;
+    if ((ok || full) && n.has_applicators) ok = applicators(n, v, s) && ok;
     if ((ok || full) && v.is_object()) ok = object(n, v, s) && ok;
     if ((ok || full) && v.is_array()) ok = array(n, v, s) && ok;
     return ok;
@@ -481,8 +481,11 @@ bool schema_set::evaluator::applicators(const node& n, value v, seen* s) {
 // document, the common case, allocates nothing here), then, only for an invalid one, a pass that
 // reports every failure.
 validation_result schema_set::validate(std::uint32_t schema, const json& instance, const eval_limits& limits) const {
-    auto t = json_tape::tape::from(instance);
-    return validate(schema, t.root(), limits);
+    thread_local json_tape::tape t;  // a parameter's value: small, its buffers reused
+    t.assign(instance);
+    auto r = validate(schema, t.root(), limits);
+    t.shrink(64 * 1024);
+    return r;
 }
 
 validation_result schema_set::validate(std::uint32_t schema, json_tape::value instance, const eval_limits& limits) const {
