@@ -57,6 +57,11 @@ struct path_step {
     bool is_index = false;
 };
 
+// RE2::PartialMatch without its argument plumbing: an unanchored search, nothing captured.
+bool matches(const re2::RE2& re, std::string_view s) {
+    return re.Match(re2::StringPiece(s.data(), s.size()), 0, s.size(), re2::RE2::UNANCHORED, nullptr, 0);
+}
+
 std::size_t utf8_length(std::string_view s) {
     std::size_t n = 0;
     for (unsigned char c : s)
@@ -224,7 +229,7 @@ bool schema_set::evaluator::assertions(const node& n, value v) {
         }
         if (n.pattern) {
             if (!spend(1 + str.size() / 4096)) return false;
-            if (!re2::RE2::PartialMatch(re2::StringPiece(str.data(), str.size()), *n.pattern)) ok = fail("pattern", "must match the schema's pattern");
+            if (!matches(*n.pattern, str)) ok = fail("pattern", "must match the schema's pattern");
         }
     }
     return ok;
@@ -321,7 +326,7 @@ bool schema_set::evaluator::object(const node& n, value v, seen* s) {
             }
             for (auto& [re, sub] : n.pattern_properties) {
                 if (!spend(1 + key.size() / 4096)) return false;
-                if (!re2::RE2::PartialMatch(re2::StringPiece(key.data(), key.size()), *re)) continue;
+                if (!matches(*re, key)) continue;
                 matched = true;
                 if (!eval_child(sub, it.value(), key, 0, false)) ok = false;
                 if (s) s->properties.push_back(key);
