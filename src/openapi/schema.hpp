@@ -51,8 +51,8 @@ struct eval_limits {
 };
 
 // Evaluation nests once per subschema applied (properties, items, $ref ...); past this depth the
-// instance is refused with keyword "depth". The instance's own depth is bounded before parsing
-// (json_limits.hpp), so only a schema that recurses through $ref gets near it.
+// instance is refused with keyword "depth". The instance's own depth is bounded while parsing
+// (json/tape.hpp), so only a schema that recurses through $ref gets near it.
 inline constexpr std::size_t k_max_eval_depth = 256;
 
 // The outcome of validate(): `valid`, and when not, the first max_errors failures; `exhausted`
