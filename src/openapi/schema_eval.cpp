@@ -122,11 +122,20 @@ struct schema_set::evaluator {
         for (auto& s : path) (p += '/') += s.is_index ? std::to_string(s.index) : escape_pointer_token(s.name);
         return p;
     }
-    bool fail(std::string_view keyword, std::string detail) {
-        if (reporting()) result.errors.push_back({pointer(), std::string(keyword), std::move(detail)});
+    // Out of line: the hot functions that call it keep no strings of their own.
+    [[gnu::noinline]] bool fail(std::string_view keyword, std::string_view detail) {
+        if (reporting()) result.errors.push_back({pointer(), std::string(keyword), std::string(detail)});
         return false;
     }
-    bool spend(std::size_t n = 1) {
+    // A bound's failure, its words built only then (off the hot functions' frames).
+    [[gnu::cold]] [[gnu::noinline]] bool fail_bound(std::string_view keyword, std::string_view before, std::uint64_t bound,
+                                                    std::string_view after) {
+        if (!reporting()) return false;
+        std::string detail(before);
+        (detail += std::to_string(bound)) += after;
+        return fail(keyword, detail);
+    }
+        bool spend(std::size_t n = 1) {
         steps += n;
         if (steps <= limits.max_steps) return true;
         if (!result.exhausted) {
@@ -154,7 +163,7 @@ struct schema_set::evaluator {
         return r;
     }
 
-    bool keywords(const node& n, value v, seen* s);  // eval() once the node is known
+    [[gnu::always_inline]] bool keywords(const node& n, value v, seen* s);  // eval() once the node is known
     bool assertions(const node& n, value v);
     bool numeric(const node& n, value v);
     bool object(const node& n, value v, seen* s);
@@ -190,7 +199,7 @@ bool schema_set::evaluator::eval(node_id id, value v, seen* out) {
     return ok;
 }
 
-bool schema_set::evaluator::keywords(const node& n, value v, seen* s) {
+inline bool schema_set::evaluator::keywords(const node& n, value v, seen* s) {
     bool full = reporting();  // keep going after a failure to report every one
     bool ok = assertions(n, v);
     if ((ok || full) && n.has_applicators) ok = applicators(n, v, s) && ok;
@@ -223,9 +232,9 @@ bool schema_set::evaluator::assertions(const node& n, value v) {
         if (n.max_length || n.min_length) {
             auto len = utf8_length(str);
             if (n.max_length && len > *n.max_length)
-                ok = fail("maxLength", "must be at most " + std::to_string(*n.max_length) + " characters long");
+                ok = fail_bound("maxLength", "must be at most ", *n.max_length, " characters long");
             if (n.min_length && len < *n.min_length)
-                ok = fail("minLength", "must be at least " + std::to_string(*n.min_length) + " characters long");
+                ok = fail_bound("minLength", "must be at least ", *n.min_length, " characters long");
         }
         if (n.pattern) {
             if (!spend(1 + str.size() / 4096)) return false;
@@ -264,9 +273,9 @@ bool schema_set::evaluator::object(const node& n, value v, seen* s) {
     bool ok = true;
     bool full = reporting();
     if (n.max_properties && v.size() > *n.max_properties)
-        ok = fail("maxProperties", "must have at most " + std::to_string(*n.max_properties) + " properties");
+        ok = fail_bound("maxProperties", "must have at most ", *n.max_properties, " properties");
     if (n.min_properties && v.size() < *n.min_properties)
-        ok = fail("minProperties", "must have at least " + std::to_string(*n.min_properties) + " properties");
+        ok = fail_bound("minProperties", "must have at least ", *n.min_properties, " properties");
     // Quietly (the first pass of a valid document), `required` comes from one pass over the
     // members that finds each one's property once, for the property loop below too.
     std::array<std::size_t, k_cached_members> cached;
@@ -365,9 +374,9 @@ bool schema_set::evaluator::array(const node& n, value v, seen* s) {
     bool ok = true;
     bool full = reporting();
     if (n.max_items && v.size() > *n.max_items)
-        ok = fail("maxItems", "must have at most " + std::to_string(*n.max_items) + " items");
+        ok = fail_bound("maxItems", "must have at most ", *n.max_items, " items");
     if (n.min_items && v.size() < *n.min_items)
-        ok = fail("minItems", "must have at least " + std::to_string(*n.min_items) + " items");
+        ok = fail_bound("minItems", "must have at least ", *n.min_items, " items");
     if (n.unique_items && !unique(v)) {
         if (exhausted()) return false;
         ok = fail("uniqueItems", "items must be unique");
