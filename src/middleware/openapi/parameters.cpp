@@ -80,7 +80,10 @@ json structured(const parameter& p, std::string_view text, char sep, bool explod
 
 std::vector<std::pair<std::string, std::string>> split_query(std::string_view query) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (auto part : split(query, '&')) {
+    while (!query.empty()) {  // the pairs between '&'s, without a list of them first
+        auto amp = query.find('&');
+        auto part = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
         if (part.empty()) continue;
         auto eq = part.find('=');
         auto decode = [](std::string_view s) {
