@@ -36,6 +36,8 @@ struct element {
     element() : u(0) {}
 };
 
+static_assert(sizeof(element) == 16);
+
 inline constexpr std::uint8_t k_decoded = 1;   // string bytes in the tape's buffer
 inline constexpr std::uint8_t k_shadowed = 2;  // a member name repeated later in its object
 inline constexpr std::uint8_t k_true = 4;      // boolean
