@@ -129,6 +129,16 @@ wait_for_ports() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# start_grpc_server NAME COMMAND...: a gRPC upstream (bench/grpc_responder.cpp, the tests'
+# grpcio server) on the load core; waits for its READY line.
+start_grpc_server() {
+  local name=$1; shift
+  taskset -c "$LOAD_CORE" "$@" > "$work/$name.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do grep -q '^READY' "$work/$name.out" && return; sleep 0.1; done
+  { echo "$name did not start:"; cat "$work/$name.out"; exit 1; } >&2
+}
+
 # grpc_unary_load FILE: writes one gRPC request message to FILE (uncompressed flag, big-endian
 # length, a grpc.testing.SimpleRequest with a 32-byte payload asking for 32 bytes back) and sets
 # H2LOAD_EXTRA so that h2load sends it as a gRPC unary call (bench/grpc.sh, GRPC=1 callgrind.sh).

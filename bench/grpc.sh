@@ -36,14 +36,6 @@ declare -A port=([gatehouse]=19780 [nginx]=19781 [haproxy]=19782)
 METHOD=/grpc.testing.TestService/UnaryCall
 UPSTREAM=${UPSTREAM:-responder}
 
-# start_grpc_server NAME PORT COMMAND...: on the load core; waits for its READY line.
-start_grpc_server() {
-  local name=$1; shift
-  taskset -c "$LOAD_CORE" "$@" > "$work/$name.out" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 200); do grep -q '^READY' "$work/$name.out" && return; sleep 0.1; done
-  { echo "$name did not start:"; cat "$work/$name.out"; exit 1; } >&2
-}
 if [ "$UPSTREAM" = python ]; then
   for i in $(seq "${UPSTREAM_PROCS:-3}"); do start_grpc_server "upstream$i" python3 tests/grpc/server.py --port $UP --threads 16; done
 else

@@ -9,9 +9,9 @@
 #              google.api.http rule (bench/grpc_transcode.proto), converts the JSON to protobuf,
 #              makes the gRPC call as a subrequest and converts the answer back to JSON
 # The figure compared is gatehouse's CPU per call (user+sys from /proc/PID/stat over the calls
-# h2load completed): transcode/native, which the issue wants at most 1.3. Measured (2026-12-07, a
-# shared 2-core VM, 5 s x 2 rounds): 27.9 vs 45.0 us/req, x1.61 (x1.71 before the set's types were
-# resolved once at load); the rest is libprotobuf's JSON converter and the subrequest per call.
+# h2load completed): transcode/native, which the issue wants at most 1.3. The figures, and where
+# the extra instructions go (TRANSCODE=1 bench/callgrind.sh): docs/benchmarks.md, "REST to gRPC
+# translation".
 #
 #   bash bench/grpc_transcode.sh              # 10 s runs, 3 rounds
 #   DURATION=5 ROUNDS=1 bash bench/grpc_transcode.sh
@@ -25,10 +25,7 @@ UP=19711
 PORT=19790
 GOOGLEAPIS=${GATEHOUSE_GOOGLEAPIS_DIR:-/usr/share/gocode/src/github.com/grpc-ecosystem/grpc-gateway/third_party/googleapis}
 
-taskset -c "$LOAD_CORE" "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32 > "$work/upstream.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do grep -q '^READY' "$work/upstream.out" && break; sleep 0.1; done
-grep -q '^READY' "$work/upstream.out" || { echo "the responder did not start:"; cat "$work/upstream.out"; exit 1; } >&2
+start_grpc_server upstream "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" $UP 32
 
 protoc --include_imports --descriptor_set_out="$work/bench.pb" -I bench -I tests/grpc/protos -I "$GOOGLEAPIS" grpc_transcode.proto
 # The two request bodies: the gRPC message and the same request as JSON.

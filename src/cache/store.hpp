@@ -30,6 +30,9 @@
 
 namespace gatehouse::cache {
 
+// How long a key whose answer could not be stored skips coalescing (store::mark_uncacheable).
+inline constexpr std::chrono::seconds k_hit_for_miss{120};
+
 struct store_settings {
     std::uint64_t max_bytes = 256ull << 20;
     std::uint64_t max_entry_bytes = 8ull << 20;

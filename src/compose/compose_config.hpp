@@ -80,6 +80,9 @@ struct call_config {
     std::optional<foreach_config> foreach;
     bool cache = false;  // answers go through the response cache (src/cache/) with the upstream's freshness
     std::vector<std::size_t> after;  // the calls whose responses it references (their indices)
+    // Its answer goes into the merged answer as it came, checked but never parsed (shape.hpp,
+    // mark_spliced): set at load.
+    bool spliced = false;
     config::source_mark mark;
 };
 

@@ -62,4 +62,15 @@ void merge(nlohmann::json& answer, const call_config& c, nlohmann::json value) {
         it->push_back(std::move(value));
 }
 
+void mark_spliced(std::vector<call_config>& calls) {
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+        auto& c = calls[i];
+        const bool taken_whole = c.select.empty() && c.fields.empty() && !c.foreach && c.merge == merge_mode::replace && !c.cache;
+        const auto writes_same_key = [&](const call_config& o) { return &o != &c && o.into == c.into; };
+        const auto reads_it = [&](const call_config& o) { return std::find(o.after.begin(), o.after.end(), i) != o.after.end(); };
+        c.spliced = taken_whole && !c.into.empty() && c.into != "_errors" && std::none_of(calls.begin(), calls.end(), writes_same_key) &&
+                    std::none_of(calls.begin(), calls.end(), reads_it);
+    }
+}
+
 }  // namespace gatehouse::compose

@@ -17,4 +17,11 @@ nlohmann::json shape(const call_config& c, nlohmann::json response);
 // KrakenD has it).
 void merge(nlohmann::json& answer, const call_config& c, nlohmann::json value);
 
+// Sets `spliced` on the calls whose answer can go into the merged answer as its bytes: under an
+// `into` no other call writes (and not "_errors"), taken whole (no select, fields, foreach or
+// append), read by no other call, not cached. Such an answer is checked as JSON
+// (util/json_check.hpp) and copied, never built into a tree only to be written out again: the
+// same answer, minus a parse and a serialisation per call. Needs `after` (graph.hpp).
+void mark_spliced(std::vector<call_config>& calls);
+
 }  // namespace gatehouse::compose

@@ -6,6 +6,7 @@
 
 #include "compose/graph.hpp"
 #include "compose/reference.hpp"
+#include "compose/shape.hpp"
 #include "gatehouse/http/fields.hpp"
 #include "util/text.hpp"
 
@@ -212,6 +213,7 @@ struct compose_reader {
         const auto unsafe = std::count_if(cc.calls.begin(), cc.calls.end(), [](auto& c) { return unsafe_method(c.method); });
         if (unsafe > 1) d.error(mark_of(n), where, "at most one call may use a method other than GET, HEAD and OPTIONS");
         for (auto& p : link_calls(cc.calls)) d.error(cc.calls[p.call].mark, where + "[" + std::to_string(p.call) + "]", p.message);
+        mark_spliced(cc.calls);
         warn_shared_root_keys(where, cc);
     }
 

@@ -55,4 +55,8 @@ std::string_view status_field(status_code c);
 // 413 a limit (RESOURCE_EXHAUSTED), 501 UNIMPLEMENTED; 2xx is OK.
 status_code from_http_status(int http_status);
 
+// The other way: the HTTP status of a gRPC status code (a translated REST call's answer), as
+// grpc-gateway and Envoy map google.rpc.Code; a code it does not know is 500.
+int to_http_status(int grpc_code);
+
 }  // namespace gatehouse::grpc

@@ -57,6 +57,17 @@ void add_compose_metrics(observability::metrics& m) {
                                        static_cast<double>(v)});
         return out;
     });
+    m.add_counter_family("gatehouse_compose_call_cache_total",
+                         "Requests of composition calls with cache: true, by route, call and result (hit, miss, coalesced, revalidated)", [] {
+                             std::vector<sample> out;
+                             for (auto& c : registry.all())
+                                 for (auto& call : c->calls)
+                                     for (std::size_t i = 0; i < k_call_cache_results.size(); ++i)
+                                         if (auto v = call.cache[i].load(); v != 0)
+                                             out.push_back({{{"route", c->route}, {"call", call.name}, {"result", std::string(k_call_cache_results[i])}},
+                                                            static_cast<double>(v)});
+                             return out;
+                         });
     m.add_histogram_family("gatehouse_compose_call_duration_seconds", "Composition call latency (start to response), by route and call", [] {
         std::vector<observability::metrics::histogram_sample> out;
         for (auto& c : registry.all())

@@ -29,9 +29,16 @@ inline constexpr std::array<std::string_view, 22> k_call_outcomes{
     "invalid_body", "reference",  "too_many",   "dependency", "cancelled",   "other"};
 std::size_t call_outcome_slot(std::string_view reason);
 
+// How a `cache: true` call's request was served: from a fresh stored answer, by the origin
+// (miss), from what a concurrent miss of the same key stored (coalesced), or by a 304 to the
+// stale entry's validators (revalidated).
+inline constexpr std::array<std::string_view, 4> k_call_cache_results{"hit", "miss", "coalesced", "revalidated"};
+enum class call_cache : std::uint8_t { hit, miss, coalesced, revalidated };
+
 struct compose_call_counts {
     std::string name;
     std::array<std::atomic<std::uint64_t>, k_call_outcomes.size()> outcomes{};
+    std::array<std::atomic<std::uint64_t>, k_call_cache_results.size()> cache{};
     std::array<std::atomic<std::uint64_t>, observability::k_buckets.size() + 1> latency{};  // non-cumulative; last: +Inf
     std::atomic<std::uint64_t> latency_sum_ns{0};
     void observe(double ms);
@@ -45,7 +52,8 @@ struct compose_counts {
 
 std::shared_ptr<compose_counts> compose_counts_for(const std::string& route, const std::vector<std::string>& calls);
 
-// gatehouse_compose_requests_total, gatehouse_compose_calls_total, gatehouse_compose_call_duration_seconds.
+// gatehouse_compose_requests_total, gatehouse_compose_calls_total, gatehouse_compose_call_cache_total,
+// gatehouse_compose_call_duration_seconds.
 void add_compose_metrics(observability::metrics& m);
 
 }  // namespace gatehouse::http

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cache/entry.hpp"
 #include "compose/shape.hpp"
 #include "http/compose_metrics.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "observability/trace_context.hpp"
 #include "openapi/json_limits.hpp"
+#include "util/json_check.hpp"
 
 namespace gatehouse::http {
 
@@ -121,13 +123,15 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     std::string body_text;
     if (body) body_text = body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     else if (c.body.k == compose::body_config::kind::client) body_text = ex_->compose_body_;
-    std::string url;
-    if (c.cache) {
-        url = cache_url(i, path);
-        if (answer_from_cache(i, outcomes_[i].next - 1, url)) return;
-    }
+    send_request(i, outcomes_[i].next - 1, path, body_text, true);
+}
+
+void composition::send_request(std::size_t i, std::size_t element, const std::string& path, const std::string& body, bool may_wait) {
+    const auto& c = cfg_.calls[i];
+    cache_plan plan;
+    if (c.cache && consult_cache(i, element, path, body, may_wait, plan) != cache_step::send) return;
     upstream::subrequest sr;
-    sr.request = request_text(c, path, body_text);
+    sr.request = request_text(c, path, body, plan.stale.get());
     sr.options = options_for(c);
     sr.max_body = static_cast<std::size_t>(cfg_.max_body);
     sr.keep = keep_;
@@ -136,21 +140,22 @@ void composition::send(std::size_t i, const std::string& path, const nlohmann::j
     sr.cancel = sent.cancel;
     const std::size_t unit = sent_.size() - 1;
     if (c.cache) {
-        sent.cache_url = std::move(url);
+        sent.cache_url = std::move(plan.url);
+        sent.stale = std::move(plan.stale);
         sent.request_time = std::chrono::system_clock::now();
     }
     const auto& cluster_name = ex_->snap->clusters[route_.compose_upstreams[i]]->name;
     if (auto traced = ex_->trace_subrequest(sr.options, sr.request, cluster_name, keep_)) sr.keep = std::move(traced);
-    const std::size_t element = outcomes_[i].next - 1;
     upstream::start_subrequest(ex_->host().ioc(), ex_->host().cluster_for(*ex_->snap, route_.compose_upstreams[i]), std::move(sr),
-                               [self = shared_from_this(), i, element, unit](upstream::subresponse&& r) {
+                               [self = shared_from_this(), i, element, unit, lead = std::move(plan.lead)](upstream::subresponse&& r) {
                                    self->on_response(i, element, unit, std::move(r));
                                });
 }
 
 // The call's request head: gatehouse's forwarding fields (the request id, X-Forwarded-*, its own
 // traceparent span), the client fields `forward` lists, and the body's framing.
-std::string composition::request_text(const call_config& c, const std::string& path, const std::string& body) const {
+std::string composition::request_text(const call_config& c, const std::string& path, const std::string& body,
+                                      const cache::entry* validators) const {
     auto& ex = *ex_;
     std::string out;
     out.reserve(256 + body.size());
@@ -167,6 +172,10 @@ std::string composition::request_text(const call_config& c, const std::string& p
     out.append("X-Forwarded-For: ").append(inputs_.client_address).append("\r\n");
     out.append("X-Forwarded-Proto: ").append(ex.facts().secure ? "https" : "http").append("\r\n");
     if (!inputs_.authority.empty()) out.append("X-Forwarded-Host: ").append(inputs_.authority).append("\r\n");
+    if (validators) {  // revalidating a stale stored answer (RFC 9111 §4.3.1)
+        if (!validators->etag.empty()) out.append("If-None-Match: ").append(validators->etag).append("\r\n");
+        if (!validators->last_modified.empty()) out.append("If-Modified-Since: ").append(validators->last_modified).append("\r\n");
+    }
     if (ex.has_trace) {
         char span[16];
         observability::hex16(ex.host().random(), span);
@@ -189,10 +198,13 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
     auto& o = outcomes_[i];
     if (o.st != state::running) return;  // it failed (a sibling element, the route's timeout) meanwhile
     --o.running;
+    if (unit < sent_.size() && sent_[unit].stale) revalidated(i, unit, r);
+    if (unit < sent_.size() && !sent_[unit].cache_url.empty()) ++o.cache[static_cast<std::size_t>(call_cache::miss)];
     nlohmann::json value;
     const auto why = accept(i, r, value);
     if (!why.empty()) return fail(i, r.ok && r.status / 100 != 2 ? r.status : r.error ? r.error.status() : 502, why);
     if (r.status == 204 || r.body.empty()) value = nullptr;
+    if (cfg_.calls[i].spliced && outcomes_[i].whole.empty()) outcomes_[i].whole = "null";
     std::string cc;  // every answer's, so one element's no-store is not overwritten by the next one's max-age
     for (auto& [n, v] : r.fields)
         if (iequals(n, "cache-control")) cc = v;
@@ -206,7 +218,6 @@ void composition::on_response(std::size_t i, std::size_t element, std::size_t un
 }
 
 std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out) {
-    (void)i;
     if (r.error) return upstream::failure_name(r.error.kind);
     if (r.too_large) return "too_large";
     if (!r.ok) return "invalid_body";
@@ -215,6 +226,7 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     total_bytes_ += r.body.size();
     held_by_worker += r.body.size();
     if (total_bytes_ > cfg_.max_total) return "too_large";
+    if (cfg_.calls[i].spliced) return accept_whole(i, r);
     // The depth in one pass over the bytes, then the plain parser: the parser with a callback
     // costs three times as much (callgrind: 13 k instructions for a 50-byte document).
     openapi::json_refusal why;
@@ -222,6 +234,18 @@ std::string_view composition::accept(std::size_t i, upstream::subresponse& r, nl
     if (why == openapi::json_refusal::too_deep) return "too_deep";
     if (!doc) return "invalid_json";
     out = std::move(*doc);
+    return {};
+}
+
+std::string_view composition::accept_whole(std::size_t i, upstream::subresponse& r) {
+    const auto checked = util::check_json(r.body, cfg_.max_depth);
+    if (checked.result == util::json_check::too_deep) return "too_deep";
+    if (checked.result != util::json_check::ok) return "invalid_json";
+    auto& whole = outcomes_[i].whole;
+    if (checked.loose)
+        util::append_minified(whole, r.body);
+    else
+        whole = std::move(r.body);
     return {};
 }
 
@@ -276,19 +300,63 @@ void composition::time_out() {
 std::string composition::take_answer_body() {
     auto answer = nlohmann::json::object();
     auto errors = nlohmann::json::object();
+    std::vector<std::pair<std::string_view, const std::string*>> spliced;  // into, bytes
     for (std::size_t i = 0; i < outcomes_.size(); ++i) {
         auto& o = outcomes_[i];
-        if (o.st == state::ok) {
+        const auto& c = cfg_.calls[i];
+        if (o.st == state::ok && c.spliced) {
+            answer.erase(c.into);  // the later call wins, as merge() has it
+            spliced.emplace_back(c.into, &o.whole);
+        } else if (o.st == state::ok) {
             results_[i] = nullptr;
-            compose::merge(answer, cfg_.calls[i], std::move(o.value));  // moved, not copied: nothing reads it after
-            continue;
+            compose::merge(answer, c, std::move(o.value));  // moved, not copied: nothing reads it after
+            std::erase_if(spliced, [&](auto& s) { return answer.contains(s.first); });
+        } else {
+            auto& e = errors[c.name];
+            if (o.status != 0) e["status"] = o.status;
+            e["reason"] = o.reason;
         }
-        auto& e = errors[cfg_.calls[i].name];
-        if (o.status != 0) e["status"] = o.status;
-        e["reason"] = o.reason;
     }
     if (cfg_.errors_summary && !errors.empty()) answer["_errors"] = std::move(errors);
-    return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (spliced.empty()) return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return with_spliced(answer, spliced);
+}
+
+// The answer's members in the order nlohmann's object keeps them (sorted by name), the spliced
+// calls' bytes among them: the same document as without splicing, but that a spliced value keeps
+// the upstream's member order and escapes (the same JSON value, written as it came).
+std::string composition::with_spliced(const nlohmann::json& answer, std::vector<std::pair<std::string_view, const std::string*>>& spliced) {
+    std::sort(spliced.begin(), spliced.end());
+    std::size_t size = 2 + answer.size() * 16;
+    for (const auto& s : spliced) size += s.first.size() + s.second->size() + 4;
+    std::string out;
+    out.reserve(size);
+    out += '{';
+    const auto member = [&](std::string_view name) {
+        if (out.size() > 1) out += ',';
+        const bool plain = std::all_of(name.begin(), name.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+        if (plain) {
+            out.append(1, '"').append(name).append("\":");
+            return;
+        }
+        out += nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // escaped as nlohmann does (UTF-8 kept)
+        out += ':';
+    };
+    auto next = spliced.begin();
+    for (const auto& [name, value] : answer.items()) {
+        for (; next != spliced.end() && next->first < name; ++next) {
+            member(next->first);
+            out += *next->second;
+        }
+        member(name);
+        out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    for (; next != spliced.end(); ++next) {
+        member(next->first);
+        out += *next->second;
+    }
+    out += '}';
+    return out;
 }
 
 std::string composition::partial_header() const {
@@ -345,6 +413,8 @@ void composition::record(compose_counts& counts) const {
         if (o.st == state::waiting || o.st == state::running) continue;  // never started: a required call failed first
         auto& c = counts.calls[i];
         c.outcomes[call_outcome_slot(o.st == state::ok ? std::string_view{} : o.reason)].fetch_add(1, std::memory_order_relaxed);
+        for (std::size_t k = 0; k < o.cache.size(); ++k)
+            if (o.cache[k] != 0) c.cache[k].fetch_add(o.cache[k], std::memory_order_relaxed);
         if (o.ms >= 0) c.observe(o.ms);
     }
 }

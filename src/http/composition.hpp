@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -19,12 +20,16 @@
 #include <vector>
 
 #include "compose/compose_config.hpp"
+#include "http/compose_metrics.hpp"
 #include "compose/render.hpp"
 #include "net/deadlines.hpp"
 #include "upstream/subrequest.hpp"
 
 namespace gatehouse::router {
 struct compiled_route;
+}
+namespace gatehouse::cache {
+struct entry;
 }
 
 namespace gatehouse::http {
@@ -39,7 +44,9 @@ struct call_outcome {
     int status = 0;           // the upstream's status, or gatehouse's (502, 503, 504) when none came
     std::string_view reason;  // why it failed (timeout, connect, status, invalid_json, too_large, dependency, ...)
     nlohmann::json value;     // the shaped response (foreach: the array of shaped elements)
+    std::string whole;        // a spliced call's answer: its checked JSON, without whitespace
     std::vector<std::string> cache_controls;  // each answer's Cache-Control ("" when it had none), foreach elements too
+    std::array<std::uint32_t, 4> cache{};     // `cache: true`: its requests by compose_metrics' call_cache result
     net::clock::time_point started{};
     double ms = -1;
     // foreach: the elements it runs over, results in their order
@@ -96,29 +103,51 @@ public:
     // Into the route's metrics (compose_metrics.hpp): the composition's outcome, each call's.
     void record(compose_counts& counts) const;
 
+    // A cached call's request that waited for a concurrent miss of the same key (compose_cache.cpp).
+    void resume_after_fill(std::size_t i, std::size_t element, const std::string& path, const std::string& body);
+
     boost::asio::steady_timer wake;
 
 private:
     void start_call(std::size_t i);
     void start_element(std::size_t i);
     void send(std::size_t i, const std::string& path, const nlohmann::json* body);
-    std::string request_text(const compose::call_config& c, const std::string& path, const std::string& body) const;
+    // One request of call i (element: its foreach element, else 0); `may_wait`: a cached call may
+    // join a concurrent miss of the same key (once: a request resumed after one does not wait again).
+    void send_request(std::size_t i, std::size_t element, const std::string& path, const std::string& body, bool may_wait);
+    std::string request_text(const compose::call_config& c, const std::string& path, const std::string& body,
+                             const cache::entry* validators) const;
     upstream::call_options options_for(const compose::call_config& c) const;
     void on_response(std::size_t i, std::size_t element, std::size_t unit, upstream::subresponse&& r);
     // The response as JSON, or why it is not acceptable.
     std::string_view accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out);
+    std::string_view accept_whole(std::size_t i, upstream::subresponse& r);  // a spliced call's: checked, kept as bytes
+    static std::string with_spliced(const nlohmann::json& answer, std::vector<std::pair<std::string_view, const std::string*>>& spliced);
     void fail(std::size_t i, int status, std::string_view reason);
     void succeed(std::size_t i, nlohmann::json value);
     void ended(std::size_t i);
     compose::render_context context(const nlohmann::json* item) const;
     // `cache: true` (compose_cache.cpp): the call's URL in the store's form, the fields its request
-    // sends (for the answers' Vary), a fresh stored answer given as the call's (posted, as a call
-    // ends), and a storable answer kept.
+    // sends (for the answers' Vary). consult_cache answers a request from a fresh stored answer
+    // (posted, as a call ends), makes it wait for a concurrent miss of the same key (the store's
+    // coalescing: resume_after_fill runs when that one ended), or lets it go to the origin, with
+    // the stale entry's validators when there is one and leading the key's fill when nobody does.
+    struct cache_plan {
+        std::string url;
+        std::shared_ptr<const cache::entry> stale;  // revalidated: a 304 refreshes and answers it
+        std::shared_ptr<void> lead;                 // the fill this request leads: ended once its answer is in
+    };
+    enum class cache_step { answered, waiting, send };
     std::string cache_url(std::size_t i, std::string_view path) const;
     std::vector<http::field> sent_fields(const compose::call_config& c) const;
-    bool answer_from_cache(std::size_t i, std::size_t element, const std::string& url);
+    cache_step consult_cache(std::size_t i, std::size_t element, const std::string& path, const std::string& body, bool may_wait,
+                             cache_plan& plan);
+    bool answer_from_cache(std::size_t i, std::size_t element, const std::string& url, call_cache result);
+    // A response to a cached call's request: a 304 to the stale entry's validators becomes the
+    // refreshed entry's answer; a storable one is kept (takes r.body, so after accept()).
+    void revalidated(std::size_t i, std::size_t unit, upstream::subresponse& r);
     void keep_in_cache(std::size_t i, const std::string& url, std::chrono::system_clock::time_point request_time,
-                       upstream::subresponse& r);  // takes r.body
+                       upstream::subresponse& r);
 
     exchange* ex_;
     const router::compiled_route& route_;
@@ -133,6 +162,7 @@ private:
         std::shared_ptr<boost::asio::cancellation_signal> cancel;
         bool ended = false;  // its completion came: nothing left to cancel
         std::string cache_url;  // `cache: true`: where its answer is stored (empty: not cached)
+        std::shared_ptr<const cache::entry> stale;  // sent with its validators
         std::chrono::system_clock::time_point request_time{};
     };
     std::vector<in_flight> sent_;  // one per request sent

@@ -35,6 +35,7 @@
 
 namespace gatehouse::transcode {
 struct binding;
+class response_stream;
 }
 namespace gatehouse::upstream {
 struct subrequest;
@@ -253,7 +254,27 @@ private:
     boost::asio::awaitable<bool> send_transcode_error(int http_status, int grpc_code, std::string_view message,
                                                       std::string_view details = {});
     boost::asio::awaitable<bool> send_transcoded(const upstream::subresponse& r);
+    void transcoded_head();
+    // A piece of a translated answer through the chain's body filter (compression), when it set
+    // one: `out` views the filter's output (or `in`). false: the filter failed (the stream is reset).
+    bool filtered_reply(std::string_view in, bool last, std::string_view& out);
+    boost::asio::awaitable<bool> send_call_failure(const upstream::upstream_error& err, bool too_large);
+    boost::asio::awaitable<bool> send_not_grpc(int http_status);
+    int note_grpc_status(std::string_view code_text);
+    struct grpc_failure {
+        std::string message, details;  // decoded: text, a google.rpc.Status's bytes
+    };
+    static grpc_failure grpc_failure_of(std::string_view message, std::string_view details_bin);
     transcode::bound_values transcode_values_;
+    // A server-streaming method (transcode_stream.cpp): relayed as its messages come.
+    boost::asio::awaitable<bool> transcode_stream(upstream::subrequest sr);
+    boost::asio::awaitable<bool> relay_transcoded(upstream::response_body& body, std::size_t max_message);
+    boost::asio::awaitable<bool> end_transcoded(bool head_sent, int http_status, int code, std::string_view message,
+                                                std::string_view details = {});
+    boost::asio::awaitable<bool> end_transcoded_stream(upstream::response_body& body, bool head_sent, const transcode::response_stream& stream);
+    boost::asio::awaitable<bool> send_transcoded_piece(bool& head_sent, bool end);
+    std::string transcode_json_;  // the JSON of the messages a piece completed
+    bool transcode_gone_ = false;  // the client left while the stream waited on the upstream
 
     // The upstream phase.
     class proxied_request final : public upstream::streamed_request {

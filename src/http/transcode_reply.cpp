@@ -3,8 +3,8 @@
 // upstream, made as a subrequest (so the upstream's breaker, retries, limits and timeouts apply);
 // the exchange waits on one timer (the call's end, or the route's timeout), then answers the
 // client like a local reply: the response message as JSON, or a gRPC error as its HTTP status
-// with {code, message, details}. A server-streaming method's messages come as one JSON array
-// once the call ended (the subrequest reads the answer whole).
+// with {code, message, details}. A server-streaming method's call is relayed as it comes instead
+// (transcode_stream.cpp).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -112,6 +112,7 @@ asio::awaitable<bool> exchange::transcode() {
 
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
     auto sr = transcode_subrequest(framed, timeout);
+    if (b.server_streaming) co_return co_await transcode_stream(std::move(sr));
     auto call = std::make_shared<pending_call>(host().ioc());
     sr.cancel = call->cancel;
     upstream::start_subrequest(host().ioc(), host().cluster_for(*snap, r.upstream_index), std::move(sr),
@@ -150,37 +151,15 @@ asio::awaitable<bool> exchange::transcode() {
 // The call's answer to the client: grpc-status from the trailers (or a Trailers-Only head).
 asio::awaitable<bool> exchange::send_transcoded(const upstream::subresponse& r) {
     const auto& cfg = *route->config.grpc_transcode;
-    if (!r.ok || r.error) {
-        error_source = "upstream_failure";
-        const int s = r.error ? r.error.status() : 502;
-        const auto code = s == 504 ? grpc::status_code::deadline_exceeded : grpc::status_code::unavailable;
-        std::string message = "the gRPC call failed: ";
-        if (r.too_large) message += "the answer is too large";
-        else if (r.error) message += r.error.message();
-        else message += "no answer";
-        co_return co_await send_transcode_error(s, static_cast<int>(code), message);
-    }
+    if (!r.ok || r.error) co_return co_await send_call_failure(r.error, r.too_large);
     upstream_status = r.status;
     auto code_text = field_of(r.trailers, "grpc-status");
     const auto& where = code_text.empty() ? r.fields : r.trailers;
     if (code_text.empty()) code_text = field_of(r.fields, "grpc-status");
-    if (r.status != 200 || code_text.empty()) {
-        error_source = "upstream_failure";
-        std::string why = "the gRPC answer has no grpc-status";
-        if (r.status != 200) why = "the upstream answered HTTP " + std::to_string(r.status) + ", not gRPC";
-        co_return co_await send_transcode_error(502, static_cast<int>(grpc::status_code::unknown), why);
-    }
-    const auto parsed = grpc::parse_status_field(code_text);
-    grpc_status = static_cast<int>(parsed.value_or(grpc::status_code::unknown));
-    if (grpc_status != 0) {
-        error_source = "upstream";
-        const auto message = grpc::decode_message(field_of(where, "grpc-message"));
-        // grpc-status-details-bin is base64 without padding as gRPC sends it: padded here.
-        std::string details_text(field_of(where, "grpc-status-details-bin"));
-        while (details_text.size() % 4 != 0) details_text += '=';
-        const std::string details = util::base64_decode(details_text).value_or(std::string());
-        const int http_status = transcode::http_status_of(grpc_status);
-        co_return co_await send_transcode_error(http_status, grpc_status, message, details);
+    if (r.status != 200 || code_text.empty()) co_return co_await send_not_grpc(r.status);
+    if (note_grpc_status(code_text) != 0) {
+        const auto failure = grpc_failure_of(field_of(where, "grpc-message"), field_of(where, "grpc-status-details-bin"));
+        co_return co_await send_transcode_error(grpc::to_http_status(grpc_status), grpc_status, failure.message, failure.details);
     }
     std::string error;
     if (!transcode::decode_response(*cfg.loaded, *transcode_binding, r.body, cfg.print, reply_body_, error)) {
@@ -188,20 +167,78 @@ asio::awaitable<bool> exchange::send_transcoded(const upstream::subresponse& r) 
         const std::string why = "the gRPC answer does not decode: " + error;
         co_return co_await send_transcode_error(502, static_cast<int>(grpc::status_code::internal), why);
     }
+    transcoded_head();
+    if (medit.tap) {  // a cache stores it: its fields (transcoded_head) and, through its tap, the body
+        medit.tap->data(reply_body_);
+        medit.tap->end();
+    }
+    std::string_view out;
+    if (!filtered_reply(reply_body_, true, out)) co_return false;
+    co_return co_await reply_send(out, true);
+}
+
+bool exchange::filtered_reply(std::string_view in, bool last, std::string_view& out) {
+    out = in;
+    if (!medit.body || is_head_) return true;
+    filter_buf_.clear();
+    if (!medit.body->filter(in, last, filter_buf_)) {
+        d_.reset();  // the client never takes a cut answer for a whole one
+        return false;
+    }
+    out = filter_buf_;
+    return true;
+}
+
+// The head of a translated call's answer (200, JSON): the chain sees it as an upstream's, so a
+// translated GET is cached like any JSON response.
+void exchange::transcoded_head() {
     reply_start(200);
     reply_field("Content-Type", "application/json");
     if (has_chain()) {
-        // The chain sees the answer as an upstream's (a cache stores it: its fields and, through
-        // its tap, the body), so a translated GET is cached like any JSON response.
         run_response_chain(200, reply_fields_);
-        if (medit.tap) {
-            medit.tap->data(reply_body_);
-            medit.tap->end();
-        }
         reply_chain_fields();
     }
     reply_field("X-Request-Id", request_id);
-    co_return co_await reply_send(reply_body_, true);
+}
+
+// The call did not come to an answer (refused, failed, timed out, or too large).
+asio::awaitable<bool> exchange::send_call_failure(const upstream::upstream_error& err, bool too_large) {
+    error_source = "upstream_failure";
+    const int s = err ? err.status() : 502;
+    const auto code = s == 504 ? grpc::status_code::deadline_exceeded : grpc::status_code::unavailable;
+    std::string message = "the gRPC call failed: ";
+    if (too_large) message += "the answer is too large";
+    else if (err) message += err.message();
+    else message += "no answer";
+    co_return co_await send_transcode_error(s, static_cast<int>(code), message);
+}
+
+// An answer that is not gRPC's (another HTTP status, or no grpc-status).
+asio::awaitable<bool> exchange::send_not_grpc(int http_status) {
+    error_source = "upstream_failure";
+    std::string why = "the gRPC answer has no grpc-status";
+    if (http_status != 200) why = "the upstream answered HTTP " + std::to_string(http_status) + ", not gRPC";
+    co_return co_await send_transcode_error(502, static_cast<int>(grpc::status_code::unknown), why);
+}
+
+// grpc-status's value as the exchange's grpc_status (the metrics' and the log's); not OK: the
+// upstream is the error's source.
+int exchange::note_grpc_status(std::string_view code_text) {
+    const auto parsed = grpc::parse_status_field(code_text);
+    grpc_status = static_cast<int>(parsed.value_or(grpc::status_code::unknown));
+    if (grpc_status != 0) error_source = "upstream";
+    return grpc_status;
+}
+
+// A gRPC error's message and details as the client's JSON error carries them: grpc-message
+// percent-decoded, grpc-status-details-bin base64 without padding as gRPC sends it (padded here).
+exchange::grpc_failure exchange::grpc_failure_of(std::string_view message, std::string_view details_bin) {
+    grpc_failure out;
+    out.message = grpc::decode_message(message);
+    std::string details_text(details_bin);
+    while (details_text.size() % 4 != 0) details_text += '=';
+    out.details = util::base64_decode(details_text).value_or(std::string());
+    return out;
 }
 
 asio::awaitable<bool> exchange::send_transcode_error(int http_status, int grpc_code, std::string_view message, std::string_view details) {

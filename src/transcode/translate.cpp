@@ -129,70 +129,91 @@ bool encode_request(const service_set& set, const binding& b, const bound_values
     return true;
 }
 
-bool decode_response(const service_set& set, const binding& b, std::string_view frames, const print_options& print, std::string& json,
-                     std::string& error) {
-    const auto& type = b.method->output_type()->full_name();
-    std::string message, one;
-    std::size_t count = 0;
-    json.clear();
-    if (b.server_streaming) json += '[';
-    while (!frames.empty()) {
-        if (frames.size() < 5) {
-            error = "a gRPC message is cut short";
-            return false;
-        }
-        const auto* p = reinterpret_cast<const unsigned char*>(frames.data());
-        if (p[0] != 0) {
-            error = "a gRPC message is compressed (flag " + std::to_string(p[0]) + ")";
-            return false;
-        }
-        const std::size_t length = (std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4];
-        if (frames.size() - 5 < length) {
-            error = "a gRPC message is cut short";
-            return false;
-        }
-        message.assign(frames.substr(5, length));
-        frames.remove_prefix(5 + length);
-        if (!to_json(set, type, message, print, one, error)) return false;
-        if (!b.response_body.empty()) one = pick_field(b, one, print);
-        if (b.server_streaming) {
-            if (count > 0) json += ',';
-            json += one;
-        } else if (count > 0) {
-            error = "a unary method answered with more than one message";
-            return false;
-        } else {
-            json = std::move(one);
-        }
-        ++count;
+namespace {
+
+enum class frame_result { message, need_more, bad };
+
+// The next length-prefixed message of `frames` into `message` (consumed from `frames`); need_more:
+// `frames` holds less than a whole one. `max`: the largest message taken (0: any).
+frame_result next_frame(std::string_view& frames, std::size_t max, std::string& message, std::string& error) {
+    if (frames.size() < 5) return frame_result::need_more;
+    const auto* p = reinterpret_cast<const unsigned char*>(frames.data());
+    if (p[0] != 0) {
+        error = "a gRPC message is compressed (flag " + std::to_string(p[0]) + ")";
+        return frame_result::bad;
     }
-    if (b.server_streaming) {
-        json += ']';
-    } else if (count == 0) {
-        error = "a unary method answered with no message";
-        return false;
+    const std::size_t length = (std::size_t{p[1]} << 24) | (std::size_t{p[2]} << 16) | (std::size_t{p[3]} << 8) | p[4];
+    if (max != 0 && length > max) {
+        error = "a gRPC message is larger than " + std::to_string(max) + " bytes";
+        return frame_result::bad;
     }
+    if (frames.size() - 5 < length) return frame_result::need_more;
+    message.assign(frames.substr(5, length));
+    frames.remove_prefix(5 + length);
+    return frame_result::message;
+}
+
+// One response message's JSON (its response_body field when the rule names one).
+bool message_json(const service_set& set, const binding& b, const std::string& message, const print_options& print, std::string& json,
+                  std::string& error) {
+    if (!to_json(set, b.method->output_type()->full_name(), message, print, json, error)) return false;
+    if (!b.response_body.empty()) json = pick_field(b, json, print);
     return true;
 }
 
-int http_status_of(int grpc_code) {
-    switch (grpc_code) {
-        case 0: return 200;
-        case 1: return 499;   // CANCELLED
-        case 3: return 400;   // INVALID_ARGUMENT
-        case 4: return 504;   // DEADLINE_EXCEEDED
-        case 5: return 404;   // NOT_FOUND
-        case 6: return 409;   // ALREADY_EXISTS
-        case 7: return 403;   // PERMISSION_DENIED
-        case 8: return 429;   // RESOURCE_EXHAUSTED
-        case 9: return 400;   // FAILED_PRECONDITION
-        case 10: return 409;  // ABORTED
-        case 11: return 400;  // OUT_OF_RANGE
-        case 12: return 501;  // UNIMPLEMENTED
-        case 14: return 503;  // UNAVAILABLE
-        case 16: return 401;  // UNAUTHENTICATED
-        default: return 500;  // UNKNOWN, INTERNAL, DATA_LOSS, anything else
+}  // namespace
+
+bool decode_response(const service_set& set, const binding& b, std::string_view frames, const print_options& print, std::string& json,
+                     std::string& error) {
+    if (b.server_streaming) {
+        response_stream stream(set, b, print, 0);
+        json.clear();
+        if (!stream.feed(frames, json, error)) return false;
+        if (!stream.at_boundary()) {
+            error = "a gRPC message is cut short";
+            return false;
+        }
+        if (stream.messages() == 0) json += '[';
+        json += ']';
+        return true;
     }
+    std::string message;
+    switch (next_frame(frames, 0, message, error)) {
+        case frame_result::bad: return false;
+        case frame_result::need_more:
+            error = frames.empty() ? "a unary method answered with no message" : "a gRPC message is cut short";
+            return false;
+        case frame_result::message: break;
+    }
+    if (!frames.empty()) {
+        error = "a unary method answered with more than one message";
+        return false;
+    }
+    return message_json(set, b, message, print, json, error);
+}
+
+response_stream::response_stream(const service_set& set, const binding& b, const print_options& print, std::size_t max_message)
+    : set_(set), b_(b), print_(print), max_(max_message) {}
+
+bool response_stream::feed(std::string_view bytes, std::string& json, std::string& error) {
+    std::string_view frames = bytes;
+    const bool held = !partial_.empty();
+    if (held) {  // a message cut across pieces: completed in partial_ (bounded by max_)
+        partial_.append(bytes);
+        frames = partial_;
+    }
+    for (;;) {
+        const auto r = next_frame(frames, max_, message_, error);
+        if (r == frame_result::bad) return false;
+        if (r == frame_result::need_more) break;
+        if (!message_json(set_, b_, message_, print_, one_, error)) return false;
+        json += count_ == 0 ? '[' : ',';
+        json += one_;
+        ++count_;
+    }
+    if (held) partial_.erase(0, partial_.size() - frames.size());  // (frames is its tail)
+    else partial_.assign(frames);  // (empty: at a boundary)
+    return true;
 }
 
 std::string error_body(const service_set& set, int grpc_code, std::string_view message, std::string_view status_details,

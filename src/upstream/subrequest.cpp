@@ -16,26 +16,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Writes the buffered request: the head and body in one write, as often as the call asks. An
-// HTTP/2 upstream gets it as a stream: the head's fields as a header list (subrequest_h2.cpp).
-class buffered_sender final : public request_sender {
-public:
-    buffered_sender(const std::string& r, bool tls) : request_(r), tls_(tls) {}
-    asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override {
-        const bool stale = uc.reused;
-        uc.timer.arm(timeout);
-        auto [ec, n] = co_await uc.io.write(request_, {});
-        co_return ec ? upstream_error{failure::write, stale} : upstream_error{};
-    }
-    asio::awaitable<upstream_error> send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s, net::clock::duration) override {
-        co_return submit_buffered(c, s, request_, tls_);
-    }
-
-private:
-    const std::string& request_;
-    bool tls_;
-};
-
 // The response body after its head (already consumed from uc.buf), into `out` up to `max_body`.
 asio::awaitable<bool> read_body(upstream_connection& uc, const http1::response_head& head, std::size_t max_body,
                                 net::clock::duration timeout, std::string& out) {
@@ -137,6 +117,17 @@ asio::awaitable<void> run(std::shared_ptr<cluster_state> cluster, subrequest r, 
 }
 
 }  // namespace
+
+asio::awaitable<upstream_error> buffered_sender::send(upstream_connection& uc, net::clock::duration timeout) {
+    const bool stale = uc.reused;
+    uc.timer.arm(timeout);
+    auto [ec, n] = co_await uc.io.write(request_, {});
+    co_return ec ? upstream_error{failure::write, stale} : upstream_error{};
+}
+
+asio::awaitable<upstream_error> buffered_sender::send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s, net::clock::duration) {
+    co_return submit_buffered(c, s, request_, tls_);
+}
 
 void start_subrequest(asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done) {
     // The caller's cancellation (not `expired`) ends the call without an answer.

@@ -41,6 +41,22 @@ struct subresponse {
 };
 using subrequest_done = std::function<void(subresponse&&)>;
 
+// Writes a request whose head and body are in hand (`request`, which it does not copy): the head
+// and body in one write, as often as the call asks; an HTTP/2 upstream gets it as a stream, the
+// head's fields as a header list (subrequest_h2.cpp). A subrequest's sender, and a translated
+// gRPC call's (http/transcode_stream.cpp).
+class buffered_sender final : public request_sender {
+public:
+    buffered_sender(const std::string& request, bool tls) : request_(request), tls_(tls) {}
+    boost::asio::awaitable<upstream_error> send(upstream_connection& uc, net::clock::duration timeout) override;
+    boost::asio::awaitable<upstream_error> send_stream(h2_connection& c, const std::shared_ptr<h2_stream>& s,
+                                                       net::clock::duration timeout) override;
+
+private:
+    const std::string& request_;
+    bool tls_;
+};
+
 // Starts it on `ioc` (the worker's, which owns `cluster`); `done` runs there when it ends.
 void start_subrequest(boost::asio::io_context& ioc, std::shared_ptr<cluster_state> cluster, subrequest r, subrequest_done done);
 

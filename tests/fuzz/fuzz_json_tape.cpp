@@ -1,6 +1,7 @@
 // The body parser of the openapi middleware (src/json/tape.cpp), differential against
-// nlohmann/json's parser: both accept or both refuse a text (nlohmann accepts what nests past
-// our depth bound; that is the one documented difference), and an accepted text gives the same
+// nlohmann/json's parser: both accept or both refuse a text (but for what nests past our depth
+// bound, which only we refuse, and a NUL byte, which nlohmann takes for the end of its input and
+// we refuse wherever it is), and an accepted text gives the same
 // values: the same kinds (unsigned, signed, double), numbers, strings after unescaping, arrays in
 // order and objects with the same members where a repeated name keeps its last value. A copy of
 // nlohmann's value into a tape (tape::from) equals the parsed one too.
@@ -64,6 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     json_tape::refusal why;
     const bool ours = t.parse(text, k_depth, why);
     FUZZ_CHECK(ours == (why == json_tape::refusal::none));
+    if (text.find('\0') != std::string_view::npos) {  // nlohmann stops at a NUL as at the end: we refuse it
+        FUZZ_CHECK(!ours);
+        return 0;
+    }
     auto theirs = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
     if (why == json_tape::refusal::too_deep) {
         FUZZ_CHECK(openapi::json_depth(text, k_depth) > k_depth);

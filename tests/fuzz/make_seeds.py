@@ -208,3 +208,18 @@ write("h2_connection", "length_mismatch", start + h2_frame(1, END_HEADERS, 1, h2
 write("h2_connection", "extended_connect", start + h2_frame(1, END_HEADERS, 1, hpack_literal(":method", "CONNECT")
       + hpack_literal(":protocol", "websocket") + b"\x86" + hpack_literal(":authority", "test.local") + hpack_literal(":path", "/ws")))
 write("h2_connection", "no_preface", h2_settings() + h2_frame(1, END_STREAM | END_HEADERS, 1, h2_head("GET", "/local")))
+
+# grpc_web: [mode][steering length / 4][steering bytes][body]; mode 0 decodes a text body, 1
+# encodes and decodes, 2 tracks message boundaries.
+grpc_msg = b"\x00" + struct.pack(">I", 5) + b"hello"
+write("grpc_web", "decode_text", b"\x00\x01" + b"\x03\x01\x07\x02" + base64.b64encode(grpc_msg) + base64.b64encode(b"\x80\x00\x00\x00\x00"))
+write("grpc_web", "decode_bad", b"\x00\x00" + b"AAAA=AAA")
+write("grpc_web", "encode", b"\x01\x01" + b"\x02\x05\x01\x00" + grpc_msg * 3)
+write("grpc_web", "boundaries", b"\x02\x02" + b"\x00\x04\x01\x08\x02\x02\x00\x01" + grpc_msg + b"\x00\x00\x00\x00\x00" + grpc_msg[:7])
+
+# json_check: documents nlohmann accepts and ones it refuses.
+for name, doc in [("object", b'{"a": [1, -2.5e3, true, null, {"b": "c\\u00e9\\ud83d\\ude00"}], "d": {}}'),
+                  ("bom", b"\xef\xbb\xbf[\"x\"]\n"), ("utf8", "\"\u00e9\u20ac\U0001f600\"".encode()),
+                  ("bad_number", b"[01, 1., -]"), ("bad_utf8", b"\"\xed\xa0\x80\""), ("lone_surrogate", b'"\\udc00"'),
+                  ("trailing", b"{} {}"), ("huge_number", b"[1e999]"), ("deep", b"[" * 70 + b"]" * 70)]:
+    write("json_check", name, doc)

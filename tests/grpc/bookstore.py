@@ -54,7 +54,27 @@ def serve(port):
     pb, pb_grpc = m["bookstore_pb2"], m["bookstore_pb2_grpc"]
     status_pb2, details_pb2 = m["google.rpc.status_pb2"], m["google.rpc.error_details_pb2"]
     lock = threading.Lock()
-    calls = {"n": 0}
+    calls = {"n": 0, "abandoned": 0}
+    holds = {}  # StreamBooksRequest.hold -> the event Release sets
+
+    def hold_event(key):
+        with lock:
+            return holds.setdefault(key, threading.Event())
+
+    def watch_hold(request, context):
+        """A held stream's end: counted as abandoned unless it ran to its end (done()); the hold's
+        wait ends with it. grpcio runs the callbacks when the call ends, also when it was
+        cancelled while the generator was not running (which then never resumes)."""
+        state = {"done": False}
+
+        def ended():
+            hold_event(request.hold).set()
+            if not state["done"]:
+                with lock:
+                    calls["abandoned"] += 1
+        if not context.add_callback(ended):  # over already
+            ended()
+        return lambda: state.update(done=True)
 
     def count():
         with lock:
@@ -115,8 +135,21 @@ def serve(port):
 
         def StreamBooks(self, request, context):
             count()
+            done = watch_hold(request, context) if request.hold else (lambda: None)
             for i in range(request.count):
+                if request.hold and i == request.hold_after:
+                    hold_event(request.hold).wait(60)  # Release, or the call's end
+                    if not context.is_active():
+                        return
                 yield pb.Book(id=i + 1, shelf=request.shelf, title=f"stream {i + 1}")
+            done()
+            if request.fail_code:
+                context.set_code(next(c for c in grpc.StatusCode if c.value[0] == request.fail_code))
+                context.set_details(f"failed after {request.count}")
+
+        def Release(self, request, context):
+            hold_event(request.hold).set()
+            return empty_pb2.Empty()
 
         def EchoTypes(self, request, context):
             count()
@@ -137,7 +170,7 @@ def serve(port):
 
         def Stats(self, request, context):
             with lock:
-                return pb.StatsResponse(calls=calls["n"])
+                return pb.StatsResponse(calls=calls["n"], abandoned=calls["abandoned"])
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_BookstoreServicer_to_server(Bookstore(), server)

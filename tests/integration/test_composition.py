@@ -8,7 +8,7 @@ import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Gatehouse, NET_TIMEOUT, request
+from harness import Gatehouse, NET_TIMEOUT, request, wait_until
 from test_observability import parse_metrics, sample
 
 
@@ -61,6 +61,16 @@ class ScriptedUpstream:
                 s = {"status": 500, "body": {"barrier": "broken"}}
         if s.get("hold"):
             self.released.wait(NET_TIMEOUT)
+        if s.get("gate"):  # a threading.Event of the test's
+            s["gate"].wait(NET_TIMEOUT)
+        if s.get("etag") and h.headers.get("If-None-Match") == s["etag"]:  # a conditional request that matches
+            h.send_response(304)
+            h.send_header("ETag", s["etag"])
+            for k, v in s.get("headers", {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            self.record("sent", h.path)
+            return
         if s.get("until_close"):  # answers nothing; logs ("closed", target) once gatehouse hangs up
             import select
             import socket
@@ -232,6 +242,32 @@ routes:
       calls:
         - { name: flaky, upstream: flaky, path: /flaky, into: flaky }
         - { name: steady, upstream: users, path: /base, into: steady }
+  - name: spliced
+    match: { path: /spliced }
+    compose:
+      max_depth: 8
+      calls:
+        - { name: pretty, upstream: users, path: /pretty, into: p }
+        - { name: root, upstream: orders, path: /root-object }
+        - { name: again, upstream: recs, path: /pretty-too, into: m }
+        - { name: deep, upstream: users, path: /deep, into: d }
+        - { name: bad, upstream: orders, path: /bad-utf8, into: x }
+  - name: coalesce
+    match: { path: /coalesce }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /slow-cached, into: a, cache: true }
+  - name: revalidate
+    match: { path: /revalidate }
+    compose:
+      calls:
+        - { name: a, upstream: users, path: /etagged, into: a, cache: true }
+  - name: spliced-first-root
+    match: { path: /spliced-first-root }
+    compose:
+      calls:
+        - { name: root, upstream: orders, path: /root-object }
+        - { name: pretty, upstream: users, path: /pretty, into: p }
 """
 
 
@@ -258,6 +294,8 @@ class Composition(unittest.TestCase):
             "/must/html": {"body": b"<html>not json</html>", "type": "text/html"},
             "/must/big": {"body": b"[" + b"1," * 700000 + b"1]"},
             "/cc/a": {"body": {"a": 1}, "headers": {"Cache-Control": "public, max-age=60", "Set-Cookie": "a=1"}},
+            "/pretty": {"body": b'\xef\xbb\xbf{ "z" : [1, 2.50],\n\t"a": "\\u00e9 \xc3\xa9 \\" x" }\r\n'},
+            "/deep": {"body": b"[" * 9 + b"]" * 9},
         })
         cls.orders.script.update({
             "/orders?user=42": {"body": [{"id": 1}, {"id": 2}]},
@@ -304,6 +342,27 @@ class Composition(unittest.TestCase):
         self.assertEqual(r.body, b'{"items":[{"sku":"r1"},{"sku":"r2"},{"sku":"m1"}],'
                                  b'"orders":[{"id":1},{"id":2}],"plan":"pro","since":2019,'
                                  b'"user":{"contact":"ada@example.com","id":42,"name":"Ada"}}')
+
+    def test_answers_taken_whole_are_checked_and_passed_as_their_bytes(self):
+        # Calls under an `into` of their own, not shaped, read by no other call: their answers go
+        # into the merged one as they came, checked as JSON (BOM and whitespace dropped, members
+        # and escapes as the upstream wrote them), among the root-merged call's members in
+        # nlohmann's (sorted) order, later calls winning a key as in any merge.
+        self.orders.script["/root-object"] = {"body": {"p": "root", "m": 1, "b": True}}
+        self.recs.script["/pretty-too"] = {"body": b'  [ {"k": null}, true ]  '}
+        self.orders.script["/bad-utf8"] = {"body": b'{"s": "\xed\xa0\x80"}'}
+        r = request(self.gw.port, path="/spliced")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"_errors":{"bad":{"reason":"invalid_json","status":502},'
+                                 b'"deep":{"reason":"too_deep","status":502}},'
+                                 b'"b":true,"m":[{"k":null},true],"p":"root"}')
+        self.assertEqual(r.headers["gatehouse-partial"], "deep;reason=too_deep, bad;reason=invalid_json")
+        # The root call's "p" was written after the first call's: swap their order of arrival in
+        # the list and the spliced bytes win.
+        r = request(self.gw.port, path="/spliced-first-root")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body, b'{"b":true,"m":1,"p":{"z":[1,2.50],"a":"\\u00e9 \xc3\xa9 \\" x"}}')
+        self.assertEqual(json.loads(r.body)["p"], {"z": [1, 2.5], "a": "\u00e9 \u00e9 \" x"})
 
     def test_client_fields_go_only_where_listed(self):
         self.get("/dashboard/42", headers={"Authorization": "Bearer t", "Cookie": "c=1"})
@@ -469,6 +528,42 @@ class Composition(unittest.TestCase):
         self.assertEqual(len(self.orders.received("/cached/b")), 2)
         self.assertEqual(len(self.recs.received("/cached/c")), 2)
         self.assertEqual(second.headers["cache-control"], "no-store")  # c's no-store still wins
+
+    def cache_metric(self, result):
+        return metric(self.gw.admin("GET", "/metrics")[1], "gatehouse_compose_call_cache_total", route="coalesce" if result != "revalidated" else "revalidate", call="a", result=result)
+
+    def test_concurrent_misses_of_a_cached_call_wait_for_the_first(self):
+        import threading
+        gate = threading.Event()
+        self.users.script["/slow-cached"] = {"gate": gate, "body": {"v": 1}, "headers": {"Cache-Control": "max-age=60"}}
+        results = []
+        first = threading.Thread(target=lambda: results.append(self.get("/coalesce")))
+        first.start()
+        self.assertTrue(wait_until(lambda: len(self.users.received("/slow-cached")) == 1))
+        second = threading.Thread(target=lambda: results.append(self.get("/coalesce")))
+        second.start()
+        self.assertTrue(wait_until(lambda: self.gw.admin("GET", "/cache")[1]["waiting"] == 1))  # the second joined the first's fill
+        gate.set()
+        first.join()
+        second.join()
+        self.assertEqual([r.status for r in results], [200, 200])
+        self.assertEqual([r.body for r in results], [b"{\"a\":{\"v\":1}}"] * 2)
+        self.assertEqual(len(self.users.received("/slow-cached")), 1)
+        self.assertEqual(self.cache_metric("miss"), 1)
+        self.assertEqual(self.cache_metric("coalesced"), 1)
+
+    def test_a_stale_cached_answer_is_revalidated(self):
+        self.users.script["/etagged"] = {"body": {"v": 2}, "etag": '"e1"', "headers": {"Cache-Control": "max-age=0", "ETag": '"e1"'}}
+        first = self.get("/revalidate")
+        second = self.get("/revalidate")
+        for r in (first, second):
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.body, b'{"a":{"v":2}}')
+        seen = self.users.received("/etagged")
+        self.assertEqual(len(seen), 2)
+        self.assertNotIn("if-none-match", seen[0][2])
+        self.assertEqual(seen[1][2].get("if-none-match"), '"e1"')  # the second asked with the stored validator, got a 304
+        self.assertEqual(self.cache_metric("revalidated"), 1)
 
     def test_a_stored_answer_gives_what_is_left_of_its_lifetime(self):
         import re

@@ -5,11 +5,15 @@ google.api.http rules from a descriptor set protoc compiled at test time. Every 
 additional_bindings, custom verbs and custom methods), query parameters into nested and repeated
 fields, well-known types, server streaming as a JSON array, errors with grpc-status-details-bin,
 400s for bad JSON and unknown fields, 404 or passthrough for a request no rule matches (a native
-gRPC call on the same route), and a descriptor file replaced while serving."""
+gRPC call on the same route), and a descriptor file replaced while serving. A server stream is
+relayed as it comes: its first message reaches the client while the server holds the rest, a
+client that leaves resets the upstream's stream, the route's timeout before the first message is
+a 504, and an error after messages is the array's last element."""
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +49,29 @@ routes:
       services: [bookstore.Bookstore]
     middleware:
       - cache: {{ default_ttl: 60s }}
+  - name: cached-stream
+    match: {{ path_prefix: /v1/shelves/88/ }}
+    upstream: bookstore
+    grpc_transcode:
+      descriptor_set: {pb}
+      services: [bookstore.Bookstore]
+    middleware:
+      - cache: {{ default_ttl: 60s }}
+  - name: compressed
+    match: {{ path_prefix: /v1/shelves/66/ }}
+    upstream: bookstore
+    grpc_transcode:
+      descriptor_set: {pb}
+      services: [bookstore.Bookstore]
+    middleware:
+      - compress: {{ min_bytes: 1, algorithms: [gzip] }}
+  - name: slow
+    match: {{ path_prefix: /v1/shelves/77/ }}
+    upstream: bookstore
+    timeout: 1s
+    grpc_transcode:
+      descriptor_set: {pb}
+      services: [bookstore.Bookstore]
   - name: bookstore
     upstream: bookstore
     grpc_transcode:
@@ -80,6 +107,52 @@ def call(port, method, path, body=None, headers=None):
     r = request(port, method, path, headers=dict({"Content-Type": "application/json"}, **(headers or {})),
                 body=None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode()))
     return r.status, (json.loads(r.body) if r.body else None), r
+
+
+class StreamingGet:
+    """A GET over HTTP/1.1 whose chunked answer is read chunk by chunk, as it arrives."""
+
+    def __init__(self, port, path):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=NET_TIMEOUT)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        self.buf, self.body = b"", b""
+        lines = self._until(b"\r\n\r\n").decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+
+    def _fill(self, n):
+        while len(self.buf) < n:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the gateway closed the connection mid-answer")
+            self.buf += data
+
+    def _until(self, sep):
+        while sep not in self.buf:
+            self._fill(len(self.buf) + 1)
+        out, self.buf = self.buf.split(sep, 1)
+        return out
+
+    def chunk(self):
+        """The next chunk's data (b"" at the end)."""
+        size = int(self._until(b"\r\n").split(b";")[0], 16)
+        self._fill(size + 2)
+        data, self.buf = self.buf[:size], self.buf[size + 2:]
+        self.body += data
+        return data
+
+    def read_until(self, needle):
+        while needle not in self.body:
+            if not self.chunk():
+                raise AssertionError(f"the answer ended without {needle!r}: {self.body!r}")
+
+    def rest(self):
+        while self.chunk():
+            pass
+        return self.body
+
+    def close(self):
+        self.sock.close()
 
 
 @unittest.skipIf(MISSING, f"the gRPC test stack is missing: {MISSING}")
@@ -163,6 +236,16 @@ class TranscodeTest(unittest.TestCase):
         status, body, _ = call(self.port, "GET", "/v1/shelves/6/books:stream?count=0")
         self.assertEqual((status, body), (200, []))
 
+    def test_a_compress_middleware_compresses_translated_answers(self):
+        # Unary and streamed: Content-Encoding and the body agree (the body filter ran on it).
+        import gzip
+        for path in ("/v1/shelves/66/books/1", "/v1/shelves/66/books:stream?count=3"):
+            r = request(self.port, "GET", path, headers={"Accept-Encoding": "gzip"})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.headers.get("content-encoding"), "gzip", path)
+            doc = json.loads(gzip.decompress(r.body))
+            self.assertTrue(doc, path)
+
     def test_grpc_errors_with_details(self):
         status, body, _ = call(self.port, "POST", "/v1/fail", {"code": 3, "message": "bad title", "field": "title"})
         self.assertEqual(status, 400)
@@ -197,6 +280,57 @@ class TranscodeTest(unittest.TestCase):
             stub = self.modules["bookstore_pb2_grpc"].BookstoreStub(ch)
             return stub.Stats(empty_pb2.Empty(), timeout=NET_TIMEOUT).calls
 
+    def server_stub(self):
+        """The bookstore server itself, not through gatehouse: the tests' hand on a held stream."""
+        import grpc
+        ch = grpc.insecure_channel(f"127.0.0.1:{self.server.port}")
+        self.addCleanup(ch.close)
+        return self.modules["bookstore_pb2_grpc"].BookstoreStub(ch)
+
+    def abandoned(self):
+        from google.protobuf import empty_pb2
+        return self.server_stub().Stats(empty_pb2.Empty(), timeout=NET_TIMEOUT).abandoned
+
+    def release(self, hold):
+        self.server_stub().Release(self.modules["bookstore_pb2"].ReleaseRequest(hold=hold), timeout=NET_TIMEOUT)
+
+    def test_a_stream_s_first_message_arrives_while_the_server_holds_the_rest(self):
+        r = StreamingGet(self.port, "/v1/shelves/6/books:stream?count=3&hold=early&hold_after=1")
+        self.addCleanup(r.close)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["content-type"], "application/json")
+        self.assertEqual(r.headers.get("transfer-encoding"), "chunked")
+        r.read_until(b"stream 1")  # the server sends nothing more until it is released
+        self.assertTrue(r.body.startswith(b"[{"), r.body)
+        self.assertNotIn(b"stream 2", r.body)
+        self.release("early")
+        body = json.loads(r.rest())
+        self.assertEqual([b["title"] for b in body], ["stream 1", "stream 2", "stream 3"])
+
+    def test_a_client_that_leaves_mid_stream_cancels_the_upstream_call(self):
+        before = self.abandoned()
+        r = StreamingGet(self.port, "/v1/shelves/6/books:stream?count=3&hold=gone&hold_after=1")
+        r.read_until(b"stream 1")
+        r.close()
+        self.assertTrue(wait_until(lambda: self.abandoned() == before + 1), "the server never saw the call cancelled")
+        status, body, _ = call(self.port, "GET", "/v1/shelves/6/books:stream?count=1")
+        self.assertEqual((status, len(body)), (200, 1))
+
+    def test_a_stream_past_the_route_s_timeout_before_its_first_message_is_504(self):
+        before = self.abandoned()
+        status, body, _ = call(self.port, "GET", "/v1/shelves/77/books:stream?count=2&hold=late&hold_after=0")
+        self.assertEqual(status, 504, body)
+        self.assertEqual(body["code"], 4)  # DEADLINE_EXCEEDED
+        self.assertTrue(wait_until(lambda: self.abandoned() == before + 1), "the server never saw the call cancelled")
+
+    def test_a_stream_s_error_after_messages_is_its_last_element_and_before_them_the_answer(self):
+        status, body, _ = call(self.port, "GET", "/v1/shelves/6/books:stream?count=2&fail_code=5")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([b.get("title") for b in body[:2]], ["stream 1", "stream 2"])
+        self.assertEqual(body[2], {"error": {"code": 5, "message": "failed after 2", "details": []}})
+        status, body, _ = call(self.port, "GET", "/v1/shelves/6/books:stream?count=0&fail_code=5")
+        self.assertEqual((status, body["code"], body["message"]), (404, 5, "failed after 0"))
+
     def test_passthrough_serves_native_grpc_on_the_same_route(self):
         before = self.server_calls()
         self.assertEqual(call(self.port, "GET", "/v1/shelves/1")[0], 200)
@@ -210,6 +344,21 @@ class TranscodeTest(unittest.TestCase):
         self.assertEqual((status, body), (200, {"path": "cached.txt"}))
         self.assertIn("hit", second.headers.get("cache-status", ""), second.headers)
         self.assertEqual(self.server_calls(), before)
+
+    def test_a_streamed_answer_is_cached_whole_and_a_failed_one_not(self):
+        path = "/v1/shelves/88/books:stream?count=3"
+        status, body, first = call(self.port, "GET", path)
+        self.assertEqual((status, [b["title"] for b in body]), (200, ["stream 1", "stream 2", "stream 3"]))
+        before = self.server_calls()
+        status, again, second = call(self.port, "GET", path)
+        self.assertIn("hit", second.headers.get("cache-status", ""), second.headers)
+        self.assertEqual((status, again), (200, body))
+        self.assertEqual(self.server_calls(), before)
+        failed = "/v1/shelves/88/books:stream?count=1&fail_code=14"
+        self.assertEqual(call(self.port, "GET", failed)[1][-1]["error"]["code"], 14)
+        status, body, r = call(self.port, "GET", failed)
+        self.assertNotIn("hit", r.headers.get("cache-status", ""), r.headers)
+        self.assertEqual(self.server_calls(), before + 2)
 
     def test_metrics_count_translated_calls_by_grpc_status(self):
         self.assertEqual(call(self.port, "POST", "/v1/fail", {"code": 6, "message": "exists"})[0], 409)
@@ -233,6 +382,8 @@ class TranscodeTest(unittest.TestCase):
                 return None
             with open(self.log) as f:
                 for line in f:
+                    if not line.endswith("\n"):
+                        break  # a line being written (the log is read while the gateway writes it)
                     e = json.loads(line)
                     if e["path"] == "/v1/shelves/12":
                         return e

@@ -232,6 +232,31 @@ TEST(ComposeConfig, ParsesTheTaskExample) {
     EXPECT_EQ(cc.calls[2].after, std::vector<std::size_t>{0});
 }
 
+TEST(ComposeConfig, OnlyCallsTakenWholeUnderAKeyOfTheirOwnAreSpliced) {
+    auto r = load_routes(R"(  - name: d
+    match: { path_template: "/d/{id}" }
+    compose:
+      calls:
+        - { name: whole, upstream: users, path: /a, into: a }
+        - { name: read, upstream: users, path: /b, into: b }
+        - { name: reader, upstream: users, path: "/c/{read.id}", into: c }
+        - { name: root, upstream: users, path: /d }
+        - { name: picked, upstream: users, path: /e, into: e, select: data }
+        - { name: kept, upstream: users, path: /f, into: f, fields: { allow: [x] } }
+        - { name: shared1, upstream: users, path: /g, into: g }
+        - { name: shared2, upstream: users, path: /h, into: g }
+        - { name: appended, upstream: users, path: /i, into: i, merge: append }
+        - { name: cached, upstream: users, path: /j, into: j, cache: true }
+        - { name: errors, upstream: users, path: /k, into: _errors }
+        - { name: each, upstream: users, path: "/l/{item}", into: l, foreach: { over: read.ids } }
+)");
+    ASSERT_TRUE(r.config) << r.diags.to_string();
+    std::vector<std::string> spliced;
+    for (const auto& c : r.config->routes[0].compose->calls)
+        if (c.spliced) spliced.push_back(c.name);
+    EXPECT_EQ(spliced, (std::vector<std::string>{"whole", "reader"}));
+}
+
 TEST(ComposeConfig, ErrorsNameTheLineAndColumn) {
     auto r = load_routes(R"(  - name: d
     match: { path_template: "/d/{id}" }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/config/config.hpp"
+#include "grpc/status.hpp"
 #include "transcode/http_template.hpp"
 #include "transcode/request_fields.hpp"
 #include "transcode/service_set.hpp"
@@ -247,16 +248,50 @@ TEST(TranscodeResponse, UnaryStreamingAndResponseBody) {
     (void)shelf;
 }
 
+TEST(TranscodeResponse, AStreamBecomesArrayElementsAsEachMessageCompletes) {
+    print_options print;
+    const auto& b = binding_of("StreamBooks");
+    const auto one = frame(message_bytes("bookstore.Book", R"({"id":"1","title":"first"})"));
+    const auto two = frame(message_bytes("bookstore.Book", R"({"id":"2"})"));
+    response_stream stream(*bookstore(), b, print, 1024);
+    std::string json, error;
+    // A message cut across pieces (inside its prefix, then inside its bytes) comes out whole.
+    ASSERT_TRUE(stream.feed(one.substr(0, 3), json, error)) << error;
+    EXPECT_EQ(json, "");
+    EXPECT_FALSE(stream.at_boundary());
+    ASSERT_TRUE(stream.feed(one.substr(3, 4), json, error)) << error;
+    EXPECT_EQ(json, "");
+    ASSERT_TRUE(stream.feed(one.substr(7) + two.substr(0, 6), json, error)) << error;
+    EXPECT_EQ(json, R"([{"id":"1","title":"first"})");
+    EXPECT_EQ(stream.messages(), 1u);
+    json.clear();
+    ASSERT_TRUE(stream.feed(two.substr(6), json, error)) << error;
+    EXPECT_EQ(json, R"(,{"id":"2"})");
+    EXPECT_TRUE(stream.at_boundary());
+    EXPECT_EQ(stream.messages(), 2u);
+}
+
+TEST(TranscodeResponse, AStreamRefusesMessagesOverItsLimitBeforeHoldingThem) {
+    print_options print;
+    response_stream stream(*bookstore(), binding_of("StreamBooks"), print, 16);
+    std::string json, error;
+    const auto big = frame(message_bytes("bookstore.Book", R"({"title":"a title longer than sixteen bytes"})"));
+    EXPECT_FALSE(stream.feed(big.substr(0, 5), json, error));
+    EXPECT_NE(error.find("larger than 16"), std::string::npos) << error;
+    response_stream compressed(*bookstore(), binding_of("StreamBooks"), print, 0);
+    EXPECT_FALSE(compressed.feed(std::string("\x01\0\0\0\0", 5), json, error));
+}
+
 TEST(TranscodeResponse, ErrorsMapToHttpWithDetails) {
-    EXPECT_EQ(http_status_of(0), 200);
-    EXPECT_EQ(http_status_of(3), 400);
-    EXPECT_EQ(http_status_of(5), 404);
-    EXPECT_EQ(http_status_of(7), 403);
-    EXPECT_EQ(http_status_of(8), 429);
-    EXPECT_EQ(http_status_of(12), 501);
-    EXPECT_EQ(http_status_of(14), 503);
-    EXPECT_EQ(http_status_of(16), 401);
-    EXPECT_EQ(http_status_of(13), 500);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(0), 200);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(3), 400);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(5), 404);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(7), 403);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(8), 429);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(12), 501);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(14), 503);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(16), 401);
+    EXPECT_EQ(gatehouse::grpc::to_http_status(13), 500);
     print_options print;
     const auto status = message_bytes(
         "google.rpc.Status",

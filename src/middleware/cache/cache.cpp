@@ -34,7 +34,6 @@ using namespace gatehouse::cache;
 namespace {
 
 // How long a key whose response could not be stored skips coalescing (Varnish: 120 s too).
-constexpr std::chrono::seconds k_hit_for_miss{120};
 
 void append_int(std::string& out, std::int64_t v) {
     char buf[24];

@@ -1,0 +1,186 @@
+// routes[].grpc_transcode, a server-streaming method (transcode_reply.cpp starts it): the call is
+// made on the exchange's own upstream::call, as a proxied request's is, with the buffered request
+// (so the breaker, limits, retries and timeouts apply), and its answer is relayed as it comes
+// (upstream/response_body.cpp): each gRPC message an element of one JSON array, the answer's head
+// with the first one (chunked on HTTP/1.1, DATA frames on HTTP/2). The upstream's stream is
+// credited only as each piece was taken after the last one went to the client, so a slow client
+// holds the upstream back: what gatehouse holds is a piece and at most one unfinished message.
+// An error before the head went is the JSON error answer a unary call gets. After it, the status
+// (200) is on its way: the error is the array's last element, {"error": {code, message,
+// details}} (grpc-gateway ends a failed stream with such an "error" element), and the array is
+// closed. The route's timeout bounds the whole call.
+#include "grpc/status.hpp"
+#include "http/exchange.hpp"
+#include "http/session_host.hpp"
+#include "net/listener_state.hpp"
+#include "transcode/transcode_config.hpp"
+#include "upstream/h2_stream.hpp"
+#include "upstream/response_body.hpp"
+#include "upstream/subrequest.hpp"
+
+namespace gatehouse::http {
+
+namespace asio = boost::asio;
+using upstream::response_body;
+
+namespace {
+
+std::string_view value_of(field_list fields, std::string_view name) {
+    for (const auto& f : fields)
+        if (iequals(f.name, name)) return f.value;
+    return {};
+}
+
+constexpr int code_of(grpc::status_code c) { return static_cast<int>(c); }
+
+}  // namespace
+
+asio::awaitable<bool> exchange::transcode_stream(upstream::subrequest sr) {
+    const auto& r = *route;
+    transcode_gone_ = false;
+    call_.emplace(host().cluster_for(*snap, r.upstream_index), sr.options, up_head_);
+    upstream::buffered_sender sender(sr.request, call_->def().tls_ctx != nullptr);
+    auto err = call_->admit();
+    if (!err) err = co_await call_->tries(sender);
+    note_call();
+    if (err) {
+        call_->drop_connection();
+        end_call();
+        co_return co_await send_call_failure(err, false);
+    }
+    const auto& h = call_->head();
+    upstream_status = h.status;
+    const auto code_text = value_of(h.fields, "grpc-status");
+    bool sent = false;
+    if (h.status != 200 || call_->stream() == nullptr) {
+        sent = co_await send_not_grpc(h.status);
+    } else if (!code_text.empty()) {  // Trailers-Only: the call ended before any message
+        if (note_grpc_status(code_text) == 0) {
+            transcode_json_ = "[]";
+            bool head_sent = false;
+            sent = co_await send_transcoded_piece(head_sent, true);
+            if (sent && medit.tap) medit.tap->end();
+        } else {
+            const auto f = grpc_failure_of(value_of(h.fields, "grpc-message"), value_of(h.fields, "grpc-status-details-bin"));
+            sent = co_await send_transcode_error(grpc::to_http_status(grpc_status), grpc_status, f.message, f.details);
+        }
+    } else {
+        const auto& limits = snap->config.limits;
+        response_body body;
+        body.start(*call_, relay_buf_, r.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout), limits.max_headers,
+                   limits.max_header_bytes);
+        body.bound(start + sr.options.timeout);
+        co_return co_await relay_transcoded(body, sr.max_body);  // (it ends the call)
+    }
+    end_call();
+    co_return sent;
+}
+
+// The answer's body, message by message. An HTTP/1.1 client that leaves while the stream waits
+// on the upstream is noticed then (not at the next write): the upstream's stream is reset at once.
+asio::awaitable<bool> exchange::relay_transcoded(response_body& body, std::size_t max_message) {
+    const auto& cfg = *route->config.grpc_transcode;
+    transcode::response_stream stream(*cfg.loaded, *transcode_binding, cfg.print, max_message);
+    auto* s = call_->stream();
+    std::string error;
+    bool head_sent = false;
+    for (;;) {
+        response_body::piece p;
+        auto st = body.take(p);
+        if (st == response_body::state::need_more) {
+            d_.watch_gone([this, s] {
+                transcode_gone_ = true;
+                s->wake.cancel();
+            });
+            st = co_await body.wait_more();
+            d_.unwatch_gone();
+            if (transcode_gone_) break;
+            if (st == response_body::state::ok) continue;
+        }
+        transcode_json_.clear();
+        if (st == response_body::state::expired)
+            co_return co_await end_transcoded(head_sent, 504, code_of(grpc::status_code::deadline_exceeded), "the gRPC call timed out");
+        if (st != response_body::state::ok)
+            co_return co_await end_transcoded(head_sent, 502, code_of(grpc::status_code::unavailable), "the gRPC stream was cut");
+        if (!stream.feed(p.data, transcode_json_, error)) {
+            error.insert(0, "the gRPC answer does not decode: ");
+            co_return co_await end_transcoded(head_sent, 502, code_of(grpc::status_code::internal), error);
+        }
+        if (p.last) co_return co_await end_transcoded_stream(body, head_sent, stream);
+        if (transcode_json_.empty()) continue;
+        const bool ok = co_await send_transcoded_piece(head_sent, false);
+        if (!ok) break;
+    }
+    // The client left: nginx's 499 when it had no answer yet; the upstream's stream is reset.
+    error_source = "client";
+    if (!head_sent) {
+        status = 499;
+        if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
+    }
+    end_call();
+    co_return false;
+}
+
+// The stream ended: the status in its trailers closes the array, or is its last element.
+asio::awaitable<bool> exchange::end_transcoded_stream(response_body& body, bool head_sent, const transcode::response_stream& stream) {
+    const auto internal = code_of(grpc::status_code::internal);
+    if (!stream.at_boundary()) co_return co_await end_transcoded(head_sent, 502, internal, "a gRPC message is cut short");
+    const auto t = body.trailers();
+    const auto code_text = value_of(t, "grpc-status");
+    if (code_text.empty())
+        co_return co_await end_transcoded(head_sent, 502, code_of(grpc::status_code::unknown), "the gRPC answer has no grpc-status");
+    const int code = note_grpc_status(code_text);
+    call_->grpc_ended(code);
+    if (code != 0) {
+        const auto f = grpc_failure_of(value_of(t, "grpc-message"), value_of(t, "grpc-status-details-bin"));
+        co_return co_await end_transcoded(head_sent, grpc::to_http_status(code), code, f.message, f.details);
+    }
+    transcode_json_ += stream.messages() == 0 ? "[]" : "]";
+    const bool ok = co_await send_transcoded_piece(head_sent, true);
+    if (ok && medit.tap) medit.tap->end();
+    body.finish();
+    end_call();
+    co_return ok;
+}
+
+// A failed call: gatehouse's JSON error answer while the head has not gone, else the array's
+// last element (a cache's tap never sees the end of such a body: it stores nothing).
+asio::awaitable<bool> exchange::end_transcoded(bool head_sent, int http_status, int code, std::string_view message,
+                                               std::string_view details) {
+    if (error_source.empty()) error_source = "upstream_failure";
+    if (!head_sent) {
+        const bool sent = co_await send_transcode_error(http_status, code, message, details);
+        end_call();
+        co_return sent;
+    }
+    if (grpc_status < 0) grpc_status = code;
+    const auto& cfg = *route->config.grpc_transcode;
+    transcode_json_ += ",{\"error\":";
+    transcode_json_ += transcode::error_body(*cfg.loaded, code, message, details, cfg.print);
+    transcode_json_ += "}]";
+    const bool ok = co_await send_transcoded_piece(head_sent, true);
+    end_call();  // (the upstream's stream is reset when it has not ended)
+    co_return ok;
+}
+
+// transcode_json_ to the client: with the answer's head the first time (with its length when it
+// is the whole answer).
+asio::awaitable<bool> exchange::send_transcoded_piece(bool& head_sent, bool end) {
+    std::string_view out;
+    if (head_sent) {
+        if (medit.tap) medit.tap->data(transcode_json_);
+        if (!filtered_reply(transcode_json_, end, out)) co_return false;
+        co_return co_await d_.send_data(out, end);
+    }
+    head_sent = true;
+    transcoded_head();  // (the response chain runs here: a cache's tap comes with it)
+    if (medit.tap) medit.tap->data(transcode_json_);
+    if (!filtered_reply(transcode_json_, end, out)) co_return false;
+    response_head head;
+    head.status = reply_status_;
+    head.fields = reply_fields_;
+    if (end) head.content_length = out.size();
+    co_return co_await d_.send_head(head, out, end);
+}
+
+}  // namespace gatehouse::http
