@@ -16,6 +16,9 @@
 #       /v1/unary with the request as JSON, routes[].grpc_transcode as in bench/grpc_transcode.sh)
 #   COMPOSE=1 bash bench/callgrind.sh                         # /compose as in bench/compose.sh: one
 #       request = a composition of three calls (/a.json, /b.json, /c.json merged under into)
+#   OPENAPI=1 bash bench/callgrind.sh                         # POST /post?v=3 as in bench/openapi.sh:
+#       the openapi middleware checks a query parameter, a header and a 10-property JSON body
+#   OPENAPI=plain bash bench/callgrind.sh                     # the same POSTs without the middleware
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -27,6 +30,7 @@ bench_setup
 UP=${UP_PORT:-19101}; GH=${GH_PORT:-19180}  # other ports: two runs side by side
 [ -z "${TRANSCODE:-}" ] || GRPC=1
 ready=()  # curl's arguments for the request that says gatehouse serves (a GET of the path)
+top_extra="" ab_extra=()  # OPENAPI: the spec's section of the config; ab's body and headers
 if [ -n "${GRPC:-}" ]; then
   [ -x "$(dirname "$GATEHOUSE")/gatehouse_grpc_responder" ] || .ci/build build
   command -v h2load >/dev/null || .ci/install-deps
@@ -48,6 +52,18 @@ else
   start_upstream $UP
   wait_for_ports $UP
 fi
+if [ -n "${OPENAPI:-}" ]; then  # the spec and body of bench/openapi.sh
+  PATHS=${PATHS:-/post?v=3}
+  sed -n "/^cat > \"\$work\/spec.yaml\" <<'SPEC'/,/^SPEC/p" bench/openapi.sh | sed '1d;$d' > "$work/spec.yaml"
+  printf '%s' '{"id":17,"name":"Rex","email":"rex@example.com","age":4,"active":true,"tags":["a","bb"],' \
+    '"score":9.5,"kind":"dog","created":"2026-12-07T10:00:00Z","note":null}' > "$work/post.json"
+  ab_extra=(-p "$work/post.json" -T application/json -H "X-Tenant: acme")
+  ready=(-d "@$work/post.json" -H content-type:application/json -H x-tenant:acme)
+  if [ "$OPENAPI" != plain ]; then
+    route_extra=", middleware: [{ openapi: { spec: bench } }]"
+    top_extra="openapi: [{ name: bench, spec: $work/spec.yaml }]"
+  fi
+fi
 compose_route=""
 if [ -n "${COMPOSE:-}" ]; then
   PATHS=${PATHS:-/compose}
@@ -65,6 +81,7 @@ admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$GH${listener_extra:-} }]
 routes: [${compose_route}{ name: all, upstream: up${route_extra:-} }]
 upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }]
+$top_extra
 CONF
   rm -f "$out"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/cg.yaml" --log-level warn 2>/dev/null &
@@ -74,7 +91,7 @@ CONF
     # shellcheck disable=SC2086  # H2LOAD_EXTRA is a list of words (GRPC=1: the call's body and headers)
     h2load -c 10 -m 10 -n "$n" ${H2LOAD_EXTRA:-} "http://127.0.0.1:$GH$path" >/dev/null
   else
-    ab -q -k -c 10 -n "$n" "http://127.0.0.1:$GH$path" >/dev/null
+    ab -q -k -c 10 -n "$n" "${ab_extra[@]}" "http://127.0.0.1:$GH$path" >/dev/null
   fi
   kill -TERM "$pid"
   wait "$pid" || true

@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "json/tape.hpp"
+
 namespace re2 {
 class RE2;
 }
@@ -49,8 +51,8 @@ struct eval_limits {
 };
 
 // Evaluation nests once per subschema applied (properties, items, $ref ...); past this depth the
-// instance is refused with keyword "depth". The instance's own depth is bounded before parsing
-// (json_limits.hpp), so only a schema that recurses through $ref gets near it.
+// instance is refused with keyword "depth". The instance's own depth is bounded while parsing
+// (json/tape.hpp), so only a schema that recurses through $ref gets near it.
 inline constexpr std::size_t k_max_eval_depth = 256;
 
 // The outcome of validate(): `valid`, and when not, the first max_errors failures; `exhausted`
@@ -89,6 +91,9 @@ public:
     std::optional<std::uint32_t> compile(const std::string& uri, std::string_view pointer,
                                          std::vector<schema_diagnostic>& diagnostics);
 
+    // `instance` as parsed from a client's text (json/tape.hpp), or an nlohmann/json value (a
+    // parameter's, copied into a tape first).
+    validation_result validate(std::uint32_t schema, json_tape::value instance, const eval_limits& limits = {}) const;
     validation_result validate(std::uint32_t schema, const json& instance, const eval_limits& limits = {}) const;
 
     struct node;

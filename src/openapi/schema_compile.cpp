@@ -215,6 +215,28 @@ std::shared_ptr<const re2::RE2> schema_set::compiler::regex(const json& v, const
     return re;
 }
 
+namespace {
+
+// The property table, and `required` for the evaluator's one pass over an object's members
+// (schema_node.hpp).
+void index_required(schema_set::node& n) {
+    n.index_properties();
+    n.property_required_bits.assign(n.properties.size(), 0);
+    n.required_mask = 0;
+    n.required_by_properties = !n.required.empty() && n.required.size() <= 64;
+    for (std::size_t j = 0; j < n.required.size() && n.required_by_properties; ++j) {
+        auto i = n.find_property_index(n.required[j]);
+        if (i == schema_set::node::k_no_property) {
+            n.required_by_properties = false;
+        } else {
+            if (!n.property_required_bits[i]) n.property_required_bits[i] = std::uint64_t(1) << j;
+            n.required_mask |= n.property_required_bits[i];
+        }
+    }
+}
+
+}  // namespace
+
 std::optional<node_id> schema_set::compiler::compile(const json& s, const place& at, std::size_t depth) {
     if (auto c = set.compiled_.find(&s); c != set.compiled_.end()) return c->second;
     if (depth > k_max_schema_depth) {
@@ -251,7 +273,9 @@ std::optional<node_id> schema_set::compiler::compile(const json& s, const place&
     }
     if (!ok) return std::nullopt;
     std::sort(n.properties.begin(), n.properties.end());
+    index_required(n);
     n.wants_annotations = n.unevaluated_items || n.unevaluated_properties;
+    n.has_applicators = n.ref || !n.all_of.empty() || !n.any_of.empty() || !n.one_of.empty() || n.not_ || n.if_;
     set.nodes_[id] = std::move(n);
     return id;
 }
@@ -303,10 +327,10 @@ void schema_set::compiler::compile_keyword(node& n, std::string_view key, const 
             add(v);
         }
     } else if (key == "const") {
-        n.const_value = v;
+        n.const_value = json_tape::tape::from(v);
     } else if (key == "enum") {
         if (!v.is_array()) return fail("must be an array");
-        n.enum_values = std::vector<json>(v.begin(), v.end());
+        n.enum_values = json_tape::tape::from(v);
     } else if (key == "multipleOf") {
         number(n.multiple_of);
         if (n.multiple_of && !(*n.multiple_of > 0)) fail("must be greater than 0");

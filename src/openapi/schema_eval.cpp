@@ -4,6 +4,7 @@
 // properties and items were evaluated) are gathered only below a node that has
 // unevaluatedProperties/unevaluatedItems.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "openapi/schema_node.hpp"
@@ -11,6 +12,12 @@
 
 namespace gatehouse::openapi {
 namespace {
+
+using json_tape::kind;
+using json_tape::value;
+
+// Objects up to this many members have their properties found once per evaluation (object()).
+constexpr std::size_t k_cached_members = 32;
 
 // What an in-place evaluation saw of the instance it ran on (for unevaluated*).
 struct seen {
@@ -50,6 +57,11 @@ struct path_step {
     bool is_index = false;
 };
 
+// RE2::PartialMatch without its argument plumbing: an unanchored search, nothing captured.
+bool matches(const re2::RE2& re, std::string_view s) {
+    return re.Match(re2::StringPiece(s.data(), s.size()), 0, s.size(), re2::RE2::UNANCHORED, nullptr, 0);
+}
+
 std::size_t utf8_length(std::string_view s) {
     std::size_t n = 0;
     for (unsigned char c : s)
@@ -57,35 +69,34 @@ std::size_t utf8_length(std::string_view s) {
     return n;
 }
 
-bool is_integer(const json& v) {
-    if (v.is_number_integer()) return true;  // signed and unsigned
-    if (!v.is_number_float()) return false;
-    double d = v.get<double>();
+bool is_integer(value v) {
+    if (v.is_integer_kind()) return true;  // signed and unsigned
+    if (v.type() != kind::floating) return false;
+    double d = v.number();
     return std::isfinite(d) && std::floor(d) == d;
 }
 
-bool type_matches(std::uint8_t types, const json& v) {
+bool type_matches(std::uint8_t types, value v) {
     switch (v.type()) {
-        case json::value_t::null: return types & t_null;
-        case json::value_t::boolean: return types & t_boolean;
-        case json::value_t::object: return types & t_object;
-        case json::value_t::array: return types & t_array;
-        case json::value_t::string: return types & t_string;
-        case json::value_t::number_integer:
-        case json::value_t::number_unsigned:
-        case json::value_t::number_float:
-            return (types & t_number) || ((types & t_integer) && is_integer(v));
-        default: return false;
+        case kind::null: return types & t_null;
+        case kind::boolean: return types & t_boolean;
+        case kind::object: return types & t_object;
+        case kind::array: return types & t_array;
+        case kind::string: return types & t_string;
+        case kind::integer:
+        case kind::unsigned_integer:
+        case kind::floating: return (types & t_number) || ((types & t_integer) && is_integer(v));
     }
+    return false;
 }
 
-bool is_multiple(const json& v, double m) {
-    if (v.is_number_integer() && std::floor(m) == m && m < 9.0e15) {
-        auto i = v.is_number_unsigned() ? static_cast<long double>(v.get<std::uint64_t>())
-                                        : static_cast<long double>(v.get<std::int64_t>());
+bool is_multiple(value v, double m) {
+    if (v.is_integer_kind() && std::floor(m) == m && m < 9.0e15) {
+        auto i = v.type() == kind::unsigned_integer ? static_cast<long double>(v.unsigned_integer())
+                                                    : static_cast<long double>(v.integer());
         return std::fmod(i, static_cast<long double>(m)) == 0;
     }
-    double d = v.get<double>();
+    double d = v.number();
     double q = d / m;
     // A quotient past double's range: an integral value is a multiple of 1/n (0.5, 0.25).
     if (!std::isfinite(q)) return std::floor(d) == d && std::floor(1 / m) == 1 / m;
@@ -111,11 +122,20 @@ struct schema_set::evaluator {
         for (auto& s : path) (p += '/') += s.is_index ? std::to_string(s.index) : escape_pointer_token(s.name);
         return p;
     }
-    bool fail(std::string_view keyword, std::string detail) {
-        if (reporting()) result.errors.push_back({pointer(), std::string(keyword), std::move(detail)});
+    // Out of line: the hot functions that call it keep no strings of their own.
+    [[gnu::noinline]] bool fail(std::string_view keyword, std::string_view detail) {
+        if (reporting()) result.errors.push_back({pointer(), std::string(keyword), std::string(detail)});
         return false;
     }
-    bool spend(std::size_t n = 1) {
+    // A bound's failure, its words built only then (off the hot functions' frames).
+    [[gnu::cold]] [[gnu::noinline]] bool fail_bound(std::string_view keyword, std::string_view before, std::uint64_t bound,
+                                                    std::string_view after) {
+        if (!reporting()) return false;
+        std::string detail(before);
+        (detail += std::to_string(bound)) += after;
+        return fail(keyword, detail);
+    }
+        bool spend(std::size_t n = 1) {
         steps += n;
         if (steps <= limits.max_steps) return true;
         if (!result.exhausted) {
@@ -127,31 +147,32 @@ struct schema_set::evaluator {
     }
 
     // The node applied to `v`; `out`, when given, receives what it evaluated in place.
-    bool eval(node_id id, const json& v, seen* out);
+    bool eval(node_id id, value v, seen* out);
     // A subschema on a child of `v` (a property or an item): annotations stay with that child.
-    bool eval_child(node_id id, const json& v, std::string_view name, std::size_t index, bool is_index) {
+    bool eval_child(node_id id, value v, std::string_view name, std::size_t index, bool is_index) {
         const bool track = quiet == 0;  // the path is only for error pointers
         if (track) path.push_back({name, index, is_index});
         bool r = eval(id, v, nullptr);
         if (track) path.pop_back();
         return r;
     }
-    bool quietly(node_id id, const json& v, seen* out) {
+    bool quietly(node_id id, value v, seen* out) {
         ++quiet;
         bool r = eval(id, v, out);
         --quiet;
         return r;
     }
 
-    bool assertions(const node& n, const json& v);
-    bool numeric(const node& n, const json& v);
-    bool object(const node& n, const json& v, seen* s);
-    bool array(const node& n, const json& v, seen* s);
-    bool applicators(const node& n, const json& v, seen* s);
-    bool unique(const json& v);
+    [[gnu::always_inline]] bool keywords(const node& n, value v, seen* s);  // eval() once the node is known
+    bool assertions(const node& n, value v);
+    bool numeric(const node& n, value v);
+    bool object(const node& n, value v, seen* s);
+    bool array(const node& n, value v, seen* s);
+    bool applicators(const node& n, value v, seen* s);
+    bool unique(value v);
 };
 
-bool schema_set::evaluator::eval(node_id id, const json& v, seen* out) {
+bool schema_set::evaluator::eval(node_id id, value v, seen* out) {
     const node& n = set.nodes_[id];
     if (n.what == node::kind::always_true) return true;
     if (n.what == node::kind::always_false) return fail("false", "no value is allowed here");
@@ -165,31 +186,40 @@ bool schema_set::evaluator::eval(node_id id, const json& v, seen* out) {
         return false;
     }
     ++depth;
-    seen local;
-    seen* s = (out || n.wants_annotations) ? &local : nullptr;
-    bool full = reporting();  // keep going after a failure to report every one
-    bool ok = assertions(n, v);
-    if (ok || full) ok = applicators(n, v, s) && ok;
-    if ((ok || full) && v.is_object()) ok = object(n, v, s) && ok;
-    if ((ok || full) && v.is_array()) ok = array(n, v, s) && ok;
+    bool ok;
+    if (out || n.wants_annotations) {  // only then: a valid document allocates nothing here
+        seen local;
+        ok = keywords(n, v, &local);
+        if (ok && out && !exhausted()) out->merge(local);
+    } else {
+        ok = keywords(n, v, nullptr);
+    }
     --depth;
     if (exhausted()) return false;
-    if (ok && out) out->merge(local);
     return ok;
 }
 
-bool schema_set::evaluator::assertions(const node& n, const json& v) {
+inline bool schema_set::evaluator::keywords(const node& n, value v, seen* s) {
+    bool full = reporting();  // keep going after a failure to report every one
+    bool ok = assertions(n, v);
+    if ((ok || full) && n.has_applicators) ok = applicators(n, v, s) && ok;
+    if ((ok || full) && v.is_object()) ok = object(n, v, s) && ok;
+    if ((ok || full) && v.is_array()) ok = array(n, v, s) && ok;
+    return ok;
+}
+
+bool schema_set::evaluator::assertions(const node& n, value v) {
     bool ok = true;
     if (n.types && !type_matches(n.types, v)) ok = fail("type", "has the wrong type");
     if (n.const_value) {
         if (!spend()) return false;
-        if (!(*n.const_value == v)) ok = fail("const", "must equal the schema's constant");
+        if (!json_tape::equal(n.const_value->root(), v)) ok = fail("const", "must equal the schema's constant");
     }
     if (n.enum_values) {
         bool found = false;
-        for (auto& e : *n.enum_values) {
+        for (auto e = n.enum_values->root().items(); !e.done(); e.next()) {
             if (!spend()) return false;
-            if (e == v) {
+            if (json_tape::equal(e.value(), v)) {
                 found = true;
                 break;
             }
@@ -198,26 +228,26 @@ bool schema_set::evaluator::assertions(const node& n, const json& v) {
     }
     if (v.is_number()) ok = numeric(n, v) && ok;
     if (v.is_string()) {
-        const auto& str = v.get_ref<const std::string&>();
+        const std::string_view str = v.string();
         if (n.max_length || n.min_length) {
             auto len = utf8_length(str);
             if (n.max_length && len > *n.max_length)
-                ok = fail("maxLength", "must be at most " + std::to_string(*n.max_length) + " characters long");
+                ok = fail_bound("maxLength", "must be at most ", *n.max_length, " characters long");
             if (n.min_length && len < *n.min_length)
-                ok = fail("minLength", "must be at least " + std::to_string(*n.min_length) + " characters long");
+                ok = fail_bound("minLength", "must be at least ", *n.min_length, " characters long");
         }
         if (n.pattern) {
             if (!spend(1 + str.size() / 4096)) return false;
-            if (!re2::RE2::PartialMatch(str, *n.pattern)) ok = fail("pattern", "must match the schema's pattern");
+            if (!matches(*n.pattern, str)) ok = fail("pattern", "must match the schema's pattern");
         }
     }
     return ok;
 }
 
-bool schema_set::evaluator::numeric(const node& n, const json& v) {
+bool schema_set::evaluator::numeric(const node& n, value v) {
     bool ok = true;
     // Integers beyond 2^53 compare as doubles: close enough for bounds written in a spec.
-    double d = v.get<double>();
+    double d = v.number();
     if (n.maximum && !(d <= *n.maximum)) ok = fail("maximum", "must be at most the schema's maximum");
     if (n.exclusive_maximum && !(d < *n.exclusive_maximum))
         ok = fail("exclusiveMaximum", "must be less than the schema's exclusive maximum");
@@ -228,28 +258,44 @@ bool schema_set::evaluator::numeric(const node& n, const json& v) {
     return ok;
 }
 
-bool schema_set::evaluator::unique(const json& v) {
-    for (std::size_t i = 0; i < v.size(); ++i)
-        for (std::size_t j = i + 1; j < v.size(); ++j) {
+bool schema_set::evaluator::unique(value v) {
+    for (auto a = v.items(); !a.done(); a.next()) {
+        auto b = a;
+        for (b.next(); !b.done(); b.next()) {
             if (!spend()) return false;
-            if (v[i] == v[j]) return false;
+            if (json_tape::equal(a.value(), b.value())) return false;
         }
+    }
     return true;
 }
 
-bool schema_set::evaluator::object(const node& n, const json& v, seen* s) {
+bool schema_set::evaluator::object(const node& n, value v, seen* s) {
     bool ok = true;
     bool full = reporting();
     if (n.max_properties && v.size() > *n.max_properties)
-        ok = fail("maxProperties", "must have at most " + std::to_string(*n.max_properties) + " properties");
+        ok = fail_bound("maxProperties", "must have at most ", *n.max_properties, " properties");
     if (n.min_properties && v.size() < *n.min_properties)
-        ok = fail("minProperties", "must have at least " + std::to_string(*n.min_properties) + " properties");
-    for (auto& r : n.required) {
-        if (!v.contains(r)) {
-            path.push_back({r, 0, false});
-            ok = fail("required", "is required");
-            path.pop_back();
-            if (!full) return false;
+        ok = fail_bound("minProperties", "must have at least ", *n.min_properties, " properties");
+    // Quietly (the first pass of a valid document), `required` comes from one pass over the
+    // members that finds each one's property once, for the property loop below too.
+    std::array<std::size_t, k_cached_members> cached;
+    const bool use_cache = !full && n.required_by_properties && v.size() <= k_cached_members;
+    if (use_cache) {
+        std::uint64_t bits = 0;
+        std::size_t k = 0;
+        for (auto it = v.members(); !it.done(); it.next(), ++k) {
+            cached[k] = n.find_property_index(it.key());
+            if (cached[k] != node::k_no_property) bits |= n.property_required_bits[cached[k]];
+        }
+        if (bits != n.required_mask) return false;
+    } else {
+        for (auto& r : n.required) {
+            if (!v.contains(r)) {
+                path.push_back({r, 0, false});
+                ok = fail("required", "is required");
+                path.pop_back();
+                if (!full) return false;
+            }
         }
     }
     for (auto& [name, deps] : n.dependent_required) {
@@ -275,28 +321,31 @@ bool schema_set::evaluator::object(const node& n, const json& v, seen* s) {
     bool per_property = !n.properties.empty() || !n.pattern_properties.empty() || n.additional_properties ||
                         n.property_names;
     if (per_property) {
-        for (auto it = v.begin(); it != v.end(); ++it) {
-            const std::string& key = it.key();
+        std::size_t k = 0;
+        for (auto it = v.members(); !it.done(); it.next(), ++k) {
+            const std::string_view key = it.key();
             bool matched = false;
-            if (auto p = n.find_property(key)) {
+            const node_id* p = nullptr;
+            if (use_cache) p = cached[k] == node::k_no_property ? nullptr : &n.properties[cached[k]].second;
+            else p = n.find_property(key);
+            if (p) {
                 matched = true;
-                if (!eval_child(*p, *it, key, 0, false)) ok = false;
+                if (!eval_child(*p, it.value(), key, 0, false)) ok = false;
                 if (s) s->properties.push_back(key);
             }
             for (auto& [re, sub] : n.pattern_properties) {
                 if (!spend(1 + key.size() / 4096)) return false;
-                if (!re2::RE2::PartialMatch(key, *re)) continue;
+                if (!matches(*re, key)) continue;
                 matched = true;
-                if (!eval_child(sub, *it, key, 0, false)) ok = false;
+                if (!eval_child(sub, it.value(), key, 0, false)) ok = false;
                 if (s) s->properties.push_back(key);
             }
             if (!matched && n.additional_properties) {
-                if (!eval_child(*n.additional_properties, *it, key, 0, false)) ok = false;
+                if (!eval_child(*n.additional_properties, it.value(), key, 0, false)) ok = false;
                 if (s) s->properties.push_back(key);
             }
             if (n.property_names) {
-                json name(key);
-                bool named = quietly(*n.property_names, name, nullptr);
+                bool named = quietly(*n.property_names, it.name(), nullptr);
                 if (!named) {
                     path.push_back({key, 0, false});
                     ok = fail("propertyNames", "this property name is not allowed");
@@ -309,9 +358,9 @@ bool schema_set::evaluator::object(const node& n, const json& v, seen* s) {
     if (n.unevaluated_properties && ok) {
         if (!spend(s->properties.size() + 1)) return false;  // the index: one pass (and a sort) over what was seen
         s->index(0);
-        for (auto it = v.begin(); it != v.end(); ++it) {
+        for (auto it = v.members(); !it.done(); it.next()) {
             if (s->has_property(it.key())) continue;
-            if (!eval_child(*n.unevaluated_properties, *it, it.key(), 0, false)) {
+            if (!eval_child(*n.unevaluated_properties, it.value(), it.key(), 0, false)) {
                 ok = false;
                 if (!full) return false;
             }
@@ -321,29 +370,30 @@ bool schema_set::evaluator::object(const node& n, const json& v, seen* s) {
     return ok;
 }
 
-bool schema_set::evaluator::array(const node& n, const json& v, seen* s) {
+bool schema_set::evaluator::array(const node& n, value v, seen* s) {
     bool ok = true;
     bool full = reporting();
     if (n.max_items && v.size() > *n.max_items)
-        ok = fail("maxItems", "must have at most " + std::to_string(*n.max_items) + " items");
+        ok = fail_bound("maxItems", "must have at most ", *n.max_items, " items");
     if (n.min_items && v.size() < *n.min_items)
-        ok = fail("minItems", "must have at least " + std::to_string(*n.min_items) + " items");
+        ok = fail_bound("minItems", "must have at least ", *n.min_items, " items");
     if (n.unique_items && !unique(v)) {
         if (exhausted()) return false;
         ok = fail("uniqueItems", "items must be unique");
     }
     if (!ok && !full) return false;
     std::size_t i = 0;
-    for (; i < n.prefix_items.size() && i < v.size(); ++i) {
-        if (!eval_child(n.prefix_items[i], v[i], {}, i, true)) {
+    auto item = v.items();
+    for (; i < n.prefix_items.size() && !item.done(); ++i, item.next()) {
+        if (!eval_child(n.prefix_items[i], item.value(), {}, i, true)) {
             ok = false;
             if (!full) return false;
         }
     }
     if (s) s->items = std::max(s->items, i);
     if (n.items) {
-        for (; i < v.size(); ++i) {
-            if (!eval_child(*n.items, v[i], {}, i, true)) {
+        for (; !item.done(); ++i, item.next()) {
+            if (!eval_child(*n.items, item.value(), {}, i, true)) {
                 ok = false;
                 if (!full) return false;
             }
@@ -352,8 +402,9 @@ bool schema_set::evaluator::array(const node& n, const json& v, seen* s) {
     }
     if (n.contains) {
         std::uint64_t matches = 0;
-        for (std::size_t k = 0; k < v.size(); ++k) {
-            bool m = quietly(*n.contains, v[k], nullptr);
+        std::size_t k = 0;
+        for (auto it = v.items(); !it.done(); it.next(), ++k) {
+            bool m = quietly(*n.contains, it.value(), nullptr);
             if (exhausted()) return false;
             if (m) {
                 ++matches;
@@ -368,9 +419,10 @@ bool schema_set::evaluator::array(const node& n, const json& v, seen* s) {
     if (n.unevaluated_items && ok) {
         if (!spend(s->contained.size() + 1)) return false;  // the index: one pass over what `contains` matched
         s->index(v.size());
-        for (std::size_t k = 0; k < v.size(); ++k) {
+        std::size_t k = 0;
+        for (auto it = v.items(); !it.done(); it.next(), ++k) {
             if (s->has_item(k)) continue;
-            if (!eval_child(*n.unevaluated_items, v[k], {}, k, true)) {
+            if (!eval_child(*n.unevaluated_items, it.value(), {}, k, true)) {
                 ok = false;
                 if (!full) return false;
             }
@@ -380,7 +432,7 @@ bool schema_set::evaluator::array(const node& n, const json& v, seen* s) {
     return ok;
 }
 
-bool schema_set::evaluator::applicators(const node& n, const json& v, seen* s) {
+bool schema_set::evaluator::applicators(const node& n, value v, seen* s) {
     bool ok = true;
     bool full = reporting();
     if (n.ref && !eval(*n.ref, v, s)) {
@@ -443,6 +495,14 @@ bool schema_set::evaluator::applicators(const node& n, const json& v, seen* s) {
 // document, the common case, allocates nothing here), then, only for an invalid one, a pass that
 // reports every failure.
 validation_result schema_set::validate(std::uint32_t schema, const json& instance, const eval_limits& limits) const {
+    thread_local json_tape::tape t;  // a parameter's value: small, its buffers reused
+    t.assign(instance);
+    auto r = validate(schema, t.root(), limits);
+    t.shrink(64 * 1024);
+    return r;
+}
+
+validation_result schema_set::validate(std::uint32_t schema, json_tape::value instance, const eval_limits& limits) const {
     validation_result quick;
     {
         evaluator e{*this, limits, quick};

@@ -2,10 +2,12 @@
 // input's first byte splits it into a schema (JSON text, as a spec's schemas arrive) and an
 // instance (JSON text, as a client's body arrives). A schema either compiles or is refused with
 // diagnostics; a compiled one evaluates any instance within the step budget and error cap, the
-// verdict agrees with the errors, and evaluating twice gives the same verdict.
+// verdict agrees with the errors, and evaluating twice gives the same verdict, as does evaluating
+// the instance parsed by the middleware's own parser (json/tape.hpp) instead of nlohmann's.
 #include <string>
 
 #include "fuzz_check.hpp"
+#include "json/tape.hpp"
 #include "openapi/json_limits.hpp"
 #include "openapi/schema.hpp"
 
@@ -40,5 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(r.errors.size() <= limits.max_errors);
     for (auto& e : r.errors) FUZZ_CHECK(!e.keyword.empty() && (e.pointer.empty() || e.pointer.front() == '/'));
     FUZZ_CHECK(set.validate(*id, *instance, limits).valid == r.valid);
+    // The same text through the middleware's parser (json/tape.hpp) gets the same verdict.
+    json_tape::tape doc;
+    json_tape::refusal tape_why;
+    FUZZ_CHECK(doc.parse(in.rest.substr(split), 64, tape_why));
+    FUZZ_CHECK(set.validate(*id, doc.root(), limits).valid == r.valid);
     return 0;
 }

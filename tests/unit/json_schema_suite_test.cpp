@@ -78,6 +78,13 @@ void run_file(const fs::path& path, tally& t, std::vector<std::string>& refusals
             EXPECT_EQ(r.valid, c["valid"].get<bool>())
                 << file << ": " << group << ": " << c["description"].get<std::string>();
             if (r.valid == c["valid"].get<bool>()) ++t.passed;
+            // The same document as text through the body's parser (json/tape.hpp).
+            auto text = c["data"].dump();
+            gatehouse::json_tape::tape doc;
+            gatehouse::json_tape::refusal why;
+            ASSERT_TRUE(doc.parse(text, 1000, why)) << text;
+            EXPECT_EQ(set.validate(*id, doc.root()).valid, c["valid"].get<bool>())
+                << "parsed: " << file << ": " << group << ": " << c["description"].get<std::string>();
         }
     }
 }

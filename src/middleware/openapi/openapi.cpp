@@ -4,10 +4,13 @@
 // application/problem+json naming where and which keyword, never the client's value.
 #include "middleware/openapi/openapi.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include "middleware/openapi/parameters.hpp"
 #include "middleware/openapi/problem.hpp"
 #include "middleware/registry.hpp"
-#include "openapi/json_limits.hpp"
+#include "json/tape.hpp"
 #include "observability/log_limit.hpp"
 #include "openapi/uri.hpp"
 #include "util/text.hpp"
@@ -68,17 +71,33 @@ struct request_state {
     response_check check;
 };
 
+// The tape a body is parsed into, one per worker thread and reused (parsing and validating never
+// suspend), keeping at most k_kept_tape_bytes of buffers between documents.
+constexpr std::size_t k_kept_tape_bytes = 256 * 1024;
+
+json_tape::tape& worker_tape() {
+    thread_local json_tape::tape tape;
+    return tape;
+}
+
+// Shrinks the worker's tape when a large document grew it, on every way out.
+struct tape_lease {
+    json_tape::tape& doc = worker_tape();
+    ~tape_lease() { doc.shrink(k_kept_tape_bytes); }
+};
+
 bool response_check::judge(std::string_view body) const {
-    oa::json_refusal why;
-    auto doc = oa::parse_bounded(body, spec->max_depth, why);
-    if (!doc) {
-        auto keyword = why == oa::json_refusal::too_deep ? "depth" : "syntax";
+    tape_lease lease;
+    auto& doc = lease.doc;
+    json_tape::refusal why;
+    if (!doc.parse(body, spec->max_depth, why)) {
+        auto keyword = why == json_tape::refusal::too_deep ? "depth" : "syntax";
         spec->counts->count_response(keyword);
         observability::warn_limited(spec->counts->route, "openapi: route {}: a {} response's body: {}", spec->counts->route,
                                     status, keyword);
         return false;
     }
-    auto r = schemas->validate(schema, *doc, {.max_steps = spec->max_steps, .max_errors = k_max_errors});
+    auto r = schemas->validate(schema, doc.root(), {.max_steps = spec->max_steps, .max_errors = k_max_errors});
     if (r.valid) return true;
     for (auto& e : r.errors) spec->counts->count_response(e.keyword);
     auto& first = r.errors.front();
@@ -94,14 +113,24 @@ std::string_view media_type_of(std::string_view content_type) {
 }
 
 const oa::media_type* match_media(const std::vector<oa::media_type>& types, std::string_view content_type) {
-    auto type = util::ascii_lower(media_type_of(content_type));
+    auto given = media_type_of(content_type);
+    std::array<char, 128> lowered;  // a media type this short needs no allocation
+    std::string owned;
+    std::string_view type;
+    if (given.size() <= lowered.size()) {
+        std::transform(given.begin(), given.end(), lowered.begin(), [](char c) { return util::ascii_lower(c); });
+        type = {lowered.data(), given.size()};
+    } else {
+        owned = util::ascii_lower(given);
+        type = owned;
+    }
     const oa::media_type* range = nullptr;
     const oa::media_type* any = nullptr;
     for (auto& m : types) {
         if (m.type == type) return &m;
         auto slash = m.type.find('/');
         if (m.type == "*/*") any = &m;
-        else if (m.type.ends_with("/*") && type.compare(0, slash + 1, m.type, 0, slash + 1) == 0) range = &m;
+        else if (m.type.ends_with("/*") && type.substr(0, slash + 1) == std::string_view(m.type).substr(0, slash + 1)) range = &m;
     }
     return range ? range : any;
 }
@@ -152,16 +181,17 @@ public:
         auto* st = ctx.find_state<request_state>();
         if (!st || !st->media) return verdict::next;
         problem p;
-        oa::json_refusal why;
-        auto doc = oa::parse_bounded(body, spec_.max_depth, why);
-        if (!doc) {
-            p.add_body("", why == oa::json_refusal::too_deep ? "depth" : "syntax",
-                       why == oa::json_refusal::too_deep
+        tape_lease lease;
+        auto& doc = lease.doc;
+        json_tape::refusal why;
+        if (!doc.parse(body, spec_.max_depth, why)) {
+            p.add_body("", why == json_tape::refusal::too_deep ? "depth" : "syntax",
+                       why == json_tape::refusal::too_deep
                            ? "nested deeper than " + std::to_string(spec_.max_depth) + " levels"
                            : "is not JSON");
             return refuse(ctx, reply, p);
         }
-        auto r = spec_.api->schemas.validate(*st->media->schema, *doc, {.max_steps = spec_.max_steps, .max_errors = k_max_errors});
+        auto r = spec_.api->schemas.validate(*st->media->schema, doc.root(), {.max_steps = spec_.max_steps, .max_errors = k_max_errors});
         if (r.valid) return verdict::next;
         for (auto& e : r.errors) p.add_body(e.pointer, e.keyword, e.detail);
         return refuse(ctx, reply, p);

@@ -80,10 +80,14 @@ json structured(const parameter& p, std::string_view text, char sep, bool explod
 
 std::vector<std::pair<std::string, std::string>> split_query(std::string_view query) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (auto part : split(query, '&')) {
+    while (!query.empty()) {  // the pairs between '&'s, without a list of them first
+        auto amp = query.find('&');
+        auto part = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
         if (part.empty()) continue;
         auto eq = part.find('=');
         auto decode = [](std::string_view s) {
+            if (s.find_first_of("%+") == std::string_view::npos) return std::string(s);  // most names and values
             std::string t(s);
             for (auto& c : t)
                 if (c == '+') c = ' ';
@@ -143,27 +147,30 @@ std::optional<json> deserialise_query(const parameter& p, const std::vector<std:
         if (!any) return std::nullopt;
         return o;
     }
-    std::vector<std::size_t> hits;
-    for (std::size_t i = 0; i < pairs.size(); ++i)
-        if (pairs[i].first == p.name) hits.push_back(i);
     if (p.explode && (p.types & oa::t_object) && !p.json_content) {
         return std::nullopt;  // exploded form objects spread over unnamed pairs: not deserialised (refused at load)
     }
-    if (hits.empty()) return std::nullopt;
-    for (auto i : hits) used[i] = true;
+    std::size_t hits = 0, first = 0;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+        if (pairs[i].first != p.name) continue;
+        if (hits++ == 0) first = i;
+        used[i] = true;
+    }
+    if (hits == 0) return std::nullopt;
     // Only an exploded array takes its name more than once; anything else given twice is
     // ambiguous (which value counts?) and refused as such, whatever its schema says.
-    if (hits.size() > 1 && !((p.types & oa::t_array) && p.explode && !p.json_content)) {
+    if (hits > 1 && !((p.types & oa::t_array) && p.explode && !p.json_content)) {
         if (repeated) *repeated = true;
         return json();
     }
-    if (p.json_content) return deserialise_value(p, pairs[hits.front()].second);
+    if (p.json_content) return deserialise_value(p, pairs[first].second);
     if ((p.types & oa::t_array) && p.explode) {
         json a = json::array();
-        for (auto i : hits) a.push_back(primitive(p.item_types, pairs[i].second));
+        for (std::size_t i = first; i < pairs.size(); ++i)
+            if (pairs[i].first == p.name) a.push_back(primitive(p.item_types, pairs[i].second));
         return a;
     }
-    const std::string& text = pairs[hits.front()].second;
+    const std::string& text = pairs[first].second;
     char sep = p.style == param_style::space_delimited ? ' ' : p.style == param_style::pipe_delimited ? '|' : ',';
     return structured(p, text, sep, false);
 }
