@@ -34,6 +34,9 @@ if [ -n "${GRPC:-}" ]; then
 else
   start_upstream $UP
   wait_for_ports $UP
+  # h2load speaks h2c by prior knowledge: the listener must offer it (without, every request fails
+  # and the count measures nothing)
+  [ -z "${H2:-}" ] || listener_extra=", protocols: [h2, http1]"
 fi
 
 # instructions BIN PATH N: total user-space instructions of a gatehouse run serving N requests.
