@@ -51,6 +51,9 @@ if [ -n "${GRPC:-}" ]; then
 else
   start_upstream $UP
   wait_for_ports $UP
+  # h2load speaks h2c by prior knowledge: the listener must offer it (without, every request fails
+  # and the count measures nothing)
+  [ -z "${H2:-}" ] || listener_extra=", protocols: [h2, http1]"
 fi
 if [ -n "${OPENAPI:-}" ]; then  # the spec and body of bench/openapi.sh
   PATHS=${PATHS:-/post?v=3}

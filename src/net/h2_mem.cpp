@@ -1,111 +1,25 @@
 #include "net/h2_mem.hpp"
 
-#include <array>
+#include "net/block_pool.hpp"
+
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
-#include <utility>
 
 namespace gatehouse::net {
 namespace {
 
-// A block is a 16-byte header (its class, so that free needs no size) and the caller's bytes.
-// Classes: 16-byte steps to 256, then powers of two to 4 KiB; larger blocks go to malloc.
-constexpr std::size_t k_header = 16;
-constexpr std::size_t k_steps = 16, k_large = 4;  // 16..256 by 16; 512..4096
-constexpr std::size_t k_classes = k_steps + k_large;
-constexpr std::size_t k_unpooled = k_classes;
-constexpr std::size_t k_keep = 1024;  // free blocks kept per class and thread
+void* block_alloc(std::size_t n, void*) { return pool_alloc(n); }
 
-constexpr std::size_t class_of(std::size_t n) {
-    if (n <= 256) return n == 0 ? 0 : (n - 1) / 16;
-    if (n <= 512) return k_steps;
-    if (n <= 1024) return k_steps + 1;
-    if (n <= 2048) return k_steps + 2;
-    if (n <= 4096) return k_steps + 3;
-    return k_unpooled;
-}
+void block_free(void* p, void*) { pool_free(p); }
 
-constexpr std::size_t class_size(std::size_t c) { return c < k_steps ? (c + 1) * 16 : std::size_t{512} << (c - k_steps); }
-
-struct free_block {
-    free_block* next;
-};
-
-struct lists {
-    std::array<free_block*, k_classes> head{};
-    std::array<std::size_t, k_classes> count{};
-};
-
-// Trivially destructible (usable in any thread_local destructor order); the guard below gives
-// the cached blocks back when the thread ends and sends later frees straight to free().
-thread_local lists t_lists;
-thread_local bool t_gone = false;
-
-struct drain_at_exit {
-    ~drain_at_exit() {
-        t_gone = true;
-        for (auto& h : t_lists.head)
-            while (h) std::free(reinterpret_cast<unsigned char*>(std::exchange(h, h->next)) - k_header);
-    }
-};
-thread_local drain_at_exit t_drain;
-
-void* block_alloc(std::size_t n, void*) {
-    const auto c = class_of(n);
-    if (c != k_unpooled) {
-        (void)&t_drain;  // constructed with the thread's first block, so it drains at exit
-        if (auto* b = t_lists.head[c]) {
-            t_lists.head[c] = b->next;
-            --t_lists.count[c];
-            return b;
-        }
-    }
-    auto* raw = static_cast<unsigned char*>(std::malloc(k_header + (c == k_unpooled ? n : class_size(c))));
-    if (!raw) return nullptr;
-    std::memcpy(raw, &c, sizeof c);
-    return raw + k_header;
-}
-
-std::size_t class_at(void* p) {
-    std::size_t c;
-    std::memcpy(&c, static_cast<unsigned char*>(p) - k_header, sizeof c);
-    return c;
-}
-
-void block_free(void* p, void*) {
-    if (!p) return;
-    const auto c = class_at(p);
-    if (c == k_unpooled || t_gone || t_lists.count[c] >= k_keep) return std::free(static_cast<unsigned char*>(p) - k_header);
-    (void)&t_drain;  // a thread that only frees (blocks from another thread) drains its list at exit too
-    auto* b = static_cast<free_block*>(p);
-    b->next = t_lists.head[c];
-    t_lists.head[c] = b;
-    ++t_lists.count[c];
-}
-
-void* block_calloc(std::size_t nmemb, std::size_t size, void* u) {
+void* block_calloc(std::size_t nmemb, std::size_t size, void*) {
     if (size != 0 && nmemb > static_cast<std::size_t>(-1) / size) return nullptr;
-    void* p = block_alloc(nmemb * size, u);
+    void* p = pool_alloc(nmemb * size);
     if (p) std::memset(p, 0, nmemb * size);
     return p;
 }
 
-void* block_realloc(void* p, std::size_t n, void* u) {
-    if (!p) return block_alloc(n, u);
-    const auto c = class_at(p);
-    if (c != k_unpooled && n <= class_size(c)) return p;
-    if (c == k_unpooled && class_of(n) == k_unpooled) {
-        auto* raw = static_cast<unsigned char*>(std::realloc(static_cast<unsigned char*>(p) - k_header, k_header + n));
-        return raw ? raw + k_header : nullptr;
-    }
-    void* q = block_alloc(n, u);
-    if (!q) return nullptr;
-    // The old block's usable size is its class's; an unpooled one here only shrinks into a class.
-    std::memcpy(q, p, c != k_unpooled ? class_size(c) : n);
-    block_free(p, u);
-    return q;
-}
+void* block_realloc(void* p, std::size_t n, void*) { return pool_realloc(p, n); }
 
 nghttp2_mem g_mem{nullptr, block_alloc, block_free, block_calloc, block_realloc};
 

@@ -1,11 +1,12 @@
 #pragma once
-// libnghttp2's allocator for gatehouse's sessions (the clients' and the upstreams'): small blocks
-// from a per-thread free list per size class instead of malloc and free. A session allocates
+// libnghttp2's allocator for gatehouse's sessions (the clients' and the upstreams'): blocks from
+// net/block_pool.hpp's per-thread free lists instead of malloc and free. A session allocates
 // some 8 blocks per stream (the stream, its outbound items, a header list, HPACK entries) and
 // frees them when the stream closes; with hundreds of streams in flight on a worker these miss
-// malloc's per-thread cache. Each worker is one thread and its sessions live on it; a block freed
-// on another thread (shutdown) goes to that thread's list, which is correct too.
+// malloc's per-thread cache.
 #include <nghttp2/nghttp2.h>
+
+#include "net/block_pool.hpp"
 
 #include <cstddef>
 #include <new>
@@ -23,11 +24,10 @@ struct h2_allocator {
     template <class U>
     h2_allocator(const h2_allocator<U>&) noexcept {}
     T* allocate(std::size_t n) {
-        auto* m = h2_mem();
-        if (void* p = m->malloc(n * sizeof(T), m->mem_user_data)) return static_cast<T*>(p);
+        if (void* p = pool_alloc(n * sizeof(T))) return static_cast<T*>(p);
         throw std::bad_alloc();
     }
-    void deallocate(T* p, std::size_t) noexcept { h2_mem()->free(p, h2_mem()->mem_user_data); }
+    void deallocate(T* p, std::size_t) noexcept { pool_free(p); }
     template <class U>
     bool operator==(const h2_allocator<U>&) const noexcept { return true; }
 };

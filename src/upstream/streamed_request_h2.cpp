@@ -10,22 +10,28 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <cstring>
 
 namespace gatehouse::upstream {
 
 namespace asio = boost::asio;
 using namespace std::string_view_literals;
 
-// The name appended whole (an HTTP/2 client's are lower-case already, RFC 9113 §8.2.1), then
-// lower-cased in place.
+// "name: value\r\n" written in one growth of the head, the name lower-cased as it is copied (an
+// HTTP/2 client's names are lower-case already, RFC 9113 §8.2.1; an HTTP/1 client's may not be).
 void streamed_request::add_h2(std::string_view name, std::string_view value) {
     const auto at = head_.size();
     nv_span s{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
               static_cast<std::uint32_t>(at + name.size() + 2), static_cast<std::uint32_t>(value.size())};
-    head_.append(name);
-    for (auto i = at; i < at + name.size(); ++i)
-        if (head_[i] >= 'A' && head_[i] <= 'Z') head_[i] = static_cast<char>(head_[i] + 32);
-    head_.append(": "sv).append(value).append("\r\n"sv);
+    head_.resize(at + name.size() + value.size() + 4);
+    char* p = head_.data() + at;
+    for (const char c : name) *p++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    *p++ = ':';
+    *p++ = ' ';
+    if (!value.empty()) std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    *p++ = '\r';
+    *p = '\n';
     spans_.push_back(s);
 }
 
