@@ -14,8 +14,9 @@
 // would be freed into the wrong allocator), so CMakeLists.txt force-includes this header
 // (-include) into everything that links gatehouse_asio. It reaches into Asio's private internals,
 // so only against the Boost it was written for (GATEHOUSE_ASIO_PATCHED, net/asio_patch.hpp);
-// elsewhere the frames use Asio's own cache.
-#if defined(__cplusplus) && GATEHOUSE_ASIO_PATCHED
+// elsewhere the frames use Asio's own cache, as they do in the sanitizer build (CMakeLists.txt:
+// GATEHOUSE_FRAME_POOL=0, so that AddressSanitizer sees each frame's lifetime).
+#if defined(__cplusplus) && GATEHOUSE_ASIO_PATCHED && GATEHOUSE_FRAME_POOL
 #include <boost/asio/detail/thread_info_base.hpp>
 #include <boost/version.hpp>
 

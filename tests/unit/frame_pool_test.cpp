@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using asio::detail::thread_info_base;
 
 TEST(FramePool, AFrameIsABlockOfThePool) {
-    if (!gatehouse::net::asio_patched) GTEST_SKIP() << "Asio's own frame cache on this build";
+    if (!gatehouse::net::asio_patched || !GATEHOUSE_FRAME_POOL) GTEST_SKIP() << "Asio's own frame cache on this build";
     // Without a thread context Asio's own cache would hand out and free a fresh aligned block.
     void* frame = thread_info_base::allocate(thread_info_base::awaitable_frame_tag(), nullptr, 300);
     thread_info_base::deallocate(thread_info_base::awaitable_frame_tag(), nullptr, frame, 300);
