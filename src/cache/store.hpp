@@ -30,7 +30,8 @@
 
 namespace gatehouse::cache {
 
-// How long a key whose answer could not be stored skips coalescing (store::mark_uncacheable).
+// How long a key whose answer could not be stored skips coalescing (store::mark_uncacheable;
+// Varnish's hit-for-miss lasts 120 s too).
 inline constexpr std::chrono::seconds k_hit_for_miss{120};
 
 struct store_settings {

@@ -90,14 +90,13 @@ std::vector<http::field> composition::sent_fields(const compose::call_config& c)
 }
 
 composition::cache_step composition::consult_cache(std::size_t i, std::size_t element, const std::string& path, const std::string& body,
-                                                   bool may_wait, cache_plan& plan) {
+                                                   cache_plan& plan) {
     plan.url = cache_url(i, path);
     if (answer_from_cache(i, element, plan.url, call_cache::hit)) return cache_step::answered;
     auto& store = cache::store::instance();
     const auto key = key_of(plan.url);
     auto found = store.find(plan.url, k_extras, key, sent_fields(cfg_.calls[i]));
     if (found.hit && found.hit->has_validator()) plan.stale = found.hit;
-    if (!may_wait) return cache_step::send;
     std::shared_ptr<cache::fill> led;
     std::shared_ptr<cache::waiter> w;
     auto joined = store.join_or_lead(
@@ -114,7 +113,11 @@ composition::cache_step composition::consult_cache(std::size_t i, std::size_t el
 void composition::resume_after_fill(std::size_t i, std::size_t element, const std::string& path, const std::string& body) {
     if (!ex_ || outcomes_[i].st != call_outcome::state::running) return;  // the composition ended meanwhile
     if (answer_from_cache(i, element, cache_url(i, path), call_cache::coalesced)) return;
-    send_request(i, element, path, body, false);  // not stored (or no longer fresh): to the origin, waiting for nobody
+    // Nothing stored: when the answer could not be stored (hit-for-miss) to the origin at once;
+    // when the leader failed (an error, a timeout, its composition gone), one of the woken
+    // requests leads the key again and the others wait for it, rather than all of them asking an
+    // origin that just failed at once. Each stays bounded by its own timeout.
+    send_request(i, element, path, body);
 }
 
 bool composition::answer_from_cache(std::size_t i, std::size_t element, const std::string& url, call_cache result) {

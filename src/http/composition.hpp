@@ -112,16 +112,15 @@ private:
     void start_call(std::size_t i);
     void start_element(std::size_t i);
     void send(std::size_t i, const std::string& path, const nlohmann::json* body);
-    // One request of call i (element: its foreach element, else 0); `may_wait`: a cached call may
-    // join a concurrent miss of the same key (once: a request resumed after one does not wait again).
-    void send_request(std::size_t i, std::size_t element, const std::string& path, const std::string& body, bool may_wait);
+    // One request of call i (element: its foreach element, else 0).
+    void send_request(std::size_t i, std::size_t element, const std::string& path, const std::string& body);
     std::string request_text(const compose::call_config& c, const std::string& path, const std::string& body,
                              const cache::entry* validators) const;
     upstream::call_options options_for(const compose::call_config& c) const;
     void on_response(std::size_t i, std::size_t element, std::size_t unit, upstream::subresponse&& r);
     // The response as JSON, or why it is not acceptable.
     std::string_view accept(std::size_t i, upstream::subresponse& r, nlohmann::json& out);
-    std::string_view accept_whole(std::size_t i, upstream::subresponse& r);  // a spliced call's: checked, kept as bytes
+    std::string_view accept_whole(std::size_t i, upstream::subresponse& r, nlohmann::json& out);  // a spliced call's: checked, kept as bytes
     static std::string with_spliced(const nlohmann::json& answer, std::vector<std::pair<std::string_view, const std::string*>>& spliced);
     void fail(std::size_t i, int status, std::string_view reason);
     void succeed(std::size_t i, nlohmann::json value);
@@ -140,7 +139,7 @@ private:
     enum class cache_step { answered, waiting, send };
     std::string cache_url(std::size_t i, std::string_view path) const;
     std::vector<http::field> sent_fields(const compose::call_config& c) const;
-    cache_step consult_cache(std::size_t i, std::size_t element, const std::string& path, const std::string& body, bool may_wait,
+    cache_step consult_cache(std::size_t i, std::size_t element, const std::string& path, const std::string& body,
                              cache_plan& plan);
     bool answer_from_cache(std::size_t i, std::size_t element, const std::string& url, call_cache result);
     // A response to a cached call's request: a 304 to the stale entry's validators becomes the

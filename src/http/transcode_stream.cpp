@@ -143,12 +143,14 @@ asio::awaitable<bool> exchange::end_transcoded_stream(response_body& body, bool 
     co_return ok;
 }
 
-// A failed call: gatehouse's JSON error answer while the head has not gone, else the array's
+// A failed call: gatehouse's JSON error answer while no message was decoded, else the array's
 // last element (a cache's tap never sees the end of such a body: it stores nothing).
 asio::awaitable<bool> exchange::end_transcoded(bool head_sent, int http_status, int code, std::string_view message,
                                                std::string_view details) {
     if (error_source.empty()) error_source = "upstream_failure";
-    if (!head_sent) {
+    // Messages decoded from the same piece as the failure make it the array's last element as
+    // well, so that how the upstream's bytes were cut never changes the answer's form.
+    if (!head_sent && transcode_json_.empty()) {
         const bool sent = co_await send_transcode_error(http_status, code, message, details);
         end_call();
         co_return sent;

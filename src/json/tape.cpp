@@ -446,6 +446,24 @@ bool tape::parse(std::string_view text, std::size_t max_depth, refusal& why) {
     return false;
 }
 
+namespace {
+constexpr std::size_t k_kept_tape_bytes = 256 * 1024;
+tape& worker_tape() {
+    thread_local tape t;
+    return t;
+}
+}  // namespace
+
+tape_lease::tape_lease() : doc(worker_tape()) {}
+tape_lease::~tape_lease() { doc.shrink(k_kept_tape_bytes); }
+
+bool has_repeated_names(const tape& t) {
+    if (t.empty()) return false;
+    for (std::uint32_t i = 0, end = t.end_of(0); i < end; ++i)
+        if (t.at(i).flags & k_shadowed) return true;
+    return false;
+}
+
 void tape::shrink(std::size_t bytes) {
     auto over = [bytes](const auto& v) { return v.capacity() * sizeof(v[0]) > bytes; };
     if (over(elements_)) std::vector<element>().swap(elements_);

@@ -139,6 +139,20 @@ private:
     std::vector<std::uint32_t> names_;  // while building: member names of the open objects
 };
 
+// The worker thread's tape, for a parse that never suspends before its values are used (the
+// openapi middleware's bodies, a composition's spliced calls): nothing is allocated for a typical
+// document, and the lease gives back buffers a large one grew past 256 KiB when it ends.
+struct tape_lease {
+    tape_lease();
+    ~tape_lease();
+    tape_lease(const tape_lease&) = delete;
+    tape_lease& operator=(const tape_lease&) = delete;
+    tape& doc;
+};
+
+// A member name repeated in an object of the document (nlohmann keeps the last one's value).
+bool has_repeated_names(const tape& t);
+
 inline kind value::type() const { return t_->at(i_).what; }
 inline bool value::boolean() const { return t_->at(i_).flags & k_true; }
 inline std::string_view value::string() const { return t_->string_at(i_); }

@@ -8,6 +8,7 @@
 #include "openapi/ecma_regex.hpp"
 #include "openapi/schema_node.hpp"
 #include "openapi/uri.hpp"
+#include "util/percent.hpp"
 
 namespace gatehouse::openapi {
 namespace {
@@ -162,7 +163,7 @@ std::optional<node_id> schema_set::compiler::resolve_ref(std::string_view ref, c
         return compile(*a->second.first, aat, depth + 1);
     }
     // A JSON pointer from the resource, following $id changes of base on the way.
-    std::string decoded = percent_decode(frag);
+    std::string decoded = util::percent_decoded(frag);
     const json* cur = target;
     std::size_t pos = 1;
     while (pos <= decoded.size()) {

@@ -10,6 +10,7 @@
 #include "openapi/uri.hpp"
 #include "router/path_template.hpp"
 #include "util/text.hpp"
+#include "util/percent.hpp"
 
 namespace gatehouse::openapi {
 namespace {
@@ -144,7 +145,7 @@ loader::located loader::follow(located at) {
             error(*at.doc, at.pointer + "/$ref", "cannot resolve \"" + abs + "\": " + why);
             return {};
         }
-        auto pointer = percent_decode(frag);
+        auto pointer = util::percent_decoded(frag);
         const json* n = nullptr;
         try {
             n = &d->doc.at(json::json_pointer(pointer));

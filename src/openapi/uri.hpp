@@ -12,9 +12,6 @@ std::string resolve_uri(std::string_view base, std::string_view ref);
 // The URI without its fragment, and the fragment (without '#'; empty when there is none).
 std::pair<std::string_view, std::string_view> split_fragment(std::string_view uri);
 
-// A JSON pointer fragment as written in a URI: %XX decoded.
-std::string percent_decode(std::string_view s);
-
 // A JSON pointer's reference token for `name` ('~' as "~0", '/' as "~1").
 std::string escape_pointer_token(std::string_view name);
 

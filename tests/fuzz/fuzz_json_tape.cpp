@@ -4,13 +4,15 @@
 // we refuse wherever it is), and an accepted text gives the same
 // values: the same kinds (unsigned, signed, double), numbers, strings after unescaping, arrays in
 // order and objects with the same members where a repeated name keeps its last value. A copy of
-// nlohmann's value into a tape (tape::from) equals the parsed one too.
+// nlohmann's value into a tape (tape::from) equals the parsed one too, and so does the text
+// without its whitespace (util::append_minified).
 #include <cstring>
 #include <string>
 
 #include "fuzz_check.hpp"
 #include "json/tape.hpp"
 #include "openapi/json_limits.hpp"
+#include "util/json_minify.hpp"
 
 using namespace gatehouse;
 using nlohmann::json;
@@ -80,5 +82,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto copy = json_tape::tape::from(theirs);
     FUZZ_CHECK(json_tape::equal(copy.root(), t.root()));
     FUZZ_CHECK(json_tape::equal(t.root(), t.root()));
+    std::string minified;  // util/json_minify (a composition's spliced calls): the same value
+    util::append_minified(minified, text);
+    FUZZ_CHECK(json::parse(minified, nullptr, false) == theirs);
     return 0;
 }

@@ -216,10 +216,3 @@ write("grpc_web", "decode_text", b"\x00\x01" + b"\x03\x01\x07\x02" + base64.b64e
 write("grpc_web", "decode_bad", b"\x00\x00" + b"AAAA=AAA")
 write("grpc_web", "encode", b"\x01\x01" + b"\x02\x05\x01\x00" + grpc_msg * 3)
 write("grpc_web", "boundaries", b"\x02\x02" + b"\x00\x04\x01\x08\x02\x02\x00\x01" + grpc_msg + b"\x00\x00\x00\x00\x00" + grpc_msg[:7])
-
-# json_check: documents nlohmann accepts and ones it refuses.
-for name, doc in [("object", b'{"a": [1, -2.5e3, true, null, {"b": "c\\u00e9\\ud83d\\ude00"}], "d": {}}'),
-                  ("bom", b"\xef\xbb\xbf[\"x\"]\n"), ("utf8", "\"\u00e9\u20ac\U0001f600\"".encode()),
-                  ("bad_number", b"[01, 1., -]"), ("bad_utf8", b"\"\xed\xa0\x80\""), ("lone_surrogate", b'"\\udc00"'),
-                  ("trailing", b"{} {}"), ("huge_number", b"[1e999]"), ("deep", b"[" * 70 + b"]" * 70)]:
-    write("json_check", name, doc)

@@ -252,6 +252,7 @@ routes:
         - { name: again, upstream: recs, path: /pretty-too, into: m }
         - { name: deep, upstream: users, path: /deep, into: d }
         - { name: bad, upstream: orders, path: /bad-utf8, into: x }
+        - { name: twice, upstream: recs, path: /repeated, into: t }
   - name: coalesce
     match: { path: /coalesce }
     compose:
@@ -347,15 +348,17 @@ class Composition(unittest.TestCase):
         # Calls under an `into` of their own, not shaped, read by no other call: their answers go
         # into the merged one as they came, checked as JSON (BOM and whitespace dropped, members
         # and escapes as the upstream wrote them), among the root-merged call's members in
-        # nlohmann's (sorted) order, later calls winning a key as in any merge.
+        # nlohmann's (sorted) order, later calls winning a key as in any merge. A document that
+        # repeats a member name is parsed after all: only the last value of the name is kept.
         self.orders.script["/root-object"] = {"body": {"p": "root", "m": 1, "b": True}}
         self.recs.script["/pretty-too"] = {"body": b'  [ {"k": null}, true ]  '}
         self.orders.script["/bad-utf8"] = {"body": b'{"s": "\xed\xa0\x80"}'}
+        self.recs.script["/repeated"] = {"body": b'{"k": 1, "k": {"x": 2}}'}
         r = request(self.gw.port, path="/spliced")
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.body, b'{"_errors":{"bad":{"reason":"invalid_json","status":502},'
                                  b'"deep":{"reason":"too_deep","status":502}},'
-                                 b'"b":true,"m":[{"k":null},true],"p":"root"}')
+                                 b'"b":true,"m":[{"k":null},true],"p":"root","t":{"k":{"x":2}}}')
         self.assertEqual(r.headers["gatehouse-partial"], "deep;reason=too_deep, bad;reason=invalid_json")
         # The root call's "p" was written after the first call's: swap their order of arrival in
         # the list and the spliced bytes win.

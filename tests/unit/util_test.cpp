@@ -8,6 +8,7 @@
 
 #include "util/base64.hpp"
 #include "util/json_escape.hpp"
+#include "util/json_minify.hpp"
 #include "util/read_file.hpp"
 #include "util/text.hpp"
 #include "util/time.hpp"
@@ -74,4 +75,10 @@ TEST(ReadFile, WholeFileOrNothing) {
 TEST(Time, NsOfIsNanosecondsSinceTheSteadyEpoch) {
     const std::chrono::steady_clock::time_point t{std::chrono::milliseconds(1500)};
     EXPECT_EQ(ns_of(t), 1'500'000'000);
+}
+
+TEST(JsonMinify, KeepsStringsAndDropsTheRest) {
+    std::string out = "x";
+    append_minified(out, "\xEF\xBB\xBF { \"a b\" : [ 1 , \"c \\\" d\" ] ,\n\t\"e\":null }\r\n");
+    EXPECT_EQ(out, "x{\"a b\":[1,\"c \\\" d\"],\"e\":null}");
 }

@@ -33,8 +33,6 @@ using namespace gatehouse::cache;
 
 namespace {
 
-// How long a key whose response could not be stored skips coalescing (Varnish: 120 s too).
-
 void append_int(std::string& out, std::int64_t v) {
     char buf[24];
     auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);

@@ -14,6 +14,7 @@
 #include "observability/log_limit.hpp"
 #include "openapi/uri.hpp"
 #include "util/text.hpp"
+#include "util/percent.hpp"
 
 namespace gatehouse::middleware::openapi_mw {
 
@@ -71,23 +72,8 @@ struct request_state {
     response_check check;
 };
 
-// The tape a body is parsed into, one per worker thread and reused (parsing and validating never
-// suspend), keeping at most k_kept_tape_bytes of buffers between documents.
-constexpr std::size_t k_kept_tape_bytes = 256 * 1024;
-
-json_tape::tape& worker_tape() {
-    thread_local json_tape::tape tape;
-    return tape;
-}
-
-// Shrinks the worker's tape when a large document grew it, on every way out.
-struct tape_lease {
-    json_tape::tape& doc = worker_tape();
-    ~tape_lease() { doc.shrink(k_kept_tape_bytes); }
-};
-
 bool response_check::judge(std::string_view body) const {
-    tape_lease lease;
+    json_tape::tape_lease lease;
     auto& doc = lease.doc;
     json_tape::refusal why;
     if (!doc.parse(body, spec->max_depth, why)) {
@@ -181,7 +167,7 @@ public:
         auto* st = ctx.find_state<request_state>();
         if (!st || !st->media) return verdict::next;
         problem p;
-        tape_lease lease;
+        json_tape::tape_lease lease;
         auto& doc = lease.doc;
         json_tape::refusal why;
         if (!doc.parse(body, spec_.max_depth, why)) {
@@ -232,7 +218,7 @@ private:
             bool repeated = false;
             switch (par.in) {
                 case oa::param_in::path:
-                    if (auto v = vars.find(par.name)) value = deserialise_value(par, oa::percent_decode(*v));
+                    if (auto v = vars.find(par.name)) value = deserialise_value(par, util::percent_decoded(*v));
                     break;
                 case oa::param_in::query:
                     if (!query_split) {

@@ -5,6 +5,7 @@
 #include "openapi/json_limits.hpp"
 #include "openapi/schema_node.hpp"
 #include "openapi/uri.hpp"
+#include "util/percent.hpp"
 
 namespace gatehouse::middleware::openapi_mw {
 namespace {
@@ -91,7 +92,7 @@ std::vector<std::pair<std::string, std::string>> split_query(std::string_view qu
             std::string t(s);
             for (auto& c : t)
                 if (c == '+') c = ' ';
-            return oa::percent_decode(t);
+            return util::percent_decoded(t);
         };
         out.emplace_back(decode(part.substr(0, eq)),
                          eq == std::string_view::npos ? std::string() : decode(part.substr(eq + 1)));
