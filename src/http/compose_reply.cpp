@@ -114,12 +114,11 @@ asio::awaitable<bool> exchange::compose() {
     reply_field("X-Request-Id", request_id);
     if (!partial.empty()) reply_field("Gatehouse-Partial", partial);
     if (!cache.empty()) reply_field("Cache-Control", cache);
-    if (has_chain()) {
-        run_response_chain(200);
-        reply_chain_fields();
-    }
     reply_body_ = run->take_answer_body();
-    co_return co_await reply_send(reply_body_, true);
+    run_reply_chain(200, reply_body_.size());
+    std::string_view out;
+    if (!filtered_reply(reply_body_, true, out)) co_return false;
+    co_return co_await reply_send(out, true);
 }
 
 // A required call failed: RFC 9457 problem details naming it; 504 when it timed out, the call's

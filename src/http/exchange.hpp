@@ -255,9 +255,13 @@ private:
                                                       std::string_view details = {});
     boost::asio::awaitable<bool> send_transcoded(const upstream::subresponse& r);
     void transcoded_head();
-    // A piece of a translated answer through the chain's body filter (compression), when it set
-    // one: `out` views the filter's output (or `in`). false: the filter failed (the stream is reset).
+    // A piece of an answer gatehouse built (a translated call's, a composition's) through the
+    // chain's body filter (compression), when it set one: `out` views the filter's output (or `in`). false: the filter failed (the stream is reset).
     bool filtered_reply(std::string_view in, bool last, std::string_view& out);
+    // The response chain over an answer gatehouse built whole (reply_start, reply_field): it sees
+    // the answer's fields and length (a compress middleware's type and min_bytes), and what it adds
+    // joins the reply.
+    void run_reply_chain(int s, std::size_t body_size);
     boost::asio::awaitable<bool> send_call_failure(const upstream::upstream_error& err, bool too_large);
     boost::asio::awaitable<bool> send_not_grpc(int http_status);
     int note_grpc_status(std::string_view code_text);

@@ -36,6 +36,28 @@ boost::asio::awaitable<bool> exchange::reply_send(std::string_view body, bool ha
     co_return co_await d_.send_head(head, body, true);
 }
 
+void exchange::run_reply_chain(int s, std::size_t body_size) {
+    if (!has_chain()) return;
+    std::vector<field> seen(reply_fields_);
+    char length[24];
+    const auto [end, ec] = std::to_chars(length, length + sizeof length, body_size);
+    seen.push_back({"Content-Length", std::string_view(length, static_cast<std::size_t>(end - length))});
+    run_response_chain(s, seen);
+    reply_chain_fields();
+}
+
+bool exchange::filtered_reply(std::string_view in, bool last, std::string_view& out) {
+    out = in;
+    if (!medit.body || is_head_) return true;
+    filter_buf_.clear();
+    if (!medit.body->filter(in, last, filter_buf_)) {
+        d_.reset();  // the client never takes a cut answer for a whole one
+        return false;
+    }
+    out = filter_buf_;
+    return true;
+}
+
 void exchange::error_body(int s, std::string_view message) {
     reply_body_.clear();
     reply_body_ += "{\"error\":\"";

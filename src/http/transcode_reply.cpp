@@ -177,18 +177,6 @@ asio::awaitable<bool> exchange::send_transcoded(const upstream::subresponse& r) 
     co_return co_await reply_send(out, true);
 }
 
-bool exchange::filtered_reply(std::string_view in, bool last, std::string_view& out) {
-    out = in;
-    if (!medit.body || is_head_) return true;
-    filter_buf_.clear();
-    if (!medit.body->filter(in, last, filter_buf_)) {
-        d_.reset();  // the client never takes a cut answer for a whole one
-        return false;
-    }
-    out = filter_buf_;
-    return true;
-}
-
 // The head of a translated call's answer (200, JSON): the chain sees it as an upstream's, so a
 // translated GET is cached like any JSON response.
 void exchange::transcoded_head() {

@@ -263,6 +263,13 @@ routes:
     compose:
       calls:
         - { name: a, upstream: users, path: /etagged, into: a, cache: true }
+  - name: compressed
+    match: { path_template: "/compressed/{id}" }
+    middleware: [ { compress: { min_bytes: 100, algorithms: [gzip] } } ]
+    compose:
+      calls:
+        - { name: user, upstream: users, path: "/users/{path.id}", select: data, into: user }
+        - { name: profile, upstream: users, path: "/profile/{path.id}", into: profile }
   - name: spliced-first-root
     match: { path: /spliced-first-root }
     compose:
@@ -531,6 +538,17 @@ class Composition(unittest.TestCase):
         self.assertEqual(len(self.orders.received("/cached/b")), 2)
         self.assertEqual(len(self.recs.received("/cached/c")), 2)
         self.assertEqual(second.headers["cache-control"], "no-store")  # c's no-store still wins
+
+    def test_a_compress_middleware_compresses_the_merged_answer(self):
+        import gzip
+        plain = self.get("/compressed/42")
+        self.assertEqual(plain.status, 200, plain.body)
+        self.assertNotIn("content-encoding", plain.headers)
+        r = self.get("/compressed/42", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers.get("content-encoding"), "gzip")
+        self.assertEqual(gzip.decompress(r.body), plain.body)
+        self.assertIn("Accept-Encoding", r.headers.get("vary", ""))
 
     def cache_metric(self, result):
         return metric(self.gw.admin("GET", "/metrics")[1], "gatehouse_compose_call_cache_total", route="coalesce" if result != "revalidated" else "revalidate", call="a", result=result)
