@@ -51,14 +51,16 @@ file_watcher::~file_watcher() {
     stream_.close(ec);  // closes fd_
 }
 
+// The handlers check that the watcher still lives: one already queued with success when the
+// watcher is destroyed (a drain drops it) still runs, and closing or cancelling cannot recall it.
 void file_watcher::read() {
-    stream_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t) {
-        if (ec) return;
+    stream_.async_read_some(asio::buffer(buf_), [this, alive = std::weak_ptr<int>(alive_)](boost::system::error_code ec, std::size_t) {
+        if (ec || alive.expired()) return;
         // Which file changed does not matter: the reload compares content, so a burst of events
         // (write, rename, chmod) becomes one check once things are quiet for `debounce_`.
         debounce_timer_.expires_after(debounce_);
-        debounce_timer_.async_wait([this](boost::system::error_code e) {
-            if (!e) on_change_();
+        debounce_timer_.async_wait([this, alive](boost::system::error_code e) {
+            if (!e && !alive.expired()) on_change_();
         });
         read();
     });

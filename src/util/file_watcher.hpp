@@ -7,6 +7,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ private:
     boost::asio::steady_timer debounce_timer_;
     std::chrono::milliseconds debounce_;
     std::function<void()> on_change_;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // expired once the watcher is gone
     char buf_[8192];
 };
 
