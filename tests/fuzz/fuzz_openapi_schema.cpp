@@ -42,7 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(r.errors.size() <= limits.max_errors);
     for (auto& e : r.errors) FUZZ_CHECK(!e.keyword.empty() && (e.pointer.empty() || e.pointer.front() == '/'));
     FUZZ_CHECK(set.validate(*id, *instance, limits).valid == r.valid);
-    // The same text through the middleware's parser (json/tape.hpp) gets the same verdict.
+    // The same text through the middleware's parser (json/tape.hpp) gets the same verdict (but
+    // for a NUL byte, which nlohmann takes for the end of its input and the tape refuses).
+    if (in.rest.substr(split).find('\0') != std::string_view::npos) return 0;
     json_tape::tape doc;
     json_tape::refusal tape_why;
     FUZZ_CHECK(doc.parse(in.rest.substr(split), 64, tape_why));
