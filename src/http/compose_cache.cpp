@@ -9,6 +9,8 @@
 // a route's cache middleware (whose extras are "name=value" pairs or none).
 #include <boost/asio/post.hpp>
 
+#include <optional>
+
 #include "cache/key.hpp"
 #include "cache/store.hpp"
 #include "http/composition.hpp"
@@ -92,11 +94,11 @@ std::vector<http::field> composition::sent_fields(const compose::call_config& c)
 composition::cache_step composition::consult_cache(std::size_t i, std::size_t element, const std::string& path, const std::string& body,
                                                    cache_plan& plan) {
     plan.url = cache_url(i, path);
-    if (answer_from_cache(i, element, plan.url, call_cache::hit)) return cache_step::answered;
+    auto stored = answer_from_cache(i, element, plan.url, call_cache::hit);
+    if (!stored) return cache_step::answered;
     auto& store = cache::store::instance();
     const auto key = key_of(plan.url);
-    auto found = store.find(plan.url, k_extras, key, sent_fields(cfg_.calls[i]));
-    if (found.hit && found.hit->has_validator()) plan.stale = found.hit;
+    if (*stored && (*stored)->has_validator()) plan.stale = std::move(*stored);
     std::shared_ptr<cache::fill> led;
     std::shared_ptr<cache::waiter> w;
     auto joined = store.join_or_lead(
@@ -112,7 +114,7 @@ composition::cache_step composition::consult_cache(std::size_t i, std::size_t el
 
 void composition::resume_after_fill(std::size_t i, std::size_t element, const std::string& path, const std::string& body) {
     if (!ex_ || outcomes_[i].st != call_outcome::state::running) return;  // the composition ended meanwhile
-    if (answer_from_cache(i, element, cache_url(i, path), call_cache::coalesced)) return;
+    if (!answer_from_cache(i, element, cache_url(i, path), call_cache::coalesced)) return;
     // Nothing stored: when the answer could not be stored (hit-for-miss) to the origin at once;
     // when the leader failed (an error, a timeout, its composition gone), one of the woken
     // requests leads the key again and the others wait for it, rather than all of them asking an
@@ -120,17 +122,18 @@ void composition::resume_after_fill(std::size_t i, std::size_t element, const st
     send_request(i, element, path, body);
 }
 
-bool composition::answer_from_cache(std::size_t i, std::size_t element, const std::string& url, call_cache result) {
+std::optional<std::shared_ptr<const cache::entry>> composition::answer_from_cache(std::size_t i, std::size_t element, const std::string& url,
+                                                                                   call_cache result) {
     const auto fields = sent_fields(cfg_.calls[i]);
     auto found = cache::store::instance().find(url, k_extras, key_of(url), fields);
     const auto now = std::chrono::system_clock::now();
-    if (!found.hit || !cache::fresh_at(*found.hit, now)) return false;
+    if (!found.hit || !cache::fresh_at(*found.hit, now)) return std::move(found.hit);  // a stale one (or none): to the origin
     ++outcomes_[i].cache[static_cast<std::size_t>(result)];
     // As a call ends: on the event loop, after whatever started it has returned.
     boost::asio::post(ex_->host().ioc(), [self = shared_from_this(), i, element, r = answer_of(*found.hit, now)]() mutable {
         self->on_response(i, element, k_no_unit, std::move(r));
     });
-    return true;
+    return std::nullopt;
 }
 
 void composition::revalidated(std::size_t i, std::size_t unit, upstream::subresponse& r) {

@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -141,7 +142,9 @@ private:
     std::vector<http::field> sent_fields(const compose::call_config& c) const;
     cache_step consult_cache(std::size_t i, std::size_t element, const std::string& path, const std::string& body,
                              cache_plan& plan);
-    bool answer_from_cache(std::size_t i, std::size_t element, const std::string& url, call_cache result);
+    // Answers from a fresh stored answer (nullopt); else the stale one found (or null): one lookup.
+    std::optional<std::shared_ptr<const cache::entry>> answer_from_cache(std::size_t i, std::size_t element, const std::string& url,
+                                                                         call_cache result);
     // A response to a cached call's request: a 304 to the stale entry's validators becomes the
     // refreshed entry's answer; a storable one is kept (takes r.body, so after accept()).
     void revalidated(std::size_t i, std::size_t unit, upstream::subresponse& r);
