@@ -433,5 +433,37 @@ class DescriptorReloadTest(unittest.TestCase):
             self.assertEqual(call(gw.port, "GET", "/v1/shelves/6")[:2], (200, {"id": "6", "theme": "theme 6"}))
 
 
+@unittest.skipIf(MISSING, f"the gRPC test stack is missing: {MISSING}")
+class ServerKilledTest(unittest.TestCase):
+    """The gRPC server killed mid-traffic: a stream in flight ends at once with the array's last
+    element saying UNAVAILABLE (nothing it had sent is lost), and the next translated call fails
+    at once (502, UNAVAILABLE: the connection refused), well within the route's timeout."""
+
+    def test_a_killed_server_ends_the_stream_and_fails_the_next_call_fast(self):
+        import time
+        d = tempfile.mkdtemp(prefix="gatehouse-transcode-kill-")
+        self.addCleanup(shutil.rmtree, d, True)
+        pb = os.path.join(d, "bookstore.pb")
+        bookstore.compile_descriptor_set(pb)
+        server = BookstoreServer()
+        self.addCleanup(server.stop)
+        config = CONFIG.format(pb=pb, port=server.port, log=os.path.join(d, "access.log"), extra="")
+        config = config.replace("  - name: bookstore\n    upstream: bookstore\n", "  - name: bookstore\n    upstream: bookstore\n    timeout: 30s\n")
+        with Gatehouse(config) as gw:
+            self.assertEqual(call(gw.port, "GET", "/v1/shelves/6")[0], 200)
+            r = StreamingGet(gw.port, "/v1/shelves/6/books:stream?count=3&hold=killed&hold_after=1")
+            self.addCleanup(r.close)
+            r.read_until(b"stream 1")
+            server.proc.kill()  # mid-stream: the second message never comes
+            server.proc.wait()
+            body = json.loads(r.rest())
+            self.assertEqual(body[0]["title"], "stream 1")
+            self.assertEqual(body[-1]["error"]["code"], 14, body)  # UNAVAILABLE
+            started = time.monotonic()
+            status, answer, _ = call(gw.port, "GET", "/v1/shelves/7")
+            self.assertEqual((status, answer["code"]), (502, 14), answer)  # the connect refused: 502, UNAVAILABLE
+            self.assertLess(time.monotonic() - started, 15)  # refused at once, not the route's 30 s
+
+
 if __name__ == "__main__":
     unittest.main()
