@@ -26,6 +26,31 @@ def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
     return port
 
 
+class RefusingPort:
+    """A loopback port where every connect is refused, for as long as this object lives: a
+    socket bound to it that never listens. A port merely found free and closed again can be taken
+    by a parallel test's server (which may then hold the connection open) or picked by the kernel
+    as the source port of the very connect aimed at it; a bound socket rules out both."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+_held = []
+
+
+def refusing_port():
+    """The port of a RefusingPort held until the test process exits."""
+    holder = RefusingPort()
+    _held.append(holder)
+    return holder.port
+
+
 def free_port_both():
     """A port free for both UDP and TCP (DNS uses both)."""
     for _ in range(50):

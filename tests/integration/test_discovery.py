@@ -11,7 +11,7 @@ import unittest
 
 from harness import Gatehouse, NET_TIMEOUT, request, wait_until
 from pki import Pki
-from services import Dnsmasq, Etcd, free_port
+from services import Dnsmasq, Etcd, refusing_port
 from upstream import Upstream
 
 
@@ -202,7 +202,7 @@ class EtcdOverTls(unittest.TestCase):
         self.addCleanup(a.stop)
         prefix = "/services/secure/"
         etcd.put(prefix + "a", f"127.0.0.1:{a.port}")
-        dead = f"https://127.0.0.1:{free_port()}"  # nothing listens: the provider moves on to the next
+        dead = f"https://127.0.0.1:{refusing_port()}"  # the provider moves on to the next
         gw = Gatehouse("routes: [{ name: all, upstream: sec }]\nupstreams:\n  - name: sec\n"
                        f"    discovery: {{ etcd: {{ endpoints: [{dead}, {etcd.url}], prefix: {prefix},\n"
                        f"      ca: {pki.path('ca.pem')}, cert: {pki.path('client1.pem')}, key: {pki.path('client1.key')} }} }}\n").start()

@@ -11,7 +11,7 @@ import unittest
 
 from h2client import h2_request
 from harness import Gatehouse, request, upstream
-from services import free_port  # nothing listens there: a refused connect
+from services import refusing_port
 
 
 def grpc_frame(message=b"", flags=0):
@@ -49,7 +49,7 @@ class GrpcLocalAnswers(unittest.TestCase):
                   - ip_filter: {{ deny: [127.0.0.0/8] }}
             upstreams:
               - name: down
-                discovery: {{ static: [127.0.0.1:{free_port()}] }}
+                discovery: {{ static: [127.0.0.1:{refusing_port()}] }}
         """).start()
         cls.addClassCleanup(cls.gw.stop)
         cls.port = cls.gw.ports["public"]
@@ -179,7 +179,7 @@ class GrpcObservability(unittest.TestCase):
                 upstream: down
             upstreams:
               - name: down
-                discovery: {{ static: [127.0.0.1:{free_port()}] }}
+                discovery: {{ static: [127.0.0.1:{refusing_port()}] }}
         """).start()
         try:
             for _ in range(2):

@@ -1,20 +1,13 @@
 """Limits (431, 414, 413, 408, idle close) and upstream faults (502, 503, 504, broken framing,
 truncation, stale pooled connections), through the real binary."""
 import re
-import socket
 import time
 import threading
 import unittest
 
 from harness import Gatehouse, GatewayTestCase, connect, parse_responses, raw_exchange, read_response, read_to_close, request, upstream, wait_until
+from services import refusing_port
 
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 
@@ -30,7 +23,7 @@ class UpstreamFaults(unittest.TestCase):
               - {{ name: one-brief, match: {{ path_prefix: /brief }}, rewrite: {{ strip_prefix: /brief }}, upstream: one, timeout: 300ms }}
               - {{ name: fifo, match: {{ path_prefix: /fifo }}, rewrite: {{ strip_prefix: /fifo }}, upstream: fifo }}
               - {{ name: all, upstream: u }}
-        """, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{closed_port()}"],
+        """, upstreams={"u": [cls.up], "dead": [f"127.0.0.1:{refusing_port()}"],
                         "one": ([cls.up], "pool: { max_connections: 1, max_pending: 1 }"),
                         "fifo": ([cls.up], "pool: { max_connections: 1, max_pending: 3, idle_timeout: 500ms }")}).start()
 
@@ -178,7 +171,7 @@ class ConnectFallback(unittest.TestCase):
     def test_connect_failure_tries_another_endpoint(self):
         up = upstream("alive")
         with Gatehouse("routes: [{ name: all, upstream: mixed }]\n",
-                       upstreams={"mixed": ([f"127.0.0.1:{closed_port()}", up], "load_balancer: round_robin")}) as gw:
+                       upstreams={"mixed": ([f"127.0.0.1:{refusing_port()}", up], "load_balancer: round_robin")}) as gw:
             for _ in range(4):
                 self.assertEqual(request(gw.port, path="/echo").status, 200)
         up.stop()

@@ -5,7 +5,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -13,6 +12,7 @@ import time
 import unittest
 
 from harness import Gatehouse, GatewayTestCase, connect, read_response, request, upstream
+from services import refusing_port
 
 
 def parse_metrics(text):
@@ -280,10 +280,7 @@ class AccessLog(unittest.TestCase):
 
 class WorkerLogs(unittest.TestCase):
     def test_an_outage_logs_one_line_per_cause_per_second_with_a_count(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-        s.close()  # nothing listens there: every connect is refused
+        dead = refusing_port()
         with Gatehouse(f"""
             workers: 1
             routes: [{{ name: r, upstream: gone }}]

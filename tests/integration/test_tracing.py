@@ -19,7 +19,7 @@ import unittest
 from harness import Gatehouse, connect, read_response, request, upstream, wait_until
 from otlp_receiver import Receiver
 from pki import Pki, sh
-from services import Redis
+from services import Redis, refusing_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "t0ken-for-the-collector"
@@ -64,10 +64,7 @@ class Tracing(unittest.TestCase):
         cls.addClassCleanup(cls.shadow.stop)
         cls.pdp = upstream("pdp")
         cls.addClassCleanup(cls.pdp.stop)
-        dead = socket.socket()
-        dead.bind(("127.0.0.1", 0))
-        cls.dead_port = dead.getsockname()[1]
-        dead.close()  # nothing listens there: connections are refused
+        cls.dead_port = refusing_port()
         config = textwrap.dedent(f"""
             routes:
               - {{ name: api, match: {{ path_prefix: /api }}, rewrite: {{ strip_prefix: /api }}, upstream: u }}
