@@ -19,6 +19,10 @@
 #   OPENAPI=1 bash bench/callgrind.sh                         # POST /post?v=3 as in bench/openapi.sh:
 #       the openapi middleware checks a query parameter, a header and a 10-property JSON body
 #   OPENAPI=plain bash bench/callgrind.sh                     # the same POSTs without the middleware
+#   EXT_AUTHZ=1 bash bench/callgrind.sh                       # GET /small behind ext_authz with a warm
+#       decision cache, as in bench/ext_authz.sh (a policy nginx answering 204 with max-age=60 and
+#       X-User; send_headers [authorization], upstream_headers [x-user]; Authorization: Bearer)
+#   EXT_AUTHZ=plain bash bench/callgrind.sh                   # the same GETs (same header) without it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -67,6 +71,25 @@ if [ -n "${OPENAPI:-}" ]; then  # the spec and body of bench/openapi.sh
     top_extra="openapi: [{ name: bench, spec: $work/spec.yaml }]"
   fi
 fi
+if [ -n "${EXT_AUTHZ:-}" ]; then  # the policy service and middleware of bench/ext_authz.sh
+  PATHS=${PATHS:-/small}
+  POLICY=$((UP + 2))
+  mkdir -p "$work/policy"
+  { nginx_conf_head policy; cat <<NGINX
+  server { listen 127.0.0.1:$POLICY reuseport;
+    location = /authorize { add_header Cache-Control "max-age=60" always; add_header X-User bench always; return 204; } }
+}
+NGINX
+  } > "$work/policy/nginx.conf"
+  taskset -c "$LOAD_CORE" nginx -c "$work/policy/nginx.conf" -p "$work/policy" &
+  pids+=($!)
+  wait_for_ports $POLICY
+  ab_extra=(-H "Authorization: Bearer bench-token")
+  ready=(-H "Authorization: Bearer bench-token")
+  upstream_more=", { name: policy, discovery: { static: [127.0.0.1:$POLICY] } }"
+  [ "$EXT_AUTHZ" = plain ] || route_extra=", middleware: [{ ext_authz: { upstream: policy, path: /authorize,
+    send_headers: [authorization], upstream_headers: [x-user], cache: { max_ttl: 60s } } }]"
+fi
 compose_route=""
 if [ -n "${COMPOSE:-}" ]; then
   PATHS=${PATHS:-/compose}
@@ -83,7 +106,7 @@ workers: 1
 admin: { enabled: false }
 listeners: [{ name: bench, listen: 127.0.0.1:$GH${listener_extra:-} }]
 routes: [${compose_route}{ name: all, upstream: up${route_extra:-} }]
-upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }]
+upstreams: [{ name: up${upstream_extra:-}, discovery: { static: [127.0.0.1:$UP] } }${upstream_more:-}]
 $top_extra
 CONF
   rm -f "$out"

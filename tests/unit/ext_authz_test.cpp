@@ -5,6 +5,7 @@
 #include "gatehouse/config/config.hpp"
 #include "middleware/ext_authz/check_request.hpp"
 #include "middleware/ext_authz/decision_cache.hpp"
+#include "middleware/ext_authz/front_cache.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::middleware;
@@ -350,6 +351,84 @@ TEST(DecisionCache, AFlightOlderThanTheTimeoutIsNotJoined) {
     c.end("k", fresh, r);
     EXPECT_EQ(w3->woken, 1);
     EXPECT_EQ(w4->woken, 1);
+}
+
+TEST(ExtAuthzKey, PiecesHashAndMatchTheKeyTheyMake) {
+    auto s = http_settings();
+    request a(fields{{"Authorization", "Bearer a-rather-long-token-value"}, {"X-Tenant", "t"}});
+    request b(fields{{"Authorization", "Bearer a-rather-long-token-valuf"}, {"X-Tenant", "t"}});  // the last byte differs
+    request c(fields{{"Authorization", "Bearer a-rather-long-token-value"}}, "/a", "x=1");
+    key_pieces pa, pb, pc;
+    collect_key_pieces(a.ctx, s, {}, pa);
+    collect_key_pieces(b.ctx, s, {}, pb);
+    collect_key_pieces(c.ctx, s, {}, pc);
+    std::string from_pieces;
+    append_key(a.ctx, s, {}, pa, from_pieces);
+    EXPECT_EQ(from_pieces, key_of(a, s));
+    EXPECT_TRUE(key_equals(pa, key_of(a, s)));
+    EXPECT_FALSE(key_equals(pb, key_of(a, s)));
+    EXPECT_FALSE(key_equals(pc, key_of(a, s)));
+    EXPECT_FALSE(key_equals(pa, key_of(a, s) + "x"));  // a longer stored key
+    EXPECT_NE(key_hash(pa), key_hash(pb));
+    EXPECT_NE(key_hash(pa), key_hash(pc));
+    // More header values than the pieces hold: incomplete, and append_key still makes the whole key.
+    std::vector<std::string> values;  // the fields are views
+    for (int i = 0; i < 20; ++i) values.push_back("v" + std::to_string(i));
+    std::vector<http::field> many;
+    for (auto& v : values) many.push_back({"X-Tenant", v});
+    request m(many);
+    key_pieces pm;
+    collect_key_pieces(m.ctx, s, {}, pm);
+    EXPECT_FALSE(pm.complete);
+    std::string whole;
+    append_key(m.ctx, s, {}, pm, whole);
+    EXPECT_EQ(whole, key_of(m, s));
+    EXPECT_NE(whole.find("v19"), std::string::npos);
+}
+
+TEST(ExtAuthzFrontCache, ServesAFreshCopyUntilThePurgeChangesTheGeneration) {
+    auto s = http_settings();
+    request a(fields{{"Authorization", "Bearer x"}}), b(fields{{"Authorization", "Bearer y"}});
+    key_pieces pa, pb;
+    collect_key_pieces(a.ctx, s, {}, pa);
+    collect_key_pieces(b.ctx, s, {}, pb);
+    const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+    decision_cache shared(100);
+    auto o = std::make_shared<outcome>();
+    o->result = outcome::kind::allow;
+    o->ttl = seconds(10);
+    shared.insert(key_of(a, s), o, t0, seconds(0));
+    const auto generation = shared.generation();
+    auto found = shared.find(key_of(a, s), "10.0.0.1", t0);
+    ASSERT_TRUE(found.fresh);
+    EXPECT_EQ(found.fresh_until, t0 + seconds(10));
+    front_cache front;
+    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0), nullptr);  // empty
+    front.keep(generation, key_hash(pa), key_of(a, s), found.fresh, found.fresh_until);
+    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0 + seconds(9)), o.get());
+    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0 + seconds(10)), nullptr);  // no longer fresh
+    EXPECT_EQ(front.find(generation, key_hash(pa), pb, "10.0.0.1", t0), nullptr);                 // another key, same slot
+    shared.purge();
+    EXPECT_NE(shared.generation(), generation);
+    EXPECT_EQ(front.find(shared.generation(), key_hash(pa), pa, "10.0.0.1", t0), nullptr);
+    decision_cache other(100);  // no two caches share a generation (a reload with a new identity)
+    EXPECT_NE(other.generation(), shared.generation());
+    EXPECT_NE(other.generation(), generation);
+}
+
+TEST(ExtAuthzFrontCache, AnAnswerThatVariesOnTheClientServesOnlyThatClient) {
+    auto s = http_settings();
+    request a(fields{{"Authorization", "Bearer x"}});
+    key_pieces pa;
+    collect_key_pieces(a.ctx, s, {}, pa);
+    auto o = std::make_shared<outcome>();
+    o->result = outcome::kind::allow;
+    o->vary = {{"x-forwarded-for", "10.0.0.1"}};
+    const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+    front_cache front;
+    front.keep(1, key_hash(pa), key_of(a, s), o, t0 + seconds(10));
+    EXPECT_EQ(front.find(1, key_hash(pa), pa, "10.0.0.1", t0), o.get());
+    EXPECT_EQ(front.find(1, key_hash(pa), pa, "10.0.0.2", t0), nullptr);
 }
 
 TEST(ExtAuthzConfig, ValidAndItsErrors) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -27,20 +28,74 @@ void each_value(const request_context& ctx, std::string_view name, F&& f) {
         if (http::iequals(fl.name, name)) f(fl.value);
 }
 
-// A part of the key, length-prefixed: no value can pose as the next part. The tag and the value
-// each with its length (4 bytes as they are in memory: the key never leaves the process), so no
-// two different lists of parts give the same key (with send_headers [x, x1], "x" + "1..." and
-// "x1" + "..." must differ). One resize and two copies: this runs on every request.
-void append_part(std::string& out, std::string_view tag, std::string_view value) {
-    const auto at = out.size();
-    out.resize(at + 8 + tag.size() + value.size());
-    char* p = out.data() + at;
-    for (auto piece : {tag, value}) {
-        const auto n = static_cast<std::uint32_t>(piece.size());
-        std::memcpy(p, &n, 4);
-        if (n) std::memcpy(p + 4, piece.data(), n);
-        p += 4 + n;
+// The key is a list of pieces, each framed by its length (4 bytes as they are in memory: the
+// key never leaves the process), so no two different lists give the same key (with send_headers
+// [x, x1], "x" + "1..." and "x1" + "..." must differ). http mode: the method, path, query, host
+// and scheme, then each listed header's name and value, once per value; introspection: "T"
+// and the token. `f` is called with each piece in order.
+template <class F>
+void each_key_piece(const request_context& ctx, const settings& s, std::string_view token, F&& f) {
+    if (s.how == mode::oauth2_introspection) {
+        f(std::string_view("T"));
+        f(token);
+        return;
     }
+    for (auto piece : {ctx.method, ctx.path, ctx.query, ctx.host, scheme_of(ctx)}) f(piece);
+    for (auto& name : s.send_headers)
+        each_value(ctx, name, [&](std::string_view v) {
+            f(std::string_view(name));
+            f(v);
+        });
+}
+
+char* write_piece(char* p, std::string_view piece) {
+    const auto n = static_cast<std::uint32_t>(piece.size());
+    std::memcpy(p, &n, 4);
+    if (n) std::memcpy(p + 4, piece.data(), n);
+    return p + 4 + n;
+}
+
+void append_piece(std::string& out, std::string_view piece) {
+    const auto at = out.size();
+    out.resize(at + 4 + piece.size());
+    write_piece(out.data() + at, piece);
+}
+
+// One 64-bit word of the key's hash (key_hash): a multiply and a shift per 8 bytes.
+std::uint64_t mix(std::uint64_t h, std::uint64_t x) {
+    h = (h ^ x) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+std::uint64_t load64(const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+}
+std::uint32_t load32(const char* p) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    return w;
+}
+
+// The last word of a piece for the hash, without a loop over its bytes: pieces of 8 or more
+// bytes end with their last 8 (overlapping the words before), shorter ones take their first and
+// last 4 bytes, or up to three single bytes.
+std::uint64_t tail_word(const char* p, std::size_t n) {
+    if (n >= 8) return load64(p + n - 8);
+    if (n >= 4) return (std::uint64_t(load32(p)) << 32) | load32(p + n - 4);
+    if (n == 0) return 0;
+    const auto byte = [&](std::size_t i) { return std::uint64_t(static_cast<unsigned char>(p[i])); };
+    return (byte(0) << 16) | (byte(n / 2) << 8) | byte(n - 1);
+}
+
+// The same `n` bytes at `a` and `b` (the key's pieces are short: word compares, no call).
+bool same_bytes(const char* a, const char* b, std::size_t n) {
+    if (n > 32) return std::memcmp(a, b, n) == 0;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (load64(a + i) != load64(b + i)) return false;
+    return i == n || tail_word(a, n) == tail_word(b, n);
 }
 
 void append_uri(std::string& out, const request_context& ctx) {
@@ -200,22 +255,64 @@ bool answer_applies(const outcome& o, std::string_view client_address) {
     return true;
 }
 
+void collect_key_pieces(const request_context& ctx, const settings& s, std::string_view token, key_pieces& out) {
+    out.n = 0;
+    out.complete = true;
+    each_key_piece(ctx, s, token, [&](std::string_view piece) {
+        if (out.n < out.v.size()) out.v[out.n++] = piece;
+        else out.complete = false;
+    });
+}
+
 void append_key(const request_context& ctx, const settings& s, std::string_view token, std::string& out) {
-    if (s.how == mode::oauth2_introspection) {
-        append_part(out, "T", token);
+    key_pieces pieces;
+    collect_key_pieces(ctx, s, token, pieces);
+    append_key(ctx, s, token, pieces, out);
+}
+
+void append_key(const request_context& ctx, const settings& s, std::string_view token, const key_pieces& pieces, std::string& out) {
+    if (!pieces.complete) {  // more than it holds: one append a piece
+        each_key_piece(ctx, s, token, [&](std::string_view piece) { append_piece(out, piece); });
         return;
     }
-    append_part(out, "M", ctx.method);
-    append_part(out, "U", ctx.path);
-    append_part(out, "Q", ctx.query);
-    append_part(out, "H", ctx.host);
-    append_part(out, "P", scheme_of(ctx));
-    for (auto& name : s.send_headers) each_value(ctx, name, [&](std::string_view v) { append_part(out, name, v); });
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < pieces.n; ++i) bytes += 4 + pieces.v[i].size();
+    const auto at = out.size();
+    out.resize(at + bytes);
+    char* p = out.data() + at;
+    for (std::size_t i = 0; i < pieces.n; ++i) p = write_piece(p, pieces.v[i]);
+}
+
+std::uint64_t key_hash(const key_pieces& pieces) {
+    std::uint64_t h = pieces.n;
+    for (std::size_t i = 0; i < pieces.n; ++i) {
+        const auto piece = pieces.v[i];
+        h = mix(h, piece.size());
+        for (std::size_t at = 0; at + 8 < piece.size(); at += 8) h = mix(h, load64(piece.data() + at));
+        h = mix(h, tail_word(piece.data(), piece.size()));
+    }
+    return h;
+}
+
+bool key_equals(const key_pieces& pieces, std::string_view key) {
+    const char* p = key.data();
+    const char* end = p + key.size();
+    for (std::size_t i = 0; i < pieces.n; ++i) {
+        const auto piece = pieces.v[i];
+        std::uint32_t n;
+        if (end - p < 4) return false;
+        std::memcpy(&n, p, 4);
+        p += 4;
+        if (n != piece.size() || static_cast<std::size_t>(end - p) < n || !same_bytes(p, piece.data(), n)) return false;
+        p += n;
+    }
+    return p == end;
 }
 
 void append_body_key(std::string_view body, std::string& out) {
     char hex[64];
-    append_part(out, "B", util::sha256_hex(body, hex));
+    append_piece(out, "B");
+    append_piece(out, util::sha256_hex(body, hex));
 }
 
 upstream_request build_request(const settings& s, std::string_view token, sent_fields fields, std::optional<std::string_view> body) {

@@ -2,7 +2,9 @@
 // ext_authz as arithmetic, free of I/O: what the check request sends (and so its cache key),
 // and what the service's answer decides, for how long. The middleware (ext_authz.cpp) and the
 // unit tests call these directly.
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +47,21 @@ bool answer_applies(const outcome& o, std::string_view client_address);
 // method, URI, host, scheme and each listed header (the client address only through the
 // answer's Vary); introspection: the token. Appended to `out`.
 void append_key(const request_context& ctx, const settings& s, std::string_view token, std::string& out);
+
+// The key as views of its pieces, taken without copying (the hit path compares them with a
+// key in a front cache and never builds one). `complete` false: more pieces than `v` holds
+// (nine or more header values); then only append_key makes the key.
+struct key_pieces {
+    std::array<std::string_view, 24> v;
+    std::size_t n = 0;
+    bool complete = true;
+};
+void collect_key_pieces(const request_context& ctx, const settings& s, std::string_view token, key_pieces& out);
+// append_key with the pieces collected already.
+void append_key(const request_context& ctx, const settings& s, std::string_view token, const key_pieces& pieces, std::string& out);
+// A hash of the key the pieces make (complete ones), and whether `key` is that key.
+std::uint64_t key_hash(const key_pieces& pieces);
+bool key_equals(const key_pieces& pieces, std::string_view key);
 
 // The body's part of the cache key (send_body): a digest of what is sent. Appended to `out`.
 void append_body_key(std::string_view body, std::string& out);

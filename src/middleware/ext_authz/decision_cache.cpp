@@ -4,6 +4,11 @@
 
 namespace gatehouse::middleware::ext_authz {
 
+std::uint64_t decision_cache::next_generation() {
+    static std::atomic<std::uint64_t> next{1};  // process-wide: no two caches ever share one
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 bool decision_cache::same_vary(const outcome& a, const outcome& b) {
     if (a.vary.size() != b.vary.size()) return false;
     for (std::size_t i = 0; i < a.vary.size(); ++i)
@@ -28,7 +33,12 @@ decision_cache::found decision_cache::find(std::string_view key, std::string_vie
     s.lru.splice(s.lru.begin(), s.lru, it->second);
     for (auto& v : n.variants) {
         if (!answer_applies(*v.what, client_address)) continue;
-        (v.fresh_until > now ? out.fresh : out.stale) = v.what;
+        if (v.fresh_until > now) {
+            out.fresh = v.what;
+            out.fresh_until = v.fresh_until;
+        } else {
+            out.stale = v.what;
+        }
         break;
     }
     return out;
@@ -100,6 +110,9 @@ std::size_t decision_cache::purge() {
         s.index.clear();
         s.lru.clear();
     }
+    // After the clear: a front copy tagged with a generation read before this store may come
+    // from a find before the clear, and no longer counts; one read after it found nothing old.
+    generation_.store(next_generation(), std::memory_order_release);
     return n;
 }
 

@@ -4,9 +4,13 @@
 // a lookup holds one shard's lock for a hash lookup and a list splice. A node holds the
 // variants of its key (the answers' Vary: one per client address, for instance).
 //
+// Generation: a number unique to this cache and its contents' epoch, changed by purge; the
+// workers' front caches (front_cache.hpp) tag what they copy with it, so a purge reaches them.
+//
 // Coalescing: the first miss on a key leads the call; later misses join it as waiters. The
 // leader waits the same way; when the call ends the result is set on the flight and every
 // waiter is woken (cache::waiter::wake, from the thread the call ended on).
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <list>
@@ -33,11 +37,13 @@ struct flight {
 
 class decision_cache {
 public:
-    explicit decision_cache(std::size_t max_entries) : per_shard_(std::max<std::size_t>(1, max_entries / k_shards)) {}
+    explicit decision_cache(std::size_t max_entries)
+        : per_shard_(std::max<std::size_t>(1, max_entries / k_shards)), generation_(next_generation()) {}
 
     struct found {
         std::shared_ptr<const outcome> fresh;  // reuse it
         std::shared_ptr<const outcome> stale;  // an allow past its time, usable while the service fails
+        steady_time fresh_until{};             // fresh: until when
     };
     // `client_address`: for answers that vary on it (vary_value).
     found find(std::string_view key, std::string_view client_address, steady_time now);
@@ -54,7 +60,9 @@ public:
     // A waiter gave up (its deadline).
     void leave(std::string_view key, const std::shared_ptr<flight>& f, const gatehouse::cache::waiter* w);
 
-    std::size_t purge();  // every entry; returns how many went
+    std::size_t purge();  // every entry (and a new generation); returns how many went
+    // Read before a find whose result is copied into a front cache (never 0).
+    std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     std::size_t size();
 
     static constexpr std::size_t k_shards = 16;
@@ -83,8 +91,11 @@ private:
     shard& shard_of(std::string_view key) { return shards_[(std::hash<std::string_view>{}(key) >> 7) % k_shards]; }
     static bool same_vary(const outcome& a, const outcome& b);
 
+    static std::uint64_t next_generation();
+
     shard shards_[k_shards];
     std::size_t per_shard_;
+    std::atomic<std::uint64_t> generation_;
 };
 
 }  // namespace gatehouse::middleware::ext_authz

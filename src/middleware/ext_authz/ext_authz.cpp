@@ -14,6 +14,7 @@
 #include "middleware/ext_authz/check_request.hpp"
 #include "middleware/ext_authz/decision_cache.hpp"
 #include "middleware/ext_authz/ext_authz.hpp"
+#include "middleware/ext_authz/front_cache.hpp"
 #include "middleware/timer_waiter.hpp"
 #include "observability/metrics.hpp"
 #include "util/identity_registry.hpp"
@@ -29,8 +30,9 @@ namespace {
 // only a stopped worker leaves it unwoken.
 constexpr std::chrono::milliseconds k_grace{250};
 
-// Counters of one route's ext_authz, per worker (no shared cache line on the request path),
-// kept as long as the process (Prometheus counters never go back).
+// Counters of one route's ext_authz, per worker (no shared cache line on the request path; a
+// worker only writes its own shard: a plain load and store, no read-modify-write), kept as long
+// as the process (Prometheus counters never go back).
 enum counter : std::size_t { n_allow, n_deny, n_error, n_hit, n_miss, n_stale, n_coalesced, k_counters };
 struct authz_counts {
     std::string owner;
@@ -42,7 +44,10 @@ struct authz_counts {
     std::array<std::atomic<std::uint64_t>, k_bounds.size() + 1> latency{};
     std::atomic<std::uint64_t> latency_sum_us{0};
 
-    void count(std::size_t worker, counter c) { workers[worker % workers.size()].v[c].fetch_add(1, std::memory_order_relaxed); }
+    void count(std::size_t worker, counter c) {
+        auto& v = workers[worker % workers.size()].v[c];
+        v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
     std::uint64_t total(counter c) const {
         std::uint64_t n = 0;
         for (auto& w : workers) n += w.v[c].load(std::memory_order_relaxed);
@@ -95,6 +100,12 @@ struct shared_parts {
     settings s;
     std::shared_ptr<cache_home> home;
     std::shared_ptr<authz_counts> counts;
+    // Per worker (by request_context::worker, each touched only by its worker): the lock-free
+    // front of home->cache. Of this snapshot: after a reload the new one's fronts start empty.
+    struct alignas(64) worker_front {
+        front_cache front;
+    };
+    mutable std::vector<worker_front> fronts;
 
     void finished(const std::string& key, const std::shared_ptr<flight>& f, std::string_view client, clock::time_point start,
                   upstream_answer&& a) const {
@@ -131,10 +142,7 @@ public:
             ctx.state<request_state>();  // an empty key: no cache to join
             return verdict::suspend;
         }
-        thread_local std::string key;
-        key.clear();
-        append_key(ctx, s, token, key);
-        return look_up(ctx, reply, key, ctx.client_address);
+        return look_up_head(ctx, reply, token);
     }
 
     // send_body: asked once the body is here (its digest is part of the key).
@@ -144,7 +152,7 @@ public:
         st->body = body.substr(0, p_->s.send_body.max);
         if (!p_->s.cache.enabled) return verdict::suspend;
         append_body_key(st->body, st->key);
-        return look_up(ctx, reply, st->key, st->client);
+        return look_up(ctx, reply, st->key, st->client, [](const found_fresh&) {});
     }
 
     // The same wait as a miss in on_request (no frame of its own: on_request_async's).
@@ -193,11 +201,36 @@ private:
         return verdict::next;
     }
 
-    // The cache's answer for `key` (a hit applies it), or a miss that suspends.
-    verdict look_up(request_context& ctx, local_reply& reply, const std::string& key, std::string_view client) const {
+    // The hit path: the worker's front cache, compared with the key's pieces in place; then the
+    // shared cache, whose fresh answer the front keeps.
+    verdict look_up_head(request_context& ctx, local_reply& reply, std::string_view token) const {
+        key_pieces pieces;
+        collect_key_pieces(ctx, p_->s, token, pieces);
+        auto& front = p_->fronts[ctx.worker].front;
+        const auto generation = p_->home->cache.generation();  // before the shared find (decision_cache::purge)
+        const auto hash = pieces.complete ? key_hash(pieces) : 0;
+        if (pieces.complete)
+            if (auto* o = front.find(generation, hash, pieces, ctx.client_address, ctx.mono)) {
+                p_->counts->count(ctx.worker, n_hit);
+                return apply(ctx, reply, *o);
+            }
+        thread_local std::string key;  // the worker's: no allocation once it has held a long key
+        key.clear();
+        append_key(ctx, p_->s, token, pieces, key);
+        return look_up(ctx, reply, key, ctx.client_address, [&](const found_fresh& f) {
+            if (pieces.complete) front.keep(generation, hash, key, f.fresh, f.fresh_until);
+        });
+    }
+
+    using found_fresh = decision_cache::found;
+    // The shared cache's answer for `key` (a hit is passed to `on_fresh`, then applied), or a
+    // miss that suspends.
+    template <class OnFresh>
+    verdict look_up(request_context& ctx, local_reply& reply, const std::string& key, std::string_view client, OnFresh&& on_fresh) const {
         auto found = p_->home->cache.find(key, client, ctx.mono);
         if (found.fresh) {
             p_->counts->count(ctx.worker, n_hit);
+            on_fresh(found);
             return apply(ctx, reply, *found.fresh);
         }
         p_->counts->count(ctx.worker, n_miss);
@@ -277,6 +310,7 @@ std::shared_ptr<const middleware> make_middleware(const settings& s, std::size_t
     p->s = s;
     p->home = cache_registry.get(identity_of(s), [&] { return std::make_shared<cache_home>(s.owner, s.cache.max_entries); });
     p->counts = counts_for(s.owner, workers);
+    p->fronts = std::vector<shared_parts::worker_front>(std::max<std::size_t>(1, workers));
     return std::make_shared<ext_authz_middleware>(std::move(p));
 }
 
