@@ -67,12 +67,12 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t x) {
     return h ^ (h >> 29);
 }
 
-std::uint64_t load64(const char* p) {
+[[gnu::always_inline]] inline std::uint64_t load64(const char* p) {
     std::uint64_t w;
     std::memcpy(&w, p, 8);
     return w;
 }
-std::uint32_t load32(const char* p) {
+[[gnu::always_inline]] inline std::uint32_t load32(const char* p) {
     std::uint32_t w;
     std::memcpy(&w, p, 4);
     return w;
@@ -81,7 +81,7 @@ std::uint32_t load32(const char* p) {
 // The last word of a piece for the hash, without a loop over its bytes: pieces of 8 or more
 // bytes end with their last 8 (overlapping the words before), shorter ones take their first and
 // last 4 bytes, or up to three single bytes.
-std::uint64_t tail_word(const char* p, std::size_t n) {
+[[gnu::always_inline]] inline std::uint64_t tail_word(const char* p, std::size_t n) {
     if (n >= 8) return load64(p + n - 8);
     if (n >= 4) return (std::uint64_t(load32(p)) << 32) | load32(p + n - 4);
     if (n == 0) return 0;
@@ -90,7 +90,7 @@ std::uint64_t tail_word(const char* p, std::size_t n) {
 }
 
 // The same `n` bytes at `a` and `b` (the key's pieces are short: word compares, no call).
-bool same_bytes(const char* a, const char* b, std::size_t n) {
+[[gnu::always_inline]] inline bool same_bytes(const char* a, const char* b, std::size_t n) {
     if (n > 32) return std::memcmp(a, b, n) == 0;
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -284,13 +284,11 @@ void append_key(const request_context& ctx, const settings& s, std::string_view 
 }
 
 std::uint64_t key_hash(const key_pieces& pieces) {
+    // Each piece's size and last (up to) 8 bytes: it only picks a front cache's slot, whose key
+    // is compared in full, and the pieces that differ between clients (tokens, paths) differ
+    // there or in their size.
     std::uint64_t h = pieces.n;
-    for (std::size_t i = 0; i < pieces.n; ++i) {
-        const auto piece = pieces.v[i];
-        h = mix(h, piece.size());
-        for (std::size_t at = 0; at + 8 < piece.size(); at += 8) h = mix(h, load64(piece.data() + at));
-        h = mix(h, tail_word(piece.data(), piece.size()));
-    }
+    for (std::size_t i = 0; i < pieces.n; ++i) h = mix(h, tail_word(pieces.v[i].data(), pieces.v[i].size()) + pieces.v[i].size());
     return h;
 }
 

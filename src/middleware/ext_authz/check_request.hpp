@@ -59,7 +59,8 @@ struct key_pieces {
 void collect_key_pieces(const request_context& ctx, const settings& s, std::string_view token, key_pieces& out);
 // append_key with the pieces collected already.
 void append_key(const request_context& ctx, const settings& s, std::string_view token, const key_pieces& pieces, std::string& out);
-// A hash of the key the pieces make (complete ones), and whether `key` is that key.
+// A hash of the key the pieces make (complete ones; of each piece's size and last 8 bytes:
+// it picks a slot, never decides equality), and whether `key` is that key.
 std::uint64_t key_hash(const key_pieces& pieces);
 bool key_equals(const key_pieces& pieces, std::string_view key);
 
