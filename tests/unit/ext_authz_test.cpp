@@ -403,14 +403,14 @@ TEST(ExtAuthzFrontCache, ServesAFreshCopyUntilThePurgeChangesTheGeneration) {
     ASSERT_TRUE(found.fresh);
     EXPECT_EQ(found.fresh_until, t0 + seconds(10));
     front_cache front;
-    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0), nullptr);  // empty
+    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0).what, nullptr);  // empty
     front.keep(generation, key_hash(pa), key_of(a, s), found.fresh, found.fresh_until);
-    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0 + seconds(9)), o.get());
-    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0 + seconds(10)), nullptr);  // no longer fresh
-    EXPECT_EQ(front.find(generation, key_hash(pa), pb, "10.0.0.1", t0), nullptr);                 // another key, same slot
+    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0 + seconds(9)).what, o.get());
+    EXPECT_EQ(front.find(generation, key_hash(pa), pa, "10.0.0.1", t0 + seconds(10)).what, nullptr);  // no longer fresh
+    EXPECT_EQ(front.find(generation, key_hash(pa), pb, "10.0.0.1", t0).what, nullptr);            // another key, same slot
     shared.purge();
     EXPECT_NE(shared.generation(), generation);
-    EXPECT_EQ(front.find(shared.generation(), key_hash(pa), pa, "10.0.0.1", t0), nullptr);
+    EXPECT_EQ(front.find(shared.generation(), key_hash(pa), pa, "10.0.0.1", t0).what, nullptr);
     decision_cache other(100);  // no two caches share a generation (a reload with a new identity)
     EXPECT_NE(other.generation(), shared.generation());
     EXPECT_NE(other.generation(), generation);
@@ -427,8 +427,37 @@ TEST(ExtAuthzFrontCache, AnAnswerThatVariesOnTheClientServesOnlyThatClient) {
     const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
     front_cache front;
     front.keep(1, key_hash(pa), key_of(a, s), o, t0 + seconds(10));
-    EXPECT_EQ(front.find(1, key_hash(pa), pa, "10.0.0.1", t0), o.get());
-    EXPECT_EQ(front.find(1, key_hash(pa), pa, "10.0.0.2", t0), nullptr);
+    EXPECT_EQ(front.find(1, key_hash(pa), pa, "10.0.0.1", t0).what, o.get());
+    EXPECT_EQ(front.find(1, key_hash(pa), pa, "10.0.0.2", t0).what, nullptr);
+}
+
+TEST(ExtAuthzFrontCache, HitsRefreshTheKeysPlaceInTheSharedLruNowAndThen) {
+    auto s = http_settings();
+    request a(fields{{"Authorization", "Bearer x"}});
+    key_pieces pa;
+    collect_key_pieces(a.ctx, s, {}, pa);
+    const auto key = key_of(a, s);
+    const auto t0 = std::chrono::steady_clock::time_point(seconds(1000));
+    decision_cache shared(decision_cache::k_shards);  // one entry per shard
+    auto o = std::make_shared<outcome>();
+    o->result = outcome::kind::allow;
+    o->ttl = seconds(10);
+    shared.insert(key, o, t0, seconds(0));
+    front_cache front;
+    front.keep(shared.generation(), key_hash(pa), key, o, t0 + seconds(10));
+    int touches = 0;
+    for (std::uint32_t i = 0; i < 3 * front_cache::k_touch_every; ++i) {
+        auto h = front.find(shared.generation(), key_hash(pa), pa, "10.0.0.1", t0);
+        ASSERT_EQ(h.what, o.get());
+        if (!h.touch.empty()) {
+            EXPECT_EQ(h.touch, key);
+            shared.touch(h.touch);
+            ++touches;
+        }
+    }
+    EXPECT_EQ(touches, 3);
+    shared.touch("not there");  // no entry: nothing happens
+    EXPECT_TRUE(shared.find(key, "", t0).fresh);
 }
 
 TEST(ExtAuthzConfig, ValidAndItsErrors) {

@@ -44,6 +44,12 @@ decision_cache::found decision_cache::find(std::string_view key, std::string_vie
     return out;
 }
 
+void decision_cache::touch(std::string_view key) {
+    auto& s = shard_of(key);
+    std::lock_guard lock(s.mu);
+    if (auto it = s.index.find(key); it != s.index.end()) s.lru.splice(s.lru.begin(), s.lru, it->second);
+}
+
 void decision_cache::insert(std::string_view key, std::shared_ptr<const outcome> o, steady_time now, std::chrono::seconds stale_for) {
     if (o->ttl.count() <= 0 || o->result == outcome::kind::error) return;
     variant v{o, now + o->ttl, now + o->ttl + (o->result == outcome::kind::allow ? stale_for : std::chrono::seconds(0))};

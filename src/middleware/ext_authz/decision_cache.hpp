@@ -47,6 +47,8 @@ public:
     };
     // `client_address`: for answers that vary on it (vary_value).
     found find(std::string_view key, std::string_view client_address, steady_time now);
+    // Moves `key` to the front of its shard's LRU list, if it is there (a front cache's hits).
+    void touch(std::string_view key);
     // Keeps `o` for its ttl (an allow `stale_for` longer, for when the service fails).
     void insert(std::string_view key, std::shared_ptr<const outcome> o, steady_time now, std::chrono::seconds stale_for);
 

@@ -210,9 +210,10 @@ private:
         const auto generation = p_->home->cache.generation();  // before the shared find (decision_cache::purge)
         const auto hash = pieces.complete ? key_hash(pieces) : 0;
         if (pieces.complete)
-            if (auto* o = front.find(generation, hash, pieces, ctx.client_address, ctx.mono)) {
+            if (auto h = front.find(generation, hash, pieces, ctx.client_address, ctx.mono); h.what) {
+                if (!h.touch.empty()) p_->home->cache.touch(h.touch);
                 p_->counts->count(ctx.worker, n_hit);
-                return apply(ctx, reply, *o);
+                return apply(ctx, reply, *h.what);
             }
         thread_local std::string key;  // the worker's: no allocation once it has held a long key
         key.clear();
