@@ -74,16 +74,7 @@ fi
 if [ -n "${EXT_AUTHZ:-}" ]; then  # the policy service and middleware of bench/ext_authz.sh
   PATHS=${PATHS:-/small}
   POLICY=$((UP + 2))
-  mkdir -p "$work/policy"
-  { nginx_conf_head policy; cat <<NGINX
-  server { listen 127.0.0.1:$POLICY reuseport;
-    location = /authorize { add_header Cache-Control "max-age=60" always; add_header X-User bench always; return 204; } }
-}
-NGINX
-  } > "$work/policy/nginx.conf"
-  taskset -c "$LOAD_CORE" nginx -c "$work/policy/nginx.conf" -p "$work/policy" &
-  pids+=($!)
-  wait_for_ports $POLICY
+  start_policy_service $POLICY
   ab_extra=(-H "Authorization: Bearer bench-token")
   ready=(-H "Authorization: Bearer bench-token")
   upstream_more=", { name: policy, discovery: { static: [127.0.0.1:$POLICY] } }"

@@ -129,6 +129,24 @@ wait_for_ports() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# start_policy_service PORT: the ext_authz policy service of bench/ext_authz.sh and EXT_AUTHZ=1
+# callgrind.sh, an nginx on the load core answering GET /authorize with 204, X-User and
+# Cache-Control: max-age=60 (after the first call every request is a cache hit); waits for it.
+start_policy_service() {
+  local port=$1
+  mkdir -p "$work/policy"
+  { nginx_conf_head policy; cat <<CONF
+  server { listen 127.0.0.1:$port reuseport;
+    location = /authorize { add_header Cache-Control "max-age=60" always; add_header X-User bench always; return 204; } }
+}
+CONF
+  } > "$work/policy/nginx.conf"
+  taskset -c "$LOAD_CORE" nginx -c "$work/policy/nginx.conf" -p "$work/policy" &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/authorize" && return; sleep 0.1; done
+  { echo "the policy service did not start"; exit 1; } >&2
+}
+
 # start_grpc_server NAME COMMAND...: a gRPC upstream (bench/grpc_responder.cpp, the tests'
 # grpcio server) on the load core; waits for its READY line.
 start_grpc_server() {

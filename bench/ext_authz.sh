@@ -11,16 +11,7 @@ bench_setup
 UP=19501; POLICY=19502; GH=19580; GH_ADMIN=19581; NG=19590
 start_upstream $UP
 
-# The policy service: an nginx on the load core, like the upstream.
-mkdir -p "$work/policy"
-{ nginx_conf_head policy; cat <<CONF
-  server { listen 127.0.0.1:$POLICY reuseport;
-    location = /authorize { add_header Cache-Control "max-age=60" always; add_header X-User bench always; return 204; } }
-}
-CONF
-} > "$work/policy/nginx.conf"
-taskset -c "$LOAD_CORE" nginx -c "$work/policy/nginx.conf" -p "$work/policy" &
-pids+=($!)
+start_policy_service $POLICY  # 204 with max-age=60 and X-User, on the load core like the upstream
 
 cat > "$work/gh.yaml" <<CONF
 workers: 1
