@@ -1,9 +1,9 @@
-// ext_authz's runtime (ext_authz.hpp says what it is). on_request answers from the shared
-// decision cache without waiting; a miss suspends, and on_request_async leads the call to the
-// policy service (an upstream subrequest through request_context::upstream) or joins the one
-// already running for the same key, then applies the decision: allow (the answer's
-// upstream_headers to the upstream), deny (its status and deny_headers to the client), or
-// error (a stale allow within stale_if_error, else on_error).
+// ext_authz's runtime (ext_authz.hpp says what it is). on_request answers from the worker's
+// front cache (front_cache.hpp, no lock) or the shared decision cache without waiting; a miss
+// suspends, and on_request_async leads the call to the policy service (an upstream subrequest
+// through request_context::upstream) or joins the one already running for the same key, then
+// applies the decision: allow (the answer's upstream_headers to the upstream), deny (its status
+// and deny_headers to the client), or error (a stale allow within stale_if_error, else on_error).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <array>
@@ -201,6 +201,8 @@ private:
         return verdict::next;
     }
 
+    using found_fresh = decision_cache::found;
+
     // The hit path: the worker's front cache, compared with the key's pieces in place; then the
     // shared cache, whose fresh answer the front keeps.
     verdict look_up_head(request_context& ctx, local_reply& reply, std::string_view token) const {
@@ -223,7 +225,6 @@ private:
         });
     }
 
-    using found_fresh = decision_cache::found;
     // The shared cache's answer for `key` (a hit is passed to `on_fresh`, then applied), or a
     // miss that suspends.
     template <class OnFresh>

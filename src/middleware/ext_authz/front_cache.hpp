@@ -34,7 +34,8 @@ public:
     hit find(std::uint64_t generation, std::uint64_t hash, const key_pieces& pieces, std::string_view client_address, steady_time now);
     // Keeps `o` (found fresh in the shared cache under `generation`, read before the lookup) in
     // place of whatever had the slot.
-    void keep(std::uint64_t generation, std::uint64_t hash, std::string_view key, std::shared_ptr<const outcome> o, steady_time fresh_until);
+    void keep(std::uint64_t generation, std::uint64_t hash, std::string_view key, std::shared_ptr<const outcome> o,
+              steady_time fresh_until);
 
 private:
     struct entry {
