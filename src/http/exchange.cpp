@@ -139,6 +139,18 @@ exchange::answer exchange::decide() {
     return after_chain();
 }
 
+exchange::answer exchange::pass_chain(answer a) {
+    if (a != answer::chain) return a;
+    start_chain();
+    chain_next_ = 0;
+    switch (run_chain_until(chain_next_)) {
+        case chain_step::done: return after_chain();
+        case chain_step::reply: return answer::chain_reply;
+        case chain_step::suspend: break;
+    }
+    return answer::chain;
+}
+
 exchange::answer exchange::after_chain() const {
     if (route->config.respond) return answer::respond;
     if (route->config.redirect) return answer::redirect;
@@ -149,7 +161,7 @@ exchange::answer exchange::after_chain() const {
 
 boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) {
     if (a == answer::chain) {
-        const bool go_on = co_await run_chain(written);
+        const bool go_on = co_await run_chain_from(chain_next_, written);
         if (!go_on) co_return next::answered;
         a = after_chain();
     }
@@ -162,6 +174,7 @@ boost::asio::awaitable<exchange::next> exchange::serve(answer a, bool& written) 
         case answer::redirect: written = co_await send_redirect(*route->config.redirect); break;
         case answer::compose: written = co_await compose(); break;
         case answer::transcode: written = co_await transcode(); break;
+        case answer::chain_reply: written = co_await send_chain_reply(); break;
         case answer::chain:
         case answer::upstream: co_return next::upstream;
     }

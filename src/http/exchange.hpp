@@ -79,8 +79,14 @@ public:
     // its upstream. Anything but `upstream` is then served: the chain runs (a middleware may
     // answer), and a reply is written. next::upstream: the route's upstream phase is next;
     // answered: the reply went out when `written`.
-    enum class answer { options, to_https, no_route, too_large, chain, respond, redirect, compose, transcode, upstream };
+    enum class answer { options, to_https, no_route, too_large, chain, chain_reply, respond, redirect, compose, transcode, upstream };
     answer decide();
+    // decide()'s answer::chain taken as far as it goes without waiting: the chain's request phase
+    // runs as plain calls while each middleware answers at once (a chain that never suspends
+    // costs no coroutine frame), then what comes after it (upstream: no serve() needed); a
+    // middleware's reply is answer::chain_reply; one that suspends leaves answer::chain for
+    // serve(), which goes on from it. Other answers pass unchanged.
+    answer pass_chain(answer a);
     enum class next { answered, upstream };
     boost::asio::awaitable<next> serve(answer a, bool& written);
     // The route for the request (null when none matches); also set as `route`.
@@ -88,10 +94,14 @@ public:
     // The request body is larger than the route allows (a 413 before anything is read).
     bool body_too_large() const;
     // The route's middleware chain (the listener's first): selected (false: there is none), then
-    // run. run_chain returns false when a middleware answered, and its reply has been written
-    // (`written` says whether the write went).
+    // run: pass_chain as far as no middleware suspends (run_chain_until), then run_chain_from
+    // the one that suspended (chain_next_), which returns false when a middleware answered, and
+    // its reply has been written (`written` says whether the write went).
     bool select_chain();
-    boost::asio::awaitable<bool> run_chain(bool& written);
+    enum class chain_step { done, reply, suspend };
+    void start_chain();
+    chain_step run_chain_until(std::size_t& at);
+    boost::asio::awaitable<bool> run_chain_from(std::size_t at, bool& written);
     // The upstream phase (proxy.cpp, relay.cpp), after decide() or serve() said upstream: the
     // request goes to the route's upstream with its body, and the response (or gatehouse's
     // answer when the call failed, or the route's fallback) to the client. Returns whether the
@@ -177,6 +187,7 @@ public:
     middleware::response_edit medit;
     const config::snapshot::chain* listener_chain = nullptr;
     const config::snapshot::chain* route_chain = nullptr;
+    std::size_t chain_next_ = 0;  // the middleware that suspended (pass_chain), serve() goes on from
 
     // For metrics, the access log and tracing.
     net::clock::time_point start{};
@@ -216,6 +227,9 @@ private:
     answer after_chain() const;
     template <class F>
     void each_in_reverse(F&& f);
+    // The chain's middleware in order, the listener's first (chain_size() of them).
+    std::size_t chain_size() const { return (listener_chain ? listener_chain->size() : 0) + (route_chain ? route_chain->size() : 0); }
+    const middleware::middleware& chain_at(std::size_t i) const;
     void note_fields(const request_head& head, std::string_view& user_agent);
     void write_log(std::uint64_t ns);
     int final_grpc_status();

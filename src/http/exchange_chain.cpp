@@ -19,7 +19,7 @@ bool exchange::select_chain() {
     return has_chain();
 }
 
-boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
+void exchange::start_chain() {
     const auto& r = *route;
     mctx.method = req.method;
     mctx.host = req.authority;
@@ -38,20 +38,42 @@ boost::asio::awaitable<bool> exchange::run_chain(bool& written) {
     mctx.trace = tracing_ ? &call_spans_ : nullptr;
     mctx.upstream = &chain_calls_;
     mctx.deadline = mctx.mono + r.config.timeout.value_or(snap->config.limits.request_timeout);
-    std::size_t index = 0;
-    for (const auto* chain : {listener_chain, route_chain}) {
-        if (!chain) continue;
-        for (auto& m : *chain) {
-            mctx.select(index++);
-            auto v = m->on_request(mctx, mreply);
-            if (v == middleware::verdict::suspend) v = co_await m->on_request_async(mctx, mreply);
-            if (v == middleware::verdict::reply) {
-                written = co_await send_chain_reply();
-                co_return false;
-            }
+}
+
+const middleware::middleware& exchange::chain_at(std::size_t i) const {
+    const std::size_t listener_size = listener_chain ? listener_chain->size() : 0;
+    return i < listener_size ? *(*listener_chain)[i] : *(*route_chain)[i - listener_size];
+}
+
+// From `at` on, until a middleware replies or suspends (`at` is then its index).
+exchange::chain_step exchange::run_chain_until(std::size_t& at) {
+    for (const std::size_t n = chain_size(); at < n; ++at) {
+        mctx.select(at);
+        switch (chain_at(at).on_request(mctx, mreply)) {
+            case middleware::verdict::next: continue;
+            case middleware::verdict::reply: return chain_step::reply;
+            case middleware::verdict::suspend: return chain_step::suspend;
         }
     }
-    co_return true;
+    return chain_step::done;
+}
+
+// The middleware at `at` suspended: its asynchronous part, then the rest of the chain.
+boost::asio::awaitable<bool> exchange::run_chain_from(std::size_t at, bool& written) {
+    for (;;) {
+        mctx.select(at);
+        const auto v = co_await chain_at(at).on_request_async(mctx, mreply);
+        auto step = chain_step::reply;
+        if (v != middleware::verdict::reply) {
+            ++at;
+            step = run_chain_until(at);
+        }
+        if (step == chain_step::done) co_return true;
+        if (step == chain_step::reply) {
+            written = co_await send_chain_reply();
+            co_return false;
+        }
+    }
 }
 
 // The body a body phase sees, up to `limit` (see request_context::want_body): in place while

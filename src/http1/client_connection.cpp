@@ -318,7 +318,7 @@ asio::awaitable<bool> client_connection::handle_request(std::size_t head_len) {
     proxied_ = false;
     if (!check_request(head_len)) co_return co_await send_error(refusal_.status, refusal_.reason, true, refusal_.extra);
     bool written = false;
-    const auto answer = ex_.decide();
+    const auto answer = ex_.pass_chain(ex_.decide());
     bool upstream = answer == http::exchange::answer::upstream;
     bool body_started = false;
     if (!upstream) {

@@ -282,11 +282,12 @@ asio::awaitable<void> stream::serve_request() {
         co_return;
     }
     bool written = false;
-    const auto answer = ex_.decide();
+    auto answer = ex_.decide();
     if (extended_ && ex_.route && !allows_tunnel(*ex_.route)) {
         co_await ex_.send_error(403, "this route does not tunnel the protocol asked for");
         co_return;
     }
+    answer = ex_.pass_chain(answer);
     bool upstream = answer == http::exchange::answer::upstream;
     if (!upstream) {
         const auto next = co_await ex_.serve(answer, written);
