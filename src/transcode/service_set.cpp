@@ -207,6 +207,7 @@ private:
         b.grpc_path = "/" + method_.service()->full_name() + "/" + method_.name();
         b.server_streaming = method_.server_streaming();
         b.walk_request = walkable(method_.input_type());
+        b.walk_response = walkable(method_.output_type());
         out_.push_back(std::move(b));
         return true;
     }

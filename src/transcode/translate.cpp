@@ -10,6 +10,7 @@
 
 #include "json/tape.hpp"
 #include "transcode/field_path.hpp"
+#include "transcode/pb_json_decode.hpp"
 #include "transcode/pb_json_encode.hpp"
 #include "transcode/request_fields.hpp"
 #include "transcode/service_set.hpp"
@@ -175,7 +176,8 @@ frame_result next_frame(std::string_view& frames, std::size_t max, std::string& 
 // One response message's JSON (its response_body field when the rule names one).
 bool message_json(const service_set& set, const binding& b, const std::string& message, const print_options& print, std::string& json,
                   std::string& error) {
-    if (!to_json(set, b.method->output_type()->full_name(), message, print, json, error)) return false;
+    const bool walked = b.walk_response && decode_json(b.method->output_type(), message, print, json);
+    if (!walked && !to_json(set, b.method->output_type()->full_name(), message, print, json, error)) return false;
     if (!b.response_body.empty()) json = pick_field(b, json, print);
     return true;
 }
