@@ -105,18 +105,65 @@ private:
     bool first_[k_max_level + 1] = {true};
 };
 
-// A JSON string of printable ASCII as JsonEscaping writes it; false for anything else.
+// Code points JsonEscaping writes as \uXXXX (format characters and the like), with a margin:
+// a string holding one is left to libprotobuf.
+bool escaped_by_libprotobuf(std::uint32_t cp) {
+    return cp <= 0x9f || cp == 0xad || (cp >= 0x600 && cp <= 0x70f) || cp == 0x17b4 || cp == 0x17b5 || (cp >= 0x2000 && cp <= 0x206f) ||
+           cp == 0xfeff || (cp >= 0xfff0 && cp <= 0xffff) || cp == 0x110bd || (cp >= 0x1d173 && cp <= 0x1d17a) || cp >= 0xe0000;
+}
+
+// The code point of the UTF-8 sequence at s[i] (not ASCII), i moved past it; false when it is not
+// valid UTF-8 (overlong, a surrogate, past U+10FFFF, cut short): libprotobuf drops such bytes.
+bool next_code_point(std::string_view s, std::size_t& i, std::uint32_t& cp) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    const int extra = b0 >= 0xf0 ? 3 : b0 >= 0xe0 ? 2 : b0 >= 0xc2 ? 1 : -1;
+    if (extra < 0 || b0 > 0xf4 || i + static_cast<std::size_t>(extra) >= s.size()) return false;
+    cp = b0 & (0x3f >> extra);
+    for (int k = 1; k <= extra; ++k) {
+        const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+        if ((b & 0xc0) != 0x80) return false;
+        cp = (cp << 6) | (b & 0x3f);
+    }
+    static constexpr std::uint32_t k_least[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < k_least[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += static_cast<std::size_t>(extra) + 1;
+    return true;
+}
+
+// A JSON string as JsonEscaping writes it: '"' and '\\' escaped, '<' and '>' as \u003c and
+// \u003e, control characters as \b \t \n \f \r or \u00xx, other UTF-8 as it is. False
+// (declined) for invalid UTF-8 and for code points libprotobuf escapes.
 bool put_string(std::string& out, std::string_view s) {
+    static constexpr char k_hex[] = "0123456789abcdef";
     out += '"';
-    for (const char c : s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const char c = s[i];
         const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u >= 0x7f) return false;
-        if (c == '"' || c == '\\') out += '\\';
-        if (c == '<' || c == '>') {
-            out += c == '<' ? "\\u003c" : "\\u003e";
+        if (u >= 0x80) {
+            const std::size_t from = i;
+            std::uint32_t cp = 0;
+            if (!next_code_point(s, i, cp) || escaped_by_libprotobuf(cp)) return false;
+            out.append(s.substr(from, i - from));
             continue;
         }
-        out += c;
+        ++i;
+        if (u >= 0x20 && u < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>') {
+            out += c;
+            continue;
+        }
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\t': out += "\\t"; break;
+            case '\n': out += "\\n"; break;
+            case '\f': out += "\\f"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                out += "\\u00";
+                out += k_hex[u >> 4];
+                out += k_hex[u & 15];
+        }
     }
     out += '"';
     return true;

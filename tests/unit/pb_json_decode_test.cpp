@@ -119,6 +119,43 @@ TEST(PbJsonDecode, WireFormsLibprotobufTakes) {
     EXPECT_TRUE(expect_same_json(field(21, 2, field(1, 2, ascii) + field(2, 0, varint(3))), "ascii key"));
 }
 
+// Every code point the walk writes as it is, libprotobuf writes as it is too (in batches of 4096
+// to keep it quick), and control characters escaped alike.
+TEST(PbJsonDecode, StringsOfEveryCodePointPrintAsLibprotobufPrintsThem) {
+    std::string controls;
+    for (int c = 0; c < 0x20; ++c) controls += static_cast<char>(c);
+    EXPECT_TRUE(expect_same_json(field(14, 2, controls + "\x7f"), "controls"));
+    const auto utf8 = [](std::uint32_t cp) {
+        std::string out;
+        if (cp < 0x800) {
+            out += static_cast<char>(0xc0 | (cp >> 6));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xe0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+        } else {
+            out += static_cast<char>(0xf0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+        }
+        out += static_cast<char>(0x80 | (cp & 0x3f));
+        return out;
+    };
+    std::string batch, json;
+    std::size_t taken = 0;
+    for (std::uint32_t cp = 0x80; cp <= 0x10ffff; ++cp) {
+        if (cp >= 0xd800 && cp <= 0xdfff) continue;
+        const auto one = utf8(cp);
+        if (!gatehouse::transcode::decode_json(message_type(), field(14, 2, one), {}, json)) continue;
+        batch += one;
+        ++taken;
+        if (taken % 4096 == 0 || cp == 0x10ffff) {
+            EXPECT_TRUE(expect_same_json(field(14, 2, batch), "code points up to " + std::to_string(cp)));
+            batch.clear();
+        }
+    }
+    EXPECT_GT(taken, 900000u);  // all but the few escaped ones and planes 14 to 16
+}
+
 TEST(PbJsonDecode, DoublesAndFloatsPrintAsSimpleDtoaAndSimpleFtoa) {
     std::mt19937_64 random(7);
     std::string doubles, floats;
@@ -143,8 +180,9 @@ TEST(PbJsonDecode, WhatLibprotobufMightPrintOtherwiseIsDeclined) {
     print_options print;
     const auto declined = [&](const std::string& wire) { return !gatehouse::transcode::decode_json(message_type(), wire, print, json); };
     EXPECT_TRUE(declined(field(1, 0, varint(1)) + field(2, 0, varint(1)) + field(1, 0, varint(2))));  // a field twice, apart
-    EXPECT_TRUE(declined(field(14, 2, "caf\xc3\xa9")));                                           // beyond ASCII
-    EXPECT_TRUE(declined(field(14, 2, "a\nb")));                                                  // a control character
+    EXPECT_TRUE(declined(field(14, 2, "caf\xff")));                                              // not UTF-8
+    EXPECT_TRUE(declined(field(14, 2, "\xed\xa0\x80")));                                          // a surrogate
+    EXPECT_TRUE(declined(field(14, 2, "\xe2\x80\xa8")));                                          // U+2028: libprotobuf escapes it
     EXPECT_TRUE(declined(field(1, 2, "x")));                                                      // the wrong wire type
     EXPECT_TRUE(declined(std::string("\x08", 1)));                                                // cut short
     EXPECT_TRUE(declined(field(21, 2, field(2, 0, varint(3)))));                                  // a map entry without its key
