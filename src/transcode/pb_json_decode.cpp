@@ -46,6 +46,14 @@ struct wire_reader {
         p += n;
         return true;
     }
+    // The next tag read when it is `tag` (a run of one field's records goes on); else nothing.
+    bool take_tag(std::uint64_t tag) {
+        wire_reader peek = *this;
+        std::uint64_t next = 0;
+        if (peek.done() || !peek.varint(next) || next != tag) return false;
+        *this = peek;
+        return true;
+    }
     // The value of a field we do not know (wire types 0, 1, 2, 5; groups are declined).
     bool skip(std::uint32_t wire_type) {
         std::uint64_t v = 0;
@@ -371,10 +379,7 @@ bool walker::list(const pb::FieldDescriptor* f, std::uint32_t wire_type, wire_re
         for (;;) {
             w.prefix({}, false);
             if (!scalar(f, in)) return false;
-            wire_reader peek = in;
-            std::uint64_t next = 0;
-            if (peek.done() || !peek.varint(next) || next != tag) break;
-            in = peek;
+            if (!in.take_tag(tag)) break;
         }
     }
     w.close(']');
@@ -418,10 +423,7 @@ bool walker::map(const pb::FieldDescriptor* f, wire_reader& in) {
         if (!put_string(quoted, text)) return false;
         w.prefix(std::string_view(quoted).substr(1, quoted.size() - 2), true);
         if (!scalar(val, entry) || !entry.done()) return false;
-        wire_reader peek = in;
-        std::uint64_t next = 0;
-        if (peek.done() || !peek.varint(next) || next != tag) break;
-        in = peek;
+        if (!in.take_tag(tag)) break;
     }
     w.close('}');
     return true;

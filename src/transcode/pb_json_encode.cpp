@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 #include <unordered_set>
 
 namespace gatehouse::transcode {
@@ -38,6 +39,17 @@ void put_fixed(std::string& out, std::uint64_t v, std::size_t bytes) {
     char buf[8];
     for (std::size_t i = 0; i < bytes; ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
     out.append(buf, bytes);
+}
+
+// A double or float field's value, tag first: its IEEE bits, little-endian.
+template <typename T>
+bool put_bits(std::string& out, int number, T v) {
+    static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+    std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t> bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    put_tag(out, number, sizeof(T) == 8 ? k_fixed64 : k_fixed32);
+    put_fixed(out, bits, sizeof(T));
+    return true;
 }
 
 std::uint64_t zigzag(std::int64_t v) { return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63); }
@@ -208,6 +220,9 @@ bool from_base64(std::string_view s, std::string& out) {
         if (s.back() == '=') s.remove_suffix(1);
     }
     if (s.size() % 4 == 1) return false;
+    const std::size_t at = out.size();
+    out.resize(at + s.size() * 3 / 4);  // written in place: one resize, not a push per byte
+    char* p = out.data() + at;
     bool standard = false, url_safe = false;
     std::uint32_t bits = 0;
     int held = 0;
@@ -220,7 +235,7 @@ bool from_base64(std::string_view s, std::string& out) {
         held += 6;
         if (held >= 8) {
             held -= 8;
-            out += static_cast<char>((bits >> held) & 0xff);
+            *p++ = static_cast<char>((bits >> held) & 0xff);
         }
     }
     return !(standard && url_safe) && (bits & ((1u << held) - 1)) == 0;
@@ -306,21 +321,11 @@ bool encode_single(const pb::FieldDescriptor* f, value v, std::string& out) {
         }
         case T::TYPE_DOUBLE: {
             double x = 0;
-            if (!to_double(v, x)) return false;
-            std::uint64_t bits = 0;
-            std::memcpy(&bits, &x, sizeof bits);
-            put_tag(out, n, k_fixed64);
-            put_fixed(out, bits, 8);
-            return true;
+            return to_double(v, x) && put_bits(out, n, x);
         }
         case T::TYPE_FLOAT: {
             float x = 0;
-            if (!to_float(v, x)) return false;
-            std::uint32_t bits = 0;
-            std::memcpy(&bits, &x, sizeof bits);
-            put_tag(out, n, k_fixed32);
-            put_fixed(out, bits, 4);
-            return true;
+            return to_float(v, x) && put_bits(out, n, x);
         }
         case T::TYPE_BOOL:
             if (v.type() != kind::boolean) return false;
