@@ -272,6 +272,7 @@ struct walker {
 
     bool message(const pb::Descriptor* type, wire_reader in);
     bool scalar(const pb::FieldDescriptor* f, wire_reader& in);
+    bool number(const pb::FieldDescriptor* f, std::uint64_t v);
     bool list(const pb::FieldDescriptor* f, std::uint32_t wire_type, wire_reader& in);
     bool map(const pb::FieldDescriptor* f, wire_reader& in);
 };
@@ -279,76 +280,8 @@ struct walker {
 // One value of field `f` (its tag read), as JsonObjectWriter renders it.
 bool walker::scalar(const pb::FieldDescriptor* f, wire_reader& in) {
     using T = pb::FieldDescriptor;
-    std::uint64_t v = 0;
     std::string_view s;
     switch (f->type()) {
-        case T::TYPE_BOOL:
-            if (!in.varint(v)) return false;
-            out += v != 0 ? "true" : "false";
-            return true;
-        case T::TYPE_INT32:
-            if (!in.varint(v)) return false;
-            put_number(out, static_cast<std::int32_t>(static_cast<std::uint32_t>(v)), false);
-            return true;
-        case T::TYPE_SINT32:
-            if (!in.varint(v)) return false;
-            put_number(out, zigzag32(v), false);
-            return true;
-        case T::TYPE_UINT32:
-            if (!in.varint(v)) return false;
-            put_number(out, static_cast<std::uint32_t>(v), false);
-            return true;
-        case T::TYPE_INT64:
-            if (!in.varint(v)) return false;
-            put_number(out, static_cast<std::int64_t>(v), true);
-            return true;
-        case T::TYPE_SINT64:
-            if (!in.varint(v)) return false;
-            put_number(out, zigzag64(v), true);
-            return true;
-        case T::TYPE_UINT64:
-            if (!in.varint(v)) return false;
-            put_number(out, v, true);
-            return true;
-        case T::TYPE_FIXED32:
-            if (!in.fixed(v, 4)) return false;
-            put_number(out, static_cast<std::uint32_t>(v), false);
-            return true;
-        case T::TYPE_SFIXED32:
-            if (!in.fixed(v, 4)) return false;
-            put_number(out, static_cast<std::int32_t>(static_cast<std::uint32_t>(v)), false);
-            return true;
-        case T::TYPE_FIXED64:
-            if (!in.fixed(v, 8)) return false;
-            put_number(out, v, true);
-            return true;
-        case T::TYPE_SFIXED64:
-            if (!in.fixed(v, 8)) return false;
-            put_number(out, static_cast<std::int64_t>(v), true);
-            return true;
-        case T::TYPE_DOUBLE: {
-            if (!in.fixed(v, 8)) return false;
-            double d = 0;
-            std::memcpy(&d, &v, sizeof d);
-            put_double(out, d);
-            return true;
-        }
-        case T::TYPE_FLOAT: {
-            if (!in.fixed(v, 4)) return false;
-            const auto bits = static_cast<std::uint32_t>(v);
-            float x = 0;
-            std::memcpy(&x, &bits, sizeof x);
-            put_float(out, x);
-            return true;
-        }
-        case T::TYPE_ENUM: {
-            if (!in.varint(v)) return false;
-            const auto number = static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
-            const auto* e = f->enum_type()->FindValueByNumber(number);
-            if (e == nullptr) put_number(out, number, false);
-            else if (!put_string(out, e->name())) return false;
-            return true;
-        }
         case T::TYPE_STRING: return in.length_delimited(s) && put_string(out, s);
         case T::TYPE_BYTES:
             if (!in.length_delimited(s)) return false;
@@ -359,8 +292,52 @@ bool walker::scalar(const pb::FieldDescriptor* f, wire_reader& in) {
             return message(f->message_type(), wire_reader{reinterpret_cast<const unsigned char*>(s.data()),
                                                           reinterpret_cast<const unsigned char*>(s.data() + s.size())});
         case T::TYPE_GROUP: return false;
+        default: break;
     }
-    return false;
+    std::uint32_t wire_type = 0;
+    std::uint64_t v = 0;
+    if (!expected_wire_type(f, wire_type)) return false;
+    const bool read = wire_type == 0 ? in.varint(v) : in.fixed(v, wire_type == 1 ? 8 : 4);
+    return read && number(f, v);
+}
+
+// A bool, enum, integer or floating-point field's value (its wire value `v` read): 64-bit
+// integers quoted, enums by name (unknown numbers as numbers), floats as SimpleDtoa/SimpleFtoa.
+bool walker::number(const pb::FieldDescriptor* f, std::uint64_t v) {
+    using T = pb::FieldDescriptor;
+    const auto low = static_cast<std::uint32_t>(v);
+    switch (f->type()) {
+        case T::TYPE_BOOL: out += v != 0 ? "true" : "false"; return true;
+        case T::TYPE_INT32:
+        case T::TYPE_SFIXED32: put_number(out, static_cast<std::int32_t>(low), false); return true;
+        case T::TYPE_SINT32: put_number(out, zigzag32(v), false); return true;
+        case T::TYPE_UINT32:
+        case T::TYPE_FIXED32: put_number(out, low, false); return true;
+        case T::TYPE_INT64:
+        case T::TYPE_SFIXED64: put_number(out, static_cast<std::int64_t>(v), true); return true;
+        case T::TYPE_SINT64: put_number(out, zigzag64(v), true); return true;
+        case T::TYPE_UINT64:
+        case T::TYPE_FIXED64: put_number(out, v, true); return true;
+        case T::TYPE_DOUBLE: {
+            double d = 0;
+            std::memcpy(&d, &v, sizeof d);
+            put_double(out, d);
+            return true;
+        }
+        case T::TYPE_FLOAT: {
+            float x = 0;
+            std::memcpy(&x, &low, sizeof x);
+            put_float(out, x);
+            return true;
+        }
+        case T::TYPE_ENUM: {
+            const auto* e = f->enum_type()->FindValueByNumber(static_cast<std::int32_t>(low));
+            if (e != nullptr) return put_string(out, e->name());
+            put_number(out, static_cast<std::int32_t>(low), false);
+            return true;
+        }
+        default: return false;
+    }
 }
 
 // A repeated field's run of values: one packed record, or consecutive records of its tag.

@@ -298,6 +298,22 @@ bool put_unsigned(std::string& out, const pb::FieldDescriptor* f, std::uint64_t 
     return true;
 }
 
+// An enum field's value, tag first: by name, or any int32 number (proto3 enums are open).
+bool put_enum(std::string& out, const pb::FieldDescriptor* f, value v) {
+    std::int64_t x = 0;
+    if (v.type() == kind::string) {
+        const auto* e = f->enum_type()->FindValueByName(std::string(v.string()));
+        if (e == nullptr) return false;
+        x = e->number();
+    } else if (!v.is_number() || !to_int64(v, x) || x < std::numeric_limits<std::int32_t>::min() ||
+               x > std::numeric_limits<std::int32_t>::max()) {
+        return false;
+    }
+    put_tag(out, f->number(), k_varint);
+    put_varint(out, static_cast<std::uint64_t>(x));
+    return true;
+}
+
 // One value (not a list) of field `f`, tag first.
 bool encode_single(const pb::FieldDescriptor* f, value v, std::string& out) {
     using T = pb::FieldDescriptor;
@@ -332,20 +348,7 @@ bool encode_single(const pb::FieldDescriptor* f, value v, std::string& out) {
             put_tag(out, n, k_varint);
             out += v.boolean() ? '\1' : '\0';
             return true;
-        case T::TYPE_ENUM: {
-            std::int64_t x = 0;
-            if (v.type() == kind::string) {
-                const auto* e = f->enum_type()->FindValueByName(std::string(v.string()));
-                if (e == nullptr) return false;
-                x = e->number();
-            } else if (!v.is_number() || !to_int64(v, x) || x < std::numeric_limits<std::int32_t>::min() ||
-                       x > std::numeric_limits<std::int32_t>::max()) {
-                return false;
-            }
-            put_tag(out, n, k_varint);
-            put_varint(out, static_cast<std::uint64_t>(x));
-            return true;
-        }
+        case T::TYPE_ENUM: return put_enum(out, f, v);
         case T::TYPE_STRING:
         case T::TYPE_BYTES: {
             if (v.type() != kind::string) return false;
