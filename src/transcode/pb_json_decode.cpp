@@ -106,7 +106,9 @@ private:
         out_ += '\n';
         out_.append(static_cast<std::size_t>(level_), ' ');
     }
-    static constexpr int k_max_level = 100;
+    // Deeper is declined: libprotobuf refuses messages nested past 64 (its max_recursion_depth),
+    // and our levels count lists and maps too.
+    static constexpr int k_max_level = 32;
     std::string& out_;
     bool whitespace_;
     int level_ = 0;

@@ -156,6 +156,18 @@ TEST(PbJsonDecode, StringsOfEveryCodePointPrintAsLibprotobufPrintsThem) {
     EXPECT_GT(taken, 900000u);  // all but the few escaped ones and planes 14 to 16
 }
 
+// Nested messages: what the walk takes libprotobuf prints alike; deeper than its bound, declined.
+TEST(PbJsonDecode, DeepNestingIsTakenOrDeclinedAsLibprotobufWould) {
+    for (int depth : {1, 10, 30, 31, 40, 63, 64, 65, 100}) {
+        std::string wire = field(1, 0, varint(7));
+        for (int i = 0; i < depth; ++i) wire = field(17, 2, wire);
+        expect_same_json(wire, "depth " + std::to_string(depth));
+    }
+    std::string wire;
+    for (int i = 0; i < 20; ++i) wire = field(17, 2, wire);
+    EXPECT_TRUE(expect_same_json(wire, "depth 20"));
+}
+
 TEST(PbJsonDecode, DoublesAndFloatsPrintAsSimpleDtoaAndSimpleFtoa) {
     std::mt19937_64 random(7);
     std::string doubles, floats;

@@ -194,4 +194,13 @@ TEST(PbJsonEncode, ParserCornersAgree) {
     }
 }
 
+// Nested objects up to the walk's parse bound (64) and past it.
+TEST(PbJsonEncode, DeepNestingAgrees) {
+    for (int depth : {1, 10, 30, 50, 62, 63, 64, 65, 100, 200}) {
+        std::string json = R"({"i32":7})";
+        for (int i = 0; i < depth; ++i) json = R"({"sub":)" + json + "}";
+        expect_consistent(json);
+    }
+}
+
 }  // namespace
