@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "transcode/field_path.hpp"
+#include "transcode/pb_json_encode.hpp"
 #include "util/read_file.hpp"
 
 namespace gatehouse::transcode {
@@ -205,6 +206,8 @@ private:
         b.method = &method_;
         b.grpc_path = "/" + method_.service()->full_name() + "/" + method_.name();
         b.server_streaming = method_.server_streaming();
+        b.walk_request = walkable(method_.input_type());
+        b.walk_response = walkable(method_.output_type());
         out_.push_back(std::move(b));
         return true;
     }

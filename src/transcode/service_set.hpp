@@ -30,6 +30,11 @@ struct binding {
     const google::protobuf::MethodDescriptor* method = nullptr;
     std::string grpc_path;  // "/bookstore.Bookstore/GetBook"
     bool server_streaming = false;
+    // The request type has no well-known type anywhere in it: a JSON body is written to the wire
+    // by our own walk (pb_json_encode), not by libprotobuf's JsonToBinaryString. Decided at load.
+    bool walk_request = false;
+    // The same for the response type: its messages become JSON by pb_json_decode's walk.
+    bool walk_response = false;
 };
 
 class service_set {

@@ -8,13 +8,19 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "json/tape.hpp"
 #include "transcode/field_path.hpp"
+#include "transcode/pb_json_decode.hpp"
+#include "transcode/pb_json_encode.hpp"
 #include "transcode/request_fields.hpp"
 #include "transcode/service_set.hpp"
 
 namespace gatehouse::transcode {
 namespace pb = google::protobuf;
 namespace {
+
+// Deeper JSON is left to libprotobuf (which refuses past 100 levels).
+constexpr std::size_t k_max_json_depth = 64;
 
 void append_frame_header(std::string& out, std::size_t length) {
     out += '\0';
@@ -72,13 +78,27 @@ std::vector<std::string> detail_types(std::string_view status) {
     return urls;
 }
 
+// The body written to the wire by our own walk, framed: false when the walk declines it (not
+// JSON to our parser, a repeated member name, anything libprotobuf refuses or might spell
+// otherwise), and libprotobuf then decides.
+bool walk_body(const pb::Descriptor* type, std::string_view body, std::string& framed) {
+    json_tape::tape_lease lease;
+    if (!parse_body(body, k_max_json_depth, lease.doc)) return false;
+    framed.assign(5, '\0');
+    if (!encode_json(type, lease.doc.root(), framed)) return false;
+    const std::size_t length = framed.size() - 5;
+    for (int i = 0; i < 4; ++i) framed[1 + i] = static_cast<char>((length >> (24 - 8 * i)) & 0xff);
+    return true;
+}
+
 }  // namespace
 
 bool encode_request(const service_set& set, const binding& b, const bound_values& values, std::string_view query, std::string_view body,
                     bool ignore_unknown_query, std::string& framed, std::string& error) {
     const auto* type = b.method->input_type();
-    std::string json;
     const bool only_body = b.body == "*" && values.empty() && query.empty();
+    if (only_body && b.walk_request && walk_body(type, body, framed)) return true;
+    std::string json;
     if (only_body) {
         json.assign(body.empty() ? std::string_view("{}") : body);
     } else {
@@ -156,7 +176,8 @@ frame_result next_frame(std::string_view& frames, std::size_t max, std::string& 
 // One response message's JSON (its response_body field when the rule names one).
 bool message_json(const service_set& set, const binding& b, const std::string& message, const print_options& print, std::string& json,
                   std::string& error) {
-    if (!to_json(set, b.method->output_type()->full_name(), message, print, json, error)) return false;
+    const bool walked = b.walk_response && decode_json(b.method->output_type(), message, print, json);
+    if (!walked && !to_json(set, b.method->output_type()->full_name(), message, print, json, error)) return false;
     if (!b.response_body.empty()) json = pick_field(b, json, print);
     return true;
 }

@@ -216,6 +216,31 @@ TEST(TranscodeRequest, BadBodiesAndUnknownFieldsAreErrors) {
     EXPECT_EQ(request_json("POST", "/v1/shelves/3/books/7:publish", "[1]").substr(0, 6), "error:");
 }
 
+// A body that is the whole request (body "*", no path or query values) of a type without
+// well-known types is written by our own walk (pb_json_encode); the bytes are libprotobuf's, and
+// what the walk declines (an error, a repeated name) libprotobuf decides and words.
+TEST(TranscodeRequest, AWholeBodyOfPlainTypesIsWalkedWithLibprotobufsResult) {
+    EXPECT_TRUE(binding_of("Fail").walk_request);
+    EXPECT_TRUE(binding_of("CreateBook").walk_request);
+    EXPECT_TRUE(binding_of("ListShelves").walk_request);  // google.protobuf.Empty: a plain message
+    EXPECT_FALSE(binding_of("EchoTypes").walk_request);   // Timestamp, Struct, wrappers
+    EXPECT_FALSE(binding_of("SearchBooks").walk_request);  // a wrapper one level down
+    const auto& fail = binding_of("Fail");
+    const auto walked = [&](std::string_view body) {
+        std::string framed, error;
+        EXPECT_TRUE(encode_request(*bookstore(), fail, {}, {}, body, false, framed, error)) << body << ": " << error;
+        return framed;
+    };
+    EXPECT_EQ(walked(R"({"code":5,"message":"m","field":"f"})"), frame(message_bytes("bookstore.FailRequest", R"({"code":5,"message":"m","field":"f"})")));
+    EXPECT_EQ(walked(""), frame(""));
+    EXPECT_EQ(walked(R"({"code":"7","code":8})"), frame(message_bytes("bookstore.FailRequest", R"({"code":"7","code":8})")));
+    std::string framed, error;
+    EXPECT_FALSE(encode_request(*bookstore(), fail, {}, {}, R"({"code":1,"nope":2})", false, framed, error));
+    EXPECT_NE(error.find("nope"), std::string::npos) << error;  // libprotobuf's words
+    EXPECT_FALSE(encode_request(*bookstore(), fail, {}, {}, R"({"code":2147483648})", false, framed, error));
+    EXPECT_FALSE(error.empty());
+}
+
 TEST(TranscodeRequest, WellKnownTypes) {
     const auto body = R"({"at":"2024-05-01T10:00:00Z","took":"1.500s","note":"n","count":"12","extra":{"a":[1,"x",null]},"flag":false,"ratio":0.5})";
     const auto got = request_json("POST", "/v1/types", body);
