@@ -55,6 +55,16 @@ namespace gatehouse::http {
 class session_host;
 class composition;
 
+// Where the parts of a translated gRPC call's request text are (offset, length; transcode_reply.cpp
+// writes it): an HTTP/2 upstream gets its header list from them, not from a scan of the text.
+struct grpc_request_parts {
+    struct span {
+        std::uint32_t at = 0, size = 0;
+    };
+    span path, authority, traceparent, request_id, length;
+    std::uint32_t body = 0;
+};
+
 class exchange {
 public:
     exchange(session_host& w, const net::listener_state& listener, downstream& d);
@@ -267,7 +277,8 @@ private:
     upstream::subrequest transcode_subrequest(std::string_view framed, net::clock::duration timeout);
     boost::asio::awaitable<bool> send_transcode_error(int http_status, int grpc_code, std::string_view message,
                                                       std::string_view details = {});
-    boost::asio::awaitable<bool> send_transcoded(const upstream::subresponse& r);
+    // A unary method's answer body (its one gRPC message, length-prefixed) as the JSON answer.
+    boost::asio::awaitable<bool> send_transcoded(std::string_view frames);
     void transcoded_head();
     // A piece of an answer gatehouse built (a translated call's, a composition's) through the
     // chain's body filter (compression), when it set one: `out` views the filter's output (or `in`). false: the filter failed (the stream is reset).
@@ -284,14 +295,18 @@ private:
     };
     static grpc_failure grpc_failure_of(std::string_view message, std::string_view details_bin);
     transcode::bound_values transcode_values_;
-    // A server-streaming method (transcode_stream.cpp): relayed as its messages come.
-    boost::asio::awaitable<bool> transcode_stream(upstream::subrequest sr);
+    // The call on the exchange's own upstream::call (transcode_stream.cpp): a unary method's
+    // answer taken whole, a server-streaming method's relayed as its messages come.
+    boost::asio::awaitable<bool> transcode_call(upstream::subrequest sr);
+    boost::asio::awaitable<bool> relay_unary(upstream::response_body& body, std::size_t max);
     boost::asio::awaitable<bool> relay_transcoded(upstream::response_body& body, std::size_t max_message);
+    bool transcoded_client_left(bool head_sent);
     boost::asio::awaitable<bool> end_transcoded(bool head_sent, int http_status, int code, std::string_view message,
                                                 std::string_view details = {});
     boost::asio::awaitable<bool> end_transcoded_stream(upstream::response_body& body, bool head_sent, const transcode::response_stream& stream);
     boost::asio::awaitable<bool> send_transcoded_piece(bool& head_sent, bool end);
     std::string transcode_json_;  // the JSON of the messages a piece completed
+    grpc_request_parts transcode_parts_;  // of the call's request text (transcode_subrequest)
     bool transcode_gone_ = false;  // the client left while the stream waited on the upstream
 
     // The upstream phase.

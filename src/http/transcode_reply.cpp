@@ -1,13 +1,11 @@
 // routes[].grpc_transcode in the exchange: after the route's chain ran once, the REST request
 // (its google.api.http binding, matched in decide()) becomes one gRPC call to the route's
-// upstream, made as a subrequest (so the upstream's breaker, retries, limits and timeouts apply);
-// the exchange waits on one timer (the call's end, or the route's timeout), then answers the
-// client like a local reply: the response message as JSON, or a gRPC error as its HTTP status
-// with {code, message, details}. A server-streaming method's call is relayed as it comes instead
-// (transcode_stream.cpp).
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
+// upstream, made on the exchange's own upstream::call (transcode_stream.cpp; so the upstream's
+// breaker, retries, limits and timeouts apply), and the client is answered like a local reply:
+// the response message as JSON, or a gRPC error as its HTTP status with {code, message,
+// details}. A server-streaming method's answer is relayed as it comes instead.
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
 
 #include "grpc/message.hpp"
 #include "grpc/status.hpp"
@@ -25,33 +23,35 @@ namespace asio = boost::asio;
 
 namespace {
 
-// The call in flight: its answer once it came, the timer the exchange waits on, and the signal
-// that ends it when the route's timeout ran out or the client left first.
-struct pending_call {
-    explicit pending_call(asio::io_context& ioc) : wake(ioc) {}
-    asio::steady_timer wake;
-    std::optional<upstream::subresponse> answer;
-    bool client_gone = false;
-    std::shared_ptr<asio::cancellation_signal> cancel = std::make_shared<asio::cancellation_signal>();
-};
-
-std::string_view field_of(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name) {
-    for (const auto& [n, v] : fields)
-        if (iequals(n, name)) return v;
-    return {};
-}
-
-// The request head and body of the call: POST /package.Service/Method over HTTP/2 (the
-// subrequest turns the head into a header list), the message length-prefixed.
+// The request head and body of the call: POST /package.Service/Method (HTTP/1.1 text; an HTTP/2
+// upstream gets a header list of its `parts`), the message length-prefixed.
 // `traceparent`: the call's own (empty: the request is not traced).
 std::string grpc_request_text(std::string_view grpc_path, std::string_view authority, std::string_view request_id,
-                              std::string_view traceparent, std::string_view framed) {
+                              std::string_view traceparent, std::string_view framed, grpc_request_parts& parts) {
     std::string out;
     out.reserve(256 + grpc_path.size() + framed.size());
-    out.append("POST ").append(grpc_path).append(" HTTP/1.1\r\nHost: ").append(authority);
-    if (!traceparent.empty()) out.append("\r\ntraceparent: ").append(traceparent);
-    out.append("\r\ncontent-type: application/grpc\r\nte: trailers\r\nX-Request-Id: ").append(request_id);
-    out.append("\r\ncontent-length: ").append(std::to_string(framed.size())).append("\r\n\r\n");
+    const auto part = [&out](std::string_view value) {
+        const grpc_request_parts::span where{static_cast<std::uint32_t>(out.size()), static_cast<std::uint32_t>(value.size())};
+        out.append(value);
+        return where;
+    };
+    out.append("POST ");
+    parts.path = part(grpc_path);
+    out.append(" HTTP/1.1\r\nHost: ");
+    parts.authority = part(authority);
+    parts.traceparent = {};
+    if (!traceparent.empty()) {
+        out.append("\r\ntraceparent: ");
+        parts.traceparent = part(traceparent);
+    }
+    out.append("\r\ncontent-type: application/grpc\r\nte: trailers\r\nX-Request-Id: ");
+    parts.request_id = part(request_id);
+    out.append("\r\ncontent-length: ");
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, framed.size());
+    parts.length = part(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+    out.append("\r\n\r\n");
+    parts.body = static_cast<std::uint32_t>(out.size());
     out.append(framed);
     return out;
 }
@@ -74,7 +74,7 @@ upstream::subrequest exchange::transcode_subrequest(std::string_view framed, net
         observability::append_traceparent(traceparent_, trace_id, span, trace_flags);
     }
     const auto traceparent = has_trace ? std::string_view(traceparent_) : std::string_view{};
-    sr.request = grpc_request_text(transcode_binding->grpc_path, upstream_name, request_id, traceparent, framed);
+    sr.request = grpc_request_text(transcode_binding->grpc_path, upstream_name, request_id, traceparent, framed, transcode_parts_);
     sr.options = call_options_for(r);
     sr.options.timeout = timeout;
     sr.options.replayable = true;  // the whole request is in hand
@@ -111,58 +111,14 @@ asio::awaitable<bool> exchange::transcode() {
         co_return co_await send_transcode_error(400, static_cast<int>(grpc::status_code::invalid_argument), error);
 
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
-    auto sr = transcode_subrequest(framed, timeout);
-    if (b.server_streaming) co_return co_await transcode_stream(std::move(sr));
-    auto call = std::make_shared<pending_call>(host().ioc());
-    sr.cancel = call->cancel;
-    upstream::start_subrequest(host().ioc(), host().cluster_for(*snap, r.upstream_index), std::move(sr),
-                               [call](upstream::subresponse&& answer) {
-                                   call->answer = std::move(answer);
-                                   call->wake.cancel();
-                               });
-    d_.watch_gone([weak = std::weak_ptr<pending_call>(call)] {
-        if (auto c = weak.lock()) {
-            c->client_gone = true;
-            c->wake.cancel();
-        }
-    });
-    const auto deadline = start + timeout;
-    bool timed_out = false;
-    while (!call->answer && !call->client_gone && !timed_out) {
-        call->wake.expires_at(deadline);
-        auto [ec] = co_await call->wake.async_wait(asio::as_tuple(asio::use_awaitable));
-        timed_out = !ec;
-    }
-    d_.unwatch_gone();
-    if (!call->answer) call->cancel->emit(asio::cancellation_type::terminal);
-    if (call->client_gone && !call->answer) {  // nginx's 499, as for a proxied request whose client left
-        status = 499;
-        error_source = "client";
-        if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
-        co_return false;
-    }
-    if (!call->answer) {
-        error_source = "upstream_failure";
-        co_return co_await send_transcode_error(504, static_cast<int>(grpc::status_code::deadline_exceeded), "the gRPC call timed out");
-    }
-    co_return co_await send_transcoded(*call->answer);
+    co_return co_await transcode_call(transcode_subrequest(framed, timeout));
 }
 
-// The call's answer to the client: grpc-status from the trailers (or a Trailers-Only head).
-asio::awaitable<bool> exchange::send_transcoded(const upstream::subresponse& r) {
+// A unary method's answer (status OK) to the client: its message as JSON.
+asio::awaitable<bool> exchange::send_transcoded(std::string_view frames) {
     const auto& cfg = *route->config.grpc_transcode;
-    if (!r.ok || r.error) co_return co_await send_call_failure(r.error, r.too_large);
-    upstream_status = r.status;
-    auto code_text = field_of(r.trailers, "grpc-status");
-    const auto& where = code_text.empty() ? r.fields : r.trailers;
-    if (code_text.empty()) code_text = field_of(r.fields, "grpc-status");
-    if (r.status != 200 || code_text.empty()) co_return co_await send_not_grpc(r.status);
-    if (note_grpc_status(code_text) != 0) {
-        const auto failure = grpc_failure_of(field_of(where, "grpc-message"), field_of(where, "grpc-status-details-bin"));
-        co_return co_await send_transcode_error(grpc::to_http_status(grpc_status), grpc_status, failure.message, failure.details);
-    }
     std::string error;
-    if (!transcode::decode_response(*cfg.loaded, *transcode_binding, r.body, cfg.print, reply_body_, error)) {
+    if (!transcode::decode_response(*cfg.loaded, *transcode_binding, frames, cfg.print, reply_body_, error)) {
         error_source = "upstream_failure";
         const std::string why = "the gRPC answer does not decode: " + error;
         co_return co_await send_transcode_error(502, static_cast<int>(grpc::status_code::internal), why);

@@ -1,19 +1,22 @@
-// routes[].grpc_transcode, a server-streaming method (transcode_reply.cpp starts it): the call is
-// made on the exchange's own upstream::call, as a proxied request's is, with the buffered request
-// (so the breaker, limits, retries and timeouts apply), and its answer is relayed as it comes
-// (upstream/response_body.cpp): each gRPC message an element of one JSON array, the answer's head
-// with the first one (chunked on HTTP/1.1, DATA frames on HTTP/2). The upstream's stream is
-// credited only as each piece was taken after the last one went to the client, so a slow client
-// holds the upstream back: what gatehouse holds is a piece and at most one unfinished message.
-// An error before the head went is the JSON error answer a unary call gets. After it, the status
-// (200) is on its way: the error is the array's last element, {"error": {code, message,
-// details}} (grpc-gateway ends a failed stream with such an "error" element), and the array is
-// closed. The route's timeout bounds the whole call.
+// routes[].grpc_transcode: the gRPC call (transcode_reply.cpp prepares it) is made on the
+// exchange's own upstream::call, as a proxied request's is, with the buffered request (so the
+// breaker, limits, retries and timeouts apply), and its answer is read as it comes
+// (upstream/response_body.cpp). A unary method's answer is taken whole (up to the route's
+// max_body) and answered as one JSON document (send_transcoded). A server-streaming method's is
+// relayed as it comes: each gRPC message an element of one JSON array, the answer's head with
+// the first one (chunked on HTTP/1.1, DATA frames on HTTP/2). The upstream's stream is credited
+// only as each piece was taken after the last one went to the client, so a slow client holds the
+// upstream back: what gatehouse holds is a piece and at most one unfinished message. An error
+// before the head went is the JSON error answer a unary call gets. After it, the status (200) is
+// on its way: the error is the array's last element, {"error": {code, message, details}}
+// (grpc-gateway ends a failed stream with such an "error" element), and the array is closed.
+// The route's timeout bounds the whole call.
 #include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
 #include "net/listener_state.hpp"
 #include "transcode/transcode_config.hpp"
+#include "upstream/h2_connection.hpp"
 #include "upstream/h2_stream.hpp"
 #include "upstream/response_body.hpp"
 #include "upstream/subrequest.hpp"
@@ -33,13 +36,66 @@ std::string_view value_of(field_list fields, std::string_view name) {
 
 constexpr int code_of(grpc::status_code c) { return static_cast<int>(c); }
 
+// The translated call's request: over HTTP/1.1 (an h2 upstream that fell back) its text as it
+// is; over HTTP/2 a header list made of the text's parts (a traced call's span id is written into
+// the text: its traceparent part has it), the body from after the head.
+class grpc_request_sender final : public upstream::request_sender {
+public:
+    grpc_request_sender(const std::string& text, const grpc_request_parts& parts, bool tls)
+        : text_(text), parts_(parts), tls_(tls), as_text_(text, tls) {}
+    asio::awaitable<upstream::upstream_error> send(upstream::upstream_connection& uc, net::clock::duration timeout) override {
+        return as_text_.send(uc, timeout);
+    }
+    asio::awaitable<upstream::upstream_error> send_stream(upstream::h2_connection& c, const std::shared_ptr<upstream::h2_stream>& s,
+                                                          net::clock::duration) override {
+        co_return submit(c, s);
+    }
+
+private:
+    upstream::upstream_error submit(upstream::h2_connection& c, const std::shared_ptr<upstream::h2_stream>& s) const {
+        const auto part = [this](grpc_request_parts::span p) { return std::string_view(text_).substr(p.at, p.size); };
+        const auto nv = [](std::string_view n, std::string_view v) {
+            return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                              reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+        };
+        std::vector<nghttp2_nv> list{nv(":method", "POST"), nv(":scheme", tls_ ? "https" : "http"), nv(":authority", part(parts_.authority)),
+                                     nv(":path", part(parts_.path)), nv("content-type", "application/grpc"), nv("te", "trailers"),
+                                     nv("x-request-id", part(parts_.request_id)), nv("content-length", part(parts_.length))};
+        if (parts_.traceparent.size != 0) list.push_back(nv("traceparent", part(parts_.traceparent)));
+        s->kept.assign(text_, parts_.body, std::string::npos);
+        s->pending = s->kept;
+        s->body_end = true;
+        if (!c.submit(s, list, !s->kept.empty())) return upstream::upstream_error{upstream::failure::closed, true};
+        return {};
+    }
+
+    const std::string& text_;
+    const grpc_request_parts& parts_;
+    bool tls_;
+    upstream::buffered_sender as_text_;
+};
+
+// More of the answer's body. An HTTP/1.1 client that leaves while the call waits on the
+// upstream is noticed then (not at the next write): `gone`, and the caller ends the call, which
+// resets the upstream's stream at once.
+asio::awaitable<response_body::state> wait_for_more(response_body& body, downstream& client, upstream::h2_stream& s, bool& gone) {
+    client.watch_gone([&gone, &s] {
+        gone = true;
+        s.wake.cancel();
+    });
+    const auto st = co_await body.wait_more();
+    client.unwatch_gone();
+    co_return st;
+}
+
 }  // namespace
 
-asio::awaitable<bool> exchange::transcode_stream(upstream::subrequest sr) {
+asio::awaitable<bool> exchange::transcode_call(upstream::subrequest sr) {
     const auto& r = *route;
     transcode_gone_ = false;
+    transcode_json_.clear();
     call_.emplace(host().cluster_for(*snap, r.upstream_index), sr.options, up_head_);
-    upstream::buffered_sender sender(sr.request, call_->def().tls_ctx != nullptr);
+    grpc_request_sender sender(sr.request, transcode_parts_, call_->def().tls_ctx != nullptr);
     auto err = call_->admit();
     if (!err) err = co_await call_->tries(sender);
     note_call();
@@ -54,7 +110,7 @@ asio::awaitable<bool> exchange::transcode_stream(upstream::subrequest sr) {
     bool sent = false;
     if (h.status != 200 || call_->stream() == nullptr) {
         sent = co_await send_not_grpc(h.status);
-    } else if (!code_text.empty()) {  // Trailers-Only: the call ended before any message
+    } else if (!code_text.empty() && transcode_binding->server_streaming) {  // Trailers-Only: no message
         if (note_grpc_status(code_text) == 0) {
             transcode_json_ = "[]";
             bool head_sent = false;
@@ -70,30 +126,63 @@ asio::awaitable<bool> exchange::transcode_stream(upstream::subrequest sr) {
         body.start(*call_, relay_buf_, r.config.upstream_idle_timeout.value_or(limits.upstream_idle_timeout), limits.max_headers,
                    limits.max_header_bytes);
         body.bound(start + sr.options.timeout);
-        co_return co_await relay_transcoded(body, sr.max_body);  // (it ends the call)
+        if (!transcode_binding->server_streaming) co_return co_await relay_unary(body, sr.max_body);  // (they end the call)
+        co_return co_await relay_transcoded(body, sr.max_body);
     }
     end_call();
     co_return sent;
 }
 
-// The answer's body, message by message. An HTTP/1.1 client that leaves while the stream waits
-// on the upstream is noticed then (not at the next write): the upstream's stream is reset at once.
+// A unary method's answer: its body taken whole (at most `max` bytes), then its one message as
+// the JSON answer, or the status in its trailers (or a Trailers-Only head) as the error answer.
+asio::awaitable<bool> exchange::relay_unary(response_body& body, std::size_t max) {
+    std::string message;
+    for (;;) {
+        response_body::piece p;
+        auto st = body.take(p);
+        if (st == response_body::state::need_more) {
+            st = co_await wait_for_more(body, d_, *call_->stream(), transcode_gone_);
+            if (transcode_gone_) co_return transcoded_client_left(false);
+            if (st == response_body::state::ok) continue;
+        }
+        if (st == response_body::state::expired)
+            co_return co_await end_transcoded(false, 504, code_of(grpc::status_code::deadline_exceeded), "the gRPC call timed out");
+        if (st != response_body::state::ok)
+            co_return co_await end_transcoded(false, 502, code_of(grpc::status_code::unavailable), "the gRPC call failed: the stream was cut");
+        if (p.data.size() > max - message.size())
+            co_return co_await end_transcoded(false, 502, code_of(grpc::status_code::unavailable), "the gRPC call failed: the answer is too large");
+        message.append(p.data);
+        if (p.last) break;
+    }
+    const auto t = body.trailers();
+    const auto& where = value_of(t, "grpc-status").empty() ? call_->head().fields : t;
+    const auto code_text = value_of(where, "grpc-status");
+    if (code_text.empty()) co_return co_await end_transcoded(false, 502, code_of(grpc::status_code::unknown), "the gRPC answer has no grpc-status");
+    const int code = note_grpc_status(code_text);
+    call_->grpc_ended(code);
+    bool sent = false;
+    if (code != 0) {
+        const auto f = grpc_failure_of(value_of(where, "grpc-message"), value_of(where, "grpc-status-details-bin"));
+        sent = co_await send_transcode_error(grpc::to_http_status(code), code, f.message, f.details);
+    } else {
+        sent = co_await send_transcoded(message);
+    }
+    body.finish();
+    end_call();
+    co_return sent;
+}
+
+// The answer's body, message by message.
 asio::awaitable<bool> exchange::relay_transcoded(response_body& body, std::size_t max_message) {
     const auto& cfg = *route->config.grpc_transcode;
     transcode::response_stream stream(*cfg.loaded, *transcode_binding, cfg.print, max_message);
-    auto* s = call_->stream();
     std::string error;
     bool head_sent = false;
     for (;;) {
         response_body::piece p;
         auto st = body.take(p);
         if (st == response_body::state::need_more) {
-            d_.watch_gone([this, s] {
-                transcode_gone_ = true;
-                s->wake.cancel();
-            });
-            st = co_await body.wait_more();
-            d_.unwatch_gone();
+            st = co_await wait_for_more(body, d_, *call_->stream(), transcode_gone_);
             if (transcode_gone_) break;
             if (st == response_body::state::ok) continue;
         }
@@ -111,14 +200,19 @@ asio::awaitable<bool> exchange::relay_transcoded(response_body& body, std::size_
         const bool ok = co_await send_transcoded_piece(head_sent, false);
         if (!ok) break;
     }
-    // The client left: nginx's 499 when it had no answer yet; the upstream's stream is reset.
+    co_return transcoded_client_left(head_sent);
+}
+
+// The client left: nginx's 499 when it had no answer yet; the upstream's stream is reset.
+// (false: the client got no whole answer)
+bool exchange::transcoded_client_left(bool head_sent) {
     error_source = "client";
     if (!head_sent) {
         status = 499;
         if (listener_.stats) listener_.stats->at(w_.id()).aborts_request.add();
     }
     end_call();
-    co_return false;
+    return false;
 }
 
 // The stream ended: the status in its trailers closes the array, or is its last element.
