@@ -97,9 +97,7 @@ bool stream::add_field(std::string_view name, std::string_view value, bool trail
         return true;
     }
     pseudo_done_ = true;
-    if (http::field_name_problem(name, true) || !http::valid_field_value(value)) return false;
-    for (char ch : name)
-        if (ch >= 'A' && ch <= 'Z') return false;
+    if (!http::valid_h2_request_name(name) || !http::valid_field_value(value)) return false;
     if (name == "connection" || name == "keep-alive" || name == "proxy-connection" || name == "transfer-encoding" || name == "upgrade")
         return false;
     if (name == "te" && !http::iequals(value, "trailers")) return false;

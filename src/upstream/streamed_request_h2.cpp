@@ -19,13 +19,37 @@ using namespace std::string_view_literals;
 
 // "name: value\r\n" written in one growth of the head, the name lower-cased as it is copied (an
 // HTTP/2 client's names are lower-case already, RFC 9113 §8.2.1; an HTTP/1 client's may not be).
+namespace {
+
+// `s` lower-cased into `dst` (HTTP/2 field names), eight bytes at a time: a byte below 0x80 in
+// 'A'..'Z' gains 0x20, every other byte is copied as it is (the byte loop cost ~9 instructions
+// a byte: callgrind, ~1,300 a gRPC call).
+char* copy_lower(char* dst, std::string_view s) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        const std::uint64_t low7 = w & ~highs;  // no carry between bytes in the sums below
+        const std::uint64_t at_least_a = low7 + (0x80 - 'A') * ones;
+        const std::uint64_t above_z = low7 + (0x80 - 'Z' - 1) * ones;
+        const std::uint64_t upper = at_least_a & ~above_z & ~w & highs;
+        w |= upper >> 2;
+        std::memcpy(dst + i, &w, 8);
+    }
+    for (; i < s.size(); ++i) dst[i] = s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] + 32) : s[i];
+    return dst + s.size();
+}
+
+}  // namespace
+
 void streamed_request::add_h2(std::string_view name, std::string_view value) {
     const auto at = head_.size();
     nv_span s{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(name.size()),
               static_cast<std::uint32_t>(at + name.size() + 2), static_cast<std::uint32_t>(value.size())};
     head_.resize(at + name.size() + value.size() + 4);
     char* p = head_.data() + at;
-    for (const char c : name) *p++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+    p = copy_lower(p, name);
     *p++ = ':';
     *p++ = ' ';
     if (!value.empty()) std::memcpy(p, value.data(), value.size());

@@ -86,3 +86,15 @@ TEST(Trailers, ForbiddenNames) {
         EXPECT_TRUE(http1::is_forbidden_trailer(n)) << n;
     for (auto n : {"grpc-status", "X-Checksum", "Server-Timing"}) EXPECT_FALSE(http1::is_forbidden_trailer(n)) << n;
 }
+
+// HTTP/2 request field names (stream::add_field): a token, no '_' (as field_name_problem for
+// requests), no upper-case letter (RFC 9113 §8.2.1), in one table pass; the table's new bit
+// leaves field_name_problem's answers as they were.
+TEST(FieldNames, Http2RequestNamesAreLowerCaseTokensWithoutUnderscores) {
+    for (const char* ok : {"x-a", "content-type", "te", "grpc-timeout", "a1!#$%&'*+-.^`|~"}) EXPECT_TRUE(http::valid_h2_request_name(ok)) << ok;
+    for (const char* bad : {"", "X-A", "x-A", "content-Type", "x_a", "x a", "x:a", "x\xc3\xa9", "@"})
+        EXPECT_FALSE(http::valid_h2_request_name(bad)) << bad;
+    EXPECT_EQ(http::field_name_problem("X-Upper", true), nullptr);  // HTTP/1 names keep any case
+    EXPECT_NE(http::field_name_problem("x_a", true), nullptr);
+    EXPECT_EQ(http::field_name_problem("x_a", false), nullptr);
+}

@@ -101,6 +101,9 @@ bool is_token(std::string_view s);
 // on whether it equals '-'), so config naming one could never match. The one check for the
 // scanner, the config loader and every middleware's settings.
 const char* field_name_problem(std::string_view name, bool request);
+// An HTTP/2 request's field name: field_name_problem(name, true) finds nothing and no letter is
+// upper-case (RFC 9113 §8.2.1), checked in one pass.
+bool valid_h2_request_name(std::string_view name);
 
 // A field value gatehouse may send: no CR, LF, NUL or other CTL except HTAB, no DEL (checked
 // eight bytes at a time). For values from config, claims, certificates and middleware.
