@@ -165,7 +165,7 @@ protected:
         }
         std::optional<http::exchange::next> next;
         bool written = false;
-        const auto answer = ex_->decide();
+        const auto answer = ex_->pass_chain(ex_->decide());
         if (answer == http::exchange::answer::upstream) next = http::exchange::next::upstream;
         else
             asio::co_spawn(worker_->ioc(), ex_->serve(answer, written), [&](std::exception_ptr e, http::exchange::next n) {
