@@ -109,7 +109,10 @@ std::shared_ptr<const void> exchange::trace_subrequest(upstream::call_options& o
     observability::hex16(w_.random(), c.record.span_id);
     // Its own span id in its copy's traceparent. The copy moves into the subrequest: a later try
     // (the move past a failed connect) records its own id without rewriting it (span_hex null).
-    if (auto* hex = span_id_in(request, traceparent_)) std::memcpy(hex, c.record.span_id, 16);
+    // (looked for in the head alone: a body may hold the same text)
+    const auto head_end = request.find("\r\n\r\n");
+    const std::span<char> head(request.data(), head_end == std::string::npos ? request.size() : head_end + 4);
+    if (auto* hex = span_id_in(head, traceparent_)) std::memcpy(hex, c.record.span_id, 16);
     c.ring = &s->tracer->ring(w_.id());
     c.random = &random_of;
     c.random_state = &w_;

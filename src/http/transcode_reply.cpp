@@ -111,7 +111,8 @@ asio::awaitable<bool> exchange::transcode() {
         co_return co_await send_transcode_error(400, static_cast<int>(grpc::status_code::invalid_argument), error);
 
     const auto timeout = r.config.timeout.value_or(snap->config.limits.request_timeout);
-    co_return co_await transcode_call(transcode_subrequest(framed, timeout));
+    auto sr = transcode_subrequest(framed, timeout);
+    co_return co_await transcode_call(std::move(sr));
 }
 
 // A unary method's answer (status OK) to the client: its message as JSON.

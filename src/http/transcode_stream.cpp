@@ -41,27 +41,36 @@ constexpr int code_of(grpc::status_code c) { return static_cast<int>(c); }
 // the text: its traceparent part has it), the body from after the head.
 class grpc_request_sender final : public upstream::request_sender {
 public:
-    grpc_request_sender(const std::string& text, const grpc_request_parts& parts, bool tls)
-        : text_(text), parts_(parts), tls_(tls), as_text_(text, tls) {}
+    // `gone`: the client left (no try starts after that, a retry's included).
+    grpc_request_sender(const std::string& text, const grpc_request_parts& parts, bool tls, const bool& gone)
+        : text_(text), parts_(parts), tls_(tls), gone_(gone), as_text_(text, tls) {}
     asio::awaitable<upstream::upstream_error> send(upstream::upstream_connection& uc, net::clock::duration timeout) override {
+        if (gone_) return left();
         return as_text_.send(uc, timeout);
     }
     asio::awaitable<upstream::upstream_error> send_stream(upstream::h2_connection& c, const std::shared_ptr<upstream::h2_stream>& s,
                                                           net::clock::duration) override {
+        if (gone_) co_return upstream::upstream_error{upstream::failure::client_gone};
         co_return submit(c, s);
     }
 
 private:
     upstream::upstream_error submit(upstream::h2_connection& c, const std::shared_ptr<upstream::h2_stream>& s) const {
         const auto part = [this](grpc_request_parts::span p) { return std::string_view(text_).substr(p.at, p.size); };
-        const auto nv = [](std::string_view n, std::string_view v) {
+        // (values unique to the call are never indexed: HPACK's table would fill with them)
+        const auto nv = [](std::string_view n, std::string_view v, std::uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
             return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                              reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+                              reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), flags};
         };
-        std::vector<nghttp2_nv> list{nv(":method", "POST"), nv(":scheme", tls_ ? "https" : "http"), nv(":authority", part(parts_.authority)),
-                                     nv(":path", part(parts_.path)), nv("content-type", "application/grpc"), nv("te", "trailers"),
-                                     nv("x-request-id", part(parts_.request_id)), nv("content-length", part(parts_.length))};
-        if (parts_.traceparent.size != 0) list.push_back(nv("traceparent", part(parts_.traceparent)));
+        std::vector<nghttp2_nv> list{nv(":method", "POST"),
+                                     nv(":scheme", tls_ ? "https" : "http"),
+                                     nv(":authority", part(parts_.authority)),
+                                     nv(":path", part(parts_.path)),
+                                     nv("content-type", "application/grpc"),
+                                     nv("te", "trailers"),
+                                     nv("x-request-id", part(parts_.request_id), NGHTTP2_NV_FLAG_NO_INDEX),
+                                     nv("content-length", part(parts_.length))};
+        if (parts_.traceparent.size != 0) list.push_back(nv("traceparent", part(parts_.traceparent), NGHTTP2_NV_FLAG_NO_INDEX));
         s->kept.assign(text_, parts_.body, std::string::npos);
         s->pending = s->kept;
         s->body_end = true;
@@ -69,9 +78,12 @@ private:
         return {};
     }
 
+    static asio::awaitable<upstream::upstream_error> left() { co_return upstream::upstream_error{upstream::failure::client_gone}; }
+
     const std::string& text_;
     const grpc_request_parts& parts_;
     bool tls_;
+    const bool& gone_;
     upstream::buffered_sender as_text_;
 };
 
@@ -95,10 +107,20 @@ asio::awaitable<bool> exchange::transcode_call(upstream::subrequest sr) {
     transcode_gone_ = false;
     transcode_json_.clear();
     call_.emplace(host().cluster_for(*snap, r.upstream_index), sr.options, up_head_);
-    grpc_request_sender sender(sr.request, transcode_parts_, call_->def().tls_ctx != nullptr);
+    grpc_request_sender sender(sr.request, transcode_parts_, call_->def().tls_ctx != nullptr, transcode_gone_);
     auto err = call_->admit();
-    if (!err) err = co_await call_->tries(sender);
+    if (!err) {
+        // An HTTP/1.1 client that leaves while the call waits for the answer's head: the
+        // upstream's stream is reset at once (its wait ends), the request is the client's 499.
+        d_.watch_gone([this] {
+            transcode_gone_ = true;
+            if (auto* s = call_->stream(); s && s->conn) s->conn->abandon(*s);
+        });
+        err = co_await call_->tries(sender);
+        d_.unwatch_gone();
+    }
     note_call();
+    if (transcode_gone_) co_return transcoded_client_left(false);
     if (err) {
         call_->drop_connection();
         end_call();
@@ -160,16 +182,14 @@ asio::awaitable<bool> exchange::relay_unary(response_body& body, std::size_t max
     if (code_text.empty()) co_return co_await end_transcoded(false, 502, code_of(grpc::status_code::unknown), "the gRPC answer has no grpc-status");
     const int code = note_grpc_status(code_text);
     call_->grpc_ended(code);
-    bool sent = false;
-    if (code != 0) {
-        const auto f = grpc_failure_of(value_of(where, "grpc-message"), value_of(where, "grpc-status-details-bin"));
-        sent = co_await send_transcode_error(grpc::to_http_status(code), code, f.message, f.details);
-    } else {
-        sent = co_await send_transcoded(message);
-    }
+    grpc_failure f;
+    if (code != 0) f = grpc_failure_of(value_of(where, "grpc-message"), value_of(where, "grpc-status-details-bin"));
+    // The upstream's part is over (what the answer needs is copied): its stream and slot go
+    // before the client is written to.
     body.finish();
     end_call();
-    co_return sent;
+    if (code != 0) co_return co_await send_transcode_error(grpc::to_http_status(code), code, f.message, f.details);
+    co_return co_await send_transcoded(message);
 }
 
 // The answer's body, message by message.

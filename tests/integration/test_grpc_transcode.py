@@ -72,6 +72,13 @@ routes:
     grpc_transcode:
       descriptor_set: {pb}
       services: [bookstore.Bookstore]
+  - name: patient
+    match: {{ path_prefix: /v1/shelves/55/ }}
+    upstream: bookstore
+    timeout: 120s
+    grpc_transcode:
+      descriptor_set: {pb}
+      services: [bookstore.Bookstore]
   - name: bookstore
     upstream: bookstore
     grpc_transcode:
@@ -315,6 +322,19 @@ class TranscodeTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: self.abandoned() == before + 1), "the server never saw the call cancelled")
         status, body, _ = call(self.port, "GET", "/v1/shelves/6/books:stream?count=1")
         self.assertEqual((status, len(body)), (200, 1))
+
+    def test_a_client_that_leaves_before_the_answer_s_head_cancels_the_upstream_call(self):
+        # The server sends nothing, not even its head, until released; the route waits 120 s: the
+        # server sees the call cancelled because the HTTP/1.1 client closed, not by a timeout.
+        from google.protobuf import empty_pb2
+        stats = lambda: self.server_stub().Stats(empty_pb2.Empty(), timeout=NET_TIMEOUT)
+        before = stats()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=NET_TIMEOUT)
+        s.sendall(b"GET /v1/shelves/55/books:stream?count=2&hold=head-gone&hold_after=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertTrue(wait_until(lambda: stats().calls > before.calls), "the call never reached the server")
+        s.close()
+        self.assertTrue(wait_until(lambda: stats().abandoned == before.abandoned + 1), "the server never saw the call cancelled")
+        self.assertTrue(wait_until(lambda: '"status":499' in open(self.log).read().replace(" ", "")), "no 499 in the access log")
 
     def test_a_stream_past_the_route_s_timeout_before_its_first_message_is_504(self):
         before = self.abandoned()

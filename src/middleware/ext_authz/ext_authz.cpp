@@ -208,7 +208,7 @@ private:
     verdict look_up_head(request_context& ctx, local_reply& reply, std::string_view token) const {
         key_pieces pieces;
         collect_key_pieces(ctx, p_->s, token, pieces);
-        auto& front = p_->fronts[ctx.worker].front;
+        auto& front = p_->fronts[ctx.worker % p_->fronts.size()].front;
         const auto generation = p_->home->cache.generation();  // before the shared find (decision_cache::purge)
         const auto hash = pieces.complete ? key_hash(pieces) : 0;
         if (pieces.complete)
