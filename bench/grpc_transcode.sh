@@ -7,7 +7,7 @@
 #              SimpleRequest with a 32-byte payload): proxied as is
 #   transcode  h2load sends REST (POST /v1/unary, the same request as JSON): gatehouse matches the
 #              google.api.http rule (bench/grpc_transcode.proto), converts the JSON to protobuf,
-#              makes the gRPC call as a subrequest and converts the answer back to JSON
+#              makes the gRPC call on the exchange's upstream call and converts the answer back to JSON
 # The figure compared is gatehouse's CPU per call (user+sys from /proc/PID/stat over the calls
 # h2load completed): transcode/native, which the issue wants at most 1.3. The figures, and where
 # the extra instructions go (TRANSCODE=1 bench/callgrind.sh): docs/benchmarks.md, "REST to gRPC
