@@ -83,6 +83,15 @@ inline const google::protobuf::DescriptorPool& pb_json_pool() {
         add(m, "rf", 32, F::TYPE_FLOAT, nullptr, true);
         add(m, "rby", 33, F::TYPE_BYTES, nullptr, true);
         add_map("msm", 34, "MsmEntry", F::TYPE_SINT32, F::TYPE_STRING, nullptr);
+        add(m, "ri64", 35, F::TYPE_INT64, nullptr, true);
+        add(m, "ru64", 36, F::TYPE_UINT64, nullptr, true);
+        add(m, "rb", 37, F::TYPE_BOOL, nullptr, true);
+        add(m, "rs64", 38, F::TYPE_SINT64, nullptr, true);
+        add(m, "rf32", 39, F::TYPE_FIXED32, nullptr, true);
+        add(m, "rsf64", 40, F::TYPE_SFIXED64, nullptr, true);
+        add_map("mid", 41, "MidEntry", F::TYPE_INT32, F::TYPE_DOUBLE, nullptr);
+        add_map("mfb", 42, "MfbEntry", F::TYPE_FIXED64, F::TYPE_BYTES, nullptr);
+        add_map("msf", 43, "MsfEntry", F::TYPE_SFIXED32, F::TYPE_INT64, nullptr);
         return pool.BuildFile(file) != nullptr;
     }();
     (void)built;
