@@ -7,6 +7,7 @@
 
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
+#include "http1/head.hpp"
 #include "observability/trace_context.hpp"
 #include "upstream/call.hpp"
 #include "util/text.hpp"
@@ -110,8 +111,8 @@ std::shared_ptr<const void> exchange::trace_subrequest(upstream::call_options& o
     // Its own span id in its copy's traceparent. The copy moves into the subrequest: a later try
     // (the move past a failed connect) records its own id without rewriting it (span_hex null).
     // (looked for in the head alone: a body may hold the same text)
-    const auto head_end = request.find("\r\n\r\n");
-    const std::span<char> head(request.data(), head_end == std::string::npos ? request.size() : head_end + 4);
+    const auto head_end = http1::find_head_end(request, 0);
+    const std::span<char> head(request.data(), head_end == std::string::npos ? request.size() : head_end);
     if (auto* hex = span_id_in(head, traceparent_)) std::memcpy(hex, c.record.span_id, 16);
     c.ring = &s->tracer->ring(w_.id());
     c.random = &random_of;

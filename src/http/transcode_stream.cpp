@@ -14,6 +14,7 @@
 #include "grpc/status.hpp"
 #include "http/exchange.hpp"
 #include "http/session_host.hpp"
+#include "net/hpack_policy.hpp"
 #include "net/listener_state.hpp"
 #include "transcode/transcode_config.hpp"
 #include "upstream/h2_connection.hpp"
@@ -57,10 +58,9 @@ public:
 private:
     upstream::upstream_error submit(upstream::h2_connection& c, const std::shared_ptr<upstream::h2_stream>& s) const {
         const auto part = [this](grpc_request_parts::span p) { return std::string_view(text_).substr(p.at, p.size); };
-        // (values unique to the call are never indexed: HPACK's table would fill with them)
-        const auto nv = [](std::string_view n, std::string_view v, std::uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
+        const auto nv = [](std::string_view n, std::string_view v) {
             return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                              reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), flags};
+                              reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), net::index_flag(n)};
         };
         std::vector<nghttp2_nv> list{nv(":method", "POST"),
                                      nv(":scheme", tls_ ? "https" : "http"),
@@ -68,9 +68,9 @@ private:
                                      nv(":path", part(parts_.path)),
                                      nv("content-type", "application/grpc"),
                                      nv("te", "trailers"),
-                                     nv("x-request-id", part(parts_.request_id), NGHTTP2_NV_FLAG_NO_INDEX),
+                                     nv("x-request-id", part(parts_.request_id)),
                                      nv("content-length", part(parts_.length))};
-        if (parts_.traceparent.size != 0) list.push_back(nv("traceparent", part(parts_.traceparent), NGHTTP2_NV_FLAG_NO_INDEX));
+        if (parts_.traceparent.size != 0) list.push_back(nv("traceparent", part(parts_.traceparent)));
         s->kept.assign(text_, parts_.body, std::string::npos);
         s->pending = s->kept;
         s->body_end = true;

@@ -10,6 +10,7 @@
 #include "gatehouse/http/fields.hpp"
 #include "http/session_host.hpp"
 #include "http2/connection.hpp"
+#include "net/hpack_policy.hpp"
 
 namespace gatehouse::http2 {
 
@@ -306,10 +307,7 @@ asio::awaitable<void> stream::serve_request() {
 void stream::add_nv(std::string_view name, std::string_view value) {
     // Views into nv_store_ are taken once it stops growing (build_nv). One resize and a copy,
     // not an append per character (that was ~90 instructions a field: callgrind, h2c).
-    // A value unique to each answer (gatehouse's request id, a trace context) is never indexed:
-    // HPACK's dynamic table would fill with entries of one name, each looked up by a compare.
-    const bool unique = (name.size() == 12 && http::iequals(name, "x-request-id")) || (name.size() == 11 && http::iequals(name, "traceparent"));
-    nv_.push_back({nullptr, nullptr, name.size(), value.size(), unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE});
+    nv_.push_back({nullptr, nullptr, name.size(), value.size(), net::index_flag(name)});
     const auto at = nv_store_.size();
     nv_store_.resize(at + name.size() + value.size());
     char* p = nv_store_.data() + at;

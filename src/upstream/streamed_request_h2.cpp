@@ -4,6 +4,7 @@
 // it as it arrives while the response comes back (full duplex: gRPC's bidirectional calls);
 // an HTTP/1 client's body is read and handed over piece by piece before the response is read.
 #include "http/forwarded_request.hpp"
+#include "net/hpack_policy.hpp"
 #include "upstream/h2_connection.hpp"
 #include "upstream/streamed_request.hpp"
 
@@ -142,10 +143,7 @@ void pin_nv(std::vector<nghttp2_nv>& nv, std::string_view from, std::string& to)
         f.name = base + (f.name - old_base);
         f.value = base + (f.value - old_base);
         f.flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
-        // Values unique to every request stay out of the HPACK table (an insert and an eviction
-        // each time for nothing): it keeps the repeated ones.
-        const std::string_view name(reinterpret_cast<const char*>(f.name), f.namelen);
-        if (name == "x-request-id"sv || name == "traceparent"sv) f.flags |= NGHTTP2_NV_FLAG_NO_INDEX;
+        f.flags |= net::index_flag(std::string_view(reinterpret_cast<const char*>(f.name), f.namelen));
     }
 }
 

@@ -4,6 +4,8 @@
 // it serves both protocols.
 #include "upstream/subrequest_h2.hpp"
 
+#include "net/hpack_policy.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <vector>
@@ -47,8 +49,7 @@ upstream_error submit_buffered(h2_connection& c, const std::shared_ptr<h2_stream
         if (http::iequals(f.name, "te")) te_trailers = http::list_contains(f.value, "trailers");
         if (connection_specific(f.name)) continue;
         list.push_back(nv(std::string_view(names).substr(at, f.name.size()), f.value));
-        // A value unique to the request is never indexed: HPACK's table would fill with them.
-        if (http::iequals(f.name, "x-request-id") || http::iequals(f.name, "traceparent")) list.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
+        list.back().flags = net::index_flag(f.name);
         at += f.name.size();
     }
     if (te_trailers) list.push_back(nv("te", "trailers"));

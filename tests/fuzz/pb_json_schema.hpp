@@ -98,4 +98,13 @@ inline const google::protobuf::DescriptorPool& pb_json_pool() {
     return pool;
 }
 
+// Documents of pbj.M with every scalar field at ordinary, zero and extreme values, valid both
+// ways: the encode test writes them, the decode test prints libprotobuf's bytes of them.
+inline constexpr const char* k_scalar_documents[] = {
+    R"({})",
+    R"({"i32":1,"i64":"2","u32":3,"u64":"4","s32":-5,"s64":"-6","f32":7,"f64":"8","sf32":-9,"sf64":"-10"})",
+    R"({"i32":0,"i64":0,"u32":0,"s":"","b":false,"d":0,"e":"RED","by":""})",
+    R"({"i32":-1,"i64":-1,"s32":-2147483648,"sf32":2147483647,"u32":4294967295})",
+};
+
 }  // namespace gatehouse::testing
